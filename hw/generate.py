@@ -1,0 +1,251 @@
+"""Generate Verilog and a YAML manifest for an mxforge unit.
+
+Usage::
+
+    python -m hw.generate --bits 6 --block 16 [--top dot] [--exp-bits 8]
+                          [--abits N] [--wbits N] [--out DIR]
+
+writes ``DIR/<name>.v`` and ``DIR/<name>.yaml``, where ``<name>`` encodes every parameter
+(e.g. ``mxint_dot_a6_w6_e8_k16``) and is also the Verilog module name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+from . import __version__
+from .dot_product import MXIntDotProduct
+from .manifest import describe_ports
+
+__all__ = ["TOPS", "Design", "elaborate", "main", "write"]
+
+
+@dataclass(frozen=True)
+class Top:
+    """How the generator builds one kind of unit.
+
+    Members
+    -------
+    summary : str
+        One line for ``--help``.
+    component : type
+        The ``wiring.Component`` class; its keyword-only constructor validates parameters.
+    from_args : callable
+        Maps parsed CLI arguments to constructor keyword arguments.
+    name : callable
+        Maps constructor keyword arguments to the module/file name.
+    """
+
+    summary: str
+    component: type
+    from_args: Callable[[argparse.Namespace], dict]
+    name: Callable[[dict], str]
+
+
+def _dot_args(args: argparse.Namespace) -> dict:
+    return {
+        "a_bits": args.abits if args.abits is not None else args.bits,
+        "b_bits": args.wbits if args.wbits is not None else args.bits,
+        "exp_bits": args.exp_bits,
+        "block": args.block,
+        "levels_per_stage": args.levels_per_stage,
+    }
+
+
+def _dot_name(p: dict) -> str:
+    name = f"mxint_dot_a{p['a_bits']}_w{p['b_bits']}_e{p['exp_bits']}_k{p['block']}"
+    if p.get("levels_per_stage", 2) != 2:
+        name += f"_l{p['levels_per_stage']}"
+    return name
+
+
+TOPS: dict[str, Top] = {
+    "dot": Top("MXINT block dot product: exact sum of products, exponent sum, NaN flag",
+               MXIntDotProduct, _dot_args, _dot_name),
+}
+
+
+@dataclass(frozen=True)
+class Design:
+    """A generated unit.
+
+    Members
+    -------
+    name : str
+        Module and file name.
+    verilog : str
+        Verilog text; the top module is ``name``.
+    manifest : dict
+        Parameters, ports, stream payload fields, latency, generator version.
+    component : wiring.Component
+        The elaborated Amaranth component.
+    """
+
+    name: str
+    verilog: str
+    manifest: dict = field(repr=False)
+    component: wiring.Component = field(repr=False)
+
+
+def build(top: str, **params) -> wiring.Component:
+    """Construct unit ``top`` with constructor keyword arguments ``params``.
+
+    Raises
+    ------
+    ValueError
+        If ``top`` is unknown or a parameter is out of range.
+    TypeError
+        If a parameter has the wrong type.
+    """
+    if top not in TOPS:
+        raise ValueError(f"top must be one of {', '.join(TOPS)}, not {top!r}")
+    return TOPS[top].component(**params)
+
+
+def elaborate(top: str, **params) -> Design:
+    """Build unit ``top`` with keyword arguments ``params`` and convert it to Verilog.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`build`.
+    """
+    return _emit(top, build(top, **params), params)
+
+
+def _emit(top: str, component: wiring.Component, params: dict) -> Design:
+    spec = TOPS[top]
+    name = spec.name(params)
+    text = verilog.convert(component, name=name, emit_src=False)
+    ports, streams = describe_ports(component)
+    manifest = {
+        "generator": {"name": "mxforge", "version": __version__},
+        "top": top,
+        "module": name,
+        "summary": spec.summary,
+        "parameters": dict(params),
+        "latency": component.latency,
+        "clock": "clk",
+        "reset": {"name": "rst", "active": "high", "synchronous": True},
+        "ports": ports,
+        "streams": streams,
+    }
+    return Design(name=name, verilog=text, manifest=manifest, component=component)
+
+
+def dump_manifest(manifest: dict) -> str:
+    """YAML text of a manifest, keys in insertion order (deterministic)."""
+    return yaml.safe_dump(manifest, sort_keys=False, default_flow_style=None, width=100)
+
+
+def write(design: Design, out: Path) -> tuple[Path, Path]:
+    """Write ``out/<name>.v`` and ``out/<name>.yaml``.
+
+    Both files are written to temporaries in ``out`` first and renamed into place, so a
+    failure leaves no half-written file behind.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = [(out / f"{design.name}.v", design.verilog),
+               (out / f"{design.name}.yaml", dump_manifest(design.manifest))]
+    temps = []
+    try:
+        for _path, text in targets:
+            fd, tmp = tempfile.mkstemp(dir=out, prefix=".mxforge-", suffix=".tmp")
+            temps.append(tmp)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+        for (path, _text), tmp in zip(targets, temps, strict=True):
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return targets[0][0], targets[1][0]
+
+
+#: Constructor parameters and the command-line options that set them.
+PARAM_FLAGS = {
+    "a_bits": "--abits/--bits",
+    "b_bits": "--wbits/--bits",
+    "exp_bits": "--exp-bits",
+    "block": "--block",
+    "levels_per_stage": "--levels-per-stage",
+}
+
+
+def _as_flags(message: str) -> str:
+    """Name the command-line option, not the constructor parameter, in an error."""
+    param, _, rest = message.partition(" ")
+    return f"{PARAM_FLAGS[param]} {rest}" if param in PARAM_FLAGS else message
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that reports a mistake in one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    tops = "\n".join(f"  {key:8s} {top.summary}" for key, top in TOPS.items())
+    parser = _Parser(
+        prog="python -m hw.generate",
+        description="Generate Verilog and a YAML manifest (ports, payload fields, latency) "
+                    "for an MXINT arithmetic unit.",
+        epilog=f"units (--top):\n{tops}\n\nexample:\n  python -m hw.generate --bits 6 "
+               "--block 16 --out build/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--top", default="dot", choices=sorted(TOPS),
+                        help="unit to generate (default: %(default)s)")
+    parser.add_argument("--bits", type=int, required=True,
+                        help="mantissa bits per element, sign included (2 to 24)")
+    parser.add_argument("--block", type=int, required=True,
+                        help="elements per shared exponent, k (1 to 1024)")
+    parser.add_argument("--exp-bits", type=int, default=8,
+                        help="shared exponent bits (2 to 8; default: %(default)s, OCP E8M0)")
+    parser.add_argument("--abits", type=int, default=None,
+                        help="mantissa bits of the activation operand a (default: --bits)")
+    parser.add_argument("--wbits", type=int, default=None,
+                        help="mantissa bits of the weight operand b (default: --bits)")
+    parser.add_argument("--levels-per-stage", type=int, default=2,
+                        help="adder-tree levels between pipeline registers (default: "
+                             "%(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("build"),
+                        help="output folder (default: %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    params = TOPS[args.top].from_args(args)
+    try:
+        component = build(args.top, **params)
+    except (TypeError, ValueError) as exc:
+        parser.error(_as_flags(str(exc)))
+    design = _emit(args.top, component, params)
+    try:
+        v_path, m_path = write(design, args.out)
+    except OSError as exc:
+        print(f"{parser.prog}: error: cannot write to --out {args.out}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {v_path}")
+    print(f"wrote {m_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

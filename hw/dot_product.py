@@ -10,8 +10,9 @@ from golden.dot import dot_sum_range
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 
 from .layouts import dot_result_layout, mxint_block_layout, range_shape
+from .top import Top
 
-__all__ = ["MXIntDotProduct"]
+__all__ = ["TOP", "MXIntDotProduct"]
 
 
 class MXIntDotProduct(wiring.Component):
@@ -159,3 +160,33 @@ class MXIntDotProduct(wiring.Component):
             self.o.payload.nan.eq(nan),
         ]
         return m
+
+
+def _from_args(args) -> dict:
+    return {
+        "a_bits": args.abits if args.abits is not None else args.bits,
+        "b_bits": args.wbits if args.wbits is not None else args.bits,
+        "exp_bits": args.exp_bits,
+        "block": args.block,
+        "levels_per_stage": args.levels_per_stage,
+    }
+
+
+def _name(p: dict) -> str:
+    name = f"mxint_dot_a{p['a_bits']}_w{p['b_bits']}_e{p['exp_bits']}_k{p['block']}"
+    if p.get("levels_per_stage", 2) != 2:
+        name += f"_l{p['levels_per_stage']}"
+    return name
+
+
+TOP = Top(
+    key="dot",
+    summary="MXINT block dot product: exact sum of products, exponent sum, NaN flag",
+    component=MXIntDotProduct,
+    from_args=_from_args,
+    name=_name,
+    options=((("--levels-per-stage",), {
+        "type": int, "default": 2,
+        "help": "dot/linear: adder-tree levels between pipeline registers (default: 2)"}),),
+    flags={"levels_per_stage": "--levels-per-stage"},
+)

@@ -12,10 +12,11 @@ writes ``DIR/<name>.v`` and ``DIR/<name>.yaml``, where ``<name>`` encodes every 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import os
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,56 +24,30 @@ import yaml
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
+from golden.rounding import ROUNDING_MODES
+
 from . import __version__
-from .dot_product import MXIntDotProduct
 from .manifest import describe_ports
+from .top import Top
 
-__all__ = ["TOPS", "Design", "elaborate", "main", "write"]
-
-
-@dataclass(frozen=True)
-class Top:
-    """How the generator builds one kind of unit.
-
-    Members
-    -------
-    summary : str
-        One line for ``--help``.
-    component : type
-        The ``wiring.Component`` class; its keyword-only constructor validates parameters.
-    from_args : callable
-        Maps parsed CLI arguments to constructor keyword arguments.
-    name : callable
-        Maps constructor keyword arguments to the module/file name.
-    """
-
-    summary: str
-    component: type
-    from_args: Callable[[argparse.Namespace], dict]
-    name: Callable[[dict], str]
+__all__ = ["TOPS", "Design", "Top", "build", "elaborate", "main", "write"]
 
 
-def _dot_args(args: argparse.Namespace) -> dict:
-    return {
-        "a_bits": args.abits if args.abits is not None else args.bits,
-        "b_bits": args.wbits if args.wbits is not None else args.bits,
-        "exp_bits": args.exp_bits,
-        "block": args.block,
-        "levels_per_stage": args.levels_per_stage,
-    }
+#: Modules of hw/ that define a ``TOP``, in ``--help`` order.
+UNIT_MODULES = ("dot_product", "block_adder", "accumulator", "cast", "dequantizer", "linear")
 
 
-def _dot_name(p: dict) -> str:
-    name = f"mxint_dot_a{p['a_bits']}_w{p['b_bits']}_e{p['exp_bits']}_k{p['block']}"
-    if p.get("levels_per_stage", 2) != 2:
-        name += f"_l{p['levels_per_stage']}"
-    return name
+def _collect_tops() -> dict[str, Top]:
+    tops = {}
+    for module in UNIT_MODULES:
+        if importlib.util.find_spec(f"{__package__}.{module}") is None:
+            continue  # unit not written yet
+        top = importlib.import_module(f"{__package__}.{module}").TOP
+        tops[top.key] = top
+    return tops
 
 
-TOPS: dict[str, Top] = {
-    "dot": Top("MXINT block dot product: exact sum of products, exponent sum, NaN flag",
-               MXIntDotProduct, _dot_args, _dot_name),
-}
+TOPS: dict[str, Top] = _collect_tops()
 
 
 @dataclass(frozen=True)
@@ -178,16 +153,20 @@ def write(design: Design, out: Path) -> tuple[Path, Path]:
 PARAM_FLAGS = {
     "a_bits": "--abits/--bits",
     "b_bits": "--wbits/--bits",
+    "man_bits": "--bits",
     "exp_bits": "--exp-bits",
     "block": "--block",
-    "levels_per_stage": "--levels-per-stage",
+    "rounding": "--rounding",
+    "out_bits": "--out-bits",
+    "guard_bits": "--guard-bits",
 }
 
 
-def _as_flags(message: str) -> str:
+def _as_flags(message: str, top: str) -> str:
     """Name the command-line option, not the constructor parameter, in an error."""
+    flags = {**PARAM_FLAGS, **TOPS[top].flags}
     param, _, rest = message.partition(" ")
-    return f"{PARAM_FLAGS[param]} {rest}" if param in PARAM_FLAGS else message
+    return f"{flags[param]} {rest}" if param in flags else message
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -211,9 +190,20 @@ def add_unit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mantissa bits of the activation operand a (default: --bits)")
     parser.add_argument("--wbits", type=int, default=None,
                         help="mantissa bits of the weight operand b (default: --bits)")
-    parser.add_argument("--levels-per-stage", type=int, default=2,
-                        help="adder-tree levels between pipeline registers (default: "
-                             "%(default)s)")
+    parser.add_argument("--rounding", choices=ROUNDING_MODES, default="even",
+                        help="rounding of units that drop bits: nearest-even, nearest-away, "
+                             "toward zero, toward -inf (default: %(default)s)")
+    parser.add_argument("--out-bits", type=int, default=None,
+                        help="mantissa bits of an MXINT result (default: --bits)")
+    parser.add_argument("--guard-bits", type=int, default=None,
+                        help="extra low bits kept when aligning exponents (default: per unit)")
+    seen = {action.dest for action in parser._actions}
+    for top in TOPS.values():
+        for flags, kwargs in top.options:
+            dest = kwargs.get("dest", flags[0].lstrip("-").replace("-", "_"))
+            if dest not in seen:
+                seen.add(dest)
+                parser.add_argument(*flags, **kwargs)
 
 
 def parameters_from_args(args: argparse.Namespace) -> dict:
@@ -226,7 +216,7 @@ def validate(top: str, params: dict, parser: argparse.ArgumentParser) -> wiring.
     try:
         return build(top, **params)
     except (TypeError, ValueError) as exc:
-        parser.error(_as_flags(str(exc)))
+        parser.error(_as_flags(str(exc), top))
 
 
 def unit_epilog() -> str:

@@ -9,11 +9,13 @@ from golden.format import MXIntFormat
 
 from .common import blocks_to_dicts, random_blocks
 
-__all__ = ["DotModel"]
+__all__ = ["MODEL", "DotModel"]
 
 
 class DotModel:
     """Stimuli and expected results of :class:`hw.dot_product.MXIntDotProduct`."""
+
+    key = "dot"
 
     inputs = ("a", "b")
     outputs = ("o",)
@@ -60,3 +62,6 @@ class DotModel:
                         torch.tensor([x["exponent"] for x in b]), self.fmt_a, self.fmt_b)
         return {"o": [{"sum": s, "exponent": e, "nan": int(f)} for s, e, f in
                       zip(r.sum.tolist(), r.exponent.tolist(), r.nan.tolist(), strict=True)]}
+
+
+MODEL = DotModel

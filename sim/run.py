@@ -13,6 +13,7 @@ output matched.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import random
@@ -77,24 +78,28 @@ def prepare(design: Design, build_root: Path, *, waves: bool = False):
     binary = obj / design.name
     os.environ.update(verilator_env())
     runner = get_runner("verilator")
-    log = work / "build.log"
-    try:
-        runner.build(sources=[verilator_source(verilog)], hdl_toplevel=design.name,
-                     build_dir=obj, waves=waves, log_file=log,
-                     build_args=["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast",
-                                 "-O3"])
-    except (SystemExit, Exception) as exc:  # the runner raises SystemExit on tool errors
-        raise SimulationError(f"Verilator build of {design.name} failed ({exc}); see {log}:\n"
-                              f"{_tail(log)}") from None
+    log = work / ("build_waves.log" if waves else "build.log")
+    # One build at a time per folder, when test workers share a configuration.
+    with open(work / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _build(runner, design, verilog, obj, log, waves)
     if not binary.exists():
         raise SimulationError(f"Verilator build of {design.name} produced no binary; see {log}:"
                               f"\n{_tail(log)}")
     return work, runner
 
 
-def verilator_source(path: Path):
+def _build(runner, design: Design, verilog: Path, obj: Path, log: Path, waves: bool) -> None:
     from cocotb_tools.runner import Verilog
-    return Verilog(path)
+
+    try:
+        runner.build(sources=[Verilog(verilog)], hdl_toplevel=design.name,
+                     build_dir=obj, waves=waves, log_file=log,
+                     build_args=["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast",
+                                 "-O3"])
+    except (SystemExit, Exception) as exc:  # the runner raises SystemExit on tool errors
+        raise SimulationError(f"Verilator build of {design.name} failed ({exc}); see {log}:\n"
+                              f"{_tail(log)}") from None
 
 
 def simulate(top: str, params: dict, *, seed: int | None = None, vectors: int = 200,
@@ -141,8 +146,10 @@ def simulate(top: str, params: dict, *, seed: int | None = None, vectors: int = 
                     test_dir=work, extra_env=env, seed=seed, waves=waves, log_file=log,
                     results_xml=str(work / "results.xml"))
     except (SystemExit, Exception) as exc:
-        raise SimulationError(f"simulation of {design.name} failed to run ({exc}); see {log}:\n"
-                              f"{_tail(log)}") from None
+        # A failing check also ends here; the summary tells a failed check from a crash.
+        if not summary_path.exists():
+            raise SimulationError(f"simulation of {design.name} failed to run ({exc}); see "
+                                  f"{log}:\n{_tail(log)}") from None
     if not summary_path.exists():
         raise SimulationError(f"simulation of {design.name} wrote no summary; see {log}:\n"
                               f"{_tail(log)}")

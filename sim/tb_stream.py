@@ -20,15 +20,15 @@ from .bench import StreamTestbench
 from .units import model_for
 
 
+def _clear_lsb(value):
+    return [v & ~1 for v in value] if isinstance(value, list) else value & ~1
+
+
 def inject_lsb_fault(expected: dict) -> dict:
-    """A wrong expectation: bit 0 of the first field of every output payload cleared."""
-    out = {}
-    for name, items in expected.items():
-        out[name] = []
-        for item in items:
-            first = next(iter(item))
-            out[name].append({**item, first: item[first] & ~1})
-    return out
+    """A wrong expectation: bit 0 of the first field (of every element, for an array field)
+    of every output payload cleared, as a datapath that drops its LSB would."""
+    return {name: [{**item, (first := next(iter(item))): _clear_lsb(item[first])}
+                   for item in items] for name, items in expected.items()}
 
 
 @cocotb.test()

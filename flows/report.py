@@ -103,6 +103,8 @@ def run(*, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
     if levels_per_stage is not None:
         params["levels_per_stage"] = levels_per_stage
     try:
+        if not targets:
+            raise ValueError(f"targets must name at least one of {', '.join(TARGETS)}")
         for target in targets:
             if target not in TARGETS:
                 raise ValueError(f"targets must be from {', '.join(TARGETS)}, not {target!r}")

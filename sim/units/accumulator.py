@@ -1,0 +1,108 @@
+"""Testbench model of the accumulator of dot results (``--top accum``)."""
+
+from __future__ import annotations
+
+import torch
+
+from golden.accumulator import accumulate_stream
+from golden.dot import dot_sum_range
+from hw.accumulator import DEFAULT_GUARD_BITS, default_acc_width
+from hw.layouts import range_shape
+
+from .common import signed_full_range
+
+__all__ = ["MODEL", "AccumModel"]
+
+
+class AccumModel:
+    """Stimuli and expected results of :class:`hw.accumulator.MXIntAccumulator`.
+
+    Stimuli are groups (closed by ``last``) of directed corners first, then ``n`` random
+    inputs in groups of random length (1 to 12, a quarter of them single inputs).
+    """
+
+    key = "accum"
+
+    inputs = ("i",)
+    outputs = ("o",)
+
+    def __init__(self, params: dict) -> None:
+        self.exp_bits = params.get("exp_bits", 8)
+        self.in_width = range_shape(*dot_sum_range(params["a_bits"], params["b_bits"],
+                                                   params["block"])).width
+        self.guard_bits = params.get("guard_bits", DEFAULT_GUARD_BITS)
+        self.acc_width = params.get("acc_width") or default_acc_width(self.in_width,
+                                                                      self.guard_bits)
+
+    @property
+    def max_exponent(self) -> int:
+        """Largest value of the ``exponent`` field, ``2**(exp_bits+1) - 1``."""
+        return (1 << (self.exp_bits + 1)) - 1
+
+    def _directed(self) -> list[list[tuple[int, int, int]]]:
+        """Corner groups of ``(sum, exponent, nan)``."""
+        hi, lo = (1 << (self.in_width - 1)) - 1, -(1 << (self.in_width - 1))
+        top, g = self.max_exponent, self.guard_bits
+        mid = top // 2
+        span = self.in_width + g
+        # Inputs of equal exponent needed to overflow W bits from the full-scale input.
+        n_sat = min((1 << max(self.acc_width - self.in_width - g, 0)) + 2, 300)
+        groups = [
+            [(hi, 0, 0)], [(lo, top, 0)], [(0, mid, 0)], [(-1, 0, 0)],            # singles
+            [(lo, 0, 0), (hi, top, 0)],                    # negative A shifted far: -1
+            [(hi, top, 0), (lo, 0, 0)],                    # negative x shifted far: -1
+            [(-1, top - span - 1, 0), (1, top, 0)],
+            [(-3, mid, 0), (5, mid + 1, 0), (-7, mid + 2, 0), (-9, mid + 3, 0)],  # rising E
+            [(-3, mid, 0), (5, mid - 1, 0), (-7, mid - 2, 0), (-9, mid - 3, 0)],  # falling E
+            [(lo, mid, 0), (lo, mid - g, 0), (lo, mid - g - 1, 0), (lo, mid - span, 0),
+             (lo, mid - span - 1, 0)],                      # shifts around the widths
+            [(hi, mid, 0), (lo, mid, 0), (hi, mid, 0)],     # equal exponents
+            [(5, 3, 1)], [(5, 3, 0), (6, 4, 1), (7, 5, 0)], [(5, 3, 0), (6, 2, 1)],  # NaN
+            [(hi, 0, 1), (lo, top, 0)],
+            [(hi, mid, 0)] * n_sat,                        # positive saturation
+            [(lo, mid, 0)] * n_sat,                        # negative saturation
+            [(hi, mid, 0)] * n_sat + [(lo, mid, 0)] * 3,   # leaves saturation again
+            [(0, 0, 0), (0, top, 0)],                      # zeros
+        ]
+        return [[(max(lo, min(s, hi)), max(0, min(e, top)), f) for s, e, f in grp]
+                for grp in groups]
+
+    def stimuli(self, gen: torch.Generator, n: int) -> dict[str, list[dict]]:
+        items = []
+        for grp in self._directed():
+            for j, (s, e, f) in enumerate(grp):
+                items.append({"sum": s, "exponent": e, "nan": f, "last": int(j == len(grp) - 1)})
+        sums = signed_full_range(gen, self.in_width, (n,)).tolist()
+        spread = self.guard_bits + 4
+        pos = 0
+        while pos < n:
+            size = 1 if torch.rand((), generator=gen) < 0.25 else \
+                int(torch.randint(1, 13, (), generator=gen))
+            size = min(size, n - pos)
+            # Half of the groups keep exponents near a base (so terms overlap), the rest
+            # spread over every code, 0 and the largest included.
+            if torch.rand((), generator=gen) < 0.5:
+                base = int(torch.randint(0, self.max_exponent + 1, (), generator=gen))
+                exps = (base + torch.randint(-spread, spread + 1, (size,), generator=gen)
+                        ).clamp(0, self.max_exponent)
+            else:
+                exps = torch.randint(0, self.max_exponent + 1, (size,), generator=gen)
+            nans = torch.rand((size,), generator=gen) < 0.03
+            for j in range(size):
+                items.append({"sum": sums[pos + j], "exponent": int(exps[j]),
+                              "nan": int(nans[j]), "last": int(j == size - 1)})
+            pos += size
+        return {"i": items}
+
+    def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        i = stimuli["i"]
+        r = accumulate_stream(torch.tensor([x["sum"] for x in i], dtype=torch.int64),
+                              torch.tensor([x["exponent"] for x in i], dtype=torch.int64),
+                              torch.tensor([x["nan"] for x in i], dtype=torch.bool),
+                              torch.tensor([x["last"] for x in i], dtype=torch.bool),
+                              guard_bits=self.guard_bits, acc_width=self.acc_width)
+        return {"o": [{"sum": s, "exponent": e, "nan": int(f)} for s, e, f in
+                      zip(r.sum.tolist(), r.exponent.tolist(), r.nan.tolist(), strict=True)]}
+
+
+MODEL = AccumModel

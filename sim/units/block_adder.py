@@ -1,0 +1,103 @@
+"""Testbench model of the MXINT block adder (``--top adder``)."""
+
+from __future__ import annotations
+
+import torch
+
+from golden.block_adder import block_add
+from golden.format import MXIntFormat
+
+from .common import blocks_to_dicts, random_blocks
+
+__all__ = ["MODEL", "AdderModel"]
+
+
+class AdderModel:
+    """Stimuli and expected results of :class:`hw.block_adder.MXIntBlockAdder`."""
+
+    key = "adder"
+
+    inputs = ("a", "b")
+    outputs = ("o",)
+
+    def __init__(self, params: dict) -> None:
+        exp_bits, block = params.get("exp_bits", 8), params["block"]
+        self.fmt_a = MXIntFormat(params["a_bits"], exp_bits, block)
+        self.fmt_b = MXIntFormat(params["b_bits"], exp_bits, block)
+        self.out_bits = params["out_bits"]
+        self.guard_bits = params.get("guard_bits", 3)
+        self.rounding = params.get("rounding", "even")
+
+    @property
+    def width(self) -> int:
+        """``M + G``: where the alignment shift reaches the sign."""
+        return max(self.fmt_a.man_bits, self.fmt_b.man_bits) + self.guard_bits
+
+    def _directed(self) -> list[tuple[list, int, list, int]]:
+        """Corner block pairs: (a mantissas, a exponent, b mantissas, b exponent)."""
+        fa, fb = self.fmt_a, self.fmt_b
+        k = fa.block
+        neg_a, neg_b = -(1 << (fa.man_bits - 1)), -(1 << (fb.man_bits - 1))
+        top, nan, bias = fa.max_code, fa.nan_code, fa.bias
+        # Equal values in both formats, for exact cancellation.
+        narrow = min(fa.man_bits, fb.man_bits)
+        c = [((1 << (narrow - 1)) - 1 - i) * (1 if i % 2 else -1) for i in range(k)]
+        ca = [v << (fa.man_bits - narrow) for v in c]
+        cb = [-(v << (fb.man_bits - narrow)) for v in c]
+        # Odd magnitudes, mostly negative: an alignment floor always drops a one bit.
+        odd_a = [(1 if i % 3 == 2 else -1) * min(fa.max_man, 2 * i + 1) for i in range(k)]
+        odd_b = [(1 if i % 3 == 2 else -1) * min(fb.max_man, 2 * i + 1) for i in range(k)]
+        mixed_b = [fb.max_man if i % 3 else neg_b for i in range(k)]
+        cases = [
+            ([0] * k, bias, [0] * k, bias),                                # zeros
+            (ca, bias, cb, bias),                                          # cancellation
+            (ca, 0, cb, 0),                                                # cancellation, E=0
+            ([fa.max_man] * k, top, [fb.max_man] * k, top),               # saturation at top
+            ([neg_a] * k, top, [neg_b] * k, top),                          # all -2**(m-1), top
+            ([neg_a] * k, 0, [neg_b] * k, 0),                              # all -2**(m-1), E=0
+            ([neg_a] * k, bias, [neg_b] * k, bias),                        # equal exponents
+            ([fa.max_man] * k, 0, [-fb.max_man] * k, 0),                   # E=0
+            ([1] * k, 0, [-1] * k, 0),
+            (odd_a, bias, mixed_b, bias),                                  # equal exponents
+            ([fa.max_man] * k, nan, [fb.max_man] * k, 0),                  # NaN on a
+            ([1] * k, 0, [-1] * k, nan),                                   # NaN on b
+            ([neg_a] * k, nan, [neg_b] * k, nan),                          # NaN on both
+            ([fa.max_man] * k, top, [neg_b] * k, 0),                       # shift far beyond
+            ([neg_a] * k, 0, [fb.max_man] * k, top),                       # ... either way
+            (odd_a, top, mixed_b, 0),
+            ([-1] * k, 0, [fb.max_man] * k, top),                          # -1 >> far = -1
+        ]
+        # Negative odd values shifted by every distance around the width: floor, -1, 0.
+        for d in (1, 2, self.width - 1, self.width, self.width + 1, self.width + 5):
+            if d <= top:
+                cases.append((odd_a, top - d, mixed_b, top))
+                cases.append((odd_a, top, [-1] * k, top - d))
+                cases.append(([-1] * k, top - d, odd_b, top))
+        return cases
+
+    def stimuli(self, gen: torch.Generator, n: int) -> dict[str, list[dict]]:
+        directed = self._directed()
+        a_man, a_exp = random_blocks(gen, self.fmt_a, n)
+        b_man, b_exp = random_blocks(gen, self.fmt_b, n)
+        # Half of the random pairs get close exponents, so both operands matter.
+        near = torch.rand((n,), generator=gen) < 0.5
+        delta = torch.randint(-self.width - 2, self.width + 3, (n,), generator=gen)
+        close = (a_exp.clamp(max=self.fmt_a.max_code) + delta).clamp(0, self.fmt_b.max_code)
+        b_exp = torch.where(near & (b_exp != self.fmt_b.nan_code), close, b_exp)
+        a_man = torch.cat([torch.tensor([d[0] for d in directed]), a_man])
+        a_exp = torch.cat([torch.tensor([d[1] for d in directed]), a_exp])
+        b_man = torch.cat([torch.tensor([d[2] for d in directed]), b_man])
+        b_exp = torch.cat([torch.tensor([d[3] for d in directed]), b_exp])
+        return {"a": blocks_to_dicts(a_man, a_exp), "b": blocks_to_dicts(b_man, b_exp)}
+
+    def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        a, b = stimuli["a"], stimuli["b"]
+        r = block_add(torch.tensor([x["mantissa"] for x in a]),
+                      torch.tensor([x["exponent"] for x in a]),
+                      torch.tensor([x["mantissa"] for x in b]),
+                      torch.tensor([x["exponent"] for x in b]), self.fmt_a, self.fmt_b,
+                      self.out_bits, guard_bits=self.guard_bits, rounding=self.rounding)
+        return {"o": blocks_to_dicts(r.mantissa, r.exponent)}
+
+
+MODEL = AdderModel

@@ -1,0 +1,344 @@
+"""MXIntAccumulator: golden recurrence against plain integers, its error bound and lossless
+mode, Amaranth-simulator and Verilator runs against golden."""
+
+from __future__ import annotations
+
+import gc
+import warnings
+
+import pytest
+import torch
+from amaranth.hdl import UnusedElaboratable
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from golden.accumulator import accumulate, accumulate_stream
+from hw.accumulator import MXIntAccumulator
+from sim.amaranth_bench import run_stream_sim
+from sim.run import simulate
+from sim.units import model_for
+
+
+def params(a_bits, b_bits, exp_bits, block, guard_bits=8, acc_width=None):
+    p = {"a_bits": a_bits, "b_bits": b_bits, "exp_bits": exp_bits, "block": block,
+         "guard_bits": guard_bits}
+    if acc_width is not None:
+        p["acc_width"] = acc_width
+    return p
+
+
+def unused(dut):
+    """A component built only to read its properties: silence Amaranth's unused warning."""
+    dut._MustUse__silence = True
+    return dut
+
+
+# --- reference: the documented recurrence on Python integers (floor shifts) ------------------
+
+
+def reference_group(items: list[tuple[int, int, bool]], guard: int, width: int
+                    ) -> tuple[int, int, bool, list[int]]:
+    """Returns (sum, exponent, nan, running maxima) of one group."""
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    acc, e_max, nan, maxima = 0, None, False, []
+    for s, e, f in items:
+        x = s << guard
+        if e_max is None:
+            acc, e_max = x, e
+        elif e > e_max:
+            acc, e_max = (acc >> (e - e_max)) + x, e  # Python >> on ints is a floor
+        else:
+            acc = acc + (x >> (e_max - e))
+        acc = max(lo, min(hi, acc))
+        nan = nan or bool(f)
+        maxima.append(e_max)
+    return acc, e_max, nan, maxima
+
+
+def run_group(items, guard, width):
+    r = accumulate(torch.tensor([[s for s, _, _ in items]]),
+                   torch.tensor([[e for _, e, _ in items]]),
+                   torch.tensor([[bool(f) for _, _, f in items]]),
+                   guard_bits=guard, acc_width=width)
+    return int(r.sum[0]), int(r.exponent[0]), bool(r.nan[0])
+
+
+# --- parameters --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    ({"a_bits": 1}, ValueError, r"a_bits must be from 2 to 24, not 1"),
+    ({"b_bits": 30}, ValueError, r"b_bits must be from 2 to 24, not 30"),
+    ({"exp_bits": 9}, ValueError, r"exp_bits must be from 2 to 8, not 9"),
+    ({"block": 0}, ValueError, r"block must be from 1 to 1024, not 0"),
+    ({"guard_bits": -1}, ValueError, r"guard_bits must be from 0 to 46, not -1"),
+    ({"guard_bits": 47}, ValueError, r"guard_bits must be from 0 to 46, not 47"),
+    ({"guard_bits": 2.0}, TypeError, r"guard_bits must be an integer, not 2.0"),
+    ({"acc_width": 23}, ValueError, r"acc_width must be from 24 to 62, not 23"),
+    ({"acc_width": 63}, ValueError, r"acc_width must be from 24 to 62, not 63"),
+    ({"acc_width": "32"}, TypeError, r"acc_width must be an integer, not '32'"),
+])
+def test_bad_parameters(kwargs, exc, match):
+    # in_width of 6 x 6 bits over 16 elements is 16
+    with pytest.raises(exc, match=match):
+        MXIntAccumulator(**{**params(6, 6, 8, 16), **kwargs})
+    collect_refused_components()
+
+
+def collect_refused_components() -> None:
+    """A constructor that raised leaves a half-built component (Amaranth registers it as
+    must-use on creation); collect it now, so the warning does not surface in a later test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        gc.collect()
+
+
+def test_positional_parameters_refused():
+    with pytest.raises(TypeError):
+        MXIntAccumulator(6, 6, 8, 16)  # type: ignore[misc]
+    collect_refused_components()
+
+
+def test_widths_and_defaults():
+    dut = unused(MXIntAccumulator(a_bits=6, b_bits=6, block=16))
+    assert (dut.in_width, dut.guard_bits, dut.acc_width, dut.latency) == (16, 8, 32, 1)
+    assert dut.i.payload.shape().size == 16 + 9 + 1 + 1
+    assert list(dut.o.payload.shape().members) == ["sum", "exponent", "nan"]
+    # the default width is capped at 62
+    assert unused(MXIntAccumulator(a_bits=24, b_bits=24, block=1024,
+                                   guard_bits=2)).acc_width == 62
+
+
+def test_width_does_not_grow_with_exponent_range():
+    small = unused(MXIntAccumulator(a_bits=8, b_bits=8, exp_bits=2, block=32, guard_bits=4))
+    large = unused(MXIntAccumulator(a_bits=8, b_bits=8, exp_bits=8, block=32, guard_bits=4))
+    assert small.acc_width == large.acc_width
+    assert large.o.payload.shape().size - small.o.payload.shape().size == 6
+
+
+def test_golden_rejects_bad_arguments():
+    one = torch.ones(1, 1, dtype=torch.int64)
+    with pytest.raises(ValueError, match="acc_width must be from 1 to 62, not 63"):
+        accumulate(one, one, one == 0, guard_bits=0, acc_width=63)
+    with pytest.raises(ValueError, match=r"sum must be below 2\*\*52"):
+        accumulate(one << 52, one, one == 0, guard_bits=10, acc_width=62)
+    with pytest.raises(ValueError, match="at least one input"):
+        accumulate(one[:, :0], one[:, :0], one[:, :0] == 0, guard_bits=0, acc_width=8)
+
+
+# --- golden: directed ---------------------------------------------------------------------------
+
+
+def test_worked_example():
+    # docs/units/accumulator.md: G = 2, W = 12
+    items = [(100, 10, 0), (-37, 12, 0), (55, 9, 0), (-1, 3, 0)]
+    assert run_group(items, 2, 12) == (-22, 12, False)
+
+
+def test_single_input_is_exact():
+    assert run_group([(-5, 7, 0)], 3, 8) == (-40, 7, False)
+
+
+def test_arithmetic_shift_far_beyond_the_width():
+    # a negative accumulator shifted by 200 leaves -1, not a large positive number
+    assert run_group([(-5, 0, 0), (0, 200, 0)], 2, 10) == (-1, 200, False)
+    assert run_group([(5, 0, 0), (0, 200, 0)], 2, 10) == (0, 200, False)
+    # a negative input far below the maximum adds -1
+    assert run_group([(0, 200, 0), (-5, 0, 0)], 2, 10) == (-1, 200, False)
+    assert run_group([(3, 200, 0), (-(1 << 6), 199, 0), (-1, 0, 0)], 0, 10) == (-30, 200, False)
+
+
+def test_saturation_both_ways_and_recovery():
+    hi = [(127, 5, 0)] * 10
+    assert run_group(hi, 2, 12) == (2047, 5, False)
+    assert run_group([(-128, 5, 0)] * 10, 2, 12) == (-2048, 5, False)
+    # accumulation continues from the clamped value
+    assert run_group(hi + [(-128, 5, 0)], 2, 12) == (2047 - 512, 5, False)
+
+
+def test_nan_is_sticky_over_the_group_only():
+    r = accumulate_stream(torch.tensor([1, 2, 3, 4, 5]), torch.tensor([1, 1, 1, 1, 1]),
+                          torch.tensor([False, True, False, False, False]),
+                          torch.tensor([False, False, True, False, True]),
+                          guard_bits=1, acc_width=16)
+    assert r.nan.tolist() == [True, False]
+    assert r.sum.tolist() == [12, 18]
+
+
+def test_stream_without_final_last_drops_the_open_group():
+    r = accumulate_stream(torch.tensor([1, 2, 3]), torch.tensor([0, 0, 0]),
+                          torch.tensor([False] * 3), torch.tensor([True, False, False]),
+                          guard_bits=0, acc_width=8)
+    assert r.sum.tolist() == [1]
+
+
+# --- golden: properties ----------------------------------------------------------------------
+
+
+@st.composite
+def group_case(draw, *, wide=False):
+    in_width = draw(st.integers(2, 40))
+    guard = draw(st.integers(0, 62 - in_width if not wide else min(20, 62 - in_width)))
+    width = draw(st.integers(in_width + guard, 62)) if not wide else 62
+    if wide:
+        in_width = min(in_width, 62 - guard - 8)  # room for 2**8 inputs without saturation
+        in_width = max(in_width, 2)
+    e_hi = draw(st.sampled_from([6, 14, 62, 510]))
+    items = draw(st.lists(st.tuples(
+        st.integers(-(1 << (in_width - 1)), (1 << (in_width - 1)) - 1),
+        st.integers(0, e_hi), st.booleans()), min_size=1, max_size=40))
+    return guard, width, items
+
+
+@settings(max_examples=400, deadline=None)
+@given(group_case())
+def test_golden_matches_integer_reference(case):
+    guard, width, items = case
+    acc, e_max, nan, _ = reference_group(items, guard, width)
+    assert run_group(items, guard, width) == (acc, e_max, nan)
+
+
+@settings(max_examples=400, deadline=None)
+@given(group_case(wide=True))
+def test_error_bound_without_saturation(case):
+    """0 <= V - R < sum_{j>=2} 2**(E_max,j - G) <= (n - 1) * 2**(E_max - G), in units of the
+    dot sum's LSB at code 0; scaled by 2**G to stay in integers."""
+    guard, width, items = case
+    total, e_max, _ = run_group(items, guard, width)
+    exact = sum(s << (e + guard) for s, e, _ in items)       # V * 2**G
+    got = total << e_max                                        # R * 2**G
+    _, _, _, maxima = reference_group(items, guard, width)
+    err = exact - got
+    assert abs(total) < (1 << (width - 1)) - 1, "case must not saturate"
+    if len(items) == 1:
+        assert err == 0
+    else:
+        assert 0 <= err < sum(1 << m for m in maxima[1:])
+        assert err < (len(items) - 1) << e_max
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_lossless_when_guard_bits_cover_the_exponent_spread(data):
+    in_width = data.draw(st.integers(2, 24))
+    base = data.draw(st.integers(0, 500))
+    spread = data.draw(st.integers(0, 20))
+    items = data.draw(st.lists(st.tuples(
+        st.integers(-(1 << (in_width - 1)), (1 << (in_width - 1)) - 1),
+        st.integers(base, base + spread), st.booleans()), min_size=1, max_size=64))
+    guard = spread + data.draw(st.integers(0, 3))
+    width = in_width + guard + (len(items) - 1).bit_length()   # ceil(log2 n) headroom
+    if width > 62:
+        return
+    total, e_max, _ = run_group(items, guard, width)
+    assert total << e_max == sum(s << (e + guard) for s, e, _ in items)
+
+
+def test_stream_equals_groupwise():
+    model = model_for({"top": "accum", "parameters": params(4, 5, 3, 3, 2, 14)})
+    stim = model.stimuli(torch.Generator().manual_seed(4), 400)
+    want = model.expected(stim)["o"]
+    groups, cur = [], []
+    for x in stim["i"]:
+        cur.append((x["sum"], x["exponent"], x["nan"]))
+        if x["last"]:
+            groups.append(cur)
+            cur = []
+    assert len(groups) == len(want)
+    for g, w in zip(groups, want, strict=True):
+        acc, e_max, nan, _ = reference_group(g, 2, 14)
+        assert (w["sum"], w["exponent"], w["nan"]) == (acc, e_max, int(nan))
+
+
+def test_stimuli_cover_the_corners():
+    p = params(4, 4, 3, 2, 2, 12)
+    model = model_for({"top": "accum", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(1), 500)["i"]
+    out = model.expected({"i": stim})["o"]
+    lengths, n = [], 0
+    for x in stim:
+        n += 1
+        if x["last"]:
+            lengths.append(n)
+            n = 0
+    exps = {x["exponent"] for x in stim}
+    assert stim[-1]["last"] == 1 and 1 in lengths and max(lengths) >= 12
+    assert {0, 15} <= exps
+    assert {x["sum"] for x in stim} >= {-(1 << 8), (1 << 8) - 1}  # in_width 9, full range
+    assert any(o["sum"] == 2047 for o in out) and any(o["sum"] == -2048 for o in out)
+    assert any(o["nan"] for o in out) and not all(o["nan"] for o in out)
+
+
+# --- Amaranth simulator ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize(("a_bits", "b_bits", "exp_bits", "block", "guard", "acc_width"), [
+    (2, 2, 2, 1, 0, 4),          # tightest: in_width 4, saturates often
+    (2, 2, 2, 1, 6, 14),         # lossless for exp_bits 2 apart from the field's top code
+    (4, 4, 3, 2, 2, 12),
+    (6, 6, 8, 16, 8, None),      # defaults: G = 8, W = 32
+    (8, 3, 5, 5, 5, 20),
+    (24, 24, 8, 1024, 2, 62),    # widest input
+])
+def test_amaranth_sim_matches_golden(seed, a_bits, b_bits, exp_bits, block, guard, acc_width):
+    p = params(a_bits, b_bits, exp_bits, block, guard, acc_width)
+    model = model_for({"top": "accum", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(seed), 300)
+    want = model.expected(stim)
+    r = run_stream_sim(MXIntAccumulator(**p), stim, want, seed=seed)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \
+        f"seed {seed}: {r['reports']}"
+    assert r["checked"] == len(want["o"]) == sum(x["last"] for x in stim["i"])
+
+
+def test_amaranth_sim_one_input_per_cycle():
+    p = params(4, 4, 3, 2, 2, 12)
+    model = model_for({"top": "accum", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(3), 300)
+    r = run_stream_sim(MXIntAccumulator(**p), stim, model.expected(stim), seed=3, idle=0,
+                       backpressure=0)
+    assert r["mismatches"] == 0 and r["missing"] == 0
+    assert r["cycles"] <= len(stim["i"]) + 8  # one input per cycle, plus the drain
+
+
+def test_amaranth_sim_catches_wrong_expectation():
+    p = params(4, 4, 3, 2, 2, 12)
+    model = model_for({"top": "accum", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(7), 30)
+    want = model.expected(stim)
+    want["o"][4]["sum"] ^= 1
+    r = run_stream_sim(MXIntAccumulator(**p), stim, want, seed=7)
+    assert r["mismatches"] == 1 and "output #4" in r["reports"][0]
+
+
+# --- Verilator --------------------------------------------------------------------------------
+
+VERILATOR_MATRIX = [
+    params(6, 6, 8, 16),                 # defaults: G = 8, W = 32
+    params(2, 2, 2, 1, 0, 4),            # tightest, saturating
+    params(4, 4, 3, 2, 2, 12),
+    params(8, 8, 8, 32, 4, 40),
+    params(24, 24, 8, 1024, 2, 62),      # widest
+]
+
+
+@pytest.mark.parametrize("p", VERILATOR_MATRIX, ids=lambda p: (
+    "a{a_bits}w{b_bits}e{exp_bits}k{block}g{guard_bits}".format(**p)
+    + f"acc{p.get('acc_width', 'def')}"))
+def test_verilator_matches_golden(p, sim_build):
+    seed = 300 + p["a_bits"] * 10 + p["block"] % 97
+    s = simulate("accum", p, seed=seed, vectors=1000, build_root=sim_build)
+    print(f"seed {seed}: {s['checked']} checked in {s['cycles']} cycles")
+    assert (s["mismatches"], s["missing"], s["protocol_errors"], s["timed_out"]) == \
+        (0, 0, [], False), f"replay with seed {seed}: {s['reports']}"
+    model = model_for({"top": "accum", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(seed), 1000)
+    assert s["checked"] == sum(x["last"] for x in stim["i"])
+
+
+def test_verilator_scoreboard_catches_dropped_lsb(sim_build):
+    s = simulate("accum", VERILATOR_MATRIX[2], seed=5, vectors=100, build_root=sim_build,
+                 fault="lsb")
+    assert s["mismatches"] > 0
+    assert any("sum" in r for r in s["reports"])

@@ -1,0 +1,235 @@
+"""MXINT matrix-vector engine: ``y = W x`` with P output lanes."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
+
+from .accumulator import DEFAULT_GUARD_BITS, MXIntAccumulator
+from .dot_product import MXIntDotProduct
+from .layouts import mxint_block_layout
+from .top import Top
+
+__all__ = ["TOP", "MXIntLinear"]
+
+#: Largest K and N the generator accepts (the counters are sized from them).
+MAX_LENGTH = 1 << 20
+
+
+class MXIntLinear(wiring.Component):
+    """``y = W x`` for an ``N x K`` MXINT weight matrix and a ``K``-vector of MXINT
+    activations, blocks of ``k`` along ``K``, ``P`` output rows computed in parallel.
+
+    The ``nb = ceil(K / k)`` activation blocks stream in on ``x``, once per group of ``P``
+    rows (``N / P`` times in all); with each activation block, ``w`` brings the matching
+    block of each of the ``P`` rows. Lane ``p`` is a :class:`~hw.dot_product.MXIntDotProduct`
+    (exact block dot product, exponent sum, NaN flag) feeding a
+    :class:`~hw.accumulator.MXIntAccumulator` (alignment to the running maximum exponent with
+    ``guard_bits`` guard bits, ``acc_width`` bits, saturating). After the ``nb``-th block of
+    a group, ``o`` carries the ``P`` accumulated results: lane ``p`` of group ``g`` is row
+    ``n = g * P + p`` with value ``sum * 2**(exponent - G - 2*bias - (w_bits - 2) -
+    (x_bits - 2))``, exactly :func:`golden.linear.linear_blocks`.
+
+    Throughput: one activation block (``P * k`` multiply-accumulates) per cycle.
+    Latency: :attr:`latency` cycles from the last block of a group to its result.
+    All lanes share one handshake: ``x`` and ``w`` transfer together, and the lanes run in
+    lockstep, so they stall together.
+
+    Parameters
+    ----------
+    x_bits, w_bits : int
+        Mantissa widths of activations and weights, 2 to 24.
+    exp_bits : int
+        Shared exponent width, 2 to 8.
+    block : int
+        ``k``, 1 to 1024.
+    k_len : int
+        ``K``, the length of ``x``, 1 to 2**20 (the last block is zero-padded, as
+        :func:`golden.quantize` pads).
+    rows : int
+        ``N``, rows of ``W``, a multiple of ``lanes``, up to 2**20.
+    lanes : int
+        ``P``, rows computed in parallel, 1 to 64.
+    guard_bits, acc_width : int or None
+        Of the accumulators (defaults as :class:`~hw.accumulator.MXIntAccumulator`).
+    levels_per_stage : int
+        Adder-tree levels between pipeline registers in the dot products.
+
+    Members
+    -------
+    x : ``In(stream.Signature(mxint_block_layout(x_bits)))``
+    w : ``In(stream.Signature(...))``
+        ``mantissa``: ``P * k`` signed ``w_bits`` (lane ``p`` in elements ``p*k .. p*k+k-1``),
+        ``exponent``: ``P`` codes.
+    o : ``Out(stream.Signature(...))``
+        ``sum``: ``P`` signed ``acc_width``, ``exponent``: ``P`` of ``exp_bits + 1``,
+        ``nan``: ``P`` flags.
+    """
+
+    def __init__(self, *, x_bits: int, w_bits: int, exp_bits: int = 8, block: int,
+                 k_len: int, rows: int, lanes: int = 1,
+                 guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
+                 levels_per_stage: int = 2) -> None:
+        check_int("x_bits", x_bits, 2, MAX_MAN_BITS)
+        check_int("w_bits", w_bits, 2, MAX_MAN_BITS)
+        check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
+        check_int("block", block, 1, MAX_BLOCK)
+        self._k_len = check_int("k_len", k_len, 1, MAX_LENGTH)
+        self._lanes = check_int("lanes", lanes, 1, 64)
+        self._rows = check_int("rows", rows, 1, MAX_LENGTH)
+        if rows % lanes:
+            raise ValueError(f"rows must be a multiple of lanes ({lanes}), not {rows}")
+        self._x_bits, self._w_bits, self._exp_bits, self._block = x_bits, w_bits, exp_bits, block
+        self._dots = [MXIntDotProduct(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
+                                      block=block, levels_per_stage=levels_per_stage)
+                      for _ in range(lanes)]
+        self._accs = [MXIntAccumulator(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
+                                       block=block, guard_bits=guard_bits, acc_width=acc_width)
+                      for _ in range(lanes)]
+        acc = self._accs[0]
+        self._guard_bits, self._acc_width = acc.guard_bits, acc.acc_width
+        super().__init__({
+            "x": In(stream.Signature(mxint_block_layout(
+                man_bits=x_bits, exp_bits=exp_bits, block=block))),
+            "w": In(stream.Signature(data.StructLayout({
+                "mantissa": data.ArrayLayout(signed(w_bits), lanes * block),
+                "exponent": data.ArrayLayout(unsigned(exp_bits), lanes),
+            }))),
+            "o": Out(stream.Signature(data.StructLayout({
+                "sum": data.ArrayLayout(signed(self._acc_width), lanes),
+                "exponent": data.ArrayLayout(unsigned(exp_bits + 1), lanes),
+                "nan": data.ArrayLayout(unsigned(1), lanes),
+            }))),
+        })
+
+    x_bits = property(lambda self: self._x_bits, doc="Activation mantissa width.")
+    w_bits = property(lambda self: self._w_bits, doc="Weight mantissa width.")
+    exp_bits = property(lambda self: self._exp_bits, doc="Shared exponent width.")
+    block = property(lambda self: self._block, doc="Elements per block.")
+    k_len = property(lambda self: self._k_len, doc="Length K of the activation vector.")
+    rows = property(lambda self: self._rows, doc="Rows N of the weight matrix.")
+    lanes = property(lambda self: self._lanes, doc="Rows computed in parallel.")
+    guard_bits = property(lambda self: self._guard_bits, doc="Accumulator guard bits.")
+    acc_width = property(lambda self: self._acc_width, doc="Accumulator width.")
+
+    @property
+    def blocks(self) -> int:
+        """Blocks per row, ``ceil(K / k)``."""
+        return -(-self._k_len // self._block)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the transfer of a group's last block to its result being valid."""
+        return self._dots[0].latency + self._accs[0].latency
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        k = self._block
+        for p, (dot, acc) in enumerate(zip(self._dots, self._accs, strict=True)):
+            m.submodules[f"dot{p}"] = dot
+            m.submodules[f"acc{p}"] = acc
+
+        # Input side: x and w transfer together into every lane. The lanes see identical
+        # valid/ready histories, so they hold identical pipeline state; the AND of their
+        # readies is the readiness of each of them.
+        both = Signal()
+        m.d.comb += both.eq(self.x.valid & self.w.valid)
+        ready = Signal()
+        for p, dot in enumerate(self._dots):
+            m.d.comb += [
+                dot.a.payload.eq(self.x.payload),
+                dot.b.payload.mantissa.as_value().eq(
+                    self.w.payload.mantissa.as_value()[p * k * self._w_bits:
+                                                       (p + 1) * k * self._w_bits]),
+                dot.b.payload.exponent.eq(self.w.payload.exponent[p]),
+                dot.a.valid.eq(both),
+                dot.b.valid.eq(both),
+            ]
+        m.d.comb += ready.eq(_all([dot.a.ready & dot.b.ready for dot in self._dots]))
+        m.d.comb += [self.x.ready.eq(ready & self.w.valid), self.w.ready.eq(ready & self.x.valid)]
+
+        # Between dot and accumulator: count blocks as they enter the accumulators to mark
+        # the last block of each row (results leave the dot products in order).
+        count = Signal(range(self.blocks))
+        last = Signal()
+        m.d.comb += last.eq(count == self.blocks - 1)
+        for dot, acc in zip(self._dots, self._accs, strict=True):
+            m.d.comb += [
+                acc.i.payload.sum.eq(dot.o.payload.sum),
+                acc.i.payload.exponent.eq(dot.o.payload.exponent),
+                acc.i.payload.nan.eq(dot.o.payload.nan),
+                acc.i.payload.last.eq(last),
+                acc.i.valid.eq(dot.o.valid),
+                dot.o.ready.eq(acc.i.ready),
+            ]
+        with m.If(self._accs[0].i.valid & self._accs[0].i.ready):
+            with m.If(last):
+                m.d.sync += count.eq(0)
+            with m.Else():
+                m.d.sync += count.eq(count + 1)
+
+        # Output side: the lanes' results leave together.
+        for p, acc in enumerate(self._accs):
+            m.d.comb += [
+                self.o.payload.sum[p].eq(acc.o.payload.sum),
+                self.o.payload.exponent[p].eq(acc.o.payload.exponent),
+                self.o.payload.nan[p].eq(acc.o.payload.nan),
+                acc.o.ready.eq(self.o.ready),
+            ]
+        m.d.comb += self.o.valid.eq(_all([acc.o.valid for acc in self._accs]))
+        return m
+
+
+def _all(values):
+    out = values[0]
+    for v in values[1:]:
+        out = out & v
+    return out
+
+
+def _from_args(args) -> dict:
+    return {
+        "x_bits": args.abits if args.abits is not None else args.bits,
+        "w_bits": args.wbits if args.wbits is not None else args.bits,
+        "exp_bits": args.exp_bits,
+        "block": args.block,
+        "k_len": args.k_len if args.k_len is not None else 4 * args.block,
+        "rows": args.rows,
+        "lanes": args.lanes,
+        "guard_bits": args.guard_bits if args.guard_bits is not None else DEFAULT_GUARD_BITS,
+        "acc_width": args.acc_width,
+        "levels_per_stage": args.levels_per_stage,
+    }
+
+
+def _name(p: dict) -> str:
+    acc = p.get("acc_width")
+    name = (f"mxint_linear_a{p['x_bits']}_w{p['w_bits']}_e{p.get('exp_bits', 8)}_k{p['block']}"
+            f"_K{p['k_len']}_N{p['rows']}_P{p.get('lanes', 1)}"
+            f"_g{p.get('guard_bits', DEFAULT_GUARD_BITS)}")
+    if acc is not None:
+        name += f"_acc{acc}"
+    if p.get("levels_per_stage", 2) != 2:
+        name += f"_l{p['levels_per_stage']}"
+    return name
+
+
+TOP = Top(
+    key="linear",
+    summary="MXINT matrix-vector engine y = W x: P lanes of dot product + accumulator",
+    component=MXIntLinear,
+    from_args=_from_args,
+    name=_name,
+    options=(
+        (("--k-len",), {"type": int, "default": None,
+                        "help": "linear: length K of x (default: 4 blocks)"}),
+        (("--rows",), {"type": int, "default": 4, "help": "linear: rows N of W (default: 4)"}),
+        (("--lanes",), {"type": int, "default": 2,
+                        "help": "linear: rows computed in parallel, P (default: 2)"}),
+    ),
+    flags={"x_bits": "--abits/--bits", "w_bits": "--wbits/--bits", "k_len": "--k-len",
+           "rows": "--rows", "lanes": "--lanes", "acc_width": "--acc-width"},
+)

@@ -1,0 +1,122 @@
+"""MXIntLinear: y = W x on MXINT blocks, against golden.linear and torch.nn.Linear."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+import torch
+
+from golden import MXIntFormat, quantize
+from golden.linear import linear, linear_value
+from hw.linear import MXIntLinear
+from sim.amaranth_bench import run_stream_sim
+from sim.run import simulate
+from sim.units import model_for
+
+
+def params(x_bits, w_bits, exp_bits, block, k_len, rows, lanes, guard_bits=8, acc_width=None):
+    return {"x_bits": x_bits, "w_bits": w_bits, "exp_bits": exp_bits, "block": block,
+            "k_len": k_len, "rows": rows, "lanes": lanes, "guard_bits": guard_bits,
+            "acc_width": acc_width, "levels_per_stage": 2}
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    ({"rows": 6, "lanes": 4}, ValueError, r"rows must be a multiple of lanes \(4\), not 6"),
+    ({"lanes": 0}, ValueError, r"lanes must be from 1 to 64, not 0"),
+    ({"k_len": 0}, ValueError, r"k_len must be from 1 to 1048576, not 0"),
+    ({"x_bits": 1}, ValueError, r"x_bits must be from 2 to 24, not 1"),
+    ({"block": "4"}, TypeError, r"block must be an integer, not '4'"),
+])
+def test_bad_parameters(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        MXIntLinear(**{**params(6, 6, 8, 4, 16, 4, 2), **kwargs})
+
+
+def test_latency_and_blocks():
+    dut = MXIntLinear(**params(6, 6, 8, 16, 40, 4, 2))
+    assert dut.blocks == 3 and dut.latency == dut._dots[0].latency + 1
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize(("x_bits", "w_bits", "exp_bits", "block", "k_len", "rows", "lanes"), [
+    (2, 2, 8, 1, 3, 2, 1), (6, 4, 8, 4, 10, 4, 2), (8, 8, 5, 16, 64, 4, 4),
+    (4, 6, 8, 3, 3, 3, 3), (6, 6, 8, 16, 100, 2, 1),
+])
+def test_amaranth_sim_matches_golden(seed, x_bits, w_bits, exp_bits, block, k_len, rows, lanes):
+    p = params(x_bits, w_bits, exp_bits, block, k_len, rows, lanes)
+    model = model_for({"top": "linear", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(seed), 6)
+    r = run_stream_sim(MXIntLinear(**p), stim, model.expected(stim), seed=seed)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"], r["timed_out"]) == \
+        (0, 0, [], False), f"seed {seed}: {r['reports']}"
+
+
+def test_golden_lossless_equals_exact_product():
+    """With equal exponents nothing is dropped: golden.linear is the exact W x of the
+    quantised values."""
+    fw, fx = MXIntFormat(6, 8, 4), MXIntFormat(5, 8, 4)
+    gen = torch.Generator().manual_seed(3)
+    w = quantize(torch.randn(3, 12, generator=gen), fw)
+    x = quantize(torch.randn(12, generator=gen), fx)
+    w = type(w)(w.mantissa, torch.full_like(w.exponent, 127), fw, w.shape, w.axis)
+    x = type(x)(x.mantissa, torch.full_like(x.exponent, 126), fx, x.shape, x.axis)
+    y = linear(w, x, guard_bits=0, acc_width=40)
+    for n in range(3):
+        exact = sum(Fraction(int(a) * int(b)) for a, b in
+                    zip(w.mantissa[n].flatten().tolist(), x.mantissa.flatten().tolist(),
+                        strict=True)) * Fraction(2) ** (127 - 127 - 4 + 126 - 127 - 3)
+        assert Fraction(float(linear_value(y, fw, fx, guard_bits=0)[n])) == exact
+
+
+@pytest.mark.parametrize(("bits", "block", "k_len"), [(4, 16, 256), (6, 16, 256), (8, 32, 96)])
+def test_torch_linear_within_documented_bound(bits, block, k_len):
+    """golden.linear of a quantised nn.Linear is within the documented bound of the float
+    result: for each product a one-ULP quantisation error on each operand, plus the
+    accumulator's (nb - 1) * 2**(E_out - G) alignment loss."""
+    p = params(bits, bits, 8, block, k_len, 8, 2)
+    model = model_for({"top": "linear", "parameters": p})
+    wq, xq, ref = model.torch_linear_case(seed=bits)
+    y = linear(wq, xq, guard_bits=8, acc_width=model.acc_width)
+    got = linear_value(y, wq.fmt, xq.fmt, guard_bits=8)
+    ulp_w = torch.exp2((wq.exponent - wq.fmt.bias - wq.fmt.frac_bits).double()).repeat_interleave(
+        block, dim=-1)[:, :k_len]
+    ulp_x = torch.exp2((xq.exponent - xq.fmt.bias - xq.fmt.frac_bits).double()).repeat_interleave(
+        block)[:k_len]
+    w_hat = wq.mantissa.reshape(wq.mantissa.shape[0], -1)[:, :k_len].double() * ulp_w
+    x_hat = xq.mantissa.reshape(-1)[:k_len].double() * ulp_x
+    # |W - W_hat| <= ulp_w and |x - x_hat| <= ulp_x (half an ULP from rounding, up to one
+    # where the block maximum saturates), so |W x - W_hat x_hat| <= |W_hat| ulp_x
+    # + ulp_w (|x_hat| + ulp_x) per term.
+    quant = (w_hat.abs() * ulp_x + ulp_w * (x_hat.abs() + ulp_x)).sum(-1)
+    nb = -(-k_len // block)
+    scale = y.exponent - 8 - 2 * wq.fmt.bias - wq.fmt.frac_bits - xq.fmt.frac_bits
+    accum = (nb - 1) * torch.exp2(scale.double() + 8)  # (nb - 1) units of 2**(E_out - G)
+    bound = quant + accum + 1e-5 * ref.abs().double()
+    err = (got - ref.double()).abs()
+    assert bool((err <= bound).all()), f"error {err} above bound {bound}"
+    if bits == 8:
+        # The check can fail: with 8-bit operands the bound is tight enough that an engine
+        # with two lanes swapped (rows 0 and 1 exchanged) is caught.
+        swapped = got.clone()
+        swapped[[0, 1]] = got[[1, 0]]
+        assert not bool(((swapped - ref.double()).abs() <= bound).all())
+
+
+LINEAR_VERILATOR = [params(6, 6, 8, 16, 64, 4, 2), params(2, 8, 5, 1, 3, 2, 2),
+                    params(8, 4, 8, 32, 80, 4, 4, guard_bits=4)]
+
+
+@pytest.mark.parametrize("p", LINEAR_VERILATOR, ids=lambda p: (
+    "x{x_bits}w{w_bits}e{exp_bits}k{block}K{k_len}N{rows}P{lanes}".format(**p)))
+def test_verilator_matches_golden(p, sim_build):
+    seed = 7 + p["block"]
+    s = simulate("linear", p, seed=seed, vectors=30, build_root=sim_build)
+    assert (s["mismatches"], s["missing"], s["protocol_errors"], s["timed_out"]) == \
+        (0, 0, [], False), f"replay with seed {seed}: {s['reports']}"
+
+
+def test_verilator_fault_is_caught(sim_build):
+    s = simulate("linear", LINEAR_VERILATOR[0], seed=3, vectors=5, build_root=sim_build,
+                 fault="lsb")
+    assert s["mismatches"] > 0

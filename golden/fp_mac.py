@@ -121,9 +121,11 @@ FLOAT_FORMATS = {
 def _bit_length(v: torch.Tensor) -> torch.Tensor:
     """Bits of non-negative int64 ``v`` (0 for 0)."""
     n = torch.zeros_like(v)
-    for k in range(63):
-        n += (v >> k) != 0
-    return n
+    for step in (32, 16, 8, 4, 2, 1):
+        high = (v >> step) != 0
+        n += high * step
+        v = torch.where(high, v >> step, v)
+    return n + (v != 0)
 
 
 def _decode(x: torch.Tensor, fmt: FloatFormat):

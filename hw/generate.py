@@ -34,7 +34,11 @@ __all__ = ["TOPS", "Design", "Top", "build", "elaborate", "main", "write"]
 
 
 #: Modules of hw/ that define a ``TOP``, in ``--help`` order.
-UNIT_MODULES = ("dot_product", "block_adder", "accumulator", "cast", "dequantizer", "linear")
+UNIT_MODULES = (
+    "dot_product", "block_adder", "accumulator", "cast", "dequantizer", "linear",
+    # baselines for the density reports
+    "fp_mac", "int_mac",
+)
 
 
 def _collect_tops() -> dict[str, Top]:
@@ -166,7 +170,11 @@ def _as_flags(message: str, top: str) -> str:
     """Name the command-line option, not the constructor parameter, in an error."""
     flags = {**PARAM_FLAGS, **TOPS[top].flags}
     param, _, rest = message.partition(" ")
-    return f"{flags[param]} {rest}" if param in flags else message
+    if param not in flags:
+        return message
+    if rest.endswith("not None"):  # an option the unit needs was not given
+        return f"{flags[param]} is required for --top {top}"
+    return f"{flags[param]} {rest}"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -180,10 +188,12 @@ def add_unit_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options that choose a unit and its parameters (shared with ``sim.run``)."""
     parser.add_argument("--top", default="dot", choices=sorted(TOPS),
                         help="unit to generate (default: %(default)s)")
-    parser.add_argument("--bits", type=int, required=True,
-                        help="mantissa bits per element, sign included (2 to 24)")
-    parser.add_argument("--block", type=int, required=True,
-                        help="elements per shared exponent, k (1 to 1024)")
+    parser.add_argument("--bits", type=int, default=None,
+                        help="mantissa bits per element, sign included (2 to 24); "
+                             "required by every MXINT unit")
+    parser.add_argument("--block", type=int, default=None,
+                        help="elements per shared exponent, k (1 to 1024); required by every "
+                             "MXINT unit")
     parser.add_argument("--exp-bits", type=int, default=8,
                         help="shared exponent bits (2 to 8; default: %(default)s, OCP E8M0)")
     parser.add_argument("--abits", type=int, default=None,

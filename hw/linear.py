@@ -196,7 +196,7 @@ def _from_args(args) -> dict:
         "w_bits": args.wbits if args.wbits is not None else args.bits,
         "exp_bits": args.exp_bits,
         "block": args.block,
-        "k_len": args.k_len if args.k_len is not None else 4 * args.block,
+        "k_len": args.k_len if args.k_len is not None or args.block is None else 4 * args.block,
         "rows": args.rows,
         "lanes": args.lanes,
         "guard_bits": args.guard_bits if args.guard_bits is not None else DEFAULT_GUARD_BITS,

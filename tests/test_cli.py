@@ -57,7 +57,8 @@ def test_manifest_lets_a_bench_find_every_field(tmp_path):
     (["--bits", "abc", "--block", "16"], "argument --bits: invalid int value: 'abc'"),
     (["--bits", "6", "--block", "16", "--exp-bits", "9"], "--exp-bits must be from 2 to 8"),
     (["--bits", "6", "--block", "16", "--top", "fft"], "argument --top: invalid choice"),
-    (["--block", "16"], "the following arguments are required: --bits"),
+    (["--block", "16"], "--abits/--bits is required for --top dot"),
+    (["--bits", "6"], "--block is required for --top dot"),
 ])
 def test_generate_bad_arguments_one_line(args, message, tmp_path):
     r = run("-m", "hw.generate", *args, "--out", str(tmp_path / "out"))

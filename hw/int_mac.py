@@ -1,0 +1,129 @@
+"""Integer multiply-accumulate baseline."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.int_mac import INT_FORMATS, check_int_mac
+
+from .top import Top
+
+__all__ = ["TOP", "IntMultiplyAccumulate"]
+
+#: Pipeline registers: product, accumulator/output.
+LATENCY = 2
+
+
+class IntMultiplyAccumulate(wiring.Component):
+    """Signed integer multiply-accumulate, one term per cycle; equal bit for bit to
+    :func:`golden.int_mac.int_mac`.
+
+    Each input carries ``a`` (``signed(a_bits)``), ``b`` (``signed(b_bits)``) and ``last``.
+    The unit sums ``a * b`` (exact, ``a_bits + b_bits`` bits) into an ``acc_bits`` two's
+    complement accumulator; on a term with ``last = 1`` it emits the sum (this term
+    included) on ``o`` and restarts from zero. Overflow wraps modulo ``2**acc_bits``; the
+    default ``acc_bits = a_bits + b_bits + 16`` cannot wrap within ``2**16`` terms.
+
+    Structure: stage 1 registers the product; stage 2 is the accumulator register and
+    the output register, both loaded from one adder ``acc + product`` (the accumulator is
+    cleared instead when ``last`` closes the group). :attr:`latency` = 2 cycles from the
+    transfer of a ``last`` term to its sum being valid. Throughput: one term per cycle;
+    the pipeline stalls as a whole when the output is valid and not ready.
+
+    Parameters
+    ----------
+    a_bits, b_bits : int
+        Operand widths including the sign, 2 to 24.
+    acc_bits : int or None
+        Accumulator and output width, ``a_bits + b_bits`` to 64; None (default) means
+        ``a_bits + b_bits + 16``.
+
+    Members
+    -------
+    i : ``In(stream.Signature(StructLayout({"a", "b", "last"})))``
+        Terms.
+    o : ``Out(stream.Signature(StructLayout({"sum": signed(acc_bits)})))``
+        One accumulated sum per ``last``.
+
+    Raises
+    ------
+    TypeError
+        If a parameter is not an integer.
+    ValueError
+        If a parameter is out of range.
+    """
+
+    def __init__(self, *, a_bits: int, b_bits: int, acc_bits: int | None = None) -> None:
+        self._acc_bits = check_int_mac(a_bits, b_bits, acc_bits)
+        self._a_bits, self._b_bits = a_bits, b_bits
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({
+                "a": signed(a_bits), "b": signed(b_bits), "last": unsigned(1)}))),
+            "o": Out(stream.Signature(data.StructLayout({"sum": signed(self._acc_bits)}))),
+        })
+
+    a_bits = property(lambda self: self._a_bits, doc="Width of ``a``.")
+    b_bits = property(lambda self: self._b_bits, doc="Width of ``b``.")
+    acc_bits = property(lambda self: self._acc_bits, doc="Accumulator and output width.")
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the transfer of a ``last`` term to its sum being valid: 2."""
+        return LATENCY
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+
+        prod = Signal(signed(self._a_bits + self._b_bits))
+        valid1, last1 = Signal(), Signal()
+        acc = Signal(signed(self._acc_bits))
+        total = Signal(signed(self._acc_bits))
+        m.d.comb += total.eq(acc + prod)                     # wraps to acc_bits
+        with m.If(advance):
+            m.d.sync += [
+                valid1.eq(self.i.valid),
+                last1.eq(self.i.payload.last),
+                prod.eq(self.i.payload.a * self.i.payload.b),
+                # The output register is free whenever the pipeline advances.
+                self.o.valid.eq(valid1 & last1),
+                self.o.payload.sum.eq(total),
+            ]
+            with m.If(valid1):
+                m.d.sync += acc.eq(total)
+                with m.If(last1):
+                    m.d.sync += acc.eq(0)
+        return m
+
+
+def _from_args(args) -> dict:
+    if args.int_preset is not None:
+        a_bits, b_bits = INT_FORMATS[args.int_preset]
+    else:
+        a_bits = args.abits if args.abits is not None else args.bits
+        b_bits = args.wbits if args.wbits is not None else args.bits
+    return {"a_bits": a_bits, "b_bits": b_bits, "acc_bits": args.acc_bits}
+
+
+def _name(p: dict) -> str:
+    acc = check_int_mac(p["a_bits"], p["b_bits"], p.get("acc_bits"))
+    return f"int_mac_a{p['a_bits']}_b{p['b_bits']}_acc{acc}"
+
+
+TOP = Top(
+    key="intmac",
+    summary="integer baseline: signed a*b summed into a wrapping accumulator, one sum per last",
+    component=IntMultiplyAccumulate,
+    from_args=_from_args,
+    name=_name,
+    options=(
+        (("--int-preset",), {"choices": sorted(INT_FORMATS), "default": None,
+                      "help": "intmac: operand preset, overrides --bits/--abits/--wbits"}),
+        (("--acc-bits",), {"type": int, "default": None,
+                           "help": "intmac: accumulator width (default: a + b + 16 bits)"}),
+    ),
+    flags={"a_bits": "--abits/--bits", "b_bits": "--wbits/--bits", "acc_bits": "--acc-bits"},
+)

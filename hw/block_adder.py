@@ -11,6 +11,7 @@ from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 from golden.rounding import check_rounding
 
 from .layouts import mxint_block_layout
+from .pipeline import StallPipeline
 from .top import Top
 
 __all__ = ["TOP", "MXIntBlockAdder"]
@@ -126,24 +127,11 @@ class MXIntBlockAdder(wiring.Component):
         m_out = self._out_bits
         nan_code = (1 << self._exp_bits) - 1
 
-        advance = Signal()
-        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
-        fire = Signal()
-        m.d.comb += [
-            fire.eq(self.a.valid & self.b.valid & advance),
-            self.a.ready.eq(self.b.valid & advance),
-            self.b.ready.eq(self.a.valid & advance),
-        ]
-        valid = Signal(self.latency)
-        with m.If(advance):
-            m.d.sync += valid.eq((valid << 1) | fire)
-        m.d.comb += self.o.valid.eq(valid[-1])
+        # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
+        pipe = StallPipeline(m, inputs=[self.a, self.b], output=self.o, depth=self.latency)
 
         def register(value, shape, name):
-            reg = Signal(shape, name=name)
-            with m.If(advance):
-                m.d.sync += reg.eq(value)
-            return reg
+            return pipe.register(value, name, shape)
 
         # Stage 1: align the block with the smaller code and add. The shift is arithmetic
         # (``>>`` of a signed value) and clamped to ``width``, where it has already reached

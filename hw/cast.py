@@ -11,6 +11,7 @@ from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 from golden.rounding import check_rounding
 
 from .layouts import mxint_block_layout
+from .pipeline import StallPipeline
 from .top import Top
 
 __all__ = ["TOP", "MXIntCast", "float_block_layout"]
@@ -145,21 +146,9 @@ class MXIntCast(wiring.Component):
         nan_code = (1 << self._exp_bits) - 1
         max_man = (1 << (man - 1)) - 1
 
-        # Whole-pipeline stall, as in MXIntDotProduct: one enable for every register.
-        advance = Signal()
-        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
-        fire = Signal()
-        m.d.comb += [fire.eq(self.i.valid & advance), self.i.ready.eq(advance)]
-        valid = Signal(self.latency)
-        with m.If(advance):
-            m.d.sync += valid.eq((valid << 1) | fire)
-        m.d.comb += self.o.valid.eq(valid[-1])
-
-        def register(value, name):
-            reg = Signal(value.shape(), name=name)
-            with m.If(advance):
-                m.d.sync += reg.eq(value)
-            return reg
+        # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
+        pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency)
+        register = pipe.register
 
         # Every element as a float32 pattern; bf16 is the upper half of one.
         pad = 32 - FLOAT_FORMATS[self._float_format]

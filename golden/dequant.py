@@ -1,17 +1,23 @@
-"""The dequantiser unit's view of :func:`golden.dequantize`: MXINT blocks in, float32 bit
-patterns out."""
+"""The dequantiser unit's golden models: float32 bit patterns of MXINT blocks
+(:func:`golden.dequantize`) and of accumulator results (a wide integer sum with an exponent,
+rounded once to nearest even)."""
 
 from __future__ import annotations
 
 import torch
 
-from .format import MXIntFormat
+from .accumulator import MAX_ACC_WIDTH
+from .format import MAX_EXP_BITS, MAX_MAN_BITS, MXIntFormat, check_int
 from .quantize import MXIntTensor, dequantize
+from .rounding import round_shift
 
-__all__ = ["QUIET_NAN", "dequant_blocks"]
+__all__ = ["QUIET_NAN", "accum_scale_offset", "dequant_accum", "dequant_blocks",
+           "float32_bits"]
 
 #: The float32 pattern every element of a NaN block becomes: positive canonical quiet NaN.
 QUIET_NAN = 0x7FC00000
+#: float32 +infinity; with bit 31 set, -infinity.
+FLOAT32_INF = 0x7F800000
 
 
 def dequant_blocks(mantissa: torch.Tensor, exponent: torch.Tensor, fmt: MXIntFormat
@@ -50,3 +56,92 @@ def dequant_blocks(mantissa: torch.Tensor, exponent: torch.Tensor, fmt: MXIntFor
                     shape=torch.Size((n, k)), axis=1)
     bits = dequantize(q).view(torch.int32).to(torch.int64) & 0xFFFFFFFF
     return torch.where((exponent == fmt.nan_code).unsqueeze(-1), QUIET_NAN, bits)
+
+
+def float32_bits(value: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """float32 bit patterns of ``value * 2**scale``, rounded once to nearest, ties to even.
+
+    Integer arithmetic only. With ``mag = |value|``, ``j`` the position of its leading one
+    and ``F = j + scale + 127`` the biased float exponent of the leading one:
+
+    * the significand is ``q = round_even(mag / 2**r)`` with
+      ``r = max(j - 23, -149 - scale)``: ``j - 23`` keeps 24 significant bits (normal,
+      ``F >= 1``), ``-149 - scale`` keeps the multiples of ``2**-149`` (subnormal,
+      ``F <= 0``, gradual underflow); ``r < 0`` is an exact left shift (at most 23);
+    * the magnitude pattern is ``(max(F - 1, 0) << 23) + q``: a normal ``q`` has its
+      leading one at bit 23, which carries into the exponent field, and a rounding carry to
+      ``2**24`` (or from the largest subnormal to ``2**23``) moves into the exponent by
+      itself;
+    * a pattern ``>= 0x7F800000`` is infinity (overflow);
+    * bit 31 is the sign of ``value``; ``value == 0`` gives ``+0.0``, a negative value
+      that rounds to zero gives ``-0.0``.
+
+    Parameters
+    ----------
+    value : torch.Tensor
+        Integers, ``|value| <= 2**61``.
+    scale : torch.Tensor
+        Integer exponents, broadcastable to ``value``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``int64``, unsigned 32-bit patterns.
+    """
+    v = value.to(torch.int64)
+    scale = torch.as_tensor(scale, dtype=torch.int64)
+    if bool((v.abs() > 1 << MAX_ACC_WIDTH - 1).any()):
+        raise ValueError(f"value must be at most 2**{MAX_ACC_WIDTH - 1} in magnitude")
+    sign = (v < 0).to(torch.int64)
+    mag = v.abs()
+    # Leading-one position: the bit length minus one (0 for mag = 0, masked below).
+    lead = torch.zeros_like(mag)
+    for t in range(1, MAX_ACC_WIDTH):
+        lead += ((mag >> t) != 0).to(torch.int64)
+    biased = lead + scale + 127
+    r = torch.maximum(lead - 23, -149 - scale)
+    sig = torch.where(r >= 0, round_shift(mag, r.clamp(min=0), "even"),
+                      mag << (-r).clamp(min=0, max=23))
+    word = ((biased - 1).clamp(min=0) << 23) + sig
+    word = torch.where(word >= FLOAT32_INF, FLOAT32_INF, word)
+    word = torch.where(mag == 0, 0, word)
+    return word | (sign << 31)
+
+
+def accum_scale_offset(*, a_bits: int, b_bits: int, exp_bits: int, guard_bits: int) -> int:
+    """``c = G + 2*bias + (a_bits - 2) + (b_bits - 2)``: an accumulator result
+    ``(sum, exponent)`` is worth ``sum * 2**(exponent - c)``."""
+    check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
+    check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
+    check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
+    check_int("guard_bits", guard_bits, 0, MAX_ACC_WIDTH)
+    return guard_bits + 2 * ((1 << (exp_bits - 1)) - 1) + (a_bits - 2) + (b_bits - 2)
+
+
+def dequant_accum(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor, *,
+                  a_bits: int, b_bits: int, exp_bits: int, guard_bits: int) -> torch.Tensor:
+    """float32 bit patterns of accumulator results (:mod:`golden.accumulator`).
+
+    Parameters
+    ----------
+    sum, exponent, nan : torch.Tensor
+        Same shape: the accumulated sum ``A`` (``|A| <= 2**61``), the exponent code sum
+        ``E_max`` (non-negative) and the NaN flag.
+    a_bits, b_bits, exp_bits, guard_bits : int
+        Of the dot unit and the accumulator that produced them.
+
+    Returns
+    -------
+    torch.Tensor
+        ``int64`` patterns: ``sum * 2**(exponent - c)``, ``c`` from
+        :func:`accum_scale_offset`, rounded once to float32 by :func:`float32_bits`
+        (nearest even, subnormals, overflow to ``±inf``, ``+0.0`` for ``sum == 0``);
+        :data:`QUIET_NAN` where ``nan`` is set.
+    """
+    c = accum_scale_offset(a_bits=a_bits, b_bits=b_bits, exp_bits=exp_bits,
+                           guard_bits=guard_bits)
+    e = exponent.to(torch.int64)
+    if bool((e < 0).any()):
+        raise ValueError("exponent must be non-negative")
+    bits = float32_bits(sum, e - c)
+    return torch.where(nan.to(torch.bool), QUIET_NAN, bits)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 
 from .accumulator import AccumResult, accumulate
+from .dequant import dequant_accum
 from .dot import dot_product
 from .format import MXIntFormat
 from .quantize import MXIntTensor
 
-__all__ = ["linear", "linear_blocks", "linear_value"]
+__all__ = ["linear", "linear_blocks", "linear_fp32", "linear_value"]
 
 
 def linear_blocks(w_man: torch.Tensor, w_exp: torch.Tensor, x_man: torch.Tensor,
@@ -60,3 +61,16 @@ def linear_value(y: AccumResult, fmt_w: MXIntFormat, fmt_x: MXIntFormat, *,
     scale = y.exponent - guard_bits - 2 * fmt_w.bias - fmt_w.frac_bits - fmt_x.frac_bits
     v = y.sum.to(torch.float64) * torch.exp2(scale.to(torch.float64))
     return torch.where(y.nan, torch.nan, v)
+
+
+def linear_fp32(y: AccumResult, fmt_w: MXIntFormat, fmt_x: MXIntFormat, *,
+                guard_bits: int) -> torch.Tensor:
+    """float32 bit patterns (``int64``) of :func:`linear`'s results, as the engine emits them
+    with ``output="fp32"``: each value ``sum * 2**(exponent - G - 2*bias - (m_w - 2) -
+    (m_x - 2))`` rounded once to nearest even (:func:`golden.dequant.dequant_accum`:
+    subnormals, overflow to ``±inf``, ``+0.0`` for a zero sum, ``0x7FC00000`` for NaN)."""
+    if fmt_w.exp_bits != fmt_x.exp_bits:
+        raise ValueError(f"weights and activations must share exp_bits, not {fmt_w.exp_bits} "
+                         f"and {fmt_x.exp_bits}")
+    return dequant_accum(y.sum, y.exponent, y.nan, a_bits=fmt_x.man_bits,
+                         b_bits=fmt_w.man_bits, exp_bits=fmt_w.exp_bits, guard_bits=guard_bits)

@@ -1,27 +1,66 @@
-"""Dequantiser: one MXINT block to float32 bit patterns."""
+"""Dequantiser: one MXINT block, or one accumulator result, to float32 bit patterns."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.dequant import QUIET_NAN
+from golden.accumulator import MAX_ACC_WIDTH
+from golden.dequant import QUIET_NAN, accum_scale_offset
+from golden.dot import dot_sum_range
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 
+from .accumulator import DEFAULT_GUARD_BITS, accum_output_layout, default_acc_width
 from .cast import float_block_layout
-from .layouts import mxint_block_layout
+from .layouts import mxint_block_layout, range_shape
 from .top import Top
 
-__all__ = ["TOP", "MXIntDequantizer"]
+__all__ = ["SOURCES", "TOP", "MXIntDequantizer", "float32_layout"]
 
 _FRAC, _FBIAS = 23, 127
 _INF = 0x7F800000
 
+#: What the dequantiser converts: an MXINT block, or an accumulator result.
+SOURCES = ("block", "accum")
+
+
+def float32_layout() -> data.StructLayout:
+    """One float32 bit pattern, field ``bits``."""
+    return data.StructLayout({"bits": unsigned(32)})
+
+
+def leading_one(m: Module, bits: Value, name: str) -> tuple[Value, Value]:
+    """``(nonzero, position)`` of the highest set bit of ``bits``: a balanced tree of
+    2:1 priority merges, ``ceil(log2(width))`` levels (``position`` is 0 when ``bits`` is 0).
+    """
+    width = len(bits)
+    size = 1
+    while size < width:
+        size *= 2
+    size = max(size, 2)
+    padded = Cat(bits, Signal(size - width))  # zero-extended to a power of two
+    # Level 1: pairs of bits; a node is (any bit set, index of its highest set bit).
+    nodes = [(padded[i] | padded[i + 1], padded[i + 1]) for i in range(0, size, 2)]
+    level = 1
+    while len(nodes) > 1:
+        merged = []
+        for n in range(0, len(nodes), 2):
+            (lo_any, lo_pos), (hi_any, hi_pos) = nodes[n], nodes[n + 1]
+            pos = Signal(level + 1, name=f"{name}_l{level}_{n // 2}")
+            m.d.comb += pos.eq(Mux(hi_any, Cat(hi_pos, 1), Cat(lo_pos, 0)))
+            merged.append((lo_any | hi_any, pos))
+        nodes, level = merged, level + 1
+    return nodes[0]
+
 
 class MXIntDequantizer(wiring.Component):
     """Convert an MXINT(m, e, k) block to ``k`` float32 bit patterns, equal to
-    :func:`golden.dequant.dequant_blocks` (that is, :func:`golden.dequantize`).
+    :func:`golden.dequant.dequant_blocks` (that is, :func:`golden.dequantize`); or, with
+    ``source="accum"``, one accumulator result to one float32 pattern, equal to
+    :func:`golden.dequant.dequant_accum`.
+
+    **source="block"** (the default).
 
     Element ``i`` is ``P_i * 2**s`` with ``s = E - bias - (m - 2)``, ``bias = 2**(e-1) - 1``.
     Since ``E >= 0``, ``bias <= 127`` and ``m <= 24``, ``s >= -149``: every value is a
@@ -38,57 +77,130 @@ class MXIntDequantizer(wiring.Component):
       forced to 0);
     * a NaN block (``E = 2**e - 1``) gives ``0x7FC00000`` for every element.
 
-    The two cases share one left shifter by ``min(23 - j, s + 149)``.
+    The two cases share one left shifter by ``min(23 - j, s + 149)``. Stage 1 takes the
+    magnitude, finds the leading one and computes the exponent field and shift; stage 2
+    shifts and assembles. :attr:`latency` is 2.
 
-    Structure and timing: stage 1 takes the magnitude, finds the leading one and computes
-    the exponent field and shift; stage 2 shifts and assembles. :attr:`latency` is 2.
-    Throughput is one block per cycle; the pipeline stalls as a whole when the output is
-    valid and not ready.
+    **source="accum"**: the input is the ``o`` stream of
+    :class:`hw.accumulator.MXIntAccumulator` with the same parameters: ``sum`` (``A``,
+    signed ``W = acc_width`` bits), ``exponent`` (``E``, ``e + 1`` bits) and ``nan``. The
+    value ``A * 2**(E - c)``, ``c = G + 2*bias + (a_bits - 2) + (b_bits - 2)``, is rounded
+    once to float32, nearest with ties to even:
+
+    * ``mag = |A|`` (``W`` bits), ``j`` its leading one (a balanced priority tree),
+      ``F = j + E - c + 127`` the biased exponent of the leading one;
+    * right shift ``r' = max(j, c - 126 - E)`` (clamped to ``W + 25``) of ``mag << 23``:
+      ``j`` leaves 24 significant bits (normal, ``F >= 1``), ``c - 126 - E`` the multiples
+      of ``2**-149`` (subnormal, gradual underflow); the shifter is logarithmic and ORs the
+      bits each stage drops into a sticky bit, below a round bit;
+    * the significand ``q`` (< ``2**24``) is incremented by ``R & (S | q[0])`` and added to
+      the exponent field ``max(F - 1, 0) << 23``, so a rounding carry moves into the
+      exponent by itself; a sum ``>= 0x7F800000`` is ``±inf``;
+    * bit 31 is the sign of ``A`` (a negative value that underflows is ``-0.0``),
+      ``A = 0`` gives ``+0.0``, ``nan`` gives ``0x7FC00000``.
+
+    Stage 1: ``|A|`` and the leading one; stage 2: shift amount, exponent field and the
+    sticky shifter; stage 3: rounding increment, exponent add, overflow, assembly.
+    :attr:`latency` is 3.
+
+    Either source: throughput is one input per cycle; the pipeline stalls as a whole when
+    the output is valid and not ready.
 
     Parameters
     ----------
+    source : str
+        ``"block"`` (default) or ``"accum"``.
     man_bits : int
-        ``m``, element width including the sign, 2 to 24.
+        ``m``, element width including the sign, 2 to 24 (``source="block"`` only).
     exp_bits : int
         ``e``, shared exponent width, 2 to 8 (default 8).
     block : int
-        ``k``, elements per block, 1 to 1024.
+        ``k``, elements per block, 1 to 1024 (for ``"accum"``: of the dot unit).
+    a_bits, b_bits : int
+        ``source="accum"`` only: mantissa widths of the dot unit's operands, 2 to 24.
+    guard_bits, acc_width : int or None
+        ``source="accum"`` only: of the accumulator (same ranges and defaults as
+        :class:`hw.accumulator.MXIntAccumulator`: ``G`` default 8, ``W`` default
+        ``min(in_width + G + 8, 62)``).
 
     Members
     -------
-    i : ``In(stream.Signature(mxint_block_layout(...)))``
-        Input MXINT block: ``mantissa`` (``k`` signed ``m``-bit) and ``exponent``.
-    o : ``Out(stream.Signature(float_block_layout(float_format="fp32", ...)))``
-        Output: field ``bits``, ``k`` float32 bit patterns, element 0 in the low bits.
+    i : ``In(stream.Signature(...))``
+        ``"block"``: ``mxint_block_layout`` (``mantissa``, ``k`` signed ``m``-bit, and
+        ``exponent``). ``"accum"``: ``accum_output_layout`` (``sum``, ``exponent``, ``nan``).
+    o : ``Out(stream.Signature(...))``
+        ``"block"``: field ``bits``, ``k`` float32 bit patterns, element 0 in the low bits.
+        ``"accum"``: field ``bits``, one float32 bit pattern.
 
     Raises
     ------
     TypeError
         If a parameter is not an integer.
     ValueError
-        If a parameter is out of range.
+        If a parameter is out of range, or given for the other source.
     """
 
-    def __init__(self, *, man_bits: int, exp_bits: int = 8, block: int) -> None:
-        self._man_bits = check_int("man_bits", man_bits, 2, MAX_MAN_BITS)
+    def __init__(self, *, source: str = "block", man_bits: int | None = None,
+                 exp_bits: int = 8, block: int, a_bits: int | None = None,
+                 b_bits: int | None = None, guard_bits: int | None = None,
+                 acc_width: int | None = None) -> None:
+        if source not in SOURCES:
+            raise ValueError(f"source must be 'block' or 'accum', not {source!r}")
+        self._source = source
         self._exp_bits = check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
         self._block = check_int("block", block, 1, MAX_BLOCK)
+        other = {"block": {"a_bits": a_bits, "b_bits": b_bits, "guard_bits": guard_bits,
+                           "acc_width": acc_width},
+                 "accum": {"man_bits": man_bits}}[source]
+        for name, value in other.items():
+            if value is not None:
+                raise ValueError(f"{name} is not a parameter of source={source!r}, got "
+                                 f"{value!r}")
+        self._man_bits = self._a_bits = self._b_bits = None
+        self._guard_bits = self._acc_width = None
+        if source == "block":
+            self._man_bits = check_int("man_bits", man_bits, 2, MAX_MAN_BITS)
+            super().__init__({
+                "i": In(stream.Signature(mxint_block_layout(
+                    man_bits=man_bits, exp_bits=exp_bits, block=block))),
+                "o": Out(stream.Signature(float_block_layout(float_format="fp32",
+                                                             block=block))),
+            })
+            return
+        self._a_bits = check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
+        self._b_bits = check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
+        in_width = range_shape(*dot_sum_range(a_bits, b_bits, block)).width
+        if guard_bits is None:
+            guard_bits = DEFAULT_GUARD_BITS
+        self._guard_bits = check_int("guard_bits", guard_bits, 0, MAX_ACC_WIDTH - in_width)
+        if acc_width is None:
+            acc_width = default_acc_width(in_width, guard_bits)
+        self._acc_width = check_int("acc_width", acc_width, in_width + guard_bits,
+                                    MAX_ACC_WIDTH)
         super().__init__({
-            "i": In(stream.Signature(mxint_block_layout(
-                man_bits=man_bits, exp_bits=exp_bits, block=block))),
-            "o": Out(stream.Signature(float_block_layout(float_format="fp32", block=block))),
+            "i": In(stream.Signature(accum_output_layout(acc_width=acc_width,
+                                                         exp_bits=exp_bits))),
+            "o": Out(stream.Signature(float32_layout())),
         })
 
-    man_bits = property(lambda self: self._man_bits, doc="Element width.")
+    source = property(lambda self: self._source, doc="``\"block\"`` or ``\"accum\"``.")
+    man_bits = property(lambda self: self._man_bits, doc="Element width (block source).")
     exp_bits = property(lambda self: self._exp_bits, doc="Shared exponent width.")
     block = property(lambda self: self._block, doc="Elements per block.")
+    a_bits = property(lambda self: self._a_bits, doc="Dot operand width (accum source).")
+    b_bits = property(lambda self: self._b_bits, doc="Dot operand width (accum source).")
+    guard_bits = property(lambda self: self._guard_bits, doc="Guard bits (accum source).")
+    acc_width = property(lambda self: self._acc_width, doc="Sum width (accum source).")
 
     @property
     def latency(self) -> int:
-        """Cycles from an input transfer to the result being valid: 2."""
-        return 2
+        """Cycles from an input transfer to the result being valid: 2 for a block, 3 for
+        an accumulator result."""
+        return 2 if self._source == "block" else 3
 
     def elaborate(self, platform) -> Module:
+        if self._source == "accum":
+            return self._elaborate_accum()
         m = Module()
         man = self._man_bits
         bias = (1 << (self._exp_bits - 1)) - 1
@@ -151,19 +263,135 @@ class MXIntDequantizer(wiring.Component):
             m.d.comb += self.o.payload.bits[n].eq(register(bits, f"bits{n}_r"))
         return m
 
+    def _elaborate_accum(self) -> Module:
+        m = Module()
+        w = self._acc_width
+        c = accum_scale_offset(a_bits=self._a_bits, b_bits=self._b_bits,
+                               exp_bits=self._exp_bits, guard_bits=self._guard_bits)
+
+        advance = Signal()
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        fire = Signal()
+        m.d.comb += [fire.eq(self.i.valid & advance), self.i.ready.eq(advance)]
+        valid = Signal(self.latency)
+        with m.If(advance):
+            m.d.sync += valid.eq((valid << 1) | fire)
+        m.d.comb += self.o.valid.eq(valid[-1])
+
+        def register(value, name):
+            reg = Signal(value.shape(), name=name)
+            with m.If(advance):
+                m.d.sync += reg.eq(value)
+            return reg
+
+        # Stage 1: magnitude (W bits hold 2**(W-1) for A = -2**(W-1)) and its leading one.
+        p = self.i.payload
+        mag = Signal(unsigned(w), name="mag")
+        m.d.comb += mag.eq(Mux(p.sum < 0, -p.sum, p.sum))
+        nonzero, lead = leading_one(m, mag, "lead")
+        s1 = {
+            "sign": register(p.sum < 0, "sign_r1"),
+            "nan": register(p.nan, "nan_r1"),
+            "nonzero": register(nonzero, "nonzero_r1"),
+            "mag": register(mag, "mag_r1"),
+            "lead": register(lead, "lead_r1"),
+            "exponent": register(p.exponent, "exponent_r1"),
+        }
+
+        # Stage 2: the right shift r' of mag << 23 keeps 24 significant bits (r' = j) or
+        # the multiples of 2**-149 (r' = c - 126 - E), whichever keeps fewer; the
+        # exponent field is max(F - 1, 0) with F = j + E - c + 127. Values: E < 2**9,
+        # c <= 312, j < 62, so 12 signed bits hold both.
+        sub_shift = Signal(signed(12), name="sub_shift")
+        m.d.comb += sub_shift.eq(c - 126 - s1["exponent"])
+        top = w + 25  # everything, round bit included, is shifted out
+        shift = Signal(range(top + 1), name="shift")
+        with m.If(sub_shift > s1["lead"]):
+            m.d.comb += shift.eq(Mux(sub_shift > top, top, sub_shift))
+        with m.Else():
+            m.d.comb += shift.eq(s1["lead"])
+        biased = Signal(signed(12), name="biased")
+        m.d.comb += biased.eq(s1["lead"] + s1["exponent"] + (_FBIAS - c))
+        field = Signal(unsigned(11), name="field")
+        m.d.comb += field.eq(Mux(biased > 0, biased - 1, 0))
+        # mag << 23, plus a round bit and a sticky position below it: width W + 25.
+        cur = Cat(Signal(_FRAC + 2), s1["mag"])
+        sticky = Signal(name="sticky_l0")
+        for b in range(len(shift)):
+            k = 1 << b
+            dropped = cur[:k].any() if k < len(cur) else cur.any()
+            shifted = cur >> k
+            nxt = Signal(len(cur), name=f"shifted_l{b + 1}")
+            nxt_sticky = Signal(name=f"sticky_l{b + 1}")
+            m.d.comb += [
+                nxt.eq(Mux(shift[b], shifted, cur)),
+                nxt_sticky.eq(sticky | (shift[b] & dropped)),
+            ]
+            cur, sticky = nxt, nxt_sticky
+        s2 = {
+            "sign": register(s1["sign"], "sign_r2"),
+            "nan": register(s1["nan"], "nan_r2"),
+            "nonzero": register(s1["nonzero"], "nonzero_r2"),
+            "sig": register(cur[2:2 + _FRAC + 1], "sig_r2"),
+            "round": register(cur[1], "round_r2"),
+            "sticky": register(sticky | cur[0], "sticky_r2"),
+            "field": register(field, "field_r2"),
+        }
+
+        # Stage 3: round to nearest even; the carry of q + 1 and the leading one of a
+        # normal q move into the exponent field by the addition. >= 0x7F800000 is inf.
+        inc = s2["round"] & (s2["sticky"] | s2["sig"][0])
+        word = Signal(unsigned(35), name="word")
+        m.d.comb += word.eq((s2["field"] << _FRAC) + s2["sig"] + inc)
+        magnitude = Signal(31, name="magnitude")
+        with m.If(~s2["nonzero"]):
+            m.d.comb += magnitude.eq(0)
+        with m.Elif(word >= _INF):
+            m.d.comb += magnitude.eq(_INF)
+        with m.Else():
+            m.d.comb += magnitude.eq(word)
+        bits = Signal(unsigned(32), name="bits")
+        m.d.comb += bits.eq(Mux(s2["nan"], QUIET_NAN, Cat(magnitude, s2["sign"])))
+        m.d.comb += self.o.payload.bits.eq(register(bits, "bits_r3"))
+        return m
+
 
 def _from_args(args) -> dict:
-    return {"man_bits": args.bits, "exp_bits": args.exp_bits, "block": args.block}
+    if args.source != "accum":
+        return {"source": "block", "man_bits": args.bits, "exp_bits": args.exp_bits,
+                "block": args.block}
+    return {"source": "accum",
+            "a_bits": args.abits if args.abits is not None else args.bits,
+            "b_bits": args.wbits if args.wbits is not None else args.bits,
+            "exp_bits": args.exp_bits, "block": args.block,
+            "guard_bits": args.guard_bits, "acc_width": args.acc_width}
 
 
 def _name(p: dict) -> str:
-    return f"mxint_dequant_m{p['man_bits']}_e{p.get('exp_bits', 8)}_k{p['block']}"
+    if p.get("source", "block") == "block":
+        return f"mxint_dequant_m{p['man_bits']}_e{p.get('exp_bits', 8)}_k{p['block']}"
+    guard = p.get("guard_bits")
+    guard = DEFAULT_GUARD_BITS if guard is None else guard
+    acc_width = p.get("acc_width")
+    if acc_width is None:
+        in_width = range_shape(*dot_sum_range(p["a_bits"], p["b_bits"], p["block"])).width
+        acc_width = default_acc_width(in_width, guard)
+    return (f"mxint_dequant_accum_a{p['a_bits']}_w{p['b_bits']}_e{p.get('exp_bits', 8)}"
+            f"_k{p['block']}_g{guard}_acc{acc_width}")
 
 
 TOP = Top(
     key="dequant",
-    summary="dequantiser: one MXINT block to k float32 bit patterns, exact (golden.dequantize)",
+    summary="dequantiser: one MXINT block to k float32 patterns (exact), or one accumulator "
+            "result to float32 (--source accum, nearest even)",
     component=MXIntDequantizer,
     from_args=_from_args,
     name=_name,
+    options=((("--source",), {
+        "choices": SOURCES, "default": "block",
+        "help": "dequant: convert an MXINT block (default) or an accumulator result "
+                "(--abits/--wbits/--bits, --block, --exp-bits, --guard-bits, --acc-width "
+                "as for --top accum)"}),),
+    flags={"man_bits": "--bits", "a_bits": "--abits/--bits", "b_bits": "--wbits/--bits",
+           "acc_width": "--acc-width", "source": "--source"},
 )

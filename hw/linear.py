@@ -9,14 +9,17 @@ from amaranth.lib.wiring import In, Out
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 
 from .accumulator import DEFAULT_GUARD_BITS, MXIntAccumulator
+from .dequantizer import MXIntDequantizer
 from .dot_product import MXIntDotProduct
 from .layouts import mxint_block_layout
 from .top import Top
 
-__all__ = ["TOP", "MXIntLinear"]
+__all__ = ["OUTPUTS", "TOP", "MXIntLinear"]
 
 #: Largest K and N the generator accepts (the counters are sized from them).
 MAX_LENGTH = 1 << 20
+#: Result formats: the accumulators' (sum, exponent, nan), or float32 bit patterns.
+OUTPUTS = ("accum", "fp32")
 
 
 class MXIntLinear(wiring.Component):
@@ -31,7 +34,11 @@ class MXIntLinear(wiring.Component):
     ``guard_bits`` guard bits, ``acc_width`` bits, saturating). After the ``nb``-th block of
     a group, ``o`` carries the ``P`` accumulated results: lane ``p`` of group ``g`` is row
     ``n = g * P + p`` with value ``sum * 2**(exponent - G - 2*bias - (w_bits - 2) -
-    (x_bits - 2))``, exactly :func:`golden.linear.linear_blocks`.
+    (x_bits - 2))``, exactly :func:`golden.linear.linear_blocks`. With ``output="fp32"``
+    each lane's result then passes through a :class:`~hw.dequantizer.MXIntDequantizer`
+    (``source="accum"``): that value rounded once to float32 (nearest even, subnormals,
+    overflow to ``±inf``, ``+0.0`` for a zero sum, ``0x7FC00000`` for NaN), exactly
+    :func:`golden.linear.linear_fp32`; this adds 3 cycles of latency.
 
     Throughput: one activation block (``P * k`` multiply-accumulates) per cycle.
     Latency: :attr:`latency` cycles from the last block of a group to its result.
@@ -57,6 +64,8 @@ class MXIntLinear(wiring.Component):
         Of the accumulators (defaults as :class:`~hw.accumulator.MXIntAccumulator`).
     levels_per_stage : int
         Adder-tree levels between pipeline registers in the dot products.
+    output : str
+        ``"accum"`` (default): the accumulators' results; ``"fp32"``: float32 patterns.
 
     Members
     -------
@@ -65,14 +74,25 @@ class MXIntLinear(wiring.Component):
         ``mantissa``: ``P * k`` signed ``w_bits`` (lane ``p`` in elements ``p*k .. p*k+k-1``),
         ``exponent``: ``P`` codes.
     o : ``Out(stream.Signature(...))``
-        ``sum``: ``P`` signed ``acc_width``, ``exponent``: ``P`` of ``exp_bits + 1``,
-        ``nan``: ``P`` flags.
+        ``output="accum"``: ``sum``: ``P`` signed ``acc_width``, ``exponent``: ``P`` of
+        ``exp_bits + 1``, ``nan``: ``P`` flags. ``output="fp32"``: ``bits``: ``P`` float32
+        patterns, lane 0 in the low bits.
+
+    Raises
+    ------
+    TypeError
+        If a parameter is not an integer.
+    ValueError
+        If a parameter is out of range.
     """
 
     def __init__(self, *, x_bits: int, w_bits: int, exp_bits: int = 8, block: int,
                  k_len: int, rows: int, lanes: int = 1,
                  guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
-                 levels_per_stage: int = 2) -> None:
+                 levels_per_stage: int = 2, output: str = "accum") -> None:
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be 'accum' or 'fp32', not {output!r}")
+        self._output = output
         check_int("x_bits", x_bits, 2, MAX_MAN_BITS)
         check_int("w_bits", w_bits, 2, MAX_MAN_BITS)
         check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
@@ -91,6 +111,20 @@ class MXIntLinear(wiring.Component):
                       for _ in range(lanes)]
         acc = self._accs[0]
         self._guard_bits, self._acc_width = acc.guard_bits, acc.acc_width
+        self._convs = []
+        if output == "fp32":
+            self._convs = [MXIntDequantizer(source="accum", a_bits=x_bits, b_bits=w_bits,
+                                            exp_bits=exp_bits, block=block,
+                                            guard_bits=self._guard_bits,
+                                            acc_width=self._acc_width)
+                           for _ in range(lanes)]
+            out_layout = data.StructLayout({"bits": data.ArrayLayout(unsigned(32), lanes)})
+        else:
+            out_layout = data.StructLayout({
+                "sum": data.ArrayLayout(signed(self._acc_width), lanes),
+                "exponent": data.ArrayLayout(unsigned(exp_bits + 1), lanes),
+                "nan": data.ArrayLayout(unsigned(1), lanes),
+            })
         super().__init__({
             "x": In(stream.Signature(mxint_block_layout(
                 man_bits=x_bits, exp_bits=exp_bits, block=block))),
@@ -98,11 +132,7 @@ class MXIntLinear(wiring.Component):
                 "mantissa": data.ArrayLayout(signed(w_bits), lanes * block),
                 "exponent": data.ArrayLayout(unsigned(exp_bits), lanes),
             }))),
-            "o": Out(stream.Signature(data.StructLayout({
-                "sum": data.ArrayLayout(signed(self._acc_width), lanes),
-                "exponent": data.ArrayLayout(unsigned(exp_bits + 1), lanes),
-                "nan": data.ArrayLayout(unsigned(1), lanes),
-            }))),
+            "o": Out(stream.Signature(out_layout)),
         })
 
     x_bits = property(lambda self: self._x_bits, doc="Activation mantissa width.")
@@ -114,6 +144,7 @@ class MXIntLinear(wiring.Component):
     lanes = property(lambda self: self._lanes, doc="Rows computed in parallel.")
     guard_bits = property(lambda self: self._guard_bits, doc="Accumulator guard bits.")
     acc_width = property(lambda self: self._acc_width, doc="Accumulator width.")
+    output = property(lambda self: self._output, doc="``\"accum\"`` or ``\"fp32\"``.")
 
     @property
     def blocks(self) -> int:
@@ -123,7 +154,8 @@ class MXIntLinear(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the transfer of a group's last block to its result being valid."""
-        return self._dots[0].latency + self._accs[0].latency
+        latency = self._dots[0].latency + self._accs[0].latency
+        return latency + (self._convs[0].latency if self._convs else 0)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -171,6 +203,21 @@ class MXIntLinear(wiring.Component):
             with m.Else():
                 m.d.sync += count.eq(count + 1)
 
+        if self._convs:
+            # Output side, fp32: each lane's result is rounded to float32; the converters
+            # see identical handshakes, so they stay in lockstep like the lanes.
+            for p, (acc, conv) in enumerate(zip(self._accs, self._convs, strict=True)):
+                m.submodules[f"fp32_{p}"] = conv
+                m.d.comb += [
+                    conv.i.payload.eq(acc.o.payload),
+                    conv.i.valid.eq(acc.o.valid),
+                    acc.o.ready.eq(conv.i.ready),
+                    self.o.payload.bits[p].eq(conv.o.payload.bits),
+                    conv.o.ready.eq(self.o.ready),
+                ]
+            m.d.comb += self.o.valid.eq(_all([conv.o.valid for conv in self._convs]))
+            return m
+
         # Output side: the lanes' results leave together.
         for p, acc in enumerate(self._accs):
             m.d.comb += [
@@ -202,6 +249,7 @@ def _from_args(args) -> dict:
         "guard_bits": args.guard_bits if args.guard_bits is not None else DEFAULT_GUARD_BITS,
         "acc_width": args.acc_width,
         "levels_per_stage": args.levels_per_stage,
+        "output": args.output,
     }
 
 
@@ -214,12 +262,15 @@ def _name(p: dict) -> str:
         name += f"_acc{acc}"
     if p.get("levels_per_stage", 2) != 2:
         name += f"_l{p['levels_per_stage']}"
+    if p.get("output", "accum") != "accum":
+        name += f"_{p['output']}"
     return name
 
 
 TOP = Top(
     key="linear",
-    summary="MXINT matrix-vector engine y = W x: P lanes of dot product + accumulator",
+    summary="MXINT matrix-vector engine y = W x: P lanes of dot product + accumulator "
+            "(+ float32 rounding with --output fp32)",
     component=MXIntLinear,
     from_args=_from_args,
     name=_name,
@@ -229,7 +280,11 @@ TOP = Top(
         (("--rows",), {"type": int, "default": 4, "help": "linear: rows N of W (default: 4)"}),
         (("--lanes",), {"type": int, "default": 2,
                         "help": "linear: rows computed in parallel, P (default: 2)"}),
+        (("--output",), {"choices": OUTPUTS, "default": "accum",
+                         "help": "linear: result format, the accumulators' (sum, exponent, "
+                                 "nan) or float32 patterns (default: accum)"}),
     ),
     flags={"x_bits": "--abits/--bits", "w_bits": "--wbits/--bits", "k_len": "--k-len",
-           "rows": "--rows", "lanes": "--lanes", "acc_width": "--acc-width"},
+           "rows": "--rows", "lanes": "--lanes", "acc_width": "--acc-width",
+           "output": "--output"},
 )

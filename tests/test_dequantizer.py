@@ -1,9 +1,11 @@
 # amaranth: UnusedElaboratable=no
-"""MXIntDequantizer: parameters, golden helper against golden.dequantize and Fractions,
-Amaranth-simulator and Verilator runs."""
+"""MXIntDequantizer: parameters, golden helpers against golden.dequantize, torch float64 ->
+float32 conversion and Fractions, Amaranth-simulator and Verilator runs, for both sources
+(MXINT blocks and accumulator results)."""
 
 from __future__ import annotations
 
+import math
 import struct
 from fractions import Fraction
 
@@ -12,10 +14,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from golden.dequant import QUIET_NAN, dequant_blocks
+from golden.dequant import (
+    QUIET_NAN,
+    accum_scale_offset,
+    dequant_accum,
+    dequant_blocks,
+    float32_bits,
+)
 from golden.format import MXIntFormat
 from golden.quantize import MXIntTensor, dequantize
 from hw.dequantizer import MXIntDequantizer
+from hw.generate import main as generate
 from sim.amaranth_bench import run_stream_sim
 from sim.run import simulate
 from sim.units import model_for
@@ -166,6 +175,213 @@ def test_verilator_scoreboard_catches_dropped_lsb(sim_build):
     # Bit 0 of a float32 pattern is set only for results with 24 significant bits, which
     # here are subnormals: m = 24 at code 0 (the directed block [1, -1, 0] at code 0).
     s = simulate("dequant", params(24, 8, 4), seed=5, vectors=100, build_root=sim_build,
+                 fault="lsb")
+    assert s["mismatches"] > 0
+    assert any("bits" in r for r in s["reports"])
+
+
+# === Accumulator results (source="accum") ===================================================
+
+def accum_params(a_bits, b_bits, exp_bits, block, guard_bits=8, acc_width=None):
+    return {"source": "accum", "a_bits": a_bits, "b_bits": b_bits, "exp_bits": exp_bits,
+            "block": block, "guard_bits": guard_bits, "acc_width": acc_width}
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    ({"source": "fp32"}, ValueError, r"source must be 'block' or 'accum', not 'fp32'"),
+    ({"man_bits": 8}, ValueError, r"man_bits is not a parameter of source='accum', got 8"),
+    ({"a_bits": None}, TypeError, r"a_bits must be an integer, not None"),
+    ({"b_bits": 25}, ValueError, r"b_bits must be from 2 to 24, not 25"),
+    ({"guard_bits": 47}, ValueError, r"guard_bits must be from 0 to 46, not 47"),
+    ({"acc_width": 23}, ValueError, r"acc_width must be from 24 to 62, not 23"),
+    ({"acc_width": 63}, ValueError, r"acc_width must be from 24 to 62, not 63"),
+    ({"exp_bits": 1}, ValueError, r"exp_bits must be from 2 to 8, not 1"),
+])
+def test_accum_bad_parameters(kwargs, exc, match):
+    # 6 x 6 bits, k = 16: the dot sum has 16 bits, so G <= 46 and W >= 16 + G.
+    with pytest.raises(exc, match=match):
+        MXIntDequantizer(**{**accum_params(6, 6, 8, 16), **kwargs})
+
+
+def test_block_source_refuses_accum_parameters():
+    with pytest.raises(ValueError, match=r"acc_width is not a parameter of source='block', "
+                                         r"got 40"):
+        MXIntDequantizer(man_bits=8, block=4, acc_width=40)
+
+
+def test_accum_latency_widths_and_defaults():
+    dut = MXIntDequantizer(**accum_params(6, 6, 8, 16))
+    assert (dut.latency, dut.source, dut.guard_bits, dut.acc_width) == (3, "accum", 8, 32)
+    assert dut.man_bits is None
+    assert dut.i.payload.shape().size == 32 + 9 + 1
+    assert dut.o.payload.shape().size == 32
+    assert MXIntDequantizer(man_bits=8, block=4).source == "block"
+
+
+def test_cli_generates_accum_source(tmp_path):
+    assert generate(["--top", "dequant", "--source", "accum", "--abits", "4", "--wbits", "6",
+                     "--block", "8", "--exp-bits", "5", "--guard-bits", "0",
+                     "--out", str(tmp_path)]) == 0
+    name = "mxint_dequant_accum_a4_w6_e5_k8_g0_acc21"
+    assert (tmp_path / f"{name}.v").read_text().count(f"module {name}(") == 1
+
+
+# --- golden: float32_bits / dequant_accum -----------------------------------------------------
+
+def float32_pattern(x: float) -> int:
+    """torch's float64 -> float32 conversion (one rounding, nearest even) as a pattern."""
+    return int(torch.tensor(x, dtype=torch.float64).to(torch.float32).view(torch.int32)) \
+        & 0xFFFFFFFF
+
+
+def pattern_value(bits: int) -> Fraction:
+    """Exact magnitude of a float32 pattern; the infinity pattern counts as 2**128, the
+    value IEEE rounding treats as the next step above the largest finite number."""
+    field, frac = (bits >> 23) & 0xFF, bits & 0x7FFFFF
+    if field == 255:
+        return Fraction(2) ** 128
+    if field == 0:
+        return frac * Fraction(2) ** -149
+    return (frac + (1 << 23)) * Fraction(2) ** (field - 150)
+
+
+def fraction_reference(v: int, scale: int) -> int:
+    """Nearest float32 pattern of ``v * 2**scale`` by exact comparison: the magnitude patterns
+    are ordered like their values, so the answer is the nearer of the two patterns around
+    the value (ties: the even pattern)."""
+    x = abs(v) * Fraction(2) ** scale
+    lo, hi = 0, 0x7F800000
+    while hi - lo > 1:  # pattern_value(lo) <= x < pattern_value(hi), or x >= 2**128
+        mid = (lo + hi) // 2
+        if pattern_value(mid) <= x:
+            lo = mid
+        else:
+            hi = mid
+    if pattern_value(hi) <= x:
+        best = hi
+    else:
+        below, above = x - pattern_value(lo), pattern_value(hi) - x
+        best = lo if below < above or (below == above and lo % 2 == 0) else hi
+    return best | (int(v < 0) << 31) if v else 0
+
+
+WIDE = 1 << 61
+
+
+@settings(max_examples=600, deadline=None)
+@given(value=st.one_of(st.integers(-WIDE, WIDE), st.integers(-(1 << 30), 1 << 30),
+                       st.builds(lambda m, t: m << t, st.integers(-(1 << 26), 1 << 26),
+                                 st.integers(0, 35)),
+                       st.sampled_from([0, 1, -1, WIDE, -WIDE, WIDE - 1, (1 << 53) - 1])),
+       scale=st.one_of(st.integers(-420, 520), st.integers(-180, -120), st.integers(60, 130)))
+def test_float32_bits_is_one_correct_rounding(value, scale):
+    got = int(float32_bits(torch.tensor([value]), torch.tensor([scale]))[0])
+    assert got == fraction_reference(value, scale), (value, scale, hex(got))
+    if abs(value) < 1 << 53:  # exact in float64: torch's conversion rounds once
+        assert got == float32_pattern(math.ldexp(float(value), scale))
+
+
+@pytest.mark.parametrize(("value", "scale", "want"), [
+    (0, 0, 0x00000000), (-1, -149, 0x80000001), (1, -150, 0x00000000),   # half of 2**-149: even
+    (3, -151, 0x00000001), (-3, -150, 0x80000002),                        # 0.75 -> 1, 1.5 -> 2
+    ((1 << 24) + 1, 0, 0x4B800000), ((1 << 24) + 3, 0, 0x4B800002),       # ties to even
+    ((1 << 24) - 1, -150, 0x00800000),             # largest subnormal rounds up to 2**-126
+    ((1 << 24) - 1, 104, 0x7F7FFFFF), ((1 << 25) - 1, 103, 0x7F800000),   # 2**128 - 2**103
+    (-(1 << 61), 100, 0xFF800000), (-(1 << 61), -211, 0x80000000),        # -inf and -0.0
+])
+def test_float32_bits_corners(value, scale, want):
+    assert int(float32_bits(torch.tensor([value]), torch.tensor([scale]))[0]) == want
+
+
+def test_dequant_accum_scale_and_nan():
+    # c = G + 2*bias + (a - 2) + (b - 2) = 8 + 254 + 4 + 4 = 270: (3, 270) is 3.0.
+    assert accum_scale_offset(a_bits=6, b_bits=6, exp_bits=8, guard_bits=8) == 270
+    got = dequant_accum(torch.tensor([3, 3, -5, 7]), torch.tensor([270, 268, 271, 0]),
+                        torch.tensor([False, False, False, True]), a_bits=6, b_bits=6,
+                        exp_bits=8, guard_bits=8)
+    assert got.tolist() == [0x40400000, 0x3F400000, 0xC1200000, QUIET_NAN]
+    with pytest.raises(ValueError, match=r"exponent must be non-negative"):
+        dequant_accum(torch.tensor([1]), torch.tensor([-1]), torch.tensor([False]),
+                      a_bits=6, b_bits=6, exp_bits=8, guard_bits=8)
+    with pytest.raises(ValueError, match=r"value must be at most 2\*\*61 in magnitude"):
+        float32_bits(torch.tensor([WIDE + 1]), torch.tensor([0]))
+
+
+@pytest.mark.parametrize("p", [accum_params(6, 6, 8, 16), accum_params(2, 2, 2, 1, 0),
+                               accum_params(24, 24, 8, 1024, 2, 62)],
+                         ids=["a6w6e8", "a2w2e2", "a24w24e8W62"])
+def test_accum_stimuli_match_reference_and_reach_every_case(p):
+    """The model's expectations equal the Fraction reference, and the stimuli reach
+    subnormals, ±inf, ±0, NaN and exact ties (for e = 8)."""
+    model = model_for({"top": "dequant", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(4), 400)["i"]
+    out = [o["bits"] for o in model.expected({"i": stim})["o"]]
+    ties = 0
+    for x, got in zip(stim, out, strict=True):
+        scale = x["exponent"] - model.offset
+        want = QUIET_NAN if x["nan"] else fraction_reference(x["sum"], scale)
+        assert got == want, (x, hex(got))
+        mag = abs(x["sum"]) * Fraction(2) ** scale
+        if not x["nan"] and mag and got & 0x7FFFFFFF < 0x7F800000:
+            ulp = Fraction(2) ** (max((got >> 23) & 0xFF, 1) - 150)
+            ties += (mag / ulp).denominator == 2
+    out_t = torch.tensor(out)
+    field = (out_t >> 23) & 0xFF
+    assert (out_t == QUIET_NAN).any() and (out_t == 0).any()
+    assert ((field > 0) & (field < 255)).sum() > 100
+    if p["exp_bits"] == 8:
+        assert ((field == 0) & ((out_t & 0x7FFFFF) != 0)).sum() > 20   # subnormals
+        assert (out_t == 0x7F800000).any() and (out_t == 0xFF800000).any()
+        assert (out_t == 0x80000000).any()                               # -0.0 by underflow
+        assert ties > 20
+
+
+# --- Amaranth simulator (accum source) --------------------------------------------------------
+
+ACCUM_SIM_MATRIX = [
+    accum_params(2, 2, 2, 1, 0),             # W = 4, everything normal
+    accum_params(3, 5, 3, 3, 8),
+    accum_params(6, 6, 8, 16, 8),            # W = 32
+    accum_params(6, 6, 8, 16, 0, 62),
+    accum_params(4, 4, 7, 2, 0),
+    accum_params(6, 4, 6, 8, 8, 62),
+    accum_params(8, 8, 5, 4, 0, 62),
+    accum_params(24, 24, 8, 1024, 2, 62),    # W = 62, in_width 58
+    accum_params(24, 24, 4, 1, 8),
+]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("p", ACCUM_SIM_MATRIX, ids=lambda p: (
+    "a{a_bits}w{b_bits}e{exp_bits}k{block}g{guard_bits}acc{acc_width}".format(**p)))
+def test_accum_amaranth_sim_matches_golden(seed, p):
+    model = model_for({"top": "dequant", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(seed), 300)
+    r = run_stream_sim(MXIntDequantizer(**p), stim, model.expected(stim), seed=seed)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \
+        f"seed {seed}: {r['reports']}"
+    assert r["checked"] == len(stim["i"])
+
+
+# --- Verilator (accum source) -----------------------------------------------------------------
+
+ACCUM_VERILATOR = [accum_params(6, 6, 8, 16), accum_params(24, 24, 8, 1024, 2, 62),
+                   accum_params(2, 2, 2, 1, 0)]
+
+
+@pytest.mark.parametrize("p", ACCUM_VERILATOR, ids=lambda p: (
+    "a{a_bits}w{b_bits}e{exp_bits}k{block}g{guard_bits}".format(**p)))
+def test_accum_verilator_matches_golden(p, sim_build):
+    seed = 500 + p["a_bits"] + p["block"]
+    s = simulate("dequant", p, seed=seed, vectors=3000, build_root=sim_build)
+    print(f"seed {seed}: {s['checked']} results checked in {s['cycles']} cycles")
+    assert (s["mismatches"], s["missing"], s["protocol_errors"], s["timed_out"]) == \
+        (0, 0, [], False), f"replay with seed {seed}: {s['reports']}"
+    assert s["checked"] >= 3000
+
+
+def test_accum_verilator_scoreboard_catches_dropped_lsb(sim_build):
+    s = simulate("dequant", ACCUM_VERILATOR[0], seed=6, vectors=100, build_root=sim_build,
                  fault="lsb")
     assert s["mismatches"] > 0
     assert any("bits" in r for r in s["reports"])

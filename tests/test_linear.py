@@ -8,17 +8,19 @@ import pytest
 import torch
 
 from golden import MXIntFormat, quantize
-from golden.linear import linear, linear_value
+from golden.dequant import QUIET_NAN
+from golden.linear import linear, linear_fp32, linear_value
 from hw.linear import MXIntLinear
 from sim.amaranth_bench import run_stream_sim
 from sim.run import simulate
 from sim.units import model_for
 
 
-def params(x_bits, w_bits, exp_bits, block, k_len, rows, lanes, guard_bits=8, acc_width=None):
+def params(x_bits, w_bits, exp_bits, block, k_len, rows, lanes, guard_bits=8, acc_width=None,
+           output="accum"):
     return {"x_bits": x_bits, "w_bits": w_bits, "exp_bits": exp_bits, "block": block,
             "k_len": k_len, "rows": rows, "lanes": lanes, "guard_bits": guard_bits,
-            "acc_width": acc_width, "levels_per_stage": 2}
+            "acc_width": acc_width, "levels_per_stage": 2, "output": output}
 
 
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [
@@ -27,6 +29,7 @@ def params(x_bits, w_bits, exp_bits, block, k_len, rows, lanes, guard_bits=8, ac
     ({"k_len": 0}, ValueError, r"k_len must be from 1 to 1048576, not 0"),
     ({"x_bits": 1}, ValueError, r"x_bits must be from 2 to 24, not 1"),
     ({"block": "4"}, TypeError, r"block must be an integer, not '4'"),
+    ({"output": "fp16"}, ValueError, r"output must be 'accum' or 'fp32', not 'fp16'"),
 ])
 def test_bad_parameters(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -35,7 +38,45 @@ def test_bad_parameters(kwargs, exc, match):
 
 def test_latency_and_blocks():
     dut = MXIntLinear(**params(6, 6, 8, 16, 40, 4, 2))
-    assert dut.blocks == 3 and dut.latency == dut._dots[0].latency + 1
+    assert dut.blocks == 3 and dut.latency == dut._dots[0].latency + dut._accs[0].latency
+    fp32 = MXIntLinear(**params(6, 6, 8, 16, 40, 4, 2, output="fp32"))
+    assert fp32.latency == dut.latency + 3 and fp32.output == "fp32"
+    assert fp32.o.payload.shape().size == 2 * 32
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize(("x_bits", "w_bits", "exp_bits", "block", "k_len", "rows", "lanes",
+                          "guard_bits"), [
+    (2, 2, 8, 1, 3, 2, 1, 8), (6, 4, 8, 4, 10, 4, 2, 0), (8, 8, 5, 16, 64, 4, 4, 8),
+    (4, 6, 3, 3, 3, 3, 3, 2),
+])
+def test_amaranth_sim_fp32_output_matches_golden(seed, x_bits, w_bits, exp_bits, block, k_len,
+                                                 rows, lanes, guard_bits):
+    p = params(x_bits, w_bits, exp_bits, block, k_len, rows, lanes, guard_bits,
+               output="fp32")
+    model = model_for({"top": "linear", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(seed), 8)
+    want = model.expected(stim)
+    r = run_stream_sim(MXIntLinear(**p), stim, want, seed=seed)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"], r["timed_out"]) == \
+        (0, 0, [], False), f"seed {seed}: {r['reports']}"
+    assert r["checked"] == len(want["o"])
+
+
+def test_fp32_model_is_accum_model_through_dequantiser():
+    """The fp32 expectation is the accum expectation converted lane by lane."""
+    p = params(6, 4, 8, 4, 10, 4, 2)
+    accum = model_for({"top": "linear", "parameters": p})
+    fp32 = model_for({"top": "linear", "parameters": {**p, "output": "fp32"}})
+    stim = accum.stimuli(torch.Generator().manual_seed(9), 6)
+    conv = model_for({"top": "dequant", "parameters": {
+        "source": "accum", "a_bits": 6, "b_bits": 4, "exp_bits": 8, "block": 4,
+        "guard_bits": 8, "acc_width": accum.acc_width}})
+    flat = [{"sum": s, "exponent": e, "nan": f} for o in accum.expected(stim)["o"]
+            for s, e, f in zip(o["sum"], o["exponent"], o["nan"], strict=True)]
+    bits = [b for o in fp32.expected(stim)["o"] for b in o["bits"]]
+    assert bits == [o["bits"] for o in conv.expected({"i": flat})["o"]]
+    assert QUIET_NAN in bits and len(set(bits)) > 10
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -69,16 +110,23 @@ def test_golden_lossless_equals_exact_product():
         assert Fraction(float(linear_value(y, fw, fx, guard_bits=0)[n])) == exact
 
 
+@pytest.mark.parametrize("output", ["accum", "fp32"])
 @pytest.mark.parametrize(("bits", "block", "k_len"), [(4, 16, 256), (6, 16, 256), (8, 32, 96)])
-def test_torch_linear_within_documented_bound(bits, block, k_len):
+def test_torch_linear_within_documented_bound(bits, block, k_len, output):
     """golden.linear of a quantised nn.Linear is within the documented bound of the float
     result: for each product a one-ULP quantisation error on each operand, plus the
-    accumulator's (nb - 1) * 2**(E_out - G) alignment loss."""
+    accumulator's (nb - 1) * 2**(E_out - G) alignment loss, plus for fp32 output half an
+    fp32 ULP of the result (2**-24 relative, 2**-150 below the normal range)."""
     p = params(bits, bits, 8, block, k_len, 8, 2)
     model = model_for({"top": "linear", "parameters": p})
     wq, xq, ref = model.torch_linear_case(seed=bits)
     y = linear(wq, xq, guard_bits=8, acc_width=model.acc_width)
     got = linear_value(y, wq.fmt, xq.fmt, guard_bits=8)
+    half_ulp = torch.zeros_like(got)
+    if output == "fp32":
+        bits32 = linear_fp32(y, wq.fmt, xq.fmt, guard_bits=8)
+        got = bits32.to(torch.int32).view(torch.float32).double()
+        half_ulp = got.abs() * 2.0 ** -24 + 2.0 ** -150
     ulp_w = torch.exp2((wq.exponent - wq.fmt.bias - wq.fmt.frac_bits).double()).repeat_interleave(
         block, dim=-1)[:, :k_len]
     ulp_x = torch.exp2((xq.exponent - xq.fmt.bias - xq.fmt.frac_bits).double()).repeat_interleave(
@@ -92,7 +140,7 @@ def test_torch_linear_within_documented_bound(bits, block, k_len):
     nb = -(-k_len // block)
     scale = y.exponent - 8 - 2 * wq.fmt.bias - wq.fmt.frac_bits - xq.fmt.frac_bits
     accum = (nb - 1) * torch.exp2(scale.double() + 8)  # (nb - 1) units of 2**(E_out - G)
-    bound = quant + accum + 1e-5 * ref.abs().double()
+    bound = quant + accum + half_ulp + 1e-5 * ref.abs().double()
     err = (got - ref.double()).abs()
     assert bool((err <= bound).all()), f"error {err} above bound {bound}"
     if bits == 8:
@@ -104,11 +152,12 @@ def test_torch_linear_within_documented_bound(bits, block, k_len):
 
 
 LINEAR_VERILATOR = [params(6, 6, 8, 16, 64, 4, 2), params(2, 8, 5, 1, 3, 2, 2),
-                    params(8, 4, 8, 32, 80, 4, 4, guard_bits=4)]
+                    params(8, 4, 8, 32, 80, 4, 4, guard_bits=4),
+                    params(6, 4, 8, 4, 10, 4, 2, guard_bits=0, output="fp32")]
 
 
 @pytest.mark.parametrize("p", LINEAR_VERILATOR, ids=lambda p: (
-    "x{x_bits}w{w_bits}e{exp_bits}k{block}K{k_len}N{rows}P{lanes}".format(**p)))
+    "x{x_bits}w{w_bits}e{exp_bits}k{block}K{k_len}N{rows}P{lanes}_{output}".format(**p)))
 def test_verilator_matches_golden(p, sim_build):
     seed = 7 + p["block"]
     s = simulate("linear", p, seed=seed, vectors=30, build_root=sim_build)
@@ -116,7 +165,8 @@ def test_verilator_matches_golden(p, sim_build):
         (0, 0, [], False), f"replay with seed {seed}: {s['reports']}"
 
 
-def test_verilator_fault_is_caught(sim_build):
-    s = simulate("linear", LINEAR_VERILATOR[0], seed=3, vectors=5, build_root=sim_build,
-                 fault="lsb")
+@pytest.mark.parametrize("p", [LINEAR_VERILATOR[0], LINEAR_VERILATOR[-1]],
+                         ids=["accum", "fp32"])
+def test_verilator_fault_is_caught(p, sim_build):
+    s = simulate("linear", p, seed=3, vectors=5, build_root=sim_build, fault="lsb")
     assert s["mismatches"] > 0

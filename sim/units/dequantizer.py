@@ -1,24 +1,31 @@
-"""Testbench model of the dequantiser (``--top dequant``): MXINT blocks to float32 patterns."""
+"""Testbench model of the dequantiser (``--top dequant``): MXINT blocks, or accumulator
+results (``source="accum"``), to float32 patterns."""
 
 from __future__ import annotations
 
 import torch
 
-from golden.dequant import dequant_blocks
+from golden.dequant import accum_scale_offset, dequant_accum, dequant_blocks
 from golden.format import MXIntFormat
 
-from .common import random_blocks
+from .common import random_blocks, signed_full_range
 
 __all__ = ["MODEL", "DequantModel"]
 
 
 class DequantModel:
-    """Stimuli and expected results of :class:`hw.dequantizer.MXIntDequantizer`."""
+    """Stimuli and expected results of :class:`hw.dequantizer.MXIntDequantizer`; with
+    ``source="accum"`` the work is done by :class:`AccumDequantModel`."""
 
     key = "dequant"
 
     inputs = ("i",)
     outputs = ("o",)
+
+    def __new__(cls, params: dict):
+        if params.get("source", "block") == "accum":
+            return AccumDequantModel(params)
+        return super().__new__(cls)
 
     def __init__(self, params: dict) -> None:
         self.fmt = MXIntFormat(params["man_bits"], params.get("exp_bits", 8), params["block"])
@@ -61,6 +68,105 @@ class DequantModel:
         bits = dequant_blocks(torch.tensor([x["mantissa"] for x in items], dtype=torch.int64),
                               torch.tensor([x["exponent"] for x in items], dtype=torch.int64),
                               self.fmt)
+        return {"o": [{"bits": b} for b in bits.tolist()]}
+
+
+class AccumDequantModel:
+    """Stimuli and expected results of the dequantiser of accumulator results.
+
+    Directed inputs first: ``sum`` in ``{0, ±1, -2**(W-1), 2**(W-1) - 1}`` and every power
+    of two and its negation, at exponents 0, the largest, and the codes that put the result
+    at the subnormal/normal boundary and at the overflow threshold; round-to-nearest ties
+    (below, at and above half an ULP, odd and even) for normal and subnormal results;
+    NaN. Then ``n`` random inputs: full-range sums, every other one shifted right by a
+    random amount (so every leading-one position occurs), exponents uniform over the field
+    or near the two boundaries, 3 % NaN.
+    """
+
+    key = "dequant"
+
+    inputs = ("i",)
+    outputs = ("o",)
+
+    def __init__(self, params: dict) -> None:
+        from golden.dot import dot_sum_range
+        from hw.accumulator import DEFAULT_GUARD_BITS, default_acc_width
+        from hw.layouts import range_shape
+
+        self.a_bits, self.b_bits = params["a_bits"], params["b_bits"]
+        self.exp_bits = params.get("exp_bits", 8)
+        guard = params.get("guard_bits")
+        self.guard_bits = DEFAULT_GUARD_BITS if guard is None else guard
+        in_width = range_shape(*dot_sum_range(self.a_bits, self.b_bits, params["block"])).width
+        self.acc_width = params.get("acc_width") or default_acc_width(in_width,
+                                                                      self.guard_bits)
+        self.offset = accum_scale_offset(a_bits=self.a_bits, b_bits=self.b_bits,
+                                         exp_bits=self.exp_bits, guard_bits=self.guard_bits)
+        self.max_exponent = (1 << (self.exp_bits + 1)) - 1
+
+    def _clamp_exp(self, e: int) -> int:
+        return max(0, min(e, self.max_exponent))
+
+    def boundary_exponents(self, lead: int) -> list[int]:
+        """Exponents that put a leading one at bit ``lead`` at the edges of the float32
+        range: ``F = j + E - c + 127`` in ``{-24, 0, 1, 254, 255}``."""
+        return [self._clamp_exp(f - 127 - lead + self.offset) for f in (-24, -1, 0, 1, 254,
+                                                                           255)]
+
+    def _directed(self) -> list[tuple[int, int, int]]:
+        w, top = self.acc_width, self.max_exponent
+        lo, hi = -(1 << (w - 1)), (1 << (w - 1)) - 1
+        items = []
+        for s in (0, 1, -1, lo, hi):
+            for e in (0, top, top // 2):
+                items.append((s, e, 0))
+        for j in range(w - 1):
+            for e in self.boundary_exponents(j) + [0, top]:
+                items += [(1 << j, e, 0), (-(1 << j), e, 0)]
+        for j in range(w - 1):  # the largest magnitude with its leading one at j
+            for e in self.boundary_exponents(j):
+                items += [((2 << j) - 1, e, 0), (-(2 << j) + 1, e, 0)]
+        # Ties: 24 significant bits + a round bit (+ a sticky bit), odd and even, at a
+        # normal exponent and (shifted further) below the normal range.
+        for extra in range(1, w - 24):
+            for sig in ((1 << 23) + 0, (1 << 23) + 1, (1 << 24) - 1):
+                for sticky in (0, 1):
+                    v = ((sig << 1) | 1) << (extra - 1) | (sticky if extra > 1 else 0)
+                    if v > hi:
+                        continue
+                    lead = v.bit_length() - 1
+                    e_norm = self._clamp_exp(self.offset - lead)  # F = 127
+                    e_sub = self._clamp_exp(self.offset - 127 - lead - 3)  # F = -3
+                    for e in (e_norm, e_sub):
+                        items += [(v, e, 0), (-v, e, 0)]
+        for s in (5, -7, lo):  # small values at the subnormal edge (round bit only)
+            for e in range(0, min(top, 40) + 1):
+                items.append((s, self._clamp_exp(self.offset - 150 - e), 0))
+        items += [(hi, top, 1), (0, 0, 1), (-1, 3, 1)]  # NaN, whatever the sum
+        return items
+
+    def stimuli(self, gen: torch.Generator, n: int) -> dict[str, list[dict]]:
+        items = [{"sum": s, "exponent": e, "nan": f} for s, e, f in self._directed()]
+        sums = signed_full_range(gen, self.acc_width, (n,))
+        shift = torch.randint(0, self.acc_width, (n,), generator=gen)
+        sums = torch.where(torch.arange(n) % 2 == 1, sums >> shift, sums)
+        uniform = torch.randint(0, self.max_exponent + 1, (n,), generator=gen)
+        lead = torch.randint(0, self.acc_width, (n,), generator=gen)
+        edge = torch.where(torch.rand((n,), generator=gen) < 0.5, 0, 254)
+        near = edge - 127 - lead + self.offset + torch.randint(-3, 4, (n,), generator=gen)
+        exps = torch.where(torch.arange(n) % 3 == 0, near, uniform).clamp(0, self.max_exponent)
+        nans = torch.rand((n,), generator=gen) < 0.03
+        items += [{"sum": s, "exponent": e, "nan": int(f)} for s, e, f in
+                  zip(sums.tolist(), exps.tolist(), nans.tolist(), strict=True)]
+        return {"i": items}
+
+    def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        items = stimuli["i"]
+        bits = dequant_accum(torch.tensor([x["sum"] for x in items], dtype=torch.int64),
+                             torch.tensor([x["exponent"] for x in items], dtype=torch.int64),
+                             torch.tensor([x["nan"] for x in items], dtype=torch.bool),
+                             a_bits=self.a_bits, b_bits=self.b_bits, exp_bits=self.exp_bits,
+                             guard_bits=self.guard_bits)
         return {"o": [{"bits": b} for b in bits.tolist()]}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from golden.format import MXIntFormat
-from golden.linear import linear_blocks
+from golden.linear import linear_blocks, linear_fp32
 from golden.quantize import quantize
 
 from .common import random_blocks
@@ -23,6 +23,9 @@ class LinearModel:
     smallest exponent, and NaN weight and activation blocks. Then ``n`` random products
     with full-range mantissas and exponents (NaN codes included), every other one with
     exponents drawn near each other so that alignment keeps information.
+
+    The expectation follows the ``output`` parameter: ``(sum, exponent, nan)`` per lane
+    (``"accum"``, the default) or the float32 patterns of those results (``"fp32"``).
     """
 
     key = "linear"
@@ -35,6 +38,7 @@ class LinearModel:
         self.fmt_w = MXIntFormat(params["w_bits"], params["exp_bits"], params["block"])
         self.nb = -(-params["k_len"] // params["block"])
         self.rows, self.lanes = params["rows"], params["lanes"]
+        self.output = params.get("output", "accum")
         from hw.accumulator import DEFAULT_GUARD_BITS, default_acc_width
         from hw.dot_product import MXIntDotProduct
 
@@ -115,8 +119,12 @@ class LinearModel:
             w_e = torch.tensor([w["exponent"] for w in ws[start:start + nb]]).transpose(0, 1)
             y = linear_blocks(w_m, w_e, x_m, x_e, self.fmt_w, self.fmt_x,
                               guard_bits=self.guard_bits, acc_width=self.acc_width)
-            out.append({"sum": y.sum.tolist(), "exponent": y.exponent.tolist(),
-                        "nan": [int(f) for f in y.nan.tolist()]})
+            if self.output == "fp32":
+                out.append({"bits": linear_fp32(y, self.fmt_w, self.fmt_x,
+                                                guard_bits=self.guard_bits).tolist()})
+            else:
+                out.append({"sum": y.sum.tolist(), "exponent": y.exponent.tolist(),
+                            "nan": [int(f) for f in y.nan.tolist()]})
         return {"o": out}
 
 

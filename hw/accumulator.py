@@ -19,6 +19,8 @@ __all__ = ["TOP", "MXIntAccumulator", "default_acc_width"]
 DEFAULT_HEADROOM = 8
 #: Default guard bits below the running maximum exponent.
 DEFAULT_GUARD_BITS = 8
+#: Register stages from ``i`` to ``o``.
+LATENCY = 3
 
 
 def default_acc_width(in_width: int, guard_bits: int) -> int:
@@ -70,10 +72,18 @@ class MXIntAccumulator(wiring.Component):
     (``n`` inputs) and exact when ``G`` covers the group's exponent spread; see
     :mod:`golden.accumulator`, which this unit equals bit for bit.
 
-    Throughput is one input per cycle: the compare, align, add and saturate recurrence
-    is one combinational path into the state registers. :attr:`latency` is 1 (from the
-    ``last`` input's transfer to ``o.valid``). ``i`` is ready whenever ``o`` is empty or
-    being taken; inputs stall while an unaccepted result is held.
+    Three register stages; throughput is one input per cycle. Stage 1 keeps the running
+    maximum ``E_max``, the NaN flag and the group's first-input flag (a one-compare
+    recurrence of ``exp_bits + 1`` bits) and registers both shift amounts, clamped at the
+    operand width minus one (``W - 1`` for ``A``, ``in_width + G - 1`` for ``x``), where an
+    arithmetic shift already leaves ``0`` or ``-1``. Stage 2 registers the aligned input
+    ``x >> (E_max - E)``. Stage 3 is the only loop: ``A = sat((A >> acc_shift) + x_aligned)``
+    (``A`` read as ``0`` for a group's first input), a ``W``-bit shifter and a ``W + 1``-bit
+    adder whose overflow is its top two bits differing. :attr:`latency` is 3 (from the
+    ``last`` input's transfer to ``o.valid``); ``o.sum`` is the ``A`` register itself. All
+    registers load on ``advance = ~o.valid | o.ready`` (whole-pipeline stall, no skid
+    buffer): ``i`` is ready whenever ``o`` is empty or being taken, and inputs stall while
+    an unaccepted result is held.
 
     Parameters
     ----------
@@ -132,8 +142,8 @@ class MXIntAccumulator(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from the transfer of a ``last`` input to its result being valid (1)."""
-        return 1
+        """Cycles from the transfer of a ``last`` input to its result being valid (3)."""
+        return LATENCY
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -141,6 +151,8 @@ class MXIntAccumulator(wiring.Component):
         xw = self._in_width + g
         ew = self._exp_bits + 1
 
+        # Whole-pipeline stall (as hw/pipeline.py, but o.valid marks `last` inputs only):
+        # every register loads on `advance`; state registers also need valid data.
         advance = Signal()
         fire = Signal()
         m.d.comb += [
@@ -149,63 +161,83 @@ class MXIntAccumulator(wiring.Component):
             fire.eq(self.i.valid & advance),
         ]
 
-        # State: A, the running maximum exponent, the NaN flag, and whether the next input
-        # opens a group (then the state is ignored: A reads as 0, E_max as the input's E).
-        acc = Signal(signed(w))
+        def register(value, name, shape=None):
+            reg = Signal(shape if shape is not None else value.shape(), name=name)
+            with m.If(advance):
+                m.d.sync += reg.eq(value)
+            return reg
+
+        # Stage 1, exponents: the running maximum E_max and the NaN flag are a short
+        # recurrence of their own (one (e+1)-bit compare). `first` marks an input that opens
+        # a group; the state is then ignored. Both shift amounts are clamped at the operand
+        # width minus one, where an arithmetic shift already leaves 0 or -1.
+        p = self.i.payload
         e_max = Signal(unsigned(ew))
         nan = Signal()
         first = Signal(init=1)
-
-        p = self.i.payload
-        cur_acc = Signal(signed(w))
-        cur_emax = Signal(unsigned(ew))
-        m.d.comb += [
-            cur_acc.eq(Mux(first, 0, acc)),
-            cur_emax.eq(Mux(first, p.exponent, e_max)),
-        ]
-        # The single-cycle recurrence: compare, one arithmetic shift on either side,
-        # add, saturate. Shift amounts are clamped at the operand width.
         up = Signal()
-        diff = Signal(unsigned(ew))
+        down = Signal()
+        rise = Signal(unsigned(ew))
+        fall = Signal(unsigned(ew))
         m.d.comb += [
-            up.eq(p.exponent > cur_emax),
-            diff.eq(Mux(up, p.exponent - cur_emax, cur_emax - p.exponent)),
+            rise.eq(p.exponent - e_max),
+            fall.eq(e_max - p.exponent),
+            up.eq(~first & (p.exponent > e_max)),
+            down.eq(~first & (p.exponent < e_max)),
         ]
-        acc_shift = Signal(range(w + 1))
-        x_shift = Signal(range(xw + 1))
+        new_emax = Signal(unsigned(ew))
+        new_nan = Signal()
         m.d.comb += [
-            acc_shift.eq(Mux(up, Mux(diff > w, w, diff), 0)),
-            x_shift.eq(Mux(up, 0, Mux(diff > xw, xw, diff))),
+            new_emax.eq(Mux(up | first, p.exponent, e_max)),
+            new_nan.eq((nan & ~first) | p.nan),
         ]
-        x = Signal(signed(xw))
-        m.d.comb += x.eq(p.sum << g)
-        total = Signal(signed(max(w, xw) + 1))
-        m.d.comb += total.eq((cur_acc >> acc_shift) + (x >> x_shift))
-        lo, hi = -(1 << (w - 1)), (1 << (w - 1)) - 1
-        sat = Signal(signed(w))
-        with m.If(total > hi):
-            m.d.comb += sat.eq(hi)
-        with m.Elif(total < lo):
-            m.d.comb += sat.eq(lo)
-        with m.Else():
-            m.d.comb += sat.eq(total)
-        new_emax = Mux(up, p.exponent, cur_emax)
-        new_nan = (nan & ~first) | p.nan
-
         with m.If(fire):
-            m.d.sync += [
-                acc.eq(sat),
-                e_max.eq(new_emax),
-                nan.eq(new_nan),
-                first.eq(p.last),
-            ]
+            m.d.sync += [e_max.eq(new_emax), nan.eq(new_nan), first.eq(p.last)]
+        acc_shift_1 = register(Mux(up, Mux(rise >= w - 1, w - 1, rise), 0), "acc_shift_s1",
+                               range(w))
+        x_shift_1 = register(Mux(down, Mux(fall >= xw - 1, xw - 1, fall), 0), "x_shift_s1",
+                             range(xw))
+        sum_1 = register(p.sum, "sum_s1")
+        first_1 = register(first, "first_s1")
+        emax_1 = register(new_emax, "emax_s1")
+        nan_1 = register(new_nan, "nan_s1")
+        valid_1 = register(fire, "valid_s1")
+        last_1 = register(p.last, "last_s1")
+
+        # Stage 2: the input aligned to the running maximum, x >> (E_max - E).
+        x = Signal(signed(xw))
+        m.d.comb += x.eq(sum_1 << g)
+        x_2 = register(x >> x_shift_1, "x_aligned_s2", signed(xw))
+        acc_shift_2 = register(acc_shift_1, "acc_shift_s2")
+        first_2 = register(first_1, "first_s2")
+        emax_2 = register(emax_1, "emax_s2")
+        nan_2 = register(nan_1, "nan_s2")
+        valid_2 = register(valid_1, "valid_s2")
+        last_2 = register(last_1, "last_s2")
+
+        # Stage 3, the only loop left: A = sat((A >> acc_shift) + x_aligned), with A read
+        # as 0 for the first input of a group. Both terms fit W bits (W >= in_width + G), so
+        # the sum fits W + 1 bits and overflows exactly when its top two bits differ.
+        acc = Signal(signed(w))
+        shifted = Signal(signed(w))
+        m.d.comb += shifted.eq(Mux(first_2, 0, acc >> acc_shift_2))
+        total = Signal(signed(w + 1))
+        m.d.comb += total.eq(shifted + x_2)
+        sat = Signal(signed(w))
+        with m.If(total[w] != total[w - 1]):
+            m.d.comb += sat.eq(Mux(total[w], -(1 << (w - 1)), (1 << (w - 1)) - 1))
+        with m.Else():
+            m.d.comb += sat.eq(total[:w])
+        with m.If(advance & valid_2):
+            m.d.sync += acc.eq(sat)
+
+        # Output: A itself; the registers only move on `advance`, so o holds while stalled.
+        m.d.comb += self.o.payload.sum.eq(acc)
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(fire & p.last)
-        with m.If(fire & p.last):
             m.d.sync += [
-                self.o.payload.sum.eq(sat),
-                self.o.payload.exponent.eq(new_emax),
-                self.o.payload.nan.eq(new_nan),
+                self.o.valid.eq(valid_2 & last_2),
+                self.o.payload.exponent.eq(emax_2),
+                self.o.payload.nan.eq(nan_2),
             ]
         return m
 

@@ -125,10 +125,12 @@ def simulate(top: str, params: dict, *, seed: int | None = None, vectors: int = 
     design = elaborate(top, **params)
     work, runner = prepare(design, build_root, waves=waves)
     obj = work / ("obj_waves" if waves else "obj")
-    summary_path = work / f"summary_{seed}.json"
+    # Files of this run only, so that runs of one configuration can share its folder.
+    tag = f"seed{seed}" + (f"_fault-{fault}" if fault else "")
+    summary_path = work / f"summary_{tag}.json"
     if summary_path.exists():
         summary_path.unlink()
-    log = work / "sim.log"
+    log = work / f"sim_{tag}.log"
     env = {
         "MXFORGE_MANIFEST": str(work / f"{design.name}.yaml"),
         "MXFORGE_SEED": str(seed),
@@ -142,9 +144,12 @@ def simulate(top: str, params: dict, *, seed: int | None = None, vectors: int = 
         env["MXFORGE_FAULT"] = fault
     start = time.perf_counter()
     try:
-        runner.test(test_module="sim.tb_stream", hdl_toplevel=design.name, build_dir=obj,
-                    test_dir=work, extra_env=env, seed=seed, waves=waves, log_file=log,
-                    results_xml=str(work / "results.xml"))
+        # Shared lock: no other process rebuilds this binary while it runs.
+        with open(work / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            runner.test(test_module="sim.tb_stream", hdl_toplevel=design.name, build_dir=obj,
+                        test_dir=work, extra_env=env, seed=seed, waves=waves, log_file=log,
+                        results_xml=str(work / f"results_{tag}.xml"))
     except (SystemExit, Exception) as exc:
         # A failing check also ends here; the summary tells a failed check from a crash.
         if not summary_path.exists():

@@ -101,7 +101,7 @@ def test_positional_parameters_refused():
 
 def test_widths_and_defaults():
     dut = unused(MXIntAccumulator(a_bits=6, b_bits=6, block=16))
-    assert (dut.in_width, dut.guard_bits, dut.acc_width, dut.latency) == (16, 8, 32, 1)
+    assert (dut.in_width, dut.guard_bits, dut.acc_width, dut.latency) == (16, 8, 32, 3)
     assert dut.i.payload.shape().size == 16 + 9 + 1 + 1
     assert list(dut.o.payload.shape().members) == ["sum", "exponent", "nan"]
     # the default width is capped at 62
@@ -299,7 +299,62 @@ def test_amaranth_sim_one_input_per_cycle():
     r = run_stream_sim(MXIntAccumulator(**p), stim, model.expected(stim), seed=3, idle=0,
                        backpressure=0)
     assert r["mismatches"] == 0 and r["missing"] == 0
-    assert r["cycles"] <= len(stim["i"]) + 8  # one input per cycle, plus the drain
+    # one input per cycle, then the latency and the bench's drain of 2 * latency + 2 cycles
+    dut_latency = MXIntAccumulator(**p).latency
+    assert r["cycles"] <= len(stim["i"]) + 3 * dut_latency + 3
+
+
+def stream_of(groups: list[list[tuple[int, int, int]]]) -> list[dict]:
+    return [{"sum": s, "exponent": e, "nan": f, "last": int(j == len(g) - 1)}
+            for g in groups for j, (s, e, f) in enumerate(g)]
+
+
+@pytest.mark.parametrize(("idle", "backpressure"), [(0, 0), (0, 0.7), (0.5, 0.5)])
+def test_amaranth_sim_back_to_back_single_input_groups(idle, backpressure):
+    """Every input is its own group: each result must ignore the state the pipeline holds
+    for the group just before it, also while results stall in o."""
+    p = params(4, 4, 3, 2, 2, 12)
+    model = model_for({"top": "accum", "parameters": p})
+    gen = torch.Generator().manual_seed(11)
+    sums = torch.randint(-(1 << 8), 1 << 8, (200,), generator=gen).tolist()
+    exps = torch.randint(0, 16, (200,), generator=gen).tolist()
+    stim = {"i": stream_of([[(s, e, int(j % 17 == 0))] for j, (s, e) in
+                            enumerate(zip(sums, exps, strict=True))])}
+    want = model.expected(stim)
+    assert [o["sum"] for o in want["o"]] == [s << 2 for s in sums]
+    dut = MXIntAccumulator(**p)
+    r = run_stream_sim(dut, stim, want, seed=5, idle=idle, backpressure=backpressure)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), r["reports"]
+    assert r["checked"] == 200
+    if idle == 0 and backpressure == 0:
+        assert r["cycles"] <= 200 + 3 * dut.latency + 3
+
+
+@pytest.mark.parametrize("guard", [0, 3])
+def test_amaranth_sim_shift_clamps(guard):
+    """Exponent steps around the clamps of both shifters (W - 1 for A, in_width + G - 1 for
+    x), with negative and positive operands: floors to -1 and 0 at and past the width."""
+    p = params(4, 4, 5, 2, guard, 9 + guard + 2)   # in_width 9
+    w, xw = 9 + guard + 2, 9 + guard
+    groups = []
+    for d in (w - 2, w - 1, w, w + 1, 40):
+        # A saturated at -2**(W-1) or 2**(W-1) - 1 first: every clamp bit matters
+        groups += [[(-256, 0, 0)] * 8 + [(7, d, 0)], [(255, 0, 0)] * 8 + [(-7, d, 0)],
+                   [(-200, 0, 0), (7, d, 0)], [(1, 0, 0), (0, d, 0)]]
+    for d in (xw - 2, xw - 1, xw, xw + 1, 40):
+        groups += [[(3, d, 0), (-256, 0, 0)], [(3, d, 0), (255, 0, 0)], [(0, d, 0), (-1, 0, 0)]]
+    groups += [[(255, 5, 0)] * 12 + [(-256, 7, 0), (1, 62, 0), (-1, 0, 0)]]
+    stim = {"i": stream_of(groups)}
+    model = model_for({"top": "accum", "parameters": p})
+    want = model.expected(stim)
+    for g, o in zip(groups, want["o"], strict=True):
+        acc, e_max, nan, _ = reference_group(g, guard, w)
+        assert (o["sum"], o["exponent"], o["nan"]) == (acc, e_max, int(nan))
+    for seed, (idle, bp) in enumerate([(0, 0), (0.3, 0.3)]):
+        r = run_stream_sim(MXIntAccumulator(**p), stim, want, seed=seed, idle=idle,
+                           backpressure=bp)
+        assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \
+            f"seed {seed}: {r['reports']}"
 
 
 def test_amaranth_sim_catches_wrong_expectation():

@@ -38,17 +38,16 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import sysconfig
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from .synth import (
     LOG_TAIL_LINES,
-    _check_top,
-    _log_tail,
+    check_top,
     count_resources,
+    environment_tool,
+    log_tail,
     synth_command,
     yosys_executable,
     yosys_version,
@@ -97,19 +96,7 @@ def nextpnr_executable() -> Path:
     NextpnrNotFoundError
         If it is not installed there.
     """
-    suffix = ".exe" if os.name == "nt" else ""
-    folders = [Path(sys.executable).parent]
-    scripts = sysconfig.get_path("scripts")
-    if scripts and Path(scripts) not in folders:
-        folders.append(Path(scripts))
-    for folder in folders:
-        candidate = folder / f"{NEXTPNR_TOOL}{suffix}"
-        if candidate.is_file():
-            return candidate
-    where = " or ".join(str(folder) for folder in folders)
-    raise NextpnrNotFoundError(
-        f"{NEXTPNR_TOOL} is not installed: no {NEXTPNR_TOOL}{suffix} in {where}; install it "
-        f"into this environment with: {sys.executable} -m pip install '{NEXTPNR_PIN}'")
+    return environment_tool(NEXTPNR_TOOL, NEXTPNR_PIN, NextpnrNotFoundError)
 
 
 @functools.cache
@@ -220,7 +207,7 @@ def _run(command: list[str], folder: Path, log: Path, what: str, keep: bool) -> 
         raise RuntimeError(
             f"{what} failed (exit code {result.returncode}) running '{shown}'{kept}. "
             f"Last {LOG_TAIL_LINES} lines of the log:\n"
-            f"{_log_tail(log, result.stderr or result.stdout)}")
+            f"{log_tail(log, result.stderr or result.stdout)}")
 
 
 def place_and_route(verilog: str | os.PathLike, top: str, *, dsp: bool, freq_mhz: float,
@@ -263,7 +250,7 @@ def place_and_route(verilog: str | os.PathLike, top: str, *, dsp: bool, freq_mhz
     RuntimeError
         If Yosys or nextpnr fails; the message ends with the last lines of its log.
     """
-    command = synth_command(_check_top(top), target="ecp5", dsp=dsp)
+    command = synth_command(check_top(top), target="ecp5", dsp=dsp)
     if isinstance(freq_mhz, bool) or not isinstance(freq_mhz, int | float) or \
             not 0 < freq_mhz < 10_000:
         raise ValueError(f"freq_mhz must be a number of MHz above 0, not {freq_mhz!r}")
@@ -313,7 +300,7 @@ def place_and_route(verilog: str | os.PathLike, top: str, *, dsp: bool, freq_mhz
             report = (folder / "report.json").read_text(encoding="utf-8")
         except OSError:
             raise RuntimeError(f"nextpnr-ecp5 wrote no report.json. Last lines of its log:\n"
-                               f"{_log_tail(folder / 'pnr.log', '')}") from None
+                               f"{log_tail(folder / 'pnr.log', '')}") from None
         parsed = parse_report(report)
 
     return {

@@ -165,7 +165,7 @@ def _check_dsp(dsp: object) -> bool:
     return dsp
 
 
-def _check_top(top: object) -> str:
+def check_top(top: object) -> str:
     if not isinstance(top, str):
         raise TypeError(f"top must be a str, not {top!r}")
     if not _IDENTIFIER.fullmatch(top):
@@ -192,7 +192,7 @@ def synth_command(top: str, *, target: str, dsp: bool) -> str:
     """
     spec = _check_target(target)
     flag = spec.dsp_on if _check_dsp(dsp) else spec.dsp_off
-    return " ".join(part for part in (spec.command.format(top=_check_top(top)), flag) if part)
+    return " ".join(part for part in (spec.command.format(top=check_top(top)), flag) if part)
 
 
 def yosys_executable() -> Path:
@@ -207,21 +207,30 @@ def yosys_executable() -> Path:
     YosysNotFoundError
         If the script is in neither place.
     """
+    return environment_tool(YOSYS_TOOL, YOSYS_PIN, YosysNotFoundError)
+
+
+def environment_tool(name: str, pin: str, error: type[Exception]) -> Path:
+    """Path of console script ``name`` of the running Python environment: next to
+    ``sys.executable`` or in the environment's scripts folder, never on ``PATH``.
+
+    Raises
+    ------
+    error
+        With a message naming the tool and the ``pip install`` that provides it (``pin``).
+    """
     suffix = ".exe" if os.name == "nt" else ""
     folders = [Path(sys.executable).parent]
     scripts = sysconfig.get_path("scripts")
     if scripts and Path(scripts) not in folders:
         folders.append(Path(scripts))
     for folder in folders:
-        candidate = folder / f"{YOSYS_TOOL}{suffix}"
+        candidate = folder / f"{name}{suffix}"
         if candidate.is_file():
             return candidate
     where = " or ".join(str(folder) for folder in folders)
-    raise YosysNotFoundError(
-        f"{YOSYS_TOOL} is not installed: no {YOSYS_TOOL}{suffix} in {where}; "
-        f"install it into this environment with: {sys.executable} -m pip install "
-        f"'{YOSYS_PIN}'"
-    )
+    raise error(f"{name} is not installed: no {name}{suffix} in {where}; install it into this "
+                f"environment with: {sys.executable} -m pip install '{pin}'")
 
 
 @functools.cache
@@ -310,7 +319,7 @@ def count_resources(stat: Mapping | str, *, target: str) -> dict:
     return result
 
 
-def _log_tail(log: Path, fallback: str) -> str:
+def log_tail(log: Path, fallback: str) -> str:
     try:
         text = log.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -405,11 +414,11 @@ def synthesize(verilog: str | os.PathLike, top: str, *, target: str, dsp: bool,
             kept = f"; full log in {log}" if workdir is not None else ""
             raise RuntimeError(
                 f"yosys failed (exit code {result.returncode}) running '{command}'{kept}. "
-                f"Last lines of the log:\n{_log_tail(log, result.stderr or result.stdout)}"
+                f"Last lines of the log:\n{log_tail(log, result.stderr or result.stdout)}"
             )
         if not stat_file.is_file():
             raise RuntimeError(f"yosys ran '{command}' but wrote no stat.json. Last lines "
-                               f"of the log:\n{_log_tail(log, result.stderr)}")
+                               f"of the log:\n{log_tail(log, result.stderr)}")
         stat = stat_file.read_text(encoding="utf-8")
 
     counts = count_resources(stat, target=target)

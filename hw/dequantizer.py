@@ -14,6 +14,7 @@ from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 from .accumulator import DEFAULT_GUARD_BITS, accum_output_layout, default_acc_width
 from .cast import float_block_layout
 from .layouts import mxint_block_layout, range_shape
+from .pipeline import StallPipeline
 from .top import Top
 
 __all__ = ["SOURCES", "TOP", "MXIntDequantizer", "float32_layout"]
@@ -206,20 +207,9 @@ class MXIntDequantizer(wiring.Component):
         bias = (1 << (self._exp_bits - 1)) - 1
         nan_code = (1 << self._exp_bits) - 1
 
-        advance = Signal()
-        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
-        fire = Signal()
-        m.d.comb += [fire.eq(self.i.valid & advance), self.i.ready.eq(advance)]
-        valid = Signal(self.latency)
-        with m.If(advance):
-            m.d.sync += valid.eq((valid << 1) | fire)
-        m.d.comb += self.o.valid.eq(valid[-1])
-
-        def register(value, name):
-            reg = Signal(value.shape(), name=name)
-            with m.If(advance):
-                m.d.sync += reg.eq(value)
-            return reg
+        # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
+        register = StallPipeline(m, inputs=[self.i], output=self.o,
+                                 depth=self.latency).register
 
         # Stage 1: s = E - bias - (m - 2) once per block; per element the magnitude, its
         # leading one j, the biased exponent F = j + s + 127 and the left shift.
@@ -269,20 +259,9 @@ class MXIntDequantizer(wiring.Component):
         c = accum_scale_offset(a_bits=self._a_bits, b_bits=self._b_bits,
                                exp_bits=self._exp_bits, guard_bits=self._guard_bits)
 
-        advance = Signal()
-        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
-        fire = Signal()
-        m.d.comb += [fire.eq(self.i.valid & advance), self.i.ready.eq(advance)]
-        valid = Signal(self.latency)
-        with m.If(advance):
-            m.d.sync += valid.eq((valid << 1) | fire)
-        m.d.comb += self.o.valid.eq(valid[-1])
-
-        def register(value, name):
-            reg = Signal(value.shape(), name=name)
-            with m.If(advance):
-                m.d.sync += reg.eq(value)
-            return reg
+        # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
+        register = StallPipeline(m, inputs=[self.i], output=self.o,
+                                 depth=self.latency).register
 
         # Stage 1: magnitude (W bits hold 2**(W-1) for A = -2**(W-1)) and its leading one.
         p = self.i.payload

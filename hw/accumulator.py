@@ -11,7 +11,7 @@ from golden.dot import dot_sum_range
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 
 from .layouts import range_shape
-from .top import Top
+from .top import Top, operand_bits
 
 __all__ = ["TOP", "MXIntAccumulator", "default_acc_width"]
 
@@ -26,6 +26,15 @@ LATENCY = 3
 def default_acc_width(in_width: int, guard_bits: int) -> int:
     """``in_width + guard_bits + 8``, at most 62."""
     return min(in_width + guard_bits + DEFAULT_HEADROOM, MAX_ACC_WIDTH)
+
+
+def resolve_acc_width(*, a_bits: int, b_bits: int, block: int, guard_bits: int,
+                      acc_width: int | None) -> int:
+    """``acc_width``, or when it is None the default for these dot-product operands."""
+    if acc_width is not None:
+        return acc_width
+    in_width = range_shape(*dot_sum_range(a_bits, b_bits, block)).width
+    return default_acc_width(in_width, guard_bits)
 
 
 def accum_input_layout(*, in_width: int, exp_bits: int) -> data.StructLayout:
@@ -243,15 +252,14 @@ class MXIntAccumulator(wiring.Component):
 
 
 def _from_args(args) -> dict:
-    a_bits = args.abits if args.abits is not None else args.bits
-    b_bits = args.wbits if args.wbits is not None else args.bits
+    a_bits, b_bits = operand_bits(args)
     guard = args.guard_bits if args.guard_bits is not None else DEFAULT_GUARD_BITS
     acc_width = args.acc_width
     if acc_width is None and isinstance(a_bits, int) and isinstance(b_bits, int) and \
             isinstance(args.block, int) and isinstance(guard, int):
         try:
-            in_width = range_shape(*dot_sum_range(a_bits, b_bits, args.block)).width
-            acc_width = default_acc_width(in_width, guard)
+            acc_width = resolve_acc_width(a_bits=a_bits, b_bits=b_bits, block=args.block,
+                                          guard_bits=guard, acc_width=None)
         except (TypeError, ValueError):
             acc_width = None  # the constructor reports the bad parameter
     return {"a_bits": a_bits, "b_bits": b_bits, "exp_bits": args.exp_bits,
@@ -260,10 +268,8 @@ def _from_args(args) -> dict:
 
 def _name(p: dict) -> str:
     guard = p.get("guard_bits", DEFAULT_GUARD_BITS)
-    acc_width = p.get("acc_width")
-    if acc_width is None:
-        in_width = range_shape(*dot_sum_range(p["a_bits"], p["b_bits"], p["block"])).width
-        acc_width = default_acc_width(in_width, guard)
+    acc_width = resolve_acc_width(a_bits=p["a_bits"], b_bits=p["b_bits"], block=p["block"],
+                                  guard_bits=guard, acc_width=p.get("acc_width"))
     return (f"mxint_accum_a{p['a_bits']}_w{p['b_bits']}_e{p.get('exp_bits', 8)}_k{p['block']}"
             f"_g{guard}_acc{acc_width}")
 

@@ -12,7 +12,7 @@ from golden.rounding import check_rounding
 
 from .layouts import mxint_block_layout
 from .pipeline import StallPipeline
-from .top import Top
+from .top import Top, operand_bits
 
 __all__ = ["TOP", "MXIntBlockAdder"]
 
@@ -231,9 +231,10 @@ class MXIntBlockAdder(wiring.Component):
 
 
 def _from_args(args) -> dict:
+    a_bits, b_bits = operand_bits(args)
     return {
-        "a_bits": args.abits if args.abits is not None else args.bits,
-        "b_bits": args.wbits if args.wbits is not None else args.bits,
+        "a_bits": a_bits,
+        "b_bits": b_bits,
         "exp_bits": args.exp_bits,
         "block": args.block,
         "out_bits": args.out_bits if args.out_bits is not None else args.bits,

@@ -11,11 +11,16 @@ from golden.dequant import QUIET_NAN, accum_scale_offset
 from golden.dot import dot_sum_range
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 
-from .accumulator import DEFAULT_GUARD_BITS, accum_output_layout, default_acc_width
+from .accumulator import (
+    DEFAULT_GUARD_BITS,
+    accum_output_layout,
+    default_acc_width,
+    resolve_acc_width,
+)
 from .cast import float_block_layout
 from .layouts import mxint_block_layout, range_shape
 from .pipeline import StallPipeline
-from .top import Top
+from .top import Top, operand_bits
 
 __all__ = ["SOURCES", "TOP", "MXIntDequantizer", "float32_layout"]
 
@@ -339,9 +344,8 @@ def _from_args(args) -> dict:
     if args.source != "accum":
         return {"source": "block", "man_bits": args.bits, "exp_bits": args.exp_bits,
                 "block": args.block}
-    return {"source": "accum",
-            "a_bits": args.abits if args.abits is not None else args.bits,
-            "b_bits": args.wbits if args.wbits is not None else args.bits,
+    a_bits, b_bits = operand_bits(args)
+    return {"source": "accum", "a_bits": a_bits, "b_bits": b_bits,
             "exp_bits": args.exp_bits, "block": args.block,
             "guard_bits": args.guard_bits, "acc_width": args.acc_width}
 
@@ -351,10 +355,8 @@ def _name(p: dict) -> str:
         return f"mxint_dequant_m{p['man_bits']}_e{p.get('exp_bits', 8)}_k{p['block']}"
     guard = p.get("guard_bits")
     guard = DEFAULT_GUARD_BITS if guard is None else guard
-    acc_width = p.get("acc_width")
-    if acc_width is None:
-        in_width = range_shape(*dot_sum_range(p["a_bits"], p["b_bits"], p["block"])).width
-        acc_width = default_acc_width(in_width, guard)
+    acc_width = resolve_acc_width(a_bits=p["a_bits"], b_bits=p["b_bits"], block=p["block"],
+                                  guard_bits=guard, acc_width=p.get("acc_width"))
     return (f"mxint_dequant_accum_a{p['a_bits']}_w{p['b_bits']}_e{p.get('exp_bits', 8)}"
             f"_k{p['block']}_g{guard}_acc{acc_width}")
 

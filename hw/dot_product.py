@@ -11,7 +11,7 @@ from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 
 from .layouts import dot_result_layout, mxint_block_layout, range_shape
 from .pipeline import StallPipeline
-from .top import Top
+from .top import Top, operand_bits
 
 __all__ = ["TOP", "MXIntDotProduct"]
 
@@ -146,9 +146,10 @@ class MXIntDotProduct(wiring.Component):
 
 
 def _from_args(args) -> dict:
+    a_bits, b_bits = operand_bits(args)
     return {
-        "a_bits": args.abits if args.abits is not None else args.bits,
-        "b_bits": args.wbits if args.wbits is not None else args.bits,
+        "a_bits": a_bits,
+        "b_bits": b_bits,
         "exp_bits": args.exp_bits,
         "block": args.block,
         "levels_per_stage": args.levels_per_stage,

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.int_mac import INT_FORMATS, check_int_mac
 
-from .top import Top
+from .top import Top, operand_bits
 
 __all__ = ["TOP", "IntMultiplyAccumulate"]
 
@@ -103,8 +103,7 @@ def _from_args(args) -> dict:
     if args.int_preset is not None:
         a_bits, b_bits = INT_FORMATS[args.int_preset]
     else:
-        a_bits = args.abits if args.abits is not None else args.bits
-        b_bits = args.wbits if args.wbits is not None else args.bits
+        a_bits, b_bits = operand_bits(args)
     return {"a_bits": a_bits, "b_bits": b_bits, "acc_bits": args.acc_bits}
 
 

@@ -12,7 +12,7 @@ from .accumulator import DEFAULT_GUARD_BITS, MXIntAccumulator
 from .dequantizer import MXIntDequantizer
 from .dot_product import MXIntDotProduct
 from .layouts import mxint_block_layout
-from .top import Top
+from .top import Top, operand_bits
 
 __all__ = ["OUTPUTS", "TOP", "MXIntLinear"]
 
@@ -238,9 +238,10 @@ def _all(values):
 
 
 def _from_args(args) -> dict:
+    a_bits, b_bits = operand_bits(args)
     return {
-        "x_bits": args.abits if args.abits is not None else args.bits,
-        "w_bits": args.wbits if args.wbits is not None else args.bits,
+        "x_bits": a_bits,
+        "w_bits": b_bits,
         "exp_bits": args.exp_bits,
         "block": args.block,
         "k_len": args.k_len if args.k_len is not None or args.block is None else 4 * args.block,

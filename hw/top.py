@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Top"]
+__all__ = ["Top", "operand_bits"]
 
 
 @dataclass(frozen=True)
@@ -43,3 +43,10 @@ class Top:
     name: Callable[[dict], str]
     options: tuple = ()
     flags: dict = field(default_factory=dict)
+
+
+def operand_bits(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    """Widths of the activation and weight operands: ``--abits`` / ``--wbits``, each
+    defaulting to ``--bits``."""
+    return (args.abits if args.abits is not None else args.bits,
+            args.wbits if args.wbits is not None else args.bits)

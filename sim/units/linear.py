@@ -39,16 +39,12 @@ class LinearModel:
         self.nb = -(-params["k_len"] // params["block"])
         self.rows, self.lanes = params["rows"], params["lanes"]
         self.output = params.get("output", "accum")
-        from hw.accumulator import DEFAULT_GUARD_BITS, default_acc_width
-        from hw.dot_product import MXIntDotProduct
+        from hw.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
 
         self.guard_bits = params.get("guard_bits", DEFAULT_GUARD_BITS)
-        self.acc_width = params.get("acc_width")
-        if self.acc_width is None:
-            dot = MXIntDotProduct(a_bits=params["x_bits"], b_bits=params["w_bits"],
-                                  exp_bits=params["exp_bits"], block=params["block"])
-            dot._MustUse__silence = True  # only its width is read
-            self.acc_width = default_acc_width(dot.sum_shape.width, self.guard_bits)
+        self.acc_width = resolve_acc_width(
+            a_bits=params["x_bits"], b_bits=params["w_bits"], block=params["block"],
+            guard_bits=self.guard_bits, acc_width=params.get("acc_width"))
 
     def torch_linear_case(self, seed: int) -> tuple:
         """Quantised weights and input of a ``torch.nn.Linear(K, N)`` (seeded), and the

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,8 +13,10 @@ from .top import Top
 
 __all__ = ["TOP", "FloatMultiplyAdd", "leading_zeros"]
 
-#: Pipeline registers: multiply, product round, align, add + normalise, round + pack.
-LATENCY = 5
+#: Pipeline registers, one per stage of :meth:`FloatMultiplyAdd.elaborate`.
+LATENCY = 12
+#: Width of the chunks of the second significand in the multiplier's partial products.
+MUL_CHUNK_BITS = 4
 
 
 def leading_zeros(value) -> tuple:
@@ -47,6 +49,13 @@ def _lzc(m: Module, value, name: str) -> Signal:
     return z
 
 
+def _at_least_inf(packed, ew: int, fw: int):
+    """``packed >= (2**ew - 1) << fw`` (a rounded result that is infinity) from the bits
+    above the fraction only, without a comparator's carry chain."""
+    top = packed[fw:]
+    return (top[ew:] != 0) | (top[:ew] == (1 << ew) - 1)
+
+
 def fp_mac_layouts(width: int) -> tuple[data.StructLayout, data.StructLayout]:
     """Input ``{a, b, c}`` and output ``{r}`` payloads, unsigned bit patterns."""
     return (data.StructLayout({"a": unsigned(width), "b": unsigned(width), "c": unsigned(width)}),
@@ -65,22 +74,30 @@ class FloatMultiplyAdd(wiring.Component):
     result (NaN in, ``inf * 0``, ``inf - inf``) is the canonical quiet NaN: sign 0,
     exponent all ones, fraction ``10...0``.
 
-    Structure (one register stage each, :attr:`latency` = 5):
+    Structure (one register stage each, :attr:`latency` = 12; every stage fits about
+    seven LUT4 levels or one carry chain plus a few, >= 100 MHz on ECP5 for fp32):
 
-    1. decode; ``P x P`` significand multiply (exact ``2P``-bit product); product
-       exponent; special-value flags;
-    2. round the product to the format: leading-zero count (only subnormal operands give
-       more than one), shift left, or right with a sticky bit when the product is below
-       the normal range, then nearest-even on ``P`` bits + guard + sticky. The increment
-       is added to ``(E - 1) << f`` plus the significand, so a carry moves into the
-       exponent, subnormal to normal and largest finite to infinity, by itself;
-    3. compare magnitudes of the rounded product ``p`` and ``c`` and swap so ``|X| >=
-       |Y|``; shift ``Y``'s significand right by the exponent difference over a window of
-       ``P + 3`` bits (guard, round, sticky, the lost bits ORed into the sticky);
-    4. add or subtract (never negative thanks to the swap); normalise: one bit right on a
-       carry, otherwise left by the leading-zero count, at most down to the subnormal
-       exponent;
-    5. round to nearest-even and pack; infinities, NaN and signed zeros are selected.
+    1. decode; partial products ``M_a x (chunk of MUL_CHUNK_BITS = 4 bits of M_b)``;
+       product exponent; special-value flags;
+    2. sum of the partial products (exact ``2P``-bit product); from the exponent alone,
+       the right-shift distance below the normal range and a "stopper" bit that clamps
+       the leading-zero count of stage 3 at the subnormal exponent;
+    3. leading-zero count of product | stopper: the left shift, ``min(lz, E_0 - 1)``;
+    4. shift the product left (only subnormal operands give more than one leading zero);
+    5. below the normal range, shift right with the lost bits in a sticky bit; the
+       nearest-even increment from ``P`` bits + guard + sticky;
+    6. add the increment to ``(E - 1) << f`` plus the significand, so a carry moves into
+       the exponent, subnormal to normal and largest finite to infinity, by itself;
+    7. compare magnitudes of the rounded product ``p`` and ``c`` and swap so ``|X| >=
+       |Y|``; exponent difference clamped at ``P + 3`` (both orders formed beside the
+       compare);
+    8. shift ``Y``'s significand right by that difference over a window of ``P + 3``
+       bits (guard, round, sticky, the lost bits ORed into the sticky);
+    9. add or subtract (never negative thanks to the swap); stopper for stage 10;
+    10. leading-zero count of sum | stopper: the left shift, at most down to the subnormal
+        exponent;
+    11. normalise: one bit right on a carry, otherwise left;
+    12. round to nearest-even and pack; infinities, NaN and signed zeros are selected.
 
     Throughput is one operation per cycle. The pipeline stalls as a whole when the output
     is valid and not ready.
@@ -121,7 +138,7 @@ class FloatMultiplyAdd(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from an input transfer to its result being valid: 5."""
+        """Cycles from an input transfer to its result being valid: 12."""
         return LATENCY
 
     def elaborate(self, platform) -> Module:
@@ -133,11 +150,24 @@ class FloatMultiplyAdd(wiring.Component):
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
         pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=LATENCY)
-        reg = pipe.register
+        stages = 0
 
-        def decode(x, name):
+        def stage(values: dict, name: str) -> dict:
+            """Register every value of ``values`` (a ``{key: value}`` or ``{key: (value,
+            shape)}`` dict) as ``<key>_<name>``: the end of one pipeline stage."""
+            nonlocal stages
+            stages += 1
+            out = {}
+            for key, v in values.items():
+                v, shape = v if isinstance(v, tuple) else (v, None)
+                out[key] = pipe.register(v, f"{key}_{name}", shape)
+            return out
+
+        def decode(x, sub=None):
+            """Fields and class flags of pattern ``x``; ``sub`` (exponent field 0) may
+            come precomputed, off the critical path."""
             exp, frac = x[fw:fw + ew], x[:fw]
-            sub = exp == 0
+            sub = exp == 0 if sub is None else sub
             top = exp == emax
             return {
                 "sign": x[fw + ew],
@@ -149,107 +179,167 @@ class FloatMultiplyAdd(wiring.Component):
                 "nan": top & (frac != 0),
             }
 
-        # --- Stage 1: multiply. -------------------------------------------------------
-        a, b = decode(self.i.payload.a, "a"), decode(self.i.payload.b, "b")
-        prod = reg(a["sig"] * b["sig"], "prod", unsigned(2 * p))
+        # --- Stage 1: decode; partial products of the significand multiply. -----------
+        # M_b is cut into chunks of MUL_CHUNK_BITS bits; each M_a x chunk (Yosys's own
+        # multiplier mapping, 4 rows deep) is registered and the chunks are summed next.
+        # 4-bit chunks were the fastest and smallest of 2, 3, 4, 6, 8 for a LUT-only
+        # 24 x 24 product on ECP5 (and smaller on xc7 than one unsplit multiplier).
+        a, b = decode(self.i.payload.a), decode(self.i.payload.b)
+        pp = {f"pp{j}": (a["sig"] * b["sig"][j:j + MUL_CHUNK_BITS],
+                         unsigned(p + len(b["sig"][j:j + MUL_CHUNK_BITS])))
+              for j in range(0, p, MUL_CHUNK_BITS)}
         # Biased exponent of the product when its leading 1 is bit 2P-1 (value in [2, 4)).
         ep_lo, ep_hi = 3 - fmt.bias, 2 * (emax - 1) - fmt.bias + 1
-        ep0 = reg(a["exp1"] + b["exp1"] - (fmt.bias - 1), "ep0", range(ep_lo, ep_hi + 1))
-        p_sign = reg(a["sign"] ^ b["sign"], "p_sign_s1")
-        p_zero = reg(a["zero"] | b["zero"], "p_zero_s1")
-        p_inf = reg(a["inf"] | b["inf"], "p_inf_s1")
-        p_nan = reg(a["nan"] | b["nan"] | (a["inf"] & b["zero"]) | (a["zero"] & b["inf"]),
-                    "p_nan_s1")
-        c = reg(self.i.payload.c, "c_s1")
+        s = stage({
+            **pp,
+            "ep0": (a["exp1"] + b["exp1"] - (fmt.bias - 1), range(ep_lo, ep_hi + 1)),
+            "p_sign": a["sign"] ^ b["sign"],
+            "p_zero": a["zero"] | b["zero"],
+            "p_inf": a["inf"] | b["inf"],
+            "p_nan": a["nan"] | b["nan"] | (a["inf"] & b["zero"]) | (a["zero"] & b["inf"]),
+            "c": self.i.payload.c,
+            "c_sub": self.i.payload.c[fw:fw + ew] == 0,
+        }, "s1")
+        flags = ("p_sign", "p_zero", "p_inf", "p_nan", "c", "c_sub")
 
-        # --- Stage 2: round the product to the format. --------------------------------
-        # Left by the leading zeros, but not below exponent 1 (then subnormal); right with
-        # a sticky bit when even exponent 1 is above the product's (deep underflow).
-        z = _lzc(m, prod, "prod_lz")
+        # --- Stage 2: sum the partial products (exact 2P-bit product). ----------------
+        # The left shift is min(leading zeros, E_0 - 1) (not below exponent 1), and 0
+        # below the normal range (E_0 - 1 < 0), where the product goes right instead by a
+        # clamped distance. A "stopper" 1 at bit 2P-1 - (E_0 - 1) (bit 2P-1 below the
+        # range, none when E_0 - 1 >= 2P) makes the leading-zero count that minimum by
+        # itself; both depend on E_0 only and are ready beside the sum.
         lim = Signal(range(ep_lo - 1, ep_hi), name="prod_lim")
-        m.d.comb += lim.eq(ep0 - 1)
-        left = Signal(range(2 * p + 1), name="prod_left")
-        right = Signal(range(p + 2), name="prod_right")
-        m.d.comb += [
-            left.eq(Mux(lim < 0, 0, Mux(z < lim, z, lim))),
-            right.eq(Mux(lim < 0, Mux(-lim > p + 1, p + 1, -lim), 0)),
-        ]
-        shifted = Signal(2 * p, name="prod_shifted")
-        m.d.comb += shifted.eq(prod << left)
-        hi = shifted[p - 1:]                                  # P significand bits + guard
+        lim_u = Signal(range(ep_hi), name="prod_lim_u")
+        m.d.comb += [lim.eq(s["ep0"] - 1), lim_u.eq(Mux(lim < 0, 0, lim))]
+        s = stage({
+            "prod": (sum(s[f"pp{j}"] << j for j in range(0, p, MUL_CHUNK_BITS)),
+                     unsigned(2 * p)),
+            "stop": Const(1 << (2 * p - 1), 2 * p) >> lim_u,
+            "ep0": s["ep0"], "under": lim < 0,
+            "right": (Mux(lim < 0, Mux(-lim > p + 1, p + 1, -lim), 0), range(p + 2)),
+            **{k: s[k] for k in flags},
+        }, "s2")
+
+        # --- Stage 3: leading-zero count of the product with its stopper. --------------
+        s = stage({
+            "left": _lzc(m, s["prod"] | s["stop"], "prod_lz"),
+            **{k: s[k] for k in ("prod", "ep0", "under", "right", *flags)},
+        }, "s3")
+
+        # --- Stage 4: normalise left. ---------------------------------------------------
+        s = stage({
+            "shifted": (s["prod"] << s["left"], unsigned(2 * p)),
+            "ef": (Mux(s["under"], 1, s["ep0"] - s["left"]), range(ep_hi + 1)),  # >= 1
+            **{k: s[k] for k in ("right", *flags)},
+        }, "s4")
+
+        # --- Stage 5: right shift below the normal range (lost bits sticky); rounding
+        # increment, nearest-even on P bits + guard + sticky. ---------------------------
+        hi = s["shifted"][p - 1:]                              # P significand bits + guard
         mask = Signal(p + 1, name="prod_lost_mask")
-        m.d.comb += mask.eq((Const(1, p + 2) << right) - 1)
+        m.d.comb += mask.eq(~(Const(-1, p + 1) << s["right"]))   # bit i: i < right
         hi_r = Signal(p + 1, name="prod_hi")
-        m.d.comb += hi_r.eq(hi >> right)
-        sticky = (shifted[:p - 1] != 0) | ((hi & mask) != 0)
-        ef = Signal(range(ep_hi + 1), name="prod_ef")        # result exponent, >= 1
-        m.d.comb += ef.eq(Mux(lim < 0, 1, ep0 - left))
+        m.d.comb += hi_r.eq(hi >> s["right"])
+        sticky = (s["shifted"][:p - 1] != 0) | ((hi & mask) != 0)
         sig, guard = hi_r[1:], hi_r[0]
-        inc = guard & (sticky | sig[0])
+        s = stage({
+            "sig": sig, "inc": guard & (sticky | sig[0]), "ef": s["ef"],
+            **{k: s[k] for k in flags},
+        }, "s5")
+
+        # --- Stage 6: add the increment to ``(E - 1) << f`` plus the significand, so a
+        # carry moves into the exponent by itself; overflow to infinity. ----------------
         packed = Signal(ew + fw + 2, name="prod_packed")
-        m.d.comb += packed.eq(((ef - 1) << fw) + sig + inc)
-        p_ovf = packed >= (emax << fw)
-        pm = Signal(ew + fw, name="prod_mag")
-        m.d.comb += pm.eq(Mux(p_inf | p_ovf, emax << fw, Mux(p_zero, 0, packed)))
-        pm = reg(pm, "p_mag")
-        p_sign = reg(p_sign, "p_sign")
-        p_nan = reg(p_nan, "p_nan")
-        c = reg(c, "c_s2")
+        m.d.comb += packed.eq(((s["ef"] - 1) << fw) + s["sig"] + s["inc"])
+        p_ovf = _at_least_inf(packed, ew, fw)
+        pm = Mux(s["p_inf"] | p_ovf, emax << fw, Mux(s["p_zero"], 0, packed))
+        s = stage({
+            "pm": (pm, unsigned(ew + fw)),
+            "p_sub": ~(s["p_inf"] | p_ovf) & (s["p_zero"] | (packed[fw:fw + ew] == 0)),
+            **{k: s[k] for k in ("p_sign", "p_nan", "c", "c_sub")},
+        }, "s6")
 
-        # --- Stage 3: swap by magnitude, align the smaller significand. ---------------
-        cd = decode(c, "c")
-        pd = decode(Cat(pm, p_sign), "p")
-        p_big = pm >= cd["mag"]
-        big = {k: Mux(p_big, pd[k], cd[k]) for k in ("sign", "exp1", "sig")}
-        small = {k: Mux(p_big, cd[k], pd[k]) for k in ("exp1", "sig")}
-        d = Signal(ew, name="align_d")
-        m.d.comb += d.eq(big["exp1"] - small["exp1"])
-        dc = Signal(range(p + 4), name="align_dc")
-        m.d.comb += dc.eq(Mux(d > p + 3, p + 3, d))
-        y3 = Cat(Const(0, 3), small["sig"])                   # P + 3 bits
-        y_mask = Signal(p + 3, name="align_mask")
-        m.d.comb += y_mask.eq((Const(1, p + 4) << dc) - 1)
-        y_al = Signal(p + 3, name="align_y")
-        m.d.comb += y_al.eq((y3 >> dc) | ((y3 & y_mask) != 0))
+        # --- Stage 7: compare magnitudes and swap so |X| >= |Y|; exponent difference. --
+        # Both differences, and whether each exceeds the window, are formed beside the
+        # compare (parallel carry chains); one is selected after it.
+        cd = decode(s["c"], s["c_sub"])
+        pd = decode(Cat(s["pm"], s["p_sign"]), s["p_sub"])
+        p_big = s["pm"] >= cd["mag"]
+
+        def clamped(x, y):
+            d = Signal(ew)
+            beyond = Signal(signed(max(ew, (p + 4).bit_length()) + 2))
+            m.d.comb += [d.eq(x - y), beyond.eq(x - y - (p + 4))]
+            return Mux(beyond[-1], d, p + 3)
+
         sub = pd["sign"] ^ cd["sign"]
-        nan = p_nan | cd["nan"] | (pd["inf"] & cd["inf"] & sub)
-        xs = reg(Cat(Const(0, 3), big["sig"]), "add_x")
-        ys = reg(y_al, "add_y")
-        sub = reg(sub, "add_sub")
-        ex = reg(big["exp1"], "add_ex")
-        sign = reg(big["sign"], "add_sign")
-        zsign = reg(pd["sign"] & cd["sign"], "zero_sign_s3")
-        inf = reg(pd["inf"] | cd["inf"], "inf_s3")
-        inf_sign = reg(Mux(pd["inf"], pd["sign"], cd["sign"]), "inf_sign_s3")
-        nan = reg(nan, "nan_s3")
+        s = stage({
+            "x": Mux(p_big, pd["sig"], cd["sig"]),
+            "y": Mux(p_big, cd["sig"], pd["sig"]),
+            "dc": (Mux(p_big, clamped(pd["exp1"], cd["exp1"]), clamped(cd["exp1"], pd["exp1"])),
+                   range(p + 4)),
+            "ex": Mux(p_big, pd["exp1"], cd["exp1"]),
+            "sign": Mux(p_big, pd["sign"], cd["sign"]),
+            "sub": sub,
+            "zsign": pd["sign"] & cd["sign"],
+            "inf": pd["inf"] | cd["inf"],
+            "inf_sign": Mux(pd["inf"], pd["sign"], cd["sign"]),
+            "nan": s["p_nan"] | cd["nan"] | (pd["inf"] & cd["inf"] & sub),
+        }, "s7")
+        flags = ("sign", "zsign", "inf", "inf_sign", "nan")
 
-        # --- Stage 4: add, normalise. --------------------------------------------------
-        s = Signal(p + 4, name="add_sum")
-        m.d.comb += s.eq(Mux(sub, xs - ys, xs + ys))
-        zl = _lzc(m, s[:p + 3], "add_lz")
-        lim2 = Signal(ew, name="add_lim")
-        m.d.comb += lim2.eq(ex - 1)
-        sh = Signal(range(p + 4), name="add_shift")
-        m.d.comb += sh.eq(Mux(zl < lim2, zl, lim2))
+        # --- Stage 8: align Y right by the difference in a P + 3-bit window (guard, round,
+        # sticky), the lost bits ORed into the sticky bit.
+        y3 = Cat(Const(0, 3), s["y"])                          # P + 3 bits
+        y_mask = Signal(p + 3, name="align_mask")
+        m.d.comb += y_mask.eq(~(Const(-1, p + 3) << s["dc"]))      # bit i: i < dc
+        s = stage({
+            "xs": Cat(Const(0, 3), s["x"]),
+            "ys": (y3 >> s["dc"]) | ((y3 & y_mask) != 0),
+            "ex": s["ex"], "sub": s["sub"],
+            **{k: s[k] for k in flags},
+        }, "s8")
+
+        # --- Stage 9: add or subtract (never negative thanks to the swap). -------------
+        # The normalisation's left shift is min(leading zeros of the sum, E_X - 1): as in
+        # stage 2, a stopper 1 at bit P+2 - (E_X - 1) of the P + 3-bit sum (none when
+        # E_X - 1 >= P + 3) gives it.
+        s = stage({
+            "sum": (Mux(s["sub"], s["xs"] - s["ys"], s["xs"] + s["ys"]), unsigned(p + 4)),
+            "stop": Const(1 << (p + 2), p + 3) >> (s["ex"] - 1)[:ew],
+            **{k: s[k] for k in ("ex", *flags)},
+        }, "s9")
+
+        # --- Stage 10: leading zeros of the sum with its stopper. ----------------------
+        s = stage({
+            "shift": _lzc(m, s["sum"][:p + 3] | s["stop"], "add_lz"),
+            "zero": s["sum"] == 0,
+            **{k: s[k] for k in ("sum", "ex", *flags)},
+        }, "s10")
+
+        # --- Stage 11: normalise: one bit right on a carry, otherwise left. -----------
+        total, carry = s["sum"], s["sum"][p + 3]
         norm_l = Signal(p + 3, name="add_norm_left")
-        m.d.comb += norm_l.eq(s[:p + 3] << sh)
-        carry = s[p + 3]
-        w = reg(Mux(carry, Cat(s[1] | s[0], s[2:]), norm_l), "norm_w", unsigned(p + 3))
-        ef2 = reg(Mux(carry, ex + 1, ex - sh), "norm_ef", unsigned(ew + 1))
-        zero = reg(s == 0, "zero_s4")
-        sign, zsign = reg(sign, "sign_s4"), reg(zsign, "zero_sign_s4")
-        inf, inf_sign, nan = reg(inf, "inf_s4"), reg(inf_sign, "inf_sign_s4"), reg(nan, "nan_s4")
+        m.d.comb += norm_l.eq(total[:p + 3] << s["shift"])
+        s = stage({
+            "w": (Mux(carry, Cat(total[1] | total[0], total[2:]), norm_l), unsigned(p + 3)),
+            "ef": (Mux(carry, s["ex"] + 1, s["ex"] - s["shift"]), unsigned(ew + 1)),
+            **{k: s[k] for k in ("zero", *flags)},
+        }, "s11")
 
-        # --- Stage 5: round, pack, specials. -------------------------------------------
+        # --- Stage 12: round to nearest-even, pack, specials. --------------------------
+        w = s["w"]
         sig2, guard2, sticky2 = w[3:], w[2], w[1] | w[0]
         inc2 = guard2 & (sticky2 | sig2[0])
         packed2 = Signal(ew + fw + 2, name="sum_packed")
-        m.d.comb += packed2.eq(((ef2 - 1) << fw) + sig2 + inc2)
-        ovf = packed2 >= (emax << fw)
-        mag = Mux(inf | ovf, emax << fw, Mux(zero, 0, packed2[:ew + fw]))
-        rsign = Mux(inf, inf_sign, Mux(zero, zsign, sign))
-        r = reg(Mux(nan, fmt.nan, Cat(mag, rsign)), "result", unsigned(fmt.width))
-        m.d.comb += self.o.payload.r.eq(r)
+        m.d.comb += packed2.eq(((s["ef"] - 1) << fw) + sig2 + inc2)
+        ovf = _at_least_inf(packed2, ew, fw)
+        mag = Mux(s["inf"] | ovf, emax << fw, Mux(s["zero"], 0, packed2[:ew + fw]))
+        rsign = Mux(s["inf"], s["inf_sign"], Mux(s["zero"], s["zsign"], s["sign"]))
+        s = stage({"r": (Mux(s["nan"], fmt.nan, Cat(mag, rsign)), unsigned(fmt.width))},
+                  "s12")
+        assert stages == LATENCY
+        m.d.comb += self.o.payload.r.eq(s["r"])
         return m
 
 

@@ -42,7 +42,7 @@ def test_positional_parameters_refused():
 
 def test_properties():
     dut = FloatMultiplyAdd(exp_bits=5, man_bits=10)
-    assert (dut.exp_bits, dut.man_bits, dut.latency, dut.format) == (5, 10, 5, FP16)
+    assert (dut.exp_bits, dut.man_bits, dut.latency, dut.format) == (5, 10, 12, FP16)
     assert FP32.nan == 0x7FC00000 and BF16.nan == 0x7FC0 and FP16.nan == 0x7E00
     assert E4M3.nan == 0x7C and E4M3.inf == 0x78 and E4M3.max_finite == 0x77
 

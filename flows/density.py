@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, MXIntFormat
+from hw.bitheap import ARCHS, DEFAULT_ARCH
 
 from .cache import DEFAULT_CACHE_DIR, ResultCache, result_key, source_digest
 from .pnr import nextpnr_version, place_and_route
@@ -170,8 +171,11 @@ class Sweep:
     seed : int
         nextpnr seed.
     levels_per_stage : int or None
-        Adder-tree levels per pipeline stage of the dot product; the generator's default
+        Logic levels per pipeline stage of the dot product; the generator's default
         if ``None``.
+    archs : tuple of str
+        Architectures of the dot product's sum (:data:`hw.bitheap.ARCHS`), each measured
+        with the same accumulator.
     """
 
     bits: tuple[int, ...]
@@ -184,13 +188,15 @@ class Sweep:
     freq: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_FREQ))
     seed: int = 1
     levels_per_stage: int | None = None
+    archs: tuple[str, ...] = (DEFAULT_ARCH,)
 
     def as_dict(self) -> dict:
         return {"bits": list(self.bits), "blocks": list(self.blocks),
                 "exp_bits": self.exp_bits, "targets": list(self.targets),
                 "modes": list(self.modes), "pnr": self.pnr, "freq_mhz": dict(self.freq),
                 "baselines": list(self.baselines),
-                "seed": self.seed, "levels_per_stage": self.levels_per_stage}
+                "seed": self.seed, "levels_per_stage": self.levels_per_stage,
+                "archs": list(self.archs)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -533,17 +539,19 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
     if accum_missing:
         notes.append(f"Accumulator NOT included: {accum_missing}. LUTs/MAC count the dot "
                      "product alone.")
-    units: dict[tuple[int, int], dict[str, _Unit]] = {}
+    units: dict[tuple[int, int, str], dict[str, _Unit]] = {}
     try:
         for m in sweep.bits:
             for k in sweep.blocks:
                 params = {"a_bits": m, "b_bits": m, "exp_bits": sweep.exp_bits, "block": k}
-                dot_params = dict(params)
-                if sweep.levels_per_stage is not None:
-                    dot_params["levels_per_stage"] = sweep.levels_per_stage
-                units[m, k] = {"dot": _elaborate(cache, "dot", dot_params, digest)}
-                if not accum_missing:
-                    units[m, k]["accum"] = _elaborate(cache, "accum", params, digest)
+                accum = None if accum_missing else _elaborate(cache, "accum", params, digest)
+                for arch in sweep.archs:
+                    dot_params = {**params, "arch": arch}
+                    if sweep.levels_per_stage is not None:
+                        dot_params["levels_per_stage"] = sweep.levels_per_stage
+                    units[m, k, arch] = {"dot": _elaborate(cache, "dot", dot_params, digest)}
+                    if accum is not None:
+                        units[m, k, arch]["accum"] = accum
     except (TypeError, ValueError) as exc:
         raise ParameterError(str(exc)) from exc
     baseline_units: dict[str, _Unit] = {}
@@ -614,7 +622,7 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
         entry["sqnr_weights_db"] = sqnr_w_base.get(entry["name"]) if sqnr_w_base else None
 
     rows = []
-    for (m, k), group in sorted(units.items()):
+    for (m, k, arch), group in sorted(units.items()):
         fmt = MXIntFormat(m, sweep.exp_bits, k)
         sqnr_t3 = sqnr.t3(fmt)
         sqnr_w = sqnr.weights(tensors, fmt) if tensors is not None else None
@@ -630,7 +638,7 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
                 chain = min(fmaxes) if all(f is not None for f in fmaxes) else None
                 row = {
                     "bits": m, "block": k, "exp_bits": sweep.exp_bits, "format": fmt.name,
-                    "target": target, "mode": mode,
+                    "arch": arch, "target": target, "mode": mode,
                     "memory_density": fmt.memory_density,
                     "bits_per_element": fmt.bits_per_element,
                     "accumulator_included": acc is not None,
@@ -639,6 +647,8 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
                     "dot_luts": dot["luts"], "accum_luts": acc["luts"] if acc else None,
                     **total,
                     "luts_per_mac": lpm,
+                    "ffs_per_mac": total["ffs"] / k,
+                    "muxes_per_mac": total["muxes"] / k,
                     "dot_luts_per_mac": dot["luts"] / k,
                     "dsps_per_mac": total["dsps"] / k,
                     "carry_per_mac": total["carry"] / k,
@@ -687,11 +697,12 @@ def paper_check(report: Mapping) -> dict:
                    "match": 32 / 8 == PAPER["memory_density_int8"]})
 
     def row(target: str, mode: str, m: int = 6, k: int = 16) -> Mapping | None:
-        for r in report["rows"]:
-            if (r["bits"], r["block"], r["target"], r["mode"], r["exp_bits"]) == \
-                    (m, k, target, mode, 8):
-                return r
-        return None
+        """The row of the generator's default architecture, else of the densest one."""
+        found = [r for r in report["rows"]
+                 if (r["bits"], r["block"], r["target"], r["mode"], r["exp_bits"]) ==
+                 (m, k, target, mode, 8)]
+        found.sort(key=lambda r: (r.get("arch") != DEFAULT_ARCH, r["luts_per_mac"]))
+        return found[0] if found else None
 
     arithmetic = []
     six = row("xc7", "lut")
@@ -750,10 +761,11 @@ def paper_check(report: Mapping) -> dict:
 # Output
 
 CSV_COLUMNS = (
-    "bits", "block", "exp_bits", "format", "target", "mode", "memory_density",
+    "bits", "block", "exp_bits", "format", "arch", "target", "mode", "memory_density",
     "bits_per_element", "accumulator_included", "dot_luts", "accum_luts", "luts", "ffs",
-    "carry", "muxes", "dsps", "luts_per_mac", "dot_luts_per_mac", "dsps_per_mac",
-    "carry_per_mac", "density_vs_fp32", "density_vs_bf16", "density_vs_int8",
+    "carry", "muxes", "dsps", "luts_per_mac", "dot_luts_per_mac", "ffs_per_mac",
+    "carry_per_mac", "muxes_per_mac", "dsps_per_mac", "density_vs_fp32", "density_vs_bf16",
+    "density_vs_int8",
     "fmax_dot_mhz", "fmax_accum_mhz", "fmax_mhz", "gmacs_per_klut", "device", "sqnr_t3_db",
     "sqnr_weights_db",
 )
@@ -798,30 +810,32 @@ def to_markdown(report: Mapping) -> str:
 
     lines += ["## Density", ""]
     lines += _table(
-        ["format", "target", "mapping", "memory ×", "LUTs (dot+acc)", "LUTs/MAC", "carry",
-         "DSPs/MAC", "× fp32", "× bf16", "× int8", "Fmax MHz", "GMAC/s/kLUT",
+        ["format", "arch", "target", "mapping", "memory ×", "LUTs (dot+acc)", "LUTs/MAC",
+         "FFs/MAC", "carry/MAC", "muxes/MAC", "DSPs/MAC", "× fp32", "× bf16", "× int8",
+         "Fmax MHz", "GMAC/s/kLUT",
          "SQNR t3 dB"] + (["SQNR weights dB"] if report["accuracy"]["weights"] else []),
-        [[r["format"], r["target"], "LUT-only" if r["mode"] == "lut" else "DSP",
+        [[r["format"], r["arch"], r["target"], "LUT-only" if r["mode"] == "lut" else "DSP",
           _fmt(r["memory_density"]),
           f"{r['dot_luts']}+{r['accum_luts']}" if r["accumulator_included"]
           else f"{r['dot_luts']} (dot only)",
-          _fmt(r["luts_per_mac"]), r["carry"], _fmt(r["dsps_per_mac"]),
+          _fmt(r["luts_per_mac"]), _fmt(r["ffs_per_mac"]), _fmt(r["carry_per_mac"]),
+          _fmt(r["muxes_per_mac"]), _fmt(r["dsps_per_mac"]),
           _fmt(r["density_vs_fp32"]), _fmt(r["density_vs_bf16"]),
           _fmt(r["density_vs_int8"]), _fmt(r["fmax_mhz"], 1), _fmt(r["gmacs_per_klut"]),
           _fmt(r["sqnr_t3_db"])]
          + ([_fmt(r["sqnr_weights_db"])] if report["accuracy"]["weights"] else [])
-         for r in report["rows"]], "llll")
+         for r in report["rows"]], "lllll")
     lines += [""]
     ecp5 = [r for r in report["rows"] if r["fmax_dot_mhz"] is not None]
     if ecp5:
         lines += ["Fmax on ECP5 (nextpnr, out of context, speed 6, seed "
                   f"{sweep['seed']}); the chain runs at the slower unit:", ""]
-        lines += _table(["format", "mapping", "device", "dot MHz", "accumulator MHz",
-                         "chain MHz"],
-                        [[r["format"], "LUT-only" if r["mode"] == "lut" else "DSP",
+        lines += _table(["format", "arch", "mapping", "device", "dot MHz",
+                         "accumulator MHz", "chain MHz"],
+                        [[r["format"], r["arch"], "LUT-only" if r["mode"] == "lut" else "DSP",
                           r["device"], _fmt(r["fmax_dot_mhz"], 1),
                           _fmt(r["fmax_accum_mhz"], 1), _fmt(r["fmax_mhz"], 1)]
-                         for r in ecp5], "lllrrr")
+                         for r in ecp5], "llllrrr")
         lines += [""]
     if "xc7" in sweep["targets"]:
         lines += ["xc7 has no open place-and-route: its rows have no Fmax.", ""]
@@ -971,8 +985,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip ECP5 place-and-route (no Fmax)")
     parser.add_argument("--freq", type=_positive(float), default=None, metavar="MHZ",
                         help="nextpnr target frequency (default: 200 LUT-only, 300 with DSPs)")
+    parser.add_argument("--arch", type=_choice_list(list(ARCHS)), default=(DEFAULT_ARCH,),
+                        metavar="A[,A...]",
+                        help="dot-product architectures to compare, from "
+                             f"{', '.join(ARCHS)} (default: {DEFAULT_ARCH})")
     parser.add_argument("--levels-per-stage", type=_positive(int), default=None, metavar="N",
-                        help="adder-tree levels between pipeline registers of the dot "
+                        help="logic levels between pipeline registers of the dot "
                              "product (default: the generator's)")
     parser.add_argument("--seed", type=int, default=1, metavar="N",
                         help="nextpnr placement seed (default: 1)")
@@ -1008,7 +1026,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sweep = Sweep(bits=args.bits, blocks=args.block, exp_bits=args.exp_bits[0],
                   targets=args.target, modes=args.mode, pnr=not args.no_pnr, freq=freq,
                   baselines=tuple(name for name in args.baseline if name != "none"),
-                  seed=args.seed, levels_per_stage=args.levels_per_stage)
+                  seed=args.seed, levels_per_stage=args.levels_per_stage, archs=args.arch)
     cache = None if args.no_cache else ResultCache(args.cache)
 
     def log(line: str) -> None:

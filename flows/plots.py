@@ -80,9 +80,9 @@ def write_plots(report: Mapping, out: Path) -> list[Path]:
         ax.legend(fontsize="small")
         save(fig, name)
 
-    line_plot(_lines(lut_rows, arith_key, group=("block", "target")),
+    line_plot(_lines(lut_rows, arith_key, group=("block", "target", "arch")),
               "Arithmetic density, LUT-only", arith_label, "arithmetic_density.png",
-              lambda key: f"k={key[0]} {key[1]}")
+              lambda key: f"k={key[0]} {key[1]} {key[2]}")
     seen = {}
     for r in rows:
         seen[(r["block"], r["bits"])] = r
@@ -90,9 +90,9 @@ def write_plots(report: Mapping, out: Path) -> list[Path]:
               "Memory density over fp32, 32 / (m + e/k)", "memory density (×)",
               "memory_density.png", lambda key: f"k={key[0]}")
     line_plot(_lines([r for r in rows if r["target"] == "ecp5"], "fmax_mhz",
-                     group=("block", "mode")),
+                     group=("block", "mode", "arch")),
               "ECP5 placed Fmax (dot product + accumulator)", "Fmax (MHz)", "fmax.png",
-              lambda key: f"k={key[0]} {'LUT-only' if key[1] == 'lut' else 'DSP'}")
+              lambda key: f"k={key[0]} {'LUT-only' if key[1] == 'lut' else 'DSP'} {key[2]}")
 
     points = [(r["sqnr_t3_db"], r[arith_key], r) for r in lut_rows
               if r["sqnr_t3_db"] is not None and r[arith_key] is not None]
@@ -102,7 +102,8 @@ def write_plots(report: Mapping, out: Path) -> list[Path]:
             mine = [p for p in points if p[2]["target"] == target]
             ax.scatter([p[0] for p in mine], [p[1] for p in mine], label=target)
             for sqnr, value, r in mine:
-                ax.annotate(f"{r['bits']}b k{r['block']}", (sqnr, value), fontsize=7,
+                ax.annotate(f"{r['bits']}b k{r['block']} {r['arch']}", (sqnr, value),
+                            fontsize=7,
                             xytext=(3, 3), textcoords="offset points")
             sign = 1 if have_fp32 else -1  # fewer LUTs/MAC is better
             front = pareto_front([(p[0], sign * p[1]) for p in mine])

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.dot import dot_sum_range
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 
-from .layouts import dot_result_layout, mxint_block_layout, range_shape
+from .bitheap import ARCHS, DEFAULT_ARCH, SumOfProducts
+from .layouts import dot_result_layout, mxint_block_layout
 from .pipeline import StallPipeline
 from .top import Top, operand_bits
 
@@ -30,9 +30,12 @@ class MXIntDotProduct(wiring.Component):
     The value is ``sum * 2**(exponent - 2*bias - (a_bits - 2) - (b_bits - 2))``; see
     :func:`golden.dot_product`, which this unit equals bit for bit.
 
-    Structure: ``k`` registered multipliers feed a binary adder tree with a pipeline
-    register after every ``levels_per_stage`` levels. Each tree node is only as wide as
-    the range of the partial sum it carries.
+    Structure (``arch``, see :mod:`hw.bitheap`): ``"heap"`` cuts every product into tiles
+    of at most 3 x 3 bits (one LUT per output bit), puts all tile bits of the ``k``
+    products into one bit heap, reduces it with (6;3)/(1,5;3)/(3;2) counters and finishes
+    with one carry-propagate adder; ``"tree"`` has ``k`` registered multipliers feeding a
+    binary adder tree whose nodes are only as wide as the range of their partial sums. A
+    pipeline register follows every ``levels_per_stage`` logic levels and the last one.
 
     Throughput is one block pair per cycle. :attr:`latency` cycles pass from the transfer
     of an input pair to the output becoming valid. The pipeline stalls as a whole when
@@ -47,8 +50,10 @@ class MXIntDotProduct(wiring.Component):
         Shared exponent width, 2 to 8.
     block : int
         Elements per block ``k``, 1 to 1024.
+    arch : str
+        ``"heap"`` (default) or ``"tree"``.
     levels_per_stage : int
-        Adder-tree levels between pipeline registers, at least 1 (default 2).
+        Logic levels between pipeline registers, at least 1 (default 2).
 
     Members
     -------
@@ -66,13 +71,16 @@ class MXIntDotProduct(wiring.Component):
     """
 
     def __init__(self, *, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
-                 levels_per_stage: int = 2) -> None:
+                 arch: str = DEFAULT_ARCH, levels_per_stage: int = 2) -> None:
         self._a_bits = check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
         self._b_bits = check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
         self._exp_bits = check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
         self._block = check_int("block", block, 1, MAX_BLOCK)
         self._levels_per_stage = check_int("levels_per_stage", levels_per_stage, 1)
-        self._sum_shape = range_shape(*dot_sum_range(a_bits, b_bits, block))
+        self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
+                                  levels_per_stage=levels_per_stage)
+        self._arch = arch
+        self._sum_shape = self._sop.shape
         super().__init__({
             "a": In(stream.Signature(mxint_block_layout(
                 man_bits=a_bits, exp_bits=exp_bits, block=block))),
@@ -86,59 +94,44 @@ class MXIntDotProduct(wiring.Component):
     b_bits = property(lambda self: self._b_bits, doc="Mantissa width of ``b``.")
     exp_bits = property(lambda self: self._exp_bits, doc="Shared exponent width.")
     block = property(lambda self: self._block, doc="Elements per block.")
+    arch = property(lambda self: self._arch, doc="Architecture of the sum.")
     levels_per_stage = property(lambda self: self._levels_per_stage,
-                                doc="Adder-tree levels between pipeline registers.")
+                                doc="Logic levels between pipeline registers.")
     sum_shape = property(lambda self: self._sum_shape, doc="Shape of the exact sum.")
 
     @property
-    def tree_levels(self) -> int:
-        """Levels of the adder tree, ``ceil(log2(block))``."""
-        return (self._block - 1).bit_length()
+    def levels(self) -> int:
+        """Logic levels of the sum: tree: multipliers plus ``ceil(log2(block))`` adder
+        levels; heap: tiles, counter levels and the final adder."""
+        return self._sop.levels
 
     @property
     def latency(self) -> int:
-        """Cycles from an input transfer to the result being valid: one for the
-        multipliers plus one per group of ``levels_per_stage`` tree levels."""
-        return 1 + -(-self.tree_levels // self._levels_per_stage)
+        """Cycles from an input transfer to the result being valid: one register after
+        every ``levels_per_stage`` levels and after the last (tree: the multipliers are
+        always registered)."""
+        return self._sop.stages
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        depth = self.latency
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
-        pipe = StallPipeline(m, inputs=[self.a, self.b], output=self.o, depth=depth)
-        advance, register = pipe.advance, pipe.register
+        pipe = StallPipeline(m, inputs=[self.a, self.b], output=self.o, depth=self.latency)
+        register = pipe.register
 
-        # Stage 1: products, registered; exponent sum and NaN flag alongside.
-        lo, hi = dot_sum_range(self._a_bits, self._b_bits, 1)
-        nodes = []
-        for i in range(self._block):
-            p = Signal(range_shape(lo, hi), name=f"prod{i}")
-            with m.If(advance):
-                m.d.sync += p.eq(self.a.payload.mantissa[i] * self.b.payload.mantissa[i])
-            nodes.append(p)
+        a, b = self.a.payload, self.b.payload
+        total = self._sop.build(m, register, [a.mantissa[i] for i in range(self._block)],
+                                [b.mantissa[i] for i in range(self._block)], name="dot")
+        # Exponent sum and NaN flag travel beside the sum, one register per stage.
         nan_code = (1 << self._exp_bits) - 1
-        exponent = register(self.a.payload.exponent + self.b.payload.exponent, "exp_s1")
-        nan = register((self.a.payload.exponent == nan_code) |
-                       (self.b.payload.exponent == nan_code), "nan_s1")
-
-        # Adder tree: node width at level l is the range of a sum of 2**l products.
-        for level in range(1, self.tree_levels + 1):
-            shape = range_shape(lo << level, hi << level)
-            nxt = []
-            for j in range(0, len(nodes), 2):
-                pair = nodes[j:j + 2]
-                s = Signal(shape, name=f"sum_l{level}_{j // 2}")
-                m.d.comb += s.eq(pair[0] + pair[1] if len(pair) == 2 else pair[0])
-                nxt.append(s)
-            nodes = nxt
-            if level % self._levels_per_stage == 0 or level == self.tree_levels:
-                nodes = [register(s, f"{s.name}_r") for s in nodes]
-                exponent = register(exponent, f"exp_l{level}")
-                nan = register(nan, f"nan_l{level}")
+        exponent = a.exponent + b.exponent
+        nan = (a.exponent == nan_code) | (b.exponent == nan_code)
+        for stage in range(1, self.latency + 1):
+            exponent = register(exponent, f"exp_s{stage}")
+            nan = register(nan, f"nan_s{stage}")
 
         m.d.comb += [
-            self.o.payload.sum.eq(nodes[0]),
+            self.o.payload.sum.eq(total),
             self.o.payload.exponent.eq(exponent),
             self.o.payload.nan.eq(nan),
         ]
@@ -152,12 +145,20 @@ def _from_args(args) -> dict:
         "b_bits": b_bits,
         "exp_bits": args.exp_bits,
         "block": args.block,
+        "arch": args.arch,
         "levels_per_stage": args.levels_per_stage,
     }
 
 
+def arch_suffix(p: dict) -> str:
+    """Name suffix of a non-default ``arch`` (empty for the default)."""
+    arch = p.get("arch", DEFAULT_ARCH)
+    return "" if arch == DEFAULT_ARCH else f"_{arch}"
+
+
 def _name(p: dict) -> str:
-    name = f"mxint_dot_a{p['a_bits']}_w{p['b_bits']}_e{p['exp_bits']}_k{p['block']}"
+    name = f"mxint_dot_a{p['a_bits']}_w{p['b_bits']}_e{p.get('exp_bits', 8)}_k{p['block']}"
+    name += arch_suffix(p)
     if p.get("levels_per_stage", 2) != 2:
         name += f"_l{p['levels_per_stage']}"
     return name
@@ -169,8 +170,16 @@ TOP = Top(
     component=MXIntDotProduct,
     from_args=_from_args,
     name=_name,
-    options=((("--levels-per-stage",), {
-        "type": int, "default": 2,
-        "help": "dot/cast/linear: tree levels between pipeline registers (default: 2)"}),),
-    flags={"levels_per_stage": "--levels-per-stage"},
+    options=(
+        (("--arch",), {
+            "choices": ARCHS, "default": DEFAULT_ARCH,
+            "help": "dot/linear: how the k products are summed: 'heap' (tiles of at most "
+                    "3x3 bits into one bit heap, reduced by counters, one final adder) or "
+                    "'tree' (k multipliers and an adder tree) (default: %(default)s)"}),
+        (("--levels-per-stage",), {
+            "type": int, "default": 2,
+            "help": "dot/cast/linear: logic levels (tree levels; heap: tile, counter and "
+                    "final-adder levels) between pipeline registers (default: 2)"}),
+    ),
+    flags={"arch": "--arch", "levels_per_stage": "--levels-per-stage"},
 )

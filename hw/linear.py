@@ -9,8 +9,9 @@ from amaranth.lib.wiring import In, Out
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 
 from .accumulator import DEFAULT_GUARD_BITS, MXIntAccumulator
+from .bitheap import DEFAULT_ARCH
 from .dequantizer import MXIntDequantizer
-from .dot_product import MXIntDotProduct
+from .dot_product import MXIntDotProduct, arch_suffix
 from .layouts import mxint_block_layout
 from .top import Top, operand_bits
 
@@ -62,8 +63,8 @@ class MXIntLinear(wiring.Component):
         ``P``, rows computed in parallel, 1 to 64.
     guard_bits, acc_width : int or None
         Of the accumulators (defaults as :class:`~hw.accumulator.MXIntAccumulator`).
-    levels_per_stage : int
-        Adder-tree levels between pipeline registers in the dot products.
+    arch, levels_per_stage
+        Of the dot products (as :class:`~hw.dot_product.MXIntDotProduct`).
     output : str
         ``"accum"`` (default): the accumulators' results; ``"fp32"``: float32 patterns.
 
@@ -89,7 +90,8 @@ class MXIntLinear(wiring.Component):
     def __init__(self, *, x_bits: int, w_bits: int, exp_bits: int = 8, block: int,
                  k_len: int, rows: int, lanes: int = 1,
                  guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
-                 levels_per_stage: int = 2, output: str = "accum") -> None:
+                 arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
+                 output: str = "accum") -> None:
         if output not in OUTPUTS:
             raise ValueError(f"output must be 'accum' or 'fp32', not {output!r}")
         self._output = output
@@ -104,7 +106,8 @@ class MXIntLinear(wiring.Component):
             raise ValueError(f"rows must be a multiple of lanes ({lanes}), not {rows}")
         self._x_bits, self._w_bits, self._exp_bits, self._block = x_bits, w_bits, exp_bits, block
         self._dots = [MXIntDotProduct(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
-                                      block=block, levels_per_stage=levels_per_stage)
+                                      block=block, arch=arch,
+                                      levels_per_stage=levels_per_stage)
                       for _ in range(lanes)]
         self._accs = [MXIntAccumulator(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
                                        block=block, guard_bits=guard_bits, acc_width=acc_width)
@@ -249,6 +252,7 @@ def _from_args(args) -> dict:
         "lanes": args.lanes,
         "guard_bits": args.guard_bits if args.guard_bits is not None else DEFAULT_GUARD_BITS,
         "acc_width": args.acc_width,
+        "arch": args.arch,
         "levels_per_stage": args.levels_per_stage,
         "output": args.output,
     }
@@ -261,6 +265,7 @@ def _name(p: dict) -> str:
             f"_g{p.get('guard_bits', DEFAULT_GUARD_BITS)}")
     if acc is not None:
         name += f"_acc{acc}"
+    name += arch_suffix(p)
     if p.get("levels_per_stage", 2) != 2:
         name += f"_l{p['levels_per_stage']}"
     if p.get("output", "accum") != "accum":
@@ -286,6 +291,6 @@ TOP = Top(
                                  "nan) or float32 patterns (default: accum)"}),
     ),
     flags={"x_bits": "--abits/--bits", "w_bits": "--wbits/--bits", "k_len": "--k-len",
-           "rows": "--rows", "lanes": "--lanes", "acc_width": "--acc-width",
+           "arch": "--arch", "rows": "--rows", "lanes": "--lanes", "acc_width": "--acc-width",
            "output": "--output"},
 )

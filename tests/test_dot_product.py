@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
+from hw.bitheap import ARCHS
 from hw.dot_product import MXIntDotProduct
 from sim.amaranth_bench import run_stream_sim
 from sim.run import simulate
 from sim.units import model_for
 
 
-def params(a_bits, b_bits, exp_bits, block, levels_per_stage=2):
+def params(a_bits, b_bits, exp_bits, block, levels_per_stage=2, arch="heap"):
     return {"a_bits": a_bits, "b_bits": b_bits, "exp_bits": exp_bits, "block": block,
-            "levels_per_stage": levels_per_stage}
+            "arch": arch, "levels_per_stage": levels_per_stage}
 
 
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [
@@ -37,20 +38,42 @@ def test_positional_parameters_refused():
 @pytest.mark.parametrize(("block", "lps", "latency", "width"), [
     (1, 2, 1, 12), (2, 1, 2, 13), (16, 2, 3, 16), (32, 2, 4, 17), (32, 5, 2, 17),
 ])
-def test_latency_and_width(block, lps, latency, width):
-    dut = MXIntDotProduct(a_bits=6, b_bits=6, block=block, levels_per_stage=lps)
+def test_tree_latency_and_width(block, lps, latency, width):
+    """Tree: the multipliers' register plus one per ``lps`` of ``ceil(log2 k)`` levels."""
+    dut = MXIntDotProduct(a_bits=6, b_bits=6, block=block, arch="tree", levels_per_stage=lps)
     assert dut.latency == latency
     assert dut.sum_shape.width == width and dut.sum_shape.signed
 
 
+@pytest.mark.parametrize("lps", [1, 2, 3])
+@pytest.mark.parametrize(("a_bits", "b_bits", "block"), [(2, 2, 1), (6, 6, 16), (8, 4, 32)])
+def test_heap_latency_counts_levels(a_bits, b_bits, block, lps):
+    """Heap: a register after every ``lps`` levels and after the last; levels are the tile
+    level, each counter level and the final adder, which leaves no column above one bit."""
+    dut = MXIntDotProduct(a_bits=a_bits, b_bits=b_bits, block=block, levels_per_stage=lps)
+    assert dut.arch == "heap"
+    assert dut.latency == -(-dut.levels // lps)
+    assert dut.levels >= 2 if block > 1 else dut.levels >= 1
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    ({"arch": "wallace"}, ValueError, r"arch must be one of 'heap', 'tree', not 'wallace'"),
+    ({"arch": None}, TypeError, r"arch must be a str, one of 'heap', 'tree'; not None"),
+])
+def test_bad_arch(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        MXIntDotProduct(**{**params(6, 6, 8, 16), **kwargs})
+
+
 # Fast matrix in the Amaranth simulator: widths from 2 bits, block 1 to large, unequal a/b.
+@pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.parametrize("block", [1, 2, 3, 16, 33])
 @pytest.mark.parametrize(("a_bits", "b_bits", "exp_bits", "lps"), [
     (2, 2, 8, 1), (4, 7, 5, 2), (8, 3, 8, 3), (6, 6, 2, 1), (24, 24, 8, 2),
 ])
-def test_amaranth_sim_matches_golden(seed, block, a_bits, b_bits, exp_bits, lps):
-    p = params(a_bits, b_bits, exp_bits, block, lps)
+def test_amaranth_sim_matches_golden(seed, block, a_bits, b_bits, exp_bits, lps, arch):
+    p = params(a_bits, b_bits, exp_bits, block, lps, arch)
     model = model_for({"top": "dot", "parameters": p})
     stim = model.stimuli(torch.Generator().manual_seed(seed), 60)
     r = run_stream_sim(MXIntDotProduct(**p), stim, model.expected(stim), seed=seed)
@@ -74,11 +97,16 @@ def test_amaranth_sim_catches_wrong_expectation():
 VERILATOR_MATRIX = [
     params(2, 2, 8, 1), params(4, 4, 5, 2), params(6, 6, 8, 16), params(8, 8, 8, 32),
     params(2, 8, 5, 16), params(6, 4, 8, 32, 1), params(8, 2, 5, 2),
+    params(6, 6, 8, 16, 1, "tree"), params(8, 8, 8, 32, 2, "tree"), params(2, 2, 8, 1, 2, "tree"),
+    params(3, 7, 5, 33, 3, "tree"),
 ]
 
 
-@pytest.mark.parametrize("p", VERILATOR_MATRIX,
-                         ids=lambda p: "a{a_bits}w{b_bits}e{exp_bits}k{block}".format(**p))
+def _verilator_id(p: dict) -> str:
+    return "{arch}-a{a_bits}w{b_bits}e{exp_bits}k{block}l{levels_per_stage}".format(**p)
+
+
+@pytest.mark.parametrize("p", VERILATOR_MATRIX, ids=_verilator_id)
 def test_verilator_matches_golden(p, sim_build):
     seed = 100 + p["a_bits"] * 10 + p["block"]
     s = simulate("dot", p, seed=seed, vectors=400, build_root=sim_build)

@@ -1,0 +1,360 @@
+"""Sums of ``k`` signed products, as an adder tree or as one bit heap.
+
+Both architectures compute ``S = sum_i a_i * b_i`` exactly for signed ``a_bits``-bit ``a_i``
+and ``b_bits``-bit ``b_i``, in the two's complement width of the range of ``S``. They are
+plain planners, not components: a unit builds one in its constructor (so that
+:attr:`SumOfProducts.stages` is known for its ``latency``) and calls
+:meth:`SumOfProducts.build` from ``elaborate`` with its stall-enabled ``register``.
+
+``tree``
+    ``k`` multipliers (Yosys ``$mul``), registered, then a binary adder tree whose nodes are
+    only as wide as the range of their partial sum; a register after every
+    ``levels_per_stage`` tree levels and after the last.
+
+``heap``
+    Every product is split into *tiles*: ``a`` and ``b`` are cut into chunks of at most
+    ``tile`` bits (the top chunk signed, the others unsigned) and each chunk pair's product,
+    offset by the smallest value it can take, is a function of at most ``2*tile`` input bits
+    given as a table, so synthesis maps each of its output bits to a single LUT (3 x 3 tiles
+    on 6-input LUTs; FloPoCo's ``BaseMultiplierLUT`` costs them the same way). The offsets
+    of all tiles make one constant. All tile bits of all ``k`` products and the constant's
+    bits go into one heap of columns by weight, which a compressor tree reduces, one
+    *level* (one LUT deep) at a time, with generalised parallel counters:
+
+    * ``(6;3)``: six bits of one column -> their 3-bit count (three 6-input LUTs, three bits
+      removed);
+    * ``(1,5;3)``: five bits of column ``c`` and one of ``c + 1`` -> a 3-bit count (same cost);
+    * ``(3;2)``: a full adder, used only when it brings the heap down to two rows sooner;
+
+    until no column holds more than two bits; one carry-propagate adder then adds the two
+    rows modulo ``2**width`` (exact, since ``S`` fits ``width`` bits). The tile level, each
+    counter level and the final adder each count as one level; a register follows every
+    ``levels_per_stage`` levels and the final adder.
+
+Parameters
+----------
+a_bits, b_bits : int
+    Operand widths including the sign, 2 to 24.
+block : int
+    Number of products ``k``, 1 to 1024.
+arch : str
+    ``"tree"`` or ``"heap"``.
+levels_per_stage : int
+    Levels between pipeline registers, at least 1.
+tile : int
+    Heap only: largest chunk width of a tile, 1 to 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from amaranth.hdl import Array, Cat, Const, Module, Signal, Value
+
+from golden.dot import dot_sum_range
+from golden.format import MAX_BLOCK, MAX_MAN_BITS, check_int
+
+from .layouts import range_shape
+
+__all__ = ["ARCHS", "DEFAULT_ARCH", "SumOfProducts"]
+
+#: Architectures of :class:`SumOfProducts`.
+ARCHS = ("heap", "tree")
+#: The default: fewer LUTs per MAC on both families measured (docs/density.md).
+DEFAULT_ARCH = "heap"
+#: Default largest tile chunk: 3 x 3 tiles are 6-input functions, one LUT6 per output bit.
+DEFAULT_TILE = 3
+
+Register = Callable[[Value, str], Value]
+
+
+def check_arch(arch: object) -> str:
+    """``arch`` if it is one of :data:`ARCHS`, else a ``TypeError``/``ValueError`` naming it."""
+    allowed = ", ".join(repr(a) for a in ARCHS)
+    if not isinstance(arch, str):
+        raise TypeError(f"arch must be a str, one of {allowed}; not {arch!r}")
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {allowed}, not {arch!r}")
+    return arch
+
+
+def _chunks(bits: int, tile: int) -> list[tuple[int, int, bool]]:
+    """``(lsb, width, signed)`` chunks of a signed ``bits``-bit operand, low to high, as
+    even as possible and at most ``tile`` wide; the top chunk carries the sign."""
+    n = -(-bits // tile)
+    base, extra = divmod(bits, n)
+    out, lsb = [], 0
+    for i in range(n):
+        width = base + (1 if i < extra else 0)
+        out.append((lsb, width, i == n - 1))
+        lsb += width
+    return out
+
+
+def _chunk_range(width: int, signed: bool) -> tuple[int, int]:
+    return (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+
+
+class _Tile:
+    """One chunk pair: its weight, value offset and output width."""
+
+    def __init__(self, a_chunk: tuple[int, int, bool], b_chunk: tuple[int, int, bool]):
+        self.a, self.b = a_chunk, b_chunk
+        self.shift = a_chunk[0] + b_chunk[0]
+        a_lo, a_hi = _chunk_range(a_chunk[1], a_chunk[2])
+        b_lo, b_hi = _chunk_range(b_chunk[1], b_chunk[2])
+        corners = (a_lo * b_lo, a_lo * b_hi, a_hi * b_lo, a_hi * b_hi)
+        self.lo, hi = min(corners), max(corners)
+        self.width = max(1, (hi - self.lo).bit_length())
+
+    def table(self) -> list[int]:
+        """``a * b - lo`` for every index ``b_code << a_width | a_code``."""
+        (_, aw, asg), (_, bw, bsg) = self.a, self.b
+        out = []
+        for bcode in range(1 << bw):
+            bv = bcode - (1 << bw) if bsg and bcode >> (bw - 1) else bcode
+            for acode in range(1 << aw):
+                av = acode - (1 << aw) if asg and acode >> (aw - 1) else acode
+                out.append(av * bv - self.lo)
+        return out
+
+
+# Counters: (inputs per column from the lowest, outputs); the count of the inputs, weighted
+# by column, is written in `outputs` bits from the lowest column up.
+#: Rows left for the final carry-propagate adder.
+FINAL_ROWS = 3
+_GPC_153 = ((5, 1), 3)
+_GPC_32 = ((3,), 2)
+
+
+class SumOfProducts:
+    """Planner and builder of ``sum_i a_i * b_i``; see the module notes.
+
+    Members
+    -------
+    width : int
+        Two's complement width of the result (the range of ``S``).
+    stages : int
+        Pipeline registers from the operands to the result, at least 1.
+    """
+
+    def __init__(self, *, a_bits: int, b_bits: int, block: int, arch: str = DEFAULT_ARCH,
+                 levels_per_stage: int = 2, tile: int = DEFAULT_TILE) -> None:
+        self.a_bits = check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
+        self.b_bits = check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
+        self.block = check_int("block", block, 1, MAX_BLOCK)
+        self.arch = check_arch(arch)
+        self.levels_per_stage = check_int("levels_per_stage", levels_per_stage, 1)
+        self.tile = check_int("tile", tile, 1, 3)
+        self.shape = range_shape(*dot_sum_range(a_bits, b_bits, block))
+        self.width = self.shape.width
+        if arch == "tree":
+            tree_levels = (block - 1).bit_length()
+            self.levels = 1 + tree_levels
+            self.stages = 1 + -(-tree_levels // levels_per_stage)
+        else:
+            self._tiles = [_Tile(ac, bc) for ac in _chunks(a_bits, tile)
+                           for bc in _chunks(b_bits, tile)]
+            heights = self._heap_heights()
+            self._plan = _plan_levels(heights)
+            # Levels: tiles, each counter level, the final adder (if two rows remain).
+            self.levels = 1 + len(self._plan) + (1 if max(_reduce_heights(heights, self._plan),
+                                                          default=0) > 1 else 0)
+            self.stages = self._heap_stages()
+
+    # -- heap planning ------------------------------------------------------------------
+
+    def _constant(self) -> int:
+        """The tiles' offsets, ``sum`` of ``lo << shift`` over all tiles, mod ``2**width``."""
+        total = self.block * sum(t.lo << t.shift for t in self._tiles)
+        return total % (1 << self.width)
+
+    def _heap_heights(self) -> list[int]:
+        heights = [0] * self.width
+        for t in self._tiles:
+            for j in range(t.width):
+                if t.shift + j < self.width:
+                    heights[t.shift + j] += self.block
+        const = self._constant()
+        for c in range(self.width):
+            heights[c] += (const >> c) & 1
+        return heights
+
+    def _heap_stages(self) -> int:
+        """Registers: after every ``levels_per_stage`` levels and after the last level."""
+        return -(-self.levels // self.levels_per_stage)
+
+    def _registered_after(self, level: int) -> bool:
+        """Whether a register follows level ``level`` (1-based)."""
+        return level % self.levels_per_stage == 0 or level == self.levels
+
+    # -- building -----------------------------------------------------------------------
+
+    def build(self, m: Module, register: Register, a: Sequence[Value], b: Sequence[Value],
+              *, name: str = "sop") -> Value:
+        """The registered sum of ``a[i] * b[i]``, :attr:`stages` registers after ``a, b``.
+
+        ``register(value, name)`` must return a register of ``value`` that loads when the
+        pipeline advances.
+        """
+        if self.arch == "tree":
+            return self._build_tree(m, register, a, b, name)
+        return self._build_heap(m, register, a, b, name)
+
+    def _build_tree(self, m, register, a, b, name):
+        lo, hi = dot_sum_range(self.a_bits, self.b_bits, 1)
+        nodes = [register(a[i] * b[i], f"{name}_prod{i}") for i in range(self.block)]
+        tree_levels = (self.block - 1).bit_length()
+        for level in range(1, tree_levels + 1):
+            shape = range_shape(lo << level, hi << level)
+            nxt = []
+            for j in range(0, len(nodes), 2):
+                pair = nodes[j:j + 2]
+                s = Signal(shape, name=f"{name}_l{level}_{j // 2}")
+                m.d.comb += s.eq(pair[0] + pair[1] if len(pair) == 2 else pair[0])
+                nxt.append(s)
+            nodes = nxt
+            if level % self.levels_per_stage == 0 or level == tree_levels:
+                nodes = [register(s, f"{s.name}_r") for s in nodes]
+        return nodes[0]
+
+    def _build_heap(self, m, register, a, b, name):
+        w = self.width
+        columns: list[list[Value]] = [[] for _ in range(w)]
+        for i in range(self.block):
+            for t, tile in enumerate(self._tiles):
+                (alsb, aw, _), (blsb, bw, _) = tile.a, tile.b
+                index = Cat(a[i].as_unsigned()[alsb:alsb + aw], b[i].as_unsigned()[blsb:blsb + bw])
+                out = Signal(tile.width, name=f"{name}_t{i}_{t}")
+                m.d.comb += out.eq(_lookup(tile.table(), index, tile.width))
+                for j in range(tile.width):
+                    if tile.shift + j < w:
+                        columns[tile.shift + j].append(out[j])
+        const = self._constant()
+        for c in range(w):
+            if (const >> c) & 1:
+                columns[c].append(Const(1, 1))
+
+        level = 1
+        columns = self._stage(register, columns, level, name)
+        for plan in self._plan:
+            level += 1
+            columns = _apply_level(m, columns, plan, f"{name}_c{level}")
+            columns = self._stage(register, columns, level, name)
+        rows = [Cat(*(col[r] if r < len(col) else Const(0, 1) for col in columns))
+                for r in range(max(len(col) for col in columns))]
+        if len(rows) > 1:
+            level += 1
+            total = Signal(w, name=f"{name}_sum")
+            m.d.comb += total.eq(sum(rows[1:], rows[0]))
+            result = register(total, f"{name}_sum_r")
+        else:
+            result = rows[0]
+        return result.as_signed()
+
+    def _stage(self, register, columns, level, name):
+        if not self._registered_after(level):
+            return columns
+        out = []
+        for c, col in enumerate(columns):
+            bits = [bit for bit in col if not isinstance(bit, Const)]
+            consts = [bit for bit in col if isinstance(bit, Const)]
+            if bits:
+                reg = register(Cat(*bits), f"{name}_h{level}_c{c}")
+                bits = [reg[j] for j in range(len(bits))]
+            out.append(bits + consts)
+        return out
+
+
+def _plan_levels(heights: list[int], final: int = FINAL_ROWS) -> list[list[tuple]]:
+    """Counter placements, one list per level, until no column holds more than ``final``
+    bits.
+
+    Each level has a target height ``t``, half the tallest column (at least ``final``).
+    Columns are visited from the lowest; a column's height at the next level is its
+    unassigned bits plus the outputs that counters of this and the two columns below put
+    into it. While that is above ``t``, a counter takes ``n = min(free, excess + 1, 6)``
+    bits (it lowers the column by ``n - 1``): ``(1,5;3)`` for five bits when the column
+    above has a spare bit, otherwise ``(n;3)`` or, for three bits, ``(3;2)``; two bits are
+    left alone (a half adder only moves a bit up a column).
+    """
+    plans = []
+    heights = list(heights)
+    w = len(heights)
+    while max(heights, default=0) > final:
+        t = max(final, -(-max(heights) // 2))
+        used = [0] * (w + 1)
+        incoming = [0] * (w + 2)
+        plan = []
+        for c in range(w):
+            while True:
+                free = heights[c] - used[c]
+                excess = free + incoming[c] - t
+                if excess <= 0 or free < 3:
+                    break
+                n = min(free, excess + 1, 6)
+                if n < 3:
+                    n = 3
+                nxt_free = heights[c + 1] - used[c + 1] if c + 1 < w else 0
+                if n == 5 and nxt_free >= 1:
+                    gpc = _GPC_153
+                elif n == 3:
+                    gpc = _GPC_32
+                else:
+                    gpc = ((n,), 3)
+                plan.append((gpc, c))
+                for j, count in enumerate(gpc[0]):
+                    used[c + j] += count
+                for j in range(gpc[1]):
+                    incoming[c + j] += 1
+        if not plan:
+            raise AssertionError(f"bit heap does not shrink: {heights}")
+        heights = _reduce_heights(heights, [plan])
+        plans.append(plan)
+    return plans
+
+
+def _reduce_heights(heights: list[int], plans: list[list[tuple]]) -> list[int]:
+    for plan in plans:
+        new = list(heights)
+        for (ins, outs), c in plan:
+            for j, n in enumerate(ins):
+                new[c + j] -= n
+            for j in range(outs):
+                if c + j < len(new):
+                    new[c + j] += 1
+        heights = new
+    return heights
+
+
+def _apply_level(m: Module, columns: list[list[Value]], plan: list[tuple], name: str
+                 ) -> list[list[Value]]:
+    """One counter level: every placement of ``plan`` replaces its input bits by its count;
+    other bits pass through. Counts are truncated at the heap's width (arithmetic is
+    modulo ``2**width``)."""
+    w = len(columns)
+    remaining = [list(col) for col in columns]
+    out: list[list[Value]] = [[] for _ in range(w)]
+    for n, ((ins, outs), c) in enumerate(plan):
+        bits, weights = [], []
+        for j, count in enumerate(ins):
+            take, remaining[c + j] = remaining[c + j][:count], remaining[c + j][count:]
+            bits += take
+            weights += [1 << j] * len(take)
+        width = min(outs, w - c)
+        # The count as a table of its inputs, so synthesis maps each output bit to one LUT
+        # rather than to a carry chain.
+        table = [sum(wt for j, wt in enumerate(weights) if index >> j & 1) % (1 << width)
+                 for index in range(1 << len(bits))]
+        s = Signal(width, name=f"{name}_{n}")
+        m.d.comb += s.eq(_lookup(table, Cat(*bits), width))
+        for j in range(width):
+            out[c + j].append(s[j])
+    for c in range(w):
+        out[c] = remaining[c] + out[c]
+    return out
+
+
+def _lookup(table: list[int], index: Value, width: int) -> Value:
+    """``table[index]`` as combinational logic of ``index``'s bits."""
+    return Array(Const(v, width) for v in table)[index]

@@ -7,18 +7,25 @@ input, so only ``E_j`` matters for alignment. With ``G`` guard bits and width ``
 
 * The state is ``(A, E_max, nan)``: the value so far is ``A * 2**(E_max - G - c)``, i.e. ``A``
   is scaled by ``2**G`` relative to the running MAXIMUM exponent ``E_max``.
-* The first input of a group loads ``A = sat(S << G)``, ``E_max = E``, ``nan = nan_j``.
+* The first input of a group loads ``A = S << G`` (it fits ``W >= in_width + G`` bits),
+  ``E_max = E``, ``nan = nan_j``.
 * Each further input, with ``x = S << G``:
 
-  - ``E > E_max``: ``A = sat((A >> (E - E_max)) + x)``, ``E_max = E``;
-  - ``E <= E_max``: ``A = sat(A + (x >> (E_max - E)))``;
+  - ``E > E_max``: ``A = (A >> (E - E_max)) + x``, ``E_max = E``;
+  - ``E <= E_max``: ``A = A + (x >> (E_max - E))``;
 
   ``>>`` is an ARITHMETIC shift (floor toward minus infinity; a shift past the width
-  leaves ``0`` or ``-1``). ``sat`` clamps to ``[-2**(W-1), 2**(W-1) - 1]`` (two's
-  complement range; later inputs continue from the clamped value). ``nan |= nan_j``.
-* After the ``last`` input the output is ``(sum = A, exponent = E_max, nan)``: the value is
-  ``sum * 2**(exponent - G - c)``. The sum and exponent of a NaN group are computed as
-  usual and carry no meaning.
+  leaves ``0`` or ``-1``). ``nan |= nan_j``.
+* Saturation is STICKY: the first time ``A`` leaves ``[-2**(W-1), 2**(W-1) - 1]`` (the
+  two's complement range of ``W`` bits) the group is *saturated* toward that side, and its
+  output sum is ``2**(W-1) - 1`` if ``A`` went above, ``-2**(W-1)`` if it went below,
+  whatever the later inputs (they still raise ``E_max`` and set ``nan``). A group that
+  never leaves the range is not clamped at all. (This replaces a clamp after every input,
+  which put a saturation multiplexer in the hardware's loop; results differ only for
+  groups that saturate, and both are only "out of range" then.)
+* After the ``last`` input the output is ``(sum = A or the bound, exponent = E_max,
+  nan)``: the value is ``sum * 2**(exponent - G - c)``. The sum and exponent of a NaN
+  group are computed as usual and carry no meaning.
 
 Error bound (no saturation): every alignment floors one term, losing less than one unit
 ``2**(E_max,j - G)`` at the running maximum after step ``j`` (in units of ``2**-c``), and the
@@ -103,7 +110,9 @@ def accumulate(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor, *,
         raise ValueError("every group needs at least one input")
     lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
     x = s << guard_bits
-    acc = x[..., 0].clamp(lo, hi)
+    acc = x[..., 0]
+    # `out` is the first excursion out of [lo, hi] (sticky): 0 none, 1 above, -1 below.
+    out = (acc > hi).to(torch.int64) - (acc < lo).to(torch.int64)
     e_max = e[..., 0]
     flag = nan[..., 0].to(torch.bool)
     for j in range(1, s.shape[-1]):
@@ -112,9 +121,13 @@ def accumulate(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor, *,
         # reached the sign (torch shifts of 64 or more are undefined).
         up = (ej - e_max).clamp(min=0, max=MAX_ACC_WIDTH)
         down = (e_max - ej).clamp(min=0, max=MAX_ACC_WIDTH)
-        acc = ((acc >> up) + (x[..., j] >> down)).clamp(lo, hi)
+        # A saturated group keeps its A frozen (in range for int64); only `out` matters.
+        acc = torch.where(out == 0, (acc >> up) + (x[..., j] >> down), acc)
+        out = torch.where(out == 0, (acc > hi).to(torch.int64) - (acc < lo).to(torch.int64),
+                          out)
         e_max = torch.maximum(e_max, ej)
         flag = flag | nan[..., j].to(torch.bool)
+    acc = torch.where(out > 0, hi, torch.where(out < 0, lo, acc))
     return AccumResult(sum=acc, exponent=e_max, nan=flag)
 
 

@@ -67,14 +67,15 @@ class MXIntAccumulator(wiring.Component):
     and ``x = S << G``:
 
     * first input of a group: ``A = x``, ``E_max = E``, ``nan = nan_i``;
-    * ``E > E_max``: ``A = sat((A >> (E - E_max)) + x)``, ``E_max = E``;
-    * ``E <= E_max``: ``A = sat(A + (x >> (E_max - E)))``;
+    * ``E > E_max``: ``A = (A >> (E - E_max)) + x``, ``E_max = E``;
+    * ``E <= E_max``: ``A = A + (x >> (E_max - E))``;
     * ``>>`` is arithmetic (floor); shift amounts are clamped at the operand width, where
       the result is already ``0`` or ``-1``, so no width or shifter grows with
-      ``2**exp_bits``; ``sat`` clamps to ``[-2**(W-1), 2**(W-1) - 1]`` and accumulation
-      continues from the clamped value; NaN is sticky over the group.
+      ``2**exp_bits``; NaN is sticky over the group;
+    * saturation is sticky: once ``A`` leaves ``[-2**(W-1), 2**(W-1) - 1]`` the group's
+      result is the bound of the side it first left by, whatever follows.
 
-    The ``last`` input's result is emitted as ``o``: ``sum = A`` (``W`` bits, ``G``
+    The ``last`` input's result is emitted as ``o``: ``sum = A`` or the bound (``W`` bits, ``G``
     fraction bits below the exponent's unit), ``exponent = E_max``, ``nan``. Its value is
     ``sum * 2**(exponent - G - 2*bias - (a_bits - 2) - (b_bits - 2))``. Without saturation
     the result is below the exact sum by less than ``(n - 1) * 2**(exponent - G)`` units
@@ -86,13 +87,15 @@ class MXIntAccumulator(wiring.Component):
     recurrence of ``exp_bits + 1`` bits) and registers both shift amounts, clamped at the
     operand width minus one (``W - 1`` for ``A``, ``in_width + G - 1`` for ``x``), where an
     arithmetic shift already leaves ``0`` or ``-1``. Stage 2 registers the aligned input
-    ``x >> (E_max - E)``. Stage 3 is the only loop: ``A = sat((A >> acc_shift) + x_aligned)``
-    (``A`` read as ``0`` for a group's first input), a ``W``-bit shifter and a ``W + 1``-bit
-    adder whose overflow is its top two bits differing. :attr:`latency` is 3 (from the
-    ``last`` input's transfer to ``o.valid``); ``o.sum`` is the ``A`` register itself. All
-    registers load on ``advance = ~o.valid | o.ready`` (whole-pipeline stall, no skid
-    buffer): ``i`` is ready whenever ``o`` is empty or being taken, and inputs stall while
-    an unaccepted result is held.
+    ``x >> (E_max - E)``. Stage 3 is the only loop: ``A = (A >> acc_shift) + x_aligned``
+    (``A`` read as ``0`` for a group's first input), a ``W``-bit shifter and an adder into a
+    ``W + 1``-bit register, exact while ``A`` is in range. Saturation is detected from that
+    register, out of the loop: a flag and a side remember an excursion of an earlier ``A``
+    of the group, and ``o.sum`` is ``A`` or the bound chosen by them and by the top two bits
+    of ``A`` (a multiplexer after the registers). :attr:`latency` is 3 (from the ``last``
+    input's transfer to ``o.valid``). All registers load on ``advance = ~o.valid |
+    o.ready`` (whole-pipeline stall, no skid buffer): ``i`` is ready whenever ``o`` is empty
+    or being taken, and inputs stall while an unaccepted result is held.
 
     Parameters
     ----------
@@ -224,24 +227,35 @@ class MXIntAccumulator(wiring.Component):
         valid_2 = register(valid_1, "valid_s2")
         last_2 = register(last_1, "last_s2")
 
-        # Stage 3, the only loop left: A = sat((A >> acc_shift) + x_aligned), with A read
-        # as 0 for the first input of a group. Both terms fit W bits (W >= in_width + G), so
-        # the sum fits W + 1 bits and overflows exactly when its top two bits differ.
-        acc = Signal(signed(w))
+        # Stage 3, the only loop: A = (A >> acc_shift) + x_aligned, with A read as 0 for the
+        # first input of a group, one shifter and one adder. A keeps W + 1 bits: while it is
+        # in the W-bit range both terms fit W bits, so the sum is exact in W + 1 bits.
+        # Saturation is sticky (golden.accumulator) and detected out of the loop, from the
+        # register: `hit` records an excursion of an earlier A of the group and `high` its
+        # side; once set, A may wrap and carries no meaning.
+        acc = Signal(signed(w + 1))
         shifted = Signal(signed(w))
-        m.d.comb += shifted.eq(Mux(first_2, 0, acc >> acc_shift_2))
-        total = Signal(signed(w + 1))
-        m.d.comb += total.eq(shifted + x_2)
-        sat = Signal(signed(w))
-        with m.If(total[w] != total[w - 1]):
-            m.d.comb += sat.eq(Mux(total[w], -(1 << (w - 1)), (1 << (w - 1)) - 1))
-        with m.Else():
-            m.d.comb += sat.eq(total[:w])
+        m.d.comb += shifted.eq(Mux(first_2, 0, acc[:w].as_signed() >> acc_shift_2))
+        acc_out = Signal()
+        m.d.comb += acc_out.eq(acc[w] != acc[w - 1])
+        hit = Signal()
+        high = Signal()
         with m.If(advance & valid_2):
-            m.d.sync += acc.eq(sat)
+            m.d.sync += [
+                acc.eq(shifted + x_2),
+                hit.eq(~first_2 & (hit | acc_out)),
+                high.eq(Mux(hit, high, ~acc[w])),
+            ]
 
-        # Output: A itself; the registers only move on `advance`, so o holds while stalled.
-        m.d.comb += self.o.payload.sum.eq(acc)
+        # Output: A itself, or the bound of the side it first left the range by. The
+        # registers only move on `advance`, so o holds while stalled.
+        clamp_high = Signal()
+        m.d.comb += clamp_high.eq(Mux(hit, high, ~acc[w]))
+        with m.If(hit | acc_out):
+            m.d.comb += self.o.payload.sum.eq(Mux(clamp_high, (1 << (w - 1)) - 1,
+                                                  -(1 << (w - 1))))
+        with m.Else():
+            m.d.comb += self.o.payload.sum.eq(acc[:w])
         with m.If(advance):
             m.d.sync += [
                 self.o.valid.eq(valid_2 & last_2),
@@ -277,7 +291,7 @@ def _name(p: dict) -> str:
 TOP = Top(
     key="accum",
     summary="MXINT accumulator of dot results: align to the running maximum exponent, "
-            "saturating",
+            "sticky saturation",
     component=MXIntAccumulator,
     from_args=_from_args,
     name=_name,

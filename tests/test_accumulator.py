@@ -38,9 +38,10 @@ def unused(dut):
 
 def reference_group(items: list[tuple[int, int, bool]], guard: int, width: int
                     ) -> tuple[int, int, bool, list[int]]:
-    """Returns (sum, exponent, nan, running maxima) of one group."""
+    """Returns (sum, exponent, nan, running maxima) of one group: docs/arithmetic.md, the
+    recurrence on unbounded integers, saturation sticky at the first excursion."""
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-    acc, e_max, nan, maxima = 0, None, False, []
+    acc, e_max, nan, maxima, clamp = 0, None, False, [], None
     for s, e, f in items:
         x = s << guard
         if e_max is None:
@@ -49,10 +50,11 @@ def reference_group(items: list[tuple[int, int, bool]], guard: int, width: int
             acc, e_max = (acc >> (e - e_max)) + x, e  # Python >> on ints is a floor
         else:
             acc = acc + (x >> (e_max - e))
-        acc = max(lo, min(hi, acc))
+        if clamp is None and not lo <= acc <= hi:
+            clamp = hi if acc > hi else lo
         nan = nan or bool(f)
         maxima.append(e_max)
-    return acc, e_max, nan, maxima
+    return (acc if clamp is None else clamp), e_max, nan, maxima
 
 
 def run_group(items, guard, width):
@@ -148,12 +150,23 @@ def test_arithmetic_shift_far_beyond_the_width():
     assert run_group([(3, 200, 0), (-(1 << 6), 199, 0), (-1, 0, 0)], 0, 10) == (-30, 200, False)
 
 
-def test_saturation_both_ways_and_recovery():
+def test_saturation_both_ways_and_sticky():
     hi = [(127, 5, 0)] * 10
     assert run_group(hi, 2, 12) == (2047, 5, False)
     assert run_group([(-128, 5, 0)] * 10, 2, 12) == (-2048, 5, False)
-    # accumulation continues from the clamped value
-    assert run_group(hi + [(-128, 5, 0)], 2, 12) == (2047 - 512, 5, False)
+    # all -max: exactly -2**(W-1) is in range, one more input leaves it
+    assert run_group([(-128, 5, 0)] * 4, 2, 12) == (-2048, 5, False)
+    assert run_group([(-128, 5, 0)] * 4 + [(-1, 0, 0)], 2, 12) == (-2048, 5, False)
+    assert run_group([(-128, 5, 0)] * 4 + [(0, 6, 0)], 2, 12) == (-1024, 6, False)
+    # sticky: coming back into range (by a later input or a rising exponent that shifts A
+    # down) keeps the bound of the first excursion
+    assert run_group(hi + [(-128, 5, 0)] * 3, 2, 12) == (2047, 5, False)
+    assert run_group(hi + [(0, 9, 1)], 2, 12) == (2047, 9, True)
+    assert run_group([(-128, 5, 0)] * 5 + [(127, 5, 0)] * 20, 2, 12) == (-2048, 5, False)
+    # the first excursion decides, even if a later one goes the other way
+    assert run_group(hi + [(-128, 5, 0)] * 30, 2, 12) == (2047, 5, False)
+    # the first input out of range (golden alone; the unit has W >= in_width + G)
+    assert run_group([(-5, 0, 0), (1, 0, 0)], 3, 5) == (-16, 0, False)
 
 
 def test_nan_is_sticky_over_the_group_only():
@@ -338,8 +351,8 @@ def test_amaranth_sim_shift_clamps(guard):
     w, xw = 9 + guard + 2, 9 + guard
     groups = []
     for d in (w - 2, w - 1, w, w + 1, 40):
-        # A saturated at -2**(W-1) or 2**(W-1) - 1 first: every clamp bit matters
-        groups += [[(-256, 0, 0)] * 8 + [(7, d, 0)], [(255, 0, 0)] * 8 + [(-7, d, 0)],
+        # A at -2**(W-1) (all -max) or near 2**(W-1) - 1 first: every clamp bit matters
+        groups += [[(-256, 0, 0)] * 4 + [(7, d, 0)], [(255, 0, 0)] * 4 + [(-7, d, 0)],
                    [(-200, 0, 0), (7, d, 0)], [(1, 0, 0), (0, d, 0)]]
     for d in (xw - 2, xw - 1, xw, xw + 1, 40):
         groups += [[(3, d, 0), (-256, 0, 0)], [(3, d, 0), (255, 0, 0)], [(0, d, 0), (-1, 0, 0)]]

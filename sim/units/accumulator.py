@@ -61,7 +61,11 @@ class AccumModel:
             [(hi, 0, 1), (lo, top, 0)],
             [(hi, mid, 0)] * n_sat,                        # positive saturation
             [(lo, mid, 0)] * n_sat,                        # negative saturation
-            [(hi, mid, 0)] * n_sat + [(lo, mid, 0)] * 3,   # leaves saturation again
+            [(hi, mid, 0)] * (n_sat - 1),                  # near or just past the bound
+            [(lo, mid, 0)] * (n_sat - 2),                  # all -max: -2**(W-1), in range
+            [(lo, mid, 0)] * (n_sat - 1),                  # ... one more leaves it
+            [(hi, mid, 0)] * n_sat + [(lo, mid, 0)] * 3,   # back in range: still clamped
+            [(lo, mid, 0)] * n_sat + [(0, top, 0)],        # A shifted back: still clamped
             [(0, 0, 0), (0, top, 0)],                      # zeros
         ]
         return [[(max(lo, min(s, hi)), max(0, min(e, top)), f) for s, e, f in grp]

@@ -1,0 +1,98 @@
+"""hw.bitheap: the tile decomposition and the counter plan, checked exhaustively on Python
+integers; LUT and FF ceilings of the synthesised dot product (Yosys is pinned and
+deterministic, so these are exact guards, not timings)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from flows.synth import synthesize
+from hw.bitheap import ARCHS, FINAL_ROWS, SumOfProducts, _chunks, _reduce_heights, _Tile
+from hw.generate import elaborate
+
+
+def _signed(code: int, width: int) -> int:
+    return code - (1 << width) if code >> (width - 1) else code
+
+
+@pytest.mark.parametrize("tile", [1, 2, 3])
+@pytest.mark.parametrize(("a_bits", "b_bits"), [(2, 2), (3, 5), (6, 6), (7, 4), (8, 8)])
+def test_tiles_sum_to_the_product(a_bits, b_bits, tile):
+    """For every pair of codes, the tiles' table values at their weights plus the tiles'
+    offsets equal the signed product: the heap holds exactly ``a * b``."""
+    tiles = [_Tile(ac, bc) for ac in _chunks(a_bits, tile) for bc in _chunks(b_bits, tile)]
+    assert all(t.width <= 2 * tile for t in tiles)
+    offset = sum(t.lo << t.shift for t in tiles)
+    for a_code, b_code in itertools.product(range(1 << a_bits), range(1 << b_bits)):
+        total = offset
+        for t in tiles:
+            (alsb, aw, _), (blsb, bw, _) = t.a, t.b
+            index = ((b_code >> blsb) & ((1 << bw) - 1)) << aw | ((a_code >> alsb) &
+                                                                   ((1 << aw) - 1))
+            value = t.table()[index]
+            assert 0 <= value < 1 << t.width
+            total += value << t.shift
+        assert total == _signed(a_code, a_bits) * _signed(b_code, b_bits), (a_code, b_code)
+
+
+def test_tile_check_catches_a_wrong_entry():
+    """The check above fails when one table entry is off by one."""
+    tiles = [_Tile(ac, bc) for ac in _chunks(4, 3) for bc in _chunks(4, 3)]
+    offset = sum(t.lo << t.shift for t in tiles)
+    bad = tiles[0].table()
+    bad[5] += 1
+    wrong = 0
+    for a_code, b_code in itertools.product(range(16), range(16)):
+        total = offset
+        for n, t in enumerate(tiles):
+            (alsb, aw, _), (blsb, bw, _) = t.a, t.b
+            index = ((b_code >> blsb) & ((1 << bw) - 1)) << aw | ((a_code >> alsb) &
+                                                                   ((1 << aw) - 1))
+            total += (bad if n == 0 else t.table())[index] << t.shift
+        wrong += total != _signed(a_code, 4) * _signed(b_code, 4)
+    assert wrong > 0
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 16, 33, 256])
+@pytest.mark.parametrize(("a_bits", "b_bits"), [(2, 2), (4, 4), (6, 6), (8, 3), (24, 24)])
+def test_plan_leaves_rows_for_the_final_adder(a_bits, b_bits, block):
+    """Every counter level lowers the heap, and the last leaves at most FINAL_ROWS rows."""
+    sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block)
+    heights = sop._heap_heights()
+    for plan in sop._plan:
+        new = _reduce_heights(heights, [plan])
+        assert sum(new) < sum(heights)
+        assert all(h >= 0 for h in new)
+        heights = new
+    assert max(heights) <= FINAL_ROWS
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_width_is_the_range_of_the_sum(arch):
+    assert SumOfProducts(a_bits=6, b_bits=6, block=16, arch=arch).width == 16
+
+
+# LUT and FF ceilings on xc7 (LUT-only), Yosys 0.60: the figures measured when the heap
+# landed, plus a little room. A change that costs more LUTs or registers fails here;
+# `python -m flows.density --arch tree,heap` gives the whole picture.
+CEILINGS = [
+    # (top, params, LUTs, FFs, MUXF7/8): measured 795/427/21 and 1203/545/148
+    ("dot", {"a_bits": 6, "b_bits": 6, "exp_bits": 8, "block": 16}, 810, 440, 30),
+    ("dot", {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 32}, 1230, 560, 160),
+]
+
+
+@pytest.mark.parametrize(("top", "params", "luts", "ffs", "muxes"), CEILINGS,
+                         ids=lambda v: v if isinstance(v, str) else None)
+def test_xc7_lut_and_ff_ceilings(top, params, luts, ffs, muxes, tmp_path):
+    design = elaborate(top, **params)
+    source = tmp_path / f"{design.name}.v"
+    source.write_text(design.verilog, encoding="utf-8")
+    r = synthesize(source, design.name, target="xc7", dsp=False, workdir=tmp_path / "synth")
+    print(f"{design.name}: {r['luts']} LUTs, {r['ffs']} FFs, {r['carry']} CARRY4, "
+          f"{r['muxes']} MUXF7/8")
+    assert r["luts"] <= luts
+    assert r["ffs"] <= ffs
+    assert r["muxes"] <= muxes  # no LUT count lowered by moving logic into wide muxes

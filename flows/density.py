@@ -66,7 +66,7 @@ definitions:
                       product with accumulation needs: the generated dot product
                       (hw.generate.elaborate("dot", ...)) plus the accumulator
                       ("accum"), divided by the k multiply-accumulates it does per cycle
-                      at full throughput. LUT cells only: LUT1..LUT6 on xc7, LUT4 on
+                      at full throughput. LUT cells only: LUT1..LUT6 and LUT6_2 on xc7, LUT4 on
                       ecp5. Carry cells (CARRY4, CCU2C), wide-function muxes (MUXF7/8,
                       PFUMX/L6MUX21) and flip-flops are reported, not converted to LUTs.
   arithmetic density  (LUTs/MAC of the fp32 multiply-add) / (LUTs/MAC of the design),

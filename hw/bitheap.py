@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Instance, Module, Signal, Value
 
 from golden.dot import dot_sum_range
 from golden.format import MAX_BLOCK, MAX_MAN_BITS, check_int
@@ -66,6 +66,20 @@ DEFAULT_ARCH = "heap"
 DEFAULT_TILE = 3
 
 Register = Callable[[Value, str], Value]
+
+
+#: Primitive sets the heap may instantiate: none, or AMD/Xilinx 7-series LUT6_2 and CARRY4.
+TARGETS = ("generic", "xc7")
+
+
+def check_target(target: object) -> str:
+    """``target`` if it is one of :data:`TARGETS`, else a ``TypeError``/``ValueError``."""
+    allowed = ", ".join(repr(t) for t in TARGETS)
+    if not isinstance(target, str):
+        raise TypeError(f"target must be a str, one of {allowed}; not {target!r}")
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {allowed}, not {target!r}")
+    return target
 
 
 def check_arch(arch: object) -> str:
@@ -139,13 +153,15 @@ class SumOfProducts:
     """
 
     def __init__(self, *, a_bits: int, b_bits: int, block: int, arch: str = DEFAULT_ARCH,
-                 levels_per_stage: int = 2, tile: int = DEFAULT_TILE) -> None:
+                 levels_per_stage: int = 2, tile: int = DEFAULT_TILE,
+                 target: str = "generic") -> None:
         self.a_bits = check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
         self.b_bits = check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
         self.block = check_int("block", block, 1, MAX_BLOCK)
         self.arch = check_arch(arch)
         self.levels_per_stage = check_int("levels_per_stage", levels_per_stage, 1)
         self.tile = check_int("tile", tile, 1, 3)
+        self.target = check_target(target)
         self.shape = range_shape(*dot_sum_range(a_bits, b_bits, block))
         self.width = self.shape.width
         if arch == "tree":
@@ -156,10 +172,15 @@ class SumOfProducts:
             self._tiles = [_Tile(ac, bc) for ac in _chunks(a_bits, tile)
                            for bc in _chunks(b_bits, tile)]
             heights = self._heap_heights()
-            self._plan = _plan_levels(heights)
-            # Levels: tiles, each counter level, the final adder (if two rows remain).
-            self.levels = 1 + len(self._plan) + (1 if max(_reduce_heights(heights, self._plan),
-                                                          default=0) > 1 else 0)
+            if self.target == "xc7":
+                # Levels: tiles, then ternary adders until one row is left.
+                self._plan = []
+                self.levels = 1 + _ternary_levels(heights)
+            else:
+                self._plan = _plan_levels(heights)
+                # Levels: tiles, each counter level, the final adder (if rows remain).
+                self.levels = 1 + len(self._plan) + (
+                    1 if max(_reduce_heights(heights, self._plan), default=0) > 1 else 0)
             self.stages = self._heap_stages()
 
     # -- heap planning ------------------------------------------------------------------
@@ -237,6 +258,12 @@ class SumOfProducts:
 
         level = 1
         columns = self._stage(register, columns, level, name)
+        if self.target == "xc7":
+            while max(len(col) for col in columns) > 1:
+                level += 1
+                columns = _ternary_level(m, columns, f"{name}_a{level}")
+                columns = self._stage(register, columns, level, name)
+            return Cat(*(col[0] if col else Const(0, 1) for col in columns)).as_signed()
         for plan in self._plan:
             level += 1
             columns = _apply_level(m, columns, plan, f"{name}_c{level}")
@@ -358,3 +385,109 @@ def _apply_level(m: Module, columns: list[list[Value]], plan: list[tuple], name:
 def _lookup(table: list[int], index: Value, width: int) -> Value:
     """``table[index]`` as combinational logic of ``index``'s bits."""
     return Array(Const(v, width) for v in table)[index]
+
+
+# -- AMD/Xilinx 7-series: ternary adders of LUT6_2 and CARRY4 --------------------------------
+#
+# A ternary adder adds three rows x, y, z in one carry chain with one LUT per column: LUT6_2
+# column j (I5 tied high) gives O5 = m_j = maj(x_j, y_j, z_j) and O6 = x_j ^ y_j ^ z_j ^ m_{j-1};
+# the chain adds P = x ^ y ^ z and Q = m << 1, whose propagate bit P_j ^ Q_j is O6 and whose
+# generate input may be Q_j = m_{j-1} (P_j = Q_j whenever the propagate bit is 0). Three rows
+# become one row two columns wider for one LUT per column, where a generic full-adder layer
+# and adder need two.
+
+#: O5 = maj(I0, I1, I2) in INIT[31:0]; O6 = I0 ^ I1 ^ I2 ^ I3 in INIT[63:32].
+_TERNARY_INIT = sum(
+    ((1 if (i & 1) + (i >> 1 & 1) + (i >> 2 & 1) >= 2 else 0) << i) |
+    ((bin(i & 0xF).count("1") & 1) << (32 + i)) for i in range(32))
+
+
+def _rows(heights: list[int]) -> list[tuple[int, int]]:
+    """Spans ``[lo, hi]`` of the rows of a heap: row ``r`` holds bit ``r`` of each column."""
+    spans = []
+    for r in range(max(heights, default=0)):
+        cols = [c for c, h in enumerate(heights) if h > r]
+        spans.append((cols[0], cols[-1]))
+    return spans
+
+
+def _ternary_levels(heights: list[int]) -> int:
+    """Ternary-adder levels until one row is left."""
+    w = len(heights)
+    levels = 0
+    while max(heights, default=0) > 1:
+        spans = _rows(heights)
+        new = [0] * w
+        for t in range(0, len(spans) - len(spans) % 3 if len(spans) > 2 else 0, 3):
+            lo = min(sp[0] for sp in spans[t:t + 3])
+            hi = max(sp[1] for sp in spans[t:t + 3])
+            for c in range(lo, min(hi + 2, w - 1) + 1):
+                new[c] += 1
+        rest = len(spans) % 3 if len(spans) > 2 else len(spans)
+        if len(spans) == 2:
+            lo, hi = min(sp[0] for sp in spans), max(sp[1] for sp in spans)
+            for c in range(lo, min(hi + 1, w - 1) + 1):
+                new[c] += 1
+            rest = 0
+        for lo, hi in spans[len(spans) - rest:]:
+            for c in range(lo, hi + 1):
+                new[c] += 1
+        heights = new
+        levels += 1
+    return levels
+
+
+def _ternary_level(m: Module, columns: list[list[Value]], name: str) -> list[list[Value]]:
+    """Rows of three (row ``r`` = bit ``r`` of each column) become one row each; a last
+    pair is added too when only two rows are left; other rows pass through."""
+    w = len(columns)
+    height = max(len(col) for col in columns)
+    rows = [{c: col[r] for c, col in enumerate(columns) if len(col) > r} for r in range(height)]
+    groups = [rows[t:t + 3] for t in range(0, height - height % 3, 3)] if height > 2 else []
+    rest = rows[len(groups) * 3:] if height > 2 else []
+    if height == 2:
+        groups = [rows]
+    out: list[list[Value]] = [[] for _ in range(w)]
+    for n, group in enumerate(groups):
+        lo = min(min(row) for row in group)
+        hi = max(max(row) for row in group)
+        top = min(hi + (2 if len(group) == 3 else 1), w - 1)
+        bits = _ternary_add(m, group, lo, top, f"{name}_{n}")
+        for c in range(lo, top + 1):
+            out[c].append(bits[c - lo])
+    for row in rest:
+        for c, bit in row.items():
+            out[c].append(bit)
+    return out
+
+
+def _ternary_add(m: Module, rows: list[dict], lo: int, top: int, name: str) -> list[Value]:
+    """Bits ``lo..top`` of the sum of up to three rows (column -> bit), by LUT6_2 and
+    CARRY4 instances."""
+    n = top - lo + 1
+    zero = Const(0, 1)
+    maj_prev: Value = zero
+    props, gens = [], []
+    for j in range(n):
+        c = lo + j
+        ins = [row.get(c, zero) for row in rows] + [zero] * (3 - len(rows))
+        o6, o5 = Signal(name=f"{name}_p{j}"), Signal(name=f"{name}_m{j}")
+        m.submodules[f"{name}_lut{j}"] = Instance(
+            "LUT6_2", p_INIT=Const(_TERNARY_INIT, 64),
+            i_I0=ins[0], i_I1=ins[1], i_I2=ins[2], i_I3=maj_prev, i_I4=zero,
+            i_I5=Const(1, 1), o_O6=o6, o_O5=o5)
+        props.append(o6)
+        gens.append(maj_prev)
+        maj_prev = o5
+    bits: list[Value] = []
+    carry: Value = zero
+    for q in range(0, n, 4):
+        s4, d4 = props[q:q + 4], gens[q:q + 4]
+        s4 += [zero] * (4 - len(s4))
+        d4 += [zero] * (4 - len(d4))
+        o, co = Signal(4, name=f"{name}_o{q // 4}"), Signal(4, name=f"{name}_co{q // 4}")
+        m.submodules[f"{name}_carry{q // 4}"] = Instance(
+            "CARRY4", i_CI=carry, i_CYINIT=zero, i_DI=Cat(*d4), i_S=Cat(*s4), o_O=o, o_CO=co)
+        bits += [o[i] for i in range(4)]
+        carry = co[3]
+    return bits[:n]

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 
-from .bitheap import ARCHS, DEFAULT_ARCH, SumOfProducts
+from .bitheap import ARCHS, DEFAULT_ARCH, TARGETS, SumOfProducts
 from .layouts import dot_result_layout, mxint_block_layout
 from .pipeline import StallPipeline
 from .top import Top, operand_bits
@@ -52,6 +52,10 @@ class MXIntDotProduct(wiring.Component):
         Elements per block ``k``, 1 to 1024.
     arch : str
         ``"heap"`` (default) or ``"tree"``.
+    target : str
+        ``"generic"`` (default): plain logic; ``"xc7"``: the heap's adders are ternary
+        adders of AMD/Xilinx 7-series ``LUT6_2`` and ``CARRY4`` cells (simulate with Yosys'
+        ``xilinx/cells_sim.v``; see :attr:`cell_library`).
     levels_per_stage : int
         Logic levels between pipeline registers, at least 1 (default 2).
 
@@ -71,14 +75,18 @@ class MXIntDotProduct(wiring.Component):
     """
 
     def __init__(self, *, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
-                 arch: str = DEFAULT_ARCH, levels_per_stage: int = 2) -> None:
+                 arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
+                 target: str = "generic") -> None:
         self._a_bits = check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
         self._b_bits = check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
         self._exp_bits = check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
         self._block = check_int("block", block, 1, MAX_BLOCK)
         self._levels_per_stage = check_int("levels_per_stage", levels_per_stage, 1)
         self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
-                                  levels_per_stage=levels_per_stage)
+                                  levels_per_stage=levels_per_stage, target=target)
+        if target != "generic" and arch != "heap":
+            raise ValueError(f"target {target!r} needs arch 'heap' (the tree instantiates "
+                             f"no primitives), not {arch!r}")
         self._arch = arch
         self._sum_shape = self._sop.shape
         super().__init__({
@@ -95,6 +103,11 @@ class MXIntDotProduct(wiring.Component):
     exp_bits = property(lambda self: self._exp_bits, doc="Shared exponent width.")
     block = property(lambda self: self._block, doc="Elements per block.")
     arch = property(lambda self: self._arch, doc="Architecture of the sum.")
+    target = property(lambda self: self._sop.target,
+                      doc="``'generic'``, or the family whose primitives the heap instantiates.")
+    cell_library = property(
+        lambda self: None if self._sop.target == "generic" else self._sop.target,
+        doc="Family whose Yosys ``cells_sim.v`` a simulator needs, or None.")
     levels_per_stage = property(lambda self: self._levels_per_stage,
                                 doc="Logic levels between pipeline registers.")
     sum_shape = property(lambda self: self._sum_shape, doc="Shape of the exact sum.")
@@ -147,13 +160,15 @@ def _from_args(args) -> dict:
         "block": args.block,
         "arch": args.arch,
         "levels_per_stage": args.levels_per_stage,
+        "target": args.primitives,
     }
 
 
 def arch_suffix(p: dict) -> str:
-    """Name suffix of a non-default ``arch`` (empty for the default)."""
-    arch = p.get("arch", DEFAULT_ARCH)
-    return "" if arch == DEFAULT_ARCH else f"_{arch}"
+    """Name suffix of a non-default ``arch`` and ``target`` (empty for the defaults)."""
+    arch, target = p.get("arch", DEFAULT_ARCH), p.get("target", "generic")
+    return ("" if arch == DEFAULT_ARCH else f"_{arch}") + \
+        ("" if target == "generic" else f"_{target}")
 
 
 def _name(p: dict) -> str:
@@ -176,10 +191,16 @@ TOP = Top(
             "help": "dot/linear: how the k products are summed: 'heap' (tiles of at most "
                     "3x3 bits into one bit heap, reduced by counters, one final adder) or "
                     "'tree' (k multipliers and an adder tree) (default: %(default)s)"}),
+        (("--primitives",), {
+            "choices": TARGETS, "default": "generic",
+            "help": "dot: 'xc7' lets the heap instantiate AMD/Xilinx 7-series LUT6_2 and "
+                    "CARRY4 cells (ternary adders, one LUT per column); 'generic' emits "
+                    "plain logic for any family (default: %(default)s)"}),
         (("--levels-per-stage",), {
             "type": int, "default": 2,
             "help": "dot/cast/linear: logic levels (tree levels; heap: tile, counter and "
                     "final-adder levels) between pipeline registers (default: 2)"}),
     ),
-    flags={"arch": "--arch", "levels_per_stage": "--levels-per-stage"},
+    flags={"arch": "--arch", "levels_per_stage": "--levels-per-stage",
+           "target": "--primitives"},
 )

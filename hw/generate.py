@@ -37,7 +37,7 @@ __all__ = ["TOPS", "Design", "Top", "build", "elaborate", "main", "write"]
 UNIT_MODULES = (
     "dot_product", "block_adder", "accumulator", "cast", "dequantizer", "linear",
     # baselines for the density reports
-    "fp_mac", "int_mac",
+    "fp_mac", "int_mac", "int_dot",
 )
 
 
@@ -119,6 +119,9 @@ def _emit(top: str, component: wiring.Component, params: dict) -> Design:
         "ports": ports,
         "streams": streams,
     }
+    library = getattr(component, "cell_library", None)
+    if library:
+        manifest["cell_library"] = library
     return Design(name=name, verilog=text, manifest=manifest, component=component)
 
 

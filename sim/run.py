@@ -32,7 +32,7 @@ from hw.generate import (
     validate,
 )
 
-from .tools import ToolError, verilator_env
+from .tools import ToolError, cell_models, verilator_env
 
 __all__ = ["SimulationError", "main", "simulate"]
 
@@ -93,7 +93,11 @@ def _build(runner, design: Design, verilog: Path, obj: Path, log: Path, waves: b
     from cocotb_tools.runner import Verilog
 
     try:
-        runner.build(sources=[Verilog(verilog)], hdl_toplevel=design.name,
+        sources = [Verilog(verilog)]
+        library = design.manifest.get("cell_library")
+        if library:  # primitives: Yosys' own models of the family's cells
+            sources.append(Verilog(cell_models(library)))
+        runner.build(sources=sources, hdl_toplevel=design.name,
                      build_dir=obj, waves=waves, log_file=log,
                      build_args=["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast",
                                  "-O3"])

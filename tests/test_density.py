@@ -34,7 +34,7 @@ def baselines(monkeypatch):
     hw.generate.UNIT_MODULES lists them yet."""
     import importlib
 
-    for module in ("fp_mac", "int_mac"):
+    for module in ("fp_mac", "int_mac", "int_dot"):
         top = importlib.import_module(f"hw.{module}").TOP
         monkeypatch.setitem(hw.generate.TOPS, top.key, top)
 
@@ -44,7 +44,7 @@ class FakeTools:
     fixed function of the module name, and every call is counted."""
 
     LUTS = {"mxint_dot": 1000, "mxint_accum": 200, "fp_mac_e8_m23": 2400, "fp_mac_e8_m7": 600,
-            "int_mac": 240}
+            "int_mac_a8": 240, "int_mac_a4": 100, "int_dot_a8": 2000, "int_dot_a4": 640}
 
     def __init__(self, fail_after: int | None = None):
         self.calls: list[str] = []
@@ -219,8 +219,8 @@ def test_cache_key_and_store(tmp_path):
 
 def test_second_identical_run_does_no_synthesis(fake, baselines, tmp_path):
     first = density.run(SWEEP, cache=ResultCache(tmp_path))
-    # dot + accum + 3 baselines, 2 targets x 2 modes
-    assert len(fake.calls) == 5 * 4
+    # dot + accum + 6 baselines, 2 targets x 2 modes
+    assert len(fake.calls) == 8 * 4
     fake.calls.clear()
     second = density.run(SWEEP, cache=ResultCache(tmp_path))
     assert fake.calls == []
@@ -236,7 +236,7 @@ def test_interrupted_sweep_resumes(fake, baselines, tmp_path):
     fake.fail_after = None
     fake.calls.clear()
     density.run(SWEEP, cache=ResultCache(tmp_path))
-    assert len(fake.calls) == 20 - done
+    assert len(fake.calls) == 32 - done
 
 
 def test_changed_option_reruns_only_what_changed(fake, baselines, tmp_path):
@@ -247,7 +247,8 @@ def test_changed_option_reruns_only_what_changed(fake, baselines, tmp_path):
     # Only the ECP5 LUT-only place-and-route runs depend on the LUT-only frequency.
     assert sorted(fake.calls) == sorted(f"{top} ecp5 False" for top in (
         "mxint_dot_a6_w6_e8_k16", "mxint_accum_a6_w6_e8_k16_g8_acc32",
-        "fp_mac_e8_m23", "fp_mac_e8_m7", "int_mac_a8_b8_acc32"))
+        "fp_mac_e8_m23", "fp_mac_e8_m7", "int_mac_a8_b8_acc32", "int_mac_a4_b4_acc24",
+        "int_dot_a8_w8_k16", "int_dot_a4_w4_k16"))
 
 
 # --- output ---------------------------------------------------------------------------

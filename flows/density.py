@@ -1036,6 +1036,9 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="A[,A...]",
                         help="dot-product architectures to compare, from "
                              f"{', '.join(ARCHS)} (default: {DEFAULT_ARCH})")
+    parser.add_argument("--no-primitives", action="store_true",
+                        help="build the xc7 bit heaps from plain logic too, instead of xc7 "
+                             "LUT6_2/CARRY4 ternary adders")
     parser.add_argument("--levels-per-stage", type=_positive(int), default=None, metavar="N",
                         help="logic levels between pipeline registers of the dot "
                              "product (default: the generator's)")
@@ -1073,7 +1076,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sweep = Sweep(bits=args.bits, blocks=args.block, exp_bits=args.exp_bits[0],
                   targets=args.target, modes=args.mode, pnr=not args.no_pnr, freq=freq,
                   baselines=tuple(name for name in args.baseline if name != "none"),
-                  seed=args.seed, levels_per_stage=args.levels_per_stage, archs=args.arch)
+                  seed=args.seed, levels_per_stage=args.levels_per_stage, archs=args.arch,
+                  primitives=not args.no_primitives)
     cache = None if args.no_cache else ResultCache(args.cache)
 
     def log(line: str) -> None:

@@ -72,24 +72,15 @@ Register = Callable[[Value, str], Value]
 TARGETS = ("generic", "xc7")
 
 
-def check_target(target: object) -> str:
-    """``target`` if it is one of :data:`TARGETS`, else a ``TypeError``/``ValueError``."""
-    allowed = ", ".join(repr(t) for t in TARGETS)
-    if not isinstance(target, str):
-        raise TypeError(f"target must be a str, one of {allowed}; not {target!r}")
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {allowed}, not {target!r}")
-    return target
-
-
-def check_arch(arch: object) -> str:
-    """``arch`` if it is one of :data:`ARCHS`, else a ``TypeError``/``ValueError`` naming it."""
-    allowed = ", ".join(repr(a) for a in ARCHS)
-    if not isinstance(arch, str):
-        raise TypeError(f"arch must be a str, one of {allowed}; not {arch!r}")
-    if arch not in ARCHS:
-        raise ValueError(f"arch must be one of {allowed}, not {arch!r}")
-    return arch
+def check_choice(name: str, value: object, allowed: Sequence[str]) -> str:
+    """``value`` if it is one of ``allowed``, else a ``TypeError``/``ValueError`` whose
+    message names ``name``, the value and what is allowed."""
+    choices = ", ".join(repr(a) for a in allowed)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, one of {choices}; not {value!r}")
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {choices}, not {value!r}")
+    return value
 
 
 def _chunks(bits: int, tile: int) -> list[tuple[int, int, bool]]:
@@ -158,10 +149,10 @@ class SumOfProducts:
         self.a_bits = check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
         self.b_bits = check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
         self.block = check_int("block", block, 1, MAX_BLOCK)
-        self.arch = check_arch(arch)
+        self.arch = check_choice("arch", arch, ARCHS)
         self.levels_per_stage = check_int("levels_per_stage", levels_per_stage, 1)
         self.tile = check_int("tile", tile, 1, 3)
-        self.target = check_target(target)
+        self.target = check_choice("target", target, TARGETS)
         self.shape = range_shape(*dot_sum_range(a_bits, b_bits, block))
         self.width = self.shape.width
         if arch == "tree":

@@ -6,7 +6,7 @@ import torch
 
 from golden.int_dot import check_int_dot, int_dot
 
-from .common import signed_full_range
+from .common import random_group_ends, signed_full_range
 
 __all__ = ["MODEL", "IntDotModel"]
 
@@ -58,14 +58,7 @@ class IntDotModel:
         group."""
         a = signed_full_range(gen, self.a_bits, (n, self.block)).tolist()
         b = signed_full_range(gen, self.b_bits, (n, self.block)).tolist()
-        last = [0] * n
-        pos = 0
-        while pos < n:
-            long = int(torch.randint(0, 8, (1,), generator=gen)) == 0
-            size = int(torch.randint(17, 301, (1,), generator=gen)) if long else \
-                int(torch.randint(1, 17, (1,), generator=gen))
-            pos += size
-            last[min(pos, n) - 1] = 1
+        last = random_group_ends(gen, n)
         items = self._directed() + list(zip(a, b, last, strict=True))
         return {"i": [{"a": x, "b": y, "last": e} for x, y, e in items]}
 

@@ -14,9 +14,10 @@ fixed-point number with one integer bit and six fraction bits (Q1.6), scaled by
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["MXIntFormat", "check_int"]
+__all__ = ["MXIntFormat", "check_choice", "check_int"]
 
 #: Widest element the generator accepts. Products of two such elements still fit the
 #: 64-bit integers the golden model computes with, even summed over the largest block.
@@ -42,6 +43,24 @@ def check_int(name: str, value: object, lo: int, hi: int | None = None) -> int:
     if value < lo or (hi is not None and value > hi):
         allowed = f"at least {lo}" if hi is None else f"from {lo} to {hi}"
         raise ValueError(f"{name} must be {allowed}, not {value}")
+    return value
+
+
+def check_choice(name: str, value: object, allowed: Sequence[str]) -> str:
+    """Validate a choice parameter and return it.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a ``str``.
+    ValueError
+        If ``value`` is not one of ``allowed``.
+    """
+    choices = ", ".join(repr(a) for a in allowed)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, one of {choices}; not {value!r}")
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {choices}, not {value!r}")
     return value
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.accumulator import MAX_ACC_WIDTH
 from golden.dot import dot_sum_range
-from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
+from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_choice, check_int
 
 from .layouts import range_shape
 from .top import Top, operand_bits
 
-__all__ = ["TOP", "MXIntAccumulator", "default_acc_width"]
+__all__ = ["ALIGNS", "TOP", "MXIntAccumulator", "default_acc_width"]
 
 #: Default headroom of the accumulator over one input: 2**8 equal-exponent inputs.
 DEFAULT_HEADROOM = 8
@@ -21,6 +21,15 @@ DEFAULT_HEADROOM = 8
 DEFAULT_GUARD_BITS = 8
 #: Register stages from ``i`` to ``o``.
 LATENCY = 3
+#: Where ``A`` is shifted when an input raises the running maximum: ``"loop"``, in the
+#: accumulation loop; ``"stall"``, in stall cycles before the addition.
+ALIGNS = ("loop", "stall")
+DEFAULT_ALIGN = "stall"
+#: ``align="stall"``: low bits of the shift of ``A`` done by the second stall cycle (0 to
+#: 7); the first shifts by the rest, a multiple of 8.
+LOW_SHIFT_BITS = 3
+#: Low bits of the input's alignment shift done in stage 1 (0 to 3); stage 2 does the rest.
+FINE_SHIFT_BITS = 2
 
 
 def default_acc_width(in_width: int, guard_bits: int) -> int:
@@ -82,20 +91,41 @@ class MXIntAccumulator(wiring.Component):
     (``n`` inputs) and exact when ``G`` covers the group's exponent spread; see
     :mod:`golden.accumulator`, which this unit equals bit for bit.
 
-    Three register stages; throughput is one input per cycle. Stage 1 keeps the running
-    maximum ``E_max``, the NaN flag and the group's first-input flag (a one-compare
-    recurrence of ``exp_bits + 1`` bits) and registers both shift amounts, clamped at the
-    operand width minus one (``W - 1`` for ``A``, ``in_width + G - 1`` for ``x``), where an
-    arithmetic shift already leaves ``0`` or ``-1``. Stage 2 registers the aligned input
-    ``x >> (E_max - E)``. Stage 3 is the only loop: ``A = (A >> acc_shift) + x_aligned``
-    (``A`` read as ``0`` for a group's first input), a ``W``-bit shifter and an adder into a
-    ``W + 1``-bit register, exact while ``A`` is in range. Saturation is detected from that
-    register, out of the loop: a flag and a side remember an excursion of an earlier ``A``
-    of the group, and ``o.sum`` is ``A`` or the bound chosen by them and by the top two bits
-    of ``A`` (a multiplexer after the registers). :attr:`latency` is 3 (from the ``last``
-    input's transfer to ``o.valid``). All registers load on ``advance = ~o.valid |
-    o.ready`` (whole-pipeline stall, no skid buffer): ``i`` is ready whenever ``o`` is empty
-    or being taken, and inputs stall while an unaccepted result is held.
+    Three register stages. Stage 1 keeps the running maximum ``E_max``, the NaN flag and
+    the group's first-input flag (a one-compare recurrence of ``exp_bits + 1`` bits: every
+    path from ``E_max`` is one short carry chain and a LUT or two) and registers both shift
+    amounts, saturated where an arithmetic shift already leaves ``0`` or ``-1`` (at ``W - 1``
+    for ``A``, ``in_width + G - 1`` for ``x``); it also shifts ``x`` by the low 2 bits of
+    ``E_max - E``, which need no carry chain. Stage 2 registers the aligned input: ``x >>
+    (E_max - E)`` (the rest of the shift) or ``x``. Stage 3 holds ``A`` in a ``W + 1``-bit
+    register, exact while ``A`` is in range. ``align`` chooses where ``A`` is shifted when an
+    input raises the running maximum:
+
+    * ``"loop"``: stage 3 is ``A = (A >> acc_shift) + x_aligned`` (``A`` read as
+      ``0`` for a group's first input), a ``W``-bit shifter and an adder in one loop.
+      Throughput: one input per cycle.
+    * ``"stall"`` (default): the shift leaves the loop. An input with ``E > E_max`` (not the
+      first of its group) waits in stage 2 for two cycles while ``T = A >> (acc_shift -
+      acc_shift mod 8)`` and then ``S = T >> (acc_shift mod 8)`` are registered (one cycle,
+      ``S = A >> acc_shift``, when ``W <= 8``); stages 1 and 2 and ``i`` hold meanwhile
+      (``i.ready`` is low). ``S`` is also cleared ahead of a group's first input, which
+      reads it as its ``0``: the only loop is ``A = (S or A) + x_aligned``, one LUT in
+      front of the adder, nothing behind it. Throughput: one input per cycle, except
+      :meth:`stall_cycles` (2) bubbles per rise of the running maximum within a group.
+
+    Saturation is detected from the ``A`` register, out of the loop: a flag and a side
+    remember an excursion of an earlier ``A`` of the group, and ``o.sum`` is ``A`` or the bound
+    chosen by them and by the top two bits of ``A`` (a multiplexer after the registers).
+    :attr:`latency` is 3, from the ``last`` input's transfer to ``o.valid``, for every input
+    that does not raise the running maximum; with ``"stall"``, a ``last`` input that does
+    arrives :meth:`stall_cycles` cycles later (it is a latency without rise stalls, which
+    cost throughput). All registers load on ``advance = ~o.valid | o.ready`` (whole-pipeline
+    stall, no skid buffer); with ``"stall"``, stages 1 and 2 also wait for the shift of ``A``.
+    ``i`` is ready whenever ``o`` is empty or being taken (and no shift of ``A`` is under way);
+    inputs stall while an unaccepted result is held. ``valid`` never depends on ``ready``.
+
+    ``"stall"`` has data-dependent input back-pressure: units that run several accumulators
+    in lockstep from one handshake (:class:`hw.linear.MXIntLinear`) need ``"loop"``.
 
     Parameters
     ----------
@@ -110,6 +140,9 @@ class MXIntAccumulator(wiring.Component):
     acc_width : int or None
         ``W``, from ``in_width + guard_bits`` (one input always fits) to 62; default
         ``min(in_width + guard_bits + 8, 62)``.
+    align : str
+        ``"stall"`` (default) or ``"loop"``: where ``A`` is shifted when an input raises the
+        running maximum (see above).
 
     Members
     -------
@@ -125,7 +158,8 @@ class MXIntAccumulator(wiring.Component):
     """
 
     def __init__(self, *, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
-                 guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None) -> None:
+                 guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
+                 align: str = DEFAULT_ALIGN) -> None:
         self._a_bits = check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
         self._b_bits = check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
         self._exp_bits = check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
@@ -137,6 +171,7 @@ class MXIntAccumulator(wiring.Component):
             acc_width = default_acc_width(self._in_width, guard_bits)
         self._acc_width = check_int("acc_width", acc_width, self._in_width + guard_bits,
                                     MAX_ACC_WIDTH)
+        self._align = check_choice("align", align, ALIGNS)
         super().__init__({
             "i": In(stream.Signature(accum_input_layout(in_width=self._in_width,
                                                         exp_bits=exp_bits))),
@@ -151,11 +186,21 @@ class MXIntAccumulator(wiring.Component):
     in_width = property(lambda self: self._in_width, doc="Width of the input ``sum``.")
     guard_bits = property(lambda self: self._guard_bits, doc="Guard bits ``G``.")
     acc_width = property(lambda self: self._acc_width, doc="Accumulator width ``W``.")
+    align = property(lambda self: self._align, doc="Where ``A`` is shifted on a rise.")
 
     @property
     def latency(self) -> int:
-        """Cycles from the transfer of a ``last`` input to its result being valid (3)."""
+        """Cycles from the transfer of a ``last`` input to its result being valid (3), when
+        that input does not raise the running maximum (see :meth:`stall_cycles`)."""
         return LATENCY
+
+    def stall_cycles(self, rise: int) -> int:
+        """Cycles an input that raises the running maximum by ``rise`` (not the first of its
+        group) costs beyond its own: 0 for ``align="loop"``; for ``"stall"``, 2 (1 when
+        ``W <= 8``), whatever the size of the rise."""
+        if self._align == "loop" or rise <= 0:
+            return 0
+        return 2 if (self._acc_width - 1).bit_length() > LOW_SHIFT_BITS else 1
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -164,83 +209,160 @@ class MXIntAccumulator(wiring.Component):
         ew = self._exp_bits + 1
 
         # Whole-pipeline stall (as hw/pipeline.py, but o.valid marks `last` inputs only):
-        # every register loads on `advance`; state registers also need valid data.
+        # every register loads on `advance`; state registers also need valid data. With
+        # align="stall", `busy` (stage 3 is shifting A for the input in stage 2) also holds
+        # stages 1 and 2 and the input: they load on `move`.
         advance = Signal()
+        busy = Signal()
+        move = Signal()
         fire = Signal()
+        # Each is written out from registers and ports rather than from one another, so
+        # that each is one LUT deep (they drive every register's enable).
         m.d.comb += [
             advance.eq(~self.o.valid | self.o.ready),
-            self.i.ready.eq(advance),
-            fire.eq(self.i.valid & advance),
+            move.eq(~busy & (~self.o.valid | self.o.ready)),
+            self.i.ready.eq(move),
+            fire.eq(self.i.valid & ~busy & (~self.o.valid | self.o.ready)),
         ]
 
         def register(value, name, shape=None):
             reg = Signal(shape if shape is not None else value.shape(), name=name)
-            with m.If(advance):
+            with m.If(move):
                 m.d.sync += reg.eq(value)
             return reg
 
         # Stage 1, exponents: the running maximum E_max and the NaN flag are a short
-        # recurrence of their own (one (e+1)-bit compare). `first` marks an input that opens
-        # a group; the state is then ignored. Both shift amounts are clamped at the operand
-        # width minus one, where an arithmetic shift already leaves 0 or -1.
+        # recurrence of their own. E - E_max and E_max - E are each an (e+2)-bit subtraction
+        # whose sign bit is the compare, and every path from E_max is that carry chain and
+        # at most a LUT or two. `first` marks an input that opens a group; the state is then
+        # ignored.
         p = self.i.payload
         e_max = Signal(unsigned(ew))
         nan = Signal()
         first = Signal(init=1)
+        rise = Signal(signed(ew + 1))
+        fall = Signal(signed(ew + 1))
         up = Signal()
         down = Signal()
-        rise = Signal(unsigned(ew))
-        fall = Signal(unsigned(ew))
         m.d.comb += [
             rise.eq(p.exponent - e_max),
             fall.eq(e_max - p.exponent),
-            up.eq(~first & (p.exponent > e_max)),
-            down.eq(~first & (p.exponent < e_max)),
-        ]
-        new_emax = Signal(unsigned(ew))
-        new_nan = Signal()
-        m.d.comb += [
-            new_emax.eq(Mux(up | first, p.exponent, e_max)),
-            new_nan.eq((nan & ~first) | p.nan),
+            up.eq(~first & fall[-1]),
+            down.eq(~first & rise[-1]),
         ]
         with m.If(fire):
-            m.d.sync += [e_max.eq(new_emax), nan.eq(new_nan), first.eq(p.last)]
-        acc_shift_1 = register(Mux(up, Mux(rise >= w - 1, w - 1, rise), 0), "acc_shift_s1",
-                               range(w))
-        x_shift_1 = register(Mux(down, Mux(fall >= xw - 1, xw - 1, fall), 0), "x_shift_s1",
-                             range(xw))
+            m.d.sync += [
+                e_max.eq(Mux(up | first, p.exponent, e_max)),
+                nan.eq((nan & ~first) | p.nan),
+                first.eq(p.last),
+            ]
+
+        # Shift amounts keep the bits that reach the operand width minus one (W - 1 for A,
+        # in_width + G - 1 for x) and an OR of the bits above, which stands for a shift to
+        # the sign (an arithmetic shift that far leaves 0 or -1): no compare behind the
+        # subtraction. Stage 2 completes the amount of A (saturated at all ones, 0 unless
+        # E > E_max).
+        abits = (w - 1).bit_length()
+        rise_1 = register(rise[:abits], "rise_low_s1")
+        rise_wide_1 = register(rise[abits:ew] != 0, "rise_wide_s1") if abits < ew else C(0, 1)
+        up_1 = register(up, "up_s1")
+        # The input's shift, by E_max - E when E < E_max: its low `lo` bits in stage 1
+        # (below), the next ones in stage 2; `x_wide` (any bit above) sets the latter to all
+        # ones, a shift that with any low part reaches in_width + G - 1 (xbits is chosen so).
+        lo = min(FINE_SHIFT_BITS, (xw - 1).bit_length())
+        xbits = min((xw - 2 + (1 << lo)).bit_length(), ew)
+        x_shift_1 = register(fall[lo:xbits], "x_shift_s1", unsigned(xbits - lo))
+        x_wide_1 = register(fall[xbits:ew] != 0, "x_wide_s1") if xbits < ew else C(0, 1)
+        # The low `lo` bits of E_max - E need no carry chain (each is a small function of the
+        # low bits of E_max and E), so stage 1 already shifts the input by them, on the
+        # guess that E < E_max; stage 2 shifts that by the rest, or takes the input as it is.
+        # Each shift is a multiplexer per bit (mux_shift), which maps onto wide LUTs.
+        borrow = C(0, 1)
+        fall_lo = []
+        for j in range(lo):
+            fall_lo.append(e_max[j] ^ p.exponent[j] ^ borrow)
+            borrow = (~e_max[j] & p.exponent[j]) | (~(e_max[j] ^ p.exponent[j]) & borrow)
+        x_in = Signal(signed(xw))
+        m.d.comb += x_in.eq(p.sum << g)
+        x_fine_1 = register(mux_shift(x_in, fall_lo), "x_fine_s1")
         sum_1 = register(p.sum, "sum_s1")
+        x_down_1 = register(down, "x_down_s1")
         first_1 = register(first, "first_s1")
-        emax_1 = register(new_emax, "emax_s1")
-        nan_1 = register(new_nan, "nan_s1")
+        emax_1 = register(Mux(up | first, p.exponent, e_max), "emax_s1")
+        nan_1 = register((nan & ~first) | p.nan, "nan_s1")
         valid_1 = register(fire, "valid_s1")
         last_1 = register(p.last, "last_s1")
 
-        # Stage 2: the input aligned to the running maximum, x >> (E_max - E).
+        # Stage 2: the input aligned to the running maximum, x >> (E_max - E) or x.
         x = Signal(signed(xw))
         m.d.comb += x.eq(sum_1 << g)
-        x_2 = register(x >> x_shift_1, "x_aligned_s2", signed(xw))
-        acc_shift_2 = register(acc_shift_1, "acc_shift_s2")
+        x_2 = register(Mux(x_down_1, mux_shift(x_fine_1, [b | x_wide_1 for b in x_shift_1],
+                                               1 << lo), x),
+                       "x_aligned_s2", signed(xw))
+        acc_shift_2 = register(Mux(up_1, rise_1 | Mux(rise_wide_1, -1, 0), 0), "acc_shift_s2",
+                               unsigned(len(rise_1)))
         first_2 = register(first_1, "first_s2")
         emax_2 = register(emax_1, "emax_s2")
         nan_2 = register(nan_1, "nan_s2")
         valid_2 = register(valid_1, "valid_s2")
         last_2 = register(last_1, "last_s2")
 
-        # Stage 3, the only loop: A = (A >> acc_shift) + x_aligned, with A read as 0 for the
-        # first input of a group, one shifter and one adder. A keeps W + 1 bits: while it is
-        # in the W-bit range both terms fit W bits, so the sum is exact in W + 1 bits.
-        # Saturation is sticky (golden.accumulator) and detected out of the loop, from the
-        # register: `hit` records an excursion of an earlier A of the group and `high` its
-        # side; once set, A may wrap and carries no meaning.
+        # Stage 3: A keeps W + 1 bits: while it is in the W-bit range both terms of the sum
+        # fit W bits, so the sum is exact in W + 1 bits. Saturation is sticky
+        # (golden.accumulator) and detected out of the loop, from the register: `hit` records
+        # an excursion of an earlier A of the group and `high` its side; once set, A may wrap
+        # and carries no meaning.
         acc = Signal(signed(w + 1))
         shifted = Signal(signed(w))
-        m.d.comb += shifted.eq(Mux(first_2, 0, acc[:w].as_signed() >> acc_shift_2))
+        if self._align == "loop":
+            # The only loop: A = (A >> acc_shift) + x_aligned, with A read as 0 for the first
+            # input of a group, one shifter and one adder.
+            m.d.comb += shifted.eq(Mux(first_2, 0, acc[:w].as_signed() >> acc_shift_2))
+        else:
+            # The shift of A leaves the loop. An input that raises the maximum waits in
+            # stage 2 for two cycles: T = A >> (acc_shift - acc_shift mod 8), then
+            # S = T >> (acc_shift mod 8) (floor shifts compose, so S = A >> acc_shift); the
+            # addition then reads S instead of A. Each step is one multiplexer from one
+            # register into another. S is also cleared in every cycle in which a group's
+            # first input waits in stage 1 and no second step is under way: the input in
+            # stage 2 is then the previous group's last, whose S (if it rose) is written by
+            # its second step and read in the next cycle, before a clear takes effect; the
+            # first input reads S = 0 when it reaches stage 3. So the loop is
+            # A = (S or A) + x_aligned, one LUT with one select in front of the adder and
+            # nothing behind it. (Up to W = 8 the shift fits the second step alone, which
+            # then reads A: one stall cycle.)
+            lo_bits = min(LOW_SHIFT_BITS, len(acc_shift_2))
+            two_steps = len(acc_shift_2) > lo_bits
+            use_s = register((valid_1 & up_1) | first_1, "use_shifted_s2")
+            # `step_low` is set for both steps (`step_high` first, then alone), so it is
+            # `busy` by itself. Both load as stage 2 does and clear as their step is done;
+            # while busy, o is empty (the group's previous input was not `last`), so
+            # `advance` is high and the steps need not wait for it.
+            step_lo = Signal(name="shift_low_s2")
+            m.d.comb += busy.eq(step_lo)
+            s = Signal(signed(w), name="acc_shifted")
+            source = acc[:w]
+            if two_steps:
+                step_hi = Signal(name="shift_high_s2")
+                m.d.sync += [step_hi.eq(move & valid_1 & up_1),
+                             step_lo.eq(Mux(move, valid_1 & up_1, step_hi))]
+                source = Signal(signed(w), name="acc_shifted_high")
+                with m.If(step_hi):
+                    m.d.sync += source.eq(mux_shift(acc[:w], list(acc_shift_2[lo_bits:]),
+                                                    1 << lo_bits))
+            else:
+                step_hi = C(0, 1)
+                m.d.sync += step_lo.eq(move & valid_1 & up_1)
+            with m.If(step_lo & ~step_hi):
+                m.d.sync += s.eq(mux_shift(source, list(acc_shift_2[:lo_bits])))
+            with m.Elif(valid_1 & first_1):
+                m.d.sync += s.eq(0)
+            m.d.comb += shifted.eq(Mux(use_s, s, acc[:w].as_signed()))
         acc_out = Signal()
         m.d.comb += acc_out.eq(acc[w] != acc[w - 1])
         hit = Signal()
         high = Signal()
-        with m.If(advance & valid_2):
+        with m.If(move & valid_2):
             m.d.sync += [
                 acc.eq(shifted + x_2),
                 hit.eq(~first_2 & (hit | acc_out)),
@@ -258,11 +380,27 @@ class MXIntAccumulator(wiring.Component):
             m.d.comb += self.o.payload.sum.eq(acc[:w])
         with m.If(advance):
             m.d.sync += [
-                self.o.valid.eq(valid_2 & last_2),
+                self.o.valid.eq(valid_2 & last_2 & ~busy),
                 self.o.payload.exponent.eq(emax_2),
                 self.o.payload.nan.eq(nan_2),
             ]
         return m
+
+
+def mux_shift(value, select: list, stride: int = 1):
+    """``value >> (stride * Cat(*select))`` (arithmetic), built bit by bit as a
+    ``2**len(select)``-to-1 multiplexer whose innermost level is selected by ``select[0]``:
+    each output bit is one small multiplexer of input bits, which maps onto the wide-LUT
+    muxes of the target instead of a chain of shifter levels."""
+    width = len(value)
+    n = 1 << len(select)
+    out = []
+    for i in range(width):
+        level = [value[min(i + stride * k, width - 1)] for k in range(n)]
+        for sel in select:
+            level = [Mux(sel, level[k + 1], level[k]) for k in range(0, len(level), 2)]
+        out.append(level[0])
+    return Cat(*out).as_signed()
 
 
 def _from_args(args) -> dict:
@@ -277,7 +415,13 @@ def _from_args(args) -> dict:
         except (TypeError, ValueError):
             acc_width = None  # the constructor reports the bad parameter
     return {"a_bits": a_bits, "b_bits": b_bits, "exp_bits": args.exp_bits,
-            "block": args.block, "guard_bits": guard, "acc_width": acc_width}
+            "block": args.block, "guard_bits": guard, "acc_width": acc_width,
+            **_align_param(getattr(args, "align", DEFAULT_ALIGN))}
+
+
+def _align_param(align: str) -> dict:
+    """``{"align": align}``, or nothing for the default (names and manifests unchanged)."""
+    return {} if align == DEFAULT_ALIGN else {"align": align}
 
 
 def _name(p: dict) -> str:
@@ -285,7 +429,13 @@ def _name(p: dict) -> str:
     acc_width = resolve_acc_width(a_bits=p["a_bits"], b_bits=p["b_bits"], block=p["block"],
                                   guard_bits=guard, acc_width=p.get("acc_width"))
     return (f"mxint_accum_a{p['a_bits']}_w{p['b_bits']}_e{p.get('exp_bits', 8)}_k{p['block']}"
-            f"_g{guard}_acc{acc_width}")
+            f"_g{guard}_acc{acc_width}{_align_suffix(p)}")
+
+
+def _align_suffix(p: dict) -> str:
+    """Name suffix of a non-default ``align`` (empty for the default)."""
+    align = p.get("align", DEFAULT_ALIGN)
+    return "" if align == DEFAULT_ALIGN else f"_{align}"
 
 
 TOP = Top(
@@ -298,6 +448,12 @@ TOP = Top(
     options=((("--acc-width",), {
         "type": int, "default": None,
         "help": "accum: accumulator width (default: input width + guard bits + 8, at most "
-                "62)"}),),
-    flags={"acc_width": "--acc-width"},
+                "62)"}),
+             (("--align",), {
+                 "choices": ALIGNS, "default": DEFAULT_ALIGN,
+                 "help": "accum: where the accumulator is shifted when an input raises the "
+                         "running maximum exponent: in the loop (one input per cycle) or in "
+                         "two stall cycles before the addition (the loop is one adder; "
+                         "default: %(default)s)"})),
+    flags={"acc_width": "--acc-width", "align": "--align"},
 )

@@ -52,7 +52,7 @@ from collections.abc import Callable, Sequence
 from amaranth.hdl import Array, Cat, Const, Instance, Module, Signal, Value
 
 from golden.dot import dot_sum_range
-from golden.format import MAX_BLOCK, MAX_MAN_BITS, check_int
+from golden.format import MAX_BLOCK, MAX_MAN_BITS, check_choice, check_int
 
 from .layouts import range_shape
 
@@ -70,17 +70,6 @@ Register = Callable[[Value, str], Value]
 
 #: Primitive sets the heap may instantiate: none, or AMD/Xilinx 7-series LUT6_2 and CARRY4.
 TARGETS = ("generic", "xc7")
-
-
-def check_choice(name: str, value: object, allowed: Sequence[str]) -> str:
-    """``value`` if it is one of ``allowed``, else a ``TypeError``/``ValueError`` whose
-    message names ``name``, the value and what is allowed."""
-    choices = ", ".join(repr(a) for a in allowed)
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, one of {choices}; not {value!r}")
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {choices}, not {value!r}")
-    return value
 
 
 def _chunks(bits: int, tile: int) -> list[tuple[int, int, bool]]:

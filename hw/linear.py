@@ -187,18 +187,25 @@ class MXIntLinear(wiring.Component):
         m.d.comb += [self.x.ready.eq(ready & self.w.valid), self.w.ready.eq(ready & self.x.valid)]
 
         # Between dot and accumulator: count blocks as they enter the accumulators to mark
-        # the last block of each row (results leave the dot products in order).
+        # the last block of each row (results leave the dot products in order). The dot
+        # products stay in lockstep; the accumulators need not (with align="stall" each
+        # stalls on its own rises of the maximum), so a join makes every lane's block
+        # transfer together: a lane's input is valid when every other lane is ready, and
+        # the dot products are taken when all are. No accumulator's ready depends on its
+        # valid, so the join has no combinational loop.
         count = Signal(range(self.blocks))
         last = Signal()
         m.d.comb += last.eq(count == self.blocks - 1)
-        for dot, acc in zip(self._dots, self._accs, strict=True):
+        acc_ready = [acc.i.ready for acc in self._accs]
+        for p, (dot, acc) in enumerate(zip(self._dots, self._accs, strict=True)):
+            others = acc_ready[:p] + acc_ready[p + 1:]
             m.d.comb += [
                 acc.i.payload.sum.eq(dot.o.payload.sum),
                 acc.i.payload.exponent.eq(dot.o.payload.exponent),
                 acc.i.payload.nan.eq(dot.o.payload.nan),
                 acc.i.payload.last.eq(last),
-                acc.i.valid.eq(dot.o.valid),
-                dot.o.ready.eq(acc.i.ready),
+                acc.i.valid.eq(dot.o.valid & _all(others) if others else dot.o.valid),
+                dot.o.ready.eq(_all(acc_ready)),
             ]
         with m.If(self._accs[0].i.valid & self._accs[0].i.ready):
             with m.If(last):
@@ -216,9 +223,8 @@ class MXIntLinear(wiring.Component):
                     conv.i.valid.eq(acc.o.valid),
                     acc.o.ready.eq(conv.i.ready),
                     self.o.payload.bits[p].eq(conv.o.payload.bits),
-                    conv.o.ready.eq(self.o.ready),
                 ]
-            m.d.comb += self.o.valid.eq(_all([conv.o.valid for conv in self._convs]))
+            _join_outputs(m, self.o, [conv.o for conv in self._convs])
             return m
 
         # Output side: the lanes' results leave together.
@@ -227,10 +233,19 @@ class MXIntLinear(wiring.Component):
                 self.o.payload.sum[p].eq(acc.o.payload.sum),
                 self.o.payload.exponent[p].eq(acc.o.payload.exponent),
                 self.o.payload.nan[p].eq(acc.o.payload.nan),
-                acc.o.ready.eq(self.o.ready),
             ]
-        m.d.comb += self.o.valid.eq(_all([acc.o.valid for acc in self._accs]))
+        _join_outputs(m, self.o, [acc.o for acc in self._accs])
         return m
+
+
+def _join_outputs(m: Module, o, lanes: list) -> None:
+    """``o`` is valid when every lane is; a lane is taken when ``o`` is, so lanes that finish
+    at different cycles wait for each other."""
+    valid = [lane.valid for lane in lanes]
+    m.d.comb += o.valid.eq(_all(valid))
+    for p, lane in enumerate(lanes):
+        others = valid[:p] + valid[p + 1:]
+        m.d.comb += lane.ready.eq(o.ready & _all(others) if others else o.ready)
 
 
 def _all(values):

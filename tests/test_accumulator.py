@@ -19,11 +19,13 @@ from sim.run import simulate
 from sim.units import model_for
 
 
-def params(a_bits, b_bits, exp_bits, block, guard_bits=8, acc_width=None):
+def params(a_bits, b_bits, exp_bits, block, guard_bits=8, acc_width=None, align=None):
     p = {"a_bits": a_bits, "b_bits": b_bits, "exp_bits": exp_bits, "block": block,
          "guard_bits": guard_bits}
     if acc_width is not None:
         p["acc_width"] = acc_width
+    if align is not None:
+        p["align"] = align
     return p
 
 
@@ -79,6 +81,8 @@ def run_group(items, guard, width):
     ({"acc_width": 23}, ValueError, r"acc_width must be from 24 to 62, not 23"),
     ({"acc_width": 63}, ValueError, r"acc_width must be from 24 to 62, not 63"),
     ({"acc_width": "32"}, TypeError, r"acc_width must be an integer, not '32'"),
+    ({"align": "skid"}, ValueError, r"align must be one of 'loop', 'stall', not 'skid'"),
+    ({"align": 1}, TypeError, r"align must be a str, one of 'loop', 'stall'; not 1"),
 ])
 def test_bad_parameters(kwargs, exc, match):
     # in_width of 6 x 6 bits over 16 elements is 16
@@ -104,6 +108,14 @@ def test_positional_parameters_refused():
 def test_widths_and_defaults():
     dut = unused(MXIntAccumulator(a_bits=6, b_bits=6, block=16))
     assert (dut.in_width, dut.guard_bits, dut.acc_width, dut.latency) == (16, 8, 32, 3)
+    assert dut.align == "stall" and [dut.stall_cycles(d) for d in (0, 1, 40)] == [0, 2, 2]
+    stall = unused(MXIntAccumulator(a_bits=6, b_bits=6, block=16, align="stall"))
+    assert stall.latency == 3
+    assert [stall.stall_cycles(d) for d in (0, 1, 7, 8, 31, 40)] == [0, 2, 2, 2, 2, 2]
+    # W = 4: one stall cycle shifts A by 0 to 3
+    tiny = unused(MXIntAccumulator(a_bits=2, b_bits=2, exp_bits=2, block=1, guard_bits=0,
+                                   acc_width=4, align="stall"))
+    assert [tiny.stall_cycles(d) for d in (1, 3, 7, 8)] == [1, 1, 1, 1]
     assert dut.i.payload.shape().size == 16 + 9 + 1 + 1
     assert list(dut.o.payload.shape().members) == ["sum", "exponent", "nan"]
     # the default width is capped at 62
@@ -285,6 +297,10 @@ def test_stimuli_cover_the_corners():
 # --- Amaranth simulator ----------------------------------------------------------------------
 
 
+ALIGNS = ["loop", "stall"]
+
+
+@pytest.mark.parametrize("align", ALIGNS)
 @pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.parametrize(("a_bits", "b_bits", "exp_bits", "block", "guard", "acc_width"), [
     (2, 2, 2, 1, 0, 4),          # tightest: in_width 4, saturates often
@@ -294,8 +310,9 @@ def test_stimuli_cover_the_corners():
     (8, 3, 5, 5, 5, 20),
     (24, 24, 8, 1024, 2, 62),    # widest input
 ])
-def test_amaranth_sim_matches_golden(seed, a_bits, b_bits, exp_bits, block, guard, acc_width):
-    p = params(a_bits, b_bits, exp_bits, block, guard, acc_width)
+def test_amaranth_sim_matches_golden(seed, a_bits, b_bits, exp_bits, block, guard, acc_width,
+                                     align):
+    p = params(a_bits, b_bits, exp_bits, block, guard, acc_width, align)
     model = model_for({"top": "accum", "parameters": p})
     stim = model.stimuli(torch.Generator().manual_seed(seed), 300)
     want = model.expected(stim)
@@ -305,16 +322,29 @@ def test_amaranth_sim_matches_golden(seed, a_bits, b_bits, exp_bits, block, guar
     assert r["checked"] == len(want["o"]) == sum(x["last"] for x in stim["i"])
 
 
-def test_amaranth_sim_one_input_per_cycle():
-    p = params(4, 4, 3, 2, 2, 12)
+def rises(items: list[dict]) -> list[int]:
+    """By how much each input raises its group's running maximum (0 for none)."""
+    out, e_max = [], None
+    for x in items:
+        out.append(0 if e_max is None or x["exponent"] <= e_max else x["exponent"] - e_max)
+        e_max = None if x["last"] else max(x["exponent"], e_max if e_max is not None else 0)
+    return out
+
+
+@pytest.mark.parametrize("align", ALIGNS)
+def test_amaranth_sim_one_input_per_cycle(align):
+    p = params(4, 4, 3, 2, 2, 12, align)
     model = model_for({"top": "accum", "parameters": p})
     stim = model.stimuli(torch.Generator().manual_seed(3), 300)
-    r = run_stream_sim(MXIntAccumulator(**p), stim, model.expected(stim), seed=3, idle=0,
-                       backpressure=0)
+    dut = MXIntAccumulator(**p)
+    r = run_stream_sim(dut, stim, model.expected(stim), seed=3, idle=0, backpressure=0)
     assert r["mismatches"] == 0 and r["missing"] == 0
-    # one input per cycle, then the latency and the bench's drain of 2 * latency + 2 cycles
-    dut_latency = MXIntAccumulator(**p).latency
-    assert r["cycles"] <= len(stim["i"]) + 3 * dut_latency + 3
+    # one input per cycle plus the stall cycles of the rises, then the latency and the
+    # bench's drain of 2 * latency + 2 cycles
+    stalls = sum(dut.stall_cycles(d) for d in rises(stim["i"]))
+    assert (stalls > 50) == (align == "stall")
+    assert len(stim["i"]) + stalls <= r["cycles"] <= \
+        len(stim["i"]) + stalls + 3 * dut.latency + 3
 
 
 def stream_of(groups: list[list[tuple[int, int, int]]]) -> list[dict]:
@@ -322,11 +352,12 @@ def stream_of(groups: list[list[tuple[int, int, int]]]) -> list[dict]:
             for g in groups for j, (s, e, f) in enumerate(g)]
 
 
+@pytest.mark.parametrize("align", ALIGNS)
 @pytest.mark.parametrize(("idle", "backpressure"), [(0, 0), (0, 0.7), (0.5, 0.5)])
-def test_amaranth_sim_back_to_back_single_input_groups(idle, backpressure):
+def test_amaranth_sim_back_to_back_single_input_groups(idle, backpressure, align):
     """Every input is its own group: each result must ignore the state the pipeline holds
     for the group just before it, also while results stall in o."""
-    p = params(4, 4, 3, 2, 2, 12)
+    p = params(4, 4, 3, 2, 2, 12, align)
     model = model_for({"top": "accum", "parameters": p})
     gen = torch.Generator().manual_seed(11)
     sums = torch.randint(-(1 << 8), 1 << 8, (200,), generator=gen).tolist()
@@ -343,11 +374,12 @@ def test_amaranth_sim_back_to_back_single_input_groups(idle, backpressure):
         assert r["cycles"] <= 200 + 3 * dut.latency + 3
 
 
+@pytest.mark.parametrize("align", ALIGNS)
 @pytest.mark.parametrize("guard", [0, 3])
-def test_amaranth_sim_shift_clamps(guard):
+def test_amaranth_sim_shift_clamps(guard, align):
     """Exponent steps around the clamps of both shifters (W - 1 for A, in_width + G - 1 for
     x), with negative and positive operands: floors to -1 and 0 at and past the width."""
-    p = params(4, 4, 5, 2, guard, 9 + guard + 2)   # in_width 9
+    p = params(4, 4, 5, 2, guard, 9 + guard + 2, align)   # in_width 9
     w, xw = 9 + guard + 2, 9 + guard
     groups = []
     for d in (w - 2, w - 1, w, w + 1, 40):
@@ -370,6 +402,54 @@ def test_amaranth_sim_shift_clamps(guard):
             f"seed {seed}: {r['reports']}"
 
 
+def rising_groups(width: int, top: int, gen: torch.Generator) -> list[list[tuple]]:
+    """Groups that raise the running maximum at (nearly) every input: by 1, by the split of
+    the stall steps (7, 8, 9), by W - 1, W and more, back to back; each group's first
+    input lies below the previous group's maximum, and groups close on a rise."""
+    groups = []
+    for step in (1, 2, 7, 8, 9, 15, 16, width - 1, width, width + 3):
+        base = int(torch.randint(0, 4, (), generator=gen))
+        n = max(2, min(12, (top - base) // step + 1))
+        sums = torch.randint(-256, 256, (n,), generator=gen).tolist()
+        groups.append([(s, min(base + j * step, top), 0) for j, s in enumerate(sums)])
+    # rises mixed with falls and equal exponents, each rise right after another stall
+    for _ in range(20):
+        n = int(torch.randint(2, 12, (), generator=gen))
+        exps = torch.randint(0, top + 1, (n,), generator=gen).sort().values
+        exps = exps[torch.randperm(n, generator=gen)] if bool(torch.rand((), generator=gen)
+                                                             < 0.3) else exps
+        sums = torch.randint(-256, 256, (n,), generator=gen).tolist()
+        groups.append(list(zip(sums, exps.tolist(), [0] * n, strict=True)))
+    return groups
+
+
+@pytest.mark.parametrize("align", ALIGNS)
+@pytest.mark.parametrize(("guard", "width", "exp_bits"), [(0, 11, 5), (3, 14, 6), (8, 40, 8)])
+def test_amaranth_sim_rises_of_the_maximum(guard, width, exp_bits, align):
+    """Monotonic exponents (a stall per input with align="stall"), under idle inputs and
+    back-pressure, bit-exact against golden; with neither, the cycle count is the inputs
+    plus the documented stall cycles."""
+    p = params(4, 4, exp_bits, 2, guard, width, align)   # in_width 9
+    top = (1 << (exp_bits + 1)) - 1
+    groups = rising_groups(width, top, torch.Generator().manual_seed(width))
+    stim = {"i": stream_of(groups)}
+    model = model_for({"top": "accum", "parameters": p})
+    want = model.expected(stim)
+    for g, o in zip(groups, want["o"], strict=True):
+        acc, e_max, nan, _ = reference_group(g, guard, width)
+        assert (o["sum"], o["exponent"], o["nan"]) == (acc, e_max, int(nan))
+    dut = MXIntAccumulator(**p)
+    stalls = sum(dut.stall_cycles(d) for d in rises(stim["i"]))
+    for seed, (idle, bp) in enumerate([(0, 0), (0.3, 0.3), (0, 0.8), (0.6, 0)]):
+        r = run_stream_sim(MXIntAccumulator(**p), stim, want, seed=seed, idle=idle,
+                           backpressure=bp)
+        assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \
+            f"seed {seed}: {r['reports']}"
+        if idle == 0 and bp == 0:
+            assert len(stim["i"]) + stalls <= r["cycles"] <= \
+                len(stim["i"]) + stalls + 3 * dut.latency + 3
+
+
 def test_amaranth_sim_catches_wrong_expectation():
     p = params(4, 4, 3, 2, 2, 12)
     model = model_for({"top": "accum", "parameters": p})
@@ -388,12 +468,15 @@ VERILATOR_MATRIX = [
     params(4, 4, 3, 2, 2, 12),
     params(8, 8, 8, 32, 4, 40),
     params(24, 24, 8, 1024, 2, 62),      # widest
+    params(6, 6, 8, 16, align="stall"),  # A shifted in stall cycles
+    params(2, 2, 2, 1, 0, 4, "stall"),
+    params(24, 24, 8, 1024, 2, 62, "stall"),
 ]
 
 
 @pytest.mark.parametrize("p", VERILATOR_MATRIX, ids=lambda p: (
     "a{a_bits}w{b_bits}e{exp_bits}k{block}g{guard_bits}".format(**p)
-    + f"acc{p.get('acc_width', 'def')}"))
+    + f"acc{p.get('acc_width', 'def')}" + p.get("align", "")))
 def test_verilator_matches_golden(p, sim_build):
     seed = 300 + p["a_bits"] * 10 + p["block"] % 97
     s = simulate("accum", p, seed=seed, vectors=1000, build_root=sim_build)

@@ -67,6 +67,16 @@ class AccumModel:
             [(hi, mid, 0)] * n_sat + [(lo, mid, 0)] * 3,   # back in range: still clamped
             [(lo, mid, 0)] * n_sat + [(0, top, 0)],        # A shifted back: still clamped
             [(0, 0, 0), (0, top, 0)],                      # zeros
+            # Rises of the running maximum (each a stall of align="stall"): by 1 in a run,
+            # by the near/far split (7, 8, 9), by W - 1 and past W, back to back and at the
+            # group's end; the group after them opens with a rise of its own.
+            [(lo + j, mid - 12 + j, 0) for j in range(12)],
+            [(hi - j, j, 0) for j in range(12)],
+            [(hi, 0, 0), (lo, 7, 0), (hi, 15, 0), (lo, 24, 0), (hi, 33, 0), (lo, 33, 0)],
+            [(lo, 0, 0), (hi, 1, 0), (lo, 1 + self.acc_width - 1, 0),
+             (hi, 1 + 2 * self.acc_width, 0), (-1, top, 0)],
+            [(hi, mid, 0)] * (n_sat - 1) + [(hi, mid + 1, 0), (lo, mid + 2, 0)],
+            [(-1, 0, 0), (hi, 9, 0), (lo, 8, 0), (hi, 17, 1), (lo, 16, 0)],
         ]
         return [[(max(lo, min(s, hi)), max(0, min(e, top)), f) for s, e, f in grp]
                 for grp in groups]

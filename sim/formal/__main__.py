@@ -1,0 +1,93 @@
+"""Command line of :mod:`sim.formal`; see the package docstring."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from hw.generate import OneLineParser, add_unit_arguments, elaborate, parameters_from_args, validate
+
+from ..tools import ToolError
+from .harness import REFERENCES, HarnessError
+from .prove import MODES, ProofResult, prove
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="python -m sim.formal",
+        description="Prove with Yosys' SAT solver that a generated unit equals its "
+                    "arithmetic definition for every input.",
+        epilog="example:\n  python -m sim.formal --top dot --bits 6 --block 16",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_unit_arguments(parser)
+    parser.add_argument("--mode", choices=(*MODES, "both"), default="both",
+                        help="streaming: for all time with inputs valid and output ready in "
+                             "every cycle (temporal induction); stall: free valid, ready and "
+                             "reset, bounded; both (default)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="streaming: largest induction length (default: latency + 2); "
+                             "stall: cycles checked (default: latency + 8)")
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="seconds per proof before Yosys is stopped (default: "
+                             "%(default)s)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="folder for the harness, the Yosys log and a counterexample's "
+                             "VCD (default: a temporary folder, kept only on failure)")
+    return parser
+
+
+def _print_counterexample(result: ProofResult) -> None:
+    for step in result.counterexample:
+        items = ", ".join(f"{k}={v}" for k, v in step.items() if k != "step")
+        print(f"  cycle {step['step']}: {items}")
+    if result.vcd:
+        print(f"  waveform: {result.vcd}")
+    print(f"  log: {result.log}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.top not in REFERENCES:
+        parser.error(f"--top {args.top} has no formal reference yet; known: "
+                     f"{', '.join(sorted(REFERENCES))}")
+    if args.timeout <= 0:
+        parser.error(f"--timeout must be positive, not {args.timeout:g}")
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be at least 1, not {args.steps}")
+    params = parameters_from_args(args)
+    try:
+        design = elaborate(args.top, **params)
+    except (TypeError, ValueError):
+        validate(args.top, params, parser)  # exits with one line naming the option
+        raise
+    modes = MODES if args.mode == "both" else (args.mode,)
+    keep = args.workdir is not None
+    root = args.workdir or Path(tempfile.mkdtemp(prefix="mxforge-formal-"))
+    failed = False
+    for mode in modes:
+        workdir = root / mode
+        try:
+            result = prove(design, mode=mode, steps=args.steps, timeout=args.timeout,
+                           workdir=workdir)
+        except (ToolError, HarnessError, OSError) as exc:
+            print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{result.status} {design.name} {result.detail} ({result.seconds:.1f} s)")
+        if not result.proved:
+            failed = keep = True
+            _print_counterexample(result)
+    if not keep:
+        for mode in modes:
+            for path in sorted((root / mode).glob("*")):
+                path.unlink()
+            (root / mode).rmdir()
+        root.rmdir()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

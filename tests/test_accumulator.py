@@ -59,6 +59,17 @@ def reference_group(items: list[tuple[int, int, bool]], guard: int, width: int
     return (acc if clamp is None else clamp), e_max, nan, maxima
 
 
+def checked_expectation(groups, p, guard, width):
+    """The stream of ``groups`` and the testbench model's expectation of it, after checking
+    that expectation against the independent reference, group by group."""
+    stim = {"i": stream_of(groups)}
+    want = model_for({"top": "accum", "parameters": p}).expected(stim)
+    for g, o in zip(groups, want["o"], strict=True):
+        acc, e_max, nan, _ = reference_group(g, guard, width)
+        assert (o["sum"], o["exponent"], o["nan"]) == (acc, e_max, int(nan))
+    return stim, want
+
+
 def run_group(items, guard, width):
     r = accumulate(torch.tensor([[s for s, _, _ in items]]),
                    torch.tensor([[e for _, e, _ in items]]),
@@ -389,12 +400,7 @@ def test_amaranth_sim_shift_clamps(guard, align):
     for d in (xw - 2, xw - 1, xw, xw + 1, 40):
         groups += [[(3, d, 0), (-256, 0, 0)], [(3, d, 0), (255, 0, 0)], [(0, d, 0), (-1, 0, 0)]]
     groups += [[(255, 5, 0)] * 12 + [(-256, 7, 0), (1, 62, 0), (-1, 0, 0)]]
-    stim = {"i": stream_of(groups)}
-    model = model_for({"top": "accum", "parameters": p})
-    want = model.expected(stim)
-    for g, o in zip(groups, want["o"], strict=True):
-        acc, e_max, nan, _ = reference_group(g, guard, w)
-        assert (o["sum"], o["exponent"], o["nan"]) == (acc, e_max, int(nan))
+    stim, want = checked_expectation(groups, p, guard, w)
     for seed, (idle, bp) in enumerate([(0, 0), (0.3, 0.3)]):
         r = run_stream_sim(MXIntAccumulator(**p), stim, want, seed=seed, idle=idle,
                            backpressure=bp)
@@ -432,12 +438,7 @@ def test_amaranth_sim_rises_of_the_maximum(guard, width, exp_bits, align):
     p = params(4, 4, exp_bits, 2, guard, width, align)   # in_width 9
     top = (1 << (exp_bits + 1)) - 1
     groups = rising_groups(width, top, torch.Generator().manual_seed(width))
-    stim = {"i": stream_of(groups)}
-    model = model_for({"top": "accum", "parameters": p})
-    want = model.expected(stim)
-    for g, o in zip(groups, want["o"], strict=True):
-        acc, e_max, nan, _ = reference_group(g, guard, width)
-        assert (o["sum"], o["exponent"], o["nan"]) == (acc, e_max, int(nan))
+    stim, want = checked_expectation(groups, p, guard, width)
     dut = MXIntAccumulator(**p)
     stalls = sum(dut.stall_cycles(d) for d in rises(stim["i"]))
     for seed, (idle, bp) in enumerate([(0, 0), (0.3, 0.3), (0, 0.8), (0.6, 0)]):

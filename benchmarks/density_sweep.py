@@ -8,18 +8,22 @@ runs ``python -m flows.density --bits 4,6,8 --block 16,32 --target xc7,ecp5 --mo
 (3 widths x 2 blocks x 2 targets x 2 mappings = 24 configurations, each a dot product and
 its accumulator, plus the fp32, bf16 and int8 baselines; ECP5 placed and routed) twice in
 fresh processes: first with an empty cache, then again with the cache it filled. Goals:
-under 10 minutes on 2 cores, and under 5 s cached.
+under 10 minutes on 2 cores, and under 5 s cached. Then it prints the project's density
+goals (:mod:`benchmarks.goals`) against the sweep's report.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from benchmarks.goals import check_goals, format_goals
 
 SWEEP = ["--bits", "4,6,8", "--block", "16,32", "--target", "xc7,ecp5", "--mode", "lut,dsp"]
 GOAL_FRESH_S = 600.0
@@ -61,9 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = args.keep or Path(where)
         folder.mkdir(parents=True, exist_ok=True)
         times = run(jobs=args.jobs, folder=folder)
+        report = json.loads((folder / "reports" / "density.json").read_text(encoding="utf-8"))
     print(f"density sweep, 24 configurations, --jobs {args.jobs}:")
     print(f"  fresh cache   {times['fresh_s']:8.1f} s   (goal < {GOAL_FRESH_S:.0f} s)")
     print(f"  cached rerun  {times['cached_s']:8.1f} s   (goal < {GOAL_CACHED_S:.0f} s)")
+    print("\ndensity goals (benchmarks/goals.py):")
+    print(format_goals(check_goals(report)), end="")
     return 0
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from golden import MXIntFormat, quantize
+from hw.config import add_config_arguments, parse_args
 
 
 def plain_quantize(x: torch.Tensor, fmt: MXIntFormat) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,21 +76,35 @@ def bench_verilator(vectors: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from hw.generate import OneLineParser, output_problem
+
+    parser = OneLineParser(prog="python -m benchmarks.run", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats (default: 5)")
     parser.add_argument("--vectors", type=int, default=20000,
                         help="Verilator block pairs (default: 20000)")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args(argv)
-    if args.repeats < 1 or args.vectors < 1:
-        parser.error("--repeats and --vectors must be at least 1")
+    add_config_arguments(parser)
+    args = parse_args(parser, argv)  # --config FILE first, the command line over it
+    for flag, value in (("--repeats", args.repeats), ("--vectors", args.vectors)):
+        if value < 1:
+            parser.error(f"{flag} must be at least 1, not {value}")
+    problem = args.json and output_problem(args.json, folder=False)
+    if problem:  # checked before the minutes of measuring, not after
+        print(f"{parser.prog}: error: --json {args.json} {problem}", file=sys.stderr)
+        return 1
     results = {"generate": bench_generate(args.repeats), "quantize": bench_quantize(args.repeats),
                "verilator": bench_verilator(args.vectors)}
     text = json.dumps(results, indent=2, sort_keys=True)
     print(text)
     if args.json:
-        args.json.write_text(text + "\n")
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(text + "\n")
+        except OSError as exc:
+            print(f"{parser.prog}: error: cannot write --json {args.json}: "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+            return 1
     return 0
 
 

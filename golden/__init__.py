@@ -5,6 +5,7 @@ Free of simulator imports: this package is also the software quantiser users cal
 
 from .dot import DotResult, dot_product, dot_sum_range
 from .format import MXIntFormat
+from .nn import MXLinear, quantize_model
 from .quantize import MXIntTensor, dequantize, quantize, shared_exponent
 from .rounding import ROUNDING_MODES, round_shift
 
@@ -13,10 +14,12 @@ __all__ = [
     "DotResult",
     "MXIntFormat",
     "MXIntTensor",
+    "MXLinear",
     "dequantize",
     "dot_product",
     "dot_sum_range",
     "quantize",
+    "quantize_model",
     "round_shift",
     "shared_exponent",
 ]

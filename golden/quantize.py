@@ -96,7 +96,9 @@ def quantize(
     Parameters
     ----------
     x : torch.Tensor
-        float32, bfloat16, float16 (all computed exactly as float32) or float64.
+        float32, bfloat16, float16 (all computed exactly as float32) or float64. It may
+        require grad (an ``nn.Parameter``): it is read detached, and the result carries no
+        autograd history. It may be empty (a zero-length axis gives zero blocks).
     fmt : MXIntFormat
         Target format ``MXINT(m, e, k)``.
     axis : int
@@ -136,11 +138,14 @@ def quantize(
     axis %= x.dim()
     shape = x.shape
     k = fmt.block
-    xf = x.to(_work_dtype(x)).movedim(axis, -1)
+    # Detached: the result is integers, and the in-place rounding below must not meet a
+    # tensor that requires grad (an nn.Parameter, for instance).
+    xf = x.detach().to(_work_dtype(x)).movedim(axis, -1)
     pad = -xf.shape[-1] % k
     if pad:
         xf = torch.nn.functional.pad(xf, (0, pad))
-    xf = xf.reshape(*xf.shape[:-1], -1, k)
+    # Block count given explicitly: a -1 cannot be inferred when the tensor is empty.
+    xf = xf.reshape(*xf.shape[:-1], xf.shape[-1] // k, k)
 
     amax = xf.abs().amax(dim=-1)
     nan = ~torch.isfinite(amax)
@@ -182,6 +187,6 @@ def dequantize(q: MXIntTensor) -> torch.Tensor:
     y = q.mantissa.to(torch.float32) * _pow2(first, torch.float32) * _pow2(scale - first,
                                                                             torch.float32)
     y = torch.where(q.nan.unsqueeze(-1), torch.nan, y)
-    y = y.reshape(*y.shape[:-2], -1)
+    y = y.reshape(*y.shape[:-2], y.shape[-2] * y.shape[-1])
     n = q.shape[q.axis]
     return y[..., :n].movedim(-1, q.axis).reshape(q.shape)

@@ -12,7 +12,7 @@ from golden.rounding import check_rounding
 
 from .layouts import mxint_block_layout
 from .pipeline import StallPipeline
-from .top import Top
+from .top import Top, fold_levels_per_stage
 
 __all__ = ["TOP", "MXIntCast", "float_block_layout"]
 
@@ -107,7 +107,8 @@ class MXIntCast(wiring.Component):
         self._block = check_int("block", block, 1, MAX_BLOCK)
         self._rounding = check_rounding(rounding)
         self._float_format = check_float_format(float_format)
-        self._levels_per_stage = check_int("levels_per_stage", levels_per_stage, 1)
+        self._levels_per_stage = fold_levels_per_stage(
+            check_int("levels_per_stage", levels_per_stage, 1), self.tree_levels)
         super().__init__({
             "i": In(stream.Signature(float_block_layout(float_format=float_format,
                                                         block=block))),

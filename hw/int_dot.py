@@ -15,7 +15,7 @@ from golden.int_mac import INT_FORMATS
 from .bitheap import ARCHS, DEFAULT_ARCH, SumOfProducts
 from .dot_product import arch_suffix
 from .pipeline import StallPipeline
-from .top import Top, operand_bits
+from .top import Top, fold_levels_per_stage, operand_bits
 
 __all__ = ["TOP", "IntDotProduct"]
 
@@ -83,7 +83,9 @@ class IntDotProduct(wiring.Component):
         self._a_bits, self._b_bits, self._block = a_bits, b_bits, block
         self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
                                   levels_per_stage=levels_per_stage, target=target)
-        self._arch, self._levels_per_stage = arch, levels_per_stage
+        self._arch = arch
+        self._levels_per_stage = fold_levels_per_stage(
+            levels_per_stage, self._sop.levels - (1 if arch == "tree" else 0))
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "a": data.ArrayLayout(signed(a_bits), block),

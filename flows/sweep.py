@@ -1,0 +1,153 @@
+"""What a density sweep measures: its configurations and the baselines it compares with.
+
+:class:`Sweep` lists the configurations (element widths, block sizes, targets, mappings,
+architectures, place-and-route settings); :data:`BASELINES` the scalar and integer units
+every MXINT figure is divided into; :data:`DEFINITIONS` the definitions of every figure, as
+``python -m flows.density --help`` prints them and the report quotes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from hw.bitheap import DEFAULT_ARCH
+
+__all__ = ["BASELINES", "BASELINE_SCHEME", "DEFAULT_FREQ", "DEFINITIONS", "Baseline",
+           "ParameterError", "Sweep"]
+
+DEFINITIONS = """\
+definitions:
+  memory density      32 / (m + e/k): fp32 bits over the bits an MXINT(m, e, k)
+                      element takes with its share of the block exponent, exactly as in
+                      "Revisiting Block-based Quantisation" (EMNLP 2023). int8 is 32/8 = 4x.
+  LUTs/MAC            LUT cells after Yosys synthesis of everything one block dot
+                      product with accumulation needs: the generated dot product
+                      (hw.generate.elaborate("dot", ...)) plus the accumulator
+                      ("accum"), divided by the k multiply-accumulates it does per cycle
+                      at full throughput. LUT cells only: LUT1..LUT6 and LUT6_2 on xc7, LUT4 on
+                      ecp5. Carry cells (CARRY4, CCU2C), wide-function muxes (MUXF7/8,
+                      PFUMX/L6MUX21) and flip-flops are reported, not converted to LUTs.
+  arithmetic density  (LUTs/MAC of the fp32 multiply-add) / (LUTs/MAC of the design),
+                      same target and mapping; likewise against bf16 and int8 MACs.
+                      The primary figure is LUT-only (-nodsp). With DSPs, the same LUT
+                      ratio is given and DSP blocks per MAC are reported beside it,
+                      never converted to LUTs.
+  Fmax                achieved clock of nextpnr-ecp5 after placement and routing (ECP5
+                      only: xc7 has no open place-and-route). The chain runs at the
+                      slower of the dot product and the accumulator.
+  GMAC/s per kLUT     k * Fmax / LUTs (ECP5 only).
+  SQNR                10 log10(sum x^2 / sum (x - dequantize(quantize(x)))^2) in dB,
+                      nearest-even rounding, blocks along the last axis; x is Student-t
+                      with 3 degrees of freedom (seed 0, 1024 x 1024, float32), and with
+                      --weights every 2-D floating tensor of the file.
+"""
+
+#: Default nextpnr target frequency per mapping.
+DEFAULT_FREQ = {"lut": 200.0, "dsp": 300.0}
+
+@dataclasses.dataclass(frozen=True)
+class Baseline:
+    """A scalar multiply-accumulate the MXINT figures are compared against.
+
+    Members
+    -------
+    name : str
+        ``"fp32"``, ``"bf16"`` or ``"int8"``.
+    top : str
+        The ``hw.generate`` unit key, and ``module`` the hw/ module that defines it.
+    candidates : tuple of dict
+        Constructor arguments tried in order; the first whose names the constructor
+        takes is used.
+    memory_density : float
+        32 / bits per element.
+    """
+
+    name: str
+    top: str
+    module: str
+    candidates: tuple
+    memory_density: float
+
+
+BASELINES = (
+    Baseline("fp32", "fpmac", "fp_mac",
+             ({"fmt": "fp32"}, {"format": "fp32"}, {"exp_bits": 8, "man_bits": 23},
+              {"exp_bits": 8, "frac_bits": 23}, {"exp_bits": 8, "mant_bits": 23}), 1.0),
+    Baseline("bf16", "fpmac", "fp_mac",
+             ({"fmt": "bf16"}, {"format": "bf16"}, {"exp_bits": 8, "man_bits": 7},
+              {"exp_bits": 8, "frac_bits": 7}, {"exp_bits": 8, "mant_bits": 7}), 2.0),
+    Baseline("int8", "intmac", "int_mac",
+             ({"a_bits": 8, "b_bits": 8}, {"bits": 8}, {"width": 8}, {"man_bits": 8}), 4.0),
+    Baseline("int4", "intmac", "int_mac", ({"a_bits": 4, "b_bits": 4},), 8.0),
+    # k-lane integer dot products with accumulator: the MXINT unit's structure (the same
+    # sum of products, bit heap, xc7 primitives on xc7) without the shared exponent.
+    Baseline("int8dot", "intdot", "int_dot", ({"a_bits": 8, "b_bits": 8, "block": 16},), 4.0),
+    Baseline("int4dot", "intdot", "int_dot", ({"a_bits": 4, "b_bits": 4, "block": 16},), 8.0),
+)
+
+#: Which accuracy scheme stands for each baseline's number format.
+BASELINE_SCHEME = {"bf16": "bf16", "int8": "int8", "int8dot": "int8"}
+
+
+class ParameterError(ValueError):
+    """A sweep parameter is invalid."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """What :func:`run` measures.
+
+    Members
+    -------
+    bits, blocks : tuple of int
+        Element widths ``m`` (both operands) and block sizes ``k``.
+    exp_bits : int
+        Shared exponent width ``e``.
+    targets : tuple of str
+        Families of :data:`flows.synth.TARGETS`.
+    modes : tuple of str
+        ``"lut"`` (DSP cells forbidden) and/or ``"dsp"``.
+    pnr : bool
+        Place and route ECP5 configurations for Fmax.
+    baselines : tuple of str
+        Names of :data:`BASELINES` to synthesise.
+    freq : dict
+        nextpnr target MHz per mode.
+    seed : int
+        nextpnr seed.
+    levels_per_stage : int or None
+        Logic levels per pipeline stage of the dot product; the generator's default
+        if ``None``.
+    archs : tuple of str
+        Architectures of the dot product's sum (:data:`hw.bitheap.ARCHS`), each measured
+        with the same accumulator.
+    primitives : bool
+        On xc7, build the bit heap (of the MXINT and integer dot products) with xc7
+        LUT6_2/CARRY4 primitives, as ``hw.generate --primitives xc7`` does.
+    """
+
+    bits: tuple[int, ...]
+    blocks: tuple[int, ...]
+    exp_bits: int = 8
+    targets: tuple[str, ...] = ("xc7", "ecp5")
+    modes: tuple[str, ...] = ("lut", "dsp")
+    pnr: bool = True
+    baselines: tuple[str, ...] = tuple(b.name for b in BASELINES)
+    freq: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_FREQ))
+    seed: int = 1
+    levels_per_stage: int | None = None
+    archs: tuple[str, ...] = (DEFAULT_ARCH,)
+    primitives: bool = True
+
+    def as_dict(self) -> dict:
+        return {"bits": list(self.bits), "blocks": list(self.blocks),
+                "exp_bits": self.exp_bits, "targets": list(self.targets),
+                "modes": list(self.modes), "pnr": self.pnr, "freq_mhz": dict(self.freq),
+                "baselines": list(self.baselines),
+                "seed": self.seed, "levels_per_stage": self.levels_per_stage,
+                "archs": list(self.archs), "primitives": self.primitives}
+
+    def sop_target(self, target: str, arch: str) -> str:
+        """The ``target`` parameter of a sum of products synthesised for ``target``."""
+        return "xc7" if self.primitives and target == "xc7" and arch == "heap" else "generic"

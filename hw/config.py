@@ -1,0 +1,181 @@
+"""What every command line of mxforge shares: configuration files, ``--version``, an
+argument parser that reports a mistake in one line, and list-valued options.
+
+A configuration file is a YAML mapping whose keys are the long options of the command it is
+given to, without the leading dashes (``exp-bits`` or ``exp_bits``), and whose values are
+what the option would take on the command line::
+
+    # dot6.yaml
+    top: dot
+    bits: 6
+    block: 16
+    arch: heap
+    out: build/dot6
+
+``python -m hw.generate --config dot6.yaml --bits 8`` then reads the file and lets the
+command line override it (here ``--bits``). A list value is one comma-separated option
+(``bits: [4, 6, 8]`` is ``--bits 4,6,8``) unless the option itself takes several words; a
+switch (``waves: true``) is given or not. The values go through the very option parser
+the command line does, so the same checks and messages apply; a mistake in the file names
+the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from . import __version__
+
+__all__ = ["OneLineParser", "add_config_arguments", "config_argv", "int_list", "options_argv",
+           "parse_args", "version_string"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser that reports a mistake in one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def int_list(lo: int, hi: int):
+    """Option type of a comma-separated list of integers from ``lo`` to ``hi``: sorted,
+    each once."""
+    def parse(text: str) -> tuple[int, ...]:
+        values = []
+        for part in text.split(","):
+            try:
+                value = int(part.strip())
+            except ValueError:
+                raise argparse.ArgumentTypeError(
+                    f"{part.strip()!r} is not an integer") from None
+            if not lo <= value <= hi:
+                raise argparse.ArgumentTypeError(f"{value} is not from {lo} to {hi}")
+            values.append(value)
+        return tuple(sorted(set(values)))
+    return parse
+
+
+def version_string(prog: str) -> str:
+    """``prog mxforge VERSION``, the line ``--version`` prints."""
+    return f"{prog} (mxforge {__version__})"
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--config FILE`` and ``--version`` to ``parser``."""
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help="YAML file of options (keys are the long options without "
+                             "dashes); options on the command line override it")
+    parser.add_argument("--version", action="version", version=version_string(parser.prog))
+
+
+def _long_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    options = {}
+    for action in parser._actions:
+        for flag in action.option_strings:
+            if flag.startswith("--") and flag not in ("--help", "--version", "--config"):
+                options[flag[2:]] = action
+    return options
+
+
+def _fail(parser: argparse.ArgumentParser, path: Path, message: str) -> None:
+    parser.error(f"--config {path}: {message}")
+
+
+def config_argv(parser: argparse.ArgumentParser, path: Path) -> list[str]:
+    """The command-line words that the configuration file ``path`` stands for.
+
+    Exits through ``parser.error`` (one line naming the file) if the file cannot be read,
+    is not a YAML mapping, or holds a key that is not a long option of ``parser``.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+            "not a UTF-8 text file"
+        _fail(parser, path, f"cannot read it: {reason}")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        _fail(parser, path, f"not valid YAML{where}")
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        _fail(parser, path, f"must hold a mapping of option: value, not a "
+                            f"{type(data).__name__}")
+    return options_argv(parser, data, lambda message: _fail(parser, path, message))
+
+
+def options_argv(parser: argparse.ArgumentParser, options: dict, fail) -> list[str]:
+    """The command-line words of ``options`` (long option -> value, dashes or underscores),
+    as a configuration file gives them; ``fail(message)`` is called for a key that is no
+    long option of ``parser`` or a value it cannot take."""
+    known = _long_options(parser)
+    words: list[str] = []
+    for key, value in options.items():
+        name = str(key).replace("_", "-")
+        action = known.get(name)
+        if action is None:
+            fail(f"unknown option {key!r}; known: {', '.join(sorted(known))}")
+        flag = f"--{name}"
+        if action.nargs == 0:  # a switch
+            if not isinstance(value, bool):
+                fail(f"key {key!r} is a switch: true or false, not {value!r}")
+            if value:
+                words.append(flag)
+            elif action.const is not None and action.default == action.const:
+                fail(f"key {key!r}: {flag} cannot be switched off")
+            continue
+        if value is None:
+            fail(f"key {key!r} has no value")
+        if isinstance(value, list | tuple):
+            items = [str(v).lower() if isinstance(v, bool) else str(v) for v in value]
+            if action.nargs in ("+", "*") or isinstance(action.nargs, int):
+                words += [flag, *items]
+            else:
+                words += [flag, ",".join(items)]
+        elif isinstance(value, dict):
+            fail(f"key {key!r} must be a value or a list, not a mapping")
+        else:
+            words += [flag, str(value).lower() if isinstance(value, bool) else str(value)]
+    return words
+
+
+def parse_args(parser: argparse.ArgumentParser,
+               argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv`` with the options of ``--config FILE`` (if given) under it.
+
+    The file's options come first, so an option repeated on the command line wins. They
+    are checked on their own first, so that a bad value in the file is reported with the
+    file's name.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", type=Path, default=None)
+    known, _ = pre.parse_known_args(argv)
+    if known.config is None:
+        return parser.parse_args(argv)
+    words = config_argv(parser, known.config)
+    original_error = parser.error
+
+    def file_error(message: str) -> None:
+        original_error(f"in --config {known.config}: {message}")
+
+    # The file on its own need not hold the options the command line is required to have.
+    required = [action for action in parser._actions if action.required]
+    parser.error = file_error  # type: ignore[method-assign]
+    try:
+        for action in required:
+            action.required = False
+        parser.parse_args(words)
+    finally:
+        parser.error = original_error  # type: ignore[method-assign]
+        for action in required:
+            action.required = True
+    return parser.parse_args(words + argv)

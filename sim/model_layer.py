@@ -1,0 +1,333 @@
+"""Hardware in the loop: one real layer of a real model through the Verilated ``linear`` engine.
+
+Usage::
+
+    python -m sim.run --top linear --bits 6 --block 16 --lanes 4 --model minilm \\
+        --layer encoder.layer.0.attention.self.query --tokens 2
+
+:func:`run_layer` loads the model (:mod:`flows.model`), captures the inputs the layer
+receives while the model embeds the evaluation sentences (a forward pre-hook; the first
+``tokens`` real tokens), and builds :class:`golden.nn.MXLinear` from the layer with the
+engine's formats, guard bits and accumulator width. The engine (``output="fp32"``,
+``K = in_features``, ``N = out_features``) then receives exactly what MXLinear computes
+with: per token and per group of ``P`` rows, the token's activation blocks on ``x`` and the
+rows' weight blocks on ``w``, with random idle cycles and back-pressure. Every float32 result
+is checked bit for bit against MXLinear's (0 mismatches or the run fails); MXLinear is also
+checked against :func:`golden.linear.linear_blocks` / ``linear_fp32`` on the same blocks.
+Finally the engine's outputs plus the bias (added in float32, as MXLinear does) are
+compared with the float32 ``nn.Linear`` on the unquantised inputs: the largest absolute
+error, and the largest relative error over outputs at least 1 % of the layer's largest.
+
+This module is also the cocotb test module of that run (:func:`layer_matches_golden`): the
+stimuli and expectations reach the simulator in a JSON file named by ``MXFORGE_HIL``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import cocotb
+
+__all__ = ["layer_matches_golden", "layer_stimuli", "run_cli", "run_layer"]
+
+#: Sentences whose tokens feed the layer.
+_TEXTS = 8
+
+
+def layer_stimuli(model: str, layer: str, tokens: int, params: dict) -> dict:
+    """Capture ``tokens`` inputs of ``layer`` and turn them into engine stimuli.
+
+    Returns a dict with ``stimuli`` (``x`` and ``w`` payload lists), ``expected`` (``o``:
+    ``{"bits": [...]}`` per token and group), ``golden_linear_mismatches`` (MXLinear against
+    :mod:`golden.linear` on the same blocks), and the float tensors ``x``, ``reference``
+    (``nn.Linear`` in float32) and ``bias`` for the error figures.
+    """
+    import torch
+
+    from flows.model import capture_inputs, load_model
+    from flows.sentences import sentences
+    from golden.format import MXIntFormat
+    from golden.linear import linear_blocks, linear_fp32
+    from golden.nn import MXLinear
+
+    torch.set_num_threads(1)
+    loaded = load_model(model)
+    module, x = capture_inputs(loaded, layer, sentences(_TEXTS), tokens=tokens)
+    k_len, rows = module.in_features, module.out_features
+    if params["k_len"] != k_len or params["rows"] != rows:
+        raise ValueError(f"the engine is {params['rows']}x{params['k_len']} but layer "
+                         f"{layer} is {rows}x{k_len}")
+    fw = MXIntFormat(params["w_bits"], params["exp_bits"], params["block"])
+    fx = MXIntFormat(params["x_bits"], params["exp_bits"], params["block"])
+    mx = MXLinear(module, weights=fw, activations=fx, guard_bits=params["guard_bits"],
+                  acc_width=params["acc_width"])
+    xq, wq = mx.quantize_input(x), mx.w_q
+    with torch.no_grad():
+        raw = mx.forward_raw(x)  # (tokens, N) float32, no bias
+        reference = module(x)
+    bits = raw.view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+    lanes, nb = params["lanes"], xq.mantissa.shape[1]
+    xs, ws, out = [], [], []
+    golden_linear_mismatches = 0
+    for t in range(tokens):
+        y = linear_blocks(wq.mantissa, wq.exponent, xq.mantissa[t], xq.exponent[t], fw, fx,
+                          guard_bits=mx.guard_bits, acc_width=mx.acc_width)
+        golden_linear_mismatches += int((linear_fp32(y, fw, fx, guard_bits=mx.guard_bits)
+                                         != bits[t]).sum())
+        for g in range(rows // lanes):
+            sl = slice(g * lanes, (g + 1) * lanes)
+            for j in range(nb):
+                xs.append({"mantissa": xq.mantissa[t, j].tolist(),
+                           "exponent": int(xq.exponent[t, j])})
+                ws.append({"mantissa": wq.mantissa[sl, j].reshape(-1).tolist(),
+                           "exponent": wq.exponent[sl, j].tolist()})
+            out.append({"bits": bits[t, sl].tolist()})
+    return {"stimuli": {"x": xs, "w": ws}, "expected": {"o": out},
+            "golden_linear_mismatches": golden_linear_mismatches, "x": x,
+            "reference": reference, "bias": mx.bias, "lanes": lanes}
+
+
+def run_layer(params: dict, *, model: str, layer: str, tokens: int, seed: int | None = None,
+              idle: float = 0.3, backpressure: float = 0.3, build_root: Path | None = None,
+              fault: str | None = None) -> dict:
+    """Build the engine for ``params`` (``output`` forced to ``"fp32"``), stream the layer
+    through it and return the summary (as :func:`sim.run.simulate`, plus
+    ``golden_linear_mismatches``, ``max_abs_error``, ``max_rel_error``, ``tokens``,
+    ``layer``). ``fault="expected"`` flips bit 0 of the first expected float32 result, to
+    show that the check catches one wrong value.
+
+    Raises
+    ------
+    flows.model.ModelError
+        The model or layer cannot be found, or the sentences give too few tokens.
+    sim.run.SimulationError, sim.tools.ToolError
+        The simulator could not be built or run.
+    """
+    import torch
+
+    from .run import DEFAULT_BUILD, SimulationError, _tail, prepare
+
+    if fault not in (None, "expected"):
+        raise ValueError(f"fault must be None or 'expected', not {fault!r}")
+    if seed is None:
+        seed = random.SystemRandom().randrange(1 << 31)
+    params = {**params, "output": "fp32"}
+    data = layer_stimuli(model, layer, tokens, params)
+    expected = data["expected"]
+    if fault == "expected":
+        first = expected["o"][0]["bits"]
+        expected = {"o": [{"bits": [first[0] ^ 1, *first[1:]]}, *expected["o"][1:]]}
+    design = _design(tuple(sorted(params.items())))
+    work, runner = prepare(design, build_root or DEFAULT_BUILD)
+    tag = f"hil_seed{seed}" + (f"_fault-{fault}" if fault else "")
+    files = {name: work / f"{name}_{tag}.json" for name in ("summary", "hil", "received")}
+    for path in files.values():
+        path.unlink(missing_ok=True)
+    files["hil"].write_text(json.dumps({"stimuli": data["stimuli"], "expected": expected}),
+                            encoding="utf-8")
+    log = work / f"sim_{tag}.log"
+    env = {
+        "MXFORGE_MANIFEST": str(work / f"{design.name}.yaml"),
+        "MXFORGE_SEED": str(seed),
+        "MXFORGE_IDLE": repr(idle),
+        "MXFORGE_BACKPRESSURE": repr(backpressure),
+        "MXFORGE_SUMMARY": str(files["summary"]),
+        "MXFORGE_HIL": str(files["hil"]),
+        "MXFORGE_RECEIVED": str(files["received"]),
+        "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", ""),
+    }
+    import fcntl
+
+    start = time.perf_counter()
+    try:
+        with open(work / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            runner.test(test_module="sim.model_layer", hdl_toplevel=design.name,
+                        build_dir=work / "obj", test_dir=work, extra_env=env, seed=seed,
+                        log_file=log, results_xml=str(work / f"results_{tag}.xml"))
+    except (SystemExit, Exception) as exc:  # a failing check ends here too
+        if not files["summary"].exists():
+            raise SimulationError(f"simulation of {design.name} failed to run ({exc}); see "
+                                  f"{log}:\n{_tail(log)}") from None
+    if not files["summary"].exists():
+        raise SimulationError(f"simulation of {design.name} wrote no summary; see {log}:\n"
+                              f"{_tail(log)}")
+    summary = json.loads(files["summary"].read_text())
+    received = json.loads(files["received"].read_text()) if files["received"].exists() else []
+    for path in files.values():
+        path.unlink(missing_ok=True)
+    summary.update(module=design.name, top="linear", parameters=dict(params), log=str(log),
+                   wall_seconds=time.perf_counter() - start, layer=layer, model=model,
+                   tokens=tokens, golden_linear_mismatches=data["golden_linear_mismatches"])
+    # Errors of the engine's own outputs (plus bias) against the float32 layer.
+    if len(received) == len(data["expected"]["o"]):
+        hw = torch.tensor([b for item in received for b in item], dtype=torch.int64)
+        hw = torch.where(hw >= 1 << 31, hw - (1 << 32), hw).to(torch.int32).view(torch.float32)
+        hw = hw.reshape(tokens, -1)
+        if data["bias"] is not None:
+            hw = hw + data["bias"]
+        ref = data["reference"].to(torch.float32)
+        err = (hw - ref).abs()
+        big = ref.abs() >= 0.01 * float(ref.abs().max())
+        summary["max_abs_error"] = float(err.max())
+        summary["max_rel_error"] = float((err[big] / ref.abs()[big]).max()) if bool(big.any()) \
+            else None
+        summary["max_abs_output"] = float(ref.abs().max())
+    return summary
+
+
+@functools.lru_cache(maxsize=4)
+def _design(params: tuple):
+    """The engine's Verilog, elaborated once per parameter set in a process (a real layer's
+    engine takes a while to convert; runs of one layer share it)."""
+    from hw.generate import elaborate
+
+    return elaborate("linear", **dict(params))
+
+
+def format_layer_summary(s: dict) -> str:
+    """The one-screen report of a hardware-in-the-loop run."""
+    from .run import format_summary
+
+    text = format_summary(s).rsplit("\n", 1)[0]
+    lines = [text,
+             f"layer       {s['model']}: {s['layer']}, {s['tokens']} tokens captured on real "
+             f"sentences, {s['tokens'] * s['parameters']['rows']} float32 results "
+             f"({s['parameters']['lanes']} per output)",
+             f"golden.nn   equals golden.linear on these blocks: "
+             f"{'yes' if s['golden_linear_mismatches'] == 0 else 'NO'} "
+             f"({s['golden_linear_mismatches']} mismatches)"]
+    if "max_abs_error" in s:
+        rel = "n/a" if s["max_rel_error"] is None else f"{s['max_rel_error']:.3e}"
+        lines.append(f"vs float32  largest abs error {s['max_abs_error']:.3e} (outputs up to "
+                     f"{s['max_abs_output']:.3g}), largest rel error {rel} (outputs >= 1% "
+                     "of the largest)")
+    lines.append("PASS" if layer_passed(s) else "FAIL")
+    return "\n".join(lines)
+
+
+def layer_passed(s: dict) -> bool:
+    return (s["mismatches"] == 0 and s["missing"] == 0 and not s["protocol_errors"]
+            and not s["timed_out"] and s["golden_linear_mismatches"] == 0)
+
+
+def run_cli(args, parser) -> int:
+    """``sim.run`` with ``--model``: validate the options, run, print; the exit code."""
+    from flows.model import ModelError
+    from hw.generate import GIVEN, unit_parameters, validate
+
+    from .run import SimulationError
+    from .tools import ToolError
+
+    if args.top != "linear":
+        parser.error(f"--model needs --top linear, not --top {args.top}")
+    if args.model is None or args.layer is None:
+        parser.error("--model and --layer go together: give both (and --tokens)")
+    tokens = 2 if args.tokens is None else args.tokens
+    if not 1 <= tokens <= 4096:
+        parser.error(f"--tokens must be from 1 to 4096, not {tokens}")
+    try:
+        rows, k_len = _layer_shape(args.model, args.layer)
+    except ModelError as exc:
+        parser.error(f"--model/--layer: {exc}")
+    # The engine takes the layer's shape and always rounds its results to float32.
+    given = getattr(args, GIVEN, {})
+    for dest, flag, want in (("k_len", "--k-len", k_len), ("rows", "--rows", rows),
+                             ("output", "--output", "fp32"),
+                             ("interface", "--interface", "native")):
+        if dest in given and getattr(args, dest) != want:
+            parser.error(f"{flag} must be {want} with --model ({args.layer}), not "
+                         f"{getattr(args, dest)}")
+    params = {**unit_parameters(args, parser), "k_len": k_len, "rows": rows, "output": "fp32"}
+    validate("linear", params, parser, args)._MustUse__silence = True
+    try:
+        summary = run_layer(params, model=args.model, layer=args.layer, tokens=tokens,
+                            seed=args.seed, idle=args.idle, backpressure=args.backpressure,
+                            build_root=args.build)
+    except ModelError as exc:
+        parser.error(f"--model/--layer: {exc}")
+    except (ToolError, SimulationError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+    print(format_layer_summary(summary))
+    return 0 if layer_passed(summary) else 1
+
+
+def _layer_shape(model: str, layer: str) -> tuple[int, int]:
+    """``(out_features, in_features)`` of ``layer``, read from the model's weights file
+    when it is a safetensors file (no model load), else from the loaded model."""
+    from flows.model import ModelError, resolve_model
+
+    folder = resolve_model(model)
+    path = folder / "model.safetensors"
+    if path.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            names = set(f.keys())
+            for name in (f"{layer}.weight", f"bert.{layer}.weight", f"model.{layer}.weight"):
+                if name in names:
+                    shape = f.get_slice(name).get_shape()
+                    if len(shape) == 2:
+                        return int(shape[0]), int(shape[1])
+    import torch
+
+    from flows.model import load_model
+
+    module = dict(load_model(model).model.named_modules()).get(layer)
+    if not isinstance(module, torch.nn.Linear):
+        raise ModelError(f"layer {layer!r} is not an nn.Linear of the model")
+    return module.out_features, module.in_features
+
+
+class _Recorder:
+    """Wraps a scoreboard: keeps every received payload's ``bits`` in order."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.received: list[list[int]] = []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def receive(self, got: dict, **kwargs) -> bool:
+        self.received.append(list(got["bits"]))
+        return self.inner.receive(got, **kwargs)
+
+
+@cocotb.test()
+async def layer_matches_golden(dut) -> None:
+    """Every float32 result of the real layer equals golden.nn's, under random idle and
+    back-pressure."""
+    import yaml
+
+    from .bench import StreamTestbench
+
+    with open(os.environ["MXFORGE_MANIFEST"], encoding="utf-8") as f:
+        manifest = yaml.safe_load(f)
+    with open(os.environ["MXFORGE_HIL"], encoding="utf-8") as f:
+        hil = json.load(f)
+    seed = int(os.environ.get("MXFORGE_SEED", "1"))
+    tb = StreamTestbench(dut, manifest, hil["stimuli"], hil["expected"], seed=seed,
+                         idle=float(os.environ.get("MXFORGE_IDLE", "0.3")),
+                         backpressure=float(os.environ.get("MXFORGE_BACKPRESSURE", "0.3")))
+    recorder = _Recorder(tb.sinks[0].scoreboard)
+    tb.sinks[0].scoreboard = recorder
+    summary = await tb.run()
+    summary["seed"] = seed
+    with open(os.environ["MXFORGE_RECEIVED"], "w", encoding="utf-8") as f:
+        json.dump(recorder.received, f)
+    with open(os.environ["MXFORGE_SUMMARY"], "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=1, sort_keys=True)
+    for line in summary["reports"] + summary["protocol_errors"]:
+        dut._log.error(line)
+    assert not summary["timed_out"], f"timed out after {summary['cycles']} cycles"
+    assert summary["mismatches"] == 0, f"{summary['mismatches']} outputs differ from golden.nn"
+    assert summary["missing"] == 0, f"{summary['missing']} expected outputs never came"
+    assert not summary["protocol_errors"], "stream protocol violated"

@@ -1,0 +1,114 @@
+"""flows.accuracy: the real-model accuracy sweep, its reports, cache and command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import golden.format
+import golden.rounding
+from flows import accuracy
+from flows.accuracy import Config, accuracy_rows, main
+from flows.cache import ResultCache
+
+SMALL = ["--model", "minilm", "--bits", "8", "--block", "32", "--sentences", "6",
+         "--jobs", "1", "--baseline", "bf16", "--quiet"]
+
+
+def test_constants_are_goldens():
+    assert (accuracy.MAX_MAN_BITS, accuracy.MAX_EXP_BITS, accuracy.MAX_BLOCK) == \
+        (golden.format.MAX_MAN_BITS, golden.format.MAX_EXP_BITS, golden.format.MAX_BLOCK)
+    assert accuracy.ROUNDING_MODES == golden.rounding.ROUNDING_MODES
+
+
+def test_small_sweep_reports_cache_and_determinism(tmp_path, capsys):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    assert main([*SMALL, "--out", str(out), "--cache", str(cache)]) == 0
+    assert "0 of 2 configurations reused" in capsys.readouterr().err
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["accuracy.csv", "accuracy.json", "accuracy.md", "accuracy.png"]
+    report = json.loads((out / "accuracy.json").read_text())
+    rows = report["rows"]
+    assert [r["label"] for r in rows] == ["W8A8 k32", "bf16"]
+    mx, bf16 = rows
+    for key in ("weight_bits", "act_bits", "block", "cosine_mean", "cosine_min",
+                "top1_agreement"):
+        assert key in mx
+    assert (mx["weight_bits"], mx["act_bits"], mx["block"]) == (8, 8, 32)
+    assert 0.99 < mx["cosine_min"] <= mx["cosine_mean"] < 1.0
+    assert bf16["cosine_min"] > 0.9999 and bf16["block"] is None
+    assert len(mx["layers"]) == 37 and all(layer["weight_sqnr_db"] > 30
+                                           for layer in mx["layers"])
+    assert "| W8A8 k32 | 8 | 8 | 32 |" in (out / "accuracy.md").read_text()
+    first = {n: (out / n).read_bytes() for n in names}
+    # Cached: nothing recomputed, byte-identical files.
+    assert main([*SMALL, "--out", str(out), "--cache", str(cache)]) == 0
+    assert "2 of 2 configurations reused" in capsys.readouterr().err
+    assert {n: (out / n).read_bytes() for n in names} == first
+
+
+def test_rows_api_for_other_flows(tmp_path):
+    cache = ResultCache(tmp_path / "cache")
+    stats: dict = {}
+    rows = accuracy_rows("minilm", [(8, 8, 32)], baselines=(), count=6, cache=cache,
+                         stats=stats)
+    assert stats == {"computed": 1, "cached": 0} and rows[0]["label"] == "W8A8 k32"
+    again = accuracy_rows("minilm", [Config("mxint", 8, 8, 32)], baselines=(), count=6,
+                          cache=cache, stats=stats)
+    assert stats == {"computed": 0, "cached": 1} and again == rows
+
+
+@pytest.mark.parametrize(("args", "match", "exc"), [
+    (([(8, 8)],), r"a configuration must be an mxint Config or a", TypeError),
+    (([(1, 8, 32)],), r"weight_bits must be from 2 to 24, not 1", ValueError),
+    (([(8, 8, 0)],), r"block must be from 1 to 1024, not 0", ValueError),
+    (([], ), r"baseline must be one of int8, bf16, not 'fp8'", ValueError),
+])
+def test_rows_api_bad_parameters(args, match, exc):
+    kwargs = {"baselines": ("fp8",)} if "fp8" in match else {"baselines": ()}
+    with pytest.raises(exc, match=match):
+        accuracy_rows("minilm", *args, **kwargs)
+    with pytest.raises(ValueError, match=r"jobs must be from 1 to 64, not 0"):
+        accuracy_rows("minilm", [(8, 8, 32)], jobs=0)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--block", "16"], "--bits is required unless both --wbits and --abits are given"),
+    (["--bits", "x", "--block", "16"], "argument --bits: 'x' is not an integer"),
+    (["--bits", "6", "--block", "0"], "argument --block: 0 is not from 1 to 1024"),
+    (["--bits", "25", "--block", "16"], "argument --bits: 25 is not from 2 to 24"),
+    (["--bits", "6", "--block", "16", "--baseline", "fp8"],
+     "argument --baseline: unknown value 'fp8'; choose from int8, bf16, none"),
+    (["--bits", "6", "--block", "16", "--sentences", "0"],
+     "--sentences must be from 1 to 4096, not 0"),
+    (["--bits", "6", "--block", "16", "--jobs", "0"], "--jobs must be from 1 to 64, not 0"),
+    (["--bits", "6", "--block", "16", "--model", "/no/such/model"],
+     "--model: model '/no/such/model': /no/such/model is not a folder"),
+    (["--bits", "6", "--block", "16", "--exp-bits", "4,8"], "--exp-bits takes one value"),
+])
+def test_bad_options_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_configurations_from_options():
+    parser = accuracy.build_parser()
+    args = parser.parse_args(["--wbits", "4,6", "--abits", "8", "--block", "16,32"])
+    got = [(c.weight_bits, c.act_bits, c.block)
+           for c in accuracy.configs_from_args(args, parser)]
+    assert got == [(4, 8, 16), (4, 8, 32), (6, 8, 16), (6, 8, 32)]
+    args = parser.parse_args(["--bits", "6,4", "--block", "32"])
+    got = [(c.weight_bits, c.act_bits, c.block)
+           for c in accuracy.configs_from_args(args, parser)]
+    assert got == [(4, 4, 32), (6, 6, 32)]
+
+
+def test_unwritable_out(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main([*SMALL, "--out", str(blocker / "sub"), "--cache", str(tmp_path / "c")]) == 1
+    err = capsys.readouterr().err
+    assert "error: cannot write to --out" in err

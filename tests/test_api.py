@@ -1,0 +1,53 @@
+"""The Python API of docs/api.md: ``hw.generate.generate`` takes the command line's option
+names and gives its files byte for byte."""
+
+from __future__ import annotations
+
+import pytest
+
+from hw.generate import generate, main
+
+
+@pytest.mark.parametrize(("options", "argv"), [
+    ({"bits": 6, "block": 16}, ["--bits", "6", "--block", "16"]),
+    ({"top": "cast", "bits": 4, "block": 8, "rounding": "floor", "float_format": "bf16"},
+     ["--top", "cast", "--bits", "4", "--block", "8", "--rounding", "floor",
+      "--float-format", "bf16"]),
+    ({"top": "accum", "bits": 5, "block": 2, "interface": "axis"},
+     ["--top", "accum", "--bits", "5", "--block", "2", "--interface", "axis"]),
+    ({"top": "linear", "abits": 4, "wbits": 3, "block": 4, "lanes": 2, "output": "fp32"},
+     ["--top", "linear", "--abits", "4", "--wbits", "3", "--block", "4", "--lanes", "2",
+      "--output", "fp32"]),
+])
+def test_generate_equals_the_command_line(tmp_path, options, argv):
+    options = dict(options)
+    design = generate(options.pop("top", "dot"), out=tmp_path / "api", **options)
+    assert main([*argv, "--out", str(tmp_path / "cli")]) == 0
+    api = sorted((tmp_path / "api").iterdir())
+    cli = sorted((tmp_path / "cli").iterdir())
+    assert [p.name for p in api] == [p.name for p in cli]
+    assert {p.suffix for p in api} == {".v", ".yaml", ".core"}
+    for a, c in zip(api, cli, strict=True):
+        assert a.read_bytes() == c.read_bytes(), a.name
+    assert (tmp_path / "api" / f"{design.name}.v").read_text().endswith(design.verilog[-200:])
+
+
+@pytest.mark.parametrize(("top", "options", "message"), [
+    ("dot", {"bits": 6}, "--block is required for --top dot"),
+    ("dot", {"bits": 6, "block": 16, "rounding": "floor"},
+     "--rounding does not apply to --top dot"),
+    ("dot", {"bits": "six", "block": 2}, "argument --bits: invalid int value: 'six'"),
+    ("dot", {"bitz": 3}, "unknown option 'bitz'"),
+    ("nope", {"bits": 3}, "argument --top: invalid choice: 'nope'"),
+    ("dot", {"bits": 6, "block": 2, "config": "x.yaml"}, "config and version are"),
+])
+def test_generate_bad_options(top, options, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        generate(top, **options)
+
+
+def test_generate_out_that_is_a_file(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ValueError, match="out .*f"):
+        generate("dot", bits=4, block=2, out=tmp_path / "f")
+    assert (tmp_path / "f").read_text() == "x"

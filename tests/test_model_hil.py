@@ -1,0 +1,59 @@
+"""Hardware in the loop: a real all-MiniLM-L6-v2 layer through the Verilated linear engine.
+
+One 384x384 attention projection, 4 lanes, 2 tokens captured on real sentences, checked bit
+for bit against golden.nn; then the same run with one expected value corrupted must fail.
+Both runs share one Verilator build.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.model_layer import format_layer_summary, layer_passed, run_layer
+from sim.run import main as sim_main
+
+LAYER = "encoder.layer.0.attention.self.query"
+PARAMS = {"x_bits": 6, "w_bits": 6, "exp_bits": 8, "block": 16, "k_len": 384, "rows": 384,
+          "lanes": 4, "guard_bits": 8, "acc_width": None, "arch": "heap",
+          "levels_per_stage": 2, "output": "fp32"}
+SEED = 11
+
+
+def test_real_layer_matches_golden_nn(sim_build):
+    print(f"seed {SEED}")
+    s = run_layer(PARAMS, model="minilm", layer=LAYER, tokens=2, seed=SEED,
+                  build_root=sim_build)
+    print(format_layer_summary(s))
+    assert s["checked"] == 2 * 384 // 4 and s["mismatches"] == 0 and s["missing"] == 0
+    assert s["golden_linear_mismatches"] == 0 and not s["protocol_errors"]
+    assert layer_passed(s)
+    # 6-bit blocks: close to the float32 layer, not equal to it.
+    assert 0 < s["max_abs_error"] < 0.05 * s["max_abs_output"]
+
+
+def test_one_corrupted_value_is_caught(sim_build):
+    print(f"seed {SEED}")
+    s = run_layer(PARAMS, model="minilm", layer=LAYER, tokens=2, seed=SEED,
+                  build_root=sim_build, fault="expected")
+    assert s["mismatches"] == 1 and not layer_passed(s)
+    assert "FAIL" in format_layer_summary(s)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--top", "dot", "--model", "minilm", "--layer", LAYER],
+     "--model needs --top linear, not --top dot"),
+    (["--top", "linear", "--model", "minilm"], "--model and --layer go together"),
+    (["--top", "linear", "--model", "minilm", "--layer", LAYER, "--tokens", "0"],
+     "--tokens must be from 1 to 4096, not 0"),
+    (["--top", "linear", "--model", "minilm", "--layer", LAYER, "--k-len", "100"],
+     "--k-len must be 384 with --model"),
+    (["--top", "linear", "--model", "minilm", "--layer", LAYER, "--output", "accum"],
+     "--output must be fp32 with --model"),
+    (["--top", "linear", "--model", "/nonexistent/model", "--layer", LAYER],
+     "/nonexistent/model is not a folder"),
+])
+def test_bad_options_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        sim_main(["--bits", "6", "--block", "16", "--lanes", "4", *argv])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1

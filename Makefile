@@ -35,9 +35,24 @@ prove: $(STAMP)
 	$(PY) -m sim.formal --top dot --bits 6 --block 16 --arch tree --levels-per-stage 1 --mode streaming
 	$(PY) -m sim.formal --top dot --bits 8 --block 32 --arch tree --mode streaming
 	$(PY) -m sim.formal --top dot --abits 5 --wbits 3 --exp-bits 4 --block 5 --arch tree
+	$(PY) -m sim.formal --top dot --bits 6 --block 16 --mode streaming
+	$(PY) -m sim.formal --top dot --bits 6 --block 16 --primitives xc7 --mode streaming
+	$(PY) -m sim.formal --top dot --bits 8 --block 32 --mode streaming --timeout 3600
+	$(PY) -m sim.formal --top dot --bits 8 --block 32 --primitives xc7 --mode streaming --timeout 3600
 	$(PY) -m sim.formal --top dot --bits 3 --block 4 --mode streaming
 	$(PY) -m sim.formal --top dot --bits 3 --block 4 --primitives xc7 --mode streaming
 	$(PY) -m sim.formal --top dot --bits 4 --block 3 --primitives xc7 --mode streaming
+	$(PY) -m sim.formal --top cast --bits 8 --block 4 --mode streaming
+	$(PY) -m sim.formal --top cast --bits 8 --block 4 --rounding floor --float-format bf16 --mode streaming
+	$(PY) -m sim.formal --top cast --bits 4 --block 8 --mode streaming
+	$(PY) -m sim.formal --top adder --bits 6 --block 4 --mode streaming
+	$(PY) -m sim.formal --top adder --abits 4 --wbits 6 --out-bits 5 --exp-bits 4 --block 2 --rounding away --guard-bits 0
+	$(PY) -m sim.formal --top dequant --bits 8 --block 8 --mode streaming
+	$(PY) -m sim.formal --top dequant --source accum --bits 4 --block 2
+	$(PY) -m sim.formal --top accum --bits 4 --block 2
+	$(PY) -m sim.formal --top accum --bits 4 --block 2 --align loop
+	$(PY) -m sim.formal --top intdot --bits 4 --block 2 --arch tree
+	$(PY) -m sim.formal --top linear --bits 4 --block 2 --k-len 6 --rows 4 --lanes 2 --arch tree --exp-bits 4 --guard-bits 2
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

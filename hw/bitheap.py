@@ -34,6 +34,12 @@ plain planners, not components: a unit builds one in its constructor (so that
     one row is left. The tile level, each counter or adder level and the final adder each
     count as one level; a register follows every ``levels_per_stage`` levels and the last.
 
+    Building a heap also records :attr:`SumOfProducts.certificate`: every tile, counter,
+    adder and register by the name of its signal, with the heap column of each bit it reads
+    and writes. ``sim.formal`` checks that record (it is a claim, not a premise) and proves
+    each piece on the generated Verilog, which is how the heap is proven at sizes where
+    comparing the whole sum with a reference is beyond a SAT solver (``docs/formal.md``).
+
 Parameters
 ----------
 a_bits, b_bits : int
@@ -196,6 +202,30 @@ class SumOfProducts:
 
     # -- building -----------------------------------------------------------------------
 
+    @property
+    def certificate(self) -> dict:
+        """What the last :meth:`build` of a heap made, for ``sim.formal``.
+
+        A dict of plain data: ``width``; ``const`` (the offsets' constant, mod
+        ``2**width``); ``tiles``, each ``{"signal", "product", "a", "b", "lo", "shift",
+        "width"}`` with ``a``/``b`` the chunk ``[lsb, width, signed]`` and the signal holding
+        ``a_chunk * b_chunk - lo``; ``steps`` in order, each ``{"kind": "adders", "adders":
+        [{"inputs": [[ref, col], ...], "outputs": [[ref, col], ...]}]}`` (counters and
+        ternary adders: the outputs' weighted sum equals the inputs' modulo the heap),
+        ``{"kind": "registers", "registers": [{"signal", "bits": [[ref, col], ...]}]}``
+        (bit ``j`` of the register loads ``bits[j]``) or ``{"kind": "sum", "signal"}``
+        (the final adder of all bits left); and ``result``, the bit of each column at the
+        end. A ``ref`` is ``[signal name, bit]`` or ``[None, 0 or 1]`` for a constant.
+
+        Raises
+        ------
+        RuntimeError
+            If no heap has been built yet.
+        """
+        if getattr(self, "_certificate", None) is None:
+            raise RuntimeError("the sum of products has not been built as a heap yet")
+        return self._certificate
+
     def build(self, m: Module, register: Register, a: Sequence[Value], b: Sequence[Value],
               *, name: str = "sop") -> Value:
         """The registered sum of ``a[i] * b[i]``, :attr:`stages` registers after ``a, b``.
@@ -226,6 +256,8 @@ class SumOfProducts:
 
     def _build_heap(self, m, register, a, b, name):
         w = self.width
+        steps: list[dict] = []
+        cert = {"width": w, "const": self._constant(), "tiles": [], "steps": steps}
         columns: list[list[Value]] = [[] for _ in range(w)]
         for i in range(self.block):
             for t, tile in enumerate(self._tiles):
@@ -233,6 +265,9 @@ class SumOfProducts:
                 index = Cat(a[i].as_unsigned()[alsb:alsb + aw], b[i].as_unsigned()[blsb:blsb + bw])
                 out = Signal(tile.width, name=f"{name}_t{i}_{t}")
                 m.d.comb += out.eq(_lookup(tile.table(), index, tile.width))
+                cert["tiles"].append({"signal": out.name, "product": i, "a": list(tile.a),
+                                      "b": list(tile.b), "lo": tile.lo, "shift": tile.shift,
+                                      "width": tile.width})
                 for j in range(tile.width):
                     if tile.shift + j < w:
                         columns[tile.shift + j].append(out[j])
@@ -242,39 +277,49 @@ class SumOfProducts:
                 columns[c].append(Const(1, 1))
 
         level = 1
-        columns = self._stage(register, columns, level, name)
+        columns = self._stage(register, columns, level, name, steps)
         if self.target == "xc7":
             while max(len(col) for col in columns) > 1:
                 level += 1
-                columns = _ternary_level(m, columns, f"{name}_a{level}")
-                columns = self._stage(register, columns, level, name)
-            return Cat(*(col[0] if col else Const(0, 1) for col in columns)).as_signed()
+                columns = _ternary_level(m, columns, f"{name}_a{level}", steps)
+                columns = self._stage(register, columns, level, name, steps)
+            bits = [col[0] if col else Const(0, 1) for col in columns]
+            self._certificate = {**cert, "result": [_ref(bit) for bit in bits]}
+            return Cat(*bits).as_signed()
         for plan in self._plan:
             level += 1
-            columns = _apply_level(m, columns, plan, f"{name}_c{level}")
-            columns = self._stage(register, columns, level, name)
+            columns = _apply_level(m, columns, plan, f"{name}_c{level}", steps)
+            columns = self._stage(register, columns, level, name, steps)
         rows = [Cat(*(col[r] if r < len(col) else Const(0, 1) for col in columns))
                 for r in range(max(len(col) for col in columns))]
         if len(rows) > 1:
             level += 1
             total = Signal(w, name=f"{name}_sum")
             m.d.comb += total.eq(sum(rows[1:], rows[0]))
+            steps.append({"kind": "sum", "signal": total.name})
             result = register(total, f"{name}_sum_r")
+            steps.append({"kind": "registers", "registers": [
+                {"signal": result.name, "bits": [[[total.name, j], j] for j in range(w)]}]})
+            bits = [result[j] for j in range(w)]
         else:
-            result = rows[0]
-        return result.as_signed()
+            bits = [col[0] if col else Const(0, 1) for col in columns]
+        self._certificate = {**cert, "result": [_ref(bit) for bit in bits]}
+        return Cat(*bits).as_signed()
 
-    def _stage(self, register, columns, level, name):
+    def _stage(self, register, columns, level, name, steps):
         if not self._registered_after(level):
             return columns
         out = []
+        registers = []
         for c, col in enumerate(columns):
             bits = [bit for bit in col if not isinstance(bit, Const)]
             consts = [bit for bit in col if isinstance(bit, Const)]
             if bits:
                 reg = register(Cat(*bits), f"{name}_h{level}_c{c}")
+                registers.append({"signal": reg.name, "bits": [[_ref(bit), c] for bit in bits]})
                 bits = [reg[j] for j in range(len(bits))]
             out.append(bits + consts)
+        steps.append({"kind": "registers", "registers": registers})
         return out
 
 
@@ -339,20 +384,32 @@ def _reduce_heights(heights: list[int], plans: list[list[tuple]]) -> list[int]:
     return heights
 
 
-def _apply_level(m: Module, columns: list[list[Value]], plan: list[tuple], name: str
-                 ) -> list[list[Value]]:
+def _ref(bit: Value) -> list:
+    """``[signal name, bit]`` of a one-bit slice of a signal, ``[None, value]`` of a
+    constant bit (the certificate's reference to a heap bit)."""
+    if isinstance(bit, Const):
+        return [None, bit.value & 1]
+    if isinstance(bit, Signal):
+        return [bit.name, 0]
+    return [bit.value.name, bit.start]
+
+
+def _apply_level(m: Module, columns: list[list[Value]], plan: list[tuple], name: str,
+                 steps: list[dict]) -> list[list[Value]]:
     """One counter level: every placement of ``plan`` replaces its input bits by its count;
     other bits pass through. Counts are truncated at the heap's width (arithmetic is
     modulo ``2**width``)."""
     w = len(columns)
     remaining = [list(col) for col in columns]
     out: list[list[Value]] = [[] for _ in range(w)]
+    adders = []
     for n, ((ins, outs), c) in enumerate(plan):
-        bits, weights = [], []
+        bits, weights, inputs = [], [], []
         for j, count in enumerate(ins):
             take, remaining[c + j] = remaining[c + j][:count], remaining[c + j][count:]
             bits += take
             weights += [1 << j] * len(take)
+            inputs += [[_ref(bit), c + j] for bit in take]
         width = min(outs, w - c)
         # The count as a table of its inputs, so synthesis maps each output bit to one LUT
         # rather than to a carry chain.
@@ -362,8 +419,11 @@ def _apply_level(m: Module, columns: list[list[Value]], plan: list[tuple], name:
         m.d.comb += s.eq(_lookup(table, Cat(*bits), width))
         for j in range(width):
             out[c + j].append(s[j])
+        adders.append({"inputs": inputs, "outputs": [[[s.name, j], c + j]
+                                                     for j in range(width)]})
     for c in range(w):
         out[c] = remaining[c] + out[c]
+    steps.append({"kind": "adders", "adders": adders})
     return out
 
 
@@ -422,7 +482,8 @@ def _ternary_levels(heights: list[int]) -> int:
     return levels
 
 
-def _ternary_level(m: Module, columns: list[list[Value]], name: str) -> list[list[Value]]:
+def _ternary_level(m: Module, columns: list[list[Value]], name: str, steps: list[dict]
+                   ) -> list[list[Value]]:
     """Rows of three (row ``r`` = bit ``r`` of each column) become one row each; a last
     pair is added too when only two rows are left; other rows pass through."""
     w = len(columns)
@@ -433,6 +494,7 @@ def _ternary_level(m: Module, columns: list[list[Value]], name: str) -> list[lis
     if height == 2:
         groups = [rows]
     out: list[list[Value]] = [[] for _ in range(w)]
+    adders = []
     for n, group in enumerate(groups):
         lo = min(min(row) for row in group)
         hi = max(max(row) for row in group)
@@ -440,9 +502,12 @@ def _ternary_level(m: Module, columns: list[list[Value]], name: str) -> list[lis
         bits = _ternary_add(m, group, lo, top, f"{name}_{n}")
         for c in range(lo, top + 1):
             out[c].append(bits[c - lo])
+        adders.append({"inputs": [[_ref(bit), c] for row in group for c, bit in row.items()],
+                       "outputs": [[_ref(bits[c - lo]), c] for c in range(lo, top + 1)]})
     for row in rest:
         for c, bit in row.items():
             out[c].append(bit)
+    steps.append({"kind": "adders", "adders": adders})
     return out
 
 

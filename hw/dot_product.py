@@ -11,7 +11,7 @@ from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
 from .bitheap import ARCHS, DEFAULT_ARCH, TARGETS, SumOfProducts
 from .layouts import dot_result_layout, mxint_block_layout
 from .pipeline import StallPipeline
-from .top import Top, operand_bits
+from .top import Top, fold_levels_per_stage, operand_bits
 
 __all__ = ["TOP", "MXIntDotProduct"]
 
@@ -84,6 +84,9 @@ class MXIntDotProduct(wiring.Component):
         self._levels_per_stage = check_int("levels_per_stage", levels_per_stage, 1)
         self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
                                   levels_per_stage=levels_per_stage, target=target)
+        # The tree's multipliers are always registered: its adder levels are what count.
+        self._levels_per_stage = fold_levels_per_stage(
+            levels_per_stage, self._sop.levels - (1 if arch == "tree" else 0))
         if target != "generic" and arch != "heap":
             raise ValueError(f"target {target!r} needs arch 'heap' (the tree instantiates "
                              f"no primitives), not {arch!r}")
@@ -117,6 +120,12 @@ class MXIntDotProduct(wiring.Component):
         """Logic levels of the sum: tree: multipliers plus ``ceil(log2(block))`` adder
         levels; heap: tiles, counter levels and the final adder."""
         return self._sop.levels
+
+    @property
+    def sum_of_products(self) -> SumOfProducts:
+        """The planner of the sum; after elaboration, a heap's
+        :attr:`~hw.bitheap.SumOfProducts.certificate` tells ``sim.formal`` how it was built."""
+        return self._sop
 
     @property
     def latency(self) -> int:

@@ -1,5 +1,5 @@
-"""Formal proofs (Yosys ``sat``) that the dot product equals its definition; see
-docs/formal.md for what each proves and the configurations too slow for the test suite."""
+"""Formal proofs (Yosys ``sat``) that each unit equals its definition; see docs/formal.md
+for what each proves and the configurations too slow for the test suite."""
 
 from __future__ import annotations
 
@@ -99,7 +99,8 @@ def test_cli_proves(tmp_path, capsys):
     (["--bits", "4", "--block", "0"], "--block must be from 1 to 1024, not 0"),
     (["--bits", "4", "--block", "2", "--arch", "tree", "--primitives", "xc7"],
      "--primitives 'xc7' needs arch 'heap'"),
-    (["--top", "cast", "--bits", "4", "--block", "2"], "--top cast has no formal reference"),
+    (["--top", "fpmac", "--fp-preset", "e4m3", "--block", "1"],
+     "--top fpmac has no formal reference"),
     (["--bits", "4", "--block", "2", "--timeout", "0"], "--timeout must be positive"),
     (["--bits", "4", "--block", "2", "--steps", "0"], "--steps must be at least 1"),
 ])
@@ -109,3 +110,172 @@ def test_cli_bad_options(capsys, argv, message):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+# --- the other units: each reference of sim/formal/ref_*.py, proven at small sizes ------
+
+def _proved(design: Design, mode: str, tmp_path, **options) -> None:
+    result = prove(design, mode=mode, timeout=120, workdir=tmp_path, **options)
+    assert result.status == "PROVED", f"{result.detail}; log {result.log}"
+
+
+def _cast(rounding: str = "even", float_format: str = "fp32", bits: int = 4,
+          block: int = 2) -> Design:
+    return elaborate("cast", man_bits=bits, exp_bits=8, block=block, rounding=rounding,
+                     float_format=float_format)
+
+
+@pytest.mark.parametrize("float_format", ["fp32", "bf16"])
+@pytest.mark.parametrize("rounding", ["even", "away", "zero", "floor"])
+def test_cast_streaming_proved(tmp_path, rounding, float_format):
+    _proved(_cast(rounding, float_format), "streaming", tmp_path)
+
+
+@pytest.mark.parametrize("params", [
+    # e = 3: the shared exponent clamps at both ends, so elements saturate (left shifts)
+    {"exp_bits": 3, "rounding": "floor"},
+    {"man_bits": 8, "block": 4},
+])
+def test_cast_other_sizes_proved(tmp_path, params):
+    design = elaborate("cast", **{"man_bits": 4, "exp_bits": 8, "block": 2,
+                                  "rounding": "even", "float_format": "fp32", **params})
+    _proved(design, "streaming", tmp_path)
+
+
+def _adder(**params) -> Design:
+    return elaborate("adder", **{"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 2,
+                                 "out_bits": 4, "guard_bits": 3, "rounding": "even", **params})
+
+
+@pytest.mark.parametrize("params", [
+    {},
+    # unequal widths, a narrower result, few guard bits, small e (clamping reachable)
+    {"a_bits": 3, "b_bits": 4, "out_bits": 3, "guard_bits": 1, "exp_bits": 3,
+     "rounding": "floor"},
+])
+def test_adder_streaming_proved(tmp_path, params):
+    _proved(_adder(**params), "streaming", tmp_path)
+
+
+def _dequant(**params) -> Design:
+    return elaborate("dequant", **{"man_bits": 4, "exp_bits": 8, "block": 2, **params})
+
+
+@pytest.mark.parametrize("params", [{}, {"man_bits": 3, "exp_bits": 3}])
+def test_dequant_streaming_proved(tmp_path, params):
+    _proved(_dequant(**params), "streaming", tmp_path)
+
+
+def _dequant_accum() -> Design:
+    # e = 8 and W = 28: ties, subnormals, underflow to ±0 and overflow to ±inf all occur
+    return elaborate("dequant", source="accum", a_bits=2, b_bits=2, block=1, exp_bits=8,
+                     guard_bits=0, acc_width=28)
+
+
+def test_dequant_accum_streaming_proved(tmp_path):
+    _proved(_dequant_accum(), "streaming", tmp_path)
+
+
+def _accum(**params) -> Design:
+    # acc_width = in_width + guard_bits, the narrowest: groups of two can saturate
+    return elaborate("accum", **{"a_bits": 2, "b_bits": 2, "exp_bits": 2, "block": 1,
+                                 "guard_bits": 0, "acc_width": 4, "align": "loop", **params})
+
+
+@pytest.mark.parametrize("params", [
+    {},
+    {"a_bits": 4, "b_bits": 4, "block": 2, "exp_bits": 3, "guard_bits": 2, "acc_width": 11},
+])
+def test_accum_loop_streaming_proved(tmp_path, params):
+    _proved(_accum(**params), "streaming", tmp_path, group=2)
+
+
+def test_accum_stall_align_bounded(tmp_path):
+    # data-dependent input rate: results matched by order, a bounded check
+    design = _accum(align="stall")
+    _proved(design, "streaming", tmp_path, steps=design.manifest["latency"] + 5)
+
+
+def test_intmac_streaming_proved(tmp_path):
+    _proved(elaborate("intmac", a_bits=4, b_bits=4, acc_bits=10), "streaming", tmp_path,
+            group=2)
+
+
+def test_intdot_streaming_proved(tmp_path):
+    design = elaborate("intdot", a_bits=3, b_bits=3, block=2, acc_bits=10, arch="tree")
+    _proved(design, "streaming", tmp_path, group=2)
+
+
+@pytest.mark.parametrize(("params", "extra"), [
+    ({"exp_bits": 3, "acc_width": 7}, 7),
+    # each lane's result rounded to float32
+    ({"exp_bits": 8, "output": "fp32"}, 3),
+])
+def test_linear_bounded(tmp_path, params, extra):
+    design = elaborate("linear", **{"x_bits": 3, "w_bits": 3, "block": 2, "k_len": 4,
+                                    "rows": 2, "lanes": 1, "guard_bits": 0, "arch": "tree",
+                                    **params})
+    _proved(design, "streaming", tmp_path, steps=design.manifest["latency"] + extra)
+
+
+#: Free valid, ready and reset: latency + 8 cycles (the issue's depth) where that finishes
+#: in seconds, else as many as do (one or more results through any stall pattern).
+@pytest.mark.parametrize(("design", "extra"), [
+    (lambda: _cast(), 1),
+    (lambda: _adder(), 1),
+    (lambda: _dequant(), 2),
+    (lambda: _accum(), 3),
+    (lambda: _accum(align="stall"), 3),
+    (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_bits=10), 8),
+], ids=["cast", "adder", "dequant", "accum_loop", "accum_stall", "intmac"])
+def test_stall_bounded_units(tmp_path, design, extra):
+    unit = design()
+    _proved(unit, "stall", tmp_path, steps=unit.manifest["latency"] + extra)
+
+
+def _corrupt(design: Design, pattern: str, replacement: str) -> Design:
+    """``design`` with the first match of ``pattern`` in its Verilog replaced."""
+    bad, count = re.subn(pattern, replacement, design.verilog, count=1)
+    assert count == 1, pattern
+    return _with_design(design, bad)
+
+
+def _fails(design: Design, mode: str, tmp_path, **options) -> None:
+    result = prove(design, mode=mode, timeout=120, workdir=tmp_path, **options)
+    assert result.status == "FAILED", result.detail
+    assert result.counterexample, result.detail
+    assert result.vcd is not None and result.vcd.exists()
+
+
+@pytest.mark.parametrize(("make", "pattern", "replacement", "options"), [
+    # cast, nearest-even: a tie no longer looks at the quotient's last bit (ties go down)
+    (lambda: _cast(), r"(assign \S+\s+= sticky0_s\d+) \| v0_s\d+\[1\];", r"\1;", {}),
+    # adder: the alignment shift of element 0 loses its sign (logical, not arithmetic)
+    (lambda: _adder(), r"\$signed\((\\\$\d+ )\) >>> ", r"\1 >> ", {}),
+    # dequant: element 0's sign bit dropped
+    (lambda: _dequant(), r"\{ sign0_r, ", "{ 1'h0, ", {}),
+    # dequant of accumulator results: a tie no longer looks at the quotient's last bit
+    (_dequant_accum, r"(assign \S+\s+= )sticky_r2 \| sig_r2\[0\];", r"\1sticky_r2;", {}),
+    # accum: the shift of A in the loop loses its sign (logical, not arithmetic)
+    (lambda: _accum(), r"\$signed\((acc\[\d+:0\])\) >>> ", r"\1 >> ", {"group": 2}),
+    # intmac: the accumulator subtracts the product
+    (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_bits=10),
+     r"\$signed\(acc\) \+ \$signed\(prod\)", "$signed(acc) - $signed(prod)", {"group": 2}),
+], ids=["cast_tie", "adder_shift_sign", "dequant_sign", "dequant_accum_tie", "accum_shift_sign",
+     "intmac_sub"])
+def test_corrupt_unit_fails(tmp_path, make, pattern, replacement, options):
+    _fails(_corrupt(make(), pattern, replacement), "streaming", tmp_path, **options)
+
+
+def test_cli_proves_other_units(tmp_path, capsys):
+    assert main(["--top", "cast", "--bits", "4", "--block", "2", "--rounding", "away",
+                 "--float-format", "bf16", "--mode", "streaming",
+                 "--workdir", str(tmp_path / "cast")]) == 0
+    # align 'stall' (the default): the streaming check is bounded and says why
+    assert main(["--top", "accum", "--bits", "2", "--block", "1", "--exp-bits", "2",
+                 "--guard-bits", "0", "--acc-width", "4", "--mode", "streaming",
+                 "--steps", "6", "--workdir", str(tmp_path / "accum")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out] == ["PROVED", "PROVED"]
+    assert "streaming: for all time" in out[0]
+    assert "streaming: for the first 6 cycles (bounded: align 'stall'" in out[1]

@@ -9,7 +9,10 @@ flattened and handed to ``sat``.
   the generated Verilog declares, as after reset), which proves the assertions
   in every cycle, for all time: the base case checks the first ``n`` cycles from that
   state, the induction step shows that ``n`` cycles satisfying them are followed by one
-  that does, from any state. The pipeline is fed forward, so ``n = latency + 1`` closes.
+  that does, from any state. The pipeline is fed forward, so ``n = latency + 1`` closes;
+  an accumulator's groups are bounded by ``group`` inputs, and ``n`` must also span two
+  groups. For units whose streaming proof cannot close by induction
+  (:func:`.harness.bounded_reason`), ``sat -seq N`` checks the first ``N`` cycles.
 * ``stall``: ``sat -seq N`` from the all-zero state, every cycle of the first ``N``
   checked (a bounded proof).
 """
@@ -27,15 +30,20 @@ from pathlib import Path
 from hw.generate import Design
 
 from ..tools import ToolError, cell_models
-from .harness import HARNESS, stall_harness, streaming_harness
+from .harness import (
+    DEFAULT_GROUP,
+    HARNESS,
+    REFERENCES,
+    bounded_reason,
+    stall_harness,
+    streaming_harness,
+)
 
 __all__ = ["MODES", "ProofResult", "prove", "yosys_command"]
 
 #: Proof modes: harness, and what ``sat`` is asked.
 MODES = ("streaming", "stall")
 
-#: Cycles the stall check runs beyond the latency unless told otherwise.
-STALL_EXTRA_CYCLES = 8
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,7 @@ def yosys_command() -> list[str]:
     return [found]
 
 
-def _script(design: Design, mode: str, steps: int, vcd: Path) -> str:
+def _script(design: Design, induction: bool, steps: int, vcd: Path) -> str:
     reads = []
     library = design.manifest.get("cell_library")
     if library:
@@ -107,14 +115,14 @@ def _script(design: Design, mode: str, steps: int, vcd: Path) -> str:
     prep = [f"hierarchy -check -top {HARNESS}", "proc -norom", "chformal -lower", "flatten",
             "opt"]
     show = f"-show-inputs -dump_vcd {vcd.name}"
-    if mode == "streaming":
+    if induction:
         sat = f"sat -tempinduct -maxsteps {steps} -prove-asserts -set-init-zero -verify {show}"
     else:
         sat = f"sat -seq {steps} -prove-asserts -set-init-zero -verify {show}"
     return "\n".join(reads + prep + [sat]) + "\n"
 
 
-_ROW = re.compile(r"^\s+(\d+|init)\s+\\(\S+)\s+\S+\s+\S+\s+([01xz]+)\s*$")
+_ROW = re.compile(r"^\s+(\d+|init)\s+\\(\S+)(?: \[[\d:]+\])?\s+\S+\s+\S+\s+([01xz]+)\s*$")
 
 
 def _model(log: str) -> list[tuple[str, str, str]]:
@@ -165,8 +173,31 @@ def _counterexample(log: str, manifest: dict) -> list[dict]:
     return [steps[t] for t in sorted(steps)]
 
 
+#: Parameters the references read; missing ones (defaults) are read from the component.
+_PARAMETERS = ("man_bits", "exp_bits", "block", "rounding", "float_format", "a_bits",
+               "b_bits", "out_bits", "guard_bits", "acc_width", "align", "source", "x_bits",
+               "w_bits", "k_len", "rows", "lanes", "output")
+
+
+def _complete(design: Design) -> dict:
+    """The manifest, its parameters completed with the component's values of those the
+    generator was not given (their defaults)."""
+    params = dict(design.manifest["parameters"])
+    for name in _PARAMETERS:
+        if params.get(name) is None and getattr(design.component, name, None) is not None:
+            params[name] = getattr(design.component, name)
+    return {**design.manifest, "parameters": params}
+
+
+def is_heap_dot(design: Design) -> bool:
+    """Whether ``design`` is a bit-heap dot product, which :func:`prove` proves piece by
+    piece (:mod:`.heap`) in streaming mode."""
+    sop = getattr(design.component, "sum_of_products", None)
+    return design.manifest.get("top") == "dot" and sop is not None and sop.arch == "heap"
+
+
 def prove(design: Design, *, mode: str = "streaming", steps: int | None = None,
-          timeout: float = 120.0, workdir: Path) -> ProofResult:
+          group: int = DEFAULT_GROUP, timeout: float = 120.0, workdir: Path) -> ProofResult:
     """Prove that ``design`` equals its arithmetic definition.
 
     Parameters
@@ -177,8 +208,14 @@ def prove(design: Design, *, mode: str = "streaming", steps: int | None = None,
         ``"streaming"`` (for all time, constant streaming) or ``"stall"`` (bounded, free
         valid, ready and reset).
     steps : int, optional
-        Streaming: the largest induction length (default ``latency + 2``). Stall: cycles
-        checked (default ``latency + 8``).
+        Streaming: the largest induction length (default ``latency + 2``, plus
+        ``2 * group`` for a unit whose input closes groups), or, for a unit whose streaming
+        proof is bounded, the cycles checked. Stall: cycles checked. The default of both
+        bounded checks is ``latency`` plus the reference's ``stall_cycles``: 8 where that
+        finishes in seconds, less where it does not (``docs/formal.md``).
+    group : int
+        Streaming, for a unit whose input flags the end of a group: no group is longer
+        (the harness forces the flag).
     timeout : float
         Seconds before Yosys is killed and the result is ``TIMEOUT``.
     workdir : Path
@@ -197,10 +234,27 @@ def prove(design: Design, *, mode: str = "streaming", steps: int | None = None,
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    latency = design.manifest["latency"]
+    if mode == "streaming" and is_heap_dot(design):
+        from .heap import prove_heap  # the bit heap is proven piece by piece
+
+        return prove_heap(design, timeout=timeout, steps=steps, workdir=workdir)
+    manifest = _complete(design)
+    latency = manifest["latency"]
+    reason = bounded_reason(manifest) if mode == "streaming" else None
+    induction = mode == "streaming" and reason is None
+    reference = REFERENCES.get(manifest.get("top"))
+    grouped = reference is not None and reference.last is not None
     if steps is None:
-        steps = latency + (2 if mode == "streaming" else STALL_EXTRA_CYCLES)
-    harness = (streaming_harness if mode == "streaming" else stall_harness)(design.manifest)
+        if induction:
+            steps = latency + 2 + (2 * group if grouped else 0)
+        else:
+            steps = latency + (reference.stall_cycles if reference else 8)
+    if induction:
+        harness = streaming_harness(manifest, group=group)
+    elif mode == "streaming":
+        harness = stall_harness(manifest, tied=True)
+    else:
+        harness = stall_harness(manifest)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     vcd = workdir / "cex.vcd"
@@ -210,7 +264,8 @@ def prove(design: Design, *, mode: str = "streaming", steps: int | None = None,
     if library:
         shutil.copyfile(cell_models(library), workdir / "cells_sim.v")
     (workdir / "harness.v").write_text(harness, encoding="utf-8")
-    (workdir / "prove.ys").write_text(_script(design, mode, steps, vcd), encoding="utf-8")
+    (workdir / "prove.ys").write_text(_script(design, induction, steps, vcd),
+                                      encoding="utf-8")
     log_path = workdir / "yosys.log"
     command = [*yosys_command(), "-s", "prove.ys"]
     start = time.monotonic()
@@ -225,7 +280,11 @@ def prove(design: Design, *, mode: str = "streaming", steps: int | None = None,
     log = log_path.read_text(encoding="utf-8", errors="replace")
     if run.returncode == 0 and "SUCCESS!" in log:
         what = (f"for all time (induction closed within {steps} cycles)"
-                if mode == "streaming" else f"for the first {steps} cycles")
+                if induction else f"for the first {steps} cycles")
+        if grouped and induction:
+            what += f", groups of at most {group} inputs"
+        if reason:
+            what += f" (bounded: {reason})"
         return ProofResult("PROVED", seconds, mode, steps, f"{mode}: {what}", log=log_path)
     if "proof did fail" not in log:
         last = [line for line in log.splitlines() if line.strip()][-1:] or ["(no output)"]

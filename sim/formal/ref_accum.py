@@ -1,0 +1,224 @@
+"""References of the units that hold state across a group: ``--top accum`` and ``linear``
+(``docs/arithmetic.md``, "Accumulator" and "Matrix-vector engine"), and the integer
+baselines ``intmac`` and ``intdot`` ("Integer multiply-accumulate baseline",
+``golden/int_dot.py``).
+
+The state lives in harness registers, updated on each input transfer (``ctx.push``) and
+reset by ``ctx.rst``; a register ``open`` (0 after reset) says that the next input
+continues a group. The result of the input that closes a group is computed from the state
+and that input.
+
+Accumulator, with ``x = S << G``: a group's first input loads ``A = x``, ``E_max = E``,
+``nan``; a later one gives ``A = (A >> (E - E_max)) + x`` if ``E > E_max``, else
+``A + (x >> (E_max - E))`` (``>>`` arithmetic, a floor), ``E_max = max``, ``nan |= nan_j``.
+The first ``A`` outside ``[-2**(W-1), 2**(W-1) - 1]`` saturates the group toward that
+side for good (``A`` is then frozen and the sum is the bound). ``A`` is computed at
+``W + 1`` bits, which holds the sum of two in-range terms exactly.
+
+Integer baselines: ``sum = wrap(sum of the group's products, acc_bits)``.
+"""
+
+from __future__ import annotations
+
+from .ref_common import Context, Reference, elements, slice_of, stream_field
+from .ref_dequant import float32_of_accum, scale_offset
+from .ref_dot import sum_of_products
+
+__all__ = ["ACCUM", "INTDOT", "INTMAC", "LINEAR"]
+
+
+def _accumulate(p: str, s: str, sw: int, e: str, ew: int, nan: str, last: str, *, g: int,
+                w: int, ctx: Context) -> tuple[list[str], list[tuple[str, int]]]:
+    """One accumulator: the input ``(s, e, nan, last)`` (``s`` signed ``sw`` bits, ``e``
+    ``ew`` bits) against the state; returns the lines and the result nets ``{p}sum``
+    (``w`` bits), ``{p}exponent``, ``{p}nan``."""
+    xw = sw + g
+    hi, lo = (1 << (w - 1)) - 1, 1 << (w - 1)
+    lines = [
+        f"  reg {p}open;",
+        f"  reg signed [{w - 1}:0] {p}a;",
+        f"  reg [{ew - 1}:0] {p}emax;",
+        f"  reg {p}nanq;",
+        f"  reg {p}sat, {p}above;",
+        f"  wire signed [{xw - 1}:0] {p}x = $signed({s}) <<< {g};",
+        f"  wire [{ew - 1}:0] {p}e = {e};",
+        f"  wire {p}up = {p}e > {p}emax;",
+        f"  wire [{ew - 1}:0] {p}rise = {p}e - {p}emax;",
+        f"  wire [{ew - 1}:0] {p}fall = {p}emax - {p}e;",
+        f"  wire signed [{w}:0] {p}next = !{p}open ? $signed({p}x) : "
+        f"{p}up ? ($signed({p}a) >>> {p}rise) + $signed({p}x) : "
+        f"$signed({p}a) + ($signed({p}x) >>> {p}fall);",
+        f"  wire {p}was = {p}open && {p}sat;",
+        f"  wire {p}hi = {p}next > {w + 1}'sd{hi};",
+        f"  wire {p}lo = {p}next < -{w + 1}'sd{lo};",
+        f"  wire {p}satn = {p}was || {p}hi || {p}lo;",
+        f"  wire {p}aboven = {p}was ? {p}above : {p}hi;",
+        f"  wire [{ew - 1}:0] {p}exponent = (!{p}open || {p}up) ? {p}e : {p}emax;",
+        f"  wire {p}nan = {nan} || ({p}open && {p}nanq);",
+        f"  wire [{w - 1}:0] {p}sum = !{p}satn ? {p}next[{w - 1}:0] : "
+        f"{p}aboven ? {w}'d{hi} : {w}'d{lo};",
+        f"  always @(posedge {ctx.clk}) begin",
+        f"    if ({ctx.rst}) {p}open <= 1'b0;",
+        f"    else if ({ctx.push}) begin",
+        f"      {p}open <= !({last});",
+        f"      if (!{p}was) {p}a <= {p}next[{w - 1}:0];",
+        f"      {p}emax <= {p}exponent;",
+        f"      {p}nanq <= {p}nan;",
+        f"      {p}sat <= {p}satn;",
+        f"      {p}above <= {p}aboven;",
+        "    end",
+        "  end",
+    ]
+    return lines, [(f"{p}sum", w), (f"{p}exponent", ew), (f"{p}nan", 1)]
+
+
+def _wrap_sum(p: str, s: str, sw: int, last: str, *, w: int, ctx: Context
+              ) -> tuple[list[str], list[tuple[str, int]]]:
+    """Wrapping integer accumulator: ``{p}sum`` = the group's sum of ``s`` mod
+    ``2**w``."""
+    return [
+        f"  reg {p}open;",
+        f"  reg [{w - 1}:0] {p}acc;",
+        f"  wire signed [{max(w, sw) - 1}:0] {p}term = $signed({s});",
+        f"  wire [{w - 1}:0] {p}sum = ({p}open ? {p}acc : {w}'d0) + {p}term[{w - 1}:0];",
+        f"  always @(posedge {ctx.clk}) begin",
+        f"    if ({ctx.rst}) {p}open <= 1'b0;",
+        f"    else if ({ctx.push}) begin",
+        f"      {p}open <= !({last});",
+        f"      {p}acc <= {p}sum;",
+        "    end",
+        "  end",
+    ], [(f"{p}sum", w)]
+
+
+def _scalar(ins: dict[str, str], manifest: dict, stream: str, name: str) -> str:
+    f = stream_field(manifest, stream, name)
+    return slice_of(ins[stream], f["offset"], f["width"])
+
+
+def _accum_build(manifest: dict, ins: dict[str, str], ctx: Context):
+    params = manifest["parameters"]
+    s = stream_field(manifest, "i", "sum")
+    e = stream_field(manifest, "i", "exponent")
+    last = _scalar(ins, manifest, "i", "last")
+    w = stream_field(manifest, "o", "sum")["width"]
+    lines, refs = _accumulate("acc_", _scalar(ins, manifest, "i", "sum"), s["width"],
+                              _scalar(ins, manifest, "i", "exponent"), e["width"],
+                              _scalar(ins, manifest, "i", "nan"), last,
+                              g=params["guard_bits"], w=w, ctx=ctx)
+    return lines, refs, last
+
+
+def _triple_outputs(manifest: dict, o: str, ref: list[str]) -> tuple[list[str], list[str]]:
+    """``sum``, ``exponent``, ``nan`` of each lane (``ref`` in that order per lane)."""
+    fields = [stream_field(manifest, "o", n) for n in ("sum", "exponent", "nan")]
+    conds = []
+    for lane in range(fields[0].get("count", 1)):
+        for k, f in enumerate(fields):
+            conds.append(f"({elements(o, f)[lane]} == {ref[3 * lane + k]})")
+    return [], conds
+
+
+def _accum_bounded(manifest: dict) -> str | None:
+    if manifest["parameters"].get("align", "loop") == "stall":
+        return ("align 'stall' takes inputs at a data-dependent rate, so the result's "
+                "delay is not fixed and no induction closes without the unit's internals")
+    return None
+
+
+def _linear_build(manifest: dict, ins: dict[str, str], ctx: Context):
+    params = manifest["parameters"]
+    fp32 = params.get("output", "accum") == "fp32"
+    block, lanes = params["block"], params["lanes"]
+    nb = -(-params["k_len"] // block)
+    xm, wm = (stream_field(manifest, s, "mantissa") for s in ("x", "w"))
+    xe, we = (stream_field(manifest, s, "exponent") for s in ("x", "w"))
+    e = xe["width"]
+    nan = f"{e}'d{(1 << e) - 1}"
+    w = params["acc_width"]
+    cbits = max(1, (nb - 1).bit_length())
+    # Blocks of a group: the nb-th closes it.
+    lines = [
+        f"  reg [{cbits - 1}:0] lin_block;",
+        f"  wire lin_last = lin_block == {cbits}'d{nb - 1};",
+        f"  always @(posedge {ctx.clk}) begin",
+        f"    if ({ctx.rst}) lin_block <= 0;",
+        f"    else if ({ctx.push}) lin_block <= lin_last ? {cbits}'d0 : lin_block + 1'b1;",
+        "  end",
+    ]
+    xs = elements(ins["x"], xm)
+    ws = elements(ins["w"], wm)
+    ex = slice_of(ins["x"], xe["offset"], e)
+    refs = []
+    for lane in range(lanes):
+        p = f"lin{lane}_"
+        more, total, width = sum_of_products(p, xs, xm["width"],
+                                             ws[lane * block:(lane + 1) * block], wm["width"])
+        ew = elements(ins["w"], we)[lane]
+        lines += more
+        lines += [
+            f"  wire [{e}:0] {p}e = {{1'b0, {ex}}} + {{1'b0, {ew}}};",
+            f"  wire {p}n = ({ex} == {nan}) || ({ew} == {nan});",
+        ]
+        more, lane_refs = _accumulate(f"{p}acc_", total, width, f"{p}e", e + 1, f"{p}n",
+                                      "lin_last", g=params["guard_bits"], w=w, ctx=ctx)
+        lines += more
+        if fp32:  # each lane's result rounded once to float32
+            c = scale_offset(e, params["guard_bits"], params["x_bits"], params["w_bits"])
+            (s, _), (ex, _), (n, _) = lane_refs
+            more, bits = float32_of_accum(f"{p}f32_", s, w, ex, e + 1, n, c)
+            lines += more
+            lane_refs = [(bits, 32)]
+        refs += lane_refs
+    return lines, refs, "lin_last"
+
+
+def _linear_outputs(manifest: dict, o: str, ref: list[str]) -> tuple[list[str], list[str]]:
+    if manifest["parameters"].get("output", "accum") != "fp32":
+        return _triple_outputs(manifest, o, ref)
+    bits = stream_field(manifest, "o", "bits")
+    return [], [f"({el} == {r})" for el, r in zip(elements(o, bits), ref, strict=True)]
+
+
+def _linear_bounded(manifest: dict) -> str:
+    return ("the unit counts the blocks of a group inside; the induction step starts its "
+            "counter and the reference's from unrelated states, which no induction length "
+            "reconciles without the unit's internals")
+
+
+def _intmac_build(manifest: dict, ins: dict[str, str], ctx: Context):
+    a, b = (stream_field(manifest, "i", n) for n in ("a", "b"))
+    pw = a["width"] + b["width"]
+    last = _scalar(ins, manifest, "i", "last")
+    lines = [f"  wire signed [{pw - 1}:0] mac_p = $signed({_scalar(ins, manifest, 'i', 'a')}) "
+             f"* $signed({_scalar(ins, manifest, 'i', 'b')});"]
+    more, refs = _wrap_sum("mac_", "mac_p", pw, last,
+                           w=stream_field(manifest, "o", "sum")["width"], ctx=ctx)
+    return lines + more, refs, last
+
+
+def _intdot_build(manifest: dict, ins: dict[str, str], ctx: Context):
+    a, b = (stream_field(manifest, "i", n) for n in ("a", "b"))
+    last = _scalar(ins, manifest, "i", "last")
+    lines, total, width = sum_of_products("idot_", elements(ins["i"], a), a["width"],
+                                          elements(ins["i"], b), b["width"])
+    more, refs = _wrap_sum("idot_acc_", total, width, last,
+                           w=stream_field(manifest, "o", "sum")["width"], ctx=ctx)
+    return lines + more, refs, last
+
+
+def _sum_outputs(manifest: dict, o: str, ref: list[str]) -> tuple[list[str], list[str]]:
+    s = stream_field(manifest, "o", "sum")
+    return [], [f"({slice_of(o, s['offset'], s['width'])} == {ref[0]})"]
+
+
+#: ``--top accum``.
+ACCUM = Reference(build=_accum_build, outputs=_triple_outputs, last=("i", "last"),
+                  bounded=_accum_bounded, stall_cycles=3)
+#: ``--top linear``.
+LINEAR = Reference(build=_linear_build, outputs=_linear_outputs, bounded=_linear_bounded,
+                   stall_cycles=3)
+#: ``--top intmac``.
+INTMAC = Reference(build=_intmac_build, outputs=_sum_outputs, last=("i", "last"))
+#: ``--top intdot``.
+INTDOT = Reference(build=_intdot_build, outputs=_sum_outputs, last=("i", "last"))

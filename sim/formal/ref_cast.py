@@ -24,10 +24,10 @@ from .ref_common import (
     Context,
     HarnessError,
     Reference,
+    block_outputs,
     elements,
     round_shift,
     saturate,
-    slice_of,
     stream_field,
 )
 
@@ -110,13 +110,5 @@ def _build(manifest: dict, ins: dict[str, str], ctx: Context):
     return lines, [*refs, ("ref_exponent", e)], "1'b1"
 
 
-def _outputs(manifest: dict, o: str, ref: list[str]) -> tuple[list[str], list[str]]:
-    man = stream_field(manifest, "o", "mantissa")
-    exp = stream_field(manifest, "o", "exponent")
-    conds = [f"({el} == {r})" for el, r in zip(elements(o, man), ref[:-1], strict=True)]
-    conds.append(f"({slice_of(o, exp['offset'], exp['width'])} == {ref[-1]})")
-    return [], conds
-
-
 #: ``--top cast``.
-CAST = Reference(build=_build, outputs=_outputs, stall_cycles=2)
+CAST = Reference(build=_build, outputs=block_outputs, stall_cycles=2)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Context", "HarnessError", "Reference", "decl", "elements", "field_of",
+__all__ = ["Context", "HarnessError", "Reference", "block_outputs", "decl", "elements", "field_of",
            "round_shift", "saturate", "slice_of", "stream_field"]
 
 
@@ -101,6 +101,16 @@ def elements(signal: str, f: dict) -> list[str]:
     stride = f.get("stride", f["width"])
     return [slice_of(signal, f["offset"] + i * stride, f["width"])
             for i in range(f.get("count", 1))]
+
+
+def block_outputs(manifest: dict, o: str, ref: list[str]) -> tuple[list[str], list[str]]:
+    """Conditions that an MXINT block output ``o`` (its ``mantissa`` elements, then its
+    ``exponent``) equals the reference nets ``ref`` (one per element, then the exponent)."""
+    man = stream_field(manifest, "o", "mantissa")
+    exp = stream_field(manifest, "o", "exponent")
+    conds = [f"({el} == {r})" for el, r in zip(elements(o, man), ref[:-1], strict=True)]
+    conds.append(f"({slice_of(o, exp['offset'], exp['width'])} == {ref[-1]})")
+    return [], conds
 
 
 def decl(width: int) -> str:

@@ -2,7 +2,7 @@
 
 Each mutant is one plausible single-point bug in ``hw/`` (the stall logic and handshakes,
 off-by-ones in shifts and compares, sign extension, saturation bounds, rounding ties). The
-repository's ``hw golden sim tests flows benchmarks`` and ``pyproject.toml`` are copied
+repository's ``hw cli golden sim tests flows benchmarks`` and ``pyproject.toml`` are copied
 once to a temporary folder; each mutant is applied to that copy alone (the working tree
 is never touched), the fast tests are run against it, and the file is restored:
 
@@ -33,7 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 #: What the tests need from the repository.
-COPIED = ("hw", "golden", "sim", "tests", "flows", "benchmarks", "pyproject.toml")
+COPIED = ("hw", "cli", "golden", "sim", "tests", "flows", "benchmarks", "pyproject.toml")
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,19 @@ class Mutant:
     why: str
 
 
-_PIPELINE_UNITS = "dot or adder or cast or dequant or fpmac or intdot or linear"
+def _units_using(*names: str) -> str:
+    """``-k`` expression of the registered units whose component's module uses any of
+    ``names`` (a unit built from another, as linear from the dot product, counts too)."""
+    import inspect
+
+    from hw.unit import units
+
+    return " or ".join(key for key, u in units().items()
+                       if any(n in inspect.getsource(inspect.getmodule(u.component))
+                              for n in names))
+
+
+_PIPELINE_UNITS = _units_using("StallPipeline(", "MXIntDotProduct(")
 
 MUTANTS = (
     # --- stall logic and handshakes ---------------------------------------------------

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
+from cli.config import add_config_arguments, parse_args
 from golden import MXIntFormat, quantize
-from hw.config import add_config_arguments, parse_args
 
 
 def plain_quantize(x: torch.Tensor, fmt: MXIntFormat) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,7 +76,7 @@ def bench_verilator(vectors: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hw.generate import OneLineParser, output_problem
+    from cli.config import OneLineParser, output_problem
 
     parser = OneLineParser(prog="python -m benchmarks.run", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from hw.config import OneLineParser, add_config_arguments, int_list, parse_args
+from cli.config import OneLineParser, add_config_arguments, int_list, parse_args
 
 from .cache import DEFAULT_CACHE_DIR, ResultCache, source_digest
 from .model import ModelError, folder_digest, resolve_model

@@ -32,9 +32,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 
+from cli.config import OneLineParser, add_config_arguments, int_list, parse_args
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS
 from hw.bitheap import ARCHS, DEFAULT_ARCH
-from hw.config import OneLineParser, add_config_arguments, int_list, parse_args
 
 from .cache import DEFAULT_CACHE_DIR, ResultCache
 from .jobs import dask_executor
@@ -203,7 +203,7 @@ def _check_folder(option: str, folder: Path) -> str | None:
     """Why ``folder`` cannot be used as an output folder, as an error line, or ``None``.
     The check is ``hw.generate``'s, so every command line words it alike; it creates
     nothing."""
-    from hw.generate import output_problem
+    from cli.config import output_problem
 
     problem = output_problem(folder, folder=True)
     return None if problem is None else f"{option} {folder} {problem}"

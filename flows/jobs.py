@@ -71,28 +71,24 @@ def elaborate_unit(cache: ResultCache | None, top: str, params: dict, digest: st
         hit = cache.get(key)
         if hit is not None:
             return Unit(hit["name"], hit["verilog"], hit["macs"])
-    from hw.generate import elaborate
+    from hw.generate import emit
+    from hw.unit import unit as registered
 
-    design = elaborate(top, **params)
-    component = design.component
-    macs = int(getattr(component, "macs_per_cycle", getattr(component, "lanes", 1)))
-    if top in ("dot", "accum"):
-        macs = params["block"]
-    unit = Unit(design.name, design.verilog, macs)
+    spec = registered(top)
+    record = spec.record(**params)
+    design = emit(spec, record)
+    unit = Unit(design.name, design.verilog, spec.macs(record))
     if cache is not None:
         cache.put(key, dataclasses.asdict(unit))
     return unit
 
 
 def unit_available(top: str, module: str) -> str | None:
-    """``None`` if ``hw.generate`` offers ``top``; otherwise why not."""
-    from hw.generate import TOPS
+    """``None`` if the unit registry offers ``top``; otherwise why not."""
+    from hw.unit import units
 
-    if top in TOPS:
+    if top in units():
         return None
-    if importlib.util.find_spec(f"hw.{module}") is not None:
-        return (f"hw/{module}.py exists but hw.generate does not offer --top {top} "
-                f"(add {module!r} to hw.generate.UNIT_MODULES)")
     return f"hw/{module}.py (--top {top}) is not written yet"
 
 

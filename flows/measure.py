@@ -8,7 +8,6 @@ the densities, ratios and the paper check (:mod:`flows.paper`).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
@@ -28,9 +27,9 @@ __all__ = ["baseline_params", "run"]
 
 
 def baseline_params(baseline: Baseline) -> dict:
-    from hw.generate import TOPS
+    from hw.unit import unit
 
-    accepted = set(inspect.signature(TOPS[baseline.top].component).parameters)
+    accepted = {spec.name for spec in unit(baseline.top).params.specs()}
     for params in baseline.candidates:
         if set(params) <= accepted:
             return dict(params)

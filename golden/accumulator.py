@@ -46,12 +46,33 @@ from dataclasses import dataclass
 
 import torch
 
+from .dot import dot_sum_width
 from .format import check_int
 
-__all__ = ["MAX_ACC_WIDTH", "AccumResult", "accumulate", "accumulate_stream"]
+__all__ = ["ACC_HEADROOM", "DEFAULT_GUARD_BITS", "MAX_ACC_WIDTH", "AccumResult", "accumulate",
+           "accumulate_stream", "default_acc_width", "resolve_acc_width"]
 
 #: Widest accumulator: ``A`` and every intermediate sum stay exact in int64.
 MAX_ACC_WIDTH = 62
+#: Default headroom of the accumulator over one input: 2**8 equal-exponent inputs.
+ACC_HEADROOM = 8
+#: Default guard bits below the running maximum exponent.
+DEFAULT_GUARD_BITS = 8
+
+
+def default_acc_width(in_width: int, guard_bits: int) -> int:
+    """The default accumulator width over inputs of ``in_width`` bits:
+    ``in_width + guard_bits + 8``, at most 62."""
+    return min(in_width + guard_bits + ACC_HEADROOM, MAX_ACC_WIDTH)
+
+
+def resolve_acc_width(*, a_bits: int, b_bits: int, block: int, guard_bits: int,
+                      acc_width: int | None) -> int:
+    """``acc_width``, or when it is None the default over the dot products of
+    ``a_bits`` x ``b_bits`` blocks of ``block`` elements."""
+    if acc_width is not None:
+        return acc_width
+    return default_acc_width(dot_sum_width(a_bits, b_bits, block), guard_bits)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,13 @@ def dot_sum_range(a_bits: int, b_bits: int, block: int) -> tuple[int, int]:
     return block * min(products), block * max(products)
 
 
+def dot_sum_width(a_bits: int, b_bits: int, block: int) -> int:
+    """Bits of the narrowest two's complement integer that holds every sum of
+    :func:`dot_sum_range` (the width of the dot product's ``sum`` field)."""
+    lo, hi = dot_sum_range(a_bits, b_bits, block)
+    return max(hi.bit_length(), (-lo - 1).bit_length()) + 1
+
+
 def dot_product(
     a_man: torch.Tensor,
     a_exp: torch.Tensor,

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from .accumulator import MAX_ACC_WIDTH, accumulate
+from .accumulator import DEFAULT_GUARD_BITS, MAX_ACC_WIDTH, accumulate, resolve_acc_width
 from .dequant import dequant_accum
 from .dot import dot_sum_range
 from .format import MXIntFormat, check_int
@@ -25,26 +25,18 @@ from .rounding import check_rounding
 __all__ = ["DEFAULT_GUARD_BITS", "MXLinear", "default_acc_width", "mx_linear_fp32",
            "quantize_model"]
 
-#: Guard bits of the engine's accumulators unless told otherwise (``hw.accumulator``'s
-#: default; a test keeps the two equal).
-DEFAULT_GUARD_BITS = 8
 
 #: Largest number of (token, row) pairs whose block dot products the exact path holds at
 #: once (each takes ``nb * k`` int64 products), to bound memory.
 _PAIRS_PER_CHUNK = 1 << 14
 
 
-def _signed_width(lo: int, hi: int) -> int:
-    """Bits of the smallest two's complement integer that holds ``[lo, hi]``."""
-    return max(hi.bit_length(), (-lo - 1).bit_length()) + 1
-
-
 def default_acc_width(*, w_bits: int, x_bits: int, block: int,
                       guard_bits: int = DEFAULT_GUARD_BITS) -> int:
     """The engine's default accumulator width: the dot product's result width plus
-    ``guard_bits`` plus 8, at most 62 (as :func:`hw.accumulator.resolve_acc_width`)."""
-    in_width = _signed_width(*dot_sum_range(x_bits, w_bits, block))
-    return min(in_width + guard_bits + 8, MAX_ACC_WIDTH)
+    ``guard_bits`` plus 8, at most 62 (:func:`golden.accumulator.resolve_acc_width`)."""
+    return resolve_acc_width(a_bits=x_bits, b_bits=w_bits, block=block,
+                             guard_bits=guard_bits, acc_width=None)
 
 
 def _patterns_to_float(bits: torch.Tensor) -> torch.Tensor:

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.accumulator import MAX_ACC_WIDTH
-from golden.dot import dot_sum_range
-from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_choice, check_int
+from golden.accumulator import (
+    DEFAULT_GUARD_BITS,
+    MAX_ACC_WIDTH,
+    accumulate_stream,
+    default_acc_width,
+    resolve_acc_width,
+)
+from golden.dot import dot_sum_width
+from golden.format import check_int
 
-from .layouts import range_shape
-from .top import Top, operand_bits
+from .params import (
+    a_bits_param,
+    b_bits_param,
+    block_param,
+    exp_bits_param,
+    guard_bits_param,
+)
+from .unit import Params, Unit, param
 
-__all__ = ["ALIGNS", "TOP", "MXIntAccumulator", "default_acc_width"]
-
-#: Default headroom of the accumulator over one input: 2**8 equal-exponent inputs.
-DEFAULT_HEADROOM = 8
-#: Default guard bits below the running maximum exponent.
-DEFAULT_GUARD_BITS = 8
+__all__ = ["ALIGNS", "UNIT", "AccumParams", "MXIntAccumulator", "default_acc_width",
+           "resolve_acc_width"]
 #: Register stages from ``i`` to ``o``.
 LATENCY = 3
 #: Where ``A`` is shifted when an input raises the running maximum: ``"loop"``, in the
@@ -30,20 +40,6 @@ DEFAULT_ALIGN = "stall"
 LOW_SHIFT_BITS = 3
 #: Low bits of the input's alignment shift done in stage 1 (0 to 3); stage 2 does the rest.
 FINE_SHIFT_BITS = 2
-
-
-def default_acc_width(in_width: int, guard_bits: int) -> int:
-    """``in_width + guard_bits + 8``, at most 62."""
-    return min(in_width + guard_bits + DEFAULT_HEADROOM, MAX_ACC_WIDTH)
-
-
-def resolve_acc_width(*, a_bits: int, b_bits: int, block: int, guard_bits: int,
-                      acc_width: int | None) -> int:
-    """``acc_width``, or when it is None the default for these dot-product operands."""
-    if acc_width is not None:
-        return acc_width
-    in_width = range_shape(*dot_sum_range(a_bits, b_bits, block)).width
-    return default_acc_width(in_width, guard_bits)
 
 
 def accum_input_layout(*, in_width: int, exp_bits: int) -> data.StructLayout:
@@ -160,18 +156,12 @@ class MXIntAccumulator(wiring.Component):
     def __init__(self, *, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
                  guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
                  align: str = DEFAULT_ALIGN) -> None:
-        self._a_bits = check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
-        self._b_bits = check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
-        self._exp_bits = check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
-        self._block = check_int("block", block, 1, MAX_BLOCK)
-        self._in_width = range_shape(*dot_sum_range(a_bits, b_bits, block)).width
-        self._guard_bits = check_int("guard_bits", guard_bits, 0,
-                                     MAX_ACC_WIDTH - self._in_width)
-        if acc_width is None:
-            acc_width = default_acc_width(self._in_width, guard_bits)
-        self._acc_width = check_int("acc_width", acc_width, self._in_width + guard_bits,
-                                    MAX_ACC_WIDTH)
-        self._align = check_choice("align", align, ALIGNS)
+        p = AccumParams(a_bits=a_bits, b_bits=b_bits, exp_bits=exp_bits, block=block,
+                        guard_bits=guard_bits, acc_width=acc_width, align=align)
+        self._a_bits, self._b_bits, self._exp_bits = p.a_bits, p.b_bits, p.exp_bits
+        self._block, self._guard_bits, self._acc_width = p.block, p.guard_bits, p.acc_width
+        self._align = p.align
+        self._in_width = dot_sum_width(a_bits, b_bits, block)
         super().__init__({
             "i": In(stream.Signature(accum_input_layout(in_width=self._in_width,
                                                         exp_bits=exp_bits))),
@@ -403,57 +393,54 @@ def mux_shift(value, select: list, stride: int = 1):
     return Cat(*out).as_signed()
 
 
-def _from_args(args) -> dict:
-    a_bits, b_bits = operand_bits(args)
-    guard = args.guard_bits if args.guard_bits is not None else DEFAULT_GUARD_BITS
-    acc_width = args.acc_width
-    if acc_width is None and isinstance(a_bits, int) and isinstance(b_bits, int) and \
-            isinstance(args.block, int) and isinstance(guard, int):
-        try:
-            acc_width = resolve_acc_width(a_bits=a_bits, b_bits=b_bits, block=args.block,
-                                          guard_bits=guard, acc_width=None)
-        except (TypeError, ValueError):
-            acc_width = None  # the constructor reports the bad parameter
-    return {"a_bits": a_bits, "b_bits": b_bits, "exp_bits": args.exp_bits,
-            "block": args.block, "guard_bits": guard, "acc_width": acc_width,
-            **_align_param(getattr(args, "align", DEFAULT_ALIGN))}
+ACC_WIDTH_HELP = ("accumulator width in bits (default: input width + guard bits + 8, at "
+                  "most 62)")
+ALIGN_HELP = ("where the accumulator is shifted when an input raises the running maximum "
+              "exponent: in the loop (one input per cycle) or in two stall cycles before "
+              "the addition (the loop is one adder)")
 
 
-def _align_param(align: str) -> dict:
-    """``{"align": align}``, or nothing for the default (names and manifests unchanged)."""
-    return {} if align == DEFAULT_ALIGN else {"align": align}
+def check_acc_fields(p: Params, *, a_bits: int, b_bits: int) -> None:
+    """Check ``p.guard_bits`` against the dot result width of ``a_bits`` x ``b_bits`` blocks
+    and resolve ``p.acc_width`` (default, or checked to hold one input plus the guard
+    bits). Shared by the records of every unit with an accumulator."""
+    in_width = dot_sum_width(a_bits, b_bits, p.block)
+    guard = check_int("guard_bits", p.guard_bits, 0, MAX_ACC_WIDTH - in_width)
+    acc = resolve_acc_width(a_bits=a_bits, b_bits=b_bits, block=p.block, guard_bits=guard,
+                            acc_width=p.acc_width)
+    p._set("acc_width", check_int("acc_width", acc, in_width + guard, MAX_ACC_WIDTH))
 
 
-def _name(p: dict) -> str:
-    guard = p.get("guard_bits", DEFAULT_GUARD_BITS)
-    acc_width = resolve_acc_width(a_bits=p["a_bits"], b_bits=p["b_bits"], block=p["block"],
-                                  guard_bits=guard, acc_width=p.get("acc_width"))
-    return (f"mxint_accum_a{p['a_bits']}_w{p['b_bits']}_e{p.get('exp_bits', 8)}_k{p['block']}"
-            f"_g{guard}_acc{acc_width}{_align_suffix(p)}")
+@dataclass(frozen=True, kw_only=True)
+class AccumParams(Params):
+    """Parameters of :class:`MXIntAccumulator` (see there for their meaning)."""
+
+    a_bits: int = a_bits_param()
+    b_bits: int = b_bits_param()
+    exp_bits: int = exp_bits_param()
+    block: int = block_param()
+    guard_bits: int = guard_bits_param(DEFAULT_GUARD_BITS)
+    acc_width: int | None = param(None, help=ACC_WIDTH_HELP)
+    align: str = param(DEFAULT_ALIGN, choices=ALIGNS, help=ALIGN_HELP)
+
+    def resolve(self) -> None:
+        check_acc_fields(self, a_bits=self.a_bits, b_bits=self.b_bits)
+
+    @property
+    def name(self) -> str:
+        return (f"mxint_accum_a{self.a_bits}_w{self.b_bits}_e{self.exp_bits}_k{self.block}"
+                f"_g{self.guard_bits}_acc{self.acc_width}"
+                + ("" if self.align == DEFAULT_ALIGN else f"_{self.align}"))
 
 
-def _align_suffix(p: dict) -> str:
-    """Name suffix of a non-default ``align`` (empty for the default)."""
-    align = p.get("align", DEFAULT_ALIGN)
-    return "" if align == DEFAULT_ALIGN else f"_{align}"
-
-
-TOP = Top(
+UNIT = Unit(
     key="accum",
     summary="MXINT accumulator of dot results: align to the running maximum exponent, "
             "sticky saturation",
+    params=AccumParams,
     component=MXIntAccumulator,
-    from_args=_from_args,
-    name=_name,
-    options=((("--acc-width",), {
-        "type": int, "default": None,
-        "help": "accum: accumulator width (default: input width + guard bits + 8, at most "
-                "62)"}),
-             (("--align",), {
-                 "choices": ALIGNS, "default": DEFAULT_ALIGN,
-                 "help": "accum: where the accumulator is shifted when an input raises the "
-                         "running maximum exponent: in the loop (one input per cycle) or in "
-                         "two stall cycles before the addition (the loop is one adder; "
-                         "default: %(default)s)"})),
-    flags={"acc_width": "--acc-width", "align": "--align"},
+    golden=accumulate_stream,
+    model="sim.units.accumulator:AccumModel",
+    reference="sim.formal.ref_accum:ACCUM",
+    macs=lambda p: p.block,
 )

@@ -16,23 +16,10 @@ from amaranth.lib.wiring import In, Out
 
 from .manifest import describe_layout
 
-__all__ = ["AxisStream", "AxisWrapper", "describe_axis", "output_packets"]
+__all__ = ["AxisStream", "AxisWrapper", "describe_axis"]
 
 #: The payload field that travels on ``tlast`` instead of inside ``tdata``.
 LAST_FIELD = "last"
-
-
-def output_packets(top: str, component: wiring.Component) -> dict[str, int]:
-    """Output streams whose ``tlast`` the wrapper makes by counting transfers.
-
-    A unit whose groups the native interface leaves implicit gets ``tlast`` here: the
-    linear engine emits ``rows / lanes`` results per ``y = W x``, and ``m_axis_o_tlast``
-    marks the last of them. Units whose input carries a ``last`` field need nothing: the
-    field itself travels on ``s_axis_<s>_tlast``.
-    """
-    if top == "linear":
-        return {"o": component.rows // component.lanes}
-    return {}
 
 
 @dataclass(frozen=True)

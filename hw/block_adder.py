@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.block_adder import MAX_GUARD_BITS
-from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
-from golden.rounding import check_rounding
+from golden.block_adder import MAX_GUARD_BITS, block_add
+from golden.format import MAX_MAN_BITS
 
 from .layouts import mxint_block_layout
+from .params import (
+    a_bits_param,
+    b_bits_param,
+    block_param,
+    exp_bits_param,
+    guard_bits_param,
+    rounding_param,
+)
 from .pipeline import StallPipeline
-from .top import Top, operand_bits
+from .unit import Params, Unit, param
 
-__all__ = ["TOP", "MXIntBlockAdder"]
+__all__ = ["UNIT", "AdderParams", "MXIntBlockAdder"]
 
 
 def _tree(values: list, op):
@@ -86,13 +95,11 @@ class MXIntBlockAdder(wiring.Component):
 
     def __init__(self, *, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
                  out_bits: int, guard_bits: int = 3, rounding: str = "even") -> None:
-        self._a_bits = check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
-        self._b_bits = check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
-        self._exp_bits = check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
-        self._block = check_int("block", block, 1, MAX_BLOCK)
-        self._out_bits = check_int("out_bits", out_bits, 2, MAX_MAN_BITS)
-        self._guard_bits = check_int("guard_bits", guard_bits, 0, MAX_GUARD_BITS)
-        self._rounding = check_rounding(rounding)
+        p = AdderParams(a_bits=a_bits, b_bits=b_bits, exp_bits=exp_bits, block=block,
+                        out_bits=out_bits, guard_bits=guard_bits, rounding=rounding)
+        self._a_bits, self._b_bits, self._exp_bits = p.a_bits, p.b_bits, p.exp_bits
+        self._block, self._out_bits = p.block, p.out_bits
+        self._guard_bits, self._rounding = p.guard_bits, p.rounding
         super().__init__({
             "a": In(stream.Signature(mxint_block_layout(
                 man_bits=a_bits, exp_bits=exp_bits, block=block))),
@@ -230,28 +237,31 @@ class MXIntBlockAdder(wiring.Component):
         return m
 
 
-def _from_args(args) -> dict:
-    a_bits, b_bits = operand_bits(args)
-    return {
-        "a_bits": a_bits,
-        "b_bits": b_bits,
-        "exp_bits": args.exp_bits,
-        "block": args.block,
-        "out_bits": args.out_bits if args.out_bits is not None else args.bits,
-        "guard_bits": args.guard_bits if args.guard_bits is not None else 3,
-        "rounding": args.rounding,
-    }
+@dataclass(frozen=True, kw_only=True)
+class AdderParams(Params):
+    """Parameters of :class:`MXIntBlockAdder` (see there for their meaning)."""
+
+    a_bits: int = a_bits_param()
+    b_bits: int = b_bits_param()
+    exp_bits: int = exp_bits_param()
+    block: int = block_param()
+    out_bits: int = param(help="mantissa bits of the result block, sign included", lo=2,
+                          hi=MAX_MAN_BITS, fallback="bits")
+    guard_bits: int = guard_bits_param(3, hi=MAX_GUARD_BITS)
+    rounding: str = rounding_param()
+
+    @property
+    def name(self) -> str:
+        return (f"mxint_add_a{self.a_bits}_b{self.b_bits}_e{self.exp_bits}_k{self.block}"
+                f"_o{self.out_bits}_g{self.guard_bits}_{self.rounding}")
 
 
-def _name(p: dict) -> str:
-    return (f"mxint_add_a{p['a_bits']}_b{p['b_bits']}_e{p.get('exp_bits', 8)}_k{p['block']}"
-            f"_o{p['out_bits']}_g{p.get('guard_bits', 3)}_{p.get('rounding', 'even')}")
-
-
-TOP = Top(
+UNIT = Unit(
     key="adder",
     summary="MXINT block adder: align to the larger shared exponent, add, renormalise",
+    params=AdderParams,
     component=MXIntBlockAdder,
-    from_args=_from_args,
-    name=_name,
+    golden=block_add,
+    model="sim.units.block_adder:AdderModel",
+    reference="sim.formal.ref_adder:ADDER",
 )

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.cast import FLOAT_FORMATS, check_float_format
-from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
-from golden.rounding import check_rounding
+from golden.cast import FLOAT_FORMATS, cast_blocks
+from golden.format import MAX_MAN_BITS
 
 from .layouts import mxint_block_layout
+from .params import (
+    block_param,
+    exp_bits_param,
+    fold_levels_per_stage,
+    levels_param,
+    rounding_param,
+)
 from .pipeline import StallPipeline
-from .top import Top, fold_levels_per_stage
+from .unit import Params, Unit, param
 
-__all__ = ["TOP", "MXIntCast", "float_block_layout"]
+__all__ = ["UNIT", "CastParams", "MXIntCast", "float_block_layout"]
 
 #: float32 fields: 23 fraction bits, 8 exponent bits, bias 127.
 _FRAC, _EXPF, _FBIAS = 23, 8, 127
@@ -102,13 +110,11 @@ class MXIntCast(wiring.Component):
     def __init__(self, *, man_bits: int, exp_bits: int = 8, block: int,
                  rounding: str = "even", float_format: str = "fp32",
                  levels_per_stage: int = 2) -> None:
-        self._man_bits = check_int("man_bits", man_bits, 2, MAX_MAN_BITS)
-        self._exp_bits = check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
-        self._block = check_int("block", block, 1, MAX_BLOCK)
-        self._rounding = check_rounding(rounding)
-        self._float_format = check_float_format(float_format)
-        self._levels_per_stage = fold_levels_per_stage(
-            check_int("levels_per_stage", levels_per_stage, 1), self.tree_levels)
+        p = CastParams(man_bits=man_bits, exp_bits=exp_bits, block=block, rounding=rounding,
+                       float_format=float_format, levels_per_stage=levels_per_stage)
+        self._man_bits, self._exp_bits, self._block = p.man_bits, p.exp_bits, p.block
+        self._rounding, self._float_format = p.rounding, p.float_format
+        self._levels_per_stage = p.levels_per_stage
         super().__init__({
             "i": In(stream.Signature(float_block_layout(float_format=float_format,
                                                         block=block))),
@@ -127,7 +133,7 @@ class MXIntCast(wiring.Component):
     @property
     def tree_levels(self) -> int:
         """Levels of the comparator tree, ``ceil(log2(block))``."""
-        return (self._block - 1).bit_length()
+        return tree_levels(self._block)
 
     @property
     def tree_stages(self) -> int:
@@ -259,38 +265,41 @@ class MXIntCast(wiring.Component):
         return m
 
 
-def _from_args(args) -> dict:
-    return {
-        "man_bits": args.bits,
-        "exp_bits": args.exp_bits,
-        "block": args.block,
-        "rounding": args.rounding,
-        "float_format": args.float_format,
-        "levels_per_stage": args.levels_per_stage,
-    }
+def tree_levels(block: int) -> int:
+    """Levels of the comparator tree over ``block`` exponents, ``ceil(log2(block))``."""
+    return (block - 1).bit_length()
 
 
-def _name(p: dict) -> str:
-    name = (f"mxint_cast_{p.get('float_format', 'fp32')}_m{p['man_bits']}_e"
-            f"{p.get('exp_bits', 8)}_k{p['block']}_{p.get('rounding', 'even')}")
-    if p.get("levels_per_stage", 2) != 2:
-        name += f"_l{p['levels_per_stage']}"
-    return name
+@dataclass(frozen=True, kw_only=True)
+class CastParams(Params):
+    """Parameters of :class:`MXIntCast` (see there for their meaning)."""
+
+    man_bits: int = param(help="mantissa bits of the output block, sign included", lo=2,
+                          hi=MAX_MAN_BITS, option="--bits")
+    exp_bits: int = exp_bits_param()
+    block: int = block_param()
+    rounding: str = rounding_param()
+    float_format: str = param("fp32", choices=tuple(FLOAT_FORMATS),
+                              help="input element format")
+    levels_per_stage: int = levels_param("comparator-tree levels between pipeline registers")
+
+    def resolve(self) -> None:
+        self._set("levels_per_stage",
+                  fold_levels_per_stage(self.levels_per_stage, tree_levels(self.block)))
+
+    @property
+    def name(self) -> str:
+        name = (f"mxint_cast_{self.float_format}_m{self.man_bits}_e{self.exp_bits}"
+                f"_k{self.block}_{self.rounding}")
+        return name + (f"_l{self.levels_per_stage}" if self.levels_per_stage != 2 else "")
 
 
-TOP = Top(
+UNIT = Unit(
     key="cast",
     summary="cast: k fp32/bf16 bit patterns to one MXINT block, equal to golden.quantize",
+    params=CastParams,
     component=MXIntCast,
-    from_args=_from_args,
-    name=_name,
-    options=(
-        (("--float-format",), {
-            "choices": tuple(FLOAT_FORMATS), "default": "fp32",
-            "help": "cast: input element format (default: %(default)s)"}),
-        (("--levels-per-stage",), {
-            "type": int, "default": 2,
-            "help": "dot/linear/cast: tree levels between pipeline registers (default: 2)"}),
-    ),
-    flags={"float_format": "--float-format", "levels_per_stage": "--levels-per-stage"},
+    golden=cast_blocks,
+    model="sim.units.cast:CastModel",
+    reference="sim.formal.ref_cast:CAST",
 )

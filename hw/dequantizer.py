@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.accumulator import MAX_ACC_WIDTH
-from golden.dequant import QUIET_NAN, accum_scale_offset
-from golden.dot import dot_sum_range
-from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
+from golden.accumulator import DEFAULT_GUARD_BITS
+from golden.dequant import QUIET_NAN, accum_scale_offset, dequant_blocks
+from golden.format import MAX_MAN_BITS
 
-from .accumulator import (
-    DEFAULT_GUARD_BITS,
-    accum_output_layout,
-    default_acc_width,
-    resolve_acc_width,
-)
+from .accumulator import ACC_WIDTH_HELP, accum_output_layout, check_acc_fields
 from .cast import float_block_layout
-from .layouts import mxint_block_layout, range_shape
+from .layouts import mxint_block_layout
+from .params import (
+    a_bits_param,
+    b_bits_param,
+    block_param,
+    exp_bits_param,
+    guard_bits_param,
+)
 from .pipeline import StallPipeline
-from .top import Top, operand_bits
+from .unit import Params, Unit, param
 
-__all__ = ["SOURCES", "TOP", "MXIntDequantizer", "float32_layout"]
+__all__ = ["SOURCES", "UNIT", "DequantParams", "MXIntDequantizer", "float32_layout"]
 
 _FRAC, _FBIAS = 23, 127
 _INF = 0x7F800000
@@ -150,22 +153,13 @@ class MXIntDequantizer(wiring.Component):
                  exp_bits: int = 8, block: int, a_bits: int | None = None,
                  b_bits: int | None = None, guard_bits: int | None = None,
                  acc_width: int | None = None) -> None:
-        if source not in SOURCES:
-            raise ValueError(f"source must be 'block' or 'accum', not {source!r}")
-        self._source = source
-        self._exp_bits = check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
-        self._block = check_int("block", block, 1, MAX_BLOCK)
-        other = {"block": {"a_bits": a_bits, "b_bits": b_bits, "guard_bits": guard_bits,
-                           "acc_width": acc_width},
-                 "accum": {"man_bits": man_bits}}[source]
-        for name, value in other.items():
-            if value is not None:
-                raise ValueError(f"{name} is not a parameter of source={source!r}, got "
-                                 f"{value!r}")
-        self._man_bits = self._a_bits = self._b_bits = None
-        self._guard_bits = self._acc_width = None
+        p = DequantParams(source=source, man_bits=man_bits, exp_bits=exp_bits, block=block,
+                          a_bits=a_bits, b_bits=b_bits, guard_bits=guard_bits,
+                          acc_width=acc_width)
+        self._source, self._man_bits, self._exp_bits = p.source, p.man_bits, p.exp_bits
+        self._block, self._a_bits, self._b_bits = p.block, p.a_bits, p.b_bits
+        self._guard_bits, self._acc_width = p.guard_bits, p.acc_width
         if source == "block":
-            self._man_bits = check_int("man_bits", man_bits, 2, MAX_MAN_BITS)
             super().__init__({
                 "i": In(stream.Signature(mxint_block_layout(
                     man_bits=man_bits, exp_bits=exp_bits, block=block))),
@@ -173,18 +167,8 @@ class MXIntDequantizer(wiring.Component):
                                                              block=block))),
             })
             return
-        self._a_bits = check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
-        self._b_bits = check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
-        in_width = range_shape(*dot_sum_range(a_bits, b_bits, block)).width
-        if guard_bits is None:
-            guard_bits = DEFAULT_GUARD_BITS
-        self._guard_bits = check_int("guard_bits", guard_bits, 0, MAX_ACC_WIDTH - in_width)
-        if acc_width is None:
-            acc_width = default_acc_width(in_width, guard_bits)
-        self._acc_width = check_int("acc_width", acc_width, in_width + guard_bits,
-                                    MAX_ACC_WIDTH)
         super().__init__({
-            "i": In(stream.Signature(accum_output_layout(acc_width=acc_width,
+            "i": In(stream.Signature(accum_output_layout(acc_width=p.acc_width,
                                                          exp_bits=exp_bits))),
             "o": Out(stream.Signature(float32_layout())),
         })
@@ -340,39 +324,47 @@ class MXIntDequantizer(wiring.Component):
         return m
 
 
-def _from_args(args) -> dict:
-    if args.source != "accum":
-        return {"source": "block", "man_bits": args.bits, "exp_bits": args.exp_bits,
-                "block": args.block}
-    a_bits, b_bits = operand_bits(args)
-    return {"source": "accum", "a_bits": a_bits, "b_bits": b_bits,
-            "exp_bits": args.exp_bits, "block": args.block,
-            "guard_bits": args.guard_bits, "acc_width": args.acc_width}
+_ACCUM = ("source", "accum")
 
 
-def _name(p: dict) -> str:
-    if p.get("source", "block") == "block":
-        return f"mxint_dequant_m{p['man_bits']}_e{p.get('exp_bits', 8)}_k{p['block']}"
-    guard = p.get("guard_bits")
-    guard = DEFAULT_GUARD_BITS if guard is None else guard
-    acc_width = resolve_acc_width(a_bits=p["a_bits"], b_bits=p["b_bits"], block=p["block"],
-                                  guard_bits=guard, acc_width=p.get("acc_width"))
-    return (f"mxint_dequant_accum_a{p['a_bits']}_w{p['b_bits']}_e{p.get('exp_bits', 8)}"
-            f"_k{p['block']}_g{guard}_acc{acc_width}")
+@dataclass(frozen=True, kw_only=True)
+class DequantParams(Params):
+    """Parameters of :class:`MXIntDequantizer` (see there for their meaning)."""
+
+    source: str = param("block", choices=SOURCES,
+                        help="convert an MXINT block (block) or an accumulator result (accum: "
+                             "--abits/--wbits/--bits, --block, --exp-bits, --guard-bits, "
+                             "--acc-width as for --top accum)")
+    man_bits: int = param(help="mantissa bits of the block, sign included", lo=2,
+                          hi=MAX_MAN_BITS, option="--bits", applies=("source", "block"))
+    exp_bits: int = exp_bits_param()
+    block: int = block_param()
+    a_bits: int = a_bits_param(applies=_ACCUM)
+    b_bits: int = b_bits_param(applies=_ACCUM)
+    guard_bits: int | None = guard_bits_param(None, applies=_ACCUM)
+    acc_width: int | None = param(None, help=ACC_WIDTH_HELP, applies=_ACCUM)
+
+    def resolve(self) -> None:
+        if self.source == "accum":
+            if self.guard_bits is None:
+                self._set("guard_bits", DEFAULT_GUARD_BITS)
+            check_acc_fields(self, a_bits=self.a_bits, b_bits=self.b_bits)
+
+    @property
+    def name(self) -> str:
+        if self.source == "block":
+            return f"mxint_dequant_m{self.man_bits}_e{self.exp_bits}_k{self.block}"
+        return (f"mxint_dequant_accum_a{self.a_bits}_w{self.b_bits}_e{self.exp_bits}"
+                f"_k{self.block}_g{self.guard_bits}_acc{self.acc_width}")
 
 
-TOP = Top(
+UNIT = Unit(
     key="dequant",
     summary="dequantiser: one MXINT block to k float32 patterns (exact), or one accumulator "
             "result to float32 (--source accum, nearest even)",
+    params=DequantParams,
     component=MXIntDequantizer,
-    from_args=_from_args,
-    name=_name,
-    options=((("--source",), {
-        "choices": SOURCES, "default": "block",
-        "help": "dequant: convert an MXINT block (default) or an accumulator result "
-                "(--abits/--wbits/--bits, --block, --exp-bits, --guard-bits, --acc-width "
-                "as for --top accum)"}),),
-    flags={"man_bits": "--bits", "a_bits": "--abits/--bits", "b_bits": "--wbits/--bits",
-           "acc_width": "--acc-width", "source": "--source"},
+    golden=dequant_blocks,
+    model="sim.units.dequantizer:DequantModel",
+    reference="sim.formal.ref_dequant:DEQUANT",
 )

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
+from golden.dot import dot_product
 
-from .bitheap import ARCHS, DEFAULT_ARCH, TARGETS, SumOfProducts
+from .bitheap import DEFAULT_ARCH, SumOfProducts
 from .layouts import dot_result_layout, mxint_block_layout
+from .params import (
+    a_bits_param,
+    arch_param,
+    arch_suffix,
+    b_bits_param,
+    block_param,
+    check_sum_fields,
+    exp_bits_param,
+    levels_param,
+    primitives_param,
+)
 from .pipeline import StallPipeline
-from .top import Top, fold_levels_per_stage, operand_bits
+from .unit import Params, Unit
 
-__all__ = ["TOP", "MXIntDotProduct"]
+__all__ = ["UNIT", "DotParams", "MXIntDotProduct"]
 
 
 class MXIntDotProduct(wiring.Component):
@@ -77,20 +90,12 @@ class MXIntDotProduct(wiring.Component):
     def __init__(self, *, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
                  target: str = "generic") -> None:
-        self._a_bits = check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
-        self._b_bits = check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
-        self._exp_bits = check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
-        self._block = check_int("block", block, 1, MAX_BLOCK)
-        self._levels_per_stage = check_int("levels_per_stage", levels_per_stage, 1)
+        p = DotParams(a_bits=a_bits, b_bits=b_bits, exp_bits=exp_bits, block=block,
+                      arch=arch, levels_per_stage=levels_per_stage, target=target)
+        self._a_bits, self._b_bits, self._exp_bits = p.a_bits, p.b_bits, p.exp_bits
+        self._block, self._arch, self._levels_per_stage = p.block, p.arch, p.levels_per_stage
         self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
                                   levels_per_stage=levels_per_stage, target=target)
-        # The tree's multipliers are always registered: its adder levels are what count.
-        self._levels_per_stage = fold_levels_per_stage(
-            levels_per_stage, self._sop.levels - (1 if arch == "tree" else 0))
-        if target != "generic" and arch != "heap":
-            raise ValueError(f"target {target!r} needs arch 'heap' (the tree instantiates "
-                             f"no primitives), not {arch!r}")
-        self._arch = arch
         self._sum_shape = self._sop.shape
         super().__init__({
             "a": In(stream.Signature(mxint_block_layout(
@@ -160,56 +165,37 @@ class MXIntDotProduct(wiring.Component):
         return m
 
 
-def _from_args(args) -> dict:
-    a_bits, b_bits = operand_bits(args)
-    return {
-        "a_bits": a_bits,
-        "b_bits": b_bits,
-        "exp_bits": args.exp_bits,
-        "block": args.block,
-        "arch": args.arch,
-        "levels_per_stage": args.levels_per_stage,
-        "target": args.primitives,
-    }
+@dataclass(frozen=True, kw_only=True)
+class DotParams(Params):
+    """Parameters of :class:`MXIntDotProduct` (see there for their meaning)."""
+
+    a_bits: int = a_bits_param()
+    b_bits: int = b_bits_param()
+    exp_bits: int = exp_bits_param()
+    block: int = block_param()
+    arch: str = arch_param()
+    levels_per_stage: int = levels_param()
+    target: str = primitives_param()
+
+    def resolve(self) -> None:
+        check_sum_fields(self)
+
+    @property
+    def name(self) -> str:
+        name = f"mxint_dot_a{self.a_bits}_w{self.b_bits}_e{self.exp_bits}_k{self.block}"
+        name += arch_suffix(self)
+        if self.levels_per_stage != 2:
+            name += f"_l{self.levels_per_stage}"
+        return name
 
 
-def arch_suffix(p: dict) -> str:
-    """Name suffix of a non-default ``arch`` and ``target`` (empty for the defaults)."""
-    arch, target = p.get("arch", DEFAULT_ARCH), p.get("target", "generic")
-    return ("" if arch == DEFAULT_ARCH else f"_{arch}") + \
-        ("" if target == "generic" else f"_{target}")
-
-
-def _name(p: dict) -> str:
-    name = f"mxint_dot_a{p['a_bits']}_w{p['b_bits']}_e{p.get('exp_bits', 8)}_k{p['block']}"
-    name += arch_suffix(p)
-    if p.get("levels_per_stage", 2) != 2:
-        name += f"_l{p['levels_per_stage']}"
-    return name
-
-
-TOP = Top(
+UNIT = Unit(
     key="dot",
     summary="MXINT block dot product: exact sum of products, exponent sum, NaN flag",
+    params=DotParams,
     component=MXIntDotProduct,
-    from_args=_from_args,
-    name=_name,
-    options=(
-        (("--arch",), {
-            "choices": ARCHS, "default": DEFAULT_ARCH,
-            "help": "dot/linear: how the k products are summed: 'heap' (tiles of at most "
-                    "3x3 bits into one bit heap, reduced by counters, one final adder) or "
-                    "'tree' (k multipliers and an adder tree) (default: %(default)s)"}),
-        (("--primitives",), {
-            "choices": TARGETS, "default": "generic",
-            "help": "dot: 'xc7' lets the heap instantiate AMD/Xilinx 7-series LUT6_2 and "
-                    "CARRY4 cells (ternary adders, one LUT per column); 'generic' emits "
-                    "plain logic for any family (default: %(default)s)"}),
-        (("--levels-per-stage",), {
-            "type": int, "default": 2,
-            "help": "dot/cast/linear: logic levels (tree levels; heap: tile, counter and "
-                    "final-adder levels) between pipeline registers (default: 2)"}),
-    ),
-    flags={"arch": "--arch", "levels_per_stage": "--levels-per-stage",
-           "target": "--primitives"},
+    golden=dot_product,
+    model="sim.units.dot_product:DotModel",
+    reference="sim.formal.ref_dot:DOT",
+    macs=lambda p: p.block,
 )

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.fp_mac import FLOAT_FORMATS, FloatFormat
+from golden.fp_mac import FLOAT_FORMATS, MAX_EXP_FIELD_BITS, MAX_FRAC_BITS, FloatFormat, fp_mac
 
 from .pipeline import StallPipeline
-from .top import Top
+from .unit import Params, Preset, Unit, param
 
-__all__ = ["TOP", "FloatMultiplyAdd", "leading_zeros"]
+__all__ = ["UNIT", "FloatMacParams", "FloatMultiplyAdd", "leading_zeros"]
 
 #: Pipeline registers, one per stage of :meth:`FloatMultiplyAdd.elaborate`.
 LATENCY = 12
@@ -343,26 +345,29 @@ class FloatMultiplyAdd(wiring.Component):
         return m
 
 
-def _from_args(args) -> dict:
-    if args.fp_preset is not None:
-        fmt = FLOAT_FORMATS[args.fp_preset]
-        return {"exp_bits": fmt.exp_bits, "man_bits": fmt.man_bits}
-    return {"exp_bits": args.exp_bits, "man_bits": args.bits}
+@dataclass(frozen=True, kw_only=True)
+class FloatMacParams(Params):
+    """Parameters of :class:`FloatMultiplyAdd` (see there for their meaning)."""
+
+    exp_bits: int = param(help="exponent field bits", lo=2, hi=MAX_EXP_FIELD_BITS)
+    man_bits: int = param(help="fraction field bits, hidden bit not included", lo=1,
+                          hi=MAX_FRAC_BITS, option="--frac-bits", fallback="bits")
+
+    @property
+    def name(self) -> str:
+        return f"fp_mac_e{self.exp_bits}_m{self.man_bits}"
 
 
-def _name(p: dict) -> str:
-    return f"fp_mac_e{p['exp_bits']}_m{p['man_bits']}"
-
-
-TOP = Top(
+UNIT = Unit(
     key="fpmac",
     summary="floating-point baseline: r = round(round(a*b) + c), IEEE nearest-even, subnormals",
+    params=FloatMacParams,
     component=FloatMultiplyAdd,
-    from_args=_from_args,
-    name=_name,
-    options=((("--fp-preset",), {
-        "choices": sorted(FLOAT_FORMATS), "default": None,
-        "help": "fpmac: format preset, overrides --exp-bits and --bits (which are the "
-                "exponent and fraction widths otherwise)"}),),
-    flags={"exp_bits": "--exp-bits", "man_bits": "--bits"},
+    golden=fp_mac,
+    model="sim.units.fp_mac:FloatMacModel",
+    presets=(Preset("--fp-preset", {name: {"exp_bits": f.exp_bits, "man_bits": f.man_bits}
+                                    for name, f in sorted(FLOAT_FORMATS.items())},
+                    help="format preset, instead of --exp-bits and --bits"),),
+    command_defaults={"exp_bits": 8},
+    baseline=True,
 )

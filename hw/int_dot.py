@@ -3,21 +3,32 @@ MXINT dot product."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.int_dot import check_int_dot, default_int_dot_acc_bits
-from golden.int_mac import INT_FORMATS
+from golden.int_dot import check_int_dot, default_int_dot_acc_bits, int_dot
+from golden.int_mac import MAX_ACC_BITS, MAX_INT_BITS
 
-from .bitheap import ARCHS, DEFAULT_ARCH, SumOfProducts
-from .dot_product import arch_suffix
+from .bitheap import DEFAULT_ARCH, SumOfProducts
+from .int_mac import ACC_BITS_HELP, INT_PRESET
+from .params import (
+    a_bits_param,
+    arch_param,
+    arch_suffix,
+    b_bits_param,
+    block_param,
+    check_sum_fields,
+    levels_param,
+    primitives_param,
+)
 from .pipeline import StallPipeline
-from .top import Top, fold_levels_per_stage, operand_bits
+from .unit import Params, Unit, param
 
-__all__ = ["TOP", "IntDotProduct"]
+__all__ = ["UNIT", "IntDotParams", "IntDotProduct"]
 
 
 class IntDotProduct(wiring.Component):
@@ -79,13 +90,12 @@ class IntDotProduct(wiring.Component):
     def __init__(self, *, a_bits: int, b_bits: int, block: int, acc_bits: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
                  target: str = "generic") -> None:
-        self._acc_bits = check_int_dot(a_bits, b_bits, block, acc_bits)
-        self._a_bits, self._b_bits, self._block = a_bits, b_bits, block
+        p = IntDotParams(a_bits=a_bits, b_bits=b_bits, block=block, acc_bits=acc_bits,
+                         arch=arch, levels_per_stage=levels_per_stage, target=target)
+        self._a_bits, self._b_bits, self._block = p.a_bits, p.b_bits, p.block
+        self._acc_bits, self._arch, self._levels_per_stage = p.acc_bits, p.arch, p.levels_per_stage
         self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
                                   levels_per_stage=levels_per_stage, target=target)
-        self._arch = arch
-        self._levels_per_stage = fold_levels_per_stage(
-            levels_per_stage, self._sop.levels - (1 if arch == "tree" else 0))
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "a": data.ArrayLayout(signed(a_bits), block),
@@ -155,50 +165,42 @@ class IntDotProduct(wiring.Component):
         return m
 
 
-def _from_args(args) -> dict:
-    if args.int_preset is not None:
-        a_bits, b_bits = INT_FORMATS[args.int_preset]
-    else:
-        a_bits, b_bits = operand_bits(args)
-    return {"a_bits": a_bits, "b_bits": b_bits, "block": args.block,
-            "acc_bits": args.acc_bits, "arch": args.arch,
-            "levels_per_stage": args.levels_per_stage, "target": args.primitives}
+@dataclass(frozen=True, kw_only=True)
+class IntDotParams(Params):
+    """Parameters of :class:`IntDotProduct` (see there for their meaning)."""
+
+    a_bits: int = a_bits_param("bits of each a lane", hi=MAX_INT_BITS)
+    b_bits: int = b_bits_param("bits of each b lane", hi=MAX_INT_BITS)
+    block: int = block_param("lanes k")
+    acc_bits: int | None = param(None, help=ACC_BITS_HELP, lo=1, hi=MAX_ACC_BITS,
+                                 option="--acc-width")
+    arch: str = arch_param()
+    levels_per_stage: int = levels_param()
+    target: str = primitives_param()
+
+    def resolve(self) -> None:
+        self._set("acc_bits", check_int_dot(self.a_bits, self.b_bits, self.block,
+                                            self.acc_bits))
+        check_sum_fields(self)
+
+    @property
+    def name(self) -> str:
+        name = f"int_dot_a{self.a_bits}_w{self.b_bits}_k{self.block}" + arch_suffix(self)
+        if self.acc_bits != default_int_dot_acc_bits(self.a_bits, self.b_bits, self.block):
+            name += f"_acc{self.acc_bits}"
+        return name + (f"_l{self.levels_per_stage}" if self.levels_per_stage != 2 else "")
 
 
-def _name(p: dict) -> str:
-    a_bits, b_bits, block = p["a_bits"], p["b_bits"], p["block"]
-    name = f"int_dot_a{a_bits}_w{b_bits}_k{block}"
-    name += arch_suffix(p)
-    acc = check_int_dot(a_bits, b_bits, block, p.get("acc_bits"))
-    if acc != default_int_dot_acc_bits(a_bits, b_bits, block):
-        name += f"_acc{acc}"
-    if p.get("levels_per_stage", 2) != 2:
-        name += f"_l{p['levels_per_stage']}"
-    return name
-
-
-TOP = Top(
+UNIT = Unit(
     key="intdot",
     summary="integer baseline: k-lane signed dot product (bit heap or tree) summed into a "
             "wrapping accumulator, one sum per last",
+    params=IntDotParams,
     component=IntDotProduct,
-    from_args=_from_args,
-    name=_name,
-    # Shared with intmac and dot: the first unit to declare an option defines it.
-    options=(
-        (("--int-preset",), {"choices": sorted(INT_FORMATS), "default": None,
-                             "help": "intmac/intdot: operand preset, overrides "
-                                     "--bits/--abits/--wbits"}),
-        (("--acc-bits",), {"type": int, "default": None,
-                           "help": "intmac/intdot: accumulator width (default: exact width "
-                                   "of one sum + 16 bits)"}),
-        (("--arch",), {"choices": ARCHS, "default": DEFAULT_ARCH,
-                       "help": "dot/linear/intdot: how the k products are summed "
-                               "(default: %(default)s)"}),
-        (("--levels-per-stage",), {"type": int, "default": 2,
-                                   "help": "logic levels between pipeline registers "
-                                           "(default: 2)"}),
-    ),
-    flags={"block": "--block", "acc_bits": "--acc-bits", "arch": "--arch",
-           "levels_per_stage": "--levels-per-stage", "target": "--primitives"},
+    golden=int_dot,
+    model="sim.units.int_dot:IntDotModel",
+    reference="sim.formal.ref_accum:INTDOT",
+    macs=lambda p: p.block,
+    presets=(INT_PRESET,),
+    baseline=True,
 )

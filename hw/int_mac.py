@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.int_mac import INT_FORMATS, check_int_mac
+from golden.int_mac import INT_FORMATS, MAX_ACC_BITS, MAX_INT_BITS, check_int_mac, int_mac
 
-from .top import Top, operand_bits
+from .params import a_bits_param, b_bits_param
+from .unit import Params, Preset, Unit, param
 
-__all__ = ["TOP", "IntMultiplyAccumulate"]
+__all__ = ["INT_PRESET", "UNIT", "IntMacParams", "IntMultiplyAccumulate"]
 
 #: Pipeline registers: product, accumulator/output.
 LATENCY = 2
@@ -99,30 +102,37 @@ class IntMultiplyAccumulate(wiring.Component):
         return m
 
 
-def _from_args(args) -> dict:
-    if args.int_preset is not None:
-        a_bits, b_bits = INT_FORMATS[args.int_preset]
-    else:
-        a_bits, b_bits = operand_bits(args)
-    return {"a_bits": a_bits, "b_bits": b_bits, "acc_bits": args.acc_bits}
+ACC_BITS_HELP = "accumulator width in bits, wrapping (default: exact width of one sum + 16)"
+INT_PRESET = Preset("--int-preset", {name: {"a_bits": a, "b_bits": b}
+                                     for name, (a, b) in sorted(INT_FORMATS.items())},
+                     help="operand preset, instead of --bits/--abits/--wbits")
 
 
-def _name(p: dict) -> str:
-    acc = check_int_mac(p["a_bits"], p["b_bits"], p.get("acc_bits"))
-    return f"int_mac_a{p['a_bits']}_b{p['b_bits']}_acc{acc}"
+@dataclass(frozen=True, kw_only=True)
+class IntMacParams(Params):
+    """Parameters of :class:`IntMultiplyAccumulate` (see there for their meaning)."""
+
+    a_bits: int = a_bits_param("bits of operand a", hi=MAX_INT_BITS)
+    b_bits: int = b_bits_param("bits of operand b", hi=MAX_INT_BITS)
+    acc_bits: int | None = param(None, help=ACC_BITS_HELP, lo=1, hi=MAX_ACC_BITS,
+                                 option="--acc-width")
+
+    def resolve(self) -> None:
+        self._set("acc_bits", check_int_mac(self.a_bits, self.b_bits, self.acc_bits))
+
+    @property
+    def name(self) -> str:
+        return f"int_mac_a{self.a_bits}_b{self.b_bits}_acc{self.acc_bits}"
 
 
-TOP = Top(
+UNIT = Unit(
     key="intmac",
     summary="integer baseline: signed a*b summed into a wrapping accumulator, one sum per last",
+    params=IntMacParams,
     component=IntMultiplyAccumulate,
-    from_args=_from_args,
-    name=_name,
-    options=(
-        (("--int-preset",), {"choices": sorted(INT_FORMATS), "default": None,
-                      "help": "intmac: operand preset, overrides --bits/--abits/--wbits"}),
-        (("--acc-bits",), {"type": int, "default": None,
-                           "help": "intmac: accumulator width (default: a + b + 16 bits)"}),
-    ),
-    flags={"a_bits": "--abits/--bits", "b_bits": "--wbits/--bits", "acc_bits": "--acc-bits"},
+    golden=int_mac,
+    model="sim.units.int_mac:IntMacModel",
+    reference="sim.formal.ref_accum:INTMAC",
+    presets=(INT_PRESET,),
+    baseline=True,
 )

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, check_int
+from golden.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
+from golden.linear import linear_blocks
 
-from .accumulator import DEFAULT_GUARD_BITS, MXIntAccumulator, resolve_acc_width
+from .accumulator import ACC_WIDTH_HELP, MXIntAccumulator, check_acc_fields
 from .bitheap import DEFAULT_ARCH
 from .dequantizer import MXIntDequantizer
-from .dot_product import MXIntDotProduct, arch_suffix
+from .dot_product import MXIntDotProduct
 from .layouts import mxint_block_layout
-from .top import Top, operand_bits
+from .params import (
+    a_bits_param,
+    arch_param,
+    arch_suffix,
+    b_bits_param,
+    block_param,
+    check_sum_fields,
+    exp_bits_param,
+    guard_bits_param,
+    levels_param,
+)
+from .unit import Params, Unit, param
 
-__all__ = ["OUTPUTS", "TOP", "MXIntLinear"]
+__all__ = ["OUTPUTS", "UNIT", "LinearParams", "MXIntLinear"]
 
 #: Largest K and N the generator accepts (the counters are sized from them).
 MAX_LENGTH = 1 << 20
@@ -88,22 +102,15 @@ class MXIntLinear(wiring.Component):
     """
 
     def __init__(self, *, x_bits: int, w_bits: int, exp_bits: int = 8, block: int,
-                 k_len: int, rows: int, lanes: int = 1,
+                 k_len: int | None = None, rows: int, lanes: int = 1,
                  guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
                  output: str = "accum") -> None:
-        if output not in OUTPUTS:
-            raise ValueError(f"output must be 'accum' or 'fp32', not {output!r}")
-        self._output = output
-        check_int("x_bits", x_bits, 2, MAX_MAN_BITS)
-        check_int("w_bits", w_bits, 2, MAX_MAN_BITS)
-        check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
-        check_int("block", block, 1, MAX_BLOCK)
-        self._k_len = check_int("k_len", k_len, 1, MAX_LENGTH)
-        self._lanes = check_int("lanes", lanes, 1, 64)
-        self._rows = check_int("rows", rows, 1, MAX_LENGTH)
-        if rows % lanes:
-            raise ValueError(f"rows must be a multiple of lanes ({lanes}), not {rows}")
+        p = LinearParams(x_bits=x_bits, w_bits=w_bits, exp_bits=exp_bits, block=block,
+                         k_len=k_len, rows=rows, lanes=lanes, guard_bits=guard_bits,
+                         acc_width=acc_width, arch=arch, levels_per_stage=levels_per_stage,
+                         output=output)
+        self._output, self._k_len, self._lanes, self._rows = p.output, p.k_len, p.lanes, p.rows
         self._x_bits, self._w_bits, self._exp_bits, self._block = x_bits, w_bits, exp_bits, block
         self._dots = [MXIntDotProduct(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
                                       block=block, arch=arch,
@@ -258,60 +265,58 @@ def _all(values):
     return out
 
 
-def _from_args(args) -> dict:
-    a_bits, b_bits = operand_bits(args)
-    return {
-        "x_bits": a_bits,
-        "w_bits": b_bits,
-        "exp_bits": args.exp_bits,
-        "block": args.block,
-        "k_len": args.k_len if args.k_len is not None or args.block is None else 4 * args.block,
-        "rows": args.rows,
-        "lanes": args.lanes,
-        "guard_bits": args.guard_bits if args.guard_bits is not None else DEFAULT_GUARD_BITS,
-        "acc_width": args.acc_width,
-        "arch": args.arch,
-        "levels_per_stage": args.levels_per_stage,
-        "output": args.output,
-    }
+@dataclass(frozen=True, kw_only=True)
+class LinearParams(Params):
+    """Parameters of :class:`MXIntLinear` (see there for their meaning)."""
+
+    x_bits: int = a_bits_param()
+    w_bits: int = b_bits_param()
+    exp_bits: int = exp_bits_param()
+    block: int = block_param()
+    k_len: int | None = param(None, help="length K of x (default: 4 blocks)", lo=1,
+                              hi=MAX_LENGTH)
+    rows: int = param(help="rows N of W", lo=1, hi=MAX_LENGTH)
+    lanes: int = param(1, help="rows computed in parallel, P", lo=1, hi=64)
+    guard_bits: int = guard_bits_param(DEFAULT_GUARD_BITS)
+    acc_width: int | None = param(None, help=ACC_WIDTH_HELP)
+    arch: str = arch_param()
+    levels_per_stage: int = levels_param()
+    output: str = param("accum", choices=OUTPUTS,
+                        help="result format, the accumulators' (sum, exponent, nan) or "
+                             "float32 patterns")
+
+    def resolve(self) -> None:
+        if self.rows % self.lanes:
+            raise ValueError(f"rows must be a multiple of lanes ({self.lanes}), not {self.rows}")
+        if self.k_len is None:
+            self._set("k_len", 4 * self.block)
+        check_acc_fields(self, a_bits=self.x_bits, b_bits=self.w_bits)
+        check_sum_fields(self)
+
+    @property
+    def name(self) -> str:
+        name = (f"mxint_linear_a{self.x_bits}_w{self.w_bits}_e{self.exp_bits}_k{self.block}"
+                f"_K{self.k_len}_N{self.rows}_P{self.lanes}_g{self.guard_bits}")
+        if self.acc_width != resolve_acc_width(a_bits=self.x_bits, b_bits=self.w_bits,
+                                               block=self.block, guard_bits=self.guard_bits,
+                                               acc_width=None):
+            name += f"_acc{self.acc_width}"  # only a width other than the default
+        name += arch_suffix(self)
+        if self.levels_per_stage != 2:
+            name += f"_l{self.levels_per_stage}"
+        return name + ("" if self.output == "accum" else f"_{self.output}")
 
 
-def _name(p: dict) -> str:
-    acc = p.get("acc_width")
-    name = (f"mxint_linear_a{p['x_bits']}_w{p['w_bits']}_e{p.get('exp_bits', 8)}_k{p['block']}"
-            f"_K{p['k_len']}_N{p['rows']}_P{p.get('lanes', 1)}"
-            f"_g{p.get('guard_bits', DEFAULT_GUARD_BITS)}")
-    guard = p.get("guard_bits", DEFAULT_GUARD_BITS)
-    if acc is not None and acc != resolve_acc_width(a_bits=p["x_bits"], b_bits=p["w_bits"],
-                                                    block=p["block"], guard_bits=guard,
-                                                    acc_width=None):
-        name += f"_acc{acc}"  # only a width other than the default: one name per design
-    name += arch_suffix(p)
-    if p.get("levels_per_stage", 2) != 2:
-        name += f"_l{p['levels_per_stage']}"
-    if p.get("output", "accum") != "accum":
-        name += f"_{p['output']}"
-    return name
-
-
-TOP = Top(
+UNIT = Unit(
     key="linear",
     summary="MXINT matrix-vector engine y = W x: P lanes of dot product + accumulator "
             "(+ float32 rounding with --output fp32)",
+    params=LinearParams,
     component=MXIntLinear,
-    from_args=_from_args,
-    name=_name,
-    options=(
-        (("--k-len",), {"type": int, "default": None,
-                        "help": "linear: length K of x (default: 4 blocks)"}),
-        (("--rows",), {"type": int, "default": 4, "help": "linear: rows N of W (default: 4)"}),
-        (("--lanes",), {"type": int, "default": 2,
-                        "help": "linear: rows computed in parallel, P (default: 2)"}),
-        (("--output",), {"choices": OUTPUTS, "default": "accum",
-                         "help": "linear: result format, the accumulators' (sum, exponent, "
-                                 "nan) or float32 patterns (default: accum)"}),
-    ),
-    flags={"x_bits": "--abits/--bits", "w_bits": "--wbits/--bits", "k_len": "--k-len",
-           "arch": "--arch", "rows": "--rows", "lanes": "--lanes", "acc_width": "--acc-width",
-           "output": "--output"},
+    golden=linear_blocks,
+    model="sim.units.linear:LinearModel",
+    reference="sim.formal.ref_accum:LINEAR",
+    macs=lambda p: p.lanes * p.block,
+    packets=lambda p: {"o": p.rows // p.lanes},
+    command_defaults={"rows": 4, "lanes": 2},
 )

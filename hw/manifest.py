@@ -1,14 +1,22 @@
-"""Describe a component's Verilog ports and payload fields as plain data.
+"""Describe a component's Verilog ports and payload fields as plain data, and write a
+design's files.
 
 The manifest is what testbenches and flows read instead of hard-coding bit positions.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
+import yaml
 from amaranth.hdl import Shape, Value
 from amaranth.lib import data, stream, wiring
 
-__all__ = ["describe_layout", "describe_ports"]
+from .fusesoc import core_file
+
+__all__ = ["describe_layout", "describe_ports", "dump_manifest", "write"]
 
 
 def describe_layout(layout: data.Layout | Shape, *, prefix: str = "",
@@ -68,3 +76,45 @@ def describe_ports(component: wiring.Component) -> tuple[list[dict], dict[str, d
             "fields": describe_layout(payload_shape),
         }
     return ports, streams
+
+
+def dump_manifest(manifest: dict) -> str:
+    """YAML text of a manifest, keys in insertion order (deterministic)."""
+    return yaml.safe_dump(manifest, sort_keys=False, default_flow_style=None, width=100)
+
+
+def write(design, out: Path) -> tuple[Path, Path, Path]:
+    """Write ``out/<name>.v``, ``out/<name>.yaml`` and the FuseSoC core ``out/<name>.core``.
+
+    Every file is written to a temporary in ``out`` first, given the mode the umask allows
+    (0644 under umask 022) and renamed into place, so a failure leaves no half-written file
+    behind.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = [(out / f"{design.name}.v", design.verilog),
+               (out / f"{design.name}.yaml", dump_manifest(design.manifest)),
+               (out / f"{design.name}.core", core_file(design.manifest))]
+    mode = 0o666 & ~_umask()  # mkstemp creates 0600; a generated file is for everyone
+    temps = []
+    try:
+        for _path, text in targets:
+            fd, tmp = tempfile.mkstemp(dir=out, prefix=".mxforge-", suffix=".tmp")
+            temps.append(tmp)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+                os.fchmod(f.fileno(), mode)
+        for (path, _text), tmp in zip(targets, temps, strict=True):
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return targets[0][0], targets[1][0], targets[2][0]
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

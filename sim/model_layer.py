@@ -219,8 +219,9 @@ def layer_passed(s: dict) -> bool:
 
 def run_cli(args, parser) -> int:
     """``sim.run`` with ``--model``: validate the options, run, print; the exit code."""
+    from cli.units import GIVEN, option_message, unit_record
     from flows.model import ModelError
-    from hw.generate import GIVEN, unit_parameters, validate
+    from hw.unit import unit
 
     from .run import SimulationError
     from .tools import ToolError
@@ -244,8 +245,12 @@ def run_cli(args, parser) -> int:
         if dest in given and getattr(args, dest) != want:
             parser.error(f"{flag} must be {want} with --model ({args.layer}), not "
                          f"{getattr(args, dest)}")
-    params = {**unit_parameters(args, parser), "k_len": k_len, "rows": rows, "output": "fp32"}
-    validate("linear", params, parser, args)._MustUse__silence = True
+    params = {**unit_record(args, parser).kwargs(), "k_len": k_len, "rows": rows,
+              "output": "fp32"}
+    try:
+        unit("linear").record(**params)
+    except (TypeError, ValueError) as exc:
+        parser.error(option_message(unit("linear"), str(exc)))
     try:
         summary = run_layer(params, model=args.model, layer=args.layer, tokens=tokens,
                             seed=args.seed, idle=args.idle, backpressure=args.backpressure,

@@ -19,23 +19,11 @@ import os
 import random
 import sys
 import time
-import warnings
 from pathlib import Path
 
-from amaranth.hdl import UnusedElaboratable
-
-from hw.config import add_config_arguments, parse_args
-from hw.generate import (
-    Design,
-    OneLineParser,
-    add_unit_arguments,
-    dump_manifest,
-    elaborate,
-    output_problem,
-    unit_epilog,
-    unit_parameters,
-    validate,
-)
+from cli.config import OneLineParser, add_config_arguments, output_problem, parse_args
+from cli.units import add_unit_arguments, unit_epilog, unit_record
+from hw.generate import Design, dump_manifest, elaborate
 
 from .tools import ToolError, cell_models, verilator_env
 
@@ -270,10 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         from .model_layer import run_cli
 
         return run_cli(args, parser)
-    params = unit_parameters(args, parser)
-    # Built only to check the parameters: its parts are never elaborated, and say so.
-    warnings.filterwarnings("ignore", category=UnusedElaboratable)
-    validate(args.top, params, parser, args)._MustUse__silence = True
+    params = unit_record(args, parser).kwargs()
     try:
         summary = simulate(args.top, params, seed=args.seed, vectors=args.vectors,
                            idle=args.idle, backpressure=args.backpressure, waves=args.waves,

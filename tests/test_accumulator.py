@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 import torch
-from amaranth.hdl import UnusedElaboratable
+from amaranth.hdl import Fragment, UnusedElaboratable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,8 +30,9 @@ def params(a_bits, b_bits, exp_bits, block, guard_bits=8, acc_width=None, align=
 
 
 def unused(dut):
-    """A component built only to read its properties: silence Amaranth's unused warning."""
-    dut._MustUse__silence = True
+    """A component built to read its properties, elaborated once so that Amaranth does not
+    report it unused."""
+    Fragment.get(dut, None)
     return dut
 
 

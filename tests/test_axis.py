@@ -9,8 +9,9 @@ import sys
 import pytest
 import yaml
 
-from hw.axis import AxisWrapper, output_packets
-from hw.generate import TOPS, build, elaborate
+from hw.axis import AxisWrapper
+from hw.generate import build, elaborate
+from hw.unit import unit, units
 from sim.axis_bench import expect_tlast, frames_of, words_of
 from sim.run import simulate
 from sim.scoreboard import Scoreboard
@@ -33,7 +34,7 @@ DOT_6_K16 = {"a_bits": 6, "b_bits": 6, "exp_bits": 8, "block": 16}
 
 
 def test_every_unit_has_a_small_configuration():
-    assert set(SMALL) == set(TOPS)
+    assert set(SMALL) == set(units())
 
 
 @pytest.mark.parametrize("top", sorted(SMALL))
@@ -117,8 +118,8 @@ def test_wrapper_refuses_what_it_cannot_wrap():
         AxisWrapper(dot, packets={"a": 2})
     with pytest.raises(ValueError, match=r"packets\['o'\] must be a positive count"):
         AxisWrapper(dot, packets={"o": 0})
-    lin = build("linear", **SMALL["linear"])
-    assert output_packets("linear", lin) == {"o": 2} and output_packets("dot", dot) == {}
+    assert unit("linear").packets(unit("linear").record(**SMALL["linear"])) == {"o": 2}
+    assert unit("dot").packets(unit("dot").record(**SMALL["dot"])) == {}
 
 
 # --- frames and tlast, in pure Python --------------------------------------------------------

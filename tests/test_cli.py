@@ -125,10 +125,11 @@ def test_sim_run_bad_arguments(args, message):
     ["--top", "intmac", "--int-preset", "int8"],
 ])
 def test_every_unit_generates_deterministically(args):
-    from hw.generate import build_parser, dump_manifest, elaborate, parameters_from_args
+    from hw.generate import dump_manifest
 
-    ns = build_parser().parse_args([*args, "--bits", "6", "--block", "4"])
-    first, second = (elaborate(ns.top, **parameters_from_args(ns)) for _ in range(2))
+    if "--fp-preset" not in args and "--int-preset" not in args:
+        args = [*args, "--bits", "6", "--block", "4"]
+    first, second = (_cli_design(*args) for _ in range(2))
     assert first.name == second.name and first.verilog == second.verilog
     assert dump_manifest(first.manifest) == dump_manifest(second.manifest)
     assert f"module {first.name}(" in first.verilog
@@ -151,11 +152,13 @@ def test_generated_files_have_the_umask_mode(tmp_path):
 
 
 def _cli_design(*args):
-    from hw.generate import build_parser, elaborate, unit_parameters
+    from cli.units import unit_record
+    from hw.generate import build_parser, emit
+    from hw.unit import unit
 
     parser = build_parser()
     ns = parser.parse_args(list(args))
-    return elaborate(ns.top, **unit_parameters(ns, parser))
+    return emit(unit(ns.top), unit_record(ns, parser))
 
 
 @pytest.mark.parametrize(("top", "params", "args"), [

@@ -1,4 +1,4 @@
-"""``--config FILE.yaml`` and ``--version`` (hw/config.py) on every command line."""
+"""``--config FILE.yaml`` and ``--version`` (cli/config.py) on every command line."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import importlib
 
 import pytest
 
+from cli.config import parse_args
 from hw import __version__
-from hw.config import parse_args
 
 #: Every command line of the project: module and the option its parser must know.
 CLIS = ["hw.generate", "sim.run", "sim.formal.__main__", "flows.report", "flows.density",

@@ -14,7 +14,6 @@ import torch
 import flows.density as density
 import flows.jobs as jobs
 import flows.measure as measure
-import hw.generate
 from benchmarks.goals import check_goals, format_goals
 from flows.cache import ResultCache, result_key
 from flows.density import (
@@ -30,17 +29,6 @@ from flows.density import (
 from flows.plots import pareto_front
 from flows.sqnr import load_weights, weights_format
 from golden import MXIntFormat
-
-
-@pytest.fixture
-def baselines(monkeypatch):
-    """Offer the fp32/bf16 and int8 baseline units through hw.generate, whether or not
-    hw.generate.UNIT_MODULES lists them yet."""
-    import importlib
-
-    for module in ("fp_mac", "int_mac", "int_dot"):
-        top = importlib.import_module(f"hw.{module}").TOP
-        monkeypatch.setitem(hw.generate.TOPS, top.key, top)
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +120,7 @@ def test_memory_density_reproduces_the_paper():
         assert round(MXIntFormat(m, 8, 16).memory_density, 2) == theirs
 
 
-def test_arithmetic_density_formula(fake, baselines, tmp_path):
+def test_arithmetic_density_formula(fake, tmp_path):
     report = density.run(SWEEP, cache=ResultCache(tmp_path))
     rows = {(r["target"], r["mode"]): r for r in report["rows"]}
     lut = rows["xc7", "lut"]
@@ -315,7 +303,7 @@ def test_nextpnr_version_skips_yowasp_preparing_line():
     assert _parse_nextpnr_version(first_run.splitlines()[0]) is None
 
 
-def test_goals_command(fake, baselines, tmp_path, capsys):
+def test_goals_command(fake, tmp_path, capsys):
     from benchmarks.goals import main as goals_main
 
     report = density.run(SWEEP, cache=ResultCache(tmp_path / "cache"))
@@ -361,7 +349,7 @@ def test_cache_key_and_store(tmp_path):
         cache.get("../x")
 
 
-def test_second_identical_run_does_no_synthesis(fake, baselines, tmp_path):
+def test_second_identical_run_does_no_synthesis(fake, tmp_path):
     first = density.run(SWEEP, cache=ResultCache(tmp_path))
     # dot + accum + 6 baselines, 2 targets x 2 modes
     assert len(fake.calls) == 8 * 4
@@ -371,7 +359,7 @@ def test_second_identical_run_does_no_synthesis(fake, baselines, tmp_path):
     assert second == first
 
 
-def test_interrupted_sweep_resumes(fake, baselines, tmp_path):
+def test_interrupted_sweep_resumes(fake, tmp_path):
     fake.fail_after = 7
     with pytest.raises(RuntimeError, match="tool killed"):
         density.run(SWEEP, cache=ResultCache(tmp_path), jobs=1)
@@ -383,7 +371,7 @@ def test_interrupted_sweep_resumes(fake, baselines, tmp_path):
     assert len(fake.calls) == 32 - done
 
 
-def test_changed_option_reruns_only_what_changed(fake, baselines, tmp_path):
+def test_changed_option_reruns_only_what_changed(fake, tmp_path):
     density.run(SWEEP, cache=ResultCache(tmp_path))
     fake.calls.clear()
     density.run(Sweep(bits=(6,), blocks=(16,), targets=("xc7", "ecp5"), modes=("lut", "dsp"),
@@ -398,7 +386,7 @@ def test_changed_option_reruns_only_what_changed(fake, baselines, tmp_path):
 # --- output ---------------------------------------------------------------------------
 
 
-def test_outputs(fake, baselines, tmp_path):
+def test_outputs(fake, tmp_path):
     report = density.run(SWEEP, cache=ResultCache(tmp_path / "cache"))
     rows = list(csv.DictReader(io.StringIO(to_csv(report))))
     assert len(rows) == 4 and rows[0]["format"] == "mxint6e8k16"
@@ -581,10 +569,6 @@ def test_help_explains_the_definitions(capsys):
 def test_real_small_sweep(tmp_path, monkeypatch, capsys):
     """Real Yosys and nextpnr on the 2-bit block-2 dot product, its accumulator and the
     int8 baseline; then the same sweep again runs no tool."""
-    import importlib
-
-    top = importlib.import_module("hw.int_mac").TOP
-    monkeypatch.setitem(hw.generate.TOPS, top.key, top)
     argv = ["--bits", "2", "--block", "2", "--target", "ecp5,xc7", "--mode", "lut",
             "--baseline", "int8", "--out", str(tmp_path / "out"), "--cache",
             str(tmp_path / "cache"), "--quiet", "--no-plots"]
@@ -644,7 +628,7 @@ def _reports(folder) -> dict[str, bytes]:
             for name in ("density.md", "density.csv", "density.json")}
 
 
-def test_dask_sweep_equals_local(fake, baselines, cluster, monkeypatch, tmp_path, capsys):
+def test_dask_sweep_equals_local(fake, cluster, monkeypatch, tmp_path, capsys):
     """4 configurations (2 widths x 2 blocks) with their baselines: the Dask run's report
     equals the local --jobs 2 run's byte for byte, every job ran on a worker, and the
     results came back into the cache."""
@@ -710,7 +694,7 @@ def test_dask_real_tools(cluster, monkeypatch, tmp_path):
     assert _reports(tmp_path / "dask") == _reports(tmp_path / "local")
 
 
-def test_model_accuracy_on_the_report(fake, baselines, monkeypatch, tmp_path):
+def test_model_accuracy_on_the_report(fake, monkeypatch, tmp_path):
     # flows.accuracy is tested on the real model in tests/test_accuracy.py; here its rows
     # are stand-ins, to check where density puts them.
     import flows.accuracy

@@ -266,16 +266,18 @@ def test_cli_help():
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--bits", "1", "--block", "16"], "--bits must be from 2 to 24, not 1"),
+    (["--bits", "1", "--block", "16"], "--abits/--bits must be from 2 to 24, not 1"),
     (["--abits", "6", "--bits", "6", "--block", "0"], "--block must be from 1 to 1024, not 0"),
     (["--bits", "6", "--block", "16", "--exp-bits", "9"],
      "--exp-bits must be from 2 to 8, not 9"),
-    (["--block", "16", "--abits", "6"],
-     "--bits is required unless both --abits and --wbits are given"),
+    (["--block", "16", "--abits", "6"], "--wbits/--bits is required for --top dot"),
     (["--bits", "six", "--block", "16"], "argument --bits: invalid int value: 'six'"),
     (["--bits", "6", "--block", "16", "--targets", "ecp5,vivado"],
      "argument --targets: unknown target 'vivado'; choose from ecp5, ice40, xc7"),
-    (["--bits", "6"], "the following arguments are required: --block"),
+    (["--bits", "6"], "--block is required for --top dot"),
+    (["--bits", "6", "--block", "16", "--rounding", "floor"],
+     "--rounding does not apply to --top dot, which reads --abits, --arch, --bits, --block, "
+     "--exp-bits, --levels-per-stage, --primitives, --wbits"),
 ])
 def test_cli_bad_argument(args, message):
     result = _cli(*args)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from golden.int_dot import default_int_dot_acc_bits, int_dot, int_dot_sum_bits
 from golden.int_mac import int_mac
 from hw.bitheap import ARCHS, SumOfProducts
-from hw.int_dot import TOP, IntDotProduct
+from hw.int_dot import IntDotParams, IntDotProduct
 from sim.amaranth_bench import run_stream_sim
 from sim.run import simulate
 from sim.units.int_dot import IntDotModel
@@ -72,7 +72,7 @@ def test_widths_and_latency(a_bits, b_bits, block, sum_bits, acc_bits, arch):
     (params(2, 3, 1, acc_bits=6, levels_per_stage=1), "int_dot_a2_w3_k1_acc6_l1"),
 ])
 def test_name_encodes_parameters(p, name):
-    assert TOP.name(p) == name
+    assert IntDotParams(**p).name == name
 
 
 @pytest.mark.parametrize(("args", "name"), [
@@ -81,10 +81,16 @@ def test_name_encodes_parameters(p, name):
       "--levels-per-stage", "1"], "int_dot_a3_w5_k2_tree_acc9_l1"),
 ])
 def test_generates_deterministically_from_command_line(args, name):
-    from hw.generate import build_parser, dump_manifest, elaborate, parameters_from_args
+    from cli.units import unit_record
+    from hw.generate import build_parser, dump_manifest, emit
+    from hw.unit import unit
 
-    ns = build_parser().parse_args(["--top", "intdot", *args])
-    first, second = (elaborate(ns.top, **parameters_from_args(ns)) for _ in range(2))
+    def design():
+        parser = build_parser()
+        ns = parser.parse_args(["--top", "intdot", *args])
+        return emit(unit("intdot"), unit_record(ns, parser))
+
+    first, second = design(), design()
     assert first.name == second.name == name and first.verilog == second.verilog
     assert dump_manifest(first.manifest) == dump_manifest(second.manifest)
     assert f"module {name}(" in first.verilog
@@ -189,7 +195,7 @@ VERILATOR = [params(8, 8, 16), params(8, 8, 16, arch="tree"), params(4, 4, 32),
              params(4, 4, 32, arch="tree"), params(2, 2, 1, acc_bits=5)]
 
 
-@pytest.mark.parametrize("p", VERILATOR, ids=lambda p: TOP.name(p))
+@pytest.mark.parametrize("p", VERILATOR, ids=lambda p: IntDotParams(**p).name)
 def test_verilator_matches_golden(p, sim_build):
     seed = 500 + p["a_bits"] * 10 + p["block"]
     s = simulate("intdot", p, seed=seed, vectors=600, build_root=sim_build)

@@ -29,7 +29,7 @@ def params(x_bits, w_bits, exp_bits, block, k_len, rows, lanes, guard_bits=8, ac
     ({"k_len": 0}, ValueError, r"k_len must be from 1 to 1048576, not 0"),
     ({"x_bits": 1}, ValueError, r"x_bits must be from 2 to 24, not 1"),
     ({"block": "4"}, TypeError, r"block must be an integer, not '4'"),
-    ({"output": "fp16"}, ValueError, r"output must be 'accum' or 'fp32', not 'fp16'"),
+    ({"output": "fp16"}, ValueError, r"output must be one of 'accum', 'fp32', not 'fp16'"),
 ])
 def test_bad_parameters(kwargs, exc, match):
     with pytest.raises(exc, match=match):

@@ -16,8 +16,7 @@ from golden.nn import (
     mx_linear_fp32,
     quantize_model,
 )
-from hw.accumulator import DEFAULT_GUARD_BITS as HW_GUARD_BITS
-from hw.accumulator import resolve_acc_width
+from hw.linear import LinearParams
 
 
 def engine_patterns(wq, xq, *, guard_bits, acc_width) -> torch.Tensor:
@@ -54,11 +53,10 @@ def wide_case(seed: int, n: int, k_len: int, tokens: int, spread: int):
 
 
 def test_defaults_are_the_engines():
-    assert DEFAULT_GUARD_BITS == HW_GUARD_BITS
-    for w_bits, x_bits, block in [(6, 6, 16), (4, 8, 32), (8, 8, 32), (2, 3, 1), (24, 24, 1024)]:
-        assert default_acc_width(w_bits=w_bits, x_bits=x_bits, block=block) == \
-            resolve_acc_width(a_bits=x_bits, b_bits=w_bits, block=block,
-                              guard_bits=DEFAULT_GUARD_BITS, acc_width=None)
+    for w_bits, x_bits, block in [(6, 6, 16), (4, 8, 32), (8, 8, 32), (2, 3, 1), (16, 16, 1024)]:
+        engine = LinearParams(x_bits=x_bits, w_bits=w_bits, block=block, rows=1)
+        assert engine.guard_bits == DEFAULT_GUARD_BITS
+        assert default_acc_width(w_bits=w_bits, x_bits=x_bits, block=block) == engine.acc_width
 
 
 @pytest.mark.parametrize(("w_bits", "x_bits", "block", "guard_bits", "spread"), [

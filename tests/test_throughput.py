@@ -31,7 +31,8 @@ import torch
 import hw.int_mac
 import hw.pipeline
 from hw.accumulator import MXIntAccumulator
-from hw.generate import TOPS, build
+from hw.generate import build
+from hw.unit import units
 from sim.throughput import (
     ThroughputRun,
     cycle_bound,
@@ -98,7 +99,7 @@ CASE_PARAMS = [pytest.param(top, p, id=case_id((top, p))) for top, p in CASES]
 
 def test_every_unit_has_cases():
     """A unit added to ``hw.generate`` cannot go without a throughput check."""
-    assert {top for top, _ in CASES} == set(TOPS)
+    assert {top for top, _ in CASES} == set(units())
 
 
 # --- expectations derived from each unit's documented structure ---------------------------
@@ -225,7 +226,7 @@ def steady_stimuli(top: str, params: dict, dut, model, n: int) -> dict:
 
 
 def make_unit(top: str, params: dict, component=None):
-    return (component or TOPS[top].component)(**params)
+    return (component or units()[top].component)(**params)
 
 
 def bubble_failures(top: str, params: dict, component=None) -> tuple[list[str], object]:
@@ -339,7 +340,7 @@ PIPELINE_UNITS = [pick("dot"), pick("adder"), pick("cast"), pick("dequant"),
 def test_pipeline_units_use_stall_pipeline():
     """The mutant below reaches every unit in ``PIPELINE_UNITS`` through the shared class."""
     for top, _ in PIPELINE_UNITS:
-        module = inspect.getmodule(TOPS[top].component)
+        module = inspect.getmodule(units()[top].component)
         uses = "StallPipeline(" in inspect.getsource(module) or top == "linear"
         assert uses, top
 

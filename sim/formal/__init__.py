@@ -16,8 +16,8 @@ prove the harness' assertions (:mod:`.prove`). Prints ``PROVED`` with the time, 
 holds. See ``docs/formal.md``.
 """
 
-from .harness import REFERENCES, HarnessError, stall_harness, streaming_harness
+from .harness import HarnessError, reference_of, stall_harness, streaming_harness
 from .prove import MODES, ProofResult, prove
 
-__all__ = ["MODES", "REFERENCES", "HarnessError", "ProofResult", "prove", "stall_harness",
+__all__ = ["MODES", "HarnessError", "ProofResult", "prove", "reference_of", "stall_harness",
            "streaming_harness"]

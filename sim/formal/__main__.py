@@ -5,23 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
-from amaranth.hdl import UnusedElaboratable
-
-from hw.config import add_config_arguments, parse_args
-from hw.generate import (
-    OneLineParser,
-    add_unit_arguments,
-    elaborate,
-    output_problem,
-    unit_parameters,
-    validate,
-)
+from cli.config import OneLineParser, add_config_arguments, output_problem, parse_args
+from cli.units import add_unit_arguments, unit_record
+from hw.generate import elaborate
+from hw.unit import units
 
 from ..tools import ToolError
-from .harness import REFERENCES, HarnessError
+from .harness import HarnessError
 from .prove import MODES, ProofResult, is_heap_dot, prove
 
 
@@ -64,9 +56,9 @@ def _print_counterexample(result: ProofResult) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_args(parser, argv)  # --config FILE first, the command line over it
-    if args.top not in REFERENCES:
-        parser.error(f"--top {args.top} has no formal reference yet; known: "
-                     f"{', '.join(sorted(REFERENCES))}")
+    if units()[args.top].reference is None:
+        known = ", ".join(key for key, u in units().items() if u.reference is not None)
+        parser.error(f"--top {args.top} has no formal reference yet; known: {known}")
     if not args.timeout > 0:  # nan too
         parser.error(f"--timeout must be positive, not {args.timeout:g}")
     if args.steps is not None and args.steps < 1:
@@ -74,10 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "interface", "native") != "native":
         parser.error(f"--interface {args.interface} does not apply to sim.formal: the proofs "
                      "read the units' native streams")
-    params = unit_parameters(args, parser)
-    # Built only to check the parameters: its parts are never elaborated, and say so.
-    warnings.filterwarnings("ignore", category=UnusedElaboratable)
-    validate(args.top, params, parser, args)._MustUse__silence = True
+    params = unit_record(args, parser).kwargs()
     if args.workdir is not None:
         problem = output_problem(args.workdir)
         if problem:

@@ -3,8 +3,8 @@
 A harness instantiates the generated module (ports and payload fields read from its
 manifest), computes the reference result from the same inputs, written from
 ``docs/arithmetic.md`` and independent of ``hw/`` (one module ``ref_<unit>.py`` per unit,
-registered in :data:`REFERENCES`), and states the comparison as immediate ``assert``
-statements that Yosys' ``sat -prove-asserts`` proves or refutes.
+named by the unit's registry entry, ``Unit.reference``), and states the comparison as
+immediate ``assert`` statements that Yosys' ``sat -prove-asserts`` proves or refutes.
 
 A unit has one output stream ``o`` and one or more input streams, which transfer
 together. A stateless unit gives one result per input; a stateful one (an accumulator)
@@ -30,24 +30,15 @@ Two harnesses:
 
 from __future__ import annotations
 
-from .ref_accum import ACCUM, INTDOT, INTMAC, LINEAR
-from .ref_adder import ADDER
-from .ref_cast import CAST
-from .ref_common import Context, HarnessError, Reference, decl
-from .ref_dequant import DEQUANT
-from .ref_dot import DOT
+from hw.unit import units
 
-__all__ = ["DEFAULT_GROUP", "HARNESS", "REFERENCES", "HarnessError", "bounded_reason",
+from .ref_common import Context, HarnessError, Reference, decl
+
+__all__ = ["DEFAULT_GROUP", "HARNESS", "HarnessError", "bounded_reason", "reference_of",
            "stall_harness", "streaming_harness"]
 
 #: Module name of every harness.
 HARNESS = "formal_harness"
-
-#: Reference per ``--top``.
-REFERENCES: dict[str, Reference] = {
-    "dot": DOT, "cast": CAST, "adder": ADDER, "dequant": DEQUANT, "accum": ACCUM,
-    "linear": LINEAR, "intmac": INTMAC, "intdot": INTDOT,
-}
 
 #: Longest group the streaming proof lets through, unless told otherwise.
 DEFAULT_GROUP = 3
@@ -56,9 +47,10 @@ DEFAULT_GROUP = 3
 def _check(manifest: dict) -> tuple[Reference, list[str]]:
     """The unit's reference and its input streams, in manifest order."""
     top = manifest.get("top")
-    if top not in REFERENCES:
-        raise HarnessError(f"no formal reference for top {top!r}; known: "
-                           f"{', '.join(sorted(REFERENCES))}")
+    reference = reference_of(top)
+    if reference is None:
+        known = ", ".join(key for key, u in units().items() if u.reference is not None)
+        raise HarnessError(f"no formal reference for top {top!r}; known: {known}")
     streams = manifest["streams"]
     ins = [name for name, s in streams.items() if s["direction"] == "in"]
     outs = [name for name, s in streams.items() if s["direction"] == "out"]
@@ -69,7 +61,13 @@ def _check(manifest: dict) -> tuple[Reference, list[str]]:
     extra = [p["name"] for p in manifest["ports"] if p["name"] not in known]
     if extra:
         raise HarnessError(f"{top}: ports the harness does not drive: {', '.join(extra)}")
-    return REFERENCES[top], ins
+    return reference, ins
+
+
+def reference_of(top: str | None) -> Reference | None:
+    """The formal reference the registry names for unit ``top``, or None."""
+    u = units().get(top)
+    return None if u is None or u.reference is None else u.load("reference")
 
 
 def bounded_reason(manifest: dict) -> str | None:

@@ -33,8 +33,8 @@ from ..tools import ToolError, cell_models
 from .harness import (
     DEFAULT_GROUP,
     HARNESS,
-    REFERENCES,
     bounded_reason,
+    reference_of,
     stall_harness,
     streaming_harness,
 )
@@ -173,22 +173,6 @@ def _counterexample(log: str, manifest: dict) -> list[dict]:
     return [steps[t] for t in sorted(steps)]
 
 
-#: Parameters the references read; missing ones (defaults) are read from the component.
-_PARAMETERS = ("man_bits", "exp_bits", "block", "rounding", "float_format", "a_bits",
-               "b_bits", "out_bits", "guard_bits", "acc_width", "align", "source", "x_bits",
-               "w_bits", "k_len", "rows", "lanes", "output")
-
-
-def _complete(design: Design) -> dict:
-    """The manifest, its parameters completed with the component's values of those the
-    generator was not given (their defaults)."""
-    params = dict(design.manifest["parameters"])
-    for name in _PARAMETERS:
-        if params.get(name) is None and getattr(design.component, name, None) is not None:
-            params[name] = getattr(design.component, name)
-    return {**design.manifest, "parameters": params}
-
-
 def is_heap_dot(design: Design) -> bool:
     """Whether ``design`` is a bit-heap dot product, which :func:`prove` proves piece by
     piece (:mod:`.heap`) in streaming mode."""
@@ -238,11 +222,11 @@ def prove(design: Design, *, mode: str = "streaming", steps: int | None = None,
         from .heap import prove_heap  # the bit heap is proven piece by piece
 
         return prove_heap(design, timeout=timeout, steps=steps, workdir=workdir)
-    manifest = _complete(design)
+    manifest = design.manifest
     latency = manifest["latency"]
     reason = bounded_reason(manifest) if mode == "streaming" else None
     induction = mode == "streaming" and reason is None
-    reference = REFERENCES.get(manifest.get("top"))
+    reference = reference_of(manifest.get("top"))
     grouped = reference is not None and reference.last is not None
     if steps is None:
         if induction:

@@ -11,7 +11,7 @@ from hw.layouts import range_shape
 
 from .common import signed_full_range
 
-__all__ = ["MODEL", "AccumModel"]
+__all__ = ["AccumModel"]
 
 
 class AccumModel:
@@ -20,8 +20,6 @@ class AccumModel:
     Stimuli are groups (closed by ``last``) of directed corners first, then ``n`` random
     inputs in groups of random length (1 to 12, a quarter of them single inputs).
     """
-
-    key = "accum"
 
     inputs = ("i",)
     outputs = ("o",)
@@ -119,4 +117,3 @@ class AccumModel:
                       zip(r.sum.tolist(), r.exponent.tolist(), r.nan.tolist(), strict=True)]}
 
 
-MODEL = AccumModel

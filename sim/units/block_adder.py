@@ -9,13 +9,11 @@ from golden.format import MXIntFormat
 
 from .common import blocks_to_dicts, random_blocks
 
-__all__ = ["MODEL", "AdderModel"]
+__all__ = ["AdderModel"]
 
 
 class AdderModel:
     """Stimuli and expected results of :class:`hw.block_adder.MXIntBlockAdder`."""
-
-    key = "adder"
 
     inputs = ("a", "b")
     outputs = ("o",)
@@ -100,4 +98,3 @@ class AdderModel:
         return {"o": blocks_to_dicts(r.mantissa, r.exponent)}
 
 
-MODEL = AdderModel

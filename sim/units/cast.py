@@ -9,7 +9,7 @@ from golden.format import MXIntFormat
 
 from .common import blocks_to_dicts
 
-__all__ = ["MODEL", "CastModel", "random_float_bits"]
+__all__ = ["CastModel", "random_float_bits"]
 
 _SIGN = 1 << 31
 _INF, _QNAN, _SNAN, _MAXF = 0x7F800000, 0x7FC00000, 0x7F800001, 0x7F7FFFFF
@@ -53,8 +53,6 @@ def random_float_bits(gen: torch.Generator, n: int, k: int) -> torch.Tensor:
 
 class CastModel:
     """Stimuli and expected results of :class:`hw.cast.MXIntCast`."""
-
-    key = "cast"
 
     inputs = ("i",)
     outputs = ("o",)
@@ -120,4 +118,3 @@ class CastModel:
         return {"o": blocks_to_dicts(man, exp)}
 
 
-MODEL = CastModel

@@ -10,14 +10,12 @@ from golden.format import MXIntFormat
 
 from .common import random_blocks, signed_full_range
 
-__all__ = ["MODEL", "DequantModel"]
+__all__ = ["DequantModel"]
 
 
 class DequantModel:
     """Stimuli and expected results of :class:`hw.dequantizer.MXIntDequantizer`; with
     ``source="accum"`` the work is done by :class:`AccumDequantModel`."""
-
-    key = "dequant"
 
     inputs = ("i",)
     outputs = ("o",)
@@ -82,8 +80,6 @@ class AccumDequantModel:
     random amount (so every leading-one position occurs), exponents uniform over the field
     or near the two boundaries, 3 % NaN.
     """
-
-    key = "dequant"
 
     inputs = ("i",)
     outputs = ("o",)
@@ -170,4 +166,3 @@ class AccumDequantModel:
         return {"o": [{"bits": b} for b in bits.tolist()]}
 
 
-MODEL = DequantModel

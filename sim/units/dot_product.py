@@ -9,13 +9,11 @@ from golden.format import MXIntFormat
 
 from .common import blocks_to_dicts, random_blocks
 
-__all__ = ["MODEL", "DotModel"]
+__all__ = ["DotModel"]
 
 
 class DotModel:
     """Stimuli and expected results of :class:`hw.dot_product.MXIntDotProduct`."""
-
-    key = "dot"
 
     inputs = ("a", "b")
     outputs = ("o",)
@@ -64,4 +62,3 @@ class DotModel:
                       zip(r.sum.tolist(), r.exponent.tolist(), r.nan.tolist(), strict=True)]}
 
 
-MODEL = DotModel

@@ -6,7 +6,7 @@ import torch
 
 from golden.fp_mac import FloatFormat, fp_mac, fp_mul
 
-__all__ = ["MODEL", "FloatMacModel", "directed_cases", "random_operands"]
+__all__ = ["FloatMacModel", "directed_cases", "random_operands"]
 
 
 def _pow2(fmt: FloatFormat, k: int, sign: int = 0) -> int | None:
@@ -83,8 +83,6 @@ def random_operands(gen: torch.Generator, fmt: FloatFormat,
 class FloatMacModel:
     """Stimuli and expected results of :class:`hw.fp_mac.FloatMultiplyAdd`."""
 
-    key = "fpmac"
-
     inputs = ("i",)
     outputs = ("o",)
 
@@ -107,4 +105,3 @@ class FloatMacModel:
         return {"o": [{"r": v} for v in r.tolist()]}
 
 
-MODEL = FloatMacModel

@@ -8,7 +8,7 @@ from golden.int_dot import check_int_dot, int_dot
 
 from .common import random_group_ends, signed_full_range
 
-__all__ = ["MODEL", "IntDotModel"]
+__all__ = ["IntDotModel"]
 
 #: Inputs of each long directed group.
 LONG_GROUP = 70
@@ -16,8 +16,6 @@ LONG_GROUP = 70
 
 class IntDotModel:
     """Stimuli and expected results of :class:`hw.int_dot.IntDotProduct`."""
-
-    key = "intdot"
 
     inputs = ("i",)
     outputs = ("o",)
@@ -70,4 +68,3 @@ class IntDotModel:
         return {"o": [{"sum": s} for s in sums]}
 
 
-MODEL = IntDotModel

@@ -8,13 +8,11 @@ from golden.int_mac import check_int_mac, int_mac
 
 from .common import random_group_ends, signed_full_range
 
-__all__ = ["MODEL", "IntMacModel"]
+__all__ = ["IntMacModel"]
 
 
 class IntMacModel:
     """Stimuli and expected results of :class:`hw.int_mac.IntMultiplyAccumulate`."""
-
-    key = "intmac"
 
     inputs = ("i",)
     outputs = ("o",)
@@ -53,4 +51,3 @@ class IntMacModel:
         return {"o": [{"sum": s} for s in sums]}
 
 
-MODEL = IntMacModel

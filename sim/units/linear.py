@@ -10,7 +10,7 @@ from golden.quantize import quantize
 
 from .common import random_blocks
 
-__all__ = ["MODEL", "LinearModel"]
+__all__ = ["LinearModel"]
 
 
 class LinearModel:
@@ -28,7 +28,6 @@ class LinearModel:
     (``"accum"``, the default) or the float32 patterns of those results (``"fp32"``).
     """
 
-    key = "linear"
     inputs = ("x", "w")
     outputs = ("o",)
 
@@ -124,4 +123,3 @@ class LinearModel:
         return {"o": out}
 
 
-MODEL = LinearModel

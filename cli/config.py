@@ -23,23 +23,63 @@ the file.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
-from . import __version__
+from hw import __version__
 
-__all__ = ["OneLineParser", "add_config_arguments", "config_argv", "int_list", "options_argv",
-           "parse_args", "version_string"]
+__all__ = ["OneLineParser", "add_config_arguments", "command_parser", "config_argv", "int_list",
+           "options_argv", "output_problem", "parse_args", "version_string"]
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An argument parser that reports a mistake in one line."""
+    """An argument parser that reports a mistake in one line, or with ``raise_errors``
+    raises it as a ``ValueError`` (the command line as a Python call)."""
+
+    raise_errors = False
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        if self.raise_errors:
+            raise ValueError(message)
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def command_parser(prog: str, *, description: str, epilog: str) -> OneLineParser:
+    """A :class:`OneLineParser` whose ``--help`` keeps the epilog's line breaks."""
+    return OneLineParser(prog=prog, description=description, epilog=epilog,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def output_problem(path: str | os.PathLike, *, folder: bool = True) -> str | None:
+    """Why ``path`` cannot be used as an output folder (or, with ``folder=False``, an output
+    file), or ``None`` if it can. Nothing is left behind by the check.
+
+    A folder must be a folder or not exist yet; a file must not be a folder. The nearest
+    existing folder on the way must let a folder be created in it (tried, then removed).
+    """
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        return "is a file, not a folder"
+    if not folder:
+        if path.is_dir():
+            return "is a folder, not a file"
+        if path.exists():
+            return None if os.access(path, os.W_OK) else "is a file that cannot be written"
+    existing = path if folder else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot be created: {existing} is a file, not a folder"
+    try:
+        tempfile.TemporaryDirectory(dir=existing, prefix=".mxforge-probe-").cleanup()
+    except OSError as exc:
+        return f"cannot be created: {existing} does not take new files ({exc.strerror or exc})"
+    return None
 
 
 def int_list(lo: int, hi: int):

@@ -1,0 +1,194 @@
+"""The unit options of every command, derived from the units' parameter records.
+
+Each field of a unit's record (:class:`hw.unit.Params`) is one option, spelt as its
+:attr:`~hw.unit.ParamSpec.option`; units that share an option share its value. A field with
+a ``fallback`` takes the shared option's value when its own is not given (``--abits``
+defaults to ``--bits``). A unit's presets (``--fp-preset``) set several fields at once,
+and its ``command_defaults`` fill fields the command line does not require.
+
+:func:`unit_record` turns parsed options into the unit's validated record, and ends the
+program with one line naming the option for every mistake: an option the unit does not read,
+a value out of range, a preset contradicted by a width, a shared option made redundant, a
+value that gives the same design as a smaller one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hw.unit import Params, ParamSpec, Unit, units
+
+__all__ = ["GIVEN", "INTERFACES", "OLD_SPELLINGS", "add_unit_arguments", "option_message",
+           "unit_epilog", "unit_record"]
+
+#: Where a parsed namespace keeps the unit options typed on the command line:
+#: ``{dest: option string as typed}``. Options left to their defaults are not in it.
+GIVEN = "_given_options"
+
+#: ``--interface`` choices: the units' own streams, or AXI4-Stream names (``hw/axis.py``).
+INTERFACES = ("native", "axis")
+
+#: Old spellings the README documented: old -> new. They still work, with a note.
+OLD_SPELLINGS = {"--acc-bits": "--acc-width"}
+
+#: The option every width field falls back to, and its help.
+BITS_HELP = ("mantissa bits per element, sign included (2 to 24); the default of every "
+             "width option of the unit (--abits, --wbits, --out-bits); fpmac: the fraction "
+             "field bits")
+
+
+class _Given(argparse.Action):
+    """Store an option's value and remember that it was typed, and how."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        setattr(namespace, GIVEN, {**getattr(namespace, GIVEN, {}), self.dest: option_string})
+
+
+def _dest(option: str) -> str:
+    return option.lstrip("-").replace("-", "_")
+
+
+def _options() -> dict[str, tuple[ParamSpec | None, list[tuple[str, str]]]]:
+    """Every unit option: ``{option: (a spec that has it, [(unit key, help), ...])}``."""
+    options: dict[str, tuple[ParamSpec | None, list[tuple[str, str]]]] = {}
+    for key, u in units().items():
+        for spec in u.params.specs():
+            options.setdefault(spec.option, (spec, []))[1].append((key, spec.help))
+        for preset in u.presets:
+            options.setdefault(preset.option, (None, []))[1].append((key, preset.help))
+    return options
+
+
+def _help(uses: list[tuple[str, str]]) -> str:
+    """``"dot, linear: text; intdot: other text"``: each distinct text once."""
+    texts: dict[str, list[str]] = {}
+    for key, text in uses:
+        texts.setdefault(text, []).append(key)
+    return "; ".join(f"{', '.join(keys)}: {text}" for text, keys in texts.items())
+
+
+def add_unit_arguments(parser: argparse.ArgumentParser, *, interface: bool = True) -> None:
+    """Add ``--top``, every unit's options and (with ``interface``) ``--interface`` to
+    ``parser``.
+
+    Unit options record that they were typed (:data:`GIVEN`), so that :func:`unit_record`
+    can refuse one that the chosen unit does not read.
+    """
+    known = units()
+    parser.add_argument("--top", default="dot", choices=list(known),
+                        help="unit (default: %(default)s; see the list below)")
+    parser.add_argument("--bits", type=int, default=None, action=_Given, help=BITS_HELP)
+    for option, (spec, uses) in _options().items():
+        if option == "--bits":
+            continue
+        flags = [option] + [old for old, new in OLD_SPELLINGS.items() if new == option]
+        if spec is None:  # a preset
+            choices = sorted({c for u in known.values() for p in u.presets
+                              if p.option == option for c in p.values})
+            kwargs = {"choices": choices}
+        elif spec.choices is not None:
+            kwargs = {"choices": spec.choices}
+        else:
+            kwargs = {"type": int}
+        defaults = {str(s.default) for s in _specs_of(option) if not s.required}
+        default = f" (default: {defaults.pop()})" if len(defaults) == 1 and \
+            defaults != {"None"} else ""
+        parser.add_argument(*flags, default=None, action=_Given,
+                            help=_help(uses) + default, **kwargs)
+    if interface:
+        parser.add_argument("--interface", choices=INTERFACES, default="native",
+                            help="ports: the native streams (clk, rst) or AXI4-Stream "
+                                 "(aclk, aresetn, s_axis_*/m_axis_*) (default: %(default)s)")
+
+
+def _specs_of(option: str) -> list[ParamSpec]:
+    return [s for u in units().values() for s in u.params.specs() if s.option == option]
+
+
+def unit_epilog() -> str:
+    """The list of units for the end of ``--help``."""
+    return "units (--top):\n" + "\n".join(f"  {key:8s} {u.summary}"
+                                          for key, u in units().items())
+
+
+def option_message(u: Unit, message: str, given: dict[str, str] | None = None) -> str:
+    """Name the command-line option, as typed if it is in ``given``, not the record's
+    field, in a record's error."""
+    field, _, rest = message.partition(" ")
+    specs = {s.name: s for s in u.params.specs()}
+    if field not in specs:
+        return message
+    flags = (given or {}).get(_dest(specs[field].option), specs[field].flags)
+    if rest.endswith("not None"):  # a field the unit needs was not given
+        return f"{flags} is required for --top {u.key}"
+    return f"{flags} {rest}"
+
+
+def unit_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Params:
+    """The validated record of the unit ``args.top`` from parsed options.
+
+    Every mistake ends the program through ``parser.error`` with one line that names the
+    option as typed: an option the unit does not read, a width that contradicts a preset,
+    ``--bits`` when every width it would set is given, a value out of range, or a value
+    that gives the same design as a smaller one (``--levels-per-stage`` beyond the logic
+    depth).
+    """
+    u = units()[args.top]
+    given = getattr(args, GIVEN, {})
+    specs = u.params.specs()
+    defaults = {s.name: s.default for s in specs}
+    values: dict = {}
+    reads: set[str] = set()
+    preset, preset_values = None, {}
+    for p in u.presets:
+        reads.add(_dest(p.option))
+        if _dest(p.option) in given:
+            preset = _dest(p.option)
+            preset_values = p.values[getattr(args, preset)]
+    by_bits = []  # fields that --bits would set
+    for spec in specs:
+        if not spec.applies_to({**defaults, **values}):
+            continue
+        dest = _dest(spec.option)
+        reads.update(filter(None, (dest, spec.fallback)))
+        typed = [d for d in (dest, spec.fallback) if d in given]
+        if spec.fallback == "bits":
+            by_bits.append(dest)
+        if spec.name in preset_values:
+            if typed:
+                set_by = ", ".join(f"{k} {v}" for k, v in preset_values.items())
+                parser.error(f"{given[typed[0]]} {getattr(args, typed[0])} conflicts with "
+                             f"{given[preset]} {getattr(args, preset)}, which sets {set_by}; "
+                             "give one or the other")
+            values[spec.name] = preset_values[spec.name]
+        elif typed:
+            values[spec.name] = getattr(args, typed[0])
+        elif spec.name in u.command_defaults:
+            values[spec.name] = u.command_defaults[spec.name]
+    if "bits" in given and by_bits and all(d in given for d in by_bits) and \
+            not any(s.option == "--bits" and s.applies_to({**defaults, **values})
+                    for s in specs):
+        parser.error(f"{given['bits']} makes no difference when "
+                     f"{' and '.join(given[d] for d in by_bits)} are given; drop it")
+    for dest, typed in given.items():
+        if dest not in reads:
+            used = ", ".join(sorted({"--" + d.replace("_", "-") for d in reads}))
+            parser.error(f"{typed} does not apply to --top {u.key}, which reads {used}")
+    try:
+        record = u.params(**values)
+    except (TypeError, ValueError) as exc:
+        parser.error(option_message(u, str(exc), given))
+    for spec in specs:
+        dest = _dest(spec.option)
+        value = values.get(spec.name)
+        if dest in given and spec.kind is int and getattr(record, spec.name) != value:
+            folded = getattr(record, spec.name)
+            parser.error(f"{given[dest]} {value} gives the same design as {given[dest]} "
+                         f"{folded} for --top {u.key}: use 1 to {folded}")
+    for typed in given.values():
+        if typed in OLD_SPELLINGS:  # once the command line is known to be good
+            print(f"{parser.prog}: note: {typed} is now spelt {OLD_SPELLINGS[typed]}",
+                  file=sys.stderr)
+    return record

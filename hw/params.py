@@ -1,0 +1,119 @@
+"""What several units' parameter records share: help texts of common fields and the
+canonical ``levels_per_stage``. One text per concept (see the glossary in docs/api.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS
+from golden.rounding import ROUNDING_MODES
+
+from .bitheap import ARCHS, DEFAULT_ARCH, TARGETS, SumOfProducts
+from .unit import param
+
+__all__ = ["a_bits_param", "arch_param", "arch_suffix", "b_bits_param", "block_param",
+           "check_sum_fields", "exp_bits_param", "fold_levels_per_stage", "fold_sum_levels",
+           "guard_bits_param", "levels_param", "primitives_param", "rounding_param"]
+
+BLOCK_HELP = "elements per shared exponent, k (1 to 1024)"
+EXP_BITS_HELP = "shared exponent bits (2 to 8; default 8, OCP E8M0)"
+ARCH_HELP = ("how the k products are summed: 'heap' (tiles of at most 3x3 bits into one bit "
+             "heap, reduced by counters, one final adder) or 'tree' (k multipliers and an "
+             "adder tree)")
+PRIMITIVES_HELP = ("primitive set the generator may instantiate: 'xc7' lets the heap use "
+                   "AMD/Xilinx 7-series LUT6_2 and CARRY4 cells (ternary adders, one LUT per "
+                   "column); 'generic' emits plain logic for any FPGA family")
+LEVELS_HELP = ("logic levels (tree levels; heap: tile, counter and final-adder levels) "
+               "between pipeline registers")
+ROUNDING_HELP = ("rounding of the bits dropped: " + ", ".join(ROUNDING_MODES)
+                 + " (nearest-even, nearest-away, toward zero, toward -inf)")
+GUARD_BITS_HELP = "extra low bits kept when aligning exponents"
+
+
+def a_bits_param(help: str = "mantissa bits of operand a (activations), sign included", *,
+                 hi: int = MAX_MAN_BITS, **kw: Any) -> Any:
+    """The width of operand ``a``: ``--abits``, defaulting to ``--bits``."""
+    return param(help=help, lo=2, hi=hi, option="--abits", fallback="bits", **kw)
+
+
+def b_bits_param(help: str = "mantissa bits of operand b (weights), sign included", *,
+                 hi: int = MAX_MAN_BITS, **kw: Any) -> Any:
+    """The width of operand ``b``: ``--wbits``, defaulting to ``--bits``."""
+    return param(help=help, lo=2, hi=hi, option="--wbits", fallback="bits", **kw)
+
+
+def exp_bits_param() -> Any:
+    """The shared exponent width, 2 to 8, default 8."""
+    return param(8, help=EXP_BITS_HELP, lo=2, hi=MAX_EXP_BITS)
+
+
+def block_param(help: str = BLOCK_HELP) -> Any:
+    """The block size ``k``, 1 to 1024."""
+    return param(help=help, lo=1, hi=MAX_BLOCK)
+
+
+def guard_bits_param(default: int | None, *, hi: int | None = None, **kw: Any) -> Any:
+    """Guard bits kept when aligning exponents (no ``hi``: the record's ``resolve``
+    checks the range)."""
+    return param(default, help=GUARD_BITS_HELP, lo=None if hi is None else 0, hi=hi, **kw)
+
+
+def rounding_param() -> Any:
+    """Rounding of dropped bits, default nearest-even."""
+    return param("even", choices=ROUNDING_MODES, help=ROUNDING_HELP)
+
+
+def arch_param() -> Any:
+    """How a sum of products is built, ``heap`` or ``tree``."""
+    return param(DEFAULT_ARCH, choices=ARCHS, help=ARCH_HELP)
+
+
+def levels_param(help: str = LEVELS_HELP) -> Any:
+    """Logic levels between pipeline registers, default 2."""
+    return param(2, lo=1, help=help)
+
+
+def primitives_param() -> Any:
+    """The primitive set the sum of products may instantiate, ``--primitives``."""
+    return param("generic", choices=TARGETS, option="--primitives", help=PRIMITIVES_HELP)
+
+
+def check_sum_fields(p) -> None:
+    """Checks and canonical values of a record with a sum of products: primitives only
+    with the heap, ``levels_per_stage`` folded (:func:`fold_sum_levels`)."""
+    target = getattr(p, "target", "generic")
+    if target != "generic" and p.arch != "heap":
+        raise ValueError(f"target {target!r} needs arch 'heap' (the tree instantiates no "
+                         f"primitives), not {p.arch!r}")
+    p._set("levels_per_stage", fold_sum_levels(p))
+
+
+def fold_levels_per_stage(levels_per_stage: int, levels: int) -> int:
+    """The canonical ``levels_per_stage`` of a unit with ``levels`` logic levels.
+
+    Every value from ``levels`` on gives the same design, so they are folded into
+    ``levels`` (or into the default, 2, when that is larger), and the name and manifest of
+    the design are the same whichever was given. The command lines refuse a typed value
+    that folds, naming the largest that makes a difference.
+    """
+    return min(levels_per_stage, max(levels, 2))
+
+
+def fold_sum_levels(p) -> int:
+    """:func:`fold_levels_per_stage` of a record with the sum of products' fields
+    (``a_bits``/``x_bits``, ``b_bits``/``w_bits``, ``block``, ``arch``,
+    ``levels_per_stage`` and, if it has one, ``target``). The tree's multipliers are
+    always registered: its adder levels are what count."""
+    sop = SumOfProducts(a_bits=getattr(p, "a_bits", None) or p.x_bits,
+                        b_bits=getattr(p, "b_bits", None) or p.w_bits, block=p.block,
+                        arch=p.arch, levels_per_stage=p.levels_per_stage,
+                        target=getattr(p, "target", "generic"))
+    return fold_levels_per_stage(p.levels_per_stage,
+                                 sop.levels - (1 if p.arch == "tree" else 0))
+
+
+def arch_suffix(p) -> str:
+    """Name suffix of a non-default ``arch`` and ``target`` (empty for the defaults)."""
+    target = getattr(p, "target", "generic")
+    return ("" if p.arch == DEFAULT_ARCH else f"_{p.arch}") + \
+        ("" if target == "generic" else f"_{target}")

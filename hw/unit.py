@@ -1,0 +1,360 @@
+"""One unit, one place: the parameter record of a unit and the registry every tool reads.
+
+A unit is declared once, at the bottom of its component's module (``hw/<unit>.py``)::
+
+    @dataclass(frozen=True, kw_only=True)
+    class DotParams(Params):
+        a_bits: int = param(help="...", lo=2, hi=MAX_MAN_BITS, option="--abits",
+                            fallback="bits")
+        ...
+
+        @property
+        def name(self) -> str:
+            return f"mxint_dot_a{self.a_bits}_..."
+
+    UNIT = Unit(key="dot", summary="...", params=DotParams, component=MXIntDotProduct,
+                golden=golden.dot_product, model="sim.units.dot_product:DotProductModel",
+                reference="sim.formal.ref_dot:DOT", macs=lambda p: p.block)
+
+* The **record** (:class:`Params`) validates itself on construction, one message naming
+  the field, the value and what is allowed; it names the design (:attr:`Params.name`) and
+  gives the manifest's ``parameters`` block (:meth:`Params.manifest`). Each field carries
+  its help text, default, range or choices and command-line option (:func:`param`), from
+  which the command lines are derived (:mod:`cli.units`).
+* The **registry** (:func:`units`) is found, not listed: every module of ``hw/`` that
+  defines ``UNIT`` is a unit. A unit defined elsewhere joins by naming its module in the
+  environment variable ``MXFORGE_UNITS`` (comma-separated), which the simulator's own
+  process sees too, or within one process with :func:`register`.
+
+``hw/`` stays below ``sim/``: a unit names its simulation model and formal reference as
+``"module:attribute"`` text, loaded on first use (:meth:`Unit.load`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from golden.format import check_choice, check_int
+
+__all__ = ["ParamSpec", "Params", "Preset", "Unit", "param", "register", "unit", "units"]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """What a record knows about one of its fields.
+
+    Members
+    -------
+    name : str
+        The field (and constructor keyword) name.
+    help : str
+        One sentence for ``--help`` and the docs.
+    default : object
+        The value when not given; ``None`` with ``required`` means the field must be given.
+    required : bool
+        The field has no default.
+    kind : type
+        ``int`` or ``str``.
+    lo, hi : int or None
+        Inclusive range of an ``int`` field (``hi`` None: unbounded).
+    choices : tuple of str, or None
+        Allowed values of a ``str`` field.
+    option : str
+        The command-line option that sets it (``--abits``).
+    fallback : str or None
+        Destination of a shared option whose value it takes when its own is not given
+        (``"bits"``: ``--abits`` defaults to ``--bits``).
+    applies : tuple or None
+        ``(field, value)``: the field means something only when ``field`` has ``value``
+        (``dequant``'s ``a_bits`` only with ``source="accum"``); otherwise it must be left
+        ``None``.
+    """
+
+    name: str
+    help: str
+    default: Any
+    required: bool
+    kind: type
+    lo: int | None
+    hi: int | None
+    choices: tuple[str, ...] | None
+    option: str
+    fallback: str | None
+    applies: tuple[str, Any] | None
+
+    def applies_to(self, values: Mapping[str, Any]) -> bool:
+        """Whether the field means something in a record of ``values``."""
+        return self.applies is None or values.get(self.applies[0]) == self.applies[1]
+
+    @property
+    def flags(self) -> str:
+        """How an error names the option: ``--abits/--bits`` for a field with a fallback."""
+        return self.option if self.fallback is None else \
+            f"{self.option}/--{self.fallback.replace('_', '-')}"
+
+    def allowed(self) -> str:
+        """What the field takes, in words."""
+        if self.choices is not None:
+            return "one of " + ", ".join(self.choices)
+        if self.kind is int:
+            return f"an integer {self.lo} to {self.hi}" if self.hi is not None else \
+                f"an integer from {self.lo}"
+        return "a str"
+
+    def check(self, value: Any) -> Any:
+        """``value`` if the field takes it; else ``TypeError``/``ValueError`` naming the
+        field, the value and what is allowed."""
+        if self.choices is not None:
+            return check_choice(self.name, value, self.choices)
+        if self.kind is int and self.lo is None and self.hi is None:  # range checked by resolve
+            return check_int(self.name, value, -(1 << 64))
+        if self.kind is int:
+            return check_int(self.name, value, self.lo if self.lo is not None else 0, self.hi)
+        if not isinstance(value, self.kind):
+            raise TypeError(f"{self.name} must be {self.allowed()}, not {value!r}")
+        return value
+
+
+_REQUIRED = object()
+
+
+def param(default: Any = _REQUIRED, *, help: str, lo: int | None = None,
+          hi: int | None = None, choices: tuple[str, ...] | None = None,
+          option: str | None = None, fallback: str | None = None,
+          applies: tuple[str, Any] | None = None) -> Any:
+    """A field of a :class:`Params` record (see :class:`ParamSpec` for the arguments).
+
+    A field without ``default`` is required; a field whose default is ``None`` is optional
+    and resolved by the record's :meth:`Params.resolve` (a width computed from others).
+    ``choices`` makes a ``str`` field, otherwise it is an ``int`` field ranging over
+    ``lo`` to ``hi``. ``option`` defaults to the field name with dashes (``--exp-bits``).
+    """
+    meta = {"help": help, "lo": lo, "hi": hi, "choices": None if choices is None else
+            tuple(choices), "option": option, "fallback": fallback, "applies": applies,
+            "required": default is _REQUIRED}
+    return dataclasses.field(default=None if default is _REQUIRED else default,
+                             metadata={"mxforge": meta})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Params:
+    """Base of every unit's parameter record: frozen, keyword-only, validated on creation.
+
+    Subclasses declare fields with :func:`param`, name the design in :attr:`name`, and
+    may override :meth:`resolve` for checks across fields and for values computed from
+    others (set with :meth:`_set`).
+
+    Raises
+    ------
+    TypeError
+        If a field has the wrong type, or a required field is missing (the message ends
+        in ``not None``).
+    ValueError
+        If a field is out of range, or fields contradict each other.
+    """
+
+    def __post_init__(self) -> None:
+        values = self.values()
+        for spec in self.specs():
+            value = values[spec.name]
+            if not spec.applies_to(values):
+                if value is not None:
+                    field, wanted = spec.applies
+                    raise ValueError(f"{spec.name} applies only with {field}={wanted!r}, "
+                                     f"not {field}={values[field]!r}: leave it out")
+                continue
+            if value is not None or spec.required:
+                spec.check(value)  # a missing field: "... not None"
+        self.resolve()
+
+    def resolve(self) -> None:
+        """Checks across fields and values computed from others (the default does none)."""
+
+    def _set(self, name: str, value: Any) -> None:
+        """Fill in a computed value (from :meth:`resolve` only: the record is frozen)."""
+        object.__setattr__(self, name, value)
+
+    @classmethod
+    def specs(cls) -> tuple[ParamSpec, ...]:
+        """The fields' specifications, in declaration order."""
+        out = []
+        for f in dataclasses.fields(cls):
+            meta = f.metadata.get("mxforge")
+            if meta is None:
+                continue
+            kind = str if meta["choices"] is not None or isinstance(f.default, str) else int
+            out.append(ParamSpec(
+                name=f.name, help=meta["help"], default=f.default, required=meta["required"],
+                kind=kind, lo=meta["lo"], hi=meta["hi"], choices=meta["choices"],
+                option=meta["option"] or "--" + f.name.replace("_", "-"),
+                fallback=meta["fallback"], applies=meta["applies"]))
+        return tuple(out)
+
+    @classmethod
+    def spec(cls, name: str) -> ParamSpec:
+        """The specification of field ``name``."""
+        return {s.name: s for s in cls.specs()}[name]
+
+    def values(self) -> dict[str, Any]:
+        """Every field and its value (``None`` for one that does not apply)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def kwargs(self) -> dict[str, Any]:
+        """Constructor keyword arguments of the component: the fields that are set."""
+        return {k: v for k, v in self.values().items() if v is not None}
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest's ``parameters`` block: the fields that are set, in declaration
+        order (the same as :meth:`kwargs`)."""
+        return self.kwargs()
+
+    @property
+    def name(self) -> str:
+        """Module and file name; encodes every field that changes the Verilog."""
+        raise NotImplementedError(f"{type(self).__name__} does not define name")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A command-line option that sets several fields at once (``--fp-preset bf16``).
+
+    Members
+    -------
+    option : str
+        The option, e.g. ``"--fp-preset"``.
+    values : dict
+        Choice -> the fields it sets.
+    help : str
+        For ``--help``.
+    """
+
+    option: str
+    values: Mapping[str, Mapping[str, Any]]
+    help: str
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Everything every tool needs to know of one unit.
+
+    Members
+    -------
+    key : str
+        The ``--top`` choice and the manifest's ``top``.
+    summary : str
+        One line for ``--help`` and the reports.
+    params : type
+        The :class:`Params` record.
+    component : type
+        The ``wiring.Component``; built as ``component(**record.kwargs())``.
+    golden : callable
+        The golden function the unit equals bit for bit.
+    model : str
+        ``"module:attribute"`` of the testbench's transaction-level model (``sim/units``).
+    reference : str or None
+        ``"module:attribute"`` of the formal reference (``sim/formal``), or None when the
+        unit has none.
+    macs : callable
+        ``macs(record)``: multiply-accumulates per input transfer (for density per MAC).
+    packets : callable
+        ``packets(record)``: output streams whose AXI-Stream ``tlast`` the wrapper makes
+        by counting transfers, ``{stream: transfers per packet}``.
+    presets : tuple of Preset
+        Options that set several fields at once.
+    command_defaults : dict
+        Defaults of the command lines where they differ from the record's (a required
+        field the command line fills in, e.g. ``linear``'s ``rows``).
+    baseline : bool
+        A float or integer baseline for the density reports, not an MX unit.
+    """
+
+    key: str
+    summary: str
+    params: type[Params]
+    component: type
+    golden: Callable
+    model: str
+    reference: str | None = None
+    macs: Callable[[Params], int] = lambda p: 1
+    packets: Callable[[Params], dict[str, int]] = lambda p: {}
+    presets: tuple[Preset, ...] = ()
+    command_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    baseline: bool = False
+
+    def load(self, what: str) -> Any:
+        """The object that ``"model"`` or ``"reference"`` names (imported on first use)."""
+        where = getattr(self, what)
+        if where is None:
+            raise LookupError(f"unit {self.key!r} has no {what}")
+        if not isinstance(where, str):
+            return where
+        module, _, attribute = where.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def record(self, **params: Any) -> Params:
+        """The validated record of ``params`` (constructor keyword arguments).
+
+        Raises
+        ------
+        TypeError
+            For a keyword the unit does not take, or a value of the wrong type.
+        ValueError
+            For a value out of range.
+        """
+        known = {s.name for s in self.params.specs()}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise TypeError(f"{unknown[0]} is not a parameter of {self.key}; its parameters: "
+                            f"{', '.join(sorted(known))}")
+        return self.params(**params)
+
+    def build(self, record: Params):
+        """The component of ``record``."""
+        return self.component(**record.kwargs())
+
+
+_REGISTRY: dict[str, Unit] = {}
+_found = False
+
+
+def register(new: Unit) -> Unit:
+    """Add ``new`` to the registry (again under the same key replaces it); returns it."""
+    _REGISTRY[new.key] = new
+    ordered = sorted(_REGISTRY.values(), key=lambda u: u.baseline)
+    _REGISTRY.clear()
+    _REGISTRY.update((u.key, u) for u in ordered)
+    return new
+
+
+def units() -> dict[str, Unit]:
+    """Every unit, by key: MX units first, then baselines, each in the order found.
+
+    On the first call, every module of ``hw/`` and every module named in
+    ``MXFORGE_UNITS`` is imported, and its ``UNIT``, if it defines one, registered.
+    """
+    global _found
+    if not _found:
+        _found = True
+        package = importlib.import_module(__package__)
+        names = [f"{__package__}.{info.name}" for info in pkgutil.iter_modules(package.__path__)
+                 if info.name != "generate"]  # the command line, not a unit
+        names += [n.strip() for n in os.environ.get("MXFORGE_UNITS", "").split(",") if n.strip()]
+        for name in names:
+            found = getattr(importlib.import_module(name), "UNIT", None)
+            if isinstance(found, Unit):
+                register(found)
+    return _REGISTRY
+
+
+def unit(key: str) -> Unit:
+    """The unit ``key``; ``ValueError`` naming the known ones if there is none."""
+    known = units()
+    if key not in known:
+        raise ValueError(f"top must be one of {', '.join(known)}, not {key!r}")
+    return known[key]

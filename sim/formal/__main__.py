@@ -22,7 +22,8 @@ from hw.generate import (
 
 from ..tools import ToolError
 from .harness import REFERENCES, HarnessError
-from .prove import MODES, ProofResult, is_heap_dot, prove
+from .prove import MODES, is_heap_dot, prove
+from .yosys import ProofResult
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ Usage::
     python -m sim.run --top linear --bits 6 --block 16 --lanes 4 --model minilm \\
         --layer encoder.layer.0.attention.self.query --tokens 2
 
-:func:`run_layer` loads the model (:mod:`flows.model`), captures the inputs the layer
+:func:`run_layer` loads the model (:mod:`models.load`), captures the inputs the layer
 receives while the model embeds the evaluation sentences (a forward pre-hook; the first
 ``tokens`` real tokens), and builds :class:`golden.nn.MXLinear` from the layer with the
 engine's formats, guard bits and accumulator width. The engine (``output="fp32"``,
@@ -51,11 +51,11 @@ def layer_stimuli(model: str, layer: str, tokens: int, params: dict) -> dict:
     """
     import torch
 
-    from flows.model import capture_inputs, load_model
-    from flows.sentences import sentences
     from golden.format import MXIntFormat
     from golden.linear import linear_blocks, linear_fp32
     from golden.nn import MXLinear
+    from models.load import capture_inputs, load_model
+    from models.sentences import sentences
 
     torch.set_num_threads(1)
     loaded = load_model(model)
@@ -105,7 +105,7 @@ def run_layer(params: dict, *, model: str, layer: str, tokens: int, seed: int | 
 
     Raises
     ------
-    flows.model.ModelError
+    models.load.ModelError
         The model or layer cannot be found, or the sentences give too few tokens.
     sim.runner.SimulationError, sim.tools.ToolError
         The simulator could not be built or run.
@@ -188,8 +188,8 @@ def layer_passed(s: dict) -> bool:
 
 def run_cli(args, parser) -> int:
     """``sim.run`` with ``--model``: validate the options, run, print; the exit code."""
-    from flows.model import ModelError
     from hw.generate import GIVEN, unit_parameters, validate
+    from models.load import ModelError
 
     from .tools import ToolError
 
@@ -230,7 +230,7 @@ def run_cli(args, parser) -> int:
 def _layer_shape(model: str, layer: str) -> tuple[int, int]:
     """``(out_features, in_features)`` of ``layer``, read from the model's weights file
     when it is a safetensors file (no model load), else from the loaded model."""
-    from flows.model import ModelError, resolve_model
+    from models.load import ModelError, resolve_model
 
     folder = resolve_model(model)
     path = folder / "model.safetensors"
@@ -246,7 +246,7 @@ def _layer_shape(model: str, layer: str) -> tuple[int, int]:
                         return int(shape[0]), int(shape[1])
     import torch
 
-    from flows.model import load_model
+    from models.load import load_model
 
     module = dict(load_model(model).model.named_modules()).get(layer)
     if not isinstance(module, torch.nn.Linear):

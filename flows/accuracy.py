@@ -7,11 +7,11 @@ Usage::
 For each configuration (weight bits, activation bits, block) every ``nn.Linear`` of the
 model is replaced by :class:`golden.nn.MXLinear`, which computes exactly what the ``linear``
 engine computes (``--output fp32``; the bias added in float32), and the model embeds the
-fixed evaluation set (:mod:`flows.sentences`, 256 sentences). Against the float32 model it
+fixed evaluation set (:mod:`models.sentences`, 256 sentences). Against the float32 model it
 reports:
 
 * ``cosine_mean`` / ``cosine_min``: cosine similarity of each sentence's embedding with its
-  float32 embedding (the model's own pooling and normalisation, :func:`flows.model.embed`);
+  float32 embedding (the model's own pooling and normalisation, :func:`models.load.embed`);
 * ``top1_agreement``: the fraction of sentences whose quantised embedding has its own
   float32 embedding as nearest neighbour among all 256;
 * per layer, the SQNR of the weights (``10 log10(sum w^2 / sum (w - q(w))^2)``) and of the
@@ -44,11 +44,11 @@ from importlib import metadata
 from pathlib import Path
 
 from cli.config import OneLineParser, add_config_arguments, int_list, parse_args
+from models.load import ModelError, folder_digest, resolve_model
+from models.sentences import DEFAULT_COUNT, sentences
+from models.sentences import digest as sentences_digest
 
 from .cache import DEFAULT_CACHE_DIR, ResultCache, source_digest
-from .model import ModelError, folder_digest, resolve_model
-from .sentences import DEFAULT_COUNT, sentences
-from .sentences import digest as sentences_digest
 
 __all__ = ["BASELINES", "Config", "accuracy_rows", "main", "write_reports"]
 
@@ -198,7 +198,7 @@ def _measure(loaded, reference, texts: Sequence[str], config: Config) -> dict:
         handles.append(module.register_forward_pre_hook(hook))
     loaded.model = model
     try:
-        from .model import embed
+        from models.load import embed
 
         emb = embed(loaded, texts)
     finally:
@@ -239,7 +239,7 @@ def _setup(model: str, count: int) -> tuple:
     torch.set_num_threads(1)
     key = (model, count)
     if _STATE.get("key") != key:
-        from .model import embed, load_model
+        from models.load import embed, load_model
 
         loaded = load_model(model)
         texts = sentences(count)
@@ -253,8 +253,7 @@ def _task(model: str, count: int, config: Config) -> dict:
 
 
 def _code_digest() -> str:
-    return source_digest(_REPO / "golden", Path(__file__), _REPO / "flows" / "model.py",
-                         _REPO / "flows" / "sentences.py")
+    return source_digest(_REPO / "golden", Path(__file__), _REPO / "models")
 
 
 def _version(package: str) -> str:
@@ -265,7 +264,7 @@ def _version(package: str) -> str:
 
 
 def _model_digest(folder: Path, cache: ResultCache | None) -> str:
-    """:func:`flows.model.folder_digest`, remembered in ``cache`` under the names, sizes
+    """:func:`models.load.folder_digest`, remembered in ``cache`` under the names, sizes
     and modification times of the folder's files (hashing 90 MB of weights is most of a
     cached run otherwise)."""
     if cache is None:
@@ -325,7 +324,7 @@ def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], 
 
     Raises
     ------
-    flows.model.ModelError
+    models.load.ModelError
         The model cannot be found or loaded.
     TypeError, ValueError
         A bad configuration or parameter.
@@ -422,7 +421,7 @@ def _fmt(value: object) -> str:
 def to_markdown(report: Mapping) -> str:
     rows = report["rows"]
     lines = [f"# Accuracy of {report['model']} under block quantisation", "",
-             f"{report['sentences']} sentences (flows/sentences.py), embeddings compared with "
+             f"{report['sentences']} sentences (models/sentences.py), embeddings compared with "
              "the float32 model.", "",
              "| config | weight bits | act bits | block | cosine mean | cosine min | "
              "top-1 agreement | min weight SQNR (dB) | min act SQNR (dB) |",

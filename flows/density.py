@@ -264,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             return fail(str(exc))
     if args.model is not None:
-        from .model import ModelError, resolve_model
+        from models.load import ModelError, resolve_model
 
         try:
             resolve_model(args.model)

@@ -42,7 +42,7 @@ def _model_name(model: str | None) -> str | None:
     machine-specific path, so reports stay comparable)."""
     if model is None:
         return None
-    from .model import BUILTIN_MODELS
+    from models.load import BUILTIN_MODELS
 
     return model if model in BUILTIN_MODELS else Path(model).name
 

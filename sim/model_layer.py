@@ -5,7 +5,7 @@ Usage::
     python -m sim.run --top linear --bits 6 --block 16 --lanes 4 --model minilm \\
         --layer encoder.layer.0.attention.self.query --tokens 2
 
-:func:`run_layer` loads the model (:mod:`flows.model`), captures the inputs the layer
+:func:`run_layer` loads the model (:mod:`models.load`), captures the inputs the layer
 receives while the model embeds the evaluation sentences (a forward pre-hook; the first
 ``tokens`` real tokens), and builds :class:`golden.nn.MXLinear` from the layer with the
 engine's formats, guard bits and accumulator width. The engine (``output="fp32"``,
@@ -29,10 +29,11 @@ import json
 import os
 import random
 import sys
-import time
 from pathlib import Path
 
 import cocotb
+
+from .runner import DEFAULT_BUILD, SimulationError, format_summary, passed, prepare, run_test
 
 __all__ = ["layer_matches_golden", "layer_stimuli", "run_cli", "run_layer"]
 
@@ -50,11 +51,11 @@ def layer_stimuli(model: str, layer: str, tokens: int, params: dict) -> dict:
     """
     import torch
 
-    from flows.model import capture_inputs, load_model
-    from flows.sentences import sentences
     from golden.format import MXIntFormat
     from golden.linear import linear_blocks, linear_fp32
     from golden.nn import MXLinear
+    from models.load import capture_inputs, load_model
+    from models.sentences import sentences
 
     torch.set_num_threads(1)
     loaded = load_model(model)
@@ -104,14 +105,12 @@ def run_layer(params: dict, *, model: str, layer: str, tokens: int, seed: int | 
 
     Raises
     ------
-    flows.model.ModelError
+    models.load.ModelError
         The model or layer cannot be found, or the sentences give too few tokens.
-    sim.run.SimulationError, sim.tools.ToolError
+    sim.runner.SimulationError, sim.tools.ToolError
         The simulator could not be built or run.
     """
     import torch
-
-    from .run import DEFAULT_BUILD, SimulationError, _tail, prepare
 
     if fault not in (None, "expected"):
         raise ValueError(f"fault must be None or 'expected', not {fault!r}")
@@ -126,44 +125,17 @@ def run_layer(params: dict, *, model: str, layer: str, tokens: int, seed: int | 
     design = _design(tuple(sorted(params.items())))
     work, runner = prepare(design, build_root or DEFAULT_BUILD)
     tag = f"hil_seed{seed}" + (f"_fault-{fault}" if fault else "")
-    files = {name: work / f"{name}_{tag}.json" for name in ("summary", "hil", "received")}
-    for path in files.values():
-        path.unlink(missing_ok=True)
-    files["hil"].write_text(json.dumps({"stimuli": data["stimuli"], "expected": expected}),
-                            encoding="utf-8")
-    log = work / f"sim_{tag}.log"
-    env = {
-        "MXFORGE_MANIFEST": str(work / f"{design.name}.yaml"),
-        "MXFORGE_SEED": str(seed),
-        "MXFORGE_IDLE": repr(idle),
-        "MXFORGE_BACKPRESSURE": repr(backpressure),
-        "MXFORGE_SUMMARY": str(files["summary"]),
-        "MXFORGE_HIL": str(files["hil"]),
-        "MXFORGE_RECEIVED": str(files["received"]),
-        "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", ""),
-    }
-    import fcntl
-
-    start = time.perf_counter()
-    try:
-        with open(work / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_SH)
-            runner.test(test_module="sim.model_layer", hdl_toplevel=design.name,
-                        build_dir=work / "obj", test_dir=work, extra_env=env, seed=seed,
-                        log_file=log, results_xml=str(work / f"results_{tag}.xml"))
-    except (SystemExit, Exception) as exc:  # a failing check ends here too
-        if not files["summary"].exists():
-            raise SimulationError(f"simulation of {design.name} failed to run ({exc}); see "
-                                  f"{log}:\n{_tail(log)}") from None
-    if not files["summary"].exists():
-        raise SimulationError(f"simulation of {design.name} wrote no summary; see {log}:\n"
-                              f"{_tail(log)}")
-    summary = json.loads(files["summary"].read_text())
-    received = json.loads(files["received"].read_text()) if files["received"].exists() else []
-    for path in files.values():
-        path.unlink(missing_ok=True)
-    summary.update(module=design.name, top="linear", parameters=dict(params), log=str(log),
-                   wall_seconds=time.perf_counter() - start, layer=layer, model=model,
+    hil, out = (work / f"{name}_{tag}.json" for name in ("hil", "received"))
+    out.unlink(missing_ok=True)
+    hil.write_text(json.dumps({"stimuli": data["stimuli"], "expected": expected}),
+                   encoding="utf-8")
+    env = {"MXFORGE_IDLE": repr(idle), "MXFORGE_BACKPRESSURE": repr(backpressure),
+           "MXFORGE_HIL": str(hil), "MXFORGE_RECEIVED": str(out)}
+    summary = run_test(design, work, runner, "sim.model_layer", tag=tag, seed=seed, env=env)
+    received = json.loads(out.read_text()) if out.exists() else []
+    hil.unlink()
+    out.unlink(missing_ok=True)
+    summary.update(top="linear", parameters=dict(params), layer=layer, model=model,
                    tokens=tokens, golden_linear_mismatches=data["golden_linear_mismatches"])
     # Errors of the engine's own outputs (plus bias) against the float32 layer.
     if len(received) == len(data["expected"]["o"]):
@@ -193,8 +165,6 @@ def _design(params: tuple):
 
 def format_layer_summary(s: dict) -> str:
     """The one-screen report of a hardware-in-the-loop run."""
-    from .run import format_summary
-
     text = format_summary(s).rsplit("\n", 1)[0]
     lines = [text,
              f"layer       {s['model']}: {s['layer']}, {s['tokens']} tokens captured on real "
@@ -213,17 +183,15 @@ def format_layer_summary(s: dict) -> str:
 
 
 def layer_passed(s: dict) -> bool:
-    return (s["mismatches"] == 0 and s["missing"] == 0 and not s["protocol_errors"]
-            and not s["timed_out"] and s["golden_linear_mismatches"] == 0)
+    return passed(s) and s["golden_linear_mismatches"] == 0
 
 
 def run_cli(args, parser) -> int:
     """``sim.run`` with ``--model``: validate the options, run, print; the exit code."""
     from cli.units import GIVEN, option_message, unit_record
-    from flows.model import ModelError
     from hw.unit import unit
+    from models.load import ModelError
 
-    from .run import SimulationError
     from .tools import ToolError
 
     if args.top != "linear":
@@ -267,7 +235,7 @@ def run_cli(args, parser) -> int:
 def _layer_shape(model: str, layer: str) -> tuple[int, int]:
     """``(out_features, in_features)`` of ``layer``, read from the model's weights file
     when it is a safetensors file (no model load), else from the loaded model."""
-    from flows.model import ModelError, resolve_model
+    from models.load import ModelError, resolve_model
 
     folder = resolve_model(model)
     path = folder / "model.safetensors"
@@ -283,7 +251,7 @@ def _layer_shape(model: str, layer: str) -> tuple[int, int]:
                         return int(shape[0]), int(shape[1])
     import torch
 
-    from flows.model import load_model
+    from models.load import load_model
 
     module = dict(load_model(model).model.named_modules()).get(layer)
     if not isinstance(module, torch.nn.Linear):

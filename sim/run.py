@@ -13,90 +13,18 @@ output matched.
 from __future__ import annotations
 
 import argparse
-import fcntl
-import json
-import os
 import random
 import sys
-import time
 from pathlib import Path
 
 from cli.config import OneLineParser, add_config_arguments, output_problem, parse_args
 from cli.units import add_unit_arguments, unit_epilog, unit_record
-from hw.generate import Design, dump_manifest, elaborate
+from hw.generate import elaborate
 
-from .tools import ToolError, cell_models, verilator_env
+from .runner import DEFAULT_BUILD, SimulationError, format_summary, passed, prepare, run_test
+from .tools import ToolError
 
 __all__ = ["SimulationError", "main", "simulate"]
-
-#: Where builds go unless told otherwise; one folder per generated module.
-DEFAULT_BUILD = Path("build") / "sim"
-
-
-class SimulationError(RuntimeError):
-    """The simulator could not be built or run; the message names the log to read."""
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    """Keep the file (and its mtime) when the content is the same, so builds are reused."""
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="\n")
-    os.replace(tmp, path)
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def prepare(design: Design, build_root: Path, *, waves: bool = False):
-    """Write the design's Verilog and manifest and build the Verilator model.
-
-    Returns the folder that holds them and the runner. Verilator skips identical inputs
-    and make rebuilds nothing, so an unchanged design costs about a second.
-    """
-    # Imported here so that generating Verilog never needs the simulator's Python side.
-    from cocotb_tools.runner import get_runner
-
-    work = Path(build_root).resolve() / design.name
-    work.mkdir(parents=True, exist_ok=True)
-    verilog = work / f"{design.name}.v"
-    _write_if_changed(verilog, design.verilog)
-    _write_if_changed(work / f"{design.name}.yaml", dump_manifest(design.manifest))
-    obj = work / ("obj_waves" if waves else "obj")
-    binary = obj / design.name
-    os.environ.update(verilator_env())
-    runner = get_runner("verilator")
-    log = work / ("build_waves.log" if waves else "build.log")
-    # One build at a time per folder, when test workers share a configuration.
-    with open(work / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        _build(runner, design, verilog, obj, log, waves)
-    if not binary.exists():
-        raise SimulationError(f"Verilator build of {design.name} produced no binary; see {log}:"
-                              f"\n{_tail(log)}")
-    return work, runner
-
-
-def _build(runner, design: Design, verilog: Path, obj: Path, log: Path, waves: bool) -> None:
-    from cocotb_tools.runner import Verilog
-
-    try:
-        sources = [Verilog(verilog)]
-        library = design.manifest.get("cell_library")
-        if library:  # primitives: Yosys' own models of the family's cells
-            sources.append(Verilog(cell_models(library)))
-        runner.build(sources=sources, hdl_toplevel=design.name,
-                     build_dir=obj, waves=waves, log_file=log,
-                     build_args=["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast",
-                                 "-O3"])
-    except (SystemExit, Exception) as exc:  # the runner raises SystemExit on tool errors
-        raise SimulationError(f"Verilator build of {design.name} failed ({exc}); see {log}:\n"
-                              f"{_tail(log)}") from None
 
 
 def simulate(top: str, params: dict, *, seed: int | None = None, vectors: int = 200,
@@ -123,74 +51,21 @@ def simulate(top: str, params: dict, *, seed: int | None = None, vectors: int = 
         seed = random.SystemRandom().randrange(1 << 31)
     design = elaborate(top, interface=interface, **params)
     work, runner = prepare(design, build_root, waves=waves)
-    obj = work / ("obj_waves" if waves else "obj")
     # Files of this run only, so that runs of one configuration can share its folder.
     tag = f"seed{seed}" + (f"_fault-{fault}" if fault else "")
-    summary_path = work / f"summary_{tag}.json"
-    if summary_path.exists():
-        summary_path.unlink()
-    log = work / f"sim_{tag}.log"
     waves_path = work / f"waves_{tag}.vcd"  # one per seed, as the logs
-    env = {
-        "MXFORGE_MANIFEST": str(work / f"{design.name}.yaml"),
-        "MXFORGE_SEED": str(seed),
-        "MXFORGE_VECTORS": str(vectors),
-        "MXFORGE_IDLE": repr(idle),
-        "MXFORGE_BACKPRESSURE": repr(backpressure),
-        "MXFORGE_SUMMARY": str(summary_path),
-        "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", ""),
-    }
+    env = {"MXFORGE_VECTORS": str(vectors), "MXFORGE_IDLE": repr(idle),
+           "MXFORGE_BACKPRESSURE": repr(backpressure)}
     if fault:
         env["MXFORGE_FAULT"] = fault
-    start = time.perf_counter()
-    try:
-        # Shared lock: no other process rebuilds this binary while it runs.
-        with open(work / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_SH)
-            runner.test(test_module="sim.axis_bench" if interface == "axis" else "sim.tb_stream",
-                        hdl_toplevel=design.name, build_dir=obj,
-                        test_dir=work, extra_env=env, seed=seed, waves=waves, log_file=log,
-                        results_xml=str(work / f"results_{tag}.xml"),
-                        test_args=["--trace-file", str(waves_path)] if waves else [])
-    except (SystemExit, Exception) as exc:
-        # A failing check also ends here; the summary tells a failed check from a crash.
-        if not summary_path.exists():
-            raise SimulationError(f"simulation of {design.name} failed to run ({exc}); see "
-                                  f"{log}:\n{_tail(log)}") from None
-    if not summary_path.exists():
-        raise SimulationError(f"simulation of {design.name} wrote no summary; see {log}:\n"
-                              f"{_tail(log)}")
-    summary = json.loads(summary_path.read_text())
-    summary_path.unlink()
-    summary.update(module=design.name, top=top, log=str(log),
-                   parameters=dict(design.manifest["parameters"]),  # resolved, no None
-                   wall_seconds=time.perf_counter() - start)
+    summary = run_test(design, work, runner,
+                       "sim.axis_bench" if interface == "axis" else "sim.tb_stream", tag=tag,
+                       seed=seed, env=env, waves=waves,
+                       test_args=("--trace-file", str(waves_path)) if waves else ())
+    summary.update(top=top, parameters=dict(design.manifest["parameters"]))  # resolved
     if waves:
         summary["waves"] = str(waves_path)
     return summary
-
-
-def format_summary(s: dict) -> str:
-    """The one-screen report of a run."""
-    ok = s["mismatches"] == 0 and s["missing"] == 0 and not s["protocol_errors"] \
-        and not s["timed_out"]
-    lines = [
-        f"module      {s['module']}",
-        f"parameters  {', '.join(f'{k}={v}' for k, v in s['parameters'].items())}",
-        f"seed        {s['seed']}   (replay: --seed {s['seed']})",
-        f"checked     {s['checked']} outputs, bit-exact against golden",
-        f"mismatches  {s['mismatches']}",
-        f"missing     {s['missing']}",
-        f"cycles      {s['cycles']} ({s['checked'] / max(s['cycles'], 1):.2f} outputs/cycle "
-        "with random idle and back-pressure)",
-        f"speed       {s['checked'] / max(s['seconds'], 1e-9):.0f} outputs/s simulated",
-        f"log         {s['log']}",
-    ]
-    if "waves" in s:
-        lines.append(f"waves       {s['waves']}")
-    lines += [f"  {r}" for r in s["reports"] + s["protocol_errors"]]
-    lines.append("PASS" if ok else "FAIL")
-    return "\n".join(lines)
 
 
 def _probability(text: str) -> float:
@@ -267,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     print(format_summary(summary))
-    return 0 if summary["mismatches"] == 0 and summary["missing"] == 0 and not \
-        summary["protocol_errors"] and not summary["timed_out"] else 1
+    return 0 if passed(summary) else 1
 
 
 if __name__ == "__main__":

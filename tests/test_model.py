@@ -1,4 +1,4 @@
-"""flows.model and flows.sentences: all-MiniLM-L6-v2 from its PyPI package, offline."""
+"""models.load and models.sentences: all-MiniLM-L6-v2 from its PyPI package, offline."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import shutil
 import pytest
 import torch
 
-from flows.model import ModelError, capture_inputs, embed, load_model, resolve_model
-from flows.sentences import DEFAULT_COUNT, digest, sentences
+from models.load import ModelError, capture_inputs, embed, load_model, resolve_model
+from models.sentences import DEFAULT_COUNT, digest, sentences
 
 #: sha256 of the default evaluation set: changing the grammar or the seed changes every
 #: accuracy figure, so it must be a deliberate edit of this line too.

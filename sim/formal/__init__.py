@@ -17,7 +17,8 @@ holds. See ``docs/formal.md``.
 """
 
 from .harness import HarnessError, reference_of, stall_harness, streaming_harness
-from .prove import MODES, ProofResult, prove
+from .prove import MODES, prove
+from .yosys import ProofResult
 
 __all__ = ["MODES", "HarnessError", "ProofResult", "prove", "reference_of", "stall_harness",
            "streaming_harness"]

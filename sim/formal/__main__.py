@@ -14,7 +14,8 @@ from hw.unit import units
 
 from ..tools import ToolError
 from .harness import HarnessError
-from .prove import MODES, ProofResult, is_heap_dot, prove
+from .prove import MODES, is_heap_dot, prove
+from .yosys import ProofResult
 
 
 def build_parser() -> argparse.ArgumentParser:

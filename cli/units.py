@@ -183,7 +183,7 @@ def unit_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Pa
     for spec in specs:
         dest = _dest(spec.option)
         value = values.get(spec.name)
-        if dest in given and spec.kind is int and getattr(record, spec.name) != value:
+        if dest in given and spec.choices is None and getattr(record, spec.name) != value:
             folded = getattr(record, spec.name)
             parser.error(f"{given[dest]} {value} gives the same design as {given[dest]} "
                          f"{folded} for --top {u.key}: use 1 to {folded}")

@@ -150,7 +150,7 @@ def run(*, top: str = "dot", targets: Sequence[str] = DEFAULT_TARGETS,
 
     return {
         "design": {"top": top, "name": design.name, "summary": spec.summary, "macs": macs,
-                   **record.manifest()},
+                   **record.kwargs()},
         "memory_density": _densities(record),
         "yosys_version": yosys_version(),
         "synthesis": synthesis,

@@ -89,7 +89,7 @@ def elaborate(top: str, *, interface: str = "native", **params) -> Design:
 def emit(u: Unit, record: Params, *, interface: str = "native") -> Design:
     """The design of unit ``u`` with the validated ``record``."""
     component = u.build(record)
-    params = record.manifest()
+    params = record.kwargs()
     name = record.name
     if interface == "axis":  # the same unit behind AXI4-Stream ports, aclk and aresetn
         component = AxisWrapper(component, packets=u.packets(record))

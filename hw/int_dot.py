@@ -11,10 +11,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.int_dot import check_int_dot, default_int_dot_acc_bits, int_dot
-from golden.int_mac import MAX_ACC_BITS, MAX_INT_BITS
+from golden.int_mac import MAX_INT_BITS
 
 from .bitheap import DEFAULT_ARCH, SumOfProducts
-from .int_mac import ACC_BITS_HELP, INT_PRESET
+from .int_mac import ACC_WIDTH_HELP, INT_PRESET
 from .params import (
     a_bits_param,
     arch_param,
@@ -37,10 +37,10 @@ class IntDotProduct(wiring.Component):
 
     Each input carries ``a`` (``k`` x ``signed(a_bits)``), ``b`` (``k`` x
     ``signed(b_bits)``) and ``last``. The unit computes ``S = sum_i a_i * b_i`` exactly
-    (in :attr:`sum_shape`, the range of ``S``) and adds it to an ``acc_bits`` two's
+    (in :attr:`sum_shape`, the range of ``S``) and adds it to an ``acc_width`` two's
     complement accumulator; on an input with ``last = 1`` it emits the sum (this input
-    included) on ``o`` and restarts from zero. Overflow wraps modulo ``2**acc_bits``; the
-    default ``acc_bits = sum_shape.width + 16`` (at most 64) cannot wrap within ``2**16``
+    included) on ``o`` and restarts from zero. Overflow wraps modulo ``2**acc_width``; the
+    default ``acc_width = sum_shape.width + 16`` (at most 64) cannot wrap within ``2**16``
     inputs.
 
     Structure: ``S`` is a :class:`hw.bitheap.SumOfProducts` (``arch``): ``"heap"`` cuts
@@ -62,7 +62,7 @@ class IntDotProduct(wiring.Component):
         Operand widths including the sign, 2 to 24; may differ.
     block : int
         Lanes ``k``, 1 to 1024.
-    acc_bits : int or None
+    acc_width : int or None
         Accumulator and output width, ``a_bits + b_bits`` to 64; None (default) means
         ``sum_shape.width + 16``, at most 64.
     arch : str
@@ -76,7 +76,7 @@ class IntDotProduct(wiring.Component):
     -------
     i : ``In(stream.Signature(StructLayout({"a", "b", "last"})))``
         Inputs; ``a`` and ``b`` are ``ArrayLayout`` s of ``k`` lanes, lane 0 in the low bits.
-    o : ``Out(stream.Signature(StructLayout({"sum": signed(acc_bits)})))``
+    o : ``Out(stream.Signature(StructLayout({"sum": signed(acc_width)})))``
         One accumulated sum per ``last``.
 
     Raises
@@ -87,13 +87,13 @@ class IntDotProduct(wiring.Component):
         If a parameter is out of range.
     """
 
-    def __init__(self, *, a_bits: int, b_bits: int, block: int, acc_bits: int | None = None,
+    def __init__(self, *, a_bits: int, b_bits: int, block: int, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
                  target: str = "generic") -> None:
-        p = IntDotParams(a_bits=a_bits, b_bits=b_bits, block=block, acc_bits=acc_bits,
+        p = IntDotParams(a_bits=a_bits, b_bits=b_bits, block=block, acc_width=acc_width,
                          arch=arch, levels_per_stage=levels_per_stage, target=target)
         self._a_bits, self._b_bits, self._block = p.a_bits, p.b_bits, p.block
-        self._acc_bits, self._arch, self._levels_per_stage = p.acc_bits, p.arch, p.levels_per_stage
+        self._acc_bits, self._arch, self._levels_per_stage = p.acc_width, p.arch, p.levels_per_stage
         self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
                                   levels_per_stage=levels_per_stage, target=target)
         super().__init__({
@@ -108,7 +108,7 @@ class IntDotProduct(wiring.Component):
     a_bits = property(lambda self: self._a_bits, doc="Width of each ``a`` lane.")
     b_bits = property(lambda self: self._b_bits, doc="Width of each ``b`` lane.")
     block = property(lambda self: self._block, doc="Lanes ``k``.")
-    acc_bits = property(lambda self: self._acc_bits, doc="Accumulator and output width.")
+    acc_width = property(lambda self: self._acc_bits, doc="Accumulator and output width.")
     arch = property(lambda self: self._arch, doc="Architecture of the sum of products.")
     levels_per_stage = property(lambda self: self._levels_per_stage,
                                 doc="Logic levels of the sum between pipeline registers.")
@@ -146,7 +146,7 @@ class IntDotProduct(wiring.Component):
             last = register(last, f"last_s{stage}")
 
         # Accumulator stage, as hw/int_mac.py: one adder feeds the accumulator and the
-        # output register; the sum is truncated to acc_bits, i.e. wraps.
+        # output register; the sum is truncated to acc_width, i.e. wraps.
         acc = Signal(signed(self._acc_bits))
         acc_next = Signal(signed(self._acc_bits))
         m.d.comb += acc_next.eq(acc + total)
@@ -172,22 +172,21 @@ class IntDotParams(Params):
     a_bits: int = a_bits_param("bits of each a lane", hi=MAX_INT_BITS)
     b_bits: int = b_bits_param("bits of each b lane", hi=MAX_INT_BITS)
     block: int = block_param("lanes k")
-    acc_bits: int | None = param(None, help=ACC_BITS_HELP, lo=1, hi=MAX_ACC_BITS,
-                                 option="--acc-width")
+    acc_width: int | None = param(None, help=ACC_WIDTH_HELP, option="--acc-width")
     arch: str = arch_param()
     levels_per_stage: int = levels_param()
     target: str = primitives_param()
 
     def resolve(self) -> None:
-        self._set("acc_bits", check_int_dot(self.a_bits, self.b_bits, self.block,
-                                            self.acc_bits))
+        self._set("acc_width", check_int_dot(self.a_bits, self.b_bits, self.block,
+                                            self.acc_width))
         check_sum_fields(self)
 
     @property
     def name(self) -> str:
         name = f"int_dot_a{self.a_bits}_w{self.b_bits}_k{self.block}" + arch_suffix(self)
-        if self.acc_bits != default_int_dot_acc_bits(self.a_bits, self.b_bits, self.block):
-            name += f"_acc{self.acc_bits}"
+        if self.acc_width != default_int_dot_acc_bits(self.a_bits, self.b_bits, self.block):
+            name += f"_acc{self.acc_width}"
         return name + (f"_l{self.levels_per_stage}" if self.levels_per_stage != 2 else "")
 
 

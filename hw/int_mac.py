@@ -8,7 +8,7 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.int_mac import INT_FORMATS, MAX_ACC_BITS, MAX_INT_BITS, check_int_mac, int_mac
+from golden.int_mac import INT_FORMATS, MAX_INT_BITS, check_int_mac, int_mac
 
 from .params import a_bits_param, b_bits_param
 from .unit import Params, Preset, Unit, param
@@ -24,10 +24,10 @@ class IntMultiplyAccumulate(wiring.Component):
     :func:`golden.int_mac.int_mac`.
 
     Each input carries ``a`` (``signed(a_bits)``), ``b`` (``signed(b_bits)``) and ``last``.
-    The unit sums ``a * b`` (exact, ``a_bits + b_bits`` bits) into an ``acc_bits`` two's
+    The unit sums ``a * b`` (exact, ``a_bits + b_bits`` bits) into an ``acc_width`` two's
     complement accumulator; on a term with ``last = 1`` it emits the sum (this term
-    included) on ``o`` and restarts from zero. Overflow wraps modulo ``2**acc_bits``; the
-    default ``acc_bits = a_bits + b_bits + 16`` cannot wrap within ``2**16`` terms.
+    included) on ``o`` and restarts from zero. Overflow wraps modulo ``2**acc_width``; the
+    default ``acc_width = a_bits + b_bits + 16`` cannot wrap within ``2**16`` terms.
 
     Structure: stage 1 registers the product; stage 2 is the accumulator register and
     the output register, both loaded from one adder ``acc + product`` (the accumulator is
@@ -39,7 +39,7 @@ class IntMultiplyAccumulate(wiring.Component):
     ----------
     a_bits, b_bits : int
         Operand widths including the sign, 2 to 24.
-    acc_bits : int or None
+    acc_width : int or None
         Accumulator and output width, ``a_bits + b_bits`` to 64; None (default) means
         ``a_bits + b_bits + 16``.
 
@@ -47,7 +47,7 @@ class IntMultiplyAccumulate(wiring.Component):
     -------
     i : ``In(stream.Signature(StructLayout({"a", "b", "last"})))``
         Terms.
-    o : ``Out(stream.Signature(StructLayout({"sum": signed(acc_bits)})))``
+    o : ``Out(stream.Signature(StructLayout({"sum": signed(acc_width)})))``
         One accumulated sum per ``last``.
 
     Raises
@@ -58,8 +58,8 @@ class IntMultiplyAccumulate(wiring.Component):
         If a parameter is out of range.
     """
 
-    def __init__(self, *, a_bits: int, b_bits: int, acc_bits: int | None = None) -> None:
-        self._acc_bits = check_int_mac(a_bits, b_bits, acc_bits)
+    def __init__(self, *, a_bits: int, b_bits: int, acc_width: int | None = None) -> None:
+        self._acc_bits = check_int_mac(a_bits, b_bits, acc_width)
         self._a_bits, self._b_bits = a_bits, b_bits
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
@@ -69,7 +69,7 @@ class IntMultiplyAccumulate(wiring.Component):
 
     a_bits = property(lambda self: self._a_bits, doc="Width of ``a``.")
     b_bits = property(lambda self: self._b_bits, doc="Width of ``b``.")
-    acc_bits = property(lambda self: self._acc_bits, doc="Accumulator and output width.")
+    acc_width = property(lambda self: self._acc_bits, doc="Accumulator and output width.")
 
     @property
     def latency(self) -> int:
@@ -85,7 +85,7 @@ class IntMultiplyAccumulate(wiring.Component):
         valid1, last1 = Signal(), Signal()
         acc = Signal(signed(self._acc_bits))
         total = Signal(signed(self._acc_bits))
-        m.d.comb += total.eq(acc + prod)                     # wraps to acc_bits
+        m.d.comb += total.eq(acc + prod)                     # wraps to acc_width
         with m.If(advance):
             m.d.sync += [
                 valid1.eq(self.i.valid),
@@ -102,7 +102,7 @@ class IntMultiplyAccumulate(wiring.Component):
         return m
 
 
-ACC_BITS_HELP = "accumulator width in bits, wrapping (default: exact width of one sum + 16)"
+ACC_WIDTH_HELP = "accumulator width in bits, wrapping (default: exact width of one sum + 16)"
 INT_PRESET = Preset("--int-preset", {name: {"a_bits": a, "b_bits": b}
                                      for name, (a, b) in sorted(INT_FORMATS.items())},
                      help="operand preset, instead of --bits/--abits/--wbits")
@@ -114,15 +114,14 @@ class IntMacParams(Params):
 
     a_bits: int = a_bits_param("bits of operand a", hi=MAX_INT_BITS)
     b_bits: int = b_bits_param("bits of operand b", hi=MAX_INT_BITS)
-    acc_bits: int | None = param(None, help=ACC_BITS_HELP, lo=1, hi=MAX_ACC_BITS,
-                                 option="--acc-width")
+    acc_width: int | None = param(None, help=ACC_WIDTH_HELP, option="--acc-width")
 
     def resolve(self) -> None:
-        self._set("acc_bits", check_int_mac(self.a_bits, self.b_bits, self.acc_bits))
+        self._set("acc_width", check_int_mac(self.a_bits, self.b_bits, self.acc_width))
 
     @property
     def name(self) -> str:
-        return f"int_mac_a{self.a_bits}_b{self.b_bits}_acc{self.acc_bits}"
+        return f"int_mac_a{self.a_bits}_b{self.b_bits}_acc{self.acc_width}"
 
 
 UNIT = Unit(

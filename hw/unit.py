@@ -47,40 +47,33 @@ __all__ = ["ParamSpec", "Params", "Preset", "Unit", "param", "register", "unit",
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """What a record knows about one of its fields.
+    """One field of a record, as :func:`param` declares it.
 
     Members
     -------
-    name : str
-        The field (and constructor keyword) name.
-    help : str
-        One sentence for ``--help`` and the docs.
+    name, help : str
+        The field (and constructor keyword) and one sentence for ``--help``.
     default : object
-        The value when not given; ``None`` with ``required`` means the field must be given.
+        The value when not given (``None`` for a value :meth:`Params.resolve` computes).
     required : bool
         The field has no default.
-    kind : type
-        ``int`` or ``str``.
     lo, hi : int or None
-        Inclusive range of an ``int`` field (``hi`` None: unbounded).
+        Inclusive range of an integer field (both None: :meth:`Params.resolve` checks it).
     choices : tuple of str, or None
-        Allowed values of a ``str`` field.
+        The values of a string field; None for an integer field.
     option : str
         The command-line option that sets it (``--abits``).
     fallback : str or None
-        Destination of a shared option whose value it takes when its own is not given
-        (``"bits"``: ``--abits`` defaults to ``--bits``).
+        A shared option whose value it takes when its own is not given (``"bits"``).
     applies : tuple or None
         ``(field, value)``: the field means something only when ``field`` has ``value``
-        (``dequant``'s ``a_bits`` only with ``source="accum"``); otherwise it must be left
-        ``None``.
+        (``dequant``'s ``a_bits`` only with ``source="accum"``); otherwise it stays None.
     """
 
     name: str
     help: str
     default: Any
     required: bool
-    kind: type
     lo: int | None
     hi: int | None
     choices: tuple[str, ...] | None
@@ -95,30 +88,14 @@ class ParamSpec:
     @property
     def flags(self) -> str:
         """How an error names the option: ``--abits/--bits`` for a field with a fallback."""
-        return self.option if self.fallback is None else \
-            f"{self.option}/--{self.fallback.replace('_', '-')}"
-
-    def allowed(self) -> str:
-        """What the field takes, in words."""
-        if self.choices is not None:
-            return "one of " + ", ".join(self.choices)
-        if self.kind is int:
-            return f"an integer {self.lo} to {self.hi}" if self.hi is not None else \
-                f"an integer from {self.lo}"
-        return "a str"
+        return self.option if self.fallback is None else f"{self.option}/--{self.fallback}"
 
     def check(self, value: Any) -> Any:
         """``value`` if the field takes it; else ``TypeError``/``ValueError`` naming the
         field, the value and what is allowed."""
         if self.choices is not None:
             return check_choice(self.name, value, self.choices)
-        if self.kind is int and self.lo is None and self.hi is None:  # range checked by resolve
-            return check_int(self.name, value, -(1 << 64))
-        if self.kind is int:
-            return check_int(self.name, value, self.lo if self.lo is not None else 0, self.hi)
-        if not isinstance(value, self.kind):
-            raise TypeError(f"{self.name} must be {self.allowed()}, not {value!r}")
-        return value
+        return check_int(self.name, value, -(1 << 64) if self.lo is None else self.lo, self.hi)
 
 
 _REQUIRED = object()
@@ -128,18 +105,13 @@ def param(default: Any = _REQUIRED, *, help: str, lo: int | None = None,
           hi: int | None = None, choices: tuple[str, ...] | None = None,
           option: str | None = None, fallback: str | None = None,
           applies: tuple[str, Any] | None = None) -> Any:
-    """A field of a :class:`Params` record (see :class:`ParamSpec` for the arguments).
-
-    A field without ``default`` is required; a field whose default is ``None`` is optional
-    and resolved by the record's :meth:`Params.resolve` (a width computed from others).
-    ``choices`` makes a ``str`` field, otherwise it is an ``int`` field ranging over
-    ``lo`` to ``hi``. ``option`` defaults to the field name with dashes (``--exp-bits``).
-    """
-    meta = {"help": help, "lo": lo, "hi": hi, "choices": None if choices is None else
-            tuple(choices), "option": option, "fallback": fallback, "applies": applies,
-            "required": default is _REQUIRED}
+    """A field of a :class:`Params` record, without ``default`` a required one (see
+    :class:`ParamSpec`; ``option`` defaults to the field name with dashes)."""
+    spec = ParamSpec(name="", help=help, default=None, required=default is _REQUIRED, lo=lo,
+                     hi=hi, choices=None if choices is None else tuple(choices),
+                     option=option or "", fallback=fallback, applies=applies)
     return dataclasses.field(default=None if default is _REQUIRED else default,
-                             metadata={"mxforge": meta})
+                             metadata={"mxforge": spec})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,36 +155,19 @@ class Params:
     @classmethod
     def specs(cls) -> tuple[ParamSpec, ...]:
         """The fields' specifications, in declaration order."""
-        out = []
-        for f in dataclasses.fields(cls):
-            meta = f.metadata.get("mxforge")
-            if meta is None:
-                continue
-            kind = str if meta["choices"] is not None or isinstance(f.default, str) else int
-            out.append(ParamSpec(
-                name=f.name, help=meta["help"], default=f.default, required=meta["required"],
-                kind=kind, lo=meta["lo"], hi=meta["hi"], choices=meta["choices"],
-                option=meta["option"] or "--" + f.name.replace("_", "-"),
-                fallback=meta["fallback"], applies=meta["applies"]))
-        return tuple(out)
-
-    @classmethod
-    def spec(cls, name: str) -> ParamSpec:
-        """The specification of field ``name``."""
-        return {s.name: s for s in cls.specs()}[name]
+        return tuple(dataclasses.replace(f.metadata["mxforge"], name=f.name, default=f.default,
+                                         option=f.metadata["mxforge"].option
+                                         or "--" + f.name.replace("_", "-"))
+                     for f in dataclasses.fields(cls) if "mxforge" in f.metadata)
 
     def values(self) -> dict[str, Any]:
         """Every field and its value (``None`` for one that does not apply)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def kwargs(self) -> dict[str, Any]:
-        """Constructor keyword arguments of the component: the fields that are set."""
+        """The fields that are set, in declaration order: the component's constructor
+        keyword arguments and the manifest's ``parameters`` block."""
         return {k: v for k, v in self.values().items() if v is not None}
-
-    def manifest(self) -> dict[str, Any]:
-        """The manifest's ``parameters`` block: the fields that are set, in declaration
-        order (the same as :meth:`kwargs`)."""
-        return self.kwargs()
 
     @property
     def name(self) -> str:
@@ -222,17 +177,8 @@ class Params:
 
 @dataclass(frozen=True)
 class Preset:
-    """A command-line option that sets several fields at once (``--fp-preset bf16``).
-
-    Members
-    -------
-    option : str
-        The option, e.g. ``"--fp-preset"``.
-    values : dict
-        Choice -> the fields it sets.
-    help : str
-        For ``--help``.
-    """
+    """A command-line ``option`` that sets several fields at once (``--fp-preset bf16``):
+    ``values`` maps each choice to the fields it sets."""
 
     option: str
     values: Mapping[str, Mapping[str, Any]]

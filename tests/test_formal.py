@@ -197,12 +197,12 @@ def test_accum_stall_align_bounded(tmp_path):
 
 
 def test_intmac_streaming_proved(tmp_path):
-    _proved(elaborate("intmac", a_bits=4, b_bits=4, acc_bits=10), "streaming", tmp_path,
+    _proved(elaborate("intmac", a_bits=4, b_bits=4, acc_width=10), "streaming", tmp_path,
             group=2)
 
 
 def test_intdot_streaming_proved(tmp_path):
-    design = elaborate("intdot", a_bits=3, b_bits=3, block=2, acc_bits=10, arch="tree")
+    design = elaborate("intdot", a_bits=3, b_bits=3, block=2, acc_width=10, arch="tree")
     _proved(design, "streaming", tmp_path, group=2)
 
 
@@ -226,7 +226,7 @@ def test_linear_bounded(tmp_path, params, extra):
     (lambda: _dequant(), 2),
     (lambda: _accum(), 3),
     (lambda: _accum(align="stall"), 3),
-    (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_bits=10), 8),
+    (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_width=10), 8),
 ], ids=["cast", "adder", "dequant", "accum_loop", "accum_stall", "intmac"])
 def test_stall_bounded_units(tmp_path, design, extra):
     unit = design()
@@ -259,7 +259,7 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
     # accum: the shift of A in the loop loses its sign (logical, not arithmetic)
     (lambda: _accum(), r"\$signed\((acc\[\d+:0\])\) >>> ", r"\1 >> ", {"group": 2}),
     # intmac: the accumulator subtracts the product
-    (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_bits=10),
+    (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_width=10),
      r"\$signed\(acc\) \+ \$signed\(prod\)", "$signed(acc) - $signed(prod)", {"group": 2}),
 ], ids=["cast_tie", "adder_shift_sign", "dequant_sign", "dequant_accum_tie", "accum_shift_sign",
      "intmac_sub"])

@@ -17,8 +17,8 @@ from sim.run import simulate
 from sim.units.int_dot import IntDotModel
 
 
-def params(a_bits, b_bits, block, acc_bits=None, arch="heap", levels_per_stage=2):
-    return {"a_bits": a_bits, "b_bits": b_bits, "block": block, "acc_bits": acc_bits,
+def params(a_bits, b_bits, block, acc_width=None, arch="heap", levels_per_stage=2):
+    return {"a_bits": a_bits, "b_bits": b_bits, "block": block, "acc_width": acc_width,
             "arch": arch, "levels_per_stage": levels_per_stage}
 
 
@@ -29,9 +29,9 @@ def params(a_bits, b_bits, block, acc_bits=None, arch="heap", levels_per_stage=2
     ({"block": 0}, ValueError, r"block must be from 1 to 1024, not 0"),
     ({"block": 1025}, ValueError, r"block must be from 1 to 1024, not 1025"),
     ({"block": 2.0}, TypeError, r"block must be an integer, not 2.0"),
-    ({"acc_bits": 15}, ValueError, r"acc_bits must be from 16 to 64, not 15"),
-    ({"acc_bits": 65}, ValueError, r"acc_bits must be from 16 to 64, not 65"),
-    ({"acc_bits": "32"}, TypeError, r"acc_bits must be an integer, not '32'"),
+    ({"acc_width": 15}, ValueError, r"acc_width must be from 16 to 64, not 15"),
+    ({"acc_width": 65}, ValueError, r"acc_width must be from 16 to 64, not 65"),
+    ({"acc_width": "32"}, TypeError, r"acc_width must be an integer, not '32'"),
     ({"arch": "wallace"}, ValueError, r"arch must be one of 'heap', 'tree', not 'wallace'"),
     ({"arch": None}, TypeError, r"arch must be a str, one of 'heap', 'tree'; not None"),
     ({"levels_per_stage": 0}, ValueError, r"levels_per_stage must be at least 1, not 0"),
@@ -47,29 +47,29 @@ def test_positional_parameters_refused():
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize(("a_bits", "b_bits", "block", "sum_bits", "acc_bits"), [
+@pytest.mark.parametrize(("a_bits", "b_bits", "block", "sum_bits", "acc_width"), [
     (8, 8, 16, 20, 36), (4, 4, 32, 13, 29), (8, 4, 1, 12, 28), (2, 2, 1, 4, 20),
     (2, 2, 33, 9, 25), (24, 24, 1, 48, 64), (24, 24, 1024, 58, 64),
 ])
-def test_widths_and_latency(a_bits, b_bits, block, sum_bits, acc_bits, arch):
-    """Default ``acc_bits`` is the exact sum's width + 16, capped at 64; latency is the sum
+def test_widths_and_latency(a_bits, b_bits, block, sum_bits, acc_width, arch):
+    """Default ``acc_width`` is the exact sum's width + 16, capped at 64; latency is the sum
     of products' stages plus the accumulator stage."""
     dut = IntDotProduct(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch)
     sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch)
     assert (dut.sum_shape.width, dut.sum_shape.signed) == (sum_bits, True)
     assert int_dot_sum_bits(a_bits, b_bits, block) == sop.width == sum_bits
-    assert dut.acc_bits == default_int_dot_acc_bits(a_bits, b_bits, block) == acc_bits
+    assert dut.acc_width == default_int_dot_acc_bits(a_bits, b_bits, block) == acc_width
     assert dut.latency == sop.stages + 1
     assert (dut.a_bits, dut.b_bits, dut.block, dut.arch, dut.levels_per_stage) == \
         (a_bits, b_bits, block, arch, 2)
-    assert IntDotProduct(a_bits=a_bits, b_bits=b_bits, block=block, acc_bits=50).acc_bits == 50
+    assert IntDotProduct(a_bits=a_bits, b_bits=b_bits, block=block, acc_width=50).acc_width == 50
 
 
 @pytest.mark.parametrize(("p", "name"), [
     ({"a_bits": 8, "b_bits": 8, "block": 16}, "int_dot_a8_w8_k16"),
-    (params(8, 8, 16, acc_bits=36), "int_dot_a8_w8_k16"),          # the default, spelled out
+    (params(8, 8, 16, acc_width=36), "int_dot_a8_w8_k16"),          # the default, spelled out
     (params(4, 4, 32, arch="tree"), "int_dot_a4_w4_k32_tree"),
-    (params(2, 3, 1, acc_bits=6, levels_per_stage=1), "int_dot_a2_w3_k1_acc6_l1"),
+    (params(2, 3, 1, acc_width=6, levels_per_stage=1), "int_dot_a2_w3_k1_acc6_l1"),
 ])
 def test_name_encodes_parameters(p, name):
     assert IntDotParams(**p).name == name
@@ -103,8 +103,8 @@ def test_golden_groups_and_wrap():
         [7 - 16 + 3 + 4, 10 - 12]
     assert int_dot([[-8, -8]] * 2, [[-8, -8]] * 2, [0, 1], **kw) == [256]
     # 256 does not fit 8 bits: wraps to 0; 3 * 64 = 192 wraps to -64.
-    assert int_dot([[-8, -8]] * 2, [[-8, -8]] * 2, [0, 1], **kw, acc_bits=8) == [0]
-    assert int_dot([[-8, -8]] * 3, [[-8, 0]] * 3, [0, 0, 1], **kw, acc_bits=8) == [-64]
+    assert int_dot([[-8, -8]] * 2, [[-8, -8]] * 2, [0, 1], **kw, acc_width=8) == [0]
+    assert int_dot([[-8, -8]] * 3, [[-8, 0]] * 3, [0, 0, 1], **kw, acc_width=8) == [-64]
     assert int_dot([[3, 3]], [[3, 3]], [0], **kw) == []      # unclosed group: no output
     with pytest.raises(ValueError, match=r"^a\[1\]\[0\] = 8 does not fit signed\(4\)$"):
         int_dot([[1, 1], [8, 1]], [[1, 1], [1, 1]], [0, 1], **kw)
@@ -125,7 +125,7 @@ def test_golden_default_width_never_wraps_2_16_inputs():
     st.lists(st.integers(-128, 127), min_size=k, max_size=k),
     st.lists(st.integers(-8, 7), min_size=k, max_size=k), st.booleans()), max_size=40)),
     st.integers(12, 40))
-def test_golden_matches_python(inputs, acc_bits):
+def test_golden_matches_python(inputs, acc_width):
     if not inputs:
         return
     k = len(inputs[0][0])
@@ -134,10 +134,10 @@ def test_golden_matches_python(inputs, acc_bits):
         for x, y in zip(a, b, strict=True):
             acc += x * y
         if last:
-            want.append((acc + (1 << (acc_bits - 1))) % (1 << acc_bits) - (1 << (acc_bits - 1)))
+            want.append((acc + (1 << (acc_width - 1))) % (1 << acc_width) - (1 << (acc_width - 1)))
             acc = 0
     got = int_dot([t[0] for t in inputs], [t[1] for t in inputs], [t[2] for t in inputs],
-                  a_bits=8, b_bits=4, block=k, acc_bits=acc_bits)
+                  a_bits=8, b_bits=4, block=k, acc_width=acc_width)
     assert got == want
 
 
@@ -154,11 +154,11 @@ def test_golden_one_lane_is_int_mac(terms):
 # accumulators, k from 1 to odd and large.
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("block", [1, 2, 16, 33])
-@pytest.mark.parametrize(("a_bits", "b_bits", "acc_bits", "lps"), [
+@pytest.mark.parametrize(("a_bits", "b_bits", "acc_width", "lps"), [
     (2, 2, None, 1), (8, 8, None, 2), (4, 7, 11, 2), (8, 3, 12, 3),
 ])
-def test_amaranth_sim_matches_golden(a_bits, b_bits, acc_bits, lps, block, arch):
-    p = params(a_bits, b_bits, block, acc_bits, arch, lps)
+def test_amaranth_sim_matches_golden(a_bits, b_bits, acc_width, lps, block, arch):
+    p = params(a_bits, b_bits, block, acc_width, arch, lps)
     model = IntDotModel(p)
     seed = a_bits * 100 + block
     stim = model.stimuli(torch.Generator().manual_seed(seed), 100)
@@ -180,7 +180,7 @@ def test_amaranth_sim_full_rate():
 
 
 def test_amaranth_sim_catches_wrong_expectation():
-    p = params(4, 4, 3, acc_bits=10, arch="tree")
+    p = params(4, 4, 3, acc_width=10, arch="tree")
     model = IntDotModel(p)
     stim = model.stimuli(torch.Generator().manual_seed(7), 20)
     want = model.expected(stim)
@@ -192,7 +192,7 @@ def test_amaranth_sim_catches_wrong_expectation():
 # Verilator: the density-report configurations (int8 k16, int4 k32) in both architectures,
 # and a 2-bit single-lane unit whose 5-bit accumulator wraps. One build each (about 8 s).
 VERILATOR = [params(8, 8, 16), params(8, 8, 16, arch="tree"), params(4, 4, 32),
-             params(4, 4, 32, arch="tree"), params(2, 2, 1, acc_bits=5)]
+             params(4, 4, 32, arch="tree"), params(2, 2, 1, acc_width=5)]
 
 
 @pytest.mark.parametrize("p", VERILATOR, ids=lambda p: IntDotParams(**p).name)

@@ -18,10 +18,10 @@ from sim.units.int_mac import IntMacModel
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [
     ({"a_bits": 1}, ValueError, r"a_bits must be from 2 to 24, not 1"),
     ({"b_bits": 25}, ValueError, r"b_bits must be from 2 to 24, not 25"),
-    ({"acc_bits": 15}, ValueError, r"acc_bits must be from 16 to 64, not 15"),
-    ({"acc_bits": 65}, ValueError, r"acc_bits must be from 16 to 64, not 65"),
+    ({"acc_width": 15}, ValueError, r"acc_width must be from 16 to 64, not 15"),
+    ({"acc_width": 65}, ValueError, r"acc_width must be from 16 to 64, not 65"),
     ({"a_bits": 8.0}, TypeError, r"a_bits must be an integer, not 8.0"),
-    ({"acc_bits": "32"}, TypeError, r"acc_bits must be an integer, not '32'"),
+    ({"acc_width": "32"}, TypeError, r"acc_width must be an integer, not '32'"),
 ])
 def test_bad_parameters(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -35,15 +35,15 @@ def test_positional_parameters_refused():
 
 def test_properties():
     dut = IntMultiplyAccumulate(a_bits=8, b_bits=4)
-    assert (dut.a_bits, dut.b_bits, dut.acc_bits, dut.latency) == (8, 4, 28, 2)
-    assert IntMultiplyAccumulate(a_bits=4, b_bits=4, acc_bits=8).acc_bits == 8
+    assert (dut.a_bits, dut.b_bits, dut.acc_width, dut.latency) == (8, 4, 28, 2)
+    assert IntMultiplyAccumulate(a_bits=4, b_bits=4, acc_width=8).acc_width == 8
 
 
 def test_golden_groups_and_wrap():
     assert int_mac([1, 2, 3], [4, 5, 6], [0, 1, 1], a_bits=4, b_bits=4) == [14, 18]
     assert int_mac([-8, -8], [-8, -8], [0, 1], a_bits=4, b_bits=4) == [128]
     # 128 does not fit 8 bits: wraps to -128.
-    assert int_mac([-8, -8], [-8, -8], [0, 1], a_bits=4, b_bits=4, acc_bits=8) == [-128]
+    assert int_mac([-8, -8], [-8, -8], [0, 1], a_bits=4, b_bits=4, acc_width=8) == [-128]
     assert int_mac([3], [3], [0], a_bits=4, b_bits=4) == []      # unclosed group: no output
     with pytest.raises(ValueError, match=r"a = 8 does not fit signed\(4\)"):
         int_mac([8], [1], [1], a_bits=4, b_bits=4)
@@ -59,17 +59,17 @@ def test_golden_default_width_never_wraps_2_16_terms():
 
 @given(st.lists(st.tuples(st.integers(-128, 127), st.integers(-8, 7), st.booleans()),
                 max_size=60), st.integers(12, 40))
-def test_golden_matches_python(terms, acc_bits):
+def test_golden_matches_python(terms, acc_width):
     want, acc = [], 0
     for a, b, last in terms:
         acc += a * b
         if last:
-            want.append((acc + (1 << (acc_bits - 1))) % (1 << acc_bits) - (1 << (acc_bits - 1)))
+            want.append((acc + (1 << (acc_width - 1))) % (1 << acc_width) - (1 << (acc_width - 1)))
             acc = 0
     got = int_mac([t[0] for t in terms], [t[1] for t in terms], [t[2] for t in terms],
-                  a_bits=8, b_bits=4, acc_bits=acc_bits)
+                  a_bits=8, b_bits=4, acc_width=acc_width)
     assert got == want
-    assert all(wrap(v, acc_bits) == v for v in got)
+    assert all(wrap(v, acc_width) == v for v in got)
 
 
 CONFIGS = [(8, 8, None), (4, 4, None), (4, 4, 8), (2, 7, 9), (8, 4, 12), (24, 24, 64),
@@ -77,9 +77,9 @@ CONFIGS = [(8, 8, None), (4, 4, None), (4, 4, 8), (2, 7, 9), (8, 4, 12), (24, 24
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-@pytest.mark.parametrize(("a_bits", "b_bits", "acc_bits"), CONFIGS)
-def test_amaranth_sim_matches_golden(seed, a_bits, b_bits, acc_bits):
-    p = {"a_bits": a_bits, "b_bits": b_bits, "acc_bits": acc_bits}
+@pytest.mark.parametrize(("a_bits", "b_bits", "acc_width"), CONFIGS)
+def test_amaranth_sim_matches_golden(seed, a_bits, b_bits, acc_width):
+    p = {"a_bits": a_bits, "b_bits": b_bits, "acc_width": acc_width}
     model = IntMacModel(p)
     stim = model.stimuli(torch.Generator().manual_seed(seed), 1500)
     want = model.expected(stim)
@@ -91,7 +91,7 @@ def test_amaranth_sim_matches_golden(seed, a_bits, b_bits, acc_bits):
 
 def test_amaranth_sim_full_rate():
     """Without idle cycles or back-pressure the unit takes one term every cycle."""
-    p = {"a_bits": 8, "b_bits": 8, "acc_bits": None}
+    p = {"a_bits": 8, "b_bits": 8, "acc_width": None}
     model = IntMacModel(p)
     stim = model.stimuli(torch.Generator().manual_seed(3), 1000)
     r = run_stream_sim(IntMultiplyAccumulate(**p), stim, model.expected(stim), seed=3,
@@ -99,13 +99,13 @@ def test_amaranth_sim_full_rate():
     assert r["mismatches"] == 0 and r["cycles"] <= len(stim["i"]) + 10
 
 
-VERILATOR = [{"a_bits": 8, "b_bits": 8, "acc_bits": None},
-             {"a_bits": 4, "b_bits": 4, "acc_bits": None},
-             {"a_bits": 4, "b_bits": 4, "acc_bits": 8}]
+VERILATOR = [{"a_bits": 8, "b_bits": 8, "acc_width": None},
+             {"a_bits": 4, "b_bits": 4, "acc_width": None},
+             {"a_bits": 4, "b_bits": 4, "acc_width": 8}]
 
 
 @pytest.mark.parametrize("p", VERILATOR,
-                         ids=lambda p: "a{a_bits}b{b_bits}acc{acc_bits}".format(**p))
+                         ids=lambda p: "a{a_bits}b{b_bits}acc{acc_width}".format(**p))
 def test_verilator_matches_golden(p, sim_build):
     seed = 400 + p["a_bits"]
     s = simulate("intmac", p, seed=seed, vectors=1000, build_root=sim_build)

@@ -69,8 +69,8 @@ CASES = [
                  "guard_bits": 8, "acc_width": None}),
     ("fpmac", {"exp_bits": 4, "man_bits": 3}),
     ("fpmac", {"exp_bits": 8, "man_bits": 23}),
-    ("intmac", {"a_bits": 4, "b_bits": 4, "acc_bits": None}),
-    ("intmac", {"a_bits": 8, "b_bits": 8, "acc_bits": 24}),
+    ("intmac", {"a_bits": 4, "b_bits": 4, "acc_width": None}),
+    ("intmac", {"a_bits": 8, "b_bits": 8, "acc_width": 24}),
     ("intdot", {"a_bits": 4, "b_bits": 4, "block": 4}),
     ("intdot", {"a_bits": 8, "b_bits": 8, "block": 16, "arch": "tree"}),
     ("accum", {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 4}),          # align stall

@@ -15,7 +15,7 @@ The first ``A`` outside ``[-2**(W-1), 2**(W-1) - 1]`` saturates the group toward
 side for good (``A`` is then frozen and the sum is the bound). ``A`` is computed at
 ``W + 1`` bits, which holds the sum of two in-range terms exactly.
 
-Integer baselines: ``sum = wrap(sum of the group's products, acc_bits)``.
+Integer baselines: ``sum = wrap(sum of the group's products, acc_width)``.
 """
 
 from __future__ import annotations

@@ -23,15 +23,15 @@ class IntDotModel:
     def __init__(self, params: dict) -> None:
         self.a_bits, self.b_bits = params["a_bits"], params["b_bits"]
         self.block = params["block"]
-        self.acc_bits = check_int_dot(self.a_bits, self.b_bits, self.block,
-                                      params.get("acc_bits"))
+        self.acc_width = check_int_dot(self.a_bits, self.b_bits, self.block,
+                                      params.get("acc_width"))
 
     def _directed(self) -> list[tuple[list[int], list[int], int]]:
         """Corner inputs ``(a, b, last)``: single-input groups of zeros, of every extreme
         product in all lanes (all ``-2**(m-1)``, all max, their mixes) and of mixed signs
         across lanes; a group of 70 all-most-negative inputs (the largest positive sum),
         one of 70 most negative sums, and a mixed group closed by zeros. The long groups
-        wrap a small ``acc_bits``."""
+        wrap a small ``acc_width``."""
         k = self.block
         lo_a, lo_b = -(1 << (self.a_bits - 1)), -(1 << (self.b_bits - 1))
         hi_a, hi_b = -lo_a - 1, -lo_b - 1
@@ -64,7 +64,7 @@ class IntDotModel:
         items = stimuli["i"]
         sums = int_dot([x["a"] for x in items], [x["b"] for x in items],
                        [x["last"] for x in items], a_bits=self.a_bits, b_bits=self.b_bits,
-                       block=self.block, acc_bits=self.acc_bits)
+                       block=self.block, acc_width=self.acc_width)
         return {"o": [{"sum": s} for s in sums]}
 
 

@@ -19,7 +19,7 @@ class IntMacModel:
 
     def __init__(self, params: dict) -> None:
         self.a_bits, self.b_bits = params["a_bits"], params["b_bits"]
-        self.acc_bits = check_int_mac(self.a_bits, self.b_bits, params.get("acc_bits"))
+        self.acc_width = check_int_mac(self.a_bits, self.b_bits, params.get("acc_width"))
 
     def _directed(self) -> list[tuple[int, int, int]]:
         """Corner terms: single-term groups of zero and of every extreme product, a group
@@ -47,7 +47,7 @@ class IntMacModel:
         items = stimuli["i"]
         sums = int_mac([x["a"] for x in items], [x["b"] for x in items],
                        [x["last"] for x in items], a_bits=self.a_bits, b_bits=self.b_bits,
-                       acc_bits=self.acc_bits)
+                       acc_width=self.acc_width)
         return {"o": [{"sum": s} for s in sums]}
 
 

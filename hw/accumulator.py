@@ -25,7 +25,7 @@ from .params import (
     exp_bits_param,
     guard_bits_param,
 )
-from .unit import Params, Unit, param
+from .unit import Params, Unit, expose, param
 
 __all__ = ["ALIGNS", "UNIT", "AccumParams", "MXIntAccumulator", "default_acc_width",
            "resolve_acc_width"]
@@ -156,27 +156,17 @@ class MXIntAccumulator(wiring.Component):
     def __init__(self, *, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
                  guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
                  align: str = DEFAULT_ALIGN) -> None:
-        p = AccumParams(a_bits=a_bits, b_bits=b_bits, exp_bits=exp_bits, block=block,
-                        guard_bits=guard_bits, acc_width=acc_width, align=align)
-        self._a_bits, self._b_bits, self._exp_bits = p.a_bits, p.b_bits, p.exp_bits
-        self._block, self._guard_bits, self._acc_width = p.block, p.guard_bits, p.acc_width
-        self._align = p.align
+        self.params = AccumParams(a_bits=a_bits, b_bits=b_bits, exp_bits=exp_bits, block=block,
+                                  guard_bits=guard_bits, acc_width=acc_width, align=align)
         self._in_width = dot_sum_width(a_bits, b_bits, block)
         super().__init__({
             "i": In(stream.Signature(accum_input_layout(in_width=self._in_width,
                                                         exp_bits=exp_bits))),
-            "o": Out(stream.Signature(accum_output_layout(acc_width=self._acc_width,
+            "o": Out(stream.Signature(accum_output_layout(acc_width=self.acc_width,
                                                           exp_bits=exp_bits))),
         })
 
-    a_bits = property(lambda self: self._a_bits, doc="Mantissa width of the dot's ``a``.")
-    b_bits = property(lambda self: self._b_bits, doc="Mantissa width of the dot's ``b``.")
-    exp_bits = property(lambda self: self._exp_bits, doc="Operand exponent width.")
-    block = property(lambda self: self._block, doc="Elements per block of the dot unit.")
     in_width = property(lambda self: self._in_width, doc="Width of the input ``sum``.")
-    guard_bits = property(lambda self: self._guard_bits, doc="Guard bits ``G``.")
-    acc_width = property(lambda self: self._acc_width, doc="Accumulator width ``W``.")
-    align = property(lambda self: self._align, doc="Where ``A`` is shifted on a rise.")
 
     @property
     def latency(self) -> int:
@@ -188,15 +178,15 @@ class MXIntAccumulator(wiring.Component):
         """Cycles an input that raises the running maximum by ``rise`` (not the first of its
         group) costs beyond its own: 0 for ``align="loop"``; for ``"stall"``, 2 (1 when
         ``W <= 8``), whatever the size of the rise."""
-        if self._align == "loop" or rise <= 0:
+        if self.align == "loop" or rise <= 0:
             return 0
-        return 2 if (self._acc_width - 1).bit_length() > LOW_SHIFT_BITS else 1
+        return 2 if (self.acc_width - 1).bit_length() > LOW_SHIFT_BITS else 1
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        w, g = self._acc_width, self._guard_bits
+        w, g = self.acc_width, self.guard_bits
         xw = self._in_width + g
-        ew = self._exp_bits + 1
+        ew = self.exp_bits + 1
 
         # Whole-pipeline stall (as hw/pipeline.py, but o.valid marks `last` inputs only):
         # every register loads on `advance`; state registers also need valid data. With
@@ -304,7 +294,7 @@ class MXIntAccumulator(wiring.Component):
         # and carries no meaning.
         acc = Signal(signed(w + 1))
         shifted = Signal(signed(w))
-        if self._align == "loop":
+        if self.align == "loop":
             # The only loop: A = (A >> acc_shift) + x_aligned, with A read as 0 for the first
             # input of a group, one shifter and one adder.
             m.d.comb += shifted.eq(Mux(first_2, 0, acc[:w].as_signed() >> acc_shift_2))
@@ -432,6 +422,8 @@ class AccumParams(Params):
                 f"_g{self.guard_bits}_acc{self.acc_width}"
                 + ("" if self.align == DEFAULT_ALIGN else f"_{self.align}"))
 
+
+expose(MXIntAccumulator, AccumParams)
 
 UNIT = Unit(
     key="accum",

@@ -21,7 +21,7 @@ from .params import (
     rounding_param,
 )
 from .pipeline import StallPipeline
-from .unit import Params, Unit, param
+from .unit import Params, Unit, expose, param
 
 __all__ = ["UNIT", "AdderParams", "MXIntBlockAdder"]
 
@@ -95,11 +95,8 @@ class MXIntBlockAdder(wiring.Component):
 
     def __init__(self, *, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
                  out_bits: int, guard_bits: int = 3, rounding: str = "even") -> None:
-        p = AdderParams(a_bits=a_bits, b_bits=b_bits, exp_bits=exp_bits, block=block,
-                        out_bits=out_bits, guard_bits=guard_bits, rounding=rounding)
-        self._a_bits, self._b_bits, self._exp_bits = p.a_bits, p.b_bits, p.exp_bits
-        self._block, self._out_bits = p.block, p.out_bits
-        self._guard_bits, self._rounding = p.guard_bits, p.rounding
+        self.params = AdderParams(a_bits=a_bits, b_bits=b_bits, exp_bits=exp_bits, block=block,
+                                  out_bits=out_bits, guard_bits=guard_bits, rounding=rounding)
         super().__init__({
             "a": In(stream.Signature(mxint_block_layout(
                 man_bits=a_bits, exp_bits=exp_bits, block=block))),
@@ -109,18 +106,10 @@ class MXIntBlockAdder(wiring.Component):
                 man_bits=out_bits, exp_bits=exp_bits, block=block))),
         })
 
-    a_bits = property(lambda self: self._a_bits, doc="Mantissa width of ``a``.")
-    b_bits = property(lambda self: self._b_bits, doc="Mantissa width of ``b``.")
-    exp_bits = property(lambda self: self._exp_bits, doc="Shared exponent width.")
-    block = property(lambda self: self._block, doc="Elements per block.")
-    out_bits = property(lambda self: self._out_bits, doc="Mantissa width of the result.")
-    guard_bits = property(lambda self: self._guard_bits, doc="Guard bits of the alignment.")
-    rounding = property(lambda self: self._rounding, doc="Rounding of the renormalisation.")
-
     @property
     def sum_width(self) -> int:
         """Width of the exact aligned sums ``S_i``, ``max(a_bits, b_bits) + guard_bits + 1``."""
-        return max(self._a_bits, self._b_bits) + self._guard_bits + 1
+        return max(self.a_bits, self.b_bits) + self.guard_bits + 1
 
     @property
     def latency(self) -> int:
@@ -129,10 +118,10 @@ class MXIntBlockAdder(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        k = self._block
-        width = max(self._a_bits, self._b_bits) + self._guard_bits  # M + G
-        m_out = self._out_bits
-        nan_code = (1 << self._exp_bits) - 1
+        k = self.block
+        width = max(self.a_bits, self.b_bits) + self.guard_bits  # M + G
+        m_out = self.out_bits
+        nan_code = (1 << self.exp_bits) - 1
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
         pipe = StallPipeline(m, inputs=[self.a, self.b], output=self.o, depth=self.latency)
@@ -146,19 +135,19 @@ class MXIntBlockAdder(wiring.Component):
         ea, eb = self.a.payload.exponent, self.b.payload.exponent
         a_ge = Signal(name="a_ge")
         m.d.comb += a_ge.eq(ea >= eb)
-        diff = Signal(self._exp_bits, name="diff")
+        diff = Signal(self.exp_bits, name="diff")
         m.d.comb += diff.eq(Mux(a_ge, ea - eb, eb - ea))
         dist = Signal(range(width + 1), name="dist")
         m.d.comb += dist.eq(Mux(diff > width, width, diff))
-        e_max = register(Mux(a_ge, ea, eb), unsigned(self._exp_bits), "e_max_s1")
+        e_max = register(Mux(a_ge, ea, eb), unsigned(self.exp_bits), "e_max_s1")
         nan = register((ea == nan_code) | (eb == nan_code), 1, "nan_s1")
         sums = []
         for i in range(k):
             xa = Signal(signed(width), name=f"xa{i}")
             xb = Signal(signed(width), name=f"xb{i}")
             m.d.comb += [
-                xa.eq(self.a.payload.mantissa[i] << (width - self._a_bits)),
-                xb.eq(self.b.payload.mantissa[i] << (width - self._b_bits)),
+                xa.eq(self.a.payload.mantissa[i] << (width - self.a_bits)),
+                xb.eq(self.b.payload.mantissa[i] << (width - self.b_bits)),
             ]
             big, small = Mux(a_ge, xa, xb), Mux(a_ge, xb, xa)
             sums.append(register(big + (small >> dist), signed(width + 1), f"sum{i}_s1"))
@@ -176,9 +165,9 @@ class MXIntBlockAdder(wiring.Component):
             with m.If(any_bits[bit]):
                 m.d.comb += lead.eq(bit)
         # E = clamp(E_max + L - (M - 2) - G, 0, 2**e - 2); computed signed.
-        e_raw = Signal(signed(self._exp_bits + 3 + width.bit_length()), name="e_raw")
+        e_raw = Signal(signed(self.exp_bits + 3 + width.bit_length()), name="e_raw")
         m.d.comb += e_raw.eq(e_max + lead + Const(-(width - 2)))
-        e_clamped = Signal(unsigned(self._exp_bits), name="e_clamped")
+        e_clamped = Signal(unsigned(self.exp_bits), name="e_clamped")
         with m.If(e_raw < 0):
             m.d.comb += e_clamped.eq(0)
         with m.Elif(e_raw > nan_code - 1):
@@ -186,11 +175,11 @@ class MXIntBlockAdder(wiring.Component):
         with m.Else():
             m.d.comb += e_clamped.eq(e_raw)
         # Right shift of V = S << (m_out - 2): r = E - E_max + (M - 2) + G, in [0, M + G].
-        r_raw = Signal(signed(self._exp_bits + 3 + width.bit_length()), name="r_raw")
+        r_raw = Signal(signed(self.exp_bits + 3 + width.bit_length()), name="r_raw")
         m.d.comb += r_raw.eq(e_clamped - e_max + Const(width - 2))
         zero = any_bits == 0
         e_out = Mux(nan, nan_code, Mux(zero, 0, e_clamped))
-        exponent = register(e_out, unsigned(self._exp_bits), "exp_s2")
+        exponent = register(e_out, unsigned(self.exp_bits), "exp_s2")
         shift = register(r_raw[:len(lead)], unsigned(len(lead)), "shift_s2")
         kill = register(nan, 1, "kill_s2")
         sums = [register(s, signed(width + 1), f"sum{i}_s2") for i, s in enumerate(sums)]
@@ -211,11 +200,11 @@ class MXIntBlockAdder(wiring.Component):
             q = Signal(signed(vwidth), name=f"q{i}")
             rem = Signal(unsigned(vwidth), name=f"rem{i}")
             m.d.comb += [q.eq(v >> shift), rem.eq(v.as_unsigned() & mask)]
-            if self._rounding == "floor":
+            if self.rounding == "floor":
                 inc = Const(0, 1)
-            elif self._rounding == "zero":
+            elif self.rounding == "zero":
                 inc = (rem != 0) & (v < 0)
-            elif self._rounding == "away":
+            elif self.rounding == "away":
                 inc = nonzero_shift & ((rem > half) | ((rem == half) & (v >= 0)))
             else:
                 inc = nonzero_shift & ((rem > half) | ((rem == half) & q[0]))
@@ -233,7 +222,7 @@ class MXIntBlockAdder(wiring.Component):
             out = register(sat, signed(m_out), f"man{i}_s3")
             m.d.comb += self.o.payload.mantissa[i].eq(out)
         m.d.comb += self.o.payload.exponent.eq(
-            register(exponent, unsigned(self._exp_bits), "exp_s3"))
+            register(exponent, unsigned(self.exp_bits), "exp_s3"))
         return m
 
 
@@ -255,6 +244,8 @@ class AdderParams(Params):
         return (f"mxint_add_a{self.a_bits}_b{self.b_bits}_e{self.exp_bits}_k{self.block}"
                 f"_o{self.out_bits}_g{self.guard_bits}_{self.rounding}")
 
+
+expose(MXIntBlockAdder, AdderParams)
 
 UNIT = Unit(
     key="adder",

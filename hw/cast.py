@@ -20,7 +20,7 @@ from .params import (
     rounding_param,
 )
 from .pipeline import StallPipeline
-from .unit import Params, Unit, param
+from .unit import Params, Unit, expose, param
 
 __all__ = ["UNIT", "CastParams", "MXIntCast", "float_block_layout"]
 
@@ -110,11 +110,9 @@ class MXIntCast(wiring.Component):
     def __init__(self, *, man_bits: int, exp_bits: int = 8, block: int,
                  rounding: str = "even", float_format: str = "fp32",
                  levels_per_stage: int = 2) -> None:
-        p = CastParams(man_bits=man_bits, exp_bits=exp_bits, block=block, rounding=rounding,
-                       float_format=float_format, levels_per_stage=levels_per_stage)
-        self._man_bits, self._exp_bits, self._block = p.man_bits, p.exp_bits, p.block
-        self._rounding, self._float_format = p.rounding, p.float_format
-        self._levels_per_stage = p.levels_per_stage
+        self.params = CastParams(man_bits=man_bits, exp_bits=exp_bits, block=block,
+                                 rounding=rounding, float_format=float_format,
+                                 levels_per_stage=levels_per_stage)
         super().__init__({
             "i": In(stream.Signature(float_block_layout(float_format=float_format,
                                                         block=block))),
@@ -122,23 +120,15 @@ class MXIntCast(wiring.Component):
                 man_bits=man_bits, exp_bits=exp_bits, block=block))),
         })
 
-    man_bits = property(lambda self: self._man_bits, doc="Output mantissa width.")
-    exp_bits = property(lambda self: self._exp_bits, doc="Shared exponent width.")
-    block = property(lambda self: self._block, doc="Elements per block.")
-    rounding = property(lambda self: self._rounding, doc="Element rounding mode.")
-    float_format = property(lambda self: self._float_format, doc="Input float format.")
-    levels_per_stage = property(lambda self: self._levels_per_stage,
-                                doc="Comparator-tree levels between pipeline registers.")
-
     @property
     def tree_levels(self) -> int:
         """Levels of the comparator tree, ``ceil(log2(block))``."""
-        return tree_levels(self._block)
+        return tree_levels(self.block)
 
     @property
     def tree_stages(self) -> int:
         """Pipeline stages of the comparator tree, at least 1."""
-        return max(1, -(-self.tree_levels // self._levels_per_stage))
+        return max(1, -(-self.tree_levels // self.levels_per_stage))
 
     @property
     def latency(self) -> int:
@@ -148,9 +138,9 @@ class MXIntCast(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        man, k = self._man_bits, self._block
-        bias = (1 << (self._exp_bits - 1)) - 1
-        nan_code = (1 << self._exp_bits) - 1
+        man, k = self.man_bits, self.block
+        bias = (1 << (self.exp_bits - 1)) - 1
+        nan_code = (1 << self.exp_bits) - 1
         max_man = (1 << (man - 1)) - 1
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
@@ -158,7 +148,7 @@ class MXIntCast(wiring.Component):
         register = pipe.register
 
         # Every element as a float32 pattern; bf16 is the upper half of one.
-        pad = 32 - FLOAT_FORMATS[self._float_format]
+        pad = 32 - FLOAT_FORMATS[self.float_format]
         elems = []
         for n in range(k):
             e = Signal(32, name=f"x{n}")
@@ -181,7 +171,7 @@ class MXIntCast(wiring.Component):
                     m.d.comb += s.eq(nodes[j])
                 nxt.append(s)
             nodes = nxt
-            if level % self._levels_per_stage == 0 or level == self.tree_levels:
+            if level % self.levels_per_stage == 0 or level == self.tree_levels:
                 stage += 1
                 nodes = [register(s, f"{s.name}_r") for s in nodes]
                 elems = [register(e, f"x{n}_t{stage}") for n, e in enumerate(elems)]
@@ -198,7 +188,7 @@ class MXIntCast(wiring.Component):
         amax_field = amax[_FRAC:]
         e_raw = Signal(signed(10), name="e_raw")
         m.d.comb += e_raw.eq(amax_field - _FBIAS + bias)
-        e_code = Signal(self._exp_bits, name="e_code")
+        e_code = Signal(self.exp_bits, name="e_code")
         with m.If((amax_field == 0) | (e_raw < 0)):
             m.d.comb += e_code.eq(0)
         with m.Elif(e_raw > nan_code - 1):
@@ -242,11 +232,11 @@ class MXIntCast(wiring.Component):
                              ns.eq(sticky | (shifts[n][b] & out))]
                 v, sticky = nv, ns
             q, rnd = v[1:], v[0]
-            if self._rounding == "even":
+            if self.rounding == "even":
                 inc = rnd & (sticky | q[0])
-            elif self._rounding == "away":
+            elif self.rounding == "away":
                 inc = rnd
-            elif self._rounding == "zero":
+            elif self.rounding == "zero":
                 inc = Const(0, 1)
             else:
                 inc = sign & (rnd | sticky)
@@ -293,6 +283,8 @@ class CastParams(Params):
                 f"_k{self.block}_{self.rounding}")
         return name + (f"_l{self.levels_per_stage}" if self.levels_per_stage != 2 else "")
 
+
+expose(MXIntCast, CastParams)
 
 UNIT = Unit(
     key="cast",

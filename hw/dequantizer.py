@@ -23,7 +23,7 @@ from .params import (
     guard_bits_param,
 )
 from .pipeline import StallPipeline
-from .unit import Params, Unit, param
+from .unit import Params, Unit, expose, param
 
 __all__ = ["SOURCES", "UNIT", "DequantParams", "MXIntDequantizer", "float32_layout"]
 
@@ -153,12 +153,9 @@ class MXIntDequantizer(wiring.Component):
                  exp_bits: int = 8, block: int, a_bits: int | None = None,
                  b_bits: int | None = None, guard_bits: int | None = None,
                  acc_width: int | None = None) -> None:
-        p = DequantParams(source=source, man_bits=man_bits, exp_bits=exp_bits, block=block,
-                          a_bits=a_bits, b_bits=b_bits, guard_bits=guard_bits,
-                          acc_width=acc_width)
-        self._source, self._man_bits, self._exp_bits = p.source, p.man_bits, p.exp_bits
-        self._block, self._a_bits, self._b_bits = p.block, p.a_bits, p.b_bits
-        self._guard_bits, self._acc_width = p.guard_bits, p.acc_width
+        self.params = DequantParams(source=source, man_bits=man_bits, exp_bits=exp_bits,
+                                    block=block, a_bits=a_bits, b_bits=b_bits,
+                                    guard_bits=guard_bits, acc_width=acc_width)
         if source == "block":
             super().__init__({
                 "i": In(stream.Signature(mxint_block_layout(
@@ -168,33 +165,24 @@ class MXIntDequantizer(wiring.Component):
             })
             return
         super().__init__({
-            "i": In(stream.Signature(accum_output_layout(acc_width=p.acc_width,
+            "i": In(stream.Signature(accum_output_layout(acc_width=self.acc_width,
                                                          exp_bits=exp_bits))),
             "o": Out(stream.Signature(float32_layout())),
         })
-
-    source = property(lambda self: self._source, doc="``\"block\"`` or ``\"accum\"``.")
-    man_bits = property(lambda self: self._man_bits, doc="Element width (block source).")
-    exp_bits = property(lambda self: self._exp_bits, doc="Shared exponent width.")
-    block = property(lambda self: self._block, doc="Elements per block.")
-    a_bits = property(lambda self: self._a_bits, doc="Dot operand width (accum source).")
-    b_bits = property(lambda self: self._b_bits, doc="Dot operand width (accum source).")
-    guard_bits = property(lambda self: self._guard_bits, doc="Guard bits (accum source).")
-    acc_width = property(lambda self: self._acc_width, doc="Sum width (accum source).")
 
     @property
     def latency(self) -> int:
         """Cycles from an input transfer to the result being valid: 2 for a block, 3 for
         an accumulator result."""
-        return 2 if self._source == "block" else 3
+        return 2 if self.source == "block" else 3
 
     def elaborate(self, platform) -> Module:
-        if self._source == "accum":
+        if self.source == "accum":
             return self._elaborate_accum()
         m = Module()
-        man = self._man_bits
-        bias = (1 << (self._exp_bits - 1)) - 1
-        nan_code = (1 << self._exp_bits) - 1
+        man = self.man_bits
+        bias = (1 << (self.exp_bits - 1)) - 1
+        nan_code = (1 << self.exp_bits) - 1
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
         register = StallPipeline(m, inputs=[self.i], output=self.o,
@@ -206,7 +194,7 @@ class MXIntDequantizer(wiring.Component):
         m.d.comb += scale.eq(self.i.payload.exponent - (bias + man - 2))
         nan = register(self.i.payload.exponent == nan_code, "nan_r")
         fields = []
-        for n in range(self._block):
+        for n in range(self.block):
             p = self.i.payload.mantissa[n]
             mag = Signal(man, name=f"mag{n}")
             m.d.comb += mag.eq(Mux(p < 0, -p, p))
@@ -244,9 +232,9 @@ class MXIntDequantizer(wiring.Component):
 
     def _elaborate_accum(self) -> Module:
         m = Module()
-        w = self._acc_width
-        c = accum_scale_offset(a_bits=self._a_bits, b_bits=self._b_bits,
-                               exp_bits=self._exp_bits, guard_bits=self._guard_bits)
+        w = self.acc_width
+        c = accum_scale_offset(a_bits=self.a_bits, b_bits=self.b_bits,
+                               exp_bits=self.exp_bits, guard_bits=self.guard_bits)
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
         register = StallPipeline(m, inputs=[self.i], output=self.o,
@@ -357,6 +345,8 @@ class DequantParams(Params):
         return (f"mxint_dequant_accum_a{self.a_bits}_w{self.b_bits}_e{self.exp_bits}"
                 f"_k{self.block}_g{self.guard_bits}_acc{self.acc_width}")
 
+
+expose(MXIntDequantizer, DequantParams)
 
 UNIT = Unit(
     key="dequant",

@@ -24,7 +24,7 @@ from .params import (
     primitives_param,
 )
 from .pipeline import StallPipeline
-from .unit import Params, Unit
+from .unit import Params, Unit, expose
 
 __all__ = ["UNIT", "DotParams", "MXIntDotProduct"]
 
@@ -90,10 +90,8 @@ class MXIntDotProduct(wiring.Component):
     def __init__(self, *, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
                  target: str = "generic") -> None:
-        p = DotParams(a_bits=a_bits, b_bits=b_bits, exp_bits=exp_bits, block=block,
-                      arch=arch, levels_per_stage=levels_per_stage, target=target)
-        self._a_bits, self._b_bits, self._exp_bits = p.a_bits, p.b_bits, p.exp_bits
-        self._block, self._arch, self._levels_per_stage = p.block, p.arch, p.levels_per_stage
+        self.params = DotParams(a_bits=a_bits, b_bits=b_bits, exp_bits=exp_bits, block=block,
+                                arch=arch, levels_per_stage=levels_per_stage, target=target)
         self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
                                   levels_per_stage=levels_per_stage, target=target)
         self._sum_shape = self._sop.shape
@@ -106,18 +104,9 @@ class MXIntDotProduct(wiring.Component):
                 sum_shape=self._sum_shape, exp_bits=exp_bits))),
         })
 
-    a_bits = property(lambda self: self._a_bits, doc="Mantissa width of ``a``.")
-    b_bits = property(lambda self: self._b_bits, doc="Mantissa width of ``b``.")
-    exp_bits = property(lambda self: self._exp_bits, doc="Shared exponent width.")
-    block = property(lambda self: self._block, doc="Elements per block.")
-    arch = property(lambda self: self._arch, doc="Architecture of the sum.")
-    target = property(lambda self: self._sop.target,
-                      doc="``'generic'``, or the family whose primitives the heap instantiates.")
     cell_library = property(
         lambda self: None if self._sop.target == "generic" else self._sop.target,
         doc="Family whose Yosys ``cells_sim.v`` a simulator needs, or None.")
-    levels_per_stage = property(lambda self: self._levels_per_stage,
-                                doc="Logic levels between pipeline registers.")
     sum_shape = property(lambda self: self._sum_shape, doc="Shape of the exact sum.")
 
     @property
@@ -147,10 +136,10 @@ class MXIntDotProduct(wiring.Component):
         register = pipe.register
 
         a, b = self.a.payload, self.b.payload
-        total = self._sop.build(m, register, [a.mantissa[i] for i in range(self._block)],
-                                [b.mantissa[i] for i in range(self._block)], name="dot")
+        total = self._sop.build(m, register, [a.mantissa[i] for i in range(self.block)],
+                                [b.mantissa[i] for i in range(self.block)], name="dot")
         # Exponent sum and NaN flag travel beside the sum, one register per stage.
-        nan_code = (1 << self._exp_bits) - 1
+        nan_code = (1 << self.exp_bits) - 1
         exponent = a.exponent + b.exponent
         nan = (a.exponent == nan_code) | (b.exponent == nan_code)
         for stage in range(1, self.latency + 1):
@@ -188,6 +177,8 @@ class DotParams(Params):
             name += f"_l{self.levels_per_stage}"
         return name
 
+
+expose(MXIntDotProduct, DotParams)
 
 UNIT = Unit(
     key="dot",

@@ -26,7 +26,7 @@ from .params import (
     primitives_param,
 )
 from .pipeline import StallPipeline
-from .unit import Params, Unit, param
+from .unit import Params, Unit, expose, param
 
 __all__ = ["UNIT", "IntDotParams", "IntDotProduct"]
 
@@ -90,10 +90,8 @@ class IntDotProduct(wiring.Component):
     def __init__(self, *, a_bits: int, b_bits: int, block: int, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
                  target: str = "generic") -> None:
-        p = IntDotParams(a_bits=a_bits, b_bits=b_bits, block=block, acc_width=acc_width,
-                         arch=arch, levels_per_stage=levels_per_stage, target=target)
-        self._a_bits, self._b_bits, self._block = p.a_bits, p.b_bits, p.block
-        self._acc_bits, self._arch, self._levels_per_stage = p.acc_width, p.arch, p.levels_per_stage
+        self.params = IntDotParams(a_bits=a_bits, b_bits=b_bits, block=block, acc_width=acc_width,
+                                   arch=arch, levels_per_stage=levels_per_stage, target=target)
         self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
                                   levels_per_stage=levels_per_stage, target=target)
         super().__init__({
@@ -102,18 +100,11 @@ class IntDotProduct(wiring.Component):
                 "b": data.ArrayLayout(signed(b_bits), block),
                 "last": unsigned(1),
             }))),
-            "o": Out(stream.Signature(data.StructLayout({"sum": signed(self._acc_bits)}))),
+            "o": Out(stream.Signature(data.StructLayout({"sum": signed(self.acc_width)}))),
         })
 
-    a_bits = property(lambda self: self._a_bits, doc="Width of each ``a`` lane.")
-    b_bits = property(lambda self: self._b_bits, doc="Width of each ``b`` lane.")
-    block = property(lambda self: self._block, doc="Lanes ``k``.")
-    acc_width = property(lambda self: self._acc_bits, doc="Accumulator and output width.")
-    arch = property(lambda self: self._arch, doc="Architecture of the sum of products.")
-    levels_per_stage = property(lambda self: self._levels_per_stage,
-                                doc="Logic levels of the sum between pipeline registers.")
     sum_shape = property(lambda self: self._sop.shape, doc="Shape of one input's exact ``S``.")
-    macs_per_cycle = property(lambda self: self._block,
+    macs_per_cycle = property(lambda self: self.block,
                               doc="Multiply-accumulates per cycle at full throughput: ``k``.")
     cell_library = property(
         lambda self: None if self._sop.target == "generic" else self._sop.target,
@@ -137,8 +128,8 @@ class IntDotProduct(wiring.Component):
         register = pipe.register
 
         i = self.i.payload
-        total = self._sop.build(m, register, [i.a[n] for n in range(self._block)],
-                                [i.b[n] for n in range(self._block)], name="sop")
+        total = self._sop.build(m, register, [i.a[n] for n in range(self.block)],
+                                [i.b[n] for n in range(self.block)], name="sop")
         # `valid` and `last` travel beside the sum, one register per stage.
         valid, last = pipe.fire, i.last
         for stage in range(1, self._sop.stages + 1):
@@ -147,8 +138,8 @@ class IntDotProduct(wiring.Component):
 
         # Accumulator stage, as hw/int_mac.py: one adder feeds the accumulator and the
         # output register; the sum is truncated to acc_width, i.e. wraps.
-        acc = Signal(signed(self._acc_bits))
-        acc_next = Signal(signed(self._acc_bits))
+        acc = Signal(signed(self.acc_width))
+        acc_next = Signal(signed(self.acc_width))
         m.d.comb += acc_next.eq(acc + total)
         with m.If(pipe.advance & valid):
             m.d.sync += acc.eq(acc_next)
@@ -189,6 +180,8 @@ class IntDotParams(Params):
             name += f"_acc{self.acc_width}"
         return name + (f"_l{self.levels_per_stage}" if self.levels_per_stage != 2 else "")
 
+
+expose(IntDotProduct, IntDotParams)
 
 UNIT = Unit(
     key="intdot",

@@ -59,17 +59,17 @@ class IntMultiplyAccumulate(wiring.Component):
     """
 
     def __init__(self, *, a_bits: int, b_bits: int, acc_width: int | None = None) -> None:
-        self._acc_bits = check_int_mac(a_bits, b_bits, acc_width)
+        self._acc_width = check_int_mac(a_bits, b_bits, acc_width)
         self._a_bits, self._b_bits = a_bits, b_bits
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "a": signed(a_bits), "b": signed(b_bits), "last": unsigned(1)}))),
-            "o": Out(stream.Signature(data.StructLayout({"sum": signed(self._acc_bits)}))),
+            "o": Out(stream.Signature(data.StructLayout({"sum": signed(self._acc_width)}))),
         })
 
     a_bits = property(lambda self: self._a_bits, doc="Width of ``a``.")
     b_bits = property(lambda self: self._b_bits, doc="Width of ``b``.")
-    acc_width = property(lambda self: self._acc_bits, doc="Accumulator and output width.")
+    acc_width = property(lambda self: self._acc_width, doc="Accumulator and output width.")
 
     @property
     def latency(self) -> int:
@@ -83,8 +83,8 @@ class IntMultiplyAccumulate(wiring.Component):
 
         prod = Signal(signed(self._a_bits + self._b_bits))
         valid1, last1 = Signal(), Signal()
-        acc = Signal(signed(self._acc_bits))
-        total = Signal(signed(self._acc_bits))
+        acc = Signal(signed(self._acc_width))
+        total = Signal(signed(self._acc_width))
         m.d.comb += total.eq(acc + prod)                     # wraps to acc_width
         with m.If(advance):
             m.d.sync += [

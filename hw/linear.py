@@ -27,7 +27,7 @@ from .params import (
     guard_bits_param,
     levels_param,
 )
-from .unit import Params, Unit, param
+from .unit import Params, Unit, expose, param
 
 __all__ = ["OUTPUTS", "UNIT", "LinearParams", "MXIntLinear"]
 
@@ -106,12 +106,10 @@ class MXIntLinear(wiring.Component):
                  guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
                  output: str = "accum") -> None:
-        p = LinearParams(x_bits=x_bits, w_bits=w_bits, exp_bits=exp_bits, block=block,
-                         k_len=k_len, rows=rows, lanes=lanes, guard_bits=guard_bits,
-                         acc_width=acc_width, arch=arch, levels_per_stage=levels_per_stage,
-                         output=output)
-        self._output, self._k_len, self._lanes, self._rows = p.output, p.k_len, p.lanes, p.rows
-        self._x_bits, self._w_bits, self._exp_bits, self._block = x_bits, w_bits, exp_bits, block
+        self.params = LinearParams(x_bits=x_bits, w_bits=w_bits, exp_bits=exp_bits, block=block,
+                                   k_len=k_len, rows=rows, lanes=lanes, guard_bits=guard_bits,
+                                   acc_width=acc_width, arch=arch,
+                                   levels_per_stage=levels_per_stage, output=output)
         self._dots = [MXIntDotProduct(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
                                       block=block, arch=arch,
                                       levels_per_stage=levels_per_stage)
@@ -119,19 +117,17 @@ class MXIntLinear(wiring.Component):
         self._accs = [MXIntAccumulator(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
                                        block=block, guard_bits=guard_bits, acc_width=acc_width)
                       for _ in range(lanes)]
-        acc = self._accs[0]
-        self._guard_bits, self._acc_width = acc.guard_bits, acc.acc_width
         self._convs = []
         if output == "fp32":
             self._convs = [MXIntDequantizer(source="accum", a_bits=x_bits, b_bits=w_bits,
                                             exp_bits=exp_bits, block=block,
-                                            guard_bits=self._guard_bits,
-                                            acc_width=self._acc_width)
+                                            guard_bits=self.guard_bits,
+                                            acc_width=self.acc_width)
                            for _ in range(lanes)]
             out_layout = data.StructLayout({"bits": data.ArrayLayout(unsigned(32), lanes)})
         else:
             out_layout = data.StructLayout({
-                "sum": data.ArrayLayout(signed(self._acc_width), lanes),
+                "sum": data.ArrayLayout(signed(self.acc_width), lanes),
                 "exponent": data.ArrayLayout(unsigned(exp_bits + 1), lanes),
                 "nan": data.ArrayLayout(unsigned(1), lanes),
             })
@@ -145,24 +141,10 @@ class MXIntLinear(wiring.Component):
             "o": Out(stream.Signature(out_layout)),
         })
 
-    x_bits = property(lambda self: self._x_bits, doc="Activation mantissa width.")
-    w_bits = property(lambda self: self._w_bits, doc="Weight mantissa width.")
-    exp_bits = property(lambda self: self._exp_bits, doc="Shared exponent width.")
-    block = property(lambda self: self._block, doc="Elements per block.")
-    k_len = property(lambda self: self._k_len, doc="Length K of the activation vector.")
-    rows = property(lambda self: self._rows, doc="Rows N of the weight matrix.")
-    lanes = property(lambda self: self._lanes, doc="Rows computed in parallel.")
-    guard_bits = property(lambda self: self._guard_bits, doc="Accumulator guard bits.")
-    acc_width = property(lambda self: self._acc_width, doc="Accumulator width.")
-    output = property(lambda self: self._output, doc="``\"accum\"`` or ``\"fp32\"``.")
-    arch = property(lambda self: self._dots[0].arch, doc="Sum of products of each lane.")
-    levels_per_stage = property(lambda self: self._dots[0].levels_per_stage,
-                                doc="Logic levels between the dot products' registers.")
-
     @property
     def blocks(self) -> int:
         """Blocks per row, ``ceil(K / k)``."""
-        return -(-self._k_len // self._block)
+        return -(-self.k_len // self.block)
 
     @property
     def latency(self) -> int:
@@ -172,7 +154,7 @@ class MXIntLinear(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        k = self._block
+        k = self.block
         for p, (dot, acc) in enumerate(zip(self._dots, self._accs, strict=True)):
             m.submodules[f"dot{p}"] = dot
             m.submodules[f"acc{p}"] = acc
@@ -187,8 +169,8 @@ class MXIntLinear(wiring.Component):
             m.d.comb += [
                 dot.a.payload.eq(self.x.payload),
                 dot.b.payload.mantissa.as_value().eq(
-                    self.w.payload.mantissa.as_value()[p * k * self._w_bits:
-                                                       (p + 1) * k * self._w_bits]),
+                    self.w.payload.mantissa.as_value()[p * k * self.w_bits:
+                                                       (p + 1) * k * self.w_bits]),
                 dot.b.payload.exponent.eq(self.w.payload.exponent[p]),
                 dot.a.valid.eq(both),
                 dot.b.valid.eq(both),
@@ -306,6 +288,8 @@ class LinearParams(Params):
             name += f"_l{self.levels_per_stage}"
         return name + ("" if self.output == "accum" else f"_{self.output}")
 
+
+expose(MXIntLinear, LinearParams)
 
 UNIT = Unit(
     key="linear",

@@ -42,7 +42,8 @@ from typing import Any
 
 from golden.format import check_choice, check_int
 
-__all__ = ["ParamSpec", "Params", "Preset", "Unit", "param", "register", "unit", "units"]
+__all__ = ["ParamSpec", "Params", "Preset", "Unit", "expose", "param", "register", "unit",
+           "units"]
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,16 @@ class Params:
         raise NotImplementedError(f"{type(self).__name__} does not define name")
 
 
+def expose(component: type, params: type[Params]) -> None:
+    """Give ``component`` one read-only property per field of ``params`` that it does not
+    define itself: the value of the record it keeps in ``self.params``, documented by the
+    field's help."""
+    for spec in params.specs():
+        if spec.name not in vars(component):
+            setattr(component, spec.name, property(
+                lambda self, name=spec.name: getattr(self.params, name), doc=spec.help))
+
+
 @dataclass(frozen=True)
 class Preset:
     """A command-line ``option`` that sets several fields at once (``--fp-preset bf16``):
@@ -244,20 +255,8 @@ class Unit:
         return getattr(importlib.import_module(module), attribute)
 
     def record(self, **params: Any) -> Params:
-        """The validated record of ``params`` (constructor keyword arguments).
-
-        Raises
-        ------
-        TypeError
-            For a keyword the unit does not take, or a value of the wrong type.
-        ValueError
-            For a value out of range.
-        """
-        known = {s.name for s in self.params.specs()}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise TypeError(f"{unknown[0]} is not a parameter of {self.key}; its parameters: "
-                            f"{', '.join(sorted(known))}")
+        """The validated record of ``params`` (``TypeError`` names a keyword the unit does
+        not take or a value of the wrong type, ``ValueError`` a value out of range)."""
         return self.params(**params)
 
     def build(self, record: Params):

@@ -23,6 +23,7 @@ mutation testing in issue 9) and show these checks fail while the payloads still
 from __future__ import annotations
 
 import inspect
+import sys
 import types
 
 import pytest
@@ -321,8 +322,12 @@ def mutant(module: types.ModuleType, old: str, new: str) -> types.ModuleType:
     copy = types.ModuleType(f"{module.__name__}_mutant")
     copy.__package__ = module.__package__
     copy.__file__ = module.__file__
-    exec(compile(source.replace(old, new), f"<mutant of {module.__file__}>", "exec"),
-         copy.__dict__)
+    sys.modules[copy.__name__] = copy  # a dataclass looks its module up while it is made
+    try:
+        exec(compile(source.replace(old, new), f"<mutant of {module.__file__}>", "exec"),
+             copy.__dict__)
+    finally:
+        del sys.modules[copy.__name__]
     return copy
 
 

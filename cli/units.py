@@ -171,7 +171,8 @@ def unit_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Pa
             not any(s.option == "--bits" and s.applies_to({**defaults, **values})
                     for s in specs):
         parser.error(f"{given['bits']} makes no difference when "
-                     f"{' and '.join(given[d] for d in by_bits)} are given; drop it")
+                     f"{' and '.join(given[d] for d in by_bits)} "
+                     f"{'is' if len(by_bits) == 1 else 'are'} given; drop it")
     for dest, typed in given.items():
         if dest not in reads:
             used = ", ".join(sorted({"--" + d.replace("_", "-") for d in reads}))

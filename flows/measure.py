@@ -134,8 +134,8 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
                         dot_params = {**params, "arch": arch}
                         if sweep.levels_per_stage is not None:
                             dot_params["levels_per_stage"] = sweep.levels_per_stage
-                        if sweep.sop_target(target, arch) != "generic":
-                            dot_params["target"] = sweep.sop_target(target, arch)
+                        if sweep.primitives_for(target, arch) != "generic":
+                            dot_params["primitives"] = sweep.primitives_for(target, arch)
                         group = {"dot": elaborate_unit(cache, "dot", dot_params, digest)}
                         if accum is not None:
                             group["accum"] = accum
@@ -156,8 +156,8 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
                 for target in sweep.targets:
                     params = dict(base_params[baseline.name])
                     if baseline.top == "intdot" and \
-                            sweep.sop_target(target, DEFAULT_ARCH) != "generic":
-                        params["target"] = sweep.sop_target(target, DEFAULT_ARCH)
+                            sweep.primitives_for(target, DEFAULT_ARCH) != "generic":
+                        params["primitives"] = sweep.primitives_for(target, DEFAULT_ARCH)
                     baseline_units[baseline.name][target] = elaborate_unit(
                         cache, baseline.top, params, digest)
             except (TypeError, ValueError) as exc:

@@ -148,6 +148,6 @@ class Sweep:
                 "seed": self.seed, "levels_per_stage": self.levels_per_stage,
                 "archs": list(self.archs), "primitives": self.primitives}
 
-    def sop_target(self, target: str, arch: str) -> str:
-        """The ``target`` parameter of a sum of products synthesised for ``target``."""
+    def primitives_for(self, target: str, arch: str) -> str:
+        """The primitive set of a sum of products synthesised for the family ``target``."""
         return "xc7" if self.primitives and target == "xc7" and arch == "heap" else "generic"

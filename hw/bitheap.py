@@ -29,7 +29,7 @@ plain planners, not components: a unit builds one in its constructor (so that
 
     until no column holds more than :data:`FINAL_ROWS` (three) bits; one carry-propagate
     adder then adds the rows modulo ``2**width`` (exact, since ``S`` fits ``width`` bits).
-    With ``target="xc7"`` the counters are replaced by ternary adders of ``LUT6_2`` and
+    With ``primitives="xc7"`` the counters are replaced by ternary adders of ``LUT6_2`` and
     ``CARRY4`` cells (three rows into one, one LUT per column; see ``_ternary_add``) until
     one row is left. The tile level, each counter or adder level and the final adder each
     count as one level; a register follows every ``levels_per_stage`` levels and the last.
@@ -52,7 +52,7 @@ levels_per_stage : int
     Levels between pipeline registers, at least 1.
 tile : int
     Heap only: largest chunk width of a tile, 1 to 3.
-target : str
+primitives : str
     Heap only: ``"generic"`` (plain logic) or ``"xc7"`` (AMD/Xilinx 7-series primitives).
 """
 
@@ -67,7 +67,7 @@ from golden.format import MAX_BLOCK, MAX_MAN_BITS, check_choice, check_int
 
 from .layouts import range_shape
 
-__all__ = ["ARCHS", "DEFAULT_ARCH", "FINAL_ROWS", "TARGETS", "SumOfProducts"]
+__all__ = ["ARCHS", "DEFAULT_ARCH", "FINAL_ROWS", "PRIMITIVES", "SumOfProducts"]
 
 #: Architectures of :class:`SumOfProducts`.
 ARCHS = ("heap", "tree")
@@ -80,7 +80,7 @@ Register = Callable[[Value, str], Value]
 
 
 #: Primitive sets the heap may instantiate: none, or AMD/Xilinx 7-series LUT6_2 and CARRY4.
-TARGETS = ("generic", "xc7")
+PRIMITIVES = ("generic", "xc7")
 
 
 def _chunks(bits: int, tile: int) -> list[tuple[int, int, bool]]:
@@ -145,14 +145,14 @@ class SumOfProducts:
 
     def __init__(self, *, a_bits: int, b_bits: int, block: int, arch: str = DEFAULT_ARCH,
                  levels_per_stage: int = 2, tile: int = DEFAULT_TILE,
-                 target: str = "generic") -> None:
+                 primitives: str = "generic") -> None:
         self.a_bits = check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
         self.b_bits = check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
         self.block = check_int("block", block, 1, MAX_BLOCK)
         self.arch = check_choice("arch", arch, ARCHS)
         self.levels_per_stage = check_int("levels_per_stage", levels_per_stage, 1)
         self.tile = check_int("tile", tile, 1, 3)
-        self.target = check_choice("target", target, TARGETS)
+        self.primitives = check_choice("primitives", primitives, PRIMITIVES)
         self.shape = range_shape(*dot_sum_range(a_bits, b_bits, block))
         self.width = self.shape.width
         if arch == "tree":
@@ -163,7 +163,7 @@ class SumOfProducts:
             self._tiles = [_Tile(ac, bc) for ac in _chunks(a_bits, tile)
                            for bc in _chunks(b_bits, tile)]
             heights = self._heap_heights()
-            if self.target == "xc7":
+            if self.primitives == "xc7":
                 # Levels: tiles, then ternary adders until one row is left.
                 self._plan = []
                 self.levels = 1 + _ternary_levels(heights)
@@ -278,7 +278,7 @@ class SumOfProducts:
 
         level = 1
         columns = self._stage(register, columns, level, name, steps)
-        if self.target == "xc7":
+        if self.primitives == "xc7":
             while max(len(col) for col in columns) > 1:
                 level += 1
                 columns = _ternary_level(m, columns, f"{name}_a{level}", steps)

@@ -65,7 +65,7 @@ class MXIntDotProduct(wiring.Component):
         Elements per block ``k``, 1 to 1024.
     arch : str
         ``"heap"`` (default) or ``"tree"``.
-    target : str
+    primitives : str
         ``"generic"`` (default): plain logic; ``"xc7"``: the heap's adders are ternary
         adders of AMD/Xilinx 7-series ``LUT6_2`` and ``CARRY4`` cells (simulate with Yosys'
         ``xilinx/cells_sim.v``; see :attr:`cell_library`).
@@ -89,11 +89,11 @@ class MXIntDotProduct(wiring.Component):
 
     def __init__(self, *, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
-                 target: str = "generic") -> None:
+                 primitives: str = "generic") -> None:
         self.params = DotParams(a_bits=a_bits, b_bits=b_bits, exp_bits=exp_bits, block=block,
-                                arch=arch, levels_per_stage=levels_per_stage, target=target)
+                                arch=arch, levels_per_stage=levels_per_stage, primitives=primitives)
         self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
-                                  levels_per_stage=levels_per_stage, target=target)
+                                  levels_per_stage=levels_per_stage, primitives=primitives)
         self._sum_shape = self._sop.shape
         super().__init__({
             "a": In(stream.Signature(mxint_block_layout(
@@ -105,7 +105,7 @@ class MXIntDotProduct(wiring.Component):
         })
 
     cell_library = property(
-        lambda self: None if self._sop.target == "generic" else self._sop.target,
+        lambda self: None if self.primitives == "generic" else self.primitives,
         doc="Family whose Yosys ``cells_sim.v`` a simulator needs, or None.")
     sum_shape = property(lambda self: self._sum_shape, doc="Shape of the exact sum.")
 
@@ -164,7 +164,7 @@ class DotParams(Params):
     block: int = block_param()
     arch: str = arch_param()
     levels_per_stage: int = levels_param()
-    target: str = primitives_param()
+    primitives: str = primitives_param()
 
     def resolve(self) -> None:
         check_sum_fields(self)

@@ -69,7 +69,7 @@ class IntDotProduct(wiring.Component):
         ``"heap"`` or ``"tree"`` (default :data:`hw.bitheap.DEFAULT_ARCH`).
     levels_per_stage : int
         Logic levels of the sum between pipeline registers, at least 1 (default 2).
-    target : str
+    primitives : str
         ``"generic"`` (default) or ``"xc7"``: as :class:`hw.dot_product.MXIntDotProduct`.
 
     Members
@@ -89,11 +89,12 @@ class IntDotProduct(wiring.Component):
 
     def __init__(self, *, a_bits: int, b_bits: int, block: int, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
-                 target: str = "generic") -> None:
-        self.params = IntDotParams(a_bits=a_bits, b_bits=b_bits, block=block, acc_width=acc_width,
-                                   arch=arch, levels_per_stage=levels_per_stage, target=target)
+                 primitives: str = "generic") -> None:
+        self.params = IntDotParams(a_bits=a_bits, b_bits=b_bits, block=block,
+                                   acc_width=acc_width, arch=arch,
+                                   levels_per_stage=levels_per_stage, primitives=primitives)
         self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
-                                  levels_per_stage=levels_per_stage, target=target)
+                                  levels_per_stage=levels_per_stage, primitives=primitives)
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "a": data.ArrayLayout(signed(a_bits), block),
@@ -107,7 +108,7 @@ class IntDotProduct(wiring.Component):
     macs_per_cycle = property(lambda self: self.block,
                               doc="Multiply-accumulates per cycle at full throughput: ``k``.")
     cell_library = property(
-        lambda self: None if self._sop.target == "generic" else self._sop.target,
+        lambda self: None if self.primitives == "generic" else self.primitives,
         doc="Family whose Yosys ``cells_sim.v`` a simulator needs, or None.")
 
     @property
@@ -166,7 +167,7 @@ class IntDotParams(Params):
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP, option="--acc-width")
     arch: str = arch_param()
     levels_per_stage: int = levels_param()
-    target: str = primitives_param()
+    primitives: str = primitives_param()
 
     def resolve(self) -> None:
         self._set("acc_width", check_int_dot(self.a_bits, self.b_bits, self.block,

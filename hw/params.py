@@ -8,7 +8,7 @@ from typing import Any
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS
 from golden.rounding import ROUNDING_MODES
 
-from .bitheap import ARCHS, DEFAULT_ARCH, TARGETS, SumOfProducts
+from .bitheap import ARCHS, DEFAULT_ARCH, PRIMITIVES, SumOfProducts
 from .unit import param
 
 __all__ = ["a_bits_param", "arch_param", "arch_suffix", "b_bits_param", "block_param",
@@ -75,15 +75,15 @@ def levels_param(help: str = LEVELS_HELP) -> Any:
 
 def primitives_param() -> Any:
     """The primitive set the sum of products may instantiate, ``--primitives``."""
-    return param("generic", choices=TARGETS, option="--primitives", help=PRIMITIVES_HELP)
+    return param("generic", choices=PRIMITIVES, help=PRIMITIVES_HELP)
 
 
 def check_sum_fields(p) -> None:
     """Checks and canonical values of a record with a sum of products: primitives only
     with the heap, ``levels_per_stage`` folded (:func:`fold_sum_levels`)."""
-    target = getattr(p, "target", "generic")
-    if target != "generic" and p.arch != "heap":
-        raise ValueError(f"target {target!r} needs arch 'heap' (the tree instantiates no "
+    primitives = getattr(p, "primitives", "generic")
+    if primitives != "generic" and p.arch != "heap":
+        raise ValueError(f"primitives {primitives!r} needs arch 'heap' (the tree instantiates no "
                          f"primitives), not {p.arch!r}")
     p._set("levels_per_stage", fold_sum_levels(p))
 
@@ -102,18 +102,18 @@ def fold_levels_per_stage(levels_per_stage: int, levels: int) -> int:
 def fold_sum_levels(p) -> int:
     """:func:`fold_levels_per_stage` of a record with the sum of products' fields
     (``a_bits``/``x_bits``, ``b_bits``/``w_bits``, ``block``, ``arch``,
-    ``levels_per_stage`` and, if it has one, ``target``). The tree's multipliers are
+    ``levels_per_stage`` and, if it has one, ``primitives``). The tree's multipliers are
     always registered: its adder levels are what count."""
     sop = SumOfProducts(a_bits=getattr(p, "a_bits", None) or p.x_bits,
                         b_bits=getattr(p, "b_bits", None) or p.w_bits, block=p.block,
                         arch=p.arch, levels_per_stage=p.levels_per_stage,
-                        target=getattr(p, "target", "generic"))
+                        primitives=getattr(p, "primitives", "generic"))
     return fold_levels_per_stage(p.levels_per_stage,
                                  sop.levels - (1 if p.arch == "tree" else 0))
 
 
 def arch_suffix(p) -> str:
-    """Name suffix of a non-default ``arch`` and ``target`` (empty for the defaults)."""
-    target = getattr(p, "target", "generic")
+    """Name suffix of a non-default ``arch`` and ``primitives`` (empty for the defaults)."""
+    primitives = getattr(p, "primitives", "generic")
     return ("" if p.arch == DEFAULT_ARCH else f"_{p.arch}") + \
-        ("" if target == "generic" else f"_{target}")
+        ("" if primitives == "generic" else f"_{primitives}")

@@ -82,7 +82,7 @@ CEILINGS = [
     ("dot", {"a_bits": 6, "b_bits": 6, "exp_bits": 8, "block": 16}, 810, 440, 30),
     ("dot", {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 32}, 1230, 560, 160),
     # xc7 primitives (LUT6_2 + CARRY4 ternary adders): measured 649/238/3
-    ("dot", {"a_bits": 6, "b_bits": 6, "exp_bits": 8, "block": 16, "target": "xc7"},
+    ("dot", {"a_bits": 6, "b_bits": 6, "exp_bits": 8, "block": 16, "primitives": "xc7"},
      660, 250, 10),
 ]
 

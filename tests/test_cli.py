@@ -36,7 +36,7 @@ def test_manifest_lets_a_bench_find_every_field(tmp_path):
     assert r.returncode == 0, r.stderr
     m = yaml.safe_load((tmp_path / "mxint_dot_a5_w3_e5_k4.yaml").read_text())
     assert m["parameters"] == {"a_bits": 5, "b_bits": 3, "exp_bits": 5, "block": 4,
-                               "arch": "heap", "levels_per_stage": 2, "target": "generic"}
+                               "arch": "heap", "levels_per_stage": 2, "primitives": "generic"}
     assert m["latency"] == 2 and m["generator"]["name"] == "mxforge"
     ports = {p["name"]: (p["direction"], p["width"]) for p in m["ports"]}
     assert ports["a__payload"] == ("input", 4 * 5 + 5)

@@ -110,14 +110,14 @@ VERILATOR_MATRIX = [
     params(6, 6, 8, 16, 1, "tree"), params(8, 8, 8, 32, 2, "tree"), params(2, 2, 8, 1, 2, "tree"),
     params(3, 7, 5, 33, 3, "tree"),
     # The heap with AMD/Xilinx LUT6_2 and CARRY4 cells, simulated with Yosys' cells_sim.v.
-    {**params(6, 6, 8, 16), "target": "xc7"}, {**params(8, 8, 8, 32), "target": "xc7"},
-    {**params(2, 2, 8, 1), "target": "xc7"}, {**params(3, 7, 5, 33, 1), "target": "xc7"},
+    {**params(6, 6, 8, 16), "primitives": "xc7"}, {**params(8, 8, 8, 32), "primitives": "xc7"},
+    {**params(2, 2, 8, 1), "primitives": "xc7"}, {**params(3, 7, 5, 33, 1), "primitives": "xc7"},
 ]
 
 
 def _verilator_id(p: dict) -> str:
     return "{arch}-a{a_bits}w{b_bits}e{exp_bits}k{block}l{levels_per_stage}".format(**p) + \
-        (f"-{p['target']}" if "target" in p else "")
+        (f"-{p['primitives']}" if "primitives" in p else "")
 
 
 @pytest.mark.parametrize("p", VERILATOR_MATRIX, ids=_verilator_id)
@@ -146,6 +146,6 @@ def test_verilator_catches_a_corrupted_xc7_cell(sim_build, monkeypatch, tmp_path
     good = hw.bitheap._TERNARY_INIT
     monkeypatch.setattr(hw.bitheap, "_TERNARY_INIT", good & ~(0xFF00 << 32) | (
         (good >> 32 & 0xFF) << 40))  # O6 for I3 = 1 copied from I3 = 0
-    s = simulate("dot", {**params(6, 6, 8, 16), "target": "xc7"}, seed=9, vectors=100,
+    s = simulate("dot", {**params(6, 6, 8, 16), "primitives": "xc7"}, seed=9, vectors=100,
                  build_root=tmp_path)
     assert s["mismatches"] > 0

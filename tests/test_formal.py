@@ -22,9 +22,9 @@ STREAMING = [
 ]
 
 
-def _design(bits: int, block: int, arch: str, target: str) -> Design:
+def _design(bits: int, block: int, arch: str, primitives: str) -> Design:
     return elaborate("dot", a_bits=bits, b_bits=bits, exp_bits=8, block=block, arch=arch,
-                     target=target, levels_per_stage=2)
+                     primitives=primitives, levels_per_stage=2)
 
 
 @pytest.mark.parametrize(("bits", "block", "arch", "target"), STREAMING)

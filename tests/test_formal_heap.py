@@ -13,9 +13,9 @@ from hw.generate import Design, elaborate
 from sim.formal.heap import CertificateError, check_certificate, prove_heap
 
 
-def _design(bits: int, block: int, target: str, lps: int = 2) -> Design:
+def _design(bits: int, block: int, primitives: str, lps: int = 2) -> Design:
     return elaborate("dot", a_bits=bits, b_bits=bits, exp_bits=8, block=block, arch="heap",
-                     target=target, levels_per_stage=lps)
+                     primitives=primitives, levels_per_stage=lps)
 
 
 def _with_verilog(design: Design, verilog: str) -> Design:

@@ -47,7 +47,7 @@ def test_core_file_is_deterministic(tmp_path):
 def test_core_of_xc7_primitives_says_what_it_needs():
     """A heap built from LUT6_2/CARRY4 cells cannot be linted without the vendor's cells, so
     its core has no lint target and says why."""
-    m = elaborate("dot", **SMALL_DOT, target="xc7").manifest
+    m = elaborate("dot", **SMALL_DOT, primitives="xc7").manifest
     text = core_file(m)
     assert "instantiates xc7 primitives" in text
     assert set(yaml.safe_load(text)["targets"]) == {"default"}

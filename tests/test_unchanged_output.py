@@ -5,9 +5,10 @@ primitives and the tree architecture. For each, the ``.v``, ``.yaml`` and ``.cor
 that ``hw.generate`` writes are hashed with their comment lines left out (the Verilog
 header holds the Python call that regenerates the file, whose spelling may change) and
 compared with ``tests/data/generated_sha256.json``, recorded before the unit registry was
-introduced (2026-12-04), and re-recorded once since, on purpose: when ``intmac`` and
-``intdot`` spelt their accumulator width ``acc_width`` like every other unit (their
-``.yaml`` files only; every ``.v`` and ``.core`` stayed the same).
+introduced (2026-12-04), and re-recorded twice since, on purpose, when a parameter took its
+one name: ``intmac`` and ``intdot``'s ``acc_bits`` became ``acc_width``, and ``dot`` and
+``intdot``'s primitive set ``target`` became ``primitives`` (their ``.yaml`` files only;
+every ``.v`` and ``.core`` stayed the same).
 
 A change that alters a generated file on purpose re-records the table::
 

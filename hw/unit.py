@@ -1,26 +1,32 @@
 """One unit, one place: the parameter record of a unit and the registry every tool reads.
 
-A unit is declared once, at the bottom of its component's module (``hw/<unit>.py``)::
+A unit is declared once, in its component's module (``hw/<unit>.py``)::
+
+    class MXIntDotProduct(wiring.Component):
+        def __init__(self, *, a_bits, b_bits, exp_bits=8, block, ...):
+            self.params = DotParams(a_bits=a_bits, ...)  # validates
+            ...
 
     @dataclass(frozen=True, kw_only=True)
     class DotParams(Params):
-        a_bits: int = param(help="...", lo=2, hi=MAX_MAN_BITS, option="--abits",
-                            fallback="bits")
+        a_bits: int = a_bits_param()  # hw/params.py; or param(help=..., lo=..., hi=...)
         ...
 
         @property
         def name(self) -> str:
             return f"mxint_dot_a{self.a_bits}_..."
 
+    expose(MXIntDotProduct, DotParams)  # one read-only property per field
     UNIT = Unit(key="dot", summary="...", params=DotParams, component=MXIntDotProduct,
-                golden=golden.dot_product, model="sim.units.dot_product:DotProductModel",
+                golden=dot_product, model="sim.units.dot_product:DotModel",
                 reference="sim.formal.ref_dot:DOT", macs=lambda p: p.block)
 
 * The **record** (:class:`Params`) validates itself on construction, one message naming
   the field, the value and what is allowed; it names the design (:attr:`Params.name`) and
-  gives the manifest's ``parameters`` block (:meth:`Params.manifest`). Each field carries
-  its help text, default, range or choices and command-line option (:func:`param`), from
-  which the command lines are derived (:mod:`cli.units`).
+  gives the constructor's keywords and the manifest's ``parameters`` block
+  (:meth:`Params.kwargs`). Each field carries its help text, default, range or choices and
+  command-line option (:func:`param`), from which the command lines are derived
+  (:mod:`cli.units`).
 * The **registry** (:func:`units`) is found, not listed: every module of ``hw/`` that
   defines ``UNIT`` is a unit. A unit defined elsewhere joins by naming its module in the
   environment variable ``MXFORGE_UNITS`` (comma-separated), which the simulator's own

@@ -1,4 +1,4 @@
-"""The MXINT block number format.
+"""The block number formats: MXINT, and the OCP MX minifloat formats (MXFP8/6/4).
 
 An MXINT(m, e, k) block holds ``k`` elements that share one exponent:
 
@@ -14,10 +14,13 @@ fixed-point number with one integer bit and six fraction bits (Q1.6), scaled by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["MXIntFormat", "check_choice", "check_int"]
+from .checks import check_choice, check_int
+from .minifloat import ELEMENTS, ElementFormat, element_format
+
+__all__ = ["SCALE_ROUNDINGS", "BlockFormat", "MXFPFormat", "MXIntFormat", "check_choice",
+           "check_int", "parse_format"]
 
 #: Widest element the generator accepts. Products of two such elements still fit the
 #: 64-bit integers the golden model computes with, even summed over the largest block.
@@ -26,42 +29,6 @@ MAX_MAN_BITS = 24
 MAX_EXP_BITS = 8
 #: Largest block size.
 MAX_BLOCK = 1024
-
-
-def check_int(name: str, value: object, lo: int, hi: int | None = None) -> int:
-    """Validate an integer parameter and return it.
-
-    Raises
-    ------
-    TypeError
-        If ``value`` is not an ``int`` (``bool`` is refused too).
-    ValueError
-        If ``value`` is outside ``[lo, hi]``.
-    """
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        allowed = f"at least {lo}" if hi is None else f"from {lo} to {hi}"
-        raise ValueError(f"{name} must be {allowed}, not {value}")
-    return value
-
-
-def check_choice(name: str, value: object, allowed: Sequence[str]) -> str:
-    """Validate a choice parameter and return it.
-
-    Raises
-    ------
-    TypeError
-        If ``value`` is not a ``str``.
-    ValueError
-        If ``value`` is not one of ``allowed``.
-    """
-    choices = ", ".join(repr(a) for a in allowed)
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, one of {choices}; not {value!r}")
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {choices}, not {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -138,3 +105,156 @@ class MXIntFormat:
     def name(self) -> str:
         """Short name such as ``mxint6e8k16``."""
         return f"mxint{self.man_bits}e{self.exp_bits}k{self.block}"
+
+    @property
+    def int_bits(self) -> int:
+        """Bits of the two's complement integer ``P``: ``m``."""
+        return self.man_bits
+
+    @property
+    def element_bits(self) -> int:
+        """Bits stored per element: ``m``."""
+        return self.man_bits
+
+    @property
+    def family(self) -> str:
+        """``--format`` name: ``mxint<m>``."""
+        return f"mxint{self.man_bits}"
+
+
+#: How an MXFP block's shared scale is chosen (:func:`golden.quantize`).
+SCALE_ROUNDINGS = ("floor", "rceil")
+#: E8M0 scale: 8 bits, bias 127, code 255 is NaN.
+SCALE_BITS = 8
+
+
+@dataclass(frozen=True)
+class MXFPFormat:
+    """An OCP MX v1.0 minifloat block format: ``k`` elements of one
+    :class:`~golden.minifloat.ElementFormat` under one E8M0 scale.
+
+    The block holds codes ``c_i`` and a scale code ``X`` (8 bits, bias 127, 255 = NaN);
+    element ``i`` is worth ``decode(c_i) * 2**(X - 127)``. In the fixed-point view shared
+    with MXINT, ``P_i = decode(c_i) * 2**f`` is an integer and the value is
+    ``P_i * 2**(X - bias - f)`` with ``bias = 127`` and ``f`` = :attr:`frac_bits`.
+
+    Parameters
+    ----------
+    element : str or ElementFormat
+        ``"e5m2"``, ``"e4m3"`` (MXFP8), ``"e3m2"``, ``"e2m3"`` (MXFP6) or ``"e2m1"``
+        (MXFP4).
+    block : int
+        ``k``, elements per scale, 1 to 1024 (OCP: 32).
+    scale_rounding : {"floor", "rceil"}
+        ``"floor"`` (OCP v1.0): ``X = floor(log2 amax) - emax_elem + 127``, elements
+        saturate; ``"rceil"`` (NVIDIA's and torchao's round-up variant): the smallest
+        ``X`` with ``amax <= max_normal * 2**(X - 127)``, so nothing saturates unless the
+        scale does.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If a parameter has the wrong type or value.
+    """
+
+    element: ElementFormat
+    block: int = 32
+    scale_rounding: str = "floor"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "element", element_format(self.element))
+        check_int("block", self.block, 1, MAX_BLOCK)
+        check_choice("scale_rounding", self.scale_rounding, SCALE_ROUNDINGS)
+
+    exp_bits = SCALE_BITS
+    bias = (1 << (SCALE_BITS - 1)) - 1
+    nan_code = (1 << SCALE_BITS) - 1
+    max_code = nan_code - 1
+
+    @property
+    def frac_bits(self) -> int:
+        """``f`` of the element format: the value of ``P`` is ``P * 2**(X - 127 - f)``."""
+        return self.element.frac_bits
+
+    @property
+    def max_man(self) -> int:
+        """Largest fixed-point magnitude, ``max_normal * 2**f``."""
+        return self.element.max_int
+
+    @property
+    def int_bits(self) -> int:
+        """Bits of the two's complement fixed-point integer ``P``."""
+        return self.element.int_bits
+
+    @property
+    def element_bits(self) -> int:
+        """Bits stored per element (the code's width)."""
+        return self.element.width
+
+    def scale_exponent(self, code: int) -> int:
+        """Power of two that one unit of ``P`` weighs at scale code ``code``."""
+        return code - self.bias - self.frac_bits
+
+    @property
+    def bits_per_element(self) -> float:
+        """Storage per element, ``width + 8 / k``."""
+        return self.element_bits + self.exp_bits / self.block
+
+    @property
+    def memory_density(self) -> float:
+        """Memory density over fp32: ``32 / (width + 8/k)``."""
+        return 32 / self.bits_per_element
+
+    @property
+    def family(self) -> str:
+        """``--format`` name: ``mxfp8_e4m3``, ``mxfp4``, ..."""
+        return self.element.family
+
+    @property
+    def name(self) -> str:
+        """Short name such as ``mxfp8_e4m3_k32`` (``_rceil`` appended for that scale)."""
+        suffix = "_rceil" if self.scale_rounding == "rceil" else ""
+        return f"{self.family}_k{self.block}{suffix}"
+
+
+#: ``--format`` names of the minifloat formats (``mxint<m>`` names MXINT of ``m`` bits).
+MXFP_NAMES = {e.family: e.name for e in ELEMENTS.values()} | {"mxfp4_e2m1": "e2m1"}
+
+
+def parse_format(name: object, *, block: int = 32, scale_rounding: str = "floor"
+                 ) -> MXIntFormat | MXFPFormat:
+    """The block format a ``--format`` name means.
+
+    Parameters
+    ----------
+    name : str
+        ``mxint<m>`` (MXINT with ``m``-bit elements, 2 to 24, and an E8M0 exponent:
+        ``mxint8`` is OCP MXINT8), ``mxfp8_e4m3``, ``mxfp8_e5m2``, ``mxfp6_e3m2``,
+        ``mxfp6_e2m3`` or ``mxfp4`` (also ``mxfp4_e2m1``). Case is ignored.
+    block : int
+        Elements per shared scale.
+    scale_rounding : {"floor", "rceil"}
+        MXFP only (see :class:`MXFPFormat`); MXINT takes only ``"floor"``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not one of these, naming what is allowed.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"format must be a str such as 'mxint8' or 'mxfp4', not {name!r}")
+    key = name.strip().lower()
+    if key in MXFP_NAMES:
+        return MXFPFormat(ELEMENTS[MXFP_NAMES[key]], block=block, scale_rounding=scale_rounding)
+    digits = key.removeprefix("mxint")
+    if key.startswith("mxint") and digits.isdigit():
+        check_int("bits of an mxint format", int(digits), 2, MAX_MAN_BITS)
+        check_choice("scale_rounding", scale_rounding, ("floor",))
+        return MXIntFormat(int(digits), exp_bits=SCALE_BITS, block=block)
+    allowed = ", ".join(sorted(MXFP_NAMES))
+    raise ValueError(f"format must be mxint2 .. mxint{MAX_MAN_BITS} or one of {allowed}; "
+                     f"not {name!r}")
+
+
+#: Either block format.
+BlockFormat = MXIntFormat | MXFPFormat

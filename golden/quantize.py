@@ -1,4 +1,4 @@
-"""Quantise float tensors to MXINT blocks and back.
+"""Quantise float tensors to MXINT or MXFP blocks and back.
 
 This is both the software quantiser users call and the reference the cast and
 dequantiser hardware must equal bit for bit.
@@ -10,10 +10,42 @@ from dataclasses import dataclass
 
 import torch
 
-from .format import MXIntFormat
+from .format import MXFPFormat, MXIntFormat
 from .rounding import check_rounding
 
-__all__ = ["MXIntTensor", "dequantize", "quantize", "shared_exponent"]
+__all__ = ["MXFPTensor", "MXIntTensor", "dequantize", "quantize", "shared_exponent"]
+
+
+def _check_codes(name: str, t: object, lo: int, hi: int, shape: tuple[int, ...] | None
+                 ) -> None:
+    """``t`` is an integer tensor of ``shape`` (if given) with every value in ``[lo, hi]``."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, not {type(t).__name__}")
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor, not {t.dtype}")
+    if shape is not None and tuple(t.shape) != shape:
+        raise ValueError(f"{name} must have shape {shape}, not {tuple(t.shape)}")
+    if t.numel() and t.device.type != "meta":
+        bad = (t < lo) | (t > hi)
+        if bool(bad.any()):
+            value = int(t[bad].flatten()[0])
+            raise ValueError(f"{name} must hold values from {lo} to {hi}, not {value}")
+
+
+def _check_layout(q: MXIntTensor | MXFPTensor, elements: torch.Tensor) -> None:
+    """Shapes of a quantised tensor agree with its ``shape``, ``axis`` and block."""
+    k = q.fmt.block
+    if not isinstance(q.shape, torch.Size) or not q.shape:
+        raise TypeError(f"shape must be a non-empty torch.Size, not {q.shape!r}")
+    if not isinstance(q.axis, int) or not 0 <= q.axis < len(q.shape):
+        raise ValueError(f"axis must be from 0 to {len(q.shape) - 1}, not {q.axis!r}")
+    rest = tuple(q.shape[:q.axis]) + tuple(q.shape[q.axis + 1:])
+    blocks = -(-q.shape[q.axis] // k)
+    want = (*rest, blocks, k)
+    if tuple(elements.shape) != want:
+        raise ValueError(f"elements must have shape {want} for a tensor of shape "
+                         f"{tuple(q.shape)} in blocks of {k} along axis {q.axis}, not "
+                         f"{tuple(elements.shape)}")
 
 
 @dataclass(frozen=True)
@@ -23,18 +55,26 @@ class MXIntTensor:
     Members
     -------
     mantissa : torch.Tensor
-        ``int32``, shape ``(*rest, nblocks, k)``: the input with the quantised axis moved
+        Integers, shape ``(*rest, nblocks, k)``: the input with the quantised axis moved
         last, padded with zeros to a multiple of ``k`` and split into blocks. Each element
-        is in ``[-(2**(m-1) - 1), 2**(m-1) - 1]``.
+        is an ``m``-bit two's complement integer; :func:`quantize` gives
+        ``[-(2**(m-1) - 1), 2**(m-1) - 1]``.
     exponent : torch.Tensor
-        ``int32``, shape ``(*rest, nblocks)``: biased shared exponent codes, ``fmt.nan_code``
-        for a block that held a NaN or an infinity (its mantissas are then zero).
+        Integers, shape ``(*rest, nblocks)``: biased shared exponent codes from 0 to
+        ``fmt.nan_code``, which marks a block that held a NaN or an infinity (its mantissas
+        are then zero).
     fmt : MXIntFormat
         The block format.
     shape : torch.Size
         Shape of the tensor that was quantised.
     axis : int
         The axis along which blocks were formed (non-negative).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If a member has the wrong type, shape or range (each message names it): a tensor
+        built from data outside mxforge is checked when it is made.
     """
 
     mantissa: torch.Tensor
@@ -43,9 +83,74 @@ class MXIntTensor:
     shape: torch.Size
     axis: int
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.fmt, MXIntFormat):
+            raise TypeError(f"fmt must be an MXIntFormat, not {self.fmt!r}")
+        half = 1 << (self.fmt.man_bits - 1)
+        _check_codes("mantissa", self.mantissa, -half, half - 1, None)
+        _check_layout(self, self.mantissa)
+        _check_codes("exponent", self.exponent, 0, self.fmt.nan_code,
+                     tuple(self.mantissa.shape[:-1]))
+
     @property
     def nan(self) -> torch.Tensor:
         """Boolean tensor, shape ``(*rest, nblocks)``: which blocks are NaN."""
+        return self.exponent == self.fmt.nan_code
+
+
+@dataclass(frozen=True)
+class MXFPTensor:
+    """A tensor quantised to OCP MX minifloat blocks (MXFP8, MXFP6, MXFP4).
+
+    Members
+    -------
+    codes : torch.Tensor
+        Integers, shape ``(*rest, nblocks, k)`` (laid out as :attr:`MXIntTensor.mantissa`):
+        unsigned element codes, ``0 .. 2**width - 1``.
+    exponent : torch.Tensor
+        Integers, shape ``(*rest, nblocks)``: E8M0 scale codes, 255 for a NaN block.
+    fmt : MXFPFormat
+        The block format.
+    shape : torch.Size
+        Shape of the tensor that was quantised.
+    axis : int
+        The axis along which blocks were formed (non-negative).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If a member has the wrong type, shape or range.
+    """
+
+    codes: torch.Tensor
+    exponent: torch.Tensor
+    fmt: MXFPFormat
+    shape: torch.Size
+    axis: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fmt, MXFPFormat):
+            raise TypeError(f"fmt must be an MXFPFormat, not {self.fmt!r}")
+        _check_codes("codes", self.codes, 0, (1 << self.fmt.element_bits) - 1, None)
+        _check_layout(self, self.codes)
+        _check_codes("exponent", self.exponent, 0, self.fmt.nan_code,
+                     tuple(self.codes.shape[:-1]))
+
+    @property
+    def mantissa(self) -> torch.Tensor:
+        """Signed fixed-point integers ``P`` (``int64``, same shape as :attr:`codes`): the
+        element values times ``2**f``, 0 for a NaN or infinity code. The value of element
+        ``i`` is ``P_i * 2**(X - 127 - f)``, as for MXINT."""
+        return self.fmt.element.decode(self.codes)
+
+    @property
+    def special(self) -> torch.Tensor:
+        """``int8`` per element: 0 a number, 1 an infinity (E5M2), 2 a NaN code."""
+        return self.fmt.element.kind(self.codes)
+
+    @property
+    def nan(self) -> torch.Tensor:
+        """Boolean tensor, shape ``(*rest, nblocks)``: which blocks have the NaN scale."""
         return self.exponent == self.fmt.nan_code
 
 
@@ -88,10 +193,23 @@ def _work_dtype(x: torch.Tensor) -> torch.dtype:
     raise TypeError(f"x must be a floating-point tensor, not {x.dtype}")
 
 
-def quantize(
-    x: torch.Tensor, fmt: MXIntFormat, axis: int = -1, rounding: str = "even"
-) -> MXIntTensor:
-    """Quantise ``x`` to MXINT blocks of ``fmt.block`` elements along ``axis``.
+def _round(y: torch.Tensor, negative: torch.Tensor, rounding: str) -> torch.Tensor:
+    """``y`` rounded to an integer in the given mode (in place where possible).
+    ``negative`` is the sign of the unscaled input, so that a negative element whose
+    scaling underflowed to ``-0.0`` still floors to -1."""
+    if rounding == "even":
+        return torch.round(y, out=y)
+    if rounding == "zero":
+        return torch.trunc(y, out=y)
+    if rounding == "floor":
+        return torch.where(negative, torch.floor(y).clamp(max=-1), torch.floor(y))
+    t = torch.trunc(y)
+    return t + torch.sign(y) * ((y - t).abs() >= 0.5)
+
+
+def quantize(x: torch.Tensor, fmt: MXIntFormat | MXFPFormat, axis: int = -1,
+             rounding: str = "even") -> MXIntTensor | MXFPTensor:
+    """Quantise ``x`` to blocks of ``fmt.block`` elements along ``axis``.
 
     Parameters
     ----------
@@ -99,37 +217,50 @@ def quantize(
         float32, bfloat16, float16 (all computed exactly as float32) or float64. It may
         require grad (an ``nn.Parameter``): it is read detached, and the result carries no
         autograd history. It may be empty (a zero-length axis gives zero blocks).
-    fmt : MXIntFormat
-        Target format ``MXINT(m, e, k)``.
+    fmt : MXIntFormat or MXFPFormat
+        Target format: MXINT(m, e, k), or an OCP MX minifloat format
+        (:func:`golden.parse_format` makes either from a name such as ``"mxfp4"``).
     axis : int
         Axis along which consecutive ``k`` elements share an exponent. The axis is padded
         with zeros to a multiple of ``k``.
     rounding : {"even", "away", "zero", "floor"}
-        How an element is rounded to an integer: nearest with ties to even, nearest with
-        ties away from zero, toward zero, toward minus infinity.
+        How an element is rounded: nearest with ties to even, nearest with ties away from
+        zero, toward zero, toward minus infinity.
 
     Returns
     -------
-    MXIntTensor
+    MXIntTensor or MXFPTensor
+        The one that matches ``fmt``.
 
     Notes
     -----
-    Per block, with ``bias = 2**(e-1) - 1``:
+    Per block, with ``bias`` the exponent bias (127 for the E8M0 scale), ``emax`` the
+    exponent of the largest element (0 for MXINT: ``P`` is read as a Q1.(m-2) number) and
+    ``f`` the fraction bits of an element (``m - 2`` for MXINT,
+    :attr:`~golden.minifloat.ElementFormat.frac_bits` for MXFP):
 
-    1. ``amax = max |x_i|``. A NaN or an infinity anywhere gives ``E = 2**e - 1`` (NaN)
-       and zero mantissas. ``amax = 0`` gives ``E = 0`` and zero mantissas.
-    2. ``E = clamp(floor(log2(amax)) + bias, 0, 2**e - 2)``, with ``floor(log2)`` exact.
-    3. ``P_i = round(x_i / 2**(E - bias - (m - 2)))`` in the chosen mode, computed exactly,
-       subnormal inputs included.
-    4. ``P_i = clamp(P_i, -(2**(m-1) - 1), 2**(m-1) - 1)`` (symmetric saturation). Only the
-       element that rounds up to ``2**(m-1)``, or any element of a block whose exponent was
-       clamped at the top, saturates.
+    1. ``amax = max |x_i|``. A NaN or an infinity anywhere gives the NaN code
+       (``2**e - 1``, 255 for E8M0) and zero elements (codes 0). ``amax = 0`` gives code 0
+       and zero elements.
+    2. ``E = clamp(floor(log2(amax)) - emax + bias, 0, 2**e - 2)``, with ``floor(log2)``
+       exact (OCP v1.0). With MXFP ``scale_rounding="rceil"``, ``E`` is instead the
+       smallest code with ``amax <= max_normal * 2**(E - bias)``, clamped the same way.
+    3. ``y_i = x_i * 2**(bias + f - E)`` (exact: the element in units of its smallest
+       step). MXINT rounds ``y_i`` to an integer; MXFP rounds it to a multiple of
+       ``2**max(floor(log2|y_i|) - M, 0)``, the spacing of the element format at
+       ``|y_i|`` (``M`` mantissa bits, subnormals included), in the chosen mode.
+    4. Saturation to ``±max``: ``2**(m-1) - 1`` for MXINT, the largest normal for MXFP
+       (never an infinity or NaN code). MXFP keeps the sign of ``x_i`` in the code, so a
+       negative element that rounds to zero is ``-0``.
     """
-    if not isinstance(fmt, MXIntFormat):
-        raise TypeError(f"fmt must be an MXIntFormat, not {fmt!r}")
+    if not isinstance(fmt, MXIntFormat | MXFPFormat):
+        raise TypeError(f"fmt must be an MXIntFormat or MXFPFormat (see golden.parse_format), "
+                        f"not {fmt!r}")
     check_rounding(rounding)
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, not {type(x).__name__}")
+    if x.device.type == "meta":
+        raise ValueError("x is on the meta device: it has no values to quantise")
     if x.dim() == 0:
         raise ValueError("x must have at least one dimension")
     if not -x.dim() <= axis < x.dim():
@@ -147,45 +278,66 @@ def quantize(
     # Block count given explicitly: a -1 cannot be inferred when the tensor is empty.
     xf = xf.reshape(*xf.shape[:-1], xf.shape[-1] // k, k)
 
+    fp = isinstance(fmt, MXFPFormat)
     amax = xf.abs().amax(dim=-1)
     nan = ~torch.isfinite(amax)
-    exp = (shared_exponent(amax) + fmt.bias).clamp(0, fmt.max_code)
+    emax = fmt.element.emax if fp else 0
+    exp = shared_exponent(amax) - emax
+    if fp and fmt.scale_rounding == "rceil":
+        # amax / 2**floor(log2 amax) is exact; one step up when it exceeds the largest
+        # normal's significand.
+        top = fmt.element.max_normal / 2.0 ** emax
+        exp = exp + (torch.frexp(amax).mantissa * 2 > top).to(torch.int32)
+    exp = (exp + fmt.bias).clamp(0, fmt.max_code)
     exp = torch.where(amax > 0, exp, 0)
 
     y = _scale(xf, (fmt.bias + fmt.frac_bits - exp).unsqueeze(-1))
-    if rounding == "even":
-        q = torch.round(y, out=y)
-    elif rounding == "zero":
-        q = torch.trunc(y, out=y)
-    elif rounding == "floor":
-        # A negative element so small that scaling underflowed to -0.0 still floors to -1.
-        q = torch.where(xf < 0, torch.floor(y).clamp(max=-1), torch.floor(y))
+    negative = xf < 0
+    if fp:
+        # The spacing of the element format at |y|: 1 unit (subnormal) up to 2**M units,
+        # doubling with every binade above.
+        step = (torch.frexp(y).exponent - 1 - fmt.element.man_bits).clamp(min=0)
+        q = _round(y * _pow2(-step, y.dtype), negative, rounding) * _pow2(step, y.dtype)
     else:
-        t = torch.trunc(y)
-        q = t + torch.sign(y) * ((y - t).abs() >= 0.5)
+        q = _round(y, negative, rounding)
     q = q.clamp_(-fmt.max_man, fmt.max_man)
     if bool(nan.any()):
         q = torch.where(nan.unsqueeze(-1), 0, q)
         exp = torch.where(nan, fmt.nan_code, exp)
-    q, exp = q.to(torch.int32), exp.to(torch.int32)
-    return MXIntTensor(mantissa=q, exponent=exp, fmt=fmt, shape=shape, axis=axis)
+    exp = exp.to(torch.int32)
+    if fp:
+        # The code keeps the input's sign, -0.0 included; NaN blocks hold +0 codes.
+        sign = torch.signbit(xf) & ~nan.unsqueeze(-1)
+        codes = fmt.element.encode(q.to(torch.int64), sign)
+        return MXFPTensor(codes=codes, exponent=exp, fmt=fmt, shape=shape, axis=axis)
+    return MXIntTensor(mantissa=q.to(torch.int32), exponent=exp, fmt=fmt, shape=shape,
+                       axis=axis)
 
 
-def dequantize(q: MXIntTensor) -> torch.Tensor:
+def dequantize(q: MXIntTensor | MXFPTensor) -> torch.Tensor:
     """Return the float32 tensor that ``q`` encodes, in the shape that was quantised.
 
-    Each element is ``P * 2**(E - bias - (m - 2))`` rounded once to float32 (nearest,
-    ties to even; exact unless it falls below the normal range). Elements of NaN blocks
-    are NaN. Padding is removed.
+    Each element is ``P * 2**(E - bias - f)`` rounded once to float32 (nearest, ties to
+    even; exact unless it falls below the normal range, or overflows to an infinity when
+    an MXFP element's value exceeds float32's range). Elements of NaN blocks are NaN; MXFP
+    NaN codes give NaN and E5M2 infinity codes ``±inf``; MXFP ``-0`` codes give ``-0.0``.
+    Padding is removed.
     """
-    if not isinstance(q, MXIntTensor):
-        raise TypeError(f"q must be an MXIntTensor, not {type(q).__name__}")
+    if not isinstance(q, MXIntTensor | MXFPTensor):
+        raise TypeError(f"q must be an MXIntTensor or MXFPTensor, not {type(q).__name__}")
     fmt = q.fmt
     scale = (q.exponent.to(torch.int32) - fmt.bias - fmt.frac_bits).unsqueeze(-1)
-    # The first factor keeps |P| >= 1 normal; only the second multiply can round.
+    # The first factor keeps |P| >= 1 normal; only the second multiply can round. An MXFP
+    # P has at most 4 significant bits, so it converts to float32 exactly.
     first = scale.clamp(min=-126)
     y = q.mantissa.to(torch.float32) * _pow2(first, torch.float32) * _pow2(scale - first,
                                                                             torch.float32)
+    if isinstance(q, MXFPTensor):
+        sign = (q.codes >> (fmt.element_bits - 1)) == 1
+        y = torch.where(sign, -y.abs(), y)  # -0 codes
+        special = q.special
+        y = torch.where(special == 1, torch.where(sign, -torch.inf, torch.inf), y)
+        y = torch.where(special == 2, torch.nan, y)
     y = torch.where(q.nan.unsqueeze(-1), torch.nan, y)
     y = y.reshape(*y.shape[:-2], y.shape[-2] * y.shape[-1])
     n = q.shape[q.axis]

@@ -10,7 +10,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from golden import ROUNDING_MODES, MXIntFormat, dequantize, quantize, round_shift
+from golden import (
+    ROUNDING_MODES,
+    MXFPTensor,
+    MXIntFormat,
+    MXIntTensor,
+    dequantize,
+    parse_format,
+    quantize,
+    round_shift,
+)
 from tests.reference import quantize_block, round_fraction
 
 
@@ -157,3 +166,92 @@ def test_reference_catches_a_wrong_quantiser():
     x = torch.tensor([[1.0, -0.3, 0.7, 0.01]])
     with pytest.raises(AssertionError, match="row 0 block 0"):
         check_against_reference(x, MXIntFormat(6, 8, 4), "even", quantizer=dropped_lsb)
+
+
+@pytest.mark.parametrize(("name", "x", "scale", "values"), [
+    # OCP v1.0: scale 2**(floor(log2 amax) - emax_elem); E2M1 emax 2, E4M3 8.
+    ("mxfp4", [6.0, -0.25, 0.75, 5.0], 127, [6.0, -0.0, 1.0, 4.0]),   # ties to even
+    ("mxfp4", [7.5, 1.0], 127, [6.0, 1.0]),                           # saturates at 6
+    ("mxfp4", [100.0, 3.0], 131, [96.0, 0.0]),                        # scale 2**4
+    ("mxfp8_e4m3", [448.0, -1.0, 2.0 ** -9], 127, [448.0, -1.0, 2.0 ** -9]),
+    ("mxfp8_e4m3", [500.0, 1.0], 127, [448.0, 1.0]),                  # 500 saturates
+    ("mxfp8_e5m2", [57344.0, 2.0 ** -16, 3 * 2.0 ** -17], 127,
+     [57344.0, 2.0 ** -16, 2.0 ** -15]),                              # subnormal tie up
+    ("mxfp6_e2m3", [7.5, 0.125, 0.0625], 127, [7.5, 0.125, 0.0]),
+    ("mxfp6_e3m2", [28.0, 0.0625, -29.0], 127, [28.0, 0.0625, -28.0]),
+])
+def test_mxfp_values(name, x, scale, values):
+    q = quantize(torch.tensor(x), parse_format(name, block=len(x)))
+    assert q.exponent.tolist() == [scale]
+    got = dequantize(q)
+    assert got.tolist() == values
+    assert torch.signbit(got).tolist() == [math.copysign(1, v) < 0 for v in values]
+
+
+def test_mxfp_rceil_avoids_saturation():
+    """floor puts 7.5 at scale 2**0 and saturates it to 6; rceil picks 2**1."""
+    x = torch.tensor([7.5, 1.0])
+    assert dequantize(quantize(x, parse_format("mxfp4", block=2))).tolist() == [6.0, 1.0]
+    q = quantize(x, parse_format("mxfp4", block=2, scale_rounding="rceil"))
+    assert (q.exponent.item(), dequantize(q).tolist()) == (128, [8.0, 1.0])
+    # Exactly the largest normal times a power of two stays at that scale.
+    q = quantize(torch.tensor([12.0]), parse_format("mxfp4", block=1, scale_rounding="rceil"))
+    assert (q.exponent.item(), dequantize(q).tolist()) == (128, [12.0])
+
+
+@pytest.mark.parametrize("name", ["mxfp8_e5m2", "mxfp8_e4m3", "mxfp6_e3m2", "mxfp6_e2m3",
+                                  "mxfp4"])
+def test_mxfp_specials_and_roundtrip(name):
+    fmt = parse_format(name, block=4)
+    x = torch.tensor([[1.0, torch.nan, 2.0, 3.0], [1.0, -torch.inf, 0.0, 0.0],
+                      [0.0, 0.0, 0.0, 0.0], [-0.0, 0.5, -1.5, 1.0]])
+    q = quantize(x, fmt)
+    assert q.exponent[:, 0].tolist()[:3] == [255, 255, 0]
+    assert (q.codes[:2] == 0).all()
+    y = dequantize(q)
+    assert torch.isnan(y[:2]).all()
+    assert torch.equal(y[3], x[3]) and torch.signbit(y[3, 0])
+    # Every finite code dequantises to its value and quantises back to itself.
+    el = fmt.element
+    codes = torch.arange(1 << el.width)
+    finite = el.kind(codes) == 0
+    values = el.decode(codes).double() / 2 ** el.frac_bits
+    values = torch.where(codes >> (el.width - 1) == 1, -values.abs(), values)  # -0 codes
+    # Beside the largest normal the scale is 2**0, so every code is representable as is.
+    pairs = torch.stack([torch.full_like(values, el.max_normal), values], dim=-1)[finite]
+    q = quantize(pairs.float(), parse_format(name, block=2))
+    assert (q.exponent == 127).all()
+    assert torch.equal(q.codes[:, 0, 1], codes[finite].to(torch.int32))
+
+
+@pytest.mark.parametrize(("make", "exc", "match"), [
+    (lambda f: dict(exponent=torch.tensor([[300]])), ValueError,
+     r"exponent must hold values from 0 to 255, not 300"),
+    (lambda f: dict(mantissa=torch.tensor([[[200, 0, 0, 0]]])), ValueError,
+     r"mantissa must hold values from -128 to 127, not 200"),
+    (lambda f: dict(mantissa=torch.zeros(1, 1, 4)), TypeError,
+     r"mantissa must be an integer tensor, not torch.float32"),
+    (lambda f: dict(mantissa=torch.zeros(1, 2, 4, dtype=torch.int32)), ValueError,
+     r"elements must have shape \(1, 1, 4\) for a tensor of shape \(1, 4\)"),
+    (lambda f: dict(exponent=torch.tensor([127])), ValueError,
+     r"exponent must have shape \(1, 1\), not \(1,\)"),
+    (lambda f: dict(axis=2), ValueError, r"axis must be from 0 to 1, not 2"),
+    (lambda f: dict(fmt="mxint8"), TypeError, r"fmt must be an MXIntFormat, not 'mxint8'"),
+])
+def test_dequantize_refuses_bad_blocks(make, exc, match):
+    """Blocks made outside mxforge are checked when the tensor is made (exponent 300 once
+    came back as -6.46e-27 from a positive mantissa)."""
+    fmt = MXIntFormat(8, 8, 4)
+    good = dict(mantissa=torch.tensor([[[1, 2, 3, 4]]]), exponent=torch.tensor([[127]]),
+                fmt=fmt, shape=torch.Size((1, 4)), axis=1)
+    with pytest.raises(exc, match=match):
+        dequantize(MXIntTensor(**(good | make(fmt))))
+
+
+def test_mxfp_tensor_refuses_bad_codes():
+    fmt = parse_format("mxfp4", block=2)
+    with pytest.raises(ValueError, match=r"codes must hold values from 0 to 15, not 16"):
+        MXFPTensor(codes=torch.tensor([[16, 0]]), exponent=torch.tensor([127]), fmt=fmt,
+                   shape=torch.Size((2,)), axis=0)
+    with pytest.raises(ValueError, match=r"x is on the meta device"):
+        quantize(torch.ones(2, device="meta"), fmt)

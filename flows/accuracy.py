@@ -17,6 +17,11 @@ reports:
 * per layer, the SQNR of the weights (``10 log10(sum w^2 / sum (w - q(w))^2)``) and of the
   activations entering the layer in the quantised model (summed over every call).
 
+``--formats`` adds OCP MX minifloat configurations (``mxfp8_e4m3``, ``mxfp4``, or ``W:A``
+such as ``mxfp4:bf16``): weights and activations go through :func:`golden.quantize` and
+:func:`golden.dequantize` along the in-features and the product is float32 (there is no
+MXFP linear engine yet, so these rows are fake-quantised, as torchao's MX emulation is).
+
 Baselines: ``int8`` (weights per output row, activations per token, symmetric absmax
 scaling to [-127, 127], nearest even) and ``bf16`` (weights and activations rounded to
 bfloat16); both multiply in float32 (fake quantisation).
@@ -65,7 +70,9 @@ _REPO = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Config:
-    """One measurement: ``scheme`` ``"mxint"`` with its widths and block, or a baseline."""
+    """One measurement: ``scheme`` ``"mxint"`` with its widths and block, ``"mxfp"`` with
+    its weight and activation formats (``weight_format``, ``act_format``: ``--formats``
+    names, the activation also ``bf16``) and block, or a baseline."""
 
     scheme: str
     weight_bits: int
@@ -73,17 +80,51 @@ class Config:
     block: int | None = None
     exp_bits: int = 8
     rounding: str = "even"
+    weight_format: str | None = None
+    act_format: str | None = None
 
     @property
     def label(self) -> str:
+        if self.scheme == "mxfp":
+            pair = self.weight_format if self.act_format == self.weight_format else \
+                f"W {self.weight_format} A {self.act_format}"
+            return f"{pair} k{self.block}"
         if self.scheme != "mxint":
             return self.scheme
         return f"W{self.weight_bits}A{self.act_bits} k{self.block}"
 
     def as_dict(self) -> dict:
-        return {"scheme": self.scheme, "weight_bits": self.weight_bits,
-                "act_bits": self.act_bits, "block": self.block, "exp_bits": self.exp_bits,
-                "rounding": self.rounding}
+        out = {"scheme": self.scheme, "weight_bits": self.weight_bits,
+               "act_bits": self.act_bits, "block": self.block, "exp_bits": self.exp_bits,
+               "rounding": self.rounding}
+        if self.scheme == "mxfp":
+            out |= {"weight_format": self.weight_format, "act_format": self.act_format}
+        return out
+
+
+#: ``--formats`` names of the OCP MX minifloat formats, and their element widths
+#: (golden.format.MXFP_NAMES, repeated so that a cached run never imports torch; a test
+#: keeps them equal). An activation may also stay bf16.
+MXFP_FORMATS = {"mxfp8_e5m2": 8, "mxfp8_e4m3": 8, "mxfp6_e3m2": 6, "mxfp6_e2m3": 6,
+                "mxfp4": 4}
+ACT_ONLY = {"bf16": 16}
+
+
+def mxfp_config(weight_format: str, act_format: str, block: int, rounding: str = "even"
+                ) -> Config:
+    """The ``mxfp`` :class:`Config` of a weight and an activation format, checked."""
+    if weight_format not in MXFP_FORMATS:
+        raise ValueError(f"weight format must be one of {', '.join(MXFP_FORMATS)}, not "
+                         f"{weight_format!r}")
+    acts = MXFP_FORMATS | ACT_ONLY
+    if act_format not in acts:
+        raise ValueError(f"activation format must be one of {', '.join(acts)}, not "
+                         f"{act_format!r}")
+    if rounding not in ROUNDING_MODES:
+        raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, not "
+                         f"{rounding!r}")
+    return Config("mxfp", MXFP_FORMATS[weight_format], acts[act_format], block,
+                  rounding=rounding, weight_format=weight_format, act_format=act_format)
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> int:
@@ -124,8 +165,17 @@ def _bf16(t):
     return t.to(torch.bfloat16).to(torch.float32)
 
 
-def _fake_quant_layer(layer, quant):
-    """``nn.Linear`` whose weight and input go through ``quant``; product in float32."""
+def _mx_fake(name: str, block: int, rounding: str):
+    """Quantise to the named MX format along the last axis (the in-features) and back."""
+    from golden import dequantize, parse_format, quantize
+
+    fmt = parse_format(name, block=block)
+    return lambda t: dequantize(quantize(t, fmt, axis=-1, rounding=rounding))
+
+
+def _fake_quant_layer(layer, quant, act):
+    """``nn.Linear`` whose weight goes through ``quant`` and input through ``act``; product
+    in float32."""
     import torch
 
     class FakeQuantLinear(torch.nn.Module):
@@ -133,10 +183,10 @@ def _fake_quant_layer(layer, quant):
             super().__init__()
             self.weight_q = quant(layer.weight.detach().to(torch.float32))
             self.bias = None if layer.bias is None else layer.bias.detach().to(torch.float32)
-            self.quant = quant
+            self.act = act
 
         def quantize_input(self, x):
-            return self.quant(x.to(torch.float32))
+            return self.act(x.to(torch.float32))
 
         def forward(self, x):
             return torch.nn.functional.linear(self.quantize_input(x), self.weight_q, self.bias)
@@ -164,10 +214,15 @@ def _quantize(model, config: Config) -> list[tuple[str, float | None, object]]:
             err = w - dequantize(module.w_q)
             out.append((name, _sqnr(float((w * w).sum()), float((err * err).sum())), module))
         return out
-    quant = _int8_rows if config.scheme == "int8" else _bf16
+    if config.scheme == "mxfp":
+        quant = _mx_fake(config.weight_format, config.block, config.rounding)
+        act = _bf16 if config.act_format == "bf16" else \
+            _mx_fake(config.act_format, config.block, config.rounding)
+    else:
+        quant = act = _int8_rows if config.scheme == "int8" else _bf16
     for name, layer in linears.items():
         parent, _, child = name.rpartition(".")
-        module = _fake_quant_layer(layer, quant)
+        module = _fake_quant_layer(layer, quant, act)
         setattr(model.get_submodule(parent) if parent else model, child, module)
         w = layer.weight.detach().to(torch.float32)
         err = w - module.weight_q
@@ -335,9 +390,14 @@ def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], 
     for c in configs:
         if isinstance(c, tuple) and len(c) == 3:
             c = Config("mxint", *c, exp_bits=exp_bits, rounding=rounding)
+        if isinstance(c, Config) and c.scheme == "mxfp":
+            c = mxfp_config(c.weight_format, c.act_format, c.block, c.rounding)
+            _check_int("block", c.block, 1, MAX_BLOCK)
+            todo.append(c)
+            continue
         if not isinstance(c, Config) or c.scheme != "mxint":
-            raise TypeError(f"a configuration must be an mxint Config or a (weight_bits, "
-                            f"act_bits, block) tuple, not {c!r}")
+            raise TypeError(f"a configuration must be an mxint or mxfp Config or a "
+                            f"(weight_bits, act_bits, block) tuple, not {c!r}")
         _check_int("weight_bits", c.weight_bits, 2, MAX_MAN_BITS)
         _check_int("act_bits", c.act_bits, 2, MAX_MAN_BITS)
         _check_int("block", c.block, 1, MAX_BLOCK)
@@ -432,8 +492,10 @@ def to_markdown(report: Mapping) -> str:
                                         "cosine_mean", "cosine_min", "top1_agreement",
                                         "weight_sqnr_db_min", "act_sqnr_db_min")) + " |")
     lines += ["", "MXINT rows: every nn.Linear computed as the linear engine computes it "
-              "(golden.nn.MXLinear, float32 output, bias added in float32). int8: per-row "
-              "absmax, bf16: rounding; both fake-quantised with float32 products.", "",
+              "(golden.nn.MXLinear, float32 output, bias added in float32). MXFP rows "
+              "(OCP MX minifloat, E8M0 scale): weights and activations quantised and "
+              "dequantised by golden, products in float32. int8: per-row absmax, bf16: "
+              "rounding; both fake-quantised with float32 products.", "",
               "## SQNR per layer (dB): weights / activations", ""]
     names = [layer["name"] for layer in rows[0]["layers"]] if rows else []
     lines.append("| layer | " + " | ".join(r["label"] for r in rows) + " |")
@@ -464,7 +526,8 @@ def _plot(report: Mapping, path: Path) -> None:
     labels = [r["label"] for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     loss = [max(1 - r["cosine_mean"], 1e-9) for r in rows]
-    colors = ["tab:blue" if r["scheme"] == "mxint" else "tab:gray" for r in rows]
+    colors = [{"mxint": "tab:blue", "mxfp": "tab:orange"}.get(r["scheme"], "tab:gray")
+              for r in rows]
     ax1.bar(labels, loss, color=colors)
     ax1.set_yscale("log")
     ax1.set_ylabel("1 - mean cosine to float32 (log)")
@@ -515,6 +578,19 @@ def _names(allowed: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
     return parse
 
 
+def _format_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """``--formats``: ``F`` or ``W:A`` items, comma-separated, checked."""
+    pairs = []
+    for item in text.split(","):
+        w, _, a = item.strip().lower().partition(":")
+        try:
+            mxfp_config(w, a or w, 1)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{exc} (in {item.strip()!r})") from None
+        pairs.append((w, a or w))
+    return tuple(dict.fromkeys(pairs))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m flows.accuracy",
@@ -538,6 +614,13 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="M[,M...]", help="weight widths (default: --bits)")
     parser.add_argument("--abits", type=int_list(2, MAX_MAN_BITS), default=None,
                         metavar="M[,M...]", help="activation widths (default: --bits)")
+    parser.add_argument("--formats", type=_format_pairs, default=(), metavar="F[,F...]",
+                        help="OCP MX minifloat configurations: a format for weights and "
+                             "activations alike (" + ", ".join(MXFP_FORMATS) + "), or "
+                             "W:A for different ones, A also bf16 (mxfp4:mxfp8_e4m3, "
+                             "mxfp4:bf16 as gpt-oss runs); each at every --block. These "
+                             "rows quantise and dequantise with golden and multiply in "
+                             "float32 (no MXFP linear engine yet)")
     parser.add_argument("--block", type=int_list(1, MAX_BLOCK), required=True,
                         metavar="K[,K...]", help=f"block sizes k (1 to {MAX_BLOCK})")
     parser.add_argument("--exp-bits", type=int_list(2, MAX_EXP_BITS), default=(8,),
@@ -566,18 +649,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def configs_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
                       ) -> list[Config]:
-    """The MXINT configurations the options ask for: ``--bits`` gives equal widths;
-    ``--wbits`` / ``--abits`` (each defaulting to ``--bits``) give every pair."""
-    if args.bits is None and (args.wbits is None or args.abits is None):
-        parser.error("--bits is required unless both --wbits and --abits are given")
+    """The configurations the options ask for: MXINT from ``--bits`` (equal widths) or
+    ``--wbits`` / ``--abits`` (each defaulting to ``--bits``; every pair), then MXFP from
+    ``--formats``, each at every ``--block``."""
+    mxint = args.bits is not None or args.wbits is not None or args.abits is not None
+    if (mxint or not args.formats) and args.bits is None and (
+            args.wbits is None or args.abits is None):
+        parser.error("--bits is required unless both --wbits and --abits, or --formats, "
+                     "are given")
     if len(args.exp_bits) != 1:
         parser.error("--exp-bits takes one value")
-    if args.wbits is None and args.abits is None:
+    if not mxint:
+        pairs = []
+    elif args.wbits is None and args.abits is None:
         pairs = [(b, b) for b in args.bits]
     else:
         pairs = [(w, a) for w in (args.wbits or args.bits) for a in (args.abits or args.bits)]
-    return [Config("mxint", w, a, k, args.exp_bits[0], args.rounding)
-            for w, a in pairs for k in args.block]
+    configs = [Config("mxint", w, a, k, args.exp_bits[0], args.rounding)
+               for w, a in pairs for k in args.block]
+    return configs + [mxfp_config(w, a, k, args.rounding) for w, a in args.formats
+                      for k in args.block]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

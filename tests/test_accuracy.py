@@ -20,6 +20,9 @@ def test_constants_are_goldens():
     assert (accuracy.MAX_MAN_BITS, accuracy.MAX_EXP_BITS, accuracy.MAX_BLOCK) == \
         (golden.format.MAX_MAN_BITS, golden.format.MAX_EXP_BITS, golden.format.MAX_BLOCK)
     assert accuracy.ROUNDING_MODES == golden.rounding.ROUNDING_MODES
+    assert set(accuracy.MXFP_FORMATS) | {"mxfp4_e2m1"} == set(golden.format.MXFP_NAMES)
+    for name, width in accuracy.MXFP_FORMATS.items():
+        assert golden.format.parse_format(name).element_bits == width
 
 
 def test_small_sweep_reports_cache_and_determinism(tmp_path, capsys):
@@ -60,7 +63,9 @@ def test_rows_api_for_other_flows(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "match", "exc"), [
-    (([(8, 8)],), r"a configuration must be an mxint Config or a", TypeError),
+    (([(8, 8)],), r"a configuration must be an mxint or mxfp Config or a", TypeError),
+    (([Config("mxfp", 4, 4, 32, weight_format="mxfp5", act_format="mxfp4")],),
+     r"weight format must be one of mxfp8_e5m2, .*, not 'mxfp5'", ValueError),
     (([(1, 8, 32)],), r"weight_bits must be from 2 to 24, not 1", ValueError),
     (([(8, 8, 0)],), r"block must be from 1 to 1024, not 0", ValueError),
     (([], ), r"baseline must be one of int8, bf16, not 'fp8'", ValueError),
@@ -74,7 +79,11 @@ def test_rows_api_bad_parameters(args, match, exc):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--block", "16"], "--bits is required unless both --wbits and --abits are given"),
+    (["--block", "16"], "--bits is required unless both --wbits and --abits, or --formats, "
+                        "are given"),
+    (["--formats", "mxfp4:fp16", "--block", "16"], "argument --formats: activation format "
+     "must be one of mxfp8_e5m2, mxfp8_e4m3, mxfp6_e3m2, mxfp6_e2m3, mxfp4, bf16, not "
+     "'fp16' (in 'mxfp4:fp16')"),
     (["--bits", "x", "--block", "16"], "argument --bits: 'x' is not an integer"),
     (["--bits", "6", "--block", "0"], "argument --block: 0 is not from 1 to 1024"),
     (["--bits", "25", "--block", "16"], "argument --bits: 25 is not from 2 to 24"),
@@ -104,6 +113,21 @@ def test_configurations_from_options():
     got = [(c.weight_bits, c.act_bits, c.block)
            for c in accuracy.configs_from_args(args, parser)]
     assert got == [(4, 4, 32), (6, 6, 32)]
+    args = parser.parse_args(["--formats", "mxfp4,MXFP4:bf16,mxfp4", "--block", "32"])
+    got = [(c.label, c.weight_bits, c.act_bits) for c in accuracy.configs_from_args(args, parser)]
+    assert got == [("mxfp4 k32", 4, 4), ("W mxfp4 A bf16 k32", 4, 16)]
+
+
+def test_mxfp_rows(tmp_path):
+    """MXFP rows run and rank as the formats' precision says: E4M3 (3 mantissa bits) keeps
+    more than E2M1 (1 bit), and bf16 activations keep more than MXFP4 ones."""
+    rows = accuracy_rows("minilm", [accuracy.mxfp_config(w, a, 32) for w, a in
+                                    [("mxfp8_e4m3", "mxfp8_e4m3"), ("mxfp4", "mxfp4"),
+                                     ("mxfp4", "bf16")]], baselines=(), count=6)
+    e4m3, fp4, fp4_bf16 = (r["cosine_mean"] for r in rows)
+    assert 0.99 < e4m3 < 1.0 and fp4 < fp4_bf16 < e4m3
+    assert [r["label"] for r in rows] == ["mxfp8_e4m3 k32", "mxfp4 k32", "W mxfp4 A bf16 k32"]
+    assert rows[2]["act_format"] == "bf16" and rows[2]["act_bits"] == 16
 
 
 def test_unwritable_out(tmp_path, capsys):

@@ -398,21 +398,25 @@ class MXLinear(nn.Module):
         # refuse them (as load_state_dict refuses a wrong shape), then rebuild ``weight``.
         fmt = self.weights
         man, exp = state_dict.get(prefix + "w_mantissa"), state_dict.get(prefix + "w_exponent")
+        found = []
         for key, t, hi in ((prefix + "w_mantissa", man, fmt.max_man),
                            (prefix + "w_exponent", exp, fmt.nan_code)):
             if t is None or not isinstance(t, torch.Tensor):
                 continue
             lo = -hi if t is man else 0
             if t.is_floating_point() or t.is_complex():
-                error_msgs.append(f"{key} must be an integer tensor, not {t.dtype}")
+                found.append(f"{key} must be an integer tensor, not {t.dtype}")
             elif t.numel() and (int(t.min()) < lo or int(t.max()) > hi):
-                error_msgs.append(f"{key} holds values outside {lo} .. {hi} of {fmt.name}: "
-                                  f"{int(t.min())} .. {int(t.max())}; was it saved from an "
-                                  f"MXLinear of another format?")
+                found.append(f"{key} holds values outside {lo} .. {hi} of {fmt.name}: "
+                             f"{int(t.min())} .. {int(t.max())}; was it saved from an "
+                             f"MXLinear of another format?")
+        if found:  # load_state_dict raises; nothing of this layer is loaded
+            error_msgs.extend(found)
+            return
         n_errors = len(error_msgs)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
-        if len(error_msgs) == n_errors:
+        if len(error_msgs) == n_errors:  # no wrong shape
             with torch.no_grad():
                 self.w_dequantized.copy_(dequantize(self.w_q))
 

@@ -376,6 +376,7 @@ class MXLinear(nn.Module):
 
     @property
     def weight(self) -> torch.Tensor:
+        """The dequantised weight, ``(out_features, in_features)``, read-only."""
         return self.w_dequantized
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -388,6 +389,7 @@ class MXLinear(nn.Module):
 
     @property
     def w_q(self) -> MXIntTensor:
+        """The quantised weight, blocks along ``in_features``."""
         return MXIntTensor(mantissa=self.w_mantissa, exponent=self.w_exponent,
                            fmt=self.weights, shape=torch.Size((self.out_features,
                                                                self.in_features)), axis=1)

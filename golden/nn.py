@@ -4,13 +4,16 @@
 ``output="fp32"``: its product equals the engine's float32 output bit for bit, so a model
 whose ``nn.Linear`` layers are replaced by :func:`quantize_model` computes what the FPGA
 would compute. Everything else in the model (attention softmax, LayerNorm, GELU, the
-bias addition) stays in float32.
+bias addition) stays in float32. :func:`quantize_model` returns a :class:`QuantizeReport`
+of what it replaced and what it skipped, and why.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -19,11 +22,11 @@ from .accumulator import DEFAULT_GUARD_BITS, MAX_ACC_WIDTH, accumulate, resolve_
 from .dequant import dequant_accum
 from .dot import dot_sum_range
 from .format import MXIntFormat, check_int
-from .quantize import MXIntTensor, quantize
+from .quantize import MXIntTensor, dequantize, quantize
 from .rounding import check_rounding
 
-__all__ = ["DEFAULT_GUARD_BITS", "MXLinear", "default_acc_width", "mx_linear_fp32",
-           "quantize_model"]
+__all__ = ["DEFAULT_GUARD_BITS", "STATUSES", "LayerReport", "MXLinear", "QuantizeReport",
+           "default_acc_width", "mx_linear_fp32", "quantize_model"]
 
 
 #: Largest number of (token, row) pairs whose block dot products the exact path holds at
@@ -247,6 +250,36 @@ def _pairs_fp32(w: MXIntTensor, x: MXIntTensor, tok: torch.Tensor, row: torch.Te
     return torch.cat(out)
 
 
+def _conv1d_class() -> type | None:
+    """transformers' ``Conv1D`` (GPT-2's linear layers, weight stored ``(in, out)``), when
+    transformers is loaded; a model that holds one has loaded it. ``golden`` never imports
+    transformers itself."""
+    module = sys.modules.get("transformers.pytorch_utils")
+    return getattr(module, "Conv1D", None)
+
+
+def _linear_kind(layer: object) -> str | None:
+    """``"Linear"`` for an ``nn.Linear`` (subclasses included), ``"Conv1D"`` for
+    transformers' ``Conv1D``, else None."""
+    if isinstance(layer, nn.Linear):
+        return "Linear"
+    conv1d = _conv1d_class()
+    if conv1d is not None and isinstance(layer, conv1d):
+        return "Conv1D"
+    return None
+
+
+def _fused_kernels_off(module: nn.Module, args: tuple) -> None:
+    """Forward pre-hook of every :class:`MXLinear`; does nothing.
+
+    ``nn.TransformerEncoderLayer`` in eval mode without grad runs one fused kernel that
+    reads ``linear1.weight`` and ``linear2.weight`` instead of calling the layers; it falls
+    back to calling them when any of its submodules has a forward hook. This hook is that
+    hook: an ``MXLinear`` is never bypassed.
+    """
+    return None
+
+
 class MXLinear(nn.Module):
     """An ``nn.Linear`` computed as the MXINT ``linear`` engine computes it.
 
@@ -258,14 +291,24 @@ class MXLinear(nn.Module):
     (the engine has no bias; this addition rounds once more). The result is converted to
     the input's dtype when that is not float32.
 
+    It reads like an ``nn.Linear``: ``weight`` (the dequantised weight, shape
+    ``(out_features, in_features)``), ``bias``, ``in_features``, ``out_features``. Its
+    ``state_dict`` holds ``w_mantissa``, ``w_exponent`` and ``bias``; it loads into an
+    ``MXLinear`` of the same shape and formats. ``.to(device)`` moves it; ``.to(dtype)``
+    casts ``weight`` and ``bias`` as it would an ``nn.Linear``'s, while the product still
+    comes from the integer mantissas and exponents (so it does not change), and the bias,
+    rounded to that dtype, is added in float32.
+
     No autograd: the layer holds integers (buffers, not parameters) and its output does not
     require grad. Its buffers live on the device of the original weight; inputs must be on
     that device.
 
     Parameters
     ----------
-    linear : torch.nn.Linear
-        The layer to replace (read, not modified).
+    linear : torch.nn.Linear or transformers.pytorch_utils.Conv1D
+        The layer to replace (read, not modified). A ``Conv1D`` is a linear layer that
+        stores its weight transposed, ``(in, out)``; it is quantised as the ``nn.Linear``
+        with weight ``linear.weight.T``, blocks along its input features.
     weights, activations : MXIntFormat
         Formats of ``W`` and of the input; they may differ in ``man_bits`` only.
     rounding : {"even", "away", "zero", "floor"}
@@ -277,25 +320,38 @@ class MXLinear(nn.Module):
 
     Members
     -------
+    weight : torch.Tensor
+        Read-only: ``dequantize(w_q)``, shape ``(out_features, in_features)``, in the
+        module's float dtype (float32 unless cast). Code that multiplies by it itself
+        (``nn.MultiheadAttention`` with its ``out_proj``) gets a float product with the
+        quantised weight, not the engine's arithmetic. Assigning to it raises
+        ``AttributeError``; the product reads ``w_mantissa`` and ``w_exponent``.
+    bias : torch.Tensor or None
+        float32 copy of the original bias (a buffer).
+    in_features, out_features : int
+        As ``nn.Linear``'s.
+    source : str
+        ``"Linear"`` or ``"Conv1D"``: the kind of layer it was built from.
     w_q : MXIntTensor
         The quantised weights (rebuilt from the buffers ``w_mantissa`` / ``w_exponent``).
-    bias : torch.Tensor or None
-        float32 copy of the original bias.
 
     Raises
     ------
     TypeError
-        ``linear`` is not an ``nn.Linear``, or a format is not an ``MXIntFormat``.
+        ``linear`` is neither an ``nn.Linear`` nor a transformers ``Conv1D``, or a format
+        is not an ``MXIntFormat``.
     ValueError
         The formats differ in ``exp_bits`` or ``block``, or a parameter is out of range.
     """
 
-    def __init__(self, linear: nn.Linear, *, weights: MXIntFormat, activations: MXIntFormat,
+    def __init__(self, linear: nn.Module, *, weights: MXIntFormat, activations: MXIntFormat,
                  rounding: str = "even", guard_bits: int = DEFAULT_GUARD_BITS,
                  acc_width: int | None = None) -> None:
         super().__init__()
-        if not isinstance(linear, nn.Linear):
-            raise TypeError(f"linear must be a torch.nn.Linear, not {type(linear).__name__}")
+        source = _linear_kind(linear)
+        if source is None:
+            raise TypeError(f"linear must be a torch.nn.Linear or a transformers Conv1D, not "
+                            f"{type(linear).__name__}")
         _check_formats(weights, activations)
         self.rounding = check_rounding(rounding)
         self.guard_bits = check_int("guard_bits", guard_bits, 0, MAX_ACC_WIDTH - 1)
@@ -303,19 +359,68 @@ class MXLinear(nn.Module):
             acc_width = default_acc_width(w_bits=weights.man_bits, x_bits=activations.man_bits,
                                           block=weights.block, guard_bits=guard_bits)
         self.acc_width = check_int("acc_width", acc_width, 1, MAX_ACC_WIDTH)
-        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.source = source
+        w = linear.weight if source == "Linear" else linear.weight.T
+        self.out_features, self.in_features = w.shape
         self.weights, self.activations = weights, activations
-        q = quantize(linear.weight, weights, axis=1, rounding=rounding)
+        q = quantize(w, weights, axis=1, rounding=rounding)
         self.register_buffer("w_mantissa", q.mantissa)
         self.register_buffer("w_exponent", q.exponent)
         bias = None if linear.bias is None else linear.bias.detach().to(torch.float32).clone()
         self.register_buffer("bias", bias)
+        # The dequantised weight behind ``weight``: derived from the two buffers above, so
+        # not saved (persistent=False) and rebuilt when a state_dict is loaded; a buffer so
+        # that ``.to()`` moves and casts it with the rest.
+        self.register_buffer("w_dequantized", dequantize(q), persistent=False)
+        self.register_forward_pre_hook(_fused_kernels_off)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The dequantised weight, ``(out_features, in_features)``, read-only."""
+        return self.w_dequantized
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "weight":
+            raise AttributeError(
+                "MXLinear.weight is read-only: it is the dequantised MX weight, rebuilt from "
+                "w_mantissa and w_exponent; build a new MXLinear from a float layer to "
+                "change the weights")
+        super().__setattr__(name, value)
 
     @property
     def w_q(self) -> MXIntTensor:
+        """The quantised weight, blocks along ``in_features``."""
         return MXIntTensor(mantissa=self.w_mantissa, exponent=self.w_exponent,
                            fmt=self.weights, shape=torch.Size((self.out_features,
                                                                self.in_features)), axis=1)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        # Mantissas and exponent codes outside the format would be read as other numbers:
+        # refuse them (as load_state_dict refuses a wrong shape), then rebuild ``weight``.
+        fmt = self.weights
+        man, exp = state_dict.get(prefix + "w_mantissa"), state_dict.get(prefix + "w_exponent")
+        found = []
+        for key, t, hi in ((prefix + "w_mantissa", man, fmt.max_man),
+                           (prefix + "w_exponent", exp, fmt.nan_code)):
+            if t is None or not isinstance(t, torch.Tensor):
+                continue
+            lo = -hi if t is man else 0
+            if t.is_floating_point() or t.is_complex():
+                found.append(f"{key} must be an integer tensor, not {t.dtype}")
+            elif t.numel() and (int(t.min()) < lo or int(t.max()) > hi):
+                found.append(f"{key} holds values outside {lo} .. {hi} of {fmt.name}: "
+                             f"{int(t.min())} .. {int(t.max())}; was it saved from an "
+                             f"MXLinear of another format?")
+        if found:  # load_state_dict raises; nothing of this layer is loaded
+            error_msgs.extend(found)
+            return
+        n_errors = len(error_msgs)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        if len(error_msgs) == n_errors:  # no wrong shape
+            with torch.no_grad():
+                self.w_dequantized.copy_(dequantize(self.w_q))
 
     def quantize_input(self, x: torch.Tensor) -> MXIntTensor:
         """The input as the engine receives it: quantised along the last axis, flattened to
@@ -337,13 +442,13 @@ class MXLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.forward_raw(x)
         if self.bias is not None:
-            y = y + self.bias
+            y = y + self.bias.to(torch.float32)
         return y if x.dtype == torch.float32 else y.to(x.dtype)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, weights={self.weights}, "
-                f"activations={self.activations}, rounding={self.rounding!r}, "
+                f"bias={self.bias is not None}, weights={self.weights.name}, "
+                f"activations={self.activations.name}, rounding={self.rounding!r}, "
                 f"guard_bits={self.guard_bits}, acc_width={self.acc_width}")
 
 
@@ -366,17 +471,115 @@ def _patterns(name: str, value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
+#: What :func:`quantize_model` did with a layer (:attr:`LayerReport.status`).
+STATUSES = ("engine", "weights only", "skipped")
+
+#: Layers that multiply by a weight but that :func:`quantize_model` does not replace.
+_CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+                 nn.ConvTranspose3d)
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """One row of a :class:`QuantizeReport`.
+
+    Members
+    -------
+    name : str
+        The layer's name in ``model.named_modules()`` (a parameter's name in
+        ``named_parameters()`` for ``nn.MultiheadAttention``'s input projection).
+    kind : str
+        What it was: ``Linear``, ``Conv1D``, ``Conv2d``, ..., or ``Parameter``.
+    status : str
+        ``"engine"``: replaced by an :class:`MXLinear` whose forward computes the engine's
+        arithmetic; ``"weights only"``: replaced, but its owner multiplies by its
+        ``weight`` itself, so only the weights are quantised (the product is float32 and
+        the input is not quantised); ``"skipped"``: left as it was.
+    note : str
+        Why it was skipped, or what else to know (a weight that was tied and is no longer,
+        other names of the same layer).
+    """
+
+    name: str
+    kind: str
+    status: str
+    note: str = ""
+
+
+class QuantizeReport(Sequence[str]):
+    """What :func:`quantize_model` did: the layers it replaced and those it skipped.
+
+    As a sequence it is the names of the replaced layers, in ``named_modules()`` order
+    (``list(report)``, ``len(report)``, ``report[0]``, ``"fc" in report``), and it equals a
+    list or tuple of those names: the value ``quantize_model`` returned before it returned
+    a report. ``str(report)`` is a table of every layer with its status and note.
+
+    Members
+    -------
+    layers : tuple of LayerReport
+        Every layer considered, replaced or skipped, in ``named_modules()`` order.
+    replaced, skipped : tuple of LayerReport
+        The rows whose status is not / is ``"skipped"``.
+    notes : tuple of str
+        Changes made outside the replaced layers (fused fast paths turned off).
+    """
+
+    def __init__(self, layers: Iterable[LayerReport], notes: Iterable[str] = ()) -> None:
+        self.layers = tuple(layers)
+        self.notes = tuple(notes)
+        self.replaced = tuple(r for r in self.layers if r.status != "skipped")
+        self.skipped = tuple(r for r in self.layers if r.status == "skipped")
+        self._names = tuple(r.name for r in self.replaced)
+
+    def __getitem__(self, index):
+        return self._names[index]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, QuantizeReport):
+            return self.layers == other.layers and self.notes == other.notes
+        if isinstance(other, list | tuple):
+            return list(self._names) == list(other)
+        return NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return (f"QuantizeReport(replaced={list(self._names)!r}, "
+                f"skipped={[r.name for r in self.skipped]!r})")
+
+    def __str__(self) -> str:
+        head = ("layer", "kind", "status", "note")
+        rows = [head] + [(r.name, r.kind, r.status, r.note) for r in self.layers]
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True))
+                 + ("  " + row[3] if row[3] else "") for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths) + "  ----")
+        lines.append(f"{len(self.replaced)} replaced "
+                     f"({sum(r.status == 'engine' for r in self.replaced)} engine, "
+                     f"{sum(r.status == 'weights only' for r in self.replaced)} weights only), "
+                     f"{len(self.skipped)} skipped")
+        lines += self.notes
+        return "\n".join(line.rstrip() for line in lines)
+
+
 def quantize_model(model: nn.Module, *, weights: MXIntFormat, activations: MXIntFormat,
                    rounding: str = "even", include: str | Iterable[str] | None = None,
                    exclude: str | Iterable[str] | None = None,
                    guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None
-                   ) -> list[str]:
-    """Replace ``nn.Linear`` layers of ``model``, in place, by :class:`MXLinear`.
+                   ) -> QuantizeReport:
+    """Replace the linear layers of ``model``, in place, by :class:`MXLinear`.
+
+    Replaced: every ``nn.Linear`` (subclasses included) and every transformers ``Conv1D``
+    (GPT-2's linear layers) that the patterns select.
 
     Parameters
     ----------
     model : torch.nn.Module
-        Modified in place.
+        Modified in place. It must contain the layers: a bare ``nn.Linear`` is refused
+        (wrap it, ``nn.Sequential(layer)``, or build ``MXLinear(layer, ...)``).
     weights, activations : MXIntFormat
         As :class:`MXLinear`.
     rounding : str
@@ -391,34 +594,136 @@ def quantize_model(model: nn.Module, *, weights: MXIntFormat, activations: MXInt
 
     Returns
     -------
-    list of str
-        The names of the layers replaced, in ``named_modules()`` order.
+    QuantizeReport
+        Iterates over, and compares equal to the list of, the names of the replaced layers;
+        prints as a table of every linear, convolution and attention projection with what
+        was done to it and why.
+
+    Notes
+    -----
+    * **Same layer under several names**: replaced by one ``MXLinear`` under every name.
+    * **Tied weights**: layers of the same kind that share one weight ``Parameter`` and are
+      all replaced share one set of MX buffers, so they stay tied. A weight shared with a
+      module that is not replaced (GPT-2's ``lm_head`` with the ``wte`` embedding) is
+      quantised in the replaced layer only: the tie is broken, the other module keeps the
+      float weight, and the report's note says so. Exclude the layer to keep the tie.
+      Calling Hugging Face's ``tie_weights()`` afterwards raises ``AttributeError`` (an
+      ``MXLinear``'s ``weight`` cannot be assigned).
+    * **nn.MultiheadAttention** multiplies by ``out_proj.weight`` itself
+      (``F.multi_head_attention_forward``), without calling ``out_proj``: its ``out_proj``
+      is replaced with status ``"weights only"`` (a float32 product with the dequantised
+      weight). Its input projection (``in_proj_weight``, or ``q/k/v_proj_weight``) is a
+      bare ``Parameter``, not a layer: reported as skipped.
+    * **nn.TransformerEncoderLayer / nn.TransformerEncoder**: their fused inference kernels
+      read ``linear1.weight`` and ``linear2.weight`` instead of calling the layers. Every
+      ``MXLinear`` has a forward pre-hook, which makes the layer take its plain path; the
+      encoder's nested-tensor path, which would then fail in attention, is turned off
+      (``use_nested_tensor = False``, a note in the report).
+    * **Convolutions** (``nn.Conv1d``, ``nn.Conv2d``, ``nn.Conv3d``, transposed ones) are
+      not replaced: reported as skipped.
 
     Raises
     ------
     TypeError
         A bad type (``model``, a format, a pattern).
     ValueError
-        Incompatible formats, a bad parameter, or ``include`` given and matching no
-        ``nn.Linear``.
+        ``model`` is itself a linear layer; incompatible formats; a bad parameter;
+        ``include`` given and matching no linear layer.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
+    kind = _linear_kind(model)
+    if kind is not None:
+        raise ValueError(f"model must be a module that contains the layers to replace, not a "
+                         f"bare {kind}, which cannot be replaced in place: pass "
+                         f"torch.nn.Sequential(layer), or build MXLinear(layer, ...)")
     _check_formats(weights, activations)
     check_rounding(rounding)
+    check_int("guard_bits", guard_bits, 0, MAX_ACC_WIDTH - 1)
+    if acc_width is not None:
+        check_int("acc_width", acc_width, 1, MAX_ACC_WIDTH)
     inc, exc = _patterns("include", include), _patterns("exclude", exclude)
-    chosen = [name for name, mod in model.named_modules()
-              if isinstance(mod, nn.Linear) and name
-              and (not inc or any(fnmatch.fnmatchcase(name, p) for p in inc))
-              and not any(fnmatch.fnmatchcase(name, p) for p in exc)]
+
+    def why_not_selected(name: str) -> str:
+        if inc and not any(fnmatch.fnmatchcase(name, p) for p in inc):
+            return f"matches no include pattern {list(inc)!r}"
+        hit = [p for p in exc if fnmatch.fnmatchcase(name, p)]
+        return f"matches exclude pattern {hit[0]!r}" if hit else ""
+
+    # Every name of every module (a module may appear under several), and every module that
+    # holds each parameter, to find aliases and tied weights; taken before any change.
+    aliases: dict[int, list[str]] = {}
+    for name, mod in model.named_modules(remove_duplicate=False):
+        aliases.setdefault(id(mod), []).append(name)
+    holders: dict[int, list[tuple[str, nn.Module]]] = {}
+    for name, mod in model.named_modules(remove_duplicate=False):
+        for pname, p in mod.named_parameters(recurse=False, remove_duplicate=False):
+            holders.setdefault(id(p), []).append((f"{name}.{pname}" if name else pname, mod))
+
+    # One row per layer in named_modules() order; a replaced layer's row is filled in below.
+    rows: list[LayerReport | tuple[str, nn.Module, str, str]] = []
+    for name, mod in model.named_modules():
+        kind = _linear_kind(mod) if name else None
+        if kind is not None:
+            why = why_not_selected(name)
+            parent_name, _, child = name.rpartition(".")
+            owner = model.get_submodule(parent_name) if parent_name else model
+            status = ("weights only" if isinstance(owner, nn.MultiheadAttention)
+                      and child == "out_proj" else "engine")
+            rows.append(LayerReport(name, kind, "skipped", why) if why
+                        else (name, mod, kind, status))
+        elif isinstance(mod, _CONVOLUTIONS):
+            rows.append(LayerReport(name, type(mod).__name__, "skipped",
+                                    why_not_selected(name) or "convolutions are not replaced"))
+        elif isinstance(mod, nn.MultiheadAttention):
+            for pname in ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                if getattr(mod, pname, None) is not None:
+                    full = f"{name}.{pname}" if name else pname
+                    rows.append(LayerReport(
+                        full, "Parameter", "skipped", why_not_selected(full)
+                        or "MultiheadAttention multiplies by this Parameter itself: no layer "
+                           "to replace"))
+    chosen = {(id(r[1]), r[2]) for r in rows if isinstance(r, tuple)}
     if inc and not chosen:
-        raise ValueError(f"include matches no nn.Linear of the model: {list(inc)!r}")
-    for name in chosen:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        layer = getattr(parent, child)
+        raise ValueError(f"include matches no nn.Linear or Conv1D of the model: {list(inc)!r}")
+
+    built: dict[tuple[int, str], MXLinear] = {}  # by (weight, kind): tied layers share
+    for i, row in enumerate(rows):
+        if isinstance(row, LayerReport):
+            continue
+        name, layer, kind, status = row
         with torch.no_grad():
-            setattr(parent, child, MXLinear(layer, weights=weights, activations=activations,
-                                            rounding=rounding, guard_bits=guard_bits,
-                                            acc_width=acc_width))
-    return chosen
+            mx = MXLinear(layer, weights=weights, activations=activations, rounding=rounding,
+                          guard_bits=guard_bits, acc_width=acc_width)
+        notes = []
+        if status == "weights only":
+            notes.append("MultiheadAttention multiplies by out_proj.weight itself: a float "
+                         "product with the dequantised weight, input not quantised")
+        if len(aliases[id(layer)]) > 1:
+            notes.append("also named " + ", ".join(n for n in aliases[id(layer)] if n != name))
+        others = [(n, m) for n, m in holders[id(layer.weight)] if m is not layer]
+        tie = (id(layer.weight), kind)
+        if tie in built:
+            for buffer in ("w_mantissa", "w_exponent", "w_dequantized"):
+                setattr(mx, buffer, getattr(built[tie], buffer))
+        built.setdefault(tie, mx)
+        untied = [n for n, m in others if (id(m), kind) not in chosen]
+        if untied:
+            notes.append(f"weight was tied to {', '.join(untied)}, which keeps the float "
+                         f"weight: now untied")
+        elif others:
+            notes.append(f"weight tied to {', '.join(n for n, _ in others)}: they share "
+                         f"one set of MX weights")
+        for alias in aliases[id(layer)]:
+            parent_name, _, child = alias.rpartition(".")
+            setattr(model.get_submodule(parent_name) if parent_name else model, child, mx)
+        rows[i] = LayerReport(name, kind, status, "; ".join(notes))
+
+    model_notes = []
+    for name, mod in model.named_modules():
+        if (isinstance(mod, nn.TransformerEncoder) and getattr(mod, "use_nested_tensor", False)
+                and any(isinstance(m, MXLinear) for m in mod.modules())):
+            mod.use_nested_tensor = False
+            model_notes.append(f"{name or 'model'}: nested-tensor fast path turned off "
+                               f"(use_nested_tensor = False), as it would bypass MXLinear")
+    return QuantizeReport(rows, model_notes)

@@ -162,7 +162,8 @@ def test_mx_linear_bad_parameters(kwargs, exc, match):
 
 def test_mx_linear_bad_layer_and_input():
     fmt = MXIntFormat(6, 8, 16)
-    with pytest.raises(TypeError, match=r"linear must be a torch.nn.Linear, not Conv1d"):
+    with pytest.raises(TypeError, match=r"linear must be a torch.nn.Linear or a transformers "
+                                        r"Conv1D, not Conv1d"):
         MXLinear(nn.Conv1d(1, 1, 1), weights=fmt, activations=fmt)
     mx = MXLinear(make_linear(16, 4, 1), weights=fmt, activations=fmt)
     with pytest.raises(ValueError, match=r"x must end in in_features=16, not shape \(2, 8\)"):
@@ -201,7 +202,7 @@ def test_quantize_model_patterns_and_result():
 
 
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [
-    ({"include": "nothing*"}, ValueError, r"include matches no nn.Linear of the model"),
+    ({"include": "nothing*"}, ValueError, r"include matches no nn.Linear or Conv1D of the model"),
     ({"include": 3}, TypeError, r"include must be a string or a sequence of strings, not 3"),
     ({"exclude": [1]}, TypeError, r"exclude must be a string or a sequence of strings"),
     ({"weights": None}, TypeError, r"weights must be an MXIntFormat, not None"),

@@ -75,6 +75,28 @@ def resolve_acc_width(*, a_bits: int, b_bits: int, block: int, guard_bits: int,
     return default_acc_width(dot_sum_width(a_bits, b_bits, block), guard_bits)
 
 
+def check_acc_widths(*, a_bits: int, b_bits: int, block: int, guard_bits: int,
+                     acc_width: int | None) -> tuple[int, int]:
+    """Validate ``guard_bits`` and ``acc_width`` for dot products of ``a_bits`` x ``b_bits``
+    blocks of ``block`` elements, and return them (``acc_width`` resolved when None).
+
+    The one rule the hardware records and :mod:`golden.nn` share: with ``w`` the dot
+    result's width (:func:`golden.dot.dot_sum_width`), ``guard_bits`` is at most
+    ``MAX_ACC_WIDTH - w`` and ``acc_width`` holds one input plus the guard bits,
+    ``w + guard_bits .. MAX_ACC_WIDTH``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter, its value and the allowed range.
+    """
+    in_width = dot_sum_width(a_bits, b_bits, block)
+    guard = check_int("guard_bits", guard_bits, 0, MAX_ACC_WIDTH - in_width)
+    acc = resolve_acc_width(a_bits=a_bits, b_bits=b_bits, block=block, guard_bits=guard,
+                            acc_width=acc_width)
+    return guard, check_int("acc_width", acc, in_width + guard, MAX_ACC_WIDTH)
+
+
 @dataclass(frozen=True)
 class AccumResult:
     """Outputs of the accumulator, one per group.

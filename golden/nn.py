@@ -18,10 +18,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .accumulator import DEFAULT_GUARD_BITS, MAX_ACC_WIDTH, accumulate, resolve_acc_width
+from .accumulator import (
+    DEFAULT_GUARD_BITS,
+    accumulate,
+    check_acc_widths,
+    resolve_acc_width,
+)
 from .dequant import dequant_accum
 from .dot import dot_sum_range
-from .format import MXIntFormat, check_int
+from .format import MXIntFormat
 from .quantize import MXIntTensor, dequantize, quantize
 from .rounding import check_rounding
 
@@ -111,8 +116,8 @@ def mx_linear_fp32(w: MXIntTensor, x: MXIntTensor, *, guard_bits: int, acc_width
                          f"and {fx}")
     if w.mantissa.shape[1] != x.mantissa.shape[1]:
         raise ValueError(f"w has {w.shape[1]} columns but x has {x.shape[1]}")
-    check_int("guard_bits", guard_bits, 0, MAX_ACC_WIDTH - 1)
-    check_int("acc_width", acc_width, 1, MAX_ACC_WIDTH)
+    check_acc_widths(a_bits=fx.man_bits, b_bits=fw.man_bits, block=fw.block,
+                     guard_bits=guard_bits, acc_width=acc_width)
     device = x.mantissa.device
     n_rows, nb = w.mantissa.shape[0], w.mantissa.shape[1]
     n_tok = x.mantissa.shape[0]
@@ -354,11 +359,10 @@ class MXLinear(nn.Module):
                             f"{type(linear).__name__}")
         _check_formats(weights, activations)
         self.rounding = check_rounding(rounding)
-        self.guard_bits = check_int("guard_bits", guard_bits, 0, MAX_ACC_WIDTH - 1)
-        if acc_width is None:
-            acc_width = default_acc_width(w_bits=weights.man_bits, x_bits=activations.man_bits,
-                                          block=weights.block, guard_bits=guard_bits)
-        self.acc_width = check_int("acc_width", acc_width, 1, MAX_ACC_WIDTH)
+        # The engine's limits, from the one rule the hardware records use.
+        self.guard_bits, self.acc_width = check_acc_widths(
+            a_bits=activations.man_bits, b_bits=weights.man_bits, block=weights.block,
+            guard_bits=guard_bits, acc_width=acc_width)
         self.source = source
         w = linear.weight if source == "Linear" else linear.weight.T
         self.out_features, self.in_features = w.shape
@@ -639,9 +643,8 @@ def quantize_model(model: nn.Module, *, weights: MXIntFormat, activations: MXInt
                          f"torch.nn.Sequential(layer), or build MXLinear(layer, ...)")
     _check_formats(weights, activations)
     check_rounding(rounding)
-    check_int("guard_bits", guard_bits, 0, MAX_ACC_WIDTH - 1)
-    if acc_width is not None:
-        check_int("acc_width", acc_width, 1, MAX_ACC_WIDTH)
+    check_acc_widths(a_bits=activations.man_bits, b_bits=weights.man_bits,
+                     block=weights.block, guard_bits=guard_bits, acc_width=acc_width)
     inc, exc = _patterns("include", include), _patterns("exclude", exclude)
 
     def why_not_selected(name: str) -> str:

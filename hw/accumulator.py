@@ -10,13 +10,12 @@ from amaranth.lib.wiring import In, Out
 
 from golden.accumulator import (
     DEFAULT_GUARD_BITS,
-    MAX_ACC_WIDTH,
     accumulate_stream,
+    check_acc_widths,
     default_acc_width,
     resolve_acc_width,
 )
 from golden.dot import dot_sum_width
-from golden.format import check_int
 
 from .params import (
     a_bits_param,
@@ -394,11 +393,9 @@ def check_acc_fields(p: Params, *, a_bits: int, b_bits: int) -> None:
     """Check ``p.guard_bits`` against the dot result width of ``a_bits`` x ``b_bits`` blocks
     and resolve ``p.acc_width`` (default, or checked to hold one input plus the guard
     bits). Shared by the records of every unit with an accumulator."""
-    in_width = dot_sum_width(a_bits, b_bits, p.block)
-    guard = check_int("guard_bits", p.guard_bits, 0, MAX_ACC_WIDTH - in_width)
-    acc = resolve_acc_width(a_bits=a_bits, b_bits=b_bits, block=p.block, guard_bits=guard,
-                            acc_width=p.acc_width)
-    p._set("acc_width", check_int("acc_width", acc, in_width + guard, MAX_ACC_WIDTH))
+    _, acc = check_acc_widths(a_bits=a_bits, b_bits=b_bits, block=p.block,
+                              guard_bits=p.guard_bits, acc_width=p.acc_width)
+    p._set("acc_width", acc)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,6 +7,11 @@ each with a random pause generator: idle input cycles and ``tready`` back-pressu
 ``tdata`` word is built and read through the manifest's field layout, so a field placed at
 the wrong offset fails here.
 
+The pad bits of ``tdata`` above the manifest's fields are checked in both directions, as
+the wrapper documents them: inputs are sent with random pad bits, which the unit must
+ignore, and every output word's pad must be zero (the scoreboard compares it as the field
+``tpad``).
+
 ``tlast`` is checked as data: on an input whose manifest stream has ``tlast_field``, the
 payload's ``last`` field decides where each frame ends; on an output with ``tlast_every =
 n``, every n-th result must close a frame. A small handshake monitor beside the library
@@ -28,7 +33,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from .fields import pack, unpack
+from .fields import pack, unpack, used_bits
 from .scoreboard import Scoreboard
 from .tb_stream import run_against_golden
 
@@ -36,6 +41,8 @@ __all__ = ["AxisTestbench", "frames_of", "words_of"]
 
 #: The key under which the scoreboard compares where a frame ends.
 TLAST = "tlast"
+#: The key under which it compares an output word's pad bits (which must be 0).
+TPAD = "tpad"
 
 
 def _prefix(stream: dict) -> str:
@@ -47,10 +54,12 @@ def _pauses(rng: random.Random, probability: float):
     return (rng.random() < probability for _ in itertools.count())
 
 
-def frames_of(stream: dict, items: list[dict]) -> list[bytes]:
+def frames_of(stream: dict, items: list[dict], rng: random.Random | None = None
+              ) -> list[bytes]:
     """The AXI4-Stream frames that carry ``items`` on an input ``stream`` of a manifest.
 
-    Each item is one ``tdata`` word (little-endian bytes, the manifest's ``fields``). With
+    Each item is one ``tdata`` word (little-endian bytes, the manifest's ``fields``); with
+    ``rng``, the pad bits above the fields are random instead of zero. With
     ``tlast_field``, a frame ends after each item whose field is 1 (the final item must
     close its frame); without ``tlast`` all items go as one frame.
 
@@ -60,7 +69,14 @@ def frames_of(stream: dict, items: list[dict]) -> list[bytes]:
         If the final item does not close its group, so the last frame would have no end.
     """
     nbytes = stream["width"] // 8
-    words = [pack(stream["fields"], item).to_bytes(nbytes, "little") for item in items]
+    used = used_bits(stream["fields"])
+    pad_bits = stream["width"] - used
+
+    def word(item: dict) -> bytes:
+        pad = rng.getrandbits(pad_bits) if rng is not None and pad_bits else 0
+        return (pack(stream["fields"], item) | pad << used).to_bytes(nbytes, "little")
+
+    words = [word(item) for item in items]
     field = stream.get("tlast_field")
     if field is None:
         return [b"".join(words)] if words else []
@@ -78,29 +94,35 @@ def frames_of(stream: dict, items: list[dict]) -> list[bytes]:
 
 def words_of(stream: dict, frame: bytes) -> list[dict]:
     """Payload dicts of one received frame of an output ``stream``; where the stream has
-    ``tlast``, each also holds ``"tlast"``: 1 on the frame's final word."""
+    ``tlast``, each also holds ``"tlast"``: 1 on the frame's final word; where ``tdata`` has
+    pad bits, ``"tpad"``: their value."""
     nbytes = stream["width"] // 8
+    used = used_bits(stream["fields"])
     if len(frame) % nbytes:
         raise ValueError(f"{stream['tdata']}: frame of {len(frame)} bytes is not whole words "
                          f"of {nbytes}")
     count = len(frame) // nbytes
     out = []
     for i in range(count):
-        item = unpack(stream["fields"], int.from_bytes(frame[i * nbytes:(i + 1) * nbytes],
-                                                       "little"))
+        raw = int.from_bytes(frame[i * nbytes:(i + 1) * nbytes], "little")
+        item = unpack(stream["fields"], raw)
+        if stream["width"] > used:
+            item[TPAD] = raw >> used
         if "tlast" in stream:
             item[TLAST] = int(i == count - 1)
         out.append(item)
     return out
 
 
-def expect_tlast(stream: dict, items: list[dict]) -> list[dict]:
-    """Expected output payloads with the ``tlast`` the wrapper must give each (every
-    ``tlast_every``-th one high), for an output stream that has ``tlast``."""
+def expect_words(stream: dict, items: list[dict]) -> list[dict]:
+    """Expected output payloads as :func:`words_of` reads them: with the ``tlast`` the
+    wrapper must give each (every ``tlast_every``-th one high) and, where ``tdata`` has pad
+    bits, a zero ``tpad``."""
     every = stream.get("tlast_every")
+    pad = {TPAD: 0} if stream["width"] > used_bits(stream["fields"]) else {}
     if every is None:
-        return items
-    return [{**item, TLAST: int((i + 1) % every == 0)} for i, item in enumerate(items)]
+        return [{**item, **pad} for item in items]
+    return [{**item, **pad, TLAST: int((i + 1) % every == 0)} for i, item in enumerate(items)]
 
 
 class _Handshake:
@@ -159,7 +181,8 @@ class AxisTestbench:
         self.rstn = getattr(dut, manifest["reset"]["name"])
         streams = manifest["streams"]
         rng = random.Random(seed)
-        self.frames = {name: frames_of(streams[name], items) for name, items in stimuli.items()}
+        self.frames = {name: frames_of(streams[name], items, random.Random(rng.random()))
+                       for name, items in stimuli.items()}
         self.sources = {}
         for name in stimuli:
             src = AxiStreamSource(AxiStreamBus.from_prefix(dut, _prefix(streams[name])),
@@ -172,7 +195,7 @@ class AxisTestbench:
                                  self.clk, self.rstn, reset_active_level=False)
             sink.set_pause_generator(_pauses(random.Random(rng.random()), backpressure))
             self.sinks[name] = sink
-        self.scoreboards = {name: Scoreboard(name, expect_tlast(streams[name], items))
+        self.scoreboards = {name: Scoreboard(name, expect_words(streams[name], items))
                             for name, items in expected.items()}
         self.monitors = [_Handshake(dut, name, streams[name]) for name in streams]
         self.errors: list[str] = []

@@ -5,7 +5,7 @@ Pure Python: no simulator import, so the same code serves cocotb and unit tests.
 
 from __future__ import annotations
 
-__all__ = ["pack", "unpack"]
+__all__ = ["pack", "unpack", "used_bits"]
 
 
 def _to_raw(value: int, width: int, signed: bool, name: str) -> int:
@@ -48,3 +48,10 @@ def unpack(fields: list[dict], word: int) -> dict:
         else:
             out[f["name"]] = _from_raw(word >> f["offset"], f["width"], f["signed"])
     return out
+
+
+def used_bits(fields: list[dict]) -> int:
+    """Bits of a word the fields occupy, from bit 0: the pad bits of a wider word start
+    here."""
+    return max((f["offset"] + (f["count"] - 1) * f["stride"] + f["width"] if "count" in f
+                else f["offset"] + f["width"] for f in fields), default=0)

@@ -12,7 +12,7 @@ import yaml
 from hw.axis import AxisWrapper
 from hw.generate import build, elaborate
 from hw.unit import unit, units
-from sim.axis_bench import expect_tlast, frames_of, words_of
+from sim.axis_bench import expect_words, frames_of, words_of
 from sim.run import simulate
 from sim.scoreboard import Scoreboard
 from tests.conftest import REPO
@@ -142,14 +142,15 @@ def test_frames_end_where_last_is_set():
 
 
 def test_words_of_marks_the_frame_end():
-    assert words_of(STREAM_OUT, b"\x1f\x0f") == [{"v": -1, "tlast": 0}, {"v": 15, "tlast": 1}]
+    assert words_of(STREAM_OUT, b"\x1f\x0f") == [{"v": -1, "tlast": 0, "tpad": 0},
+                                                 {"v": 15, "tlast": 1, "tpad": 0}]
     with pytest.raises(ValueError, match=r"frame of 3 bytes is not whole words of 2"):
         words_of({**STREAM_OUT, "width": 16}, b"\x00\x00\x00")
 
 
 def test_scoreboard_catches_tlast_in_the_wrong_place():
     """Frames cut after 1 and 3 words where every 2nd word must close one: both wrong."""
-    want = expect_tlast(STREAM_OUT, [{"v": i} for i in range(4)])
+    want = expect_words(STREAM_OUT, [{"v": i} for i in range(4)])
     sb = Scoreboard("o", want)
     for frame in (b"\x00", b"\x01\x02\x03"):
         for item in words_of(STREAM_OUT, frame):
@@ -160,6 +161,22 @@ def test_scoreboard_catches_tlast_in_the_wrong_place():
         for item in words_of(STREAM_OUT, frame):
             good.receive(item)
     assert good.passed
+
+
+def test_pad_bits_both_ways():
+    """Inputs go out with random pads above the fields; output pads must read as zero, and
+    a word whose pad copies the sign bit (0x1f above a 5-bit -1) is a mismatch."""
+    import random
+
+    items = [{"v": -1, "last": 1}, {"v": 3, "last": 1}]
+    frames = frames_of(STREAM_IN, items, random.Random(1))
+    assert {f[1] >> 1 for f in frames} != {0}  # bits 9..15 are not all zero
+    assert [int.from_bytes(f, "little") & 0x1FF for f in frames] == [0x1FF, 3]
+    want = expect_words(STREAM_OUT, [{"v": -1}, {"v": 3}])
+    sb = Scoreboard("o", want)
+    for item in words_of(STREAM_OUT, b"\xff\x03"):  # pad 0b111 on the first word
+        sb.receive(item)
+    assert sb.mismatches == 1 and "tpad" in sb.reports[0]
 
 
 # --- Verilator, through cocotbext-axi --------------------------------------------------------

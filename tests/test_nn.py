@@ -150,8 +150,10 @@ def test_mx_linear_empty_input():
     ({"activations": MXIntFormat(6, 8, 32)}, ValueError,
      r"weights and activations must share exp_bits and block"),
     ({"rounding": "up"}, ValueError, r"rounding"),
-    ({"guard_bits": -1}, ValueError, r"guard_bits must be from 0 to 61, not -1"),
-    ({"acc_width": 70}, ValueError, r"acc_width must be from 1 to 62, not 70"),
+    # The engine's limits (6-bit k16 dot results are 16 bits): the hardware's own rule.
+    ({"guard_bits": -1}, ValueError, r"guard_bits must be from 0 to 46, not -1"),
+    ({"acc_width": 70}, ValueError, r"acc_width must be from 24 to 62, not 70"),
+    ({"acc_width": 2}, ValueError, r"acc_width must be from 24 to 62, not 2"),
 ])
 def test_mx_linear_bad_parameters(kwargs, exc, match):
     fmt = MXIntFormat(6, 8, 16)

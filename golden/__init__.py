@@ -7,7 +7,7 @@ Free of simulator imports: this package is also the software quantiser users cal
 from .dot import DotResult, dot_product, dot_sum_range
 from .format import SCALE_ROUNDINGS, MXFPFormat, MXIntFormat, parse_format
 from .minifloat import ELEMENTS, ElementFormat
-from .nn import MXLinear, quantize_model
+from .nn import LayerReport, MXLinear, QuantizeReport, quantize_model
 from .quantize import MXFPTensor, MXIntTensor, dequantize, quantize, shared_exponent
 from .rounding import ROUNDING_MODES, round_shift
 
@@ -17,11 +17,13 @@ __all__ = [
     "SCALE_ROUNDINGS",
     "DotResult",
     "ElementFormat",
+    "LayerReport",
     "MXFPFormat",
     "MXFPTensor",
     "MXIntFormat",
     "MXIntTensor",
     "MXLinear",
+    "QuantizeReport",
     "dequantize",
     "dot_product",
     "dot_sum_range",

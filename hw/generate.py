@@ -53,9 +53,16 @@ class Design:
     """
 
     name: str
-    verilog: str
+    verilog: str = field(repr=False)
     manifest: dict = field(repr=False)
     component: wiring.Component = field(repr=False)
+
+    def __repr__(self) -> str:
+        streams = ", ".join(f"{n} {'in' if s['direction'] == 'in' else 'out'} "
+                            f"{s['width']}b" for n, s in self.manifest["streams"].items())
+        return (f"Design({self.name!r}, top={self.manifest['top']!r}, "
+                f"latency={self.manifest['latency']}, streams: {streams}; "
+                f"{len(self.verilog.splitlines())} lines of Verilog)")
 
 
 def build(top: str, **params) -> wiring.Component:

@@ -51,3 +51,14 @@ def test_generate_out_that_is_a_file(tmp_path):
     with pytest.raises(ValueError, match="out .*f"):
         generate("dot", bits=4, block=2, out=tmp_path / "f")
     assert (tmp_path / "f").read_text() == "x"
+
+
+def test_design_prints_a_summary():
+    """print(design) shows what it is, not the whole Verilog text."""
+    from hw.generate import elaborate
+
+    d = elaborate("dot", a_bits=4, b_bits=4, block=2)
+    text = repr(d)
+    assert text.startswith("Design('mxint_dot_a4_w4_e8_k2', top='dot', latency=")
+    assert "a in 16b, b in 16b, o out" in text and "lines of Verilog)" in text
+    assert "module" not in text and len(text) < 200

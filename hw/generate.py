@@ -127,6 +127,29 @@ def emit(u: Unit, record: Params, *, interface: str = "native") -> Design:
     return Design(name=name, verilog=text, manifest=manifest, component=component)
 
 
+#: Partial-product bits (MACs x operand bits x operand bits) above which generation takes
+#: long enough to say so first: about 40 s of one core at 16,384 (8-bit, k = 256).
+LARGE_PRODUCT_BITS = 4096
+
+
+def size_note(u: Unit, record: Params) -> str | None:
+    """A line that says up front that ``record`` is a large design, or None.
+
+    The estimate is the unit's MACs per transfer times its operands' widths (the bit heap's
+    partial products): 8-bit k = 64 (4,096 bits) takes about 10 s, k = 256 about 40 s and
+    k = 1024 minutes on one core.
+    """
+    values = record.values()
+    a = values.get("a_bits", values.get("man_bits", 1))
+    b = values.get("b_bits", a)
+    bits = u.macs(record) * a * b
+    if bits <= LARGE_PRODUCT_BITS:
+        return None
+    seconds = 40 * bits // 16384
+    return (f"{record.name} is a large design ({u.macs(record)} MACs of {a} x {b} bits); "
+            f"elaborating and converting it takes about {max(seconds, 10)} s or more")
+
+
 def build_parser():
     """The parser of ``python -m hw.generate``."""
     parser = command_parser(
@@ -180,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"{parser.prog}: error: --out {args.out} {problem}", file=sys.stderr)
         return 1
-    design = emit(unit(args.top), record, interface=args.interface)
+    u = unit(args.top)
+    note = size_note(u, record)
+    if note:
+        print(f"{parser.prog}: {note}", file=sys.stderr, flush=True)
+    design = emit(u, record, interface=args.interface)
     try:
         paths = write(design, args.out)
     except OSError as exc:

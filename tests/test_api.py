@@ -62,3 +62,15 @@ def test_design_prints_a_summary():
     assert text.startswith("Design('mxint_dot_a4_w4_e8_k2', top='dot', latency=")
     assert "a in 16b, b in 16b, o out" in text and "lines of Verilog)" in text
     assert "module" not in text and len(text) < 200
+
+
+def test_large_designs_are_announced():
+    """hw.generate says up front when a design will take a while to elaborate."""
+    from hw.generate import size_note
+    from hw.unit import unit
+
+    dot = unit("dot")
+    assert size_note(dot, dot.record(a_bits=8, b_bits=8, block=64)) is None
+    note = size_note(dot, dot.record(a_bits=8, b_bits=8, block=1024))
+    assert note == ("mxint_dot_a8_w8_e8_k1024 is a large design (1024 MACs of 8 x 8 bits); "
+                    "elaborating and converting it takes about 160 s or more")

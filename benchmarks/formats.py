@@ -1,0 +1,156 @@
+"""Every OCP MX format's dot product, measured in one run: ``python -m benchmarks.formats``.
+
+Usage::
+
+    python -m benchmarks.formats [--block 32,16] [--formats mxfp4,mxint8,...]
+                                 [--no-pnr] [--jobs 2] [--json FILE]
+
+For each format and block it generates the dot product (``--top dot`` with both operands
+in that format: ``--aformat``/``--wformat`` for a minifloat, ``--bits`` for MXINT) and
+measures, through the jobs and cache of ``flows.density``:
+
+* LUTs and flip-flops per MAC on xc7, LUT-only (``-nodsp``), generic logic (no xc7
+  primitives), after Yosys synthesis, divided by the ``k`` MACs per cycle;
+* the ECP5 clock after nextpnr placement and routing, LUT-only, at a 200 MHz target
+  (unless ``--no-pnr``);
+* the memory density over fp32, ``32 / (element bits + 8 / k)``.
+
+Beside each k = 32 row it prints the figure the one other open MX FPGA library
+(MX-for-FPGA, FPL 2024) reaches in the same flow, as issue 16 quotes it (its dot products
+synthesised with Yosys 0.60, xc7 LUT-only, k = 32, exact in-block sum, no scale addition,
+no NaN, combinational), and the ratio. Those figures are quoted, not measured here: the
+library is not part of this repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cli.config import add_config_arguments, int_list, parse_args
+from flows.cache import DEFAULT_CACHE_DIR, ResultCache
+from flows.jobs import Job, elaborate_unit, hw_digest, run_jobs
+from golden.format import MAX_BLOCK, MXFPFormat, parse_format
+
+__all__ = ["FORMATS", "PEER_LUTS_PER_MAC", "dot_params", "main", "measure"]
+
+#: The formats measured by default: the OCP MX family, then MXINT at the same widths.
+FORMATS = ("mxfp8_e5m2", "mxfp8_e4m3", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4", "mxint8",
+           "mxint6", "mxint4")
+
+#: MX-for-FPGA's dot products, LUTs per MAC at k = 32 in our flow (issue 16).
+PEER_LUTS_PER_MAC = {"mxfp4": 88.2, "mxfp6_e2m3": 147.7, "mxfp6_e3m2": 167.6,
+                     "mxfp8_e4m3": 270.7, "mxfp8_e5m2": 388.6, "mxint8": 229.1}
+#: Issue 16's target: at least this many times denser than the peer.
+TARGET_RATIO = 2.5
+#: nextpnr target clock, MHz.
+FREQ_MHZ = 200.0
+
+
+def dot_params(name: str, block: int) -> dict:
+    """``hw.generate`` parameters of the dot product with both operands in format ``name``."""
+    fmt = parse_format(name, block=block)
+    if isinstance(fmt, MXFPFormat):
+        return {"a_format": fmt.element.name, "b_format": fmt.element.name, "block": block}
+    return {"a_bits": fmt.man_bits, "b_bits": fmt.man_bits, "block": block}
+
+
+def measure(formats: Sequence[str], blocks: Sequence[int], *, pnr: bool = True,
+            jobs: int = 2, cache: ResultCache | None = None) -> list[dict]:
+    """One row per (format, block): LUTs, FFs per MAC on xc7 LUT-only, ECP5 MHz, memory
+    density, and the peer's figure where there is one."""
+    digest = hw_digest()
+    rows, work = [], []
+    for name in formats:
+        for k in blocks:
+            try:
+                unit = elaborate_unit(cache, "dot", dot_params(name, k), digest)
+            except (TypeError, ValueError) as exc:  # a format the dot product refuses
+                rows.append({"format": name, "block": k, "skipped": str(exc)})
+                continue
+            xc7 = Job(unit, "xc7", "lut", False, 0.0, 0)
+            ecp5 = Job(unit, "ecp5", "lut", True, FREQ_MHZ, 1) if pnr else None
+            work += [j for j in (xc7, ecp5) if j is not None]
+            rows.append({"format": name, "block": k, "module": unit.name, "macs": unit.macs,
+                         "_jobs": (xc7, ecp5)})
+    results = run_jobs(work, cache, workers=jobs)
+    for row in rows:
+        jobs_of = row.pop("_jobs", None)
+        if jobs_of is None:
+            continue
+        xc7, ecp5 = jobs_of
+        fmt = parse_format(row["format"], block=row["block"])
+        r = results[xc7]
+        row.update(luts_per_mac=round(r["luts"] / row["macs"], 2),
+                   ffs_per_mac=round(r["ffs"] / row["macs"], 2),
+                   memory_density=round(fmt.memory_density, 3))
+        if ecp5 is not None:
+            row["ecp5_mhz"] = results[ecp5]["pnr"]["fmax"]
+        peer = PEER_LUTS_PER_MAC.get(row["format"]) if row["block"] == 32 else None
+        if peer is not None:
+            row.update(peer_luts_per_mac=peer,
+                       ratio_to_peer=round(peer / row["luts_per_mac"], 2))
+    return rows
+
+
+def to_markdown(rows: Sequence[dict]) -> str:
+    lines = ["| format | k | LUTs/MAC | FFs/MAC | ECP5 MHz | memory density | "
+             "MX-for-FPGA LUTs/MAC | denser by |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['format']} | {r['block']} | not generated: {r['skipped']} "
+                         "| | | | | |")
+            continue
+        mhz = f"{r['ecp5_mhz']:.1f}" if "ecp5_mhz" in r else "–"
+        peer = f"{r['peer_luts_per_mac']}" if "peer_luts_per_mac" in r else "–"
+        ratio = f"{r['ratio_to_peer']:.2f}x" if "ratio_to_peer" in r else "–"
+        lines.append(f"| {r['format']} | {r['block']} | {r['luts_per_mac']:.1f} | "
+                     f"{r['ffs_per_mac']:.1f} | {mhz} | {r['memory_density']:.2f}x | {peer} "
+                     f"| {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def _format_list(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip().lower() for n in text.split(","))
+    for n in names:
+        try:
+            parse_format(n)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return names
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.formats",
+        description="LUTs and FFs per MAC (xc7, LUT-only, generic) and ECP5 MHz of the dot "
+                    "product in every OCP MX format, beside MXINT and the peer library's "
+                    "figures.")
+    parser.add_argument("--formats", type=_format_list, default=FORMATS, metavar="F[,F...]",
+                        help="--format names (default: " + ",".join(FORMATS) + ")")
+    parser.add_argument("--block", type=int_list(1, MAX_BLOCK), default=(32, 16),
+                        metavar="K[,K...]", help="block sizes (default: 32,16)")
+    parser.add_argument("--no-pnr", action="store_true", help="skip ECP5 place and route")
+    parser.add_argument("--jobs", type=int, default=2, choices=range(1, 65), metavar="N",
+                        help="tool runs at once, 1 to 64 (default: 2)")
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
+                        help="also write the rows to this JSON file")
+    parser.add_argument("--no-cache", action="store_true",
+                        help=f"run every tool; neither read nor write {DEFAULT_CACHE_DIR}")
+    add_config_arguments(parser)
+    args = parse_args(parser, argv)
+    cache = None if args.no_cache else ResultCache(DEFAULT_CACHE_DIR)
+    rows = measure(args.formats, args.block, pnr=not args.no_pnr, jobs=args.jobs, cache=cache)
+    print(to_markdown(rows), end="")
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cli import interrupt
+from cli.files import write_atomic
 from flows.synth import synthesize
 from hw.generate import elaborate
 
@@ -68,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['extra_fraction']:6.2%} {r['native']['ffs']:10d} {r['axis']['ffs']:8d}  "
               f"{'met' if r['meets_goal'] else 'MISSED'}")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+        write_atomic(args.json, json.dumps(results, indent=1, sort_keys=True) + "\n")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import torch
 
+from cli import interrupt
 from cli.config import add_config_arguments, parse_args
+from cli.files import write_atomic
 from golden import MXIntFormat, quantize
 
 
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         try:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(text + "\n")
+            write_atomic(args.json, text + "\n")
         except OSError as exc:
             print(f"{parser.prog}: error: cannot write --json {args.json}: "
                   f"{exc.strerror or exc}", file=sys.stderr)
@@ -109,4 +111,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

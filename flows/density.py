@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 
+from cli import interrupt
 from cli.config import OneLineParser, add_config_arguments, int_list, parse_args
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS
 from hw.bitheap import ARCHS, DEFAULT_ARCH
@@ -326,4 +327,4 @@ def _executor(kind: str, scheduler: str | None) -> Iterator[Executor | None]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

@@ -28,7 +28,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from cli import interrupt
 from cli.config import add_config_arguments, command_parser, parse_args
+from cli.files import write_atomic
 from cli.units import add_unit_arguments, unit_epilog, unit_record
 from golden.format import MXIntFormat, check_int
 
@@ -272,8 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json is not None:
         try:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(report, sort_keys=True, indent=2) + "\n",
-                                 encoding="utf-8")
+            write_atomic(args.json, json.dumps(report, sort_keys=True, indent=2) + "\n")
         except OSError as exc:
             print(f"{parser.prog}: error: cannot write --json {args.json}: "
                   f"{exc.strerror or exc}", file=sys.stderr)
@@ -282,4 +283,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

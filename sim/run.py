@@ -17,6 +17,7 @@ import random
 import sys
 from pathlib import Path
 
+from cli import interrupt
 from cli.config import OneLineParser, add_config_arguments, output_problem, parse_args
 from cli.units import add_unit_arguments, unit_epilog, unit_record
 from hw.generate import elaborate
@@ -146,4 +147,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

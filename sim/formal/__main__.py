@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+from cli import interrupt
 from cli.config import OneLineParser, add_config_arguments, output_problem, parse_args
 from cli.units import add_unit_arguments, unit_record
 from hw.generate import elaborate
@@ -85,26 +87,24 @@ def main(argv: list[str] | None = None) -> int:
     keep = args.workdir is not None
     root = args.workdir or Path(tempfile.mkdtemp(prefix="mxforge-formal-"))
     failed = False
-    for mode in modes:
-        workdir = root / mode
-        try:
-            result = prove(design, mode=mode, steps=args.steps, timeout=args.timeout,
-                           workdir=workdir)
-        except (ToolError, HarnessError, OSError) as exc:
-            print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-            return 1
-        print(f"{result.status} {design.name} {result.detail} ({result.seconds:.1f} s)")
-        if not result.proved:
-            failed = keep = True
-            _print_counterexample(result)
-    if not keep:
+    try:
         for mode in modes:
-            for path in sorted((root / mode).glob("*")):
-                path.unlink()
-            (root / mode).rmdir()
-        root.rmdir()
+            try:
+                result = prove(design, mode=mode, steps=args.steps, timeout=args.timeout,
+                               workdir=root / mode)
+            except (ToolError, HarnessError, OSError) as exc:
+                keep = True  # the message may name a log in it
+                print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+                return 1
+            print(f"{result.status} {design.name} {result.detail} ({result.seconds:.1f} s)")
+            if not result.proved:
+                failed = keep = True
+                _print_counterexample(result)
+    finally:  # the temporary folder goes on every way out, Ctrl-C included
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

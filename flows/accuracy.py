@@ -44,7 +44,7 @@ from importlib import metadata
 from pathlib import Path
 
 from cli import interrupt
-from cli.config import OneLineParser, add_config_arguments, int_list, parse_args
+from cli.config import OneLineParser, add_config_arguments, check_outputs, int_list, parse_args
 from cli.files import write_atomic
 from models.load import ModelError, folder_digest, resolve_model
 from models.sentences import DEFAULT_COUNT, sentences
@@ -613,6 +613,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--sentences must be from 1 to 4096, not {args.sentences}")
     if not 1 <= args.jobs <= 64:
         parser.error(f"--jobs must be from 1 to 64, not {args.jobs}")
+    check_outputs(parser, [("--out", args.out, True),
+                           ("--cache", None if args.no_cache else args.cache, True)])
     try:
         resolve_model(args.model)
     except ModelError as exc:

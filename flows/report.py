@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cli import interrupt
-from cli.config import add_config_arguments, command_parser, parse_args
+from cli.config import add_config_arguments, check_outputs, command_parser, parse_args
 from cli.files import write_atomic
 from cli.units import add_unit_arguments, unit_epilog, unit_record
 from golden.format import MXIntFormat, check_int
@@ -201,12 +201,6 @@ def format_report(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _output_problem(path: Path, *, folder: bool) -> str | None:
-    from cli.config import output_problem  # deferred: it imports Amaranth
-
-    return output_problem(path, folder=folder)
-
-
 def _targets(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",")]
     for name in names:
@@ -253,12 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = unit_record(args, parser)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, not {args.jobs}")
-    for flag, path, folder in [("--out/--workdir", args.workdir, True),
-                               ("--json", args.json, False)]:
-        problem = None if path is None else _output_problem(path, folder=folder)
-        if problem:
-            print(f"{parser.prog}: error: {flag} {path} {problem}", file=sys.stderr)
-            return 1
+    check_outputs(parser, [("--out/--workdir", args.workdir, True), ("--json", args.json, False)])
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

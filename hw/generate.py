@@ -22,6 +22,7 @@ from amaranth.lib import wiring
 from cli import interrupt
 from cli.config import (
     add_config_arguments,
+    check_outputs,
     command_parser,
     options_argv,
     output_problem,
@@ -170,10 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_args(parser, argv)  # --config FILE first, the command line over it
     record = unit_record(args, parser)
-    problem = output_problem(args.out)
-    if problem:
-        print(f"{parser.prog}: error: --out {args.out} {problem}", file=sys.stderr)
-        return 1
+    check_outputs(parser, [("--out", args.out, True)])
     design = emit(unit(args.top), record, interface=args.interface)
     try:
         paths = write(design, args.out)

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from cli import interrupt
-from cli.config import OneLineParser, add_config_arguments, output_problem, parse_args
+from cli.config import OneLineParser, add_config_arguments, check_outputs, parse_args
 from cli.units import add_unit_arguments, unit_record
 from hw.generate import elaborate
 from hw.unit import units
@@ -70,12 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--interface {args.interface} does not apply to sim.formal: the proofs "
                      "read the units' native streams")
     params = unit_record(args, parser).kwargs()
-    if args.workdir is not None:
-        problem = output_problem(args.workdir)
-        if problem:
-            print(f"{parser.prog}: error: --out/--workdir {args.workdir} {problem}",
-                  file=sys.stderr)
-            return 1
+    check_outputs(parser, [("--out/--workdir", args.workdir, True)])
     design = elaborate(args.top, **params)
     modes = MODES if args.mode == "both" else (args.mode,)
     if args.mode == "both" and is_heap_dot(design):

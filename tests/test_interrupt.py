@@ -226,7 +226,7 @@ def test_sim_run(tmp_path):
 
 def test_report(tmp_path):
     """Interrupted while Yosys runs in the worker threads; their folders are removed."""
-    run = start(["-m", "flows.report", "--bits", "8", "--block", "64", "--json",
+    run = start(["-m", "flows.report", "--bits", "6", "--block", "16", "--json",
                  "{out}/report.json", "--jobs", "2"], tmp_path)
     wait_for(has_child(run, "yosys"), 60, "Yosys")
     assert interrupt(run, signal.SIGINT) == []

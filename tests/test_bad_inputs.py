@@ -285,6 +285,7 @@ CLI_CASES: list[CliCase] = [
     *_cases("sim.formal", FORMAL, [
         ("--top fpmac --fp-preset bf16", ("--top", "fpmac")),
         ("--bits 6 --block 4 --timeout nan", ("--timeout", "nan")),
+        ("--bits 6 --block 4 --timeout inf", ("--timeout", "inf")),
         ("--bits 6 --block 4 --interface axis", ("--interface", "axis")),
         ("--bits 6 --block 4 --timeout 0", ("--timeout", "0")),
         ("--bits 6 --block 4 --steps 0", ("--steps", "0")),

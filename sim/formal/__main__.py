@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import sys
 import tempfile
@@ -62,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     if units()[args.top].reference is None:
         known = ", ".join(key for key, u in units().items() if u.reference is not None)
         parser.error(f"--top {args.top} has no formal reference yet; known: {known}")
-    if not args.timeout > 0:  # nan too
-        parser.error(f"--timeout must be positive, not {args.timeout:g}")
+    if not 0 < args.timeout < math.inf:  # nan too
+        parser.error(f"--timeout must be a positive number of seconds, not {args.timeout:g} "
+                     "(give a large one for no limit)")
     if args.steps is not None and args.steps < 1:
         parser.error(f"--steps must be at least 1, not {args.steps}")
     if getattr(args, "interface", "native") != "native":

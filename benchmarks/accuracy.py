@@ -20,6 +20,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from cli import interrupt
+
 SWEEP = ["--model", "minilm", "--bits", "4,6,8", "--block", "16,32"]
 GOAL_FRESH_S = 180.0
 GOAL_CACHED_S = 5.0
@@ -73,4 +75,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

@@ -18,6 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cli import interrupt
+from cli.config import check_outputs
+from cli.files import write_atomic
 from flows.synth import synthesize
 from hw.generate import elaborate
 
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="FPGA family (default: %(default)s)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
+    check_outputs(parser, [("--json", args.json, False)])  # before the syntheses
     results = {}
     print(f"{'design':10s} {'native LUTs':>11s} {'axis LUTs':>9s} {'extra':>6s} "
           f"{'native FFs':>10s} {'axis FFs':>8s}  goal <= {GOAL_LUT_FRACTION:.0%}")
@@ -68,9 +72,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['extra_fraction']:6.2%} {r['native']['ffs']:10d} {r['axis']['ffs']:8d}  "
               f"{'met' if r['meets_goal'] else 'MISSED'}")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.json, json.dumps(results, indent=1, sort_keys=True) + "\n")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.goals import check_goals, format_goals
+from cli import interrupt
 
 SWEEP = ["--bits", "4,6,8", "--block", "16,32", "--target", "xc7,ecp5", "--mode", "lut,dsp"]
 GOAL_FRESH_S = 600.0
@@ -75,4 +76,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

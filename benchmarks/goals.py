@@ -18,6 +18,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from cli import interrupt
 from flows.paper import find_row
 
 __all__ = ["GOALS", "check_goals", "format_goals", "main"]
@@ -115,4 +116,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

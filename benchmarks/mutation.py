@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cli import interrupt
+
 REPO = Path(__file__).resolve().parent.parent
 #: What the tests need from the repository.
 COPIED = ("hw", "cli", "golden", "sim", "tests", "flows", "benchmarks", "pyproject.toml")
@@ -324,4 +326,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import torch
 
+from cli import interrupt
 from cli.config import add_config_arguments, parse_args
+from cli.files import write_atomic
 from golden import MXIntFormat, quantize
 
 
@@ -76,7 +78,7 @@ def bench_verilator(vectors: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cli.config import OneLineParser, output_problem
+    from cli.config import OneLineParser, check_outputs
 
     parser = OneLineParser(prog="python -m benchmarks.run", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -89,10 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     for flag, value in (("--repeats", args.repeats), ("--vectors", args.vectors)):
         if value < 1:
             parser.error(f"{flag} must be at least 1, not {value}")
-    problem = args.json and output_problem(args.json, folder=False)
-    if problem:  # checked before the minutes of measuring, not after
-        print(f"{parser.prog}: error: --json {args.json} {problem}", file=sys.stderr)
-        return 1
+    check_outputs(parser, [("--json", args.json, False)])  # before minutes of measuring
     results = {"generate": bench_generate(args.repeats), "quantize": bench_quantize(args.repeats),
                "verilator": bench_verilator(args.vectors)}
     text = json.dumps(results, indent=2, sort_keys=True)
@@ -100,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         try:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(text + "\n")
+            write_atomic(args.json, text + "\n")
         except OSError as exc:
             print(f"{parser.prog}: error: cannot write --json {args.json}: "
                   f"{exc.strerror or exc}", file=sys.stderr)
@@ -109,4 +108,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

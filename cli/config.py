@@ -23,18 +23,21 @@ the file.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import stat
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import yaml
 
 from hw import __version__
 
-__all__ = ["OneLineParser", "add_config_arguments", "command_parser", "config_argv", "int_list",
-           "options_argv", "output_problem", "parse_args", "version_string"]
+__all__ = ["OneLineParser", "add_config_arguments", "check_outputs", "command_parser",
+           "config_argv", "int_list", "options_argv", "output_problem", "parse_args",
+           "version_string"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -55,31 +58,74 @@ def command_parser(prog: str, *, description: str, epilog: str) -> OneLineParser
                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def _what(path: Path) -> str | None:
+    """What ``path`` is, if it exists (``"a file"``, ``"a device"``, ...), or, for a
+    symbolic link that leads nowhere, ``"a symlink loop"`` / ``"a broken symlink"``;
+    ``None`` if nothing is there."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop"
+        if path.is_symlink():
+            return f"a broken symlink (to {os.readlink(path)})"
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file or folder"
+
+
 def output_problem(path: str | os.PathLike, *, folder: bool = True) -> str | None:
     """Why ``path`` cannot be used as an output folder (or, with ``folder=False``, an output
     file), or ``None`` if it can. Nothing is left behind by the check.
 
-    A folder must be a folder or not exist yet; a file must not be a folder. The nearest
-    existing folder on the way must let a folder be created in it (tried, then removed).
+    A folder must be a folder or not exist yet; a file must be a regular file that can be
+    written, or not exist yet (a device or a pipe is refused: outputs are written to a
+    temporary file and renamed into place). A symlink loop or a broken symlink is refused
+    as what it is. The nearest existing folder on the way must let a folder be created in
+    it (tried, then removed).
     """
     path = Path(path)
-    if folder and path.exists() and not path.is_dir():
-        return "is a file, not a folder"
-    if not folder:
-        if path.is_dir():
-            return "is a folder, not a file"
-        if path.exists():
-            return None if os.access(path, os.W_OK) else "is a file that cannot be written"
-    existing = path if folder else path.parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"cannot be created: {existing} is a file, not a folder"
+    what = _what(path)
+    wanted = "a folder" if folder else "a file"
+    if what is not None and what != wanted:
+        return f"is {what}, not {wanted}"
+    if what == "a file":
+        return None if os.access(path, os.W_OK) else "is a file that cannot be written"
+    if what == "a folder":
+        existing = path
+    else:
+        existing = path.parent
+        while _what(existing) is None and existing != existing.parent:
+            existing = existing.parent
+    found = _what(existing)
+    if found != "a folder":
+        return f"cannot be created: {existing} is {found}, not a folder"
     try:
         tempfile.TemporaryDirectory(dir=existing, prefix=".mxforge-probe-").cleanup()
     except OSError as exc:
         return f"cannot be created: {existing} does not take new files ({exc.strerror or exc})"
     return None
+
+
+def check_outputs(parser: argparse.ArgumentParser,
+                  outputs: Iterable[tuple[str, str | os.PathLike | None, bool]]) -> None:
+    """Check every output, cache and work path of a command before any work: for each
+    ``(option, path, folder)`` (``folder`` false for a file; a ``None`` path is skipped),
+    end the program with status 2 and one line naming the option, the path and what is
+    wrong with it (:func:`output_problem`)."""
+    for option, path, folder in outputs:
+        problem = None if path is None else output_problem(path, folder=folder)
+        if problem:
+            parser.exit(2, f"{parser.prog}: error: {option} {path} {problem}\n")
 
 
 def int_list(lo: int, hi: int):

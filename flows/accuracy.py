@@ -48,7 +48,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from cli.config import OneLineParser, add_config_arguments, int_list, parse_args
+from cli import interrupt
+from cli.config import OneLineParser, add_config_arguments, check_outputs, int_list, parse_args
+from cli.files import write_atomic
 from models.load import ModelError, folder_digest, resolve_model
 from models.sentences import DEFAULT_COUNT, sentences
 from models.sentences import digest as sentences_digest
@@ -302,6 +304,28 @@ def _setup(model: str, count: int) -> tuple:
     return _STATE["loaded"], _STATE["reference"], _STATE["texts"]
 
 
+def _worker_init() -> None:
+    """A worker leaves Ctrl-C to its parent, which ends it (:func:`_stop`): a terminal
+    sends SIGINT to the whole process group, and a worker that took it would print a
+    traceback of its own."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what ``pool`` has not started and terminate its workers, without waiting
+    for the running tasks."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public way
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+
+
 def _task(model: str, count: int, config: Config) -> dict:
     loaded, reference, texts = _setup(model, count)
     return _measure(loaded, reference, texts, config)
@@ -452,11 +476,18 @@ def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], 
                 import multiprocessing
 
                 ctx = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=min(jobs, len(missing)),
-                                         mp_context=ctx) as pool:
+                pool = ProcessPoolExecutor(max_workers=min(jobs, len(missing)),
+                                           mp_context=ctx, initializer=_worker_init)
+                try:
                     futures = {i: pool.submit(_task, model, count, todo[i]) for i in missing}
                     for i in missing:  # in order, so the cache fills predictably
                         done(i, futures[i].result())
+                except BaseException:
+                    # Ctrl-C or a failure: neither run the configurations still queued nor
+                    # wait for the ones running (minutes each); end the workers now.
+                    _stop(pool)
+                    raise
+                pool.shutdown()
         finally:
             bar.close()
     return [dict(r) for r in rows]  # type: ignore[arg-type]
@@ -540,7 +571,7 @@ def _plot(report: Mapping, path: Path) -> None:
         ax.tick_params(axis="x", labelrotation=45, labelsize="small")
         ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
+    fig.savefig(path, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
 
 
@@ -551,15 +582,9 @@ def write_reports(report: Mapping, out: Path, *, plots: bool = True) -> list[Pat
              "accuracy.json": json.dumps(report, indent=1, sort_keys=True) + "\n"}
     written = []
     for name, text in files.items():
-        path = out / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-        os.replace(tmp, path)
-        written.append(path)
+        written.append(write_atomic(out / name, text))
     if plots and report["rows"]:
-        path = out / "accuracy.png"
-        _plot(report, path)
-        written.append(path)
+        written.append(write_atomic(out / "accuracy.png", lambda tmp: _plot(report, tmp)))
     return written
 
 
@@ -679,6 +704,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--sentences must be from 1 to 4096, not {args.sentences}")
     if not 1 <= args.jobs <= 64:
         parser.error(f"--jobs must be from 1 to 64, not {args.jobs}")
+    check_outputs(parser, [("--out", args.out, True),
+                           ("--cache", None if args.no_cache else args.cache, True)])
     try:
         resolve_model(args.model)
     except ModelError as exc:
@@ -709,4 +736,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

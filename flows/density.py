@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 
-from cli.config import OneLineParser, add_config_arguments, int_list, parse_args
+from cli import interrupt
+from cli.config import OneLineParser, add_config_arguments, check_outputs, int_list, parse_args
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS
 from hw.bitheap import ARCHS, DEFAULT_ARCH
 
@@ -199,16 +200,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_folder(option: str, folder: Path) -> str | None:
-    """Why ``folder`` cannot be used as an output folder, as an error line, or ``None``.
-    The check is ``hw.generate``'s, so every command line words it alike; it creates
-    nothing."""
-    from cli.config import output_problem
-
-    problem = output_problem(folder, folder=True)
-    return None if problem is None else f"{option} {folder} {problem}"
-
-
 def _refuse(args: argparse.Namespace) -> str | None:
     """The first option of ``args`` that does not apply or conflicts, as an error line."""
     pnr = not args.no_pnr and "ecp5" in args.target
@@ -239,8 +230,9 @@ def _refuse(args: argparse.Namespace) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``python -m flows.density``; returns the exit code.
 
-    Mistakes in the options exit with status 2; a path or file that cannot be used, a
-    cluster that cannot be reached or a tool that fails exit with status 1. Either way one
+    Mistakes in the options and output paths that cannot be used exit with status 2; a
+    weights file that cannot be used, a cluster that cannot be reached or a tool that
+    fails exit with status 1. Either way one
     line goes to stderr, and no tool runs after a mistake in the options or paths.
     """
     parser = build_parser()
@@ -254,10 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
     cache_dir = None if args.no_cache else (args.cache or DEFAULT_CACHE_DIR)
-    for option, folder in (("--out", args.out), ("--cache", cache_dir)):
-        problem = folder is not None and _check_folder(option, folder)
-        if problem:
-            return fail(problem)
+    check_outputs(parser, [("--out", args.out, True), ("--cache", cache_dir, True)])
     if args.weights is not None:
         try:
             weights_format(args.weights)
@@ -326,4 +315,4 @@ def _executor(kind: str, scheduler: str | None) -> Iterator[Executor | None]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from cli.files import write_atomic
+
 __all__ = ["pareto_front", "write_plots"]
 
 _META = {"Software": None}
@@ -64,7 +66,8 @@ def write_plots(report: Mapping, out: Path) -> list[Path]:
     def save(fig, name: str) -> None:
         path = out / name
         fig.tight_layout()
-        fig.savefig(path, dpi=110, metadata=_META)
+        write_atomic(path, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=110,
+                                                            metadata=_META))
         plt.close(fig)
         written.append(path)
 

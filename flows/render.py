@@ -10,9 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+
+from cli.files import write_atomic
 
 __all__ = ["CSV_COLUMNS", "to_csv", "to_json", "to_markdown", "write_reports"]
 
@@ -164,11 +165,7 @@ def write_reports(report: Mapping, out: Path, *, plots: bool = True) -> list[Pat
     written = []
     for name, text in (("density.md", to_markdown(report)), ("density.csv", to_csv(report)),
                        ("density.json", to_json(report))):
-        path = out / name
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-        written.append(path)
+        written.append(write_atomic(out / name, text))
     if plots:
         from .plots import write_plots
         written += write_plots(report, out)

@@ -28,7 +28,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cli.config import add_config_arguments, command_parser, parse_args
+from cli import interrupt
+from cli.config import add_config_arguments, check_outputs, command_parser, parse_args
+from cli.files import write_atomic
 from cli.units import add_unit_arguments, unit_epilog, unit_record
 from golden.format import MXIntFormat, check_int
 
@@ -199,12 +201,6 @@ def format_report(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _output_problem(path: Path, *, folder: bool) -> str | None:
-    from cli.config import output_problem  # deferred: it imports Amaranth
-
-    return output_problem(path, folder=folder)
-
-
 def _targets(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",")]
     for name in names:
@@ -251,12 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = unit_record(args, parser)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, not {args.jobs}")
-    for flag, path, folder in [("--out/--workdir", args.workdir, True),
-                               ("--json", args.json, False)]:
-        problem = None if path is None else _output_problem(path, folder=folder)
-        if problem:
-            print(f"{parser.prog}: error: {flag} {path} {problem}", file=sys.stderr)
-            return 1
+    check_outputs(parser, [("--out/--workdir", args.workdir, True), ("--json", args.json, False)])
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -272,8 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json is not None:
         try:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(report, sort_keys=True, indent=2) + "\n",
-                                 encoding="utf-8")
+            write_atomic(args.json, json.dumps(report, sort_keys=True, indent=2) + "\n")
         except OSError as exc:
             print(f"{parser.prog}: error: cannot write --json {args.json}: "
                   f"{exc.strerror or exc}", file=sys.stderr)
@@ -282,4 +272,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

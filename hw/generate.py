@@ -19,8 +19,10 @@ from pathlib import Path
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
+from cli import interrupt
 from cli.config import (
     add_config_arguments,
+    check_outputs,
     command_parser,
     options_argv,
     output_problem,
@@ -199,10 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_args(parser, argv)  # --config FILE first, the command line over it
     record = unit_record(args, parser)
-    problem = output_problem(args.out)
-    if problem:
-        print(f"{parser.prog}: error: --out {args.out} {problem}", file=sys.stderr)
-        return 1
+    check_outputs(parser, [("--out", args.out, True)])
     u = unit(args.top)
     note = size_note(u, record)
     if note:
@@ -220,4 +219,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

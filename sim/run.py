@@ -17,7 +17,8 @@ import random
 import sys
 from pathlib import Path
 
-from cli.config import OneLineParser, add_config_arguments, output_problem, parse_args
+from cli import interrupt
+from cli.config import OneLineParser, add_config_arguments, check_outputs, parse_args
 from cli.units import add_unit_arguments, unit_epilog, unit_record
 from hw.generate import elaborate
 
@@ -125,10 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--vectors must be at least 0, not {args.vectors}")
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         parser.error(f"--seed must be from 0 to {MAX_SEED}, not {args.seed}")
-    problem = output_problem(args.build)  # before any tool runs
-    if problem:
-        print(f"{parser.prog}: error: --out/--build {args.build} {problem}", file=sys.stderr)
-        return 1
+    check_outputs(parser, [("--out/--build", args.build, True)])  # before any tool runs
     if args.model is not None or args.layer is not None or args.tokens is not None:
         from .model_layer import run_cli
 
@@ -146,4 +144,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cli.files import write_atomic
+
 from .tools import cell_models, verilator_env
 
 if TYPE_CHECKING:  # the cocotb test modules import this one: keep Amaranth out of them
@@ -32,9 +34,7 @@ def _write_if_changed(path: Path, text: str) -> None:
     """Keep the file (and its mtime) when the content is the same, so builds are reused."""
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="\n")
-    os.replace(tmp, path)
+    write_atomic(path, text)
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -130,9 +130,13 @@ def test_mxfp_rows(tmp_path):
     assert rows[2]["act_format"] == "bf16" and rows[2]["act_bits"] == 16
 
 
-def test_unwritable_out(tmp_path, capsys):
+def test_unwritable_out_is_refused_before_the_model(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert main([*SMALL, "--out", str(blocker / "sub"), "--cache", str(tmp_path / "c")]) == 1
-    err = capsys.readouterr().err
-    assert "error: cannot write to --out" in err
+    with pytest.raises(SystemExit) as exc:
+        main([*SMALL, "--out", str(blocker / "sub"), "--cache", str(tmp_path / "c")])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (f"python -m flows.accuracy: error: --out "
+                                       f"{blocker / 'sub'} cannot be created: {blocker} is a "
+                                       "file, not a folder\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # no cache: nothing ran

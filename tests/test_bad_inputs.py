@@ -49,9 +49,9 @@ class CliCase:
     """One bad command line.
 
     ``argv`` may hold ``{out}`` (the case's output folder, which must not be created),
-    ``{file}`` (an existing file, which must stay unchanged) and ``{folder}`` (the existing
-    folder that holds them). ``names`` must all appear in
-    the one error line.
+    ``{file}`` (an existing file, which must stay unchanged), ``{loop}`` (a symbolic link
+    to itself) and ``{folder}`` (the existing folder that holds them). ``names`` must all
+    appear in the one error line.
     """
 
     cli: str
@@ -71,6 +71,8 @@ GEN = ("--out", "{out}/gen")
 SIM = ("--build", "{out}/sim", "--vectors", "5", "--seed", "1")
 REPORT = ("--workdir", "{out}/work", "--json", "{out}/report.json")
 FORMAL = ("--workdir", "{out}/formal")
+ACCURACY = ("--bits", "4", "--block", "16")
+DENSITY = ("--bits", "4", "--block", "16", "--no-pnr")
 
 CLI_CASES: list[CliCase] = [
     # ---- hw.generate: ranges, types, required values
@@ -187,6 +189,12 @@ CLI_CASES: list[CliCase] = [
     CliCase("hw.generate", ("--bits", "6", "--block", "4", "--out", "{file}"), ("--out",)),
     CliCase("hw.generate", ("--bits", "6", "--block", "4", "--out", "{file}/sub"), ("--out",)),
     CliCase("hw.generate", ("--bits", "6", "--block", "4", "--out", "/proc/nope"), ("--out",)),
+    CliCase("hw.generate", ("--bits", "6", "--block", "4", "--out", "/dev/null"),
+            ("--out", "/dev/null", "is a device")),
+    CliCase("hw.generate", ("--bits", "6", "--block", "4", "--out", "{loop}"),
+            ("--out", "is a symlink loop")),
+    CliCase("hw.generate", ("--bits", "6", "--block", "4", "--out", "{loop}/sub"),
+            ("--out", "is a symlink loop")),
     # ---- sim.run
     *_cases("sim.run", SIM, [
         ("--bits 6 --block 4 --idle 1.5", ("--idle", "1.5")),
@@ -212,6 +220,10 @@ CLI_CASES: list[CliCase] = [
     CliCase("sim.run", ("--bits", "3", "--block", "2", "--build", "/proc/nope"), ("--build",)),
     CliCase("sim.run", ("--bits", "3", "--block", "2", "--waves", "--build", "{file}"),
             ("--build",)),
+    CliCase("sim.run", ("--bits", "3", "--block", "2", "--out", "/dev/null"),
+            ("--out", "/dev/null", "is a device")),
+    CliCase("sim.run", ("--bits", "3", "--block", "2", "--out", "{loop}"),
+            ("--out", "is a symlink loop")),
     # ---- flows.report
     *_cases("flows.report", REPORT, [
         ("--bits 1 --block 16", ("--bits", "1")),
@@ -239,10 +251,33 @@ CLI_CASES: list[CliCase] = [
             ("--workdir",)),
     CliCase("flows.report", ("--bits", "6", "--block", "4", "--workdir", "/proc/nope"),
             ("--workdir",)),
+    CliCase("flows.report", ("--bits", "6", "--block", "4", "--json", "/dev/null"),
+            ("--json", "/dev/null", "is a device")),
+    CliCase("flows.report", ("--bits", "6", "--block", "4", "--json", "{loop}"),
+            ("--json", "is a symlink loop")),
+    # ---- flows.accuracy: paths are checked before the model is loaded
+    *_cases("flows.accuracy", ACCURACY, [
+        ("--out {file}", ("--out", "is a file")),
+        ("--out /dev/null", ("--out", "/dev/null", "is a device")),
+        ("--out {loop}", ("--out", "is a symlink loop")),
+        ("--out /proc/nope", ("--out", "/proc/nope")),
+        ("--out {out}/a --cache /proc/nope", ("--cache", "/proc/nope")),
+        ("--out {out}/a --cache {file}", ("--cache", "is a file")),
+        ("--out {out}/a --cache /dev/null", ("--cache", "is a device")),
+        ("--out {out}/a --cache {file}/sub", ("--cache", "is a file")),
+    ]),
+    # ---- flows.density
+    *_cases("flows.density", DENSITY, [
+        ("--out {file}", ("--out", "is a file")),
+        ("--out /dev/null", ("--out", "is a device")),
+        ("--out {out}/a --cache /proc/nope", ("--cache", "/proc/nope")),
+        ("--out {out}/a --cache {loop}", ("--cache", "is a symlink loop")),
+    ]),
     # ---- benchmarks.run
     CliCase("benchmarks.run", ("--json", "/proc/nope/b.json"), ("--json",)),
     CliCase("benchmarks.run", ("--json", "{file}/b.json"), ("--json",)),
     CliCase("benchmarks.run", ("--json", "{folder}"), ("--json",)),
+    CliCase("benchmarks.run", ("--json", "/dev/null"), ("--json", "is a device")),
     CliCase("benchmarks.run", ("--repeats", "0"), ("--repeats", "0")),
     CliCase("benchmarks.run", ("--vectors", "0"), ("--vectors", "0")),
     CliCase("benchmarks.run", ("--repeats", "abc"), ("--repeats", "abc")),
@@ -250,6 +285,7 @@ CLI_CASES: list[CliCase] = [
     *_cases("sim.formal", FORMAL, [
         ("--top fpmac --fp-preset bf16", ("--top", "fpmac")),
         ("--bits 6 --block 4 --timeout nan", ("--timeout", "nan")),
+        ("--bits 6 --block 4 --timeout inf", ("--timeout", "inf")),
         ("--bits 6 --block 4 --interface axis", ("--interface", "axis")),
         ("--bits 6 --block 4 --timeout 0", ("--timeout", "0")),
         ("--bits 6 --block 4 --steps 0", ("--steps", "0")),
@@ -261,6 +297,8 @@ CLI_CASES: list[CliCase] = [
             ("--workdir",)),
     CliCase("sim.formal", ("--bits", "3", "--block", "2", "--workdir", "/proc/nope"),
             ("--workdir",)),
+    CliCase("sim.formal", ("--bits", "3", "--block", "2", "--workdir", "/dev/null"),
+            ("--workdir", "is a device")),
 ]
 
 
@@ -384,6 +422,10 @@ def _stubs(cli: str):
     if cli == "sim.formal":
         return [mock.patch.object(importlib.import_module("sim.formal.__main__"), "prove",
                                   _reached)]
+    if cli in ("flows.accuracy", "flows.density"):  # before the model or a tool: the paths
+        module = importlib.import_module(cli)
+        return [mock.patch.object(module, name, _reached) for name in
+                ("resolve_model", "accuracy_rows", "run") if hasattr(module, name)]
     return []
 
 
@@ -406,7 +448,9 @@ def run_cli(case: CliCase, folder: Path) -> Outcome:
     out = folder / "out"
     blocker = folder / "file"
     blocker.write_text("x")
-    argv = [a.format(out=out, file=blocker, folder=folder) for a in case.argv]
+    loop = folder / "loop"
+    loop.symlink_to(loop)
+    argv = [a.format(out=out, file=blocker, folder=folder, loop=loop) for a in case.argv]
     stdout, stderr = io.StringIO(), io.StringIO()
     code, crashed, reached = None, False, False
     with contextlib.ExitStack() as stack:
@@ -427,7 +471,7 @@ def run_cli(case: CliCase, folder: Path) -> Outcome:
             traceback.print_exc(file=sys.stderr)
     text = stdout.getvalue() + stderr.getvalue()
     left = sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p != blocker and p.resolve() != blocker.resolve())
+                  if p not in (blocker, loop) and p.resolve() != blocker.resolve())
     if blocker.read_text() != "x":
         left.append("file (changed)")
     return Outcome(code, stdout.getvalue(), stderr.getvalue(),
@@ -508,13 +552,17 @@ def test_checker_catches_a_traceback_and_a_missing_name(tmp_path):
 @pytest.mark.parametrize(("args", "names", "code"), [
     (["-m", "hw.generate", "--top", "dot", "--bits", "6", "--block", "4", "--rounding", "zero",
       "--out", "{out}"], ("--rounding", "dot"), 2),
-    (["-m", "hw.generate", "--bits", "6", "--block", "4", "--out", "{file}"], ("--out",), 1),
-    (["-m", "sim.run", "--bits", "3", "--block", "2", "--build", "{file}"], ("--build",), 1),
+    (["-m", "hw.generate", "--bits", "6", "--block", "4", "--out", "{file}"], ("--out",), 2),
+    (["-m", "sim.run", "--bits", "3", "--block", "2", "--build", "{file}"], ("--build",), 2),
     (["-m", "flows.report", "--bits", "6", "--block", "4", "--json", "/proc/nope/r.json"],
-     ("--json",), 1),
-    (["-m", "benchmarks.run", "--json", "/proc/nope/b.json"], ("--json",), 1),
+     ("--json",), 2),
+    (["-m", "benchmarks.run", "--json", "/proc/nope/b.json"], ("--json",), 2),
     (["-m", "sim.formal", "--bits", "3", "--block", "2", "--workdir", "{file}"],
-     ("--workdir",), 1),
+     ("--workdir",), 2),
+    (["-m", "flows.accuracy", "--bits", "4", "--block", "16", "--out", "/dev/null"],
+     ("--out", "/dev/null", "is a device"), 2),
+    (["-m", "flows.accuracy", "--bits", "4", "--block", "16", "--out", "{out}",
+      "--cache", "/proc/nope"], ("--cache", "/proc/nope"), 2),
 ])
 def test_real_entry_points(args, names, code, tmp_path):
     blocker = tmp_path / "file"

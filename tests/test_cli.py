@@ -73,7 +73,7 @@ def test_generate_unwritable_out(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     r = run("-m", "hw.generate", "--bits", "6", "--block", "16", "--out", str(blocker / "sub"))
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"--out {blocker / 'sub'} cannot be created: {blocker} is a file, not a folder" \
         in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert blocker.read_text() == "x"

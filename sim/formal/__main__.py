@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from cli.config import OneLineParser, add_config_arguments, output_problem, parse_args
+from cli import interrupt
+from cli.config import OneLineParser, add_config_arguments, check_outputs, parse_args
 from cli.units import add_unit_arguments, unit_record
 from hw.generate import elaborate
 from hw.unit import units
@@ -60,20 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     if units()[args.top].reference is None:
         known = ", ".join(key for key, u in units().items() if u.reference is not None)
         parser.error(f"--top {args.top} has no formal reference yet; known: {known}")
-    if not args.timeout > 0:  # nan too
-        parser.error(f"--timeout must be positive, not {args.timeout:g}")
+    if not 0 < args.timeout < math.inf:  # nan too
+        parser.error(f"--timeout must be a positive number of seconds, not {args.timeout:g} "
+                     "(give a large one for no limit)")
     if args.steps is not None and args.steps < 1:
         parser.error(f"--steps must be at least 1, not {args.steps}")
     if getattr(args, "interface", "native") != "native":
         parser.error(f"--interface {args.interface} does not apply to sim.formal: the proofs "
                      "read the units' native streams")
     params = unit_record(args, parser).kwargs()
-    if args.workdir is not None:
-        problem = output_problem(args.workdir)
-        if problem:
-            print(f"{parser.prog}: error: --out/--workdir {args.workdir} {problem}",
-                  file=sys.stderr)
-            return 1
+    check_outputs(parser, [("--out/--workdir", args.workdir, True)])
     design = elaborate(args.top, **params)
     modes = MODES if args.mode == "both" else (args.mode,)
     if args.mode == "both" and is_heap_dot(design):
@@ -85,26 +84,24 @@ def main(argv: list[str] | None = None) -> int:
     keep = args.workdir is not None
     root = args.workdir or Path(tempfile.mkdtemp(prefix="mxforge-formal-"))
     failed = False
-    for mode in modes:
-        workdir = root / mode
-        try:
-            result = prove(design, mode=mode, steps=args.steps, timeout=args.timeout,
-                           workdir=workdir)
-        except (ToolError, HarnessError, OSError) as exc:
-            print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-            return 1
-        print(f"{result.status} {design.name} {result.detail} ({result.seconds:.1f} s)")
-        if not result.proved:
-            failed = keep = True
-            _print_counterexample(result)
-    if not keep:
+    try:
         for mode in modes:
-            for path in sorted((root / mode).glob("*")):
-                path.unlink()
-            (root / mode).rmdir()
-        root.rmdir()
+            try:
+                result = prove(design, mode=mode, steps=args.steps, timeout=args.timeout,
+                               workdir=root / mode)
+            except (ToolError, HarnessError, OSError) as exc:
+                keep = True  # the message may name a log in it
+                print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+                return 1
+            print(f"{result.status} {design.name} {result.detail} ({result.seconds:.1f} s)")
+            if not result.proved:
+                failed = keep = True
+                _print_counterexample(result)
+    finally:  # the temporary folder goes on every way out, Ctrl-C included
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

@@ -30,7 +30,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cli.config import add_config_arguments, int_list, parse_args
+from cli import interrupt
+from cli.config import (
+    add_config_arguments,
+    check_outputs,
+    command_parser,
+    int_list,
+    parse_args,
+)
+from cli.files import write_atomic
 from flows.cache import DEFAULT_CACHE_DIR, ResultCache
 from flows.jobs import Job, elaborate_unit, hw_digest, run_jobs
 from golden.format import MAX_BLOCK, MXFPFormat, parse_format
@@ -125,11 +133,12 @@ def _format_list(text: str) -> tuple[str, ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.formats",
+    parser = command_parser(
+        "python -m benchmarks.formats",
         description="LUTs and FFs per MAC (xc7, LUT-only, generic) and ECP5 MHz of the dot "
                     "product in every OCP MX format, beside MXINT and the peer library's "
-                    "figures.")
+                    "figures.",
+        epilog="example:\n  python -m benchmarks.formats --block 32 --no-pnr")
     parser.add_argument("--formats", type=_format_list, default=FORMATS, metavar="F[,F...]",
                         help="--format names (default: " + ",".join(FORMATS) + ")")
     parser.add_argument("--block", type=int_list(1, MAX_BLOCK), default=(32, 16),
@@ -143,14 +152,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"run every tool; neither read nor write {DEFAULT_CACHE_DIR}")
     add_config_arguments(parser)
     args = parse_args(parser, argv)
+    if args.json is not None:
+        check_outputs(parser, [("--json", args.json, False)])
     cache = None if args.no_cache else ResultCache(DEFAULT_CACHE_DIR)
     rows = measure(args.formats, args.block, pnr=not args.no_pnr, jobs=args.jobs, cache=cache)
     print(to_markdown(rows), end="")
     if args.json is not None:
-        args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        write_atomic(args.json, json.dumps(rows, indent=1) + "\n")
         print(f"wrote {args.json}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupt.run(main))

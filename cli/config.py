@@ -35,7 +35,8 @@ import yaml
 
 from hw import __version__
 
-__all__ = ["OneLineParser", "add_config_arguments", "check_outputs", "command_parser",
+__all__ = ["JOBS_WHY", "OneLineParser", "add_config_arguments", "bounded_int", "check_outputs",
+           "command_parser",
            "config_argv", "int_list", "options_argv", "output_problem", "parse_args",
            "version_string"]
 
@@ -128,6 +129,24 @@ def check_outputs(parser: argparse.ArgumentParser,
             parser.exit(2, f"{parser.prog}: error: {option} {path} {problem}\n")
 
 
+#: Why ``--jobs`` stops at 64.
+JOBS_WHY = "more processes than that only contend for the cores"
+
+
+def bounded_int(lo: int, hi: int, why: str):
+    """Option type of one integer from ``lo`` to ``hi``; ``why`` says why the bound is there
+    and ends the error message."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is not from {lo} to {hi} ({why})")
+        return value
+    return parse
+
+
 def int_list(lo: int, hi: int):
     """Option type of a comma-separated list of integers from ``lo`` to ``hi``: sorted,
     each once."""
@@ -168,6 +187,25 @@ def _long_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]
     return options
 
 
+class _DuplicateKey(Exception):
+    """A key appears twice in one mapping of a configuration file."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML SafeLoader that refuses a key given twice in one mapping (plain YAML keeps
+    the last in silence)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(f"key {key!r} is given twice (lines {seen[key]} and "
+                                    f"{key_node.start_mark.line + 1}); give it once")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def _fail(parser: argparse.ArgumentParser, path: Path, message: str) -> None:
     parser.error(f"--config {path}: {message}")
 
@@ -185,7 +223,9 @@ def config_argv(parser: argparse.ArgumentParser, path: Path) -> list[str]:
             "not a UTF-8 text file"
         _fail(parser, path, f"cannot read it: {reason}")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except _DuplicateKey as exc:
+        _fail(parser, path, str(exc))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -233,15 +273,49 @@ def options_argv(parser: argparse.ArgumentParser, options: dict, fail) -> list[s
     return words
 
 
+def _action_of(parser: argparse.ArgumentParser, flag: str) -> argparse.Action | None:
+    """The action a long option as typed means: exact, or the one it abbreviates."""
+    actions = parser._option_string_actions
+    if flag in actions:
+        return actions[flag]
+    hits = {actions[f] for f in actions if f.startswith(flag) and f.startswith("--")}
+    return hits.pop() if len(hits) == 1 else None
+
+
+def _check_command_line(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """One line and exit 2 for an option given twice (under any of its spellings), or
+    given an empty value; the rest is argparse's to check."""
+    seen: dict[argparse.Action, str] = {}
+    words = list(argv)
+    for i, word in enumerate(words):
+        if word == "--":
+            break
+        if not word.startswith("--") or word == "--":
+            continue
+        flag, eq, value = word.partition("=")
+        action = _action_of(parser, flag)
+        if action is None or action.dest in ("help", "version"):
+            continue
+        if action in seen:
+            also = "" if seen[action] == flag else f" (also as {seen[action]})"
+            parser.error(f"{flag} is given twice{also}; give it once")
+        seen[action] = flag
+        if action.nargs != 0 and (value == "" if eq else
+                                  i + 1 < len(words) and words[i + 1] == ""):
+            parser.error(f"{flag} is given an empty value")
+
+
 def parse_args(parser: argparse.ArgumentParser,
                argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse ``argv`` with the options of ``--config FILE`` (if given) under it.
 
-    The file's options come first, so an option repeated on the command line wins. They
-    are checked on their own first, so that a bad value in the file is reported with the
-    file's name.
+    The file's options come first, so an option on the command line overrides the file's
+    (the one documented rule). They are checked on their own first, so that a bad value
+    in the file is reported with the file's name. On the command line itself, an option
+    given twice, a second ``--config`` and an empty value (``--out=``) are errors.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    _check_command_line(parser, argv)
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", type=Path, default=None)
     known, _ = pre.parse_known_args(argv)

@@ -33,7 +33,15 @@ from concurrent.futures import Executor
 from pathlib import Path
 
 from cli import interrupt
-from cli.config import OneLineParser, add_config_arguments, check_outputs, int_list, parse_args
+from cli.config import (
+    JOBS_WHY,
+    OneLineParser,
+    add_config_arguments,
+    bounded_int,
+    check_outputs,
+    int_list,
+    parse_args,
+)
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS
 from hw.bitheap import ARCHS, DEFAULT_ARCH
 
@@ -183,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="address of the Dask scheduler, e.g. tcp://HOST:8786 "
                              "(only with --executor dask)")
-    parser.add_argument("--jobs", type=_positive(int), default=None, metavar="N",
+    parser.add_argument("--jobs", type=bounded_int(1, 64, JOBS_WHY), default=None, metavar="N",
                         help="tool processes run at once, with --executor local (default: "
                              f"{DEFAULT_JOBS})")
     parser.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",

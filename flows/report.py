@@ -29,7 +29,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cli import interrupt
-from cli.config import add_config_arguments, check_outputs, command_parser, parse_args
+from cli.config import (
+    JOBS_WHY,
+    add_config_arguments,
+    bounded_int,
+    check_outputs,
+    command_parser,
+    parse_args,
+)
 from cli.files import write_atomic
 from cli.units import add_unit_arguments, unit_epilog, unit_record
 from golden.format import MXIntFormat, check_int
@@ -234,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output folder: keep the Verilog and the Yosys scripts, logs and "
                              "reports in DIR (default: a temporary folder; --workdir is the "
                              "old spelling)")
-    parser.add_argument("--jobs", type=int, metavar="N", default=min(4, os.cpu_count() or 1),
+    parser.add_argument("--jobs", type=bounded_int(1, 64, JOBS_WHY), metavar="N",
+                        default=min(4, os.cpu_count() or 1),
                         help="Yosys processes run at once (default: %(default)s)")
     add_config_arguments(parser)
     return parser
@@ -245,8 +253,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse_args(parser, argv)  # --config FILE first, the command line over it
     record = unit_record(args, parser)
-    if args.jobs < 1:
-        parser.error(f"--jobs must be at least 1, not {args.jobs}")
     check_outputs(parser, [("--out/--workdir", args.workdir, True), ("--json", args.json, False)])
 
     def progress(line: str) -> None:

@@ -18,7 +18,13 @@ import sys
 from pathlib import Path
 
 from cli import interrupt
-from cli.config import OneLineParser, add_config_arguments, check_outputs, parse_args
+from cli.config import (
+    OneLineParser,
+    add_config_arguments,
+    bounded_int,
+    check_outputs,
+    parse_args,
+)
 from cli.units import add_unit_arguments, unit_epilog, unit_record
 from hw.generate import elaborate
 
@@ -95,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_unit_arguments(parser)
     parser.add_argument("--seed", type=int, default=None,
                         help="random seed (default: a fresh one, printed for replay)")
-    parser.add_argument("--vectors", type=int, default=1000,
+    parser.add_argument("--vectors", default=1000,
+                        type=bounded_int(0, 1_000_000, "a million take hours under Verilator"),
                         help="random vectors after the directed corners (default: %(default)s)")
     parser.add_argument("--idle", type=_probability, default=0.3,
                         help="probability of an idle input cycle (default: %(default)s)")
@@ -122,8 +129,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_args(parser, argv)  # --config FILE first, the command line over it
-    if args.vectors < 0:
-        parser.error(f"--vectors must be at least 0, not {args.vectors}")
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         parser.error(f"--seed must be from 0 to {MAX_SEED}, not {args.seed}")
     check_outputs(parser, [("--out/--build", args.build, True)])  # before any tool runs

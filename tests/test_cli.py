@@ -108,7 +108,8 @@ def test_sim_run_waves(sim_build):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--bits", "6", "--block", "16", "--vectors", "-1"], "--vectors must be at least 0"),
+    (["--bits", "6", "--block", "16", "--vectors", "-1"],
+     "argument --vectors: -1 is not from 0 to 1000000 (a million take hours"),
     (["--bits", "6", "--block", "16", "--idle", "1.5"],
      "argument --idle: must be a number in [0, 1), not '1.5'"),
     (["--bits", "0", "--block", "16"], "--abits/--bits must be from 2 to 24, not 0"),

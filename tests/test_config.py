@@ -76,6 +76,8 @@ def test_config_same_files_as_command_line(tmp_path):
     ("waves: 3\n", "--config {path}: key 'waves' is a switch: true or false, not 3"),
     ("bits:\n", "--config {path}: key 'bits' has no value"),
     ("bits: {a: 1}\n", "--config {path}: key 'bits' must be a value or a list"),
+    ("bits: 6\nblock: 4\nbits: 8\n",
+     "--config {path}: key 'bits' is given twice (lines 1 and 3); give it once"),
 ])
 def test_bad_config_files(tmp_path, capsys, text, message):
     path = _write(tmp_path, text)
@@ -126,3 +128,40 @@ def test_required_option_may_come_from_either_side(tmp_path):
     path = _write(tmp_path, "block: [16, 32]\ntarget: xc7\n")
     args = parse_args(_parser("flows.density"), ["--config", str(path), "--bits", "6"])
     assert (args.bits, args.block, args.target) == ((6,), (16, 32), ("xc7",))
+
+
+@pytest.mark.parametrize("module", [m for m in CLIS if m != "benchmarks.run"])
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--config", "a.yaml", "--config", "b.yaml"], "--config is given twice; give it once"),
+    (["--out=", "--config", "a.yaml"], "--out is given an empty value"),
+    (["--out", "", "--config", "a.yaml"], "--out is given an empty value"),
+])
+def test_conflicting_command_lines(module, argv, message, capsys):
+    """No silent resolution: a second --config used to drop the first, and an empty --out
+    wrote into the current folder."""
+    with pytest.raises(SystemExit) as exc:
+        parse_args(_parser(module), argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--bits", "6", "--block", "4", "--bits", "8"], "--bits is given twice; give it once"),
+    (["--bit", "6", "--block", "4", "--bits", "8"],
+     "--bits is given twice (also as --bit); give it once"),
+    (["--bits", "6", "--block", "4", "--acc-width", "30", "--acc-bits", "30", "--top", "accum"],
+     "--acc-bits is given twice (also as --acc-width); give it once"),
+])
+def test_repeated_option_is_an_error(argv, message, capsys):
+    """The last of two values used to win in silence; the file under the command line is
+    the one documented override."""
+    with pytest.raises(SystemExit) as exc:
+        parse_args(_parser("hw.generate"), argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err
+
+
+def test_command_line_still_overrides_the_file(tmp_path):
+    path = _write(tmp_path, "bits: 6\nblock: 4\n")
+    args = parse_args(_parser("hw.generate"), ["--config", str(path), "--bits", "8"])
+    assert (args.bits, args.block) == (8, 4)

@@ -441,9 +441,10 @@ USAGE_ERRORS = [
     (["--bits", "6", "--block", "16", "--targets", "xc7,"],
      "argument --target/--targets: unknown value ''"),
     (["--bits", "6", "--block", "16", "--mode", "fast"], "argument --mode: unknown value"),
-    (["--bits", "6", "--block", "16", "--jobs", "0"], "argument --jobs: must be above 0"),
-    (["--bits", "6", "--block", "16", "--jobs", "two"], "argument --jobs: 'two' is not a "
-     "number"),
+    (["--bits", "6", "--block", "16", "--jobs", "0"],
+     "argument --jobs: 0 is not from 1 to 64 (more processes than that"),
+    (["--bits", "6", "--block", "16", "--jobs", "two"], "argument --jobs: 'two' is not an "
+     "integer"),
     (["--bits", "6", "--block", "16", "--freq", "-5"], "argument --freq: must be above 0"),
     (["--bits", "6", "--block", "16", "--freq", "inf"],
      "argument --freq: must be above 0 and below 10000 MHz, not inf"),

@@ -101,8 +101,12 @@ def test_cli_proves(tmp_path, capsys):
      "--primitives 'xc7' needs arch 'heap'"),
     (["--top", "fpmac", "--fp-preset", "e4m3", "--block", "1"],
      "--top fpmac has no formal reference"),
-    (["--bits", "4", "--block", "2", "--timeout", "0"], "--timeout must be positive"),
-    (["--bits", "4", "--block", "2", "--steps", "0"], "--steps must be at least 1"),
+    (["--bits", "4", "--block", "2", "--timeout", "0"],
+     "--timeout must be a positive number of seconds, not 0"),
+    (["--bits", "4", "--block", "2", "--timeout", "inf"],
+     "--timeout must be a positive number of seconds, not inf"),
+    (["--bits", "4", "--block", "2", "--steps", "0"],
+     "argument --steps: 0 is not from 1 to 200 (each step unrolls"),
 ])
 def test_cli_bad_options(capsys, argv, message):
     with pytest.raises(SystemExit) as exc:

@@ -10,7 +10,13 @@ import tempfile
 from pathlib import Path
 
 from cli import interrupt
-from cli.config import OneLineParser, add_config_arguments, check_outputs, parse_args
+from cli.config import (
+    OneLineParser,
+    add_config_arguments,
+    bounded_int,
+    check_outputs,
+    parse_args,
+)
 from cli.units import add_unit_arguments, unit_record
 from hw.generate import elaborate
 from hw.unit import units
@@ -34,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="streaming: for all time with inputs valid and output ready in "
                              "every cycle (temporal induction); stall: free valid, ready and "
                              "reset, bounded; both (default)")
-    parser.add_argument("--steps", type=int, default=None,
+    parser.add_argument("--steps", default=None,
+                        type=bounded_int(1, 200, "each step unrolls the design once more "
+                                                 "into the SAT problem"),
                         help="streaming: largest induction length (default: latency + 2); "
                              "stall: cycles checked (default: latency + 8)")
     parser.add_argument("--timeout", type=float, default=600.0,
@@ -66,8 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.timeout < math.inf:  # nan too
         parser.error(f"--timeout must be a positive number of seconds, not {args.timeout:g} "
                      "(give a large one for no limit)")
-    if args.steps is not None and args.steps < 1:
-        parser.error(f"--steps must be at least 1, not {args.steps}")
     if getattr(args, "interface", "native") != "native":
         parser.error(f"--interface {args.interface} does not apply to sim.formal: the proofs "
                      "read the units' native streams")

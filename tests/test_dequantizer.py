@@ -566,3 +566,12 @@ def test_mxfp_verilator_matches_golden(name, block, sim_build):
     assert (s["mismatches"], s["missing"], s["protocol_errors"], s["timed_out"]) == \
         (0, 0, [], False), f"replay with seed {seed}: {s['reports']}"
     assert s["checked"] >= 1000
+
+
+def test_report_memory_density_of_mxfp():
+    """flows.report names the MXFP block format and its density (4 + 8/32 bits)."""
+    from flows.report import _densities
+    from hw.dequantizer import DequantParams
+
+    assert _densities(DequantParams(element="e2m1", block=32)) == {"a": {
+        "format": "mxfp4_k32", "bits_per_element": 4.25, "memory_density": 32 / 4.25}}

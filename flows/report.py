@@ -39,7 +39,7 @@ from cli.config import (
 )
 from cli.files import write_atomic
 from cli.units import add_unit_arguments, unit_epilog, unit_record
-from golden.format import MXIntFormat, check_int
+from golden.format import MXFPFormat, MXIntFormat, check_int
 
 from .cache import DEFAULT_CACHE_DIR, ResultCache
 from .jobs import synthesize_design
@@ -76,6 +76,10 @@ def _densities(record) -> dict:
     if getattr(record, "exp_bits", None) is None or getattr(record, "block", None) is None:
         return {}
     found = {}
+    if getattr(record, "element", None) is not None:  # an MXFP block (dequant --element)
+        fmt = MXFPFormat(record.element, block=record.block)
+        found["a"] = {"format": fmt.name, "bits_per_element": fmt.bits_per_element,
+                      "memory_density": fmt.memory_density}
     for operand, name in _OPERANDS:
         bits = getattr(record, name, None)
         if bits is not None and operand not in found:

@@ -1,4 +1,4 @@
-"""The dequantiser unit's golden models: float32 bit patterns of MXINT blocks
+"""The dequantiser unit's golden models: float32 bit patterns of MXINT and MXFP blocks
 (:func:`golden.dequantize`) and of accumulator results (a wide integer sum with an exponent,
 rounded once to nearest even)."""
 
@@ -7,55 +7,73 @@ from __future__ import annotations
 import torch
 
 from .accumulator import MAX_ACC_WIDTH
-from .format import MAX_EXP_BITS, MAX_MAN_BITS, MXIntFormat, check_int
-from .quantize import MXIntTensor, dequantize
+from .format import MAX_EXP_BITS, MAX_MAN_BITS, MXFPFormat, MXIntFormat, check_int
+from .quantize import MXFPTensor, MXIntTensor, dequantize
 from .rounding import round_shift
 
 __all__ = ["QUIET_NAN", "accum_scale_offset", "dequant_accum", "dequant_blocks",
            "float32_bits"]
 
-#: The float32 pattern every element of a NaN block becomes: positive canonical quiet NaN.
+#: The float32 pattern of every NaN the dequantiser gives (each element of a NaN block, and
+#: an MXFP NaN element code whatever its sign): the positive canonical quiet NaN.
 QUIET_NAN = 0x7FC00000
 #: float32 +infinity; with bit 31 set, -infinity.
 FLOAT32_INF = 0x7F800000
 
 
-def dequant_blocks(mantissa: torch.Tensor, exponent: torch.Tensor, fmt: MXIntFormat
-                   ) -> torch.Tensor:
-    """float32 bit patterns of MXINT blocks, exactly :func:`golden.dequantize`.
+def dequant_blocks(mantissa: torch.Tensor, exponent: torch.Tensor,
+                   fmt: MXIntFormat | MXFPFormat) -> torch.Tensor:
+    """float32 bit patterns of MXINT or MXFP blocks, exactly :func:`golden.dequantize`
+    with one NaN pattern.
 
     Parameters
     ----------
     mantissa : torch.Tensor
-        Integer tensor, shape ``(n, k)``: m-bit two's complement elements (``-2**(m-1)``
-        allowed).
+        Integer tensor, shape ``(n, k)``. MXINT: m-bit two's complement elements
+        (``-2**(m-1)`` allowed). MXFP: unsigned element codes, ``0 .. 2**width - 1``.
     exponent : torch.Tensor
-        Integer tensor, shape ``(n,)``: exponent codes, ``fmt.nan_code`` for NaN blocks.
-    fmt : MXIntFormat
+        Integer tensor, shape ``(n,)``: exponent (MXFP: E8M0 scale) codes,
+        ``fmt.nan_code`` for NaN blocks.
+    fmt : MXIntFormat or MXFPFormat
         Block format.
 
     Returns
     -------
     torch.Tensor
-        ``int64``, shape ``(n, k)``: unsigned float32 patterns. Each is
-        ``P * 2**(E - bias - (m - 2))`` as a float32 — always exact, since the value is a
-        multiple of ``2**-149`` with at most 24 significant bits; only
+        ``int64``, shape ``(n, k)``: unsigned float32 patterns.
+
+        MXINT: ``P * 2**(E - bias - (m - 2))`` as a float32 — always exact, since the value
+        is a multiple of ``2**-149`` with at most 24 significant bits; only
         ``-2**(m-1) * 2**(127 - (m - 2))`` (code 254, ``e = 8``) exceeds the range and is
         ``-inf``. ``P = 0`` gives ``+0.0``; NaN blocks give :data:`QUIET_NAN`.
+
+        MXFP: ``P * 2**(X - 127 - f)`` (``P`` the code's fixed-point integer,
+        :meth:`golden.minifloat.ElementFormat.decode`) as a float32, with the code's sign:
+        ``-0`` codes give ``0x80000000``. Always exact or infinite: ``P`` has at most 4
+        significant bits and weighs at least ``2**(-127 - f) >= 2**-143`` (``f <= 16``),
+        a multiple of ``2**-149``; values of ``2**128`` and more (large elements at large
+        scales) give ``±inf``. E5M2 infinity codes give ``0x7F800000`` / ``0xFF800000``;
+        NaN element codes (E5M2, E4M3) and NaN blocks (``X = 255``) give
+        :data:`QUIET_NAN`, whatever the sign.
     """
-    if not isinstance(fmt, MXIntFormat):
-        raise TypeError(f"fmt must be an MXIntFormat, not {fmt!r}")
+    if not isinstance(fmt, MXIntFormat | MXFPFormat):
+        raise TypeError(f"fmt must be an MXIntFormat or MXFPFormat, not {fmt!r}")
     k = fmt.block
     if mantissa.dim() != 2 or mantissa.shape[1] != k:
         raise ValueError(f"mantissa must have shape (n, {k}), not {tuple(mantissa.shape)}")
     n = mantissa.shape[0]
     if tuple(exponent.shape) != (n,):
         raise ValueError(f"exponent must have shape ({n},), not {tuple(exponent.shape)}")
-    q = MXIntTensor(mantissa=mantissa.to(torch.int32).reshape(n, 1, k),
-                    exponent=exponent.to(torch.int32).reshape(n, 1), fmt=fmt,
-                    shape=torch.Size((n, k)), axis=1)
+    members = {"exponent": exponent.to(torch.int32).reshape(n, 1), "fmt": fmt,
+               "shape": torch.Size((n, k)), "axis": 1}
+    nan = (exponent == fmt.nan_code).unsqueeze(-1)
+    if isinstance(fmt, MXFPFormat):
+        q = MXFPTensor(codes=mantissa.to(torch.int32).reshape(n, 1, k), **members)
+        nan = nan | (fmt.element.kind(mantissa) == 2)
+    else:
+        q = MXIntTensor(mantissa=mantissa.to(torch.int32).reshape(n, 1, k), **members)
     bits = dequantize(q).view(torch.int32).to(torch.int64) & 0xFFFFFFFF
-    return torch.where((exponent == fmt.nan_code).unsqueeze(-1), QUIET_NAN, bits)
+    return torch.where(nan, QUIET_NAN, bits)
 
 
 def float32_bits(value: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

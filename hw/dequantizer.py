@@ -1,20 +1,21 @@
-"""Dequantiser: one MXINT block, or one accumulator result, to float32 bit patterns."""
+"""Dequantiser: one MXINT or MXFP block, or one accumulator result, to float32 bit patterns."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.accumulator import DEFAULT_GUARD_BITS
 from golden.dequant import QUIET_NAN, accum_scale_offset, dequant_blocks
-from golden.format import MAX_MAN_BITS
+from golden.format import MAX_MAN_BITS, SCALE_BITS
+from golden.minifloat import ELEMENTS
 
 from .accumulator import ACC_WIDTH_HELP, accum_output_layout, check_acc_fields
 from .cast import float_block_layout
-from .layouts import mxint_block_layout
+from .layouts import mxfp_block_layout, mxint_block_layout
 from .params import (
     a_bits_param,
     b_bits_param,
@@ -25,13 +26,16 @@ from .params import (
 from .pipeline import StallPipeline
 from .unit import Params, Unit, expose, param
 
-__all__ = ["SOURCES", "UNIT", "DequantParams", "MXIntDequantizer", "float32_layout"]
+__all__ = ["ELEMENT_CHOICES", "SOURCES", "UNIT", "DequantParams", "MXIntDequantizer",
+           "float32_layout"]
 
 _FRAC, _FBIAS = 23, 127
 _INF = 0x7F800000
 
-#: What the dequantiser converts: an MXINT block, or an accumulator result.
+#: What the dequantiser converts: an MXINT or MXFP block, or an accumulator result.
 SOURCES = ("block", "accum")
+#: Element formats of a block: ``int`` (MXINT, ``man_bits`` wide) or an OCP MX minifloat.
+ELEMENT_CHOICES = ("int", *ELEMENTS)
 
 
 def float32_layout() -> data.StructLayout:
@@ -64,12 +68,12 @@ def leading_one(m: Module, bits: Value, name: str) -> tuple[Value, Value]:
 
 
 class MXIntDequantizer(wiring.Component):
-    """Convert an MXINT(m, e, k) block to ``k`` float32 bit patterns, equal to
+    """Convert an MXINT(m, e, k) or OCP MXFP block to ``k`` float32 bit patterns, equal to
     :func:`golden.dequant.dequant_blocks` (that is, :func:`golden.dequantize`); or, with
     ``source="accum"``, one accumulator result to one float32 pattern, equal to
     :func:`golden.dequant.dequant_accum`.
 
-    **source="block"** (the default).
+    **source="block"** (the default), ``element="int"`` (the default): MXINT.
 
     Element ``i`` is ``P_i * 2**s`` with ``s = E - bias - (m - 2)``, ``bias = 2**(e-1) - 1``.
     Since ``E >= 0``, ``bias <= 127`` and ``m <= 24``, ``s >= -149``: every value is a
@@ -89,6 +93,30 @@ class MXIntDequantizer(wiring.Component):
     The two cases share one left shifter by ``min(23 - j, s + 149)``. Stage 1 takes the
     magnitude, finds the leading one and computes the exponent field and shift; stage 2
     shifts and assembles. :attr:`latency` is 2.
+
+    **source="block", element** one of ``e5m2``, ``e4m3``, ``e3m2``, ``e2m3``, ``e2m1``:
+    an OCP MX block of ``k`` codes (sign ``s``, exponent field ``e`` of ``E`` bits with
+    bias ``b``, mantissa field ``m`` of ``M`` bits) under an E8M0 scale ``X``. The value
+    ``(-1)**s * P * 2**(X - 127 - f)``, ``f = b + M - 1``, is **exact** in float32 or
+    beyond its range: ``P`` has at most ``M + 1 <= 4`` significant bits and its last one
+    weighs at least ``2**(-127 - f) >= 2**-143`` (``f <= 16``), a multiple of the smallest
+    subnormal ``2**-149``. Per element:
+
+    * ``g``, the leading-one position of ``P``: ``e + M - 1`` for a normal code
+      (``e > 0``), the leading one ``j`` of ``m`` (at most 3 bits) for a subnormal one;
+      ``frac``, the ``M`` bits below that leading one (``m``, or ``m`` shifted up by
+      ``M - j``);
+    * ``F = X - f + g``, the biased float32 exponent (``X - f`` once per block, then one
+      small adder per element): ``1 <= F <= 254`` is a normal result,
+      ``(F << 23) | (frac << (23 - M))``; ``F >= 255`` is ``±inf``; ``F <= 0`` (never
+      below ``-f``) a subnormal one, ``(2**M + frac) << (22 - M + F)``, a shift by one of
+      ``f + 1`` amounts selected by the low 5 bits of ``F``;
+    * the sign bit is ``s`` (``-0`` codes give ``0x80000000``); zero codes give ``±0``;
+      E5M2 infinity codes give ``±inf``; NaN codes (E5M2, E4M3) and a NaN block
+      (``X = 255``) give ``0x7FC00000``.
+
+    Stage 1 decodes each code and adds ``F``; stage 2 selects the case and assembles the
+    pattern. :attr:`latency` is 2.
 
     **source="accum"**: the input is the ``o`` stream of
     :class:`hw.accumulator.MXIntAccumulator` with the same parameters: ``sum`` (``A``,
@@ -119,10 +147,16 @@ class MXIntDequantizer(wiring.Component):
     ----------
     source : str
         ``"block"`` (default) or ``"accum"``.
+    element : str or None
+        ``source="block"`` only: ``"int"`` (the default; also ``None``) for MXINT, or an
+        OCP MX minifloat element, ``"e5m2"``, ``"e4m3"`` (MXFP8), ``"e3m2"``, ``"e2m3"``
+        (MXFP6) or ``"e2m1"`` (MXFP4). The record keeps ``None`` for MXINT, so that MXINT
+        designs and their manifests stay as they were.
     man_bits : int
-        ``m``, element width including the sign, 2 to 24 (``source="block"`` only).
+        ``m``, element width including the sign, 2 to 24 (``source="block"`` with MXINT
+        elements only, and required there).
     exp_bits : int
-        ``e``, shared exponent width, 2 to 8 (default 8).
+        ``e``, shared exponent width, 2 to 8 (default 8; 8, E8M0, for MXFP).
     block : int
         ``k``, elements per block, 1 to 1024 (for ``"accum"``: of the dot unit).
     a_bits, b_bits : int
@@ -136,7 +170,9 @@ class MXIntDequantizer(wiring.Component):
     -------
     i : ``In(stream.Signature(...))``
         ``"block"``: ``mxint_block_layout`` (``mantissa``, ``k`` signed ``m``-bit, and
-        ``exponent``). ``"accum"``: ``accum_output_layout`` (``sum``, ``exponent``, ``nan``).
+        ``exponent``); MXFP: ``mxfp_block_layout`` (``codes``, ``k`` unsigned
+        ``1 + E + M``-bit, and the 8-bit scale ``exponent``). ``"accum"``:
+        ``accum_output_layout`` (``sum``, ``exponent``, ``nan``).
     o : ``Out(stream.Signature(...))``
         ``"block"``: field ``bits``, ``k`` float32 bit patterns, element 0 in the low bits.
         ``"accum"``: field ``bits``, one float32 bit pattern.
@@ -149,13 +185,21 @@ class MXIntDequantizer(wiring.Component):
         If a parameter is out of range, or given for the other source.
     """
 
-    def __init__(self, *, source: str = "block", man_bits: int | None = None,
-                 exp_bits: int = 8, block: int, a_bits: int | None = None,
-                 b_bits: int | None = None, guard_bits: int | None = None,
-                 acc_width: int | None = None) -> None:
-        self.params = DequantParams(source=source, man_bits=man_bits, exp_bits=exp_bits,
-                                    block=block, a_bits=a_bits, b_bits=b_bits,
-                                    guard_bits=guard_bits, acc_width=acc_width)
+    def __init__(self, *, source: str = "block", element: str | None = None,
+                 man_bits: int | None = None, exp_bits: int = 8, block: int,
+                 a_bits: int | None = None, b_bits: int | None = None,
+                 guard_bits: int | None = None, acc_width: int | None = None) -> None:
+        self.params = DequantParams(source=source, element=element, man_bits=man_bits,
+                                    exp_bits=exp_bits, block=block, a_bits=a_bits,
+                                    b_bits=b_bits, guard_bits=guard_bits, acc_width=acc_width)
+        if self.element is not None:
+            super().__init__({
+                "i": In(stream.Signature(mxfp_block_layout(
+                    element_bits=ELEMENTS[self.element].width, block=block))),
+                "o": Out(stream.Signature(float_block_layout(float_format="fp32",
+                                                             block=block))),
+            })
+            return
         if source == "block":
             super().__init__({
                 "i": In(stream.Signature(mxint_block_layout(
@@ -179,6 +223,8 @@ class MXIntDequantizer(wiring.Component):
     def elaborate(self, platform) -> Module:
         if self.source == "accum":
             return self._elaborate_accum()
+        if self.element is not None:
+            return self._elaborate_mxfp()
         m = Module()
         man = self.man_bits
         bias = (1 << (self.exp_bits - 1)) - 1
@@ -227,6 +273,78 @@ class MXIntDequantizer(wiring.Component):
             m.d.comb += word.eq(Mux(f["inf"], _INF, (f["field"] << _FRAC) + frac))
             bits = Signal(unsigned(32), name=f"bits{n}")
             m.d.comb += bits.eq(Mux(nan, QUIET_NAN, Cat(word, f["sign"])))
+            m.d.comb += self.o.payload.bits[n].eq(register(bits, f"bits{n}_r"))
+        return m
+
+    def _elaborate_mxfp(self) -> Module:
+        m = Module()
+        el = ELEMENTS[self.element]
+        ew, mw, f = el.exp_bits, el.man_bits, el.frac_bits
+        top_e = (1 << ew) - 1
+
+        # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
+        register = StallPipeline(m, inputs=[self.i], output=self.o,
+                                 depth=self.latency).register
+
+        # Stage 1, once per block: X - f (10 bits signed: -16 .. 255) and the NaN scale.
+        x = self.i.payload.exponent
+        x_f = Signal(signed(10), name="x_f")
+        m.d.comb += x_f.eq(x - f)
+        nan_block = register(x == (1 << SCALE_BITS) - 1, "nan_r")
+        # Per element: decode the code to the leading-one position g of P and the M bits
+        # below it, and add F = X - f + g. g <= 2**E - 1 + M - 1 (an E5M2 special: 32).
+        fields = []
+        for n in range(self.block):
+            code = self.i.payload.codes[n]
+            man, exp, sign = code[:mw], code[mw:mw + ew], code[-1]
+            lead = Signal(range(top_e + mw), name=f"g{n}")
+            frac = Signal(mw, name=f"frac{n}")
+            with m.If(exp != 0):
+                m.d.comb += [lead.eq(exp + (mw - 1)), frac.eq(man)]
+            with m.Else():  # subnormal: normalise m; later assignments win (highest one)
+                for j in range(mw):
+                    with m.If(man[j]):
+                        m.d.comb += [lead.eq(j), frac.eq(man << (mw - j))]
+            biased = Signal(signed(10), name=f"f{n}")
+            m.d.comb += biased.eq(x_f + lead)
+            if el.specials == "ieee":  # E5M2: the all-ones exponent is inf (m = 0) or NaN
+                inf = (exp == top_e) & (man == 0)
+                nan = (exp == top_e) & (man != 0)
+            elif el.specials == "nan":  # E4M3: S.1111.111 only
+                inf, nan = Const(0), code[:-1].all()
+            else:
+                inf, nan = Const(0), Const(0)
+            fields.append({
+                "sign": register(sign, f"sign{n}_r"),
+                "frac": register(frac, f"frac{n}_r"),
+                "f": register(biased, f"f{n}_r"),
+                "zero": register(code[:-1] == 0, f"zero{n}_r"),
+                "inf": register(inf, f"inf{n}_r"),
+                "nan": register(nan, f"nan{n}_r"),
+            })
+
+        # Stage 2: normal (1 <= F <= 254), subnormal (-f <= F <= 0: the significand
+        # 2**M + frac shifted left by 22 - M + F, one case per value of F's low 5 bits),
+        # infinite (F >= 255 or an inf code), zero, NaN.
+        for n, e in enumerate(fields):
+            biased = e["f"]
+            sub = Signal(_FRAC, name=f"sub{n}")
+            with m.Switch(biased[:5]):
+                for v in range(-f, 1):
+                    with m.Case(v & 0x1F):
+                        m.d.comb += sub.eq(Cat(e["frac"], 1) << (_FRAC - 1 - mw + v))
+            magnitude = Signal(31, name=f"magnitude{n}")
+            with m.If(e["zero"]):
+                m.d.comb += magnitude.eq(0)
+            with m.Elif(e["inf"] | (biased >= 255)):
+                m.d.comb += magnitude.eq(_INF)
+            with m.Elif(biased <= 0):
+                m.d.comb += magnitude.eq(sub)
+            with m.Else():
+                m.d.comb += magnitude.eq(Cat(Const(0, _FRAC - mw), e["frac"], biased[:8]))
+            bits = Signal(unsigned(32), name=f"bits{n}")
+            m.d.comb += bits.eq(Mux(nan_block | e["nan"], QUIET_NAN,
+                                    Cat(magnitude, e["sign"])))
             m.d.comb += self.o.payload.bits[n].eq(register(bits, f"bits{n}_r"))
         return m
 
@@ -320,11 +438,17 @@ class DequantParams(Params):
     """Parameters of :class:`MXIntDequantizer` (see there for their meaning)."""
 
     source: str = param("block", choices=SOURCES,
-                        help="convert an MXINT block (block) or an accumulator result (accum: "
-                             "--abits/--wbits/--bits, --block, --exp-bits, --guard-bits, "
-                             "--acc-width as for --top accum)")
-    man_bits: int = param(help="mantissa bits of the block, sign included", lo=2,
-                          hi=MAX_MAN_BITS, option="--bits", applies=("source", "block"))
+                        help="convert an MXINT or MXFP block (block) or an accumulator result "
+                             "(accum: --abits/--wbits/--bits, --block, --exp-bits, "
+                             "--guard-bits, --acc-width as for --top accum)")
+    element: str | None = param(None, choices=ELEMENT_CHOICES, applies=("source", "block"),
+                                help="element format of the block: int (MXINT of --bits, "
+                                     "the default) or an OCP MX minifloat, e5m2 or e4m3 "
+                                     "(MXFP8), e3m2 or e2m3 (MXFP6), e2m1 (MXFP4), under an "
+                                     "E8M0 scale")
+    man_bits: int | None = param(None, help="mantissa bits of the block, sign included (MXINT)",
+                                 lo=2, hi=MAX_MAN_BITS, option="--bits",
+                                 applies=("source", "block"))
     exp_bits: int = exp_bits_param()
     block: int = block_param()
     a_bits: int = a_bits_param(applies=_ACCUM)
@@ -333,6 +457,19 @@ class DequantParams(Params):
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP, applies=_ACCUM)
 
     def resolve(self) -> None:
+        if self.element == "int":  # one record per design: MXINT keeps no element field
+            self._set("element", None)
+        if self.source == "block" and self.element is None:
+            spec = next(s for s in self.specs() if s.name == "man_bits")
+            spec.check(self.man_bits)  # required for MXINT: "... not None"
+        elif self.element is not None:
+            if self.man_bits is not None:
+                raise ValueError(f"man_bits applies only with element='int', not "
+                                 f"element={self.element!r}: leave it out (the element "
+                                 f"format sets the width)")
+            if self.exp_bits != SCALE_BITS:
+                raise ValueError(f"exp_bits must be {SCALE_BITS} (the E8M0 scale) with "
+                                 f"element={self.element!r}, not {self.exp_bits}")
         if self.source == "accum":
             if self.guard_bits is None:
                 self._set("guard_bits", DEFAULT_GUARD_BITS)
@@ -340,6 +477,8 @@ class DequantParams(Params):
 
     @property
     def name(self) -> str:
+        if self.element is not None:
+            return f"mxfp_dequant_{self.element}_k{self.block}"
         if self.source == "block":
             return f"mxint_dequant_m{self.man_bits}_e{self.exp_bits}_k{self.block}"
         return (f"mxint_dequant_accum_a{self.a_bits}_w{self.b_bits}_e{self.exp_bits}"
@@ -350,6 +489,7 @@ expose(MXIntDequantizer, DequantParams)
 
 UNIT = Unit(
     key="dequant",
+    # The summary is in every manifest and core file: MXINT designs' files stay the same.
     summary="dequantiser: one MXINT block to k float32 patterns (exact), or one accumulator "
             "result to float32 (--source accum, nearest even)",
     params=DequantParams,

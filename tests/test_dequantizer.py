@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """MXIntDequantizer: parameters, golden helpers against golden.dequantize, torch float64 ->
 float32 conversion and Fractions, Amaranth-simulator and Verilator runs, for both sources
-(MXINT blocks and accumulator results)."""
+(MXINT and MXFP blocks, and accumulator results)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from golden.dequant import (
     dequant_blocks,
     float32_bits,
 )
-from golden.format import MXIntFormat
-from golden.quantize import MXIntTensor, dequantize
+from golden.format import MXFPFormat, MXIntFormat
+from golden.minifloat import ELEMENTS
+from golden.quantize import MXFPTensor, MXIntTensor, dequantize, quantize
 from hw.dequantizer import MXIntDequantizer
 from hw.generate import main as generate
 from sim.amaranth_bench import run_stream_sim
@@ -385,3 +386,192 @@ def test_accum_verilator_scoreboard_catches_dropped_lsb(sim_build):
                  fault="lsb")
     assert s["mismatches"] > 0
     assert any("bits" in r for r in s["reports"])
+
+
+# === MXFP blocks (element="e5m2" ... "e2m1") =================================================
+
+ELEMENT_NAMES = list(ELEMENTS)
+
+
+def ocp_value(code: int, name: str) -> Fraction | str:
+    """The value of an element code by the OCP MX v1.0 table, written from the
+    specification (not from golden.minifloat): a Fraction, or "inf", "-inf", "nan"."""
+    exp_bits, man_bits = int(name[1]), int(name[3])
+    bias = (1 << (exp_bits - 1)) - 1
+    sign = -1 if code >> (exp_bits + man_bits) else 1
+    e = (code >> man_bits) & ((1 << exp_bits) - 1)
+    m = code & ((1 << man_bits) - 1)
+    top = e == (1 << exp_bits) - 1
+    if name == "e5m2" and top:
+        return "nan" if m else ("-inf" if sign < 0 else "inf")
+    if name == "e4m3" and top and m == (1 << man_bits) - 1:
+        return "nan"
+    if e == 0:
+        return sign * m * Fraction(2) ** (1 - bias - man_bits)
+    return sign * ((1 << man_bits) + m) * Fraction(2) ** (e - bias - man_bits)
+
+
+def mxfp_reference_bits(code: int, scale: int, name: str) -> int:
+    """float32 pattern of ``value(code) * 2**(scale - 127)`` from exact rationals."""
+    value = ocp_value(code, name)
+    negative = code >> (int(name[1]) + int(name[3])) == 1
+    if scale == 255 or value == "nan":
+        return QUIET_NAN
+    if value in ("inf", "-inf"):
+        return 0xFF800000 if negative else 0x7F800000
+    v = value * Fraction(2) ** (scale - 127)
+    if abs(v) >= 2 ** 128:
+        return 0xFF800000 if negative else 0x7F800000
+    bits = struct.unpack("<I", struct.pack("<f", float(v)))[0] | (negative << 31)
+    assert Fraction(struct.unpack("<f", struct.pack("<I", bits))[0]) == v, "exact"
+    return bits
+
+
+@pytest.mark.parametrize("name", ELEMENT_NAMES)
+def test_mxfp_dequant_blocks_every_code_and_scale(name):
+    """Every code at every scale code (0 .. 255) equals the Fraction reference."""
+    fmt = MXFPFormat(name, block=1)
+    n = 1 << fmt.element_bits
+    codes = torch.arange(n).repeat(256)
+    scales = torch.arange(256).repeat_interleave(n)
+    got = dequant_blocks(codes.unsqueeze(1), scales, fmt)[:, 0].tolist()
+    want = [mxfp_reference_bits(c, x, name) for c, x in zip(codes.tolist(), scales.tolist(),
+                                                             strict=True)]
+    assert got == want
+    field = (torch.tensor(got) >> 23) & 0xFF
+    assert ((field == 0) & (torch.tensor(got) & 0x7FFFFF != 0)).any()  # float32 subnormals
+    assert 0x80000000 in got and 0xFF800000 in got
+
+
+@pytest.mark.parametrize("name", ELEMENT_NAMES)
+def test_mxfp_dequant_blocks_is_golden_dequantize(name):
+    """Blocks of 32 quantised from random floats: equal to golden.dequantize, NaN blocks
+    and NaN codes aside (those are QUIET_NAN)."""
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(64, 32, generator=gen) * torch.exp2(torch.randint(-140, 130, (64, 1),
+                                                                      generator=gen))
+    x[3, 5] = float("nan")
+    q = quantize(x, MXFPFormat(name, block=32), axis=1)
+    codes, exp = q.codes.reshape(64, 32), q.exponent.reshape(64)
+    got = dequant_blocks(codes, exp, q.fmt)
+    want = dequantize(q).view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+    finite = (exp != 255).unsqueeze(1) & (q.special.reshape(64, 32) != 2)
+    assert torch.equal(got[finite], want[finite])
+    assert (got[~finite] == QUIET_NAN).all() and (~finite).any()
+    q2 = MXFPTensor(codes=codes.reshape(64, 1, 32), exponent=exp.reshape(64, 1), fmt=q.fmt,
+                    shape=torch.Size((64, 32)), axis=1)
+    assert torch.equal(dequantize(q2).view(torch.int32), dequantize(q).view(torch.int32))
+
+
+def test_mxfp_dequant_blocks_corners():
+    fmt = MXFPFormat("e5m2", block=4)
+    # -0, the smallest subnormal at X = 0 (2**-16 * 2**-127 = 2**-143), +inf, NaN code
+    got = dequant_blocks(torch.tensor([[0x80, 0x01, 0x7C, 0xFD]]), torch.tensor([0]), fmt)
+    assert got.tolist() == [[0x80000000, 1 << 6, 0x7F800000, QUIET_NAN]]
+    # E2M1 6.0 at X = 254: 6 * 2**127 overflows; 0.5 at X = 0 is 2**-128, a subnormal
+    e2m1 = MXFPFormat("e2m1", block=2)
+    assert dequant_blocks(torch.tensor([[0xF, 0x1]]), torch.tensor([254]), e2m1).tolist() == \
+        [[0xFF800000, 0x3F000000 + (127 << 23)]]
+    assert dequant_blocks(torch.tensor([[0x1, 0x9]]), torch.tensor([0]), e2m1).tolist() == \
+        [[1 << 21, 0x80000000 | 1 << 21]]
+    with pytest.raises(TypeError, match=r"fmt must be an MXIntFormat or MXFPFormat, not 3"):
+        dequant_blocks(torch.zeros(1, 1), torch.zeros(1), 3)
+
+
+# --- parameters (MXFP) ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    ({"element": "e4m4"}, ValueError,
+     r"element must be one of 'int', 'e5m2', 'e4m3', 'e3m2', 'e2m3', 'e2m1', not 'e4m4'"),
+    ({"element": "e4m3", "man_bits": 8}, ValueError,
+     r"man_bits applies only with element='int', not element='e4m3': leave it out"),
+    ({"element": "e2m1", "exp_bits": 5}, ValueError,
+     r"exp_bits must be 8 \(the E8M0 scale\) with element='e2m1', not 5"),
+    ({"element": "int"}, TypeError, r"man_bits must be an integer, not None"),
+    ({"element": "e5m2", "source": "accum", "a_bits": 4, "b_bits": 4}, ValueError,
+     r"element applies only with source='block', not source='accum'"),
+])
+def test_mxfp_bad_parameters(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        MXIntDequantizer(**{"block": 4, **kwargs})
+
+
+def test_mxfp_latency_widths_and_names():
+    dut = MXIntDequantizer(element="e2m1", block=32)
+    assert (dut.latency, dut.element, dut.man_bits, dut.exp_bits) == (2, "e2m1", None, 8)
+    assert dut.i.payload.shape().size == 32 * 4 + 8
+    assert dut.o.payload.shape().size == 32 * 32
+    assert dut.params.name == "mxfp_dequant_e2m1_k32"
+    # element="int" is MXINT, and the record keeps no element: the manifest is unchanged
+    mxint = MXIntDequantizer(element="int", man_bits=8, block=4)
+    assert mxint.params == MXIntDequantizer(man_bits=8, block=4).params
+    assert "element" not in mxint.params.kwargs()
+
+
+def test_cli_generates_mxfp(tmp_path):
+    assert generate(["--top", "dequant", "--element", "e3m2", "--block", "4",
+                     "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "mxfp_dequant_e3m2_k4.v").read_text().count(
+        "module mxfp_dequant_e3m2_k4(") == 1
+
+
+# --- Amaranth simulator (MXFP) ----------------------------------------------------------------
+
+def mxfp_sim(p: dict, stim: dict, seed: int) -> None:
+    model = model_for({"top": "dequant", "parameters": p})
+    r = run_stream_sim(MXIntDequantizer(**p), stim, model.expected(stim), seed=seed)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \
+        f"seed {seed}: {r['reports']}"
+    assert r["checked"] == len(stim["i"])
+
+
+@pytest.mark.parametrize("block", [1, 3, 32])
+@pytest.mark.parametrize("name", ELEMENT_NAMES)
+def test_mxfp_amaranth_sim_matches_golden(name, block):
+    """Every code at every scale that puts some element at a float32 edge (subnormal,
+    overflow) and at 0, 1, 126, 127, 254, 255, then random blocks; with back-pressure."""
+    p = {"element": name, "block": block}
+    model = model_for({"top": "dequant", "parameters": p})
+    mxfp_sim(p, model.stimuli(torch.Generator().manual_seed(block), 100), seed=block)
+
+
+@pytest.mark.parametrize("name", ["e2m1"])
+def test_mxfp_amaranth_sim_every_code_at_every_scale(name):
+    n = 1 << ELEMENTS[name].width
+    stim = {"i": [{"codes": [c], "exponent": x} for x in range(256) for c in range(n)]}
+    mxfp_sim({"element": name, "block": 1}, stim, seed=3)
+
+
+@pytest.mark.parametrize("name", ELEMENT_NAMES)
+def test_mxfp_stimuli_reach_every_case(name):
+    model = model_for({"top": "dequant", "parameters": {"element": name, "block": 4}})
+    out = torch.tensor([o["bits"] for o in model.expected(
+        model.stimuli(torch.Generator().manual_seed(1), 100))["o"]]).flatten()
+    field, frac = (out >> 23) & 0xFF, out & 0x7FFFFF
+    assert ((field == 0) & (frac != 0)).sum() > 10          # float32 subnormals
+    assert ((field > 0) & (field < 255)).sum() > 100         # normals
+    for pattern in (0, 0x80000000, 0x7F800000, 0xFF800000, QUIET_NAN):
+        assert (out == pattern).any(), hex(pattern)
+    assert (field == 1).any() and (field == 254).any()       # both edges of the normals
+
+
+# --- Verilator (MXFP) -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "block"), [("e4m3", 8), ("e5m2", 2)])
+def test_mxfp_verilator_matches_golden(name, block, sim_build):
+    seed = 700 + block
+    p = {"element": name, "block": block}
+    s = simulate("dequant", p, seed=seed, vectors=1000, build_root=sim_build)
+    print(f"seed {seed}: {s['checked']} blocks checked in {s['cycles']} cycles")
+    assert (s["mismatches"], s["missing"], s["protocol_errors"], s["timed_out"]) == \
+        (0, 0, [], False), f"replay with seed {seed}: {s['reports']}"
+    assert s["checked"] >= 1000
+
+
+def test_report_memory_density_of_mxfp():
+    """flows.report names the MXFP block format and its density (4 + 8/32 bits)."""
+    from flows.report import _densities
+    from hw.dequantizer import DequantParams
+
+    assert _densities(DequantParams(element="e2m1", block=32)) == {"a": {
+        "format": "mxfp4_k32", "bits_per_element": 4.25, "memory_density": 32 / 4.25}}

@@ -170,6 +170,11 @@ def test_dequant_streaming_proved(tmp_path, params):
     _proved(_dequant(**params), "streaming", tmp_path)
 
 
+@pytest.mark.parametrize("element", ["e5m2", "e4m3", "e3m2", "e2m3", "e2m1"])
+def test_dequant_mxfp_streaming_proved(tmp_path, element):
+    _proved(elaborate("dequant", element=element, block=2), "streaming", tmp_path)
+
+
 def _dequant_accum() -> Design:
     # e = 8 and W = 28: ties, subnormals, underflow to ±0 and overflow to ±inf all occur
     return elaborate("dequant", source="accum", a_bits=2, b_bits=2, block=1, exp_bits=8,
@@ -258,6 +263,9 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
     (lambda: _adder(), r"\$signed\((\\\$\d+ )\) >>> ", r"\1 >> ", {}),
     # dequant: element 0's sign bit dropped
     (lambda: _dequant(), r"\{ sign0_r, ", "{ 1'h0, ", {}),
+    # dequant of MXFP blocks: F = 255 is no longer infinite (the overflow edge moves up)
+    (lambda: elaborate("dequant", element="e2m1", block=2),
+     r"(\$signed\(f0_r\)) >= (\$signed\(9'h0ff\))", r"\1 > \2", {}),
     # dequant of accumulator results: a tie no longer looks at the quotient's last bit
     (_dequant_accum, r"(assign \S+\s+= )sticky_r2 \| sig_r2\[0\];", r"\1sticky_r2;", {}),
     # accum: the shift of A in the loop loses its sign (logical, not arithmetic)
@@ -265,8 +273,8 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
     # intmac: the accumulator subtracts the product
     (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_width=10),
      r"\$signed\(acc\) \+ \$signed\(prod\)", "$signed(acc) - $signed(prod)", {"group": 2}),
-], ids=["cast_tie", "adder_shift_sign", "dequant_sign", "dequant_accum_tie", "accum_shift_sign",
-     "intmac_sub"])
+], ids=["cast_tie", "adder_shift_sign", "dequant_sign", "dequant_mxfp_overflow",
+     "dequant_accum_tie", "accum_shift_sign", "intmac_sub"])
 def test_corrupt_unit_fails(tmp_path, make, pattern, replacement, options):
     _fails(_corrupt(make(), pattern, replacement), "streaming", tmp_path, **options)
 

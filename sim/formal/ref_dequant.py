@@ -15,6 +15,8 @@ is unique):
   significand ``Mo = fr + 2**23`` (``ef > 0``) or ``fr`` (``ef = 0``) at scale
   ``max(ef, 1) - 150`` equals ``|P|`` at scale ``s``: ``Mo << (scale - s) == |P|`` or
   ``|P| << (s - scale) == Mo`` (shifts clamped at 25, beyond every significand).
+
+``source="block"`` with an ``element`` (OCP MX v1.0 minifloats): see :func:`_mxfp_outputs`.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ def _outputs(manifest: dict, o: str, ref: list[str]) -> tuple[list[str], list[st
     if params.get("source", "block") == "accum":
         bits = stream_field(manifest, "o", "bits")
         return [], [f"({slice_of(o, bits['offset'], 32)} == {ref[0]})"]
+    if params.get("element") is not None:
+        return _mxfp_outputs(manifest, o, ref)
     m, e = params["man_bits"], params["exp_bits"]
     bias = (1 << (e - 1)) - 1
     man = stream_field(manifest, "i", "mantissa")
@@ -135,6 +139,80 @@ def _outputs(manifest: dict, o: str, ref: list[str]) -> tuple[list[str], list[st
             f"  wire {p}ok = {pre}nan ? ({p}o == 32'h7FC00000) : "
             f"({p}p == 0) ? ({p}o == 32'h00000000) : "
             f"({p}o[31] != {p}p[{m - 1}]) ? 1'b0 : "
+            f"{p}over ? ({p}o[30:0] == 31'h7F800000) : "
+            f"({p}ef != 8'd255) && ({p}lhs == {p}rhs);",
+        ]
+        conds.append(f"({p}ok)")
+    return lines, conds
+
+
+def _mxfp_outputs(manifest: dict, o: str, ref: list[str]) -> tuple[list[str], list[str]]:
+    """The checks of an MXFP block, from the OCP MX v1.0 definition of the element
+    ``eEmM`` (``E`` exponent bits with bias ``b = 2**(E-1) - 1``, ``M`` mantissa bits):
+
+    * scale ``X = 255``, or a NaN code (E5M2: exponent all ones and ``m != 0``; E4M3:
+      ``S.1111.111``): the pattern is ``0x7FC00000``;
+    * an E5M2 infinity code (exponent all ones, ``m = 0``): ``±inf`` with the code's sign;
+    * otherwise the value is ``(-1)**s * sig * 2**t`` with ``sig = m``,
+      ``t = 1 - b - M + X - 127`` for ``e = 0`` and ``sig = 2**M + m``,
+      ``t = e - b - M + X - 127`` for ``e > 0``. ``sig = 0``: the pattern is
+      ``s << 31`` (signed zero). ``|v| >= 2**128``: ``±inf``. Else the sign bit is ``s``,
+      the exponent field ``ef`` is not 255 and the significand read back (``Mo``, at
+      scale ``max(ef, 1) - 150``) equals ``sig`` at scale ``t`` (shifts clamped at 25).
+    """
+    name = manifest["parameters"]["element"]
+    ew, mw = int(name[1]), int(name[3])
+    width, bias = 1 + ew + mw, (1 << (ew - 1)) - 1
+    codes = stream_field(manifest, "i", "codes")
+    exp = stream_field(manifest, "i", "exponent")
+    bits = stream_field(manifest, "o", "bits")
+    pre = "dqf_"
+    lines = [
+        f"  wire [7:0] {pre}x = {slice_of(ref[0], exp['offset'], 8)};",
+        f"  wire {pre}nanx = {pre}x == 8'd255;",
+    ]
+    conds = []
+    for i, (cin, pout) in enumerate(zip(elements(ref[0], codes), elements(o, bits),
+                                        strict=True)):
+        p = f"{pre}{i}_"
+        top = f"({p}e == {ew}'d{(1 << ew) - 1})"
+        if name == "e5m2":
+            nan, inf = f"{top} && ({p}m != 0)", f"{top} && ({p}m == 0)"
+        elif name == "e4m3":
+            nan, inf = f"{top} && ({p}m == {mw}'d{(1 << mw) - 1})", "1'b0"
+        else:
+            nan, inf = "1'b0", "1'b0"
+        lines += [
+            f"  wire [{width - 1}:0] {p}c = {cin};",
+            f"  wire {p}s = {p}c[{width - 1}];",
+            f"  wire [{ew - 1}:0] {p}e = {p}c[{width - 2}:{mw}];",
+            f"  wire [{mw - 1}:0] {p}m = {p}c[{mw - 1}:0];",
+            f"  wire {p}nan = {nan};",
+            f"  wire {p}inf = {inf};",
+            f"  wire [4:0] {p}sig = ({p}e == 0) ? {{{5 - mw}'d0, {p}m}} : "
+            f"{{{4 - mw}'d0, 1'b1, {p}m}};",
+            f"  wire signed [11:0] {p}t = $signed({{4'd0, {pre}x}}) + "
+            f"(({p}e == 0) ? 12'sd1 : $signed({{{12 - ew}'d0, {p}e}})) - 12'sd{bias + mw + 127};",
+            f"  wire signed [11:0] {p}u = 12'sd128 - {p}t;",
+            f"  wire [31:0] {p}o = {pout};",
+            f"  wire [7:0] {p}ef = {p}o[30:23];",
+            f"  wire [23:0] {p}mo = ({p}ef != 8'd0) ? {{1'b1, {p}o[22:0]}} : "
+            f"{{1'b0, {p}o[22:0]}};",
+            # |v| >= 2**128: sig >= 2**(128 - t)
+            f"  wire {p}over = ({p}u <= 0) ? 1'b1 : ({p}u > 12'sd5) ? 1'b0 : "
+            f"(({p}sig >> {p}u) != 0);",
+            f"  wire signed [11:0] {p}d = $signed({{4'd0, ({p}ef != 8'd0) ? {p}ef : 8'd1}}) "
+            f"- 12'sd150 - {p}t;",
+            f"  wire [5:0] {p}dl = ({p}d < 0) ? 6'd0 : ({p}d > 12'sd{_CLAMP}) ? 6'd{_CLAMP} : "
+            f"6'd0 + {p}d;",
+            f"  wire [5:0] {p}dr = ({p}d >= 0) ? 6'd0 : (-{p}d > 12'sd{_CLAMP}) ? "
+            f"6'd{_CLAMP} : 6'd0 + (-{p}d);",
+            f"  wire [{24 + _CLAMP - 1}:0] {p}lhs = {{{_CLAMP}'d0, {p}mo}} << {p}dl;",
+            f"  wire [{24 + _CLAMP - 1}:0] {p}rhs = {{{24 + _CLAMP - 5}'d0, {p}sig}} << {p}dr;",
+            f"  wire {p}ok = ({pre}nanx || {p}nan) ? ({p}o == 32'h7FC00000) : "
+            f"{p}inf ? ({p}o == {{{p}s, 31'h7F800000}}) : "
+            f"({p}sig == 0) ? ({p}o == {{{p}s, 31'd0}}) : "
+            f"({p}o[31] != {p}s) ? 1'b0 : "
             f"{p}over ? ({p}o[30:0] == 31'h7F800000) : "
             f"({p}ef != 8'd255) && ({p}lhs == {p}rhs);",
         ]

@@ -1,21 +1,22 @@
-"""Testbench model of the dequantiser (``--top dequant``): MXINT blocks, or accumulator
-results (``source="accum"``), to float32 patterns."""
+"""Testbench model of the dequantiser (``--top dequant``): MXINT or MXFP (``element``)
+blocks, or accumulator results (``source="accum"``), to float32 patterns."""
 
 from __future__ import annotations
 
 import torch
 
 from golden.dequant import accum_scale_offset, dequant_accum, dequant_blocks
-from golden.format import MXIntFormat
+from golden.format import MXFPFormat, MXIntFormat
 
 from .common import random_blocks, signed_full_range
 
-__all__ = ["DequantModel"]
+__all__ = ["AccumDequantModel", "DequantModel", "MXFPDequantModel"]
 
 
 class DequantModel:
     """Stimuli and expected results of :class:`hw.dequantizer.MXIntDequantizer`; with
-    ``source="accum"`` the work is done by :class:`AccumDequantModel`."""
+    ``source="accum"`` the work is done by :class:`AccumDequantModel`, with an ``element``
+    by :class:`MXFPDequantModel`."""
 
     inputs = ("i",)
     outputs = ("o",)
@@ -23,6 +24,8 @@ class DequantModel:
     def __new__(cls, params: dict):
         if params.get("source", "block") == "accum":
             return AccumDequantModel(params)
+        if params.get("element") not in (None, "int"):
+            return MXFPDequantModel(params)
         return super().__new__(cls)
 
     def __init__(self, params: dict) -> None:
@@ -64,6 +67,58 @@ class DequantModel:
     def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
         items = stimuli["i"]
         bits = dequant_blocks(torch.tensor([x["mantissa"] for x in items], dtype=torch.int64),
+                              torch.tensor([x["exponent"] for x in items], dtype=torch.int64),
+                              self.fmt)
+        return {"o": [{"bits": b} for b in bits.tolist()]}
+
+
+class MXFPDequantModel:
+    """Stimuli and expected results of the dequantiser of MXFP blocks.
+
+    Directed blocks first: every code (both signs, zeros, subnormals, the largest normals,
+    infinities and NaNs) at the scales in :meth:`directed_scales` (0, 1, 126, 127, 254,
+    255 and those that put elements at the float32 subnormal and overflow edges), ``k``
+    consecutive codes per block. Then ``n`` random blocks of uniform codes: a third with a
+    scale uniform over 0 .. 255, a third near the bottom (0 .. f + 4), a third near the
+    top (238 .. 254), 3 % NaN scales.
+    """
+
+    inputs = ("i",)
+    outputs = ("o",)
+
+    def __init__(self, params: dict) -> None:
+        self.fmt = MXFPFormat(params["element"], block=params["block"])
+
+    def directed_scales(self) -> list[int]:
+        """The scale codes every code is tried at: 0, 1, 2, 126, 127, 128, 253, 254, 255,
+        and for every leading-one position ``g`` of an element those that put its float32
+        exponent ``F = X - f + g`` at 0, 1, 254 and 255 (the subnormal and overflow edges)."""
+        f, el = self.fmt.frac_bits, self.fmt.element
+        edges = {x for g in range((1 << el.exp_bits) + el.man_bits - 1)
+                 for x in (f - g, f - g + 1, 254 + f - g, 255 + f - g) if 0 <= x <= 255}
+        return sorted(edges | {0, 1, 2, 126, 127, 128, 253, 254, 255})
+
+    def stimuli(self, gen: torch.Generator, n: int) -> dict[str, list[dict]]:
+        k, width = self.fmt.block, self.fmt.element_bits
+        codes = list(range(1 << width))
+        blocks = [[codes[(start + i) % len(codes)] for i in range(k)]
+                  for start in range(0, len(codes), k)]
+        items = [{"codes": b, "exponent": x} for x in self.directed_scales() for b in blocks]
+        rand = torch.randint(0, 1 << width, (n, k), generator=gen)
+        third = torch.arange(n) % 3
+        scale = torch.where(third == 0, torch.randint(0, 256, (n,), generator=gen),
+                            torch.where(third == 1,
+                                        torch.randint(0, self.fmt.frac_bits + 5, (n,),
+                                                      generator=gen),
+                                        torch.randint(238, 255, (n,), generator=gen)))
+        scale = torch.where(torch.rand((n,), generator=gen) < 0.03, 255, scale)
+        items += [{"codes": b, "exponent": x} for b, x in zip(rand.tolist(), scale.tolist(),
+                                                              strict=True)]
+        return {"i": items}
+
+    def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        items = stimuli["i"]
+        bits = dequant_blocks(torch.tensor([x["codes"] for x in items], dtype=torch.int64),
                               torch.tensor([x["exponent"] for x in items], dtype=torch.int64),
                               self.fmt)
         return {"o": [{"bits": b} for b in bits.tolist()]}

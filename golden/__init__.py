@@ -8,6 +8,7 @@ from .dot import DotResult, dot_product, dot_sum_range
 from .format import SCALE_ROUNDINGS, MXFPFormat, MXIntFormat, parse_format
 from .minifloat import ELEMENTS, ElementFormat
 from .nn import MXLinear, quantize_model
+from .pack import pack, torch_view, unpack
 from .quantize import MXFPTensor, MXIntTensor, dequantize, quantize, shared_exponent
 from .rounding import ROUNDING_MODES, round_shift
 
@@ -27,7 +28,10 @@ __all__ = [
     "dot_sum_range",
     "parse_format",
     "quantize",
+    "pack",
     "quantize_model",
     "round_shift",
     "shared_exponent",
+    "torch_view",
+    "unpack",
 ]

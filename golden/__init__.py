@@ -4,6 +4,7 @@ integer arithmetic of every unit.
 Free of simulator imports: this package is also the software quantiser users call.
 """
 
+from .checkpoint import load_mxfp4, save_mxfp4
 from .dot import DotResult, dot_product, dot_sum_range
 from .format import SCALE_ROUNDINGS, MXFPFormat, MXIntFormat, parse_format
 from .minifloat import ELEMENTS, ElementFormat
@@ -26,11 +27,13 @@ __all__ = [
     "dequantize",
     "dot_product",
     "dot_sum_range",
+    "load_mxfp4",
     "parse_format",
     "quantize",
     "pack",
     "quantize_model",
     "round_shift",
+    "save_mxfp4",
     "shared_exponent",
     "torch_view",
     "unpack",

@@ -158,22 +158,28 @@ def compare(x: torch.Tensor, element: str, scale_rounding: str, *, block: int = 
     sign = torch.signbit(xb).to(torch.int64) << (width - 1)
     if scale0.any():
         if scale_rounding == "floor":
-            # torchao's codes are golden's codes of x / 2 (exact in float64; still scale 0).
-            half = quantize(x.double() / 2, fmt)
-            found["scale0_floor"] = scale0 & (scales == 0) & (half.exponent == 0) & \
-                (codes == half.codes).all(-1)
+            # torchao's codes are golden's codes of x / 2 (exact in float64; still scale 0),
+            # computed for the rows that need it only.
+            rows = scale0.any(-1).nonzero().flatten()
+            half = quantize(x[rows].double() / 2, fmt)
+            match = torch.zeros_like(scale0)
+            match[rows] = (half.exponent == 0) & (codes[rows] == half.codes).all(-1)
+            found["scale0_floor"] = scale0 & (scales == 0) & match
         else:
             found["scale0_rceil"] = scale0 & (scales == 0) & (codes == sign).all(-1)
     if scale_rounding == "rceil":
         low = ~same & ~has_nan & ~has_inf & ~scale0 & (scales == q.exponent - 1)
         if low.any():
-            floor = quantize(x, MXFPFormat(element, block=block, scale_rounding="floor"))
-            s = (q.exponent - 1 - 127).to(torch.float64)
-            excess = amax.double() / (fmt.element.max_normal * torch.exp2(s)) - 1
+            rows = low.any(-1).nonzero().flatten()
+            floor = quantize(x[rows], MXFPFormat(element, block=block, scale_rounding="floor"))
+            s = (q.exponent[rows] - 1 - 127).to(torch.float64)
+            excess = amax[rows].double() / (fmt.element.max_normal * torch.exp2(s)) - 1
             # At scale code 0 torchao's codes are signed zeros, as in scale0_rceil.
-            want = torch.where((scales == 0).unsqueeze(-1), sign, floor.codes)
-            found["rceil_log2"] = low & (floor.exponent == scales) & \
-                (want == codes).all(-1) & (excess > 0) & (excess < RCEIL_LOG2_EXCESS)
+            want = torch.where((scales[rows] == 0).unsqueeze(-1), sign[rows], floor.codes)
+            match = torch.zeros_like(low)
+            match[rows] = (floor.exponent == scales[rows]) & (want == codes[rows]).all(-1) & \
+                (excess > 0) & (excess < RCEIL_LOG2_EXCESS)
+            found["rceil_log2"] = low & match
 
     out = Comparison(blocks=int(same.numel()))
     ok = same.clone()

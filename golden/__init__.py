@@ -4,10 +4,12 @@ integer arithmetic of every unit.
 Free of simulator imports: this package is also the software quantiser users call.
 """
 
+from .checkpoint import load_mxfp4, save_mxfp4
 from .dot import DotResult, dot_product, dot_sum_range
 from .format import SCALE_ROUNDINGS, MXFPFormat, MXIntFormat, parse_format
 from .minifloat import ELEMENTS, ElementFormat
 from .nn import LayerReport, MXLinear, QuantizeReport, quantize_model
+from .pack import pack, torch_view, unpack
 from .quantize import MXFPTensor, MXIntTensor, dequantize, quantize, shared_exponent
 from .rounding import ROUNDING_MODES, round_shift
 
@@ -27,9 +29,14 @@ __all__ = [
     "dequantize",
     "dot_product",
     "dot_sum_range",
+    "load_mxfp4",
     "parse_format",
     "quantize",
+    "pack",
     "quantize_model",
     "round_shift",
+    "save_mxfp4",
     "shared_exponent",
+    "torch_view",
+    "unpack",
 ]

@@ -196,15 +196,20 @@ CLI_CASES: list[CliCase] = [
     CliCase("hw.generate", ("--bits", "6", "--block", "4", "--out", "{loop}/sub"),
             ("--out", "is a symlink loop")),
     # ---- sim.run
+    *_cases("sim.run", SIM[:2], [
+        ("--bits 6 --block 4 --vectors -1", ("--vectors", "-1")),
+        ("--bits 6 --block 4 --vectors 2000000", ("--vectors", "2000000")),
+        ("--bits 6 --block 4 --seed abc", ("--seed", "abc")),
+        ("--bits 6 --block 4 --seed -1", ("--seed", "-1")),
+        ("--bits 6 --block 4 --vectors 5 --vectors 6", ("--vectors", "twice")),
+        ("--bits 6 --block 4 --vectors=", ("--vectors", "empty")),
+    ]),
     *_cases("sim.run", SIM, [
         ("--bits 6 --block 4 --idle 1.5", ("--idle", "1.5")),
         ("--bits 6 --block 4 --idle abc", ("--idle", "abc")),
         ("--bits 6 --block 4 --idle nan", ("--idle", "nan")),
         ("--bits 6 --block 4 --backpressure -0.1", ("--backpressure", "-0.1")),
         ("--bits 6 --block 4 --backpressure 1", ("--backpressure", "1")),
-        ("--bits 6 --block 4 --vectors -1", ("--vectors", "-1")),
-        ("--bits 6 --block 4 --seed abc", ("--seed", "abc")),
-        ("--bits 6 --block 4 --seed -1", ("--seed", "-1")),
         ("--bits 0 --block 4", ("--bits", "0")),
         ("--block 4", ("--bits", "required")),
         ("--top dot --bits 6 --block 4 --rounding floor", ("--rounding", "dot")),

@@ -106,6 +106,17 @@ class ElementFormat:
         value = torch.where(kind == 0, torch.where(sign == 1, -mag, mag), 0)
         return value, kind
 
+    @cached_property
+    def values(self) -> torch.Tensor:
+        """float32 value of every code (exact): ``-0.0`` for the negative zero, ``±inf`` and
+        NaN for the specials."""
+        value, kind = self.table
+        negative = torch.arange(1 << self.width) >> (self.width - 1) == 1
+        out = value.to(torch.float64) / (1 << self.frac_bits)
+        out = torch.where(negative, -out.abs(), out)
+        out = torch.where(kind == 1, torch.where(negative, -torch.inf, torch.inf), out)
+        return torch.where(kind == 2, torch.nan, out).to(torch.float32)
+
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Signed fixed-point integers ``P`` (``int64``) of ``codes``; 0 for specials."""
         return self.table[0][codes.to(torch.int64)]

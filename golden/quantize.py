@@ -293,25 +293,40 @@ def quantize(x: torch.Tensor, fmt: MXIntFormat | MXFPFormat, axis: int = -1,
 
     y = _scale(xf, (fmt.bias + fmt.frac_bits - exp).unsqueeze(-1))
     negative = xf < 0
-    if fp:
-        # The spacing of the element format at |y|: 1 unit (subnormal) up to 2**M units,
-        # doubling with every binade above.
-        step = (torch.frexp(y).exponent - 1 - fmt.element.man_bits).clamp(min=0)
-        q = _round(y * _pow2(-step, y.dtype), negative, rounding) * _pow2(step, y.dtype)
-    else:
-        q = _round(y, negative, rounding)
-    q = q.clamp_(-fmt.max_man, fmt.max_man)
     if bool(nan.any()):
-        q = torch.where(nan.unsqueeze(-1), 0, q)
         exp = torch.where(nan, fmt.nan_code, exp)
     exp = exp.to(torch.int32)
     if fp:
-        # The code keeps the input's sign, -0.0 included; NaN blocks hold +0 codes.
-        sign = torch.signbit(xf) & ~nan.unsqueeze(-1)
-        codes = fmt.element.encode(q.to(torch.int64), sign)
-        return MXFPTensor(codes=codes, exponent=exp, fmt=fmt, shape=shape, axis=axis)
+        return MXFPTensor(codes=_element_codes(y, xf, nan, fmt, rounding), exponent=exp,
+                          fmt=fmt, shape=shape, axis=axis)
+    q = _round(y, negative, rounding).clamp_(-fmt.max_man, fmt.max_man)
+    if bool(nan.any()):
+        q = torch.where(nan.unsqueeze(-1), 0, q)
     return MXIntTensor(mantissa=q.to(torch.int32), exponent=exp, fmt=fmt, shape=shape,
                        axis=axis)
+
+
+def _element_codes(y: torch.Tensor, xf: torch.Tensor, nan: torch.Tensor, fmt: MXFPFormat,
+                   rounding: str) -> torch.Tensor:
+    """Codes of the elements ``y`` (in units of the smallest subnormal), rounded to the
+    element grid, saturated, with the sign of ``xf``; 0 in NaN blocks.
+
+    The grid at ``|y|`` is ``2**s`` units with ``s = max(floor(log2|y|) - M, 0)``, and
+    ``r = round(|y| / 2**s)`` is then the significand with its hidden bit, ``2**M <= r <=
+    2**(M+1)`` above the subnormals (or ``r < 2**M`` for a subnormal, ``s = 0``). The code
+    of ``r * 2**s`` is ``(s << M) + r``: an exponent field ``s + 1`` and a mantissa field
+    ``r - 2**M``, or the subnormal code ``r``; a rounding carry to ``r = 2**(M+1)`` lands on
+    the first code of the next binade by itself. Codes grow with the magnitude, so
+    clamping the code at the largest finite one saturates the value.
+    """
+    man = fmt.element.man_bits
+    step = (torch.frexp(y).exponent - 1 - man).clamp_(min=0)
+    r = _round(y * _pow2(-step, y.dtype), xf < 0, rounding).abs_().to(torch.int32)
+    codes = ((step << man) + r).clamp_(max=fmt.element.finite_codes - 1)
+    # The code keeps the input's sign, -0.0 included; NaN blocks hold +0 codes.
+    sign = torch.signbit(xf) & ~nan.unsqueeze(-1)
+    codes |= sign.to(torch.int32) << (fmt.element.width - 1)
+    return torch.where(nan.unsqueeze(-1), 0, codes)
 
 
 def dequantize(q: MXIntTensor | MXFPTensor) -> torch.Tensor:
@@ -326,18 +341,19 @@ def dequantize(q: MXIntTensor | MXFPTensor) -> torch.Tensor:
     if not isinstance(q, MXIntTensor | MXFPTensor):
         raise TypeError(f"q must be an MXIntTensor or MXFPTensor, not {type(q).__name__}")
     fmt = q.fmt
-    scale = (q.exponent.to(torch.int32) - fmt.bias - fmt.frac_bits).unsqueeze(-1)
-    # The first factor keeps |P| >= 1 normal; only the second multiply can round. An MXFP
-    # P has at most 4 significant bits, so it converts to float32 exactly.
-    first = scale.clamp(min=-126)
-    y = q.mantissa.to(torch.float32) * _pow2(first, torch.float32) * _pow2(scale - first,
-                                                                            torch.float32)
     if isinstance(q, MXFPTensor):
-        sign = (q.codes >> (fmt.element_bits - 1)) == 1
-        y = torch.where(sign, -y.abs(), y)  # -0 codes
-        special = q.special
-        y = torch.where(special == 1, torch.where(sign, -torch.inf, torch.inf), y)
-        y = torch.where(special == 2, torch.nan, y)
+        # Each code's value (exact in float32: at most 4 significant bits; -0, +-inf and NaN
+        # included) times the block's 2**(X - 127), itself exact in float32 down to 2**-127
+        # (a subnormal): one multiply, so one rounding.
+        scale = _pow2(q.exponent.to(torch.int32).clamp(min=1) - fmt.bias, torch.float32)
+        scale = torch.where(q.exponent == 0, 2.0 ** -127, scale)
+        y = fmt.element.values[q.codes.to(torch.int64)] * scale.unsqueeze(-1)
+    else:
+        scale = (q.exponent.to(torch.int32) - fmt.bias - fmt.frac_bits).unsqueeze(-1)
+        # The first factor keeps |P| >= 1 normal; only the second multiply can round.
+        first = scale.clamp(min=-126)
+        y = q.mantissa.to(torch.float32) * _pow2(first, torch.float32) * \
+            _pow2(scale - first, torch.float32)
     y = torch.where(q.nan.unsqueeze(-1), torch.nan, y)
     y = y.reshape(*y.shape[:-2], y.shape[-2] * y.shape[-1])
     n = q.shape[q.axis]

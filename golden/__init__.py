@@ -4,7 +4,7 @@ integer arithmetic of every unit.
 Free of simulator imports: this package is also the software quantiser users call.
 """
 
-from .dot import DotResult, dot_product, dot_sum_range
+from .dot import DotResult, dot_product, dot_sum_range, mx_dot_product
 from .format import SCALE_ROUNDINGS, MXFPFormat, MXIntFormat, parse_format
 from .minifloat import ELEMENTS, ElementFormat
 from .nn import MXLinear, quantize_model
@@ -25,6 +25,7 @@ __all__ = [
     "dequantize",
     "dot_product",
     "dot_sum_range",
+    "mx_dot_product",
     "parse_format",
     "quantize",
     "quantize_model",

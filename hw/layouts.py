@@ -5,7 +5,7 @@ from __future__ import annotations
 from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
 
-__all__ = ["dot_result_layout", "mxint_block_layout", "range_shape"]
+__all__ = ["dot_result_layout", "mxfp_block_layout", "mxint_block_layout", "range_shape"]
 
 
 def range_shape(lo: int, hi: int) -> Shape:
@@ -18,6 +18,15 @@ def mxint_block_layout(*, man_bits: int, exp_bits: int, block: int) -> data.Stru
     ``exp_bits``-bit shared exponent code."""
     return data.StructLayout({
         "mantissa": data.ArrayLayout(signed(man_bits), block),
+        "exponent": unsigned(exp_bits),
+    })
+
+
+def mxfp_block_layout(*, code_bits: int, exp_bits: int, block: int) -> data.StructLayout:
+    """``block`` unsigned ``code_bits``-bit minifloat element codes (element 0 in the low
+    bits), then the ``exp_bits``-bit scale code (E8M0)."""
+    return data.StructLayout({
+        "code": data.ArrayLayout(unsigned(code_bits), block),
         "exponent": unsigned(exp_bits),
     })
 

@@ -349,9 +349,9 @@ class SumOfProducts:
                  for i, x in enumerate(a)]
             b = [self._decoded_value(m, "b", x, f"{name}_db{i}") if self._decode["b"] else x
                  for i, x in enumerate(b)]
-            if self._registered_after(1):
-                a = [register(x, f"{x.name}_r") if self._decode["a"] else x for x in a]
-                b = [register(x, f"{x.name}_r") if self._decode["b"] else x for x in b]
+            if self._registered_after(1):  # both operands, to keep them in step
+                a = [register(x, f"{name}_ra{i}") for i, x in enumerate(a)]
+                b = [register(x, f"{name}_rb{i}") for i, x in enumerate(b)]
         columns: list[list[Value]] = [[] for _ in range(w)]
         for i in range(self.block):
             for t, tile in enumerate(self._tiles):

@@ -175,6 +175,15 @@ def unit_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Pa
                      f"{'is' if len(by_bits) == 1 else 'are'} given; drop it")
     for dest, typed in given.items():
         if dest not in reads:
+            # An option of a field that does not apply with the values given (dot's
+            # --abits with a minifloat --a-format): say which value makes it moot.
+            moot = [s for s in specs if dest in (_dest(s.option), s.fallback)]
+            if moot and moot[0].applies is not None:
+                field, wanted = moot[0].applies
+                option = next(s.option for s in specs if s.name == field)
+                parser.error(f"{typed} makes no difference with {option} "
+                             f"{({**defaults, **values})[field]} (it applies only with "
+                             f"{option} {wanted}); drop it")
             used = ", ".join(sorted({"--" + d.replace("_", "-") for d in reads}))
             parser.error(f"{typed} does not apply to --top {u.key}, which reads {used}")
     try:

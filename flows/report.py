@@ -9,7 +9,9 @@ Usage::
 prints
 
 * for an MX unit, the memory density of its operand formats over fp32, ``32 / (m + e/k)``
-  (:attr:`golden.format.MXIntFormat.memory_density`);
+  (:attr:`golden.format.MXIntFormat.memory_density`), for a minifloat operand (the dot
+  product's ``--a-format``/``--b-format``) ``32 / (code bits + 8/k)``
+  (:attr:`golden.format.MXFPFormat.memory_density`);
 * the Yosys resource counts (LUT, flip-flop, carry, wide mux, DSP, block RAM cells) of the
   generated unit (:func:`hw.generate.emit`) for each target, once LUT-only (DSP cells
   forbidden) and once with DSP cells allowed, and the LUTs per multiply-accumulate,
@@ -61,7 +63,10 @@ class ParameterError(ValueError):
 
 
 def _density(man_bits: int, exp_bits: int, block: int) -> dict:
-    fmt = MXIntFormat(man_bits, exp_bits, block)
+    return _density_of(MXIntFormat(man_bits, exp_bits, block))
+
+
+def _density_of(fmt: MXIntFormat | MXFPFormat) -> dict:
     return {"format": fmt.name, "bits_per_element": fmt.bits_per_element,
             "memory_density": fmt.memory_density}
 
@@ -76,10 +81,12 @@ def _densities(record) -> dict:
     if getattr(record, "exp_bits", None) is None or getattr(record, "block", None) is None:
         return {}
     found = {}
+    for operand in ("a", "b"):  # a minifloat operand of the dot product
+        element = getattr(record, f"{operand}_format", None)
+        if element not in (None, "int"):
+            found[operand] = _density_of(MXFPFormat(element, block=record.block))
     if getattr(record, "element", None) is not None:  # an MXFP block (dequant --element)
-        fmt = MXFPFormat(record.element, block=record.block)
-        found["a"] = {"format": fmt.name, "bits_per_element": fmt.bits_per_element,
-                      "memory_density": fmt.memory_density}
+        found["a"] = _density_of(MXFPFormat(record.element, block=record.block))
     for operand, name in _OPERANDS:
         bits = getattr(record, name, None)
         if bits is not None and operand not in found:

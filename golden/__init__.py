@@ -5,7 +5,7 @@ Free of simulator imports: this package is also the software quantiser users cal
 """
 
 from .checkpoint import load_mxfp4, save_mxfp4
-from .dot import DotResult, dot_product, dot_sum_range
+from .dot import DotResult, dot_product, dot_sum_range, mx_dot_product
 from .format import SCALE_ROUNDINGS, MXFPFormat, MXIntFormat, parse_format
 from .minifloat import ELEMENTS, ElementFormat
 from .nn import LayerReport, MXLinear, QuantizeReport, quantize_model
@@ -30,6 +30,7 @@ __all__ = [
     "dot_product",
     "dot_sum_range",
     "load_mxfp4",
+    "mx_dot_product",
     "parse_format",
     "quantize",
     "pack",

@@ -40,10 +40,29 @@ plain planners, not components: a unit builds one in its constructor (so that
     each piece on the generated Verilog, which is how the heap is proven at sizes where
     comparing the whole sum with a reference is beyond a SAT solver (``docs/formal.md``).
 
+Minifloat operands (OCP MX elements, ``a_element``/``b_element``) enter as their element
+*codes*; each code ``c`` stands for its fixed-point integer ``P = decode(c)``
+(:mod:`golden.minifloat`; specials count as 0), so ``S`` is the same exact integer sum.
+How such an operand is cut:
+
+* a code of at most :data:`CODE_DIGIT_BITS` (four) bits (E2M1) is one *digit* of the
+  tiles: a tile's table reads the whole code and gives ``decode(c) * partner chunk``
+  directly, so the partner is cut into chunks of at most ``6 - 4 = 2`` bits (a 6-input
+  function), and two such codes make a single tile of both codes (8 inputs);
+* a wider code (E2M3, E3M2, E4M3, E5M2) is first decoded, one table per element, to its
+  ``int_bits``-bit two's complement ``P``, which is then cut like an integer. The decode
+  is one more level, before the tiles.
+
+The width of ``S`` is that of its true range (:func:`golden.dot.mx_dot_sum_range`), so a
+minifloat operand's width is that of ``P``, not of its code.
+
 Parameters
 ----------
 a_bits, b_bits : int
-    Operand widths including the sign, 2 to 24.
+    Operand widths including the sign, 2 to 24; ignored (may be None) for a minifloat
+    operand.
+a_element, b_element : ElementFormat or None
+    The operand's OCP MX element format, or None (default) for a two's complement integer.
 block : int
     Number of products ``k``, 1 to 1024.
 arch : str
@@ -60,14 +79,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from amaranth.hdl import Array, Cat, Const, Instance, Module, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Instance, Module, Signal, Value, signed
 
 from golden.dot import dot_sum_range
 from golden.format import MAX_BLOCK, MAX_MAN_BITS, check_choice, check_int
+from golden.minifloat import ElementFormat
 
 from .layouts import range_shape
 
-__all__ = ["ARCHS", "DEFAULT_ARCH", "FINAL_ROWS", "PRIMITIVES", "SumOfProducts"]
+__all__ = ["ARCHS", "CODE_DIGIT_BITS", "DEFAULT_ARCH", "FINAL_ROWS", "PRIMITIVES",
+           "SumOfProducts"]
 
 #: Architectures of :class:`SumOfProducts`.
 ARCHS = ("heap", "tree")
@@ -81,6 +102,10 @@ Register = Callable[[Value, str], Value]
 
 #: Primitive sets the heap may instantiate: none, or AMD/Xilinx 7-series LUT6_2 and CARRY4.
 PRIMITIVES = ("generic", "xc7")
+#: Widest minifloat code that a tile reads whole (E2M1); wider codes are decoded first.
+CODE_DIGIT_BITS = 4
+#: Inputs of a tile's table when one side is a whole code: a 6-input LUT.
+LUT_INPUTS = 6
 
 
 def _chunks(bits: int, tile: int) -> list[tuple[int, int, bool]]:
@@ -100,28 +125,47 @@ def _chunk_range(width: int, signed: bool) -> tuple[int, int]:
     return (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
 
 
+def _chunk_values(chunk: tuple) -> list[int]:
+    """The value of each code of a chunk ``(lsb, width, signed)``, or of a whole minifloat
+    code ``(0, width, element name)`` (its fixed-point integer)."""
+    _, width, kind = chunk
+    if isinstance(kind, str):
+        return ELEMENT_VALUES[kind]
+    return [c - (1 << width) if kind and c >> (width - 1) else c for c in range(1 << width)]
+
+
+def _element_values(name: str) -> list[int]:
+    from golden.minifloat import ELEMENTS
+    return [int(v) for v in ELEMENTS[name].table[0].tolist()]
+
+
+class _ElementValues(dict):
+    """Fixed-point integer of every code, per element format name, computed on first use."""
+
+    def __missing__(self, name: str) -> list[int]:
+        self[name] = _element_values(name)
+        return self[name]
+
+
+ELEMENT_VALUES = _ElementValues()
+
+
 class _Tile:
     """One chunk pair: its weight, value offset and output width."""
 
-    def __init__(self, a_chunk: tuple[int, int, bool], b_chunk: tuple[int, int, bool]):
+    def __init__(self, a_chunk: tuple, b_chunk: tuple):
         self.a, self.b = a_chunk, b_chunk
         self.shift = a_chunk[0] + b_chunk[0]
-        a_lo, a_hi = _chunk_range(a_chunk[1], a_chunk[2])
-        b_lo, b_hi = _chunk_range(b_chunk[1], b_chunk[2])
-        corners = (a_lo * b_lo, a_lo * b_hi, a_hi * b_lo, a_hi * b_hi)
-        self.lo, hi = min(corners), max(corners)
+        a_vals, b_vals = _chunk_values(a_chunk), _chunk_values(b_chunk)
+        products = [av * bv for av in (min(a_vals), max(a_vals))
+                    for bv in (min(b_vals), max(b_vals))]
+        self.lo, hi = min(products), max(products)
         self.width = max(1, (hi - self.lo).bit_length())
 
     def table(self) -> list[int]:
         """``a * b - lo`` for every index ``b_code << a_width | a_code``."""
-        (_, aw, asg), (_, bw, bsg) = self.a, self.b
-        out = []
-        for bcode in range(1 << bw):
-            bv = bcode - (1 << bw) if bsg and bcode >> (bw - 1) else bcode
-            for acode in range(1 << aw):
-                av = acode - (1 << aw) if asg and acode >> (aw - 1) else acode
-                out.append(av * bv - self.lo)
-        return out
+        a_vals, b_vals = _chunk_values(self.a), _chunk_values(self.b)
+        return [av * bv - self.lo for bv in b_vals for av in a_vals]
 
 
 # Counters: (inputs per column from the lowest, outputs); the count of the inputs, weighted
@@ -143,25 +187,38 @@ class SumOfProducts:
         Pipeline registers from the operands to the result, at least 1.
     """
 
-    def __init__(self, *, a_bits: int, b_bits: int, block: int, arch: str = DEFAULT_ARCH,
-                 levels_per_stage: int = 2, tile: int = DEFAULT_TILE,
-                 primitives: str = "generic") -> None:
-        self.a_bits = check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
-        self.b_bits = check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
+    def __init__(self, *, a_bits: int | None, b_bits: int | None, block: int,
+                 arch: str = DEFAULT_ARCH, levels_per_stage: int = 2, tile: int = DEFAULT_TILE,
+                 primitives: str = "generic", a_element: ElementFormat | None = None,
+                 b_element: ElementFormat | None = None) -> None:
+        self.a_element, self.b_element = a_element, b_element
+        self.a_bits = a_element.int_bits if a_element is not None else \
+            check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
+        self.b_bits = b_element.int_bits if b_element is not None else \
+            check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
         self.block = check_int("block", block, 1, MAX_BLOCK)
         self.arch = check_choice("arch", arch, ARCHS)
         self.levels_per_stage = check_int("levels_per_stage", levels_per_stage, 1)
         self.tile = check_int("tile", tile, 1, 3)
         self.primitives = check_choice("primitives", primitives, PRIMITIVES)
-        self.shape = range_shape(*dot_sum_range(a_bits, b_bits, block))
+        if a_element is None and b_element is None:
+            self.shape = range_shape(*dot_sum_range(self.a_bits, self.b_bits, block))
+        else:
+            a_range, b_range = _operand_range(a_element, a_bits), _operand_range(b_element, b_bits)
+            products = [x * y for x in a_range for y in b_range]
+            self.shape = range_shape(block * min(products), block * max(products))
         self.width = self.shape.width
+        # A minifloat code too wide to be a tile's digit is decoded first: one more level.
+        self._decode = {"a": _decoded(a_element), "b": _decoded(b_element)}
+        decode_level = 1 if arch == "heap" and any(self._decode.values()) else 0
         if arch == "tree":
             tree_levels = (block - 1).bit_length()
             self.levels = 1 + tree_levels
             self.stages = 1 + -(-tree_levels // levels_per_stage)
         else:
-            self._tiles = [_Tile(ac, bc) for ac in _chunks(a_bits, tile)
-                           for bc in _chunks(b_bits, tile)]
+            self._tiles = [_Tile(ac, bc) for ac, bc in _tile_pairs(
+                self._digits(a_element, self.a_bits, b_element),
+                self._digits(b_element, self.b_bits, a_element))]
             heights = self._heap_heights()
             if self.primitives == "xc7":
                 # Levels: tiles, then ternary adders until one row is left.
@@ -172,7 +229,21 @@ class SumOfProducts:
                 # Levels: tiles, each counter level, the final adder (if rows remain).
                 self.levels = 1 + len(self._plan) + (
                     1 if max(_reduce_heights(heights, self._plan), default=0) > 1 else 0)
+            self._decode_level = decode_level
+            self.levels += decode_level
             self.stages = self._heap_stages()
+
+    def _digits(self, element: ElementFormat | None, bits: int, partner: ElementFormat | None
+                ) -> list[tuple]:
+        """The chunks of one operand: a whole narrow code, or chunks of the integer (or of
+        the decoded ``P``), at most :data:`LUT_INPUTS` minus the partner's code bits wide
+        when the partner is a whole code."""
+        if element is not None and not _decoded(element):
+            return [(0, element.width, element.name)]
+        tile = self.tile
+        if partner is not None and not _decoded(partner):
+            tile = min(tile, LUT_INPUTS - partner.width)
+        return _chunks(bits, tile)
 
     # -- heap planning ------------------------------------------------------------------
 
@@ -234,11 +305,25 @@ class SumOfProducts:
         pipeline advances.
         """
         if self.arch == "tree":
+            a = [self._decoded_value(m, "a", x, f"{name}_da{i}") for i, x in enumerate(a)]
+            b = [self._decoded_value(m, "b", x, f"{name}_db{i}") for i, x in enumerate(b)]
             return self._build_tree(m, register, a, b, name)
         return self._build_heap(m, register, a, b, name)
 
+    def _decoded_value(self, m: Module, side: str, code: Value, name: str) -> Value:
+        """The fixed-point integer ``P`` of a minifloat code (a table of the code), the
+        operand itself when it is an integer."""
+        element = self.a_element if side == "a" else self.b_element
+        if element is None:
+            return code
+        out = Signal(signed(element.int_bits), name=name)
+        values = ELEMENT_VALUES[element.name]
+        m.d.comb += out.eq(_lookup([v % (1 << element.int_bits) for v in values], code,
+                                   element.int_bits))
+        return out
+
     def _build_tree(self, m, register, a, b, name):
-        lo, hi = dot_sum_range(self.a_bits, self.b_bits, 1)
+        lo, hi = _product_range(self.a_element, self.a_bits, self.b_element, self.b_bits)
         nodes = [register(a[i] * b[i], f"{name}_prod{i}") for i in range(self.block)]
         tree_levels = (self.block - 1).bit_length()
         for level in range(1, tree_levels + 1):
@@ -258,6 +343,15 @@ class SumOfProducts:
         w = self.width
         steps: list[dict] = []
         cert = {"width": w, "const": self._constant(), "tiles": [], "steps": steps}
+        if self._decode_level:
+            # Level 1: wide minifloat codes to their fixed-point integers.
+            a = [self._decoded_value(m, "a", x, f"{name}_da{i}") if self._decode["a"] else x
+                 for i, x in enumerate(a)]
+            b = [self._decoded_value(m, "b", x, f"{name}_db{i}") if self._decode["b"] else x
+                 for i, x in enumerate(b)]
+            if self._registered_after(1):  # both operands, to keep them in step
+                a = [register(x, f"{name}_ra{i}") for i, x in enumerate(a)]
+                b = [register(x, f"{name}_rb{i}") for i, x in enumerate(b)]
         columns: list[list[Value]] = [[] for _ in range(w)]
         for i in range(self.block):
             for t, tile in enumerate(self._tiles):
@@ -276,7 +370,7 @@ class SumOfProducts:
             if (const >> c) & 1:
                 columns[c].append(Const(1, 1))
 
-        level = 1
+        level = 1 + self._decode_level
         columns = self._stage(register, columns, level, name, steps)
         if self.primitives == "xc7":
             while max(len(col) for col in columns) > 1:
@@ -430,6 +524,31 @@ def _apply_level(m: Module, columns: list[list[Value]], plan: list[tuple], name:
 def _lookup(table: list[int], index: Value, width: int) -> Value:
     """``table[index]`` as combinational logic of ``index``'s bits."""
     return Array(Const(v, width) for v in table)[index]
+
+
+def _decoded(element: ElementFormat | None) -> bool:
+    """Whether a minifloat operand is decoded to ``P`` before the tiles (its code is wider
+    than :data:`CODE_DIGIT_BITS`)."""
+    return element is not None and element.width > CODE_DIGIT_BITS
+
+
+def _operand_range(element: ElementFormat | None, bits: int) -> tuple[int, int]:
+    """Smallest and largest value of an operand: ``-max_int .. max_int`` of a minifloat,
+    the full two's complement range of an integer."""
+    if element is not None:
+        return -element.max_int, element.max_int
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def _product_range(a_element, a_bits, b_element, b_bits) -> tuple[int, int]:
+    products = [x * y for x in _operand_range(a_element, a_bits)
+                for y in _operand_range(b_element, b_bits)]
+    return min(products), max(products)
+
+
+def _tile_pairs(a_digits: list[tuple], b_digits: list[tuple]) -> list[tuple]:
+    """Every (a chunk, b chunk) pair, ``a`` outer."""
+    return [(ac, bc) for ac in a_digits for bc in b_digits]
 
 
 # -- AMD/Xilinx 7-series: ternary adders of LUT6_2 and CARRY4 --------------------------------

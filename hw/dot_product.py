@@ -1,4 +1,4 @@
-"""MXINT block dot product."""
+"""Block dot product of MXINT and OCP MX minifloat (MXFP8/6/4) operands."""
 
 from __future__ import annotations
 
@@ -8,40 +8,52 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.dot import dot_product
+from golden.dot import mx_dot_product
+from golden.format import SCALE_BITS
 
 from .bitheap import DEFAULT_ARCH, SumOfProducts
-from .layouts import dot_result_layout, mxint_block_layout
+from .layouts import dot_result_layout, mxfp_block_layout, mxint_block_layout
 from .params import (
+    ELEMENT_CHOICES,
     a_bits_param,
     arch_param,
     arch_suffix,
     b_bits_param,
     block_param,
     check_sum_fields,
+    element_of,
     exp_bits_param,
     levels_param,
     primitives_param,
 )
 from .pipeline import StallPipeline
-from .unit import Params, Unit, expose
+from .unit import Params, Unit, expose, param
 
 __all__ = ["UNIT", "DotParams", "MXIntDotProduct"]
 
 
 class MXIntDotProduct(wiring.Component):
-    """Dot product of two MXINT blocks, exact.
+    """Dot product of two MX blocks, exact: MXINT, OCP MX minifloat, or one of each.
 
-    For blocks ``a`` (``k`` mantissas ``P_a,i`` of ``a_bits``, code ``E_a``) and ``b``
-    (``P_b,i`` of ``b_bits``, code ``E_b``) it computes
+    For blocks ``a`` (``k`` elements ``P_a,i``, scale code ``E_a``) and ``b`` (``P_b,i``,
+    ``E_b``) it computes
 
     * ``sum = sum_i P_a,i * P_b,i`` exactly, in the narrowest signed width that holds every
-      possible result (:attr:`sum_shape`);
+      possible result (:attr:`sum_shape`, the range of
+      :func:`golden.dot.mx_dot_sum_range`);
     * ``exponent = E_a + E_b``, ``exp_bits + 1`` bits;
-    * ``nan = (E_a == 2**exp_bits - 1) | (E_b == 2**exp_bits - 1)``.
+    * ``nan = (E_a == 2**exp_bits - 1) | (E_b == 2**exp_bits - 1)``, or'ed, for a
+      minifloat operand, with "some element code of the block is an infinity or a NaN"
+      (E5M2 ``S.11111.xx``, E4M3 ``S.1111.111``; FP6 and FP4 have none).
 
-    The value is ``sum * 2**(exponent - 2*bias - (a_bits - 2) - (b_bits - 2))``; see
-    :func:`golden.dot_product`, which this unit equals bit for bit.
+    An MXINT operand (``a_format="int"``) carries ``a_bits``-bit two's complement
+    mantissas ``P``. A minifloat operand (``a_format`` an element name) carries element
+    *codes* of 4 (E2M1), 6 (E2M3, E3M2) or 8 (E4M3, E5M2) bits, read in their fixed-point
+    view ``P = decode(code) = value * 2**f`` (:mod:`golden.minifloat`; specials count as
+    0), and its scale is E8M0 (``exp_bits`` 8). The value is
+    ``sum * 2**(exponent - 2*bias - f_a - f_b)`` with ``f = m - 2`` for MXINT; see
+    :func:`golden.dot.mx_dot_product` (for two MXINT operands :func:`golden.dot_product`),
+    which this unit equals bit for bit.
 
     Structure (``arch``, see :mod:`hw.bitheap`): ``"heap"`` cuts every product into tiles
     of at most 3 x 3 bits (one LUT per output bit), puts all tile bits of the ``k``
@@ -57,10 +69,16 @@ class MXIntDotProduct(wiring.Component):
 
     Parameters
     ----------
+    a_format, b_format : str
+        Element format of ``a`` and ``b``: ``"int"`` (default, MXINT of ``a_bits`` /
+        ``b_bits``) or ``"e4m3"``, ``"e3m2"``, ``"e2m3"``, ``"e2m1"``; may differ.
+        ``"e5m2"`` is refused for now (its ``P`` is 33 bits, wider than the sum of
+        products takes).
     a_bits, b_bits : int
-        Mantissa widths of ``a`` and ``b`` including the sign, 2 to 24; may differ.
+        Mantissa widths of an MXINT ``a`` and ``b`` including the sign, 2 to 24; may
+        differ. Not given (None) for a minifloat operand.
     exp_bits : int
-        Shared exponent width, 2 to 8.
+        Shared exponent width, 2 to 8; 8 (E8M0) when either operand is a minifloat.
     block : int
         Elements per block ``k``, 1 to 1024.
     arch : str
@@ -75,7 +93,8 @@ class MXIntDotProduct(wiring.Component):
     Members
     -------
     a, b : ``In(stream.Signature(mxint_block_layout(...)))``
-        Input blocks.
+        Input blocks; ``mxfp_block_layout(...)`` (``codes`` and ``exponent``) for a
+        minifloat operand.
     o : ``Out(stream.Signature(dot_result_layout(...)))``
         Result: ``sum``, ``exponent``, ``nan``.
 
@@ -87,22 +106,39 @@ class MXIntDotProduct(wiring.Component):
         If a parameter is out of range.
     """
 
-    def __init__(self, *, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
-                 arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
+    def __init__(self, *, a_format: str = "int", b_format: str = "int",
+                 a_bits: int | None = None, b_bits: int | None = None, exp_bits: int = 8,
+                 block: int, arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
                  primitives: str = "generic") -> None:
-        self.params = DotParams(a_bits=a_bits, b_bits=b_bits, exp_bits=exp_bits, block=block,
-                                arch=arch, levels_per_stage=levels_per_stage, primitives=primitives)
-        self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
-                                  levels_per_stage=levels_per_stage, primitives=primitives)
+        self.params = DotParams(a_format=a_format, b_format=b_format, a_bits=a_bits,
+                                b_bits=b_bits, exp_bits=exp_bits, block=block, arch=arch,
+                                levels_per_stage=levels_per_stage,
+                                primitives=primitives)
+        p = self.params
+        self._elements = {"a": element_of(p, "a"), "b": element_of(p, "b")}
+        self._sop = SumOfProducts(a_bits=p.a_bits, b_bits=p.b_bits, block=block, arch=arch,
+                                  levels_per_stage=levels_per_stage, primitives=primitives,
+                                  a_element=self._elements["a"],
+                                  b_element=self._elements["b"])
         self._sum_shape = self._sop.shape
+
+        def layout(side: str, bits: int | None):
+            element = self._elements[side]
+            if element is None:
+                return mxint_block_layout(man_bits=bits, exp_bits=exp_bits, block=block)
+            return mxfp_block_layout(element_bits=element.width, block=block)
+
         super().__init__({
-            "a": In(stream.Signature(mxint_block_layout(
-                man_bits=a_bits, exp_bits=exp_bits, block=block))),
-            "b": In(stream.Signature(mxint_block_layout(
-                man_bits=b_bits, exp_bits=exp_bits, block=block))),
+            "a": In(stream.Signature(layout("a", a_bits))),
+            "b": In(stream.Signature(layout("b", b_bits))),
             "o": Out(stream.Signature(dot_result_layout(
                 sum_shape=self._sum_shape, exp_bits=exp_bits))),
         })
+
+    def _elements_of(self, payload, side: str) -> list:
+        """The ``k`` element fields of an input payload: mantissas or codes."""
+        field = payload.mantissa if self._elements[side] is None else payload.codes
+        return [field[i] for i in range(self.block)]
 
     cell_library = property(
         lambda self: None if self.primitives == "generic" else self.primitives,
@@ -136,12 +172,22 @@ class MXIntDotProduct(wiring.Component):
         register = pipe.register
 
         a, b = self.a.payload, self.b.payload
-        total = self._sop.build(m, register, [a.mantissa[i] for i in range(self.block)],
-                                [b.mantissa[i] for i in range(self.block)], name="dot")
+        elements = {"a": self._elements_of(a, "a"), "b": self._elements_of(b, "b")}
+        total = self._sop.build(m, register, elements["a"], elements["b"], name="dot")
         # Exponent sum and NaN flag travel beside the sum, one register per stage.
         nan_code = (1 << self.exp_bits) - 1
         exponent = a.exponent + b.exponent
         nan = (a.exponent == nan_code) | (b.exponent == nan_code)
+        for side in ("a", "b"):
+            element = self._elements[side]
+            if element is not None and element.specials != "none":
+                # Any infinity or NaN code in the block: E5M2 exponent field all ones,
+                # E4M3 S.1111.111 (the sign bit is left out).
+                mag = element.width - 1
+                top = (1 << mag) - (1 << element.man_bits) if element.specials == "ieee" \
+                    else (1 << mag) - 1
+                for code in elements[side]:
+                    nan = nan | ((code[:mag] & top) == top)
         for stage in range(1, self.latency + 1):
             exponent = register(exponent, f"exp_s{stage}")
             nan = register(nan, f"nan_s{stage}")
@@ -154,12 +200,21 @@ class MXIntDotProduct(wiring.Component):
         return m
 
 
+FORMAT_HELP = ("element format of operand {side}: 'int' (MXINT of {bits}) or an OCP MX "
+               "minifloat element, e4m3, e3m2, e2m3 or e2m1 (its scale is E8M0, --exp-bits 8; "
+               "e5m2 is not supported yet)")
+
+
 @dataclass(frozen=True, kw_only=True)
 class DotParams(Params):
     """Parameters of :class:`MXIntDotProduct` (see there for their meaning)."""
 
-    a_bits: int = a_bits_param()
-    b_bits: int = b_bits_param()
+    a_format: str = param("int", choices=ELEMENT_CHOICES, implicit=True,
+                          help=FORMAT_HELP.format(side="a (activations)", bits="--abits"))
+    b_format: str = param("int", choices=ELEMENT_CHOICES, implicit=True,
+                          help=FORMAT_HELP.format(side="b (weights)", bits="--wbits"))
+    a_bits: int = a_bits_param(applies=("a_format", "int"))
+    b_bits: int = b_bits_param(applies=("b_format", "int"))
     exp_bits: int = exp_bits_param()
     block: int = block_param()
     arch: str = arch_param()
@@ -167,11 +222,33 @@ class DotParams(Params):
     primitives: str = primitives_param()
 
     def resolve(self) -> None:
+        for side in ("a", "b"):
+            fmt = getattr(self, f"{side}_format")
+            if fmt == "e5m2":
+                raise ValueError(
+                    f"{side}_format 'e5m2' is not supported by the dot product yet: its "
+                    "fixed-point elements reach 2**32 (33 bits, beyond the 24 the sum of "
+                    "products takes; an E5M2 x E5M2 sum needs about 70 bits); use int, e4m3, "
+                    "e3m2, e2m3 or e2m1")
+            if fmt != "int" and self.exp_bits != SCALE_BITS:
+                raise ValueError(
+                    f"exp_bits must be {SCALE_BITS} (the E8M0 scale) when {side}_format is "
+                    f"a minifloat ({fmt!r}), not {self.exp_bits}")
         check_sum_fields(self)
 
     @property
+    def mxint(self) -> bool:
+        """Both operands are MXINT."""
+        return self.a_format == "int" and self.b_format == "int"
+
+    @property
     def name(self) -> str:
-        name = f"mxint_dot_a{self.a_bits}_w{self.b_bits}_e{self.exp_bits}_k{self.block}"
+        if self.mxint:
+            name = f"mxint_dot_a{self.a_bits}_w{self.b_bits}_e{self.exp_bits}_k{self.block}"
+        else:
+            a = f"i{self.a_bits}" if self.a_format == "int" else self.a_format
+            b = f"i{self.b_bits}" if self.b_format == "int" else self.b_format
+            name = f"mx_dot_a{a}_w{b}_k{self.block}"
         name += arch_suffix(self)
         if self.levels_per_stage != 2:
             name += f"_l{self.levels_per_stage}"
@@ -182,10 +259,11 @@ expose(MXIntDotProduct, DotParams)
 
 UNIT = Unit(
     key="dot",
+    # The summary is in every manifest: kept as it was, so MXINT designs stay byte-identical.
     summary="MXINT block dot product: exact sum of products, exponent sum, NaN flag",
     params=DotParams,
     component=MXIntDotProduct,
-    golden=dot_product,
+    golden=mx_dot_product,
     model="sim.units.dot_product:DotModel",
     reference="sim.formal.ref_dot:DOT",
     macs=lambda p: p.block,

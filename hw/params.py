@@ -6,14 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS
+from golden.minifloat import ELEMENTS, ElementFormat
 from golden.rounding import ROUNDING_MODES
 
 from .bitheap import ARCHS, DEFAULT_ARCH, PRIMITIVES, SumOfProducts
 from .unit import param
 
-__all__ = ["a_bits_param", "arch_param", "arch_suffix", "b_bits_param", "block_param",
-           "check_sum_fields", "exp_bits_param", "fold_levels_per_stage", "fold_sum_levels",
-           "guard_bits_param", "levels_param", "primitives_param", "rounding_param"]
+__all__ = ["ELEMENT_CHOICES", "a_bits_param", "arch_param", "arch_suffix", "b_bits_param",
+           "block_param", "check_sum_fields", "element_of", "exp_bits_param",
+           "fold_levels_per_stage", "fold_sum_levels", "guard_bits_param", "levels_param",
+           "primitives_param", "rounding_param"]
 
 BLOCK_HELP = "elements per shared exponent, k (1 to 1024)"
 EXP_BITS_HELP = "shared exponent bits (2 to 8; default 8, OCP E8M0)"
@@ -88,6 +90,18 @@ def check_sum_fields(p) -> None:
     p._set("levels_per_stage", fold_sum_levels(p))
 
 
+#: Element format choices of an operand: ``"int"`` (MXINT of the operand's bits) or an OCP
+#: MX minifloat element.
+ELEMENT_CHOICES = ("int", *ELEMENTS)
+
+
+def element_of(p, side: str) -> ElementFormat | None:
+    """The minifloat element format of operand ``side`` (``"a"``/``"b"``) of record ``p``,
+    None for an integer operand (or a record without the field)."""
+    name = getattr(p, f"{side}_format", None)
+    return None if name in (None, "int") else ELEMENTS[name]
+
+
 def fold_levels_per_stage(levels_per_stage: int, levels: int) -> int:
     """The canonical ``levels_per_stage`` of a unit with ``levels`` logic levels.
 
@@ -104,10 +118,12 @@ def fold_sum_levels(p) -> int:
     (``a_bits``/``x_bits``, ``b_bits``/``w_bits``, ``block``, ``arch``,
     ``levels_per_stage`` and, if it has one, ``primitives``). The tree's multipliers are
     always registered: its adder levels are what count."""
-    sop = SumOfProducts(a_bits=getattr(p, "a_bits", None) or p.x_bits,
-                        b_bits=getattr(p, "b_bits", None) or p.w_bits, block=p.block,
-                        arch=p.arch, levels_per_stage=p.levels_per_stage,
-                        primitives=getattr(p, "primitives", "generic"))
+    a_element, b_element = element_of(p, "a"), element_of(p, "b")
+    sop = SumOfProducts(a_bits=None if a_element else getattr(p, "a_bits", None) or p.x_bits,
+                        b_bits=None if b_element else getattr(p, "b_bits", None) or p.w_bits,
+                        block=p.block, arch=p.arch, levels_per_stage=p.levels_per_stage,
+                        primitives=getattr(p, "primitives", "generic"),
+                        a_element=a_element, b_element=b_element)
     return fold_levels_per_stage(p.levels_per_stage,
                                  sop.levels - (1 if p.arch == "tree" else 0))
 

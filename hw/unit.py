@@ -75,6 +75,10 @@ class ParamSpec:
     applies : tuple or None
         ``(field, value)``: the field means something only when ``field`` has ``value``
         (``dequant``'s ``a_bits`` only with ``source="accum"``); otherwise it stays None.
+    implicit : bool
+        The default is left out of :meth:`Params.kwargs` (the manifest's ``parameters``),
+        so that the designs made before the field existed keep their manifests
+        (``dot``'s ``a_format="int"``).
     """
 
     name: str
@@ -87,6 +91,7 @@ class ParamSpec:
     option: str
     fallback: str | None
     applies: tuple[str, Any] | None
+    implicit: bool = False
 
     def applies_to(self, values: Mapping[str, Any]) -> bool:
         """Whether the field means something in a record of ``values``."""
@@ -111,12 +116,13 @@ _REQUIRED = object()
 def param(default: Any = _REQUIRED, *, help: str, lo: int | None = None,
           hi: int | None = None, choices: tuple[str, ...] | None = None,
           option: str | None = None, fallback: str | None = None,
-          applies: tuple[str, Any] | None = None) -> Any:
+          applies: tuple[str, Any] | None = None, implicit: bool = False) -> Any:
     """A field of a :class:`Params` record, without ``default`` a required one (see
     :class:`ParamSpec`; ``option`` defaults to the field name with dashes)."""
     spec = ParamSpec(name="", help=help, default=None, required=default is _REQUIRED, lo=lo,
                      hi=hi, choices=None if choices is None else tuple(choices),
-                     option=option or "", fallback=fallback, applies=applies)
+                     option=option or "", fallback=fallback, applies=applies,
+                     implicit=implicit)
     return dataclasses.field(default=None if default is _REQUIRED else default,
                              metadata={"mxforge": spec})
 
@@ -173,8 +179,11 @@ class Params:
 
     def kwargs(self) -> dict[str, Any]:
         """The fields that are set, in declaration order: the component's constructor
-        keyword arguments and the manifest's ``parameters`` block."""
-        return {k: v for k, v in self.values().items() if v is not None}
+        keyword arguments and the manifest's ``parameters`` block. A field declared
+        ``implicit`` is left out while it has its default."""
+        implicit = {s.name: s.default for s in self.specs() if s.implicit}
+        return {k: v for k, v in self.values().items()
+                if v is not None and not (k in implicit and v == implicit[k])}
 
     @property
     def name(self) -> str:

@@ -276,8 +276,8 @@ def test_cli_help():
      "argument --targets: unknown target 'vivado'; choose from ecp5, ice40, xc7"),
     (["--bits", "6"], "--block is required for --top dot"),
     (["--bits", "6", "--block", "16", "--rounding", "floor"],
-     "--rounding does not apply to --top dot, which reads --abits, --arch, --bits, --block, "
-     "--exp-bits, --levels-per-stage, --primitives, --wbits"),
+     "--rounding does not apply to --top dot, which reads --a-format, --abits, --arch, "
+     "--b-format, --bits, --block, --exp-bits, --levels-per-stage, --primitives, --wbits"),
 ])
 def test_cli_bad_argument(args, message):
     result = _cli(*args)

@@ -1,26 +1,45 @@
-"""Testbench model of the MXINT dot product (``--top dot``)."""
+"""Testbench model of the block dot product (``--top dot``): MXINT, MXFP and mixed."""
 
 from __future__ import annotations
 
 import torch
 
-from golden.dot import dot_product
-from golden.format import MXIntFormat
+from golden.dot import dot_product, mx_dot_product
+from golden.format import MXFPFormat, MXIntFormat
 
 from .common import blocks_to_dicts, random_blocks
 
 __all__ = ["DotModel"]
 
 
+def _format(params: dict, side: str) -> MXIntFormat | MXFPFormat:
+    element = params.get(f"{side}_format", "int")
+    if element == "int":
+        return MXIntFormat(params[f"{side}_bits"], params.get("exp_bits", 8), params["block"])
+    return MXFPFormat(element, block=params["block"])
+
+
+def _field(fmt: MXIntFormat | MXFPFormat) -> str:
+    """The payload field that carries the elements: MXINT mantissas or minifloat codes."""
+    return "codes" if isinstance(fmt, MXFPFormat) else "mantissa"
+
+
 class DotModel:
-    """Stimuli and expected results of :class:`hw.dot_product.MXIntDotProduct`."""
+    """Stimuli and expected results of :class:`hw.dot_product.MXIntDotProduct`.
+
+    Two MXINT operands: the MXINT corners (:meth:`_directed`) and full-range random
+    blocks. A minifloat operand: every code uniformly (specials included) and scale codes
+    uniform over 0 .. 255 with one block in twenty forced to 255, after the corners of
+    :meth:`_directed_mx` (all +max, all -max, -0, subnormals, NaN and infinity codes,
+    scale codes 0, 254 and 255).
+    """
 
     inputs = ("a", "b")
     outputs = ("o",)
 
     def __init__(self, params: dict) -> None:
-        self.fmt_a = MXIntFormat(params["a_bits"], params["exp_bits"], params["block"])
-        self.fmt_b = MXIntFormat(params["b_bits"], params["exp_bits"], params["block"])
+        self.fmt_a, self.fmt_b = _format(params, "a"), _format(params, "b")
+        self.mxint = isinstance(self.fmt_a, MXIntFormat) and isinstance(self.fmt_b, MXIntFormat)
 
     def _directed(self) -> tuple[list, list, list, list]:
         """Corner block pairs: (a mantissas, a exponent, b mantissas, b exponent)."""
@@ -42,23 +61,91 @@ class DotModel:
             ([most_neg_a] * k, nan, [most_neg_b] * k, nan),                 # NaN on both
         ]
 
+    @staticmethod
+    def _corners(fmt: MXIntFormat | MXFPFormat) -> list[tuple[list[int], int]]:
+        """Corner blocks of one operand, ``(elements, scale code)``, in a fixed order of
+        roles so that the two operands' lists pair up (see :meth:`_directed_mx`)."""
+        k = fmt.block
+        if isinstance(fmt, MXIntFormat):
+            top, neg = fmt.max_man, -(1 << (fmt.man_bits - 1))
+            plus, minus, zero = top, neg, 0
+            small = [1 if i % 2 else -1 for i in range(k)]
+            special = [top] * k
+            special2 = [neg] * k
+        else:
+            e = fmt.element
+            sign = 1 << (e.width - 1)
+            plus = e.finite_codes - 1                 # +max normal
+            minus, zero = plus | sign, sign           # -max normal, -0
+            subnormals = list(range(1, 1 << e.man_bits))
+            small = [subnormals[i % len(subnormals)] | (sign if i % 2 else 0) for i in range(k)]
+            if e.specials == "ieee":                  # +inf, and a NaN of each sign
+                inf = ((1 << e.exp_bits) - 1) << e.man_bits
+                special = [plus] * (k - 1) + [inf]
+                special2 = [minus] * (k - 1) + [(inf + 1) | sign]
+            elif e.specials == "nan":                 # S.1111.111, positive and negative
+                nan = sign - 1
+                special = [plus] * (k - 1) + [nan]
+                special2 = [nan | sign] + [minus] * (k - 1)
+            else:                                     # every code is a number
+                special, special2 = [plus] * k, [minus] * k
+        alt = [plus if i % 2 else minus for i in range(k)]
+        bias, top, nan_code = fmt.bias, fmt.max_code, fmt.nan_code
+        return [
+            ([zero] * k, bias),      # zeros (-0 for a minifloat)
+            ([plus] * k, top),       # all +max, top scale
+            ([minus] * k, 0),        # all -max (most negative), scale 0
+            ([minus] * k, 0),        # paired with +max: the most negative sum
+            (alt, 1),                # alternating signs
+            (small, bias),           # subnormals (small integers), both signs
+            ([plus] * k, nan_code),  # NaN scale
+            (special, top),          # an infinity or NaN code (else +max)
+            (special2, 0),           # a NaN code of the other sign (else -max)
+            ([minus] * k, nan_code), # NaN scale with -max
+        ]
+
+    def _directed_mx(self) -> list[tuple[list, int, list, int]]:
+        """Corner block pairs of a design with a minifloat operand: the two operands'
+        corners role by role, then all-+max against the other's all-most-negative."""
+        ca, cb = self._corners(self.fmt_a), self._corners(self.fmt_b)
+        pairs = [(a, ea, b, eb) for (a, ea), (b, eb) in zip(ca, cb, strict=True)]
+        pairs[3] = (ca[3][0], ca[3][1], cb[1][0], cb[1][1])   # -max x +max
+        pairs.append((ca[1][0], 254, cb[2][0], 254))          # +max x -max at the top scale
+        pairs.append((ca[2][0], 254, cb[7][0], 0))            # -max x (inf or NaN) codes
+        return pairs
+
+    @staticmethod
+    def _random(gen: torch.Generator, fmt: MXIntFormat | MXFPFormat, n: int
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        if isinstance(fmt, MXIntFormat):
+            return random_blocks(gen, fmt, n)
+        codes = torch.randint(0, 1 << fmt.element.width, (n, fmt.block), generator=gen,
+                              dtype=torch.int64)
+        exp = torch.randint(0, fmt.nan_code + 1, (n,), generator=gen, dtype=torch.int64)
+        nan = torch.rand((n,), generator=gen) < 0.05
+        return codes, torch.where(nan, fmt.nan_code, exp)
+
     def stimuli(self, gen: torch.Generator, n: int) -> dict[str, list[dict]]:
-        directed = self._directed()
-        a_man, a_exp = random_blocks(gen, self.fmt_a, n)
-        b_man, b_exp = random_blocks(gen, self.fmt_b, n)
+        directed = self._directed() if self.mxint else self._directed_mx()
+        a_man, a_exp = self._random(gen, self.fmt_a, n)
+        b_man, b_exp = self._random(gen, self.fmt_b, n)
         a_man = torch.cat([torch.tensor([d[0] for d in directed]), a_man])
         a_exp = torch.cat([torch.tensor([d[1] for d in directed]), a_exp])
         b_man = torch.cat([torch.tensor([d[2] for d in directed]), b_man])
         b_exp = torch.cat([torch.tensor([d[3] for d in directed]), b_exp])
-        return {"a": blocks_to_dicts(a_man, a_exp), "b": blocks_to_dicts(b_man, b_exp)}
+        a, b = blocks_to_dicts(a_man, a_exp), blocks_to_dicts(b_man, b_exp)
+        for items, fmt in ((a, self.fmt_a), (b, self.fmt_b)):
+            if _field(fmt) != "mantissa":
+                for item in items:
+                    item[_field(fmt)] = item.pop("mantissa")
+        return {"a": a, "b": b}
 
     def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
         a, b = stimuli["a"], stimuli["b"]
-        r = dot_product(torch.tensor([x["mantissa"] for x in a]),
-                        torch.tensor([x["exponent"] for x in a]),
-                        torch.tensor([x["mantissa"] for x in b]),
-                        torch.tensor([x["exponent"] for x in b]), self.fmt_a, self.fmt_b)
+        fa, fb = _field(self.fmt_a), _field(self.fmt_b)
+        golden = dot_product if self.mxint else mx_dot_product
+        r = golden(torch.tensor([x[fa] for x in a]), torch.tensor([x["exponent"] for x in a]),
+                   torch.tensor([x[fb] for x in b]), torch.tensor([x["exponent"] for x in b]),
+                   self.fmt_a, self.fmt_b)
         return {"o": [{"sum": s, "exponent": e, "nan": int(f)} for s, e, f in
                       zip(r.sum.tolist(), r.exponent.tolist(), r.nan.tolist(), strict=True)]}
-
-

@@ -62,7 +62,7 @@ def dot_params(name: str, block: int) -> dict:
     """``hw.generate`` parameters of the dot product with both operands in format ``name``."""
     fmt = parse_format(name, block=block)
     if isinstance(fmt, MXFPFormat):
-        return {"a_format": fmt.element.name, "b_format": fmt.element.name, "block": block}
+        return {"a_element": fmt.element.name, "b_element": fmt.element.name, "block": block}
     return {"a_bits": fmt.man_bits, "b_bits": fmt.man_bits, "block": block}
 
 

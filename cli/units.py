@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from golden.format import MXFPFormat, parse_format
 from hw.unit import Params, ParamSpec, Unit, units
 
-__all__ = ["GIVEN", "INTERFACES", "OLD_SPELLINGS", "add_unit_arguments", "option_message",
-           "unit_epilog", "unit_record"]
+__all__ = ["GIVEN", "INTERFACES", "OLD_SPELLINGS", "FormatChoice", "add_unit_arguments",
+           "format_choice", "option_message", "unit_epilog", "unit_record"]
 
 #: Where a parsed namespace keeps the unit options typed on the command line:
 #: ``{dest: option string as typed}``. Options left to their defaults are not in it.
@@ -36,6 +37,42 @@ OLD_SPELLINGS = {"--acc-bits": "--acc-width"}
 BITS_HELP = ("mantissa bits per element, sign included (2 to 24); the default of every "
              "width option of the unit (--abits, --wbits, --out-bits); fpmac: the fraction "
              "field bits")
+
+
+class FormatChoice(str):
+    """A ``--format`` value (``mxfp4``, ``mxint6``, ...) as typed, with what it sets: the
+    record's element field (``element``: ``int`` or an OCP MX element name) and, for
+    MXINT, the operand's bits (``bits``)."""
+
+    element: str
+    bits: int | None
+
+
+def format_choice(text: str) -> FormatChoice:
+    """Option type of ``--format``, ``--aformat`` and ``--wformat``: a name of
+    :func:`golden.parse_format`."""
+    try:
+        fmt = parse_format(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    choice = FormatChoice(text.strip().lower())
+    if isinstance(fmt, MXFPFormat):
+        choice.element, choice.bits = fmt.element.name, None
+    else:
+        choice.element, choice.bits = "int", fmt.man_bits
+    return choice
+
+
+def _is_element(spec: ParamSpec) -> bool:
+    """A field that holds an operand's element format (``int`` or a minifloat)."""
+    return spec.choices is not None and "e2m1" in spec.choices
+
+
+def _bits_field(element_field: str) -> str:
+    """The width field an element field's MXINT format sets: ``a_element`` -> ``a_bits``,
+    ``element`` -> ``man_bits``."""
+    return element_field.replace("element", "bits") if element_field != "element" else \
+        "man_bits"
 
 
 class _Given(argparse.Action):
@@ -88,6 +125,8 @@ def add_unit_arguments(parser: argparse.ArgumentParser, *, interface: bool = Tru
             choices = sorted({c for u in known.values() for p in u.presets
                               if p.option == option for c in p.values})
             kwargs = {"choices": choices}
+        elif _is_element(spec):  # named in the --format vocabulary
+            kwargs = {"type": format_choice, "metavar": "FORMAT"}
         elif spec.choices is not None:
             kwargs = {"choices": spec.choices}
         else:
@@ -148,6 +187,7 @@ def unit_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Pa
             preset = _dest(p.option)
             preset_values = p.values[getattr(args, preset)]
     by_bits = []  # fields that --bits would set
+    format_bits: dict[str, tuple[str, int]] = {}  # width field -> (format as typed, bits)
     for spec in specs:
         if not spec.applies_to({**defaults, **values}):
             continue
@@ -163,8 +203,22 @@ def unit_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Pa
                              f"{given[preset]} {getattr(args, preset)}, which sets {set_by}; "
                              "give one or the other")
             values[spec.name] = preset_values[spec.name]
+        elif typed and isinstance(getattr(args, typed[0]), FormatChoice):
+            choice = getattr(args, typed[0])
+            values[spec.name] = choice.element
+            if choice.bits is not None:
+                format_bits[_bits_field(spec.name)] = (
+                    f"{given[typed[0]]} {choice}", choice.bits)
+        elif typed and spec.name in format_bits:
+            set_by, bits = format_bits[spec.name]
+            if getattr(args, typed[0]) != bits:
+                parser.error(f"{given[typed[0]]} {getattr(args, typed[0])} conflicts with "
+                             f"{set_by}, which sets {bits} bits; give one or the other")
+            values[spec.name] = bits
         elif typed:
             values[spec.name] = getattr(args, typed[0])
+        elif spec.name in format_bits:
+            values[spec.name] = format_bits[spec.name][1]
         elif spec.name in u.command_defaults:
             values[spec.name] = u.command_defaults[spec.name]
     if "bits" in given and by_bits and all(d in given for d in by_bits) and \
@@ -180,10 +234,15 @@ def unit_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Pa
             moot = [s for s in specs if dest in (_dest(s.option), s.fallback)]
             if moot and moot[0].applies is not None:
                 field, wanted = moot[0].applies
-                option = next(s.option for s in specs if s.name == field)
-                parser.error(f"{typed} makes no difference with {option} "
+                spec = next(s for s in specs if s.name == field)
+                if _is_element(spec):  # said in the --format vocabulary, as typed
+                    source = next(d for d in (_dest(spec.option), spec.fallback) if d in given)
+                    parser.error(f"{typed} makes no difference with {given[source]} "
+                                 f"{getattr(args, source)} (it applies only to an mxint "
+                                 "format); drop it")
+                parser.error(f"{typed} makes no difference with {spec.option} "
                              f"{({**defaults, **values})[field]} (it applies only with "
-                             f"{option} {wanted}); drop it")
+                             f"{spec.option} {wanted}); drop it")
             used = ", ".join(sorted({"--" + d.replace("_", "-") for d in reads}))
             parser.error(f"{typed} does not apply to --top {u.key}, which reads {used}")
     try:

@@ -82,7 +82,7 @@ def _densities(record) -> dict:
         return {}
     found = {}
     for operand in ("a", "b"):  # a minifloat operand of the dot product
-        element = getattr(record, f"{operand}_format", None)
+        element = getattr(record, f"{operand}_element", None)
         if element not in (None, "int"):
             found[operand] = _density_of(MXFPFormat(element, block=record.block))
     if getattr(record, "element", None) is not None:  # an MXFP block (dequant --element)

@@ -442,10 +442,11 @@ class DequantParams(Params):
                              "(accum: --abits/--wbits/--bits, --block, --exp-bits, "
                              "--guard-bits, --acc-width as for --top accum)")
     element: str | None = param(None, choices=ELEMENT_CHOICES, applies=("source", "block"),
-                                help="element format of the block: int (MXINT of --bits, "
-                                     "the default) or an OCP MX minifloat, e5m2 or e4m3 "
-                                     "(MXFP8), e3m2 or e2m3 (MXFP6), e2m1 (MXFP4), under an "
-                                     "E8M0 scale")
+                                option="--format",
+                                help="format of the block: mxint<m> (MXINT of m bits, or of "
+                                     "--bits), or an OCP MX minifloat under an E8M0 scale: "
+                                     "mxfp8_e5m2, mxfp8_e4m3, mxfp6_e3m2, mxfp6_e2m3, mxfp4; "
+                                     "the record keeps the element (int, e5m2, ..., e2m1)")
     man_bits: int | None = param(None, help="mantissa bits of the block, sign included (MXINT)",
                                  lo=2, hi=MAX_MAN_BITS, option="--bits",
                                  applies=("source", "block"))

@@ -46,8 +46,8 @@ class MXIntDotProduct(wiring.Component):
       minifloat operand, with "some element code of the block is an infinity or a NaN"
       (E5M2 ``S.11111.xx``, E4M3 ``S.1111.111``; FP6 and FP4 have none).
 
-    An MXINT operand (``a_format="int"``) carries ``a_bits``-bit two's complement
-    mantissas ``P``. A minifloat operand (``a_format`` an element name) carries element
+    An MXINT operand (``a_element="int"``) carries ``a_bits``-bit two's complement
+    mantissas ``P``. A minifloat operand (``a_element`` an element name) carries element
     *codes* of 4 (E2M1), 6 (E2M3, E3M2) or 8 (E4M3, E5M2) bits, read in their fixed-point
     view ``P = decode(code) = value * 2**f`` (:mod:`golden.minifloat`; specials count as
     0), and its scale is E8M0 (``exp_bits`` 8). The value is
@@ -69,7 +69,7 @@ class MXIntDotProduct(wiring.Component):
 
     Parameters
     ----------
-    a_format, b_format : str
+    a_element, b_element : str
         Element format of ``a`` and ``b``: ``"int"`` (default, MXINT of ``a_bits`` /
         ``b_bits``) or ``"e4m3"``, ``"e3m2"``, ``"e2m3"``, ``"e2m1"``; may differ.
         ``"e5m2"`` is refused for now (its ``P`` is 33 bits, wider than the sum of
@@ -106,11 +106,11 @@ class MXIntDotProduct(wiring.Component):
         If a parameter is out of range.
     """
 
-    def __init__(self, *, a_format: str = "int", b_format: str = "int",
+    def __init__(self, *, a_element: str = "int", b_element: str = "int",
                  a_bits: int | None = None, b_bits: int | None = None, exp_bits: int = 8,
                  block: int, arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
                  primitives: str = "generic") -> None:
-        self.params = DotParams(a_format=a_format, b_format=b_format, a_bits=a_bits,
+        self.params = DotParams(a_element=a_element, b_element=b_element, a_bits=a_bits,
                                 b_bits=b_bits, exp_bits=exp_bits, block=block, arch=arch,
                                 levels_per_stage=levels_per_stage,
                                 primitives=primitives)
@@ -200,21 +200,24 @@ class MXIntDotProduct(wiring.Component):
         return m
 
 
-FORMAT_HELP = ("element format of operand {side}: 'int' (MXINT of {bits}) or an OCP MX "
-               "minifloat element, e4m3, e3m2, e2m3 or e2m1 (its scale is E8M0, --exp-bits 8; "
-               "e5m2 is not supported yet)")
+FORMAT_HELP = ("format of operand {side}: mxint<m> (MXINT of m bits, or of {bits} when "
+               "neither is given) or an OCP MX minifloat, mxfp8_e4m3, mxfp6_e3m2, mxfp6_e2m3 "
+               "or mxfp4 (element codes under an E8M0 scale; mxfp8_e5m2 is not supported "
+               "yet); the record keeps the element: int, e4m3, e3m2, e2m3, e2m1")
 
 
 @dataclass(frozen=True, kw_only=True)
 class DotParams(Params):
     """Parameters of :class:`MXIntDotProduct` (see there for their meaning)."""
 
-    a_format: str = param("int", choices=ELEMENT_CHOICES, implicit=True,
-                          help=FORMAT_HELP.format(side="a (activations)", bits="--abits"))
-    b_format: str = param("int", choices=ELEMENT_CHOICES, implicit=True,
-                          help=FORMAT_HELP.format(side="b (weights)", bits="--wbits"))
-    a_bits: int = a_bits_param(applies=("a_format", "int"))
-    b_bits: int = b_bits_param(applies=("b_format", "int"))
+    a_element: str = param("int", choices=ELEMENT_CHOICES, implicit=True, option="--aformat",
+                           fallback="format",
+                           help=FORMAT_HELP.format(side="a (activations)", bits="--abits"))
+    b_element: str = param("int", choices=ELEMENT_CHOICES, implicit=True, option="--wformat",
+                           fallback="format",
+                           help=FORMAT_HELP.format(side="b (weights)", bits="--wbits"))
+    a_bits: int = a_bits_param(applies=("a_element", "int"))
+    b_bits: int = b_bits_param(applies=("b_element", "int"))
     exp_bits: int = exp_bits_param()
     block: int = block_param()
     arch: str = arch_param()
@@ -223,31 +226,31 @@ class DotParams(Params):
 
     def resolve(self) -> None:
         for side in ("a", "b"):
-            fmt = getattr(self, f"{side}_format")
+            fmt = getattr(self, f"{side}_element")
             if fmt == "e5m2":
                 raise ValueError(
-                    f"{side}_format 'e5m2' is not supported by the dot product yet: its "
+                    f"{side}_element 'e5m2' is not supported by the dot product yet: its "
                     "fixed-point elements reach 2**32 (33 bits, beyond the 24 the sum of "
-                    "products takes; an E5M2 x E5M2 sum needs about 70 bits); use int, e4m3, "
-                    "e3m2, e2m3 or e2m1")
+                    "products takes; an E5M2 x E5M2 sum needs about 70 bits); use mxint<m>, "
+                    "mxfp8_e4m3, mxfp6_e3m2, mxfp6_e2m3 or mxfp4")
             if fmt != "int" and self.exp_bits != SCALE_BITS:
                 raise ValueError(
-                    f"exp_bits must be {SCALE_BITS} (the E8M0 scale) when {side}_format is "
+                    f"exp_bits must be {SCALE_BITS} (the E8M0 scale) when {side}_element is "
                     f"a minifloat ({fmt!r}), not {self.exp_bits}")
         check_sum_fields(self)
 
     @property
     def mxint(self) -> bool:
         """Both operands are MXINT."""
-        return self.a_format == "int" and self.b_format == "int"
+        return self.a_element == "int" and self.b_element == "int"
 
     @property
     def name(self) -> str:
         if self.mxint:
             name = f"mxint_dot_a{self.a_bits}_w{self.b_bits}_e{self.exp_bits}_k{self.block}"
         else:
-            a = f"i{self.a_bits}" if self.a_format == "int" else self.a_format
-            b = f"i{self.b_bits}" if self.b_format == "int" else self.b_format
+            a = f"i{self.a_bits}" if self.a_element == "int" else self.a_element
+            b = f"i{self.b_bits}" if self.b_element == "int" else self.b_element
             name = f"mx_dot_a{a}_w{b}_k{self.block}"
         name += arch_suffix(self)
         if self.levels_per_stage != 2:

@@ -142,9 +142,9 @@ def size_note(u: Unit, record: Params) -> str | None:
     k = 1024 minutes on one core.
     """
     values = record.values()
-    a = values.get("a_bits", values.get("man_bits", 1))
-    b = values.get("b_bits", a)
-    bits = u.macs(record) * a * b
+    a = values.get("a_bits") or values.get("man_bits") or 8  # a minifloat: at most 8
+    b = values.get("b_bits") or a
+    bits = (u.macs(record) or 0) * a * b
     if bits <= LARGE_PRODUCT_BITS:
         return None
     seconds = 40 * bits // 16384

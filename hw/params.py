@@ -98,7 +98,7 @@ ELEMENT_CHOICES = ("int", *ELEMENTS)
 def element_of(p, side: str) -> ElementFormat | None:
     """The minifloat element format of operand ``side`` (``"a"``/``"b"``) of record ``p``,
     None for an integer operand (or a record without the field)."""
-    name = getattr(p, f"{side}_format", None)
+    name = getattr(p, f"{side}_element", None)
     return None if name in (None, "int") else ELEMENTS[name]
 
 

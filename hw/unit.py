@@ -78,7 +78,7 @@ class ParamSpec:
     implicit : bool
         The default is left out of :meth:`Params.kwargs` (the manifest's ``parameters``),
         so that the designs made before the field existed keep their manifests
-        (``dot``'s ``a_format="int"``).
+        (``dot``'s ``a_element="int"``).
     """
 
     name: str

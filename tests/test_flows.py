@@ -276,8 +276,9 @@ def test_cli_help():
      "argument --targets: unknown target 'vivado'; choose from ecp5, ice40, xc7"),
     (["--bits", "6"], "--block is required for --top dot"),
     (["--bits", "6", "--block", "16", "--rounding", "floor"],
-     "--rounding does not apply to --top dot, which reads --a-format, --abits, --arch, "
-     "--b-format, --bits, --block, --exp-bits, --levels-per-stage, --primitives, --wbits"),
+     "--rounding does not apply to --top dot, which reads --abits, --aformat, --arch, "
+     "--bits, --block, --exp-bits, --format, --levels-per-stage, --primitives, --wbits, "
+     "--wformat"),
 ])
 def test_cli_bad_argument(args, message):
     result = _cli(*args)

@@ -1,5 +1,5 @@
-"""The dot product with OCP MX minifloat operands (``--a-format``/``--b-format``): golden
-model, parameters, Amaranth simulator over every format pair, Verilator on a few."""
+"""The dot product with OCP MX minifloat operands (``--format``, ``--aformat``, ``--wformat``):
+golden model, parameters, Amaranth simulator over every format pair, Verilator on a few."""
 
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ from sim.units import model_for
 FORMATS = ("int", "e4m3", "e3m2", "e2m3", "e2m1")
 
 
-def params(a_format, b_format, block, *, a_bits=5, b_bits=4, arch="heap", lps=2, **kw):
+def params(a_element, b_element, block, *, a_bits=5, b_bits=4, arch="heap", lps=2, **kw):
     """A record's keywords: MXINT operands get ``a_bits``/``b_bits``."""
-    p = {"a_format": a_format, "b_format": b_format, "block": block, "arch": arch,
+    p = {"a_element": a_element, "b_element": b_element, "block": block, "arch": arch,
          "levels_per_stage": lps, **kw}
-    if a_format == "int":
+    if a_element == "int":
         p["a_bits"] = a_bits
-    if b_format == "int":
+    if b_element == "int":
         p["b_bits"] = b_bits
     return p
 
@@ -94,14 +94,14 @@ def test_golden_special_codes_make_the_block_nan(element, code, nan):
 # --- parameters ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [
-    ({"a_format": "e2m1", "a_bits": 4}, ValueError,
-     r"a_bits applies only with a_format='int', not a_format='e2m1': leave it out"),
-    ({"a_format": "e5m2"}, ValueError, r"a_format 'e5m2' is not supported by the dot product "
+    ({"a_element": "e2m1", "a_bits": 4}, ValueError,
+     r"a_bits applies only with a_element='int', not a_element='e2m1': leave it out"),
+    ({"a_element": "e5m2"}, ValueError, r"a_element 'e5m2' is not supported by the dot product "
                                        r"yet: its fixed-point elements reach 2\*\*32"),
-    ({"b_format": "e4m3", "exp_bits": 5}, ValueError,
-     r"exp_bits must be 8 \(the E8M0 scale\) when b_format is a minifloat \('e4m3'\), not 5"),
-    ({"a_format": "fp4"}, ValueError,
-     r"a_format must be one of 'int', 'e5m2', 'e4m3', 'e3m2', 'e2m3', 'e2m1', not 'fp4'"),
+    ({"b_element": "e4m3", "exp_bits": 5}, ValueError,
+     r"exp_bits must be 8 \(the E8M0 scale\) when b_element is a minifloat \('e4m3'\), not 5"),
+    ({"a_element": "fp4"}, ValueError,
+     r"a_element must be one of 'int', 'e5m2', 'e4m3', 'e3m2', 'e2m3', 'e2m1', not 'fp4'"),
 ])
 def test_bad_parameters(kwargs, exc, match):
     base = {"block": 4, "a_bits": 4, "b_bits": 4}
@@ -113,23 +113,29 @@ def test_bad_parameters(kwargs, exc, match):
 
 
 def test_mxint_records_keep_their_parameters_and_names():
-    """``a_format="int"`` is implicit: the manifest of an MXINT design does not change."""
+    """``a_element="int"`` is implicit: the manifest of an MXINT design does not change."""
     p = DotParams(a_bits=6, b_bits=6, block=16)
     assert p.kwargs() == {"a_bits": 6, "b_bits": 6, "exp_bits": 8, "block": 16,
                           "arch": "heap", "levels_per_stage": 2, "primitives": "generic"}
     assert p.name == "mxint_dot_a6_w6_e8_k16"
-    q = DotParams(a_format="e2m1", b_bits=8, block=32)
-    assert q.kwargs()["a_format"] == "e2m1" and "a_bits" not in q.kwargs()
+    q = DotParams(a_element="e2m1", b_bits=8, block=32)
+    assert q.kwargs()["a_element"] == "e2m1" and "a_bits" not in q.kwargs()
     assert q.name == "mx_dot_ae2m1_wi8_k32"
-    assert DotParams(a_format="e4m3", b_format="e2m1", block=2, arch="tree").name == \
+    assert DotParams(a_element="e4m3", b_element="e2m1", block=2, arch="tree").name == \
         "mx_dot_ae4m3_we2m1_k2_tree"
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--a-format", "e2m1", "--abits", "4"],
-     "--abits makes no difference with --a-format e2m1 (it applies only with --a-format int)"),
-    (["--a-format", "e2m1", "--b-format", "e4m3", "--bits", "4"],
-     "--bits makes no difference with --a-format e2m1"),
+    (["--aformat", "mxfp4", "--abits", "4"],
+     "--abits makes no difference with --aformat mxfp4 (it applies only to an mxint format)"),
+    (["--aformat", "mxfp4", "--wformat", "mxfp8_e4m3", "--bits", "4"],
+     "--bits makes no difference with --aformat mxfp4"),
+    (["--format", "mxfp4", "--bits", "4"], "--bits makes no difference with --format mxfp4"),
+    (["--format", "mxint6", "--wbits", "4"],
+     "--wbits 4 conflicts with --format mxint6, which sets 6 bits; give one or the other"),
+    (["--format", "mxfp5"], "argument --format: format must be mxint2 .. mxint24 or one of"),
+    (["--format", "mxfp8_e5m2"], "--aformat/--format 'e5m2' is not supported by the dot "
+                                 "product yet"),
 ])
 def test_cli_says_bits_make_no_difference(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit):
@@ -137,10 +143,17 @@ def test_cli_says_bits_make_no_difference(argv, message, tmp_path, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_cli_generates_a_mixed_design(tmp_path):
-    assert generate(["--top", "dot", "--a-format", "e2m1", "--wbits", "8", "--block", "4",
-                     "--out", str(tmp_path)]) == 0
-    name = "mx_dot_ae2m1_wi8_k4"
+@pytest.mark.parametrize(("argv", "name"), [
+    (["--aformat", "mxfp4", "--wbits", "8"], "mx_dot_ae2m1_wi8_k4"),
+    (["--aformat", "mxfp4", "--wformat", "mxint8"], "mx_dot_ae2m1_wi8_k4"),
+    (["--format", "mxfp6_e2m3"], "mx_dot_ae2m3_we2m3_k4"),
+    (["--format", "MXINT6"], "mxint_dot_a6_w6_e8_k4"),
+    (["--format", "mxint6", "--wformat", "mxfp8_e4m3"], "mx_dot_ai6_we4m3_k4"),
+])
+def test_cli_generates_a_mixed_design(argv, name, tmp_path):
+    """--format names both operands, --aformat/--wformat one each, in golden's vocabulary
+    (golden.parse_format); an mxint<m> format sets the operand's bits."""
+    assert generate(["--top", "dot", *argv, "--block", "4", "--out", str(tmp_path)]) == 0
     assert (tmp_path / f"{name}.v").read_text().count(f"module {name}(") == 1
 
 

@@ -13,7 +13,7 @@ __all__ = ["DotModel"]
 
 
 def _format(params: dict, side: str) -> MXIntFormat | MXFPFormat:
-    element = params.get(f"{side}_format", "int")
+    element = params.get(f"{side}_element", "int")
     if element == "int":
         return MXIntFormat(params[f"{side}_bits"], params.get("exp_bits", 8), params["block"])
     return MXFPFormat(element, block=params["block"])

@@ -85,7 +85,7 @@ def _densities(record) -> dict:
         element = getattr(record, f"{operand}_element", None)
         if element not in (None, "int"):
             found[operand] = _density_of(MXFPFormat(element, block=record.block))
-    if getattr(record, "element", None) is not None:  # an MXFP block (dequant --element)
+    if getattr(record, "element", None) is not None:  # an MXFP block (dequant --format mxfp...)
         found["a"] = _density_of(MXFPFormat(record.element, block=record.block))
     for operand, name in _OPERANDS:
         bits = getattr(record, name, None)

@@ -509,7 +509,7 @@ def test_mxfp_latency_widths_and_names():
 
 
 def test_cli_generates_mxfp(tmp_path):
-    assert generate(["--top", "dequant", "--element", "e3m2", "--block", "4",
+    assert generate(["--top", "dequant", "--format", "mxfp6_e3m2", "--block", "4",
                      "--out", str(tmp_path)]) == 0
     assert (tmp_path / "mxfp_dequant_e3m2_k4.v").read_text().count(
         "module mxfp_dequant_e3m2_k4(") == 1

@@ -237,10 +237,11 @@ def unit_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Pa
                 spec = next(s for s in specs if s.name == field)
                 if _is_element(spec):  # said in the --format vocabulary, as typed
                     source = next(d for d in (_dest(spec.option), spec.fallback) if d in given)
-                    parser.error(f"{typed} makes no difference with {given[source]} "
+                    parser.error(f"{typed} makes no difference to --top {u.key} with "
+                                 f"{given[source]} "
                                  f"{getattr(args, source)} (it applies only to an mxint "
                                  "format); drop it")
-                parser.error(f"{typed} makes no difference with {spec.option} "
+                parser.error(f"{typed} makes no difference to --top {u.key} with {spec.option} "
                              f"{({**defaults, **values})[field]} (it applies only with "
                              f"{spec.option} {wanted}); drop it")
             used = ", ".join(sorted({"--" + d.replace("_", "-") for d in reads}))

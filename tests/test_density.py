@@ -431,7 +431,7 @@ USAGE_ERRORS = [
     (["--bits", "1", "--block", "16"], "argument --bits: 1 is not from 2 to 24"),
     (["--bits", "6,x", "--block", "16"], "argument --bits: 'x' is not an integer"),
     (["--bits", "6,,8", "--block", "16"], "argument --bits: '' is not an integer"),
-    (["--bits", "", "--block", "16"], "argument --bits: '' is not an integer"),
+    (["--bits", "", "--block", "16"], "--bits is given an empty value"),
     (["--bits", "4,6,25", "--block", "16"], "argument --bits: 25 is not from 2 to 24"),
     (["--bits", "6", "--block", "0"], "argument --block: 0 is not from 1 to 1024"),
     (["--bits", "6", "--block", "16,2048"], "argument --block: 2048 is not from 1 to 1024"),

@@ -106,7 +106,7 @@ def test_golden_special_codes_make_the_block_nan(element, code, nan):
 def test_bad_parameters(kwargs, exc, match):
     base = {"block": 4, "a_bits": 4, "b_bits": 4}
     for side in ("a", "b"):
-        if kwargs.get(f"{side}_format", "int") != "int" and f"{side}_bits" not in kwargs:
+        if kwargs.get(f"{side}_element", "int") != "int" and f"{side}_bits" not in kwargs:
             base.pop(f"{side}_bits")
     with pytest.raises(exc, match=match):
         MXIntDotProduct(**{**base, **kwargs})
@@ -127,10 +127,12 @@ def test_mxint_records_keep_their_parameters_and_names():
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--aformat", "mxfp4", "--abits", "4"],
-     "--abits makes no difference with --aformat mxfp4 (it applies only to an mxint format)"),
+     "--abits makes no difference to --top dot with --aformat mxfp4 (it applies only to an "
+     "mxint format)"),
     (["--aformat", "mxfp4", "--wformat", "mxfp8_e4m3", "--bits", "4"],
-     "--bits makes no difference with --aformat mxfp4"),
-    (["--format", "mxfp4", "--bits", "4"], "--bits makes no difference with --format mxfp4"),
+     "--bits makes no difference to --top dot with --aformat mxfp4"),
+    (["--format", "mxfp4", "--bits", "4"],
+     "--bits makes no difference to --top dot with --format mxfp4"),
     (["--format", "mxint6", "--wbits", "4"],
      "--wbits 4 conflicts with --format mxint6, which sets 6 bits; give one or the other"),
     (["--format", "mxfp5"], "argument --format: format must be mxint2 .. mxint24 or one of"),

@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from golden.cast import bits_to_float, cast_blocks, float_to_bits
-from golden.format import MXIntFormat
+from golden.format import SCALE_ROUNDINGS, MXFPFormat, MXIntFormat
+from golden.minifloat import ELEMENTS
 from golden.rounding import ROUNDING_MODES
 from hw.cast import MXIntCast
 from sim.amaranth_bench import run_stream_sim
@@ -156,6 +157,28 @@ def test_cast_blocks_is_quantize():
     q = quantize(x, fmt, rounding="floor")
     man, exp = cast_blocks(float_to_bits(x), fmt, "floor")
     assert torch.equal(man, q.mantissa.squeeze(1)) and torch.equal(exp, q.exponent.squeeze(1))
+
+
+@pytest.mark.parametrize("element", list(ELEMENTS))
+@pytest.mark.parametrize("scale_rounding", SCALE_ROUNDINGS)
+def test_cast_blocks_mxfp_is_quantize(element, scale_rounding):
+    """With an MXFPFormat the helper returns quantize's codes and scale codes."""
+    from golden.quantize import quantize
+    gen = torch.Generator().manual_seed(5)
+    x = torch.ldexp(torch.randn(6, 8, generator=gen), torch.randint(-140, 120, (6, 1),
+                                                                     generator=gen).float())
+    x[0, 3], x[1, 0], x[2, 5] = -0.0, float("nan"), -1e-40
+    fmt = MXFPFormat(element, 8, scale_rounding)
+    q = quantize(x, fmt, rounding="away")
+    codes, scale = cast_blocks(float_to_bits(x), fmt, "away")
+    assert codes.dtype == torch.int32 and scale.dtype == torch.int32
+    assert torch.equal(codes, q.codes.squeeze(1)) and torch.equal(scale, q.exponent.squeeze(1))
+    assert scale[1] == 255 and codes[1].eq(0).all() and codes[0, 3] == 1 << (fmt.element_bits - 1)
+
+
+def test_cast_blocks_rejects_other_formats():
+    with pytest.raises(TypeError, match=r"fmt must be an MXIntFormat or MXFPFormat, not 8"):
+        cast_blocks(torch.zeros(2, 4, dtype=torch.int64), 8)
 
 
 def test_cast_blocks_rejects_wrong_shape():

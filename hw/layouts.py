@@ -1,11 +1,12 @@
-"""Payload layouts shared by the units: an MXINT block and a dot-product result."""
+"""Payload layouts shared by the units: an MXINT block, an MXFP block and a dot-product
+result."""
 
 from __future__ import annotations
 
 from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
 
-__all__ = ["dot_result_layout", "mxint_block_layout", "range_shape"]
+__all__ = ["dot_result_layout", "mxfp_block_layout", "mxint_block_layout", "range_shape"]
 
 
 def range_shape(lo: int, hi: int) -> Shape:
@@ -19,6 +20,15 @@ def mxint_block_layout(*, man_bits: int, exp_bits: int, block: int) -> data.Stru
     return data.StructLayout({
         "mantissa": data.ArrayLayout(signed(man_bits), block),
         "exponent": unsigned(exp_bits),
+    })
+
+
+def mxfp_block_layout(*, element_bits: int, block: int) -> data.StructLayout:
+    """``block`` unsigned ``element_bits``-bit minifloat codes (element 0 in the low bits;
+    sign in each code's top bit), then the 8-bit E8M0 scale code (255: NaN block)."""
+    return data.StructLayout({
+        "codes": data.ArrayLayout(unsigned(element_bits), block),
+        "exponent": unsigned(8),
     })
 
 

@@ -152,7 +152,7 @@ MUTANTS = (
            "adder", ("tests/test_block_adder.py",),
            "negative saturation one below the symmetric bound"),
     Mutant("cast-tie-even", "hw/cast.py",
-           "inc = rnd & (sticky | q[0])", "inc = rnd & sticky",
+           "return rnd & (sticky | lsb)", "return rnd & sticky",
            "cast", ("tests/test_cast.py",),
            "ties rounded down instead of to even"),
     Mutant("cast-saturate", "hw/cast.py",

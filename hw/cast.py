@@ -290,14 +290,7 @@ class MXIntCast(wiring.Component):
                              ns.eq(sticky | (shifts[n][b] & out))]
                 v, sticky = nv, ns
             q, rnd = v[1:], v[0]
-            if self.rounding == "even":
-                inc = rnd & (sticky | q[0])
-            elif self.rounding == "away":
-                inc = rnd
-            elif self.rounding == "zero":
-                inc = Const(0, 1)
-            else:
-                inc = sign & (rnd | sticky)
+            inc = round_increment(self.rounding, rnd=rnd, sticky=sticky, lsb=q[0], sign=sign)
             total = Signal(width, name=f"mag{n}")
             m.d.comb += total.eq(q + inc)
             over = sats[n] & (mag != 0)
@@ -427,14 +420,7 @@ class MXIntCast(wiring.Component):
                 v, sticky = nv, ns
             q, rnd = v[1:], v[0]
             base = Cat(q[:mbits], Mux(q[mbits], fields[n], 0))
-            if self.rounding == "even":
-                inc = rnd & (sticky | q[0])
-            elif self.rounding == "away":
-                inc = rnd
-            elif self.rounding == "zero":
-                inc = Const(0, 1)
-            else:
-                inc = sign & (rnd | sticky)
+            inc = round_increment(self.rounding, rnd=rnd, sticky=sticky, lsb=q[0], sign=sign)
             total = Signal(ebits + mbits + 1, name=f"code{n}")
             m.d.comb += total.eq(base + inc)
             mag = Mux(total > max_code, max_code, total[:ebits + mbits])
@@ -447,6 +433,20 @@ class MXIntCast(wiring.Component):
             m.d.comb += self.o.payload.codes[n].eq(c)
         m.d.comb += self.o.payload.exponent.eq(exponent)
         return m
+
+
+def round_increment(mode: str, *, rnd, sticky, lsb, sign):
+    """What rounding adds to a magnitude whose last kept bit is ``lsb``, with round bit
+    ``rnd`` (the first bit dropped) and ``sticky`` (the OR of the rest), of a number of
+    sign ``sign``: ``even`` ``rnd & (sticky | lsb)``, ``away`` ``rnd``, ``zero`` nothing,
+    ``floor`` ``sign & (rnd | sticky)`` (a negative number's magnitude rounds up)."""
+    if mode == "even":
+        return rnd & (sticky | lsb)
+    if mode == "away":
+        return rnd
+    if mode == "zero":
+        return Const(0, 1)
+    return sign & (rnd | sticky)
 
 
 def tree_levels(block: int) -> int:

@@ -156,7 +156,7 @@ MUTANTS = (
            "cast", ("tests/test_cast.py",),
            "ties rounded down instead of to even"),
     Mutant("cast-saturate", "hw/cast.py",
-           "(total > max_man)", "(total > max_man + 1)",
+           " | ((q == max_man) & inc)", "",
            "cast", ("tests/test_cast.py",),
            "rounding up past the largest mantissa not saturated"),
     Mutant("cast-exponent-clamp", "hw/cast.py",

@@ -30,8 +30,6 @@ __all__ = ["ELEMENT_CHOICES", "UNIT", "CastParams", "MXIntCast", "float_block_la
 #: float32 fields: 23 fraction bits, 8 exponent bits, bias 127.
 _FRAC, _EXPF, _FBIAS = 23, 8, 127
 _EXP_ONES = (1 << _EXPF) - 1
-#: Right-shift amounts are 6 bits: enough for every shift that can leave a non-zero bit.
-_SHIFT_BITS = 6
 #: ``element`` choices: ``int`` (MXINT) or an OCP MX minifloat element format.
 ELEMENT_CHOICES = ("int", *ELEMENTS)
 
@@ -55,25 +53,30 @@ class MXIntCast(wiring.Component):
 
     **MXINT** (``element="int"``), per block, with ``bias = 2**(e-1) - 1``:
 
-    1. **Largest magnitude.** The 31-bit magnitude patterns ``f:t`` order like the values, so
-       a comparator tree over them finds the pattern of ``amax``. Its exponent field is 255
-       exactly when some element is NaN or infinite: then ``E = 2**e - 1`` and every
-       ``P_i = 0``. A zero pattern gives ``E = 0`` and ``P_i = 0``.
+    1. **Largest exponent.** ``E`` below depends on ``amax`` only through its exponent
+       field, so a comparator tree over the 8-bit fields ``f_i`` finds ``F = max f_i``.
+       ``F = 255`` exactly when some element is NaN or infinite: then ``E = 2**e - 1`` and
+       every ``P_i = 0``. An all-zero block gives ``E = 0`` and ``P_i = 0``.
     2. **Shared exponent.** ``E = clamp(L + bias, 0, 2**e - 2)`` with ``L = floor(log2(amax))``
-       exact. ``L = f - 127`` for a normal ``amax``. A subnormal ``amax`` has
+       exact. ``L = F - 127`` for a normal ``amax``. A subnormal ``amax`` (``F = 0``) has
        ``L = j - 149 <= -127`` (``j <= 22`` the position of the leading one of its fraction),
        so ``L + bias <= 0`` and ``E = 0`` whatever ``j`` is: the exact ``L`` is never needed.
     3. **Alignment.** ``P_i = round(x_i / 2**(E - bias - (m - 2)))`` is computed on the
-       magnitude: ``X_i = M_i << (m - 1)`` (``23 + m`` bits) is shifted right by
+       magnitude: ``X_i = M_i << (m - 1)`` is shifted right by
        ``r_i = E - bias + 151 - max(f_i, 1)``, keeping the round bit (the last bit shifted
-       out) and a sticky bit (OR of all bits below it). ``r_i < 0`` means
-       ``|x_i| >= 2**(m-1)`` units, which saturates (it happens only when ``E`` was clamped
-       at the top). Shifts of 64 and more are done as 63: they leave zero with round bit 0.
+       out) and a sticky bit (OR of all bits below it). ``r_i < 23`` means
+       ``|x_i| >= 2**m`` units for a normal ``x_i`` (a subnormal one always has
+       ``r_i >= 23``), which saturates (it happens only when ``E`` was clamped at the top).
+       Otherwise the first 23 places of the shift are a fixed slice (their bits go to the
+       sticky bit) and only ``r_i - 23``, clamped at ``m + 1`` (everything out), is a
+       shifter of ``m + 1`` bits.
     4. **Rounding** of the magnitude ``q`` with round bit ``R``, sticky ``S``, sign ``s``:
        ``even`` adds ``R & (S | q[0])``, ``away`` adds ``R``, ``zero`` adds nothing,
        ``floor`` adds ``s & (R | S)`` (a negative number rounds its magnitude up).
     5. **Saturation** to ``2**(m-1) - 1`` in magnitude, then the sign is applied, so
-       ``P_i`` is in ``[-(2**(m-1) - 1), 2**(m-1) - 1]`` (symmetric).
+       ``P_i`` is in ``[-(2**(m-1) - 1), 2**(m-1) - 1]`` (symmetric). Saturation is decided
+       from ``q`` and the increment (``q > max``, or ``q = max`` rounding up), and the
+       signed result is one adder, ``(q ^ s) + (inc ^ s)``.
 
     **MXFP** (an element format with ``Em`` exponent bits, bias ``b``, ``Mm`` mantissa bits
     and largest normal exponent ``emax``; the E8M0 scale has bias 127):
@@ -214,14 +217,15 @@ class MXIntCast(wiring.Component):
                              self.i.payload.bits[n])
             elems.append(e)
 
-        # Stage group 1: comparator tree over the 31-bit magnitude patterns. The element
-        # patterns travel alongside, one register per tree stage.
-        nodes = [e[:31] for e in elems]
+        # Stage group 1: comparator tree over the 8-bit exponent fields (E depends on amax
+        # only through its field: see stage 2). The element patterns travel alongside, one
+        # register per tree stage.
+        nodes = [e[_FRAC:31] for e in elems]
         stage = 0
         for level in range(1, self.tree_levels + 1):
             nxt = []
             for j in range(0, len(nodes), 2):
-                s = Signal(31, name=f"max_l{level}_{j // 2}")
+                s = Signal(_EXPF, name=f"max_l{level}_{j // 2}")
                 if j + 1 < len(nodes):
                     a, b = nodes[j], nodes[j + 1]
                     m.d.comb += s.eq(Mux(a > b, a, b))
@@ -236,14 +240,13 @@ class MXIntCast(wiring.Component):
         if stage == 0:  # k = 1: still one register stage, so latency does not depend on k
             nodes = [register(nodes[0], "max_r")]
             elems = [register(elems[0], "x0_t1")]
-        amax = nodes[0]
+        amax_field = nodes[0]
 
         # Stage 2: shared exponent E = clamp(floor(log2(amax)) + bias, 0, 2**e - 2). For a
         # normal amax, floor(log2) is its exponent field minus 127. A subnormal amax (field
         # 0) has floor(log2) = j - 149 <= -127 (j <= 22 the position of its leading one), so
         # floor(log2) + bias <= 0 for every bias <= 127 and E clamps to 0: no leading-one
         # detector is needed, the exact value can only ever clamp to 0.
-        amax_field = amax[_FRAC:]
         e_raw = Signal(signed(10), name="e_raw")
         m.d.comb += e_raw.eq(amax_field - _FBIAS + bias)
         e_code = Signal(self.exp_bits, name="e_code")
@@ -255,48 +258,57 @@ class MXIntCast(wiring.Component):
             m.d.comb += e_code.eq(e_raw)
         nan = amax_field == _EXP_ONES
 
-        # Right shift of X_i = M_i << (m-1): r_i = E - bias + 151 - max(f_i, 1). Negative
-        # means the element overflows the format (saturates); large shifts clamp to 63.
+        # Right shift of X_i = M_i << (m-1): r_i = E - bias + 151 - max(f_i, 1). Only
+        # r_i >= 23 can leave a value in range: below, a normal M_i >= 2**23 is at least
+        # 2**(22 + m - r_i) >= 2**m units and saturates, and a subnormal one always has
+        # r_i >= 23 (E - bias >= -127). So the fixed part of the shift, 23, is a slice, and
+        # only s_i = r_i - 23, clamped at m + 1 (everything shifted out), is a shifter.
+        span = man + 1                       # bits of M << m above its lowest 23
+        shift_bits = span.bit_length()
         shifts, sats = [], []
         for n, e in enumerate(elems):
             field = e[_FRAC:31]
             r = Signal(signed(11), name=f"r{n}")
             m.d.comb += r.eq(e_code - bias + (_FRAC + _FBIAS + 1) -
                              Mux(field == 0, 1, field))
-            sh = Signal(_SHIFT_BITS, name=f"shift{n}")
-            m.d.comb += sh.eq(Mux(r < 0, 0, Mux(r > (1 << _SHIFT_BITS) - 1,
-                                                (1 << _SHIFT_BITS) - 1, r)))
+            sh = Signal(shift_bits, name=f"shift{n}")
+            m.d.comb += sh.eq(Mux(r < _FRAC, 0, Mux(r > _FRAC + span, span, r - _FRAC)))
             shifts.append(register(sh, f"shift{n}_r"))
-            sats.append(register(r < 0, f"over{n}_r"))
+            sats.append(register(r < _FRAC, f"over{n}_r"))
         elems = [register(e, f"x{n}_e") for n, e in enumerate(elems)]
         e_code = register(e_code, "e_code_r")
         nan = register(nan, "nan_r")
 
         # Stage 3: per element, shift right with round and sticky bits, round the magnitude,
         # saturate, apply the sign.
-        width = _FRAC + 1 + man   # X << 1: (m - 1) alignment bits plus one round bit
         mantissas = []
         for n, e in enumerate(elems):
             field, frac, sign = e[_FRAC:31], e[:_FRAC], e[31]
             mag = Cat(frac, field != 0)                     # M, 24 bits
-            v = Cat(Const(0, man), mag)                     # X << 1 = M << m
-            sticky = Const(0, 1)
-            for b in range(_SHIFT_BITS):                    # logarithmic shifter
+            full = Cat(Const(0, man), mag)                  # X << 1 = M << m
+            v = full[_FRAC:]                                # (X << 1) >> 23, m + 1 bits
+            sticky = full[:_FRAC].any()
+            for b in range(shift_bits):                     # logarithmic shifter
                 amount = 1 << b
-                out = v[:amount].any() if amount < width else v.any()
-                nv = Signal(width, name=f"v{n}_s{b}")
+                out = v[:amount].any() if amount < span else v.any()
+                nv = Signal(span, name=f"v{n}_s{b}")
                 ns = Signal(name=f"sticky{n}_s{b}")
                 m.d.comb += [nv.eq(Mux(shifts[n][b], v >> amount, v)),
                              ns.eq(sticky | (shifts[n][b] & out))]
                 v, sticky = nv, ns
-            q, rnd = v[1:], v[0]
+            q, rnd = v[1:], v[0]                            # q: m bits
             inc = round_increment(self.rounding, rnd=rnd, sticky=sticky, lsb=q[0], sign=sign)
-            total = Signal(width, name=f"mag{n}")
-            m.d.comb += total.eq(q + inc)
+            # Saturation is decided before the increment: q + inc > 2**(m-1) - 1 exactly when
+            # q is above it or equal to it and rounds up. In range, the signed result is one
+            # adder: (q ^ s) + (inc ^ s) is q + inc for s = 0 and -(q + inc) for s = 1.
             over = sats[n] & (mag != 0)
-            clamped = Mux(over | (total > max_man), max_man, total[:man])
+            saturate = Signal(name=f"sat{n}")
+            m.d.comb += saturate.eq(over | (q > max_man) | ((q == max_man) & inc))
+            signed_mag = Signal(man, name=f"mag{n}")
+            m.d.comb += signed_mag.eq((q[:man] ^ sign.replicate(man)) + (inc ^ sign))
             p = Signal(signed(man), name=f"p{n}")
-            m.d.comb += p.eq(Mux(nan, 0, Mux(sign, -clamped, clamped)))
+            m.d.comb += p.eq(Mux(nan, 0, Mux(saturate, Mux(sign, -max_man, max_man),
+                                             signed_mag)))
             mantissas.append(register(p, f"p{n}_r"))
         exponent = register(Mux(nan, nan_code, e_code), "exponent_r")
 

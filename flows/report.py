@@ -30,7 +30,7 @@ from pathlib import Path
 
 from cli.config import add_config_arguments, command_parser, parse_args
 from cli.units import add_unit_arguments, unit_epilog, unit_record
-from golden.format import MXIntFormat, check_int
+from golden.format import MXFPFormat, MXIntFormat, check_int
 
 from .cache import DEFAULT_CACHE_DIR, ResultCache
 from .jobs import synthesize_design
@@ -66,6 +66,10 @@ def _densities(record) -> dict:
     """Memory density of each operand format of an MX record (``{}`` for others)."""
     if getattr(record, "exp_bits", None) is None or getattr(record, "block", None) is None:
         return {}
+    if getattr(record, "element", "int") != "int":   # the cast's MXFP output
+        fmt = MXFPFormat(record.element, record.block, record.scale_rounding)
+        return {"a": {"format": fmt.name, "bits_per_element": fmt.bits_per_element,
+                      "memory_density": fmt.memory_density}}
     found = {}
     for operand, name in _OPERANDS:
         bits = getattr(record, name, None)

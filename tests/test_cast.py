@@ -83,6 +83,14 @@ def test_mxint_records_keep_their_parameters():
                                   "scale_rounding": "rceil", "levels_per_stage": 2}
 
 
+def test_report_gives_the_mxfp_memory_density():
+    """flows.report's density of an MXFP cast is its output format's, 32 / (width + 8/k)."""
+    from flows.report import _densities
+    from hw.cast import CastParams
+    assert _densities(CastParams(element="e2m1", block=32)) == {"a": {
+        "format": "mxfp4_k32", "bits_per_element": 4.25, "memory_density": 32 / 4.25}}
+
+
 def test_positional_parameters_refused():
     with pytest.raises(TypeError):
         MXIntCast(8, 8, 16)  # type: ignore[misc]

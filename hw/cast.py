@@ -523,7 +523,8 @@ expose(MXIntCast, CastParams)
 
 UNIT = Unit(
     key="cast",
-    summary="cast: k fp32/bf16 bit patterns to one MXINT block, equal to golden.quantize",
+    summary="cast: k fp32/bf16 bit patterns to one MXINT or MXFP block, equal to "
+            "golden.quantize",
     params=CastParams,
     component=MXIntCast,
     golden=cast_blocks,

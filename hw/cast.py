@@ -25,7 +25,8 @@ from .params import (
 from .pipeline import StallPipeline
 from .unit import Params, Unit, expose, param
 
-__all__ = ["ELEMENT_CHOICES", "UNIT", "CastParams", "MXIntCast", "float_block_layout"]
+__all__ = ["ELEMENT_CHOICES", "UNIT", "CastParams", "MXIntCast", "float_block_layout",
+           "round_increment"]
 
 #: float32 fields: 23 fraction bits, 8 exponent bits, bias 127.
 _FRAC, _EXPF, _FBIAS = 23, 8, 127

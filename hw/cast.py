@@ -401,8 +401,11 @@ class MXIntCast(wiring.Component):
         scale = Signal(SCALE_BITS, name="scale")
         m.d.comb += scale.eq(Mux(x_raw < 0, 0, x_raw[:SCALE_BITS]))
         nan = amax_field == _EXP_ONES
-        offset = Signal(signed(_EXPF + 2), name="offset")       # b - X
-        m.d.comb += offset.eq(ebias - scale)
+        # b - X, from the field directly (not from X), so that its subtraction runs beside
+        # the clamp's comparison instead of after it.
+        offset = Signal(signed(_EXPF + 2), name="offset")
+        m.d.comb += offset.eq(Mux(amax_field + up < el.emax, ebias,
+                                  ebias + el.emax - amax_field - up))
         fields, shifts, rest = [], [], []
         for n, e in enumerate(elems):
             exp_i = e[1 + win:2 + win + _EXPF].as_signed()

@@ -80,6 +80,10 @@ def _densities(record) -> dict:
     """Memory density of each operand format of an MX record (``{}`` for others)."""
     if getattr(record, "exp_bits", None) is None or getattr(record, "block", None) is None:
         return {}
+    if getattr(record, "element", "int") != "int":   # the cast's MXFP output
+        fmt = MXFPFormat(record.element, record.block, record.scale_rounding)
+        return {"a": {"format": fmt.name, "bits_per_element": fmt.bits_per_element,
+                      "memory_density": fmt.memory_density}}
     found = {}
     for operand in ("a", "b"):  # a minifloat operand of the dot product
         element = getattr(record, f"{operand}_element", None)

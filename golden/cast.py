@@ -2,14 +2,15 @@
 
 The cast hardware receives raw float32 or bfloat16 bit patterns. :func:`cast_blocks`
 reinterprets them as floats and calls :func:`golden.quantize`, so the software quantiser
-and the hardware share one definition.
+and the hardware share one definition. The target is an MXINT format (signed mantissas) or
+an OCP MX minifloat format (element codes under an E8M0 scale).
 """
 
 from __future__ import annotations
 
 import torch
 
-from .format import MXIntFormat
+from .format import MXFPFormat, MXIntFormat
 from .quantize import quantize
 from .rounding import check_rounding
 
@@ -55,7 +56,7 @@ def float_to_bits(x: torch.Tensor) -> torch.Tensor:
     raise TypeError(f"x must be float32 or bfloat16, not {x.dtype}")
 
 
-def cast_blocks(bits: torch.Tensor, fmt: MXIntFormat, rounding: str = "even",
+def cast_blocks(bits: torch.Tensor, fmt: MXIntFormat | MXFPFormat, rounding: str = "even",
                 float_format: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
     """Quantise blocks of IEEE bit patterns exactly as :func:`golden.quantize` does.
 
@@ -63,8 +64,9 @@ def cast_blocks(bits: torch.Tensor, fmt: MXIntFormat, rounding: str = "even",
     ----------
     bits : torch.Tensor
         Integer tensor, shape ``(n, fmt.block)``: unsigned bit patterns, one block a row.
-    fmt : MXIntFormat
-        Target format.
+    fmt : MXIntFormat or MXFPFormat
+        Target format: MXINT, or an OCP MX minifloat format (its ``scale_rounding``
+        included).
     rounding : {"even", "away", "zero", "floor"}
         Element rounding mode.
     float_format : {"fp32", "bf16"}
@@ -73,14 +75,17 @@ def cast_blocks(bits: torch.Tensor, fmt: MXIntFormat, rounding: str = "even",
     Returns
     -------
     mantissa : torch.Tensor
-        ``int32``, shape ``(n, k)``.
+        Shape ``(n, k)``: MXINT, the signed mantissas (``int32``); MXFP, the unsigned
+        element codes (``int32``, ``0 .. 2**width - 1``, sign in the top bit, ``-0`` kept).
     exponent : torch.Tensor
-        ``int32``, shape ``(n,)``.
+        ``int32``, shape ``(n,)``: the shared exponent (MXFP: the E8M0 scale) codes, the
+        all-ones code for a block that holds a NaN or an infinity.
     """
-    if not isinstance(fmt, MXIntFormat):
-        raise TypeError(f"fmt must be an MXIntFormat, not {fmt!r}")
+    if not isinstance(fmt, MXIntFormat | MXFPFormat):
+        raise TypeError(f"fmt must be an MXIntFormat or MXFPFormat, not {fmt!r}")
     check_rounding(rounding)
     if bits.dim() != 2 or bits.shape[1] != fmt.block:
         raise ValueError(f"bits must have shape (n, {fmt.block}), not {tuple(bits.shape)}")
     q = quantize(bits_to_float(bits, float_format), fmt, axis=-1, rounding=rounding)
-    return q.mantissa.reshape(-1, fmt.block), q.exponent.reshape(-1)
+    elements = q.codes.to(torch.int32) if isinstance(fmt, MXFPFormat) else q.mantissa
+    return elements.reshape(-1, fmt.block), q.exponent.reshape(-1)

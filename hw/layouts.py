@@ -25,7 +25,7 @@ def mxint_block_layout(*, man_bits: int, exp_bits: int, block: int) -> data.Stru
 
 def mxfp_block_layout(*, element_bits: int, block: int) -> data.StructLayout:
     """``block`` unsigned ``element_bits``-bit minifloat codes (element 0 in the low bits;
-    as :class:`golden.MXFPTensor`'s ``codes``), then the 8-bit E8M0 scale code."""
+    sign in each code's top bit), then the 8-bit E8M0 scale code (255: NaN block)."""
     return data.StructLayout({
         "codes": data.ArrayLayout(unsigned(element_bits), block),
         "exponent": unsigned(8),

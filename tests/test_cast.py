@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from golden.cast import bits_to_float, cast_blocks, float_to_bits
-from golden.format import MXIntFormat
+from golden.format import SCALE_ROUNDINGS, MXFPFormat, MXIntFormat
+from golden.minifloat import ELEMENTS
 from golden.rounding import ROUNDING_MODES
 from hw.cast import MXIntCast
 from sim.amaranth_bench import run_stream_sim
@@ -51,6 +52,45 @@ def test_bad_parameters(kwargs, exc, match):
         MXIntCast(**{**params(8, 8, 16), **kwargs})
 
 
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    ({"element": "fp8"}, ValueError,
+     r"element must be one of 'int', 'e5m2', 'e4m3', 'e3m2', 'e2m3', 'e2m1', not 'fp8'"),
+    ({"man_bits": 8}, ValueError,
+     r"man_bits applies only with element='int', not element='e4m3': leave it out"),
+    ({"exp_bits": 5}, ValueError,
+     r"exp_bits must be 8 \(the E8M0 scale\) with element 'e4m3', not 5"),
+    ({"scale_rounding": "ceil"}, ValueError,
+     r"scale_rounding must be one of 'floor', 'rceil', not 'ceil'"),
+    ({"element": "int", "man_bits": 8, "scale_rounding": "rceil"}, ValueError,
+     r"scale_rounding 'rceil' needs a minifloat element \(e5m2, .*\); MXINT takes only"),
+    ({"element": "int"}, TypeError, r"man_bits must be an integer, not None"),
+])
+def test_bad_mxfp_parameters(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        MXIntCast(**{"element": "e4m3", "block": 4, **kwargs})
+
+
+def test_mxint_records_keep_their_parameters():
+    """element and scale_rounding stay out of an MXINT design's parameters (manifest)."""
+    dut = MXIntCast(man_bits=8, block=4)
+    assert dut.element == "int" and dut.scale_rounding == "floor"
+    assert list(dut.params.kwargs()) == ["man_bits", "exp_bits", "block", "rounding",
+                                         "float_format", "levels_per_stage"]
+    fp = MXIntCast(element="e2m1", block=32, scale_rounding="rceil", float_format="bf16")
+    assert fp.params.name == "mxfp_cast_bf16_e2m1_k32_even_rceil"
+    assert fp.params.kwargs() == {"element": "e2m1", "exp_bits": 8, "block": 32,
+                                  "rounding": "even", "float_format": "bf16",
+                                  "scale_rounding": "rceil", "levels_per_stage": 2}
+
+
+def test_report_gives_the_mxfp_memory_density():
+    """flows.report's density of an MXFP cast is its output format's, 32 / (width + 8/k)."""
+    from flows.report import _densities
+    from hw.cast import CastParams
+    assert _densities(CastParams(element="e2m1", block=32)) == {"a": {
+        "format": "mxfp4_k32", "bits_per_element": 4.25, "memory_density": 32 / 4.25}}
+
+
 def test_positional_parameters_refused():
     with pytest.raises(TypeError):
         MXIntCast(8, 8, 16)  # type: ignore[misc]
@@ -67,6 +107,14 @@ def test_payload_widths():
     dut = MXIntCast(man_bits=6, exp_bits=5, block=4, float_format="bf16")
     assert dut.i.payload.shape().size == 4 * 16
     assert dut.o.payload.shape().size == 4 * 6 + 5
+
+
+@pytest.mark.parametrize(("element", "width"), [("e5m2", 8), ("e4m3", 8), ("e3m2", 6),
+                                                ("e2m3", 6), ("e2m1", 4)])
+def test_mxfp_payload_and_latency(element, width):
+    dut = MXIntCast(element=element, block=32)
+    assert dut.o.payload.shape().size == 32 * width + 8
+    assert dut.latency == MXIntCast(man_bits=8, block=32).latency == 5
 
 
 # --- golden helper against an independent Fraction reference --------------------------------
@@ -158,6 +206,28 @@ def test_cast_blocks_is_quantize():
     assert torch.equal(man, q.mantissa.squeeze(1)) and torch.equal(exp, q.exponent.squeeze(1))
 
 
+@pytest.mark.parametrize("element", list(ELEMENTS))
+@pytest.mark.parametrize("scale_rounding", SCALE_ROUNDINGS)
+def test_cast_blocks_mxfp_is_quantize(element, scale_rounding):
+    """With an MXFPFormat the helper returns quantize's codes and scale codes."""
+    from golden.quantize import quantize
+    gen = torch.Generator().manual_seed(5)
+    x = torch.ldexp(torch.randn(6, 8, generator=gen), torch.randint(-140, 120, (6, 1),
+                                                                     generator=gen).float())
+    x[0, 3], x[1, 0], x[2, 5] = -0.0, float("nan"), -1e-40
+    fmt = MXFPFormat(element, 8, scale_rounding)
+    q = quantize(x, fmt, rounding="away")
+    codes, scale = cast_blocks(float_to_bits(x), fmt, "away")
+    assert codes.dtype == torch.int32 and scale.dtype == torch.int32
+    assert torch.equal(codes, q.codes.squeeze(1)) and torch.equal(scale, q.exponent.squeeze(1))
+    assert scale[1] == 255 and codes[1].eq(0).all() and codes[0, 3] == 1 << (fmt.element_bits - 1)
+
+
+def test_cast_blocks_rejects_other_formats():
+    with pytest.raises(TypeError, match=r"fmt must be an MXIntFormat or MXFPFormat, not 8"):
+        cast_blocks(torch.zeros(2, 4, dtype=torch.int64), 8)
+
+
 def test_cast_blocks_rejects_wrong_shape():
     with pytest.raises(ValueError, match=r"bits must have shape \(n, 4\), not \(2, 3\)"):
         cast_blocks(torch.zeros(2, 3, dtype=torch.int64), MXIntFormat(8, 8, 4))
@@ -225,6 +295,61 @@ def test_amaranth_sim_catches_wrong_rounding():
     assert r["mismatches"] > 0
 
 
+def _mxfp(element, block, rounding="even", float_format="fp32", scale_rounding="floor",
+          levels_per_stage=2):
+    return {"element": element, "block": block, "rounding": rounding,
+            "float_format": float_format, "scale_rounding": scale_rounding,
+            "levels_per_stage": levels_per_stage}
+
+
+@pytest.mark.parametrize("scale_rounding", SCALE_ROUNDINGS)
+@pytest.mark.parametrize("block", [1, 2, 32])
+@pytest.mark.parametrize("float_format", ["fp32", "bf16"])
+@pytest.mark.parametrize("element", list(ELEMENTS))
+def test_amaranth_sim_mxfp_matches_golden(element, float_format, block, scale_rounding):
+    """Every element format, input format, block size and scale choice, each rounding mode:
+    directed corners (every tie and ulp neighbour of every code, saturation, subnormal
+    inputs under the smallest scales, specials) and random blocks, with back-pressure."""
+    for seed, rounding in enumerate(ROUNDING_MODES, start=11):
+        p = _mxfp(element, block, rounding, float_format, scale_rounding)
+        model = model_for({"top": "cast", "parameters": p})
+        stim = model.stimuli(torch.Generator().manual_seed(seed), 24)
+        r = run_stream_sim(MXIntCast(**p), stim, model.expected(stim), seed=seed)
+        assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \
+            f"{rounding}, seed {seed}: {r['reports']}"
+        assert r["checked"] == len(stim["i"])
+
+
+def test_mxfp_stimuli_reach_every_case():
+    """The MXFP stimuli reach every code, -0, saturation, both scale clamps' neighbourhood
+    (code 0 with non-zero codes), the NaN scale and subnormal inputs."""
+    for element in ELEMENTS:
+        p = _mxfp(element, 4, scale_rounding="rceil")
+        model = model_for({"top": "cast", "parameters": p})
+        stim = model.stimuli(torch.Generator().manual_seed(1), 200)
+        out = model.expected(stim)["o"]
+        el = ELEMENTS[element]
+        codes = {c for o in out if o["exponent"] != 255 for c in o["codes"]}
+        finite = el.finite_codes
+        half = 1 << (el.width - 1)
+        assert set(range(finite)) | {half + c for c in range(finite)} <= codes, element
+        scales = {o["exponent"] for o in out}
+        assert {0, 255} <= scales and any(o["exponent"] == 0 and any(c % half for c in
+                                                                     o["codes"]) for o in out)
+        bits = torch.tensor([x["bits"] for x in stim["i"]]).flatten()
+        assert (((bits >> 23) & 0xFF) == 0).logical_and(bits & 0x7FFFFF != 0).sum() > 100
+
+
+def test_amaranth_sim_mxfp_catches_wrong_scale_rounding():
+    """Hardware built with floor fails against rceil's golden: the step up is reached."""
+    p = _mxfp("e4m3", 4, scale_rounding="rceil")
+    model = model_for({"top": "cast", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(3), 100)
+    r = run_stream_sim(MXIntCast(**{**p, "scale_rounding": "floor"}), stim,
+                       model.expected(stim), seed=3)
+    assert r["mismatches"] > 0
+
+
 # --- Verilator --------------------------------------------------------------------------------
 
 # (params, random blocks): the first two carry 10**5 random values each.
@@ -248,6 +373,32 @@ def test_verilator_matches_golden(p, vectors, sim_build):
     assert (s["mismatches"], s["missing"], s["protocol_errors"], s["timed_out"]) == \
         (0, 0, [], False), f"replay with seed {seed}: {s['reports']}"
     assert s["checked"] >= vectors
+
+
+MXFP_VERILATOR = [
+    _mxfp("e2m1", 32, "even", "bf16"),
+    _mxfp("e4m3", 4, "floor", "fp32", "rceil"),
+    _mxfp("e5m2", 2, "away", "bf16"),
+    _mxfp("e2m3", 3, "zero", "fp32", "rceil", levels_per_stage=1),
+]
+
+
+@pytest.mark.parametrize("p", MXFP_VERILATOR, ids=[
+    "{element}_k{block}_{rounding}_{float_format}_{scale_rounding}".format(**p)
+    for p in MXFP_VERILATOR])
+def test_verilator_mxfp_matches_golden(p, sim_build):
+    seed = 300 + p["block"]
+    s = simulate("cast", p, seed=seed, vectors=2000 // p["block"] + 200, build_root=sim_build)
+    assert (s["mismatches"], s["missing"], s["protocol_errors"], s["timed_out"]) == \
+        (0, 0, [], False), f"replay with seed {seed}: {s['reports']}"
+
+
+def test_verilator_mxfp_scoreboard_catches_dropped_lsb(sim_build):
+    """A wrong code (bit 0 cleared in the expectation) is caught on the codes field."""
+    s = simulate("cast", MXFP_VERILATOR[1], seed=5, vectors=50, build_root=sim_build,
+                 fault="lsb")
+    assert s["mismatches"] > 0
+    assert any("codes" in r for r in s["reports"])
 
 
 def test_verilator_scoreboard_catches_dropped_lsb(sim_build):

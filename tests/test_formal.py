@@ -146,6 +146,24 @@ def test_cast_other_sizes_proved(tmp_path, params):
     _proved(design, "streaming", tmp_path)
 
 
+def _mxfp_cast(element: str, rounding: str = "even", float_format: str = "fp32",
+               scale_rounding: str = "floor", block: int = 2) -> Design:
+    return elaborate("cast", element=element, block=block, rounding=rounding,
+                     float_format=float_format, scale_rounding=scale_rounding)
+
+
+#: Each minifloat element once, the four modes, both input formats and both scale choices
+#: spread over them; e2m1 also with floor rounding of a floor scale.
+MXFP_PROOFS = [("e5m2", "even", "fp32", "floor"), ("e4m3", "floor", "bf16", "rceil"),
+               ("e3m2", "away", "fp32", "rceil"), ("e2m3", "zero", "bf16", "floor"),
+               ("e2m1", "even", "fp32", "rceil"), ("e2m1", "floor", "fp32", "floor")]
+
+
+@pytest.mark.parametrize("case", MXFP_PROOFS, ids=["_".join(c) for c in MXFP_PROOFS])
+def test_cast_mxfp_streaming_proved(tmp_path, case):
+    _proved(_mxfp_cast(*case), "streaming", tmp_path)
+
+
 def _adder(**params) -> Design:
     return elaborate("adder", **{"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 2,
                                  "out_bits": 4, "guard_bits": 3, "rounding": "even", **params})
@@ -259,6 +277,12 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
 @pytest.mark.parametrize(("make", "pattern", "replacement", "options"), [
     # cast, nearest-even: a tie no longer looks at the quotient's last bit (ties go down)
     (lambda: _cast(), r"(assign \S+\s+= sticky0_s\d+) \| v0_s\d+\[1\];", r"\1;", {}),
+    # MXFP cast, nearest-even: the same single-point change on the minifloat path
+    (lambda: _mxfp_cast("e4m3"), r"(assign \S+\s+= sticky0_s\d+) \| v0_s\d+\[1\];", r"\1;",
+     {}),
+    # MXFP cast, rceil: the scale's step up dropped (floor's scale under rceil's name)
+    (lambda: _mxfp_cast("e2m1", scale_rounding="rceil"),
+     r" \+ \$signed\(\{ 1'h0, max_l1_0_r\[0\] \}\)", "", {}),
     # adder: the alignment shift of element 0 loses its sign (logical, not arithmetic)
     (lambda: _adder(), r"\$signed\((\\\$\d+ )\) >>> ", r"\1 >> ", {}),
     # dequant: element 0's sign bit dropped
@@ -273,7 +297,8 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
     # intmac: the accumulator subtracts the product
     (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_width=10),
      r"\$signed\(acc\) \+ \$signed\(prod\)", "$signed(acc) - $signed(prod)", {"group": 2}),
-], ids=["cast_tie", "adder_shift_sign", "dequant_sign", "dequant_mxfp_overflow",
+], ids=["cast_tie", "mxfp_cast_tie", "mxfp_cast_rceil", "adder_shift_sign", "dequant_sign",
+         "dequant_mxfp_overflow",
      "dequant_accum_tie", "accum_shift_sign", "intmac_sub"])
 def test_corrupt_unit_fails(tmp_path, make, pattern, replacement, options):
     _fails(_corrupt(make(), pattern, replacement), "streaming", tmp_path, **options)

@@ -1,11 +1,12 @@
-"""Testbench model of the cast unit (``--top cast``): IEEE bit patterns to MXINT blocks."""
+"""Testbench model of the cast unit (``--top cast``): IEEE bit patterns to MXINT or MXFP
+blocks."""
 
 from __future__ import annotations
 
 import torch
 
 from golden.cast import FLOAT_FORMATS, cast_blocks, float_to_bits
-from golden.format import MXIntFormat
+from golden.format import MXFPFormat, MXIntFormat
 
 from .common import blocks_to_dicts
 
@@ -52,19 +53,67 @@ def random_float_bits(gen: torch.Generator, n: int, k: int) -> torch.Tensor:
 
 
 class CastModel:
-    """Stimuli and expected results of :class:`hw.cast.MXIntCast`."""
+    """Stimuli and expected results of :class:`hw.cast.MXIntCast`, MXINT or MXFP."""
 
     inputs = ("i",)
     outputs = ("o",)
 
     def __init__(self, params: dict) -> None:
-        self.fmt = MXIntFormat(params["man_bits"], params.get("exp_bits", 8), params["block"])
+        element = params.get("element", "int")
+        if element == "int":
+            self.fmt = MXIntFormat(params["man_bits"], params.get("exp_bits", 8),
+                                   params["block"])
+        else:
+            self.fmt = MXFPFormat(element, params["block"],
+                                  params.get("scale_rounding", "floor"))
         self.rounding = params.get("rounding", "even")
         self.float_format = params.get("float_format", "fp32")
 
     def _directed(self) -> list[list[int]]:
         """Corner blocks as float32 patterns; a list longer than ``k`` spans several blocks
         (each filled up by repeating the list)."""
+        common = self._directed_common()
+        return common + (self._directed_mxfp() if isinstance(self.fmt, MXFPFormat) else [])
+
+    def _directed_mxfp(self) -> list[list[int]]:
+        """Minifloat corners: every rounding tie and every value one ulp of the input away
+        from a code, at the scale of the largest normal (``X = 127``) and one binade below
+        it (element subnormals of the next scale); values just above the largest normal
+        (saturation, and rceil's step up); subnormal inputs under the smallest scales,
+        where they are element normals."""
+        el = self.fmt.element
+        values, _ = el.table
+        finite = sorted(set(values[: el.finite_codes].tolist()))
+        top = float_to_bits(torch.tensor(el.max_normal, dtype=torch.float32)).item()
+        blocks = []
+        for lift in (0, -1):   # amax = max normal: X = 127; amax one binade lower
+            unit = 2.0 ** (-el.frac_bits + lift)
+            mids = [(a + b) / 2 * unit for a, b in zip(finite, finite[1:], strict=False)]
+            near = [float_to_bits(torch.tensor(v * unit, dtype=torch.float32)).item()
+                    for v in finite[1:]]
+            row = [float_to_bits(torch.tensor(v, dtype=torch.float32)).item() for v in mids]
+            row += [b + d for b in near for d in (-1, 1)]
+            row += [v | _SIGN for v in row]
+            head = float_to_bits(torch.tensor(el.max_normal * 2.0 ** lift,
+                                              dtype=torch.float32)).item()
+            k = self.fmt.block
+            if k == 1:      # every element is its own block: no head to set the scale
+                blocks += [[v] for v in row]
+                continue
+            for start in range(0, len(row), k - 1):
+                blocks.append([head] + row[start:start + k - 1])
+        blocks += [
+            [top + 1, top - 1 | _SIGN],                     # just above and below max normal
+            [top | 0x7FFFFF & ~(top & 0x7FFFFF) | _SIGN],   # top field, all-ones fraction
+            [(top & ~0x7FFFFF) + 0x3FFFFF],                 # fraction just below 1.5
+        ]
+        for p in range(-127, -95, 3):   # X from 0 up: subnormal inputs become element normals
+            blocks.append([_pow2(p) | 0x2AAAAA, 0x007FFFFF | _SIGN, 0x00400001, 0x00012345,
+                           0x00200000 | _SIGN, 0x0000FFFF, 0x00000001 | _SIGN, 0x00700000])
+        return blocks
+
+    def _directed_common(self) -> list[list[int]]:
+        """Corner blocks of both kinds of element (the MXINT unit's set)."""
         fmt = self.fmt
         # Ties at every rounding position: max 1.0, elements (j + 1/2) units, both signs.
         unit = -fmt.frac_bits
@@ -115,6 +164,9 @@ class CastModel:
     def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
         bits = torch.tensor([x["bits"] for x in stimuli["i"]], dtype=torch.int64)
         man, exp = cast_blocks(bits, self.fmt, self.rounding, self.float_format)
+        if isinstance(self.fmt, MXFPFormat):
+            return {"o": [{"codes": c, "exponent": e}
+                          for c, e in zip(man.tolist(), exp.tolist(), strict=True)]}
         return {"o": blocks_to_dicts(man, exp)}
 
 

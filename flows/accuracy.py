@@ -790,7 +790,7 @@ def _plot(report: Mapping, path: Path) -> None:
         ax.tick_params(axis="x", labelrotation=60, labelsize="small")
         ax.grid(True, axis="y", alpha=0.3)
         fig.tight_layout()
-        fig.savefig(path, dpi=110, metadata={"Software": None})
+        fig.savefig(path, format="png", dpi=110, metadata={"Software": None})
         plt.close(fig)
         return
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))

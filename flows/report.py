@@ -80,17 +80,15 @@ def _densities(record) -> dict:
     """Memory density of each operand format of an MX record (``{}`` for others)."""
     if getattr(record, "exp_bits", None) is None or getattr(record, "block", None) is None:
         return {}
-    if getattr(record, "element", "int") != "int":   # the cast's MXFP output
-        fmt = MXFPFormat(record.element, record.block, record.scale_rounding)
-        return {"a": {"format": fmt.name, "bits_per_element": fmt.bits_per_element,
-                      "memory_density": fmt.memory_density}}
+    element = getattr(record, "element", None)
+    if element not in (None, "int"):  # the cast's output or the dequantiser's input
+        return {"a": _density_of(MXFPFormat(element, record.block,
+                                            getattr(record, "scale_rounding", "floor")))}
     found = {}
     for operand in ("a", "b"):  # a minifloat operand of the dot product
         element = getattr(record, f"{operand}_element", None)
         if element not in (None, "int"):
             found[operand] = _density_of(MXFPFormat(element, block=record.block))
-    if getattr(record, "element", None) is not None:  # an MXFP block (dequant --format mxfp...)
-        found["a"] = _density_of(MXFPFormat(record.element, block=record.block))
     for operand, name in _OPERANDS:
         bits = getattr(record, name, None)
         if bits is not None and operand not in found:

@@ -241,8 +241,11 @@ def test_formal(tmp_path):
 #: A command that starts a child and waits, under cli.interrupt.run (or not); ``broken``
 #: replaces a part of the handler.
 SCRIPT = textwrap.dedent("""
-    import subprocess, sys, time
+    import signal, subprocess, sys, time
     from cli import interrupt
+    # Python's own Ctrl-C, even when started from a shell that ignores SIGINT in the
+    # background (a child inherits the ignore, and Python then installs no handler).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     {broken}
     def main():
         subprocess.Popen(["sleep", "60"])

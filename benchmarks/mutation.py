@@ -136,7 +136,7 @@ MUTANTS = (
            "a lane's result is taken before the other lanes' are valid"),
     # --- arithmetic -----------------------------------------------------------------------
     Mutant("dot-nan-code", "hw/dot_product.py",
-           "nan_code = (1 << self._exp_bits) - 1", "nan_code = (1 << self._exp_bits) - 2",
+           "nan_code = (1 << self.exp_bits) - 1", "nan_code = (1 << self.exp_bits) - 2",
            "dot", ("tests/test_dot_product.py",),
            "NaN detected one code too low"),
     # (Zero-extending ``xa`` is no bug: ``a_bits`` bits shifted left by ``width - a_bits``
@@ -186,6 +186,17 @@ MUTANTS = (
            "accum or linear", ("tests/test_accumulator.py",),
            "overflow detected one bit too low"),
 )
+
+
+def stale_mutants(mutants) -> list[str]:
+    """One message per mutant whose ``old`` text is not in its file exactly once."""
+    messages = []
+    for m in mutants:
+        count = (REPO / m.path).read_text(encoding="utf-8").count(m.old)
+        if count != 1:
+            messages.append(f"mutant {m.name}: {m.old!r} occurs {count} times in {m.path}, "
+                            f"not once; update benchmarks/mutation.py")
+    return messages
 
 
 def _pytest(root: Path, args: list[str], timeout: float) -> str:
@@ -290,11 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--timeout must be positive, not {args.timeout}", file=sys.stderr)
         return 1
     chosen = [m for m in MUTANTS if not args.only or m.name in args.only]
-    stale = [m for m in chosen
-             if (REPO / m.path).read_text(encoding="utf-8").count(m.old) != 1]
-    for m in stale:
-        print(f"mutant {m.name}: {m.old!r} is not in {m.path} exactly once; update it",
-              file=sys.stderr)
+    stale = stale_mutants(chosen)
+    for message in stale:
+        print(message, file=sys.stderr)
     if stale:
         return 1
 

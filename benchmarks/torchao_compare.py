@@ -3,7 +3,7 @@
 Usage::
 
     python -m benchmarks.torchao_compare [--values 10000000] [--formats e4m3,e2m1]
-        [--speed-size 2048] [--repeats 3] [--no-compare] [--no-speed]
+        [--speed-size 2048] [--repeats 7] [--no-compare] [--no-speed]
 
 * **Compare**: per element format and scale rounding (FLOOR, RCEIL), at least ``--values``
   values: MiniLM's weight matrices (a third of ``--values``; all 22.7 M of them from 68 M),
@@ -12,14 +12,13 @@ Usage::
   exactly one of torchao's named departures from OCP; anything else is a mismatch (printed,
   and the exit status is 1).
 * **Speed**: quantise + dequantise of a ``--speed-size`` square float32 matrix, golden
-  (``quantize`` then ``dequantize``) against torchao (``to_mx`` then ``to_dtype``), median of
-  ``--repeats``, in the same process, on the CPU.
+  (``quantize`` then ``dequantize``) against torchao (``to_mx`` then ``to_dtype``): the best
+  of ``--repeats`` runs of each, interleaved, in the same process, on the CPU.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -94,14 +93,18 @@ def run_compare(values: int, formats: Sequence[str], seed: int) -> int:
     return failed
 
 
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm up
-    times = []
+def _best_seconds(fns, repeats: int) -> list[float]:
+    """The fastest of ``repeats`` runs of each function, the functions interleaved run by
+    run so that a change in the machine's load falls on all of them alike."""
+    for fn in fns:
+        fn()  # warm up
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
+        for i, fn in enumerate(fns):
+            began = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - began)
+    return best
 
 
 def run_speed(size: int, formats: Sequence[str], repeats: int) -> None:
@@ -109,7 +112,8 @@ def run_speed(size: int, formats: Sequence[str], repeats: int) -> None:
     x = torch.randn(size, size, generator=torch.Generator().manual_seed(0))
     n = x.numel()
     print(f"\nquantise + dequantise, {size} x {size} float32 ({n / 1e6:.1f} M values), "
-          f"{torch.get_num_threads()} threads, median of {repeats}; M values/s")
+          f"{torch.get_num_threads()} threads, best of {repeats} interleaved runs; "
+          f"M values/s")
     print(f"{'format':8} {'scale':6} {'golden':>8} {'torchao':>8} {'golden/torchao':>15}")
     for element in formats:
         for scale_rounding in SCALE_ROUNDINGS:
@@ -124,7 +128,7 @@ def run_speed(size: int, formats: Sequence[str], repeats: int) -> None:
                 scale, data = to_mx(x, dtype, 32, scaling)
                 return to_dtype(data, scale, dtype, 32, torch.float32)
 
-            g, t = _median_seconds(ours, repeats), _median_seconds(theirs, repeats)
+            g, t = _best_seconds([ours, theirs], repeats)
             print(f"{element:8} {scale_rounding:6} {n / g / 1e6:8.1f} {n / t / 1e6:8.1f} "
                   f"{t / g:15.2f}", flush=True)
 
@@ -138,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="element formats, comma-separated (default: all five)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--speed-size", type=int, default=2048)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--no-compare", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
     args = parser.parse_args(argv)

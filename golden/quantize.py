@@ -26,9 +26,9 @@ def _check_codes(name: str, t: object, lo: int, hi: int, shape: tuple[int, ...] 
     if shape is not None and tuple(t.shape) != shape:
         raise ValueError(f"{name} must have shape {shape}, not {tuple(t.shape)}")
     if t.numel() and t.device.type != "meta":
-        bad = (t < lo) | (t > hi)
-        if bool(bad.any()):
-            value = int(t[bad].flatten()[0])
+        least, most = (int(v) for v in t.aminmax())  # one pass; the search only on failure
+        if least < lo or most > hi:
+            value = int(t[(t < lo) | (t > hi)].flatten()[0])
             raise ValueError(f"{name} must hold values from {lo} to {hi}, not {value}")
 
 
@@ -279,7 +279,8 @@ def quantize(x: torch.Tensor, fmt: MXIntFormat | MXFPFormat, axis: int = -1,
     xf = xf.reshape(*xf.shape[:-1], xf.shape[-1] // k, k)
 
     fp = isinstance(fmt, MXFPFormat)
-    amax = xf.abs().amax(dim=-1)
+    low, high = xf.aminmax(dim=-1)  # one pass, no |x| copy; NaN propagates
+    amax = torch.maximum(-low, high)
     nan = ~torch.isfinite(amax)
     emax = fmt.element.emax if fp else 0
     exp = shared_exponent(amax) - emax
@@ -291,19 +292,52 @@ def quantize(x: torch.Tensor, fmt: MXIntFormat | MXFPFormat, axis: int = -1,
     exp = (exp + fmt.bias).clamp(0, fmt.max_code)
     exp = torch.where(amax > 0, exp, 0)
 
-    y = _scale(xf, (fmt.bias + fmt.frac_bits - exp).unsqueeze(-1))
-    negative = xf < 0
+    # The scaling below uses the block's exponent before NaN blocks take the NaN code
+    # (their elements become 0 whatever it is).
+    if fp:
+        native = _TORCH_FLOAT8.get(fmt.element.name)
+        if native is not None and rounding == "even" and xf.dtype == torch.float32:
+            codes = _float8_codes(xf, exp, nan, fmt, native)
+        else:
+            codes = _element_codes(_scale(xf, (fmt.bias + fmt.frac_bits - exp).unsqueeze(-1)),
+                                   xf, nan, fmt, rounding)
+    else:
+        y = _scale(xf, (fmt.bias + fmt.frac_bits - exp).unsqueeze(-1))
     if bool(nan.any()):
         exp = torch.where(nan, fmt.nan_code, exp)
     exp = exp.to(torch.int32)
     if fp:
-        return MXFPTensor(codes=_element_codes(y, xf, nan, fmt, rounding), exponent=exp,
-                          fmt=fmt, shape=shape, axis=axis)
-    q = _round(y, negative, rounding).clamp_(-fmt.max_man, fmt.max_man)
+        return MXFPTensor(codes=codes, exponent=exp, fmt=fmt, shape=shape, axis=axis)
+    q = _round(y, xf < 0, rounding).clamp_(-fmt.max_man, fmt.max_man)
     if bool(nan.any()):
         q = torch.where(nan.unsqueeze(-1), 0, q)
     return MXIntTensor(mantissa=q.to(torch.int32), exponent=exp, fmt=fmt, shape=shape,
                        axis=axis)
+
+
+#: Element formats whose codes are PyTorch dtypes (OCP E4M3 is PyTorch's ``e4m3fn``).
+_TORCH_FLOAT8 = {"e4m3": torch.float8_e4m3fn, "e5m2": torch.float8_e5m2}
+
+
+def _float8_codes(xf: torch.Tensor, exp: torch.Tensor, nan: torch.Tensor, fmt: MXFPFormat,
+                  native: torch.dtype) -> torch.Tensor:
+    """:func:`_element_codes` for rounding ``"even"`` of float32 ``xf`` to an FP8 element,
+    by PyTorch's own float32 -> float8 conversion (its codes are OCP's; a test checks the
+    two paths agree on every float32 exponent, both signs, ties and specials).
+
+    ``v = xf * 2**(bias - E)``, the element value, is exact unless it falls below
+    float32's normal range, where its one rounding (in :func:`_scale`) cannot matter:
+    every such value is far below half the smallest FP8 subnormal and rounds to ``±0``
+    either way. Clamping to ``±max_normal`` first is the saturation (the conversion alone
+    would give NaN or infinity); rounding is monotonic, so clamping before rounding equals
+    clamping the rounded code. The cast keeps the sign, ``-0`` included.
+    """
+    top = fmt.element.max_normal
+    v = _scale(xf, (fmt.bias - exp).unsqueeze(-1)).clamp_(-top, top)
+    codes = v.to(native).view(torch.uint8).to(torch.int32)
+    if bool(nan.any()):
+        codes = torch.where(nan.unsqueeze(-1), 0, codes)
+    return codes
 
 
 def _element_codes(y: torch.Tensor, xf: torch.Tensor, nan: torch.Tensor, fmt: MXFPFormat,
@@ -347,7 +381,12 @@ def dequantize(q: MXIntTensor | MXFPTensor) -> torch.Tensor:
         # (a subnormal): one multiply, so one rounding.
         scale = _pow2(q.exponent.to(torch.int32).clamp(min=1) - fmt.bias, torch.float32)
         scale = torch.where(q.exponent == 0, 2.0 ** -127, scale)
-        y = fmt.element.values[q.codes.to(torch.int64)] * scale.unsqueeze(-1)
+        # index_select takes the int32 codes as they are (plain indexing would first
+        # copy them to int64, the slowest step).
+        codes = q.codes if q.codes.dtype in (torch.int32, torch.int64) else \
+            q.codes.to(torch.int32)
+        y = fmt.element.values.index_select(0, codes.flatten()).view(codes.shape) * \
+            scale.unsqueeze(-1)
     else:
         scale = (q.exponent.to(torch.int32) - fmt.bias - fmt.frac_bits).unsqueeze(-1)
         # The first factor keeps |P| >= 1 normal; only the second multiply can round.

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
@@ -157,3 +158,59 @@ def test_random_wide_range_blocks(element, scale_rounding):
     x[1, 5] = -0.0
     for rounding in ROUNDING_MODES:
         check_blocks(x, MXFPFormat(element, block=32, scale_rounding=scale_rounding), rounding)
+
+
+# --- the FP8 fast path (PyTorch's float8 conversion) equals the general path --------------
+
+def fp32_sweep(seed: int) -> torch.Tensor:
+    """Blocks of 32 float32 values: every exponent from -149 to 127 with both signs and
+    random mantissas, every block's values spread over up to 2**40 of range (so elements
+    land in the subnormals, on ties and at saturation), zeros, -0, and NaN/Inf blocks."""
+    gen = torch.Generator().manual_seed(seed)
+    n = 1 << 16
+    lead = torch.randint(-149, 128, (n // 32, 1), generator=gen)
+    spread = torch.randint(0, 41, (n // 32, 32), generator=gen)
+    exps = (lead - spread).clamp(min=-149)
+    mant = torch.randint(0, 1 << 23, (n // 32, 32), generator=gen, dtype=torch.int32)
+    # One value in 8 on a tie of some element grid: low mantissa bits cleared but one.
+    tie = torch.randint(0, 8, (n // 32, 32), generator=gen) == 0
+    mant = torch.where(tie, (mant >> 19 << 19) | (1 << 18), mant)
+    x = torch.ldexp(1.0 + mant.double() / (1 << 23), exps.double()).float()
+    x = torch.where(torch.rand(x.shape, generator=gen) < 0.5, -x, x)
+    x[0] = 0.0
+    x[1, 3] = -0.0
+    x[2, 5] = float("nan")
+    x[3, 0] = float("inf")
+    x[4, 31] = -float("inf")
+    x[5] = -torch.finfo(torch.float32).max
+    return x
+
+
+@pytest.mark.parametrize("scale_rounding", SCALE_ROUNDINGS)
+@pytest.mark.parametrize("element", ["e4m3", "e5m2"])
+def test_float8_fast_path_equals_general_path(element, scale_rounding, monkeypatch):
+    gq = importlib.import_module("golden.quantize")  # the module, not the function
+
+    seed = 0x5EED + len(element)
+    print(f"seed {seed}")
+    x = fp32_sweep(seed)
+    fmt = MXFPFormat(element, block=32, scale_rounding=scale_rounding)
+    fast = quantize(x, fmt)
+    monkeypatch.setattr(gq, "_TORCH_FLOAT8", {})
+    slow = quantize(x, fmt)
+    assert torch.equal(fast.exponent, slow.exponent)
+    bad = (fast.codes != slow.codes).nonzero()
+    assert bad.numel() == 0, (f"{len(bad)} codes differ; first at {bad[0].tolist()}: "
+                              f"x={float(x[tuple(bad[0])])!r}")
+
+
+def test_fast_path_check_catches_a_wrong_encoding(monkeypatch):
+    """The comparison above fails when the fast path uses another FP8 encoding."""
+    gq = importlib.import_module("golden.quantize")  # the module, not the function
+
+    x = fp32_sweep(1)
+    fmt = MXFPFormat("e4m3", block=32)
+    monkeypatch.setattr(gq, "_TORCH_FLOAT8", {"e4m3": torch.float8_e4m3fnuz})
+    wrong = quantize(x, fmt)
+    monkeypatch.setattr(gq, "_TORCH_FLOAT8", {})
+    assert not torch.equal(wrong.codes, quantize(x, fmt).codes)

@@ -85,7 +85,10 @@ class MXIntDequantizer(wiring.Component):
     * ``F >= 1`` (normal): pattern ``((F - 1) << 23) + (mag << (23 - j))`` — the leading one
       lands on bit 23 and carries into the exponent field;
     * ``F <= 0`` (subnormal): pattern ``mag << (s + 149)`` (below ``2**23``);
-    * ``F >= 255``: infinity (only ``P = -2**(m-1)`` at code 254 with ``e = 8``);
+    * ``F >= 255``: infinity. It happens only for ``P = -2**(m-1)`` at code 254 with
+      ``e = 8`` (``F = 255``), where the normal case's pattern is already ``0x7F800000``
+      (``mag`` is a power of two: field 254 plus the carry of the leading one), so no
+      separate case is built;
     * the sign bit is ``P < 0``; ``P = 0`` gives ``+0.0`` (``0x00000000``: exponent field
       forced to 0);
     * a NaN block (``E = 2**e - 1``) gives ``0x7FC00000`` for every element.
@@ -261,7 +264,6 @@ class MXIntDequantizer(wiring.Component):
                 "mag": register(mag, f"mag{n}_r"),
                 "shift": register(shift, f"shift{n}_r"),
                 "field": register(field, f"field{n}_r"),
-                "inf": register(~zero & (biased >= 255), f"inf{n}_r"),
             })
 
         # Stage 2: shift the magnitude into place and add the exponent field; the leading
@@ -270,7 +272,9 @@ class MXIntDequantizer(wiring.Component):
             frac = Signal(_FRAC + 1, name=f"sig{n}")
             m.d.comb += frac.eq(f["mag"] << f["shift"])
             word = Signal(31, name=f"word{n}")
-            m.d.comb += word.eq(Mux(f["inf"], _INF, (f["field"] << _FRAC) + frac))
+            # F = 255 (the one infinity, see above) needs no case: the carry of the
+            # leading one of |P| = 2**(m-1) turns field 254 into 255 over a zero fraction.
+            m.d.comb += word.eq((f["field"] << _FRAC) + frac)
             bits = Signal(unsigned(32), name=f"bits{n}")
             m.d.comb += bits.eq(Mux(nan, QUIET_NAN, Cat(word, f["sign"])))
             m.d.comb += self.o.payload.bits[n].eq(register(bits, f"bits{n}_r"))

@@ -156,6 +156,23 @@ def test_stimuli_reach_subnormals_infinity_and_nan():
     assert ((field > 0) & (field < 255)).sum() > 500      # normal results
 
 
+@pytest.mark.parametrize("man_bits", [2, 3, 8])
+def test_amaranth_sim_every_mantissa_at_every_exponent(man_bits):
+    """Block 1, e = 8: every ``P`` at every exponent code, NaN code and infinity included
+    (``P = -2**(m-1)`` at code 254 is the only infinity; the dequantiser builds no separate
+    case for it, see its docstring). 8 bits: the extreme mantissas and their neighbours."""
+    half = 1 << (man_bits - 1)
+    mans = range(-half, half) if man_bits < 8 else (-half, -half + 1, -1, 0, 1, half - 1)
+    stim = {"i": [{"mantissa": [p], "exponent": x} for x in range(256) for p in mans]}
+    p = params(man_bits, 8, 1)
+    model = model_for({"top": "dequant", "parameters": p})
+    want = model.expected(stim)
+    assert sum(o["bits"] == [0xFF800000] for o in want["o"]) == 1  # the infinity is there
+    r = run_stream_sim(MXIntDequantizer(**p), stim, want, seed=man_bits)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), r["reports"]
+    assert r["checked"] == len(stim["i"])
+
+
 # --- Verilator --------------------------------------------------------------------------------
 
 VERILATOR_MATRIX = [params(8, 8, 16), params(24, 8, 4), params(2, 2, 1), params(5, 4, 8)]

@@ -1,7 +1,13 @@
 """The one cocotb runner of :mod:`sim.run` (native and AXI4-Stream benches) and
 :mod:`sim.model_layer`: :func:`prepare` builds a design once under an exclusive lock (an
 unchanged design reuses its build), :func:`run_test` runs a test module on it under a
-shared lock and returns the summary the test wrote."""
+shared lock and returns the summary the test wrote.
+
+The C++ model is compiled with Verilator's own optimisation flags (``-Os``) unless the
+environment variable ``MXFORGE_VERILATOR_CFLAGS`` gives compiler flags that override them
+(e.g. ``-O0``: the test suite sets it, since its builds take longer than its short
+simulations; a long simulation wants the default).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ if TYPE_CHECKING:  # the cocotb test modules import this one: keep Amaranth out 
 __all__ = ["DEFAULT_BUILD", "SimulationError", "format_summary", "passed", "prepare",
            "run_test"]
 
+#: Compiler flags for the Verilated C++ model, overriding Verilator's (see above).
+CFLAGS_VARIABLE = "MXFORGE_VERILATOR_CFLAGS"
 #: Where builds go unless told otherwise; one folder per generated module.
 DEFAULT_BUILD = Path("build") / "sim"
 
@@ -72,10 +80,12 @@ def prepare(design: Design, build_root: Path, *, waves: bool = False):
             library = design.manifest.get("cell_library")
             if library:  # primitives: Yosys' own models of the family's cells
                 sources.append(Verilog(cell_models(library)))
+            args = ["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast", "-O3"]
+            cflags = os.environ.get(CFLAGS_VARIABLE, "").split()
+            if cflags:
+                args += ["-CFLAGS", " ".join(cflags)]
             runner.build(sources=sources, hdl_toplevel=design.name,
-                         build_dir=obj, waves=waves, log_file=log,
-                         build_args=["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast",
-                                     "-O3"])
+                         build_dir=obj, waves=waves, log_file=log, build_args=args)
         except (SystemExit, Exception) as exc:  # the runner raises SystemExit on tool errors
             raise SimulationError(f"Verilator build of {design.name} failed ({exc}); see "
                                   f"{log}:\n{_tail(log)}") from None

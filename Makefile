@@ -33,7 +33,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n $(JOBS) -q
+	$(PY) -m pytest -n $(JOBS) -q --durations=15
 
 prove: $(STAMP)
 	$(PY) -m sim.formal --top dot --bits 6 --block 16 --arch tree --mode streaming

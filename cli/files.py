@@ -42,6 +42,7 @@ def write_atomic(path: str | os.PathLike, data: str | bytes | Callable[[Path], N
                 f.write(data)
         if callable(data):
             data(tmp)
+            os.chmod(tmp, _mode())  # the writer may have made the file anew
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

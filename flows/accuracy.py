@@ -77,7 +77,7 @@ from pathlib import Path
 from cli import interrupt
 from cli.config import OneLineParser, add_config_arguments, check_outputs, int_list, parse_args
 from cli.files import write_atomic
-from models.load import ModelError, folder_digest, is_causal, resolve_model
+from models.load import ModelError, file_sha256, folder_digest, is_causal, resolve_model
 from models.sentences import DEFAULT_COUNT, sentences
 from models.sentences import digest as sentences_digest
 from models.text import DEFAULT_SEED, DEFAULT_TOKENS, DEFAULT_WINDOW, text_digest
@@ -109,7 +109,10 @@ class Config:
     its weight and activation formats (``weight_format``, ``act_format``: ``--formats``
     names, the activation also ``bf16``) and block, a baseline, or ``"fp32"`` (the
     unquantised reference of a causal model). ``keep``: patterns of linear layers left in
-    float32; ``arithmetic``: ``"engine"`` or ``"fake"`` (MXINT rows; see the module)."""
+    float32; ``arithmetic``: ``"engine"`` or ``"fake"`` (MXINT rows; see the module).
+    ``weights_file``: an MXFP4 k32 row takes its weights from this file
+    (:mod:`models.export`) instead of quantising them; ``weights_sha256`` is the file's
+    digest, which keys the cache."""
 
     scheme: str
     weight_bits: int
@@ -121,6 +124,8 @@ class Config:
     act_format: str | None = None
     keep: tuple[str, ...] = ()
     arithmetic: str = "engine"
+    weights_file: str | None = None
+    weights_sha256: str | None = None
 
     @property
     def label(self) -> str:
@@ -128,7 +133,8 @@ class Config:
         if self.scheme == "mxfp":
             pair = self.weight_format if self.act_format == self.weight_format else \
                 f"W {self.weight_format} A {self.act_format}"
-            return f"{pair} k{self.block}{kept}"
+            stored = " (weights from file)" if self.weights_file else ""
+            return f"{pair} k{self.block}{stored}{kept}"
         if self.scheme == "fp32":
             return "fp32 (reference)"
         if self.scheme != "mxint":
@@ -145,6 +151,8 @@ class Config:
             out["keep"] = list(self.keep)
         if self.scheme == "mxint" and self.arithmetic != "engine":
             out["arithmetic"] = self.arithmetic
+        if self.weights_sha256:
+            out["weights_sha256"] = self.weights_sha256
         return out
 
 
@@ -240,6 +248,47 @@ def _fake_quant_layer(layer, quant, act):
     return FakeQuantLinear()
 
 
+def _stored_weights(config: Config, every: Iterable[str], linears: Mapping) -> dict:
+    """The float32 weights of ``config.weights_file`` (an MXFP4 file of
+    :mod:`models.export`), one per layer of ``linears``, checked against the model (whose
+    linear layers are ``every``) and the digest the command line took.
+
+    Raises
+    ------
+    models.load.ModelError
+        The file changed since, lacks a layer, holds a tensor that is not a weight of
+        ``linears`` or one of the wrong shape; the message names it.
+    """
+    from golden.checkpoint import load_mxfp4
+
+    path = Path(config.weights_file)
+    key = ("weights", config.weights_sha256)
+    if _STATE.get("weights_key") != key:
+        if file_sha256(path) != config.weights_sha256:
+            raise ModelError(f"--weights-file {path} changed during the run")
+        try:
+            _STATE.update(weights_key=key, weights=load_mxfp4(path, dequantized=True))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"--weights-file {path}: {exc}") from None
+    stored = _STATE["weights"]
+    wanted = {f"{name}.weight": layer for name, layer in linears.items()}
+    extra = sorted(set(stored) - {f"{n}.weight" for n in every})
+    if extra:
+        raise ModelError(f"--weights-file {path} holds {extra[0]}, which is not the weight "
+                         f"of a linear layer of the model")
+    out = {}
+    for key_name, layer in wanted.items():
+        if key_name not in stored:
+            raise ModelError(f"--weights-file {path} holds no {key_name}: write the file "
+                             f"with python -m models.export, or --keep that layer")
+        w = stored[key_name]
+        if tuple(w.shape) != tuple(layer.weight.shape):
+            raise ModelError(f"--weights-file {path}: {key_name} has shape "
+                             f"{tuple(w.shape)}, the model's {tuple(layer.weight.shape)}")
+        out[key_name[:-len(".weight")]] = w
+    return out
+
+
 def _mxint_fake(bits: int, exp_bits: int, block: int, rounding: str):
     """Quantise to MXINT along the last axis (the in-features) and back."""
     from golden import MXIntFormat, dequantize, quantize
@@ -270,8 +319,10 @@ def _quantize(model, config: Config) -> list[tuple[str, float | None, object]]:
             raise ModelError(f"--keep pattern {pattern!r} matches no nn.Linear of the model; "
                              f"its {len(linears)} linear layers start "
                              f"{', '.join(list(linears)[:3])}")
+    every = list(linears)
     linears = {n: m for n, m in linears.items()
                if not any(fnmatch.fnmatchcase(n, p) for p in config.keep)}
+    stored = _stored_weights(config, every, linears) if config.weights_file else {}
     out = []
     if config.scheme == "fp32":
         return out
@@ -298,7 +349,8 @@ def _quantize(model, config: Config) -> list[tuple[str, float | None, object]]:
         quant = act = _int8_rows if config.scheme == "int8" else _bf16
     for name, layer in linears.items():
         parent, _, child = name.rpartition(".")
-        module = _fake_quant_layer(layer, quant, act)
+        module = _fake_quant_layer(layer, (lambda _w, w=stored[name]: w) if stored else quant,
+                                   act)
         setattr(model.get_submodule(parent) if parent else model, child, module)
         w = layer.weight.detach().to(torch.float32)
         err = w - module.weight_q
@@ -571,8 +623,15 @@ def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], 
                 c = replace(c, arithmetic="fake" if causal else "engine")
         if isinstance(c, Config) and c.scheme == "mxfp":
             c = replace(mxfp_config(c.weight_format, c.act_format, c.block, c.rounding),
-                        keep=c.keep)
+                        keep=c.keep, weights_file=c.weights_file,
+                        weights_sha256=c.weights_sha256)
             _check_int("block", c.block, 1, MAX_BLOCK)
+            if c.weights_file is not None:
+                if c.weight_format != "mxfp4" or c.block != 32:
+                    raise ValueError(f"weights_file holds MXFP4 weights in blocks of 32, "
+                                     f"not the weights of {c.label}")
+                if c.weights_sha256 is None:
+                    c = replace(c, weights_sha256=file_sha256(Path(c.weights_file)))
             todo.append(c)
             continue
         if not isinstance(c, Config) or c.scheme != "mxint":
@@ -926,6 +985,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="MXINT rows: the engine's exact arithmetic, or fake "
                              "quantisation with float32 products; auto: engine for "
                              "encoders, fake for causal models (default: %(default)s)")
+    parser.add_argument("--weights-file", type=Path, default=None, metavar="FILE",
+                        help="take the weights of every linear layer from this MXFP4 k32 "
+                             "safetensors file (gpt-oss layout; python -m models.export "
+                             "writes one) instead of quantising them; every row must then "
+                             "be --formats mxfp4[:ACT] --block 32")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
                         help="worker processes, 1 to 64 (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
@@ -987,6 +1051,24 @@ def causal_options(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     return out
 
 
+def weights_file_configs(path: Path, configs: Sequence[Config],
+                         parser: argparse.ArgumentParser) -> list[Config]:
+    """``configs`` reading their weights from ``path``: each must be an MXFP4-weight row
+    at block 32 (what the file holds); the file must be a readable regular file."""
+    if not path.is_file():
+        parser.error(f"--weights-file {path} is not a file")
+    for c in configs:
+        if c.scheme != "mxfp" or c.weight_format != "mxfp4" or c.block != 32:
+            parser.error(f"--weights-file holds MXFP4 weights in blocks of 32: every row "
+                         f"must be --formats mxfp4[:ACT] --block 32, and {c.label} is not")
+    try:
+        digest = file_sha256(path)
+    except OSError as exc:
+        parser.error(f"--weights-file {path} cannot be read: {exc.strerror or exc}")
+    return [replace(c, weights_file=str(path.resolve()), weights_sha256=digest)
+            for c in configs]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse_args(parser, argv)  # --config FILE first, the command line over it
@@ -1002,6 +1084,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelError as exc:
         parser.error(f"--model: {exc}")
     causal = causal_options(args, parser)  # --tokens, --window, --seed
+    if args.weights_file is not None:
+        configs = weights_file_configs(args.weights_file, configs, parser)
     baselines = tuple(b for b in args.baseline if b != "none")
     cache = None if args.no_cache else ResultCache(args.cache)
     stats: dict = {}

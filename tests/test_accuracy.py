@@ -140,3 +140,61 @@ def test_unwritable_out_is_refused_before_the_model(tmp_path, capsys):
                                        f"{blocker / 'sub'} cannot be created: {blocker} is a "
                                        "file, not a folder\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # no cache: nothing ran
+
+
+def test_weights_file_runs_the_model_from_an_mxfp4_checkpoint(tmp_path, capsys):
+    """MiniLM's linear weights written as MXFP4 (gpt-oss layout) and read back by
+    ``--weights-file`` give exactly the rows of quantising them in place: the file holds
+    what golden.quantize gives, and every layer took its weight from it."""
+    from golden import dequantize
+    from golden.checkpoint import load_mxfp4, save_mxfp4
+    from models.export import main as export
+
+    path = tmp_path / "minilm-mxfp4.safetensors"
+    assert export(["--model", "minilm", "--out", str(path)]) == 0
+    assert "37 linear weights" in capsys.readouterr().out
+    configs = [accuracy.mxfp_config("mxfp4", a, 32) for a in ("mxfp4", "bf16")]
+    parser = accuracy.build_parser()
+    from_file = accuracy.weights_file_configs(path, configs, parser)
+    assert {c.weights_sha256 for c in from_file} != {None}
+    want = accuracy_rows("minilm", configs, baselines=(), count=6, jobs=1)
+    got = accuracy_rows("minilm", from_file, baselines=(), count=6, jobs=1)
+    for g, w in zip(got, want, strict=True):
+        assert g["label"] == w["label"] + " (weights from file)"
+        assert (g["cosine_mean"], g["cosine_min"]) == (w["cosine_mean"], w["cosine_min"])
+
+    # A file that lacks a layer, or whose weights differ, is caught.
+    stored = load_mxfp4(path)
+    name = "encoder.layer.0.attention.self.query.weight"
+    partial = tmp_path / "partial.safetensors"
+    save_mxfp4(partial, {k: v for k, v in stored.items() if k != name})
+    short = accuracy.weights_file_configs(partial, configs[:1], parser)
+    with pytest.raises(accuracy.ModelError, match=f"holds no {name}"):
+        accuracy_rows("minilm", short, baselines=(), count=6, jobs=1, cache=None)
+    wrong = tmp_path / "wrong.safetensors"
+    save_mxfp4(wrong, {k: -dequantize(v) if k == name else v for k, v in stored.items()})
+    other = accuracy.weights_file_configs(wrong, configs[:1], parser)
+    assert accuracy_rows("minilm", other, baselines=(), count=6, jobs=1)[0]["cosine_mean"] \
+        != want[0]["cosine_mean"]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--bits", "8"], "every row must be --formats mxfp4[:ACT] --block 32, and W8A8 k32"),
+    (["--formats", "mxfp8_e4m3"], "and mxfp8_e4m3 k32 is not"),
+])
+def test_weights_file_rows_must_be_mxfp4_k32(tmp_path, capsys, extra, message):
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(b"")
+    with pytest.raises(SystemExit) as exc:
+        main(["--model", "minilm", "--block", "32", *extra, "--weights-file", str(path),
+              "--out", str(tmp_path / "o"), "--no-cache", "--quiet"])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_weights_file_must_be_a_file(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--model", "minilm", "--block", "32", "--formats", "mxfp4", "--weights-file",
+              str(tmp_path), "--out", str(tmp_path / "o"), "--no-cache", "--quiet"])
+    assert exc.value.code == 2
+    assert f"--weights-file {tmp_path} is not a file" in capsys.readouterr().err

@@ -102,9 +102,9 @@ def test_cli_proves(tmp_path, capsys):
     (["--top", "fpmac", "--fp-preset", "e4m3", "--block", "1"],
      "--top fpmac has no formal reference"),
     (["--bits", "4", "--block", "2", "--timeout", "0"],
-     "--timeout must be a positive number of seconds, not 0"),
+     "argument --timeout: 0 is not above zero"),
     (["--bits", "4", "--block", "2", "--timeout", "inf"],
-     "--timeout must be a positive number of seconds, not inf"),
+     "argument --timeout: inf is not a finite number (give a large"),
     (["--bits", "4", "--block", "2", "--steps", "0"],
      "argument --steps: 0 is not from 1 to 200 (each step unrolls"),
 ])

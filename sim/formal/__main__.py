@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import shutil
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from cli.config import (
     bounded_int,
     check_outputs,
     parse_args,
+    positive_float,
 )
 from cli.units import add_unit_arguments, unit_record
 from hw.generate import elaborate
@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "into the SAT problem"),
                         help="streaming: largest induction length (default: latency + 2); "
                              "stall: cycles checked (default: latency + 8)")
-    parser.add_argument("--timeout", type=float, default=600.0,
+    parser.add_argument("--timeout", default=600.0,
+                        type=positive_float("give a large number of seconds for no limit"),
                         help="seconds per proof before Yosys is stopped (default: "
                              "%(default)s)")
     parser.add_argument("--out", "--workdir", dest="workdir", type=Path, default=None,
@@ -71,9 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     if units()[args.top].reference is None:
         known = ", ".join(key for key, u in units().items() if u.reference is not None)
         parser.error(f"--top {args.top} has no formal reference yet; known: {known}")
-    if not 0 < args.timeout < math.inf:  # nan too
-        parser.error(f"--timeout must be a positive number of seconds, not {args.timeout:g} "
-                     "(give a large one for no limit)")
     if getattr(args, "interface", "native") != "native":
         parser.error(f"--interface {args.interface} does not apply to sim.formal: the proofs "
                      "read the units' native streams")

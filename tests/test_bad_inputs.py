@@ -436,6 +436,8 @@ MXFP_CASES: list[CliCase] = [
     CliCase("flows.report", ("--bits", "6", "--block", "4", "--json", "{dangling}"),
             ("--json", "broken symlink")),
     CliCase("benchmarks.run", ("--json", "{loop}"), ("--json", "symlink loop")),
+    CliCase("sim.tools", ("envv",), ("envv",)),
+    CliCase("sim.tools", ("env", "--frob"), ("--frob",)),
 ]
 CLI_CASES += MXFP_CASES
 

@@ -585,6 +585,14 @@ def _mxlinear(layer=None, x=None, **kwargs):
     return m if x is None else m(x)
 
 
+def _mxconv(conv=None, x=None):
+    from golden import MXConv
+
+    fmt = _fmt6()
+    m = MXConv(conv if conv is not None else _conv_model()[0], weights=fmt, activations=fmt)
+    return m if x is None else m(x)
+
+
 def _qmodel(model=None, **kwargs):
     import torch
 
@@ -733,6 +741,14 @@ API_CASES += [
     ApiCase("mxlinear-x-shape", lambda: _mxlinear(x=_zeros(2, 15)), ValueError,
             ("in_features=16", "(2, 15)")),
     ApiCase("mxlinear-x-list", lambda: _mxlinear(x=[0.0] * 16), TypeError, ("x", "list")),
+    # ---- golden.nn: MXConv
+    ApiCase("mxconv-linear", lambda: _mxconv(_linear(16, 4)), TypeError, ("conv", "Linear")),
+    ApiCase("mxconv-groups", lambda: _mxconv(_conv_model(groups=2)[0]), ValueError,
+            ("groups", "2")),
+    ApiCase("mxconv-x-channels", lambda: _mxconv(x=_zeros(1, 3, 5, 5)), ValueError,
+            ("in_channels=4", "(1, 3, 5, 5)")),
+    ApiCase("mxconv-x-small", lambda: _mxconv(x=_zeros(1, 4, 2, 2)), ValueError,
+            ("kernel", "(1, 4, 2, 2)")),
     # ---- golden.nn: quantize_model
     ApiCase("quantize_model-bare", lambda: _qmodel(_linear(16, 4)), ValueError,
             ("model", "Linear")),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import math
 import os
 import stat
 import sys
@@ -38,6 +39,7 @@ from hw import __version__
 __all__ = ["JOBS_WHY", "OneLineParser", "add_config_arguments", "bounded_int", "check_outputs",
            "command_parser",
            "config_argv", "int_list", "options_argv", "output_problem", "parse_args",
+           "positive_float",
            "version_string"]
 
 
@@ -143,6 +145,22 @@ def bounded_int(lo: int, hi: int, why: str):
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if not lo <= value <= hi:
             raise argparse.ArgumentTypeError(f"{value} is not from {lo} to {hi} ({why})")
+        return value
+    return parse
+
+
+def positive_float(why: str):
+    """Option type of a finite number above zero; ``why`` ends the error message of an
+    infinite one (``nan``, ``inf``, ``1e400``)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text.strip()} is not a finite number ({why})")
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{value:g} is not above zero")
         return value
     return parse
 
@@ -260,6 +278,8 @@ def options_argv(parser: argparse.ArgumentParser, options: dict, fail) -> list[s
             continue
         if value is None:
             fail(f"key {key!r} has no value")
+        if isinstance(value, str) and not value.strip():
+            fail(f"key {key!r} is given an empty value")
         if isinstance(value, list | tuple):
             items = [str(v).lower() if isinstance(v, bool) else str(v) for v in value]
             if action.nargs in ("+", "*") or isinstance(action.nargs, int):

@@ -152,16 +152,25 @@ def unit_epilog() -> str:
                                           for key, u in units().items())
 
 
-def option_message(u: Unit, message: str, given: dict[str, str] | None = None) -> str:
-    """Name the command-line option, as typed if it is in ``given``, not the record's
-    field, in a record's error."""
+def option_message(u: Unit, message: str, given: dict[str, str] | None = None,
+                   typed: dict[str, str] | None = None) -> str:
+    """Name the command-line option, as typed if it is in ``given`` (its own spelling or
+    the option it falls back to), not the record's field, in a record's error; with
+    ``typed`` (field -> value as typed), show a format as typed (``mxfp8_e5m2``), not as
+    the record holds it (``'e5m2'``)."""
     field, _, rest = message.partition(" ")
     specs = {s.name: s for s in u.params.specs()}
     if field not in specs:
         return message
-    flags = (given or {}).get(_dest(specs[field].option), specs[field].flags)
+    spec, given = specs[field], given or {}
+    flags = next((given[d] for d in (_dest(spec.option), spec.fallback) if d in given),
+                 spec.flags)
     if rest.endswith("not None"):  # a field the unit needs was not given
         return f"{flags} is required for --top {u.key}"
+    if typed and field in typed:
+        value, _, tail = rest.partition(" ")
+        if value.startswith("'"):
+            rest = f"{typed[field]} {tail}"
     return f"{flags} {rest}"
 
 
@@ -186,7 +195,7 @@ def unit_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Pa
         if _dest(p.option) in given:
             preset = _dest(p.option)
             preset_values = p.values[getattr(args, preset)]
-    by_bits = []  # fields that --bits would set
+    by_fallback: dict[str, list[str]] = {}  # --bits, --format: the options they stand for
     format_bits: dict[str, tuple[str, int]] = {}  # width field -> (format as typed, bits)
     for spec in specs:
         if not spec.applies_to({**defaults, **values}):
@@ -194,8 +203,8 @@ def unit_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Pa
         dest = _dest(spec.option)
         reads.update(filter(None, (dest, spec.fallback)))
         typed = [d for d in (dest, spec.fallback) if d in given]
-        if spec.fallback == "bits":
-            by_bits.append(dest)
+        if spec.fallback is not None:
+            by_fallback.setdefault(spec.fallback, []).append(dest)
         if spec.name in preset_values:
             if typed:
                 set_by = ", ".join(f"{k} {v}" for k, v in preset_values.items())
@@ -221,12 +230,13 @@ def unit_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Pa
             values[spec.name] = format_bits[spec.name][1]
         elif spec.name in u.command_defaults:
             values[spec.name] = u.command_defaults[spec.name]
-    if "bits" in given and by_bits and all(d in given for d in by_bits) and \
-            not any(s.option == "--bits" and s.applies_to({**defaults, **values})
-                    for s in specs):
-        parser.error(f"{given['bits']} makes no difference when "
-                     f"{' and '.join(given[d] for d in by_bits)} "
-                     f"{'is' if len(by_bits) == 1 else 'are'} given; drop it")
+    for fallback, dests in by_fallback.items():
+        if fallback in given and all(d in given for d in dests) and \
+                not any(s.option == f"--{fallback}" and s.applies_to({**defaults, **values})
+                        for s in specs):
+            parser.error(f"{given[fallback]} makes no difference when "
+                         f"{' and '.join(given[d] for d in dests)} "
+                         f"{'is' if len(dests) == 1 else 'are'} given; drop it")
     for dest, typed in given.items():
         if dest not in reads:
             # An option of a field that does not apply with the values given (dot's
@@ -249,7 +259,10 @@ def unit_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Pa
     try:
         record = u.params(**values)
     except (TypeError, ValueError) as exc:
-        parser.error(option_message(u, str(exc), given))
+        typed_formats = {s.name: str(getattr(args, d)) for s in specs
+                         for d in (_dest(s.option), s.fallback)
+                         if d in given and isinstance(getattr(args, d), FormatChoice)}
+        parser.error(option_message(u, str(exc), given, typed_formats))
     for spec in specs:
         dest = _dest(spec.option)
         value = values.get(spec.name)

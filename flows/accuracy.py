@@ -75,7 +75,15 @@ from importlib import metadata
 from pathlib import Path
 
 from cli import interrupt
-from cli.config import OneLineParser, add_config_arguments, check_outputs, int_list, parse_args
+from cli.config import (
+    JOBS_WHY,
+    OneLineParser,
+    add_config_arguments,
+    bounded_int,
+    check_outputs,
+    int_list,
+    parse_args,
+)
 from cli.files import write_atomic
 from models.load import ModelError, file_sha256, folder_digest, is_causal, resolve_model
 from models.sentences import DEFAULT_COUNT, sentences
@@ -964,16 +972,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--baseline", type=_names(list(BASELINES) + ["none"]),
                         default=BASELINES, metavar="B[,B...]",
                         help="baselines, from int8, bf16, or none (default: both)")
-    parser.add_argument("--sentences", type=int, default=DEFAULT_COUNT, metavar="N",
+    parser.add_argument("--sentences", default=DEFAULT_COUNT, metavar="N",
+                        type=bounded_int(1, 4096, "the evaluation set holds 4096 sentences"),
                         help="sentences of the evaluation set, 1 to 4096 "
                              "(default: %(default)s)")
-    parser.add_argument("--tokens", type=int, default=None, metavar="N",
+    parser.add_argument("--tokens", default=None, metavar="N",
+                        type=bounded_int(1, MAX_TOKENS, "the evaluation text's bound"),
                         help=f"causal models: evaluate at least N tokens, 1 to {MAX_TOKENS} "
                              f"(default: {DEFAULT_TOKENS})")
-    parser.add_argument("--window", type=int, default=None, metavar="L",
+    parser.add_argument("--window", default=None, metavar="L",
+                        type=bounded_int(2, MAX_WINDOW, "a window predicts from at least one "
+                                                        "token, and the models' context is "
+                                                        f"at most {MAX_WINDOW}"),
                         help=f"causal models: tokens per window, 2 to {MAX_WINDOW} "
                              f"(default: {DEFAULT_WINDOW})")
-    parser.add_argument("--seed", type=int, default=None, metavar="S",
+    parser.add_argument("--seed", default=None, metavar="S",
+                        type=bounded_int(0, 2**32 - 1, "a 32-bit seed"),
                         help=f"causal models: seed of the draw of windows (default: "
                              f"{DEFAULT_SEED})")
     parser.add_argument("--keep", type=_patterns, action="append", default=None,
@@ -990,14 +1004,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "safetensors file (gpt-oss layout; python -m models.export "
                              "writes one) instead of quantising them; every row must then "
                              "be --formats mxfp4[:ACT] --block 32")
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
+    parser.add_argument("--jobs", type=bounded_int(1, 64, JOBS_WHY),
+                        default=min(2, os.cpu_count() or 1), metavar="N",
                         help="worker processes, 1 to 64 (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
                         help="output folder (default: %(default)s)")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, metavar="DIR",
-                        help="result cache (default: %(default)s)")
-    parser.add_argument("--no-cache", action="store_true",
-                        help="compute everything; neither read nor write the cache")
+    # One or the other: argparse refuses both, a configuration file's too (naming it).
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                       help=f"result cache (default: {DEFAULT_CACHE_DIR})")
+    cache.add_argument("--no-cache", action="store_true",
+                       help="compute everything; neither read nor write the cache")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_config_arguments(parser)
@@ -1041,14 +1058,10 @@ def causal_options(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     if given and not causal:
         parser.error(f"{', '.join(given)}: only for causal language models, and "
                      f"{args.model} is not one")
-    out = {"tokens": DEFAULT_TOKENS if args.tokens is None else args.tokens,
-           "window": DEFAULT_WINDOW if args.window is None else args.window,
-           "seed": DEFAULT_SEED if args.seed is None else args.seed}
-    for name, lo, hi in (("tokens", 1, MAX_TOKENS), ("window", 2, MAX_WINDOW),
-                         ("seed", 0, 2**32 - 1)):
-        if not lo <= out[name] <= hi:
-            parser.error(f"--{name} must be from {lo} to {hi}, not {out[name]}")
-    return out
+    # Their ranges are checked as they are parsed (bounded_int).
+    return {"tokens": DEFAULT_TOKENS if args.tokens is None else args.tokens,
+            "window": DEFAULT_WINDOW if args.window is None else args.window,
+            "seed": DEFAULT_SEED if args.seed is None else args.seed}
 
 
 def weights_file_configs(path: Path, configs: Sequence[Config],
@@ -1073,12 +1086,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse_args(parser, argv)  # --config FILE first, the command line over it
     configs = configs_from_args(args, parser)
-    if not 1 <= args.sentences <= 4096:
-        parser.error(f"--sentences must be from 1 to 4096, not {args.sentences}")
-    if not 1 <= args.jobs <= 64:
-        parser.error(f"--jobs must be from 1 to 64, not {args.jobs}")
-    check_outputs(parser, [("--out", args.out, True),
-                           ("--cache", None if args.no_cache else args.cache, True)])
+    cache_dir = None if args.no_cache else (args.cache or DEFAULT_CACHE_DIR)
+    check_outputs(parser, [("--out", args.out, True), ("--cache", cache_dir, True)])
     try:
         resolve_model(args.model)
     except ModelError as exc:
@@ -1087,7 +1096,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.weights_file is not None:
         configs = weights_file_configs(args.weights_file, configs, parser)
     baselines = tuple(b for b in args.baseline if b != "none")
-    cache = None if args.no_cache else ResultCache(args.cache)
+    cache = None if cache_dir is None else ResultCache(cache_dir)
     stats: dict = {}
     try:
         rows = accuracy_rows(args.model, configs, baselines=baselines, count=args.sentences,

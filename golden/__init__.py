@@ -8,7 +8,7 @@ from .checkpoint import load_mxfp4, save_mxfp4
 from .dot import DotResult, dot_product, dot_sum_range, mx_dot_product
 from .format import SCALE_ROUNDINGS, MXFPFormat, MXIntFormat, parse_format
 from .minifloat import ELEMENTS, ElementFormat
-from .nn import LayerReport, MXLinear, QuantizeReport, quantize_model
+from .nn import LayerReport, MXConv, MXLinear, QuantizeReport, quantize_model
 from .pack import pack, torch_view, unpack
 from .quantize import MXFPTensor, MXIntTensor, dequantize, quantize, shared_exponent
 from .rounding import ROUNDING_MODES, round_shift
@@ -24,6 +24,7 @@ __all__ = [
     "MXFPTensor",
     "MXIntFormat",
     "MXIntTensor",
+    "MXConv",
     "MXLinear",
     "QuantizeReport",
     "dequantize",

@@ -131,7 +131,10 @@ def save_mxfp4(path: str | os.PathLike, weights: Mapping[str, torch.Tensor | MXF
     TypeError, ValueError
         If a weight has the wrong type, dtype or shape, or two stored names collide; the
         message names the weight.
+    OSError
+        If ``path`` cannot be written (the message names it).
     """
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     fmt = MXFPFormat("e2m1", block=BLOCK, scale_rounding=scale_rounding)
@@ -171,7 +174,10 @@ def save_mxfp4(path: str | os.PathLike, weights: Mapping[str, torch.Tensor | MXF
     if len(tensors) != 2 * len(written) + len(others or {}):
         raise ValueError("two weights' stored names collide (a name ending in _blocks or "
                          "_scales?)")
-    save_file(tensors, os.fspath(path), metadata={"format": "mxfp4", _META: scale_rounding})
+    try:
+        save_file(tensors, os.fspath(path), metadata={"format": "mxfp4", _META: scale_rounding})
+    except SafetensorError as exc:  # an I/O error, reported by safetensors as its own
+        raise OSError(f"cannot write {os.fspath(path)}: {exc}") from None
     return written
 
 
@@ -196,17 +202,23 @@ def load_mxfp4(path: str | os.PathLike, *, dequantized: bool = False
 
     Raises
     ------
+    OSError
+        If ``path`` cannot be read.
     ValueError
-        If a ``_blocks`` tensor has no ``_scales`` (or the reverse), or the pair does not fit
-        the layout; the message names the weight.
+        If ``path`` is not a safetensors file, if a ``_blocks`` tensor has no ``_scales``
+        (or the reverse), or the pair does not fit the layout; the message names the
+        weight.
     """
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
-    with safe_open(os.fspath(path), framework="pt") as f:
-        metadata = f.metadata() or {}
+    try:
+        with safe_open(os.fspath(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        tensors = load_file(os.fspath(path))
+    except SafetensorError as exc:
+        raise ValueError(f"{os.fspath(path)} is not a safetensors file: {exc}") from None
     scale_rounding = metadata.get(_META, "floor")
-    tensors = load_file(os.fspath(path))
     out: dict[str, MXFPTensor | torch.Tensor] = {}
     paired = set()
     for key in tensors:

@@ -30,7 +30,8 @@ from .format import MXIntFormat
 from .quantize import MXIntTensor, dequantize, quantize
 from .rounding import check_rounding
 
-__all__ = ["DEFAULT_GUARD_BITS", "STATUSES", "LayerReport", "MXLinear", "QuantizeReport",
+__all__ = ["DEFAULT_GUARD_BITS", "STATUSES", "LayerReport", "MXConv", "MXLinear",
+           "QuantizeReport",
            "default_acc_width", "mx_linear_fp32", "quantize_model"]
 
 
@@ -357,25 +358,36 @@ class MXLinear(nn.Module):
         if source is None:
             raise TypeError(f"linear must be a torch.nn.Linear or a transformers Conv1D, not "
                             f"{type(linear).__name__}")
+        self.source = source
+        w = linear.weight if source == "Linear" else linear.weight.T
+        self._quantize_weight(w, linear.bias, weights=weights, activations=activations,
+                              rounding=rounding, guard_bits=guard_bits, acc_width=acc_width)
+
+    def _quantize_weight(self, w: torch.Tensor, bias: torch.Tensor | None, *,
+                         weights: MXIntFormat, activations: MXIntFormat, rounding: str,
+                         guard_bits: int, acc_width: int | None,
+                         shape: tuple[int, ...] | None = None) -> None:
+        """Check the formats and widths, quantise the ``(out, in)`` matrix ``w`` along
+        ``in`` and hold it, ``bias`` and the dequantised weight (in ``shape``, default
+        ``w``'s) as buffers."""
         _check_formats(weights, activations)
         self.rounding = check_rounding(rounding)
         # The engine's limits, from the one rule the hardware records use.
         self.guard_bits, self.acc_width = check_acc_widths(
             a_bits=activations.man_bits, b_bits=weights.man_bits, block=weights.block,
             guard_bits=guard_bits, acc_width=acc_width)
-        self.source = source
-        w = linear.weight if source == "Linear" else linear.weight.T
         self.out_features, self.in_features = w.shape
         self.weights, self.activations = weights, activations
         q = quantize(w, weights, axis=1, rounding=rounding)
         self.register_buffer("w_mantissa", q.mantissa)
         self.register_buffer("w_exponent", q.exponent)
-        bias = None if linear.bias is None else linear.bias.detach().to(torch.float32).clone()
+        bias = None if bias is None else bias.detach().to(torch.float32).clone()
         self.register_buffer("bias", bias)
         # The dequantised weight behind ``weight``: derived from the two buffers above, so
         # not saved (persistent=False) and rebuilt when a state_dict is loaded; a buffer so
         # that ``.to()`` moves and casts it with the rest.
-        self.register_buffer("w_dequantized", dequantize(q), persistent=False)
+        self.register_buffer("w_dequantized", dequantize(q).reshape(shape or w.shape),
+                             persistent=False)
         self.register_forward_pre_hook(_fused_kernels_off)
 
     @property
@@ -424,7 +436,7 @@ class MXLinear(nn.Module):
                                       unexpected_keys, error_msgs)
         if len(error_msgs) == n_errors:  # no wrong shape
             with torch.no_grad():
-                self.w_dequantized.copy_(dequantize(self.w_q))
+                self.w_dequantized.copy_(dequantize(self.w_q).reshape(self.w_dequantized.shape))
 
     def quantize_input(self, x: torch.Tensor) -> MXIntTensor:
         """The input as the engine receives it: quantised along the last axis, flattened to
@@ -456,6 +468,136 @@ class MXLinear(nn.Module):
                 f"guard_bits={self.guard_bits}, acc_width={self.acc_width}")
 
 
+def _conv_kind(layer: object) -> str | None:
+    """``"Conv1d"`` / ``"Conv2d"`` for those torch layers (subclasses included), else None."""
+    if isinstance(layer, nn.Conv1d):
+        return "Conv1d"
+    if isinstance(layer, nn.Conv2d):
+        return "Conv2d"
+    return None
+
+
+def _conv_unsupported(layer: nn.Module) -> str:
+    """Why :class:`MXConv` cannot compute ``layer``, or ``""`` if it can."""
+    if isinstance(layer, nn.Conv1d | nn.Conv2d) and layer.groups != 1:
+        return (f"groups={layer.groups}: only groups=1 is computed (the engine's blocks "
+                f"run along all in-channels x kernel)")
+    if _conv_kind(layer) is None:
+        return "only Conv1d and Conv2d are computed"
+    return ""
+
+
+class MXConv(MXLinear):
+    """An ``nn.Conv1d`` or ``nn.Conv2d`` (``groups=1``) computed as the ``linear`` engine
+    computes it on the unfolded input.
+
+    The weight ``(out_channels, in_channels, *kernel_size)`` is read as the matrix
+    ``(out_channels, in_channels * prod(kernel_size))`` (``weight.reshape(out, -1)``) and
+    quantised like an :class:`MXLinear`'s, in blocks of ``k`` along in-channels x kernel
+    (channel-major, then kernel rows, then columns: ``F.unfold``'s order). At every call
+    the input is padded as the layer pads it (``padding``, ``padding_mode``), unfolded
+    into one column of ``in_channels * prod(kernel_size)`` values per output position
+    (``F.unfold`` with the layer's ``stride`` and ``dilation``; a ``Conv1d`` as a
+    ``Conv2d`` of height 1), and each column is one token of :class:`MXLinear`: quantised
+    with the activation format, multiplied by the engine's exact block dot products and
+    accumulator, rounded once to float32, plus the bias in float32. The output has the
+    layer's shape and the input's dtype.
+
+    It reads like the convolution: ``weight`` (dequantised, in the layer's shape),
+    ``bias``, ``in_channels``, ``out_channels``, ``kernel_size``, ``stride``, ``padding``,
+    ``dilation``, ``groups``, ``padding_mode``; ``in_features`` and ``out_features`` are
+    the matrix's. ``state_dict`` and ``.to()`` are as :class:`MXLinear`'s.
+
+    Parameters
+    ----------
+    conv : torch.nn.Conv1d or torch.nn.Conv2d
+        The layer to replace (read, not modified), with ``groups=1``; any stride,
+        padding (``"same"`` included), dilation and padding mode.
+    weights, activations, rounding, guard_bits, acc_width
+        As :class:`MXLinear`.
+
+    Raises
+    ------
+    TypeError
+        ``conv`` is not an ``nn.Conv1d`` or ``nn.Conv2d``, or a format is not an
+        ``MXIntFormat``.
+    ValueError
+        ``conv.groups`` is not 1, or as :class:`MXLinear`.
+    """
+
+    def __init__(self, conv: nn.Module, *, weights: MXIntFormat, activations: MXIntFormat,
+                 rounding: str = "even", guard_bits: int = DEFAULT_GUARD_BITS,
+                 acc_width: int | None = None) -> None:
+        nn.Module.__init__(self)
+        kind = _conv_kind(conv)
+        if kind is None:
+            raise TypeError(f"conv must be a torch.nn.Conv1d or Conv2d, not "
+                            f"{type(conv).__name__}")
+        if conv.groups != 1:
+            raise ValueError(f"conv.groups must be 1, not {conv.groups}")
+        self.source = kind
+        for name in ("in_channels", "out_channels", "kernel_size", "stride", "padding",
+                     "dilation", "groups", "padding_mode"):
+            setattr(self, name, getattr(conv, name))
+        # (left, right) per spatial axis, last axis first: what F.pad takes (the layer's
+        # own, "same" included).
+        self._pad = tuple(conv._reversed_padding_repeated_twice)
+        w = conv.weight
+        self._quantize_weight(w.reshape(w.shape[0], -1), conv.bias, weights=weights,
+                              activations=activations, rounding=rounding,
+                              guard_bits=guard_bits, acc_width=acc_width,
+                              shape=tuple(w.shape))
+
+    def unfold(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """The columns the engine multiplies, ``(N, positions, in_features)``, and the
+        output's spatial shape, for a batched input ``x``."""
+        spatial = 1 if self.source == "Conv1d" else 2
+        if self.padding_mode == "zeros":
+            x = nn.functional.pad(x, self._pad)
+        else:
+            x = nn.functional.pad(x, self._pad, mode=self.padding_mode)
+        if spatial == 1:  # a Conv1d is a Conv2d of height 1
+            x = x.unsqueeze(2)
+            kernel, dilation, stride = ((1, *self.kernel_size), (1, *self.dilation),
+                                        (1, *self.stride))
+        else:
+            kernel, dilation, stride = self.kernel_size, self.dilation, self.stride
+        size = tuple((n - d * (k - 1) - 1) // s + 1 for n, k, d, s in
+                     zip(x.shape[2:], kernel, dilation, stride, strict=True))
+        if min(size) < 1:
+            raise ValueError(f"x of shape {tuple(x.shape)} (padded) is smaller than the "
+                             f"kernel {tuple(kernel)} with dilation {tuple(dilation)}")
+        cols = nn.functional.unfold(x, kernel, dilation=dilation, stride=stride)
+        return cols.transpose(1, 2), size[1:] if spatial == 1 else size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor, not {type(x).__name__}")
+        spatial = 1 if self.source == "Conv1d" else 2
+        if x.dim() not in (spatial + 1, spatial + 2) or x.shape[-spatial - 1] != \
+                self.in_channels:
+            raise ValueError(f"x must be (N, {self.in_channels}, ...) or "
+                             f"({self.in_channels}, ...) with {spatial} spatial axes for "
+                             f"in_channels={self.in_channels}, not shape {tuple(x.shape)}")
+        batched = x.dim() == spatial + 2
+        xb = x if batched else x.unsqueeze(0)
+        cols, size = self.unfold(xb)
+        y = self.forward_raw(cols)  # (N, positions, out), float32
+        if self.bias is not None:
+            y = y + self.bias.to(torch.float32)
+        y = y.transpose(1, 2).reshape(xb.shape[0], self.out_channels, *size)
+        y = y if batched else y.squeeze(0)
+        return y if x.dtype == torch.float32 else y.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding!r}, dilation={self.dilation}, "
+                f"padding_mode={self.padding_mode!r}, bias={self.bias is not None}, "
+                f"weights={self.weights.name}, activations={self.activations.name}, "
+                f"rounding={self.rounding!r}, guard_bits={self.guard_bits}, "
+                f"acc_width={self.acc_width}")
+
+
 def _check_formats(weights: object, activations: object) -> None:
     for name, fmt in (("weights", weights), ("activations", activations)):
         if not isinstance(fmt, MXIntFormat):
@@ -474,6 +616,12 @@ def _patterns(name: str, value: object) -> tuple[str, ...]:
         raise TypeError(f"{name} must be a string or a sequence of strings, not {value!r}")
     return tuple(value)
 
+
+#: The note of ``nn.MultiheadAttention.out_proj`` (status ``"weights only"``).
+_MHA_NOTE = ("weight only: read directly by MultiheadAttention "
+             "(F.multi_head_attention_forward never calls out_proj), so the MX arithmetic is "
+             "not applied: a float32 product with the dequantised weight, input not "
+             "quantised")
 
 #: What :func:`quantize_model` did with a layer (:attr:`LayerReport.status`).
 STATUSES = ("engine", "weights only", "skipped")
@@ -495,10 +643,12 @@ class LayerReport:
     kind : str
         What it was: ``Linear``, ``Conv1D``, ``Conv2d``, ..., or ``Parameter``.
     status : str
-        ``"engine"``: replaced by an :class:`MXLinear` whose forward computes the engine's
-        arithmetic; ``"weights only"``: replaced, but its owner multiplies by its
-        ``weight`` itself, so only the weights are quantised (the product is float32 and
-        the input is not quantised); ``"skipped"``: left as it was.
+        ``"engine"``: replaced by an :class:`MXLinear` (or :class:`MXConv`) whose forward
+        computes the engine's arithmetic; ``"weights only"``: an :class:`MXLinear` is put
+        in its place, but its owner reads its ``weight`` directly and never calls it
+        (``nn.MultiheadAttention.out_proj``), so the MX arithmetic is not applied: only
+        the weights are quantised, the product is float32 and the input is not quantised;
+        ``"skipped"``: left as it was.
     note : str
         Why it was skipped, or what else to know (a weight that was tied and is no longer,
         other names of the same layer).
@@ -561,10 +711,10 @@ class QuantizeReport(Sequence[str]):
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True))
                  + ("  " + row[3] if row[3] else "") for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths) + "  ----")
-        lines.append(f"{len(self.replaced)} replaced "
-                     f"({sum(r.status == 'engine' for r in self.replaced)} engine, "
-                     f"{sum(r.status == 'weights only' for r in self.replaced)} weights only), "
-                     f"{len(self.skipped)} skipped")
+        engine = sum(r.status == "engine" for r in self.layers)
+        weights_only = sum(r.status == "weights only" for r in self.layers)
+        lines.append(f"{engine} computed by the engine's arithmetic, {weights_only} weights "
+                     f"only (MX weights, float product), {len(self.skipped)} skipped")
         lines += self.notes
         return "\n".join(line.rstrip() for line in lines)
 
@@ -577,7 +727,8 @@ def quantize_model(model: nn.Module, *, weights: MXIntFormat, activations: MXInt
     """Replace the linear layers of ``model``, in place, by :class:`MXLinear`.
 
     Replaced: every ``nn.Linear`` (subclasses included) and every transformers ``Conv1D``
-    (GPT-2's linear layers) that the patterns select.
+    (GPT-2's linear layers) that the patterns select, and every ``nn.Conv1d`` /
+    ``nn.Conv2d`` with ``groups=1`` (by :class:`MXConv`).
 
     Parameters
     ----------
@@ -614,17 +765,22 @@ def quantize_model(model: nn.Module, *, weights: MXIntFormat, activations: MXInt
       Calling Hugging Face's ``tie_weights()`` afterwards raises ``AttributeError`` (an
       ``MXLinear``'s ``weight`` cannot be assigned).
     * **nn.MultiheadAttention** multiplies by ``out_proj.weight`` itself
-      (``F.multi_head_attention_forward``), without calling ``out_proj``: its ``out_proj``
-      is replaced with status ``"weights only"`` (a float32 product with the dequantised
-      weight). Its input projection (``in_proj_weight``, or ``q/k/v_proj_weight``) is a
-      bare ``Parameter``, not a layer: reported as skipped.
+      (``F.multi_head_attention_forward``), without calling ``out_proj``: the MX arithmetic
+      is not applied there. Its ``out_proj`` gets an :class:`MXLinear` with status
+      ``"weights only"`` and a note that says so (the product is float32 with the
+      dequantised weight, the input not quantised). Its input projection
+      (``in_proj_weight``, or ``q/k/v_proj_weight``) is a bare ``Parameter``, not a layer:
+      reported as skipped.
     * **nn.TransformerEncoderLayer / nn.TransformerEncoder**: their fused inference kernels
       read ``linear1.weight`` and ``linear2.weight`` instead of calling the layers. Every
       ``MXLinear`` has a forward pre-hook, which makes the layer take its plain path; the
       encoder's nested-tensor path, which would then fail in attention, is turned off
       (``use_nested_tensor = False``, a note in the report).
-    * **Convolutions** (``nn.Conv1d``, ``nn.Conv2d``, ``nn.Conv3d``, transposed ones) are
-      not replaced: reported as skipped.
+    * **Convolutions**: ``nn.Conv1d`` and ``nn.Conv2d`` with ``groups=1`` (any stride,
+      padding, dilation and padding mode) are replaced by :class:`MXConv`, the engine's
+      arithmetic on the unfolded input (blocks along in-channels x kernel), status
+      ``"engine"``. Grouped ones, ``nn.Conv3d`` and the transposed ones are not replaced:
+      reported as skipped, with the reason.
 
     Raises
     ------
@@ -636,11 +792,12 @@ def quantize_model(model: nn.Module, *, weights: MXIntFormat, activations: MXInt
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
-    kind = _linear_kind(model)
+    kind = _linear_kind(model) or _conv_kind(model)
     if kind is not None:
         raise ValueError(f"model must be a module that contains the layers to replace, not a "
                          f"bare {kind}, which cannot be replaced in place: pass "
-                         f"torch.nn.Sequential(layer), or build MXLinear(layer, ...)")
+                         f"torch.nn.Sequential(layer), or build MXLinear(layer, ...) (MXConv "
+                         f"for a convolution)")
     _check_formats(weights, activations)
     check_rounding(rounding)
     check_acc_widths(a_bits=activations.man_bits, b_bits=weights.man_bits,
@@ -675,9 +832,10 @@ def quantize_model(model: nn.Module, *, weights: MXIntFormat, activations: MXInt
                       and child == "out_proj" else "engine")
             rows.append(LayerReport(name, kind, "skipped", why) if why
                         else (name, mod, kind, status))
-        elif isinstance(mod, _CONVOLUTIONS):
-            rows.append(LayerReport(name, type(mod).__name__, "skipped",
-                                    why_not_selected(name) or "convolutions are not replaced"))
+        elif isinstance(mod, _CONVOLUTIONS) and name:
+            why = why_not_selected(name) or _conv_unsupported(mod)
+            rows.append(LayerReport(name, type(mod).__name__, "skipped", why) if why
+                        else (name, mod, _conv_kind(mod), "engine"))
         elif isinstance(mod, nn.MultiheadAttention):
             for pname in ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
                 if getattr(mod, pname, None) is not None:
@@ -688,7 +846,8 @@ def quantize_model(model: nn.Module, *, weights: MXIntFormat, activations: MXInt
                            "to replace"))
     chosen = {(id(r[1]), r[2]) for r in rows if isinstance(r, tuple)}
     if inc and not chosen:
-        raise ValueError(f"include matches no nn.Linear or Conv1D of the model: {list(inc)!r}")
+        raise ValueError(f"include matches no nn.Linear, Conv1D, Conv1d or Conv2d of the "
+                         f"model: {list(inc)!r}")
 
     built: dict[tuple[int, str], MXLinear] = {}  # by (weight, kind): tied layers share
     for i, row in enumerate(rows):
@@ -696,12 +855,12 @@ def quantize_model(model: nn.Module, *, weights: MXIntFormat, activations: MXInt
             continue
         name, layer, kind, status = row
         with torch.no_grad():
-            mx = MXLinear(layer, weights=weights, activations=activations, rounding=rounding,
-                          guard_bits=guard_bits, acc_width=acc_width)
+            mx = (MXConv if kind in ("Conv1d", "Conv2d") else MXLinear)(
+                layer, weights=weights, activations=activations, rounding=rounding,
+                guard_bits=guard_bits, acc_width=acc_width)
         notes = []
         if status == "weights only":
-            notes.append("MultiheadAttention multiplies by out_proj.weight itself: a float "
-                         "product with the dequantised weight, input not quantised")
+            notes.append(_MHA_NOTE)
         if len(aliases[id(layer)]) > 1:
             notes.append("also named " + ", ".join(n for n in aliases[id(layer)] if n != name))
         others = [(n, m) for n, m in holders[id(layer.weight)] if m is not layer]

@@ -23,9 +23,11 @@ def _check_codes(name: str, t: object, lo: int, hi: int, shape: tuple[int, ...] 
         raise TypeError(f"{name} must be a torch.Tensor, not {type(t).__name__}")
     if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
         raise TypeError(f"{name} must be an integer tensor, not {t.dtype}")
+    if t.device.type == "meta":
+        raise ValueError(f"{name} is on the meta device: it has no values to check or read")
     if shape is not None and tuple(t.shape) != shape:
         raise ValueError(f"{name} must have shape {shape}, not {tuple(t.shape)}")
-    if t.numel() and t.device.type != "meta":
+    if t.numel():
         least, most = (int(v) for v in t.aminmax())  # one pass; the search only on failure
         if least < lo or most > hi:
             value = int(t[(t < lo) | (t > hi)].flatten()[0])
@@ -263,6 +265,8 @@ def quantize(x: torch.Tensor, fmt: MXIntFormat | MXFPFormat, axis: int = -1,
         raise ValueError("x is on the meta device: it has no values to quantise")
     if x.dim() == 0:
         raise ValueError("x must have at least one dimension")
+    if not isinstance(axis, int) or isinstance(axis, bool):
+        raise TypeError(f"axis must be an int, not {axis!r}")
     if not -x.dim() <= axis < x.dim():
         raise ValueError(f"axis must be in [{-x.dim()}, {x.dim() - 1}] for a {x.dim()}-D x, "
                          f"not {axis}")

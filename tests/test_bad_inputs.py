@@ -26,9 +26,11 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -50,17 +52,20 @@ class CliCase:
 
     ``argv`` may hold ``{out}`` (the case's output folder, which must not be created),
     ``{file}`` (an existing file, which must stay unchanged), ``{loop}`` (a symbolic link
-    to itself) and ``{folder}`` (the existing folder that holds them). ``names`` must all
-    appear in the one error line.
+    to itself), ``{dangling}`` (a symbolic link to nothing) and ``{folder}`` (the existing
+    folder that holds them), and ``{name}`` for each ``(name, text)`` of ``files``: a file
+    of that text (a configuration file). ``names`` must all appear in the one error line.
     """
 
     cli: str
     argv: tuple[str, ...]
     names: tuple[str, ...]
+    files: tuple[tuple[str, str], ...] = ()
 
     @property
     def id(self) -> str:
-        return f"{self.cli}:{' '.join(self.argv)}"
+        files = "".join(f" [{name}: {text!r}]" for name, text in self.files)
+        return f"{self.cli}:{' '.join(self.argv)}{files}"
 
 
 def _cases(cli: str, base: tuple[str, ...], rows: list[tuple[str, tuple[str, ...]]]):
@@ -203,6 +208,8 @@ CLI_CASES: list[CliCase] = [
         ("--bits 6 --block 4 --seed -1", ("--seed", "-1")),
         ("--bits 6 --block 4 --vectors 5 --vectors 6", ("--vectors", "twice")),
         ("--bits 6 --block 4 --vectors=", ("--vectors", "empty")),
+        ("--bits 6 --block 4 --seed 4294967296", ("--seed", "4294967296")),
+        ("--bits 6 --block 4 --vectors 1e3", ("--vectors", "1e3")),
     ]),
     *_cases("sim.run", SIM, [
         ("--bits 6 --block 4 --idle 1.5", ("--idle", "1.5")),
@@ -306,6 +313,134 @@ CLI_CASES: list[CliCase] = [
             ("--workdir", "is a device")),
 ]
 
+def _with_out(cases: list[CliCase]) -> list[CliCase]:
+    """``cases`` with ``--out {out}/a`` added where they give no ``--out``: nothing is
+    written to the default folder of the current one."""
+    return [c if "--out" in c.argv else CliCase(c.cli, (*c.argv, "--out", "{out}/a"), c.names,
+                                                c.files) for c in cases]
+
+
+# ---- Second round (issue 19): the MXFP options, the causal-model options, numbers that
+# are not finite, configuration files, more kinds of bad path.
+MXFP_CASES: list[CliCase] = [
+    *_cases("hw.generate", GEN, [
+        ("--top cast --format mxfp9 --block 4", ("--format", "mxfp9")),
+        ("--top cast --format mxfp4 --bits 6 --block 4", ("--bits", "mxfp4")),
+        ("--top cast --format mxfp4 --block 4 --scale-rounding up",
+         ("--scale-rounding", "up")),
+        ("--top cast --bits 6 --block 4 --scale-rounding rceil", ("--scale-rounding",)),
+        ("--top cast --format mxfp4 --exp-bits 5 --block 4", ("--exp-bits",)),
+        ("--top cast --format mxfp4 --block 4 --format mxfp4", ("--format", "twice")),
+        ("--top cast --aformat mxfp4 --block 4", ("--aformat", "cast")),
+        ("--top adder --format mxfp4 --block 4", ("--format", "adder")),
+        ("--top dot --format mxfp8_e5m2 --block 4", ("--format", "mxfp8_e5m2")),
+        ("--top dot --format mxfp4 --aformat mxfp6_e2m3 --wformat mxfp4 --block 4",
+         ("--format", "no difference")),
+        ("--top dot --aformat mxfp4 --abits 4 --wbits 4 --block 4", ("--abits", "mxfp4")),
+        ("--top dot --format mxfp4 --block 4 --scale-rounding rceil",
+         ("--scale-rounding", "dot")),
+        ("--top dot --bits 6 --block 4 --wformat mxint", ("--wformat", "mxint")),
+        ("--top dequant --format mxfp4 --source accum --block 4", ("--format",)),
+        ("--top cast --format= --block 4", ("--format", "empty")),
+    ]),
+    *_cases("sim.run", SIM, [
+        ("--top cast --format mxfp7 --block 4", ("--format", "mxfp7")),
+        ("--top cast --format mxfp4 --block 4 --scale-rounding ceil",
+         ("--scale-rounding", "ceil")),
+        ("--top dot --format mxfp4 --bits 4 --block 4", ("--bits", "mxfp4")),
+        ("--top dot --bits 6 --block 4 --scale-rounding rceil", ("--scale-rounding", "dot")),
+        ("--bits 6 --block 4 --idle inf", ("--idle", "inf")),
+        ("--bits 6 --block 4 --backpressure nan", ("--backpressure", "nan")),
+        ("--bits 6 --block 4 --waves --waves", ("--waves", "twice")),
+    ]),
+    *_cases("sim.formal", FORMAL, [
+        ("--top cast --format mxfp4 --block 2 --scale-rounding up",
+         ("--scale-rounding", "up")),
+        ("--top cast --format mxfp9 --block 2", ("--format", "mxfp9")),
+        ("--bits 6 --block 4 --timeout -5", ("--timeout", "-5")),
+        ("--bits 6 --block 4 --timeout abc", ("--timeout", "abc")),
+        ("--bits 6 --block 4 --timeout 1e400", ("--timeout", "1e400", "finite")),
+        ("--bits 6 --block 4 --steps 201", ("--steps", "201")),
+        ("--bits 6 --block 4 --steps nan", ("--steps", "nan")),
+    ]),
+    *_with_out(_cases("flows.accuracy", (), [
+        ("--formats mxfp9 --block 32", ("--formats", "mxfp9")),
+        ("--formats mxfp4:int8 --block 32", ("--formats", "int8")),
+        ("--formats mxfp4,,mxfp6_e2m3 --block 32", ("--formats",)),
+        ("--formats bf16 --block 32", ("--formats", "bf16")),
+        ("--formats mxfp4 --block 32 --formats mxfp6_e2m3", ("--formats", "twice")),
+        ("--model smollm2 --bits 6 --block 32 --tokens 0", ("--tokens", "0")),
+        ("--model smollm2 --bits 6 --block 32 --tokens abc", ("--tokens", "abc")),
+        ("--model smollm2 --bits 6 --block 32 --tokens inf", ("--tokens", "inf")),
+        ("--model smollm2 --bits 6 --block 32 --window 1", ("--window", "1")),
+        ("--model smollm2 --bits 6 --block 32 --window 1000000", ("--window", "1000000")),
+        ("--model smollm2 --bits 6 --block 32 --seed -1", ("--seed", "-1")),
+        ("--model smollm2 --bits 6 --block 32 --keep a,,b", ("--keep",)),
+        ("--model smollm2 --bits 6 --block 32 --keep=", ("--keep", "empty")),
+        ("--bits 6 --block 32 --out {out}/a --cache {out}/c --no-cache",
+         ("--cache", "--no-cache")),
+        ("--bits 6 --block 32 --jobs 65", ("--jobs", "65")),
+        ("--bits 6 --block 32 --jobs nan", ("--jobs", "nan")),
+        ("--bits 6 --block 32 --sentences 0", ("--sentences", "0")),
+        ("--bits 6 --block 32 --sentences inf", ("--sentences", "inf")),
+        ("--bits 6 --block 32 --exp-bits 4,5", ("--exp-bits",)),
+        ("--bits 6 --block 32 --baseline int4", ("--baseline", "int4")),
+        ("--bits 6 --block 32 --arithmetic foo", ("--arithmetic", "foo")),
+        ("--bits 6 --block 32 --bits 4", ("--bits", "twice")),
+        ("--bits 6 --block 32 --out {dangling}", ("--out", "broken symlink")),
+        ("--bits 6 --block 32 --out {out}/a --cache {dangling}", ("--cache", "broken symlink")),
+    ])),
+    *_cases("flows.density", DENSITY, [
+        ("--jobs 0", ("--jobs", "0")),
+        ("--target foo", ("--target", "foo")),
+        ("--out {out}/a --cache {out}/c --no-cache", ("--cache", "--no-cache")),
+    ]),
+    # ---- configuration files
+    CliCase("hw.generate", ("--config", "{c}", "--out", "{out}/g"), ("--config", "bits"),
+            files=(("c", "bits: 6\nblock: 16\nbits: 8\n"),)),
+    CliCase("hw.generate", ("--config", "{c}", "--out", "{out}/g"), ("--config", "frobnicate"),
+            files=(("c", "bits: 6\nblock: 16\nfrobnicate: 1\n"),)),
+    CliCase("hw.generate", ("--config", "{c}"), ("--config", "out", "empty"),
+            files=(("c", "bits: 6\nblock: 16\nout: ''\n"),)),
+    CliCase("hw.generate", ("--config", "{c}", "--out", "{out}/g"), ("--config", "bits", "inf"),
+            files=(("c", "bits: .inf\nblock: 16\n"),)),
+    CliCase("hw.generate", ("--config", "{c}", "--out", "{out}/g"), ("--config", "mapping"),
+            files=(("c", "- bits\n- 6\n"),)),
+    CliCase("hw.generate", ("--config", "{c}", "--out", "{out}/g"), ("--config", "block"),
+            files=(("c", "bits: 6\nblock: {k: 16}\n"),)),
+    CliCase("hw.generate", ("--config", "{c}", "--config", "{c}", "--out", "{out}/g"),
+            ("--config", "twice"), files=(("c", "bits: 6\nblock: 16\n"),)),
+    CliCase("hw.generate", ("--config", "{folder}", "--out", "{out}/g"), ("--config",)),
+    CliCase("hw.generate", ("--config", "{loop}", "--out", "{out}/g"), ("--config",)),
+    CliCase("hw.generate", ("--config", "/dev/null", "--bits", "6", "--block", "4",
+                            "--out", "{file}"), ("--out", "is a file")),
+    CliCase("sim.run", ("--config", "{c}", "--build", "{out}/s"), ("--config", "waves"),
+            files=(("c", "bits: 6\nblock: 4\nwaves: 'yes'\n"),)),
+    CliCase("sim.run", ("--config", "{c}", "--build", "{out}/s"), ("--config", "idle", "nan"),
+            files=(("c", "bits: 6\nblock: 4\nidle: .nan\n"),)),
+    CliCase("sim.formal", ("--config", "{c}", "--workdir", "{out}/f"),
+            ("--config", "timeout", "inf"),
+            files=(("c", "bits: 6\nblock: 4\ntimeout: .inf\n"),)),
+    CliCase("flows.accuracy", ("--config", "{c}"), ("--config", "cache", "--no-cache"),
+            files=(("c", "bits: 6\nblock: 32\ncache: x\nno-cache: true\n"),)),
+    CliCase("flows.accuracy", ("--config", "{c}", "--out", "{out}/a"),
+            ("--config", "tokens", "0"),
+            files=(("c", "model: smollm2\nbits: 6\nblock: 32\ntokens: 0\n"),)),
+    # ---- more bad paths
+    CliCase("hw.generate", ("--bits", "6", "--block", "4", "--out", "{dangling}"),
+            ("--out", "broken symlink")),
+    CliCase("sim.run", ("--bits", "3", "--block", "2", "--build", "{dangling}/sub"),
+            ("--build", "broken symlink")),
+    CliCase("sim.formal", ("--bits", "3", "--block", "2", "--workdir", "{loop}"),
+            ("--workdir", "symlink loop")),
+    CliCase("flows.report", ("--bits", "6", "--block", "4", "--json", "{dangling}"),
+            ("--json", "broken symlink")),
+    CliCase("benchmarks.run", ("--json", "{loop}"), ("--json", "symlink loop")),
+    CliCase("sim.tools", ("envv",), ("envv",)),
+    CliCase("sim.tools", ("env", "--frob"), ("--frob",)),
+]
+CLI_CASES += MXFP_CASES
+
 
 @dataclass(frozen=True)
 class ApiCase:
@@ -393,6 +528,255 @@ API_CASES: list[ApiCase] = [
 ]
 
 
+# ---- Second round (issue 19): tensors of the wrong kind, formats, golden.nn.
+
+
+def _t(*args, **kwargs):
+    import torch
+
+    return torch.tensor(*args, **kwargs)
+
+
+def _fmt6():
+    from golden import MXIntFormat
+
+    return MXIntFormat(6, 8, 16)
+
+
+def _mxint(mantissa=None, exponent=None, shape=(16,), axis=0, fmt=None):
+    import torch
+
+    from golden import MXIntTensor
+
+    return MXIntTensor(mantissa=torch.zeros(1, 16, dtype=torch.int32) if mantissa is None
+                       else mantissa, exponent=torch.zeros(1, dtype=torch.int32)
+                       if exponent is None else exponent, fmt=fmt or _fmt6(),
+                       shape=torch.Size(shape), axis=axis)
+
+
+def _mxfp(codes=None, exponent=None):
+    import torch
+
+    from golden import MXFPFormat, MXFPTensor
+
+    return MXFPTensor(codes=torch.zeros(1, 32, dtype=torch.int32) if codes is None else codes,
+                      exponent=torch.zeros(1, dtype=torch.int32) if exponent is None
+                      else exponent, fmt=MXFPFormat("e2m1"), shape=torch.Size((32,)), axis=0)
+
+
+def _api(name, *args, **kwargs):
+    import golden
+
+    return getattr(golden, name)(*args, **kwargs)
+
+
+def _linear(*args, **kwargs):
+    import torch
+
+    return torch.nn.Linear(*args, **kwargs)
+
+
+def _mxlinear(layer=None, x=None, **kwargs):
+    from golden import MXLinear
+
+    fmt = _fmt6()
+    m = MXLinear(layer if layer is not None else _linear(16, 4),
+                 **{"weights": fmt, "activations": fmt, **kwargs})
+    return m if x is None else m(x)
+
+
+def _mxconv(conv=None, x=None):
+    from golden import MXConv
+
+    fmt = _fmt6()
+    m = MXConv(conv if conv is not None else _conv_model()[0], weights=fmt, activations=fmt)
+    return m if x is None else m(x)
+
+
+def _qmodel(model=None, **kwargs):
+    import torch
+
+    from golden import quantize_model
+
+    fmt = _fmt6()
+    model = model if model is not None else torch.nn.Sequential(_linear(16, 4))
+    return quantize_model(model, **{"weights": fmt, "activations": fmt, **kwargs})
+
+
+def _conv_model(**kwargs):
+    import torch
+
+    return torch.nn.Sequential(torch.nn.Conv2d(4, 4, 3, **kwargs))
+
+
+def _save(path, weights, **kwargs):
+    from golden import save_mxfp4
+
+    return save_mxfp4(path, weights, **kwargs)
+
+
+def _i64(n=16):
+    import torch
+
+    return torch.arange(n)
+
+
+def _meta(n=16):
+    import torch
+
+    return torch.zeros(n, device="meta")
+
+
+def _zeros(*shape, dtype=None):
+    import torch
+
+    return torch.zeros(*shape, dtype=dtype)
+
+
+def _c64():
+    import torch
+
+    return torch.zeros(16, dtype=torch.complex64)
+
+
+API_CASES += [
+    # ---- quantize: tensors and arguments of the wrong kind
+    ApiCase("quantize-int64", lambda: _api("quantize", _i64(), _fmt6()), TypeError,
+            ("x", "int64")),
+    ApiCase("quantize-complex", lambda: _api("quantize", _c64(), _fmt6()), TypeError,
+            ("x", "complex64")),
+    ApiCase("quantize-bool", lambda: _api("quantize", _zeros(16, dtype=_t(True).dtype),
+                                          _fmt6()), TypeError, ("x", "bool")),
+    ApiCase("quantize-axis-str", lambda: _api("quantize", _zeros(16), _fmt6(), axis="0"),
+            TypeError, ("axis",)),
+    ApiCase("quantize-axis-float", lambda: _api("quantize", _zeros(16), _fmt6(), axis=0.0),
+            TypeError, ("axis",)),
+    ApiCase("quantize-axis-bool", lambda: _api("quantize", _zeros(4, 16), _fmt6(), axis=True),
+            TypeError, ("axis",)),
+    ApiCase("quantize-fmt-str", lambda: _api("quantize", _zeros(16), "mxint6"), TypeError,
+            ("fmt",)),
+    ApiCase("quantize-rounding-none", lambda: _api("quantize", _zeros(16), _fmt6(),
+                                                   rounding=None), ValueError, ("rounding",)),
+    # ---- dequantize and the quantised tensors
+    ApiCase("dequantize-tensor", lambda: _api("dequantize", _zeros(16)), TypeError, ("q",)),
+    ApiCase("mxint-exponent-300", lambda: _mxint(exponent=_t([300])), ValueError,
+            ("exponent", "300")),
+    ApiCase("mxint-mantissa-range", lambda: _mxint(mantissa=_i64().reshape(1, 16) * 4),
+            ValueError, ("mantissa", "32")),
+    ApiCase("mxint-mantissa-float", lambda: _mxint(mantissa=_zeros(1, 16)), TypeError,
+            ("mantissa", "float32")),
+    ApiCase("mxint-mantissa-complex", lambda: _mxint(mantissa=_zeros(1, 16).to(_c64().dtype)),
+            TypeError, ("mantissa", "complex64")),
+    ApiCase("mxint-mantissa-meta", lambda: _mxint(mantissa=_meta(16).to(_i64().dtype)
+                                                  .reshape(1, 16)), ValueError,
+            ("mantissa", "meta")),
+    ApiCase("mxint-exponent-shape", lambda: _mxint(exponent=_zeros(2, dtype=_i64().dtype)),
+            ValueError, ("exponent", "(2,)")),
+    ApiCase("mxint-shape-tuple", lambda: _mxint(shape=(17,)), ValueError, ("elements",)),
+    ApiCase("mxint-axis-neg", lambda: _mxint(axis=-1), ValueError, ("axis", "-1")),
+    ApiCase("mxint-fmt-mxfp", lambda: _mxint(fmt=_api("parse_format", "mxfp4", block=16)),
+            TypeError, ("fmt",)),
+    ApiCase("mxfp-codes-16", lambda: _mxfp(codes=_zeros(1, 32, dtype=_i64().dtype) + 16),
+            ValueError, ("codes", "16")),
+    ApiCase("mxfp-exponent-neg", lambda: _mxfp(exponent=_t([-1])), ValueError,
+            ("exponent", "-1")),
+    # ---- formats
+    ApiCase("parse_format-mxint1", lambda: _api("parse_format", "mxint1"), ValueError,
+            ("mxint", "1")),
+    ApiCase("parse_format-mxfp5", lambda: _api("parse_format", "mxfp5"), ValueError,
+            ("format", "mxfp5")),
+    ApiCase("parse_format-int", lambda: _api("parse_format", 8), TypeError, ("format", "8")),
+    ApiCase("parse_format-block-0", lambda: _api("parse_format", "mxfp4", block=0),
+            ValueError, ("block", "0")),
+    ApiCase("parse_format-block-bool", lambda: _api("parse_format", "mxfp4", block=True),
+            TypeError, ("block",)),
+    ApiCase("parse_format-rceil-mxint", lambda: _api("parse_format", "mxint8",
+                                                      scale_rounding="rceil"),
+            ValueError, ("scale_rounding", "rceil")),
+    ApiCase("parse_format-scale-up", lambda: _api("parse_format", "mxfp4",
+                                                   scale_rounding="up"),
+            ValueError, ("scale_rounding", "up")),
+    ApiCase("format-man_bits-float", lambda: _format(6.0, 8, 16), TypeError, ("man_bits",)),
+    ApiCase("format-exp_bits-9", lambda: _format(6, 9, 16), ValueError, ("exp_bits", "9")),
+    ApiCase("mxfpformat-e2m2", lambda: _api("MXFPFormat", "e2m2"), ValueError, ("e2m2",)),
+    # ---- pack, unpack, torch_view
+    ApiCase("pack-float", lambda: _api("pack", _zeros(2, 32), 4), TypeError,
+            ("codes", "float32")),
+    ApiCase("pack-bits-5", lambda: _api("pack", _i64(32), 5), ValueError, ("bits", "5")),
+    ApiCase("pack-codes-16", lambda: _api("pack", _i64(32), 4), ValueError, ("codes", "16")),
+    ApiCase("pack-odd-fp4", lambda: _api("pack", _i64(3), 4), ValueError, ("codes", "3")),
+    ApiCase("unpack-int32", lambda: _api("unpack", _i64(4).int(), 4), TypeError,
+            ("data", "int32")),
+    ApiCase("unpack-bits-2", lambda: _api("unpack", _zeros(4, dtype=_t(1).byte().dtype), 2),
+            ValueError, ("bits", "2")),
+    ApiCase("torch_view-e9m9", lambda: _api("torch_view", _zeros(4, dtype=_t(1).byte().dtype),
+                                            "e9m9"), ValueError, ("element", "e9m9")),
+    # ---- checkpoints
+    ApiCase("save_mxfp4-not-mapping", lambda: _save("/proc/nope/x", [_zeros(32)]), TypeError,
+            ("weights",)),
+    ApiCase("save_mxfp4-int", lambda: _save("/proc/nope/x", {"w": _i64(32)}), TypeError,
+            ("'w'", "int64")),
+    ApiCase("save_mxfp4-31", lambda: _save("/proc/nope/x", {"w": _zeros(31)}), ValueError,
+            ("'w'", "(31,)")),
+    ApiCase("save_mxfp4-path", lambda: _save("/proc/nope/x.safetensors", {"w": _zeros(32)}),
+            OSError, ("/proc/nope",)),
+    ApiCase("load_mxfp4-missing", lambda: _api("load_mxfp4", "/proc/nope.safetensors"),
+            OSError, ("/proc/nope.safetensors",)),
+    ApiCase("load_mxfp4-not-safetensors", lambda: _api("load_mxfp4", "/etc/hostname"),
+            ValueError, ("/etc/hostname",)),
+    # ---- golden.nn: MXLinear
+    ApiCase("mxlinear-conv", lambda: _mxlinear(_conv_model()[0]), TypeError, ("linear",)),
+    ApiCase("mxlinear-mxfp", lambda: _mxlinear(weights=_api("parse_format", "mxfp4", block=16)),
+            TypeError, ("weights",)),
+    ApiCase("mxlinear-acc_width-2", lambda: _mxlinear(acc_width=2), ValueError,
+            ("acc_width", "2")),
+    ApiCase("mxlinear-guard-neg", lambda: _mxlinear(guard_bits=-1), ValueError,
+            ("guard_bits", "-1")),
+    ApiCase("mxlinear-meta", lambda: _mxlinear(_linear(16, 4, device="meta")), ValueError,
+            ("meta",)),
+    ApiCase("mxlinear-complex", lambda: _mxlinear(_linear(16, 4, dtype=_c64().dtype)),
+            TypeError, ("complex64",)),
+    ApiCase("mxlinear-x-int", lambda: _mxlinear(x=_i64(16).reshape(1, 16)), TypeError,
+            ("x", "int64")),
+    ApiCase("mxlinear-x-shape", lambda: _mxlinear(x=_zeros(2, 15)), ValueError,
+            ("in_features=16", "(2, 15)")),
+    ApiCase("mxlinear-x-list", lambda: _mxlinear(x=[0.0] * 16), TypeError, ("x", "list")),
+    # ---- golden.nn: MXConv
+    ApiCase("mxconv-linear", lambda: _mxconv(_linear(16, 4)), TypeError, ("conv", "Linear")),
+    ApiCase("mxconv-groups", lambda: _mxconv(_conv_model(groups=2)[0]), ValueError,
+            ("groups", "2")),
+    ApiCase("mxconv-x-channels", lambda: _mxconv(x=_zeros(1, 3, 5, 5)), ValueError,
+            ("in_channels=4", "(1, 3, 5, 5)")),
+    ApiCase("mxconv-x-small", lambda: _mxconv(x=_zeros(1, 4, 2, 2)), ValueError,
+            ("kernel", "(1, 4, 2, 2)")),
+    # ---- golden.nn: quantize_model
+    ApiCase("quantize_model-bare", lambda: _qmodel(_linear(16, 4)), ValueError,
+            ("model", "Linear")),
+    ApiCase("quantize_model-str-format", lambda: _qmodel(weights="mxint6"), TypeError,
+            ("weights",)),
+    ApiCase("quantize_model-include-int", lambda: _qmodel(include=5), TypeError,
+            ("include", "5")),
+    ApiCase("quantize_model-include-none-match", lambda: _qmodel(include="nope*"), ValueError,
+            ("include", "nope*")),
+    ApiCase("quantize_model-acc_width", lambda: _qmodel(acc_width=2), ValueError,
+            ("acc_width", "2")),
+    ApiCase("quantize_model-rounding", lambda: _qmodel(rounding="up"), ValueError,
+            ("rounding", "up")),
+    ApiCase("quantize_model-blocks", lambda: _qmodel(activations=_format(6, 8, 32)),
+            ValueError, ("block",)),
+    ApiCase("quantize_model-meta", lambda: _qmodel(_meta_model()), ValueError, ("meta",)),
+    ApiCase("quantize_model-not-module", lambda: _qmodel({"fc": _linear(16, 4)}), TypeError,
+            ("model", "dict")),
+]
+
+
+def _meta_model():
+    import torch
+
+    with torch.device("meta"):
+        return torch.nn.Sequential(torch.nn.Linear(16, 4))
+
+
 
 # ---------------------------------------------------------------------------------------
 # Running a case
@@ -407,6 +791,29 @@ class ToolReached(BaseException):  # noqa: N818 - not an error: a marker the stu
 
 def _reached(*_args, **_kwargs):
     raise ToolReached
+
+
+class Hang(BaseException):  # noqa: N818 - not an error: the deadline of a case passed
+    """A case ran longer than :data:`CASE_SECONDS`: a bad input must be refused at once."""
+
+
+#: Longest a case may run (each takes well under a second when it is refused).
+CASE_SECONDS = 30
+
+
+@contextlib.contextmanager
+def _deadline():
+    """Raise :class:`Hang` in the code under test after :data:`CASE_SECONDS` (SIGALRM)."""
+    def expire(_signum, _frame):
+        raise Hang
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, CASE_SECONDS)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class _FakeRunner:
@@ -446,6 +853,7 @@ class Outcome:
     traceback: bool
     reached_tool: bool
     left: list[str]
+    hang: bool = False
 
 
 def run_cli(case: CliCase, folder: Path) -> Outcome:
@@ -455,54 +863,73 @@ def run_cli(case: CliCase, folder: Path) -> Outcome:
     blocker.write_text("x")
     loop = folder / "loop"
     loop.symlink_to(loop)
-    argv = [a.format(out=out, file=blocker, folder=folder, loop=loop) for a in case.argv]
+    dangling = folder / "dangling"
+    dangling.symlink_to(folder / "nowhere")
+    given = {}
+    for name, text in case.files:
+        given[name] = folder / f"{name}.yaml"
+        given[name].write_text(text)
+    argv = [a.format(out=out, file=blocker, folder=folder, loop=loop, dangling=dangling,
+                     **given) for a in case.argv]
     stdout, stderr = io.StringIO(), io.StringIO()
-    code, crashed, reached = None, False, False
+    code, crashed, reached, hang = None, False, False, False
     with contextlib.ExitStack() as stack:
         for patch in _stubs(case.cli):
             stack.enter_context(patch)
         stack.enter_context(contextlib.redirect_stdout(stdout))
         stack.enter_context(contextlib.redirect_stderr(stderr))
+        # In the case's folder: a file written to the current folder is seen as left behind.
+        stack.enter_context(contextlib.chdir(folder))
         try:
-            code = _main(case.cli)(argv)
+            with _deadline():
+                code = _main(case.cli)(argv)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             if not isinstance(exc.code, int | None):
                 print(exc.code, file=sys.stderr)
         except ToolReached:
             reached = True
+        except Hang:
+            hang = True
         except Exception:  # noqa: BLE001 - a traceback is what the survey counts
             crashed = True
             traceback.print_exc(file=sys.stderr)
     text = stdout.getvalue() + stderr.getvalue()
     left = sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p not in (blocker, loop) and p.resolve() != blocker.resolve())
+                  if p not in (blocker, loop, dangling, *given.values())
+                  and p.resolve() != blocker.resolve())
     if blocker.read_text() != "x":
         left.append("file (changed)")
     return Outcome(code, stdout.getvalue(), stderr.getvalue(),
-                   crashed or "Traceback" in text, reached, left)
+                   crashed or "Traceback" in text, reached, left, hang)
 
 
 def problems(case: CliCase, o: Outcome) -> list[str]:
-    """What ``case`` did wrong, empty when it was refused as it should be."""
+    """What ``case`` did wrong, empty when it was refused as it should be. The first item
+    is the kind (``traceback``, ``hang``, ``accepted`` or a wrong message); ``left ...``,
+    files left behind, comes last whatever the kind."""
+    left = [f"left {', '.join(o.left)}"] if o.left else []
     if o.traceback:
-        return ["traceback"]
+        return ["traceback", *left]
+    if o.hang:
+        return ["hang", *left]
     if o.reached_tool or o.code == 0:
-        return ["accepted"]
+        return ["accepted", *left]
     found = []
     lines = [line for line in o.stderr.splitlines() if line.strip()]
     if len(lines) != 1:
         found.append(f"{len(lines)} error lines")
     elif not all(name in lines[0] for name in case.names):
         found.append(f"does not name {' and '.join(case.names)}")
-    if o.left:
-        found.append(f"left {', '.join(o.left)}")
-    return found
+    return found + left
 
 
 def run_api(case: ApiCase) -> list[str]:
     try:
-        case.call()
+        with _deadline():
+            case.call()
+    except Hang:
+        return ["hang"]
     except case.error as exc:
         message = str(exc)
         if "\n" in message.strip():
@@ -540,10 +967,21 @@ def test_checker_catches_a_silently_accepted_option(tmp_path):
     good = CliCase("hw.generate", ("--bits", "3", "--block", "2", "--out", "{out}"),
                    ("--bits",))
     (tmp_path / "a").mkdir()
-    assert problems(good, run_cli(good, tmp_path / "a")) == ["accepted"]
+    found = problems(good, run_cli(good, tmp_path / "a"))
+    assert found[0] == "accepted" and found[1].startswith("left out, out/mxint_dot_a3_w3")
     tool = CliCase("flows.report", ("--bits", "3", "--block", "2"), ("--bits",))
     (tmp_path / "b").mkdir()
     assert problems(tool, run_cli(tool, tmp_path / "b")) == ["accepted"]
+    # Files written to the current folder are seen too: a case runs in its own folder.
+    here = CliCase("hw.generate", ("--bits", "3", "--block", "2", "--out", "."), ("--bits",))
+    (tmp_path / "c").mkdir()
+    found = problems(here, run_cli(here, tmp_path / "c"))
+    assert found[0] == "accepted" and found[1].startswith("left mxint_dot_a3_w3")
+
+
+def test_checker_catches_a_hang(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "CASE_SECONDS", 0.2)
+    assert run_api(ApiCase("hang", lambda: time.sleep(5), ValueError, ("x",))) == ["hang"]
 
 
 def test_checker_catches_a_traceback_and_a_missing_name(tmp_path):
@@ -588,9 +1026,12 @@ def test_real_entry_points(args, names, code, tmp_path):
 
 
 def survey() -> dict:
-    """Counts over the whole table (``python -m tests.test_bad_inputs``)."""
-    counts = {"cases": len(CLI_CASES) + len(API_CASES), "traceback": 0, "accepted": 0,
-              "other": 0, "ok": 0}
+    """Counts over the whole table (``python -m tests.test_bad_inputs``): cases that end in a
+    traceback, that hang, that are accepted in silence (a Python call that returns a value),
+    that are refused with a wrong message (more than one line, or not naming the option),
+    and, whatever else, that leave files behind."""
+    counts = {"cases": len(CLI_CASES) + len(API_CASES), "traceback": 0, "hang": 0,
+              "accepted": 0, "message": 0, "left files": 0, "ok": 0}
     rows = []
     for case in CLI_CASES:
         with tempfile.TemporaryDirectory() as folder:
@@ -599,11 +1040,15 @@ def survey() -> dict:
     for case in API_CASES:
         rows.append((f"api:{case.id}", run_api(case)))
     for name, found in rows:
-        kind = ("ok" if not found else "traceback" if found[0].startswith("traceback")
-                else "accepted" if found[0] == "accepted" else "other")
+        kind = ("ok" if not found else "left files" if found[0].startswith("left ")
+                else found[0].split(":")[0] if found[0].startswith(("traceback", "hang",
+                                                                     "accepted"))
+                else "message")
         counts[kind] += 1
+        if kind != "left files" and any(f.startswith("left ") for f in found):
+            counts["left files"] += 1
         if found:
-            print(f"{kind:9s} {name}: {'; '.join(found)}")
+            print(f"{kind:10s} {name}: {'; '.join(found)}")
     return counts
 
 

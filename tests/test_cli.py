@@ -53,7 +53,7 @@ def test_manifest_lets_a_bench_find_every_field(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--bits", "1", "--block", "16"], "--abits/--bits must be from 2 to 24, not 1"),
+    (["--bits", "1", "--block", "16"], "--bits must be from 2 to 24, not 1"),
     (["--bits", "6", "--block", "0"], "--block must be from 1 to 1024, not 0"),
     (["--bits", "abc", "--block", "16"], "argument --bits: invalid int value: 'abc'"),
     (["--bits", "6", "--block", "16", "--exp-bits", "9"], "--exp-bits must be from 2 to 8"),
@@ -112,7 +112,7 @@ def test_sim_run_waves(sim_build):
      "argument --vectors: -1 is not from 0 to 1000000 (a million take hours"),
     (["--bits", "6", "--block", "16", "--idle", "1.5"],
      "argument --idle: must be a number in [0, 1), not '1.5'"),
-    (["--bits", "0", "--block", "16"], "--abits/--bits must be from 2 to 24, not 0"),
+    (["--bits", "0", "--block", "16"], "--bits must be from 2 to 24, not 0"),
 ])
 def test_sim_run_bad_arguments(args, message):
     r = run("-m", "sim.run", *args)

@@ -266,7 +266,7 @@ def test_cli_help():
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--bits", "1", "--block", "16"], "--abits/--bits must be from 2 to 24, not 1"),
+    (["--bits", "1", "--block", "16"], "--bits must be from 2 to 24, not 1"),
     (["--abits", "6", "--bits", "6", "--block", "0"], "--block must be from 1 to 1024, not 0"),
     (["--bits", "6", "--block", "16", "--exp-bits", "9"],
      "--exp-bits must be from 2 to 8, not 9"),

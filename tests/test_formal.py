@@ -87,6 +87,34 @@ def test_timeout_stops_yosys(tmp_path):
     assert result.status == "TIMEOUT" and not result.proved
 
 
+def test_cli_timeout_is_one_line(tmp_path, capsys):
+    assert main(["--top", "dot", "--bits", "4", "--block", "2", "--arch", "tree",
+                 "--mode", "streaming", "--timeout", "0.01", "--workdir", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert len(out) == 1 and captured.err == ""
+    assert out[0].startswith("TIMEOUT mxint_dot_a4_w4_e8_k2_tree streaming: no verdict within "
+                             "0.01 s: --timeout 0.01 s expired; give a larger one or prove a "
+                             "smaller size (log: ")
+
+
+def test_cli_says_up_front_that_a_proof_is_large(tmp_path, capsys, monkeypatch):
+    import sim.formal.__main__ as cli
+    from sim.formal.yosys import ProofResult
+
+    monkeypatch.setattr(cli, "prove", lambda design, **kw: ProofResult(
+        "PROVED", 0.0, kw["mode"], 1, f"{kw['mode']}: stub"))
+    argv = ["--top", "dot", "--block", "16", "--arch", "tree", "--mode", "streaming",
+            "--workdir", str(tmp_path)]
+    assert main(["--bits", "6", *argv]) == 0
+    err = capsys.readouterr().err
+    assert err == ("python -m sim.formal: mxint_dot_a6_w6_e8_k16_tree is a large proof (208 "
+                   "input bits): it may take minutes (docs/formal.md lists the times "
+                   "measured); --timeout 600 s stops each proof\n")
+    assert main(["--bits", "2", *argv]) == 0  # 2 x (2 x 16 + 8) = 80 bits: no note
+    assert capsys.readouterr().err == ""
+
+
 def test_cli_proves(tmp_path, capsys):
     assert main(["--top", "dot", "--bits", "4", "--block", "2", "--arch", "tree",
                  "--workdir", str(tmp_path)]) == 0
@@ -102,9 +130,9 @@ def test_cli_proves(tmp_path, capsys):
     (["--top", "fpmac", "--fp-preset", "e4m3", "--block", "1"],
      "--top fpmac has no formal reference"),
     (["--bits", "4", "--block", "2", "--timeout", "0"],
-     "--timeout must be a positive number of seconds, not 0"),
+     "argument --timeout: 0 is not above zero"),
     (["--bits", "4", "--block", "2", "--timeout", "inf"],
-     "--timeout must be a positive number of seconds, not inf"),
+     "argument --timeout: inf is not a finite number (give a large"),
     (["--bits", "4", "--block", "2", "--steps", "0"],
      "argument --steps: 0 is not from 1 to 200 (each step unrolls"),
 ])

@@ -148,7 +148,7 @@ def test_engine_and_fake_arithmetic_agree_and_keep(smol):
     (["--model", "minilm", "--bits", "6", "--block", "16", "--tokens", "64"],
      "--tokens: only for causal language models, and minilm is not one"),
     (["--model", "smollm2", "--bits", "6", "--block", "16", "--window", "1"],
-     "--window must be from 2 to 8192, not 1"),
+     "argument --window: 1 is not from 2 to 8192"),
     (["--model", "smollm2", "--bits", "6", "--block", "16", "--keep", "lm_head,"],
      "argument --keep: empty pattern in 'lm_head,'"),
     (["--model", "smollm2", "--bits", "6", "--block", "16", "--arithmetic", "exact"],

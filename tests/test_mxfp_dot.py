@@ -136,8 +136,11 @@ def test_mxint_records_keep_their_parameters_and_names():
     (["--format", "mxint6", "--wbits", "4"],
      "--wbits 4 conflicts with --format mxint6, which sets 6 bits; give one or the other"),
     (["--format", "mxfp5"], "argument --format: format must be mxint2 .. mxint24 or one of"),
-    (["--format", "mxfp8_e5m2"], "--aformat/--format 'e5m2' is not supported by the dot "
+    (["--format", "mxfp8_e5m2"], "--format mxfp8_e5m2 is not supported by the dot "
                                  "product yet"),
+    (["--wformat", "MXFP8_E5M2", "--abits", "4"], "--wformat mxfp8_e5m2 is not supported"),
+    (["--format", "mxfp4", "--aformat", "mxfp4", "--wformat", "mxfp6_e2m3"],
+     "--format makes no difference when --aformat and --wformat are given; drop it"),
 ])
 def test_cli_says_bits_make_no_difference(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit):

@@ -204,7 +204,8 @@ def test_quantize_model_patterns_and_result():
 
 
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [
-    ({"include": "nothing*"}, ValueError, r"include matches no nn.Linear or Conv1D of the model"),
+    ({"include": "nothing*"}, ValueError,
+     r"include matches no nn.Linear, Conv1D, Conv1d or Conv2d of the model"),
     ({"include": 3}, TypeError, r"include must be a string or a sequence of strings, not 3"),
     ({"exclude": [1]}, TypeError, r"exclude must be a string or a sequence of strings"),
     ({"weights": None}, TypeError, r"weights must be an MXIntFormat, not None"),

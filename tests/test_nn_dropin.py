@@ -10,7 +10,14 @@ import torch
 from torch import nn
 
 from golden import MXIntFormat, dequantize, quantize
-from golden.nn import LayerReport, MXLinear, QuantizeReport, _fused_kernels_off, quantize_model
+from golden.nn import (
+    LayerReport,
+    MXConv,
+    MXLinear,
+    QuantizeReport,
+    _fused_kernels_off,
+    quantize_model,
+)
 from tests.test_nn import engine_patterns, patterns
 
 FMT8 = MXIntFormat(8, 8, 16)
@@ -145,38 +152,132 @@ def test_transformers_conv1d_is_the_transposed_linear():
     assert relative_error(a(x), conv(x).detach()) < 0.05
 
 
+# --- Convolutions: the engine on the unfolded input -------------------------------------
+
+def conv_reference(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """An MX convolution written out: pad as the layer pads, ``F.unfold``, then the golden
+    linear engine (:func:`engine_output`) with the weight as an ``(out, in * kernel)``
+    matrix, one token per output position."""
+    one_d = isinstance(conv, nn.Conv1d)
+    mode = "constant" if conv.padding_mode == "zeros" else conv.padding_mode
+    xp = nn.functional.pad(x, conv._reversed_padding_repeated_twice, mode=mode)
+    k, d, s = conv.kernel_size, conv.dilation, conv.stride
+    if one_d:
+        xp, k, d, s = xp.unsqueeze(2), (1, *k), (1, *d), (1, *s)
+    cols = nn.functional.unfold(xp, k, dilation=d, stride=s).transpose(1, 2)
+    linear = nn.Linear(cols.shape[-1], conv.out_channels, bias=conv.bias is not None)
+    with torch.no_grad():
+        linear.weight.copy_(conv.weight.reshape(conv.out_channels, -1))
+        if conv.bias is not None:
+            linear.bias.copy_(conv.bias)
+    y = engine_output(MXLinear(linear, weights=FMT6, activations=FMT8), cols).transpose(1, 2)
+    size = [(n - dd * (kk - 1) - 1) // ss + 1 for n, kk, dd, ss in
+            zip(xp.shape[2:], k, d, s, strict=True)]
+    return y.reshape(x.shape[0], conv.out_channels, *size[1:] if one_d else size)
+
+
+@pytest.mark.parametrize("conv", [
+    nn.Conv2d(3, 5, 3),
+    nn.Conv2d(3, 4, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(2, 1), bias=False),
+    nn.Conv2d(2, 3, 3, padding="same", padding_mode="reflect"),
+    nn.Conv1d(4, 6, 5, stride=2, padding=3, padding_mode="circular"),
+    nn.Conv1d(6, 2, 4, padding="same", dilation=2, padding_mode="replicate"),
+], ids=["plain", "stride-pad-dilation", "same-reflect", "1d-circular", "1d-same-replicate"])
+def test_conv_is_the_engine_on_the_unfolded_input(conv):
+    torch.manual_seed(11)
+    x = torch.randn(2, conv.in_channels, *([9, 8] if isinstance(conv, nn.Conv2d) else [13]))
+    mx = MXConv(conv, weights=FMT6, activations=FMT8)
+    y = mx(x)
+    assert y.shape == conv(x).shape
+    assert torch.equal(patterns(y), patterns(conv_reference(conv, x)))
+    assert relative_error(y, conv(x).detach()) < 0.05
+    assert torch.equal(mx(x[1]), y[1])  # unbatched input, as the layer takes it
+
+
+def test_conv_reads_like_the_layer():
+    torch.manual_seed(12)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv1d(8, 4, 1))
+    conv = model[0]
+    report = quantize_model(model, weights=FMT6, activations=FMT6)
+    assert report == ["0", "2"] and [r.status for r in report.layers] == ["engine", "engine"]
+    mx = model[0]
+    assert isinstance(mx, MXConv) and isinstance(mx, MXLinear)
+    assert (mx.in_channels, mx.out_channels, mx.kernel_size, mx.stride, mx.padding,
+            mx.dilation, mx.groups, mx.padding_mode) == (3, 8, (3, 3), (1, 1), (1, 1), (1, 1),
+                                                        1, "zeros")
+    assert mx.weight.shape == conv.weight.shape and (mx.in_features, mx.out_features) == (27, 8)
+    assert torch.equal(mx.weight.reshape(8, -1), dequantize(mx.w_q))
+    assert torch.equal(mx.bias, conv.bias.detach())
+    assert "kernel_size=(3, 3)" in repr(mx) and "weights=mxint6e8k16" in repr(mx)
+    with pytest.raises(AttributeError, match="read-only"):
+        mx.weight = conv.weight
+    # state_dict round trip into another quantised model of the same shape and formats
+    other = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv1d(8, 4, 1))
+    quantize_model(other, weights=FMT6, activations=FMT6)
+    other.load_state_dict(model.state_dict())
+    assert sorted(model.state_dict()) == ["0.bias", "0.w_exponent", "0.w_mantissa",
+                                          "2.bias", "2.w_exponent", "2.w_mantissa"]
+    x = torch.randn(2, 3, 6, 6)
+    assert torch.equal(other[0](x), model[0](x)) and torch.equal(other[0].weight, mx.weight)
+    assert model[0](x.to(torch.bfloat16)).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match=r"x must be \(N, 3, \.\.\.\) or \(3, \.\.\.\) with "
+                                         r"2 spatial axes for in_channels=3, not shape "
+                                         r"\(2, 4, 6, 6\)"):
+        mx(torch.randn(2, 4, 6, 6))
+
+
+def test_conv_kinds_not_computed_are_reported_by_name():
+    model = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2), nn.Conv3d(2, 2, 1),
+                          nn.ConvTranspose2d(2, 2, 3))
+    report = quantize_model(model, weights=FMT6, activations=FMT6)
+    assert report == [] and [(r.name, r.kind, r.note) for r in report.skipped] == [
+        ("0", "Conv2d", GROUPS_NOTE),
+        ("1", "Conv3d", "only Conv1d and Conv2d are computed"),
+        ("2", "ConvTranspose2d", "only Conv1d and Conv2d are computed"),
+    ]
+    with pytest.raises(ValueError, match=r"conv.groups must be 1, not 2"):
+        MXConv(model[0], weights=FMT6, activations=FMT6)
+    with pytest.raises(TypeError, match=r"conv must be a torch.nn.Conv1d or Conv2d, not Conv3d"):
+        MXConv(model[1], weights=FMT6, activations=FMT6)
+
+
 # --- quantize_model: the report -------------------------------------------------------
 
 class Mixed(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(2, 4, 3)
-        self.proj = nn.Conv1d(4, 4, 1)
+        self.proj = nn.Conv1d(4, 4, 1, groups=2)
         self.fc = nn.Linear(16, 16)
         self.head = nn.Linear(16, 3)
+
+
+GROUPS_NOTE = ("groups=2: only groups=1 is computed (the engine's blocks run along all "
+               "in-channels x kernel)")
 
 
 def test_report_is_a_table_and_the_old_list():
     report = quantize_model(Mixed(), weights=FMT6, activations=FMT6, exclude="head")
     assert isinstance(report, QuantizeReport)
-    assert report == ["fc"] and report == ("fc",) and list(report) == ["fc"]
-    assert len(report) == 1 and report[0] == "fc" and "fc" in report and "head" not in report
+    assert report == ["conv", "fc"] and report == ("conv", "fc")
+    assert len(report) == 2 and report[1] == "fc" and "fc" in report and "head" not in report
     assert report.layers == (
-        LayerReport("conv", "Conv2d", "skipped", "convolutions are not replaced"),
-        LayerReport("proj", "Conv1d", "skipped", "convolutions are not replaced"),
+        LayerReport("conv", "Conv2d", "engine", ""),
+        LayerReport("proj", "Conv1d", "skipped", GROUPS_NOTE),
         LayerReport("fc", "Linear", "engine", ""),
         LayerReport("head", "Linear", "skipped", "matches exclude pattern 'head'"),
     )
-    assert [r.name for r in report.skipped] == ["conv", "proj", "head"]
-    assert repr(report) == "QuantizeReport(replaced=['fc'], skipped=['conv', 'proj', 'head'])"
+    assert [r.name for r in report.skipped] == ["proj", "head"]
+    assert repr(report) == "QuantizeReport(replaced=['conv', 'fc'], skipped=['proj', 'head'])"
     assert str(report) == "\n".join([
         "layer  kind    status   note",
         "-----  ------  -------  ----",
-        "conv   Conv2d  skipped  convolutions are not replaced",
-        "proj   Conv1d  skipped  convolutions are not replaced",
+        "conv   Conv2d  engine",
+        f"proj   Conv1d  skipped  {GROUPS_NOTE}",
         "fc     Linear  engine",
         "head   Linear  skipped  matches exclude pattern 'head'",
-        "1 replaced (1 engine, 0 weights only), 3 skipped",
+        "2 computed by the engine's arithmetic, 0 weights only (MX weights, float product), "
+        "2 skipped",
     ])
     included = quantize_model(Mixed(), weights=FMT6, activations=FMT6, include="h*")
     assert included == ["head"]
@@ -187,7 +288,8 @@ def test_report_is_a_table_and_the_old_list():
 def test_bare_layer_is_refused():
     from transformers.pytorch_utils import Conv1D
 
-    for layer, kind in ((nn.Linear(4, 4), "Linear"), (Conv1D(4, 4), "Conv1D")):
+    for layer, kind in ((nn.Linear(4, 4), "Linear"), (Conv1D(4, 4), "Conv1D"),
+                        (nn.Conv2d(4, 4, 3), "Conv2d")):
         with pytest.raises(ValueError, match=rf"model must be a module that contains the "
                                              rf"layers to replace, not a bare {kind}, .*pass "
                                              rf"torch.nn.Sequential\(layer\)"):
@@ -237,6 +339,13 @@ def test_multihead_attention_reads_the_dequantised_out_proj():
     assert report == ["out_proj"]
     assert [(r.name, r.status) for r in report.layers] == [("in_proj_weight", "skipped"),
                                                             ("out_proj", "weights only")]
+    # The report says the MX arithmetic is not applied there, and why.
+    assert report.layers[1].note.startswith(
+        "weight only: read directly by MultiheadAttention (F.multi_head_attention_forward "
+        "never calls out_proj), so the MX arithmetic is not applied")
+    assert str(report).splitlines()[-1] == ("0 computed by the engine's arithmetic, 1 weights "
+                                            "only (MX weights, float product), 1 skipped")
+    calls = capture(mha)
     with torch.no_grad():
         ref.out_proj.weight.copy_(mha.out_proj.weight)
     x = torch.randn(2, 5, 32)
@@ -246,6 +355,7 @@ def test_multihead_attention_reads_the_dequantised_out_proj():
     mha.eval(), ref.eval()
     with torch.no_grad():  # the fused fast path reads out_proj.weight too
         assert torch.equal(mha(x, x, x)[0], ref(x, x, x)[0])
+    assert calls == []  # out_proj itself is never called
     other = nn.MultiheadAttention(32, 4, kdim=16, vdim=8, batch_first=True)
     report = quantize_model(nn.Sequential(other), weights=FMT6, activations=FMT6)
     assert [r.name for r in report.skipped] == ["0.q_proj_weight", "0.k_proj_weight",

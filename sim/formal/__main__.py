@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import shutil
 import sys
 import tempfile
@@ -16,9 +15,10 @@ from cli.config import (
     bounded_int,
     check_outputs,
     parse_args,
+    positive_float,
 )
 from cli.units import add_unit_arguments, unit_record
-from hw.generate import elaborate
+from hw.generate import elaborate, size_note
 from hw.unit import units
 
 from ..tools import ToolError
@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "into the SAT problem"),
                         help="streaming: largest induction length (default: latency + 2); "
                              "stall: cycles checked (default: latency + 8)")
-    parser.add_argument("--timeout", type=float, default=600.0,
+    parser.add_argument("--timeout", default=600.0,
+                        type=positive_float("give a large number of seconds for no limit"),
                         help="seconds per proof before Yosys is stopped (default: "
                              "%(default)s)")
     parser.add_argument("--out", "--workdir", dest="workdir", type=Path, default=None,
@@ -54,6 +55,24 @@ def build_parser() -> argparse.ArgumentParser:
                              "failure; --workdir is the old spelling)")
     add_config_arguments(parser)
     return parser
+
+
+#: Input bits (all input streams' payloads) above which a proof is announced as large:
+#: from about 200 on, docs/formal.md measures anything from seconds (the tree dot product,
+#: 6-bit k16: 3 s) to many minutes (the bit heap: 6-bit k16 about a minute piece by piece,
+#: 8-bit k32 about 15 minutes).
+LARGE_PROOF_BITS = 200
+
+
+def proof_note(design, timeout: float) -> str | None:
+    """A line that says up front that proving ``design`` may take long, or None."""
+    bits = sum(s["width"] for s in design.manifest["streams"].values()
+               if s["direction"] == "in")
+    if bits <= LARGE_PROOF_BITS:
+        return None
+    return (f"{design.name} is a large proof ({bits} input bits): it may take minutes "
+            f"(docs/formal.md lists the times measured); --timeout {timeout:g} s stops each "
+            "proof")
 
 
 def _print_counterexample(result: ProofResult) -> None:
@@ -71,15 +90,18 @@ def main(argv: list[str] | None = None) -> int:
     if units()[args.top].reference is None:
         known = ", ".join(key for key, u in units().items() if u.reference is not None)
         parser.error(f"--top {args.top} has no formal reference yet; known: {known}")
-    if not 0 < args.timeout < math.inf:  # nan too
-        parser.error(f"--timeout must be a positive number of seconds, not {args.timeout:g} "
-                     "(give a large one for no limit)")
     if getattr(args, "interface", "native") != "native":
         parser.error(f"--interface {args.interface} does not apply to sim.formal: the proofs "
                      "read the units' native streams")
-    params = unit_record(args, parser).kwargs()
+    record = unit_record(args, parser)
     check_outputs(parser, [("--out/--workdir", args.workdir, True)])
-    design = elaborate(args.top, **params)
+    note = size_note(units()[args.top], record)  # elaboration, as hw.generate says it
+    if note:
+        print(f"{parser.prog}: {note}", file=sys.stderr, flush=True)
+    design = elaborate(args.top, **record.kwargs())
+    note = proof_note(design, args.timeout)
+    if note:
+        print(f"{parser.prog}: {note}", file=sys.stderr, flush=True)
     modes = MODES if args.mode == "both" else (args.mode,)
     if args.mode == "both" and is_heap_dot(design):
         # The stall check compares the whole sum: for the heap it finishes only at small
@@ -99,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
                 keep = True  # the message may name a log in it
                 print(f"{parser.prog}: error: {exc}", file=sys.stderr)
                 return 1
+            if result.status == "TIMEOUT":  # one line: what expired, and what to do
+                failed = keep = True
+                print(f"TIMEOUT {design.name} {result.detail}: --timeout {args.timeout:g} s "
+                      f"expired; give a larger one or prove a smaller size (log: "
+                      f"{result.log})", flush=True)
+                continue
             print(f"{result.status} {design.name} {result.detail} ({result.seconds:.1f} s)")
             if not result.proved:
                 failed = keep = True

@@ -3,7 +3,8 @@
 :class:`MXLinear` is the software twin of :class:`hw.linear.MXIntLinear` with
 ``output="fp32"``: its product equals the engine's float32 output bit for bit, so a model
 whose ``nn.Linear`` layers are replaced by :func:`quantize_model` computes what the FPGA
-would compute. Everything else in the model (attention softmax, LayerNorm, GELU, the
+would compute. :class:`MXConv` does the same for ``nn.Conv1d`` / ``nn.Conv2d`` on the
+unfolded input. Everything else in the model (attention softmax, LayerNorm, GELU, the
 bias addition) stays in float32. :func:`quantize_model` returns a :class:`QuantizeReport`
 of what it replaced and what it skipped, and why.
 """

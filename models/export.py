@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cli import interrupt
-from cli.config import check_outputs
+from cli.config import OneLineParser, check_outputs
 from cli.files import write_atomic
 
 __all__ = ["linear_weights", "main"]
@@ -53,7 +53,7 @@ def linear_weights(model) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m models.export", description=__doc__.split("\n\n")[0],
         epilog="The file is what flows.accuracy --weights-file reads.")
     parser.add_argument("--model", default="minilm", metavar="minilm|smollm2|PATH",

@@ -395,6 +395,16 @@ MXFP_CASES: list[CliCase] = [
         ("--target foo", ("--target", "foo")),
         ("--out {out}/a --cache {out}/c --no-cache", ("--cache", "--no-cache")),
     ]),
+    # ---- models.export (its output file; the model loader is the stubbed tool)
+    *_cases("models.export", (), [
+        ("--out {folder}", ("--out", "folder")),
+        ("--out /dev/null", ("--out", "/dev/null")),
+        ("--out {loop}", ("--out", "symlink loop")),
+        ("--out /proc/nope/w.safetensors", ("--out", "/proc/nope")),
+        ("--out {out}/w.safetensors --scale-rounding up", ("--scale-rounding", "up")),
+        ("--out {out}/w.safetensors --rounding odd", ("--rounding", "odd")),
+        ("--model minilm", ("--out",)),
+    ]),
     # ---- configuration files
     CliCase("hw.generate", ("--config", "{c}", "--out", "{out}/g"), ("--config", "bits"),
             files=(("c", "bits: 6\nblock: 16\nbits: 8\n"),)),
@@ -834,6 +844,8 @@ def _stubs(cli: str):
     if cli == "sim.formal":
         return [mock.patch.object(importlib.import_module("sim.formal.__main__"), "prove",
                                   _reached)]
+    if cli == "models.export":
+        return [mock.patch("models.load.load_model", _reached)]
     if cli in ("flows.accuracy", "flows.density"):  # before the model or a tool: the paths
         module = importlib.import_module(cli)
         return [mock.patch.object(module, name, _reached) for name in

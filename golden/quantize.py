@@ -389,15 +389,17 @@ def dequantize(q: MXIntTensor | MXFPTensor) -> torch.Tensor:
         # copy them to int64, the slowest step).
         codes = q.codes if q.codes.dtype in (torch.int32, torch.int64) else \
             q.codes.to(torch.int32)
-        y = fmt.element.values.index_select(0, codes.flatten()).view(codes.shape) * \
-            scale.unsqueeze(-1)
+        y = fmt.element.values.index_select(0, codes.flatten()).view(codes.shape)
+        y.mul_(scale.unsqueeze(-1))  # in place: y is a fresh tensor
     else:
         scale = (q.exponent.to(torch.int32) - fmt.bias - fmt.frac_bits).unsqueeze(-1)
         # The first factor keeps |P| >= 1 normal; only the second multiply can round.
         first = scale.clamp(min=-126)
         y = q.mantissa.to(torch.float32) * _pow2(first, torch.float32) * \
             _pow2(scale - first, torch.float32)
-    y = torch.where(q.nan.unsqueeze(-1), torch.nan, y)
+    nan = q.nan
+    if bool(nan.any()):
+        y = torch.where(nan.unsqueeze(-1), torch.nan, y)
     y = y.reshape(*y.shape[:-2], y.shape[-2] * y.shape[-1])
     n = q.shape[q.axis]
     return y[..., :n].movedim(-1, q.axis).reshape(q.shape)

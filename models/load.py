@@ -311,10 +311,12 @@ def embed(loaded: LoadedModel, texts: Sequence[str], *,
     return result
 
 
-def capture_inputs(loaded: LoadedModel, layer: str, texts: Sequence[str], *,
-                   tokens: int) -> tuple:
+def capture_inputs(loaded: LoadedModel, layer: str, texts: Sequence[str] | None = None, *,
+                   tokens: int, windows: Sequence[Sequence[int]] | None = None) -> tuple:
     """The layer named ``layer`` and the first ``tokens`` inputs it receives (real tokens
-    only, padding excluded) when the model embeds ``texts``, captured by a forward hook.
+    only, padding excluded) when the model embeds ``texts``, or, given ``windows`` (lists
+    of token ids, for a causal model), when it reads each window as one sequence; captured
+    by a forward pre-hook.
 
     Returns the layer (an ``nn.Linear``) and a float32 tensor ``(tokens, in_features)``.
 
@@ -340,10 +342,18 @@ def capture_inputs(loaded: LoadedModel, layer: str, texts: Sequence[str], *,
         captured.append(x[mask] if x.dim() == 3 and x.shape[:2] == mask.shape else
                         x.reshape(-1, x.shape[-1]))
 
+    if (texts is None) == (windows is None):
+        raise TypeError("capture_inputs needs texts or windows, not both or neither")
+    if windows is not None:
+        batches = ((None, {"input_ids": torch.tensor([list(w)]),
+                           "attention_mask": torch.ones((1, len(w)), dtype=torch.long)})
+                   for w in windows)
+    else:
+        batches = _batches(loaded, texts)
     handle = modules[layer].register_forward_pre_hook(hook)
     try:
         with torch.no_grad():
-            for _idx, batch in _batches(loaded, texts):
+            for _idx, batch in batches:
                 mask_holder["mask"] = batch["attention_mask"]
                 loaded.model(**batch)
                 if sum(c.shape[0] for c in captured) >= tokens:
@@ -352,6 +362,7 @@ def capture_inputs(loaded: LoadedModel, layer: str, texts: Sequence[str], *,
         handle.remove()
     x = torch.cat(captured) if captured else torch.empty(0)
     if x.shape[0] < tokens:
-        raise ModelError(f"the sentences give only {x.shape[0]} tokens at {layer}, "
+        raise ModelError(f"the {'sentences' if windows is None else 'windows'} give only "
+                         f"{x.shape[0]} tokens at {layer}, "
                          f"not {tokens}")
     return modules[layer], x[:tokens].contiguous()

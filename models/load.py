@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -231,6 +232,46 @@ def _load_causal(name: str, path: Path):
     return tokenizer, model
 
 
+#: Log lines that torchao writes while transformers imports it: one per compiled kernel
+#: built for another torch release (CUDA kernels this project never calls), one per enum it
+#: registers with torch's pytree: (logger, start of the message).
+_TORCHAO_IMPORT_NOISE = (("torchao", "Failed to load "),
+                         ("torch.utils._pytree", "<enum "))
+
+
+class _DropImportNoise(logging.Filter):
+    """Drops the records of :data:`_TORCHAO_IMPORT_NOISE` and nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg) % record.args if record.args else str(record.msg)
+        return not any(record.name == name and text.startswith(start)
+                       for name, start in _TORCHAO_IMPORT_NOISE)
+
+
+def _import_transformers():
+    """Import ``transformers`` and its model code, with torchao's import-time log lines
+    filtered out; returns the module.
+
+    transformers' model code imports its quantiser registry, which imports torchao when it
+    is installed (this project's tests compare with it), and torchao then logs a warning
+    per compiled kernel it cannot load and per enum it registers: a screen of lines on
+    every ``flows.accuracy`` run that say nothing about the model. The filter drops exactly
+    those records, on their two loggers, while this import runs, and is removed after it:
+    every other warning still shows.
+    """
+    noise = _DropImportNoise()
+    loggers = [logging.getLogger(name) for name, _ in _TORCHAO_IMPORT_NOISE]
+    for logger in loggers:
+        logger.addFilter(noise)
+    try:
+        import transformers
+        import transformers.modeling_utils  # noqa: F401  (imports the quantisers, torchao)
+    finally:
+        for logger in loggers:
+            logger.removeFilter(noise)
+    return transformers
+
+
 def load_model(name: str) -> LoadedModel:
     """Load ``name`` (see :func:`resolve_model`) with ``transformers``, offline: an encoder
     with ``AutoModel``, a causal language model (:func:`is_causal`) with
@@ -248,7 +289,7 @@ def load_model(name: str) -> LoadedModel:
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    import transformers
+    transformers = _import_transformers()
     from transformers import AutoModel, AutoTokenizer
 
     transformers.utils.logging.disable_progress_bar()

@@ -235,3 +235,18 @@ def test_quantize_model_on_llama(smol):
     with torch.no_grad():
         logits = model(**ids).logits
     assert tok.decode(logits[0, -1].argmax()) == " Paris"
+
+
+def test_only_torchao_import_noise_is_dropped():
+    import logging
+
+    def record(name, msg, *args):
+        return logging.LogRecord(name, logging.WARNING, __file__, 1, msg, args, None)
+
+    noise = load._DropImportNoise()
+    assert not noise.filter(record("torchao", "Failed to load %s: %s", "_C.so", "x"))
+    assert not noise.filter(record("torch.utils._pytree", "%s is an Enum subclass",
+                                   "<enum 'KernelPreference'>"))
+    assert noise.filter(record("torchao", "Loading a quantised checkpoint"))
+    assert noise.filter(record("transformers", "Failed to load x"))
+    assert noise.filter(record("torch.utils._pytree", "something else"))

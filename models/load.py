@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -231,6 +232,46 @@ def _load_causal(name: str, path: Path):
     return tokenizer, model
 
 
+#: Log lines that torchao writes while transformers imports it: one per compiled kernel
+#: built for another torch release (CUDA kernels this project never calls), one per enum it
+#: registers with torch's pytree: (logger, start of the message).
+_TORCHAO_IMPORT_NOISE = (("torchao", "Failed to load "),
+                         ("torch.utils._pytree", "<enum "))
+
+
+class _DropImportNoise(logging.Filter):
+    """Drops the records of :data:`_TORCHAO_IMPORT_NOISE` and nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg) % record.args if record.args else str(record.msg)
+        return not any(record.name == name and text.startswith(start)
+                       for name, start in _TORCHAO_IMPORT_NOISE)
+
+
+def _import_transformers():
+    """Import ``transformers`` and its model code, with torchao's import-time log lines
+    filtered out; returns the module.
+
+    transformers' model code imports its quantiser registry, which imports torchao when it
+    is installed (this project's tests compare with it), and torchao then logs a warning
+    per compiled kernel it cannot load and per enum it registers: a screen of lines on
+    every ``flows.accuracy`` run that say nothing about the model. The filter drops exactly
+    those records, on their two loggers, while this import runs, and is removed after it:
+    every other warning still shows.
+    """
+    noise = _DropImportNoise()
+    loggers = [logging.getLogger(name) for name, _ in _TORCHAO_IMPORT_NOISE]
+    for logger in loggers:
+        logger.addFilter(noise)
+    try:
+        import transformers
+        import transformers.modeling_utils  # noqa: F401  (imports the quantisers, torchao)
+    finally:
+        for logger in loggers:
+            logger.removeFilter(noise)
+    return transformers
+
+
 def load_model(name: str) -> LoadedModel:
     """Load ``name`` (see :func:`resolve_model`) with ``transformers``, offline: an encoder
     with ``AutoModel``, a causal language model (:func:`is_causal`) with
@@ -248,7 +289,7 @@ def load_model(name: str) -> LoadedModel:
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    import transformers
+    transformers = _import_transformers()
     from transformers import AutoModel, AutoTokenizer
 
     transformers.utils.logging.disable_progress_bar()
@@ -311,10 +352,12 @@ def embed(loaded: LoadedModel, texts: Sequence[str], *,
     return result
 
 
-def capture_inputs(loaded: LoadedModel, layer: str, texts: Sequence[str], *,
-                   tokens: int) -> tuple:
+def capture_inputs(loaded: LoadedModel, layer: str, texts: Sequence[str] | None = None, *,
+                   tokens: int, windows: Sequence[Sequence[int]] | None = None) -> tuple:
     """The layer named ``layer`` and the first ``tokens`` inputs it receives (real tokens
-    only, padding excluded) when the model embeds ``texts``, captured by a forward hook.
+    only, padding excluded) when the model embeds ``texts``, or, given ``windows`` (lists
+    of token ids, for a causal model), when it reads each window as one sequence; captured
+    by a forward pre-hook.
 
     Returns the layer (an ``nn.Linear``) and a float32 tensor ``(tokens, in_features)``.
 
@@ -340,10 +383,18 @@ def capture_inputs(loaded: LoadedModel, layer: str, texts: Sequence[str], *,
         captured.append(x[mask] if x.dim() == 3 and x.shape[:2] == mask.shape else
                         x.reshape(-1, x.shape[-1]))
 
+    if (texts is None) == (windows is None):
+        raise TypeError("capture_inputs needs texts or windows, not both or neither")
+    if windows is not None:
+        batches = ((None, {"input_ids": torch.tensor([list(w)]),
+                           "attention_mask": torch.ones((1, len(w)), dtype=torch.long)})
+                   for w in windows)
+    else:
+        batches = _batches(loaded, texts)
     handle = modules[layer].register_forward_pre_hook(hook)
     try:
         with torch.no_grad():
-            for _idx, batch in _batches(loaded, texts):
+            for _idx, batch in batches:
                 mask_holder["mask"] = batch["attention_mask"]
                 loaded.model(**batch)
                 if sum(c.shape[0] for c in captured) >= tokens:
@@ -352,6 +403,7 @@ def capture_inputs(loaded: LoadedModel, layer: str, texts: Sequence[str], *,
         handle.remove()
     x = torch.cat(captured) if captured else torch.empty(0)
     if x.shape[0] < tokens:
-        raise ModelError(f"the sentences give only {x.shape[0]} tokens at {layer}, "
+        raise ModelError(f"the {'sentences' if windows is None else 'windows'} give only "
+                         f"{x.shape[0]} tokens at {layer}, "
                          f"not {tokens}")
     return modules[layer], x[:tokens].contiguous()

@@ -4,11 +4,20 @@ Usage::
 
     python -m sim.run --top linear --bits 6 --block 16 --lanes 4 --model minilm \\
         --layer encoder.layer.0.attention.self.query --tokens 2
+    python -m sim.run --top linear --bits 8 --block 32 --lanes 4 --model smollm2 \\
+        --layer model.layers.0.mlp.down_proj --tokens 4
 
-:func:`run_layer` loads the model (:mod:`models.load`), captures the inputs the layer
-receives while the model embeds the evaluation sentences (a forward pre-hook; the first
-``tokens`` real tokens), and builds :class:`golden.nn.MXLinear` from the layer with the
-engine's formats, guard bits and accumulator width. The engine (``output="fp32"``,
+:func:`run_layer` loads the model (:mod:`models.load`; or takes one already loaded),
+captures the inputs the layer receives (a forward pre-hook; the first ``tokens`` real
+tokens) while an encoder embeds the evaluation sentences (:mod:`models.sentences`) or a
+causal language model reads windows of :data:`models.text.DEFAULT_WINDOW` tokens of its
+evaluation text (:func:`models.text.token_windows`, seed :data:`models.text.DEFAULT_SEED`),
+and builds :class:`golden.nn.MXLinear` from the layer with the engine's formats, guard bits
+and accumulator width. An engine smaller than the layer (``rows`` below ``out_features``,
+``k_len`` below ``in_features``; :func:`run_layer` only, the command line runs whole
+layers) runs a slice of it: the first ``rows`` rows and the first ``k_len`` columns of the
+weight, the first ``rows`` biases, and the first ``k_len`` elements of each captured
+input. The engine (``output="fp32"``,
 ``K = in_features``, ``N = out_features``) then receives exactly what MXLinear computes
 with: per token and per group of ``P`` rows, the token's activation blocks on ``x`` and the
 rows' weight blocks on ``w``, with random idle cycles and back-pressure. Every float32 result
@@ -30,10 +39,14 @@ import os
 import random
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cocotb
 
 from .runner import DEFAULT_BUILD, SimulationError, format_summary, passed, prepare, run_test
+
+if TYPE_CHECKING:
+    from models.load import LoadedModel
 
 __all__ = ["layer_matches_golden", "layer_stimuli", "run_cli", "run_layer"]
 
@@ -41,8 +54,10 @@ __all__ = ["layer_matches_golden", "layer_stimuli", "run_cli", "run_layer"]
 _TEXTS = 8
 
 
-def layer_stimuli(model: str, layer: str, tokens: int, params: dict) -> dict:
-    """Capture ``tokens`` inputs of ``layer`` and turn them into engine stimuli.
+def layer_stimuli(model: str | LoadedModel, layer: str, tokens: int, params: dict) -> dict:
+    """Capture ``tokens`` inputs of ``layer`` of ``model`` (a name for
+    :func:`models.load.load_model`, or a loaded model) and turn them, with the layer or its
+    first ``params["rows"]`` x ``params["k_len"]`` slice, into engine stimuli.
 
     Returns a dict with ``stimuli`` (``x`` and ``w`` payload lists), ``expected`` (``o``:
     ``{"bits": [...]}`` per token and group), ``golden_linear_mismatches`` (MXLinear against
@@ -56,14 +71,30 @@ def layer_stimuli(model: str, layer: str, tokens: int, params: dict) -> dict:
     from golden.nn import MXLinear
     from models.load import capture_inputs, load_model
     from models.sentences import sentences
+    from models.text import DEFAULT_SEED, DEFAULT_WINDOW, token_windows
 
     torch.set_num_threads(1)
-    loaded = load_model(model)
-    module, x = capture_inputs(loaded, layer, sentences(_TEXTS), tokens=tokens)
-    k_len, rows = module.in_features, module.out_features
-    if params["k_len"] != k_len or params["rows"] != rows:
-        raise ValueError(f"the engine is {params['rows']}x{params['k_len']} but layer "
-                         f"{layer} is {rows}x{k_len}")
+    loaded = load_model(model) if isinstance(model, str) else model
+    if loaded.causal:
+        windows = token_windows(loaded.tokenizer, count=-(-tokens // DEFAULT_WINDOW),
+                                length=DEFAULT_WINDOW, seed=DEFAULT_SEED)
+        module, x = capture_inputs(loaded, layer, windows=windows, tokens=tokens)
+    else:
+        module, x = capture_inputs(loaded, layer, sentences(_TEXTS), tokens=tokens)
+    k_len, rows = params["k_len"], params["rows"]
+    if k_len > module.in_features or rows > module.out_features:
+        raise ValueError(f"the engine is {rows}x{k_len} but layer {layer} is "
+                         f"{module.out_features}x{module.in_features}: an engine may run "
+                         "a slice of a layer, not more than it")
+    layer_shape = (module.out_features, module.in_features)
+    if (rows, k_len) != layer_shape:
+        whole = module
+        module = torch.nn.Linear(k_len, rows, bias=whole.bias is not None)
+        with torch.no_grad():
+            module.weight.copy_(whole.weight[:rows, :k_len])
+            if whole.bias is not None:
+                module.bias.copy_(whole.bias[:rows])
+        x = x[:, :k_len].contiguous()
     fw = MXIntFormat(params["w_bits"], params["exp_bits"], params["block"])
     fx = MXIntFormat(params["x_bits"], params["exp_bits"], params["block"])
     mx = MXLinear(module, weights=fw, activations=fx, guard_bits=params["guard_bits"],
@@ -91,16 +122,19 @@ def layer_stimuli(model: str, layer: str, tokens: int, params: dict) -> dict:
             out.append({"bits": bits[t, sl].tolist()})
     return {"stimuli": {"x": xs, "w": ws}, "expected": {"o": out},
             "golden_linear_mismatches": golden_linear_mismatches, "x": x,
-            "reference": reference, "bias": mx.bias, "lanes": lanes}
+            "reference": reference, "bias": mx.bias, "lanes": lanes, "model": loaded.name,
+            "layer_shape": layer_shape}
 
 
-def run_layer(params: dict, *, model: str, layer: str, tokens: int, seed: int | None = None,
-              idle: float = 0.3, backpressure: float = 0.3, build_root: Path | None = None,
-              fault: str | None = None) -> dict:
+def run_layer(params: dict, *, model: str | LoadedModel, layer: str, tokens: int,
+              seed: int | None = None, idle: float = 0.3, backpressure: float = 0.3,
+              build_root: Path | None = None, fault: str | None = None) -> dict:
     """Build the engine for ``params`` (``output`` forced to ``"fp32"``), stream the layer
-    through it and return the summary (as :func:`sim.run.simulate`, plus
-    ``golden_linear_mismatches``, ``max_abs_error``, ``max_rel_error``, ``tokens``,
-    ``layer``). ``fault="expected"`` flips bit 0 of the first expected float32 result, to
+    (or its first ``rows`` x ``k_len`` slice) of ``model`` (a name or a
+    :class:`models.load.LoadedModel`) through it and return the summary (as
+    :func:`sim.run.simulate`, plus ``golden_linear_mismatches``, ``max_abs_error``,
+    ``max_rel_error``, ``tokens``, ``layer``, ``layer_shape``). ``fault="expected"`` flips
+    bit 0 of the first expected float32 result, to
     show that the check catches one wrong value.
 
     Raises
@@ -135,8 +169,9 @@ def run_layer(params: dict, *, model: str, layer: str, tokens: int, seed: int | 
     received = json.loads(out.read_text()) if out.exists() else []
     hil.unlink()
     out.unlink(missing_ok=True)
-    summary.update(top="linear", parameters=dict(params), layer=layer, model=model,
-                   tokens=tokens, golden_linear_mismatches=data["golden_linear_mismatches"])
+    summary.update(top="linear", parameters=dict(params), layer=layer, model=data["model"],
+                   layer_shape=list(data["layer_shape"]), tokens=tokens,
+                   golden_linear_mismatches=data["golden_linear_mismatches"])
     # Errors of the engine's own outputs (plus bias) against the float32 layer.
     if len(received) == len(data["expected"]["o"]):
         hw = torch.tensor([b for item in received for b in item], dtype=torch.int64)
@@ -166,10 +201,14 @@ def _design(params: tuple):
 def format_layer_summary(s: dict) -> str:
     """The one-screen report of a hardware-in-the-loop run."""
     text = format_summary(s).rsplit("\n", 1)[0]
+    p = s["parameters"]
+    shape = s.get("layer_shape", [p["rows"], p["k_len"]])
+    part = "" if list(shape) == [p["rows"], p["k_len"]] else \
+        f" (its first {p['rows']}x{p['k_len']} of {shape[0]}x{shape[1]})"
     lines = [text,
-             f"layer       {s['model']}: {s['layer']}, {s['tokens']} tokens captured on real "
-             f"sentences, {s['tokens'] * s['parameters']['rows']} float32 results "
-             f"({s['parameters']['lanes']} per output)",
+             f"layer       {s['model']}: {s['layer']}{part}, {s['tokens']} tokens captured "
+             f"on real text, {s['tokens'] * p['rows']} float32 results "
+             f"({p['lanes']} per output)",
              f"golden.nn   equals golden.linear on these blocks: "
              f"{'yes' if s['golden_linear_mismatches'] == 0 else 'NO'} "
              f"({s['golden_linear_mismatches']} mismatches)"]
@@ -202,7 +241,7 @@ def run_cli(args, parser) -> int:
     if not 1 <= tokens <= 4096:
         parser.error(f"--tokens must be from 1 to 4096, not {tokens}")
     try:
-        rows, k_len = _layer_shape(args.model, args.layer)
+        rows, k_len, loaded = _layer_shape(args.model, args.layer)
     except ModelError as exc:
         parser.error(f"--model/--layer: {exc}")
     # The engine takes the layer's shape and always rounds its results to float32.
@@ -220,7 +259,8 @@ def run_cli(args, parser) -> int:
     except (TypeError, ValueError) as exc:
         parser.error(option_message(unit("linear"), str(exc)))
     try:
-        summary = run_layer(params, model=args.model, layer=args.layer, tokens=tokens,
+        summary = run_layer(params, model=args.model if loaded is None else loaded,
+                            layer=args.layer, tokens=tokens,
                             seed=args.seed, idle=args.idle, backpressure=args.backpressure,
                             build_root=args.build)
     except ModelError as exc:
@@ -232,9 +272,10 @@ def run_cli(args, parser) -> int:
     return 0 if layer_passed(summary) else 1
 
 
-def _layer_shape(model: str, layer: str) -> tuple[int, int]:
-    """``(out_features, in_features)`` of ``layer``, read from the model's weights file
-    when it is a safetensors file (no model load), else from the loaded model."""
+def _layer_shape(model: str, layer: str) -> tuple[int, int, LoadedModel | None]:
+    """``(out_features, in_features, loaded)`` of ``layer``: read from the model's weights
+    file when it is a safetensors file (no model load, ``loaded`` None), else from the
+    loaded model (a GGUF file), which is returned so that the run does not load it again."""
     from models.load import ModelError, resolve_model
 
     folder = resolve_model(model)
@@ -248,15 +289,16 @@ def _layer_shape(model: str, layer: str) -> tuple[int, int]:
                 if name in names:
                     shape = f.get_slice(name).get_shape()
                     if len(shape) == 2:
-                        return int(shape[0]), int(shape[1])
+                        return int(shape[0]), int(shape[1]), None
     import torch
 
     from models.load import load_model
 
-    module = dict(load_model(model).model.named_modules()).get(layer)
+    loaded = load_model(model)
+    module = dict(loaded.model.named_modules()).get(layer)
     if not isinstance(module, torch.nn.Linear):
         raise ModelError(f"layer {layer!r} is not an nn.Linear of the model")
-    return module.out_features, module.in_features
+    return module.out_features, module.in_features, loaded
 
 
 class _Recorder:

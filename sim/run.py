@@ -115,13 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
                              "Verilator build, logs and waves (default: %(default)s; "
                              "--build is the old spelling)")
     # Hardware in the loop (sim/model_layer.py): one real layer of a real model.
-    parser.add_argument("--model", default=None, metavar="minilm|PATH",
-                        help="linear: stream a real layer of this model (minilm or a local "
-                             "Hugging Face folder) instead of random vectors")
+    parser.add_argument("--model", default=None, metavar="minilm|smollm2|PATH",
+                        help="linear: stream a real layer of this model (minilm, smollm2, a "
+                             "local Hugging Face folder or .gguf file) instead of random "
+                             "vectors")
     parser.add_argument("--layer", default=None, metavar="NAME",
                         help="with --model: the nn.Linear, as named_modules() names it")
     parser.add_argument("--tokens", type=int, default=None, metavar="N",
-                        help="with --model: tokens captured on real sentences (default: 2)")
+                        help="with --model: tokens captured on real text: the evaluation "
+                             "sentences of an encoder, the evaluation text of a causal LM "
+                             "(default: 2)")
     add_config_arguments(parser)
     return parser
 

@@ -17,6 +17,7 @@ from flows.accuracy import Config, main
 from models import load
 from models.load import ModelError, file_sha256, is_causal, load_model, resolve_model
 from models.text import evaluation_text, text_digest, token_windows, windows_digest
+from tests.test_linear import LINEAR_VERILATOR
 
 #: The evaluation text of Python 3.11's pydoc_data.topics, and SmolLM2's token windows
 #: of it: another Python release, tokenizer, seed or selection changes them, and with
@@ -168,3 +169,84 @@ def test_keep_sets_multiply_the_rows():
     got = [(c.label, c.arithmetic) for c in accuracy.configs_from_args(args, parser)]
     assert got == [("W4A4 k32", "auto"), ("mxfp4 k32", "engine"),
                    ("W4A4 k32 keep lm_head", "auto"), ("mxfp4 k32 keep lm_head", "engine")]
+
+
+
+#: Hardware in the loop on SmolLM2's SwiGLU down projection (576x1536, the widest
+#: activation range of a block): a 4x10 slice of it (K = 10 is not a multiple of the block:
+#: the last block is padded) through test_linear's fp32 engine, whose Verilator build the
+#: two tests share. The whole layer is a command of the README.
+HIL_LAYER = "model.layers.0.mlp.down_proj"
+HIL_PARAMS = LINEAR_VERILATOR[-1]
+
+
+def test_down_proj_slice_through_the_engine_matches_golden_nn(smol, sim_build):
+    from sim.model_layer import format_layer_summary, layer_passed, run_layer
+
+    loaded, _ = smol
+    assert HIL_PARAMS["output"] == "fp32" and (HIL_PARAMS["rows"], HIL_PARAMS["k_len"]) == \
+        (4, 10)
+    s = run_layer(HIL_PARAMS, model=loaded, layer=HIL_LAYER, tokens=3, seed=5,
+                  build_root=sim_build)
+    text = format_layer_summary(s)
+    print(text)
+    assert s["model"] == "smollm2" and s["layer_shape"] == [576, 1536]
+    assert "model.layers.0.mlp.down_proj (its first 4x10 of 576x1536), 3 tokens" in text
+    assert s["checked"] == 3 * 4 // 2 and s["mismatches"] == 0 and s["missing"] == 0
+    assert s["golden_linear_mismatches"] == 0 and not s["protocol_errors"]
+    assert layer_passed(s)
+    assert 0 < s["max_abs_error"]
+    with pytest.raises(ValueError, match=r"the engine is 4x2048 but layer "
+                                         r"model.layers.0.mlp.down_proj is 576x1536: an "
+                                         r"engine may run a slice of a layer, not more"):
+        run_layer({**HIL_PARAMS, "k_len": 2048}, model=loaded, layer=HIL_LAYER, tokens=1,
+                  build_root=sim_build)
+
+
+def test_quantize_model_on_llama(smol):
+    """golden.nn.quantize_model on the Llama model as transformers loads it: every linear
+    layer (q/k/v/o of grouped-query attention, the SwiGLU gate/up/down, lm_head) becomes an
+    MXLinear; lm_head's weight was tied to the token embedding, which keeps its float
+    weight, and the report says the tie is broken; the W6A6 k32 model still answers."""
+    import copy
+
+    import torch
+
+    from golden import MXIntFormat
+    from golden.nn import MXLinear, quantize_model
+
+    loaded, _ = smol
+    model = copy.deepcopy(loaded.model)
+    embedding = model.model.embed_tokens.weight.detach().clone()
+    f6 = MXIntFormat(6, 8, 32)
+    report = quantize_model(model, weights=f6, activations=f6)
+    names = [n for n, m in loaded.model.named_modules() if isinstance(m, torch.nn.Linear)]
+    assert list(report) == names and len(names) == 211 and not report.skipped
+    assert {n.rsplit(".", 1)[-1] for n in names} == {"q_proj", "k_proj", "v_proj", "o_proj",
+                                                     "gate_proj", "up_proj", "down_proj",
+                                                     "lm_head"}
+    assert all(isinstance(model.get_submodule(n), MXLinear) for n in names)
+    lm_head = next(r for r in report.layers if r.name == "lm_head")
+    assert "weight was tied to model.embed_tokens.weight, which keeps the float weight: " \
+           "now untied" in lm_head.note
+    assert torch.equal(model.model.embed_tokens.weight, embedding)
+    tok = loaded.tokenizer
+    ids = tok("The capital of France is", return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**ids).logits
+    assert tok.decode(logits[0, -1].argmax()) == " Paris"
+
+
+def test_only_torchao_import_noise_is_dropped():
+    import logging
+
+    def record(name, msg, *args):
+        return logging.LogRecord(name, logging.WARNING, __file__, 1, msg, args, None)
+
+    noise = load._DropImportNoise()
+    assert not noise.filter(record("torchao", "Failed to load %s: %s", "_C.so", "x"))
+    assert not noise.filter(record("torch.utils._pytree", "%s is an Enum subclass",
+                                   "<enum 'KernelPreference'>"))
+    assert noise.filter(record("torchao", "Loading a quantised checkpoint"))
+    assert noise.filter(record("transformers", "Failed to load x"))
+    assert noise.filter(record("torch.utils._pytree", "something else"))

@@ -246,3 +246,40 @@ def test_verilator_scoreboard_catches_dropped_lsb(sim_build):
     s = simulate("dot", DotParams(**params("e2m1", "e4m3", 2)).kwargs(), seed=5,
                  vectors=100, build_root=sim_build, fault="lsb")
     assert s["mismatches"] > 0
+
+
+# --- exponent-sum placement (hw/placement.py): every code pair --------------------------------
+
+#: E4M3 codes against every code: subnormals (min, max), min normal, -max, max, both NaNs.
+E4M3_SOME = [0x01, 0x07, 0x08, 0xFE, 0x7E, 0x7F, 0xFF, 0x80]
+
+
+@pytest.mark.parametrize(("a", "b", "block", "b_codes"), [
+    ("e3m2", "e3m2", 8, None), ("e3m2", "e2m1", 4, None), ("int", "e3m2", 4, None),
+    ("e4m3", "e4m3", 4, E4M3_SOME), ("e2m3", "e4m3", 4, E4M3_SOME),
+])
+def test_placed_products_of_every_code_pair(a, b, block, b_codes):
+    """Every pair of element codes (every b code, or ``b_codes``, against every a code: the
+    NaN codes, subnormals, -0 and +-max included) meets in one of the ``k`` lanes, which
+    are built alike; random scale codes and back-pressure."""
+    dut = MXIntDotProduct(**params(a, b, block, a_bits=4))
+    assert dut.sum_of_products.placement is not None
+    fa, fb = (MXIntFormat(4, 8, block) if a == "int" else _fmt(a, block)), _fmt(b, block)
+    na = 1 << (4 if a == "int" else fa.element.width)
+    b_all = torch.arange(1 << fb.element.width) if b_codes is None else torch.tensor(b_codes)
+    pairs = torch.cartesian_prod(torch.arange(na), b_all)
+    pairs = torch.cat([pairs, pairs[: (-len(pairs)) % block]]).reshape(-1, block, 2)
+    ca, cb = pairs[..., 0], pairs[..., 1]
+    if a == "int":
+        ca = torch.where(ca >= 8, ca - 16, ca)
+    gen = torch.Generator().manual_seed(11)
+    ea, eb = (torch.randint(0, 255, (len(pairs),), generator=gen) for _ in range(2))
+    r = mx_dot_product(ca, ea, cb, eb, fa, fb)
+    fld = "mantissa" if a == "int" else "codes"
+    stim = {side: [{f: x, "exponent": e} for x, e in zip(c.tolist(), ex.tolist(), strict=True)]
+            for side, f, c, ex in (("a", fld, ca, ea), ("b", "codes", cb, eb))}
+    want = {"o": [{"sum": s, "exponent": e, "nan": int(f)} for s, e, f in
+                  zip(r.sum.tolist(), r.exponent.tolist(), r.nan.tolist(), strict=True)]}
+    res = run_stream_sim(dut, stim, want, seed=block)
+    assert (res["mismatches"], res["missing"], res["protocol_errors"]) == (0, 0, []), \
+        res["reports"]

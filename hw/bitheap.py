@@ -45,18 +45,19 @@ Minifloat operands (OCP MX elements, ``a_element``/``b_element``) enter as their
 (:mod:`golden.minifloat`; specials count as 0), so ``S`` is the same exact integer sum.
 How such an operand is cut:
 
-* a code of at most :data:`CODE_DIGIT_BITS` (four) bits (E2M1) is one *digit* of the
-  tiles: a tile's table reads the whole code and gives ``decode(c) * partner chunk``
-  directly, so the partner is cut into chunks of at most ``6 - 4 = 2`` bits (a 6-input
-  function), and two such codes make a single tile of both codes (8 inputs);
-* a wider code with two exponent bits (E2M3) is first decoded, one table per element, to
-  its ``int_bits``-bit two's complement ``P``, which is then cut like an integer. The
-  decode is one more level, before the tiles;
-* when either operand has three or more exponent bits (E3M2, E4M3), no tiles: each
-  product is the signed product of the significands shifted by the sum of the elements'
-  exponents, entered as one word per MAC (*exponent-sum placement*, :mod:`hw.placement`;
+* when both operands are minifloats, or either has three or more exponent bits (E3M2,
+  E4M3), no tiles: each product is the product of the significands shifted by the sum of
+  the elements' exponents (for E2M1 x E2M1 one table of the two magnitudes), entered as
+  one word per MAC (*exponent-sum placement*, :mod:`hw.placement`;
   :attr:`SumOfProducts.placement`), which takes the product plus one level per shifter
-  stage.
+  stage;
+* otherwise (the partner is an integer) a code of at most :data:`CODE_DIGIT_BITS` (four)
+  bits (E2M1) is one *digit* of the tiles: a tile's table reads the whole code and gives
+  ``decode(c) * partner chunk`` directly, so the partner is cut into chunks of at most
+  ``6 - 4 = 2`` bits (a 6-input function);
+* and a wider code with two exponent bits (E2M3) is first decoded, one table per
+  element, to its ``int_bits``-bit two's complement ``P``, which is then cut like an
+  integer. The decode is one more level, before the tiles.
 
 The width of ``S`` is that of its true range (:func:`golden.dot.mx_dot_sum_range`), so a
 minifloat operand's width is that of ``P``, not of its code.
@@ -85,6 +86,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from amaranth.hdl import Array, Cat, Const, Instance, Module, Signal, Value, signed
+from amaranth.hdl._ast import Slice
 
 from golden.dot import dot_sum_range
 from golden.format import MAX_BLOCK, MAX_MAN_BITS, check_choice, check_int
@@ -443,12 +445,17 @@ class SumOfProducts:
                 pairs = [(place.shift(m, q, x, level - 2, f"{name}_p{i}"), x)
                          for i, (q, x) in enumerate(pairs)]
             if self._registered_after(level):
-                last = level == place.levels  # the shift is not needed after the last
+                # X is not needed after the last stage, its sign and kill bits are.
+                last = level == place.levels and not place.sign_last
                 pairs = [(register(q, f"{q.name}_r"),
                           x if last else register(x, f"{x.name}_r{level}"))
                          for q, x in pairs]
-        for q, _ in pairs:
-            for c, bit in enumerate(place.bits(q)):
+        for i, (q, x) in enumerate(pairs):
+            for c, bit in zip(place.columns_of(), place.bits(q, x), strict=True):
+                if not isinstance(bit, Slice):  # a sign bit: a signal of its own
+                    s = Signal(name=f"{name}_p{i}_c{c}")
+                    m.d.comb += s.eq(bit)
+                    bit = s
                 if c < len(columns):
                     columns[c].append(bit)
 

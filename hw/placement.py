@@ -1,5 +1,6 @@
-"""Exponent-sum placement: the bit-heap entry of a product of minifloat elements with three
-or more exponent bits (E3M2, E4M3), used by :class:`hw.bitheap.SumOfProducts`.
+"""Exponent-sum placement: the bit-heap entry of a product of two minifloat elements, or of
+one with three or more exponent bits (E3M2, E4M3) and any partner, used by
+:class:`hw.bitheap.SumOfProducts`.
 
 An element code ``(s, e, m)`` (sign, ``E``-bit exponent field, ``M``-bit mantissa) stands
 for the fixed-point integer (:mod:`golden.minifloat`)
@@ -30,7 +31,21 @@ and its entry into the heap costs, per MAC:
 must hold any of its ``X_max + 1`` placements; weight *buckets* (a one-hot of ``X``'s top
 bits gating copies of the word into offset columns) would replace the last multiplexer
 stage by more heap bits, each still one LUT, so they cost more in our compressor, where a
-heap bit costs about one LUT (measured: docs/arithmetic.md).
+heap bit costs about one LUT.
+
+4. *Sign last.* When both operands are minifloats and the last shifter stage is a 2:1
+   multiplexer (E4M3 x E4M3, E2M3, E2M1 x E2M3), ``q = g_a * g_b`` is shifted unsigned
+   (one bit narrower) and the last stage's LUT (2:1 mux, sign ``s = s_a ^ s_b`` and
+   ``kill``, five inputs) gives ``(x ^ s) & ~kill`` for each bit of the ``F``-bit word
+   ``x = q << X``; with ``n = s & ~kill``, the two's complement ``(-1)**s x = (x ^ s) + n -
+   n 2**F`` enters as the word, ``n`` at column 0, ``~n`` at column ``F`` and the constant
+   ``-2**F``. A special code (``kill``) enters as 0, so its significand needs no gating.
+5. *Magnitude table.* When the two magnitudes (codes without their sign) have at most six
+   bits together (E2M1 x E2M1), ``|P_a| * |P_b|`` is one 6-input table per bit and the word
+   is that product XOR ``s``, entered as in note 4 with no shifter.
+
+Measured (xc7 LUT-only generic, k = 32, ``python -m benchmarks.formats``): see
+docs/arithmetic.md.
 """
 
 from __future__ import annotations
@@ -44,12 +59,16 @@ __all__ = ["MIN_PLACED_EXP_BITS", "TABLE_INPUTS", "Placement", "placed"]
 #: Elements with at least this many exponent bits are placed by their exponent sum.
 MIN_PLACED_EXP_BITS = 3
 #: Largest number of inputs of the significand product's table.
-TABLE_INPUTS = 10
+TABLE_INPUTS = 8
+#: Inputs of a LUT.
+LUT_INPUTS = 6
 
 
 def placed(a_element: ElementFormat | None, b_element: ElementFormat | None) -> bool:
     """Whether a product of these operands is entered by exponent-sum placement: one of
     them is a minifloat with at least :data:`MIN_PLACED_EXP_BITS` exponent bits."""
+    if a_element is not None and b_element is not None:
+        return True
     return any(e is not None and e.exp_bits >= MIN_PLACED_EXP_BITS
                for e in (a_element, b_element))
 
@@ -76,6 +95,23 @@ class _Side:
             return index - (1 << self.inputs) if index >> (self.inputs - 1) else index
         g = index >> 1
         return -g if index & 1 else g
+
+    def special(self, code: Value) -> Value:
+        """Whether a minifloat code is an infinity or a NaN (it counts as 0)."""
+        element = self.element
+        man, eb = element.man_bits, element.exp_bits
+        m, e = code[:man], code[man:man + eb]
+        top = (1 << eb) - 1
+        if element.specials == "ieee":      # infinities and NaNs: exponent field all ones
+            return e == top
+        if element.specials == "nan":       # NaN: S.1..1.1..1
+            return (e == top) & (m == (1 << man) - 1)
+        return Value.cast(0)
+
+    def significand(self, code: Value) -> Value:
+        """``g``: the mantissa field with the implicit bit (``e != 0``) above it."""
+        man, eb = self.element.man_bits, self.element.exp_bits
+        return Cat(code[:man], code[man:man + eb] != 0)
 
     def split(self, code: Value) -> tuple[Value, Value]:
         """``(table input, shift x)`` of one element: ``Cat(sign, g)`` and ``x`` for a
@@ -120,28 +156,64 @@ class Placement:
         products = [x * y for x in (self.a.lo, self.a.hi) for y in (self.b.lo, self.b.hi)]
         lo, hi = min(products), max(products)
         self.q_shape = signed(max((-lo - 1).bit_length(), hi.bit_length()) + 1)
-        self.x_max = self.a.x_max + self.b.x_max
-        self.field = self.q_shape.width + self.x_max
+        both = a_element is not None and b_element is not None
+        # Two minifloats whose magnitudes (code without the sign) make at most six bits
+        # (E2M1 x E2M1): the magnitude product is one table, a 6-input LUT per bit (note 5).
+        self.magnitude = both and a_element.width + b_element.width - 2 <= LUT_INPUTS
+        self.x_max = 0 if self.magnitude else self.a.x_max + self.b.x_max
+        self.x_bits = 0 if self.magnitude else max(1, self.x_max.bit_length())
         xb = self.x_max.bit_length()
         self.stages = [(j, min(2, xb - j)) for j in range(0, xb, 2)]
         self.levels = 1 + len(self.stages)
+        # Two minifloats whose last stage is a 2:1 mux: the unsigned product is shifted and
+        # the sign (and a special's zero) applied in the last stage's LUTs (note 4).
+        self.sign_last = both and (self.magnitude or self.stages[-1][1] == 1)
+        if self.magnitude:
+            self.q_shape = unsigned(max(a_element.max_int * b_element.max_int, 1).bit_length())
+        elif self.sign_last:
+            self.q_shape = unsigned(self.q_shape.width - 1)
+        self.field = self.q_shape.width + self.x_max
         self.table = self.a.inputs + self.b.inputs <= TABLE_INPUTS
 
     def constant(self, block: int) -> int:
-        """The entries' constant, ``-block * 2**(F - 1)`` (unreduced)."""
-        return -block << (self.field - 1)
+        """The entries' constant, ``-block * 2**(F - 1)`` (``-block * 2**F`` with the sign
+        last; unreduced)."""
+        return -block << (self.field if self.sign_last else self.field - 1)
 
     def columns_of(self) -> list[int]:
         """Columns of one MAC's heap bits (one bit each), low to high."""
-        return list(range(self.field))
+        extra = [0, self.field] if self.sign_last else []
+        return list(range(self.field)) + extra
 
     def product(self, m, a_code: Value, b_code: Value, name: str) -> tuple[Value, Value]:
-        """Level 1: the signed significand product ``q`` and the shift ``X``."""
+        """Level 1: the significand product ``q`` and the shift ``X`` (with the sign last,
+        ``q`` unsigned and ``X`` followed by the product's sign ``s`` and ``kill``, a special
+        code's zero)."""
+        from .bitheap import ELEMENT_VALUES, _lookup  # (bitheap imports this module)
         ai, xa = self.a.split(a_code)
         bi, xb = self.b.split(b_code)
         q = Signal(self.q_shape, name=f"{name}_q")
+        if self.magnitude:
+            # |P_a| * |P_b| from the two magnitudes (0 for a special), then the sign.
+            wa, wb = self.a.element.width - 1, self.b.element.width - 1
+            va = [abs(v) for v in ELEMENT_VALUES[self.a.element.name][:1 << wa]]
+            vb = [abs(v) for v in ELEMENT_VALUES[self.b.element.name][:1 << wb]]
+            p = Signal(self.q_shape, name=f"{name}_mag")
+            m.d.comb += p.eq(_lookup([va[i & ((1 << wa) - 1)] * vb[i >> wa]
+                                      for i in range(1 << (wa + wb))],
+                                     Cat(a_code[:wa], b_code[:wb]), self.q_shape.width))
+            sign = a_code[-1] ^ b_code[-1]
+            x = Signal(2, name=f"{name}_x")
+            m.d.comb += [q.eq(p ^ sign.replicate(self.field)), x.eq(Cat(sign, 0))]
+            return q, x
+        if self.sign_last:
+            x = Signal(unsigned(self.x_bits + 2), name=f"{name}_x")
+            ga, gb = self.a.significand(a_code), self.b.significand(b_code)
+            kill = self.a.special(a_code) | self.b.special(b_code)
+            sign = a_code[-1] ^ b_code[-1]
+            m.d.comb += [q.eq(ga * gb), x.eq(Cat((xa + xb)[:self.x_bits], sign, kill))]
+            return q, x
         if self.table:
-            from .bitheap import _lookup
             w = self.q_shape.width
             values = [self.a.value_of(i & ((1 << self.a.inputs) - 1)) *
                       self.b.value_of(i >> self.a.inputs)
@@ -149,7 +221,7 @@ class Placement:
             m.d.comb += q.eq(_lookup([v % (1 << w) for v in values], Cat(ai, bi), w))
         else:
             m.d.comb += q.eq(self._signed(ai, self.a) * self._signed(bi, self.b))
-        x = Signal(unsigned(max(1, self.x_max.bit_length())), name=f"{name}_x")
+        x = Signal(unsigned(self.x_bits), name=f"{name}_x")
         m.d.comb += x.eq(xa + xb)
         return q, x
 
@@ -165,18 +237,29 @@ class Placement:
         width the largest shift so far can reach."""
         lsb, n = self.stages[stage]
         reach = min(self.x_max, ((1 << (lsb + n)) - 1))
-        out = Signal(signed(self.q_shape.width + reach), name=f"{name}_s{stage}")
+        shape = unsigned if self.sign_last else signed
+        out = Signal(shape(self.q_shape.width + reach), name=f"{name}_s{stage}")
         options = [(word << (v << lsb)) for v in range(1 << n)]
         sel = x[lsb:lsb + n]
         value = options[0]
         for v in range(1, 1 << n):
             value = Mux(sel == v, options[v], value)
-        if stage == len(self.stages) - 1:  # the last: its sign bit complemented (note 3)
+        if stage == len(self.stages) - 1 and self.sign_last:  # note 4
+            out = Signal(unsigned(self.field), name=f"{name}_y")
+            sign, kill = x[self.x_bits], x[self.x_bits + 1]
+            value = (value ^ sign.replicate(self.field)) & (~kill).replicate(self.field)
+        elif stage == len(self.stages) - 1:  # the last: its sign bit complemented (note 3)
             out = Signal(unsigned(self.field), name=f"{name}_y")
             value = value ^ (1 << (self.field - 1))
         m.d.comb += out.eq(value)
         return out
 
-    def bits(self, word: Value) -> list[Value]:
-        """The heap bits of the last stage's word (its sign bit already complemented)."""
-        return [word[j] for j in range(self.field)]
+    def bits(self, word: Value, x: Value) -> list[Value]:
+        """The heap bits of the last stage's word, in the columns of :meth:`columns_of`:
+        the word (its sign bit already complemented); with the sign last, the word then
+        ``s & ~kill`` and its complement."""
+        bits = [word[j] for j in range(self.field)]
+        if self.sign_last:
+            neg = x[self.x_bits] & ~x[self.x_bits + 1]
+            bits += [neg, ~neg]
+        return bits

@@ -256,6 +256,7 @@ E4M3_SOME = [0x01, 0x07, 0x08, 0xFE, 0x7E, 0x7F, 0xFF, 0x80]
 
 @pytest.mark.parametrize(("a", "b", "block", "b_codes"), [
     ("e3m2", "e3m2", 8, None), ("e3m2", "e2m1", 4, None), ("int", "e3m2", 4, None),
+    ("e2m1", "e2m1", 4, None), ("e2m3", "e2m3", 8, None),
     ("e4m3", "e4m3", 4, E4M3_SOME), ("e2m3", "e4m3", 4, E4M3_SOME),
 ])
 def test_placed_products_of_every_code_pair(a, b, block, b_codes):

@@ -436,13 +436,14 @@ class SumOfProducts:
 
     def _enter_placed(self, m, register, a, b, name, columns) -> None:
         """Exponent-sum placement (:mod:`hw.placement`): per MAC the significand product and
-        the shift (level 1), one level per shifter stage, a register after every
+        the shift (two levels), one level per shifter stage, a register after every
         ``levels_per_stage`` levels; the final words' bits into ``columns``."""
         place = self._placement
         pairs = [place.product(m, a[i], b[i], f"{name}_p{i}") for i in range(self.block)]
+        first = place.levels - len(place.stages) + 1  # the first shifter stage's level
         for level in range(1, place.levels + 1):
-            if level > 1:
-                pairs = [(place.shift(m, q, x, level - 2, f"{name}_p{i}"), x)
+            if level >= first:
+                pairs = [(place.shift(m, q, x, level - first, f"{name}_p{i}"), x)
                          for i, (q, x) in enumerate(pairs)]
             if self._registered_after(level):
                 # X is not needed after the last stage, its sign and kill bits are.

@@ -54,7 +54,7 @@ from amaranth.hdl import Cat, Mux, Signal, Value, signed, unsigned
 
 from golden.minifloat import ElementFormat
 
-__all__ = ["MIN_PLACED_EXP_BITS", "TABLE_INPUTS", "Placement", "placed"]
+__all__ = ["MIN_PLACED_EXP_BITS", "PRODUCT_LEVELS", "TABLE_INPUTS", "Placement", "placed"]
 
 #: Elements with at least this many exponent bits are placed by their exponent sum.
 MIN_PLACED_EXP_BITS = 3
@@ -62,6 +62,8 @@ MIN_PLACED_EXP_BITS = 3
 TABLE_INPUTS = 8
 #: Inputs of a LUT.
 LUT_INPUTS = 6
+#: Logic levels of the significand product.
+PRODUCT_LEVELS = 2
 
 
 def placed(a_element: ElementFormat | None, b_element: ElementFormat | None) -> bool:
@@ -147,7 +149,7 @@ class Placement:
     stages : list of (int, int)
         Shifter stages, each ``(first select bit, select bits)``.
     levels : int
-        Logic levels: the product (one), then one per shifter stage.
+        Logic levels: the product (:data:`PRODUCT_LEVELS`), then one per shifter stage.
     """
 
     def __init__(self, *, a_element: ElementFormat | None, a_bits: int,
@@ -164,7 +166,9 @@ class Placement:
         self.x_bits = 0 if self.magnitude else max(1, self.x_max.bit_length())
         xb = self.x_max.bit_length()
         self.stages = [(j, min(2, xb - j)) for j in range(0, xb, 2)]
-        self.levels = 1 + len(self.stages)
+        # The significand product (a multiplier, or a table of up to eight inputs and the
+        # sign's XOR) is two LUT6 deep: it counts as two levels.
+        self.levels = PRODUCT_LEVELS + len(self.stages)
         # Two minifloats whose last stage is a 2:1 mux: the unsigned product is shifted and
         # the sign (and a special's zero) applied in the last stage's LUTs (note 4).
         self.sign_last = both and (self.magnitude or self.stages[-1][1] == 1)
@@ -186,7 +190,7 @@ class Placement:
         return list(range(self.field)) + extra
 
     def product(self, m, a_code: Value, b_code: Value, name: str) -> tuple[Value, Value]:
-        """Level 1: the significand product ``q`` and the shift ``X`` (with the sign last,
+        """Levels 1 and 2: the significand product ``q`` and the shift ``X`` (with the sign last,
         ``q`` unsigned and ``X`` followed by the product's sign ``s`` and ``kill``, a special
         code's zero)."""
         from .bitheap import ELEMENT_VALUES, _lookup  # (bitheap imports this module)

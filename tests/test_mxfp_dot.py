@@ -96,8 +96,11 @@ def test_golden_special_codes_make_the_block_nan(element, code, nan):
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [
     ({"a_element": "e2m1", "a_bits": 4}, ValueError,
      r"a_bits applies only with a_element='int', not a_element='e2m1': leave it out"),
-    ({"a_element": "e5m2"}, ValueError, r"a_element 'e5m2' is not supported by the dot product "
-                                       r"yet: its fixed-point elements reach 2\*\*32"),
+    ({"a_element": "e5m2", "b_element": "e5m2"}, ValueError,
+     r"a_element 'e5m2' x b_element 'e5m2' at block 4: the exact sum reaches "
+     r"\d+, beyond the 64 bits"),
+    ({"a_element": "e5m2", "b_bits": 24, "block": 1024}, ValueError,
+     r"a_element 'e5m2' x b_element 'int' at block 1024: the exact sum reaches"),
     ({"b_element": "e4m3", "exp_bits": 5}, ValueError,
      r"exp_bits must be 8 \(the E8M0 scale\) when b_element is a minifloat \('e4m3'\), not 5"),
     ({"a_element": "fp4"}, ValueError,
@@ -136,8 +139,7 @@ def test_mxint_records_keep_their_parameters_and_names():
     (["--format", "mxint6", "--wbits", "4"],
      "--wbits 4 conflicts with --format mxint6, which sets 6 bits; give one or the other"),
     (["--format", "mxfp5"], "argument --format: format must be mxint2 .. mxint24 or one of"),
-    (["--format", "mxfp8_e5m2"], "--aformat/--format 'e5m2' is not supported by the dot "
-                                 "product yet"),
+    (["--format", "mxfp8_e5m2"], "the exact sum reaches"),
 ])
 def test_cli_says_bits_make_no_difference(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit):
@@ -190,6 +192,13 @@ def test_amaranth_sim_larger_blocks(p):
     _check(p, seed=4)
 
 
+@pytest.mark.parametrize(("a", "b"), [*(("e5m2", f) for f in FORMATS),
+                                      *((f, "e5m2") for f in FORMATS)])
+def test_amaranth_sim_e5m2_pairs(a, b):
+    """E5M2 (infinities and NaNs; elements up to 2**32) with every other format."""
+    _check(params(a, b, 3, b_bits=8), seed=5)
+
+
 def _check(p, seed):
     dut = MXIntDotProduct(**p)
     model = model_for({"top": "dot", "parameters": dut.params.kwargs()})
@@ -227,7 +236,7 @@ VERILATOR_MATRIX = [
     params("int", "e2m1", 8, a_bits=8),
     params("e2m3", "e3m2", 4, lps=3),
     params("e4m3", "e4m3", 2, arch="tree"),
-    params("e3m2", "int", 1, b_bits=4),
+    params("e5m2", "int", 1, b_bits=4),
     params("e2m1", "e2m3", 8, primitives="xc7"),
 ]
 
@@ -258,6 +267,7 @@ E4M3_SOME = [0x01, 0x07, 0x08, 0xFE, 0x7E, 0x7F, 0xFF, 0x80]
     ("e3m2", "e3m2", 8, None), ("e3m2", "e2m1", 4, None), ("int", "e3m2", 4, None),
     ("e2m1", "e2m1", 4, None), ("e2m3", "e2m3", 8, None),
     ("e4m3", "e4m3", 4, E4M3_SOME), ("e2m3", "e4m3", 4, E4M3_SOME),
+    ("e5m2", "e4m3", 4, E4M3_SOME),
 ])
 def test_placed_products_of_every_code_pair(a, b, block, b_codes):
     """Every pair of element codes (every b code, or ``b_codes``, against every a code: the

@@ -33,8 +33,9 @@ bits gating copies of the word into offset columns) would replace the last multi
 stage by more heap bits, each still one LUT, so they cost more in our compressor, where a
 heap bit costs about one LUT.
 
-4. *Sign last.* When both operands are minifloats and the last shifter stage is a 2:1
-   multiplexer (E4M3 x E4M3, E2M3, E2M1 x E2M3), ``q = g_a * g_b`` is shifted unsigned
+4. *Sign last.* When both operands are minifloats, the last shifter stage is a 2:1
+   multiplexer (when ``X`` has an even number of bits, the last 4:1 stage is split in two),
+   ``q = g_a * g_b`` is shifted unsigned
    (one bit narrower) and the last stage's LUT (2:1 mux, sign ``s = s_a ^ s_b`` and
    ``kill``, five inputs) gives ``(x ^ s) & ~kill`` for each bit of the ``F``-bit word
    ``x = q << X``; with ``n = s & ~kill``, the two's complement ``(-1)**s x = (x ^ s) + n -
@@ -165,6 +166,11 @@ class Placement:
         self.x_bits = 0 if self.magnitude else max(1, self.x_max.bit_length())
         xb = self.x_max.bit_length()
         self.stages = [(j, min(2, xb - j)) for j in range(0, xb, 2)]
+        if both and not self.magnitude and xb >= 2 and xb % 2 == 0:
+            # Two minifloats: the last 4:1 stage split into two 2:1 stages so that the sign
+            # goes last (note 4; E3M2 k32 88.4 -> 67.8 LUTs/MAC, the unsigned 3 x 3 product
+            # being one 6-input LUT per bit where the signed one was an 8-input table).
+            self.stages = self.stages[:-1] + [(xb - 2, 1), (xb - 1, 1)]
         # Two minifloats whose last stage is a 2:1 mux: the unsigned product is shifted and
         # the sign (and a special's zero) applied in the last stage's LUTs (note 4).
         self.sign_last = both and (self.magnitude or self.stages[-1][1] == 1)

@@ -58,9 +58,11 @@ class MXIntDotProduct(wiring.Component):
     Structure (``arch``, see :mod:`hw.bitheap`): ``"heap"`` cuts every product into tiles
     of at most 3 x 3 bits (one LUT per output bit), puts all tile bits of the ``k``
     products into one bit heap, reduces it with (6;3)/(1,5;3)/(3;2) counters and finishes
-    with one carry-propagate adder; ``"tree"`` has ``k`` registered multipliers feeding a
-    binary adder tree whose nodes are only as wide as the range of their partial sums. A
-    pipeline register follows every ``levels_per_stage`` logic levels and the last one.
+    with one carry-propagate adder (minifloat products enter instead as the significand
+    product shifted by the exponent sum, :mod:`hw.placement`); ``"tree"`` has ``k``
+    registered multipliers feeding a binary adder tree whose nodes are only as wide as the
+    range of their partial sums. A pipeline register follows every ``levels_per_stage``
+    logic levels and the last one.
 
     Throughput is one block pair per cycle. :attr:`latency` cycles pass from the transfer
     of an input pair to the output becoming valid. The pipeline stalls as a whole when

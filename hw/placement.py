@@ -169,7 +169,8 @@ class Placement:
         if both and not self.magnitude and xb >= 2 and xb % 2 == 0:
             # Two minifloats: the last 4:1 stage split into two 2:1 stages so that the sign
             # goes last (note 4; E3M2 k32 88.4 -> 67.8 LUTs/MAC, the unsigned 3 x 3 product
-            # being one 6-input LUT per bit where the signed one was an 8-input table).
+            # being one 6-input LUT per bit where the signed one was an 8-input table;
+            # 2:1, 4:1, 2:1 measured 77.1, 159.8 MHz on ECP5 against 149.5).
             self.stages = self.stages[:-1] + [(xb - 2, 1), (xb - 1, 1)]
         # Two minifloats whose last stage is a 2:1 mux: the unsigned product is shifted and
         # the sign (and a special's zero) applied in the last stage's LUTs (note 4).

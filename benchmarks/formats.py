@@ -3,7 +3,7 @@
 Usage::
 
     python -m benchmarks.formats [--block 32,16] [--formats mxfp4,mxint8,...]
-                                 [--no-pnr] [--jobs 2] [--json FILE]
+                                 [--levels-per-stage 2] [--no-pnr] [--jobs 2] [--json FILE]
 
 For each format and block it generates the dot product (``--top dot`` with both operands
 in that format: ``--aformat``/``--wformat`` for a minifloat, ``--bits`` for MXINT) and
@@ -58,16 +58,21 @@ TARGET_RATIO = 2.5
 FREQ_MHZ = 200.0
 
 
-def dot_params(name: str, block: int) -> dict:
-    """``hw.generate`` parameters of the dot product with both operands in format ``name``."""
+def dot_params(name: str, block: int, levels_per_stage: int = 2) -> dict:
+    """``hw.generate`` parameters of the dot product with both operands in format ``name``
+    (``levels_per_stage`` only when not the default, 2, so default designs keep their
+    cache keys)."""
     fmt = parse_format(name, block=block)
+    extra = {} if levels_per_stage == 2 else {"levels_per_stage": levels_per_stage}
     if isinstance(fmt, MXFPFormat):
-        return {"a_element": fmt.element.name, "b_element": fmt.element.name, "block": block}
-    return {"a_bits": fmt.man_bits, "b_bits": fmt.man_bits, "block": block}
+        return {"a_element": fmt.element.name, "b_element": fmt.element.name, "block": block,
+                **extra}
+    return {"a_bits": fmt.man_bits, "b_bits": fmt.man_bits, "block": block, **extra}
 
 
 def measure(formats: Sequence[str], blocks: Sequence[int], *, pnr: bool = True,
-            jobs: int = 2, cache: ResultCache | None = None) -> list[dict]:
+            jobs: int = 2, cache: ResultCache | None = None,
+            levels_per_stage: int = 2) -> list[dict]:
     """One row per (format, block): LUTs, FFs per MAC on xc7 LUT-only, ECP5 MHz, memory
     density, and the peer's figure where there is one."""
     digest = hw_digest()
@@ -75,7 +80,8 @@ def measure(formats: Sequence[str], blocks: Sequence[int], *, pnr: bool = True,
     for name in formats:
         for k in blocks:
             try:
-                unit = elaborate_unit(cache, "dot", dot_params(name, k), digest)
+                unit = elaborate_unit(cache, "dot", dot_params(name, k, levels_per_stage),
+                                     digest)
             except (TypeError, ValueError) as exc:  # a format the dot product refuses
                 rows.append({"format": name, "block": k, "skipped": str(exc)})
                 continue
@@ -143,6 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="--format names (default: " + ",".join(FORMATS) + ")")
     parser.add_argument("--block", type=int_list(1, MAX_BLOCK), default=(32, 16),
                         metavar="K[,K...]", help="block sizes (default: 32,16)")
+    parser.add_argument("--levels-per-stage", type=int, default=2, choices=range(1, 65),
+                        metavar="L", help="logic levels between the dot product's pipeline "
+                                          "registers, 1 to 64 (default: 2)")
     parser.add_argument("--no-pnr", action="store_true", help="skip ECP5 place and route")
     parser.add_argument("--jobs", type=int, default=2, choices=range(1, 65), metavar="N",
                         help="tool runs at once, 1 to 64 (default: 2)")
@@ -155,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json is not None:
         check_outputs(parser, [("--json", args.json, False)])
     cache = None if args.no_cache else ResultCache(DEFAULT_CACHE_DIR)
-    rows = measure(args.formats, args.block, pnr=not args.no_pnr, jobs=args.jobs, cache=cache)
+    rows = measure(args.formats, args.block, pnr=not args.no_pnr, jobs=args.jobs, cache=cache,
+                   levels_per_stage=args.levels_per_stage)
     print(to_markdown(rows), end="")
     if args.json is not None:
         write_atomic(args.json, json.dumps(rows, indent=1) + "\n")

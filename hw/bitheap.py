@@ -45,13 +45,19 @@ Minifloat operands (OCP MX elements, ``a_element``/``b_element``) enter as their
 (:mod:`golden.minifloat`; specials count as 0), so ``S`` is the same exact integer sum.
 How such an operand is cut:
 
-* a code of at most :data:`CODE_DIGIT_BITS` (four) bits (E2M1) is one *digit* of the
-  tiles: a tile's table reads the whole code and gives ``decode(c) * partner chunk``
-  directly, so the partner is cut into chunks of at most ``6 - 4 = 2`` bits (a 6-input
-  function), and two such codes make a single tile of both codes (8 inputs);
-* a wider code (E2M3, E3M2, E4M3, E5M2) is first decoded, one table per element, to its
-  ``int_bits``-bit two's complement ``P``, which is then cut like an integer. The decode
-  is one more level, before the tiles.
+* when both operands are minifloats, or either has three or more exponent bits (E3M2,
+  E4M3), no tiles: each product is the product of the significands shifted by the sum of
+  the elements' exponents (for E2M1 x E2M1 one table of the two magnitudes), entered as
+  one word per MAC (*exponent-sum placement*, :mod:`hw.placement`;
+  :attr:`SumOfProducts.placement`), which takes the product plus one level per shifter
+  stage;
+* otherwise (the partner is an integer) a code of at most :data:`CODE_DIGIT_BITS` (four)
+  bits (E2M1) is one *digit* of the tiles: a tile's table reads the whole code and gives
+  ``decode(c) * partner chunk`` directly, so the partner is cut into chunks of at most
+  ``6 - 4 = 2`` bits (a 6-input function);
+* and a wider code with two exponent bits (E2M3) is first decoded, one table per
+  element, to its ``int_bits``-bit two's complement ``P``, which is then cut like an
+  integer. The decode is one more level, before the tiles.
 
 The width of ``S`` is that of its true range (:func:`golden.dot.mx_dot_sum_range`), so a
 minifloat operand's width is that of ``P``, not of its code.
@@ -80,12 +86,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from amaranth.hdl import Array, Cat, Const, Instance, Module, Signal, Value, signed
+from amaranth.hdl._ast import Slice
 
 from golden.dot import dot_sum_range
 from golden.format import MAX_BLOCK, MAX_MAN_BITS, check_choice, check_int
 from golden.minifloat import ElementFormat
 
 from .layouts import range_shape
+from .placement import Placement, placed
 
 __all__ = ["ARCHS", "CODE_DIGIT_BITS", "DEFAULT_ARCH", "FINAL_ROWS", "PRIMITIVES",
            "SumOfProducts"]
@@ -208,26 +216,35 @@ class SumOfProducts:
             products = [x * y for x in a_range for y in b_range]
             self.shape = range_shape(block * min(products), block * max(products))
         self.width = self.shape.width
+        # Elements with 3+ exponent bits: placed by their exponent sum (hw/placement.py).
+        self._placement = Placement(a_element=a_element, a_bits=self.a_bits,
+                                    b_element=b_element, b_bits=self.b_bits) \
+            if arch == "heap" and placed(a_element, b_element) else None
         # A minifloat code too wide to be a tile's digit is decoded first: one more level.
         self._decode = {"a": _decoded(a_element), "b": _decoded(b_element)}
         decode_level = 1 if arch == "heap" and any(self._decode.values()) else 0
+        if self._placement is not None:
+            decode_level = 0
         if arch == "tree":
             tree_levels = (block - 1).bit_length()
             self.levels = 1 + tree_levels
             self.stages = 1 + -(-tree_levels // levels_per_stage)
         else:
-            self._tiles = [_Tile(ac, bc) for ac, bc in _tile_pairs(
-                self._digits(a_element, self.a_bits, b_element),
-                self._digits(b_element, self.b_bits, a_element))]
+            self._tiles = [] if self._placement is not None else [
+                _Tile(ac, bc) for ac, bc in _tile_pairs(
+                    self._digits(a_element, self.a_bits, b_element),
+                    self._digits(b_element, self.b_bits, a_element))]
             heights = self._heap_heights()
+            # Levels of the heap's entry: the tiles (one), or the placement's.
+            entry = 1 if self._placement is None else self._placement.levels
             if self.primitives == "xc7":
                 # Levels: tiles, then ternary adders until one row is left.
                 self._plan = []
-                self.levels = 1 + _ternary_levels(heights)
+                self.levels = entry + _ternary_levels(heights)
             else:
                 self._plan = _plan_levels(heights)
                 # Levels: tiles, each counter level, the final adder (if rows remain).
-                self.levels = 1 + len(self._plan) + (
+                self.levels = entry + len(self._plan) + (
                     1 if max(_reduce_heights(heights, self._plan), default=0) > 1 else 0)
             self._decode_level = decode_level
             self.levels += decode_level
@@ -249,11 +266,17 @@ class SumOfProducts:
 
     def _constant(self) -> int:
         """The tiles' offsets, ``sum`` of ``lo << shift`` over all tiles, mod ``2**width``."""
+        if self._placement is not None:
+            return self._placement.constant(self.block) % (1 << self.width)
         total = self.block * sum(t.lo << t.shift for t in self._tiles)
         return total % (1 << self.width)
 
     def _heap_heights(self) -> list[int]:
         heights = [0] * self.width
+        if self._placement is not None:
+            for c in self._placement.columns_of():
+                if c < self.width:
+                    heights[c] += self.block
         for t in self._tiles:
             for j in range(t.width):
                 if t.shift + j < self.width:
@@ -272,6 +295,12 @@ class SumOfProducts:
         return level % self.levels_per_stage == 0 or level == self.levels
 
     # -- building -----------------------------------------------------------------------
+
+    @property
+    def placement(self) -> Placement | None:
+        """How a heap enters products of minifloats with 3+ exponent bits
+        (:mod:`hw.placement`), or None when it enters tiles."""
+        return self._placement
 
     @property
     def certificate(self) -> dict:
@@ -353,6 +382,8 @@ class SumOfProducts:
                 a = [register(x, f"{name}_ra{i}") for i, x in enumerate(a)]
                 b = [register(x, f"{name}_rb{i}") for i, x in enumerate(b)]
         columns: list[list[Value]] = [[] for _ in range(w)]
+        if self._placement is not None:
+            self._enter_placed(m, register, a, b, name, columns)
         for i in range(self.block):
             for t, tile in enumerate(self._tiles):
                 (alsb, aw, _), (blsb, bw, _) = tile.a, tile.b
@@ -370,8 +401,11 @@ class SumOfProducts:
             if (const >> c) & 1:
                 columns[c].append(Const(1, 1))
 
-        level = 1 + self._decode_level
-        columns = self._stage(register, columns, level, name, steps)
+        if self._placement is None:
+            level = 1 + self._decode_level
+            columns = self._stage(register, columns, level, name, steps)
+        else:  # registered inside the entry's levels
+            level = self._placement.levels
         if self.primitives == "xc7":
             while max(len(col) for col in columns) > 1:
                 level += 1
@@ -399,6 +433,32 @@ class SumOfProducts:
             bits = [col[0] if col else Const(0, 1) for col in columns]
         self._certificate = {**cert, "result": [_ref(bit) for bit in bits]}
         return Cat(*bits).as_signed()
+
+    def _enter_placed(self, m, register, a, b, name, columns) -> None:
+        """Exponent-sum placement (:mod:`hw.placement`): per MAC the significand product and
+        the shift (two levels), one level per shifter stage, a register after every
+        ``levels_per_stage`` levels; the final words' bits into ``columns``."""
+        place = self._placement
+        pairs = [place.product(m, a[i], b[i], f"{name}_p{i}") for i in range(self.block)]
+        first = place.levels - len(place.stages) + 1  # the first shifter stage's level
+        for level in range(1, place.levels + 1):
+            if level >= first:
+                pairs = [(place.shift(m, q, x, level - first, f"{name}_p{i}"), x)
+                         for i, (q, x) in enumerate(pairs)]
+            if self._registered_after(level):
+                # X is not needed after the last stage, its sign and kill bits are.
+                last = level == place.levels and not place.sign_last
+                pairs = [(register(q, f"{q.name}_r"),
+                          x if last else register(x, f"{x.name}_r{level}"))
+                         for q, x in pairs]
+        for i, (q, x) in enumerate(pairs):
+            for c, bit in zip(place.columns_of(), place.bits(q, x), strict=True):
+                if not isinstance(bit, Slice):  # a sign bit: a signal of its own
+                    s = Signal(name=f"{name}_p{i}_c{c}")
+                    m.d.comb += s.eq(bit)
+                    bit = s
+                if c < len(columns):
+                    columns[c].append(bit)
 
     def _stage(self, register, columns, level, name, steps):
         if not self._registered_after(level):

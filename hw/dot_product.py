@@ -8,8 +8,8 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.dot import mx_dot_product
-from golden.format import SCALE_BITS
+from golden.dot import mx_dot_product, mx_dot_sum_range
+from golden.format import SCALE_BITS, MXFPFormat, MXIntFormat
 
 from .bitheap import DEFAULT_ARCH, SumOfProducts
 from .layouts import dot_result_layout, mxfp_block_layout, mxint_block_layout
@@ -58,9 +58,11 @@ class MXIntDotProduct(wiring.Component):
     Structure (``arch``, see :mod:`hw.bitheap`): ``"heap"`` cuts every product into tiles
     of at most 3 x 3 bits (one LUT per output bit), puts all tile bits of the ``k``
     products into one bit heap, reduces it with (6;3)/(1,5;3)/(3;2) counters and finishes
-    with one carry-propagate adder; ``"tree"`` has ``k`` registered multipliers feeding a
-    binary adder tree whose nodes are only as wide as the range of their partial sums. A
-    pipeline register follows every ``levels_per_stage`` logic levels and the last one.
+    with one carry-propagate adder (minifloat products enter instead as the significand
+    product shifted by the exponent sum, :mod:`hw.placement`); ``"tree"`` has ``k``
+    registered multipliers feeding a binary adder tree whose nodes are only as wide as the
+    range of their partial sums. A pipeline register follows every ``levels_per_stage``
+    logic levels and the last one.
 
     Throughput is one block pair per cycle. :attr:`latency` cycles pass from the transfer
     of an input pair to the output becoming valid. The pipeline stalls as a whole when
@@ -72,8 +74,8 @@ class MXIntDotProduct(wiring.Component):
     a_element, b_element : str
         Element format of ``a`` and ``b``: ``"int"`` (default, MXINT of ``a_bits`` /
         ``b_bits``) or ``"e4m3"``, ``"e3m2"``, ``"e2m3"``, ``"e2m1"``; may differ.
-        ``"e5m2"`` is refused for now (its ``P`` is 33 bits, wider than the sum of
-        products takes).
+        ``"e5m2"`` pairs with every format but itself (and MXINT up to a sum range of 64
+        bits): the golden model's sum is an int64.
     a_bits, b_bits : int
         Mantissa widths of an MXINT ``a`` and ``b`` including the sign, 2 to 24; may
         differ. Not given (None) for a minifloat operand.
@@ -201,9 +203,9 @@ class MXIntDotProduct(wiring.Component):
 
 
 FORMAT_HELP = ("format of operand {side}: mxint<m> (MXINT of m bits, or of {bits} when "
-               "neither is given) or an OCP MX minifloat, mxfp8_e4m3, mxfp6_e3m2, mxfp6_e2m3 "
-               "or mxfp4 (element codes under an E8M0 scale; mxfp8_e5m2 is not supported "
-               "yet); the record keeps the element: int, e4m3, e3m2, e2m3, e2m1")
+               "neither is given) or an OCP MX minifloat, mxfp8_e4m3, mxfp6_e3m2, mxfp6_e2m3, "
+               "mxfp4 or mxfp8_e5m2 (element codes under an E8M0 scale; E5M2 not with "
+               "itself); the record keeps the element: int, e5m2, e4m3, e3m2, e2m3, e2m1")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -227,16 +229,29 @@ class DotParams(Params):
     def resolve(self) -> None:
         for side in ("a", "b"):
             fmt = getattr(self, f"{side}_element")
-            if fmt == "e5m2":
-                raise ValueError(
-                    f"{side}_element 'e5m2' is not supported by the dot product yet: its "
-                    "fixed-point elements reach 2**32 (33 bits, beyond the 24 the sum of "
-                    "products takes; an E5M2 x E5M2 sum needs about 70 bits); use mxint<m>, "
-                    "mxfp8_e4m3, mxfp6_e3m2, mxfp6_e2m3 or mxfp4")
             if fmt != "int" and self.exp_bits != SCALE_BITS:
                 raise ValueError(
                     f"exp_bits must be {SCALE_BITS} (the E8M0 scale) when {side}_element is "
                     f"a minifloat ({fmt!r}), not {self.exp_bits}")
+        if "e5m2" in (self.a_element, self.b_element):
+            # The golden model sums in int64; E5M2 elements reach 2**32 (E5M2 x E5M2 needs
+            # about 70 bits).
+            fmts = [MXIntFormat(bits, self.exp_bits, self.block) if element == "int" else
+                    MXFPFormat(element, block=self.block)
+                    for element, bits in ((self.a_element, self.a_bits),
+                                          (self.b_element, self.b_bits))]
+            lo, hi = mx_dot_sum_range(*fmts, self.block)
+            if lo < -(1 << 63) or hi >= 1 << 63:
+                # Named by the E5M2 side's field (the command line shows its option).
+                side, other = ("a", "b") if self.a_element == "e5m2" else ("b", "a")
+                partner = getattr(self, f"{other}_element")
+                partner = f"MXINT{getattr(self, f'{other}_bits')}" if partner == "int" else \
+                    partner.upper()
+                raise ValueError(
+                    f"{side}_element 'e5m2' with an {partner} operand at block "
+                    f"{self.block}: the exact sum reaches {hi}, beyond the 64 bits the dot "
+                    "product's golden model (golden.dot.mx_dot_product) computes in; E5M2 "
+                    "pairs with every other format (MXINT up to that range)")
         check_sum_fields(self)
 
     @property

@@ -96,8 +96,11 @@ def test_golden_special_codes_make_the_block_nan(element, code, nan):
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [
     ({"a_element": "e2m1", "a_bits": 4}, ValueError,
      r"a_bits applies only with a_element='int', not a_element='e2m1': leave it out"),
-    ({"a_element": "e5m2"}, ValueError, r"a_element 'e5m2' is not supported by the dot product "
-                                       r"yet: its fixed-point elements reach 2\*\*32"),
+    ({"a_element": "e5m2", "b_element": "e5m2"}, ValueError,
+     r"a_element 'e5m2' with an E5M2 operand at block 4: the exact sum reaches "
+     r"\d+, beyond the 64 bits"),
+    ({"a_element": "e5m2", "b_bits": 24, "block": 1024}, ValueError,
+     r"a_element 'e5m2' with an MXINT24 operand at block 1024: the exact sum reaches"),
     ({"b_element": "e4m3", "exp_bits": 5}, ValueError,
      r"exp_bits must be 8 \(the E8M0 scale\) when b_element is a minifloat \('e4m3'\), not 5"),
     ({"a_element": "fp4"}, ValueError,
@@ -136,9 +139,8 @@ def test_mxint_records_keep_their_parameters_and_names():
     (["--format", "mxint6", "--wbits", "4"],
      "--wbits 4 conflicts with --format mxint6, which sets 6 bits; give one or the other"),
     (["--format", "mxfp5"], "argument --format: format must be mxint2 .. mxint24 or one of"),
-    (["--format", "mxfp8_e5m2"], "--format mxfp8_e5m2 is not supported by the dot "
-                                 "product yet"),
-    (["--wformat", "MXFP8_E5M2", "--abits", "4"], "--wformat mxfp8_e5m2 is not supported"),
+    (["--format", "mxfp8_e5m2"], "--format mxfp8_e5m2 with an E5M2 operand at block 4: "
+                                 "the exact sum reaches"),
     (["--format", "mxfp4", "--aformat", "mxfp4", "--wformat", "mxfp6_e2m3"],
      "--format makes no difference when --aformat and --wformat are given; drop it"),
 ])
@@ -193,6 +195,13 @@ def test_amaranth_sim_larger_blocks(p):
     _check(p, seed=4)
 
 
+@pytest.mark.parametrize(("a", "b"), [*(("e5m2", f) for f in FORMATS),
+                                      *((f, "e5m2") for f in FORMATS)])
+def test_amaranth_sim_e5m2_pairs(a, b):
+    """E5M2 (infinities and NaNs; elements up to 2**32) with every other format."""
+    _check(params(a, b, 3, b_bits=8), seed=5)
+
+
 def _check(p, seed):
     dut = MXIntDotProduct(**p)
     model = model_for({"top": "dot", "parameters": dut.params.kwargs()})
@@ -230,7 +239,7 @@ VERILATOR_MATRIX = [
     params("int", "e2m1", 8, a_bits=8),
     params("e2m3", "e3m2", 4, lps=3),
     params("e4m3", "e4m3", 2, arch="tree"),
-    params("e3m2", "int", 1, b_bits=4),
+    params("e5m2", "int", 1, b_bits=4),
     params("e2m1", "e2m3", 8, primitives="xc7"),
 ]
 
@@ -249,3 +258,42 @@ def test_verilator_scoreboard_catches_dropped_lsb(sim_build):
     s = simulate("dot", DotParams(**params("e2m1", "e4m3", 2)).kwargs(), seed=5,
                  vectors=100, build_root=sim_build, fault="lsb")
     assert s["mismatches"] > 0
+
+
+# --- exponent-sum placement (hw/placement.py): every code pair --------------------------------
+
+#: E4M3 codes against every code: subnormals (min, max), min normal, -max, max, both NaNs.
+E4M3_SOME = [0x01, 0x07, 0x08, 0xFE, 0x7E, 0x7F, 0xFF, 0x80]
+
+
+@pytest.mark.parametrize(("a", "b", "block", "b_codes"), [
+    ("e3m2", "e3m2", 8, None), ("e3m2", "e2m1", 4, None), ("int", "e3m2", 4, None),
+    ("e2m1", "e2m1", 4, None), ("e2m3", "e2m3", 8, None),
+    ("e4m3", "e4m3", 4, E4M3_SOME), ("e2m3", "e4m3", 4, E4M3_SOME),
+    ("e5m2", "e4m3", 4, E4M3_SOME),
+])
+def test_placed_products_of_every_code_pair(a, b, block, b_codes):
+    """Every pair of element codes (every b code, or ``b_codes``, against every a code: the
+    NaN codes, subnormals, -0 and +-max included) meets in one of the ``k`` lanes, which
+    are built alike; random scale codes and back-pressure."""
+    dut = MXIntDotProduct(**params(a, b, block, a_bits=4))
+    assert dut.sum_of_products.placement is not None
+    fa, fb = (MXIntFormat(4, 8, block) if a == "int" else _fmt(a, block)), _fmt(b, block)
+    na = 1 << (4 if a == "int" else fa.element.width)
+    b_all = torch.arange(1 << fb.element.width) if b_codes is None else torch.tensor(b_codes)
+    pairs = torch.cartesian_prod(torch.arange(na), b_all)
+    pairs = torch.cat([pairs, pairs[: (-len(pairs)) % block]]).reshape(-1, block, 2)
+    ca, cb = pairs[..., 0], pairs[..., 1]
+    if a == "int":
+        ca = torch.where(ca >= 8, ca - 16, ca)
+    gen = torch.Generator().manual_seed(11)
+    ea, eb = (torch.randint(0, 255, (len(pairs),), generator=gen) for _ in range(2))
+    r = mx_dot_product(ca, ea, cb, eb, fa, fb)
+    fld = "mantissa" if a == "int" else "codes"
+    stim = {side: [{f: x, "exponent": e} for x, e in zip(c.tolist(), ex.tolist(), strict=True)]
+            for side, f, c, ex in (("a", fld, ca, ea), ("b", "codes", cb, eb))}
+    want = {"o": [{"sum": s, "exponent": e, "nan": int(f)} for s, e, f in
+                  zip(r.sum.tolist(), r.exponent.tolist(), r.nan.tolist(), strict=True)]}
+    res = run_stream_sim(dut, stim, want, seed=block)
+    assert (res["mismatches"], res["missing"], res["protocol_errors"]) == (0, 0, []), \
+        res["reports"]

@@ -66,10 +66,12 @@ def _script(design: Design, induction: bool, steps: int, vcd: Path) -> str:
 
 
 def is_heap_dot(design: Design) -> bool:
-    """Whether ``design`` is a bit-heap dot product, which :func:`prove` proves piece by
-    piece (:mod:`.heap`) in streaming mode."""
+    """Whether ``design`` is a bit-heap dot product of tiles, which :func:`prove` proves
+    piece by piece (:mod:`.heap`) in streaming mode (one with exponent-sum placement,
+    :mod:`hw.placement`, is proven whole, at small sizes)."""
     sop = getattr(design.component, "sum_of_products", None)
-    return design.manifest.get("top") == "dot" and sop is not None and sop.arch == "heap"
+    return design.manifest.get("top") == "dot" and sop is not None and sop.arch == "heap" \
+        and sop.placement is None
 
 
 def prove(design: Design, *, mode: str = "streaming", steps: int | None = None,

@@ -1,0 +1,277 @@
+"""Exponent-sum placement: the bit-heap entry of a product of two minifloat elements, or of
+one with three or more exponent bits (E3M2, E4M3) and any partner, used by
+:class:`hw.bitheap.SumOfProducts`.
+
+An element code ``(s, e, m)`` (sign, ``E``-bit exponent field, ``M``-bit mantissa) stands
+for the fixed-point integer (:mod:`golden.minifloat`)
+
+    ``P = (-1)**s * g << x``,  ``g = (e != 0) * 2**M + m``,  ``x = max(e - 1, 0)``,
+
+(``g`` the significand with its implicit bit, ``x`` the shift; a subnormal, ``e = 0``, has
+the shift of ``e = 1`` and no implicit bit; a special code has ``g = 0``). An integer
+operand is ``g`` itself (two's complement) with ``x = 0``. So a product is
+
+    ``P_a * P_b = q << X``,  ``q = (-1)**(s_a ^ s_b) * g_a * g_b``,  ``X = x_a + x_b``,
+
+and its entry into the heap costs, per MAC:
+
+1. ``q``, a signed integer of ``(M_a + 1) + (M_b + 1) + 1`` bits, a table of the two sign
+   bits and significands when that is at most :data:`TABLE_INPUTS` inputs (each output bit
+   is then one small LUT network that ABC optimises whole), otherwise a multiplication;
+   ``X`` beside it, from the two exponent fields;
+2. a logarithmic shifter: stage ``j`` shifts by ``0, 1, 2 or 3`` times ``4**j`` as ``X``'s
+   bits ``2j, 2j + 1`` say (a 4:1 multiplexer, one 6-input LUT per output bit; a last
+   stage of one select bit is a 2:1 multiplexer), the word sign-extended and cut at the
+   width the largest ``X`` can reach;
+3. the shifted word ``y`` (``F`` bits, two's complement) enters the heap as its ``F - 1``
+   low bits and the complement of its sign bit at column ``F - 1``, with the constant
+   ``-2**(F - 1)`` (``y = low - y_top 2**(F-1) = low + (1 - y_top) 2**(F-1) - 2**(F-1)``).
+
+``F = w_q + X_max`` bits per MAC is the fewest a MAC can put into one heap whose columns
+must hold any of its ``X_max + 1`` placements; weight *buckets* (a one-hot of ``X``'s top
+bits gating copies of the word into offset columns) would replace the last multiplexer
+stage by more heap bits, each still one LUT, so they cost more in our compressor, where a
+heap bit costs about one LUT.
+
+4. *Sign last.* When both operands are minifloats, the last shifter stage is a 2:1
+   multiplexer (when ``X`` has an even number of bits, the last 4:1 stage is split in two),
+   ``q = g_a * g_b`` is shifted unsigned
+   (one bit narrower) and the last stage's LUT (2:1 mux, sign ``s = s_a ^ s_b`` and
+   ``kill``, five inputs) gives ``(x ^ s) & ~kill`` for each bit of the ``F``-bit word
+   ``x = q << X``; with ``n = s & ~kill``, the two's complement ``(-1)**s x = (x ^ s) + n -
+   n 2**F`` enters as the word, ``n`` at column 0, ``~n`` at column ``F`` and the constant
+   ``-2**F``. A special code (``kill``) enters as 0, so its significand needs no gating.
+5. *Magnitude table.* When the two magnitudes (codes without their sign) have at most six
+   bits together (E2M1 x E2M1), ``|P_a| * |P_b|`` is one 6-input table per bit and the word
+   is that product XOR ``s``, entered as in note 4 with no shifter.
+
+Measured (xc7 LUT-only generic, k = 32, ``python -m benchmarks.formats``): see
+docs/arithmetic.md.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Mux, Signal, Value, signed, unsigned
+
+from golden.minifloat import ElementFormat
+
+__all__ = ["MIN_PLACED_EXP_BITS", "TABLE_INPUTS", "Placement", "placed"]
+
+#: Elements with at least this many exponent bits are placed by their exponent sum.
+MIN_PLACED_EXP_BITS = 3
+#: Largest number of inputs of the significand product's table.
+TABLE_INPUTS = 8
+#: Inputs of a LUT.
+LUT_INPUTS = 6
+
+
+def placed(a_element: ElementFormat | None, b_element: ElementFormat | None) -> bool:
+    """Whether a product of these operands is entered by exponent-sum placement: one of
+    them is a minifloat with at least :data:`MIN_PLACED_EXP_BITS` exponent bits."""
+    if a_element is not None and b_element is not None:
+        return True
+    return any(e is not None and e.exp_bits >= MIN_PLACED_EXP_BITS
+               for e in (a_element, b_element))
+
+
+class _Side:
+    """One operand's decomposition: the significand (with sign) and the shift range."""
+
+    def __init__(self, element: ElementFormat | None, bits: int):
+        self.element = element
+        if element is None:
+            self.inputs = bits          # the two's complement integer itself
+            self.lo, self.hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+            self.x_max = 0
+        else:
+            man = element.man_bits
+            self.inputs = man + 2       # sign and significand
+            self.hi = (2 << man) - 1
+            self.lo = -self.hi
+            self.x_max = max(0, element.emax + element.bias - 1)
+
+    def value_of(self, index: int) -> int:
+        """The signed significand a table index part stands for."""
+        if self.element is None:
+            return index - (1 << self.inputs) if index >> (self.inputs - 1) else index
+        g = index >> 1
+        return -g if index & 1 else g
+
+    def special(self, code: Value) -> Value:
+        """Whether a minifloat code is an infinity or a NaN (it counts as 0)."""
+        element = self.element
+        man, eb = element.man_bits, element.exp_bits
+        m, e = code[:man], code[man:man + eb]
+        top = (1 << eb) - 1
+        if element.specials == "ieee":      # infinities and NaNs: exponent field all ones
+            return e == top
+        if element.specials == "nan":       # NaN: S.1..1.1..1
+            return (e == top) & (m == (1 << man) - 1)
+        return Value.cast(0)
+
+    def significand(self, code: Value) -> Value:
+        """``g``: the mantissa field with the implicit bit (``e != 0``) above it."""
+        man, eb = self.element.man_bits, self.element.exp_bits
+        return Cat(code[:man], code[man:man + eb] != 0)
+
+    def split(self, code: Value) -> tuple[Value, Value]:
+        """``(table input, shift x)`` of one element: ``Cat(sign, g)`` and ``x`` for a
+        minifloat (``g = 0`` for a special code), the integer and 0 otherwise."""
+        element = self.element
+        if element is None:
+            return code.as_unsigned(), Value.cast(0)
+        man, eb = element.man_bits, element.exp_bits
+        m, e, s = code[:man], code[man:man + eb], code[man + eb]
+        top = (1 << eb) - 1
+        if element.specials == "ieee":      # infinities and NaNs: exponent field all ones
+            special = e == top
+        elif element.specials == "nan":     # NaN: S.1..1.1..1
+            special = (e == top) & (m == (1 << man) - 1)
+        else:
+            special = Value.cast(0)
+        g = Mux(special, 0, Cat(m, e != 0))
+        x = Mux(e == 0, 0, e - 1)
+        return Cat(s, g[:man + 1]), x[:max(1, self.x_max.bit_length())]
+
+
+class Placement:
+    """Plan and build of the placed entry of ``k`` products (see the module notes).
+
+    Members
+    -------
+    q_shape : Shape
+        The signed significand product.
+    x_max : int
+        Largest shift ``X``.
+    field : int
+        ``F``, the bits of the shifted word (``w_q + x_max``).
+    stages : list of (int, int)
+        Shifter stages, each ``(first select bit, select bits)``.
+    levels : int
+        Logic levels: the product (``product_levels``, one or two), then one per shifter
+        stage.
+    """
+
+    def __init__(self, *, a_element: ElementFormat | None, a_bits: int,
+                 b_element: ElementFormat | None, b_bits: int):
+        self.a, self.b = _Side(a_element, a_bits), _Side(b_element, b_bits)
+        products = [x * y for x in (self.a.lo, self.a.hi) for y in (self.b.lo, self.b.hi)]
+        lo, hi = min(products), max(products)
+        self.q_shape = signed(max((-lo - 1).bit_length(), hi.bit_length()) + 1)
+        both = a_element is not None and b_element is not None
+        # Two minifloats whose magnitudes (code without the sign) make at most six bits
+        # (E2M1 x E2M1): the magnitude product is one table, a 6-input LUT per bit (note 5).
+        self.magnitude = both and a_element.width + b_element.width - 2 <= LUT_INPUTS
+        self.x_max = 0 if self.magnitude else self.a.x_max + self.b.x_max
+        self.x_bits = 0 if self.magnitude else max(1, self.x_max.bit_length())
+        xb = self.x_max.bit_length()
+        self.stages = [(j, min(2, xb - j)) for j in range(0, xb, 2)]
+        if both and not self.magnitude and xb >= 2 and xb % 2 == 0:
+            # Two minifloats: the last 4:1 stage split into two 2:1 stages so that the sign
+            # goes last (note 4; E3M2 k32 88.4 -> 67.8 LUTs/MAC, the unsigned 3 x 3 product
+            # being one 6-input LUT per bit where the signed one was an 8-input table;
+            # 2:1, 4:1, 2:1 measured 77.1, 159.8 MHz on ECP5 against 149.5).
+            self.stages = self.stages[:-1] + [(xb - 2, 1), (xb - 1, 1)]
+        # Two minifloats whose last stage is a 2:1 mux: the unsigned product is shifted and
+        # the sign (and a special's zero) applied in the last stage's LUTs (note 4).
+        self.sign_last = both and (self.magnitude or self.stages[-1][1] == 1)
+        if self.magnitude:
+            self.q_shape = unsigned(max(a_element.max_int * b_element.max_int, 1).bit_length())
+        elif self.sign_last:
+            self.q_shape = unsigned(self.q_shape.width - 1)
+        self.field = self.q_shape.width + self.x_max
+        # E2M1 x E2M1's table and the sign's XOR count as two levels (a register after them
+        # at levels_per_stage 2: ECP5 k32 150 -> 179 MHz, xc7 LUTs 28.8 -> 27.9 per MAC);
+        # a product before a shifter as one (two: E4M3 k32 143 -> 133 MHz, 147.9 -> 155.6).
+        self.product_levels = 2 if self.magnitude else 1
+        self.levels = self.product_levels + len(self.stages)
+        self.table = self.a.inputs + self.b.inputs <= TABLE_INPUTS
+
+    def constant(self, block: int) -> int:
+        """The entries' constant, ``-block * 2**(F - 1)`` (``-block * 2**F`` with the sign
+        last; unreduced)."""
+        return -block << (self.field if self.sign_last else self.field - 1)
+
+    def columns_of(self) -> list[int]:
+        """Columns of one MAC's heap bits (one bit each), low to high."""
+        extra = [0, self.field] if self.sign_last else []
+        return list(range(self.field)) + extra
+
+    def product(self, m, a_code: Value, b_code: Value, name: str) -> tuple[Value, Value]:
+        """Levels 1 and 2: the significand product ``q`` and the shift ``X`` (with the sign last,
+        ``q`` unsigned and ``X`` followed by the product's sign ``s`` and ``kill``, a special
+        code's zero)."""
+        from .bitheap import ELEMENT_VALUES, _lookup  # (bitheap imports this module)
+        ai, xa = self.a.split(a_code)
+        bi, xb = self.b.split(b_code)
+        q = Signal(self.q_shape, name=f"{name}_q")
+        if self.magnitude:
+            # |P_a| * |P_b| from the two magnitudes (0 for a special), then the sign.
+            wa, wb = self.a.element.width - 1, self.b.element.width - 1
+            va = [abs(v) for v in ELEMENT_VALUES[self.a.element.name][:1 << wa]]
+            vb = [abs(v) for v in ELEMENT_VALUES[self.b.element.name][:1 << wb]]
+            p = Signal(self.q_shape, name=f"{name}_mag")
+            m.d.comb += p.eq(_lookup([va[i & ((1 << wa) - 1)] * vb[i >> wa]
+                                      for i in range(1 << (wa + wb))],
+                                     Cat(a_code[:wa], b_code[:wb]), self.q_shape.width))
+            sign = a_code[-1] ^ b_code[-1]
+            x = Signal(2, name=f"{name}_x")
+            m.d.comb += [q.eq(p ^ sign.replicate(self.field)), x.eq(Cat(sign, 0))]
+            return q, x
+        if self.sign_last:
+            x = Signal(unsigned(self.x_bits + 2), name=f"{name}_x")
+            ga, gb = self.a.significand(a_code), self.b.significand(b_code)
+            kill = self.a.special(a_code) | self.b.special(b_code)
+            sign = a_code[-1] ^ b_code[-1]
+            m.d.comb += [q.eq(ga * gb), x.eq(Cat((xa + xb)[:self.x_bits], sign, kill))]
+            return q, x
+        if self.table:
+            w = self.q_shape.width
+            values = [self.a.value_of(i & ((1 << self.a.inputs) - 1)) *
+                      self.b.value_of(i >> self.a.inputs)
+                      for i in range(1 << (self.a.inputs + self.b.inputs))]
+            m.d.comb += q.eq(_lookup([v % (1 << w) for v in values], Cat(ai, bi), w))
+        else:
+            m.d.comb += q.eq(self._signed(ai, self.a) * self._signed(bi, self.b))
+        x = Signal(unsigned(self.x_bits), name=f"{name}_x")
+        m.d.comb += x.eq(xa + xb)
+        return q, x
+
+    @staticmethod
+    def _signed(index: Value, side: _Side) -> Value:
+        if side.element is None:
+            return index.as_signed()
+        g = index[1:].as_unsigned()
+        return Mux(index[0], -g, g)
+
+    def shift(self, m, word: Value, x: Value, stage: int, name: str) -> Value:
+        """One shifter stage: ``word << (x[lsb:lsb+n] << lsb)``, sign-extended, cut at the
+        width the largest shift so far can reach."""
+        lsb, n = self.stages[stage]
+        reach = min(self.x_max, ((1 << (lsb + n)) - 1))
+        shape = unsigned if self.sign_last else signed
+        out = Signal(shape(self.q_shape.width + reach), name=f"{name}_s{stage}")
+        options = [(word << (v << lsb)) for v in range(1 << n)]
+        sel = x[lsb:lsb + n]
+        value = options[0]
+        for v in range(1, 1 << n):
+            value = Mux(sel == v, options[v], value)
+        if stage == len(self.stages) - 1 and self.sign_last:  # note 4
+            out = Signal(unsigned(self.field), name=f"{name}_y")
+            sign, kill = x[self.x_bits], x[self.x_bits + 1]
+            value = (value ^ sign.replicate(self.field)) & (~kill).replicate(self.field)
+        elif stage == len(self.stages) - 1:  # the last: its sign bit complemented (note 3)
+            out = Signal(unsigned(self.field), name=f"{name}_y")
+            value = value ^ (1 << (self.field - 1))
+        m.d.comb += out.eq(value)
+        return out
+
+    def bits(self, word: Value, x: Value) -> list[Value]:
+        """The heap bits of the last stage's word, in the columns of :meth:`columns_of`:
+        the word (its sign bit already complemented); with the sign last, the word then
+        ``s & ~kill`` and its complement."""
+        bits = [word[j] for j in range(self.field)]
+        if self.sign_last:
+            neg = x[self.x_bits] & ~x[self.x_bits + 1]
+            bits += [neg, ~neg]
+        return bits

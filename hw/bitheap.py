@@ -86,7 +86,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from amaranth.hdl import Array, Cat, Const, Instance, Module, Signal, Value, signed
-from amaranth.hdl._ast import Slice
 
 from golden.dot import dot_sum_range
 from golden.format import MAX_BLOCK, MAX_MAN_BITS, check_choice, check_int
@@ -452,8 +451,9 @@ class SumOfProducts:
                           x if last else register(x, f"{x.name}_r{level}"))
                          for q, x in pairs]
         for i, (q, x) in enumerate(pairs):
-            for c, bit in zip(place.columns_of(), place.bits(q, x), strict=True):
-                if not isinstance(bit, Slice):  # a sign bit: a signal of its own
+            bits = place.bits(q, x)
+            for j, (c, bit) in enumerate(zip(place.columns_of(), bits, strict=True)):
+                if j >= place.field:  # a sign bit (not a bit of the word): a signal of its own
                     s = Signal(name=f"{name}_p{i}_c{c}")
                     m.d.comb += s.eq(bit)
                     bit = s

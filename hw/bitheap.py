@@ -85,7 +85,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from amaranth.hdl import Array, Cat, Const, Instance, Module, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Instance, Module, Signal, Value, signed
 
 from golden.dot import dot_sum_range
 from golden.format import MAX_BLOCK, MAX_MAN_BITS, check_choice, check_int
@@ -93,6 +93,8 @@ from golden.minifloat import ElementFormat
 
 from .layouts import range_shape
 from .placement import Placement, placed
+from .tables import ELEMENT_VALUES
+from .tables import lookup as _lookup
 
 __all__ = ["ARCHS", "CODE_DIGIT_BITS", "DEFAULT_ARCH", "FINAL_ROWS", "PRIMITIVES",
            "SumOfProducts"]
@@ -141,20 +143,6 @@ def _chunk_values(chunk: tuple) -> list[int]:
     return [c - (1 << width) if kind and c >> (width - 1) else c for c in range(1 << width)]
 
 
-def _element_values(name: str) -> list[int]:
-    from golden.minifloat import ELEMENTS
-    return [int(v) for v in ELEMENTS[name].table[0].tolist()]
-
-
-class _ElementValues(dict):
-    """Fixed-point integer of every code, per element format name, computed on first use."""
-
-    def __missing__(self, name: str) -> list[int]:
-        self[name] = _element_values(name)
-        return self[name]
-
-
-ELEMENT_VALUES = _ElementValues()
 
 
 class _Tile:
@@ -579,11 +567,6 @@ def _apply_level(m: Module, columns: list[list[Value]], plan: list[tuple], name:
         out[c] = remaining[c] + out[c]
     steps.append({"kind": "adders", "adders": adders})
     return out
-
-
-def _lookup(table: list[int], index: Value, width: int) -> Value:
-    """``table[index]`` as combinational logic of ``index``'s bits."""
-    return Array(Const(v, width) for v in table)[index]
 
 
 def _decoded(element: ElementFormat | None) -> bool:

@@ -55,6 +55,9 @@ from amaranth.hdl import Cat, Mux, Signal, Value, signed, unsigned
 
 from golden.minifloat import ElementFormat
 
+from .tables import ELEMENT_VALUES
+from .tables import lookup as _lookup
+
 __all__ = ["MIN_PLACED_EXP_BITS", "TABLE_INPUTS", "Placement", "placed"]
 
 #: Elements with at least this many exponent bits are placed by their exponent sum.
@@ -201,7 +204,6 @@ class Placement:
         """Levels 1 and 2: the significand product ``q`` and the shift ``X`` (with the sign last,
         ``q`` unsigned and ``X`` followed by the product's sign ``s`` and ``kill``, a special
         code's zero)."""
-        from .bitheap import ELEMENT_VALUES, _lookup  # (bitheap imports this module)
         ai, xa = self.a.split(a_code)
         bi, xb = self.b.split(b_code)
         q = Signal(self.q_shape, name=f"{name}_q")

@@ -6,8 +6,13 @@
 * **FP8 (E4M3, E5M2)**: one code per byte; the bytes view as ``torch.float8_e4m3fn`` or
   ``torch.float8_e5m2`` (OCP's E4M3 is PyTorch's ``e4m3fn``: no infinity, NaN
   ``S.1111.111``).
-* **FP6 (E3M2, E2M3)**: one code per byte, in the low 6 bits (the two high bits are zero):
-  torchao's unpacked FP6 layout. Dense packing (four codes in three bytes) is not provided.
+* **FP6 (E3M2, E2M3)**: by default one code per byte, in the low 6 bits (the two high bits
+  are zero): torchao's unpacked FP6 layout. With ``dense=True``, four codes in three bytes
+  (6 bits per element, as the format's memory density assumes): codes ``c0 .. c3`` form the
+  24-bit word ``c0 | c1 << 6 | c2 << 12 | c3 << 18``, stored low byte first. This is the
+  FP4 convention (the first element in the lowest bits) carried to 6 bits; it is not
+  torchao's FP6-LLM layout (which splits each code into 2- and 4-bit planes) and OCP v1.0
+  defines no byte layout for FP6.
 * **MXINT8**: each ``int8`` element as its two's complement byte.
 
 The block scales are separate tensors already (E8M0 codes, one ``uint8`` each).
@@ -55,7 +60,7 @@ def _check_range(name: str, t: torch.Tensor, lo: int, hi: int) -> None:
 
 
 def pack(codes: torch.Tensor | MXFPTensor | MXIntTensor, bits: int | None = None, *,
-         signed: bool = False) -> torch.Tensor:
+         signed: bool = False, dense: bool = False) -> torch.Tensor:
     """Pack element codes into bytes along the last axis.
 
     Parameters
@@ -71,13 +76,17 @@ def pack(codes: torch.Tensor | MXFPTensor | MXIntTensor, bits: int | None = None
     signed : bool
         For a plain tensor with ``bits=8``: the codes are signed ``-128 .. 127`` (MXINT8
         elements), stored as two's complement bytes.
+    dense : bool
+        For 6-bit codes: four codes in three bytes (see the module docstring) instead of one
+        per byte.
 
     Returns
     -------
     torch.Tensor
         ``uint8``. FP4: shape ``(..., n // 2)``, element ``2i`` in the low nibble of byte
-        ``i`` and element ``2i + 1`` in the high nibble. FP6 and FP8: shape ``(..., n)``, one
-        code per byte.
+        ``i`` and element ``2i + 1`` in the high nibble. FP6 with ``dense=True``: shape
+        ``(..., 3 * n // 4)``, codes ``4i .. 4i + 3`` in bytes ``3i .. 3i + 2``. FP6 and FP8
+        otherwise: shape ``(..., n)``, one code per byte.
 
     Raises
     ------
@@ -87,7 +96,9 @@ def pack(codes: torch.Tensor | MXFPTensor | MXIntTensor, bits: int | None = None
     ValueError
         If ``bits`` is not 4, 6 or 8 (or disagrees with the quantised tensor's format), a
         code is outside ``0 .. 2**bits - 1`` (``-128 .. 127`` when signed), FP4 codes have an
-        odd length along the last axis, or an MXIntTensor's elements are not 8 bits.
+        odd length along the last axis, dense FP6 codes a length that is not a multiple of 4,
+        ``dense`` is asked for codes that are not 6 bits, or an MXIntTensor's elements are
+        not 8 bits.
     """
     if isinstance(codes, MXFPTensor | MXIntTensor):
         if isinstance(codes, MXIntTensor):
@@ -111,12 +122,22 @@ def pack(codes: torch.Tensor | MXFPTensor | MXIntTensor, bits: int | None = None
         bits = _check_bits(bits)
     if not isinstance(signed, bool):
         raise TypeError(f"signed must be a bool, not {signed!r}")
+    _check_dense(dense, bits)
     if signed:
         if bits != 8:
             raise ValueError(f"signed codes pack only with bits=8 (MXINT8), not bits={bits}")
         _check_range("codes", values, -128, 127)
         return values.to(torch.int8).view(torch.uint8)
     _check_range("codes", values, 0, (1 << bits) - 1)
+    if dense:
+        n = values.shape[-1]
+        if n % 4:
+            raise ValueError(f"dense FP6 codes must have a length along the last axis that is "
+                             f"a multiple of 4 (four codes in three bytes), not {n}")
+        c = values.to(torch.int32).unflatten(-1, (n // 4, 4))
+        word = c[..., 0] | (c[..., 1] << 6) | (c[..., 2] << 12) | (c[..., 3] << 18)
+        return torch.stack([word & 0xFF, (word >> 8) & 0xFF, word >> 16],
+                           dim=-1).flatten(-2).to(torch.uint8)
     values = values.to(torch.uint8)
     if bits != 4:
         return values
@@ -127,7 +148,15 @@ def pack(codes: torch.Tensor | MXFPTensor | MXIntTensor, bits: int | None = None
     return values[..., 0::2] | (values[..., 1::2] << 4)
 
 
-def unpack(data: torch.Tensor, bits: int, *, signed: bool = False) -> torch.Tensor:
+def _check_dense(dense: object, bits: int) -> None:
+    if not isinstance(dense, bool):
+        raise TypeError(f"dense must be a bool, not {dense!r}")
+    if dense and bits != 6:
+        raise ValueError(f"dense packing is for 6-bit codes (FP6) only, not bits={bits}")
+
+
+def unpack(data: torch.Tensor, bits: int, *, signed: bool = False,
+           dense: bool = False) -> torch.Tensor:
     """Unpack bytes written by :func:`pack` into one code per element.
 
     Parameters
@@ -139,20 +168,23 @@ def unpack(data: torch.Tensor, bits: int, *, signed: bool = False) -> torch.Tens
         Code width.
     signed : bool
         With ``bits=8``: read each byte as a two's complement ``int8`` (MXINT8).
+    dense : bool
+        With ``bits=6``: three bytes hold four codes (``pack(..., dense=True)``).
 
     Returns
     -------
     torch.Tensor
         ``int32`` codes (the dtype :func:`golden.quantize` gives). FP4: shape
-        ``(..., 2 * m)``, the low nibble first.
+        ``(..., 2 * m)``, the low nibble first. Dense FP6: shape ``(..., 4 * m // 3)``.
 
     Raises
     ------
     TypeError
         If ``data`` is not a tensor of bytes, or ``bits`` is not an integer.
     ValueError
-        If ``bits`` is not 4, 6 or 8, ``signed`` is asked with another width, or FP6 bytes
-        have either of their two high bits set.
+        If ``bits`` is not 4, 6 or 8, ``signed`` is asked with another width, ``dense`` with
+        a width other than 6, dense FP6 bytes have a length that is not a multiple of 3, or
+        one-per-byte FP6 bytes have either of their two high bits set.
     """
     if not isinstance(data, torch.Tensor):
         raise TypeError(f"data must be a torch.Tensor, not {type(data).__name__}")
@@ -165,10 +197,19 @@ def unpack(data: torch.Tensor, bits: int, *, signed: bool = False) -> torch.Tens
     bits = _check_bits(bits)
     if not isinstance(signed, bool):
         raise TypeError(f"signed must be a bool, not {signed!r}")
+    _check_dense(dense, bits)
     if signed:
         if bits != 8:
             raise ValueError(f"signed codes unpack only with bits=8 (MXINT8), not bits={bits}")
         return data.view(torch.int8).to(torch.int32)
+    if dense:
+        m = data.shape[-1]
+        if m % 3:
+            raise ValueError(f"dense FP6 data must have a length along the last axis that is a "
+                             f"multiple of 3 (four codes in three bytes), not {m}")
+        b = data.to(torch.int32).unflatten(-1, (m // 3, 3))
+        word = b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16)
+        return torch.stack([(word >> s) & 63 for s in (0, 6, 12, 18)], dim=-1).flatten(-2)
     if bits == 6:
         _check_range("data (FP6, one code per byte)", data, 0, 63)
     if bits != 4:

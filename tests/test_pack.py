@@ -31,6 +31,34 @@ def test_fp4_nibble_order():
     assert unpack(torch.tensor([0xC2], dtype=torch.uint8), 4).tolist() == [0x2, 0xC]
 
 
+@pytest.mark.parametrize("shape", [(4,), (3, 32), (2, 2, 64)])
+def test_dense_fp6_bit_stream(shape):
+    """Dense FP6 is the codes written as one little-endian bit stream, six bits each, the
+    first code in the lowest bits: checked against that definition built with Python
+    integers, and round-tripped, over every code value."""
+    gen = torch.Generator().manual_seed(len(shape))
+    codes = torch.randint(0, 64, shape, generator=gen, dtype=torch.int32)
+    codes.view(-1)[:64] = torch.arange(64)[:codes.numel()]
+    data = pack(codes, 6, dense=True)
+    assert data.dtype == torch.uint8 and data.shape == (*shape[:-1], shape[-1] * 3 // 4)
+    for row, got in zip(codes.reshape(-1, shape[-1]).tolist(),
+                        data.reshape(-1, data.shape[-1]).tolist(), strict=True):
+        stream = sum(c << (6 * i) for i, c in enumerate(row))
+        assert got == list(stream.to_bytes(len(got), "little"))
+    assert torch.equal(unpack(data, 6, dense=True), codes)
+
+
+def test_dense_fp6_of_a_quantised_tensor():
+    """An MXFP6 tensor packs densely to 24 bytes per block of 32 (6 bits per element)."""
+    x = torch.randn(4, 64, generator=torch.Generator().manual_seed(6)) * 3
+    for element in ("e3m2", "e2m3"):
+        q = quantize(x, MXFPFormat(element))
+        data = pack(q, dense=True)
+        assert data.shape == (4, 2, 24)
+        assert torch.equal(unpack(data, 6, dense=True), q.codes)
+        assert torch.equal(unpack(data, 6, dense=True), unpack(pack(q), 6))
+
+
 @pytest.mark.parametrize("element", ["e4m3", "e5m2"])
 def test_fp8_bytes_are_torch_float8(element):
     """Every FP8 code: the packed byte viewed as PyTorch's float8 is the value OCP gives the
@@ -107,6 +135,20 @@ def test_mxint8_bytes():
      "bits must be 4 for this MXFPTensor (mxfp4_k32), not 8"),
     (lambda: pack(quantize(torch.ones(32), MXIntFormat(6))), ValueError,
      "only MXINT8 packs to bytes; this MXIntTensor has 6-bit elements"),
+    (lambda: pack(torch.tensor([1, 2, 3]), 6, dense=True), ValueError,
+     "dense FP6 codes must have a length along the last axis that is a multiple of 4 (four "
+     "codes in three bytes), not 3"),
+    (lambda: pack(torch.tensor([1, 2]), 4, dense=True), ValueError,
+     "dense packing is for 6-bit codes (FP6) only, not bits=4"),
+    (lambda: pack(torch.tensor([1, 2, 3, 4]), 6, dense=1), TypeError,
+     "dense must be a bool, not 1"),
+    (lambda: pack(quantize(torch.ones(32), MXIntFormat(8)), dense=True), ValueError,
+     "dense packing is for 6-bit codes (FP6) only, not bits=8"),
+    (lambda: unpack(torch.tensor([1, 2], dtype=torch.uint8), 6, dense=True), ValueError,
+     "dense FP6 data must have a length along the last axis that is a multiple of 3 (four "
+     "codes in three bytes), not 2"),
+    (lambda: unpack(torch.tensor([1], dtype=torch.uint8), 8, dense=True), ValueError,
+     "dense packing is for 6-bit codes (FP6) only, not bits=8"),
     (lambda: unpack(torch.tensor([1, 2]), 4), TypeError,
      "data must be a uint8 tensor of packed codes, not torch.int64"),
     (lambda: unpack(torch.tensor([64], dtype=torch.uint8), 6), ValueError,

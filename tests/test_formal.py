@@ -228,6 +228,18 @@ def test_dot_mxfp_streaming_proved(tmp_path):
     _proved(_mxfp_dot(), "streaming", tmp_path)
 
 
+@pytest.mark.parametrize(("a_element", "b_element"), [
+    ("e3m2", "e3m2"),  # three shifter stages' structure, sign last
+    ("e2m3", "e2m3"),  # two exponent bits, four significand bits each
+    ("e5m2", "e2m1"),  # the widest exponent range against the narrowest element
+])
+def test_dot_mxfp_k1_streaming_proved(tmp_path, a_element, b_element):
+    """The other placed structures at one product per block (seconds each; E4M3 x E4M3 k1
+    takes about a minute and is in ``make prove``)."""
+    _proved(elaborate("dot", a_element=a_element, b_element=b_element, block=1), "streaming",
+            tmp_path)
+
+
 @pytest.mark.parametrize("element", ["e5m2", "e4m3", "e3m2", "e2m3", "e2m1"])
 def test_dequant_mxfp_streaming_proved(tmp_path, element):
     _proved(elaborate("dequant", element=element, block=2), "streaming", tmp_path)
@@ -327,6 +339,9 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
     (lambda: _adder(), r"\$signed\((\\\$\d+ )\) >>> ", r"\1 >> ", {}),
     # MXFP dot: product 0's sign correction at column F not complemented
     (_mxfp_dot, r"(assign dot_p0_c8 = )~ ", r"\1", {}),
+    # MXFP dot, E3M2 k1 (shifter stages, sign last): a negative product's +1 dropped
+    (lambda: elaborate("dot", a_element="e3m2", b_element="e3m2", block=1),
+     r"(assign dot_p0_c0 = )dot_p0_x_r2_r4\[4\] & \\\$\d+ ;", r"\g<1>1'h0;", {}),
     # dequant: element 0's sign bit dropped
     (lambda: _dequant(), r"\{ sign0_r, ", "{ 1'h0, ", {}),
     # dequant of MXFP blocks: F = 255 is no longer infinite (the overflow edge moves up)
@@ -340,7 +355,7 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
     (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_width=10),
      r"\$signed\(acc\) \+ \$signed\(prod\)", "$signed(acc) - $signed(prod)", {"group": 2}),
 ], ids=["cast_tie", "mxfp_cast_tie", "mxfp_cast_rceil", "adder_shift_sign", "mxfp_dot_sign",
-         "dequant_sign",
+         "mxfp_e3m2_dot_negate", "dequant_sign",
          "dequant_mxfp_overflow",
      "dequant_accum_tie", "accum_shift_sign", "intmac_sub"])
 def test_corrupt_unit_fails(tmp_path, make, pattern, replacement, options):

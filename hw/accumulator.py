@@ -27,18 +27,22 @@ from .params import (
 from .unit import Params, Unit, expose, param
 
 __all__ = ["ALIGNS", "UNIT", "AccumParams", "MXIntAccumulator", "default_acc_width",
-           "resolve_acc_width"]
+           "partial_sums", "resolve_acc_width"]
 #: Register stages from ``i`` to ``o``.
 LATENCY = 3
 #: Where ``A`` is shifted when an input raises the running maximum: ``"loop"``, in the
-#: accumulation loop; ``"stall"``, in stall cycles before the addition.
-ALIGNS = ("loop", "stall")
+#: accumulation loop; ``"stall"``, in stall cycles before the addition; ``"interleave"``, in
+#: the first of two loop cycles shared by two interleaved partial sums.
+ALIGNS = ("loop", "stall", "interleave")
 DEFAULT_ALIGN = "stall"
 #: ``align="stall"``: low bits of the shift of ``A`` done by the second stall cycle (0 to
 #: 7); the first shifts by the rest, a multiple of 8.
 LOW_SHIFT_BITS = 3
 #: Low bits of the input's alignment shift done in stage 1 (0 to 3); stage 2 does the rest.
 FINE_SHIFT_BITS = 2
+#: ``align="interleave"``: register stages from ``i`` to ``o`` (exponents, alignment, the
+#: two stages of the loop, the combination's shift and its addition).
+INTERLEAVE_LATENCY = 6
 
 
 def accum_input_layout(*, in_width: int, exp_bits: int) -> data.StructLayout:
@@ -169,19 +173,22 @@ class MXIntAccumulator(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from the transfer of a ``last`` input to its result being valid (3), when
-        that input does not raise the running maximum (see :meth:`stall_cycles`)."""
-        return LATENCY
+        """Cycles from the transfer of a ``last`` input to its result being valid: 3 (when
+        that input does not raise the running maximum, see :meth:`stall_cycles`), 6 with
+        ``align="interleave"``."""
+        return INTERLEAVE_LATENCY if self.align == "interleave" else LATENCY
 
     def stall_cycles(self, rise: int) -> int:
         """Cycles an input that raises the running maximum by ``rise`` (not the first of its
-        group) costs beyond its own: 0 for ``align="loop"``; for ``"stall"``, 2 (1 when
-        ``W <= 8``), whatever the size of the rise."""
-        if self.align == "loop" or rise <= 0:
+        group) costs beyond its own: 0 for ``align="loop"`` and ``"interleave"``; for
+        ``"stall"``, 2 (1 when ``W <= 8``), whatever the size of the rise."""
+        if self.align != "stall" or rise <= 0:
             return 0
         return 2 if (self.acc_width - 1).bit_length() > LOW_SHIFT_BITS else 1
 
     def elaborate(self, platform) -> Module:
+        if self.align == "interleave":
+            return self._elaborate_interleave()
         m = Module()
         w, g = self.acc_width, self.guard_bits
         xw = self._in_width + g
@@ -365,6 +372,211 @@ class MXIntAccumulator(wiring.Component):
             ]
         return m
 
+    def _elaborate_interleave(self) -> Module:
+        m = Module()
+        w, g = self.acc_width, self.guard_bits
+        xw = self._in_width + g
+        ew = self.exp_bits + 1
+
+        # Whole-pipeline stall on the output only: no stall of its own, so i.ready is
+        # `advance` and one input per cycle is taken whatever the data.
+        advance = Signal()
+        fire = Signal()
+        m.d.comb += [
+            advance.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(advance),
+            fire.eq(self.i.valid & (~self.o.valid | self.o.ready)),
+        ]
+
+        def register(value, name, shape=None, enable=advance):
+            reg = Signal(shape if shape is not None else value.shape(), name=name)
+            with m.If(enable):
+                m.d.sync += reg.eq(value)
+            return reg
+
+        # Stage 1, exponents. Input j of a group joins partial sum j mod 2; `e_cur` is the
+        # running maximum of the partial sum the next input joins, `e_oth` the other's, and
+        # the two swap on every input, so the recurrence is today's (one compare and a
+        # multiplexer) with a plain register behind it. `first` marks a group's first input,
+        # `second` its second: either opens its partial sum (`fresh`), whose state is then
+        # ignored.
+        p = self.i.payload
+        e_cur = Signal(unsigned(ew))
+        e_oth = Signal(unsigned(ew))
+        nan = Signal()
+        first = Signal(init=1)
+        second = Signal()
+        fresh = Signal()
+        rise = Signal(signed(ew + 1))
+        fall = Signal(signed(ew + 1))
+        up = Signal()
+        down = Signal()
+        e_new = Signal(unsigned(ew))
+        m.d.comb += [
+            fresh.eq(first | second),
+            rise.eq(p.exponent - e_cur),
+            fall.eq(e_cur - p.exponent),
+            up.eq(~fresh & fall[-1]),
+            down.eq(~fresh & rise[-1]),
+            e_new.eq(Mux(up | fresh, p.exponent, e_cur)),
+        ]
+        with m.If(fire):
+            m.d.sync += [
+                e_cur.eq(e_oth),
+                e_oth.eq(e_new),
+                nan.eq((nan & ~first) | p.nan),
+                first.eq(p.last),
+                second.eq(first & ~p.last),
+            ]
+
+        # The shift amounts and the input's alignment to its partial sum's maximum, as with
+        # one sum (see `elaborate`).
+        abits = (w - 1).bit_length()
+        rise_1 = register(rise[:abits], "rise_low_s1")
+        rise_wide_1 = register(rise[abits:ew] != 0, "rise_wide_s1") if abits < ew else C(0, 1)
+        up_1 = register(up, "up_s1")
+        lo = min(FINE_SHIFT_BITS, (xw - 1).bit_length())
+        xbits = min((xw - 2 + (1 << lo)).bit_length(), ew)
+        x_shift_1 = register(fall[lo:xbits], "x_shift_s1", unsigned(xbits - lo))
+        x_wide_1 = register(fall[xbits:ew] != 0, "x_wide_s1") if xbits < ew else C(0, 1)
+        borrow = C(0, 1)
+        fall_lo = []
+        for j in range(lo):
+            fall_lo.append(e_cur[j] ^ p.exponent[j] ^ borrow)
+            borrow = (~e_cur[j] & p.exponent[j]) | (~(e_cur[j] ^ p.exponent[j]) & borrow)
+        x_in = Signal(signed(xw))
+        m.d.comb += x_in.eq(p.sum << g)
+        x_fine_1 = register(mux_shift(x_in, fall_lo), "x_fine_s1")
+        sum_1 = register(p.sum, "sum_s1")
+        x_down_1 = register(down, "x_down_s1")
+        fresh_1 = register(fresh, "fresh_s1")
+        first_1 = register(first, "first_s1")
+        # For the combination at the group's end: this input's partial maximum and the
+        # other's (meaningless for a group's first input, which has no other).
+        own_1 = register(e_new, "e_own_s1")
+        other_1 = register(e_oth, "e_other_s1")
+        nan_1 = register((nan & ~first) | p.nan, "nan_s1")
+        valid_1 = register(fire, "valid_s1")
+        last_1 = register(p.last, "last_s1")
+
+        # Stage 2: the aligned input and the shift of its partial sum, as with one sum; the
+        # two partial maxima compared, both ways.
+        x = Signal(signed(xw))
+        m.d.comb += x.eq(sum_1 << g)
+        x_2 = register(Mux(x_down_1, mux_shift(x_fine_1, [b | x_wide_1 for b in x_shift_1],
+                                               1 << lo), x),
+                       "x_aligned_s2", signed(xw))
+        acc_shift_2 = register(Mux(up_1, rise_1 | Mux(rise_wide_1, -1, 0), 0), "acc_shift_s2",
+                               unsigned(len(rise_1)))
+        own_minus = Signal(signed(ew + 1))
+        other_minus = Signal(signed(ew + 1))
+        m.d.comb += [own_minus.eq(own_1 - other_1), other_minus.eq(other_1 - own_1)]
+        other_high_2 = register(~first_1 & own_minus[-1], "other_high_s2")
+        own_minus_2 = register(own_minus[:ew], "own_minus_s2")
+        other_minus_2 = register(other_minus[:ew], "other_minus_s2")
+        own_2 = register(own_1, "e_own_s2")
+        other_2 = register(other_1, "e_other_s2")
+        fresh_2 = register(fresh_1, "fresh_s2")
+        first_2 = register(first_1, "first_s2")
+        nan_2 = register(nan_1, "nan_s2")
+        valid_2 = register(valid_1, "valid_s2")
+        last_2 = register(last_1, "last_s2")
+
+        # Stages 3 and 4, the loop, C-slowed by two: S = A >> acc_shift (0 for an input that
+        # opens its partial sum), then A = S + x_aligned. The two registers hold the two
+        # partial sums, one each, and an input reads in A the one it joins, written by the
+        # input two before it. That holds only while the loop moves with the inputs, so
+        # it moves (`ring`) when an input enters it, or to let a group's last input out;
+        # any other input waits in stage 3 for its successor, which the open group must
+        # bring. Bubbles thus never split a pair, and a group's first two inputs ignore A,
+        # whatever a flush left there. A keeps W + 1 bits, exact while both terms are in
+        # range (as with one sum).
+        valid_3 = Signal(name="valid_s3")
+        last_3 = Signal(name="last_s3")
+        ring = Signal()
+        m.d.comb += ring.eq(advance & (valid_2 | (valid_3 & last_3)))
+        acc = Signal(signed(w + 1))
+        s_reg = register(Mux(fresh_2, 0, mux_shift(acc[:w], list(acc_shift_2))), "acc_shifted",
+                         signed(w), enable=ring)
+        x_3 = register(x_2, "x_aligned_s3", enable=ring)
+        with m.If(ring):
+            m.d.sync += [valid_3.eq(valid_2), last_3.eq(last_2)]
+        first_3 = register(first_2, "first_s3", enable=ring)
+        nan_3 = register(nan_2, "nan_s3", enable=ring)
+        # The combination's shift, clamped as A's, and the group's maximum.
+        amount = Signal(unsigned(ew))
+        m.d.comb += amount.eq(Mux(other_high_2, other_minus_2, own_minus_2))
+        comb_shift_3 = register(amount[:abits] | Mux(amount[abits:] != 0, -1, 0)
+                                if abits < ew else amount[:abits],
+                                "comb_shift_s3", unsigned(abits), enable=ring)
+        other_high_3 = register(other_high_2, "other_high_s3", enable=ring)
+        e_group_3 = register(Mux(other_high_2, other_2, own_2), "e_group_s3", enable=ring)
+
+        with m.If(ring):
+            m.d.sync += acc.eq(s_reg + x_3)
+        # A before this input's addition: the other partial sum, final when this input is
+        # its group's last.
+        other_4 = register(acc[:w], "other_sum_s4", signed(w), enable=ring)
+        valid_4 = register(ring & valid_3, "valid_s4")
+        last_4 = register(last_3, "last_s4", enable=ring)
+        first_4 = register(first_3, "first_s4", enable=ring)
+        nan_4 = register(nan_3, "nan_s4", enable=ring)
+        comb_shift_4 = register(comb_shift_3, "comb_shift_s4", enable=ring)
+        other_high_4 = register(other_high_3, "other_high_s4", enable=ring)
+        e_group_4 = register(e_group_3, "e_group_s4", enable=ring)
+
+        # Stage 5: saturation (sticky over the group, from A after each input, the first
+        # excursion's side) and the combination's operands: the partial sum of the larger
+        # maximum, and the other (0 for a group of one input) floor-shifted to it. A still
+        # holds the input's sum: only a later input's move changes it.
+        acc_out = Signal()
+        m.d.comb += acc_out.eq(acc[w] != acc[w - 1])
+        hit = Signal()
+        high = Signal()
+        with m.If(advance & valid_4):
+            m.d.sync += [
+                hit.eq((hit & ~first_4) | acc_out),
+                high.eq(Mux(hit & ~first_4, high, ~acc[w])),
+            ]
+        own = acc[:w].as_signed()
+        high_5 = register(Mux(other_high_4, other_4, own), "comb_high_s5", signed(w))
+        low = Mux(other_high_4, own, Mux(first_4, 0, other_4))
+        low_5 = register(mux_shift(low.as_signed(), list(comb_shift_4)), "comb_low_s5",
+                         signed(w))
+        valid_5 = register(valid_4, "valid_s5")
+        last_5 = register(last_4, "last_s5")
+        nan_5 = register(nan_4, "nan_s5")
+        e_group_5 = register(e_group_4, "e_group_s5")
+
+        # Stage 6: the sum of the two (W + 1 bits, exact), then the output: the bound of a
+        # saturated group's first excursion, else of the sum's side if it is out of range,
+        # else the sum (a multiplexer after the registers).
+        total = register(high_5 + low_5, "comb_sum", signed(w + 1))
+        hit_6 = register(hit, "hit_s6")
+        high_6 = register(high, "high_s6")
+        total_out = Signal()
+        m.d.comb += total_out.eq(total[w] != total[w - 1])
+        bound_high = Signal()
+        m.d.comb += bound_high.eq(Mux(hit_6, high_6, ~total[w]))
+        with m.If(hit_6 | total_out):
+            m.d.comb += self.o.payload.sum.eq(Mux(bound_high, (1 << (w - 1)) - 1,
+                                                  -(1 << (w - 1))))
+        with m.Else():
+            m.d.comb += self.o.payload.sum.eq(total[:w])
+        with m.If(advance):
+            m.d.sync += [
+                self.o.valid.eq(valid_5 & last_5),
+                self.o.payload.exponent.eq(e_group_5),
+                self.o.payload.nan.eq(nan_5),
+            ]
+        return m
+
+
+def partial_sums(align: str) -> int:
+    """The partial sums of :func:`golden.accumulator.accumulate` that ``align`` computes: 2
+    for ``"interleave"``, else 1."""
+    return 2 if align == "interleave" else 1
+
 
 def mux_shift(value, select: list, stride: int = 1):
     """``value >> (stride * Cat(*select))`` (arithmetic), built bit by bit as a
@@ -385,8 +597,10 @@ def mux_shift(value, select: list, stride: int = 1):
 ACC_WIDTH_HELP = ("accumulator width in bits (default: input width + guard bits + 8, at "
                   "most 62)")
 ALIGN_HELP = ("where the accumulator is shifted when an input raises the running maximum "
-              "exponent: in the loop (one input per cycle) or in two stall cycles before "
-              "the addition (the loop is one adder)")
+              "exponent: in the loop (one input per cycle), in two stall cycles before "
+              "the addition (the loop is one adder), or in the first of two loop cycles "
+              "shared by two interleaved partial sums (one input per cycle, the loop is "
+              "one shifter or one adder per cycle)")
 
 
 def check_acc_fields(p: Params, *, a_bits: int, b_bits: int) -> None:

@@ -41,8 +41,8 @@ LOW_SHIFT_BITS = 3
 #: Low bits of the input's alignment shift done in stage 1 (0 to 3); stage 2 does the rest.
 FINE_SHIFT_BITS = 2
 #: ``align="interleave"``: register stages from ``i`` to ``o`` (exponents, alignment, the
-#: two stages of the loop, the combination's shift and its addition).
-INTERLEAVE_LATENCY = 6
+#: two stages of the loop, and the combination: operands, shift, addition).
+INTERLEAVE_LATENCY = 7
 
 
 def accum_input_layout(*, in_width: int, exp_bits: int) -> data.StructLayout:
@@ -174,7 +174,7 @@ class MXIntAccumulator(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the transfer of a ``last`` input to its result being valid: 3 (when
-        that input does not raise the running maximum, see :meth:`stall_cycles`), 6 with
+        that input does not raise the running maximum, see :meth:`stall_cycles`), 7 with
         ``align="interleave"``."""
         return INTERLEAVE_LATENCY if self.align == "interleave" else LATENCY
 
@@ -527,8 +527,9 @@ class MXIntAccumulator(wiring.Component):
 
         # Stage 5: saturation (sticky over the group, from A after each input, the first
         # excursion's side) and the combination's operands: the partial sum of the larger
-        # maximum, and the other (0 for a group of one input) floor-shifted to it. A still
-        # holds the input's sum: only a later input's move changes it.
+        # maximum, and the other (0 for a group of one input). A still holds the input's
+        # sum: only a later input's move changes it. Stage 6 floor-shifts the second to the
+        # first's maximum (a shifter of its own: A's is busy with the next group).
         acc_out = Signal()
         m.d.comb += acc_out.eq(acc[w] != acc[w - 1])
         hit = Signal()
@@ -540,34 +541,43 @@ class MXIntAccumulator(wiring.Component):
             ]
         own = acc[:w].as_signed()
         high_5 = register(Mux(other_high_4, other_4, own), "comb_high_s5", signed(w))
-        low = Mux(other_high_4, own, Mux(first_4, 0, other_4))
-        low_5 = register(mux_shift(low.as_signed(), list(comb_shift_4)), "comb_low_s5",
+        low_5 = register(Mux(other_high_4, own, Mux(first_4, 0, other_4)), "comb_low_s5",
                          signed(w))
+        comb_shift_5 = register(comb_shift_4, "comb_shift_s5")
         valid_5 = register(valid_4, "valid_s5")
         last_5 = register(last_4, "last_s5")
         nan_5 = register(nan_4, "nan_s5")
         e_group_5 = register(e_group_4, "e_group_s5")
+        high_6 = register(high_5, "comb_high_s6")
+        low_6 = register(mux_shift(low_5, list(comb_shift_5)), "comb_low_s6", signed(w))
+        # (the sticky pair already holds the excursion of the input now in stage 5)
+        hit_6 = register(hit, "hit_s6")
+        side_6 = register(high, "high_s6")
+        valid_6 = register(valid_5, "valid_s6")
+        last_6 = register(last_5, "last_s6")
+        nan_6 = register(nan_5, "nan_s6")
+        e_group_6 = register(e_group_5, "e_group_s6")
 
-        # Stage 6: the sum of the two (W + 1 bits, exact), then the output: the bound of a
+        # Stage 7: the sum of the two (W + 1 bits, exact), then the output: the bound of a
         # saturated group's first excursion, else of the sum's side if it is out of range,
         # else the sum (a multiplexer after the registers).
-        total = register(high_5 + low_5, "comb_sum", signed(w + 1))
-        hit_6 = register(hit, "hit_s6")
-        high_6 = register(high, "high_s6")
+        total = register(high_6 + low_6, "comb_sum", signed(w + 1))
+        hit_7 = register(hit_6, "hit_s7")
+        side_7 = register(side_6, "high_s7")
         total_out = Signal()
         m.d.comb += total_out.eq(total[w] != total[w - 1])
         bound_high = Signal()
-        m.d.comb += bound_high.eq(Mux(hit_6, high_6, ~total[w]))
-        with m.If(hit_6 | total_out):
+        m.d.comb += bound_high.eq(Mux(hit_7, side_7, ~total[w]))
+        with m.If(hit_7 | total_out):
             m.d.comb += self.o.payload.sum.eq(Mux(bound_high, (1 << (w - 1)) - 1,
                                                   -(1 << (w - 1))))
         with m.Else():
             m.d.comb += self.o.payload.sum.eq(total[:w])
         with m.If(advance):
             m.d.sync += [
-                self.o.valid.eq(valid_5 & last_5),
-                self.o.payload.exponent.eq(e_group_5),
-                self.o.payload.nan.eq(nan_5),
+                self.o.valid.eq(valid_6 & last_6),
+                self.o.payload.exponent.eq(e_group_6),
+                self.o.payload.nan.eq(nan_6),
             ]
         return m
 

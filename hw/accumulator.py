@@ -495,9 +495,15 @@ class MXIntAccumulator(wiring.Component):
         last_3 = Signal(name="last_s3")
         ring = Signal()
         m.d.comb += ring.eq(advance & (valid_2 | (valid_3 & last_3)))
+        # The shift is split as with align="stall": stage 3 shifts by acc_shift mod 8 (an
+        # 8-to-1 multiplexer per bit), stage 4 by the rest, a multiple of 8, in front of the
+        # adder (a 4-to-1 multiplexer for W <= 32); floor shifts compose.
         acc = Signal(signed(w + 1))
-        s_reg = register(Mux(fresh_2, 0, mux_shift(acc[:w], list(acc_shift_2))), "acc_shifted",
-                         signed(w), enable=ring)
+        lo_bits = min(LOW_SHIFT_BITS, len(acc_shift_2))
+        s_reg = register(Mux(fresh_2, 0, mux_shift(acc[:w], list(acc_shift_2[:lo_bits]))),
+                         "acc_shifted", signed(w), enable=ring)
+        coarse_3 = (register(acc_shift_2[lo_bits:], "acc_shift_high_s3", enable=ring)
+                    if len(acc_shift_2) > lo_bits else None)
         x_3 = register(x_2, "x_aligned_s3", enable=ring)
         with m.If(ring):
             m.d.sync += [valid_3.eq(valid_2), last_3.eq(last_2)]
@@ -512,11 +518,13 @@ class MXIntAccumulator(wiring.Component):
         other_high_3 = register(other_high_2, "other_high_s3", enable=ring)
         e_group_3 = register(Mux(other_high_2, other_2, own_2), "e_group_s3", enable=ring)
 
+        shifted = (mux_shift(s_reg, list(coarse_3), 1 << lo_bits) if coarse_3 is not None
+                   else s_reg)
         with m.If(ring):
-            m.d.sync += acc.eq(s_reg + x_3)
+            m.d.sync += acc.eq(shifted + x_3)
         # A before this input's addition: the other partial sum, final when this input is
-        # its group's last.
-        other_4 = register(acc[:w], "other_sum_s4", signed(w), enable=ring)
+        # its group's last (0 when the input is its group's first, which has no other).
+        other_4 = register(Mux(first_3, 0, acc[:w]), "other_sum_s4", signed(w), enable=ring)
         valid_4 = register(ring & valid_3, "valid_s4")
         last_4 = register(last_3, "last_s4", enable=ring)
         first_4 = register(first_3, "first_s4", enable=ring)
@@ -527,9 +535,10 @@ class MXIntAccumulator(wiring.Component):
 
         # Stage 5: saturation (sticky over the group, from A after each input, the first
         # excursion's side) and the combination's operands: the partial sum of the larger
-        # maximum, and the other (0 for a group of one input). A still holds the input's
-        # sum: only a later input's move changes it. Stage 6 floor-shifts the second to the
-        # first's maximum (a shifter of its own: A's is busy with the next group).
+        # maximum, and the other (0 for a group of one input) floor-shifted to it, in two
+        # steps as A (a shifter of its own: A's is busy with the next group): stage 5 by
+        # the multiple of 8, stage 6 by the rest. A still holds the input's sum: only a
+        # later input's move changes it.
         acc_out = Signal()
         m.d.comb += acc_out.eq(acc[w] != acc[w - 1])
         hit = Signal()
@@ -541,9 +550,11 @@ class MXIntAccumulator(wiring.Component):
             ]
         own = acc[:w].as_signed()
         high_5 = register(Mux(other_high_4, other_4, own), "comb_high_s5", signed(w))
-        low_5 = register(Mux(other_high_4, own, Mux(first_4, 0, other_4)), "comb_low_s5",
-                         signed(w))
-        comb_shift_5 = register(comb_shift_4, "comb_shift_s5")
+        low = Mux(other_high_4, own, other_4).as_signed()
+        if len(comb_shift_4) > lo_bits:
+            low = mux_shift(low, list(comb_shift_4[lo_bits:]), 1 << lo_bits)
+        low_5 = register(low, "comb_low_s5", signed(w))
+        comb_shift_5 = register(comb_shift_4[:lo_bits], "comb_shift_s5")
         valid_5 = register(valid_4, "valid_s5")
         last_5 = register(last_4, "last_s5")
         nan_5 = register(nan_4, "nan_s5")

@@ -65,8 +65,9 @@ def checked_expectation(groups, p, guard, width):
     that expectation against the independent reference, group by group."""
     stim = {"i": stream_of(groups)}
     want = model_for({"top": "accum", "parameters": p}).expected(stim)
+    reference = reference_interleaved if p.get("align") == "interleave" else reference_group
     for g, o in zip(groups, want["o"], strict=True):
-        acc, e_max, nan, _ = reference_group(g, guard, width)
+        acc, e_max, nan, _ = reference(g, guard, width)
         assert (o["sum"], o["exponent"], o["nan"]) == (acc, e_max, int(nan))
     return stim, want
 
@@ -422,7 +423,7 @@ def test_stimuli_cover_the_corners():
 # --- Amaranth simulator ----------------------------------------------------------------------
 
 
-ALIGNS = ["loop", "stall"]
+ALIGNS = ["loop", "stall", "interleave"]
 
 
 @pytest.mark.parametrize("align", ALIGNS)

@@ -40,6 +40,10 @@ DEFAULT_ALIGN = "stall"
 LOW_SHIFT_BITS = 3
 #: Low bits of the input's alignment shift done in stage 1 (0 to 3); stage 2 does the rest.
 FINE_SHIFT_BITS = 2
+#: ``align="interleave"``: low bits of the shift of ``A`` done in the first loop cycle (a
+#: ``2**4``-to-1 multiplexer); the second cycle shifts by the rest, a multiple of 16, in front
+#: of the adder: for ``W <= 32`` one select, which fits the adder's own LUT.
+INTERLEAVE_LOW_SHIFT_BITS = 4
 #: ``align="interleave"``: register stages from ``i`` to ``o`` (exponents, alignment, the
 #: two stages of the loop, and the combination: operands, shift, addition).
 INTERLEAVE_LATENCY = 7
@@ -111,6 +115,17 @@ class MXIntAccumulator(wiring.Component):
       reads it as its ``0``: the only loop is ``A = (S or A) + x_aligned``, one LUT in
       front of the adder, nothing behind it. Throughput: one input per cycle, except
       :meth:`stall_cycles` (2) bubbles per rise of the running maximum within a group.
+    * ``"interleave"``: two interleaved partial sums, a DIFFERENT arithmetic
+      (:func:`golden.accumulator.accumulate` with ``partial_sums=2``): input ``j`` of a
+      group joins partial sum ``j mod 2``, aligned to that sum's own running maximum; the
+      first excursion of either sum saturates the group; at the group's end the sum of the
+      smaller maximum is floor-shifted to the larger and added (the bound of its side if
+      that leaves the range). Same exponent as one sum, low bits may differ, error below
+      the exact sum by less than ``(n - 1) * 2**(exponent - G)`` units as with one sum. The
+      loop is C-slowed by two: ``S = A >> (acc_shift mod 16)``, then
+      ``A = (S >> (acc_shift - acc_shift mod 16)) + x_aligned``, each partial sum moving
+      every other input; three more stages combine the two sums. Throughput: one input per
+      cycle whatever the data; :attr:`latency` 7.
 
     Saturation is detected from the ``A`` register, out of the loop: a flag and a side
     remember an excursion of an earlier ``A`` of the group, and ``o.sum`` is ``A`` or the bound
@@ -140,8 +155,9 @@ class MXIntAccumulator(wiring.Component):
         ``W``, from ``in_width + guard_bits`` (one input always fits) to 62; default
         ``min(in_width + guard_bits + 8, 62)``.
     align : str
-        ``"stall"`` (default) or ``"loop"``: where ``A`` is shifted when an input raises the
-        running maximum (see above).
+        ``"stall"`` (default), ``"loop"`` or ``"interleave"``: where ``A`` is shifted when an
+        input raises the running maximum, and with ``"interleave"`` two partial sums (see
+        above).
 
     Members
     -------
@@ -495,11 +511,11 @@ class MXIntAccumulator(wiring.Component):
         last_3 = Signal(name="last_s3")
         ring = Signal()
         m.d.comb += ring.eq(advance & (valid_2 | (valid_3 & last_3)))
-        # The shift is split as with align="stall": stage 3 shifts by acc_shift mod 8 (an
-        # 8-to-1 multiplexer per bit), stage 4 by the rest, a multiple of 8, in front of the
-        # adder (a 4-to-1 multiplexer for W <= 32); floor shifts compose.
+        # The shift is split: stage 3 shifts by acc_shift mod 16 (a 16-to-1 multiplexer per
+        # bit), stage 4 by the rest, a multiple of 16, in front of the adder (for W <= 32 one
+        # select, which the adder's LUT absorbs); floor shifts compose.
         acc = Signal(signed(w + 1))
-        lo_bits = min(LOW_SHIFT_BITS, len(acc_shift_2))
+        lo_bits = min(INTERLEAVE_LOW_SHIFT_BITS, len(acc_shift_2))
         s_reg = register(Mux(fresh_2, 0, mux_shift(acc[:w], list(acc_shift_2[:lo_bits]))),
                          "acc_shifted", signed(w), enable=ring)
         coarse_3 = (register(acc_shift_2[lo_bits:], "acc_shift_high_s3", enable=ring)
@@ -537,7 +553,7 @@ class MXIntAccumulator(wiring.Component):
         # excursion's side) and the combination's operands: the partial sum of the larger
         # maximum, and the other (0 for a group of one input) floor-shifted to it, in two
         # steps as A (a shifter of its own: A's is busy with the next group): stage 5 by
-        # the multiple of 8, stage 6 by the rest. A still holds the input's sum: only a
+        # the multiple of 16, stage 6 by the rest. A still holds the input's sum: only a
         # later input's move changes it.
         acc_out = Signal()
         m.d.comb += acc_out.eq(acc[w] != acc[w - 1])

@@ -453,8 +453,10 @@ class MXIntAccumulator(wiring.Component):
         up_1 = register(up, "up_s1")
         lo = min(FINE_SHIFT_BITS, (xw - 1).bit_length())
         xbits = min((xw - 2 + (1 << lo)).bit_length(), ew)
-        x_shift_1 = register(fall[lo:xbits], "x_shift_s1", unsigned(xbits - lo))
-        x_wide_1 = register(fall[xbits:ew] != 0, "x_wide_s1") if xbits < ew else C(0, 1)
+        # (the bits above `xbits` are ORed in here, in stage 1, to shorten stage 2)
+        x_shift_1 = register(fall[lo:xbits] | Mux(fall[xbits:ew] != 0, -1, 0)
+                             if xbits < ew else fall[lo:xbits],
+                             "x_shift_s1", unsigned(xbits - lo))
         borrow = C(0, 1)
         fall_lo = []
         for j in range(lo):
@@ -479,8 +481,7 @@ class MXIntAccumulator(wiring.Component):
         # two partial maxima compared, both ways.
         x = Signal(signed(xw))
         m.d.comb += x.eq(sum_1 << g)
-        x_2 = register(Mux(x_down_1, mux_shift(x_fine_1, [b | x_wide_1 for b in x_shift_1],
-                                               1 << lo), x),
+        x_2 = register(Mux(x_down_1, mux_shift(x_fine_1, list(x_shift_1), 1 << lo), x),
                        "x_aligned_s2", signed(xw))
         acc_shift_2 = register(Mux(up_1, rise_1 | Mux(rise_wide_1, -1, 0), 0), "acc_shift_s2",
                                unsigned(len(rise_1)))

@@ -342,7 +342,7 @@ def test_error_bound_without_saturation(case):
         assert err < (len(items) - 1) << e_max
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(group_case())
 def test_two_partial_sums_match_integer_reference(case):
     guard, width, items = case
@@ -350,7 +350,7 @@ def test_two_partial_sums_match_integer_reference(case):
         reference_interleaved(items, guard, width)[:3]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(group_case(wide=True))
 def test_two_partial_sums_error_bound(case):
     """Two partial sums: 0 <= V - R < sum_{j>=3} 2**(E_max,j - G) + 2**(E - G)
@@ -426,8 +426,12 @@ def test_stimuli_cover_the_corners():
 ALIGNS = ["loop", "stall", "interleave"]
 
 
-@pytest.mark.parametrize("align", ALIGNS)
-@pytest.mark.parametrize("seed", [1, 2])
+#: Two seeds of each one-sum align, one of interleave (which the throughput, formal and
+#: Verilator checks cover as well).
+SEEDS_ALIGNS = [(1, "loop"), (2, "loop"), (1, "stall"), (2, "stall"), (1, "interleave")]
+
+
+@pytest.mark.parametrize(("seed", "align"), SEEDS_ALIGNS)
 @pytest.mark.parametrize(("a_bits", "b_bits", "exp_bits", "block", "guard", "acc_width"), [
     (2, 2, 2, 1, 0, 4),          # tightest: in_width 4, saturates often
     (2, 2, 2, 1, 6, 14),         # lossless for exp_bits 2 apart from the field's top code
@@ -556,7 +560,8 @@ def test_amaranth_sim_rises_of_the_maximum(guard, width, exp_bits, align):
     stim, want = checked_expectation(groups, p, guard, width)
     dut = MXIntAccumulator(**p)
     stalls = sum(dut.stall_cycles(d) for d in rises(stim["i"]))
-    for seed, (idle, bp) in enumerate([(0, 0), (0.3, 0.3), (0, 0.8), (0.6, 0)]):
+    patterns = [(0, 0), (0.3, 0.3), (0, 0.8), (0.6, 0)]
+    for seed, (idle, bp) in enumerate(patterns[:2] if align == "interleave" else patterns):
         r = run_stream_sim(MXIntAccumulator(**p), stim, want, seed=seed, idle=idle,
                            backpressure=bp)
         assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \
@@ -584,9 +589,8 @@ VERILATOR_MATRIX = [
     params(4, 4, 3, 2, 2, 12),
     params(8, 8, 8, 32, 4, 40),
     params(24, 24, 8, 1024, 2, 62),      # widest
-    params(6, 6, 8, 16, align="stall"),  # A shifted in stall cycles
-    params(2, 2, 2, 1, 0, 4, "stall"),
-    params(24, 24, 8, 1024, 2, 62, "stall"),
+    params(6, 6, 8, 16, align="interleave"),  # two partial sums
+    params(2, 2, 2, 1, 0, 4, "loop"),        # (the rows above are align="stall", the default)
 ]
 
 

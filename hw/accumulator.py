@@ -399,7 +399,7 @@ class MXIntAccumulator(wiring.Component):
         advance = Signal()
         fire = Signal()
         m.d.comb += [
-            advance.eq(~self.o.valid | self.o.ready),
+            advance.eq(self.o.ready | ~self.o.valid),
             self.i.ready.eq(advance),
             fire.eq(self.i.valid & (~self.o.valid | self.o.ready)),
         ]
@@ -556,13 +556,13 @@ class MXIntAccumulator(wiring.Component):
         # steps as A (a shifter of its own: A's is busy with the next group): stage 5 by
         # the multiple of 16, stage 6 by the rest. A still holds the input's sum: only a
         # later input's move changes it.
-        acc_out = Signal()
-        m.d.comb += acc_out.eq(acc[w] != acc[w - 1])
+        excursion = Signal()
+        m.d.comb += excursion.eq(acc[w] ^ acc[w - 1])
         hit = Signal()
         high = Signal()
         with m.If(advance & valid_4):
             m.d.sync += [
-                hit.eq((hit & ~first_4) | acc_out),
+                hit.eq((hit & ~first_4) | excursion),
                 high.eq(Mux(hit & ~first_4, high, ~acc[w])),
             ]
         own = acc[:w].as_signed()
@@ -596,9 +596,9 @@ class MXIntAccumulator(wiring.Component):
         m.d.comb += total_out.eq(total[w] != total[w - 1])
         bound_high = Signal()
         m.d.comb += bound_high.eq(Mux(hit_7, side_7, ~total[w]))
+        highest, lowest = (1 << (w - 1)) - 1, -(1 << (w - 1))
         with m.If(hit_7 | total_out):
-            m.d.comb += self.o.payload.sum.eq(Mux(bound_high, (1 << (w - 1)) - 1,
-                                                  -(1 << (w - 1))))
+            m.d.comb += self.o.payload.sum.eq(Mux(bound_high, highest, lowest))
         with m.Else():
             m.d.comb += self.o.payload.sum.eq(total[:w])
         with m.If(advance):

@@ -185,6 +185,18 @@ MUTANTS = (
            "acc_out.eq(acc[w] != acc[w - 1])", "acc_out.eq(acc[w] != acc[w - 2])",
            "accum or linear", ("tests/test_accumulator.py",),
            "overflow detected one bit too low"),
+    Mutant("accum-interleave-advance", "hw/accumulator.py",
+           "advance.eq(self.o.ready | ~self.o.valid)", "advance.eq(self.o.ready)",
+           "interleave", ("tests/test_accumulator.py",),
+           "align=interleave: the pipeline stalls on ready alone"),
+    Mutant("accum-interleave-flush", "hw/accumulator.py",
+           "ring.eq(advance & (valid_2 | (valid_3 & last_3)))", "ring.eq(advance & valid_2)",
+           "interleave", ("tests/test_accumulator.py",),
+           "align=interleave: a group's last input waits in the loop for the next input"),
+    Mutant("accum-interleave-saturate-detect", "hw/accumulator.py",
+           "excursion.eq(acc[w] ^ acc[w - 1])", "excursion.eq(acc[w] ^ acc[w - 2])",
+           "interleave", ("tests/test_accumulator.py",),
+           "align=interleave: a partial sum's overflow detected one bit too low"),
 )
 
 

@@ -38,6 +38,38 @@ value ``sum * 2**(exponent - G)``::
 within the group, and nothing saturates when ``W >= in_width + G + ceil(log2 n)``; then
 ``R == V``. Exponent codes of dot results span ``[0, 2**(e+1) - 2]``, so ``G >= 2**(e+1) - 2``
 makes every group exact (practical for small ``e`` only).
+
+Two interleaved partial sums (``partial_sums=2``, the hardware's ``align="interleave"``):
+
+* The inputs ``j = 0, 1, 2, ...`` of a group (in arrival order) are dealt to partial sum
+  ``q = j mod 2``. Each partial sum ``(A_q, E_q)`` runs the recurrence above on its own
+  inputs only, aligned to its OWN running maximum ``E_q``: its first input loads
+  ``A_q = x``, ``E_q = E``; a later one shifts ``A_q`` by ``E - E_q`` (if positive) or the
+  input by ``E_q - E``, floor shifts as above.
+* Saturation is sticky over the GROUP: the first time either partial sum leaves
+  ``[-2**(W-1), 2**(W-1) - 1]`` (checked after each input, in input order) the group
+  saturates toward that side, whatever follows (both partial sums included).
+* At the group's end, ``E = max(E_0, E_1)`` (the group's largest exponent code, as with one
+  sum) and ``T = (A_0 >> (E - E_0)) + (A_1 >> (E - E_1))`` (floor shift of the partial sum
+  with the smaller maximum; a group of one input has no ``A_1`` and ``T = A_0``). If the
+  group saturated, the output sum is that bound; else if ``T`` is out of the ``W``-bit
+  range, the bound of ``T``'s side; else ``T``. NaN is sticky over the group.
+* The output's exponent equals the one-sum recurrence's; its sum may differ in the low
+  bits (different floors), and, for groups that saturate, in which bound is taken when the
+  partial sums leave the range on opposite sides (the first excursion still decides).
+
+Error bound of two partial sums (no saturation): partial ``q`` of ``n_q`` inputs floors
+``n_q - 1`` times, each losing less than ``2**(E_max,j - G)`` (``E_q`` after input ``j`` is at
+most the group's running maximum), and the combination floors once, losing less than
+``2**(E - G)`` (nothing when ``E_0 == E_1``). For ``n >= 2`` that is
+``(ceil(n/2) - 1) + (floor(n/2) - 1) + 1 = n - 1`` floors::
+
+    0 <= V - R < sum_{j=3..n} 2**(E_max,j - G) + 2**(E - G) <= (n - 1) * 2**(E - G)
+
+the same ``n - 1`` units as one sum (the first, finer form trades the term of input 2 for
+one at the final maximum). Lossless under the same conditions as one sum: with
+``G >= max_j E_j - min_j E_j`` every partial sum and the combination's shift are exact, and
+with ``W >= in_width + G + ceil(log2 n)`` neither partial sum nor ``T`` leaves the range.
 """
 
 from __future__ import annotations
@@ -49,8 +81,8 @@ import torch
 from .dot import dot_sum_width
 from .format import check_int
 
-__all__ = ["ACC_HEADROOM", "DEFAULT_GUARD_BITS", "MAX_ACC_WIDTH", "AccumResult", "accumulate",
-           "accumulate_stream", "default_acc_width", "resolve_acc_width"]
+__all__ = ["ACC_HEADROOM", "DEFAULT_GUARD_BITS", "MAX_ACC_WIDTH", "PARTIAL_SUMS", "AccumResult",
+           "accumulate", "accumulate_stream", "default_acc_width", "resolve_acc_width"]
 
 #: Widest accumulator: ``A`` and every intermediate sum stay exact in int64.
 MAX_ACC_WIDTH = 62
@@ -58,6 +90,8 @@ MAX_ACC_WIDTH = 62
 ACC_HEADROOM = 8
 #: Default guard bits below the running maximum exponent.
 DEFAULT_GUARD_BITS = 8
+#: Partial sums a group may be dealt to: 1 (one running sum) or 2 (interleaved).
+PARTIAL_SUMS = (1, 2)
 
 
 def default_acc_width(in_width: int, guard_bits: int) -> int:
@@ -128,7 +162,7 @@ def _check(guard_bits: int, acc_width: int, s: torch.Tensor, e: torch.Tensor) ->
 
 
 def accumulate(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor, *,
-               guard_bits: int, acc_width: int) -> AccumResult:
+               guard_bits: int, acc_width: int, partial_sums: int = 1) -> AccumResult:
     """Accumulate groups laid out along the last axis (every row is one group).
 
     Parameters
@@ -140,42 +174,68 @@ def accumulate(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor, *,
         ``G``, extra low bits below the running maximum exponent.
     acc_width : int
         ``W``, accumulator width, 1 to 62.
+    partial_sums : int
+        1 (default): one running sum (the hardware's ``align="loop"`` and ``"stall"``);
+        2: inputs dealt alternately to two partial sums combined at the group's end
+        (``align="interleave"``).
 
     Returns
     -------
     AccumResult
-        Shape ``(...)``; see the module notes for the exact recurrence.
+        Shape ``(...)``; see the module notes for the exact recurrences.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument, its value and what is allowed.
     """
     s = sum.to(torch.int64)
     e = exponent.to(torch.int64)
     _check(guard_bits, acc_width, s, e)
+    if not isinstance(partial_sums, int) or isinstance(partial_sums, bool) \
+            or partial_sums not in PARTIAL_SUMS:
+        raise ValueError(f"partial_sums must be 1 or 2, not {partial_sums!r}")
     if s.shape[-1] == 0:
         raise ValueError("every group needs at least one input")
     lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
     x = s << guard_bits
-    acc = x[..., 0]
-    # `out` is the first excursion out of [lo, hi] (sticky): 0 none, 1 above, -1 below.
-    out = (acc > hi).to(torch.int64) - (acc < lo).to(torch.int64)
-    e_max = e[..., 0]
-    flag = nan[..., 0].to(torch.bool)
-    for j in range(1, s.shape[-1]):
+
+    def excursion(a: torch.Tensor) -> torch.Tensor:
+        return (a > hi).to(torch.int64) - (a < lo).to(torch.int64)
+
+    # Partial sum q holds inputs q, q + P, q + 2P, ... (P = partial_sums); `out` is the
+    # group's first excursion out of [lo, hi] (sticky): 0 none, 1 above, -1 below.
+    acc = [x[..., q] for q in range(min(partial_sums, s.shape[-1]))]
+    e_max = [e[..., q] for q in range(len(acc))]
+    out = torch.zeros_like(acc[0])
+    for a in acc:
+        out = torch.where(out == 0, excursion(a), out)
+    flag = nan.to(torch.bool).any(dim=-1)
+    for j in range(len(acc), s.shape[-1]):
+        q = j % partial_sums
         ej = e[..., j]
         # Shifts are clamped at 62: past every width, where an arithmetic shift has already
         # reached the sign (torch shifts of 64 or more are undefined).
-        up = (ej - e_max).clamp(min=0, max=MAX_ACC_WIDTH)
-        down = (e_max - ej).clamp(min=0, max=MAX_ACC_WIDTH)
+        up = (ej - e_max[q]).clamp(min=0, max=MAX_ACC_WIDTH)
+        down = (e_max[q] - ej).clamp(min=0, max=MAX_ACC_WIDTH)
         # A saturated group keeps its A frozen (in range for int64); only `out` matters.
-        acc = torch.where(out == 0, (acc >> up) + (x[..., j] >> down), acc)
-        out = torch.where(out == 0, (acc > hi).to(torch.int64) - (acc < lo).to(torch.int64),
-                          out)
-        e_max = torch.maximum(e_max, ej)
-        flag = flag | nan[..., j].to(torch.bool)
-    acc = torch.where(out > 0, hi, torch.where(out < 0, lo, acc))
-    return AccumResult(sum=acc, exponent=e_max, nan=flag)
+        acc[q] = torch.where(out == 0, (acc[q] >> up) + (x[..., j] >> down), acc[q])
+        out = torch.where(out == 0, excursion(acc[q]), out)
+        e_max[q] = torch.maximum(e_max[q], ej)
+    total, top = acc[0], e_max[0]
+    if len(acc) == 2:
+        # The partial sum of the smaller maximum is floor-shifted to the larger one.
+        top = torch.maximum(e_max[0], e_max[1])
+        total = (acc[0] >> (top - e_max[0]).clamp(max=MAX_ACC_WIDTH)) + \
+            (acc[1] >> (top - e_max[1]).clamp(max=MAX_ACC_WIDTH))
+        out = torch.where(out == 0, excursion(total), out)
+    total = torch.where(out > 0, hi, torch.where(out < 0, lo, total))
+    return AccumResult(sum=total, exponent=top, nan=flag)
 
 
 def accumulate_stream(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor,
-                      last: torch.Tensor, *, guard_bits: int, acc_width: int) -> AccumResult:
+                      last: torch.Tensor, *, guard_bits: int, acc_width: int,
+                      partial_sums: int = 1) -> AccumResult:
     """Accumulate a stream of inputs whose groups are closed by ``last``.
 
     Parameters
@@ -183,7 +243,7 @@ def accumulate_stream(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tens
     sum, exponent, nan, last : torch.Tensor
         1-D, in stream order. ``last`` marks the final input of each group; inputs after
         the final ``last`` belong to no finished group and produce no output.
-    guard_bits, acc_width : int
+    guard_bits, acc_width, partial_sums : int
         As :func:`accumulate`.
 
     Returns
@@ -195,7 +255,9 @@ def accumulate_stream(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tens
     starts = [0] + [i + 1 for i in ends[:-1]]
     n = max((b - a + 1 for a, b in zip(starts, ends, strict=True)), default=1)
     # Groups are padded at the end with (S = 0, E = 0, no NaN), which changes nothing: code
-    # 0 never raises the maximum and adding zero to a value in range leaves it unchanged.
+    # 0 never raises the maximum and adding zero to a value in range leaves it unchanged
+    # (with two partial sums, a padding input that opens partial sum 1 loads A_1 = 0 at
+    # E_1 = 0, which the combination adds as 0 without raising E).
     rows = len(ends)
     grid = {name: torch.zeros((rows, n), dtype=torch.int64) for name in ("s", "e", "f")}
     for r, (a, b) in enumerate(zip(starts, ends, strict=True)):
@@ -203,4 +265,4 @@ def accumulate_stream(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tens
         grid["e"][r, :b - a + 1] = exponent[a:b + 1].to(torch.int64)
         grid["f"][r, :b - a + 1] = nan[a:b + 1].to(torch.int64)
     return accumulate(grid["s"], grid["e"], grid["f"] != 0, guard_bits=guard_bits,
-                      acc_width=acc_width)
+                      acc_width=acc_width, partial_sums=partial_sums)

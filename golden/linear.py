@@ -15,7 +15,7 @@ __all__ = ["linear", "linear_blocks", "linear_fp32", "linear_value"]
 
 def linear_blocks(w_man: torch.Tensor, w_exp: torch.Tensor, x_man: torch.Tensor,
                   x_exp: torch.Tensor, fmt_w: MXIntFormat, fmt_x: MXIntFormat, *,
-                  guard_bits: int, acc_width: int) -> AccumResult:
+                  guard_bits: int, acc_width: int, partial_sums: int = 1) -> AccumResult:
     """``y = W x`` on MXINT blocks, exactly as the hardware computes it.
 
     Parameters
@@ -26,8 +26,9 @@ def linear_blocks(w_man: torch.Tensor, w_exp: torch.Tensor, x_man: torch.Tensor,
         Activations, shape ``(nb, k)`` and ``(nb,)``.
     fmt_w, fmt_x : MXIntFormat
         Formats of weights and activations (same ``exp_bits`` and ``block``).
-    guard_bits, acc_width : int
-        Of the accumulator (:func:`golden.accumulator.accumulate`).
+    guard_bits, acc_width, partial_sums : int
+        Of the accumulator (:func:`golden.accumulator.accumulate`); ``partial_sums=2`` is
+        the engine with ``align="interleave"``.
 
     Returns
     -------
@@ -37,7 +38,8 @@ def linear_blocks(w_man: torch.Tensor, w_exp: torch.Tensor, x_man: torch.Tensor,
         accumulator, i.e. ``sum * 2**(exponent - G - 2*bias - (m_w - 2) - (m_x - 2))``.
     """
     d = dot_product(x_man.unsqueeze(0), x_exp.unsqueeze(0), w_man, w_exp, fmt_x, fmt_w)
-    return accumulate(d.sum, d.exponent, d.nan, guard_bits=guard_bits, acc_width=acc_width)
+    return accumulate(d.sum, d.exponent, d.nan, guard_bits=guard_bits, acc_width=acc_width,
+                      partial_sums=partial_sums)
 
 
 def linear(w: MXIntTensor, x: MXIntTensor, *, guard_bits: int, acc_width: int

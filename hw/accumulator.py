@@ -27,18 +27,26 @@ from .params import (
 from .unit import Params, Unit, expose, param
 
 __all__ = ["ALIGNS", "UNIT", "AccumParams", "MXIntAccumulator", "default_acc_width",
-           "resolve_acc_width"]
+           "partial_sums", "resolve_acc_width"]
 #: Register stages from ``i`` to ``o``.
 LATENCY = 3
 #: Where ``A`` is shifted when an input raises the running maximum: ``"loop"``, in the
-#: accumulation loop; ``"stall"``, in stall cycles before the addition.
-ALIGNS = ("loop", "stall")
+#: accumulation loop; ``"stall"``, in stall cycles before the addition; ``"interleave"``, in
+#: the first of two loop cycles shared by two interleaved partial sums.
+ALIGNS = ("loop", "stall", "interleave")
 DEFAULT_ALIGN = "stall"
 #: ``align="stall"``: low bits of the shift of ``A`` done by the second stall cycle (0 to
 #: 7); the first shifts by the rest, a multiple of 8.
 LOW_SHIFT_BITS = 3
 #: Low bits of the input's alignment shift done in stage 1 (0 to 3); stage 2 does the rest.
 FINE_SHIFT_BITS = 2
+#: ``align="interleave"``: low bits of the shift of ``A`` done in the first loop cycle (a
+#: ``2**4``-to-1 multiplexer); the second cycle shifts by the rest, a multiple of 16, in front
+#: of the adder: for ``W <= 32`` one select, which fits the adder's own LUT.
+INTERLEAVE_LOW_SHIFT_BITS = 4
+#: ``align="interleave"``: register stages from ``i`` to ``o`` (exponents, alignment, the
+#: two stages of the loop, and the combination: operands, shift, addition).
+INTERLEAVE_LATENCY = 7
 
 
 def accum_input_layout(*, in_width: int, exp_bits: int) -> data.StructLayout:
@@ -107,6 +115,17 @@ class MXIntAccumulator(wiring.Component):
       reads it as its ``0``: the only loop is ``A = (S or A) + x_aligned``, one LUT in
       front of the adder, nothing behind it. Throughput: one input per cycle, except
       :meth:`stall_cycles` (2) bubbles per rise of the running maximum within a group.
+    * ``"interleave"``: two interleaved partial sums, a DIFFERENT arithmetic
+      (:func:`golden.accumulator.accumulate` with ``partial_sums=2``): input ``j`` of a
+      group joins partial sum ``j mod 2``, aligned to that sum's own running maximum; the
+      first excursion of either sum saturates the group; at the group's end the sum of the
+      smaller maximum is floor-shifted to the larger and added (the bound of its side if
+      that leaves the range). Same exponent as one sum, low bits may differ, error below
+      the exact sum by less than ``(n - 1) * 2**(exponent - G)`` units as with one sum. The
+      loop is C-slowed by two: ``S = A >> (acc_shift mod 16)``, then
+      ``A = (S >> (acc_shift - acc_shift mod 16)) + x_aligned``, each partial sum moving
+      every other input; three more stages combine the two sums. Throughput: one input per
+      cycle whatever the data; :attr:`latency` 7.
 
     Saturation is detected from the ``A`` register, out of the loop: a flag and a side
     remember an excursion of an earlier ``A`` of the group, and ``o.sum`` is ``A`` or the bound
@@ -136,8 +155,9 @@ class MXIntAccumulator(wiring.Component):
         ``W``, from ``in_width + guard_bits`` (one input always fits) to 62; default
         ``min(in_width + guard_bits + 8, 62)``.
     align : str
-        ``"stall"`` (default) or ``"loop"``: where ``A`` is shifted when an input raises the
-        running maximum (see above).
+        ``"stall"`` (default), ``"loop"`` or ``"interleave"``: where ``A`` is shifted when an
+        input raises the running maximum, and with ``"interleave"`` two partial sums (see
+        above).
 
     Members
     -------
@@ -169,19 +189,22 @@ class MXIntAccumulator(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from the transfer of a ``last`` input to its result being valid (3), when
-        that input does not raise the running maximum (see :meth:`stall_cycles`)."""
-        return LATENCY
+        """Cycles from the transfer of a ``last`` input to its result being valid: 3 (when
+        that input does not raise the running maximum, see :meth:`stall_cycles`), 7 with
+        ``align="interleave"``."""
+        return INTERLEAVE_LATENCY if self.align == "interleave" else LATENCY
 
     def stall_cycles(self, rise: int) -> int:
         """Cycles an input that raises the running maximum by ``rise`` (not the first of its
-        group) costs beyond its own: 0 for ``align="loop"``; for ``"stall"``, 2 (1 when
-        ``W <= 8``), whatever the size of the rise."""
-        if self.align == "loop" or rise <= 0:
+        group) costs beyond its own: 0 for ``align="loop"`` and ``"interleave"``; for
+        ``"stall"``, 2 (1 when ``W <= 8``), whatever the size of the rise."""
+        if self.align != "stall" or rise <= 0:
             return 0
         return 2 if (self.acc_width - 1).bit_length() > LOW_SHIFT_BITS else 1
 
     def elaborate(self, platform) -> Module:
+        if self.align == "interleave":
+            return self._elaborate_interleave()
         m = Module()
         w, g = self.acc_width, self.guard_bits
         xw = self._in_width + g
@@ -365,6 +388,233 @@ class MXIntAccumulator(wiring.Component):
             ]
         return m
 
+    def _elaborate_interleave(self) -> Module:
+        m = Module()
+        w, g = self.acc_width, self.guard_bits
+        xw = self._in_width + g
+        ew = self.exp_bits + 1
+
+        # Whole-pipeline stall on the output only: no stall of its own, so i.ready is
+        # `advance` and one input per cycle is taken whatever the data.
+        advance = Signal()
+        fire = Signal()
+        m.d.comb += [
+            advance.eq(self.o.ready | ~self.o.valid),
+            self.i.ready.eq(advance),
+            fire.eq(self.i.valid & (~self.o.valid | self.o.ready)),
+        ]
+
+        def register(value, name, shape=None, enable=advance):
+            reg = Signal(shape if shape is not None else value.shape(), name=name)
+            with m.If(enable):
+                m.d.sync += reg.eq(value)
+            return reg
+
+        # Stage 1, exponents. Input j of a group joins partial sum j mod 2; `e_cur` is the
+        # running maximum of the partial sum the next input joins, `e_oth` the other's, and
+        # the two swap on every input, so the recurrence is today's (one compare and a
+        # multiplexer) with a plain register behind it. `first` marks a group's first input,
+        # `second` its second: either opens its partial sum (`fresh`), whose state is then
+        # ignored.
+        p = self.i.payload
+        e_cur = Signal(unsigned(ew))
+        e_oth = Signal(unsigned(ew))
+        nan = Signal()
+        first = Signal(init=1)
+        second = Signal()
+        fresh = Signal()
+        rise = Signal(signed(ew + 1))
+        fall = Signal(signed(ew + 1))
+        up = Signal()
+        down = Signal()
+        e_new = Signal(unsigned(ew))
+        m.d.comb += [
+            fresh.eq(first | second),
+            rise.eq(p.exponent - e_cur),
+            fall.eq(e_cur - p.exponent),
+            up.eq(~fresh & fall[-1]),
+            down.eq(~fresh & rise[-1]),
+            e_new.eq(Mux(up | fresh, p.exponent, e_cur)),
+        ]
+        with m.If(fire):
+            m.d.sync += [
+                e_cur.eq(e_oth),
+                e_oth.eq(e_new),
+                nan.eq((nan & ~first) | p.nan),
+                first.eq(p.last),
+                second.eq(first & ~p.last),
+            ]
+
+        # The shift amounts and the input's alignment to its partial sum's maximum, as with
+        # one sum (see `elaborate`).
+        abits = (w - 1).bit_length()
+        rise_1 = register(rise[:abits], "rise_low_s1")
+        rise_wide_1 = register(rise[abits:ew] != 0, "rise_wide_s1") if abits < ew else C(0, 1)
+        up_1 = register(up, "up_s1")
+        lo = min(FINE_SHIFT_BITS, (xw - 1).bit_length())
+        xbits = min((xw - 2 + (1 << lo)).bit_length(), ew)
+        # (the bits above `xbits` are ORed in here, in stage 1, to shorten stage 2)
+        x_shift_1 = register(fall[lo:xbits] | Mux(fall[xbits:ew] != 0, -1, 0)
+                             if xbits < ew else fall[lo:xbits],
+                             "x_shift_s1", unsigned(xbits - lo))
+        borrow = C(0, 1)
+        fall_lo = []
+        for j in range(lo):
+            fall_lo.append(e_cur[j] ^ p.exponent[j] ^ borrow)
+            borrow = (~e_cur[j] & p.exponent[j]) | (~(e_cur[j] ^ p.exponent[j]) & borrow)
+        x_in = Signal(signed(xw))
+        m.d.comb += x_in.eq(p.sum << g)
+        x_fine_1 = register(mux_shift(x_in, fall_lo), "x_fine_s1")
+        sum_1 = register(p.sum, "sum_s1")
+        x_down_1 = register(down, "x_down_s1")
+        fresh_1 = register(fresh, "fresh_s1")
+        first_1 = register(first, "first_s1")
+        # For the combination at the group's end: this input's partial maximum and the
+        # other's (meaningless for a group's first input, which has no other).
+        own_1 = register(e_new, "e_own_s1")
+        other_1 = register(e_oth, "e_other_s1")
+        nan_1 = register((nan & ~first) | p.nan, "nan_s1")
+        valid_1 = register(fire, "valid_s1")
+        last_1 = register(p.last, "last_s1")
+
+        # Stage 2: the aligned input and the shift of its partial sum, as with one sum; the
+        # two partial maxima compared, both ways.
+        x = Signal(signed(xw))
+        m.d.comb += x.eq(sum_1 << g)
+        x_2 = register(Mux(x_down_1, mux_shift(x_fine_1, list(x_shift_1), 1 << lo), x),
+                       "x_aligned_s2", signed(xw))
+        acc_shift_2 = register(Mux(up_1, rise_1 | Mux(rise_wide_1, -1, 0), 0), "acc_shift_s2",
+                               unsigned(len(rise_1)))
+        own_minus = Signal(signed(ew + 1))
+        other_minus = Signal(signed(ew + 1))
+        m.d.comb += [own_minus.eq(own_1 - other_1), other_minus.eq(other_1 - own_1)]
+        other_high_2 = register(~first_1 & own_minus[-1], "other_high_s2")
+        own_minus_2 = register(own_minus[:ew], "own_minus_s2")
+        other_minus_2 = register(other_minus[:ew], "other_minus_s2")
+        own_2 = register(own_1, "e_own_s2")
+        other_2 = register(other_1, "e_other_s2")
+        fresh_2 = register(fresh_1, "fresh_s2")
+        first_2 = register(first_1, "first_s2")
+        nan_2 = register(nan_1, "nan_s2")
+        valid_2 = register(valid_1, "valid_s2")
+        last_2 = register(last_1, "last_s2")
+
+        # Stages 3 and 4, the loop, C-slowed by two: S = A >> acc_shift (0 for an input that
+        # opens its partial sum), then A = S + x_aligned. The two registers hold the two
+        # partial sums, one each, and an input reads in A the one it joins, written by the
+        # input two before it. That holds only while the loop moves with the inputs, so
+        # it moves (`ring`) when an input enters it, or to let a group's last input out;
+        # any other input waits in stage 3 for its successor, which the open group must
+        # bring. Bubbles thus never split a pair, and a group's first two inputs ignore A,
+        # whatever a flush left there. A keeps W + 1 bits, exact while both terms are in
+        # range (as with one sum).
+        valid_3 = Signal(name="valid_s3")
+        last_3 = Signal(name="last_s3")
+        ring = Signal()
+        m.d.comb += ring.eq(advance & (valid_2 | (valid_3 & last_3)))
+        # The shift is split: stage 3 shifts by acc_shift mod 16 (a 16-to-1 multiplexer per
+        # bit), stage 4 by the rest, a multiple of 16, in front of the adder (for W <= 32 one
+        # select, which the adder's LUT absorbs); floor shifts compose.
+        acc = Signal(signed(w + 1))
+        lo_bits = min(INTERLEAVE_LOW_SHIFT_BITS, len(acc_shift_2))
+        s_reg = register(Mux(fresh_2, 0, mux_shift(acc[:w], list(acc_shift_2[:lo_bits]))),
+                         "acc_shifted", signed(w), enable=ring)
+        coarse_3 = (register(acc_shift_2[lo_bits:], "acc_shift_high_s3", enable=ring)
+                    if len(acc_shift_2) > lo_bits else None)
+        x_3 = register(x_2, "x_aligned_s3", enable=ring)
+        with m.If(ring):
+            m.d.sync += [valid_3.eq(valid_2), last_3.eq(last_2)]
+        first_3 = register(first_2, "first_s3", enable=ring)
+        nan_3 = register(nan_2, "nan_s3", enable=ring)
+        # The combination's shift, clamped as A's, and the group's maximum.
+        amount = Signal(unsigned(ew))
+        m.d.comb += amount.eq(Mux(other_high_2, other_minus_2, own_minus_2))
+        comb_shift_3 = register(amount[:abits] | Mux(amount[abits:] != 0, -1, 0)
+                                if abits < ew else amount[:abits],
+                                "comb_shift_s3", unsigned(abits), enable=ring)
+        other_high_3 = register(other_high_2, "other_high_s3", enable=ring)
+        e_group_3 = register(Mux(other_high_2, other_2, own_2), "e_group_s3", enable=ring)
+
+        shifted = (mux_shift(s_reg, list(coarse_3), 1 << lo_bits) if coarse_3 is not None
+                   else s_reg)
+        with m.If(ring):
+            m.d.sync += acc.eq(shifted + x_3)
+        # A before this input's addition: the other partial sum, final when this input is
+        # its group's last (0 when the input is its group's first, which has no other).
+        other_4 = register(Mux(first_3, 0, acc[:w]), "other_sum_s4", signed(w), enable=ring)
+        valid_4 = register(ring & valid_3, "valid_s4")
+        last_4 = register(last_3, "last_s4", enable=ring)
+        first_4 = register(first_3, "first_s4", enable=ring)
+        nan_4 = register(nan_3, "nan_s4", enable=ring)
+        comb_shift_4 = register(comb_shift_3, "comb_shift_s4", enable=ring)
+        other_high_4 = register(other_high_3, "other_high_s4", enable=ring)
+        e_group_4 = register(e_group_3, "e_group_s4", enable=ring)
+
+        # Stage 5: saturation (sticky over the group, from A after each input, the first
+        # excursion's side) and the combination's operands: the partial sum of the larger
+        # maximum, and the other (0 for a group of one input) floor-shifted to it, in two
+        # steps as A (a shifter of its own: A's is busy with the next group): stage 5 by
+        # the multiple of 16, stage 6 by the rest. A still holds the input's sum: only a
+        # later input's move changes it.
+        excursion = Signal()
+        m.d.comb += excursion.eq(acc[w] ^ acc[w - 1])
+        hit = Signal()
+        high = Signal()
+        with m.If(advance & valid_4):
+            m.d.sync += [
+                hit.eq((hit & ~first_4) | excursion),
+                high.eq(Mux(hit & ~first_4, high, ~acc[w])),
+            ]
+        own = acc[:w].as_signed()
+        high_5 = register(Mux(other_high_4, other_4, own), "comb_high_s5", signed(w))
+        low = Mux(other_high_4, own, other_4).as_signed()
+        if len(comb_shift_4) > lo_bits:
+            low = mux_shift(low, list(comb_shift_4[lo_bits:]), 1 << lo_bits)
+        low_5 = register(low, "comb_low_s5", signed(w))
+        comb_shift_5 = register(comb_shift_4[:lo_bits], "comb_shift_s5")
+        valid_5 = register(valid_4, "valid_s5")
+        last_5 = register(last_4, "last_s5")
+        nan_5 = register(nan_4, "nan_s5")
+        e_group_5 = register(e_group_4, "e_group_s5")
+        high_6 = register(high_5, "comb_high_s6")
+        low_6 = register(mux_shift(low_5, list(comb_shift_5)), "comb_low_s6", signed(w))
+        # (the sticky pair already holds the excursion of the input now in stage 5)
+        hit_6 = register(hit, "hit_s6")
+        side_6 = register(high, "high_s6")
+        valid_6 = register(valid_5, "valid_s6")
+        last_6 = register(last_5, "last_s6")
+        nan_6 = register(nan_5, "nan_s6")
+        e_group_6 = register(e_group_5, "e_group_s6")
+
+        # Stage 7: the sum of the two (W + 1 bits, exact), then the output: the bound of a
+        # saturated group's first excursion, else of the sum's side if it is out of range,
+        # else the sum (a multiplexer after the registers).
+        total = register(high_6 + low_6, "comb_sum", signed(w + 1))
+        hit_7 = register(hit_6, "hit_s7")
+        side_7 = register(side_6, "high_s7")
+        total_out = Signal()
+        m.d.comb += total_out.eq(total[w] != total[w - 1])
+        bound_high = Signal()
+        m.d.comb += bound_high.eq(Mux(hit_7, side_7, ~total[w]))
+        highest, lowest = (1 << (w - 1)) - 1, -(1 << (w - 1))
+        with m.If(hit_7 | total_out):
+            m.d.comb += self.o.payload.sum.eq(Mux(bound_high, highest, lowest))
+        with m.Else():
+            m.d.comb += self.o.payload.sum.eq(total[:w])
+        with m.If(advance):
+            m.d.sync += [
+                self.o.valid.eq(valid_6 & last_6),
+                self.o.payload.exponent.eq(e_group_6),
+                self.o.payload.nan.eq(nan_6),
+            ]
+        return m
+
+
+def partial_sums(align: str) -> int:
+    """The partial sums of :func:`golden.accumulator.accumulate` that ``align`` computes: 2
+    for ``"interleave"``, else 1."""
+    return 2 if align == "interleave" else 1
+
 
 def mux_shift(value, select: list, stride: int = 1):
     """``value >> (stride * Cat(*select))`` (arithmetic), built bit by bit as a
@@ -385,8 +635,10 @@ def mux_shift(value, select: list, stride: int = 1):
 ACC_WIDTH_HELP = ("accumulator width in bits (default: input width + guard bits + 8, at "
                   "most 62)")
 ALIGN_HELP = ("where the accumulator is shifted when an input raises the running maximum "
-              "exponent: in the loop (one input per cycle) or in two stall cycles before "
-              "the addition (the loop is one adder)")
+              "exponent: in the loop (one input per cycle), in two stall cycles before "
+              "the addition (the loop is one adder), or in the first of two loop cycles "
+              "shared by two interleaved partial sums (one input per cycle, the loop is "
+              "one shifter or one adder per cycle)")
 
 
 def check_acc_fields(p: Params, *, a_bits: int, b_bits: int) -> None:

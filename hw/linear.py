@@ -11,7 +11,14 @@ from amaranth.lib.wiring import In, Out
 from golden.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
 from golden.linear import linear_blocks
 
-from .accumulator import ACC_WIDTH_HELP, MXIntAccumulator, check_acc_fields
+from .accumulator import (
+    ACC_WIDTH_HELP,
+    ALIGN_HELP,
+    ALIGNS,
+    DEFAULT_ALIGN,
+    MXIntAccumulator,
+    check_acc_fields,
+)
 from .bitheap import DEFAULT_ARCH
 from .dequantizer import MXIntDequantizer
 from .dot_product import MXIntDotProduct
@@ -55,10 +62,15 @@ class MXIntLinear(wiring.Component):
     overflow to ``±inf``, ``+0.0`` for a zero sum, ``0x7FC00000`` for NaN), exactly
     :func:`golden.linear.linear_fp32`; this adds 3 cycles of latency.
 
-    Throughput: one activation block (``P * k`` multiply-accumulates) per cycle.
+    Throughput: with ``align="interleave"`` (or ``"loop"``), one activation block
+    (``P * k`` multiply-accumulates) per cycle whatever the data: every lane takes one
+    block per cycle and never stalls on its own (``interleave`` sums each lane's blocks
+    into two interleaved partial sums, :func:`golden.accumulator.accumulate` with
+    ``partial_sums=2``). With ``align="stall"`` (the default) a lane stalls 2 cycles on
+    every block that raises its running maximum, and holds the other lanes meanwhile.
     Latency: :attr:`latency` cycles from the last block of a group to its result.
-    All lanes share one handshake: ``x`` and ``w`` transfer together, and the lanes run in
-    lockstep, so they stall together.
+    All lanes share one handshake: ``x`` and ``w`` transfer together, and the lanes'
+    blocks enter their accumulators together, so they stall together.
 
     Parameters
     ----------
@@ -77,6 +89,10 @@ class MXIntLinear(wiring.Component):
         ``P``, rows computed in parallel, 1 to 64.
     guard_bits, acc_width : int or None
         Of the accumulators (defaults as :class:`~hw.accumulator.MXIntAccumulator`).
+    align : str
+        Of the accumulators: ``"stall"`` (default), ``"loop"`` or ``"interleave"``
+        (:class:`~hw.accumulator.MXIntAccumulator`); ``"interleave"`` changes the results'
+        low bits as :func:`golden.linear.linear_blocks` with ``partial_sums=2`` states.
     arch, levels_per_stage
         Of the dot products (as :class:`~hw.dot_product.MXIntDotProduct`).
     output : str
@@ -105,17 +121,19 @@ class MXIntLinear(wiring.Component):
                  k_len: int | None = None, rows: int, lanes: int = 1,
                  guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
-                 output: str = "accum") -> None:
+                 output: str = "accum", align: str = DEFAULT_ALIGN) -> None:
         self.params = LinearParams(x_bits=x_bits, w_bits=w_bits, exp_bits=exp_bits, block=block,
                                    k_len=k_len, rows=rows, lanes=lanes, guard_bits=guard_bits,
                                    acc_width=acc_width, arch=arch,
-                                   levels_per_stage=levels_per_stage, output=output)
+                                   levels_per_stage=levels_per_stage, output=output,
+                                   align=align)
         self._dots = [MXIntDotProduct(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
                                       block=block, arch=arch,
                                       levels_per_stage=levels_per_stage)
                       for _ in range(lanes)]
         self._accs = [MXIntAccumulator(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
-                                       block=block, guard_bits=guard_bits, acc_width=acc_width)
+                                       block=block, guard_bits=guard_bits, acc_width=acc_width,
+                                       align=align)
                       for _ in range(lanes)]
         self._convs = []
         if output == "fp32":
@@ -266,6 +284,7 @@ class LinearParams(Params):
     output: str = param("accum", choices=OUTPUTS,
                         help="result format, the accumulators' (sum, exponent, nan) or "
                              "float32 patterns")
+    align: str = param(DEFAULT_ALIGN, choices=ALIGNS, help=ALIGN_HELP)
 
     def resolve(self) -> None:
         if self.rows % self.lanes:
@@ -286,7 +305,8 @@ class LinearParams(Params):
         name += arch_suffix(self)
         if self.levels_per_stage != 2:
             name += f"_l{self.levels_per_stage}"
-        return name + ("" if self.output == "accum" else f"_{self.output}")
+        name += "" if self.output == "accum" else f"_{self.output}"
+        return name + ("" if self.align == DEFAULT_ALIGN else f"_{self.align}")
 
 
 expose(MXIntLinear, LinearParams)

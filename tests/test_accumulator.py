@@ -65,17 +65,45 @@ def checked_expectation(groups, p, guard, width):
     that expectation against the independent reference, group by group."""
     stim = {"i": stream_of(groups)}
     want = model_for({"top": "accum", "parameters": p}).expected(stim)
+    reference = reference_interleaved if p.get("align") == "interleave" else reference_group
     for g, o in zip(groups, want["o"], strict=True):
-        acc, e_max, nan, _ = reference_group(g, guard, width)
+        acc, e_max, nan, _ = reference(g, guard, width)
         assert (o["sum"], o["exponent"], o["nan"]) == (acc, e_max, int(nan))
     return stim, want
 
 
-def run_group(items, guard, width):
+def reference_interleaved(items: list[tuple[int, int, bool]], guard: int, width: int
+                          ) -> tuple[int, int, bool, list[int]]:
+    """Two partial sums (docs/arithmetic.md, "Two interleaved partial sums"): input j joins
+    partial sum j mod 2, each with its own running maximum; the group saturates at the
+    first excursion of either, in input order; at the end the sum of the smaller maximum is
+    floor-shifted to the larger and added, and a sum out of range takes its side's bound.
+    Returns (sum, exponent, nan, the group's running maxima)."""
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    acc, e_max, clamp, maxima = [None, None], [None, None], None, []
+    for j, (s, e, _) in enumerate(items):
+        q, x = j % 2, s << guard
+        if e_max[q] is None:
+            acc[q], e_max[q] = x, e
+        elif e > e_max[q]:
+            acc[q], e_max[q] = (acc[q] >> (e - e_max[q])) + x, e
+        else:
+            acc[q] = acc[q] + (x >> (e_max[q] - e))
+        if clamp is None and not lo <= acc[q] <= hi:
+            clamp = hi if acc[q] > hi else lo
+        maxima.append(max(m for m in e_max if m is not None))
+    top = maxima[-1]
+    total = sum(a >> (top - m) for a, m in zip(acc, e_max, strict=True) if a is not None)
+    if clamp is None and not lo <= total <= hi:
+        clamp = hi if total > hi else lo
+    return (total if clamp is None else clamp), top, any(f for _, _, f in items), maxima
+
+
+def run_group(items, guard, width, partial_sums=1):
     r = accumulate(torch.tensor([[s for s, _, _ in items]]),
                    torch.tensor([[e for _, e, _ in items]]),
                    torch.tensor([[bool(f) for _, _, f in items]]),
-                   guard_bits=guard, acc_width=width)
+                   guard_bits=guard, acc_width=width, partial_sums=partial_sums)
     return int(r.sum[0]), int(r.exponent[0]), bool(r.nan[0])
 
 
@@ -93,8 +121,9 @@ def run_group(items, guard, width):
     ({"acc_width": 23}, ValueError, r"acc_width must be from 24 to 62, not 23"),
     ({"acc_width": 63}, ValueError, r"acc_width must be from 24 to 62, not 63"),
     ({"acc_width": "32"}, TypeError, r"acc_width must be an integer, not '32'"),
-    ({"align": "skid"}, ValueError, r"align must be one of 'loop', 'stall', not 'skid'"),
-    ({"align": 1}, TypeError, r"align must be a str, one of 'loop', 'stall'; not 1"),
+    ({"align": "skid"}, ValueError,
+     r"align must be one of 'loop', 'stall', 'interleave', not 'skid'"),
+    ({"align": 1}, TypeError, r"align must be a str, one of 'loop', 'stall', 'interleave'; not 1"),
 ])
 def test_bad_parameters(kwargs, exc, match):
     # in_width of 6 x 6 bits over 16 elements is 16
@@ -128,6 +157,8 @@ def test_widths_and_defaults():
     tiny = unused(MXIntAccumulator(a_bits=2, b_bits=2, exp_bits=2, block=1, guard_bits=0,
                                    acc_width=4, align="stall"))
     assert [tiny.stall_cycles(d) for d in (1, 3, 7, 8)] == [1, 1, 1, 1]
+    inter = unused(MXIntAccumulator(a_bits=6, b_bits=6, block=16, align="interleave"))
+    assert inter.latency == 7 and [inter.stall_cycles(d) for d in (0, 1, 40)] == [0, 0, 0]
     assert dut.i.payload.shape().size == 16 + 9 + 1 + 1
     assert list(dut.o.payload.shape().members) == ["sum", "exponent", "nan"]
     # the default width is capped at 62
@@ -150,6 +181,9 @@ def test_golden_rejects_bad_arguments():
         accumulate(one << 52, one, one == 0, guard_bits=10, acc_width=62)
     with pytest.raises(ValueError, match="at least one input"):
         accumulate(one[:, :0], one[:, :0], one[:, :0] == 0, guard_bits=0, acc_width=8)
+    for bad in (3, 0, True, "2"):
+        with pytest.raises(ValueError, match=f"partial_sums must be 1 or 2, not {bad!r}"):
+            accumulate(one, one, one == 0, guard_bits=0, acc_width=8, partial_sums=bad)
 
 
 # --- golden: directed ---------------------------------------------------------------------------
@@ -209,6 +243,60 @@ def test_stream_without_final_last_drops_the_open_group():
     assert r.sum.tolist() == [1]
 
 
+def test_two_partial_sums_directed():
+    """G = 2, W = 12 (bounds 2047 / -2048): the worked example, short and odd groups,
+    saturation of either partial sum and of their combination, NaN."""
+    def both(items):
+        got = run_group(items, 2, 12, partial_sums=2)
+        assert got == reference_interleaved(items, 2, 12)[:3]
+        return got
+    # worked example: partial 0 = (100, 10), (55, 9) -> 400 + 110 = 510 at 10;
+    # partial 1 = (-37, 12), (-1, 3) -> -148 + (-4 >> 9 = -1) = -149 at 12;
+    # 510 >> 2 = 127, 127 - 149 = -22 (one sum gives -22 too, by other floors)
+    assert both([(100, 10, 0), (-37, 12, 0), (55, 9, 0), (-1, 3, 0)]) == (-22, 12, False)
+    # they differ (G = 0): one sum adds 3 + 1 before the floor 4 >> 1 = 2; two sums floor
+    # each apart, 3 >> 1 = 1 and 1 >> 1 = 0
+    assert run_group([(3, 1, 0), (1, 1, 0), (0, 2, 0)], 0, 12) == (2, 2, False)
+    assert run_group([(3, 1, 0), (1, 1, 0), (0, 2, 0)], 0, 12, partial_sums=2) == \
+        reference_interleaved([(3, 1, 0), (1, 1, 0), (0, 2, 0)], 0, 12)[:3] == (1, 2, False)
+    assert both([(-5, 7, 0)]) == (-20, 7, False)                  # one input: exact
+    assert both([(-5, 7, 0), (3, 9, 0)]) == (7, 9, False)         # two: one floor, -20 >> 2
+    assert both([(0, 200, 0), (-5, 0, 0)]) == (-1, 200, False)    # far below: -1
+    assert both([(1, 3, 0), (2, 3, 0), (3, 3, 0), (4, 5, 0), (5, 4, 0)]) == (32, 5, False)
+    # partial 0 saturates (inputs 0, 2, 4, ...), partial 1 stays at 0
+    assert both([(127, 5, 0), (0, 5, 0)] * 5) == (2047, 5, False)
+    # partial 1 saturates below; partial 0 stays small
+    assert both([(1, 5, 0), (-128, 5, 0)] * 5) == (-2048, 5, False)
+    # opposite excursions: partial 1 leaves below first (input 9), partial 0 later above
+    assert both([(90, 5, 0), (-128, 5, 0)] * 4 + [(127, 5, 0), (-128, 5, 0)] +
+                [(127, 5, 0), (0, 5, 0)] * 2) == (-2048, 5, False)
+    # sticky: back in range later still gives the bound
+    assert both([(127, 5, 0), (0, 5, 0)] * 5 + [(-128, 5, 0), (0, 5, 0)] * 4) == \
+        (2047, 5, False)
+    # each partial in range (4 x 127 << 2 = 1524 each), their sum 3048 out: the bound
+    assert both([(127, 5, 0)] * 8) == (2047, 5, False)
+    assert both([(-128, 5, 0)] * 8) == (-2048, 5, False)
+    assert both([(-128, 5, 0)] * 4) == (-2048, 5, False)          # exactly -2**(W-1)
+    # NaN in either partial
+    assert both([(1, 1, 0), (2, 1, 1), (3, 1, 0)])[2] is True
+    assert both([(1, 1, 1), (2, 1, 0)])[2] is True
+
+
+def test_two_partial_sums_stream_pads_harmlessly():
+    """accumulate_stream pads short groups with (0, 0, no NaN), which may open partial
+    sum 1 of a one-input group: the results equal each group alone."""
+    groups = [[(-7, 9, 0)], [(5, 0, 0), (-3, 4, 0), (2, 1, 0)], [(127, 0, 1)] * 6,
+              [(-128, 0, 0)] * 5, [(-1, 3, 0), (1, 0, 0)]]
+    flat = [x for g in groups for x in g]
+    last = [j == len(g) - 1 for g in groups for j in range(len(g))]
+    r = accumulate_stream(torch.tensor([s for s, _, _ in flat]),
+                          torch.tensor([e for _, e, _ in flat]),
+                          torch.tensor([bool(f) for _, _, f in flat]), torch.tensor(last),
+                          guard_bits=1, acc_width=10, partial_sums=2)
+    want = [reference_interleaved(g, 1, 10)[:3] for g in groups]
+    assert list(zip(r.sum.tolist(), r.exponent.tolist(), r.nan.tolist(), strict=True)) == want
+
+
 # --- golden: properties ----------------------------------------------------------------------
 
 
@@ -254,6 +342,31 @@ def test_error_bound_without_saturation(case):
         assert err < (len(items) - 1) << e_max
 
 
+@settings(max_examples=100, deadline=None)
+@given(group_case())
+def test_two_partial_sums_match_integer_reference(case):
+    guard, width, items = case
+    assert run_group(items, guard, width, partial_sums=2) == \
+        reference_interleaved(items, guard, width)[:3]
+
+
+@settings(max_examples=100, deadline=None)
+@given(group_case(wide=True))
+def test_two_partial_sums_error_bound(case):
+    """Two partial sums: 0 <= V - R < sum_{j>=3} 2**(E_max,j - G) + 2**(E - G)
+    <= (n - 1) * 2**(E - G), and R == V for one input (scaled by 2**G)."""
+    guard, width, items = case
+    total, e_max, _ = run_group(items, guard, width, partial_sums=2)
+    err = sum(s << (e + guard) for s, e, _ in items) - (total << e_max)
+    maxima = reference_interleaved(items, guard, width)[3]
+    assert abs(total) < (1 << (width - 1)) - 1, "case must not saturate"
+    if len(items) == 1:
+        assert err == 0
+    else:
+        assert 0 <= err < sum(1 << m for m in maxima[2:]) + (1 << e_max)
+        assert err < (len(items) - 1) << e_max
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_lossless_when_guard_bits_cover_the_exponent_spread(data):
@@ -267,8 +380,9 @@ def test_lossless_when_guard_bits_cover_the_exponent_spread(data):
     width = in_width + guard + (len(items) - 1).bit_length()   # ceil(log2 n) headroom
     if width > 62:
         return
-    total, e_max, _ = run_group(items, guard, width)
-    assert total << e_max == sum(s << (e + guard) for s, e, _ in items)
+    for partials in (1, 2):
+        total, e_max, _ = run_group(items, guard, width, partial_sums=partials)
+        assert total << e_max == sum(s << (e + guard) for s, e, _ in items)
 
 
 def test_stream_equals_groupwise():
@@ -309,11 +423,15 @@ def test_stimuli_cover_the_corners():
 # --- Amaranth simulator ----------------------------------------------------------------------
 
 
-ALIGNS = ["loop", "stall"]
+ALIGNS = ["loop", "stall", "interleave"]
 
 
-@pytest.mark.parametrize("align", ALIGNS)
-@pytest.mark.parametrize("seed", [1, 2])
+#: Two seeds of each one-sum align, one of interleave (which the throughput, formal and
+#: Verilator checks cover as well).
+SEEDS_ALIGNS = [(1, "loop"), (2, "loop"), (1, "stall"), (2, "stall"), (1, "interleave")]
+
+
+@pytest.mark.parametrize(("seed", "align"), SEEDS_ALIGNS)
 @pytest.mark.parametrize(("a_bits", "b_bits", "exp_bits", "block", "guard", "acc_width"), [
     (2, 2, 2, 1, 0, 4),          # tightest: in_width 4, saturates often
     (2, 2, 2, 1, 6, 14),         # lossless for exp_bits 2 apart from the field's top code
@@ -442,7 +560,8 @@ def test_amaranth_sim_rises_of_the_maximum(guard, width, exp_bits, align):
     stim, want = checked_expectation(groups, p, guard, width)
     dut = MXIntAccumulator(**p)
     stalls = sum(dut.stall_cycles(d) for d in rises(stim["i"]))
-    for seed, (idle, bp) in enumerate([(0, 0), (0.3, 0.3), (0, 0.8), (0.6, 0)]):
+    patterns = [(0, 0), (0.3, 0.3), (0, 0.8), (0.6, 0)]
+    for seed, (idle, bp) in enumerate(patterns[:2] if align == "interleave" else patterns):
         r = run_stream_sim(MXIntAccumulator(**p), stim, want, seed=seed, idle=idle,
                            backpressure=bp)
         assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \
@@ -470,9 +589,8 @@ VERILATOR_MATRIX = [
     params(4, 4, 3, 2, 2, 12),
     params(8, 8, 8, 32, 4, 40),
     params(24, 24, 8, 1024, 2, 62),      # widest
-    params(6, 6, 8, 16, align="stall"),  # A shifted in stall cycles
-    params(2, 2, 2, 1, 0, 4, "stall"),
-    params(24, 24, 8, 1024, 2, 62, "stall"),
+    params(6, 6, 8, 16, align="interleave"),  # two partial sums
+    params(2, 2, 2, 1, 0, 4, "loop"),        # (the rows above are align="stall", the default)
 ]
 
 

@@ -269,6 +269,13 @@ def test_accum_loop_streaming_proved(tmp_path, params):
     _proved(_accum(**params), "streaming", tmp_path, group=2)
 
 
+@pytest.mark.parametrize("group", [2, 3])
+def test_accum_interleave_streaming_proved(tmp_path, group):
+    """Two partial sums: groups of 2 exercise the combination alone, groups of 3 a partial
+    sum's own recurrence through the loop's two stages too."""
+    _proved(_accum(align="interleave"), "streaming", tmp_path, group=group)
+
+
 def test_accum_stall_align_bounded(tmp_path):
     # data-dependent input rate: results matched by order, a bounded check
     design = _accum(align="stall")
@@ -354,10 +361,13 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
     # intmac: the accumulator subtracts the product
     (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_width=10),
      r"\$signed\(acc\) \+ \$signed\(prod\)", "$signed(acc) - $signed(prod)", {"group": 2}),
+    # accum, two partial sums: their combination subtracts the lower one
+    (lambda: _accum(align="interleave"), r"\$signed\(comb_high_s6\) \+ ",
+     "$signed(comb_high_s6) - ", {"group": 2}),
 ], ids=["cast_tie", "mxfp_cast_tie", "mxfp_cast_rceil", "adder_shift_sign", "mxfp_dot_sign",
          "mxfp_e3m2_dot_negate", "dequant_sign",
          "dequant_mxfp_overflow",
-     "dequant_accum_tie", "accum_shift_sign", "intmac_sub"])
+     "dequant_accum_tie", "accum_shift_sign", "intmac_sub", "accum_interleave_sub"])
 def test_corrupt_unit_fails(tmp_path, make, pattern, replacement, options):
     _fails(_corrupt(make(), pattern, replacement), "streaming", tmp_path, **options)
 

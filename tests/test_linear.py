@@ -30,6 +30,8 @@ def params(x_bits, w_bits, exp_bits, block, k_len, rows, lanes, guard_bits=8, ac
     ({"x_bits": 1}, ValueError, r"x_bits must be from 2 to 24, not 1"),
     ({"block": "4"}, TypeError, r"block must be an integer, not '4'"),
     ({"output": "fp16"}, ValueError, r"output must be one of 'accum', 'fp32', not 'fp16'"),
+    ({"align": "skid"}, ValueError,
+     r"align must be one of 'loop', 'stall', 'interleave', not 'skid'"),
 ])
 def test_bad_parameters(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -91,6 +93,25 @@ def test_amaranth_sim_matches_golden(seed, x_bits, w_bits, exp_bits, block, k_le
     r = run_stream_sim(MXIntLinear(**p), stim, model.expected(stim), seed=seed)
     assert (r["mismatches"], r["missing"], r["protocol_errors"], r["timed_out"]) == \
         (0, 0, [], False), f"seed {seed}: {r['reports']}"
+
+
+@pytest.mark.parametrize(("x_bits", "w_bits", "exp_bits", "block", "k_len", "rows", "lanes",
+                          "output"), [
+    (6, 4, 8, 4, 10, 4, 2, "accum"), (4, 6, 8, 3, 9, 3, 3, "fp32"), (2, 2, 8, 1, 5, 2, 1, "accum"),
+])
+def test_amaranth_sim_interleave_matches_golden(x_bits, w_bits, exp_bits, block, k_len, rows,
+                                                lanes, output):
+    """Lanes with two partial sums each: golden.linear_blocks with partial_sums=2 (which
+    differs from one sum in the low bits), odd and even block counts, under back-pressure."""
+    p = {**params(x_bits, w_bits, exp_bits, block, k_len, rows, lanes, output=output),
+         "align": "interleave"}
+    dut = MXIntLinear(**p)
+    assert dut.latency == dut._dots[0].latency + 7 + (3 if output == "fp32" else 0)
+    model = model_for({"top": "linear", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(3), 6)
+    r = run_stream_sim(dut, stim, model.expected(stim), seed=3)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"], r["timed_out"]) == \
+        (0, 0, [], False), r["reports"]
 
 
 def test_golden_lossless_equals_exact_product():

@@ -79,6 +79,7 @@ CASES = [
     ("accum", {"a_bits": 2, "b_bits": 2, "exp_bits": 2, "block": 1, "guard_bits": 0,
                "acc_width": 4}),                                         # 1 stall cycle
     ("accum", {"a_bits": 6, "b_bits": 6, "exp_bits": 8, "block": 16}),
+    ("accum", {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 4, "align": "interleave"}),
     ("linear", {"x_bits": 4, "w_bits": 4, "exp_bits": 8, "block": 4, "k_len": 12, "rows": 4,
                 "lanes": 2}),
     ("linear", {"x_bits": 4, "w_bits": 4, "exp_bits": 8, "block": 4, "k_len": 12, "rows": 4,
@@ -87,6 +88,8 @@ CASES = [
                 "lanes": 3}),
     ("linear", {"x_bits": 5, "w_bits": 4, "exp_bits": 6, "block": 4, "k_len": 8, "rows": 2,
                 "lanes": 1}),
+    ("linear", {"x_bits": 4, "w_bits": 4, "exp_bits": 8, "block": 4, "k_len": 8, "rows": 4,
+                "lanes": 2, "align": "interleave"}),
 ]
 
 
@@ -125,7 +128,8 @@ def stall_sections(top: str, params: dict, dut) -> tuple[list[tuple[int, bool]],
                     **{k: params[k] for k in ("arch", "levels_per_stage") if k in params})
         acc = MXIntAccumulator(a_bits=params["x_bits"], b_bits=params["w_bits"],
                                exp_bits=params["exp_bits"], block=params["block"],
-                               guard_bits=dut.guard_bits, acc_width=dut.acc_width)
+                               guard_bits=dut.guard_bits, acc_width=dut.acc_width,
+                               align=dut.align)
         conv = dut.latency - dot.latency - acc.latency
         return [(dot.latency, False), (acc.latency, True)] + (
             [(conv, False)] if conv else []), dut.blocks
@@ -192,7 +196,8 @@ def extra_stalls(top: str, params: dict, dut, stim: dict) -> int:
     if top == "linear":
         acc = MXIntAccumulator(a_bits=params["x_bits"], b_bits=params["w_bits"],
                                exp_bits=params["exp_bits"], block=params["block"],
-                               guard_bits=dut.guard_bits, acc_width=dut.acc_width)
+                               guard_bits=dut.guard_bits, acc_width=dut.acc_width,
+                               align=dut.align)
         total = 0
         for p in range(dut.lanes):
             items = [{"exponent": x["exponent"] + w["exponent"][p],
@@ -310,6 +315,76 @@ def test_bubble_absorption(top, params):
 def test_throughput_under_backpressure(top, params, seed, idle):
     bad, _ = throughput_failures(top, params, seed, idle=idle)
     assert bad == [], f"replay with seed {seed}"
+
+
+# --- a data-independent rate: one block per cycle while the maximum rises ---------------
+
+
+#: Units and parameters whose rate must not depend on the data: ``accum`` and every lane of
+#: ``linear`` with ``align="interleave"``.
+RISING_CASES = [
+    ("accum", {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 4}),
+    ("accum", {"a_bits": 6, "b_bits": 6, "exp_bits": 8, "block": 16}),
+    ("linear", {"x_bits": 4, "w_bits": 4, "exp_bits": 8, "block": 4, "k_len": 20, "rows": 6,
+                "lanes": 3}),
+]
+
+
+def rising_stimuli(top: str, params: dict, dut, model, n: int) -> tuple[dict, int]:
+    """``n`` or more inputs from the unit's model whose exponents raise the running maximum
+    of their group (of every lane, for ``linear``) at every input but a group's first, by
+    steps from 1 to past the accumulator's width; and how many inputs rise."""
+    stim = model.stimuli(torch.Generator().manual_seed(8), n)
+    steps = [1, 2, 7, 8, 9, 3, dut.acc_width - 1, dut.acc_width + 2]
+    if top == "accum":
+        items, j = [], 0
+        while len(items) < n:
+            size = 2 + j % 5                        # groups of 2 to 6, odd and even
+            step = steps[j % len(steps)]
+            for k in range(size):
+                x = stim["i"][len(items)]
+                items.append({**x, "exponent": min(k * step, model.max_exponent),
+                              "nan": 0, "last": int(k == size - 1)})
+            j += 1
+        stim = {"i": items}
+        got = rises(items)
+    else:
+        nb = dut.blocks
+        end = nb * -(-n // nb)
+        xs, ws = [], []
+        for j, (x, w) in enumerate(zip(stim["x"][:end], stim["w"][:end], strict=True)):
+            step = steps[(j // nb) % 6]             # within exp_bits: codes stay below NaN
+            xs.append({**x, "exponent": (j % nb) * step})
+            ws.append({**w, "exponent": [p + 1 for p in range(dut.lanes)]})
+        stim = {"x": xs, "w": ws}
+        got = rises([{"exponent": x["exponent"], "last": int(j % nb == nb - 1)}
+                     for j, x in enumerate(xs)])
+    return stim, sum(r > 0 for r in got)
+
+
+@pytest.mark.parametrize(("top", "params"), [pytest.param(t, p, id=case_id((t, p)))
+                                             for t, p in RISING_CASES])
+def test_one_block_per_cycle_while_the_maximum_rises(top, params):
+    """With ``align="interleave"``, inputs that raise the running maximum at every input but
+    a group's first (in every lane of ``linear``) still move at one per cycle: with the
+    inputs always valid and ``o.ready`` high, no cycle is lost and ``N`` inputs take exactly
+    ``N + latency`` cycles, payloads bit-exact. The same stimuli cost ``align="stall"`` its
+    stall cycles, which shows that they do raise the maximum."""
+    for align in ("interleave", "stall"):
+        p = {**params, "align": align}
+        dut = make_unit(top, p)
+        model = model_for({"top": top, "parameters": p})
+        stim, rising = rising_stimuli(top, p, dut, model, 60)
+        n = len(next(iter(stim.values())))
+        assert rising >= n // 2
+        r = run_backpressure(dut, stim, model.expected(stim), ready=[])
+        assert r.ok and r.checked > 0, (r.reports[:2], r.protocol_errors[:2])
+        if align == "interleave":
+            assert extra_stalls(top, p, dut, stim) == 0
+            assert (r.lost, r.cycles) == (0, cycle_bound(inputs=n, latency=dut.latency,
+                                                          stalls=0))
+        else:
+            assert r.lost >= rising and r.cycles > n + dut.latency + rising
 
 
 # --- the checks fail on the mutation-testing survivor -------------------------------------

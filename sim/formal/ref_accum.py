@@ -15,6 +15,12 @@ The first ``A`` outside ``[-2**(W-1), 2**(W-1) - 1]`` saturates the group toward
 side for good (``A`` is then frozen and the sum is the bound). ``A`` is computed at
 ``W + 1`` bits, which holds the sum of two in-range terms exactly.
 
+With ``align="interleave"`` (two interleaved partial sums): input ``j`` of a group runs the
+recurrence above on partial sum ``j mod 2`` only, with that sum's own running maximum; the
+first excursion of either partial sum saturates the group; the closing input's result is
+``T = (A_0 >> (E - E_0)) + (A_1 >> (E - E_1))``, ``E = max(E_0, E_1)`` (``A_1`` absent for a
+group of one input), or a bound: the group's, else ``T``'s side if ``T`` is out of range.
+
 Integer baselines: ``sum = wrap(sum of the group's products, acc_width)``.
 """
 
@@ -72,6 +78,69 @@ def _accumulate(p: str, s: str, sw: int, e: str, ew: int, nan: str, last: str, *
     return lines, [(f"{p}sum", w), (f"{p}exponent", ew), (f"{p}nan", 1)]
 
 
+def _accumulate_interleaved(p: str, s: str, sw: int, e: str, ew: int, nan: str, last: str, *,
+                            g: int, w: int, ctx: Context
+                            ) -> tuple[list[str], list[tuple[str, int]]]:
+    """As :func:`_accumulate`, with two partial sums: ``{p}odd`` says the input joins
+    partial sum 1 (the group's inputs alternate, starting with 0)."""
+    xw = sw + g
+    hi, lo = (1 << (w - 1)) - 1, 1 << (w - 1)
+    lines = [
+        f"  reg {p}open, {p}odd;",
+        f"  reg signed [{w - 1}:0] {p}a0, {p}a1;",
+        f"  reg [{ew - 1}:0] {p}e0, {p}e1;",
+        f"  reg {p}nanq;",
+        f"  reg {p}sat, {p}above;",
+        f"  wire {p}q = {p}open && {p}odd;",
+        # the partial sum this input joins, and whether it opens it (a group's first two)
+        f"  wire signed [{w - 1}:0] {p}a = {p}q ? {p}a1 : {p}a0;",
+        f"  wire [{ew - 1}:0] {p}em = {p}q ? {p}e1 : {p}e0;",
+        f"  wire {p}fresh = !{p}open || ({p}q && !{p}second_seen);",
+        f"  wire signed [{xw - 1}:0] {p}x = $signed({s}) <<< {g};",
+        f"  wire [{ew - 1}:0] {p}e = {e};",
+        f"  wire {p}up = {p}e > {p}em;",
+        f"  wire [{ew - 1}:0] {p}rise = {p}e - {p}em;",
+        f"  wire [{ew - 1}:0] {p}fall = {p}em - {p}e;",
+        f"  wire signed [{w}:0] {p}next = {p}fresh ? $signed({p}x) : "
+        f"{p}up ? ($signed({p}a) >>> {p}rise) + $signed({p}x) : "
+        f"$signed({p}a) + ($signed({p}x) >>> {p}fall);",
+        f"  wire [{ew - 1}:0] {p}enew = ({p}fresh || {p}up) ? {p}e : {p}em;",
+        f"  wire {p}was = {p}open && {p}sat;",
+        f"  wire {p}hi = {p}next > {w + 1}'sd{hi};",
+        f"  wire {p}lo = {p}next < -{w + 1}'sd{lo};",
+        f"  wire {p}satn = {p}was || {p}hi || {p}lo;",
+        f"  wire {p}aboven = {p}was ? {p}above : {p}hi;",
+        # the combination: the other partial sum exists once the group is open
+        f"  wire signed [{w - 1}:0] {p}oa = {p}q ? {p}a0 : {p}a1;",
+        f"  wire [{ew - 1}:0] {p}oe = {p}q ? {p}e0 : {p}e1;",
+        f"  wire [{ew - 1}:0] {p}exponent = ({p}open && {p}oe > {p}enew) ? {p}oe : {p}enew;",
+        f"  wire signed [{w - 1}:0] {p}own = {p}next[{w - 1}:0];",
+        f"  wire signed [{w + 1}:0] {p}t = ($signed({p}own) >>> ({p}exponent - {p}enew)) + "
+        f"({p}open ? ($signed({p}oa) >>> ({p}exponent - {p}oe)) : {w + 2}'sd0);",
+        f"  wire {p}thi = {p}t > {w + 2}'sd{hi};",
+        f"  wire {p}tlo = {p}t < -{w + 2}'sd{lo};",
+        f"  wire {p}nan = {nan} || ({p}open && {p}nanq);",
+        f"  wire [{w - 1}:0] {p}sum = {p}satn ? ({p}aboven ? {w}'d{hi} : {w}'d{lo}) : "
+        f"{p}thi ? {w}'d{hi} : {p}tlo ? {w}'d{lo} : {p}t[{w - 1}:0];",
+        f"  always @(posedge {ctx.clk}) begin",
+        f"    if ({ctx.rst}) {p}open <= 1'b0;",
+        f"    else if ({ctx.push}) begin",
+        f"      {p}open <= !({last});",
+        f"      {p}odd <= !{p}q;",
+        f"      {p}second_seen <= {p}q || ({p}open && {p}second_seen);",
+        f"      if (!{p}was && {p}q) {p}a1 <= {p}own;",
+        f"      if (!{p}was && !{p}q) {p}a0 <= {p}own;",
+        f"      if ({p}q) {p}e1 <= {p}enew; else {p}e0 <= {p}enew;",
+        f"      {p}nanq <= {p}nan;",
+        f"      {p}sat <= {p}satn;",
+        f"      {p}above <= {p}aboven;",
+        "    end",
+        "  end",
+    ]
+    lines.insert(1, f"  reg {p}second_seen;")
+    return lines, [(f"{p}sum", w), (f"{p}exponent", ew), (f"{p}nan", 1)]
+
+
 def _wrap_sum(p: str, s: str, sw: int, last: str, *, w: int, ctx: Context
               ) -> tuple[list[str], list[tuple[str, int]]]:
     """Wrapping integer accumulator: ``{p}sum`` = the group's sum of ``s`` mod
@@ -102,7 +171,8 @@ def _accum_build(manifest: dict, ins: dict[str, str], ctx: Context):
     e = stream_field(manifest, "i", "exponent")
     last = _scalar(ins, manifest, "i", "last")
     w = stream_field(manifest, "o", "sum")["width"]
-    lines, refs = _accumulate("acc_", _scalar(ins, manifest, "i", "sum"), s["width"],
+    one = _accumulate_interleaved if params.get("align") == "interleave" else _accumulate
+    lines, refs = one("acc_", _scalar(ins, manifest, "i", "sum"), s["width"],
                               _scalar(ins, manifest, "i", "exponent"), e["width"],
                               _scalar(ins, manifest, "i", "nan"), last,
                               g=params["guard_bits"], w=w, ctx=ctx)
@@ -160,7 +230,8 @@ def _linear_build(manifest: dict, ins: dict[str, str], ctx: Context):
             f"  wire [{e}:0] {p}e = {{1'b0, {ex}}} + {{1'b0, {ew}}};",
             f"  wire {p}n = ({ex} == {nan}) || ({ew} == {nan});",
         ]
-        more, lane_refs = _accumulate(f"{p}acc_", total, width, f"{p}e", e + 1, f"{p}n",
+        one = _accumulate_interleaved if params.get("align") == "interleave" else _accumulate
+        more, lane_refs = one(f"{p}acc_", total, width, f"{p}e", e + 1, f"{p}n",
                                       "lin_last", g=params["guard_bits"], w=w, ctx=ctx)
         lines += more
         if fp32:  # each lane's result rounded once to float32

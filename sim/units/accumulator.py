@@ -6,7 +6,7 @@ import torch
 
 from golden.accumulator import accumulate_stream
 from golden.dot import dot_sum_range
-from hw.accumulator import DEFAULT_GUARD_BITS, default_acc_width
+from hw.accumulator import DEFAULT_ALIGN, DEFAULT_GUARD_BITS, default_acc_width, partial_sums
 from hw.layouts import range_shape
 
 from .common import signed_full_range
@@ -31,6 +31,7 @@ class AccumModel:
         self.guard_bits = params.get("guard_bits", DEFAULT_GUARD_BITS)
         self.acc_width = params.get("acc_width") or default_acc_width(self.in_width,
                                                                       self.guard_bits)
+        self.partial_sums = partial_sums(params.get("align", DEFAULT_ALIGN))
 
     @property
     def max_exponent(self) -> int:
@@ -112,7 +113,8 @@ class AccumModel:
                               torch.tensor([x["exponent"] for x in i], dtype=torch.int64),
                               torch.tensor([x["nan"] for x in i], dtype=torch.bool),
                               torch.tensor([x["last"] for x in i], dtype=torch.bool),
-                              guard_bits=self.guard_bits, acc_width=self.acc_width)
+                              guard_bits=self.guard_bits, acc_width=self.acc_width,
+                              partial_sums=self.partial_sums)
         return {"o": [{"sum": s, "exponent": e, "nan": int(f)} for s, e, f in
                       zip(r.sum.tolist(), r.exponent.tolist(), r.nan.tolist(), strict=True)]}
 

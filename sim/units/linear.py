@@ -38,12 +38,18 @@ class LinearModel:
         self.nb = -(-params["k_len"] // params["block"])
         self.rows, self.lanes = params["rows"], params["lanes"]
         self.output = params.get("output", "accum")
-        from hw.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
+        from hw.accumulator import (
+            DEFAULT_ALIGN,
+            DEFAULT_GUARD_BITS,
+            partial_sums,
+            resolve_acc_width,
+        )
 
         self.guard_bits = params.get("guard_bits", DEFAULT_GUARD_BITS)
         self.acc_width = resolve_acc_width(
             a_bits=params["x_bits"], b_bits=params["w_bits"], block=params["block"],
             guard_bits=self.guard_bits, acc_width=params.get("acc_width"))
+        self.partial_sums = partial_sums(params.get("align", DEFAULT_ALIGN))
 
     def torch_linear_case(self, seed: int) -> tuple:
         """Quantised weights and input of a ``torch.nn.Linear(K, N)`` (seeded), and the
@@ -113,7 +119,8 @@ class LinearModel:
                 .reshape(nb, P, k).transpose(0, 1)
             w_e = torch.tensor([w["exponent"] for w in ws[start:start + nb]]).transpose(0, 1)
             y = linear_blocks(w_m, w_e, x_m, x_e, self.fmt_w, self.fmt_x,
-                              guard_bits=self.guard_bits, acc_width=self.acc_width)
+                              guard_bits=self.guard_bits, acc_width=self.acc_width,
+                              partial_sums=self.partial_sums)
             if self.output == "fp32":
                 out.append({"bits": linear_fp32(y, self.fmt_w, self.fmt_x,
                                                 guard_bits=self.guard_bits).tolist()})

@@ -261,3 +261,18 @@ def test_verilator_linear_mxfp4_k32(sim_build):
 def test_mxint_format_is_the_mxint_record():
     """``operand_format("int", m)`` is MXINT(m): the engine's MXINT path is the one it had."""
     assert operand_format("int", 6, exp_bits=5, block=4) == MXIntFormat(6, 5, 4)
+
+
+@pytest.mark.parametrize("top", ["dot", "accum", "linear"])
+def test_formats_benchmark_builds_each_unit_record(top):
+    """benchmarks.formats --top: each format's record of each unit (no synthesis here)."""
+    from benchmarks.formats import unit_params
+    from hw.unit import unit
+
+    names = {n: unit(top).record(**unit_params(top, n, 32)).name
+             for n in ("mxfp4", "mxfp8_e4m3", "mxint8")}
+    assert len(set(names.values())) == 3 and names["mxint8"].startswith("mxint_")
+    assert unit_params("accum", "mxfp4", 32, levels_per_stage=3) == \
+        {"a_element": "e2m1", "b_element": "e2m1", "block": 32}
+    with pytest.raises(ValueError, match="top must be one of dot, accum, linear, not 'adder'"):
+        unit_params("adder", "mxfp4", 32)

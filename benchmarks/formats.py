@@ -1,12 +1,16 @@
-"""Every OCP MX format's dot product, measured in one run: ``python -m benchmarks.formats``.
+"""Every OCP MX format's dot product (or accumulator, or linear engine), measured in one run:
+``python -m benchmarks.formats``.
 
 Usage::
 
-    python -m benchmarks.formats [--block 32,16] [--formats mxfp4,mxint8,...]
-                                 [--levels-per-stage 2] [--no-pnr] [--jobs 2] [--json FILE]
+    python -m benchmarks.formats [--top dot|accum|linear] [--block 32,16]
+                                 [--formats mxfp4,mxint8,...] [--levels-per-stage 2]
+                                 [--no-pnr] [--jobs 2] [--json FILE]
 
 For each format and block it generates the dot product (``--top dot`` with both operands
-in that format: ``--aformat``/``--wformat`` for a minifloat, ``--bits`` for MXINT) and
+in that format: ``--aformat``/``--wformat`` for a minifloat, ``--bits`` for MXINT; with
+``--top accum`` the accumulator of those dot products, with ``--top linear`` the engine at
+its command-line defaults, 4 rows, 2 lanes, K = 4 blocks, accumulator results) and
 measures, through the jobs and cache of ``flows.density``:
 
 * LUTs and flip-flops per MAC on xc7, LUT-only (``-nodsp``), generic logic (no xc7
@@ -15,7 +19,7 @@ measures, through the jobs and cache of ``flows.density``:
   (unless ``--no-pnr``);
 * the memory density over fp32, ``32 / (element bits + 8 / k)``.
 
-Beside each k = 32 row it prints the figure the one other open MX FPGA library
+Beside each k = 32 row of the dot product it prints the figure the one other open MX FPGA library
 (MX-for-FPGA, FPL 2024) reaches in the same flow, as issue 16 quotes it (its dot products
 synthesised with Yosys 0.60, xc7 LUT-only, k = 32, exact in-block sum, no scale addition,
 no NaN, combinational), and the ratio. Those figures are quoted, not measured here: the
@@ -43,7 +47,8 @@ from flows.cache import DEFAULT_CACHE_DIR, ResultCache
 from flows.jobs import Job, elaborate_unit, hw_digest, run_jobs
 from golden.format import MAX_BLOCK, MXFPFormat, parse_format
 
-__all__ = ["FORMATS", "PEER_LUTS_PER_MAC", "dot_params", "main", "measure"]
+__all__ = ["FORMATS", "PEER_LUTS_PER_MAC", "TOPS", "dot_params", "main", "measure",
+           "unit_params"]
 
 #: The formats measured by default: the OCP MX family, then MXINT at the same widths.
 FORMATS = ("mxfp8_e5m2", "mxfp8_e4m3", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4", "mxint8",
@@ -70,18 +75,40 @@ def dot_params(name: str, block: int, levels_per_stage: int = 2) -> dict:
     return {"a_bits": fmt.man_bits, "b_bits": fmt.man_bits, "block": block, **extra}
 
 
+#: The units measured: the dot product, its accumulator, the linear engine.
+TOPS = ("dot", "accum", "linear")
+
+
+def unit_params(top: str, name: str, block: int, levels_per_stage: int = 2) -> dict:
+    """``hw.generate`` parameters of unit ``top`` with both operands in format ``name``:
+    :func:`dot_params` for the dot product and the accumulator (without its
+    ``levels_per_stage``), the same operands as ``x``/``w`` for the linear engine at the
+    command line's defaults (4 rows, 2 lanes)."""
+    p = dot_params(name, block, levels_per_stage)
+    if top == "dot":
+        return p
+    if top == "accum":
+        p.pop("levels_per_stage", None)
+        return p
+    if top != "linear":
+        raise ValueError(f"top must be one of {', '.join(TOPS)}, not {top!r}")
+    renamed = {"a_element": "x_element", "b_element": "w_element", "a_bits": "x_bits",
+               "b_bits": "w_bits"}
+    return {renamed.get(k, k): v for k, v in p.items()} | {"rows": 4, "lanes": 2}
+
+
 def measure(formats: Sequence[str], blocks: Sequence[int], *, pnr: bool = True,
             jobs: int = 2, cache: ResultCache | None = None,
-            levels_per_stage: int = 2) -> list[dict]:
+            levels_per_stage: int = 2, top: str = "dot") -> list[dict]:
     """One row per (format, block): LUTs, FFs per MAC on xc7 LUT-only, ECP5 MHz, memory
-    density, and the peer's figure where there is one."""
+    density, and the peer's figure where there is one (the dot product at k = 32)."""
     digest = hw_digest()
     rows, work = [], []
     for name in formats:
         for k in blocks:
             try:
-                unit = elaborate_unit(cache, "dot", dot_params(name, k, levels_per_stage),
-                                     digest)
+                unit = elaborate_unit(cache, top, unit_params(top, name, k, levels_per_stage),
+                                      digest)
             except (TypeError, ValueError) as exc:  # a format the dot product refuses
                 rows.append({"format": name, "block": k, "skipped": str(exc)})
                 continue
@@ -103,7 +130,8 @@ def measure(formats: Sequence[str], blocks: Sequence[int], *, pnr: bool = True,
                    memory_density=round(fmt.memory_density, 3))
         if ecp5 is not None:
             row["ecp5_mhz"] = results[ecp5]["pnr"]["fmax"]
-        peer = PEER_LUTS_PER_MAC.get(row["format"]) if row["block"] == 32 else None
+        peer = PEER_LUTS_PER_MAC.get(row["format"]) \
+            if row["block"] == 32 and top == "dot" else None
         if peer is not None:
             row.update(peer_luts_per_mac=peer,
                        ratio_to_peer=round(peer / row["luts_per_mac"], 2))
@@ -145,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "product in every OCP MX format, beside MXINT and the peer library's "
                     "figures.",
         epilog="example:\n  python -m benchmarks.formats --block 32 --no-pnr")
+    parser.add_argument("--top", choices=TOPS, default="dot",
+                        help="the unit measured: the dot product (default), its accumulator, "
+                             "or the linear engine (4 rows, 2 lanes)")
     parser.add_argument("--formats", type=_format_list, default=FORMATS, metavar="F[,F...]",
                         help="--format names (default: " + ",".join(FORMATS) + ")")
     parser.add_argument("--block", type=int_list(1, MAX_BLOCK), default=(32, 16),
@@ -165,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_outputs(parser, [("--json", args.json, False)])
     cache = None if args.no_cache else ResultCache(DEFAULT_CACHE_DIR)
     rows = measure(args.formats, args.block, pnr=not args.no_pnr, jobs=args.jobs, cache=cache,
-                   levels_per_stage=args.levels_per_stage)
+                   levels_per_stage=args.levels_per_stage, top=args.top)
     print(to_markdown(rows), end="")
     if args.json is not None:
         write_atomic(args.json, json.dumps(rows, indent=1) + "\n")

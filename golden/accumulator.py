@@ -2,8 +2,9 @@
 
 The accumulator sums the partial results ``(S_j, E_j, nan_j)`` of the dot unit over the
 ``K / k`` blocks of one output (a *group*; the input flagged ``last`` closes it). ``S_j``
-weighs ``2**(E_j - c)`` with ``c = 2*bias + (m_a - 2) + (m_b - 2)`` the same for every
-input, so only ``E_j`` matters for alignment. With ``G`` guard bits and width ``W``:
+weighs ``2**(E_j - c)`` with ``c = 2*bias + f_a + f_b`` the same for every input (``f = m - 2``
+for an MXINT operand, ``bias + M - 1`` of the element for a minifloat one), so only ``E_j``
+matters for alignment. With ``G`` guard bits and width ``W``:
 
 * The state is ``(A, E_max, nan)``: the value so far is ``A * 2**(E_max - G - c)``, i.e. ``A``
   is scaled by ``2**G`` relative to the running MAXIMUM exponent ``E_max``.
@@ -78,11 +79,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .dot import dot_sum_width
-from .format import check_int
+from .dot import mx_dot_sum_width
+from .format import check_int, operand_format
 
 __all__ = ["ACC_HEADROOM", "DEFAULT_GUARD_BITS", "MAX_ACC_WIDTH", "PARTIAL_SUMS", "AccumResult",
-           "accumulate", "accumulate_stream", "default_acc_width", "resolve_acc_width"]
+           "accum_in_width", "accumulate", "accumulate_stream", "check_acc_widths",
+           "default_acc_width", "resolve_acc_width"]
 
 #: Widest accumulator: ``A`` and every intermediate sum stay exact in int64.
 MAX_ACC_WIDTH = 62
@@ -100,34 +102,57 @@ def default_acc_width(in_width: int, guard_bits: int) -> int:
     return min(in_width + guard_bits + ACC_HEADROOM, MAX_ACC_WIDTH)
 
 
-def resolve_acc_width(*, a_bits: int, b_bits: int, block: int, guard_bits: int,
-                      acc_width: int | None) -> int:
-    """``acc_width``, or when it is None the default over the dot products of
-    ``a_bits`` x ``b_bits`` blocks of ``block`` elements."""
+def accum_in_width(*, a_bits: int | None = None, b_bits: int | None = None, block: int,
+                   a_element: str = "int", b_element: str = "int") -> int:
+    """Width of the accumulator's input, the dot product's ``sum``, for operands given by
+    the records' fields (:func:`golden.format.operand_format`): MXINT ``a_bits`` x
+    ``b_bits``, or a minifloat element on either side, blocks of ``block`` elements
+    (:func:`golden.dot.mx_dot_sum_width`; for MXINT :func:`golden.dot.dot_sum_width`)."""
+    fmt_a = operand_format(a_element, a_bits, block=block, side="a")
+    fmt_b = operand_format(b_element, b_bits, block=block, side="b")
+    return mx_dot_sum_width(fmt_a, fmt_b)
+
+
+def resolve_acc_width(*, a_bits: int | None = None, b_bits: int | None = None, block: int,
+                      guard_bits: int, acc_width: int | None, a_element: str = "int",
+                      b_element: str = "int") -> int:
+    """``acc_width``, or when it is None the default over the dot products of the operands
+    (:func:`accum_in_width`)."""
     if acc_width is not None:
         return acc_width
-    return default_acc_width(dot_sum_width(a_bits, b_bits, block), guard_bits)
+    return default_acc_width(accum_in_width(a_bits=a_bits, b_bits=b_bits, block=block,
+                                            a_element=a_element, b_element=b_element),
+                             guard_bits)
 
 
-def check_acc_widths(*, a_bits: int, b_bits: int, block: int, guard_bits: int,
-                     acc_width: int | None) -> tuple[int, int]:
-    """Validate ``guard_bits`` and ``acc_width`` for dot products of ``a_bits`` x ``b_bits``
-    blocks of ``block`` elements, and return them (``acc_width`` resolved when None).
+def check_acc_widths(*, a_bits: int | None = None, b_bits: int | None = None, block: int,
+                     guard_bits: int, acc_width: int | None, a_element: str = "int",
+                     b_element: str = "int") -> tuple[int, int]:
+    """Validate ``guard_bits`` and ``acc_width`` for dot products of the operands (MXINT
+    ``a_bits`` x ``b_bits``, or minifloat elements) over blocks of ``block`` elements, and
+    return them (``acc_width`` resolved when None).
 
     The one rule the hardware records and :mod:`golden.nn` share: with ``w`` the dot
-    result's width (:func:`golden.dot.dot_sum_width`), ``guard_bits`` is at most
+    result's width (:func:`accum_in_width`), ``guard_bits`` is at most
     ``MAX_ACC_WIDTH - w`` and ``acc_width`` holds one input plus the guard bits,
     ``w + guard_bits .. MAX_ACC_WIDTH``.
 
     Raises
     ------
     TypeError, ValueError
-        Naming the parameter, its value and the allowed range.
+        Naming the parameter, its value and the allowed range; a ``ValueError`` too when
+        the dot results alone are wider than ``MAX_ACC_WIDTH`` (E5M2 x E5M2).
     """
-    in_width = dot_sum_width(a_bits, b_bits, block)
+    in_width = accum_in_width(a_bits=a_bits, b_bits=b_bits, block=block, a_element=a_element,
+                              b_element=b_element)
+    if in_width > MAX_ACC_WIDTH:
+        names = [f"MXINT{bits}" if element == "int" else element.upper()
+                 for element, bits in ((a_element, a_bits), (b_element, b_bits))]
+        raise ValueError(f"the dot results of {names[0]} x {names[1]} at block {block} are "
+                         f"{in_width} bits wide, beyond the accumulator's {MAX_ACC_WIDTH}")
     guard = check_int("guard_bits", guard_bits, 0, MAX_ACC_WIDTH - in_width)
     acc = resolve_acc_width(a_bits=a_bits, b_bits=b_bits, block=block, guard_bits=guard,
-                            acc_width=acc_width)
+                            acc_width=acc_width, a_element=a_element, b_element=b_element)
     return guard, check_int("acc_width", acc, in_width + guard, MAX_ACC_WIDTH)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from .accumulator import MAX_ACC_WIDTH
-from .format import MAX_EXP_BITS, MAX_MAN_BITS, MXFPFormat, MXIntFormat, check_int
+from .format import MAX_EXP_BITS, MXFPFormat, MXIntFormat, check_int, operand_format
 from .quantize import MXFPTensor, MXIntTensor, dequantize
 from .rounding import round_shift
 
@@ -126,18 +126,27 @@ def float32_bits(value: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return word | (sign << 31)
 
 
-def accum_scale_offset(*, a_bits: int, b_bits: int, exp_bits: int, guard_bits: int) -> int:
-    """``c = G + 2*bias + (a_bits - 2) + (b_bits - 2)``: an accumulator result
-    ``(sum, exponent)`` is worth ``sum * 2**(exponent - c)``."""
-    check_int("a_bits", a_bits, 2, MAX_MAN_BITS)
-    check_int("b_bits", b_bits, 2, MAX_MAN_BITS)
+def accum_scale_offset(*, a_bits: int | None = None, b_bits: int | None = None,
+                       exp_bits: int, guard_bits: int, a_element: str = "int",
+                       b_element: str = "int") -> int:
+    """``c = G + 2*bias + f_a + f_b``: an accumulator result ``(sum, exponent)`` is worth
+    ``sum * 2**(exponent - c)``.
+
+    ``bias = 2**(exp_bits - 1) - 1`` (127 for E8M0) and ``f`` is an operand's fraction
+    bits (:attr:`golden.MXIntFormat.frac_bits`, ``m - 2``, for MXINT ``a_bits``/``b_bits``;
+    the element's ``bias + M - 1``, its smallest subnormal ``2**-f``, for a minifloat
+    ``a_element``/``b_element``, :func:`golden.format.operand_format`)."""
     check_int("exp_bits", exp_bits, 2, MAX_EXP_BITS)
     check_int("guard_bits", guard_bits, 0, MAX_ACC_WIDTH)
-    return guard_bits + 2 * ((1 << (exp_bits - 1)) - 1) + (a_bits - 2) + (b_bits - 2)
+    fmt_a = operand_format(a_element, a_bits, exp_bits=exp_bits, block=1, side="a")
+    fmt_b = operand_format(b_element, b_bits, exp_bits=exp_bits, block=1, side="b")
+    return guard_bits + 2 * fmt_a.bias + fmt_a.frac_bits + fmt_b.frac_bits
 
 
 def dequant_accum(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor, *,
-                  a_bits: int, b_bits: int, exp_bits: int, guard_bits: int) -> torch.Tensor:
+                  a_bits: int | None = None, b_bits: int | None = None, exp_bits: int,
+                  guard_bits: int, a_element: str = "int", b_element: str = "int"
+                  ) -> torch.Tensor:
     """float32 bit patterns of accumulator results (:mod:`golden.accumulator`).
 
     Parameters
@@ -146,7 +155,10 @@ def dequant_accum(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor, 
         Same shape: the accumulated sum ``A`` (``|A| <= 2**61``), the exponent code sum
         ``E_max`` (non-negative) and the NaN flag.
     a_bits, b_bits, exp_bits, guard_bits : int
-        Of the dot unit and the accumulator that produced them.
+        Of the dot unit and the accumulator that produced them (``a_bits``/``b_bits``
+        for MXINT operands only).
+    a_element, b_element : str
+        The operands' element formats, ``"int"`` (default) or a minifloat element name.
 
     Returns
     -------
@@ -157,7 +169,7 @@ def dequant_accum(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor, 
         :data:`QUIET_NAN` where ``nan`` is set.
     """
     c = accum_scale_offset(a_bits=a_bits, b_bits=b_bits, exp_bits=exp_bits,
-                           guard_bits=guard_bits)
+                           guard_bits=guard_bits, a_element=a_element, b_element=b_element)
     e = exponent.to(torch.int64)
     if bool((e < 0).any()):
         raise ValueError("exponent must be non-negative")

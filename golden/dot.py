@@ -10,7 +10,7 @@ import torch
 from .format import MXFPFormat, MXIntFormat
 
 __all__ = ["DotResult", "dot_product", "dot_sum_range", "element_range", "mx_dot_product",
-           "mx_dot_sum_range"]
+           "mx_dot_sum_range", "mx_dot_sum_width"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,16 @@ def mx_dot_sum_range(fmt_a: MXIntFormat | MXFPFormat, fmt_b: MXIntFormat | MXFPF
     (a_lo, a_hi), (b_lo, b_hi) = element_range(fmt_a), element_range(fmt_b)
     products = (a_lo * b_lo, a_lo * b_hi, a_hi * b_lo, a_hi * b_hi)
     return block * min(products), block * max(products)
+
+
+def mx_dot_sum_width(fmt_a: MXIntFormat | MXFPFormat, fmt_b: MXIntFormat | MXFPFormat
+                     ) -> int:
+    """Bits of the narrowest two's complement integer that holds every sum of
+    :func:`mx_dot_sum_range` over blocks of ``fmt_a.block`` elements: the width of the dot
+    product's ``sum`` field and of the accumulator's input. For two MXINT formats this is
+    :func:`dot_sum_width`."""
+    lo, hi = mx_dot_sum_range(fmt_a, fmt_b, fmt_a.block)
+    return max(hi.bit_length(), (-lo - 1).bit_length()) + 1
 
 
 def _fixed_point(codes: torch.Tensor, fmt: MXIntFormat | MXFPFormat

@@ -20,7 +20,7 @@ from .checks import check_choice, check_int
 from .minifloat import ELEMENTS, ElementFormat, element_format
 
 __all__ = ["SCALE_ROUNDINGS", "BlockFormat", "MXFPFormat", "MXIntFormat", "check_choice",
-           "check_int", "parse_format"]
+           "check_int", "operand_fields", "operand_format", "parse_format"]
 
 #: Widest element the generator accepts. Products of two such elements still fit the
 #: 64-bit integers the golden model computes with, even summed over the largest block.
@@ -258,3 +258,42 @@ def parse_format(name: object, *, block: int = 32, scale_rounding: str = "floor"
 
 #: Either block format.
 BlockFormat = MXIntFormat | MXFPFormat
+
+
+def operand_format(element: object = "int", bits: object = None, *, exp_bits: int = SCALE_BITS,
+                   block: int, side: str = "a") -> MXIntFormat | MXFPFormat:
+    """The block format of one operand of a unit, from the fields its parameter record
+    keeps: ``element`` (``"int"`` or an OCP MX element name) and ``bits``.
+
+    ``"int"`` is MXINT(``bits``, ``exp_bits``, ``block``); a minifloat element is
+    ``MXFPFormat(element, block)``, whose scale is E8M0, so ``exp_bits`` must be 8 and
+    ``bits`` None. ``side`` names the operand in the messages (``a_bits``, ``x_element``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the field (``<side>_element``, ``<side>_bits``, ``exp_bits``), the value
+        and what is allowed.
+    """
+    names = ("int", *ELEMENTS)
+    element = check_choice(f"{side}_element", element, names)
+    if element == "int":
+        return MXIntFormat(check_int(f"{side}_bits", bits, 2, MAX_MAN_BITS), exp_bits, block)
+    if bits is not None:
+        raise ValueError(f"{side}_bits applies only with {side}_element='int', not "
+                         f"{side}_element={element!r}: leave it out (the element sets the width)")
+    if exp_bits != SCALE_BITS:
+        raise ValueError(f"exp_bits must be {SCALE_BITS} (the E8M0 scale) when {side}_element "
+                         f"is a minifloat ({element!r}), not {exp_bits}")
+    return MXFPFormat(ELEMENTS[element], block=block)
+
+
+def operand_fields(fmt: MXIntFormat | MXFPFormat, side: str) -> dict[str, object]:
+    """The record fields of an operand of format ``fmt``, the inverse of
+    :func:`operand_format`: ``{"<side>_element": "int" or the element name,
+    "<side>_bits": m or None}``."""
+    if isinstance(fmt, MXFPFormat):
+        return {f"{side}_element": fmt.element.name, f"{side}_bits": None}
+    if isinstance(fmt, MXIntFormat):
+        return {f"{side}_element": "int", f"{side}_bits": fmt.man_bits}
+    raise TypeError(f"fmt must be an MXIntFormat or MXFPFormat, not {fmt!r}")

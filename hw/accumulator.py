@@ -1,4 +1,4 @@
-"""Accumulator of MXINT dot-product results over the blocks of one output."""
+"""Accumulator of MXINT and MXFP dot-product results over the blocks of one output."""
 
 from __future__ import annotations
 
@@ -10,24 +10,26 @@ from amaranth.lib.wiring import In, Out
 
 from golden.accumulator import (
     DEFAULT_GUARD_BITS,
+    accum_in_width,
     accumulate_stream,
     check_acc_widths,
     default_acc_width,
     resolve_acc_width,
 )
-from golden.dot import dot_sum_width
 
 from .params import (
     a_bits_param,
     b_bits_param,
     block_param,
+    check_element_scale,
+    element_param,
     exp_bits_param,
     guard_bits_param,
 )
 from .unit import Params, Unit, expose, param
 
 __all__ = ["ALIGNS", "UNIT", "AccumParams", "MXIntAccumulator", "default_acc_width",
-           "partial_sums", "resolve_acc_width"]
+           "operands", "partial_sums", "resolve_acc_width"]
 #: Register stages from ``i`` to ``o``.
 LATENCY = 3
 #: Where ``A`` is shifted when an input raises the running maximum: ``"loop"``, in the
@@ -73,10 +75,10 @@ class MXIntAccumulator(wiring.Component):
     maximum exponent.
 
     Input ``i`` carries the dot unit's ``sum`` (``S``, :attr:`in_width` bits: the width
-    of :class:`hw.dot_product.MXIntDotProduct` for the same ``a_bits``, ``b_bits``,
-    ``block``), ``exponent`` (``E = E_a + E_b``, ``exp_bits + 1`` bits), ``nan`` and
-    ``last`` (closes the group of one output). With ``G = guard_bits``, ``W = acc_width``
-    and ``x = S << G``:
+    of :class:`hw.dot_product.MXIntDotProduct` for the same ``a_element``, ``b_element``,
+    ``a_bits``, ``b_bits``, ``block``, :func:`golden.accumulator.accum_in_width`),
+    ``exponent`` (``E = E_a + E_b``, ``exp_bits + 1`` bits), ``nan`` and ``last`` (closes
+    the group of one output). With ``G = guard_bits``, ``W = acc_width`` and ``x = S << G``:
 
     * first input of a group: ``A = x``, ``E_max = E``, ``nan = nan_i``;
     * ``E > E_max``: ``A = (A >> (E - E_max)) + x``, ``E_max = E``;
@@ -89,7 +91,10 @@ class MXIntAccumulator(wiring.Component):
 
     The ``last`` input's result is emitted as ``o``: ``sum = A`` or the bound (``W`` bits, ``G``
     fraction bits below the exponent's unit), ``exponent = E_max``, ``nan``. Its value is
-    ``sum * 2**(exponent - G - 2*bias - (a_bits - 2) - (b_bits - 2))``. Without saturation
+    ``sum * 2**(exponent - G - 2*bias - f_a - f_b)`` (``f = m - 2`` for an MXINT operand,
+    the element's ``bias + M - 1`` for a minifloat one:
+    :func:`golden.dequant.accum_scale_offset`). Only the input width depends on the
+    operands' formats; the arithmetic is the same for all. Without saturation
     the result is below the exact sum by less than ``(n - 1) * 2**(exponent - G)`` units
     (``n`` inputs) and exact when ``G`` covers the group's exponent spread; see
     :mod:`golden.accumulator`, which this unit equals bit for bit.
@@ -143,10 +148,15 @@ class MXIntAccumulator(wiring.Component):
 
     Parameters
     ----------
+    a_element, b_element : str
+        Element formats of the dot unit's operands: ``"int"`` (default, MXINT of
+        ``a_bits``/``b_bits``) or an OCP MX minifloat, ``"e5m2"``, ``"e4m3"``,
+        ``"e3m2"``, ``"e2m3"``, ``"e2m1"`` (not E5M2 x E5M2, whose dot results exceed 62
+        bits); they may differ.
     a_bits, b_bits : int
-        Mantissa widths of the dot unit's operands, 2 to 24.
+        Mantissa widths of the dot unit's MXINT operands, 2 to 24 (None for a minifloat).
     exp_bits : int
-        Shared exponent width of the operands, 2 to 8.
+        Shared exponent width of the operands, 2 to 8; 8 (E8M0) with a minifloat.
     block : int
         Elements per block of the dot unit, 1 to 1024.
     guard_bits : int
@@ -172,12 +182,14 @@ class MXIntAccumulator(wiring.Component):
         If a parameter is out of range.
     """
 
-    def __init__(self, *, a_bits: int, b_bits: int, exp_bits: int = 8, block: int,
-                 guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
-                 align: str = DEFAULT_ALIGN) -> None:
-        self.params = AccumParams(a_bits=a_bits, b_bits=b_bits, exp_bits=exp_bits, block=block,
+    def __init__(self, *, a_element: str = "int", b_element: str = "int",
+                 a_bits: int | None = None, b_bits: int | None = None, exp_bits: int = 8,
+                 block: int, guard_bits: int = DEFAULT_GUARD_BITS,
+                 acc_width: int | None = None, align: str = DEFAULT_ALIGN) -> None:
+        self.params = AccumParams(a_element=a_element, b_element=b_element, a_bits=a_bits,
+                                  b_bits=b_bits, exp_bits=exp_bits, block=block,
                                   guard_bits=guard_bits, acc_width=acc_width, align=align)
-        self._in_width = dot_sum_width(a_bits, b_bits, block)
+        self._in_width = accum_in_width(**operands(self.params))
         super().__init__({
             "i": In(stream.Signature(accum_input_layout(in_width=self._in_width,
                                                         exp_bits=exp_bits))),
@@ -641,12 +653,25 @@ ALIGN_HELP = ("where the accumulator is shifted when an input raises the running
               "one shifter or one adder per cycle)")
 
 
-def check_acc_fields(p: Params, *, a_bits: int, b_bits: int) -> None:
-    """Check ``p.guard_bits`` against the dot result width of ``a_bits`` x ``b_bits`` blocks
-    and resolve ``p.acc_width`` (default, or checked to hold one input plus the guard
-    bits). Shared by the records of every unit with an accumulator."""
-    _, acc = check_acc_widths(a_bits=a_bits, b_bits=b_bits, block=p.block,
-                              guard_bits=p.guard_bits, acc_width=p.acc_width)
+def operands(p: Params, a: str = "a", b: str = "b") -> dict:
+    """The operand fields of record ``p`` under the names of
+    :func:`golden.accumulator.accum_in_width` (``a_element``, ``a_bits``, ...), read from
+    its fields ``<a>_element``, ``<a>_bits``, ``<b>_...`` (``x``/``w`` for the linear
+    engine; a record without element fields is MXINT), and ``block``."""
+    fields = {"block": p.block}
+    for side, name in (("a", a), ("b", b)):
+        fields[f"{side}_element"] = getattr(p, f"{name}_element", None) or "int"
+        fields[f"{side}_bits"] = getattr(p, f"{name}_bits")
+    return fields
+
+
+def check_acc_fields(p: Params, a: str = "a", b: str = "b") -> None:
+    """Check ``p.guard_bits`` against the dot result width of the record's operands (fields
+    ``<a>_element``, ``<a>_bits``, ``<b>_...``, see :func:`operands`) and resolve
+    ``p.acc_width`` (default, or checked to hold one input plus the guard bits). Shared by
+    the records of every unit with an accumulator."""
+    _, acc = check_acc_widths(guard_bits=p.guard_bits, acc_width=p.acc_width,
+                              **operands(p, a, b))
     p._set("acc_width", acc)
 
 
@@ -654,8 +679,10 @@ def check_acc_fields(p: Params, *, a_bits: int, b_bits: int) -> None:
 class AccumParams(Params):
     """Parameters of :class:`MXIntAccumulator` (see there for their meaning)."""
 
-    a_bits: int = a_bits_param()
-    b_bits: int = b_bits_param()
+    a_element: str = element_param("a", "activations", "--abits")
+    b_element: str = element_param("b", "weights", "--wbits")
+    a_bits: int = a_bits_param(applies=("a_element", "int"))
+    b_bits: int = b_bits_param(applies=("b_element", "int"))
     exp_bits: int = exp_bits_param()
     block: int = block_param()
     guard_bits: int = guard_bits_param(DEFAULT_GUARD_BITS)
@@ -663,12 +690,18 @@ class AccumParams(Params):
     align: str = param(DEFAULT_ALIGN, choices=ALIGNS, help=ALIGN_HELP)
 
     def resolve(self) -> None:
-        check_acc_fields(self, a_bits=self.a_bits, b_bits=self.b_bits)
+        check_element_scale(self, "a", "b")
+        check_acc_fields(self)
 
     @property
     def name(self) -> str:
-        return (f"mxint_accum_a{self.a_bits}_w{self.b_bits}_e{self.exp_bits}_k{self.block}"
-                f"_g{self.guard_bits}_acc{self.acc_width}"
+        if self.a_element == "int" and self.b_element == "int":
+            name = f"mxint_accum_a{self.a_bits}_w{self.b_bits}_e{self.exp_bits}"
+        else:
+            a = f"i{self.a_bits}" if self.a_element == "int" else self.a_element
+            b = f"i{self.b_bits}" if self.b_element == "int" else self.b_element
+            name = f"mx_accum_a{a}_w{b}"
+        return (f"{name}_k{self.block}_g{self.guard_bits}_acc{self.acc_width}"
                 + ("" if self.align == DEFAULT_ALIGN else f"_{self.align}"))
 
 

@@ -10,10 +10,10 @@ from amaranth.lib.wiring import In, Out
 
 from golden.accumulator import DEFAULT_GUARD_BITS
 from golden.dequant import QUIET_NAN, accum_scale_offset, dequant_blocks
-from golden.format import MAX_MAN_BITS, SCALE_BITS
+from golden.format import MAX_MAN_BITS, SCALE_BITS, operand_format
 from golden.minifloat import ELEMENTS
 
-from .accumulator import ACC_WIDTH_HELP, accum_output_layout, check_acc_fields
+from .accumulator import ACC_WIDTH_HELP, accum_output_layout, check_acc_fields, operands
 from .cast import float_block_layout
 from .layouts import mxfp_block_layout, mxint_block_layout
 from .params import (
@@ -124,8 +124,10 @@ class MXIntDequantizer(wiring.Component):
     **source="accum"**: the input is the ``o`` stream of
     :class:`hw.accumulator.MXIntAccumulator` with the same parameters: ``sum`` (``A``,
     signed ``W = acc_width`` bits), ``exponent`` (``E``, ``e + 1`` bits) and ``nan``. The
-    value ``A * 2**(E - c)``, ``c = G + 2*bias + (a_bits - 2) + (b_bits - 2)``, is rounded
-    once to float32, nearest with ties to even:
+    value ``A * 2**(E - c)``, ``c = G + 2*bias + f_a + f_b`` (``f = m - 2`` for an MXINT
+    operand, the element's ``bias + M - 1`` for a minifloat one;
+    :func:`golden.dequant.accum_scale_offset`), is rounded once to float32, nearest with
+    ties to even:
 
     * ``mag = |A|`` (``W`` bits), ``j`` its leading one (a balanced priority tree),
       ``F = j + E - c + 127`` the biased exponent of the leading one;
@@ -162,8 +164,11 @@ class MXIntDequantizer(wiring.Component):
         ``e``, shared exponent width, 2 to 8 (default 8; 8, E8M0, for MXFP).
     block : int
         ``k``, elements per block, 1 to 1024 (for ``"accum"``: of the dot unit).
+    a_element, b_element : str or None
+        ``source="accum"`` only: element formats of the dot unit's operands, ``"int"``
+        (the default; also ``None``, which the record keeps) or a minifloat element name.
     a_bits, b_bits : int
-        ``source="accum"`` only: mantissa widths of the dot unit's operands, 2 to 24.
+        ``source="accum"`` only: mantissa widths of the dot unit's MXINT operands, 2 to 24.
     guard_bits, acc_width : int or None
         ``source="accum"`` only: of the accumulator (same ranges and defaults as
         :class:`hw.accumulator.MXIntAccumulator`: ``G`` default 8, ``W`` default
@@ -190,11 +195,13 @@ class MXIntDequantizer(wiring.Component):
 
     def __init__(self, *, source: str = "block", element: str | None = None,
                  man_bits: int | None = None, exp_bits: int = 8, block: int,
+                 a_element: str | None = None, b_element: str | None = None,
                  a_bits: int | None = None, b_bits: int | None = None,
                  guard_bits: int | None = None, acc_width: int | None = None) -> None:
         self.params = DequantParams(source=source, element=element, man_bits=man_bits,
-                                    exp_bits=exp_bits, block=block, a_bits=a_bits,
-                                    b_bits=b_bits, guard_bits=guard_bits, acc_width=acc_width)
+                                    exp_bits=exp_bits, block=block, a_element=a_element,
+                                    b_element=b_element, a_bits=a_bits, b_bits=b_bits,
+                                    guard_bits=guard_bits, acc_width=acc_width)
         if self.element is not None:
             super().__init__({
                 "i": In(stream.Signature(mxfp_block_layout(
@@ -355,8 +362,9 @@ class MXIntDequantizer(wiring.Component):
     def _elaborate_accum(self) -> Module:
         m = Module()
         w = self.acc_width
-        c = accum_scale_offset(a_bits=self.a_bits, b_bits=self.b_bits,
-                               exp_bits=self.exp_bits, guard_bits=self.guard_bits)
+        fields = operands(self.params)
+        del fields["block"]
+        c = accum_scale_offset(exp_bits=self.exp_bits, guard_bits=self.guard_bits, **fields)
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
         register = StallPipeline(m, inputs=[self.i], output=self.o,
@@ -456,8 +464,17 @@ class DequantParams(Params):
                                  applies=("source", "block"))
     exp_bits: int = exp_bits_param()
     block: int = block_param()
-    a_bits: int = a_bits_param(applies=_ACCUM)
-    b_bits: int = b_bits_param(applies=_ACCUM)
+    a_element: str | None = param(None, choices=ELEMENT_CHOICES, applies=_ACCUM,
+                                  option="--aformat",
+                                  help="element format of operand a of the accumulated dot "
+                                       "products (as --top accum)")
+    b_element: str | None = param(None, choices=ELEMENT_CHOICES, applies=_ACCUM,
+                                  option="--wformat",
+                                  help="element format of operand b of the accumulated dot "
+                                       "products (as --top accum)")
+    # Not required by the field: a minifloat operand has no width (checked in resolve).
+    a_bits: int | None = a_bits_param(applies=_ACCUM, default=None)
+    b_bits: int | None = b_bits_param(applies=_ACCUM, default=None)
     guard_bits: int | None = guard_bits_param(None, applies=_ACCUM)
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP, applies=_ACCUM)
 
@@ -478,7 +495,14 @@ class DequantParams(Params):
         if self.source == "accum":
             if self.guard_bits is None:
                 self._set("guard_bits", DEFAULT_GUARD_BITS)
-            check_acc_fields(self, a_bits=self.a_bits, b_bits=self.b_bits)
+            for side in ("a", "b"):  # one record per design: MXINT keeps no element field
+                if getattr(self, f"{side}_element") == "int":
+                    self._set(f"{side}_element", None)
+            fields = operands(self)
+            for side in ("a", "b"):
+                operand_format(fields[f"{side}_element"], fields[f"{side}_bits"],
+                               exp_bits=self.exp_bits, block=self.block, side=side)
+            check_acc_fields(self)
 
     @property
     def name(self) -> str:
@@ -486,6 +510,11 @@ class DequantParams(Params):
             return f"mxfp_dequant_{self.element}_k{self.block}"
         if self.source == "block":
             return f"mxint_dequant_m{self.man_bits}_e{self.exp_bits}_k{self.block}"
+        if self.a_element is not None or self.b_element is not None:
+            a = f"i{self.a_bits}" if self.a_element is None else self.a_element
+            b = f"i{self.b_bits}" if self.b_element is None else self.b_element
+            return (f"mx_dequant_accum_a{a}_w{b}_k{self.block}_g{self.guard_bits}"
+                    f"_acc{self.acc_width}")
         return (f"mxint_dequant_accum_a{self.a_bits}_w{self.b_bits}_e{self.exp_bits}"
                 f"_k{self.block}_g{self.guard_bits}_acc{self.acc_width}")
 

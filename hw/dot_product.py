@@ -9,25 +9,26 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.dot import mx_dot_product, mx_dot_sum_range
-from golden.format import SCALE_BITS, MXFPFormat, MXIntFormat
+from golden.format import MXFPFormat, MXIntFormat
 
 from .bitheap import DEFAULT_ARCH, SumOfProducts
 from .layouts import dot_result_layout, mxfp_block_layout, mxint_block_layout
 from .params import (
-    ELEMENT_CHOICES,
     a_bits_param,
     arch_param,
     arch_suffix,
     b_bits_param,
     block_param,
+    check_element_scale,
     check_sum_fields,
     element_of,
+    element_param,
     exp_bits_param,
     levels_param,
     primitives_param,
 )
 from .pipeline import StallPipeline
-from .unit import Params, Unit, expose, param
+from .unit import Params, Unit, expose
 
 __all__ = ["UNIT", "DotParams", "MXIntDotProduct"]
 
@@ -202,22 +203,12 @@ class MXIntDotProduct(wiring.Component):
         return m
 
 
-FORMAT_HELP = ("format of operand {side}: mxint<m> (MXINT of m bits, or of {bits} when "
-               "neither is given) or an OCP MX minifloat, mxfp8_e4m3, mxfp6_e3m2, mxfp6_e2m3, "
-               "mxfp4 or mxfp8_e5m2 (element codes under an E8M0 scale; E5M2 not with "
-               "itself); the record keeps the element: int, e5m2, e4m3, e3m2, e2m3, e2m1")
-
-
 @dataclass(frozen=True, kw_only=True)
 class DotParams(Params):
     """Parameters of :class:`MXIntDotProduct` (see there for their meaning)."""
 
-    a_element: str = param("int", choices=ELEMENT_CHOICES, implicit=True, option="--aformat",
-                           fallback="format",
-                           help=FORMAT_HELP.format(side="a (activations)", bits="--abits"))
-    b_element: str = param("int", choices=ELEMENT_CHOICES, implicit=True, option="--wformat",
-                           fallback="format",
-                           help=FORMAT_HELP.format(side="b (weights)", bits="--wbits"))
+    a_element: str = element_param("a", "activations", "--abits")
+    b_element: str = element_param("b", "weights", "--wbits")
     a_bits: int = a_bits_param(applies=("a_element", "int"))
     b_bits: int = b_bits_param(applies=("b_element", "int"))
     exp_bits: int = exp_bits_param()
@@ -227,12 +218,7 @@ class DotParams(Params):
     primitives: str = primitives_param()
 
     def resolve(self) -> None:
-        for side in ("a", "b"):
-            fmt = getattr(self, f"{side}_element")
-            if fmt != "int" and self.exp_bits != SCALE_BITS:
-                raise ValueError(
-                    f"exp_bits must be {SCALE_BITS} (the E8M0 scale) when {side}_element is "
-                    f"a minifloat ({fmt!r}), not {self.exp_bits}")
+        check_element_scale(self, "a", "b")
         if "e5m2" in (self.a_element, self.b_element):
             # The golden model sums in int64; E5M2 elements reach 2**32 (E5M2 x E5M2 needs
             # about 70 bits).

@@ -1,4 +1,5 @@
-"""MXINT matrix-vector engine: ``y = W x`` with P output lanes."""
+"""MX matrix-vector engine (MXINT and OCP MX minifloat operands): ``y = W x`` with P
+output lanes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
 from golden.linear import linear_blocks
+from golden.minifloat import ELEMENTS
 
 from .accumulator import (
     ACC_WIDTH_HELP,
@@ -18,18 +20,21 @@ from .accumulator import (
     DEFAULT_ALIGN,
     MXIntAccumulator,
     check_acc_fields,
+    operands,
 )
 from .bitheap import DEFAULT_ARCH
 from .dequantizer import MXIntDequantizer
 from .dot_product import MXIntDotProduct
-from .layouts import mxint_block_layout
+from .layouts import mxfp_block_layout, mxint_block_layout
 from .params import (
     a_bits_param,
     arch_param,
     arch_suffix,
     b_bits_param,
     block_param,
+    check_element_scale,
     check_sum_fields,
+    element_param,
     exp_bits_param,
     guard_bits_param,
     levels_param,
@@ -45,8 +50,9 @@ OUTPUTS = ("accum", "fp32")
 
 
 class MXIntLinear(wiring.Component):
-    """``y = W x`` for an ``N x K`` MXINT weight matrix and a ``K``-vector of MXINT
-    activations, blocks of ``k`` along ``K``, ``P`` output rows computed in parallel.
+    """``y = W x`` for an ``N x K`` MX weight matrix and a ``K``-vector of MX activations,
+    blocks of ``k`` along ``K``, ``P`` output rows computed in parallel. Each operand is
+    MXINT or an OCP MX minifloat format (``x_element``, ``w_element``), independently.
 
     The ``nb = ceil(K / k)`` activation blocks stream in on ``x``, once per group of ``P``
     rows (``N / P`` times in all); with each activation block, ``w`` brings the matching
@@ -55,8 +61,11 @@ class MXIntLinear(wiring.Component):
     :class:`~hw.accumulator.MXIntAccumulator` (alignment to the running maximum exponent with
     ``guard_bits`` guard bits, ``acc_width`` bits, saturating). After the ``nb``-th block of
     a group, ``o`` carries the ``P`` accumulated results: lane ``p`` of group ``g`` is row
-    ``n = g * P + p`` with value ``sum * 2**(exponent - G - 2*bias - (w_bits - 2) -
-    (x_bits - 2))``, exactly :func:`golden.linear.linear_blocks`. With ``output="fp32"``
+    ``n = g * P + p`` with value ``sum * 2**(exponent - G - 2*bias - f_w - f_x)`` (``f = m -
+    2`` for MXINT, the element's ``bias + M - 1`` for a minifloat), exactly
+    :func:`golden.linear.linear_blocks`. A NaN scale code, an E4M3 NaN code or an E5M2
+    infinity or NaN code in any block of a row makes the row's result NaN (the dot
+    product's flag, sticky in the accumulator). With ``output="fp32"``
     each lane's result then passes through a :class:`~hw.dequantizer.MXIntDequantizer`
     (``source="accum"``): that value rounded once to float32 (nearest even, subnormals,
     overflow to ``±inf``, ``+0.0`` for a zero sum, ``0x7FC00000`` for NaN), exactly
@@ -74,10 +83,14 @@ class MXIntLinear(wiring.Component):
 
     Parameters
     ----------
+    x_element, w_element : str
+        Element formats of activations and weights: ``"int"`` (default, MXINT of
+        ``x_bits``/``w_bits``) or ``"e5m2"``, ``"e4m3"``, ``"e3m2"``, ``"e2m3"``,
+        ``"e2m1"`` (as :class:`~hw.dot_product.MXIntDotProduct`).
     x_bits, w_bits : int
-        Mantissa widths of activations and weights, 2 to 24.
+        Mantissa widths of MXINT activations and weights, 2 to 24 (None for a minifloat).
     exp_bits : int
-        Shared exponent width, 2 to 8.
+        Shared exponent width, 2 to 8; 8 (E8M0) with a minifloat operand.
     block : int
         ``k``, 1 to 1024.
     k_len : int
@@ -101,8 +114,10 @@ class MXIntLinear(wiring.Component):
     Members
     -------
     x : ``In(stream.Signature(mxint_block_layout(x_bits)))``
+        (``mxfp_block_layout``, field ``codes``, for minifloat activations)
     w : ``In(stream.Signature(...))``
         ``mantissa``: ``P * k`` signed ``w_bits`` (lane ``p`` in elements ``p*k .. p*k+k-1``),
+        or for minifloat weights ``codes``: ``P * k`` unsigned element codes;
         ``exponent``: ``P`` codes.
     o : ``Out(stream.Signature(...))``
         ``output="accum"``: ``sum``: ``P`` signed ``acc_width``, ``exponent``: ``P`` of
@@ -117,27 +132,35 @@ class MXIntLinear(wiring.Component):
         If a parameter is out of range.
     """
 
-    def __init__(self, *, x_bits: int, w_bits: int, exp_bits: int = 8, block: int,
-                 k_len: int | None = None, rows: int, lanes: int = 1,
+    def __init__(self, *, x_element: str = "int", w_element: str = "int",
+                 x_bits: int | None = None, w_bits: int | None = None, exp_bits: int = 8,
+                 block: int, k_len: int | None = None, rows: int, lanes: int = 1,
                  guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
                  output: str = "accum", align: str = DEFAULT_ALIGN) -> None:
-        self.params = LinearParams(x_bits=x_bits, w_bits=w_bits, exp_bits=exp_bits, block=block,
+        self.params = LinearParams(x_element=x_element, w_element=w_element, x_bits=x_bits,
+                                   w_bits=w_bits, exp_bits=exp_bits, block=block,
                                    k_len=k_len, rows=rows, lanes=lanes, guard_bits=guard_bits,
                                    acc_width=acc_width, arch=arch,
                                    levels_per_stage=levels_per_stage, output=output,
                                    align=align)
-        self._dots = [MXIntDotProduct(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
+        # The sub-units take the operands under their own names (a: activations, b:
+        # weights); MXINT operands are passed as before, so their Verilog is unchanged.
+        ops = operands(self.params, "x", "w")
+        del ops["block"]
+        elements = {k: v for k, v in ops.items() if k.endswith("_element") and v != "int"}
+        widths = {k: v for k, v in ops.items() if k.endswith("_bits") and v is not None}
+        self._dots = [MXIntDotProduct(**elements, **widths, exp_bits=exp_bits,
                                       block=block, arch=arch,
                                       levels_per_stage=levels_per_stage)
                       for _ in range(lanes)]
-        self._accs = [MXIntAccumulator(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
+        self._accs = [MXIntAccumulator(**elements, **widths, exp_bits=exp_bits,
                                        block=block, guard_bits=guard_bits, acc_width=acc_width,
                                        align=align)
                       for _ in range(lanes)]
         self._convs = []
         if output == "fp32":
-            self._convs = [MXIntDequantizer(source="accum", a_bits=x_bits, b_bits=w_bits,
+            self._convs = [MXIntDequantizer(source="accum", **elements, **widths,
                                             exp_bits=exp_bits, block=block,
                                             guard_bits=self.guard_bits,
                                             acc_width=self.acc_width)
@@ -149,11 +172,18 @@ class MXIntLinear(wiring.Component):
                 "exponent": data.ArrayLayout(unsigned(exp_bits + 1), lanes),
                 "nan": data.ArrayLayout(unsigned(1), lanes),
             })
+        if x_element == "int":
+            x_layout = mxint_block_layout(man_bits=x_bits, exp_bits=exp_bits, block=block)
+        else:
+            x_layout = mxfp_block_layout(element_bits=ELEMENTS[x_element].width, block=block)
+        # The weights' element field: MXINT mantissas or minifloat codes, and its width.
+        self._w_field, self._w_width, w_shape = (
+            ("mantissa", w_bits, signed(w_bits)) if w_element == "int" else
+            ("codes", ELEMENTS[w_element].width, unsigned(ELEMENTS[w_element].width)))
         super().__init__({
-            "x": In(stream.Signature(mxint_block_layout(
-                man_bits=x_bits, exp_bits=exp_bits, block=block))),
+            "x": In(stream.Signature(x_layout)),
             "w": In(stream.Signature(data.StructLayout({
-                "mantissa": data.ArrayLayout(signed(w_bits), lanes * block),
+                self._w_field: data.ArrayLayout(w_shape, lanes * block),
                 "exponent": data.ArrayLayout(unsigned(exp_bits), lanes),
             }))),
             "o": Out(stream.Signature(out_layout)),
@@ -183,12 +213,13 @@ class MXIntLinear(wiring.Component):
         both = Signal()
         m.d.comb += both.eq(self.x.valid & self.w.valid)
         ready = Signal()
+        field, bits = self._w_field, self._w_width
         for p, dot in enumerate(self._dots):
             m.d.comb += [
                 dot.a.payload.eq(self.x.payload),
-                dot.b.payload.mantissa.as_value().eq(
-                    self.w.payload.mantissa.as_value()[p * k * self.w_bits:
-                                                       (p + 1) * k * self.w_bits]),
+                getattr(dot.b.payload, field).as_value().eq(
+                    getattr(self.w.payload, field).as_value()[p * k * bits:
+                                                              (p + 1) * k * bits]),
                 dot.b.payload.exponent.eq(self.w.payload.exponent[p]),
                 dot.a.valid.eq(both),
                 dot.b.valid.eq(both),
@@ -269,8 +300,10 @@ def _all(values):
 class LinearParams(Params):
     """Parameters of :class:`MXIntLinear` (see there for their meaning)."""
 
-    x_bits: int = a_bits_param()
-    w_bits: int = b_bits_param()
+    x_element: str = element_param("x", "activations", "--abits")
+    w_element: str = element_param("w", "weights", "--wbits")
+    x_bits: int = a_bits_param(applies=("x_element", "int"))
+    w_bits: int = b_bits_param(applies=("w_element", "int"))
     exp_bits: int = exp_bits_param()
     block: int = block_param()
     k_len: int | None = param(None, help="length K of x (default: 4 blocks)", lo=1,
@@ -291,16 +324,22 @@ class LinearParams(Params):
             raise ValueError(f"rows must be a multiple of lanes ({self.lanes}), not {self.rows}")
         if self.k_len is None:
             self._set("k_len", 4 * self.block)
-        check_acc_fields(self, a_bits=self.x_bits, b_bits=self.w_bits)
+        check_element_scale(self, "x", "w")
+        check_acc_fields(self, "x", "w")
         check_sum_fields(self)
 
     @property
     def name(self) -> str:
-        name = (f"mxint_linear_a{self.x_bits}_w{self.w_bits}_e{self.exp_bits}_k{self.block}"
-                f"_K{self.k_len}_N{self.rows}_P{self.lanes}_g{self.guard_bits}")
-        if self.acc_width != resolve_acc_width(a_bits=self.x_bits, b_bits=self.w_bits,
-                                               block=self.block, guard_bits=self.guard_bits,
-                                               acc_width=None):
+        if self.x_element == "int" and self.w_element == "int":
+            name = f"mxint_linear_a{self.x_bits}_w{self.w_bits}_e{self.exp_bits}"
+        else:
+            a = f"i{self.x_bits}" if self.x_element == "int" else self.x_element
+            b = f"i{self.w_bits}" if self.w_element == "int" else self.w_element
+            name = f"mx_linear_a{a}_w{b}"
+        name += (f"_k{self.block}_K{self.k_len}_N{self.rows}_P{self.lanes}"
+                 f"_g{self.guard_bits}")
+        if self.acc_width != resolve_acc_width(guard_bits=self.guard_bits, acc_width=None,
+                                               **operands(self, "x", "w")):
             name += f"_acc{self.acc_width}"  # only a width other than the default
         name += arch_suffix(self)
         if self.levels_per_stage != 2:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS
+from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, SCALE_BITS
 from golden.minifloat import ELEMENTS, ElementFormat
 from golden.rounding import ROUNDING_MODES
 
@@ -13,7 +13,8 @@ from .bitheap import ARCHS, DEFAULT_ARCH, PRIMITIVES, SumOfProducts
 from .unit import param
 
 __all__ = ["ELEMENT_CHOICES", "a_bits_param", "arch_param", "arch_suffix", "b_bits_param",
-           "block_param", "check_sum_fields", "element_of", "exp_bits_param",
+           "block_param", "check_element_scale", "check_sum_fields", "element_of",
+           "element_param", "exp_bits_param",
            "fold_levels_per_stage", "fold_sum_levels", "guard_bits_param", "levels_param",
            "primitives_param", "rounding_param"]
 
@@ -95,6 +96,34 @@ def check_sum_fields(p) -> None:
 ELEMENT_CHOICES = ("int", *ELEMENTS)
 
 
+def element_param(side: str, role: str, bits_option: str, **kw: Any) -> Any:
+    """The element format of operand ``side`` (``"a"``, ``"x"``: activations, option
+    ``--aformat``; ``"b"``, ``"w"``: weights, ``--wformat``), ``int`` (MXINT of the width
+    field) by default, falling back to ``--format``. ``implicit``: MXINT records keep the
+    manifests they had before the field existed."""
+    option = "--aformat" if role == "activations" else "--wformat"
+    return param("int", choices=ELEMENT_CHOICES, implicit=True, option=option,
+                 fallback="format",
+                 help=FORMAT_HELP.format(side=f"{side} ({role})", bits=bits_option), **kw)
+
+
+FORMAT_HELP = ("format of operand {side}: mxint<m> (MXINT of m bits, or of {bits} when "
+               "neither is given) or an OCP MX minifloat, mxfp8_e4m3, mxfp6_e3m2, mxfp6_e2m3, "
+               "mxfp4 or mxfp8_e5m2 (element codes under an E8M0 scale; E5M2 not with "
+               "itself); the record keeps the element: int, e5m2, e4m3, e3m2, e2m3, e2m1")
+
+
+def check_element_scale(p, *sides: str) -> None:
+    """A minifloat operand (field ``<side>_element``) has an E8M0 scale: ``exp_bits`` must
+    be 8; else a ``ValueError`` naming both fields."""
+    for side in sides:
+        fmt = getattr(p, f"{side}_element")
+        if fmt != "int" and p.exp_bits != SCALE_BITS:
+            raise ValueError(
+                f"exp_bits must be {SCALE_BITS} (the E8M0 scale) when {side}_element is "
+                f"a minifloat ({fmt!r}), not {p.exp_bits}")
+
+
 def element_of(p, side: str) -> ElementFormat | None:
     """The minifloat element format of operand ``side`` (``"a"``/``"b"``) of record ``p``,
     None for an integer operand (or a record without the field)."""
@@ -118,7 +147,9 @@ def fold_sum_levels(p) -> int:
     (``a_bits``/``x_bits``, ``b_bits``/``w_bits``, ``block``, ``arch``,
     ``levels_per_stage`` and, if it has one, ``primitives``). The tree's multipliers are
     always registered: its adder levels are what count."""
-    a_element, b_element = element_of(p, "a"), element_of(p, "b")
+    # The dot product's records name the operands a/b, the linear engine's x/w.
+    a_element = element_of(p, "a") or element_of(p, "x")
+    b_element = element_of(p, "b") or element_of(p, "w")
     sop = SumOfProducts(a_bits=None if a_element else getattr(p, "a_bits", None) or p.x_bits,
                         b_bits=None if b_element else getattr(p, "b_bits", None) or p.w_bits,
                         block=p.block, arch=p.arch, levels_per_stage=p.levels_per_stage,

@@ -6,6 +6,9 @@ Usage::
         --layer encoder.layer.0.attention.self.query --tokens 2
     python -m sim.run --top linear --bits 8 --block 32 --lanes 4 --model smollm2 \\
         --layer model.layers.0.mlp.down_proj --tokens 4
+    python -m models.export --model minilm --out minilm-mxfp4.safetensors
+    python -m sim.run --top linear --format mxfp4 --block 32 --lanes 4 --model minilm \\
+        --layer encoder.layer.0.attention.self.query --weights-file minilm-mxfp4.safetensors
 
 :func:`run_layer` loads the model (:mod:`models.load`; or takes one already loaded),
 captures the inputs the layer receives (a forward pre-hook; the first ``tokens`` real
@@ -26,6 +29,12 @@ checked against :func:`golden.linear.linear_blocks` / ``linear_fp32`` on the sam
 Finally the engine's outputs plus the bias (added in float32, as MXLinear does) are
 compared with the float32 ``nn.Linear`` on the unquantised inputs: the largest absolute
 error, and the largest relative error over outputs at least 1 % of the layer's largest.
+
+With a minifloat format (``--format``, ``--aformat``/``--wformat``) the expectation is
+:func:`golden.linear.linear_blocks` / ``linear_fp32`` on the quantised blocks (golden.nn's
+layers are MXINT); with ``--weights-file`` (``--wformat mxfp4 --block 32``) the weight blocks
+are the layer's as stored in that MXFP4 file (:mod:`models.export`), read with
+:func:`golden.checkpoint.load_mxfp4` and streamed as they are.
 
 This module is also the cocotb test module of that run (:func:`layer_matches_golden`): the
 stimuli and expectations reach the simulator in a JSON file named by ``MXFORGE_HIL``.
@@ -54,10 +63,16 @@ __all__ = ["layer_matches_golden", "layer_stimuli", "run_cli", "run_layer"]
 _TEXTS = 8
 
 
-def layer_stimuli(model: str | LoadedModel, layer: str, tokens: int, params: dict) -> dict:
+def layer_stimuli(model: str | LoadedModel, layer: str, tokens: int, params: dict, *,
+                  weights_file: str | os.PathLike | None = None) -> dict:
     """Capture ``tokens`` inputs of ``layer`` of ``model`` (a name for
     :func:`models.load.load_model`, or a loaded model) and turn them, with the layer or its
     first ``params["rows"]`` x ``params["k_len"]`` slice, into engine stimuli.
+
+    With MXINT operands the expectation is :class:`golden.nn.MXLinear`'s. With a minifloat
+    operand (``x_element``/``w_element``), or a ``weights_file`` (an MXFP4 file of
+    :mod:`models.export`, whose ``<layer>.weight`` the engine then takes as stored), see
+    :func:`_mx_layer_stimuli`.
 
     Returns a dict with ``stimuli`` (``x`` and ``w`` payload lists), ``expected`` (``o``:
     ``{"bits": [...]}`` per token and group), ``golden_linear_mismatches`` (MXLinear against
@@ -95,6 +110,11 @@ def layer_stimuli(model: str | LoadedModel, layer: str, tokens: int, params: dic
             if whole.bias is not None:
                 module.bias.copy_(whole.bias[:rows])
         x = x[:, :k_len].contiguous()
+    if weights_file is not None or params.get("x_element", "int") != "int" or \
+            params.get("w_element", "int") != "int":
+        return _mx_layer_stimuli(module, x, layer=layer, tokens=tokens, params=params,
+                                 weights_file=weights_file, loaded=loaded,
+                                 layer_shape=layer_shape)
     fw = MXIntFormat(params["w_bits"], params["exp_bits"], params["block"])
     fx = MXIntFormat(params["x_bits"], params["exp_bits"], params["block"])
     mx = MXLinear(module, weights=fw, activations=fx, guard_bits=params["guard_bits"],
@@ -126,9 +146,97 @@ def layer_stimuli(model: str | LoadedModel, layer: str, tokens: int, params: dic
             "layer_shape": layer_shape}
 
 
+def _mx_layer_stimuli(module, x, *, layer: str, tokens: int, params: dict,
+                      weights_file: str | os.PathLike | None, loaded, layer_shape) -> dict:
+    """Engine stimuli and expectation of a layer with MXFP (or mixed) operands.
+
+    The weights are ``<layer>.weight`` of ``weights_file`` exactly as stored (E2M1 codes
+    and E8M0 scales, :func:`golden.checkpoint.load_mxfp4`; the first ``rows`` rows and
+    ``k_len / 32`` blocks of a slice), or without a file the layer's float32 weights
+    quantised by :func:`golden.quantize` to the weight format. The activations are
+    quantised to the activation format (:func:`golden.quantize`, nearest even, the OCP
+    scale). Each token's expectation is :func:`golden.linear.linear_blocks` and
+    :func:`golden.linear.linear_fp32` on those blocks. ``weights_error`` is the
+    largest difference between the file's weights (dequantised) and the model's float32
+    weights; the float reference stays the model's own layer."""
+    import torch
+
+    from golden import dequantize, quantize
+    from golden.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
+    from golden.checkpoint import BLOCK, load_mxfp4
+    from golden.format import MXFPFormat, operand_format
+    from golden.linear import linear_blocks, linear_fp32
+    from golden.quantize import MXFPTensor
+
+    k_len, rows, block = params["k_len"], params["rows"], params["block"]
+    exp_bits = params.get("exp_bits", 8)
+    ops = {f"{s}_{f}": params.get(f"{n}_{f}") for s, n in (("a", "x"), ("b", "w"))
+           for f in ("element", "bits")}
+    for side in ("a", "b"):
+        ops[f"{side}_element"] = ops[f"{side}_element"] or "int"
+    fx = operand_format(ops["a_element"], ops["a_bits"], exp_bits=exp_bits, block=block,
+                        side="x")
+    fw = operand_format(ops["b_element"], ops["b_bits"], exp_bits=exp_bits, block=block,
+                        side="w")
+    guard = params.get("guard_bits")
+    guard = DEFAULT_GUARD_BITS if guard is None else guard
+    acc_width = resolve_acc_width(block=block, guard_bits=guard,
+                                  acc_width=params.get("acc_width"), **ops)
+    weights_error = None
+    if weights_file is not None:
+        if not (isinstance(fw, MXFPFormat) and fw.element.name == "e2m1" and block == BLOCK):
+            raise ValueError(f"weights_file holds MXFP4 weights in blocks of {BLOCK}: the "
+                             f"engine's weights must be mxfp4 at block {BLOCK}, not "
+                             f"{fw.family} at block {block}")
+        if k_len % BLOCK:
+            raise ValueError(f"a slice of the weights file must end on a block: k_len must "
+                             f"be a multiple of {BLOCK}, not {k_len}")
+        stored = load_mxfp4(weights_file).get(f"{layer}.weight")
+        if not isinstance(stored, MXFPTensor):
+            raise ValueError(f"{os.fspath(weights_file)} holds no MXFP4 weight "
+                             f"{layer}.weight: write it with python -m models.export")
+        if tuple(stored.shape) != tuple(layer_shape):
+            raise ValueError(f"{os.fspath(weights_file)}: {layer}.weight has shape "
+                             f"{tuple(stored.shape)}, the model's {tuple(layer_shape)}")
+        w_codes = stored.codes[:rows, :k_len // BLOCK].to(torch.int64)
+        w_exp = stored.exponent[:rows, :k_len // BLOCK].to(torch.int64)
+        weights_error = float((dequantize(stored)[:rows, :k_len]
+                               - module.weight.detach()).abs().max())
+    else:
+        wq = quantize(module.weight.detach(), fw)
+        w_codes = (wq.codes if isinstance(wq, MXFPTensor) else wq.mantissa).to(torch.int64)
+        w_exp = wq.exponent.to(torch.int64)
+    xq = quantize(x, fx)
+    x_codes = (xq.codes if isinstance(xq, MXFPTensor) else xq.mantissa).to(torch.int64)
+    x_field = "codes" if isinstance(fx, MXFPFormat) else "mantissa"
+    w_field = "codes" if isinstance(fw, MXFPFormat) else "mantissa"
+    with torch.no_grad():
+        reference = module(x)
+    lanes, nb = params["lanes"], x_codes.shape[1]
+    xs, ws, out = [], [], []
+    for t in range(tokens):
+        y = linear_blocks(w_codes, w_exp, x_codes[t], xq.exponent[t], fw, fx,
+                          guard_bits=guard, acc_width=acc_width)
+        bits = linear_fp32(y, fw, fx, guard_bits=guard)
+        for g in range(rows // lanes):
+            sl = slice(g * lanes, (g + 1) * lanes)
+            for j in range(nb):
+                xs.append({x_field: x_codes[t, j].tolist(), "exponent": int(xq.exponent[t, j])})
+                ws.append({w_field: w_codes[sl, j].reshape(-1).tolist(),
+                           "exponent": w_exp[sl, j].tolist()})
+            out.append({"bits": bits[sl].tolist()})
+    bias = None if module.bias is None else module.bias.detach().to(torch.float32)
+    return {"stimuli": {"x": xs, "w": ws}, "expected": {"o": out}, "x": x,
+            "reference": reference, "bias": bias, "lanes": lanes, "model": loaded.name,
+            "layer_shape": layer_shape, "weights_file": None if weights_file is None else
+            os.fspath(weights_file), "weights_error": weights_error,
+            "formats": (fw.family, fx.family)}
+
+
 def run_layer(params: dict, *, model: str | LoadedModel, layer: str, tokens: int,
               seed: int | None = None, idle: float = 0.3, backpressure: float = 0.3,
-              build_root: Path | None = None, fault: str | None = None) -> dict:
+              build_root: Path | None = None, fault: str | None = None,
+              weights_file: str | os.PathLike | None = None) -> dict:
     """Build the engine for ``params`` (``output`` forced to ``"fp32"``), stream the layer
     (or its first ``rows`` x ``k_len`` slice) of ``model`` (a name or a
     :class:`models.load.LoadedModel`) through it and return the summary (as
@@ -151,7 +259,7 @@ def run_layer(params: dict, *, model: str | LoadedModel, layer: str, tokens: int
     if seed is None:
         seed = random.SystemRandom().randrange(1 << 31)
     params = {**params, "output": "fp32"}
-    data = layer_stimuli(model, layer, tokens, params)
+    data = layer_stimuli(model, layer, tokens, params, weights_file=weights_file)
     expected = data["expected"]
     if fault == "expected":
         first = expected["o"][0]["bits"]
@@ -170,8 +278,10 @@ def run_layer(params: dict, *, model: str | LoadedModel, layer: str, tokens: int
     hil.unlink()
     out.unlink(missing_ok=True)
     summary.update(top="linear", parameters=dict(params), layer=layer, model=data["model"],
-                   layer_shape=list(data["layer_shape"]), tokens=tokens,
-                   golden_linear_mismatches=data["golden_linear_mismatches"])
+                   layer_shape=list(data["layer_shape"]), tokens=tokens)
+    for key in ("golden_linear_mismatches", "weights_file", "weights_error", "formats"):
+        if key in data:
+            summary[key] = data[key]
     # Errors of the engine's own outputs (plus bias) against the float32 layer.
     if len(received) == len(data["expected"]["o"]):
         hw = torch.tensor([b for item in received for b in item], dtype=torch.int64)
@@ -208,10 +318,19 @@ def format_layer_summary(s: dict) -> str:
     lines = [text,
              f"layer       {s['model']}: {s['layer']}{part}, {s['tokens']} tokens captured "
              f"on real text, {s['tokens'] * p['rows']} float32 results "
-             f"({p['lanes']} per output)",
-             f"golden.nn   equals golden.linear on these blocks: "
-             f"{'yes' if s['golden_linear_mismatches'] == 0 else 'NO'} "
-             f"({s['golden_linear_mismatches']} mismatches)"]
+             f"({p['lanes']} per output)"]
+    if "golden_linear_mismatches" in s:
+        lines.append(f"golden.nn   equals golden.linear on these blocks: "
+                     f"{'yes' if s['golden_linear_mismatches'] == 0 else 'NO'} "
+                     f"({s['golden_linear_mismatches']} mismatches)")
+    else:
+        w_format, x_format = s["formats"]
+        lines.append(f"golden      golden.linear on W {w_format}, x {x_format} blocks "
+                     "(x quantised by golden.quantize)")
+    if s.get("weights_file"):
+        lines.append(f"weights     {s['layer']}.weight as stored in {s['weights_file']} "
+                     f"(MXFP4 codes and E8M0 scales; largest difference from the model's "
+                     f"float weights {s['weights_error']:.3e})")
     if "max_abs_error" in s:
         rel = "n/a" if s["max_rel_error"] is None else f"{s['max_rel_error']:.3e}"
         lines.append(f"vs float32  largest abs error {s['max_abs_error']:.3e} (outputs up to "
@@ -222,7 +341,7 @@ def format_layer_summary(s: dict) -> str:
 
 
 def layer_passed(s: dict) -> bool:
-    return passed(s) and s["golden_linear_mismatches"] == 0
+    return passed(s) and s.get("golden_linear_mismatches", 0) == 0
 
 
 def run_cli(args, parser) -> int:
@@ -254,6 +373,14 @@ def run_cli(args, parser) -> int:
                          f"{getattr(args, dest)}")
     params = {**unit_record(args, parser).kwargs(), "k_len": k_len, "rows": rows,
               "output": "fp32"}
+    if args.weights_file is not None:
+        from golden.checkpoint import BLOCK
+
+        if not args.weights_file.is_file():
+            parser.error(f"--weights-file {args.weights_file} is not a file")
+        if params.get("w_element") != "e2m1" or params["block"] != BLOCK:
+            parser.error(f"--weights-file holds MXFP4 weights in blocks of {BLOCK}: give "
+                         f"--wformat mxfp4 (or --format mxfp4) and --block {BLOCK}")
     try:
         unit("linear").record(**params)
     except (TypeError, ValueError) as exc:
@@ -262,9 +389,13 @@ def run_cli(args, parser) -> int:
         summary = run_layer(params, model=args.model if loaded is None else loaded,
                             layer=args.layer, tokens=tokens,
                             seed=args.seed, idle=args.idle, backpressure=args.backpressure,
-                            build_root=args.build)
+                            build_root=args.build, weights_file=args.weights_file)
     except ModelError as exc:
         parser.error(f"--model/--layer: {exc}")
+    except ValueError as exc:
+        if args.weights_file is None:
+            raise
+        parser.error(f"--weights-file {args.weights_file}: {exc}")
     except (ToolError, SimulationError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1

@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --model: tokens captured on real text: the evaluation "
                              "sentences of an encoder, the evaluation text of a causal LM "
                              "(default: 2)")
+    parser.add_argument("--weights-file", type=Path, default=None, metavar="FILE",
+                        help="with --model and --wformat/--format mxfp4 --block 32: the "
+                             "layer's weights as stored in this MXFP4 file (python -m "
+                             "models.export), not quantised from the model")
     add_config_arguments(parser)
     return parser
 
@@ -135,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         parser.error(f"--seed must be from 0 to {MAX_SEED}, not {args.seed}")
     check_outputs(parser, [("--out/--build", args.build, True)])  # before any tool runs
-    if args.model is not None or args.layer is not None or args.tokens is not None:
+    if args.model is not None or args.layer is not None or args.tokens is not None or \
+            args.weights_file is not None:
         from .model_layer import run_cli
 
         return run_cli(args, parser)

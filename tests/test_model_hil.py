@@ -57,3 +57,58 @@ def test_bad_options_one_line(argv, message, capsys):
         sim_main(["--bits", "6", "--block", "16", "--lanes", "4", *argv])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+# --- MXFP4 weights as stored in a gpt-oss-layout checkpoint (models.export) ---------------------
+
+
+def test_mxfp4_checkpoint_layer_streams_as_stored(sim_build, tmp_path):
+    """A slice of the layer (its first 4 rows and 64 columns), weights read from an MXFP4
+    file written as ``python -m models.export`` writes it (here the layer's weight only),
+    2 lanes, MXFP4 activations: the weight blocks streamed are the file's codes and scales,
+    and every float32 result equals golden.linear's. The engine is
+    tests/test_mxfp_linear.py's MXFP4_K32, whose Verilator build it shares."""
+    from golden.checkpoint import load_mxfp4, save_mxfp4
+    from hw.linear import LinearParams
+    from models.export import linear_weights
+    from models.load import load_model
+    from sim.model_layer import layer_stimuli
+    from tests.test_mxfp_linear import MXFP4_K32
+
+    loaded = load_model("minilm")
+    path = tmp_path / "minilm-mxfp4.safetensors"
+    key = f"{LAYER}.weight"
+    save_mxfp4(path, {key: linear_weights(loaded.model)[key]})
+    params = LinearParams(**MXFP4_K32).kwargs()
+    stored = load_mxfp4(path)[f"{LAYER}.weight"]
+    data = layer_stimuli(loaded, LAYER, 2, params, weights_file=path)
+    w = data["stimuli"]["w"]
+    assert [x["codes"][:32] for x in w[:2]] == stored.codes[0, :2].tolist()   # row 0
+    assert [x["codes"][32:] for x in w[:2]] == stored.codes[1, :2].tolist()   # row 1
+    assert [x["exponent"] for x in w[:2]] == stored.exponent[:2, :2].T.tolist()
+    s = run_layer(params, model=loaded, layer=LAYER, tokens=2, seed=SEED,
+                  build_root=sim_build, weights_file=path)
+    print(format_layer_summary(s))
+    assert (s["checked"], s["mismatches"], s["missing"], s["protocol_errors"]) == \
+        (2 * 4 // 2, 0, 0, [])
+    assert layer_passed(s) and "as stored in" in format_layer_summary(s)
+    # MXFP4 weights and activations: near the float32 layer, not equal to it.
+    assert 0 < s["max_abs_error"] < 0.5 * s["max_abs_output"]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--format", "mxint6", "--block", "16"],
+     "--weights-file holds MXFP4 weights in blocks of 32: give --wformat mxfp4"),
+    (["--format", "mxfp4", "--block", "32"], "--weights-file /nonexistent.safetensors is not "
+                                             "a file"),
+])
+def test_weights_file_bad_options_one_line(extra, message, capsys, tmp_path):
+    f = "/nonexistent.safetensors"
+    if "mxint6" in extra:
+        f = str(tmp_path / "w.safetensors")
+        (tmp_path / "w.safetensors").write_bytes(b"x")
+    with pytest.raises(SystemExit) as exc:
+        sim_main(["--top", "linear", "--lanes", "4", *extra, "--model", "minilm", "--layer",
+                  LAYER, "--weights-file", f])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1

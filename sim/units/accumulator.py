@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from golden.accumulator import accumulate_stream
-from golden.dot import dot_sum_range
+from golden.accumulator import accum_in_width, accumulate_stream
 from hw.accumulator import DEFAULT_ALIGN, DEFAULT_GUARD_BITS, default_acc_width, partial_sums
-from hw.layouts import range_shape
 
 from .common import signed_full_range
 
@@ -26,8 +24,9 @@ class AccumModel:
 
     def __init__(self, params: dict) -> None:
         self.exp_bits = params.get("exp_bits", 8)
-        self.in_width = range_shape(*dot_sum_range(params["a_bits"], params["b_bits"],
-                                                   params["block"])).width
+        self.in_width = accum_in_width(
+            a_bits=params.get("a_bits"), b_bits=params.get("b_bits"), block=params["block"],
+            a_element=params.get("a_element", "int"), b_element=params.get("b_element", "int"))
         self.guard_bits = params.get("guard_bits", DEFAULT_GUARD_BITS)
         self.acc_width = params.get("acc_width") or default_acc_width(self.in_width,
                                                                       self.guard_bits)

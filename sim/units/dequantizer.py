@@ -140,19 +140,22 @@ class AccumDequantModel:
     outputs = ("o",)
 
     def __init__(self, params: dict) -> None:
-        from golden.dot import dot_sum_range
+        from golden.accumulator import accum_in_width
         from hw.accumulator import DEFAULT_GUARD_BITS, default_acc_width
-        from hw.layouts import range_shape
 
-        self.a_bits, self.b_bits = params["a_bits"], params["b_bits"]
+        # The operands, MXINT (a_bits/b_bits) or minifloat (a_element/b_element).
+        self.operands = {f"{side}_{field}": params.get(f"{side}_{field}")
+                         for side in ("a", "b") for field in ("bits", "element")}
+        for side in ("a", "b"):
+            self.operands[f"{side}_element"] = self.operands[f"{side}_element"] or "int"
         self.exp_bits = params.get("exp_bits", 8)
         guard = params.get("guard_bits")
         self.guard_bits = DEFAULT_GUARD_BITS if guard is None else guard
-        in_width = range_shape(*dot_sum_range(self.a_bits, self.b_bits, params["block"])).width
+        in_width = accum_in_width(block=params["block"], **self.operands)
         self.acc_width = params.get("acc_width") or default_acc_width(in_width,
                                                                       self.guard_bits)
-        self.offset = accum_scale_offset(a_bits=self.a_bits, b_bits=self.b_bits,
-                                         exp_bits=self.exp_bits, guard_bits=self.guard_bits)
+        self.offset = accum_scale_offset(exp_bits=self.exp_bits, guard_bits=self.guard_bits,
+                                         **self.operands)
         self.max_exponent = (1 << (self.exp_bits + 1)) - 1
 
     def _clamp_exp(self, e: int) -> int:
@@ -216,8 +219,8 @@ class AccumDequantModel:
         bits = dequant_accum(torch.tensor([x["sum"] for x in items], dtype=torch.int64),
                              torch.tensor([x["exponent"] for x in items], dtype=torch.int64),
                              torch.tensor([x["nan"] for x in items], dtype=torch.bool),
-                             a_bits=self.a_bits, b_bits=self.b_bits, exp_bits=self.exp_bits,
-                             guard_bits=self.guard_bits)
+                             exp_bits=self.exp_bits, guard_bits=self.guard_bits,
+                             **self.operands)
         return {"o": [{"bits": b} for b in bits.tolist()]}
 
 

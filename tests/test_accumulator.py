@@ -426,9 +426,9 @@ def test_stimuli_cover_the_corners():
 ALIGNS = ["loop", "stall", "interleave"]
 
 
-#: Two seeds of each one-sum align, one of interleave (which the throughput, formal and
-#: Verilator checks cover as well).
-SEEDS_ALIGNS = [(1, "loop"), (2, "loop"), (1, "stall"), (2, "stall"), (1, "interleave")]
+#: Two seeds of the default, one of the others (which the throughput, formal and Verilator
+#: checks cover as well).
+SEEDS_ALIGNS = [(1, "loop"), (1, "stall"), (2, "stall"), (1, "interleave")]
 
 
 @pytest.mark.parametrize(("seed", "align"), SEEDS_ALIGNS)

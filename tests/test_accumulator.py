@@ -426,9 +426,9 @@ def test_stimuli_cover_the_corners():
 ALIGNS = ["loop", "stall", "interleave"]
 
 
-#: Two seeds of each one-sum align, one of interleave (which the throughput, formal and
-#: Verilator checks cover as well).
-SEEDS_ALIGNS = [(1, "loop"), (2, "loop"), (1, "stall"), (2, "stall"), (1, "interleave")]
+#: Two seeds of the default, one of the others (which the throughput, formal and Verilator
+#: checks cover as well).
+SEEDS_ALIGNS = [(1, "loop"), (1, "stall"), (2, "stall"), (1, "interleave")]
 
 
 @pytest.mark.parametrize(("seed", "align"), SEEDS_ALIGNS)
@@ -589,8 +589,9 @@ VERILATOR_MATRIX = [
     params(4, 4, 3, 2, 2, 12),
     params(8, 8, 8, 32, 4, 40),
     params(24, 24, 8, 1024, 2, 62),      # widest
-    params(6, 6, 8, 16, align="interleave"),  # two partial sums
-    params(2, 2, 2, 1, 0, 4, "loop"),        # (the rows above are align="stall", the default)
+    # (the rows above are align="stall", the default) two partial sums, W = 20: A's shift
+    # in both loop cycles; a small design, which Verilator builds in a third of the time
+    params(4, 4, 3, 2, 2, 20, "interleave"),
 ]
 
 

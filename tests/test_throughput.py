@@ -88,8 +88,6 @@ CASES = [
                 "lanes": 3}),
     ("linear", {"x_bits": 5, "w_bits": 4, "exp_bits": 6, "block": 4, "k_len": 8, "rows": 2,
                 "lanes": 1}),
-    ("linear", {"x_bits": 4, "w_bits": 4, "exp_bits": 8, "block": 4, "k_len": 8, "rows": 4,
-                "lanes": 2, "align": "interleave"}),
 ]
 
 

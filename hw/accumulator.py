@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.accumulator import (
     DEFAULT_GUARD_BITS,
+    MAX_ACC_WIDTH,
     accum_in_width,
     accumulate_stream,
     check_acc_widths,
@@ -670,8 +671,16 @@ def check_acc_fields(p: Params, a: str = "a", b: str = "b") -> None:
     ``<a>_element``, ``<a>_bits``, ``<b>_...``, see :func:`operands`) and resolve
     ``p.acc_width`` (default, or checked to hold one input plus the guard bits). Shared by
     the records of every unit with an accumulator."""
-    _, acc = check_acc_widths(guard_bits=p.guard_bits, acc_width=p.acc_width,
-                              **operands(p, a, b))
+    ops = operands(p, a, b)
+    in_width = accum_in_width(**ops)
+    if in_width > MAX_ACC_WIDTH:  # E5M2 x E5M2: named by the weights' field (its option)
+        partner = ops["a_element"].upper() if ops["a_element"] != "int" else \
+            f"MXINT{ops['a_bits']}"
+        raise ValueError(
+            f"{b}_element {ops['b_element']!r} with {partner} activations at block "
+            f"{p.block}: the dot results are {in_width} bits wide, beyond the accumulator's "
+            f"{MAX_ACC_WIDTH}; E5M2 pairs with every other format")
+    _, acc = check_acc_widths(guard_bits=p.guard_bits, acc_width=p.acc_width, **ops)
     p._set("acc_width", acc)
 
 

@@ -68,8 +68,8 @@ def test_offsets_and_widths_of_named_formats():
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"a_element": "e5m2", "b_element": "e5m2"},
-     r"the dot results of E5M2 x E5M2 at block 4 are 67 bits wide, beyond the "
-     r"accumulator's 62"),
+     r"b_element 'e5m2' with E5M2 activations at block 4: the dot results are 67 bits wide, "
+     r"beyond the accumulator's 62; E5M2 pairs with every other format"),
     ({"a_element": "e2m1", "exp_bits": 5},
      r"exp_bits must be 8 \(the E8M0 scale\) when a_element is a minifloat \('e2m1'\), not 5"),
     ({"a_element": "e2m1", "a_bits": 4},
@@ -85,6 +85,13 @@ def test_accumulator_bad_parameters(kwargs, match):
             del p[f"{side}_bits"]
     with pytest.raises(ValueError, match=match):
         AccumParams(**p)
+
+
+def test_golden_refuses_dot_results_wider_than_the_accumulator():
+    with pytest.raises(ValueError, match=r"the dot results of E5M2 x E5M2 at block 4 are 67 "
+                                         r"bits wide, beyond the accumulator's 62"):
+        check_acc_widths(a_element="e5m2", b_element="e5m2", block=4, guard_bits=0,
+                         acc_width=None)
 
 
 def test_linear_bad_parameters():

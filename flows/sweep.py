@@ -150,4 +150,5 @@ class Sweep:
 
     def primitives_for(self, target: str, arch: str) -> str:
         """The primitive set of a sum of products synthesised for the family ``target``."""
-        return "xc7" if self.primitives and target == "xc7" and arch == "heap" else "generic"
+        return target if self.primitives and target in ("xc7", "ecp5") and arch == "heap" \
+            else "generic"

@@ -31,8 +31,14 @@ plain planners, not components: a unit builds one in its constructor (so that
     adder then adds the rows modulo ``2**width`` (exact, since ``S`` fits ``width`` bits).
     With ``primitives="xc7"`` the counters are replaced by ternary adders of ``LUT6_2`` and
     ``CARRY4`` cells (three rows into one, one LUT per column; see ``_ternary_add``) until
-    one row is left. The tile level, each counter or adder level and the final adder each
-    count as one level; a register follows every ``levels_per_stage`` levels and the last.
+    one row is left. With ``primitives="ecp5"`` (integer operands only) the tiles are row
+    pairs: ``a`` whole against two-bit chunks of ``b``, each one chain of Lattice ECP5
+    ``CCU2C`` cells whose LUT4 per column adds two partial-product bits (``_RowPairTile``);
+    then chains of CCU2C cells add the rows two at a time (``_binary_level``) until one
+    row is left: one LUT4 per column and bit removed, where a 6-input tile or counter
+    output bit takes four LUT4s and two muxes on ECP5. The tile level, each counter or
+    adder level and the final adder each count as one level; a register follows every
+    ``levels_per_stage`` levels and the last.
 
     Building a heap also records :attr:`SumOfProducts.certificate`: every tile, counter,
     adder and register by the name of its signal, with the heap column of each bit it reads
@@ -78,7 +84,8 @@ levels_per_stage : int
 tile : int
     Heap only: largest chunk width of a tile, 1 to 3.
 primitives : str
-    Heap only: ``"generic"`` (plain logic) or ``"xc7"`` (AMD/Xilinx 7-series primitives).
+    Heap only: ``"generic"`` (plain logic), ``"xc7"`` (AMD/Xilinx 7-series primitives) or
+    ``"ecp5"`` (Lattice ECP5 CCU2C cells; integer operands only).
 """
 
 from __future__ import annotations
@@ -386,20 +393,21 @@ class SumOfProducts:
         columns: list[list[Value]] = [[] for _ in range(w)]
         if self._placement is not None:
             self._enter_placed(m, register, a, b, name, columns)
-        for i in range(self.block):
+        # ecp5: chunk outer, product inner, so that row r of the heap (bit r of each column)
+        # is product r's chains from the lowest chunk up: an adder reads two products' cells.
+        for t, tile in enumerate(self._tiles if self.primitives == "ecp5" else []):
+            for i in range(self.block):
+                out = _ccu2c_chain(m, tile.halves(a[i].as_unsigned(), b[i].as_unsigned()),
+                                   f"{name}_t{i}_{t}")[:tile.width]
+                cert["tiles"].append({"signal": f"{name}_t{i}_{t}", "product": i,
+                                      "a": list(tile.a), "b": list(tile.b), "lo": tile.lo,
+                                      "shift": tile.shift, "width": tile.width,
+                                      "bits": [bit.name for bit in out]})
+                for j in range(tile.width):
+                    if tile.shift + j < w:
+                        columns[tile.shift + j].append(out[j])
+        for i in range(self.block if self.primitives != "ecp5" else 0):
             for t, tile in enumerate(self._tiles):
-                if self.primitives == "ecp5":
-                    out = _ccu2c_chain(m, tile.halves(a[i].as_unsigned(),
-                                                      b[i].as_unsigned()),
-                                       f"{name}_t{i}_{t}")[:tile.width]
-                    cert["tiles"].append({"signal": f"{name}_t{i}_{t}", "product": i,
-                                          "a": list(tile.a), "b": list(tile.b), "lo": tile.lo,
-                                          "shift": tile.shift, "width": tile.width,
-                                          "bits": [bit.name for bit in out]})
-                    for j in range(tile.width):
-                        if tile.shift + j < w:
-                            columns[tile.shift + j].append(out[j])
-                    continue
                 (alsb, aw, _), (blsb, bw, _) = tile.a, tile.b
                 index = Cat(a[i].as_unsigned()[alsb:alsb + aw], b[i].as_unsigned()[blsb:blsb + bw])
                 out = Signal(tile.width, name=f"{name}_t{i}_{t}")
@@ -877,6 +885,10 @@ def _binary_level(m: Module, columns: list[list[Value]], name: str, steps: list[
     chain over its columns plus a carry-out column; an odd last row passes through."""
     w = len(columns)
     height = max(len(col) for col in columns)
+    # Constant bits first, into the longest rows, so that they share a column of an adder
+    # with a signal bit (a half of constants alone, Yosys rewrites as a LUT4 after the chain).
+    columns = [[bit for bit in col if isinstance(bit, Const)] +
+               [bit for bit in col if not isinstance(bit, Const)] for col in columns]
     rows = [{c: col[r] for c, col in enumerate(columns) if len(col) > r} for r in range(height)]
     out: list[list[Value]] = [[] for _ in range(w)]
     adders = []

@@ -163,3 +163,18 @@ def test_ecp5_needs_integer_operands():
                                          r"and b_element None\), not 'e2m1' and None"):
         SumOfProducts(a_bits=None, b_bits=4, block=2, a_element=ELEMENTS["e2m1"],
                       primitives="ecp5")
+
+
+def test_ecp5_lut4_ceiling(tmp_path):
+    """``primitives="ecp5"``, 6-bit k16 dot product on ECP5 (Yosys 0.60 ``synth_ecp5``):
+    LUT4s plus the two LUT4s of each CCU2C (measured 25 + 2 x 450 = 925), against 2199
+    LUT4s, 13 CCU2C and 1229 PFUMX/L6MUX21 of the generic heap; nothing moved into wide
+    muxes."""
+    design = elaborate("dot", a_bits=6, b_bits=6, exp_bits=8, block=16, primitives="ecp5")
+    source = tmp_path / f"{design.name}.v"
+    source.write_text(design.verilog, encoding="utf-8")
+    r = synthesize(source, design.name, target="ecp5", dsp=False, workdir=tmp_path / "synth")
+    print(f"{design.name}: {r['luts']} LUT4, {r['carry']} CCU2C, {r['ffs']} FFs, "
+          f"{r['muxes']} PFUMX/L6MUX21")
+    assert r["luts"] + 2 * r["carry"] <= 940
+    assert r["muxes"] <= 5

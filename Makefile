@@ -42,6 +42,7 @@ prove: $(STAMP)
 	$(PY) -m sim.formal --top dot --abits 5 --wbits 3 --exp-bits 4 --block 5 --arch tree
 	$(PY) -m sim.formal --top dot --bits 6 --block 16 --mode streaming
 	$(PY) -m sim.formal --top dot --bits 6 --block 16 --primitives xc7 --mode streaming
+	$(PY) -m sim.formal --top dot --bits 6 --block 16 --primitives ecp5 --mode streaming
 	$(PY) -m sim.formal --top dot --bits 8 --block 32 --mode streaming --timeout 3600
 	$(PY) -m sim.formal --top dot --bits 8 --block 32 --primitives xc7 --mode streaming --timeout 3600
 	$(PY) -m sim.formal --top dot --bits 3 --block 4 --mode streaming

@@ -167,8 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="dot-product architectures to compare, from "
                              f"{', '.join(ARCHS)} (default: {DEFAULT_ARCH})")
     parser.add_argument("--no-primitives", action="store_true",
-                        help="build the xc7 bit heaps from plain logic too, instead of xc7 "
-                             "LUT6_2/CARRY4 ternary adders")
+                        help="build the xc7 and ecp5 bit heaps from plain logic too, instead "
+                             "of xc7 LUT6_2/CARRY4 ternary adders and ecp5 CCU2C row adders")
     parser.add_argument("--levels-per-stage", type=_positive(int), default=None, metavar="N",
                         help="logic levels between pipeline registers of the dot "
                              "product (default: the generator's)")
@@ -217,9 +217,10 @@ def _refuse(args: argparse.Namespace) -> str | None:
         if given and not pnr:
             return (f"{option} applies only to ECP5 place-and-route, which this sweep does not "
                     "run (" + ("--no-pnr" if args.no_pnr else "no ecp5 in --target") + ")")
-    if args.no_primitives and ("xc7" not in args.target or "heap" not in args.arch):
-        return ("--no-primitives applies only to the heap on xc7 (--target with xc7 and "
-                "--arch with heap)")
+    if args.no_primitives and (not {"xc7", "ecp5"} & set(args.target) or
+                               "heap" not in args.arch):
+        return ("--no-primitives applies only to the heap on xc7 or ecp5 (--target with xc7 "
+                "or ecp5 and --arch with heap)")
     if args.no_cache and args.cache is not None:
         return "--cache and --no-cache contradict each other; give one"
     if args.executor == "dask":

@@ -123,8 +123,9 @@ class Sweep:
         Architectures of the dot product's sum (:data:`hw.bitheap.ARCHS`), each measured
         with the same accumulator.
     primitives : bool
-        On xc7, build the bit heap (of the MXINT and integer dot products) with xc7
-        LUT6_2/CARRY4 primitives, as ``hw.generate --primitives xc7`` does.
+        On xc7 and ecp5, build the bit heap (of the MXINT and integer dot products) with
+        the family's primitives (xc7 LUT6_2/CARRY4, ecp5 CCU2C), as ``hw.generate
+        --primitives xc7`` / ``ecp5`` does.
     """
 
     bits: tuple[int, ...]
@@ -150,4 +151,5 @@ class Sweep:
 
     def primitives_for(self, target: str, arch: str) -> str:
         """The primitive set of a sum of products synthesised for the family ``target``."""
-        return "xc7" if self.primitives and target == "xc7" and arch == "heap" else "generic"
+        return target if self.primitives and target in ("xc7", "ecp5") and arch == "heap" \
+            else "generic"

@@ -31,8 +31,14 @@ plain planners, not components: a unit builds one in its constructor (so that
     adder then adds the rows modulo ``2**width`` (exact, since ``S`` fits ``width`` bits).
     With ``primitives="xc7"`` the counters are replaced by ternary adders of ``LUT6_2`` and
     ``CARRY4`` cells (three rows into one, one LUT per column; see ``_ternary_add``) until
-    one row is left. The tile level, each counter or adder level and the final adder each
-    count as one level; a register follows every ``levels_per_stage`` levels and the last.
+    one row is left. With ``primitives="ecp5"`` (integer operands only) the tiles are row
+    pairs: ``a`` whole against two-bit chunks of ``b``, each one chain of Lattice ECP5
+    ``CCU2C`` cells whose LUT4 per column adds two partial-product bits (``_RowPairTile``);
+    then chains of CCU2C cells add the rows two at a time (``_binary_level``) until one
+    row is left: one LUT4 per column and bit removed, where a 6-input tile or counter
+    output bit takes four LUT4s and two muxes on ECP5. The tile level, each counter or
+    adder level and the final adder each count as one level; a register follows every
+    ``levels_per_stage`` levels and the last.
 
     Building a heap also records :attr:`SumOfProducts.certificate`: every tile, counter,
     adder and register by the name of its signal, with the heap column of each bit it reads
@@ -78,7 +84,8 @@ levels_per_stage : int
 tile : int
     Heap only: largest chunk width of a tile, 1 to 3.
 primitives : str
-    Heap only: ``"generic"`` (plain logic) or ``"xc7"`` (AMD/Xilinx 7-series primitives).
+    Heap only: ``"generic"`` (plain logic), ``"xc7"`` (AMD/Xilinx 7-series primitives) or
+    ``"ecp5"`` (Lattice ECP5 CCU2C cells; integer operands only).
 """
 
 from __future__ import annotations
@@ -109,8 +116,9 @@ DEFAULT_TILE = 3
 Register = Callable[[Value, str], Value]
 
 
-#: Primitive sets the heap may instantiate: none, or AMD/Xilinx 7-series LUT6_2 and CARRY4.
-PRIMITIVES = ("generic", "xc7")
+#: Primitive sets the heap may instantiate: none, AMD/Xilinx 7-series LUT6_2 and CARRY4, or
+#: Lattice ECP5 CCU2C.
+PRIMITIVES = ("generic", "xc7", "ecp5")
 #: Widest minifloat code that a tile reads whole (E2M1); wider codes are decoded first.
 CODE_DIGIT_BITS = 4
 #: Inputs of a tile's table when one side is a whole code: a 6-input LUT.
@@ -216,6 +224,18 @@ class SumOfProducts:
             tree_levels = (block - 1).bit_length()
             self.levels = 1 + tree_levels
             self.stages = 1 + -(-tree_levels // levels_per_stage)
+        elif self.primitives == "ecp5":
+            if a_element is not None or b_element is not None:
+                raise ValueError("primitives 'ecp5' needs integer operands (a_element and "
+                                 f"b_element None), not {a_element and a_element.name!r} and "
+                                 f"{b_element and b_element.name!r}")
+            # Row pairs of b against the whole a, one CCU2C chain each, then CCU2C row
+            # adders until one row is left.
+            self._tiles = [_RowPairTile(self.a_bits, bc) for bc in _chunks(self.b_bits, 2)]
+            self._plan = []
+            self.levels = 1 + _binary_levels(self._heap_heights())
+            self._decode_level = 0
+            self.stages = self._heap_stages()
         else:
             self._tiles = [] if self._placement is not None else [
                 _Tile(ac, bc) for ac, bc in _tile_pairs(
@@ -296,9 +316,11 @@ class SumOfProducts:
         A dict of plain data: ``width``; ``const`` (the offsets' constant, mod
         ``2**width``); ``tiles``, each ``{"signal", "product", "a", "b", "lo", "shift",
         "width"}`` with ``a``/``b`` the chunk ``[lsb, width, signed]`` and the signal holding
-        ``a_chunk * b_chunk - lo``; ``steps`` in order, each ``{"kind": "adders", "adders":
-        [{"inputs": [[ref, col], ...], "outputs": [[ref, col], ...]}]}`` (counters and
-        ternary adders: the outputs' weighted sum equals the inputs' modulo the heap),
+        ``a_chunk * b_chunk - lo`` (``primitives="ecp5"``: also ``"bits"``, the one-bit
+        signals that hold it, low first, in place of the signal); ``steps`` in order, each
+        ``{"kind": "adders", "adders": [{"inputs": [[ref, col], ...], "outputs": [[ref,
+        col], ...]}]}`` (counters, ternary and CCU2C adders: the outputs' weighted sum
+        equals the inputs' modulo the heap),
         ``{"kind": "registers", "registers": [{"signal", "bits": [[ref, col], ...]}]}``
         (bit ``j`` of the register loads ``bits[j]``) or ``{"kind": "sum", "signal"}``
         (the final adder of all bits left); and ``result``, the bit of each column at the
@@ -371,7 +393,20 @@ class SumOfProducts:
         columns: list[list[Value]] = [[] for _ in range(w)]
         if self._placement is not None:
             self._enter_placed(m, register, a, b, name, columns)
-        for i in range(self.block):
+        # ecp5: chunk outer, product inner, so that row r of the heap (bit r of each column)
+        # is product r's chains from the lowest chunk up: an adder reads two products' cells.
+        for t, tile in enumerate(self._tiles if self.primitives == "ecp5" else []):
+            for i in range(self.block):
+                out = _ccu2c_chain(m, tile.halves(a[i].as_unsigned(), b[i].as_unsigned()),
+                                   f"{name}_t{i}_{t}")[:tile.width]
+                cert["tiles"].append({"signal": f"{name}_t{i}_{t}", "product": i,
+                                      "a": list(tile.a), "b": list(tile.b), "lo": tile.lo,
+                                      "shift": tile.shift, "width": tile.width,
+                                      "bits": [bit.name for bit in out]})
+                for j in range(tile.width):
+                    if tile.shift + j < w:
+                        columns[tile.shift + j].append(out[j])
+        for i in range(self.block if self.primitives != "ecp5" else 0):
             for t, tile in enumerate(self._tiles):
                 (alsb, aw, _), (blsb, bw, _) = tile.a, tile.b
                 index = Cat(a[i].as_unsigned()[alsb:alsb + aw], b[i].as_unsigned()[blsb:blsb + bw])
@@ -393,10 +428,11 @@ class SumOfProducts:
             columns = self._stage(register, columns, level, name, steps)
         else:  # registered inside the entry's levels
             level = self._placement.levels
-        if self.primitives == "xc7":
+        if self.primitives in ("xc7", "ecp5"):
+            adder_level = _ternary_level if self.primitives == "xc7" else _binary_level
             while max(len(col) for col in columns) > 1:
                 level += 1
-                columns = _ternary_level(m, columns, f"{name}_a{level}", steps)
+                columns = adder_level(m, columns, f"{name}_a{level}", steps)
                 columns = self._stage(register, columns, level, name, steps)
             bits = [col[0] if col else Const(0, 1) for col in columns]
             self._certificate = {**cert, "result": [_ref(bit) for bit in bits]}
@@ -703,3 +739,188 @@ def _ternary_add(m: Module, rows: list[dict], lo: int, top: int, name: str) -> l
         bits += [o[i] for i in range(4)]
         carry = co[3]
     return bits[:n]
+
+
+# -- Lattice ECP5: row adders of CCU2C carry cells ---------------------------------------------
+#
+# A CCU2C holds two LUT4s on a fast carry chain. Half h of it (inputs A, B, C, D, carry in
+# ci) gives S = P ^ ci and carry out P ? ci : G, where P = LUT4(A, B, C, D) with its INIT
+# and G = INIT[B << 1 | A] (the LUT4's entries with C = D = 0, read as a LUT2 of A, B).
+# P = u(A, B) ^ v(C, D) with v(0, 0) = 0 makes the half one column of the sum u + v: when
+# P = 0, u = v and the carry out is u = G. So one LUT4 adds two partial-product bits
+# u = a_i & b_j (or its complement) and v = a_k & b_l of one column, a whole row pair of a
+# multiplier in one chain (the *entry*), and two heap bits x + y in every later level
+# (``_binary_level``): one LUT4 per column and bit removed, where a 6-input counter on
+# ECP5 is four LUT4s and two muxes per output bit.
+
+#: Bits of a partial-product term: "and" = a_i & b_j, "nand" = its complement.
+_TERMS = {"and": lambda p, q: p & q, "nand": lambda p, q: 1 - (p & q)}
+
+
+class _RowPairTile:
+    """The product of the whole operand ``a`` (``a_bits``, signed) and one chunk of ``b``
+    of one or two bits (``(lsb, width, signed)``), as one CCU2C chain.
+
+    Every partial-product bit ``a_i & b_r`` of weight ``+-2**k`` (``k = i + r - lsb``) is a
+    term of column ``k``; a bit of negative weight ``-z * 2**k`` enters as ``~z`` at ``k``
+    minus ``2**k`` (or, in the signed chunk's lower row, as ``z`` at ``k`` plus ``~z`` at
+    ``k + 1`` minus ``2**(k+1)``, so that no column holds two complemented terms). The
+    chain's value is ``a * chunk - lo``, ``lo`` the sum of those ``-2**k``; it is in
+    ``[0, 2**width)``.
+
+    Members
+    -------
+    columns : list of list of tuple
+        Per column, up to two terms ``(kind, i, r)``, at most one ``"nand"``.
+    """
+
+    def __init__(self, a_bits: int, b_chunk: tuple[int, int, bool]):
+        n = a_bits
+        lsb, width, sgn = b_chunk
+        self.a, self.b = (0, n, True), b_chunk
+        self.shift = lsb
+        rows = list(range(lsb, lsb + width))
+        k_max = n + width - 1
+        columns: list[list[tuple]] = [[] for _ in range(k_max + 1)]
+        lo = 0
+        for r in rows:
+            row_negative = sgn and r == rows[-1]
+            for i in range(n):
+                k = i + r - lsb
+                negative = row_negative != (i == n - 1)
+                if not negative:
+                    columns[k].append(("and", i, r))
+                elif width == 2 and sgn and r == rows[0]:  # the a sign bit of the lower row
+                    columns[k].append(("and", i, r))
+                    columns[k + 1].append(("nand", i, r))
+                    lo -= 1 << (k + 1)
+                else:
+                    columns[k].append(("nand", i, r))
+                    lo -= 1 << k
+        for k, col in enumerate(columns):
+            if len(col) > 2 or sum(t[0] == "nand" for t in col) > 1:
+                raise AssertionError(f"column {k} of the row pair {b_chunk}: {col}")
+        self.columns = columns
+        self.lo = lo
+        a_vals = _chunk_values(self.a)
+        b_vals = _chunk_values(b_chunk)
+        values = [av * bv - lo for av in (a_vals[0], a_vals[-1], min(a_vals), max(a_vals))
+                  for bv in (min(b_vals), max(b_vals))]
+        if min(values) < 0:
+            raise AssertionError(f"row pair {b_chunk}: negative value {min(values)}")
+        self.width = max(1, max(values).bit_length())
+        if self.width > len(columns) + 1:
+            raise AssertionError(f"row pair {b_chunk}: {self.width} bits from "
+                                 f"{len(columns)} columns")
+
+    def halves(self, a: Value, b: Value) -> list[tuple[int, tuple]]:
+        """``(INIT, (A, B, C, D))`` of each half of the chain, low column first: the
+        complemented term (if any) on ``A, B``, the other on ``C, D``; a last half with
+        INIT 0 gives the carry out when :attr:`width` needs it."""
+        out = []
+        zero = Const(0, 1)
+        for col in self.columns:
+            terms = sorted(col, key=lambda t: t[0] != "nand")  # "nand" first: A, B
+            fns = [_TERMS[kind] for kind, _, _ in terms] + [lambda p, q: 0] * (2 - len(terms))
+            ins = []
+            for _, i, r in terms:
+                ins += [a[i], b[r]]
+            ins += [zero] * (4 - len(ins))
+            init = 0
+            for idx in range(16):
+                bit = fns[0](idx & 1, idx >> 1 & 1) ^ fns[1](idx >> 2 & 1, idx >> 3 & 1)
+                init |= bit << idx
+            out.append((init, tuple(ins)))
+        if self.width > len(self.columns):
+            out.append((0, (zero,) * 4))
+        return out
+
+
+def _ccu2c_chain(m: Module, halves: list[tuple[int, tuple]], name: str) -> list[Signal]:
+    """The sum bits of a chain of CCU2C cells, two halves per cell, carry in 0: one
+    signal per half, each driven by its cell's port (a cut point of the proof)."""
+    zero = Const(0, 1)
+    halves = halves + [(0, (zero,) * 4)] * (len(halves) % 2)
+    carry: Value = zero
+    bits: list[Signal] = []
+    for q in range(0, len(halves), 2):
+        (init0, in0), (init1, in1) = halves[q], halves[q + 1]
+        s0, s1 = Signal(name=f"{name}_s{q}"), Signal(name=f"{name}_s{q + 1}")
+        bits += [s0, s1]
+        co = Signal(name=f"{name}_co{q // 2}")
+        m.submodules[f"{name}_ccu{q // 2}"] = Instance(
+            "CCU2C", p_INIT0=Const(init0, 16), p_INIT1=Const(init1, 16),
+            p_INJECT1_0="NO", p_INJECT1_1="NO", i_CIN=carry,
+            i_A0=in0[0], i_B0=in0[1], i_C0=in0[2], i_D0=in0[3],
+            i_A1=in1[0], i_B1=in1[1], i_C1=in1[2], i_D1=in1[3],
+            o_S0=s0, o_S1=s1, o_COUT=co)
+        carry = co
+    return bits
+
+
+def _binary_levels(heights: list[int]) -> int:
+    """Levels of :func:`_binary_level` until one row is left."""
+    w = len(heights)
+    levels = 0
+    while max(heights, default=0) > 1:
+        spans = _rows(heights)
+        new = [0] * w
+        for t in range(0, len(spans) - 1, 2):
+            lo = min(sp[0] for sp in spans[t:t + 2])
+            hi = max(sp[1] for sp in spans[t:t + 2])
+            for c in range(lo, min(hi + 1, w - 1) + 1):
+                new[c] += 1
+        if len(spans) % 2:
+            lo, hi = spans[-1]
+            for c in range(lo, hi + 1):
+                new[c] += 1
+        heights = new
+        levels += 1
+    return levels
+
+
+def _binary_level(m: Module, columns: list[list[Value]], name: str, steps: list[dict]
+                  ) -> list[list[Value]]:
+    """Rows in pairs (row ``r`` = bit ``r`` of each column), each pair added by one CCU2C
+    chain over its columns plus a carry-out column; an odd last row passes through."""
+    w = len(columns)
+    height = max(len(col) for col in columns)
+    # Constant bits first, into the longest rows, so that they share a column of an adder
+    # with a signal bit (a half of constants alone, Yosys rewrites as a LUT4 after the chain).
+    columns = [[bit for bit in col if isinstance(bit, Const)] +
+               [bit for bit in col if not isinstance(bit, Const)] for col in columns]
+    rows = [{c: col[r] for c, col in enumerate(columns) if len(col) > r} for r in range(height)]
+    out: list[list[Value]] = [[] for _ in range(w)]
+    adders = []
+    zero, one = Const(0, 1), Const(1, 1)
+    for n, t in enumerate(range(0, height - 1, 2)):
+        x, y = rows[t], rows[t + 1]
+        lo = min(min(x), min(y))
+        top = min(max(max(x), max(y)) + 1, w - 1)
+        halves = []
+        for c in range(lo, top + 1):
+            pair = [bit for bit in (x.get(c), y.get(c)) if bit is not None]
+            consts = sum(1 for bit in pair if isinstance(bit, Const))
+            real = [bit for bit in pair if not isinstance(bit, Const)] + [zero] * 2
+            # D tied high: P = INIT[8 | C << 2 | A] = x ^ y, G = INIT[A] = x (the carry when
+            # x = y); a constant one is folded into the table.
+            init = 0
+            for av in (0, 1):
+                for cv in (0, 1):
+                    xs = [av, cv][:len(pair) - consts] + [1] * consts
+                    xs += [0] * (2 - len(xs))
+                    init |= (xs[0] ^ xs[1]) << (8 | cv << 2 | av)
+                g = ([av] + [1] * consts)[0] if len(pair) - consts >= 1 else \
+                    (1 if consts else 0)
+                init |= g << av
+            halves.append((init, (real[0], zero, real[1], one)))
+        s = _ccu2c_chain(m, halves, f"{name}_{n}")
+        for c in range(lo, top + 1):
+            out[c].append(s[c - lo])
+        adders.append({"inputs": [[_ref(bit), c] for row in (x, y) for c, bit in row.items()],
+                       "outputs": [[_ref(s[c - lo]), c] for c in range(lo, top + 1)]})
+    if height % 2:
+        for c, bit in rows[-1].items():
+            out[c].append(bit)
+    steps.append({"kind": "adders", "adders": adders})
+    return out

@@ -25,7 +25,9 @@ ARCH_HELP = ("how the k products are summed: 'heap' (tiles of at most 3x3 bits i
              "adder tree)")
 PRIMITIVES_HELP = ("primitive set the generator may instantiate: 'xc7' lets the heap use "
                    "AMD/Xilinx 7-series LUT6_2 and CARRY4 cells (ternary adders, one LUT per "
-                   "column); 'generic' emits plain logic for any FPGA family")
+                   "column); 'ecp5' lets it use Lattice ECP5 CCU2C cells (row-pair products and "
+                   "two-row adders, one LUT4 per column; integer operands only); 'generic' "
+                   "emits plain logic for any FPGA family")
 LEVELS_HELP = ("logic levels (tree levels; heap: tile, counter and final-adder levels) "
                "between pipeline registers")
 ROUNDING_HELP = ("rounding of the bits dropped: " + ", ".join(ROUNDING_MODES)

@@ -78,9 +78,10 @@ def prepare(design: Design, build_root: Path, *, waves: bool = False):
         try:
             sources = [Verilog(verilog)]
             library = design.manifest.get("cell_library")
+            args = ["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast", "-O3"]
             if library:  # primitives: Yosys' own models of the family's cells
                 sources.append(Verilog(cell_models(library)))
-            args = ["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast", "-O3"]
+                args.append(f"-I{cell_models(library).parent}")  # ecp5's `include files
             cflags = os.environ.get(CFLAGS_VARIABLE, "").split()
             if cflags:
                 args += ["-CFLAGS", " ".join(cflags)]

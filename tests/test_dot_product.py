@@ -112,6 +112,10 @@ VERILATOR_MATRIX = [
     # The heap with AMD/Xilinx LUT6_2 and CARRY4 cells, simulated with Yosys' cells_sim.v.
     {**params(6, 6, 8, 16), "primitives": "xc7"}, {**params(8, 8, 8, 32), "primitives": "xc7"},
     {**params(2, 2, 8, 1), "primitives": "xc7"}, {**params(3, 7, 5, 33, 1), "primitives": "xc7"},
+    # The heap with Lattice ECP5 CCU2C row adders, simulated with Yosys' ecp5 cells_sim.v
+    # (small: a Verilator build of the 6-bit k16 one takes about 3 minutes; that one is
+    # proven by `make prove`): unequal widths, a one-row signed chunk, a register per level.
+    {**params(3, 7, 5, 5, 1), "primitives": "ecp5"},
 ]
 
 

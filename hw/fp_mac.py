@@ -497,8 +497,9 @@ class FloatMultiplyAdd(wiring.Component):
         sticky = Mux(top, prod[:p - 1] != 0, prod[:p - 2] != 0)
         e = Signal(range(ep_lo - 1, ep_hi + 1), name="prod_e")
         m.d.comb += e.eq(Mux(top, s["ep0"], s["ep0"] - 1))
+        up = guard & (sticky | sig[0])            # nearest-even
         s = stage({
-            "sig": (sig, unsigned(p)), "inc": guard & (sticky | sig[0]),
+            "sig": (sig, unsigned(p)), "inc": up,
             "ef": (e, range(ep_lo - 1, ep_hi + 1)), "tiny": e < 1,
             # E = 0 with every significand bit set: IEEE rounds up to the smallest normal
             "minn": (e == 0) & (sig == (1 << p) - 1),

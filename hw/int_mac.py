@@ -38,8 +38,8 @@ class IntMultiplyAccumulate(wiring.Component):
     table of at most 6 inputs (one LUT per output bit), the tile bits are reduced as one
     bit heap by counters to three rows and one adder; a register follows every two
     levels; then the accumulator stage, one adder ``acc + product`` loading the
-    accumulator and the output register. :attr:`latency` = 3.
-    ``multiplier="generic"``: stage 1 registers ``a * b`` (Yosys's ``$mul``); stage 2 is
+    accumulator and the output register. :attr:`latency` is the dot product's, 3 for
+    8 x 8 bits. ``multiplier="generic"``: stage 1 registers ``a * b`` (Yosys's ``$mul``); stage 2 is
     the accumulator stage. :attr:`latency` = 2.
 
     The accumulator is cleared instead of loaded when ``last`` closes the group.
@@ -91,7 +91,8 @@ class IntMultiplyAccumulate(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the transfer of a ``last`` term to its sum being valid: 2 with the
-        generic multiplier, that of the one-lane dot product (3) with the heap."""
+        generic multiplier, that of the one-lane dot product with the heap (3 for 8 x 8
+        bits)."""
         return LATENCY if self._dot is None else self._dot.latency
 
     def elaborate(self, platform) -> Module:

@@ -130,7 +130,8 @@ def to_markdown(report: Mapping) -> str:
                      "SQNR t3 dB"] + (["model cos mean"] if model else []),
                     base_rows, "lllllrrrr")
     lines += ["", "fp32 and bf16: multiply-add with subnormals flushed to zero (as vendors' "
-              "FP operators) and the significand product as a bit heap; int8 and int4: the "
+              "FP operators), the significand product a bit heap on xc7 and Yosys's "
+              "multiplier on ECP5 and iCE40 (smaller there); int8 and int4: the "
               "product as a bit heap. fp32 generic and int8 generic: the earlier baselines, "
               "Yosys's generic multipliers, fp32 with IEEE subnormals.", "",
               "bf16 SQNR: a round-to-nearest-even cast; int8 SQNR: per-row absmax scale "

@@ -81,8 +81,14 @@ CONFIGS = [(8, 8, None), (4, 4, None), (4, 4, 8), (2, 7, 9), (8, 4, 12), (24, 24
            (2, 2, 4)]
 
 
-@pytest.mark.parametrize(("seed", "multiplier"), [(1, "heap"), (2, "heap"), (1, "generic")])
-@pytest.mark.parametrize(("a_bits", "b_bits", "acc_width"), CONFIGS)
+#: Two seeds of the default (heap) multiplier, one of the generic; the 24 x 24-bit heap,
+#: the slowest to simulate, once.
+SIM_CASES = [(*c, seed, mul) for c in CONFIGS
+             for seed, mul in ((1, "heap"), (2, "heap"), (1, "generic"))
+             if (c[0], seed, mul) != (24, 2, "heap")]
+
+
+@pytest.mark.parametrize(("a_bits", "b_bits", "acc_width", "seed", "multiplier"), SIM_CASES)
 def test_amaranth_sim_matches_golden(seed, a_bits, b_bits, acc_width, multiplier):
     p = {"a_bits": a_bits, "b_bits": b_bits, "acc_width": acc_width, "multiplier": multiplier}
     model = IntMacModel(p)

@@ -168,7 +168,8 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
                 base_params[baseline.name] = baseline_params(baseline)
                 baseline_units[baseline.name] = {}
                 for target in sweep.targets:
-                    params = dict(base_params[baseline.name])
+                    params = {**base_params[baseline.name],
+                              **baseline.target_params.get(target, {})}
                     if baseline.top == "intdot" and \
                             sweep.primitives_for(target, DEFAULT_ARCH) != "generic":
                         params["primitives"] = sweep.primitives_for(target, DEFAULT_ARCH)

@@ -23,7 +23,7 @@ CSV_COLUMNS = (
     "carry", "muxes", "dsps", "luts_per_mac", "dot_luts_per_mac", "ffs_per_mac",
     "carry_per_mac", "muxes_per_mac", "dsps_per_mac", "density_vs_fp32", "density_vs_bf16",
     "density_vs_int8", "density_vs_int4", "density_vs_int8dot", "density_vs_int4dot",
-    "density_vs_mxint8",
+    "density_vs_mxint8", "density_vs_fp32_generic", "density_vs_int8_generic",
     "fmax_dot_mhz", "fmax_accum_mhz", "fmax_mhz", "gmacs_per_klut", "device", "sqnr_t3_db",
     "sqnr_weights_db", "model_cosine_mean", "model_cosine_min", "model_top1",
 )
@@ -71,7 +71,8 @@ def to_markdown(report: Mapping) -> str:
     lines += _table(
         ["format", "arch", "target", "mapping", "memory ×", "LUTs (dot+acc)", "LUTs/MAC",
          "FFs/MAC", "carry/MAC", "muxes/MAC", "DSPs/MAC", "× fp32", "× bf16", "× int8",
-         "× int8 dot", "× int4 dot", "× MXINT8", "Fmax MHz", "GMAC/s/kLUT",
+         "× int8 dot", "× int4 dot", "× MXINT8", "× fp32 generic", "× int8 generic",
+         "Fmax MHz", "GMAC/s/kLUT",
          "SQNR t3 dB"] + (["SQNR weights dB"] if report["accuracy"]["weights"] else [])
         + (["model cos mean"] if model else []),
         [[r["format"], r["arch"], r["target"], "LUT-only" if r["mode"] == "lut" else "DSP",
@@ -83,6 +84,7 @@ def to_markdown(report: Mapping) -> str:
           _fmt(r["density_vs_fp32"]), _fmt(r["density_vs_bf16"]),
           _fmt(r["density_vs_int8"]), _fmt(r["density_vs_int8dot"]),
           _fmt(r["density_vs_int4dot"]), _fmt(r["density_vs_mxint8"]),
+          _fmt(r["density_vs_fp32_generic"]), _fmt(r["density_vs_int8_generic"]),
           _fmt(r["fmax_mhz"], 1), _fmt(r["gmacs_per_klut"]),
           _fmt(r["sqnr_t3_db"])]
          + ([_fmt(r["sqnr_weights_db"])] if report["accuracy"]["weights"] else [])
@@ -127,7 +129,12 @@ def to_markdown(report: Mapping) -> str:
                      "DSPs", "Fmax MHz",
                      "SQNR t3 dB"] + (["model cos mean"] if model else []),
                     base_rows, "lllllrrrr")
-    lines += ["", "bf16 SQNR: a round-to-nearest-even cast; int8 SQNR: per-row absmax scale "
+    lines += ["", "fp32 and bf16: multiply-add with subnormals flushed to zero (as vendors' "
+              "FP operators), the significand product a bit heap on xc7 and Yosys's "
+              "multiplier on ECP5 and iCE40 (smaller there); int8 and int4: the "
+              "product as a bit heap. fp32 generic and int8 generic: the earlier baselines, "
+              "Yosys's generic multipliers, fp32 with IEEE subnormals.", "",
+              "bf16 SQNR: a round-to-nearest-even cast; int8 SQNR: per-row absmax scale "
               "(max|x|/127), nearest-even, clamped to ±127.", ""]
 
     check = report["paper_check"]

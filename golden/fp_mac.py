@@ -22,6 +22,23 @@ underflow (subnormals are kept, never flushed) and overflow to infinity. Special
 * the product's rounding happens before the addition (two roundings), as
   ``torch`` float32 ``a * b + c`` evaluated as two operations.
 
+With ``subnormals="flush"`` (flush-to-zero, as FPGA vendors' floating-point operators
+work) the arithmetic is the IEEE arithmetic above with every subnormal replaced by a zero
+of the same sign, at four places and nowhere else: the three operands before use, the
+product after its rounding, and the sum after its rounding. That is, with ``flush(x)``
+the pattern ``x`` with its fraction cleared when its exponent field is 0 (a subnormal
+becomes ``±0``, a zero stays as it is)::
+
+    fp_mac(a, b, c, subnormals="flush")
+        = flush(fp_add(flush(fp_mul(flush(a), flush(b))), flush(c)))
+
+So a product or sum is rounded exactly as IEEE rounds it, gradual underflow included,
+and flushed only if the rounded result is subnormal: a value just below the smallest
+normal ``2**(1 - bias)`` that rounds up to it stays that normal. The sign of a flushed
+result is the sign of the IEEE result, and a flushed product then adds as a zero of that
+sign (``-0 + -0 = -0``; ``±0 + x = x``). A sum of two normals or zeros that is below the
+normal range is exact in IEEE arithmetic, so the final flush never hides a rounding.
+
 The 4-exponent-bit, 3-fraction-bit preset ``e4m3`` is the IEEE-style E4M3 (infinity and
 NaN in exponent code 15, largest finite 240), *not* OCP FP8 E4M3 (no infinity, largest
 finite 448, a single NaN pattern).
@@ -33,10 +50,14 @@ from dataclasses import dataclass
 
 import torch
 
-from .format import check_int
+from .format import check_choice, check_int
 from .rounding import round_shift
 
-__all__ = ["FLOAT_FORMATS", "FloatFormat", "fp_add", "fp_mac", "fp_mul", "round_pack"]
+__all__ = ["FLOAT_FORMATS", "SUBNORMALS", "FloatFormat", "flush_subnormal", "fp_add", "fp_mac",
+           "fp_mul", "round_pack"]
+
+#: Subnormal handling of :func:`fp_mac`: IEEE gradual underflow, or flush to signed zero.
+SUBNORMALS = ("keep", "flush")
 
 #: Widest fraction: the aligned sum of two significands, ``2 * (f + 1) + 3`` bits, stays
 #: within the 62-bit integers of :func:`golden.rounding.round_shift`.
@@ -214,7 +235,30 @@ def fp_add(x: torch.Tensor, y: torch.Tensor, fmt: FloatFormat) -> torch.Tensor:
     return torch.where(nan, torch.full_like(r, fmt.nan), r)
 
 
-def fp_mac(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
-           fmt: FloatFormat) -> torch.Tensor:
-    """Pattern of ``round(round(a * b) + c)``: :func:`fp_mul` then :func:`fp_add`."""
-    return fp_add(fp_mul(a, b, fmt), c, fmt)
+def flush_subnormal(x: torch.Tensor, fmt: FloatFormat) -> torch.Tensor:
+    """``x`` with its fraction cleared where its exponent field is 0: a subnormal pattern
+    becomes the zero of its sign; every other pattern is returned unchanged."""
+    x = torch.as_tensor(x, dtype=torch.int64)
+    sub = ((x >> fmt.man_bits) & fmt.exp_max) == 0
+    return torch.where(sub, x & fmt.sign_bit, x)
+
+
+def fp_mac(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, fmt: FloatFormat, *,
+           subnormals: str = "keep") -> torch.Tensor:
+    """Pattern of ``round(round(a * b) + c)``: :func:`fp_mul` then :func:`fp_add`.
+
+    ``subnormals``: ``"keep"`` (default, IEEE gradual underflow) or ``"flush"``: every
+    operand, the rounded product and the rounded sum flushed by :func:`flush_subnormal`
+    (see the module notes).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``subnormals`` is not one of :data:`SUBNORMALS`.
+    """
+    check_choice("subnormals", subnormals, SUBNORMALS)
+    if subnormals == "keep":
+        return fp_add(fp_mul(a, b, fmt), c, fmt)
+    a, b, c = (flush_subnormal(x, fmt) for x in (a, b, c))
+    p = flush_subnormal(fp_mul(a, b, fmt), fmt)
+    return flush_subnormal(fp_add(p, c, fmt), fmt)

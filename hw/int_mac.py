@@ -11,9 +11,12 @@ from amaranth.lib.wiring import In, Out
 from golden.int_mac import INT_FORMATS, MAX_INT_BITS, check_int_mac, int_mac
 
 from .params import a_bits_param, b_bits_param
-from .unit import Params, Preset, Unit, param
+from .unit import Params, Preset, Unit, expose, param
 
-__all__ = ["INT_PRESET", "UNIT", "IntMacParams", "IntMultiplyAccumulate"]
+__all__ = ["INT_PRESET", "MULTIPLIERS", "UNIT", "IntMacParams", "IntMultiplyAccumulate"]
+
+#: How the product is built: the bit heap of :mod:`hw.bitheap`, or Yosys's ``$mul``.
+MULTIPLIERS = ("heap", "generic")
 
 #: Pipeline registers: product, accumulator/output.
 LATENCY = 2
@@ -29,11 +32,20 @@ class IntMultiplyAccumulate(wiring.Component):
     included) on ``o`` and restarts from zero. Overflow wraps modulo ``2**acc_width``; the
     default ``acc_width = a_bits + b_bits + 16`` cannot wrap within ``2**16`` terms.
 
-    Structure: stage 1 registers the product; stage 2 is the accumulator register and
-    the output register, both loaded from one adder ``acc + product`` (the accumulator is
-    cleared instead when ``last`` closes the group). :attr:`latency` = 2 cycles from the
-    transfer of a ``last`` term to its sum being valid. Throughput: one term per cycle;
-    the pipeline stalls as a whole when the output is valid and not ready.
+    Structure, ``multiplier="heap"`` (default): the one-lane integer dot product
+    :class:`hw.int_dot.IntDotProduct` (``block=1``, ``arch="heap"``, generic primitives):
+    ``a`` and ``b`` are cut into chunks of at most 3 bits, each chunk pair's product is a
+    table of at most 6 inputs (one LUT per output bit), the tile bits are reduced as one
+    bit heap by counters to three rows and one adder; a register follows every two
+    levels; then the accumulator stage, one adder ``acc + product`` loading the
+    accumulator and the output register. :attr:`latency` is the dot product's, 3 for
+    8 x 8 bits. ``multiplier="generic"``: stage 1 registers ``a * b`` (Yosys's ``$mul``); stage 2 is
+    the accumulator stage. :attr:`latency` = 2.
+
+    The accumulator is cleared instead of loaded when ``last`` closes the group.
+    :attr:`latency` counts the cycles from the transfer of a ``last`` term to its sum
+    being valid. Throughput: one term per cycle; the pipeline stalls as a whole when the
+    output is valid and not ready.
 
     Parameters
     ----------
@@ -42,6 +54,8 @@ class IntMultiplyAccumulate(wiring.Component):
     acc_width : int or None
         Accumulator and output width, ``a_bits + b_bits`` to 64; None (default) means
         ``a_bits + b_bits + 16``.
+    multiplier : str
+        ``"heap"`` (default) or ``"generic"``.
 
     Members
     -------
@@ -53,38 +67,56 @@ class IntMultiplyAccumulate(wiring.Component):
     Raises
     ------
     TypeError
-        If a parameter is not an integer.
+        If a parameter has the wrong type.
     ValueError
         If a parameter is out of range.
     """
 
-    def __init__(self, *, a_bits: int, b_bits: int, acc_width: int | None = None) -> None:
-        self._acc_width = check_int_mac(a_bits, b_bits, acc_width)
-        self._a_bits, self._b_bits = a_bits, b_bits
+    def __init__(self, *, a_bits: int, b_bits: int, acc_width: int | None = None,
+                 multiplier: str = "heap") -> None:
+        self.params = IntMacParams(a_bits=a_bits, b_bits=b_bits, acc_width=acc_width,
+                                   multiplier=multiplier)
+        self._dot = None
+        if multiplier == "heap":
+            from .int_dot import IntDotProduct  # hw.int_dot imports this module
+
+            self._dot = IntDotProduct(a_bits=a_bits, b_bits=b_bits, block=1,
+                                      acc_width=self.acc_width, arch="heap")
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "a": signed(a_bits), "b": signed(b_bits), "last": unsigned(1)}))),
-            "o": Out(stream.Signature(data.StructLayout({"sum": signed(self._acc_width)}))),
+            "o": Out(stream.Signature(data.StructLayout({"sum": signed(self.acc_width)}))),
         })
-
-    a_bits = property(lambda self: self._a_bits, doc="Width of ``a``.")
-    b_bits = property(lambda self: self._b_bits, doc="Width of ``b``.")
-    acc_width = property(lambda self: self._acc_width, doc="Accumulator and output width.")
 
     @property
     def latency(self) -> int:
-        """Cycles from the transfer of a ``last`` term to its sum being valid: 2."""
-        return LATENCY
+        """Cycles from the transfer of a ``last`` term to its sum being valid: 2 with the
+        generic multiplier, that of the one-lane dot product with the heap (3 for 8 x 8
+        bits)."""
+        return LATENCY if self._dot is None else self._dot.latency
 
     def elaborate(self, platform) -> Module:
         m = Module()
+        if self._dot is not None:
+            m.submodules.dot = dot = self._dot
+            m.d.comb += [
+                dot.i.valid.eq(self.i.valid),
+                dot.i.payload.a[0].eq(self.i.payload.a),
+                dot.i.payload.b[0].eq(self.i.payload.b),
+                dot.i.payload.last.eq(self.i.payload.last),
+                self.i.ready.eq(dot.i.ready),
+                self.o.valid.eq(dot.o.valid),
+                self.o.payload.sum.eq(dot.o.payload.sum),
+                dot.o.ready.eq(self.o.ready),
+            ]
+            return m
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
 
-        prod = Signal(signed(self._a_bits + self._b_bits))
+        prod = Signal(signed(self.a_bits + self.b_bits))
         valid1, last1 = Signal(), Signal()
-        acc = Signal(signed(self._acc_width))
-        total = Signal(signed(self._acc_width))
+        acc = Signal(signed(self.acc_width))
+        total = Signal(signed(self.acc_width))
         m.d.comb += total.eq(acc + prod)                     # wraps to acc_width
         with m.If(advance):
             m.d.sync += [
@@ -103,6 +135,8 @@ class IntMultiplyAccumulate(wiring.Component):
 
 
 ACC_WIDTH_HELP = "accumulator width in bits, wrapping (default: exact width of one sum + 16)"
+MULTIPLIER_HELP = ("the product: 'heap' (the one-lane bit heap dot product: LUT tiles, "
+                   "counters, one adder) or 'generic' (Yosys's $mul)")
 INT_PRESET = Preset("--int-preset", {name: {"a_bits": a, "b_bits": b}
                                      for name, (a, b) in sorted(INT_FORMATS.items())},
                      help="operand preset, instead of --bits/--abits/--wbits")
@@ -115,13 +149,18 @@ class IntMacParams(Params):
     a_bits: int = a_bits_param("bits of operand a", hi=MAX_INT_BITS)
     b_bits: int = b_bits_param("bits of operand b", hi=MAX_INT_BITS)
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP, option="--acc-width")
+    multiplier: str = param("heap", help=MULTIPLIER_HELP, choices=MULTIPLIERS)
 
     def resolve(self) -> None:
         self._set("acc_width", check_int_mac(self.a_bits, self.b_bits, self.acc_width))
 
     @property
     def name(self) -> str:
-        return f"int_mac_a{self.a_bits}_b{self.b_bits}_acc{self.acc_width}"
+        name = f"int_mac_a{self.a_bits}_b{self.b_bits}_acc{self.acc_width}"
+        return name + ("_mulgeneric" if self.multiplier == "generic" else "")
+
+
+expose(IntMultiplyAccumulate, IntMacParams)
 
 
 UNIT = Unit(

@@ -178,3 +178,153 @@ def test_ecp5_lut4_ceiling(tmp_path):
           f"{r['muxes']} PFUMX/L6MUX21")
     assert r["luts"] + 2 * r["carry"] <= 940
     assert r["muxes"] <= 5
+
+
+# --- the counter plan against the heap actually built -----------------------------------
+#
+# SumOfProducts plans its counter levels with a model (_plan_levels, _reduce_heights) and
+# builds them with _apply_level, which takes each counter's input bits from what is left
+# in the columns. If the plan asks for a bit that is not there, the counter is built with
+# fewer inputs; its table still counts what it got, so the sum stays right and only the
+# structure (heights, levels, stages, LUTs) departs from the model. These tests rebuild
+# the heap's columns level by level from the record of what was built (the certificate:
+# every bit each counter and register actually took) and compare them with the plan.
+
+
+def _build(a_bits: int, b_bits: int, block: int, **kwargs) -> SumOfProducts:
+    from amaranth.hdl import Module, Signal, signed
+
+    sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, **kwargs)
+    m = Module()
+
+    def register(value, name):
+        reg = Signal.like(value, name=name)
+        m.d.sync += reg.eq(value)
+        return reg
+
+    sop.build(m, register, [Signal(signed(a_bits), name=f"a{i}") for i in range(block)],
+              [Signal(signed(b_bits), name=f"b{i}") for i in range(block)])
+    return sop
+
+
+def plan_mismatches(sop: SumOfProducts) -> list[str]:
+    """How the built heap of a generic-primitive ``sop`` differs from its counter plan:
+    the heights of the columns entering the heap, after every counter level and at every
+    register stage; the counters of each level (where placed, inputs taken per column,
+    outputs written); and every input bit being in its column when a counter or a
+    register takes it. Empty if they agree."""
+    from collections import Counter
+
+    cert, w = sop.certificate, sop.width
+    columns = [Counter() for _ in range(w)]
+    for tile in cert["tiles"]:
+        for j in range(tile["width"]):
+            if tile["shift"] + j < w:
+                columns[tile["shift"] + j][(tile["signal"], j)] += 1
+    for c in range(w):
+        if cert["const"] >> c & 1:
+            columns[c][(None, 1)] += 1
+    out = []
+
+    def heights():
+        return [sum(col.values()) for col in columns]
+
+    def take(ref, c, what):
+        key = tuple(ref)
+        if columns[c][key] <= 0:
+            out.append(f"{what} takes {key} from column {c}, where it is not")
+        else:
+            columns[c][key] -= 1
+
+    want = sop._heap_heights()
+    if heights() != want:
+        out.append(f"heap entry: built {heights()}, planned {want}")
+    levels = iter(sop._plan)
+    for s, step in enumerate(cert["steps"]):
+        if step["kind"] == "registers":
+            before = heights()
+            for reg in step["registers"]:
+                for j, (ref, c) in enumerate(reg["bits"]):
+                    take(ref, c, f"step {s}: register {reg['signal']}")
+                    columns[c][(reg["signal"], j)] += 1
+            if heights() != before:
+                out.append(f"step {s}: registers change the heights {before} to {heights()}")
+        elif step["kind"] == "adders":
+            plan = next(levels, None)
+            if plan is None:
+                out.append(f"step {s}: a counter level the plan does not have")
+                continue
+            want = _reduce_heights(heights(), [plan])
+            if len(step["adders"]) != len(plan):
+                out.append(f"step {s}: {len(step['adders'])} counters, planned {len(plan)}")
+            pairs = zip(step["adders"], plan, strict=False)   # counts compared above
+            for n, (adder, ((ins, outs), c)) in enumerate(pairs):
+                got = Counter(col for _, col in adder["inputs"])
+                planned = Counter({c + j: k for j, k in enumerate(ins)})
+                if got != planned:
+                    out.append(f"step {s}: counter {n} at column {c} takes {dict(got)}, "
+                               f"planned {dict(planned)}")
+                cols = [col for _, col in adder["outputs"]]
+                if cols != list(range(c, min(c + outs, w))):
+                    out.append(f"step {s}: counter {n} writes columns {cols}, planned "
+                               f"{list(range(c, min(c + outs, w)))}")
+                for ref, col in adder["inputs"]:
+                    take(ref, col, f"step {s}: counter {n}")
+                for ref, col in adder["outputs"]:
+                    columns[col][tuple(ref)] += 1
+            if heights() != want:
+                out.append(f"step {s}: heights {heights()}, planned {want}")
+        else:  # the final adder of the rows left: one bit per column
+            if max(heights()) > FINAL_ROWS:
+                out.append(f"final adder of {max(heights())} rows")
+            columns = [Counter({(step["signal"], c): 1}) for c in range(w)]
+    if next(levels, None) is not None:
+        out.append("the plan has counter levels that were not built")
+    return out
+
+
+#: Integer heaps: the 6-bit k16 dot product (the README's headline), the int8 and int4
+#: k16 baselines, one lane, odd widths and blocks, narrow tiles, and three whose plan the
+#: mutant below changes (found by a sweep of 2..12-bit operands, blocks 1 to 32, tiles 2
+#: and 3: it changes 190 of 2420 plans).
+PLAN_CONFIGS = [(6, 6, 16, {}), (8, 8, 16, {}), (4, 4, 16, {}), (8, 8, 1, {}), (3, 5, 7, {}),
+                (5, 7, 3, {"tile": 2}), (24, 24, 1, {}), (3, 3, 5, {}), (2, 8, 7, {}),
+                (2, 6, 32, {"tile": 2})]
+
+
+@pytest.mark.parametrize(("a_bits", "b_bits", "block", "kwargs"), PLAN_CONFIGS)
+def test_amaranth_heap_follows_the_plan(a_bits, b_bits, block, kwargs):
+    sop = _build(a_bits, b_bits, block, **kwargs)
+    assert sop._plan, "no counter level: nothing checked"
+    assert plan_mismatches(sop) == []
+
+
+#: The mutant of issue 17's independent mutation run: a (1,5;3) counter placed although
+#: the column above has no free bit for it.
+GPC_MUTANT = ("if n == 5 and nxt_free >= 1:", "if n == 5:")
+
+
+def test_plan_check_catches_a_counter_without_inputs(monkeypatch):
+    """The plan check fails on the heap built from the mutated planner, wherever the
+    mutation changes a plan (three configurations of the list)."""
+    import inspect
+    import textwrap
+
+    import hw.bitheap as bitheap
+
+    source = textwrap.dedent(inspect.getsource(bitheap._plan_levels))
+    assert source.count(GPC_MUTANT[0]) == 1
+    namespace = dict(vars(bitheap))
+    exec(compile(source.replace(*GPC_MUTANT), bitheap.__file__, "exec"), namespace)
+    changed = 0
+    for a_bits, b_bits, block, kwargs in PLAN_CONFIGS:
+        heights = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block,
+                                **kwargs)._heap_heights()
+        if namespace["_plan_levels"](heights) == bitheap._plan_levels(heights):
+            continue
+        changed += 1
+        with monkeypatch.context() as patch:
+            patch.setattr(bitheap, "_plan_levels", namespace["_plan_levels"])
+            sop = _build(a_bits, b_bits, block, **kwargs)
+        assert plan_mismatches(sop), (a_bits, b_bits, block)
+    assert changed >= 3

@@ -351,8 +351,8 @@ def test_cache_key_and_store(tmp_path):
 
 def test_second_identical_run_does_no_synthesis(fake, tmp_path):
     first = density.run(SWEEP, cache=ResultCache(tmp_path))
-    # dot + accum + 6 baselines, 2 targets x 2 modes
-    assert len(fake.calls) == 8 * 4
+    # dot + accum + 8 baselines (6, and the 2 generic-multiplier ones), 2 targets x 2 modes
+    assert len(fake.calls) == 10 * 4
     fake.calls.clear()
     second = density.run(SWEEP, cache=ResultCache(tmp_path))
     assert fake.calls == []
@@ -368,7 +368,7 @@ def test_interrupted_sweep_resumes(fake, tmp_path):
     fake.fail_after = None
     fake.calls.clear()
     density.run(SWEEP, cache=ResultCache(tmp_path))
-    assert len(fake.calls) == 32 - done
+    assert len(fake.calls) == 40 - done
 
 
 def test_changed_option_reruns_only_what_changed(fake, tmp_path):
@@ -379,8 +379,11 @@ def test_changed_option_reruns_only_what_changed(fake, tmp_path):
     # Only the ECP5 LUT-only place-and-route runs depend on the LUT-only frequency.
     assert sorted(fake.calls) == sorted(f"{top} ecp5 False" for top in (
         "mxint_dot_a6_w6_e8_k16", "mxint_accum_a6_w6_e8_k16_g8_acc32",
-        "fp_mac_e8_m23", "fp_mac_e8_m7", "int_mac_a8_b8_acc32", "int_mac_a4_b4_acc24",
-        "int_dot_a8_w8_k16", "int_dot_a4_w4_k16"))
+        # fp32 and bf16 take Yosys's multiplier on ECP5 (flows.sweep.BASELINES)
+        "fp_mac_e8_m23_ftz_mulgeneric", "fp_mac_e8_m7_ftz_mulgeneric", "int_mac_a8_b8_acc32",
+        "int_mac_a4_b4_acc24",
+        "int_dot_a8_w8_k16", "int_dot_a4_w4_k16", "fp_mac_e8_m23_mulgeneric",
+        "int_mac_a8_b8_acc32_mulgeneric"))
 
 
 # --- output ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from golden.fp_mac import FLOAT_FORMATS, FloatFormat, fp_add, fp_mac, fp_mul
+from golden.fp_mac import FLOAT_FORMATS, FloatFormat, flush_subnormal, fp_add, fp_mac, fp_mul
 from hw.fp_mac import FloatMultiplyAdd
 from sim.amaranth_bench import run_stream_sim
 from sim.run import simulate
@@ -29,6 +29,10 @@ FP32, BF16, FP16, E4M3 = (FLOAT_FORMATS[k] for k in ("fp32", "bf16", "fp16", "e4
     ({"man_bits": 24}, ValueError, r"man_bits must be from 1 to 23, not 24"),
     ({"man_bits": 7.0}, TypeError, r"man_bits must be an integer, not 7.0"),
     ({"exp_bits": True}, TypeError, r"exp_bits must be an integer, not True"),
+    ({"multiplier": "dsp"}, ValueError,
+     r"multiplier must be one of 'heap', 'generic', not 'dsp'"),
+    ({"subnormals": "ftz"}, ValueError, r"subnormals must be one of 'keep', 'flush', not 'ftz'"),
+    ({"subnormals": 0}, TypeError, r"subnormals must be"),
 ])
 def test_bad_parameters(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -43,6 +47,10 @@ def test_positional_parameters_refused():
 def test_properties():
     dut = FloatMultiplyAdd(exp_bits=5, man_bits=10)
     assert (dut.exp_bits, dut.man_bits, dut.latency, dut.format) == (5, 10, 12, FP16)
+    assert (dut.multiplier, dut.subnormals) == ("heap", "keep")
+    # fp32's 24 x 24 heap takes three registers, one more than the generic multiplier
+    assert [FloatMultiplyAdd(exp_bits=8, man_bits=23, multiplier=mul, subnormals=sub).latency
+            for mul in ("heap", "generic") for sub in ("keep", "flush")] == [13, 11, 12, 10]
     assert FP32.nan == 0x7FC00000 and BF16.nan == 0x7FC0 and FP16.nan == 0x7E00
     assert E4M3.nan == 0x7C and E4M3.inf == 0x78 and E4M3.max_finite == 0x77
 
@@ -94,6 +102,57 @@ def test_golden_equals_torch(name, dtype, n):
     r = _from_torch(prod + tc, fmt.width)
     assert int((((r >> fmt.man_bits) & fmt.exp_max) == 0).sum()) > n // 50  # tiny results
     assert int(torch.isnan(prod + tc).sum()) > n // 500
+
+
+def _flush_torch(t: torch.Tensor) -> torch.Tensor:
+    """Subnormals of a torch tensor replaced by zeros of their sign, by hand."""
+    tiny = torch.finfo(t.dtype).tiny
+    return torch.where((t != 0) & (t.abs() < tiny), torch.copysign(torch.zeros_like(t), t), t)
+
+
+@pytest.mark.parametrize(("name", "dtype", "n"), [
+    ("fp32", torch.float32, 50_000), ("bf16", torch.bfloat16, 30_000),
+])
+def test_golden_flush_equals_torch(name, dtype, n):
+    """``fp_mac(..., subnormals="flush")`` equals torch's ``(a * b) + c`` in ``dtype`` with
+    every operand, the product and the sum flushed by hand (NaN compares as "is NaN")."""
+    fmt = FLOAT_FORMATS[name]
+    a, b, c = random_operands(torch.Generator().manual_seed(2025), fmt, n)
+    ta, tb, tc = (_flush_torch(_to_torch(x, dtype, fmt.width)) for x in (a, b, c))
+    prod = ta * tb
+    want = _flush_torch(_flush_torch(prod) + tc)
+    got = fp_mac(a, b, c, fmt, subnormals="flush")
+    ok = _agree(got, want, fmt)
+    bad = (~ok).nonzero().flatten()[:3].tolist()
+    assert bool(ok.all()), [(hex(a[i]), hex(b[i]), hex(c[i]), hex(got[i])) for i in bad]
+    # The sample flushes operands, products and sums, and differs from IEEE where it must.
+    assert int((_flush_torch(prod) != prod).sum()) > n // 100
+    keep = fp_mac(a, b, c, fmt)
+    assert int((keep != got).sum()) > n // 100
+
+
+@pytest.mark.parametrize(("a", "b", "c", "r"), [
+    (0x00000001, 0x3F800000, 0x3F800000, 0x3F800000),   # subnormal operand is 0: 0 + 1
+    (0x80000001, 0x3F800000, 0x00000000, 0x00000000),   # -0 + +0 = +0
+    (0x80000001, 0x3F800000, 0x80000000, 0x80000000),   # -0 + -0 = -0
+    (0x3F800000, 0x3F800000, 0x00000005, 0x3F800000),   # subnormal c is 0
+    (0x00FFFFFF, 0x3F000000, 0x00000000, 0x00800000),   # rounds up to the smallest normal
+    (0x00FFFFFE, 0x3F000000, 0x00000000, 0x00000000),   # stays subnormal: flushed
+    (0x80FFFFFE, 0x3F000000, 0x00000000, 0x00000000),   # -0 (flushed) + +0 = +0
+    (0x80FFFFFE, 0x3F000000, 0x00800000, 0x00800000),   # the flushed product adds as 0
+    (0x00800001, 0x3F800000, 0x80800000, 0x00000000),   # exact subnormal sum: flushed
+    (0x80800001, 0x3F800000, 0x00800000, 0x80000000),   # ... to a zero of its sign
+])
+def test_golden_fp32_flush_corners(a, b, c, r):
+    got = int(fp_mac(torch.tensor([a]), torch.tensor([b]), torch.tensor([c]), FP32,
+                     subnormals="flush")[0])
+    assert got == r, hex(got)
+    assert int(flush_subnormal(torch.tensor([0x807FFFFF]), FP32)[0]) == 0x80000000
+
+
+def test_golden_subnormals_validated():
+    with pytest.raises(ValueError, match=r"subnormals must be one of 'keep', 'flush', not 'x'"):
+        fp_mac(torch.tensor([0]), torch.tensor([0]), torch.tensor([0]), FP32, subnormals="x")
 
 
 def _value(x: int, fmt: FloatFormat):
@@ -213,12 +272,23 @@ def test_golden_e4m3_is_ieee_style():
 FORMATS = [(8, 23), (8, 7), (5, 10), (4, 3), (2, 1), (3, 2), (6, 4), (2, 23), (8, 1)]
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-@pytest.mark.parametrize(("exp_bits", "man_bits"), FORMATS)
-def test_amaranth_sim_matches_golden(seed, exp_bits, man_bits):
-    p = {"exp_bits": exp_bits, "man_bits": man_bits}
+#: (seed, multiplier, subnormals, random vectors): the default twice, flush-to-zero with
+#: the heap once; the generic multiplier (unchanged) only for the formats of GENERIC.
+VARIANTS = [(1, "heap", "keep", 600), (2, "heap", "keep", 300), (3, "heap", "flush", 300)]
+GENERIC = [(8, 23), (8, 7), (2, 1)]
+
+
+SIM_CASES = [(*fmt, *v) for fmt in FORMATS for v in VARIANTS] + [
+    (*fmt, 4, "generic", sub, 300) for fmt in GENERIC for sub in ("keep", "flush")]
+
+
+@pytest.mark.parametrize(("exp_bits", "man_bits", "seed", "multiplier", "subnormals", "n"),
+                         SIM_CASES)
+def test_amaranth_sim_matches_golden(seed, exp_bits, man_bits, multiplier, subnormals, n):
+    p = {"exp_bits": exp_bits, "man_bits": man_bits, "multiplier": multiplier,
+         "subnormals": subnormals}
     model = FloatMacModel(p)
-    stim = model.stimuli(torch.Generator().manual_seed(seed), 600)
+    stim = model.stimuli(torch.Generator().manual_seed(seed), n)
     r = run_stream_sim(FloatMultiplyAdd(**p), stim, model.expected(stim), seed=seed)
     assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \
         f"seed {seed}: {r['reports']}"

@@ -22,6 +22,9 @@ from sim.units.int_mac import IntMacModel
     ({"acc_width": 65}, ValueError, r"acc_width must be from 16 to 64, not 65"),
     ({"a_bits": 8.0}, TypeError, r"a_bits must be an integer, not 8.0"),
     ({"acc_width": "32"}, TypeError, r"acc_width must be an integer, not '32'"),
+    ({"multiplier": "booth"}, ValueError,
+     r"multiplier must be one of 'heap', 'generic', not 'booth'"),
+    ({"multiplier": 1}, TypeError, r"multiplier must be"),
 ])
 def test_bad_parameters(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -35,7 +38,9 @@ def test_positional_parameters_refused():
 
 def test_properties():
     dut = IntMultiplyAccumulate(a_bits=8, b_bits=4)
-    assert (dut.a_bits, dut.b_bits, dut.acc_width, dut.latency) == (8, 4, 28, 2)
+    assert (dut.a_bits, dut.b_bits, dut.acc_width, dut.latency, dut.multiplier) == \
+        (8, 4, 28, 3, "heap")
+    assert IntMultiplyAccumulate(a_bits=8, b_bits=4, multiplier="generic").latency == 2
     assert IntMultiplyAccumulate(a_bits=4, b_bits=4, acc_width=8).acc_width == 8
 
 
@@ -76,10 +81,16 @@ CONFIGS = [(8, 8, None), (4, 4, None), (4, 4, 8), (2, 7, 9), (8, 4, 12), (24, 24
            (2, 2, 4)]
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-@pytest.mark.parametrize(("a_bits", "b_bits", "acc_width"), CONFIGS)
-def test_amaranth_sim_matches_golden(seed, a_bits, b_bits, acc_width):
-    p = {"a_bits": a_bits, "b_bits": b_bits, "acc_width": acc_width}
+#: Two seeds of the default (heap) multiplier, one of the generic; the 24 x 24-bit heap,
+#: the slowest to simulate, once.
+SIM_CASES = [(*c, seed, mul) for c in CONFIGS
+             for seed, mul in ((1, "heap"), (2, "heap"), (1, "generic"))
+             if (c[0], seed, mul) != (24, 2, "heap")]
+
+
+@pytest.mark.parametrize(("a_bits", "b_bits", "acc_width", "seed", "multiplier"), SIM_CASES)
+def test_amaranth_sim_matches_golden(seed, a_bits, b_bits, acc_width, multiplier):
+    p = {"a_bits": a_bits, "b_bits": b_bits, "acc_width": acc_width, "multiplier": multiplier}
     model = IntMacModel(p)
     stim = model.stimuli(torch.Generator().manual_seed(seed), 1500)
     want = model.expected(stim)
@@ -94,9 +105,9 @@ def test_amaranth_sim_full_rate():
     p = {"a_bits": 8, "b_bits": 8, "acc_width": None}
     model = IntMacModel(p)
     stim = model.stimuli(torch.Generator().manual_seed(3), 1000)
-    r = run_stream_sim(IntMultiplyAccumulate(**p), stim, model.expected(stim), seed=3,
-                       idle=0.0, backpressure=0.0)
-    assert r["mismatches"] == 0 and r["cycles"] <= len(stim["i"]) + 10
+    dut = IntMultiplyAccumulate(**p)
+    r = run_stream_sim(dut, stim, model.expected(stim), seed=3, idle=0.0, backpressure=0.0)
+    assert r["mismatches"] == 0 and r["cycles"] <= len(stim["i"]) + dut.latency + 8
 
 
 VERILATOR = [{"a_bits": 8, "b_bits": 8, "acc_width": None},

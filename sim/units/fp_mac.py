@@ -45,6 +45,9 @@ def directed_cases(fmt: FloatFormat) -> list[tuple[int, int, int]]:
         (inf, zero, fmt.nan | neg), (big, two, inf | neg),
         (one, one, half_ulp), (one + 1, one, half_ulp), (one_half, one + 1, zero),
         (one_half, one + 1, zero | neg), (one | neg, one + 1, one), (two, one, one + 1 | neg),
+        # products just below the smallest normal: rounds up to it, or stays subnormal
+        (min_norm | max_sub, half, zero), (min_norm | (max_sub - 1), half, zero | neg),
+        (min_norm | max_sub, half, min_norm), (min_norm | max_sub, half | neg, min_sub),
     ]
     return [cs for cs in cases if all(x is not None for x in cs)]
 
@@ -88,6 +91,7 @@ class FloatMacModel:
 
     def __init__(self, params: dict) -> None:
         self.fmt = FloatFormat(params["exp_bits"], params["man_bits"])
+        self.subnormals = params.get("subnormals", "keep")
 
     def stimuli(self, gen: torch.Generator, n: int) -> dict[str, list[dict]]:
         cases = directed_cases(self.fmt)
@@ -101,7 +105,8 @@ class FloatMacModel:
         items = stimuli["i"]
         r = fp_mac(torch.tensor([x["a"] for x in items], dtype=torch.int64),
                    torch.tensor([x["b"] for x in items], dtype=torch.int64),
-                   torch.tensor([x["c"] for x in items], dtype=torch.int64), self.fmt)
+                   torch.tensor([x["c"] for x in items], dtype=torch.int64), self.fmt,
+                   subnormals=self.subnormals)
         return {"o": [{"r": v} for v in r.tolist()]}
 
 

@@ -139,7 +139,9 @@ def test_arithmetic_density_formula(fake, tmp_path):
     assert lut["fmax_mhz"] is None
     ecp5 = rows["ecp5", "lut"]
     assert (ecp5["fmax_dot_mhz"], ecp5["fmax_accum_mhz"], ecp5["fmax_mhz"]) == (250, 100, 100)
-    assert ecp5["gmacs_per_klut"] == 16 * 100 / 1200
+    # ECP5 counts LUT4 sites: each CCU2C carry cell (3 per unit here) is two LUT4s.
+    assert ecp5["luts"] == 1200 + 2 * 6 and ecp5["luts_per_mac"] == 1212 / 16
+    assert ecp5["gmacs_per_klut"] == 16 * 100 / 1212
     assert set(report["paper_check"]) == {"memory_density", "arithmetic_density",
                                           "nearly_lossless"}
     assert report["paper_check"]["nearly_lossless"]["cosine_mean"] is None  # no --model
@@ -378,11 +380,12 @@ def test_changed_option_reruns_only_what_changed(fake, tmp_path):
                       freq={"lut": 150.0, "dsp": 300.0}), cache=ResultCache(tmp_path))
     # Only the ECP5 LUT-only place-and-route runs depend on the LUT-only frequency.
     assert sorted(fake.calls) == sorted(f"{top} ecp5 False" for top in (
-        "mxint_dot_a6_w6_e8_k16", "mxint_accum_a6_w6_e8_k16_g8_acc32",
+        # the heaps on ECP5 with its CCU2C cells (Sweep.primitives_for)
+        "mxint_dot_a6_w6_e8_k16_ecp5", "mxint_accum_a6_w6_e8_k16_g8_acc32",
         # fp32 and bf16 take Yosys's multiplier on ECP5 (flows.sweep.BASELINES)
         "fp_mac_e8_m23_ftz_mulgeneric", "fp_mac_e8_m7_ftz_mulgeneric", "int_mac_a8_b8_acc32",
         "int_mac_a4_b4_acc24",
-        "int_dot_a8_w8_k16", "int_dot_a4_w4_k16", "fp_mac_e8_m23_mulgeneric",
+        "int_dot_a8_w8_k16_ecp5", "int_dot_a4_w4_k16_ecp5", "fp_mac_e8_m23_mulgeneric",
         "int_mac_a8_b8_acc32_mulgeneric"))
 
 

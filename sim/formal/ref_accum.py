@@ -27,8 +27,8 @@ Integer baselines: ``sum = wrap(sum of the group's products, acc_width)``.
 from __future__ import annotations
 
 from .ref_common import Context, Reference, elements, slice_of, stream_field
-from .ref_dequant import float32_of_accum, scale_offset
-from .ref_dot import sum_of_products
+from .ref_dequant import float32_of_accum, frac_bits, scale_offset
+from .ref_dot import _minifloat, sum_of_products
 
 __all__ = ["ACCUM", "INTDOT", "INTMAC", "LINEAR"]
 
@@ -201,7 +201,6 @@ def _linear_build(manifest: dict, ins: dict[str, str], ctx: Context):
     fp32 = params.get("output", "accum") == "fp32"
     block, lanes = params["block"], params["lanes"]
     nb = -(-params["k_len"] // block)
-    xm, wm = (stream_field(manifest, s, "mantissa") for s in ("x", "w"))
     xe, we = (stream_field(manifest, s, "exponent") for s in ("x", "w"))
     e = xe["width"]
     nan = f"{e}'d{(1 << e) - 1}"
@@ -216,32 +215,54 @@ def _linear_build(manifest: dict, ins: dict[str, str], ctx: Context):
         f"    else if ({ctx.push}) lin_block <= lin_last ? {cbits}'d0 : lin_block + 1'b1;",
         "  end",
     ]
-    xs = elements(ins["x"], xm)
-    ws = elements(ins["w"], wm)
+    # Each operand's elements: MXINT mantissas, or minifloat codes decoded to their
+    # fixed-point integers (the dot product's reference) with a "some code is an infinity
+    # or NaN" net, per lane for the weights.
+    more, xs, x_width, x_special = _operand(manifest, params, ins, "x", 0, block)
+    lines += more
     ex = slice_of(ins["x"], xe["offset"], e)
     refs = []
     for lane in range(lanes):
         p = f"lin{lane}_"
-        more, total, width = sum_of_products(p, xs, xm["width"],
-                                             ws[lane * block:(lane + 1) * block], wm["width"])
+        more, ws, w_width, w_special = _operand(manifest, params, ins, "w", lane * block, block)
+        lines += more
+        more, total, width = sum_of_products(p, xs, x_width, ws, w_width)
         ew = elements(ins["w"], we)[lane]
+        specials = "".join(f" || {x}" for x in (x_special, w_special) if x)
         lines += more
         lines += [
             f"  wire [{e}:0] {p}e = {{1'b0, {ex}}} + {{1'b0, {ew}}};",
-            f"  wire {p}n = ({ex} == {nan}) || ({ew} == {nan});",
+            f"  wire {p}n = ({ex} == {nan}) || ({ew} == {nan}){specials};",
         ]
         one = _accumulate_interleaved if params.get("align") == "interleave" else _accumulate
         more, lane_refs = one(f"{p}acc_", total, width, f"{p}e", e + 1, f"{p}n",
                                       "lin_last", g=params["guard_bits"], w=w, ctx=ctx)
         lines += more
         if fp32:  # each lane's result rounded once to float32
-            c = scale_offset(e, params["guard_bits"], params["x_bits"], params["w_bits"])
+            c = scale_offset(e, params["guard_bits"], frac_bits(params, "x"),
+                             frac_bits(params, "w"))
             (s, _), (ex, _), (n, _) = lane_refs
             more, bits = float32_of_accum(f"{p}f32_", s, w, ex, e + 1, n, c)
             lines += more
             lane_refs = [(bits, 32)]
         refs += lane_refs
     return lines, refs, "lin_last"
+
+
+def _operand(manifest: dict, params: dict, ins: dict[str, str], side: str, first: int,
+             count: int) -> tuple[list[str], list[str], int, str | None]:
+    """``(lines, element nets, width, special net or None)`` of elements ``first ..
+    first + count - 1`` of operand ``side`` (``x`` or ``w``)."""
+    from golden.minifloat import ELEMENTS
+
+    element = params.get(f"{side}_element") or "int"
+    if element == "int":
+        f = stream_field(manifest, side, "mantissa")
+        return [], elements(ins[side], f)[first:first + count], f["width"], None
+    f = stream_field(manifest, side, "codes")
+    stride = f.get("stride", f["width"])
+    lane = {**f, "offset": f["offset"] + first * stride, "count": count}
+    return _minifloat(f"lin_{side}{first}_", ins[side], lane, ELEMENTS[element])
 
 
 def _linear_outputs(manifest: dict, o: str, ref: list[str]) -> tuple[list[str], list[str]]:

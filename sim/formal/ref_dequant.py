@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from .ref_common import Context, Reference, elements, round_shift, slice_of, stream_field
 
-__all__ = ["DEQUANT", "float32_of_accum", "scale_offset"]
+__all__ = ["DEQUANT", "float32_of_accum", "frac_bits", "scale_offset"]
 
 _CLAMP = 25  # significands are below 2**24
 
@@ -38,7 +38,7 @@ def _build(manifest: dict, ins: dict[str, str], ctx: Context):
 def _accum_build(manifest: dict, ins: dict[str, str]):
     params = manifest["parameters"]
     e = params["exp_bits"]
-    c = scale_offset(e, params["guard_bits"], params["a_bits"], params["b_bits"])
+    c = scale_offset(e, params["guard_bits"], frac_bits(params, "a"), frac_bits(params, "b"))
     fs, fe = (stream_field(manifest, "i", n) for n in ("sum", "exponent"))
     i = ins["i"]
     nan = slice_of(i, stream_field(manifest, "i", "nan")["offset"], 1)
@@ -48,10 +48,24 @@ def _accum_build(manifest: dict, ins: dict[str, str]):
     return lines, [(bits, 32)], "1'b1"
 
 
-def scale_offset(exp_bits: int, guard_bits: int, a_bits: int, b_bits: int) -> int:
-    """``c = G + 2*bias + (a_bits - 2) + (b_bits - 2)``: an accumulator result is worth
-    ``sum * 2**(exponent - c)`` (``docs/arithmetic.md``, "Accumulator")."""
-    return guard_bits + 2 * ((1 << (exp_bits - 1)) - 1) + (a_bits - 2) + (b_bits - 2)
+def frac_bits(params: dict, side: str) -> int:
+    """``f`` of operand ``side`` (``a``, ``b``, ``x``, ``w``) of a design's parameters, from
+    ``docs/arithmetic.md``: ``m - 2`` for MXINT of ``m`` bits (``<side>_bits``), and for a
+    minifloat element ``E<e>M<M>`` (``<side>_element``) its bias plus ``M - 1``, ``2**(e-1)
+    - 1 + M - 1`` (its smallest subnormal is ``2**-f``)."""
+    from golden.minifloat import ELEMENTS
+
+    element = params.get(f"{side}_element") or "int"
+    if element == "int":
+        return params[f"{side}_bits"] - 2
+    e, man = ELEMENTS[element].exp_bits, ELEMENTS[element].man_bits
+    return (1 << (e - 1)) - 1 + man - 1
+
+
+def scale_offset(exp_bits: int, guard_bits: int, f_a: int, f_b: int) -> int:
+    """``c = G + 2*bias + f_a + f_b`` (``f``: :func:`frac_bits`): an accumulator result is
+    worth ``sum * 2**(exponent - c)`` (``docs/arithmetic.md``, "Accumulator")."""
+    return guard_bits + 2 * ((1 << (exp_bits - 1)) - 1) + f_a + f_b
 
 
 def float32_of_accum(p: str, a: str, w: int, exponent: str, ew: int, nan: str, c: int

@@ -26,6 +26,7 @@ from .params import (
     element_param,
     exp_bits_param,
     guard_bits_param,
+    operands_name,
 )
 from .unit import Params, Unit, expose, param
 
@@ -704,13 +705,8 @@ class AccumParams(Params):
 
     @property
     def name(self) -> str:
-        if self.a_element == "int" and self.b_element == "int":
-            name = f"mxint_accum_a{self.a_bits}_w{self.b_bits}_e{self.exp_bits}"
-        else:
-            a = f"i{self.a_bits}" if self.a_element == "int" else self.a_element
-            b = f"i{self.b_bits}" if self.b_element == "int" else self.b_element
-            name = f"mx_accum_a{a}_w{b}"
-        return (f"{name}_k{self.block}_g{self.guard_bits}_acc{self.acc_width}"
+        return (f"{operands_name('accum', self)}_k{self.block}_g{self.guard_bits}"
+                f"_acc{self.acc_width}"
                 + ("" if self.align == DEFAULT_ALIGN else f"_{self.align}"))
 
 

@@ -25,6 +25,7 @@ from .params import (
     element_param,
     exp_bits_param,
     levels_param,
+    operands_name,
     primitives_param,
 )
 from .pipeline import StallPipeline
@@ -247,13 +248,7 @@ class DotParams(Params):
 
     @property
     def name(self) -> str:
-        if self.mxint:
-            name = f"mxint_dot_a{self.a_bits}_w{self.b_bits}_e{self.exp_bits}_k{self.block}"
-        else:
-            a = f"i{self.a_bits}" if self.a_element == "int" else self.a_element
-            b = f"i{self.b_bits}" if self.b_element == "int" else self.b_element
-            name = f"mx_dot_a{a}_w{b}_k{self.block}"
-        name += arch_suffix(self)
+        name = f"{operands_name('dot', self)}_k{self.block}" + arch_suffix(self)
         if self.levels_per_stage != 2:
             name += f"_l{self.levels_per_stage}"
         return name

@@ -38,6 +38,7 @@ from .params import (
     exp_bits_param,
     guard_bits_param,
     levels_param,
+    operands_name,
 )
 from .unit import Params, Unit, expose, param
 
@@ -330,12 +331,7 @@ class LinearParams(Params):
 
     @property
     def name(self) -> str:
-        if self.x_element == "int" and self.w_element == "int":
-            name = f"mxint_linear_a{self.x_bits}_w{self.w_bits}_e{self.exp_bits}"
-        else:
-            a = f"i{self.x_bits}" if self.x_element == "int" else self.x_element
-            b = f"i{self.w_bits}" if self.w_element == "int" else self.w_element
-            name = f"mx_linear_a{a}_w{b}"
+        name = operands_name("linear", self, "x", "w")
         name += (f"_k{self.block}_K{self.k_len}_N{self.rows}_P{self.lanes}"
                  f"_g{self.guard_bits}")
         if self.acc_width != resolve_acc_width(guard_bits=self.guard_bits, acc_width=None,

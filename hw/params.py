@@ -16,7 +16,7 @@ __all__ = ["ELEMENT_CHOICES", "a_bits_param", "arch_param", "arch_suffix", "b_bi
            "block_param", "check_element_scale", "check_sum_fields", "element_of",
            "element_param", "exp_bits_param",
            "fold_levels_per_stage", "fold_sum_levels", "guard_bits_param", "levels_param",
-           "primitives_param", "rounding_param"]
+           "operands_name", "primitives_param", "rounding_param"]
 
 BLOCK_HELP = "elements per shared exponent, k (1 to 1024)"
 EXP_BITS_HELP = "shared exponent bits (2 to 8; default 8, OCP E8M0)"
@@ -166,3 +166,16 @@ def arch_suffix(p) -> str:
     primitives = getattr(p, "primitives", "generic")
     return ("" if p.arch == DEFAULT_ARCH else f"_{p.arch}") + \
         ("" if primitives == "generic" else f"_{primitives}")
+
+
+def operands_name(kind: str, p, a: str = "a", b: str = "b") -> str:
+    """Module name prefix of a unit of two operands (record fields ``<a>_element``,
+    ``<a>_bits``, ``<b>_...``): ``mxint_<kind>_a<m_a>_w<m_b>_e<e>`` for two MXINT operands,
+    else ``mx_<kind>_a<x>_w<y>`` with each side its element name or ``i<m>``."""
+    ea, eb = getattr(p, f"{a}_element"), getattr(p, f"{b}_element")
+    ma, mb = getattr(p, f"{a}_bits"), getattr(p, f"{b}_bits")
+    if ea == "int" and eb == "int":
+        return f"mxint_{kind}_a{ma}_w{mb}_e{p.exp_bits}"
+    side_a = f"i{ma}" if ea == "int" else ea
+    side_b = f"i{mb}" if eb == "int" else eb
+    return f"mx_{kind}_a{side_a}_w{side_b}"

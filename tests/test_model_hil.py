@@ -41,7 +41,7 @@ def test_one_corrupted_value_is_caught(sim_build):
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--top", "dot", "--model", "minilm", "--layer", LAYER],
-     "--model needs --top linear, not --top dot"),
+     "--model needs --top linear or tile, not --top dot"),
     (["--top", "linear", "--model", "minilm"], "--model and --layer go together"),
     (["--top", "linear", "--model", "minilm", "--layer", LAYER, "--tokens", "0"],
      "--tokens must be from 1 to 4096, not 0"),

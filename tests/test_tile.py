@@ -254,3 +254,19 @@ def test_double_buffer_proof_fails_on_a_broken_tile(tmp_path, old, new):
 
     assert prove_tile_buffers(workdir=tmp_path, component=_mutant(old, new).MXIntTile) == \
         "FAILED"
+
+
+def test_roofline_arithmetic():
+    """benchmarks.tile's MiniLM figures: a layer is 1769472 MACs per token, so 13824 cycles
+    on 4 lanes of 32; its MXINT8 weights are 1769472 bytes plus one byte per block."""
+    from benchmarks.tile import layer_cycles_per_token, roofline, weight_bytes_per_layer
+
+    assert layer_cycles_per_token(block=32, lanes=4) == 1769472 // 128
+    assert weight_bytes_per_layer(w_bits=8, exp_bits=8, block=32) == 1769472 * (1 + 1 / 32)
+    r = roofline(clock_mhz=100.0, block=32, lanes=4, w_bits=8, exp_bits=8, tokens=32,
+                 bandwidth_gbs=1.6)
+    assert r["cycles_per_token"] == 6 * 13824
+    assert r["compute_tokens_s"] == 100e6 / (6 * 13824)
+    assert r["weight_bytes_per_token"] == 6 * 1769472 * (1 + 1 / 32) / 32
+    assert r["tokens_s"] == min(r["compute_tokens_s"], r["memory_tokens_s"])
+    assert r["bound"] == "compute"

@@ -3,7 +3,7 @@
 #               under Verilator against the golden model, print the density report
 #               (synthesis and place-and-route are cached in build/cache: a rerun is fast)
 #   make test   install into .venv, run the whole test suite
-#   make layer  MiniLM's encoder layer 0 on the Verilated tile for 32 tokens (sim.tile_layer):
+#   make layer  MiniLM's encoder layer 0 on the Verilated tile for 32 tokens (sim.tile_layer),
 #               mismatches against golden.nn (0), cycles and MAC utilisation
 #   make prove  prove the larger dot products equal to their definition (Yosys sat; see
 #               docs/formal.md), printing each proof's time
@@ -33,9 +33,14 @@ demo: $(STAMP)
 	$(PY) -m sim.run --top dot --bits 6 --block 16 --seed 1 --vectors 2000
 	$(PY) -m flows.density --bits 6 --block 16 --out reports --quiet --print
 
+# Cycles and utilisation do not depend on the element widths (lockstep lanes, no
+# data-dependent stall); 2-bit elements keep the Verilated model small and fast.
+# LAYER_BITS=8 runs MXINT8 (a larger model: much slower under Verilator).
+LAYER_BITS ?= 2
 layer: $(STAMP)
-	$(PY) -m sim.run --top tile --bits 8 --block 32 --lanes 4 --rows 64 --model minilm \
-		--layer encoder.layer.0 --tokens 32 --idle 0 --backpressure 0 --seed 1
+	MXFORGE_VERILATOR_CFLAGS=-O0 $(PY) -m sim.run --top tile --bits $(LAYER_BITS) --block 32 \
+		--lanes 4 --rows 64 --model minilm --layer encoder.layer.0 --tokens 32 --idle 0 \
+		--backpressure 0 --seed 1
 
 test: $(STAMP)
 	$(PY) -m ruff check .

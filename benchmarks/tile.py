@@ -37,6 +37,7 @@ from cli import interrupt
 from cli.files import write_atomic
 from flows.synth import synthesize
 from hw.generate import elaborate
+from hw.unit import unit
 
 #: MiniLM-L6 (all-MiniLM-L6-v2): hidden 384, FFN 1536, 6 layers; each layer's linears as
 #: (N, K): Q, K, V, attention output, FFN up, FFN down.
@@ -106,7 +107,7 @@ def measure(params: dict, *, targets: tuple[str, ...], pnr: bool) -> dict:
                       "utilization": placed["pnr"].get("utilization")}
     for target in targets:
         if target == "ecp5" and placed is not None:
-            tile = {"name": elaborate("tile", **params).name,
+            tile = {"name": unit("tile").record(**params).name,
                     **{k: placed[k] for k in ("luts", "ffs", "brams", "carry")}}
         else:
             tile = _synth("tile", params, target)

@@ -67,7 +67,7 @@ def test_properties():
 
 CASES = [
     params(),                                                     # K not a multiple of k
-    params(x_bits=8, w_bits=6, exp_bits=5, block=8, k_len=16, rows=8, lanes=4, tokens=4),
+    params(x_bits=8, w_bits=6, exp_bits=5, block=8, k_len=16, rows=4, lanes=2, tokens=3),
     params(x_bits=2, w_bits=2, block=1, k_len=3, rows=2, lanes=1, tokens=2),  # block 1, P=1
     params(x_bits=6, w_bits=4, block=4, k_len=4, rows=3, lanes=3, tokens=1),   # R = P, nb = 1
     params(x_bits=5, w_bits=7, exp_bits=3, block=3, k_len=7, rows=4, lanes=4, tokens=2,

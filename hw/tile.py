@@ -75,8 +75,9 @@ class MXIntTile(wiring.Component):
 
     **Compute.** Every cycle in which the current bank and slot are full and the lanes take
     an input, one weight word and one activation block are read (addresses ``g * nb + j``
-    and ``j``, in that order for ``g = 0 .. R/P - 1``, ``j = 0 .. nb - 1``); one cycle later
-    lane ``p`` gets activation block ``j`` and block ``j`` of row ``g*P + p``. Lane ``p`` is
+    and ``j``, in that order for ``g = 0 .. R/P - 1``, ``j = 0 .. nb - 1``); two cycles
+    later (the memories' read registers, then fabric registers) lane ``p`` gets activation
+    block ``j`` and block ``j`` of row ``g*P + p``. Lane ``p`` is
     a :class:`~hw.dot_product.MXIntDotProduct` (exact block dot product, exponent sum, NaN
     flag) feeding a :class:`~hw.accumulator.MXIntAccumulator` (``align="loop"``: the lanes
     run in lockstep, no data-dependent stall; alignment to the running maximum exponent with
@@ -105,8 +106,8 @@ class MXIntTile(wiring.Component):
     ``nb <= (R/P) * nb``), so only the first tile's load and first token are exposed. The
     steady state needs ``w`` to deliver one word per ``T`` compute cycles on average, i.e.
     ``P * k`` weights per ``T`` cycles: the reuse ``T`` divides the weight bandwidth.
-    :attr:`latency` cycles pass from the read of a group's last block to its result (one
-    memory read cycle, the dot product, the accumulator, plus 3 for ``fp32``, plus those and
+    :attr:`latency` cycles pass from the read of a group's last block to its result (two
+    read cycles, the dot product, the accumulator, plus 3 for ``fp32``, plus those and
     the cast's for ``mx``, where a block's result waits for its ``k / P`` groups). The lanes,
     their converters and casts share one handshake and stall together on ``o.ready``; ``w``
     and ``x`` are independent streams.
@@ -244,7 +245,7 @@ class MXIntTile(wiring.Component):
     def latency(self) -> int:
         """Cycles from the read of a group's last block to its result being valid (for
         ``mx``: of the last group of a block)."""
-        latency = 1 + self._dots[0].latency + self._accs[0].latency
+        latency = 2 + self._dots[0].latency + self._accs[0].latency
         latency += self._convs[0].latency if self._convs else 0
         return latency + (self._casts[0].latency if self._casts else 0)
 
@@ -306,18 +307,21 @@ class MXIntTile(wiring.Component):
                 m.d.sync += x_idx.eq(x_idx + 1)
 
         # Compute side: word `r_idx` of bank `r_bank` with block `r_blk` of slot `r_slot`,
-        # for token `r_tok` of the tile. The read data is the lanes' input one cycle later;
-        # `staged` says it holds a read. The read port's enable is the stage's advance, so
-        # a read that is not taken is held (stable payload while valid and not ready).
+        # for token `r_tok` of the tile. Two stages: the memories' read registers
+        # (`staged`: they hold a read), then a copy in fabric registers, the lanes' input
+        # (`held`), so that no logic follows the block RAM's slow clock-to-out. Both stall
+        # together: the read ports' enable and the copy's are the advance, so a read that
+        # is not taken is held (stable payload while valid and not ready).
         r_bank, r_slot = Signal(), Signal()
         r_idx, r_blk, r_tok = Signal(range(D)), Signal(range(nb)), Signal(range(T))
-        staged = Signal()
+        staged, held = Signal(), Signal()
+        w_data, x_data = Signal(w_layout), Signal(x_layout)
         take = Signal()
         advance = Signal()
         issue = Signal()
         m.d.comb += [
             take.eq(_all([dot.a.ready & dot.b.ready for dot in self._dots])),
-            advance.eq(~staged | take),
+            advance.eq(~held | take),
             issue.eq(advance & w_full.bit_select(r_bank, 1) & x_full.bit_select(r_slot, 1)),
             w_rd.addr.eq(Mux(r_bank, r_idx + D, r_idx)),
             x_rd.addr.eq(Mux(r_slot, r_blk + nb, r_blk)),
@@ -325,7 +329,8 @@ class MXIntTile(wiring.Component):
             x_rd.en.eq(advance),
         ]
         with m.If(advance):
-            m.d.sync += staged.eq(issue)
+            m.d.sync += [staged.eq(issue), held.eq(staged), w_data.eq(w_rd.data),
+                         x_data.eq(x_rd.data)]
         with m.If(issue):
             m.d.sync += r_blk.eq(Mux(r_blk == nb - 1, 0, r_blk + 1))
             with m.If(r_idx == D - 1):  # the token's last read: its slot is free
@@ -340,15 +345,14 @@ class MXIntTile(wiring.Component):
                 m.d.sync += r_idx.eq(r_idx + 1)
 
         wbits = self.w_bits
-        w_data = w_rd.data
         for p, dot in enumerate(self._dots):
             m.d.comb += [
-                dot.a.payload.eq(x_rd.data),
+                dot.a.payload.eq(x_data),
                 dot.b.payload.mantissa.as_value().eq(
                     w_data.mantissa.as_value()[p * k * wbits:(p + 1) * k * wbits]),
                 dot.b.payload.exponent.eq(w_data.exponent[p]),
-                dot.a.valid.eq(staged),
-                dot.b.valid.eq(staged),
+                dot.a.valid.eq(held),
+                dot.b.valid.eq(held),
             ]
 
         # Dot products to accumulators, as in hw/linear.py: a block count marks the last

@@ -54,7 +54,7 @@ def test_properties():
     dut = MXIntTile(**params(block=4, k_len=10, rows=8, lanes=2, tokens=5))
     assert (dut.blocks, dut.groups, dut.words, dut.cycles_per_token, dut.macs_per_cycle) == \
         (3, 4, 12, 12, 8)
-    assert dut.latency == 1 + dut._dots[0].latency + dut._accs[0].latency
+    assert dut.latency == 2 + dut._dots[0].latency + dut._accs[0].latency
     assert all(acc.align == "loop" for acc in dut._accs)
     fp32 = MXIntTile(**params(output="fp32"))
     assert fp32.latency == dut.latency + 3

@@ -3,6 +3,8 @@
 #               under Verilator against the golden model, print the density report
 #               (synthesis and place-and-route are cached in build/cache: a rerun is fast)
 #   make test   install into .venv, run the whole test suite
+#   make layer  MiniLM's encoder layer 0 on the Verilated tile for 32 tokens (sim.tile_layer),
+#               mismatches against golden.nn (0), cycles and MAC utilisation
 #   make prove  prove the larger dot products equal to their definition (Yosys sat; see
 #               docs/formal.md), printing each proof's time
 
@@ -12,7 +14,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: demo test install lint bench prove clean
+.PHONY: demo test install lint bench prove clean layer
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +32,15 @@ demo: $(STAMP)
 	$(PY) -m hw.generate --bits 6 --block 16 --out build/demo
 	$(PY) -m sim.run --top dot --bits 6 --block 16 --seed 1 --vectors 2000
 	$(PY) -m flows.density --bits 6 --block 16 --out reports --quiet --print
+
+# Cycles and utilisation do not depend on the element widths (lockstep lanes, no
+# data-dependent stall); 2-bit elements keep the Verilated model small and fast.
+# LAYER_BITS=8 runs MXINT8 (a larger model: much slower under Verilator).
+LAYER_BITS ?= 2
+layer: $(STAMP)
+	MXFORGE_VERILATOR_CFLAGS=-O0 $(PY) -m sim.run --top tile --bits $(LAYER_BITS) --block 32 \
+		--lanes 4 --rows 64 --model minilm --layer encoder.layer.0 --tokens 32 --idle 0 \
+		--backpressure 0 --seed 1
 
 test: $(STAMP)
 	$(PY) -m ruff check .
@@ -61,6 +72,7 @@ prove: $(STAMP)
 	$(PY) -m sim.formal --top accum --bits 4 --block 2 --align loop
 	$(PY) -m sim.formal --top intdot --bits 4 --block 2 --arch tree
 	$(PY) -m sim.formal --top linear --bits 4 --block 2 --k-len 6 --rows 4 --lanes 2 --arch tree --exp-bits 4 --guard-bits 2
+	$(PY) -m sim.formal.tile_buffer
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

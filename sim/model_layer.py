@@ -352,8 +352,12 @@ def run_cli(args, parser) -> int:
 
     from .tools import ToolError
 
+    if args.top == "tile":  # a whole encoder layer on the tile
+        from .tile_layer import run_cli as run_tile_cli
+
+        return run_tile_cli(args, parser)
     if args.top != "linear":
-        parser.error(f"--model needs --top linear, not --top {args.top}")
+        parser.error(f"--model needs --top linear or tile, not --top {args.top}")
     if args.model is None or args.layer is None:
         parser.error("--model and --layer go together: give both (and --tokens)")
     tokens = 2 if args.tokens is None else args.tokens

@@ -29,6 +29,8 @@ SMALL = {
     "fpmac": {"exp_bits": 4, "man_bits": 3},
     "intmac": {"a_bits": 4, "b_bits": 4},
     "intdot": {"a_bits": 4, "b_bits": 4, "block": 4},
+    "tile": {"x_bits": 4, "w_bits": 4, "exp_bits": 5, "block": 4, "k_len": 8, "rows": 4,
+             "lanes": 2, "tokens": 2},
 }
 DOT_6_K16 = {"a_bits": 6, "b_bits": 6, "exp_bits": 8, "block": 16}
 
@@ -69,8 +71,8 @@ def test_ports_and_manifest(top):
 
 
 def test_tlast_where_units_have_groups():
-    """The accumulator and the integer MACs carry their ``last`` field on tlast; linear marks
-    the last result of each y = W x; the rest have no tlast."""
+    """The accumulator and the integer MACs carry their ``last`` field on tlast; linear and
+    tile mark the last result of each y = W x (of each token); the rest have no tlast."""
     tlast = {}
     for top in SMALL:
         m = elaborate(top, interface="axis", **SMALL[top]).manifest
@@ -78,7 +80,7 @@ def test_tlast_where_units_have_groups():
                       for n, s in m["streams"].items() if "tlast" in s}
     assert tlast == {"dot": {}, "adder": {}, "accum": {"i": "last"}, "cast": {},
                      "dequant": {}, "linear": {"o": 2}, "fpmac": {}, "intmac": {"i": "last"},
-                     "intdot": {"i": "last"}}
+                     "intdot": {"i": "last"}, "tile": {"o": 2}}
 
 
 def test_verilog_is_deterministic():

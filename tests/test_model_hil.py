@@ -41,7 +41,7 @@ def test_one_corrupted_value_is_caught(sim_build):
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--top", "dot", "--model", "minilm", "--layer", LAYER],
-     "--model needs --top linear, not --top dot"),
+     "--model needs --top linear or tile, not --top dot"),
     (["--top", "linear", "--model", "minilm"], "--model and --layer go together"),
     (["--top", "linear", "--model", "minilm", "--layer", LAYER, "--tokens", "0"],
      "--tokens must be from 1 to 4096, not 0"),
@@ -51,6 +51,13 @@ def test_one_corrupted_value_is_caught(sim_build):
      "--output must be fp32 with --model"),
     (["--top", "linear", "--model", "/nonexistent/model", "--layer", LAYER],
      "/nonexistent/model is not a folder"),
+    (["--top", "tile", "--model", "minilm"], "--model and --layer go together"),
+    (["--top", "tile", "--model", "minilm", "--layer", "encoder.layer.0", "--tokens", "0"],
+     "--tokens must be from 1 to 512 with --top tile, not 0"),
+    (["--top", "tile", "--model", "minilm", "--layer", "encoder.layer.0", "--k-len", "384"],
+     "--k-len is set by the layer with --top tile --model"),
+    (["--top", "tile", "--model", "minilm", "--layer", "encoder.layer.0", "--rows", "6"],
+     "rows must be a multiple of lanes (4), not 6"),
 ])
 def test_bad_options_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -99,9 +99,15 @@ def case_id(case) -> str:
 CASE_PARAMS = [pytest.param(top, p, id=case_id((top, p))) for top, p in CASES]
 
 
+#: Units whose throughput is checked by their own tests, not by the whole-pipeline-stall
+#: model here: the tile's inputs are decoupled from its output by its buffers (weights and
+#: activations load while it computes), so its cycles are measured as MAC utilisation.
+OWN_THROUGHPUT_TESTS = {"tile": "tests/test_tile.py::test_steady_state_mac_utilisation"}
+
+
 def test_every_unit_has_cases():
     """A unit added to ``hw.generate`` cannot go without a throughput check."""
-    assert {top for top, _ in CASES} == set(units())
+    assert {top for top, _ in CASES} | set(OWN_THROUGHPUT_TESTS) == set(units())
 
 
 # --- expectations derived from each unit's documented structure ---------------------------

@@ -1,0 +1,71 @@
+"""Bit-exact model of the weight-stationary tile: ``y_t = W x_t`` for several tokens, and the
+tile's MX output (its float32 results quantised along the output rows)."""
+
+from __future__ import annotations
+
+import torch
+
+from .accumulator import AccumResult
+from .cast import cast_blocks
+from .format import MXIntFormat
+from .linear import linear_blocks
+
+__all__ = ["tile_blocks", "tile_mx"]
+
+
+def tile_blocks(w_man: torch.Tensor, w_exp: torch.Tensor, x_man: torch.Tensor,
+                x_exp: torch.Tensor, fmt_w: MXIntFormat, fmt_x: MXIntFormat, *,
+                guard_bits: int, acc_width: int) -> AccumResult:
+    """``y_t = W x_t`` for every token ``t``: :func:`golden.linear.linear_blocks` per token.
+
+    Parameters
+    ----------
+    w_man, w_exp : torch.Tensor
+        The weight tile, shape ``(R, nb, k)`` and ``(R, nb)``.
+    x_man, x_exp : torch.Tensor
+        ``T`` tokens, shape ``(T, nb, k)`` and ``(T, nb)``.
+    fmt_w, fmt_x : MXIntFormat
+        Formats of weights and activations (same ``exp_bits`` and ``block``).
+    guard_bits, acc_width : int
+        Of the accumulators.
+
+    Returns
+    -------
+    AccumResult
+        Shape ``(T, R)``: row ``n`` of token ``t`` is the exact block dot products of
+        row ``n`` with ``x_t`` accumulated in block order, ``sum * 2**(exponent - G -
+        2*bias - (m_w - 2) - (m_x - 2))``.
+    """
+    ys = [linear_blocks(w_man, w_exp, x_man[t], x_exp[t], fmt_w, fmt_x,
+                        guard_bits=guard_bits, acc_width=acc_width)
+          for t in range(x_man.shape[0])]
+    return AccumResult(sum=torch.stack([y.sum for y in ys]),
+                       exponent=torch.stack([y.exponent for y in ys]),
+                       nan=torch.stack([y.nan for y in ys]))
+
+
+def tile_mx(bits: torch.Tensor, fmt_out: MXIntFormat) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tile's ``output="mx"``: float32 results quantised into MXINT blocks along the
+    output rows.
+
+    Parameters
+    ----------
+    bits : torch.Tensor
+        float32 bit patterns (:func:`golden.linear.linear_fp32`), shape ``(T, R)`` with
+        ``R`` a multiple of ``fmt_out.block``.
+    fmt_out : MXIntFormat
+        The output format; rows ``i*k .. i*k+k-1`` of a token form block ``i``.
+
+    Returns
+    -------
+    mantissa, exponent : torch.Tensor
+        Shape ``(T, R/k, k)`` and ``(T, R/k)``: :func:`golden.cast.cast_blocks` of the
+        patterns with nearest-even rounding, i.e. :func:`golden.quantize` of each token's
+        float32 output vector along its last axis, the next layer's input blocks.
+    """
+    t, r = bits.shape
+    k = fmt_out.block
+    if r % k:
+        raise ValueError(f"rows ({r}) must be a multiple of the block ({k})")
+    man, exp = cast_blocks(bits.reshape(-1, k), fmt_out, rounding="even")
+    return man.reshape(t, r // k, k), exp.reshape(t, r // k)

@@ -1,0 +1,541 @@
+"""Weight-stationary MXINT tile: ``y_t = W x_t`` for ``T`` tokens per weight tile, weights and
+activations in block RAM, ``P`` lanes of dot product + accumulator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
+from golden.tile import tile_blocks
+
+from .accumulator import ACC_WIDTH_HELP, MXIntAccumulator, check_acc_fields
+from .bitheap import DEFAULT_ARCH
+from .cast import MXIntCast
+from .dequantizer import MXIntDequantizer
+from .dot_product import MXIntDotProduct
+from .layouts import mxint_block_layout
+from .params import (
+    a_bits_param,
+    arch_param,
+    arch_suffix,
+    b_bits_param,
+    block_param,
+    check_sum_fields,
+    exp_bits_param,
+    guard_bits_param,
+    levels_param,
+)
+from .unit import Params, Unit, expose, param
+
+__all__ = ["OUTPUTS", "UNIT", "MXIntTile", "TileParams"]
+
+#: Largest K and R the generator accepts (the counters and memories are sized from them).
+MAX_LENGTH = 1 << 16
+#: Largest number of tokens per weight tile.
+MAX_TOKENS = 1 << 16
+#: Result formats: the accumulators' (sum, exponent, nan), float32 bit patterns, or MXINT
+#: blocks along the output rows (through the cast unit).
+OUTPUTS = ("accum", "fp32", "mx")
+
+
+def tile_weight_layout(*, w_bits: int, exp_bits: int, block: int, lanes: int
+                       ) -> data.StructLayout:
+    """One weight word: block ``j`` of the ``P`` rows of one group, lane ``p`` in mantissa
+    elements ``p*k .. p*k+k-1`` and exponent ``p``."""
+    return data.StructLayout({
+        "mantissa": data.ArrayLayout(signed(w_bits), lanes * block),
+        "exponent": data.ArrayLayout(unsigned(exp_bits), lanes),
+    })
+
+
+class MXIntTile(wiring.Component):
+    """``y_t = W x_t`` for an ``R x K`` MXINT weight tile held on chip and reused for ``T``
+    tokens ``x_t``, blocks of ``k`` along ``K``, ``P`` output rows computed in parallel.
+
+    **Weights.** A tile is ``R/P`` groups of ``P`` rows, each row ``nb = ceil(K / k)``
+    blocks. It arrives on ``w`` as ``D = (R/P) * nb`` words, group by group and within a
+    group block by block (word ``g * nb + j`` holds block ``j`` of rows ``g*P .. g*P+P-1``),
+    and is written into one bank of a two-bank weight memory (``2 * D`` words, one write
+    port, one synchronous read port: block RAM). Bank ``b ^ 1`` loads while bank ``b``
+    computes. Each bank has a full flag: the loader fills the bank it points at when that
+    bank is not full, and sets its flag after the ``D``-th word; the compute side uses the
+    bank it points at when that bank is full, and after the reads of ``T`` tokens clears the
+    flag and moves to the other bank. So a handover happens exactly when the next tile is
+    loaded and the current one has served its ``T`` tokens, whichever comes last.
+
+    **Activations.** Each token's ``nb`` blocks arrive once on ``x`` into one of two
+    activation slots (``2 * nb`` blocks, block RAM), with the same full-flag handshake: slot
+    ``s ^ 1`` loads while slot ``s`` is read ``R/P`` times, once per group, every lane fed
+    from the same read.
+
+    **Compute.** Every cycle in which the current bank and slot are full and the lanes take
+    an input, one weight word and one activation block are read (addresses ``g * nb + j``
+    and ``j``, in that order for ``g = 0 .. R/P - 1``, ``j = 0 .. nb - 1``); two cycles
+    later (the memories' read registers, then fabric registers) lane ``p`` gets activation
+    block ``j`` and block ``j`` of row ``g*P + p``. Lane ``p`` is
+    a :class:`~hw.dot_product.MXIntDotProduct` (exact block dot product, exponent sum, NaN
+    flag) feeding a :class:`~hw.accumulator.MXIntAccumulator` (``align="loop"``: the lanes
+    run in lockstep, no data-dependent stall; alignment to the running maximum exponent with
+    ``guard_bits`` guard bits, ``acc_width`` bits, saturating). After block ``nb - 1`` of a
+    group, ``o`` carries that group's results.
+
+    **Arithmetic.** For token ``t`` (in the order the tokens arrived) and row ``n`` of the
+    tile, the result is :func:`golden.linear.linear_blocks` of row ``n`` and ``x_t``
+    (:func:`golden.tile.tile_blocks` per token): ``sum * 2**(exponent - G - 2*bias -
+    (w_bits - 2) - (x_bits - 2))``. With ``output="fp32"`` each lane's result is rounded
+    once to float32 by a :class:`~hw.dequantizer.MXIntDequantizer` (``source="accum"``),
+    exactly :func:`golden.linear.linear_fp32`. With ``output="mx"`` those float32 values are
+    then cast (:class:`~hw.cast.MXIntCast`, ``rounding="even"``) into MXINT(``out_bits``,
+    ``exp_bits``, ``k``) blocks along the output rows, rows ``i*k .. i*k+k-1`` of a token
+    forming block ``i``: exactly :func:`golden.tile.tile_mx`, i.e. :func:`golden.quantize`
+    of the token's float32 output row vector, so that the output is the next tile's ``x``.
+
+    **Order of outputs.** Per weight tile, per token, per group (``accum``/``fp32``: one
+    transfer of ``P`` results per group; ``mx``: one transfer of ``C = max(1, P / k)``
+    blocks per ``C * k`` rows).
+
+    **Throughput and latency.** In steady state one block per lane per cycle (``P * k``
+    multiply-accumulates): a token takes :attr:`cycles_per_token` ``= (R/P) * nb`` cycles
+    and a tile ``T`` times that. Loading a tile takes ``D`` cycles of ``w`` and a token's
+    activations ``nb`` cycles of ``x``; both hide behind compute (``D <= T * D`` and
+    ``nb <= (R/P) * nb``), so only the first tile's load and first token are exposed. The
+    steady state needs ``w`` to deliver one word per ``T`` compute cycles on average, i.e.
+    ``P * k`` weights per ``T`` cycles: the reuse ``T`` divides the weight bandwidth.
+    :attr:`latency` cycles pass from the read of a group's last block to its result (two
+    read cycles, the dot product, the accumulator, plus 3 for ``fp32``, plus those and
+    the cast's for ``mx``, where a block's result waits for its ``k / P`` groups). The lanes,
+    their converters and casts share one handshake and stall together on ``o.ready``; ``w``
+    and ``x`` are independent streams.
+
+    Parameters
+    ----------
+    x_bits, w_bits : int
+        Mantissa widths of activations and weights, 2 to 24.
+    exp_bits : int
+        Shared exponent width, 2 to 8.
+    block : int
+        ``k``, 1 to 1024.
+    k_len : int
+        ``K``, 1 to 65536 (the last block zero-padded, as :func:`golden.quantize` pads);
+        default ``4 * k``.
+    rows : int
+        ``R``, rows of the weight tile, a multiple of ``lanes``, up to 65536.
+    lanes : int
+        ``P``, rows computed in parallel, 1 to 64.
+    tokens : int
+        ``T``, tokens each weight tile serves, 1 to 65536.
+    guard_bits, acc_width : int or None
+        Of the accumulators (defaults as :class:`~hw.accumulator.MXIntAccumulator`).
+    arch, levels_per_stage
+        Of the dot products (as :class:`~hw.dot_product.MXIntDotProduct`).
+    output : str
+        ``"accum"`` (default), ``"fp32"`` or ``"mx"`` (then ``rows`` must be a multiple of
+        ``block``, and ``block`` a multiple of ``lanes`` or ``lanes`` of ``block``).
+    out_bits : int or None
+        ``output="mx"`` only: mantissa bits of the output blocks, 2 to 24 (default
+        ``x_bits``).
+
+    Members
+    -------
+    x : ``In(stream.Signature(mxint_block_layout(x_bits)))``
+    w : ``In(stream.Signature(tile_weight_layout(...)))``
+    o : ``Out(stream.Signature(...))``
+        ``accum``: ``sum``: ``P`` signed ``acc_width``, ``exponent``: ``P`` of ``exp_bits +
+        1``, ``nan``: ``P`` flags. ``fp32``: ``bits``: ``P`` float32 patterns, lane 0 in the
+        low bits. ``mx`` with ``C = 1``: ``mxint_block_layout(out_bits)``; with ``C > 1``:
+        ``mantissa``: ``C * k`` signed ``out_bits``, ``exponent``: ``C`` codes.
+
+    Raises
+    ------
+    TypeError
+        If a parameter is not an integer (or a string, for ``arch`` and ``output``).
+    ValueError
+        If a parameter is out of range or the parameters contradict each other.
+    """
+
+    def __init__(self, *, x_bits: int, w_bits: int, exp_bits: int = 8, block: int,
+                 k_len: int | None = None, rows: int, lanes: int = 1, tokens: int = 1,
+                 guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
+                 arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
+                 output: str = "accum", out_bits: int | None = None) -> None:
+        self.params = TileParams(x_bits=x_bits, w_bits=w_bits, exp_bits=exp_bits, block=block,
+                                 k_len=k_len, rows=rows, lanes=lanes, tokens=tokens,
+                                 guard_bits=guard_bits, acc_width=acc_width, arch=arch,
+                                 levels_per_stage=levels_per_stage, output=output,
+                                 out_bits=out_bits)
+        self._dots = [MXIntDotProduct(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
+                                      block=block, arch=arch,
+                                      levels_per_stage=levels_per_stage)
+                      for _ in range(lanes)]
+        self._accs = [MXIntAccumulator(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
+                                       block=block, guard_bits=self.guard_bits,
+                                       acc_width=self.acc_width, align="loop")
+                      for _ in range(lanes)]
+        self._convs = []
+        self._casts = []
+        if output in ("fp32", "mx"):
+            self._convs = [MXIntDequantizer(source="accum", a_bits=x_bits, b_bits=w_bits,
+                                            exp_bits=exp_bits, block=block,
+                                            guard_bits=self.guard_bits,
+                                            acc_width=self.acc_width)
+                           for _ in range(lanes)]
+        if output == "mx":
+            self._casts = [MXIntCast(man_bits=self.out_bits, exp_bits=exp_bits, block=block)
+                           for _ in range(self.casts)]
+            if self.casts == 1:
+                out_layout = mxint_block_layout(man_bits=self.out_bits, exp_bits=exp_bits,
+                                                block=block)
+            else:
+                out_layout = data.StructLayout({
+                    "mantissa": data.ArrayLayout(signed(self.out_bits), self.casts * block),
+                    "exponent": data.ArrayLayout(unsigned(exp_bits), self.casts),
+                })
+        elif output == "fp32":
+            out_layout = data.StructLayout({"bits": data.ArrayLayout(unsigned(32), lanes)})
+        else:
+            out_layout = data.StructLayout({
+                "sum": data.ArrayLayout(signed(self.acc_width), lanes),
+                "exponent": data.ArrayLayout(unsigned(exp_bits + 1), lanes),
+                "nan": data.ArrayLayout(unsigned(1), lanes),
+            })
+        super().__init__({
+            "x": In(stream.Signature(mxint_block_layout(
+                man_bits=x_bits, exp_bits=exp_bits, block=block))),
+            "w": In(stream.Signature(tile_weight_layout(
+                w_bits=w_bits, exp_bits=exp_bits, block=block, lanes=lanes))),
+            "o": Out(stream.Signature(out_layout)),
+        })
+
+    @property
+    def blocks(self) -> int:
+        """Blocks per row, ``nb = ceil(K / k)``."""
+        return -(-self.k_len // self.block)
+
+    @property
+    def groups(self) -> int:
+        """Groups of ``P`` rows in a tile, ``R / P``."""
+        return self.rows // self.lanes
+
+    @property
+    def words(self) -> int:
+        """Weight words per tile (one bank), ``D = (R / P) * nb``."""
+        return self.groups * self.blocks
+
+    @property
+    def casts(self) -> int:
+        """Cast units with ``output="mx"``, ``C = max(1, P / k)`` (0 otherwise)."""
+        return max(1, self.lanes // self.block) if self.output == "mx" else 0
+
+    @property
+    def cycles_per_token(self) -> int:
+        """Steady-state cycles per token, ``(R / P) * nb``."""
+        return self.words
+
+    @property
+    def macs_per_cycle(self) -> int:
+        """Multiply-accumulate units, ``P * k``."""
+        return self.lanes * self.block
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the read of a group's last block to its result being valid (for
+        ``mx``: of the last group of a block)."""
+        latency = 2 + self._dots[0].latency + self._accs[0].latency
+        latency += self._convs[0].latency if self._convs else 0
+        return latency + (self._casts[0].latency if self._casts else 0)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        k, P, nb, D, T = self.block, self.lanes, self.blocks, self.words, self.tokens
+        for p, (dot, acc) in enumerate(zip(self._dots, self._accs, strict=True)):
+            m.submodules[f"dot{p}"] = dot
+            m.submodules[f"acc{p}"] = acc
+
+        # Memories: weights in two banks of D words (bank b at b*D), activations in two
+        # slots of nb blocks. One write port and one synchronous read port each, no
+        # transparency (a word is never written while it can be read: the loaders write
+        # only banks and slots that are not full, the compute side reads only full ones).
+        w_layout = tile_weight_layout(w_bits=self.w_bits, exp_bits=self.exp_bits, block=k,
+                                      lanes=P)
+        x_layout = mxint_block_layout(man_bits=self.x_bits, exp_bits=self.exp_bits, block=k)
+        m.submodules.w_mem = w_mem = Memory(shape=w_layout, depth=2 * D, init=[])
+        m.submodules.x_mem = x_mem = Memory(shape=x_layout, depth=2 * nb, init=[])
+        w_wr, w_rd = w_mem.write_port(), w_mem.read_port()
+        x_wr, x_rd = x_mem.write_port(), x_mem.read_port()
+
+        # Full flags of the two weight banks and the two activation slots: set by the
+        # loaders, cleared by the compute side (never the same bit in one cycle: a loader
+        # sets the flag of a bank that is not full, the compute side clears a full one).
+        w_full, x_full = Signal(2), Signal(2)
+        w_set, w_clr, x_set, x_clr = Signal(2), Signal(2), Signal(2), Signal(2)
+        m.d.sync += [w_full.eq((w_full & ~w_clr) | w_set),
+                     x_full.eq((x_full & ~x_clr) | x_set)]
+
+        # Weight loader: word `w_idx` of the bank `w_bank` being loaded.
+        w_bank, w_idx = Signal(), Signal(range(D))
+        m.d.comb += [
+            self.w.ready.eq(~w_full.bit_select(w_bank, 1)),
+            w_wr.addr.eq(Mux(w_bank, w_idx + D, w_idx)),
+            w_wr.data.eq(self.w.payload),
+            w_wr.en.eq(self.w.valid & self.w.ready),
+        ]
+        with m.If(self.w.valid & self.w.ready):
+            with m.If(w_idx == D - 1):
+                m.d.sync += [w_idx.eq(0), w_bank.eq(~w_bank)]
+                m.d.comb += w_set.eq(Mux(w_bank, 0b10, 0b01))
+            with m.Else():
+                m.d.sync += w_idx.eq(w_idx + 1)
+
+        # Activation loader: block `x_idx` of the slot `x_slot` being loaded.
+        x_slot, x_idx = Signal(), Signal(range(nb))
+        m.d.comb += [
+            self.x.ready.eq(~x_full.bit_select(x_slot, 1)),
+            x_wr.addr.eq(Mux(x_slot, x_idx + nb, x_idx)),
+            x_wr.data.eq(self.x.payload),
+            x_wr.en.eq(self.x.valid & self.x.ready),
+        ]
+        with m.If(self.x.valid & self.x.ready):
+            with m.If(x_idx == nb - 1):
+                m.d.sync += [x_idx.eq(0), x_slot.eq(~x_slot)]
+                m.d.comb += x_set.eq(Mux(x_slot, 0b10, 0b01))
+            with m.Else():
+                m.d.sync += x_idx.eq(x_idx + 1)
+
+        # Compute side: word `r_idx` of bank `r_bank` with block `r_blk` of slot `r_slot`,
+        # for token `r_tok` of the tile. Two stages: the memories' read registers
+        # (`staged`: they hold a read), then a copy in fabric registers, the lanes' input
+        # (`held`), so that no logic follows the block RAM's slow clock-to-out. Both stall
+        # together: the read ports' enable and the copy's are the advance, so a read that
+        # is not taken is held (stable payload while valid and not ready).
+        r_bank, r_slot = Signal(), Signal()
+        r_idx, r_blk, r_tok = Signal(range(D)), Signal(range(nb)), Signal(range(T))
+        staged, held = Signal(), Signal()
+        w_data, x_data = Signal(w_layout), Signal(x_layout)
+        take = Signal()
+        advance = Signal()
+        issue = Signal()
+        m.d.comb += [
+            take.eq(_all([dot.a.ready & dot.b.ready for dot in self._dots])),
+            advance.eq(~held | take),
+            issue.eq(advance & w_full.bit_select(r_bank, 1) & x_full.bit_select(r_slot, 1)),
+            w_rd.addr.eq(Mux(r_bank, r_idx + D, r_idx)),
+            x_rd.addr.eq(Mux(r_slot, r_blk + nb, r_blk)),
+            w_rd.en.eq(advance),
+            x_rd.en.eq(advance),
+        ]
+        with m.If(advance):
+            m.d.sync += [staged.eq(issue), held.eq(staged), w_data.eq(w_rd.data),
+                         x_data.eq(x_rd.data)]
+        with m.If(issue):
+            m.d.sync += r_blk.eq(Mux(r_blk == nb - 1, 0, r_blk + 1))
+            with m.If(r_idx == D - 1):  # the token's last read: its slot is free
+                m.d.sync += [r_idx.eq(0), r_slot.eq(~r_slot)]
+                m.d.comb += x_clr.eq(Mux(r_slot, 0b10, 0b01))
+                with m.If(r_tok == T - 1):  # the tile's last token: its bank is free
+                    m.d.sync += [r_tok.eq(0), r_bank.eq(~r_bank)]
+                    m.d.comb += w_clr.eq(Mux(r_bank, 0b10, 0b01))
+                with m.Else():
+                    m.d.sync += r_tok.eq(r_tok + 1)
+            with m.Else():
+                m.d.sync += r_idx.eq(r_idx + 1)
+
+        wbits = self.w_bits
+        for p, dot in enumerate(self._dots):
+            m.d.comb += [
+                dot.a.payload.eq(x_data),
+                dot.b.payload.mantissa.as_value().eq(
+                    w_data.mantissa.as_value()[p * k * wbits:(p + 1) * k * wbits]),
+                dot.b.payload.exponent.eq(w_data.exponent[p]),
+                dot.a.valid.eq(held),
+                dot.b.valid.eq(held),
+            ]
+
+        # Dot products to accumulators, as in hw/linear.py: a block count marks the last
+        # block of each row; the accumulators (align="loop") run in lockstep, joined anyway
+        # so that no lane can run ahead.
+        count = Signal(range(nb))
+        last = Signal()
+        m.d.comb += last.eq(count == nb - 1)
+        acc_ready = [acc.i.ready for acc in self._accs]
+        for p, (dot, acc) in enumerate(zip(self._dots, self._accs, strict=True)):
+            others = acc_ready[:p] + acc_ready[p + 1:]
+            m.d.comb += [
+                acc.i.payload.sum.eq(dot.o.payload.sum),
+                acc.i.payload.exponent.eq(dot.o.payload.exponent),
+                acc.i.payload.nan.eq(dot.o.payload.nan),
+                acc.i.payload.last.eq(last),
+                acc.i.valid.eq(dot.o.valid & _all(others) if others else dot.o.valid),
+                dot.o.ready.eq(_all(acc_ready)),
+            ]
+        with m.If(self._accs[0].i.valid & self._accs[0].i.ready):
+            m.d.sync += count.eq(Mux(last, 0, count + 1))
+
+        if not self._convs:
+            for p, acc in enumerate(self._accs):
+                m.d.comb += [
+                    self.o.payload.sum[p].eq(acc.o.payload.sum),
+                    self.o.payload.exponent[p].eq(acc.o.payload.exponent),
+                    self.o.payload.nan[p].eq(acc.o.payload.nan),
+                ]
+            _join_outputs(m, self.o, [acc.o for acc in self._accs])
+            return m
+
+        # float32: each lane's result rounded once; the converters stay in lockstep.
+        for p, (acc, conv) in enumerate(zip(self._accs, self._convs, strict=True)):
+            m.submodules[f"fp32_{p}"] = conv
+            m.d.comb += [conv.i.payload.eq(acc.o.payload), conv.i.valid.eq(acc.o.valid),
+                         acc.o.ready.eq(conv.i.ready)]
+        if not self._casts:
+            for p, conv in enumerate(self._convs):
+                m.d.comb += self.o.payload.bits[p].eq(conv.o.payload.bits)
+            _join_outputs(m, self.o, [conv.o for conv in self._convs])
+            return m
+
+        # MX output: the P float32 results of a group, joined into one stream `f`.
+        f = stream.Signature(data.ArrayLayout(unsigned(32), P)).flip().create()
+        for p, conv in enumerate(self._convs):
+            m.d.comb += f.payload[p].eq(conv.o.payload.bits)
+        _join_outputs(m, f, [conv.o for conv in self._convs])
+        for c, cast in enumerate(self._casts):
+            m.submodules[f"cast{c}"] = cast
+        if k >= P:
+            # One cast; a block is k/P groups: the first k/P - 1 are held in registers, the
+            # block goes to the cast with the last one (no extra cycle).
+            cast, per = self._casts[0], k // P
+            held = Signal(32 * P * (per - 1)) if per > 1 else None
+            pos = Signal(range(per))
+            m.d.comb += cast.i.payload.bits.as_value().eq(
+                Cat(held, f.payload) if held is not None else f.payload)
+            m.d.comb += [cast.i.valid.eq(f.valid & (pos == per - 1)),
+                         f.ready.eq((pos != per - 1) | cast.i.ready)]
+            with m.If(f.valid & f.ready):
+                m.d.sync += pos.eq(Mux(pos == per - 1, 0, pos + 1))
+                if held is not None:
+                    for q in range(per - 1):
+                        with m.If(pos == q):
+                            m.d.sync += held[32 * P * q:32 * P * (q + 1)].eq(f.payload)
+        else:
+            # P/k casts, one per block of the group, in lockstep.
+            for c, cast in enumerate(self._casts):
+                m.d.comb += [
+                    cast.i.payload.bits.as_value().eq(
+                        f.payload.as_value()[32 * k * c:32 * k * (c + 1)]),
+                    cast.i.valid.eq(f.valid),
+                ]
+            m.d.comb += f.ready.eq(_all([cast.i.ready for cast in self._casts]))
+        mb = self.out_bits * k
+        for c, cast in enumerate(self._casts):
+            if self.casts == 1:
+                m.d.comb += self.o.payload.eq(cast.o.payload)
+            else:
+                m.d.comb += [
+                    self.o.payload.mantissa.as_value()[mb * c:mb * (c + 1)].eq(
+                        cast.o.payload.mantissa.as_value()),
+                    self.o.payload.exponent[c].eq(cast.o.payload.exponent),
+                ]
+        _join_outputs(m, self.o, [cast.o for cast in self._casts])
+        return m
+
+
+def _join_outputs(m: Module, o, lanes: list) -> None:
+    """``o`` is valid when every lane is; a lane is taken when ``o`` is."""
+    valid = [lane.valid for lane in lanes]
+    m.d.comb += o.valid.eq(_all(valid))
+    for p, lane in enumerate(lanes):
+        others = valid[:p] + valid[p + 1:]
+        m.d.comb += lane.ready.eq(o.ready & _all(others) if others else o.ready)
+
+
+def _all(values):
+    out = values[0]
+    for v in values[1:]:
+        out = out & v
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class TileParams(Params):
+    """Parameters of :class:`MXIntTile` (see there for their meaning)."""
+
+    x_bits: int = a_bits_param()
+    w_bits: int = b_bits_param()
+    exp_bits: int = exp_bits_param()
+    block: int = block_param()
+    k_len: int | None = param(None, help="length K of x and of the weight rows (default: 4 "
+                                         "blocks)", lo=1, hi=MAX_LENGTH)
+    rows: int = param(help="rows R of the weight tile", lo=1, hi=MAX_LENGTH)
+    lanes: int = param(1, help="rows computed in parallel, P", lo=1, hi=64)
+    tokens: int = param(1, help="tokens T each weight tile serves (its reuse)", lo=1,
+                        hi=MAX_TOKENS, option="--tile-tokens")
+    guard_bits: int = guard_bits_param(DEFAULT_GUARD_BITS)
+    acc_width: int | None = param(None, help=ACC_WIDTH_HELP)
+    arch: str = arch_param()
+    levels_per_stage: int = levels_param()
+    output: str = param("accum", choices=OUTPUTS,
+                        help="result format: the accumulators' (sum, exponent, nan), float32 "
+                             "patterns, or MXINT blocks of out_bits along the output rows")
+    out_bits: int | None = param(None, lo=2, hi=24, applies=("output", "mx"),
+                                 help="mantissa bits of the MX output blocks, sign included "
+                                      "(default: x_bits)")
+
+    def resolve(self) -> None:
+        if self.rows % self.lanes:
+            raise ValueError(f"rows must be a multiple of lanes ({self.lanes}), not {self.rows}")
+        if self.k_len is None:
+            self._set("k_len", 4 * self.block)
+        if self.output == "mx":
+            if self.out_bits is None:
+                self._set("out_bits", self.x_bits)
+            if self.rows % self.block:
+                raise ValueError(f"rows must be a multiple of block ({self.block}) with "
+                                 f"output 'mx', not {self.rows}")
+            if self.block % self.lanes and self.lanes % self.block:
+                raise ValueError(f"lanes must divide block ({self.block}) or be a multiple of "
+                                 f"it with output 'mx', not {self.lanes}")
+        check_acc_fields(self, a_bits=self.x_bits, b_bits=self.w_bits)
+        check_sum_fields(self)
+
+    @property
+    def name(self) -> str:
+        name = (f"mxint_tile_a{self.x_bits}_w{self.w_bits}_e{self.exp_bits}_k{self.block}"
+                f"_K{self.k_len}_R{self.rows}_P{self.lanes}_T{self.tokens}_g{self.guard_bits}")
+        if self.acc_width != resolve_acc_width(a_bits=self.x_bits, b_bits=self.w_bits,
+                                               block=self.block, guard_bits=self.guard_bits,
+                                               acc_width=None):
+            name += f"_acc{self.acc_width}"
+        name += arch_suffix(self)
+        if self.levels_per_stage != 2:
+            name += f"_l{self.levels_per_stage}"
+        if self.output == "mx":
+            return name + f"_mx{self.out_bits}"
+        return name + ("" if self.output == "accum" else f"_{self.output}")
+
+
+expose(MXIntTile, TileParams)
+
+
+def _packets(p: TileParams) -> dict[str, int]:
+    """Output transfers per token."""
+    if p.output == "mx":
+        return {"o": p.rows // (p.block * max(1, p.lanes // p.block))}
+    return {"o": p.rows // p.lanes}
+
+
+UNIT = Unit(
+    key="tile",
+    summary="MXINT weight-stationary tile: R x K weights double-buffered in block RAM, "
+            "reused for T tokens, P lanes of dot product + accumulator (+ float32 or MX "
+            "output with --output fp32/mx)",
+    params=TileParams,
+    component=MXIntTile,
+    golden=tile_blocks,
+    model="sim.units.tile:TileModel",
+    macs=lambda p: p.lanes * p.block,
+    packets=_packets,
+    command_defaults={"rows": 4, "lanes": 2, "tokens": 2},
+)

@@ -1,0 +1,160 @@
+"""Testbench model of the weight-stationary tile (``--top tile``)."""
+
+from __future__ import annotations
+
+import torch
+
+from golden.format import MXIntFormat
+from golden.linear import linear_fp32
+from golden.quantize import quantize
+from golden.tile import tile_blocks, tile_mx
+
+from .common import random_blocks
+
+__all__ = ["TileModel", "tile_outputs", "tile_stimuli"]
+
+
+def tile_stimuli(w_man: torch.Tensor, w_exp: torch.Tensor, x_man: torch.Tensor,
+                 x_exp: torch.Tensor, lanes: int) -> tuple[list[dict], list[dict]]:
+    """The ``w`` words and ``x`` blocks of one weight tile ``(R, nb, k)`` / ``(R, nb)`` and
+    its ``T`` tokens ``(T, nb, k)`` / ``(T, nb)``: weights group by group, block by block;
+    each token's blocks in order."""
+    rows, nb = w_exp.shape
+    ws = [{"mantissa": w_man[g * lanes:(g + 1) * lanes, j].reshape(-1).tolist(),
+           "exponent": w_exp[g * lanes:(g + 1) * lanes, j].tolist()}
+          for g in range(rows // lanes) for j in range(nb)]
+    xs = [{"mantissa": x_man[t, j].tolist(), "exponent": int(x_exp[t, j])}
+          for t in range(x_exp.shape[0]) for j in range(nb)]
+    return ws, xs
+
+
+def tile_outputs(y, bits: torch.Tensor | None, mx: tuple | None, *, lanes: int,
+                 block: int, output: str) -> list[dict]:
+    """The ``o`` payloads of one tile from its golden results: ``y`` (:class:`AccumResult`,
+    ``(T, R)``), ``bits`` (float32 patterns) and ``mx`` (mantissas ``(T, R/k, k)``,
+    exponents ``(T, R/k)``), in the tile's output order."""
+    out = []
+    T, R = y.sum.shape
+    if output == "mx":
+        man, exp = mx
+        per = max(1, lanes // block)  # blocks per transfer
+        for t in range(T):
+            for i in range(0, R // block, per):
+                if per == 1:
+                    out.append({"mantissa": man[t, i].tolist(), "exponent": int(exp[t, i])})
+                else:
+                    out.append({"mantissa": man[t, i:i + per].reshape(-1).tolist(),
+                                "exponent": exp[t, i:i + per].tolist()})
+        return out
+    for t in range(T):
+        for g in range(R // lanes):
+            sl = slice(g * lanes, (g + 1) * lanes)
+            if output == "fp32":
+                out.append({"bits": bits[t, sl].tolist()})
+            else:
+                out.append({"sum": y.sum[t, sl].tolist(), "exponent": y.exponent[t, sl].tolist(),
+                            "nan": [int(f) for f in y.nan[t, sl].tolist()]})
+    return out
+
+
+class TileModel:
+    """Stimuli and expected results of :class:`hw.tile.MXIntTile`.
+
+    A stimulus is a list of weight tiles, each with its ``T`` tokens. Directed tiles come
+    first: a real ``torch.nn.Linear`` quantised with :func:`golden.quantize` and Gaussian
+    tokens; all ``-2**(m-1)`` weights at exponent 0 with tokens of all ``-2**(m-1)`` and of
+    ``+max``, at the top exponent; a NaN weight block (row 0's last) with a token holding a
+    NaN block. Then ``ceil(n / T)`` random tiles with full-range mantissas and exponents
+    (NaN codes included), every other one with exponents drawn near each other so that
+    alignment keeps information.
+    """
+
+    inputs = ("x", "w")
+    outputs = ("o",)
+
+    def __init__(self, params: dict) -> None:
+        from hw.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
+
+        self.p = dict(params)
+        self.fmt_x = MXIntFormat(params["x_bits"], params["exp_bits"], params["block"])
+        self.fmt_w = MXIntFormat(params["w_bits"], params["exp_bits"], params["block"])
+        self.k = params["block"]
+        self.k_len = params.get("k_len") or 4 * self.k
+        self.nb = -(-self.k_len // self.k)
+        self.rows, self.lanes = params["rows"], params.get("lanes", 1)
+        self.tokens = params.get("tokens", 1)
+        self.output = params.get("output", "accum")
+        self.fmt_o = MXIntFormat(params.get("out_bits") or params["x_bits"],
+                                 params["exp_bits"], self.k) if self.output == "mx" else None
+        self.guard_bits = params.get("guard_bits", DEFAULT_GUARD_BITS)
+        self.acc_width = resolve_acc_width(
+            a_bits=params["x_bits"], b_bits=params["w_bits"], block=self.k,
+            guard_bits=self.guard_bits, acc_width=params.get("acc_width"))
+
+    def _tiles(self, gen: torch.Generator, n: int) -> list[tuple]:
+        fx, fw, nb, k, R, T = self.fmt_x, self.fmt_w, self.nb, self.k, self.rows, self.tokens
+        out = []
+        layer = torch.nn.Linear(self.k_len, R, bias=False)
+        with torch.no_grad():
+            layer.weight.copy_((torch.rand(layer.weight.shape, generator=gen) * 2 - 1)
+                               / self.k_len ** 0.5)
+        wq = quantize(layer.weight.detach(), fw)
+        xq = quantize(torch.randn(T, self.k_len, generator=gen), fx)
+        out.append((wq.mantissa, wq.exponent, xq.mantissa, xq.exponent))
+
+        def full(shape, value):
+            return torch.full(shape, value, dtype=torch.int64)
+
+        x_m = full((T, nb, k), -(1 << (fx.man_bits - 1)))
+        x_m[1::2] = fx.max_man
+        out.append((full((R, nb, k), -(1 << (fw.man_bits - 1))), full((R, nb), fw.max_code),
+                    x_m, full((T, nb), fx.max_code)))
+        w_m, w_e = random_blocks(gen, fw, R * nb, nan_rate=0.0)
+        w_e = w_e.reshape(R, nb).clone()
+        w_e[0, -1] = fw.nan_code
+        x_m, x_e = random_blocks(gen, fx, T * nb, nan_rate=0.0)
+        x_e = x_e.reshape(T, nb).clone()
+        x_e[-1, 0] = fx.nan_code
+        out.append((w_m.reshape(R, nb, k), w_e, x_m.reshape(T, nb, k), x_e))
+        for i in range(-(-n // T)):
+            w_m, w_e = random_blocks(gen, fw, R * nb, nan_rate=0.02)
+            x_m, x_e = random_blocks(gen, fx, T * nb, nan_rate=0.02)
+            if i % 2:  # exponents close together: alignment keeps information
+                base = int(torch.randint(0, fw.max_code - 3, (1,), generator=gen))
+                w_e = base + torch.randint(0, 4, w_e.shape, generator=gen)
+                x_e = base + torch.randint(0, 4, x_e.shape, generator=gen)
+            out.append((w_m.reshape(R, nb, k), w_e.reshape(R, nb), x_m.reshape(T, nb, k),
+                        x_e.reshape(T, nb)))
+        return out
+
+    def stimuli(self, gen: torch.Generator, n: int) -> dict[str, list[dict]]:
+        xs, ws = [], []
+        for w_m, w_e, x_m, x_e in self._tiles(gen, n):
+            w, x = tile_stimuli(w_m, w_e, x_m, x_e, self.lanes)
+            ws += w
+            xs += x
+        return {"x": xs, "w": ws}
+
+    def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        P, nb, k, R, T = self.lanes, self.nb, self.k, self.rows, self.tokens
+        D = R // P * nb
+        xs, ws = stimuli["x"], stimuli["w"]
+        out = []
+        for tile in range(len(ws) // D):
+            w = ws[tile * D:(tile + 1) * D]
+            x = xs[tile * T * nb:(tile + 1) * T * nb]
+            w_m = torch.tensor([v["mantissa"] for v in w]).reshape(R // P, nb, P, k) \
+                .transpose(1, 2).reshape(R, nb, k)
+            w_e = torch.tensor([v["exponent"] for v in w]).reshape(R // P, nb, P) \
+                .transpose(1, 2).reshape(R, nb)
+            x_m = torch.tensor([v["mantissa"] for v in x]).reshape(T, nb, k)
+            x_e = torch.tensor([v["exponent"] for v in x]).reshape(T, nb)
+            y = tile_blocks(w_m, w_e, x_m, x_e, self.fmt_w, self.fmt_x,
+                            guard_bits=self.guard_bits, acc_width=self.acc_width)
+            bits = mx = None
+            if self.output != "accum":
+                bits = linear_fp32(y, self.fmt_w, self.fmt_x, guard_bits=self.guard_bits)
+            if self.output == "mx":
+                mx = tile_mx(bits, self.fmt_o)
+            out += tile_outputs(y, bits, mx, lanes=P, block=k, output=self.output)
+        return {"o": out}

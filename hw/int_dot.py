@@ -11,10 +11,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.int_dot import check_int_dot, default_int_dot_acc_bits, int_dot
-from golden.int_mac import MAX_INT_BITS
+from golden.int_mac import INT_FORMATS, MAX_INT_BITS
 
 from .bitheap import DEFAULT_ARCH, SumOfProducts
-from .int_mac import ACC_WIDTH_HELP, INT_PRESET
 from .params import (
     a_bits_param,
     arch_param,
@@ -26,7 +25,14 @@ from .params import (
     primitives_param,
 )
 from .pipeline import StallPipeline
-from .unit import Params, Unit, expose, param
+from .unit import Params, Preset, Unit, expose, param
+
+#: Help of the integer units' wrapping accumulator width (intmac and intdot).
+ACC_WIDTH_HELP = "accumulator width in bits, wrapping (default: exact width of one sum + 16)"
+#: ``--int-preset``: operand widths of int8 and int4, shared by intmac and intdot.
+INT_PRESET = Preset("--int-preset", {name: {"a_bits": a, "b_bits": b}
+                                     for name, (a, b) in sorted(INT_FORMATS.items())},
+                    help="operand preset, instead of --bits/--abits/--wbits")
 
 __all__ = ["UNIT", "IntDotParams", "IntDotProduct"]
 

@@ -8,10 +8,11 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.int_mac import INT_FORMATS, MAX_INT_BITS, check_int_mac, int_mac
+from golden.int_mac import MAX_INT_BITS, check_int_mac, int_mac
 
+from .int_dot import ACC_WIDTH_HELP, INT_PRESET, IntDotProduct
 from .params import a_bits_param, b_bits_param
-from .unit import Params, Preset, Unit, expose, param
+from .unit import Params, Unit, expose, param
 
 __all__ = ["INT_PRESET", "MULTIPLIERS", "UNIT", "IntMacParams", "IntMultiplyAccumulate"]
 
@@ -78,8 +79,6 @@ class IntMultiplyAccumulate(wiring.Component):
                                    multiplier=multiplier)
         self._dot = None
         if multiplier == "heap":
-            from .int_dot import IntDotProduct  # hw.int_dot imports this module
-
             self._dot = IntDotProduct(a_bits=a_bits, b_bits=b_bits, block=1,
                                       acc_width=self.acc_width, arch="heap")
         super().__init__({
@@ -134,12 +133,8 @@ class IntMultiplyAccumulate(wiring.Component):
         return m
 
 
-ACC_WIDTH_HELP = "accumulator width in bits, wrapping (default: exact width of one sum + 16)"
 MULTIPLIER_HELP = ("the product: 'heap' (the one-lane bit heap dot product: LUT tiles, "
                    "counters, one adder) or 'generic' (Yosys's $mul)")
-INT_PRESET = Preset("--int-preset", {name: {"a_bits": a, "b_bits": b}
-                                     for name, (a, b) in sorted(INT_FORMATS.items())},
-                     help="operand preset, instead of --bits/--abits/--wbits")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -497,7 +497,7 @@ class TileParams(Params):
             if self.block % self.lanes and self.lanes % self.block:
                 raise ValueError(f"lanes must divide block ({self.block}) or be a multiple of "
                                  f"it with output 'mx', not {self.lanes}")
-        check_acc_fields(self, a_bits=self.x_bits, b_bits=self.w_bits)
+        check_acc_fields(self, "x", "w")
         check_sum_fields(self)
 
     @property

@@ -452,10 +452,12 @@ def test_advance_without_bubble_absorption_is_caught(monkeypatch, top, params):
 
 
 def test_int_mac_advance_without_bubble_absorption_is_caught():
-    """``hw/int_mac.py`` has its own advance; the same mutant there is caught too."""
+    """``hw/int_mac.py``'s generic multiplier has its own advance (the heap one is
+    ``hw.int_dot``'s pipeline, in ``PIPELINE_UNITS``); the same mutant there is caught too."""
     bad = mutant(hw.int_mac, "advance.eq(~self.o.valid | self.o.ready)",
                  "advance.eq(self.o.ready)")
     top, params = pick("intmac")
+    params = {**params, "multiplier": "generic"}
     found, r = bubble_failures(top, params, bad.IntMultiplyAccumulate)
     assert r.ok and any("inputs taken with o.ready low" in f for f in found), found
     assert throughput_failures(top, params, SEEDS[0], idle=False,

@@ -225,7 +225,7 @@ class MXIntLinear(wiring.Component):
                 dot.a.valid.eq(both),
                 dot.b.valid.eq(both),
             ]
-        m.d.comb += ready.eq(_all([dot.a.ready & dot.b.ready for dot in self._dots]))
+        m.d.comb += ready.eq(all_of([dot.a.ready & dot.b.ready for dot in self._dots]))
         m.d.comb += [self.x.ready.eq(ready & self.w.valid), self.w.ready.eq(ready & self.x.valid)]
 
         # Between dot and accumulator: count blocks as they enter the accumulators to mark
@@ -246,8 +246,8 @@ class MXIntLinear(wiring.Component):
                 acc.i.payload.exponent.eq(dot.o.payload.exponent),
                 acc.i.payload.nan.eq(dot.o.payload.nan),
                 acc.i.payload.last.eq(last),
-                acc.i.valid.eq(dot.o.valid & _all(others) if others else dot.o.valid),
-                dot.o.ready.eq(_all(acc_ready)),
+                acc.i.valid.eq(dot.o.valid & all_of(others) if others else dot.o.valid),
+                dot.o.ready.eq(all_of(acc_ready)),
             ]
         with m.If(self._accs[0].i.valid & self._accs[0].i.ready):
             with m.If(last):
@@ -266,7 +266,7 @@ class MXIntLinear(wiring.Component):
                     acc.o.ready.eq(conv.i.ready),
                     self.o.payload.bits[p].eq(conv.o.payload.bits),
                 ]
-            _join_outputs(m, self.o, [conv.o for conv in self._convs])
+            join_outputs(m, self.o, [conv.o for conv in self._convs])
             return m
 
         # Output side: the lanes' results leave together.
@@ -276,21 +276,22 @@ class MXIntLinear(wiring.Component):
                 self.o.payload.exponent[p].eq(acc.o.payload.exponent),
                 self.o.payload.nan[p].eq(acc.o.payload.nan),
             ]
-        _join_outputs(m, self.o, [acc.o for acc in self._accs])
+        join_outputs(m, self.o, [acc.o for acc in self._accs])
         return m
 
 
-def _join_outputs(m: Module, o, lanes: list) -> None:
+def join_outputs(m: Module, o, lanes: list) -> None:
     """``o`` is valid when every lane is; a lane is taken when ``o`` is, so lanes that finish
-    at different cycles wait for each other."""
+    at different cycles wait for each other (also :mod:`hw.tile`'s output join)."""
     valid = [lane.valid for lane in lanes]
-    m.d.comb += o.valid.eq(_all(valid))
+    m.d.comb += o.valid.eq(all_of(valid))
     for p, lane in enumerate(lanes):
         others = valid[:p] + valid[p + 1:]
-        m.d.comb += lane.ready.eq(o.ready & _all(others) if others else o.ready)
+        m.d.comb += lane.ready.eq(o.ready & all_of(others) if others else o.ready)
 
 
-def _all(values):
+def all_of(values):
+    """The AND of ``values`` (one or more signals)."""
     out = values[0]
     for v in values[1:]:
         out = out & v

@@ -19,6 +19,7 @@ from .cast import MXIntCast
 from .dequantizer import MXIntDequantizer
 from .dot_product import MXIntDotProduct
 from .layouts import mxint_block_layout
+from .linear import all_of, join_outputs
 from .params import (
     a_bits_param,
     arch_param,
@@ -320,7 +321,7 @@ class MXIntTile(wiring.Component):
         advance = Signal()
         issue = Signal()
         m.d.comb += [
-            take.eq(_all([dot.a.ready & dot.b.ready for dot in self._dots])),
+            take.eq(all_of([dot.a.ready & dot.b.ready for dot in self._dots])),
             advance.eq(~held | take),
             issue.eq(advance & w_full.bit_select(r_bank, 1) & x_full.bit_select(r_slot, 1)),
             w_rd.addr.eq(Mux(r_bank, r_idx + D, r_idx)),
@@ -369,8 +370,8 @@ class MXIntTile(wiring.Component):
                 acc.i.payload.exponent.eq(dot.o.payload.exponent),
                 acc.i.payload.nan.eq(dot.o.payload.nan),
                 acc.i.payload.last.eq(last),
-                acc.i.valid.eq(dot.o.valid & _all(others) if others else dot.o.valid),
-                dot.o.ready.eq(_all(acc_ready)),
+                acc.i.valid.eq(dot.o.valid & all_of(others) if others else dot.o.valid),
+                dot.o.ready.eq(all_of(acc_ready)),
             ]
         with m.If(self._accs[0].i.valid & self._accs[0].i.ready):
             m.d.sync += count.eq(Mux(last, 0, count + 1))
@@ -382,7 +383,7 @@ class MXIntTile(wiring.Component):
                     self.o.payload.exponent[p].eq(acc.o.payload.exponent),
                     self.o.payload.nan[p].eq(acc.o.payload.nan),
                 ]
-            _join_outputs(m, self.o, [acc.o for acc in self._accs])
+            join_outputs(m, self.o, [acc.o for acc in self._accs])
             return m
 
         # float32: each lane's result rounded once; the converters stay in lockstep.
@@ -393,14 +394,14 @@ class MXIntTile(wiring.Component):
         if not self._casts:
             for p, conv in enumerate(self._convs):
                 m.d.comb += self.o.payload.bits[p].eq(conv.o.payload.bits)
-            _join_outputs(m, self.o, [conv.o for conv in self._convs])
+            join_outputs(m, self.o, [conv.o for conv in self._convs])
             return m
 
         # MX output: the P float32 results of a group, joined into one stream `f`.
         f = stream.Signature(data.ArrayLayout(unsigned(32), P)).flip().create()
         for p, conv in enumerate(self._convs):
             m.d.comb += f.payload[p].eq(conv.o.payload.bits)
-        _join_outputs(m, f, [conv.o for conv in self._convs])
+        join_outputs(m, f, [conv.o for conv in self._convs])
         for c, cast in enumerate(self._casts):
             m.submodules[f"cast{c}"] = cast
         if k >= P:
@@ -427,7 +428,7 @@ class MXIntTile(wiring.Component):
                         f.payload.as_value()[32 * k * c:32 * k * (c + 1)]),
                     cast.i.valid.eq(f.valid),
                 ]
-            m.d.comb += f.ready.eq(_all([cast.i.ready for cast in self._casts]))
+            m.d.comb += f.ready.eq(all_of([cast.i.ready for cast in self._casts]))
         mb = self.out_bits * k
         for c, cast in enumerate(self._casts):
             if self.casts == 1:
@@ -438,24 +439,8 @@ class MXIntTile(wiring.Component):
                         cast.o.payload.mantissa.as_value()),
                     self.o.payload.exponent[c].eq(cast.o.payload.exponent),
                 ]
-        _join_outputs(m, self.o, [cast.o for cast in self._casts])
+        join_outputs(m, self.o, [cast.o for cast in self._casts])
         return m
-
-
-def _join_outputs(m: Module, o, lanes: list) -> None:
-    """``o`` is valid when every lane is; a lane is taken when ``o`` is."""
-    valid = [lane.valid for lane in lanes]
-    m.d.comb += o.valid.eq(_all(valid))
-    for p, lane in enumerate(lanes):
-        others = valid[:p] + valid[p + 1:]
-        m.d.comb += lane.ready.eq(o.ready & _all(others) if others else o.ready)
-
-
-def _all(values):
-    out = values[0]
-    for v in values[1:]:
-        out = out & v
-    return out
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -128,7 +128,10 @@ def add_unit_arguments(parser: argparse.ArgumentParser, *, interface: bool = Tru
         elif _is_element(spec):  # named in the --format vocabulary
             kwargs = {"type": format_choice, "metavar": "FORMAT"}
         elif spec.choices is not None:
-            kwargs = {"choices": spec.choices}
+            # Every unit's values (tile's --output has "mx", linear's has not); the
+            # chosen unit's own check refuses a value it does not take, by name.
+            kwargs = {"choices": list(dict.fromkeys(c for s in _specs_of(option)
+                                                    for c in s.choices or ()))}
         else:
             kwargs = {"type": int}
         defaults = {str(s.default) for s in _specs_of(option) if not s.required}

@@ -183,6 +183,7 @@ CLI_CASES: list[CliCase] = [
         ("--top linear --bits 6 --block 4 --k-len 0", ("--k-len", "0")),
         ("--top linear --bits 6 --block 4 --lanes 0", ("--lanes", "0")),
         ("--top linear --bits 6 --block 4 --output foo", ("--output", "foo")),
+        ("--top linear --bits 6 --block 4 --output mx", ("--output", "mx")),
         ("--top linear --bits 6 --block 4 --levels-per-stage 99", ("--levels-per-stage", "99")),
         ("--top fpmac --exp-bits 1 --bits 5", ("--exp-bits", "1")),
         ("--top fpmac --exp-bits 5", ("--bits", "required")),

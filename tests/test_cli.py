@@ -137,6 +137,33 @@ def test_every_unit_generates_deterministically(args):
     assert first.manifest["latency"] >= 1 and first.manifest["streams"]
 
 
+def test_every_choice_of_every_unit_parses():
+    """Units that share an option name may take different values (tile's ``--output mx``,
+    which linear has not): the parser accepts each unit's own values and leaves the refusal
+    of another unit's to that unit's check."""
+    from cli.units import _is_element
+    from hw.generate import build_parser
+    from hw.unit import units
+
+    parser = build_parser()
+    seen = 0
+    for key, u in units().items():
+        for spec in u.params.specs():
+            if spec.choices is None or _is_element(spec):
+                continue
+            for choice in spec.choices:
+                ns = parser.parse_args(["--top", key, spec.option, choice])
+                assert getattr(ns, spec.option.lstrip("-").replace("-", "_")) == choice
+                seen += 1
+    assert seen > 20
+
+
+def test_tile_mx_output_from_the_command_line():
+    design = _cli_design("--top", "tile", "--bits", "4", "--block", "4", "--lanes", "2",
+                         "--rows", "8", "--k-len", "8", "--output", "mx")
+    assert design.manifest["parameters"]["output"] == "mx"
+
+
 def test_generated_files_have_the_umask_mode(tmp_path):
     """0644 under umask 022, not mkstemp's 0600; no temporary left behind."""
     import os

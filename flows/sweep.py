@@ -34,7 +34,7 @@ definitions:
                       The fp32/bf16 baselines flush subnormals to zero, as vendors'
                       FP operators do, and build the significand product as a bit heap
                       (on xc7; Yosys's multiplier on ECP5 and iCE40, smaller there);
-                      the int8/int4 MACs are bit heaps too. fp32_generic and
+                      the int8/int4 MACs use radix-4 Booth products. fp32_generic and
                       int8_generic are the earlier baselines: Yosys's generic
                       multipliers, and fp32 with IEEE subnormals.
                       The primary figure is LUT-only (-nodsp). With DSPs, the same LUT
@@ -86,8 +86,8 @@ class Baseline:
 #: product (significands, integers) a bit heap of LUT tiles, as the MXINT units' are, on
 #: xc7. On the LUT4 families the fp32 significand heap is larger than Yosys's generic
 #: multiplier (ECP5 LUT-only, flush-to-zero: 2,639 against 1,836 LUT4s), so there the
-#: multiply-adds take the generic one; the int8 MAC's heap is smaller on ECP5 too (195
-#: against 325 LUT4s) and stays.
+#: multiply-adds take the generic one. The int8/int4 MACs take the radix-4 Booth product
+#: (hw.booth), the smallest of the three for one product on both families.
 _FLUSHED_HEAP = {"multiplier": "heap", "subnormals": "flush"}
 _LUT4_GENERIC = {"ecp5": {"multiplier": "generic"}, "ice40": {"multiplier": "generic"}}
 
@@ -97,9 +97,9 @@ BASELINES = (
     Baseline("bf16", "fpmac", "fp_mac",
              ({"exp_bits": 8, "man_bits": 7, **_FLUSHED_HEAP},), 2.0, _LUT4_GENERIC),
     Baseline("int8", "intmac", "int_mac",
-             ({"a_bits": 8, "b_bits": 8, "multiplier": "heap"},), 4.0),
+             ({"a_bits": 8, "b_bits": 8, "multiplier": "booth"},), 4.0),
     Baseline("int4", "intmac", "int_mac",
-             ({"a_bits": 4, "b_bits": 4, "multiplier": "heap"},), 8.0),
+             ({"a_bits": 4, "b_bits": 4, "multiplier": "booth"},), 8.0),
     # k-lane integer dot products with accumulator: the MXINT unit's structure (the same
     # sum of products, bit heap, xc7 primitives on xc7) without the shared exponent.
     Baseline("int8dot", "intdot", "int_dot", ({"a_bits": 8, "b_bits": 8, "block": 16},), 4.0),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -55,8 +55,8 @@ class IntDotProduct(wiring.Component):
     registered multipliers and an adder tree. A register follows every
     ``levels_per_stage`` levels and the last. One more stage follows, as in
     :class:`hw.int_mac.IntMultiplyAccumulate`: the accumulator register and the output
-    register, both loaded from one adder ``acc + S`` (the accumulator is cleared instead
-    when ``last`` closes the group).
+    register, both loaded from one adder ``acc' + S``, where ``acc' = 0`` for the first
+    input after a ``last`` (a flag masks the operand) and ``acc`` otherwise.
 
     :attr:`latency` cycles pass from the transfer of a ``last`` input to its sum being
     valid. Throughput: one input (``k`` products) per cycle; the pipeline stalls as a
@@ -145,13 +145,14 @@ class IntDotProduct(wiring.Component):
 
         # Accumulator stage, as hw/int_mac.py: one adder feeds the accumulator and the
         # output register; the sum is truncated to acc_width, i.e. wraps.
+        # After a `last` the next sum starts from zero: the accumulator's operand is
+        # masked (in the adder's LUTs), not the register cleared (a LUT per bit on xc7).
         acc = Signal(signed(self.acc_width))
+        fresh = Signal()
         acc_next = Signal(signed(self.acc_width))
-        m.d.comb += acc_next.eq(acc + total)
+        m.d.comb += acc_next.eq(Mux(fresh, 0, acc) + total)
         with m.If(pipe.advance & valid):
-            m.d.sync += acc.eq(acc_next)
-            with m.If(last):
-                m.d.sync += acc.eq(0)
+            m.d.sync += [acc.eq(acc_next), fresh.eq(last)]
         out_sum = register(acc_next, "out_sum")
         out_last = register(last, "out_last")
 

@@ -132,8 +132,9 @@ def to_markdown(report: Mapping) -> str:
     lines += ["", "fp32 and bf16: multiply-add with subnormals flushed to zero (as vendors' "
               "FP operators), the significand product a bit heap on xc7 and Yosys's "
               "multiplier on ECP5 and iCE40 (smaller there); int8 and int4: the "
-              "product as a bit heap. fp32 generic and int8 generic: the earlier baselines, "
-              "Yosys's generic multipliers, fp32 with IEEE subnormals.", "",
+              "product a radix-4 Booth multiplier (hw/booth.py). fp32 generic and int8 "
+              "generic: the earlier baselines, Yosys's generic multipliers, fp32 with IEEE "
+              "subnormals.", "",
               "bf16 SQNR: a round-to-nearest-even cast; int8 SQNR: per-row absmax scale "
               "(max|x|/127), nearest-even, clamped to ±127.", ""]
 

@@ -7,11 +7,46 @@ import torch
 from golden.format import MXIntFormat
 from golden.linear import linear_fp32
 from golden.quantize import quantize
-from golden.tile import tile_blocks, tile_mx
+from golden.tile import tile_bias, tile_blocks, tile_mx
 
 from .common import random_blocks
 
-__all__ = ["TileModel", "tile_outputs", "tile_stimuli"]
+__all__ = ["BIAS_SPECIALS", "TileModel", "tile_bias_words", "tile_biases", "tile_outputs",
+           "tile_stimuli"]
+
+#: float32 bias patterns that the adder must get right: signed zeros, the smallest and
+#: largest subnormals of both signs, the smallest normal, 1.0, the largest finite values
+#: (overflow with a result of the same sign), infinities, NaNs (canonical, with a payload,
+#: negative).
+BIAS_SPECIALS = (0x00000000, 0x80000000, 0x00000001, 0x807FFFFF, 0x00800000, 0x3F800000,
+                 0x7F7FFFFF, 0xFF7FFFFF, 0x7F800000, 0xFF800000, 0x7FC00000, 0x7F800001,
+                 0xFFC00123)
+
+
+def tile_biases(gen: torch.Generator, y_bits: torch.Tensor) -> torch.Tensor:
+    """float32 bias patterns (int64) for the ``R`` rows of a tile whose float32 results are
+    ``y_bits`` ``(T, R)``: row by row, in turn, a special value (:data:`BIAS_SPECIALS`),
+    minus token 0's result (an exact zero), that plus a few ulps (cancellation), a random
+    pattern, a Gaussian value scaled like the results."""
+    r = y_bits.shape[1]
+    y0 = y_bits[0]
+    scale = y0.to(torch.int32).view(torch.float32).abs().nan_to_num(0, 0, 0).mean().item()
+    normal = (torch.randn(r, generator=gen) * (scale or 1.0)).view(torch.int32) \
+        .to(torch.int64) & 0xFFFFFFFF
+    special = torch.tensor(BIAS_SPECIALS)[torch.randint(0, len(BIAS_SPECIALS), (r,),
+                                                        generator=gen)]
+    neg = y0 ^ 0x80000000
+    near = (neg + torch.randint(-3, 4, (r,), generator=gen)) & 0xFFFFFFFF
+    pattern = torch.randint(0, 1 << 32, (r,), generator=gen, dtype=torch.int64)
+    kind = torch.arange(r) % 5
+    return torch.where(kind == 0, special, torch.where(kind == 1, neg, torch.where(
+        kind == 2, near, torch.where(kind == 3, pattern, normal))))
+
+
+def tile_bias_words(bias: torch.Tensor, lanes: int) -> list[dict]:
+    """The ``b`` words of one tile's ``R`` bias patterns: one per group of ``P`` rows."""
+    return [{"bits": bias[g * lanes:(g + 1) * lanes].tolist()}
+            for g in range(bias.shape[0] // lanes)]
 
 
 def tile_stimuli(w_man: torch.Tensor, w_exp: torch.Tensor, x_man: torch.Tensor,
@@ -84,6 +119,9 @@ class TileModel:
         self.rows, self.lanes = params["rows"], params.get("lanes", 1)
         self.tokens = params.get("tokens", 1)
         self.output = params.get("output", "accum")
+        self.bias = params.get("bias", "none")
+        if self.bias != "none":
+            self.inputs = ("x", "w", "b")
         self.fmt_o = MXIntFormat(params.get("out_bits") or params["x_bits"],
                                  params["exp_bits"], self.k) if self.output == "mx" else None
         self.guard_bits = params.get("guard_bits", DEFAULT_GUARD_BITS)
@@ -128,12 +166,21 @@ class TileModel:
         return out
 
     def stimuli(self, gen: torch.Generator, n: int) -> dict[str, list[dict]]:
-        xs, ws = [], []
+        xs, ws, bs = [], [], []
         for w_m, w_e, x_m, x_e in self._tiles(gen, n):
             w, x = tile_stimuli(w_m, w_e, x_m, x_e, self.lanes)
             ws += w
             xs += x
-        return {"x": xs, "w": ws}
+            if self.bias != "none":
+                bs += tile_bias_words(tile_biases(gen, self._fp32(w_m, w_e, x_m, x_e)),
+                                      self.lanes)
+        return {"x": xs, "w": ws, **({"b": bs} if self.bias != "none" else {})}
+
+    def _fp32(self, w_m, w_e, x_m, x_e) -> torch.Tensor:
+        """The float32 results (before a bias) of one tile, ``(T, R)``."""
+        y = tile_blocks(w_m, w_e, x_m, x_e, self.fmt_w, self.fmt_x,
+                        guard_bits=self.guard_bits, acc_width=self.acc_width)
+        return linear_fp32(y, self.fmt_w, self.fmt_x, guard_bits=self.guard_bits)
 
     def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
         P, nb, k, R, T = self.lanes, self.nb, self.k, self.rows, self.tokens
@@ -154,6 +201,9 @@ class TileModel:
             bits = mx = None
             if self.output != "accum":
                 bits = linear_fp32(y, self.fmt_w, self.fmt_x, guard_bits=self.guard_bits)
+            if self.bias != "none":
+                b = stimuli["b"][tile * (R // P):(tile + 1) * (R // P)]
+                bits = tile_bias(bits, torch.tensor([v for word in b for v in word["bits"]]))
             if self.output == "mx":
                 mx = tile_mx(bits, self.fmt_o)
             out += tile_outputs(y, bits, mx, lanes=P, block=k, output=self.output)

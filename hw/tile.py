@@ -1,5 +1,6 @@
-"""Weight-stationary MXINT tile: ``y_t = W x_t`` for ``T`` tokens per weight tile, weights and
-activations in block RAM, ``P`` lanes of dot product + accumulator."""
+"""Weight-stationary MX tile (MXINT or OCP MX minifloat operands): ``y_t = W x_t`` for ``T``
+tokens per weight tile, weights and activations in block RAM, ``P`` lanes of dot product +
+accumulator, optional float32 bias add."""
 
 from __future__ import annotations
 
@@ -13,28 +14,39 @@ from amaranth.lib.wiring import In, Out
 from golden.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
 from golden.tile import tile_blocks
 
-from .accumulator import ACC_WIDTH_HELP, MXIntAccumulator, check_acc_fields
+from .accumulator import ACC_WIDTH_HELP, MXIntAccumulator, check_acc_fields, operands
 from .bitheap import DEFAULT_ARCH
 from .cast import MXIntCast
 from .dequantizer import MXIntDequantizer
 from .dot_product import MXIntDotProduct
 from .fp_add import FloatAdd
 from .layouts import mxint_block_layout
-from .linear import all_of, join_outputs
+from .linear import (
+    all_of,
+    join_outputs,
+    lane_operands,
+    weight_field,
+    weight_layout,
+    x_block_layout,
+)
 from .params import (
     a_bits_param,
     arch_param,
     arch_suffix,
     b_bits_param,
     block_param,
+    check_element_scale,
     check_sum_fields,
+    element_param,
     exp_bits_param,
     guard_bits_param,
     levels_param,
+    operands_name,
 )
 from .unit import Params, Unit, expose, param
 
-__all__ = ["BIASES", "OUTPUTS", "UNIT", "MXIntTile", "TileParams", "tile_bias_layout"]
+__all__ = ["BIASES", "OUTPUTS", "UNIT", "MXIntTile", "TileParams", "tile_bias_layout",
+           "tile_weight_layout"]
 
 #: Largest K and R the generator accepts (the counters and memories are sized from them).
 MAX_LENGTH = 1 << 16
@@ -47,14 +59,11 @@ OUTPUTS = ("accum", "fp32", "mx")
 BIASES = ("none", "fp32")
 
 
-def tile_weight_layout(*, w_bits: int, exp_bits: int, block: int, lanes: int
-                       ) -> data.StructLayout:
-    """One weight word: block ``j`` of the ``P`` rows of one group, lane ``p`` in mantissa
-    elements ``p*k .. p*k+k-1`` and exponent ``p``."""
-    return data.StructLayout({
-        "mantissa": data.ArrayLayout(signed(w_bits), lanes * block),
-        "exponent": data.ArrayLayout(unsigned(exp_bits), lanes),
-    })
+def tile_weight_layout(p: TileParams) -> data.StructLayout:
+    """One weight word: block ``j`` of the ``P`` rows of one group, lane ``p`` in elements
+    ``p*k .. p*k+k-1`` (``mantissa``, or minifloat ``codes``) and exponent ``p``:
+    :func:`hw.linear.weight_layout`, the linear engine's ``w`` word."""
+    return weight_layout(p)
 
 
 def tile_bias_layout(*, lanes: int) -> data.StructLayout:
@@ -136,12 +145,24 @@ class MXIntTile(wiring.Component):
     their converters and casts share one handshake and stall together on ``o.ready``; ``w``
     and ``x`` are independent streams.
 
+    **Element formats.** Each operand is MXINT or an OCP MX minifloat (``x_element``,
+    ``w_element``, as :class:`~hw.linear.MXIntLinear`): weight words and activation blocks
+    then hold element codes (``codes``) instead of mantissas, the scale is E8M0, and the
+    lanes' dot products, accumulators and converters take the formats as in the linear
+    engine; the arithmetic is :func:`golden.linear.linear_blocks` of those formats
+    (``f = m - 2`` for MXINT, the element's ``bias + M - 1`` for a minifloat, in the scale
+    factor below). The MX output (``output="mx"``) is MXINT(``out_bits``) blocks whatever
+    the inputs.
+
     Parameters
     ----------
+    x_element, w_element : str
+        ``"int"`` (default, MXINT of ``x_bits``/``w_bits``) or ``"e5m2"``, ``"e4m3"``,
+        ``"e3m2"``, ``"e2m3"``, ``"e2m1"`` (``--aformat``/``--wformat``/``--format``).
     x_bits, w_bits : int
-        Mantissa widths of activations and weights, 2 to 24.
+        Mantissa widths of MXINT activations and weights, 2 to 24 (None for a minifloat).
     exp_bits : int
-        Shared exponent width, 2 to 8.
+        Shared exponent width, 2 to 8; 8 (E8M0) with a minifloat operand.
     block : int
         ``k``, 1 to 1024.
     k_len : int
@@ -162,7 +183,7 @@ class MXIntTile(wiring.Component):
         ``block``, and ``block`` a multiple of ``lanes`` or ``lanes`` of ``block``).
     out_bits : int or None
         ``output="mx"`` only: mantissa bits of the output blocks, 2 to 24 (default
-        ``x_bits``).
+        ``x_bits``; required when the activations are a minifloat).
     bias : str
         ``"none"`` (default) or ``"fp32"`` (a float32 bias per row; ``output`` ``"fp32"``
         or ``"mx"``).
@@ -170,6 +191,7 @@ class MXIntTile(wiring.Component):
     Members
     -------
     x : ``In(stream.Signature(mxint_block_layout(x_bits)))``
+        (``mxfp_block_layout``, field ``codes``, for minifloat activations)
     w : ``In(stream.Signature(tile_weight_layout(...)))``
     b : ``In(stream.Signature(tile_bias_layout(lanes=P)))``
         With ``bias="fp32"`` only: float32 bias patterns, one word per group.
@@ -187,31 +209,35 @@ class MXIntTile(wiring.Component):
         If a parameter is out of range or the parameters contradict each other.
     """
 
-    def __init__(self, *, x_bits: int, w_bits: int, exp_bits: int = 8, block: int,
+    def __init__(self, *, x_element: str = "int", w_element: str = "int",
+                 x_bits: int | None = None, w_bits: int | None = None, exp_bits: int = 8,
+                 block: int,
                  k_len: int | None = None, rows: int, lanes: int = 1, tokens: int = 1,
                  guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
                  output: str = "accum", out_bits: int | None = None, bias: str = "none"
                  ) -> None:
-        self.params = TileParams(x_bits=x_bits, w_bits=w_bits, exp_bits=exp_bits, block=block,
+        self.params = TileParams(x_element=x_element, w_element=w_element, x_bits=x_bits,
+                                 w_bits=w_bits, exp_bits=exp_bits, block=block,
                                  k_len=k_len, rows=rows, lanes=lanes, tokens=tokens,
                                  guard_bits=guard_bits, acc_width=acc_width, arch=arch,
                                  levels_per_stage=levels_per_stage, output=output,
                                  out_bits=out_bits, bias=bias)
-        self._dots = [MXIntDotProduct(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
-                                      block=block, arch=arch,
+        # The lanes take the operands as in hw/linear.py (MXINT ones as they always did).
+        ops = lane_operands(self.params)
+        self._dots = [MXIntDotProduct(**ops, exp_bits=exp_bits, block=block, arch=arch,
                                       levels_per_stage=levels_per_stage)
                       for _ in range(lanes)]
-        self._accs = [MXIntAccumulator(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
-                                       block=block, guard_bits=self.guard_bits,
-                                       acc_width=self.acc_width, align="loop")
+        self._accs = [MXIntAccumulator(**ops, exp_bits=exp_bits, block=block,
+                                       guard_bits=self.guard_bits, acc_width=self.acc_width,
+                                       align="loop")
                       for _ in range(lanes)]
         self._convs = []
         self._casts = []
         self._adds = [FloatAdd(exp_bits=8, man_bits=23) for _ in range(lanes)] \
             if bias == "fp32" else []
         if output in ("fp32", "mx"):
-            self._convs = [MXIntDequantizer(source="accum", a_bits=x_bits, b_bits=w_bits,
+            self._convs = [MXIntDequantizer(source="accum", **ops,
                                             exp_bits=exp_bits, block=block,
                                             guard_bits=self.guard_bits,
                                             acc_width=self.acc_width)
@@ -236,10 +262,8 @@ class MXIntTile(wiring.Component):
                 "nan": data.ArrayLayout(unsigned(1), lanes),
             })
         ports = {
-            "x": In(stream.Signature(mxint_block_layout(
-                man_bits=x_bits, exp_bits=exp_bits, block=block))),
-            "w": In(stream.Signature(tile_weight_layout(
-                w_bits=w_bits, exp_bits=exp_bits, block=block, lanes=lanes))),
+            "x": In(stream.Signature(x_block_layout(self.params))),
+            "w": In(stream.Signature(tile_weight_layout(self.params))),
         }
         if self._adds:
             ports["b"] = In(stream.Signature(tile_bias_layout(lanes=lanes)))
@@ -295,9 +319,8 @@ class MXIntTile(wiring.Component):
         # slots of nb blocks. One write port and one synchronous read port each, no
         # transparency (a word is never written while it can be read: the loaders write
         # only banks and slots that are not full, the compute side reads only full ones).
-        w_layout = tile_weight_layout(w_bits=self.w_bits, exp_bits=self.exp_bits, block=k,
-                                      lanes=P)
-        x_layout = mxint_block_layout(man_bits=self.x_bits, exp_bits=self.exp_bits, block=k)
+        w_layout = tile_weight_layout(self.params)
+        x_layout = x_block_layout(self.params)
         m.submodules.w_mem = w_mem = Memory(shape=w_layout, depth=2 * D, init=[])
         m.submodules.x_mem = x_mem = Memory(shape=x_layout, depth=2 * nb, init=[])
         w_wr, w_rd = w_mem.write_port(), w_mem.read_port()
@@ -379,12 +402,12 @@ class MXIntTile(wiring.Component):
             with m.Else():
                 m.d.sync += r_idx.eq(r_idx + 1)
 
-        wbits = self.w_bits
+        field, wbits, _ = weight_field(self.params)
         for p, dot in enumerate(self._dots):
             m.d.comb += [
                 dot.a.payload.eq(x_data),
-                dot.b.payload.mantissa.as_value().eq(
-                    w_data.mantissa.as_value()[p * k * wbits:(p + 1) * k * wbits]),
+                getattr(dot.b.payload, field).as_value().eq(
+                    getattr(w_data, field).as_value()[p * k * wbits:(p + 1) * k * wbits]),
                 dot.b.payload.exponent.eq(w_data.exponent[p]),
                 dot.a.valid.eq(held),
                 dot.b.valid.eq(held),
@@ -549,8 +572,10 @@ class MXIntTile(wiring.Component):
 class TileParams(Params):
     """Parameters of :class:`MXIntTile` (see there for their meaning)."""
 
-    x_bits: int = a_bits_param()
-    w_bits: int = b_bits_param()
+    x_element: str = element_param("x", "activations", "--abits")
+    w_element: str = element_param("w", "weights", "--wbits")
+    x_bits: int = a_bits_param(applies=("x_element", "int"))
+    w_bits: int = b_bits_param(applies=("w_element", "int"))
     exp_bits: int = exp_bits_param()
     block: int = block_param()
     k_len: int | None = param(None, help="length K of x and of the weight rows (default: 4 "
@@ -580,6 +605,9 @@ class TileParams(Params):
         if self.k_len is None:
             self._set("k_len", 4 * self.block)
         if self.output == "mx":
+            if self.out_bits is None and self.x_element != "int":
+                raise ValueError(f"out_bits must be given with output 'mx' when x_element is "
+                                 f"a minifloat ({self.x_element!r}): the MX output is MXINT")
             if self.out_bits is None:
                 self._set("out_bits", self.x_bits)
             if self.rows % self.block:
@@ -591,16 +619,17 @@ class TileParams(Params):
         if self.bias != "none" and self.output == "accum":
             raise ValueError(f"bias {self.bias!r} needs output 'fp32' or 'mx', not output "
                              f"{self.output!r}")
+        check_element_scale(self, "x", "w")
         check_acc_fields(self, "x", "w")
         check_sum_fields(self)
 
     @property
     def name(self) -> str:
-        name = (f"mxint_tile_a{self.x_bits}_w{self.w_bits}_e{self.exp_bits}_k{self.block}"
-                f"_K{self.k_len}_R{self.rows}_P{self.lanes}_T{self.tokens}_g{self.guard_bits}")
-        if self.acc_width != resolve_acc_width(a_bits=self.x_bits, b_bits=self.w_bits,
-                                               block=self.block, guard_bits=self.guard_bits,
-                                               acc_width=None):
+        name = operands_name("tile", self, "x", "w")
+        name += (f"_k{self.block}_K{self.k_len}_R{self.rows}_P{self.lanes}_T{self.tokens}"
+                 f"_g{self.guard_bits}")
+        if self.acc_width != resolve_acc_width(guard_bits=self.guard_bits, acc_width=None,
+                                               **operands(self, "x", "w")):
             name += f"_acc{self.acc_width}"
         name += arch_suffix(self)
         if self.levels_per_stage != 2:
@@ -623,9 +652,10 @@ def _packets(p: TileParams) -> dict[str, int]:
 
 UNIT = Unit(
     key="tile",
-    summary="MXINT weight-stationary tile: R x K weights double-buffered in block RAM, "
-            "reused for T tokens, P lanes of dot product + accumulator (+ float32 or MX "
-            "output with --output fp32/mx)",
+    summary="MX weight-stationary tile (MXINT or MXFP operands): R x K weights "
+            "double-buffered in block RAM, reused for T tokens, P lanes of dot product + "
+            "accumulator (+ float32 or MX output with --output fp32/mx, + a float32 bias "
+            "add with --bias fp32)",
     params=TileParams,
     component=MXIntTile,
     golden=tile_blocks,

@@ -58,6 +58,8 @@ def test_one_corrupted_value_is_caught(sim_build):
      "--k-len is set by the layer with --top tile --model"),
     (["--top", "tile", "--model", "minilm", "--layer", "encoder.layer.0", "--bias", "fp32"],
      "--bias is set by the layer with --top tile --model"),
+    (["--top", "tile", "--model", "minilm", "--layer", "encoder.layer.0", "--wformat",
+      "mxfp4"], "--top tile --model runs MXINT formats only"),
     (["--top", "tile", "--model", "minilm", "--layer", "encoder.layer.0", "--rows", "6"],
      "rows must be a multiple of lanes (4), not 6"),
 ])

@@ -48,6 +48,20 @@ def params(x_bits=4, w_bits=4, exp_bits=8, block=4, k_len=10, rows=4, lanes=2, t
      r"bias 'fp32' needs output 'fp32' or 'mx', not output 'accum'"),
     ({"output": "fp32", "bias": "bf16"}, ValueError,
      r"bias must be one of 'none', 'fp32', not 'bf16'"),
+    ({"x_element": "e9m9", "x_bits": None}, ValueError,
+     r"x_element must be one of 'int', 'e5m2', 'e4m3', 'e3m2', 'e2m3', 'e2m1', not 'e9m9'"),
+    ({"w_element": "e2m1"}, ValueError,
+     r"w_bits applies only with w_element='int', not w_element='e2m1': leave it out"),
+    ({"w_element": "e2m1", "w_bits": None, "exp_bits": 5}, ValueError,
+     r"exp_bits must be 8 \(the E8M0 scale\) when w_element is a minifloat \('e2m1'\), "
+     r"not 5"),
+    ({"x_element": "e5m2", "w_element": "e5m2", "x_bits": None, "w_bits": None,
+      "block": 32, "k_len": 64}, ValueError,
+     r"w_element 'e5m2' with E5M2 activations at block 32: the dot results are \d+ bits "
+     r"wide, beyond the accumulator's \d+; E5M2 pairs with every other format"),
+    ({"x_element": "e4m3", "x_bits": None, "output": "mx", "rows": 8}, ValueError,
+     r"out_bits must be given with output 'mx' when x_element is a minifloat \('e4m3'\): "
+     r"the MX output is MXINT"),
     ({"output": "fp32", "bias": True}, TypeError,
      r"bias must be a str, one of 'none', 'fp32'; not True"),
 ])
@@ -184,6 +198,51 @@ def test_tile_bias_is_golden_nn_mxlinear():
     assert not torch.isnan(want).any() and torch.isinf(want).any()
     nan_bias = torch.tensor([0x7F800001, 0xFFC00000])
     assert tile_bias(bits[:, :2], nan_bias).eq(0x7FC00000).all()
+
+
+MXFP_CASES = [
+    params(x_element="e2m1", w_element="e2m1", x_bits=None, w_bits=None),  # MXFP4
+    params(x_element="e4m3", w_element="e2m1", x_bits=None, w_bits=None, output="fp32"),
+    params(x_element="e4m3", w_element="e2m1", x_bits=None, w_bits=None, rows=8, output="mx",
+           out_bits=6, bias="fp32"),
+    params(x_bits=6, w_element="e5m2", w_bits=None, block=2, k_len=3, rows=2, lanes=1,
+           tokens=2, output="fp32", bias="fp32"),                  # MXINT6 x, E5M2 w
+]
+
+
+@pytest.mark.parametrize("p", MXFP_CASES, ids=lambda p: "{}_{}_{}{}".format(
+    p.get("x_element", "int"), p.get("w_element", "int"), p["output"],
+    "_bias" if p.get("bias") else ""))
+def test_amaranth_sim_mxfp_matches_golden(p):
+    """MXFP element formats (codes in the weight words and activation blocks, E8M0
+    scales): several tiles under gaps and back-pressure, every result equal to
+    golden.tile_blocks (golden.linear's MXFP path), then float32, bias and MX cast."""
+    r, want = _run(p, seed=2, n=4)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"], r["timed_out"]) == \
+        (0, 0, [], False), r["reports"]
+    assert r["checked"] == len(want["o"]) > 0
+    if p["output"] == "fp32":  # the minifloats' specials reached the results
+        assert any(v == 0x7FC00000 for o in want["o"] for v in o["bits"])
+
+
+def test_mxfp_tile_is_golden_linear_per_token():
+    """For MXFP operands golden.tile.tile_blocks is golden.linear.linear of the quantised
+    tensors, token by token (W mxfp4, x mxfp8_e4m3)."""
+    from golden.format import operand_format
+
+    fw = operand_format("e2m1", None, exp_bits=8, block=8, side="w")
+    fx = operand_format("e4m3", None, exp_bits=8, block=8, side="x")
+    gen = torch.Generator().manual_seed(3)
+    w = quantize(torch.randn(4, 20, generator=gen), fw)
+    xs = [quantize(torch.randn(20, generator=gen), fx) for _ in range(3)]
+    y = tile_blocks(w.codes, w.exponent, torch.stack([x.codes for x in xs]),
+                    torch.stack([x.exponent for x in xs]), fw, fx, guard_bits=8, acc_width=40)
+    for t, x in enumerate(xs):
+        one = linear(w, x, guard_bits=8, acc_width=40)
+        assert torch.equal(one.sum, y.sum[t]) and torch.equal(one.exponent, y.exponent[t])
+    name = MXIntTile(**params(x_element="e4m3", w_element="e2m1", x_bits=None, w_bits=None))
+    assert name.params.name.startswith("mx_tile_ae4m3_we2m1_k4_K10_R4_P2_T3")
+    assert name.w.payload.shape().members.keys() == {"codes", "exponent"}
 
 
 def test_mx_output_is_quantize_of_the_float32_outputs():

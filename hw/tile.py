@@ -141,9 +141,9 @@ class MXIntTile(wiring.Component):
     ``P * k`` weights per ``T`` cycles: the reuse ``T`` divides the weight bandwidth.
     :attr:`latency` cycles pass from the read of a group's last block to its result (two
     read cycles, the dot product, the accumulator, plus 3 for ``fp32``, plus those and
-    the cast's for ``mx``, where a block's result waits for its ``k / P`` groups). The lanes,
-    their converters and casts share one handshake and stall together on ``o.ready``; ``w``
-    and ``x`` are independent streams.
+    the cast's for ``mx``, where a block's result waits for its ``k / P`` groups; plus 6
+    for the bias add). The lanes, their converters, adders and casts share one handshake and
+    stall together on ``o.ready``; ``w``, ``x`` and ``b`` are independent streams.
 
     **Element formats.** Each operand is MXINT or an OCP MX minifloat (``x_element``,
     ``w_element``, as :class:`~hw.linear.MXIntLinear`): weight words and activation blocks

@@ -4,7 +4,7 @@ per token of a MiniLM encoder layer, and a tokens-per-second roofline for MiniLM
 Usage::
 
     python -m benchmarks.tile [--bits 8] [--block 32] [--lanes 1] [--rows 64] [--k-len 384]
-        [--tile-tokens 32] [--pnr] [--bandwidth-gbs 1.6] [--json FILE]
+        [--tile-tokens 32] [--bias fp32] [--pnr] [--bandwidth-gbs 1.6] [--json FILE]
 
 1. Synthesises the tile (``hw.tile``, ``output="fp32"``) and the bare engine of the same
    format and lanes (``hw.linear``, ``rows = lanes``: dot products, accumulators, float32
@@ -37,6 +37,7 @@ from cli import interrupt
 from cli.files import write_atomic
 from flows.synth import synthesize
 from hw.generate import elaborate
+from hw.tile import BIASES
 from hw.unit import unit
 
 #: MiniLM-L6 (all-MiniLM-L6-v2): hidden 384, FFN 1536, 6 layers; each layer's linears as
@@ -130,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=64)
     parser.add_argument("--k-len", type=int, default=384)
     parser.add_argument("--tile-tokens", type=int, default=32)
+    parser.add_argument("--bias", choices=BIASES, default="none",
+                        help="the tile's bias add (hw.tile); the bare engine has none")
     parser.add_argument("--targets", default="ecp5,xc7")
     parser.add_argument("--pnr", action="store_true", help="also place and route on ECP5")
     parser.add_argument("--clock-mhz", type=float, default=None,
@@ -142,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--clock-mhz is required without --pnr")
     params = {"x_bits": args.bits, "w_bits": args.bits, "exp_bits": args.exp_bits,
               "block": args.block, "k_len": args.k_len, "rows": args.rows,
-              "lanes": args.lanes, "tokens": args.tile_tokens, "output": "fp32"}
+              "lanes": args.lanes, "tokens": args.tile_tokens, "output": "fp32",
+              **({"bias": args.bias} if args.bias != "none" else {})}
     result = {"parameters": params,
               **measure(params, targets=tuple(args.targets.split(",")), pnr=args.pnr)}
     clock = args.clock_mhz if args.clock_mhz is not None else result["pnr"]["fmax_mhz"]

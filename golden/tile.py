@@ -1,5 +1,6 @@
-"""Bit-exact model of the weight-stationary tile: ``y_t = W x_t`` for several tokens, and the
-tile's MX output (its float32 results quantised along the output rows)."""
+"""Bit-exact model of the weight-stationary tile: ``y_t = W x_t`` for several tokens, the
+optional float32 bias add, and the tile's MX output (its float32 results quantised along the
+output rows)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import torch
 from .accumulator import AccumResult
 from .cast import cast_blocks
 from .format import MXIntFormat
+from .fp_mac import FLOAT_FORMATS, fp_add
 from .linear import linear_blocks
 
-__all__ = ["tile_blocks", "tile_mx"]
+__all__ = ["tile_bias", "tile_blocks", "tile_mx"]
 
 
 def tile_blocks(w_man: torch.Tensor, w_exp: torch.Tensor, x_man: torch.Tensor,
@@ -69,3 +71,29 @@ def tile_mx(bits: torch.Tensor, fmt_out: MXIntFormat) -> tuple[torch.Tensor, tor
         raise ValueError(f"rows ({r}) must be a multiple of the block ({k})")
     man, exp = cast_blocks(bits.reshape(-1, k), fmt_out, rounding="even")
     return man.reshape(t, r // k, k), exp.reshape(t, r // k)
+
+
+def tile_bias(bits: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The tile's bias add: ``round(y + b)`` in IEEE float32 for each float32 result.
+
+    Parameters
+    ----------
+    bits : torch.Tensor
+        float32 bit patterns of the results (:func:`golden.linear.linear_fp32`), shape
+        ``(T, R)`` (or any shape ending in ``R``), as int64.
+    bias : torch.Tensor
+        float32 bit patterns of the ``R`` rows' biases, shape ``(R,)``, as int64.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 float32 patterns, the shape of ``bits``: :func:`golden.fp_mac.fp_add`, i.e.
+        rounded to nearest even, subnormals kept, overflow to infinity, ``-0`` only for
+        ``-0 + -0``, and every NaN result (a NaN in, or ``inf - inf``) the canonical quiet
+        NaN ``0x7fc00000``. On every other result this is torch's float32 ``y + bias`` bit
+        for bit, which ``golden.nn.MXLinear`` computes; torch's NaN results keep an input's
+        payload and sign or, for ``inf - inf``, a CPU-dependent default NaN.
+    """
+    bits = torch.as_tensor(bits, dtype=torch.int64)
+    bias = torch.as_tensor(bias, dtype=torch.int64)
+    return fp_add(bits, bias.expand_as(bits), FLOAT_FORMATS["fp32"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,6 +18,7 @@ from golden.fp_mac import (
 )
 
 from .bitheap import DEFAULT_TILE, _apply_level, _chunks, _plan_levels, _Tile
+from .fp_add import PipelineStages, add_stages, at_least_inf, decode_float, leading_zeros, lzc
 from .int_mac import MULTIPLIERS
 from .pipeline import StallPipeline
 from .tables import lookup
@@ -30,43 +31,6 @@ __all__ = ["UNIT", "FloatMacParams", "FloatMultiplyAdd", "leading_zeros"]
 LATENCY = 12
 #: Width of the chunks of the second significand in the multiplier's partial products.
 MUL_CHUNK_BITS = 4
-
-
-def leading_zeros(value) -> tuple:
-    """Leading-zero count of an Amaranth value as a balanced tree of 2:1 muxes.
-
-    Returns ``(any, count)``: ``any`` is 1 when a bit is set; ``count`` (``ceil(log2)``
-    bits of the width padded to a power of two) is meaningful only when ``any`` is 1.
-    """
-    bits = [value[i] for i in range(len(value))]
-    size = 1 << max(1, (len(bits) - 1).bit_length())
-    bits = [Const(0, 1)] * (size - len(bits)) + bits  # pad below the LSB
-
-    def tree(lo: int, n: int):
-        if n == 2:
-            return bits[lo + 1] | bits[lo], ~bits[lo + 1]
-        any_hi, cnt_hi = tree(lo + n // 2, n // 2)
-        any_lo, cnt_lo = tree(lo, n // 2)
-        return any_hi | any_lo, Mux(any_hi, Cat(cnt_hi, Const(0, 1)), Cat(cnt_lo, Const(1, 1)))
-
-    return tree(0, size)
-
-
-def _lzc(m: Module, value, name: str) -> Signal:
-    """Leading zeros of ``value``; ``len(value)`` when it is zero."""
-    n = len(value)
-    # A 1 just below the LSB makes the padded word non-zero and the count saturate at n.
-    _any, count = leading_zeros(Cat(Const(1, 1), value))
-    z = Signal(range(n + 1), name=name)
-    m.d.comb += z.eq(count)
-    return z
-
-
-def _at_least_inf(packed, ew: int, fw: int):
-    """``packed >= (2**ew - 1) << fw`` (a rounded result that is infinity) from the bits
-    above the fraction only, without a comparator's carry chain."""
-    top = packed[fw:]
-    return (top[ew:] != 0) | (top[:ew] == (1 << ew) - 1)
 
 
 class SignificandHeap:
@@ -251,35 +215,10 @@ class FloatMultiplyAdd(wiring.Component):
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
         pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self._latency)
         flush = self.subnormals == "flush"
-        stages = 0
-
-        def stage(values: dict, name: str) -> dict:
-            """Register every value of ``values`` (a ``{key: value}`` or ``{key: (value,
-            shape)}`` dict) as ``<key>_<name>``: the end of one pipeline stage."""
-            nonlocal stages
-            stages += 1
-            out = {}
-            for key, v in values.items():
-                v, shape = v if isinstance(v, tuple) else (v, None)
-                out[key] = pipe.register(v, f"{key}_{name}", shape)
-            return out
+        stage = PipelineStages(pipe)
 
         def decode(x, sub=None):
-            """Fields and class flags of pattern ``x``; ``sub`` (exponent field 0) may
-            come precomputed, off the critical path."""
-            exp, frac = x[fw:fw + ew], x[:fw]
-            sub = exp == 0 if sub is None else sub
-            top = exp == emax
-            return {
-                "sign": x[fw + ew],
-                "mag": x[:fw + ew],
-                "exp1": Cat(exp[0] | sub, exp[1:]),      # max(E, 1)
-                "sig": Cat(frac, ~sub),                  # hidden bit
-                # flushed: a subnormal is a zero (and the product's significand unused)
-                "zero": sub if flush else sub & (frac == 0),
-                "inf": top & (frac == 0),
-                "nan": top & (frac != 0),
-            }
+            return decode_float(x, fmt, flush=flush, sub=sub)
 
         # --- Stage 1: decode; partial products of the significand multiply. -----------
         # M_b is cut into chunks of MUL_CHUNK_BITS bits; each M_a x chunk (Yosys's own
@@ -351,90 +290,11 @@ class FloatMultiplyAdd(wiring.Component):
         else:
             s = self._product(m, stage, s, flags)
 
-        # --- Stage 7: compare magnitudes and swap so |X| >= |Y|; exponent difference. --
-        # Both differences, and whether each exceeds the window, are formed beside the
-        # compare (parallel carry chains); one is selected after it.
-        cd = decode(s["c"], s["c_sub"])
-        pd = decode(Cat(s["pm"], s["p_sign"]), s["p_sub"])
-        p_big = s["pm"] >= cd["mag"]
-
-        def clamped(x, y):
-            d = Signal(ew)
-            beyond = Signal(signed(max(ew, (p + 4).bit_length()) + 2))
-            m.d.comb += [d.eq(x - y), beyond.eq(x - y - (p + 4))]
-            return Mux(beyond[-1], d, p + 3)
-
-        sub = pd["sign"] ^ cd["sign"]
-        s = stage({
-            "x": Mux(p_big, pd["sig"], cd["sig"]),
-            "y": Mux(p_big, cd["sig"], pd["sig"]),
-            "dc": (Mux(p_big, clamped(pd["exp1"], cd["exp1"]), clamped(cd["exp1"], pd["exp1"])),
-                   range(p + 4)),
-            "ex": Mux(p_big, pd["exp1"], cd["exp1"]),
-            "sign": Mux(p_big, pd["sign"], cd["sign"]),
-            "sub": sub,
-            "zsign": pd["sign"] & cd["sign"],
-            "inf": pd["inf"] | cd["inf"],
-            "inf_sign": Mux(pd["inf"], pd["sign"], cd["sign"]),
-            "nan": s["p_nan"] | cd["nan"] | (pd["inf"] & cd["inf"] & sub),
-        }, "s7")
-        flags = ("sign", "zsign", "inf", "inf_sign", "nan")
-
-        # --- Stage 8: align Y right by the difference in a P + 3-bit window (guard, round,
-        # sticky), the lost bits ORed into the sticky bit.
-        y3 = Cat(Const(0, 3), s["y"])                          # P + 3 bits
-        y_mask = Signal(p + 3, name="align_mask")
-        m.d.comb += y_mask.eq(~(Const(-1, p + 3) << s["dc"]))      # bit i: i < dc
-        s = stage({
-            "xs": Cat(Const(0, 3), s["x"]),
-            "ys": (y3 >> s["dc"]) | ((y3 & y_mask) != 0),
-            "ex": s["ex"], "sub": s["sub"],
-            **{k: s[k] for k in flags},
-        }, "s8")
-
-        # --- Stage 9: add or subtract (never negative thanks to the swap). -------------
-        # The normalisation's left shift is min(leading zeros of the sum, E_X - 1): as in
-        # stage 2, a stopper 1 at bit P+2 - (E_X - 1) of the P + 3-bit sum (none when
-        # E_X - 1 >= P + 3) gives it.
-        s = stage({
-            "sum": (Mux(s["sub"], s["xs"] - s["ys"], s["xs"] + s["ys"]), unsigned(p + 4)),
-            "stop": Const(1 << (p + 2), p + 3) >> (s["ex"] - 1)[:ew],
-            **{k: s[k] for k in ("ex", *flags)},
-        }, "s9")
-
-        # --- Stage 10: leading zeros of the sum with its stopper. ----------------------
-        s = stage({
-            "shift": _lzc(m, s["sum"][:p + 3] | s["stop"], "add_lz"),
-            "zero": s["sum"] == 0,
-            **{k: s[k] for k in ("sum", "ex", *flags)},
-        }, "s10")
-
-        # --- Stage 11: normalise: one bit right on a carry, otherwise left. -----------
-        total, carry = s["sum"], s["sum"][p + 3]
-        norm_l = Signal(p + 3, name="add_norm_left")
-        m.d.comb += norm_l.eq(total[:p + 3] << s["shift"])
-        s = stage({
-            "w": (Mux(carry, Cat(total[1] | total[0], total[2:]), norm_l), unsigned(p + 3)),
-            "ef": (Mux(carry, s["ex"] + 1, s["ex"] - s["shift"]), unsigned(ew + 1)),
-            **{k: s[k] for k in ("zero", *flags)},
-        }, "s11")
-
-        # --- Stage 12: round to nearest-even, pack, specials. --------------------------
-        w = s["w"]
-        sig2, guard2, sticky2 = w[3:], w[2], w[1] | w[0]
-        inc2 = guard2 & (sticky2 | sig2[0])
-        packed2 = Signal(ew + fw + 2, name="sum_packed")
-        m.d.comb += packed2.eq(((s["ef"] - 1) << fw) + sig2 + inc2)
-        ovf = _at_least_inf(packed2, ew, fw)
-        zero = s["zero"]
-        if flush:   # a subnormal sum (exact) becomes a zero of its sign
-            zero = zero | (packed2[fw:fw + ew] == 0)
-        mag = Mux(s["inf"] | ovf, emax << fw, Mux(zero, 0, packed2[:ew + fw]))
-        rsign = Mux(s["inf"], s["inf_sign"], Mux(s["zero"], s["zsign"], s["sign"]))
-        s = stage({"r": (Mux(s["nan"], fmt.nan, Cat(mag, rsign)), unsigned(fmt.width))},
-                  "s12")
-        assert stages == self._latency
-        m.d.comb += self.o.payload.r.eq(s["r"])
+        # --- Stages 7 to 12: round(p + c) (hw/fp_add.py). ---------------------------------
+        r = add_stages(m, stage, fmt, a_sign=s["p_sign"], a_mag=s["pm"], a_sub=s["p_sub"],
+                       a_nan=s["p_nan"], c=s["c"], c_sub=s["c_sub"], flush=flush)
+        assert stage.count == self._latency
+        m.d.comb += self.o.payload.r.eq(r)
         return m
 
     def _product(self, m: Module, stage, s: dict, flags: tuple) -> dict:
@@ -444,7 +304,7 @@ class FloatMultiplyAdd(wiring.Component):
         ep_hi = 2 * (emax - 1) - fmt.bias + 1
         # --- Stage 3: leading-zero count of the product with its stopper. --------------
         s = stage({
-            "left": _lzc(m, s["prod"] | s["stop"], "prod_lz"),
+            "left": lzc(m, s["prod"] | s["stop"], "prod_lz"),
             **{k: s[k] for k in ("prod", "ep0", "under", "right", *flags)},
         }, "s3")
 
@@ -473,7 +333,7 @@ class FloatMultiplyAdd(wiring.Component):
         # carry moves into the exponent by itself; overflow to infinity. ----------------
         packed = Signal(ew + fw + 2, name="prod_packed")
         m.d.comb += packed.eq(((s["ef"] - 1) << fw) + s["sig"] + s["inc"])
-        p_ovf = _at_least_inf(packed, ew, fw)
+        p_ovf = at_least_inf(packed, ew, fw)
         pm = Mux(s["p_inf"] | p_ovf, emax << fw, Mux(s["p_zero"], 0, packed))
         s = stage({
             "pm": (pm, unsigned(ew + fw)),
@@ -510,7 +370,7 @@ class FloatMultiplyAdd(wiring.Component):
         packed = Signal(ew + fw + 2, name="prod_packed")
         m.d.comb += packed.eq(((s["ef"] - 1) << fw) + s["sig"] + s["inc"])
         # (packed means nothing for a zero operand, whose significand is not cleared)
-        p_ovf = ~s["tiny"] & ~s["p_zero"] & _at_least_inf(packed, ew, fw)
+        p_ovf = ~s["tiny"] & ~s["p_zero"] & at_least_inf(packed, ew, fw)
         gone = s["p_zero"] | (s["tiny"] & ~s["minn"])
         pm = Mux(s["p_inf"] | p_ovf, emax << fw,
                  Mux(gone, 0, Mux(s["tiny"], 1 << fw, packed)))

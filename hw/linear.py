@@ -42,12 +42,53 @@ from .params import (
 )
 from .unit import Params, Unit, expose, param
 
-__all__ = ["OUTPUTS", "UNIT", "LinearParams", "MXIntLinear"]
+__all__ = ["OUTPUTS", "UNIT", "LinearParams", "MXIntLinear", "lane_operands", "weight_field",
+           "weight_layout", "x_block_layout"]
 
 #: Largest K and N the generator accepts (the counters are sized from them).
 MAX_LENGTH = 1 << 20
 #: Result formats: the accumulators' (sum, exponent, nan), or float32 bit patterns.
 OUTPUTS = ("accum", "fp32")
+
+
+def lane_operands(p: Params) -> dict:
+    """The operand keyword arguments of the lanes' dot products, accumulators and
+    converters for record ``p`` (fields ``x_element``, ``x_bits``, ``w_...``), under their
+    names ``a_...`` (activations) and ``b_...`` (weights): a minifloat's element, an MXINT
+    operand's width; MXINT operands are passed as the sub-units always took them, so
+    their Verilog does not depend on the element fields."""
+    ops = operands(p, "x", "w")
+    del ops["block"]
+    elements = {k: v for k, v in ops.items() if k.endswith("_element") and v != "int"}
+    widths = {k: v for k, v in ops.items() if k.endswith("_bits") and v is not None}
+    return {**elements, **widths}
+
+
+def x_block_layout(p: Params) -> data.StructLayout:
+    """One activation block of record ``p``: ``mxint_block_layout`` (``mantissa``) or for a
+    minifloat ``mxfp_block_layout`` (``codes``)."""
+    if p.x_element == "int":
+        return mxint_block_layout(man_bits=p.x_bits, exp_bits=p.exp_bits, block=p.block)
+    return mxfp_block_layout(element_bits=ELEMENTS[p.x_element].width, block=p.block)
+
+
+def weight_field(p: Params) -> tuple[str, int, object]:
+    """The weights' element field of record ``p``: ``("mantissa", w_bits, signed)`` or for a
+    minifloat ``("codes", width, unsigned)``."""
+    if p.w_element == "int":
+        return "mantissa", p.w_bits, signed(p.w_bits)
+    width = ELEMENTS[p.w_element].width
+    return "codes", width, unsigned(width)
+
+
+def weight_layout(p: Params) -> data.StructLayout:
+    """One weight word of record ``p``: block ``j`` of ``P`` rows, lane ``q`` in elements
+    ``q*k .. q*k+k-1`` of the element field (:func:`weight_field`) and in ``exponent[q]``."""
+    field, _, shape = weight_field(p)
+    return data.StructLayout({
+        field: data.ArrayLayout(shape, p.lanes * p.block),
+        "exponent": data.ArrayLayout(unsigned(p.exp_bits), p.lanes),
+    })
 
 
 class MXIntLinear(wiring.Component):
@@ -147,21 +188,18 @@ class MXIntLinear(wiring.Component):
                                    align=align)
         # The sub-units take the operands under their own names (a: activations, b:
         # weights); MXINT operands are passed as before, so their Verilog is unchanged.
-        ops = operands(self.params, "x", "w")
-        del ops["block"]
-        elements = {k: v for k, v in ops.items() if k.endswith("_element") and v != "int"}
-        widths = {k: v for k, v in ops.items() if k.endswith("_bits") and v is not None}
-        self._dots = [MXIntDotProduct(**elements, **widths, exp_bits=exp_bits,
+        ops = lane_operands(self.params)
+        self._dots = [MXIntDotProduct(**ops, exp_bits=exp_bits,
                                       block=block, arch=arch,
                                       levels_per_stage=levels_per_stage)
                       for _ in range(lanes)]
-        self._accs = [MXIntAccumulator(**elements, **widths, exp_bits=exp_bits,
+        self._accs = [MXIntAccumulator(**ops, exp_bits=exp_bits,
                                        block=block, guard_bits=guard_bits, acc_width=acc_width,
                                        align=align)
                       for _ in range(lanes)]
         self._convs = []
         if output == "fp32":
-            self._convs = [MXIntDequantizer(source="accum", **elements, **widths,
+            self._convs = [MXIntDequantizer(source="accum", **ops,
                                             exp_bits=exp_bits, block=block,
                                             guard_bits=self.guard_bits,
                                             acc_width=self.acc_width)
@@ -173,20 +211,11 @@ class MXIntLinear(wiring.Component):
                 "exponent": data.ArrayLayout(unsigned(exp_bits + 1), lanes),
                 "nan": data.ArrayLayout(unsigned(1), lanes),
             })
-        if x_element == "int":
-            x_layout = mxint_block_layout(man_bits=x_bits, exp_bits=exp_bits, block=block)
-        else:
-            x_layout = mxfp_block_layout(element_bits=ELEMENTS[x_element].width, block=block)
         # The weights' element field: MXINT mantissas or minifloat codes, and its width.
-        self._w_field, self._w_width, w_shape = (
-            ("mantissa", w_bits, signed(w_bits)) if w_element == "int" else
-            ("codes", ELEMENTS[w_element].width, unsigned(ELEMENTS[w_element].width)))
+        self._w_field, self._w_width, _ = weight_field(self.params)
         super().__init__({
-            "x": In(stream.Signature(x_layout)),
-            "w": In(stream.Signature(data.StructLayout({
-                self._w_field: data.ArrayLayout(w_shape, lanes * block),
-                "exponent": data.ArrayLayout(unsigned(exp_bits), lanes),
-            }))),
+            "x": In(stream.Signature(x_block_layout(self.params))),
+            "w": In(stream.Signature(weight_layout(self.params))),
             "o": Out(stream.Signature(out_layout)),
         })
 

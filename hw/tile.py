@@ -1,5 +1,6 @@
-"""Weight-stationary MXINT tile: ``y_t = W x_t`` for ``T`` tokens per weight tile, weights and
-activations in block RAM, ``P`` lanes of dot product + accumulator."""
+"""Weight-stationary MX tile (MXINT or OCP MX minifloat operands): ``y_t = W x_t`` for ``T``
+tokens per weight tile, weights and activations in block RAM, ``P`` lanes of dot product +
+accumulator, optional float32 bias add."""
 
 from __future__ import annotations
 
@@ -13,27 +14,39 @@ from amaranth.lib.wiring import In, Out
 from golden.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
 from golden.tile import tile_blocks
 
-from .accumulator import ACC_WIDTH_HELP, MXIntAccumulator, check_acc_fields
+from .accumulator import ACC_WIDTH_HELP, MXIntAccumulator, check_acc_fields, operands
 from .bitheap import DEFAULT_ARCH
 from .cast import MXIntCast
 from .dequantizer import MXIntDequantizer
 from .dot_product import MXIntDotProduct
+from .fp_add import FloatAdd
 from .layouts import mxint_block_layout
-from .linear import all_of, join_outputs
+from .linear import (
+    all_of,
+    join_outputs,
+    lane_operands,
+    weight_field,
+    weight_layout,
+    x_block_layout,
+)
 from .params import (
     a_bits_param,
     arch_param,
     arch_suffix,
     b_bits_param,
     block_param,
+    check_element_scale,
     check_sum_fields,
+    element_param,
     exp_bits_param,
     guard_bits_param,
     levels_param,
+    operands_name,
 )
 from .unit import Params, Unit, expose, param
 
-__all__ = ["OUTPUTS", "UNIT", "MXIntTile", "TileParams"]
+__all__ = ["BIASES", "OUTPUTS", "UNIT", "MXIntTile", "TileParams", "tile_bias_layout",
+           "tile_weight_layout"]
 
 #: Largest K and R the generator accepts (the counters and memories are sized from them).
 MAX_LENGTH = 1 << 16
@@ -42,16 +55,21 @@ MAX_TOKENS = 1 << 16
 #: Result formats: the accumulators' (sum, exponent, nan), float32 bit patterns, or MXINT
 #: blocks along the output rows (through the cast unit).
 OUTPUTS = ("accum", "fp32", "mx")
+#: Bias adds: none, or a float32 bias per output row added to the float32 results.
+BIASES = ("none", "fp32")
 
 
-def tile_weight_layout(*, w_bits: int, exp_bits: int, block: int, lanes: int
-                       ) -> data.StructLayout:
-    """One weight word: block ``j`` of the ``P`` rows of one group, lane ``p`` in mantissa
-    elements ``p*k .. p*k+k-1`` and exponent ``p``."""
-    return data.StructLayout({
-        "mantissa": data.ArrayLayout(signed(w_bits), lanes * block),
-        "exponent": data.ArrayLayout(unsigned(exp_bits), lanes),
-    })
+def tile_weight_layout(p: TileParams) -> data.StructLayout:
+    """One weight word: block ``j`` of the ``P`` rows of one group, lane ``p`` in elements
+    ``p*k .. p*k+k-1`` (``mantissa``, or minifloat ``codes``) and exponent ``p``:
+    :func:`hw.linear.weight_layout`, the linear engine's ``w`` word."""
+    return weight_layout(p)
+
+
+def tile_bias_layout(*, lanes: int) -> data.StructLayout:
+    """One bias word: the float32 biases of the ``P`` rows of one group, lane ``p`` in
+    ``bits[p]``."""
+    return data.StructLayout({"bits": data.ArrayLayout(unsigned(32), lanes)})
 
 
 class MXIntTile(wiring.Component):
@@ -96,6 +114,20 @@ class MXIntTile(wiring.Component):
     forming block ``i``: exactly :func:`golden.tile.tile_mx`, i.e. :func:`golden.quantize`
     of the token's float32 output row vector, so that the output is the next tile's ``x``.
 
+    **Bias.** With ``bias="fp32"`` (``output`` ``"fp32"`` or ``"mx"``) each float32 result
+    ``y`` of row ``n`` becomes ``round(y + b_n)`` before the output (and before the cast):
+    an IEEE float32 addition, nearest even, subnormals kept, overflow to infinity, ``-0``
+    only for ``-0 + -0``, every NaN the canonical quiet NaN ``0x7fc00000``
+    (:class:`~hw.fp_add.FloatAdd` per lane, :func:`golden.tile.tile_bias`): what
+    ``golden.nn.MXLinear`` does with ``y + bias`` in torch float32, NaN payloads aside. The
+    biases of a weight tile arrive on ``b`` as ``R/P`` words (one per group, in group
+    order) into one bank of a two-bank bias memory (``2 * R/P`` words of ``32 * P`` bits),
+    with its own full flags: the loader fills a bank that is not full; the output side
+    reads the bank of the tile whose results it is adding, and frees it after the tile's
+    last result (``T`` tokens), so a tile's biases are held exactly as long as its results
+    need them, and the next tile's load hides behind the current one. Results wait (the
+    lanes stall) until their tile's biases are loaded.
+
     **Order of outputs.** Per weight tile, per token, per group (``accum``/``fp32``: one
     transfer of ``P`` results per group; ``mx``: one transfer of ``C = max(1, P / k)``
     blocks per ``C * k`` rows).
@@ -109,16 +141,28 @@ class MXIntTile(wiring.Component):
     ``P * k`` weights per ``T`` cycles: the reuse ``T`` divides the weight bandwidth.
     :attr:`latency` cycles pass from the read of a group's last block to its result (two
     read cycles, the dot product, the accumulator, plus 3 for ``fp32``, plus those and
-    the cast's for ``mx``, where a block's result waits for its ``k / P`` groups). The lanes,
-    their converters and casts share one handshake and stall together on ``o.ready``; ``w``
-    and ``x`` are independent streams.
+    the cast's for ``mx``, where a block's result waits for its ``k / P`` groups; plus 6
+    for the bias add). The lanes, their converters, adders and casts share one handshake and
+    stall together on ``o.ready``; ``w``, ``x`` and ``b`` are independent streams.
+
+    **Element formats.** Each operand is MXINT or an OCP MX minifloat (``x_element``,
+    ``w_element``, as :class:`~hw.linear.MXIntLinear`): weight words and activation blocks
+    then hold element codes (``codes``) instead of mantissas, the scale is E8M0, and the
+    lanes' dot products, accumulators and converters take the formats as in the linear
+    engine; the arithmetic is :func:`golden.linear.linear_blocks` of those formats
+    (``f = m - 2`` for MXINT, the element's ``bias + M - 1`` for a minifloat, in the scale
+    factor below). The MX output (``output="mx"``) is MXINT(``out_bits``) blocks whatever
+    the inputs.
 
     Parameters
     ----------
+    x_element, w_element : str
+        ``"int"`` (default, MXINT of ``x_bits``/``w_bits``) or ``"e5m2"``, ``"e4m3"``,
+        ``"e3m2"``, ``"e2m3"``, ``"e2m1"`` (``--aformat``/``--wformat``/``--format``).
     x_bits, w_bits : int
-        Mantissa widths of activations and weights, 2 to 24.
+        Mantissa widths of MXINT activations and weights, 2 to 24 (None for a minifloat).
     exp_bits : int
-        Shared exponent width, 2 to 8.
+        Shared exponent width, 2 to 8; 8 (E8M0) with a minifloat operand.
     block : int
         ``k``, 1 to 1024.
     k_len : int
@@ -139,12 +183,18 @@ class MXIntTile(wiring.Component):
         ``block``, and ``block`` a multiple of ``lanes`` or ``lanes`` of ``block``).
     out_bits : int or None
         ``output="mx"`` only: mantissa bits of the output blocks, 2 to 24 (default
-        ``x_bits``).
+        ``x_bits``; required when the activations are a minifloat).
+    bias : str
+        ``"none"`` (default) or ``"fp32"`` (a float32 bias per row; ``output`` ``"fp32"``
+        or ``"mx"``).
 
     Members
     -------
     x : ``In(stream.Signature(mxint_block_layout(x_bits)))``
+        (``mxfp_block_layout``, field ``codes``, for minifloat activations)
     w : ``In(stream.Signature(tile_weight_layout(...)))``
+    b : ``In(stream.Signature(tile_bias_layout(lanes=P)))``
+        With ``bias="fp32"`` only: float32 bias patterns, one word per group.
     o : ``Out(stream.Signature(...))``
         ``accum``: ``sum``: ``P`` signed ``acc_width``, ``exponent``: ``P`` of ``exp_bits +
         1``, ``nan``: ``P`` flags. ``fp32``: ``bits``: ``P`` float32 patterns, lane 0 in the
@@ -159,28 +209,35 @@ class MXIntTile(wiring.Component):
         If a parameter is out of range or the parameters contradict each other.
     """
 
-    def __init__(self, *, x_bits: int, w_bits: int, exp_bits: int = 8, block: int,
+    def __init__(self, *, x_element: str = "int", w_element: str = "int",
+                 x_bits: int | None = None, w_bits: int | None = None, exp_bits: int = 8,
+                 block: int,
                  k_len: int | None = None, rows: int, lanes: int = 1, tokens: int = 1,
                  guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
-                 output: str = "accum", out_bits: int | None = None) -> None:
-        self.params = TileParams(x_bits=x_bits, w_bits=w_bits, exp_bits=exp_bits, block=block,
+                 output: str = "accum", out_bits: int | None = None, bias: str = "none"
+                 ) -> None:
+        self.params = TileParams(x_element=x_element, w_element=w_element, x_bits=x_bits,
+                                 w_bits=w_bits, exp_bits=exp_bits, block=block,
                                  k_len=k_len, rows=rows, lanes=lanes, tokens=tokens,
                                  guard_bits=guard_bits, acc_width=acc_width, arch=arch,
                                  levels_per_stage=levels_per_stage, output=output,
-                                 out_bits=out_bits)
-        self._dots = [MXIntDotProduct(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
-                                      block=block, arch=arch,
+                                 out_bits=out_bits, bias=bias)
+        # The lanes take the operands as in hw/linear.py (MXINT ones as they always did).
+        ops = lane_operands(self.params)
+        self._dots = [MXIntDotProduct(**ops, exp_bits=exp_bits, block=block, arch=arch,
                                       levels_per_stage=levels_per_stage)
                       for _ in range(lanes)]
-        self._accs = [MXIntAccumulator(a_bits=x_bits, b_bits=w_bits, exp_bits=exp_bits,
-                                       block=block, guard_bits=self.guard_bits,
-                                       acc_width=self.acc_width, align="loop")
+        self._accs = [MXIntAccumulator(**ops, exp_bits=exp_bits, block=block,
+                                       guard_bits=self.guard_bits, acc_width=self.acc_width,
+                                       align="loop")
                       for _ in range(lanes)]
         self._convs = []
         self._casts = []
+        self._adds = [FloatAdd(exp_bits=8, man_bits=23) for _ in range(lanes)] \
+            if bias == "fp32" else []
         if output in ("fp32", "mx"):
-            self._convs = [MXIntDequantizer(source="accum", a_bits=x_bits, b_bits=w_bits,
+            self._convs = [MXIntDequantizer(source="accum", **ops,
                                             exp_bits=exp_bits, block=block,
                                             guard_bits=self.guard_bits,
                                             acc_width=self.acc_width)
@@ -204,13 +261,13 @@ class MXIntTile(wiring.Component):
                 "exponent": data.ArrayLayout(unsigned(exp_bits + 1), lanes),
                 "nan": data.ArrayLayout(unsigned(1), lanes),
             })
-        super().__init__({
-            "x": In(stream.Signature(mxint_block_layout(
-                man_bits=x_bits, exp_bits=exp_bits, block=block))),
-            "w": In(stream.Signature(tile_weight_layout(
-                w_bits=w_bits, exp_bits=exp_bits, block=block, lanes=lanes))),
-            "o": Out(stream.Signature(out_layout)),
-        })
+        ports = {
+            "x": In(stream.Signature(x_block_layout(self.params))),
+            "w": In(stream.Signature(tile_weight_layout(self.params))),
+        }
+        if self._adds:
+            ports["b"] = In(stream.Signature(tile_bias_layout(lanes=lanes)))
+        super().__init__({**ports, "o": Out(stream.Signature(out_layout))})
 
     @property
     def blocks(self) -> int:
@@ -248,6 +305,7 @@ class MXIntTile(wiring.Component):
         ``mx``: of the last group of a block)."""
         latency = 2 + self._dots[0].latency + self._accs[0].latency
         latency += self._convs[0].latency if self._convs else 0
+        latency += self._adds[0].latency if self._adds else 0
         return latency + (self._casts[0].latency if self._casts else 0)
 
     def elaborate(self, platform) -> Module:
@@ -261,9 +319,8 @@ class MXIntTile(wiring.Component):
         # slots of nb blocks. One write port and one synchronous read port each, no
         # transparency (a word is never written while it can be read: the loaders write
         # only banks and slots that are not full, the compute side reads only full ones).
-        w_layout = tile_weight_layout(w_bits=self.w_bits, exp_bits=self.exp_bits, block=k,
-                                      lanes=P)
-        x_layout = mxint_block_layout(man_bits=self.x_bits, exp_bits=self.exp_bits, block=k)
+        w_layout = tile_weight_layout(self.params)
+        x_layout = x_block_layout(self.params)
         m.submodules.w_mem = w_mem = Memory(shape=w_layout, depth=2 * D, init=[])
         m.submodules.x_mem = x_mem = Memory(shape=x_layout, depth=2 * nb, init=[])
         w_wr, w_rd = w_mem.write_port(), w_mem.read_port()
@@ -345,12 +402,12 @@ class MXIntTile(wiring.Component):
             with m.Else():
                 m.d.sync += r_idx.eq(r_idx + 1)
 
-        wbits = self.w_bits
+        field, wbits, _ = weight_field(self.params)
         for p, dot in enumerate(self._dots):
             m.d.comb += [
                 dot.a.payload.eq(x_data),
-                dot.b.payload.mantissa.as_value().eq(
-                    w_data.mantissa.as_value()[p * k * wbits:(p + 1) * k * wbits]),
+                getattr(dot.b.payload, field).as_value().eq(
+                    getattr(w_data, field).as_value()[p * k * wbits:(p + 1) * k * wbits]),
                 dot.b.payload.exponent.eq(w_data.exponent[p]),
                 dot.a.valid.eq(held),
                 dot.b.valid.eq(held),
@@ -391,17 +448,21 @@ class MXIntTile(wiring.Component):
             m.submodules[f"fp32_{p}"] = conv
             m.d.comb += [conv.i.payload.eq(acc.o.payload), conv.i.valid.eq(acc.o.valid),
                          acc.o.ready.eq(conv.i.ready)]
+        # The float32 results: the converters', or with a bias the adders'.
+        results = [(conv.o, conv.o.payload.bits) for conv in self._convs]
+        if self._adds:
+            results = self._bias_add(m, results)
         if not self._casts:
-            for p, conv in enumerate(self._convs):
-                m.d.comb += self.o.payload.bits[p].eq(conv.o.payload.bits)
-            join_outputs(m, self.o, [conv.o for conv in self._convs])
+            for p, (_, bits) in enumerate(results):
+                m.d.comb += self.o.payload.bits[p].eq(bits)
+            join_outputs(m, self.o, [out for out, _ in results])
             return m
 
         # MX output: the P float32 results of a group, joined into one stream `f`.
         f = stream.Signature(data.ArrayLayout(unsigned(32), P)).flip().create()
-        for p, conv in enumerate(self._convs):
-            m.d.comb += f.payload[p].eq(conv.o.payload.bits)
-        join_outputs(m, f, [conv.o for conv in self._convs])
+        for p, (_, bits) in enumerate(results):
+            m.d.comb += f.payload[p].eq(bits)
+        join_outputs(m, f, [out for out, _ in results])
         for c, cast in enumerate(self._casts):
             m.submodules[f"cast{c}"] = cast
         if k >= P:
@@ -442,13 +503,79 @@ class MXIntTile(wiring.Component):
         join_outputs(m, self.o, [cast.o for cast in self._casts])
         return m
 
+    def _bias_add(self, m: Module, results: list) -> list:
+        """``round(y + b)`` of the float32 results ``[(stream, bits), ...]`` of a group with
+        their rows' biases: the bias memory, its loader and the adders."""
+        P, G, T = self.lanes, self.groups, self.tokens
+        m.submodules.b_mem = b_mem = Memory(shape=tile_bias_layout(lanes=P), depth=2 * G,
+                                            init=[])
+        b_wr, b_rd = b_mem.write_port(), b_mem.read_port()
+
+        # Full flags of the two bias banks: set by the loader, cleared by the output side
+        # after the last result of the tile's T tokens.
+        b_full, b_set, b_clr = Signal(2), Signal(2), Signal(2)
+        m.d.sync += b_full.eq((b_full & ~b_clr) | b_set)
+        b_bank, b_idx = Signal(), Signal(range(G))
+        m.d.comb += [
+            self.b.ready.eq(~b_full.bit_select(b_bank, 1)),
+            b_wr.addr.eq(Mux(b_bank, b_idx + G, b_idx)),
+            b_wr.data.eq(self.b.payload),
+            b_wr.en.eq(self.b.valid & self.b.ready),
+        ]
+        with m.If(self.b.valid & self.b.ready):
+            with m.If(b_idx == G - 1):
+                m.d.sync += [b_idx.eq(0), b_bank.eq(~b_bank)]
+                m.d.comb += b_set.eq(Mux(b_bank, 0b10, 0b01))
+            with m.Else():
+                m.d.sync += b_idx.eq(b_idx + 1)
+
+        # Output side: the results of group `o_grp` of token `o_tok` of the tile in bank
+        # `o_bank`, joined into one stream `y`. The read port is addressed with the counters'
+        # next values, so its data is the current group's from the cycle after a transfer
+        # (no bubble); it is good (`b_ok`) when the bank was full at that read (a full bank
+        # is not written).
+        y = stream.Signature(data.ArrayLayout(unsigned(32), P)).flip().create()
+        for p, (_, bits) in enumerate(results):
+            m.d.comb += y.payload[p].eq(bits)
+        join_outputs(m, y, [out for out, _ in results])
+        o_bank, o_grp, o_tok = Signal(), Signal(range(G)), Signal(range(T))
+        nxt_bank, nxt_grp, nxt_tok = Signal(), Signal(range(G)), Signal(range(T))
+        b_ok, take = Signal(), Signal()
+        end_tok = o_grp == G - 1
+        end_tile = end_tok & (o_tok == T - 1)
+        m.d.comb += [
+            take.eq(y.valid & y.ready),
+            nxt_grp.eq(Mux(take, Mux(end_tok, 0, o_grp + 1), o_grp)),
+            nxt_tok.eq(Mux(take & end_tok, Mux(end_tile, 0, o_tok + 1), o_tok)),
+            nxt_bank.eq(Mux(take & end_tile, ~o_bank, o_bank)),
+            b_clr.eq(Mux(take & end_tile, Mux(o_bank, 0b10, 0b01), 0)),
+            b_rd.addr.eq(Mux(nxt_bank, nxt_grp + G, nxt_grp)),
+        ]
+        m.d.sync += [o_bank.eq(nxt_bank), o_grp.eq(nxt_grp), o_tok.eq(nxt_tok),
+                     b_ok.eq(b_full.bit_select(nxt_bank, 1))]
+
+        # The adders, in lockstep (one StallPipeline each, the same ready).
+        add_ready = [add.i.ready for add in self._adds]
+        for p, add in enumerate(self._adds):
+            m.submodules[f"bias{p}"] = add
+            others = add_ready[:p] + add_ready[p + 1:]
+            m.d.comb += [
+                add.i.payload.a.eq(y.payload[p]),
+                add.i.payload.c.eq(b_rd.data.bits[p]),
+                add.i.valid.eq(y.valid & b_ok & all_of(others) if others else y.valid & b_ok),
+            ]
+        m.d.comb += y.ready.eq(b_ok & all_of(add_ready))
+        return [(add.o, add.o.payload.r) for add in self._adds]
+
 
 @dataclass(frozen=True, kw_only=True)
 class TileParams(Params):
     """Parameters of :class:`MXIntTile` (see there for their meaning)."""
 
-    x_bits: int = a_bits_param()
-    w_bits: int = b_bits_param()
+    x_element: str = element_param("x", "activations", "--abits")
+    w_element: str = element_param("w", "weights", "--wbits")
+    x_bits: int = a_bits_param(applies=("x_element", "int"))
+    w_bits: int = b_bits_param(applies=("w_element", "int"))
     exp_bits: int = exp_bits_param()
     block: int = block_param()
     k_len: int | None = param(None, help="length K of x and of the weight rows (default: 4 "
@@ -467,6 +594,10 @@ class TileParams(Params):
     out_bits: int | None = param(None, lo=2, hi=24, applies=("output", "mx"),
                                  help="mantissa bits of the MX output blocks, sign included "
                                       "(default: x_bits)")
+    bias: str = param("none", choices=BIASES, implicit=True,
+                      help="'fp32': add a float32 bias per output row (stream b, one word of P "
+                           "biases per group, double-buffered) to the float32 results, one more "
+                           "IEEE rounding, before the output or the MX cast")
 
     def resolve(self) -> None:
         if self.rows % self.lanes:
@@ -474,6 +605,9 @@ class TileParams(Params):
         if self.k_len is None:
             self._set("k_len", 4 * self.block)
         if self.output == "mx":
+            if self.out_bits is None and self.x_element != "int":
+                raise ValueError(f"out_bits must be given with output 'mx' when x_element is "
+                                 f"a minifloat ({self.x_element!r}): the MX output is MXINT")
             if self.out_bits is None:
                 self._set("out_bits", self.x_bits)
             if self.rows % self.block:
@@ -482,23 +616,28 @@ class TileParams(Params):
             if self.block % self.lanes and self.lanes % self.block:
                 raise ValueError(f"lanes must divide block ({self.block}) or be a multiple of "
                                  f"it with output 'mx', not {self.lanes}")
+        if self.bias != "none" and self.output == "accum":
+            raise ValueError(f"bias {self.bias!r} needs output 'fp32' or 'mx', not output "
+                             f"{self.output!r}")
+        check_element_scale(self, "x", "w")
         check_acc_fields(self, "x", "w")
         check_sum_fields(self)
 
     @property
     def name(self) -> str:
-        name = (f"mxint_tile_a{self.x_bits}_w{self.w_bits}_e{self.exp_bits}_k{self.block}"
-                f"_K{self.k_len}_R{self.rows}_P{self.lanes}_T{self.tokens}_g{self.guard_bits}")
-        if self.acc_width != resolve_acc_width(a_bits=self.x_bits, b_bits=self.w_bits,
-                                               block=self.block, guard_bits=self.guard_bits,
-                                               acc_width=None):
+        name = operands_name("tile", self, "x", "w")
+        name += (f"_k{self.block}_K{self.k_len}_R{self.rows}_P{self.lanes}_T{self.tokens}"
+                 f"_g{self.guard_bits}")
+        if self.acc_width != resolve_acc_width(guard_bits=self.guard_bits, acc_width=None,
+                                               **operands(self, "x", "w")):
             name += f"_acc{self.acc_width}"
         name += arch_suffix(self)
         if self.levels_per_stage != 2:
             name += f"_l{self.levels_per_stage}"
+        bias = "" if self.bias == "none" else f"_bias{self.bias}"
         if self.output == "mx":
-            return name + f"_mx{self.out_bits}"
-        return name + ("" if self.output == "accum" else f"_{self.output}")
+            return name + f"_mx{self.out_bits}" + bias
+        return name + ("" if self.output == "accum" else f"_{self.output}") + bias
 
 
 expose(MXIntTile, TileParams)
@@ -513,9 +652,10 @@ def _packets(p: TileParams) -> dict[str, int]:
 
 UNIT = Unit(
     key="tile",
-    summary="MXINT weight-stationary tile: R x K weights double-buffered in block RAM, "
-            "reused for T tokens, P lanes of dot product + accumulator (+ float32 or MX "
-            "output with --output fp32/mx)",
+    summary="MX weight-stationary tile (MXINT or MXFP operands): R x K weights "
+            "double-buffered in block RAM, reused for T tokens, P lanes of dot product + "
+            "accumulator (+ float32 or MX output with --output fp32/mx, + a float32 bias "
+            "add with --bias fp32)",
     params=TileParams,
     component=MXIntTile,
     golden=tile_blocks,

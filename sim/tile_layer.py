@@ -12,21 +12,24 @@ the model's own embeddings, and runs the layer twice on them:
 
 * **golden**: a copy of the layer whose six ``nn.Linear`` (Q, K, V, attention output, FFN
   up, FFN down) are :class:`golden.nn.MXLinear` (:func:`golden.nn.quantize_model` with the
-  tile's formats, guard bits and accumulator width); everything else (bias adds, softmax,
-  GELU, residual adds, LayerNorm) is the model's own float32 code. This is what
-  :mod:`golden.nn` says the layer computes.
-* **hardware**: another such copy whose linears' products (``MXLinear.forward_raw``) come
-  from the Verilated tile instead: for each linear, the tile (``output="fp32"``, ``K`` the
-  linear's input width, ``T = tokens``, ``rows`` ``R`` per weight tile) receives the
-  linear's ``N / R`` weight tiles on ``w`` and, for each, the ``tokens`` quantised inputs on
-  ``x``; its float32 results are checked against MXLinear's in the simulator (the
-  scoreboard of :mod:`sim.model_layer`) and handed back to the host, which goes on with
-  them.
+  tile's formats, guard bits and accumulator width); everything else (softmax, GELU,
+  residual adds, LayerNorm) is the model's own float32 code, and each linear's bias is
+  added in float32 after its product (``MXLinear.forward``). This is what :mod:`golden.nn`
+  says the layer computes.
+* **hardware**: another such copy whose linears' outputs (``MXLinear.forward``, product and
+  bias) come from the Verilated tile instead: for each linear, the tile (``output="fp32"``,
+  ``bias="fp32"`` when the linear has a bias, ``K`` the linear's input width,
+  ``T = tokens``, ``rows`` ``R`` per weight tile) receives the linear's ``N / R`` weight
+  tiles on ``w``, their biases on ``b`` and, for each, the ``tokens`` quantised inputs on
+  ``x``; its float32 results (the tile's bias add, :func:`golden.tile.tile_bias`) are
+  checked against golden in the simulator (the scoreboard of :mod:`sim.model_layer`) and
+  handed back to the host, which goes on with them: the host adds no bias.
 
-Compared: every linear's float32 products and every linear's MX input tensor (mantissas
-and exponents, the quantised activations the host sends) against the golden run's, and the
-layer's output bit for bit. Reported: those mismatch counts (0 to pass), the tile's cycles
-per linear and in all, and MAC utilisation, useful MACs (``tokens * N * K``) over
+Compared: every linear's float32 outputs (bias included) and every linear's MX input
+tensor (mantissas and exponents, the quantised activations the host sends) against the
+golden run's, and the layer's output bit for bit. Reported: those mismatch counts (0 to
+pass), the tile's cycles per linear and in all, and MAC utilisation, useful MACs
+(``tokens * N * K``) over
 ``P * k`` times the cycles the bench ran (from reset until the last result, load of the
 first weight tile included; with ``--idle 0 --backpressure 0`` the tile's own figure).
 """
@@ -71,36 +74,44 @@ def layer_tokens(loaded, tokens: int):
 def _tile_run(mx, x, params: dict, *, seed: int, idle: float, backpressure: float,
               build_root: Path) -> tuple:
     """Run one linear ``mx`` (an MXLinear) on the Verilated tile for the inputs ``x``
-    ``(tokens, K)``; return its float32 results ``(tokens, N)`` as the tile sent them and
-    the run's summary."""
+    ``(tokens, K)``, its bias (if any) added by the tile; return its float32 results
+    ``(tokens, N)`` as the tile sent them and the run's summary."""
     import torch
 
-    from sim.units.tile import tile_stimuli
+    from golden.tile import tile_bias
+    from sim.units.tile import tile_bias_words, tile_stimuli
 
     T = x.shape[0]
     R, P = params["rows"], params["lanes"]
     xq, wq = mx.quantize_input(x), mx.w_q
     golden = type(mx).forward_raw(mx, x)  # the class's, not the patched one
     want = golden.view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+    bias = None
+    if mx.bias is not None:
+        bias = mx.bias.to(torch.float32).view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+        want = tile_bias(want, bias)
     N, K = mx.out_features, mx.in_features
     if N % R:
         raise ValueError(f"the tile's rows ({R}) must divide every linear's outputs, not "
                          f"{N}")
-    xs, ws, expected = [], [], []
+    xs, ws, bs, expected = [], [], [], []
     for r0 in range(0, N, R):
         w, xx = tile_stimuli(wq.mantissa[r0:r0 + R], wq.exponent[r0:r0 + R], xq.mantissa,
                              xq.exponent, P)
         ws += w
         xs += xx
+        if bias is not None:
+            bs += tile_bias_words(bias[r0:r0 + R], P)
         expected += [{"bits": want[t, r0 + g * P:r0 + (g + 1) * P].tolist()}
                      for t in range(T) for g in range(R // P)]
-    design = _design(tuple(sorted({**params, "k_len": K, "tokens": T,
-                                   "output": "fp32"}.items())))
+    design = _design(tuple(sorted({**params, "k_len": K, "tokens": T, "output": "fp32",
+                                   "bias": "none" if bias is None else "fp32"}.items())))
     work, runner = prepare(design, build_root)
     tag = f"tile_layer_seed{seed}"
     hil, out = (work / f"{name}_{tag}.json" for name in ("hil", "received"))
     out.unlink(missing_ok=True)
-    hil.write_text(json.dumps({"stimuli": {"x": xs, "w": ws}, "expected": {"o": expected}}),
+    stimuli = {"x": xs, "w": ws, **({"b": bs} if bias is not None else {})}
+    hil.write_text(json.dumps({"stimuli": stimuli, "expected": {"o": expected}}),
                    encoding="utf-8")
     env = {"MXFORGE_IDLE": repr(idle), "MXFORGE_BACKPRESSURE": repr(backpressure),
            "MXFORGE_HIL": str(hil), "MXFORGE_RECEIVED": str(out)}
@@ -192,7 +203,7 @@ def layer_on_tile(module, hidden, params: dict, *, seed: int, idle: float = 0.0,
             q = mx.quantize_input(args[0])
             record.setdefault(name, {})[where] = {
                 "mantissa": q.mantissa, "exponent": q.exponent,
-                "raw": mx.forward_raw(args[0]) if where == "golden" else None}
+                "out": out if where == "golden" else None}
         return hook
 
     golden = quantised()
@@ -206,7 +217,7 @@ def layer_on_tile(module, hidden, params: dict, *, seed: int, idle: float = 0.0,
     root = build_root or DEFAULT_BUILD
 
     def on_tile(name, mx):
-        def forward_raw(x):
+        def forward(x):
             flat = x.reshape(-1, mx.in_features)
             got, summary = _tile_run(mx, flat, params, seed=seed, idle=idle,
                                      backpressure=backpressure, build_root=root)
@@ -216,12 +227,12 @@ def layer_on_tile(module, hidden, params: dict, *, seed: int, idle: float = 0.0,
             y = torch.where(got >= 1 << 31, got - (1 << 32), got).to(torch.int32) \
                 .view(torch.float32)
             return y.reshape(*x.shape[:-1], mx.out_features)
-        return forward_raw
+        return forward
 
     for name in LINEARS:
         mx = hardware.get_submodule(name)
         assert isinstance(mx, MXLinear)
-        mx.forward_raw = on_tile(name, mx)
+        mx.forward = on_tile(name, mx)   # product and bias on the tile
         mx.register_forward_hook(recorder(name, "hardware"))
     with torch.no_grad():
         got = hardware(hidden)[0]
@@ -230,7 +241,7 @@ def layer_on_tile(module, hidden, params: dict, *, seed: int, idle: float = 0.0,
     for name in LINEARS:
         g, h = record[name]["golden"], record[name]["hardware"]
         bits, s = runs[name]
-        want_bits = g["raw"].reshape(bits.shape).view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+        want_bits = g["out"].reshape(bits.shape).view(torch.int32).to(torch.int64) & 0xFFFFFFFF
         linears.append({
             "name": name, "shape": s["shape"], "cycles": s["cycles"],
             "macs": s["macs"], "sim_mismatches": s["mismatches"], "missing": s["missing"],
@@ -298,11 +309,16 @@ def run_cli(args, parser) -> int:
         parser.error(f"--tokens must be from 1 to 512 with --top tile, not {tokens}")
     given = getattr(args, GIVEN, {})
     for dest, flag in (("k_len", "--k-len"), ("tokens", "--tile-tokens"),
-                       ("output", "--output"), ("interface", "--interface")):
+                       ("output", "--output"), ("bias", "--bias"),
+                       ("interface", "--interface")):
         if dest in given:
             parser.error(f"{flag} is set by the layer with --top tile --model (K per linear, "
-                         f"T = --tokens, float32 output, native interface): leave it out")
+                         f"T = --tokens, float32 output, a float32 bias add for a linear "
+                         f"with a bias, native interface): leave it out")
     params = {**unit_record(args, parser).kwargs(), "output": "fp32"}
+    if any(params.get(f"{side}_element", "int") != "int" for side in ("x", "w")):
+        parser.error("--top tile --model runs MXINT formats only (the layer program's "
+                     "golden.nn.MXLinear is MXINT): leave out --format/--aformat/--wformat")
     params.pop("k_len", None)
     params.pop("tokens", None)
     try:

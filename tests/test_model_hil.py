@@ -56,6 +56,10 @@ def test_one_corrupted_value_is_caught(sim_build):
      "--tokens must be from 1 to 512 with --top tile, not 0"),
     (["--top", "tile", "--model", "minilm", "--layer", "encoder.layer.0", "--k-len", "384"],
      "--k-len is set by the layer with --top tile --model"),
+    (["--top", "tile", "--model", "minilm", "--layer", "encoder.layer.0", "--bias", "fp32"],
+     "--bias is set by the layer with --top tile --model"),
+    (["--top", "tile", "--model", "minilm", "--layer", "encoder.layer.0", "--wformat",
+      "mxfp4"], "--top tile --model runs MXINT formats only"),
     (["--top", "tile", "--model", "minilm", "--layer", "encoder.layer.0", "--rows", "6"],
      "rows must be a multiple of lanes (4), not 6"),
 ])

@@ -15,7 +15,7 @@ from amaranth.sim import Simulator
 import hw.tile
 from golden import MXIntFormat, quantize
 from golden.linear import linear, linear_fp32
-from golden.tile import tile_blocks, tile_mx
+from golden.tile import tile_bias, tile_blocks, tile_mx
 from hw.manifest import describe_ports
 from hw.tile import MXIntTile
 from sim.amaranth_bench import run_stream_sim
@@ -44,6 +44,26 @@ def params(x_bits=4, w_bits=4, exp_bits=8, block=4, k_len=10, rows=4, lanes=2, t
      r"rows must be a multiple of block \(4\) with output 'mx', not 6"),
     ({"output": "mx", "block": 6, "rows": 12, "lanes": 4}, ValueError,
      r"lanes must divide block \(6\) or be a multiple of it with output 'mx', not 4"),
+    ({"bias": "fp32"}, ValueError,
+     r"bias 'fp32' needs output 'fp32' or 'mx', not output 'accum'"),
+    ({"output": "fp32", "bias": "bf16"}, ValueError,
+     r"bias must be one of 'none', 'fp32', not 'bf16'"),
+    ({"x_element": "e9m9", "x_bits": None}, ValueError,
+     r"x_element must be one of 'int', 'e5m2', 'e4m3', 'e3m2', 'e2m3', 'e2m1', not 'e9m9'"),
+    ({"w_element": "e2m1"}, ValueError,
+     r"w_bits applies only with w_element='int', not w_element='e2m1': leave it out"),
+    ({"w_element": "e2m1", "w_bits": None, "exp_bits": 5}, ValueError,
+     r"exp_bits must be 8 \(the E8M0 scale\) when w_element is a minifloat \('e2m1'\), "
+     r"not 5"),
+    ({"x_element": "e5m2", "w_element": "e5m2", "x_bits": None, "w_bits": None,
+      "block": 32, "k_len": 64}, ValueError,
+     r"w_element 'e5m2' with E5M2 activations at block 32: the dot results are \d+ bits "
+     r"wide, beyond the accumulator's \d+; E5M2 pairs with every other format"),
+    ({"x_element": "e4m3", "x_bits": None, "output": "mx", "rows": 8}, ValueError,
+     r"out_bits must be given with output 'mx' when x_element is a minifloat \('e4m3'\): "
+     r"the MX output is MXINT"),
+    ({"output": "fp32", "bias": True}, TypeError,
+     r"bias must be a str, one of 'none', 'fp32'; not True"),
 ])
 def test_bad_parameters(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -63,6 +83,10 @@ def test_properties():
     assert mx.latency == fp32.latency + mx._casts[0].latency
     assert MXIntTile(**params(output="mx", block=2, lanes=4, rows=8)).casts == 2
     assert MXIntTile(**params(tokens=7)).params.name.endswith("_R4_P2_T7_g8")
+    biased = MXIntTile(**params(output="fp32", bias="fp32"))
+    assert biased.latency == fp32.latency + 6 and biased.params.name.endswith("_fp32_biasfp32")
+    assert "bias" not in MXIntTile(**params(output="fp32")).params.kwargs()  # old manifests
+    assert not hasattr(fp32, "b") and len(biased.b.payload.bits) == 2
 
 
 CASES = [
@@ -113,6 +137,114 @@ def test_amaranth_sim_mx_output_matches_golden(p):
         assert r["checked"] == len(want["o"]) > 0
 
 
+BIAS_CASES = [
+    params(output="fp32"),                                          # K not a multiple of k
+    params(x_bits=2, w_bits=2, block=1, k_len=3, rows=2, lanes=1, tokens=1, output="fp32"),
+    params(rows=8, output="mx"),                                    # 2 groups per block
+    params(block=1, k_len=3, rows=4, lanes=2, tokens=2, output="mx"),  # 2 casts
+]
+
+
+@pytest.mark.parametrize("p", BIAS_CASES, ids=lambda p: "{output}_k{block}R{rows}P{lanes}T{tokens}"
+                         .format(**p))
+def test_amaranth_sim_bias_matches_golden(p):
+    """bias="fp32": several tiles, random gaps on x, w and b, back-pressure on o; every
+    result (float32 or MX) equals golden.tile_bias (then tile_mx), bit for bit. The biases
+    include signed zeros, subnormals, infinities, NaNs with payloads, the largest finite
+    values and exact and near cancellations (sim.units.tile.tile_biases)."""
+    r, want = _run({**p, "bias": "fp32"}, seed=1, n=4)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"], r["timed_out"]) == \
+        (0, 0, [], False), r["reports"]
+    assert r["checked"] == len(want["o"]) > 0
+
+
+def test_bias_stimuli_reach_the_special_results():
+    """The fp32 bias run's expected results hold NaN, both infinities, zero, subnormals
+    and normal values: the directed biases reach every class (-0 needs a -0 result of the
+    engine, which gives +0 for an exact zero sum; tests/test_fp_add.py covers -0 + -0)."""
+    p = {**BIAS_CASES[0], "bias": "fp32"}
+    model = model_for({"top": "tile", "parameters": p})
+    want = model.expected(model.stimuli(torch.Generator().manual_seed(1), 4))
+    bits = {v for o in want["o"] for v in o["bits"]}
+    assert {0x7FC00000, 0x7F800000, 0xFF800000, 0} <= bits
+    assert any(0 < v < 0x00800000 or 0x80000000 < v < 0x80800000 for v in bits)
+    assert sum(0x00800000 <= v & 0x7FFFFFFF < 0x7F800000 for v in bits) > len(bits) // 3
+
+
+def test_tile_bias_is_golden_nn_mxlinear():
+    """golden.tile with the bias add is golden.nn.MXLinear's forward (engine float32 result
+    plus the float32 bias in torch) bit for bit, on a real nn.Linear with its bias, and with
+    special biases; only NaN payloads may differ (canonical here)."""
+    from golden.nn import MXLinear
+
+    fw, fx = MXIntFormat(6, 8, 8), MXIntFormat(8, 8, 8)
+    gen = torch.Generator().manual_seed(7)
+    lin = torch.nn.Linear(40, 16)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(16, 40, generator=gen) / 40 ** 0.5)
+        lin.bias.copy_(torch.randn(16, generator=gen))
+        lin.bias[:4] = torch.tensor([float("inf"), -0.0, 1e-45, 3.0e38])
+    x = torch.randn(5, 40, generator=gen) * 30
+    mx = MXLinear(lin, weights=fw, activations=fx)
+    want = mx(x)
+    wq, xq = mx.w_q, mx.quantize_input(x)
+    y = tile_blocks(wq.mantissa, wq.exponent, xq.mantissa, xq.exponent, fw, fx,
+                    guard_bits=mx.guard_bits, acc_width=mx.acc_width)
+    bits = linear_fp32(y, fw, fx, guard_bits=mx.guard_bits)
+    b = mx.bias.view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+    got = tile_bias(bits, b)
+    ref = want.view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+    assert torch.equal(got, ref)
+    assert not torch.isnan(want).any() and torch.isinf(want).any()
+    nan_bias = torch.tensor([0x7F800001, 0xFFC00000])
+    assert tile_bias(bits[:, :2], nan_bias).eq(0x7FC00000).all()
+
+
+MXFP_CASES = [
+    params(x_element="e2m1", w_element="e2m1", x_bits=None, w_bits=None),  # MXFP4
+    params(x_element="e4m3", w_element="e2m1", x_bits=None, w_bits=None, output="fp32"),
+    params(x_element="e4m3", w_element="e2m1", x_bits=None, w_bits=None, rows=8, output="mx",
+           out_bits=6, bias="fp32"),
+    params(x_bits=6, w_element="e5m2", w_bits=None, block=2, k_len=3, rows=2, lanes=1,
+           tokens=2, output="fp32", bias="fp32"),                  # MXINT6 x, E5M2 w
+]
+
+
+@pytest.mark.parametrize("p", MXFP_CASES, ids=lambda p: "{}_{}_{}{}".format(
+    p.get("x_element", "int"), p.get("w_element", "int"), p["output"],
+    "_bias" if p.get("bias") else ""))
+def test_amaranth_sim_mxfp_matches_golden(p):
+    """MXFP element formats (codes in the weight words and activation blocks, E8M0
+    scales): several tiles under gaps and back-pressure, every result equal to
+    golden.tile_blocks (golden.linear's MXFP path), then float32, bias and MX cast."""
+    r, want = _run(p, seed=2, n=4)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"], r["timed_out"]) == \
+        (0, 0, [], False), r["reports"]
+    assert r["checked"] == len(want["o"]) > 0
+    if p["output"] == "fp32":  # the minifloats' specials reached the results
+        assert any(v == 0x7FC00000 for o in want["o"] for v in o["bits"])
+
+
+def test_mxfp_tile_is_golden_linear_per_token():
+    """For MXFP operands golden.tile.tile_blocks is golden.linear.linear of the quantised
+    tensors, token by token (W mxfp4, x mxfp8_e4m3)."""
+    from golden.format import operand_format
+
+    fw = operand_format("e2m1", None, exp_bits=8, block=8, side="w")
+    fx = operand_format("e4m3", None, exp_bits=8, block=8, side="x")
+    gen = torch.Generator().manual_seed(3)
+    w = quantize(torch.randn(4, 20, generator=gen), fw)
+    xs = [quantize(torch.randn(20, generator=gen), fx) for _ in range(3)]
+    y = tile_blocks(w.codes, w.exponent, torch.stack([x.codes for x in xs]),
+                    torch.stack([x.exponent for x in xs]), fw, fx, guard_bits=8, acc_width=40)
+    for t, x in enumerate(xs):
+        one = linear(w, x, guard_bits=8, acc_width=40)
+        assert torch.equal(one.sum, y.sum[t]) and torch.equal(one.exponent, y.exponent[t])
+    name = MXIntTile(**params(x_element="e4m3", w_element="e2m1", x_bits=None, w_bits=None))
+    assert name.params.name.startswith("mx_tile_ae4m3_we2m1_k4_K10_R4_P2_T3")
+    assert name.w.payload.shape().members.keys() == {"codes", "exponent"}
+
+
 def test_mx_output_is_quantize_of_the_float32_outputs():
     """golden.tile.tile_mx is golden.quantize of each token's float32 output row vector, so
     a tile's MX output is exactly what the next layer's quantiser would make of it."""
@@ -152,49 +284,60 @@ def _mutant(old: str, new: str) -> types.ModuleType:
     ("w_rd.addr.eq(Mux(r_bank, r_idx + D, r_idx))", "w_rd.addr.eq(r_idx)"),   # one bank
     ("x_rd.addr.eq(Mux(r_slot, r_blk + nb, r_blk))", "x_rd.addr.eq(r_blk)"),  # one slot
     ("self.w.ready.eq(~w_full.bit_select(w_bank, 1))", "self.w.ready.eq(1)"),  # overwrite
-], ids=["bank", "slot", "overwrite"])
+    ("b_rd.addr.eq(Mux(nxt_bank, nxt_grp + G, nxt_grp))", "b_rd.addr.eq(nxt_grp)"),
+    ("self.b.ready.eq(~b_full.bit_select(b_bank, 1))", "self.b.ready.eq(1)"),
+    ("add.i.payload.c.eq(b_rd.data.bits[p])", "add.i.payload.c.eq(0)"),
+], ids=["bank", "slot", "overwrite", "bias-bank", "bias-overwrite", "no-bias"])
 def test_broken_double_buffer_is_caught(old, new):
     """The checks fail on a tile that reads one bank only, one activation slot only, or
-    loads over a bank still in use."""
+    loads over a bank still in use; and, with a bias, on one that reads one bias bank only,
+    loads biases over a bank in use, or adds none."""
     bad = _mutant(old, new)
     p = params(rows=4, lanes=2, tokens=2)
+    if "b_rd" in old or "self.b." in old or "add." in old:
+        p = {**p, "output": "fp32", "bias": "fp32"}
     model = model_for({"top": "tile", "parameters": p})
     stim = model.stimuli(torch.Generator().manual_seed(1), 4)
     r = run_stream_sim(bad.MXIntTile(**p), stim, model.expected(stim), seed=1)
     assert r["mismatches"] > 0
 
 
-def measure(dut: MXIntTile, stimuli: dict, expected: dict, *, max_cycles: int = 20000
-            ) -> dict:
-    """Run ``dut`` with its inputs always valid and ``o`` always ready; count the cycles in
-    which the lanes take a block (each a ``P * k``-MAC step), from the first to the last
-    such cycle (``window``) and from reset to the last output (``cycles``)."""
+def measure(dut: MXIntTile, stimuli: dict, expected: dict, *, max_cycles: int = 20000,
+            withhold: dict[str, int] | None = None) -> dict:
+    """Run ``dut`` with its inputs always valid (each stream in ``withhold`` only from that
+    cycle on) and ``o`` always ready; count the cycles in which the lanes take a block (each
+    a ``P * k``-MAC step), from the first to the last such cycle (``window``) and from
+    reset to the last output (``cycles``); ``first_out`` is the first output's cycle."""
     _, streams = describe_ports(dut)
-    words = {n: [pack(streams[n]["fields"], v) for v in stimuli[n]] for n in ("x", "w")}
+    names = list(stimuli)
+    words = {n: [pack(streams[n]["fields"], v) for v in stimuli[n]] for n in names}
     board = Scoreboard("o", expected["o"])
-    state = {"steps": [], "cycles": 0, "last_out": 0}
+    state = {"steps": [], "cycles": 0, "last_out": 0, "first_out": None}
+    withhold = withhold or {}
 
     async def bench(ctx):
-        sent = {"x": 0, "w": 0}
+        sent = dict.fromkeys(names, 0)
         ctx.set(dut.o.ready, 1)
         for cycle in range(max_cycles):
             for n in sent:
                 port = getattr(dut, n)
                 if sent[n] < len(words[n]):
                     ctx.set(port.payload.as_value(), words[n][sent[n]])
-                ctx.set(port.valid, sent[n] < len(words[n]))
+                ctx.set(port.valid, sent[n] < len(words[n]) and cycle >= withhold.get(n, 0))
             lane = dut._dots[0].a
-            _, _, xr, wr, ov, op, lv, lr = await ctx.tick().sample(
-                dut.x.ready, dut.w.ready, dut.o.valid, dut.o.payload.as_value(), lane.valid,
-                lane.ready)
-            for n, ready in (("x", xr), ("w", wr)):
-                if ready and sent[n] < len(words[n]):
+            _, _, ov, op, lv, lr, *readies = await ctx.tick().sample(
+                dut.o.valid, dut.o.payload.as_value(), lane.valid, lane.ready,
+                *(getattr(dut, n).ready for n in names))
+            for n, ready in zip(names, readies, strict=True):
+                if ready and sent[n] < len(words[n]) and cycle >= withhold.get(n, 0):
                     sent[n] += 1
             if lv and lr:
                 state["steps"].append(cycle)
             if ov:
                 board.receive(unpack(streams["o"]["fields"], op))
                 state["last_out"] = cycle + 1
+                if state["first_out"] is None:
+                    state["first_out"] = cycle
             if board.pending == 0:
                 break
         state["cycles"] = cycle + 1
@@ -205,7 +348,8 @@ def measure(dut: MXIntTile, stimuli: dict, expected: dict, *, max_cycles: int = 
     sim.run()
     steps = state["steps"]
     return {"mismatches": board.mismatches, "missing": board.pending, "steps": len(steps),
-            "window": steps[-1] - steps[0] + 1, "cycles": state["last_out"]}
+            "window": steps[-1] - steps[0] + 1, "cycles": state["last_out"],
+            "first_out": state["first_out"]}
 
 
 @pytest.mark.parametrize("p", [
@@ -232,6 +376,26 @@ def test_steady_state_mac_utilisation(p):
           f"output {overall:.3f} ({r['cycles']} cycles)")
     assert steady >= 0.9
     assert r["window"] == r["steps"]  # no bubble at all
+
+
+@pytest.mark.parametrize("mutant", [False, True], ids=["tile", "bias-before-load"])
+def test_results_wait_for_their_biases(mutant):
+    """With the biases withheld until cycle 150 (long after the first results), no result
+    leaves before its tile's biases are loaded and every one is right; a tile whose bias
+    read is trusted before the bank is full (injected fault) gives wrong results."""
+    p = params(output="fp32", bias="fp32", rows=4, lanes=2, tokens=2)
+    model = model_for({"top": "tile", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(1), 4)
+    want = model.expected(stim)
+    tile = _mutant("b_ok.eq(b_full.bit_select(nxt_bank, 1))", "b_ok.eq(1)").MXIntTile \
+        if mutant else MXIntTile
+    dut = tile(**p)
+    r = measure(dut, stim, want, withhold={"b": 150})
+    if mutant:
+        assert r["mismatches"] > 0
+        return
+    assert (r["mismatches"], r["missing"]) == (0, 0)
+    assert r["first_out"] >= 150 + dut.groups
 
 
 def test_double_buffers_proved_bounded(tmp_path):

@@ -30,8 +30,11 @@ def tiny_layer():
 
 def _golden_tile_run(mx, x, params, **_):
     """The tile's job done by golden (no simulator): what the Verilated run returns when
-    it matches."""
+    it matches (the product, then the bias add of golden.tile)."""
+    from golden.tile import tile_bias
+
     bits = type(mx).forward_raw(mx, x).view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+    bits = tile_bias(bits, mx.bias.view(torch.int32).to(torch.int64) & 0xFFFFFFFF)
     return bits, {"cycles": 1, "mismatches": 0, "missing": 0, "protocol_errors": [],
                   "timed_out": False, "macs": x.shape[0] * mx.out_features * mx.in_features,
                   "shape": (mx.out_features, mx.in_features), "log": "", "module": ""}
@@ -60,11 +63,13 @@ def test_comparisons_catch_one_wrong_value(monkeypatch):
 
 
 def test_verilator_tiny_layer_matches_golden(sim_build):
-    """The six linears on the Verilated tile (random idle and back-pressure): every float32
-    product, every MX input and the layer's output equal golden.nn's bit for bit."""
+    """The six linears on the Verilated tile (random idle and back-pressure), their biases
+    added by the tile (bias="fp32"): every float32 output, every MX input and the layer's
+    output equal golden.nn's bit for bit."""
     layer, hidden = tiny_layer()
     s = layer_on_tile(layer, hidden, PARAMS, seed=3, idle=0.3, backpressure=0.3,
                       build_root=sim_build)
     assert layer_passed(s), format_layer_summary(s)
     assert all(r["sim_mismatches"] == 0 and r["cycles"] > 0 for r in s["linears"])
+    assert all(r["module"].endswith("_fp32_biasfp32") for r in s["linears"])
     assert 0 < s["utilisation"] <= 1

@@ -4,26 +4,63 @@ from __future__ import annotations
 
 import torch
 
-from golden.format import MXIntFormat
+from golden.format import MXIntFormat, operand_format
 from golden.linear import linear_fp32
 from golden.quantize import quantize
-from golden.tile import tile_blocks, tile_mx
+from golden.tile import tile_bias, tile_blocks, tile_mx
 
-from .common import random_blocks
+from .linear import _elements, _field, _most_negative, _plus_max, _random_blocks, _specials
 
-__all__ = ["TileModel", "tile_outputs", "tile_stimuli"]
+__all__ = ["BIAS_SPECIALS", "TileModel", "tile_bias_words", "tile_biases", "tile_outputs",
+           "tile_stimuli"]
+
+#: float32 bias patterns that the adder must get right: signed zeros, the smallest and
+#: largest subnormals of both signs, the smallest normal, 1.0, the largest finite values
+#: (overflow with a result of the same sign), infinities, NaNs (canonical, with a payload,
+#: negative).
+BIAS_SPECIALS = (0x00000000, 0x80000000, 0x00000001, 0x807FFFFF, 0x00800000, 0x3F800000,
+                 0x7F7FFFFF, 0xFF7FFFFF, 0x7F800000, 0xFF800000, 0x7FC00000, 0x7F800001,
+                 0xFFC00123)
+
+
+def tile_biases(gen: torch.Generator, y_bits: torch.Tensor) -> torch.Tensor:
+    """float32 bias patterns (int64) for the ``R`` rows of a tile whose float32 results are
+    ``y_bits`` ``(T, R)``: row by row, in turn, a special value (:data:`BIAS_SPECIALS`),
+    minus token 0's result (an exact zero), that plus a few ulps (cancellation), a random
+    pattern, a Gaussian value scaled like the results."""
+    r = y_bits.shape[1]
+    y0 = y_bits[0]
+    scale = y0.to(torch.int32).view(torch.float32).abs().nan_to_num(0, 0, 0).mean().item()
+    normal = (torch.randn(r, generator=gen) * (scale or 1.0)).view(torch.int32) \
+        .to(torch.int64) & 0xFFFFFFFF
+    special = torch.tensor(BIAS_SPECIALS)[torch.randint(0, len(BIAS_SPECIALS), (r,),
+                                                        generator=gen)]
+    neg = y0 ^ 0x80000000
+    near = (neg + torch.randint(-3, 4, (r,), generator=gen)) & 0xFFFFFFFF
+    pattern = torch.randint(0, 1 << 32, (r,), generator=gen, dtype=torch.int64)
+    kind = torch.arange(r) % 5
+    return torch.where(kind == 0, special, torch.where(kind == 1, neg, torch.where(
+        kind == 2, near, torch.where(kind == 3, pattern, normal))))
+
+
+def tile_bias_words(bias: torch.Tensor, lanes: int) -> list[dict]:
+    """The ``b`` words of one tile's ``R`` bias patterns: one per group of ``P`` rows."""
+    return [{"bits": bias[g * lanes:(g + 1) * lanes].tolist()}
+            for g in range(bias.shape[0] // lanes)]
 
 
 def tile_stimuli(w_man: torch.Tensor, w_exp: torch.Tensor, x_man: torch.Tensor,
-                 x_exp: torch.Tensor, lanes: int) -> tuple[list[dict], list[dict]]:
+                 x_exp: torch.Tensor, lanes: int, *, w_field: str = "mantissa",
+                 x_field: str = "mantissa") -> tuple[list[dict], list[dict]]:
     """The ``w`` words and ``x`` blocks of one weight tile ``(R, nb, k)`` / ``(R, nb)`` and
     its ``T`` tokens ``(T, nb, k)`` / ``(T, nb)``: weights group by group, block by block;
-    each token's blocks in order."""
+    each token's blocks in order. The elements go in ``w_field``/``x_field``
+    (``"codes"`` for a minifloat operand)."""
     rows, nb = w_exp.shape
-    ws = [{"mantissa": w_man[g * lanes:(g + 1) * lanes, j].reshape(-1).tolist(),
+    ws = [{w_field: w_man[g * lanes:(g + 1) * lanes, j].reshape(-1).tolist(),
            "exponent": w_exp[g * lanes:(g + 1) * lanes, j].tolist()}
           for g in range(rows // lanes) for j in range(nb)]
-    xs = [{"mantissa": x_man[t, j].tolist(), "exponent": int(x_exp[t, j])}
+    xs = [{x_field: x_man[t, j].tolist(), "exponent": int(x_exp[t, j])}
           for t in range(x_exp.shape[0]) for j in range(nb)]
     return ws, xs
 
@@ -66,7 +103,14 @@ class TileModel:
     ``+max``, at the top exponent; a NaN weight block (row 0's last) with a token holding a
     NaN block. Then ``ceil(n / T)`` random tiles with full-range mantissas and exponents
     (NaN codes included), every other one with exponents drawn near each other so that
-    alignment keeps information.
+    alignment keeps information. A minifloat operand (``x_element``/``w_element``) takes
+    element codes: its corner is all -max codes, its random blocks those of
+    :class:`sim.units.linear.LinearModel` (finite codes of both signs, now and then an
+    E4M3 NaN or an E5M2 infinity or NaN code).
+
+    With ``bias="fp32"`` each tile has ``R`` float32 biases on ``b``
+    (:func:`tile_biases`) and the expectation is :func:`golden.tile.tile_bias` of the
+    float32 results.
     """
 
     inputs = ("x", "w")
@@ -76,20 +120,30 @@ class TileModel:
         from hw.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
 
         self.p = dict(params)
-        self.fmt_x = MXIntFormat(params["x_bits"], params["exp_bits"], params["block"])
-        self.fmt_w = MXIntFormat(params["w_bits"], params["exp_bits"], params["block"])
+        exp_bits = params.get("exp_bits", 8)
+        ops = {}
+        for side, name in (("a", "x"), ("b", "w")):
+            ops[f"{side}_element"] = params.get(f"{name}_element") or "int"
+            ops[f"{side}_bits"] = params.get(f"{name}_bits")
+        self.fmt_x = operand_format(ops["a_element"], ops["a_bits"], exp_bits=exp_bits,
+                                    block=params["block"], side="x")
+        self.fmt_w = operand_format(ops["b_element"], ops["b_bits"], exp_bits=exp_bits,
+                                    block=params["block"], side="w")
+        self.x_field, self.w_field = _field(self.fmt_x), _field(self.fmt_w)
         self.k = params["block"]
         self.k_len = params.get("k_len") or 4 * self.k
         self.nb = -(-self.k_len // self.k)
         self.rows, self.lanes = params["rows"], params.get("lanes", 1)
         self.tokens = params.get("tokens", 1)
         self.output = params.get("output", "accum")
+        self.bias = params.get("bias", "none")
+        if self.bias != "none":
+            self.inputs = ("x", "w", "b")
         self.fmt_o = MXIntFormat(params.get("out_bits") or params["x_bits"],
-                                 params["exp_bits"], self.k) if self.output == "mx" else None
+                                 exp_bits, self.k) if self.output == "mx" else None
         self.guard_bits = params.get("guard_bits", DEFAULT_GUARD_BITS)
-        self.acc_width = resolve_acc_width(
-            a_bits=params["x_bits"], b_bits=params["w_bits"], block=self.k,
-            guard_bits=self.guard_bits, acc_width=params.get("acc_width"))
+        self.acc_width = resolve_acc_width(block=self.k, guard_bits=self.guard_bits,
+                                           acc_width=params.get("acc_width"), **ops)
 
     def _tiles(self, gen: torch.Generator, n: int) -> list[tuple]:
         fx, fw, nb, k, R, T = self.fmt_x, self.fmt_w, self.nb, self.k, self.rows, self.tokens
@@ -100,25 +154,30 @@ class TileModel:
                                / self.k_len ** 0.5)
         wq = quantize(layer.weight.detach(), fw)
         xq = quantize(torch.randn(T, self.k_len, generator=gen), fx)
-        out.append((wq.mantissa, wq.exponent, xq.mantissa, xq.exponent))
+        out.append((_elements(wq), wq.exponent, _elements(xq), xq.exponent))
 
         def full(shape, value):
             return torch.full(shape, value, dtype=torch.int64)
 
-        x_m = full((T, nb, k), -(1 << (fx.man_bits - 1)))
-        x_m[1::2] = fx.max_man
-        out.append((full((R, nb, k), -(1 << (fw.man_bits - 1))), full((R, nb), fw.max_code),
+        x_m = full((T, nb, k), _most_negative(fx))
+        x_m[1::2] = _plus_max(fx)
+        out.append((full((R, nb, k), _most_negative(fw)), full((R, nb), fw.max_code),
                     x_m, full((T, nb), fx.max_code)))
-        w_m, w_e = random_blocks(gen, fw, R * nb, nan_rate=0.0)
+        w_m, w_e = _random_blocks(gen, fw, R * nb, nan_rate=0.0)
         w_e = w_e.reshape(R, nb).clone()
         w_e[0, -1] = fw.nan_code
-        x_m, x_e = random_blocks(gen, fx, T * nb, nan_rate=0.0)
+        x_m, x_e = _random_blocks(gen, fx, T * nb, nan_rate=0.0)
         x_e = x_e.reshape(T, nb).clone()
         x_e[-1, 0] = fx.nan_code
-        out.append((w_m.reshape(R, nb, k), w_e, x_m.reshape(T, nb, k), x_e))
+        w_m, x_m = w_m.reshape(R, nb, k).clone(), x_m.reshape(T, nb, k).clone()
+        if _specials(fw) and R > 1:  # a minifloat's infinity or NaN code in row 1
+            w_m[1, 0, 0] = _specials(fw)[0]
+        if _specials(fx):            # and in token 0
+            x_m[0, -1, 0] = _specials(fx)[-1]
+        out.append((w_m, w_e, x_m, x_e))
         for i in range(-(-n // T)):
-            w_m, w_e = random_blocks(gen, fw, R * nb, nan_rate=0.02)
-            x_m, x_e = random_blocks(gen, fx, T * nb, nan_rate=0.02)
+            w_m, w_e = _random_blocks(gen, fw, R * nb, nan_rate=0.02)
+            x_m, x_e = _random_blocks(gen, fx, T * nb, nan_rate=0.02)
             if i % 2:  # exponents close together: alignment keeps information
                 base = int(torch.randint(0, fw.max_code - 3, (1,), generator=gen))
                 w_e = base + torch.randint(0, 4, w_e.shape, generator=gen)
@@ -128,12 +187,22 @@ class TileModel:
         return out
 
     def stimuli(self, gen: torch.Generator, n: int) -> dict[str, list[dict]]:
-        xs, ws = [], []
+        xs, ws, bs = [], [], []
         for w_m, w_e, x_m, x_e in self._tiles(gen, n):
-            w, x = tile_stimuli(w_m, w_e, x_m, x_e, self.lanes)
+            w, x = tile_stimuli(w_m, w_e, x_m, x_e, self.lanes, w_field=self.w_field,
+                                x_field=self.x_field)
             ws += w
             xs += x
-        return {"x": xs, "w": ws}
+            if self.bias != "none":
+                bs += tile_bias_words(tile_biases(gen, self._fp32(w_m, w_e, x_m, x_e)),
+                                      self.lanes)
+        return {"x": xs, "w": ws, **({"b": bs} if self.bias != "none" else {})}
+
+    def _fp32(self, w_m, w_e, x_m, x_e) -> torch.Tensor:
+        """The float32 results (before a bias) of one tile, ``(T, R)``."""
+        y = tile_blocks(w_m, w_e, x_m, x_e, self.fmt_w, self.fmt_x,
+                        guard_bits=self.guard_bits, acc_width=self.acc_width)
+        return linear_fp32(y, self.fmt_w, self.fmt_x, guard_bits=self.guard_bits)
 
     def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
         P, nb, k, R, T = self.lanes, self.nb, self.k, self.rows, self.tokens
@@ -143,17 +212,20 @@ class TileModel:
         for tile in range(len(ws) // D):
             w = ws[tile * D:(tile + 1) * D]
             x = xs[tile * T * nb:(tile + 1) * T * nb]
-            w_m = torch.tensor([v["mantissa"] for v in w]).reshape(R // P, nb, P, k) \
+            w_m = torch.tensor([v[self.w_field] for v in w]).reshape(R // P, nb, P, k) \
                 .transpose(1, 2).reshape(R, nb, k)
             w_e = torch.tensor([v["exponent"] for v in w]).reshape(R // P, nb, P) \
                 .transpose(1, 2).reshape(R, nb)
-            x_m = torch.tensor([v["mantissa"] for v in x]).reshape(T, nb, k)
+            x_m = torch.tensor([v[self.x_field] for v in x]).reshape(T, nb, k)
             x_e = torch.tensor([v["exponent"] for v in x]).reshape(T, nb)
             y = tile_blocks(w_m, w_e, x_m, x_e, self.fmt_w, self.fmt_x,
                             guard_bits=self.guard_bits, acc_width=self.acc_width)
             bits = mx = None
             if self.output != "accum":
                 bits = linear_fp32(y, self.fmt_w, self.fmt_x, guard_bits=self.guard_bits)
+            if self.bias != "none":
+                b = stimuli["b"][tile * (R // P):(tile + 1) * (R // P)]
+                bits = tile_bias(bits, torch.tensor([v for word in b for v in word["bits"]]))
             if self.output == "mx":
                 mx = tile_mx(bits, self.fmt_o)
             out += tile_outputs(y, bits, mx, lanes=P, block=k, output=self.output)

@@ -5,6 +5,9 @@ Usage::
     python -m flows.density --bits 4,6,8 --block 16,32 --target xc7,ecp5 --jobs 2 \\
                             --out reports/ [--weights model.safetensors]
     python -m flows.density ... --executor dask --scheduler tcp://HOST:8786
+    python -m flows.density --bits 8 --block 32 --target ecp5 --mode lut --tile \\
+                            [--tile-rows 64 --tile-lanes 1 --tile-k-len 384 --tile-tokens 32]
+    python -m flows.density --bits 8 --block 32 --formats mxfp4,mxfp6_e2m3,mxfp8_e4m3
 
 writes ``density.md``, ``density.csv``, ``density.json`` and PNG plots to ``--out``. The
 definitions are in :data:`DEFINITIONS` (printed by ``--help``) and ``docs/density.md``.
@@ -17,6 +20,9 @@ This module is the command line; the work is done by
   cache (:class:`flows.cache.ResultCache`) and the executors (local threads or Dask);
 * :mod:`flows.sqnr`: the accuracy axis and ``--weights`` files;
 * :mod:`flows.paper`: the paper check;
+* :mod:`flows.tile`: the tile section (``--tile``): the tile beside its bare engine, its
+  cycle model on a MiniLM layer, the MiniLM-L6 roofline;
+* :mod:`flows.formats`: the parameters of the MX format rows (``--formats``);
 * :mod:`flows.render`: Markdown, CSV and JSON, and :func:`write_reports`.
 
 Their public names are importable from here too, as before the split.

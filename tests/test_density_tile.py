@@ -188,6 +188,23 @@ def test_format_rows(fake, tmp_path):
     assert rows["mxint8", "xc7"]["skipped"] is None
 
 
+def test_formats_plot(fake, tmp_path):
+    """formats.png with --formats, the same bytes twice; no such plot without."""
+    from flows.plots import write_plots
+
+    sweep = Sweep(bits=(2,), blocks=(4,), targets=("xc7",), modes=("lut",), baselines=(),
+                  formats=("mxfp4",))
+    report = run(sweep, cache=ResultCache(tmp_path / "cache"))
+    written = write_plots(report, tmp_path)
+    assert tmp_path / "formats.png" in written
+    first = (tmp_path / "formats.png").read_bytes()
+    write_plots(report, tmp_path)
+    assert (tmp_path / "formats.png").read_bytes() == first
+    del report["formats"]
+    (tmp_path / "plain").mkdir()
+    assert tmp_path / "plain" / "formats.png" not in write_plots(report, tmp_path / "plain")
+
+
 def test_cli_writes_the_sections(fake, tmp_path, capsys):
     out = tmp_path / "out"
     argv = SMALL + TILE_ARGV + ["--formats", "MXFP4", "--target", "xc7,ecp5", "--out",

@@ -14,6 +14,7 @@ import torch
 import flows.jobs as jobs
 import flows.measure as measure
 import flows.tile as tile_model
+from benchmarks.goals import check_goals
 from flows.cache import ResultCache
 from flows.density import Sweep, main, run, to_markdown
 from flows.render import FORMAT_CSV_COLUMNS, TILE_CSV_COLUMNS
@@ -152,6 +153,13 @@ def test_tile_section(fake, tmp_path):
     text = to_markdown(report)
     assert "## Tile" in text and "| MXINT2 k4 | heap | xc7 | 1100 | 10 | 2 | 137.50 |" in text
     assert "LFE5U-85F" in text and "1.6 GB/s" in text
+    # Issue 18's targets are the project's goals (benchmarks.goals), not the report's.
+    goals = {g["goal"]: g for g in check_goals(report)}
+    g = goals["tile MXINT2 k4 ecp5 LUTs <= 1.25x its bare engine"]
+    assert g["met"] is True and g["value"] == 1106 / 1006
+    g = goals["tile MXINT2 k4 MiniLM layer MAC utilisation >= 0.75 at 32 tokens"]
+    assert g["met"] is None and "needs --tile-tokens 32" in g["note"]
+    assert goals["tile MXINT2 k4 steady-state MAC utilisation >= 0.9"]["met"] is True
 
 
 def test_tile_without_placement_takes_the_given_clock(fake, tmp_path):
@@ -186,6 +194,10 @@ def test_format_rows(fake, tmp_path):
     assert "e5m2" in e5m2["skipped"] and "luts" not in e5m2
     assert not any("e5m2" in call for call in fake.calls)
     assert rows["mxint8", "xc7"]["skipped"] is None
+    goals = {g["goal"]: g for g in check_goals({"rows": [], "formats": section})}
+    g = goals["mxfp4 k4 dot product placed on ECP5 LUT-only >= 150 MHz"]
+    assert g["met"] is True and g["value"] == 250
+    assert not any("MX-for-FPGA" in name for name in goals)  # its figures are at k = 32
 
 
 def test_formats_plot(fake, tmp_path):

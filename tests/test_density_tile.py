@@ -285,3 +285,24 @@ def test_argument_errors(capsys, no_tools, tmp_path, argv, message):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert not out.exists()
+
+
+def test_benchmarks_tile_uses_the_shared_code(fake, tmp_path, capsys):
+    """python -m benchmarks.tile: the same tile, engine and figures as the report's section,
+    through the same jobs."""
+    from benchmarks.tile import main as bench
+
+    out = tmp_path / "tile.json"
+    assert bench(["--bits", "2", "--block", "4", "--rows", "8", "--lanes", "2", "--k-len", "16",
+                  "--tile-tokens", "2", "--pnr", "--no-cache", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    ecp5 = result["targets"]["ecp5"]
+    assert (ecp5["tile"]["luts"], ecp5["engine"]["luts"], ecp5["lut_ratio"]) == \
+        (1106, 1006, 1106 / 1006)
+    assert ecp5["engine"]["name"].endswith("_fp32_loop")
+    assert result["pnr"]["fmax_mhz"] == 250.0
+    assert result["roofline"] == {"part": tile_model.PART, "clock_mhz": 250.0,
+                                  "bandwidth_gbs": 1.6, **tile_model.roofline(
+                                      clock_mhz=250.0, block=4, lanes=2, w_bits=2,
+                                      exp_bits=8, tokens=2, bandwidth_gbs=1.6)}
+    assert "compute-bound" in capsys.readouterr().out

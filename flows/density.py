@@ -163,14 +163,15 @@ def _add_tile_arguments(parser: argparse.ArgumentParser) -> None:
     for field in tile_model.TILE_FIELDS:
         spec = specs[field]
         default = tile_model.TILE_DEFAULTS[field]
+        what = re.sub(r"\s*\(default: [^)]*\)$", "", spec.help)  # the report's default
         if spec.choices is not None:
             parser.add_argument(_tile_option(field), choices=spec.choices, default=None,
-                                help=f"the tile's {spec.help} (default: {default})")
+                                help=f"the tile's {what} (default: {default})")
         else:
             parser.add_argument(_tile_option(field), type=bounded_int(spec.lo, spec.hi,
                                                                       "hw.tile's range"),
                                 default=None, metavar="N",
-                                help=f"the tile's {spec.help} (default: {default})")
+                                help=f"the tile's {what} (default: {default})")
     parser.add_argument("--tile-bandwidth-gbs", type=positive_float("a bandwidth"),
                         default=None, metavar="GB/S",
                         help="external memory bandwidth of the tile's weight-traffic roof "

@@ -306,3 +306,14 @@ def test_benchmarks_tile_uses_the_shared_code(fake, tmp_path, capsys):
                                       clock_mhz=250.0, block=4, lanes=2, w_bits=2,
                                       exp_bits=8, tokens=2, bandwidth_gbs=1.6)}
     assert "compute-bound" in capsys.readouterr().out
+
+
+def test_help_names_the_tile_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for option, default in (("--tile-rows", 64), ("--tile-lanes", 1), ("--tile-k-len", 384),
+                            ("--tile-tokens", 32), ("--tile-bandwidth-gbs", 1.6)):
+        assert option in text and f"(default: {default})" in text
+    assert "blocks) (default" not in text and "--formats F[,F...]" in text

@@ -44,8 +44,9 @@ from cli.config import (
 )
 from cli.files import write_atomic
 from flows.cache import DEFAULT_CACHE_DIR, ResultCache
+from flows.formats import TOPS, check_formats, dot_params, unit_params
 from flows.jobs import Job, elaborate_unit, hw_digest, run_jobs
-from golden.format import MAX_BLOCK, MXFPFormat, parse_format
+from golden.format import MAX_BLOCK, parse_format
 
 __all__ = ["FORMATS", "PEER_LUTS_PER_MAC", "TOPS", "dot_params", "main", "measure",
            "unit_params"]
@@ -61,40 +62,6 @@ PEER_LUTS_PER_MAC = {"mxfp4": 88.2, "mxfp6_e2m3": 147.7, "mxfp6_e3m2": 167.6,
 TARGET_RATIO = 2.5
 #: nextpnr target clock, MHz.
 FREQ_MHZ = 200.0
-
-
-def dot_params(name: str, block: int, levels_per_stage: int = 2) -> dict:
-    """``hw.generate`` parameters of the dot product with both operands in format ``name``
-    (``levels_per_stage`` only when not the default, 2, so default designs keep their
-    cache keys)."""
-    fmt = parse_format(name, block=block)
-    extra = {} if levels_per_stage == 2 else {"levels_per_stage": levels_per_stage}
-    if isinstance(fmt, MXFPFormat):
-        return {"a_element": fmt.element.name, "b_element": fmt.element.name, "block": block,
-                **extra}
-    return {"a_bits": fmt.man_bits, "b_bits": fmt.man_bits, "block": block, **extra}
-
-
-#: The units measured: the dot product, its accumulator, the linear engine.
-TOPS = ("dot", "accum", "linear")
-
-
-def unit_params(top: str, name: str, block: int, levels_per_stage: int = 2) -> dict:
-    """``hw.generate`` parameters of unit ``top`` with both operands in format ``name``:
-    :func:`dot_params` for the dot product and the accumulator (without its
-    ``levels_per_stage``), the same operands as ``x``/``w`` for the linear engine at the
-    command line's defaults (4 rows, 2 lanes)."""
-    p = dot_params(name, block, levels_per_stage)
-    if top == "dot":
-        return p
-    if top == "accum":
-        p.pop("levels_per_stage", None)
-        return p
-    if top != "linear":
-        raise ValueError(f"top must be one of {', '.join(TOPS)}, not {top!r}")
-    renamed = {"a_element": "x_element", "b_element": "w_element", "a_bits": "x_bits",
-               "b_bits": "w_bits"}
-    return {renamed.get(k, k): v for k, v in p.items()} | {"rows": 4, "lanes": 2}
 
 
 def measure(formats: Sequence[str], blocks: Sequence[int], *, pnr: bool = True,
@@ -157,13 +124,10 @@ def to_markdown(rows: Sequence[dict]) -> str:
 
 
 def _format_list(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip().lower() for n in text.split(","))
-    for n in names:
-        try:
-            parse_format(n)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    return names
+    try:
+        return check_formats(text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 from cli import interrupt
 from flows.paper import find_row
 
-__all__ = ["GOALS", "check_goals", "format_goals", "main"]
+__all__ = ["GOALS", "SECTION_GOALS", "check_goals", "format_goals", "main"]
 
 #: The project's goals for 6-bit, k = 16 MXINT (e = 8).
 GOALS = {
@@ -30,6 +30,15 @@ GOALS = {
     "xc7_6bit_luts_per_mac_max": 40.0,
     "ecp5_fmax_dsp_min_mhz": 300.0,
     "ecp5_fmax_lut_min_mhz": 200.0,
+}
+
+#: Issue 18's targets for the tile (its section of the report, ``--tile``) and issue 16's
+#: clock for every format's dot product (``--formats``).
+SECTION_GOALS = {
+    "luts_over_engine_max": 1.25,
+    "steady_utilisation_min": 0.9,
+    "layer_utilisation_min": 0.75,
+    "format_fmax_min_mhz": 150.0,
 }
 
 
@@ -78,6 +87,41 @@ def check_goals(report: Mapping) -> list[dict]:
             why = f"needs --target ecp5 --mode {mode} with place-and-route"
         goal(f"ECP5 placed 6-bit k16 {label} >= {GOALS[key]:g} MHz",
              r and r["fmax_mhz"], GOALS[key], True, "MHz", why)
+    # Issue 18's tile targets, when the report has a tile section (--tile).
+    tile = report.get("tile")
+    for r in tile["resources"] if tile else ():
+        goal(f"tile MXINT{r['bits']} k{r['block']} {r['target']} LUTs <= "
+             f"{SECTION_GOALS['luts_over_engine_max']:g}x its bare engine",
+             r["over_engine"], SECTION_GOALS["luts_over_engine_max"], False, "x",
+             f"{r['luts_per_mac']:.1f} against {r['engine_luts_per_mac']:.1f} LUTs/MAC")
+    for r in tile["layer"] if tile else ():
+        name = f"tile MXINT{r['bits']} k{r['block']}"
+        goal(f"{name} steady-state MAC utilisation >= "
+             f"{SECTION_GOALS['steady_utilisation_min']:g}", r["steady_utilisation"],
+             SECTION_GOALS["steady_utilisation_min"], True, "", "cycle model")
+        goal(f"{name} MiniLM layer MAC utilisation >= "
+             f"{SECTION_GOALS['layer_utilisation_min']:g} at 32 tokens",
+             r["layer_utilisation"] if r["tokens"] == 32 else None,
+             SECTION_GOALS["layer_utilisation_min"], True, "",
+             "cycle model" if r["tokens"] == 32 else
+             f"measured at {r['tokens']} tokens; needs --tile-tokens 32")
+    # Issue 16's format targets, when the report has format rows (--formats): the quoted
+    # peer's density at k = 32 on xc7, and the minifloat dot products' ECP5 clock.
+    from .formats import PEER_LUTS_PER_MAC, TARGET_RATIO
+
+    for r in report.get("formats", {}).get("rows", ()):
+        if r["skipped"] or r["mode"] != "lut":
+            continue
+        peer = PEER_LUTS_PER_MAC.get(r["format"])
+        if r["target"] == "xc7" and r["block"] == 32 and peer is not None:
+            goal(f"{r['format']} k32 xc7 dot product >= {TARGET_RATIO:g}x denser than "
+                 "MX-for-FPGA", peer / r["dot_luts_per_mac"], TARGET_RATIO, True, "x",
+                 f"{r['dot_luts_per_mac']:.1f} against {peer} LUTs/MAC (quoted)")
+        if r["target"] == "ecp5" and r["fmax_dot_mhz"] is not None and \
+                r["format"].startswith("mxfp"):
+            goal(f"{r['format']} k{r['block']} dot product placed on ECP5 LUT-only >= "
+                 f"{SECTION_GOALS['format_fmax_min_mhz']:g} MHz", r["fmax_dot_mhz"],
+                 SECTION_GOALS["format_fmax_min_mhz"], True, "MHz")
     return goals
 
 

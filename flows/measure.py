@@ -12,10 +12,12 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
 
-from golden.format import MXIntFormat
+from golden.format import MXIntFormat, parse_format
 from hw.bitheap import DEFAULT_ARCH
 
+from . import tile as tile_model
 from .cache import ResultCache
+from .formats import element_bits, mxint_peer, unit_params
 from .jobs import Job, Unit, elaborate_unit, hw_digest, run_jobs, unit_available
 from .paper import paper_check, ratio
 from .pnr import nextpnr_version
@@ -181,6 +183,8 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
         if missing:
             notes.append(f"No {baseline.name} baseline: {missing}; the ratios against "
                          f"{baseline.name} are left empty.")
+    tiles = _tile_units(sweep, cache, digest)
+    format_units = _format_units(sweep, cache, digest)
     for note in notes:
         say(note)
     # Asked only now, so that a parameter the generator refuses runs no tool.
@@ -201,6 +205,13 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
                     all_jobs[mk(unit, target, mode)] = None
             for per_target in baseline_units.values():
                 all_jobs[mk(per_target[target], target, mode)] = None
+            for group in format_units.values():
+                if isinstance(group, dict):
+                    for unit in group.values():
+                        all_jobs[mk(unit, target, mode)] = None
+        for pair in tiles.values():  # LUT-only, whatever --mode
+            all_jobs[mk(pair["tile"], target, "lut")] = None
+            all_jobs[Job(pair["engine"], target, "lut", False, 0.0, 0)] = None
     results = run_jobs(list(all_jobs), cache, workers=jobs, executor=executor,
                        progress=progress, stats=stats)
 
@@ -314,5 +325,163 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
         "baselines": baselines,
         "rows": rows,
     }
+    if sweep.tile is not None:
+        report["tile"] = _tile_section(sweep, tiles, rows, results, mk)
+    if sweep.formats:
+        report["formats"] = _format_rows(sweep, format_units, results, mk)
     report["paper_check"] = paper_check(report)
     return report
+
+
+def _tile_units(sweep: Sweep, cache: ResultCache | None, digest: str) -> dict:
+    """``{(m, k, arch): {"tile": Unit, "engine": Unit, "params": dict, "layer": dict}}``
+    of the sweep's tile section (empty without one): generated, and the layer's cycle
+    model computed, before any tool runs.
+
+    Raises
+    ------
+    ParameterError
+        If the generator refuses the tile, or its rows do not divide MiniLM's linears.
+    """
+    if sweep.tile is None:
+        return {}
+    choice = {k: sweep.tile[k] for k in tile_model.TILE_FIELDS}
+    out = {}
+    for m in sweep.bits:
+        for k in sweep.blocks:
+            for arch in sweep.archs:
+                params = tile_model.tile_params(
+                    bits=m, exp_bits=sweep.exp_bits, block=k, choice=choice,
+                    arch=None if arch == DEFAULT_ARCH else arch,
+                    levels_per_stage=sweep.levels_per_stage)
+                try:
+                    units = tile_model.tile_units(cache, params, digest)
+                    layer = tile_model.layer_figures(
+                        block=k, rows=params["rows"], lanes=params["lanes"],
+                        tokens=params["tokens"],
+                        latency_of=tile_model.tile_latencies(params))
+                except (TypeError, ValueError) as exc:
+                    raise ParameterError(str(exc)) from exc
+                out[m, k, arch] = {**units, "params": params, "layer": layer}
+    return out
+
+
+def _tile_section(sweep: Sweep, tiles: Mapping, rows: list, results: Mapping, mk) -> dict:
+    """The report's ``tile`` section: per configuration and target the tile's resources
+    beside its bare engine's and the sweep's dot + accumulator row; per configuration
+    the MiniLM layer's cycles and utilisation and the MiniLM-L6 roofline."""
+    lpm_of = {(r["bits"], r["block"], r["arch"], r["target"]): r["luts_per_mac"]
+              for r in rows if r["mode"] == "lut"}
+    resources, layers = [], []
+    for (m, k, arch), group in sorted(tiles.items()):
+        macs = group["tile"].macs
+        fmax = None
+        for target in sweep.targets:
+            tile = lut_sites(results[mk(group["tile"], target, "lut")], target)
+            engine = lut_sites(results[Job(group["engine"], target, "lut", False, 0.0, 0)],
+                               target)
+            figures = tile_model.compare(tile, engine, macs)
+            dot_acc = lpm_of.get((m, k, arch, target))
+            if "pnr" in tile:
+                fmax = tile["pnr"]["fmax"]
+            resources.append({
+                "bits": m, "block": k, "arch": arch, "target": target,
+                "tile_module": group["tile"].name, "engine_module": group["engine"].name,
+                "macs_per_cycle": macs,
+                "luts": tile["luts"], "ffs": tile["ffs"], "brams": tile["brams"],
+                "luts_per_mac": figures["tile_luts_per_mac"],
+                "ffs_per_mac": figures["tile_ffs_per_mac"],
+                "engine_luts": engine["luts"], "engine_luts_per_mac":
+                    figures["engine_luts_per_mac"],
+                "over_engine": figures["lut_ratio"],
+                "dot_accum_luts_per_mac": dot_acc,
+                "over_dot_accum": ratio(figures["tile_luts_per_mac"], dot_acc),
+                "fmax_mhz": tile["pnr"]["fmax"] if "pnr" in tile else None,
+                "device": tile["pnr"]["device"] if "pnr" in tile else None})
+        clock = fmax if fmax is not None else sweep.tile.get("clock_mhz")
+        p = group["params"]
+        roof = (tile_model.roofline(clock_mhz=clock, block=k, lanes=p["lanes"], w_bits=m,
+                                    exp_bits=sweep.exp_bits, tokens=p["tokens"],
+                                    bandwidth_gbs=sweep.tile["bandwidth_gbs"])
+                if clock is not None else None)
+        layers.append({
+            "bits": m, "block": k, "arch": arch, "macs_per_cycle": macs, **group["layer"],
+            "clock_mhz": clock,
+            "clock_source": ("placed" if fmax is not None else
+                             "given" if clock is not None else None),
+            **({key: roof[key] for key in ("compute_tokens_s", "memory_tokens_s",
+                                           "weight_bytes_per_token", "tokens_s", "bound")}
+               if roof else dict.fromkeys(("compute_tokens_s", "memory_tokens_s",
+                                           "weight_bytes_per_token", "tokens_s", "bound")))})
+    return {"parameters": {**{k: sweep.tile[k] for k in tile_model.TILE_FIELDS},
+                           "bandwidth_gbs": sweep.tile["bandwidth_gbs"]},
+            "part": tile_model.PART, "model": "MiniLM-L6 (all-MiniLM-L6-v2)",
+            "layers": tile_model.MINILM_LAYERS,
+            "linears": [list(nk) for nk in tile_model.MINILM_LINEARS],
+            "resources": resources, "layer": layers}
+
+
+def _format_names(sweep: Sweep) -> tuple[str, ...]:
+    """The formats of the format rows: those asked for, and beside each minifloat the
+    MXINT of its element bits, by element bits, then minifloats before MXINT."""
+    names = list(sweep.formats)
+    for name in sweep.formats:
+        if name.startswith("mxfp") and mxint_peer(name) not in names:
+            names.append(mxint_peer(name))
+    return tuple(sorted(names, key=lambda n: (element_bits(n), n.startswith("mxint"), n)))
+
+
+def _format_units(sweep: Sweep, cache: ResultCache | None, digest: str) -> dict:
+    """``{(format, k): {"dot": Unit, "accum": Unit} or the generator's reason for refusing
+    it (str)}``; empty without ``--formats``."""
+    out: dict = {}
+    for name in _format_names(sweep) if sweep.formats else ():
+        for k in sweep.blocks:
+            try:
+                out[name, k] = {
+                    "dot": elaborate_unit(cache, "dot", unit_params(
+                        "dot", name, k, sweep.levels_per_stage), digest),
+                    "accum": elaborate_unit(cache, "accum", unit_params("accum", name, k),
+                                            digest)}
+            except (TypeError, ValueError) as exc:  # mxfp8_e5m2 with itself
+                out[name, k] = str(exc)
+    return out
+
+
+def _format_rows(sweep: Sweep, format_units: Mapping, results: Mapping, mk) -> dict:
+    """The report's ``formats`` section: one row per format, block, target and mapping."""
+    rows = []
+    for (name, k), group in format_units.items():
+        fmt = parse_format(name, block=k)
+        for target in sweep.targets:
+            for mode in sweep.modes:
+                row = {"format": name, "element_bits": element_bits(name), "block": k,
+                       "target": target, "mode": mode,
+                       "memory_density": fmt.memory_density,
+                       "bits_per_element": fmt.bits_per_element,
+                       "mxint_peer": None if name.startswith("mxint") else mxint_peer(name)}
+                if isinstance(group, str):
+                    rows.append({**row, "skipped": group})
+                    continue
+                dot, acc = (lut_sites(results[mk(group[u], target, mode)], target)
+                            for u in ("dot", "accum"))
+                fmaxes = [dot["pnr"]["fmax"] if "pnr" in dot else None,
+                          acc["pnr"]["fmax"] if "pnr" in acc else None]
+                rows.append({
+                    **row, "skipped": None, "dot_module": group["dot"].name,
+                    "accum_module": group["accum"].name, "dot_luts": dot["luts"],
+                    "accum_luts": acc["luts"], "luts": dot["luts"] + acc["luts"],
+                    "ffs": dot["ffs"] + acc["ffs"], "dsps": dot["dsps"] + acc["dsps"],
+                    "luts_per_mac": (dot["luts"] + acc["luts"]) / k,
+                    "dot_luts_per_mac": dot["luts"] / k,
+                    "ffs_per_mac": (dot["ffs"] + acc["ffs"]) / k,
+                    "dot_ffs_per_mac": dot["ffs"] / k,
+                    "fmax_dot_mhz": fmaxes[0], "fmax_accum_mhz": fmaxes[1],
+                    "fmax_mhz": min(fmaxes) if None not in fmaxes else None})
+    lpm_of = {(r["format"], r["block"], r["target"], r["mode"]): r.get("luts_per_mac")
+              for r in rows}
+    for r in rows:
+        peer = lpm_of.get((r["mxint_peer"], r["block"], r["target"], r["mode"]))
+        r["density_vs_mxint_peer"] = (None if r["skipped"] else
+                                      ratio(peer, r["luts_per_mac"]))
+    return {"formats": list(_format_names(sweep)), "rows": rows}

@@ -10,7 +10,10 @@
   configuration a point, the Pareto front (no other point both denser and more accurate)
   joined by a line;
 * ``pareto_model.png`` (with ``--model``): the same against the real model's mean cosine
-  similarity to its fp32 embeddings.
+  similarity to its fp32 embeddings;
+* ``formats.png`` (with ``--formats``): LUTs per MAC of the dot product + accumulator
+  against element bits, LUT-only, one line per family (MXFP, MXINT), block and target,
+  each point named by its format.
 
 The files hold no timestamp (``metadata={"Software": None}``), so the same report gives
 the same bytes.
@@ -122,6 +125,30 @@ def write_plots(report: Mapping, out: Path) -> list[Path]:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
         save(fig, name)
+
+    formats = [r for r in report.get("formats", {}).get("rows", [])
+               if r["mode"] == "lut" and not r["skipped"]]
+    if formats:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        series: dict[tuple, list] = {}
+        for r in formats:
+            family = "MXINT" if r["format"].startswith("mxint") else "MXFP"
+            series.setdefault((family, r["block"], r["target"]), []).append(r)
+        for (family, k, target), points in sorted(series.items()):
+            points.sort(key=lambda r: (r["element_bits"], r["format"]))
+            ax.plot([r["element_bits"] for r in points], [r["luts_per_mac"] for r in points],
+                    marker="o" if family == "MXFP" else "s",
+                    linestyle="-" if family == "MXFP" else "--",
+                    label=f"{family} k={k} {target}")
+            for r in points:
+                ax.annotate(r["format"], (r["element_bits"], r["luts_per_mac"]), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel("element bits")
+        ax.set_ylabel("LUTs per MAC (dot product + accumulator)")
+        ax.set_title("MX formats, LUT-only, generic logic")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+        save(fig, "formats.png")
 
     pareto_plot("sqnr_t3_db", "SQNR on Student-t (3 dof) data (dB)", "pareto.png")
     model = report["accuracy"].get("model")

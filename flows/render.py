@@ -15,7 +15,8 @@ from pathlib import Path
 
 from cli.files import write_atomic
 
-__all__ = ["CSV_COLUMNS", "to_csv", "to_json", "to_markdown", "write_reports"]
+__all__ = ["CSV_COLUMNS", "FORMAT_CSV_COLUMNS", "TILE_CSV_COLUMNS", "to_csv", "to_json",
+           "to_markdown", "write_reports"]
 
 CSV_COLUMNS = (
     "bits", "block", "exp_bits", "format", "arch", "target", "mode", "memory_density",
@@ -29,6 +30,26 @@ CSV_COLUMNS = (
 )
 
 
+#: ``density_tile.csv`` (with ``--tile``): one row per tile configuration and target, its
+#: layer and roofline figures repeated on each.
+TILE_CSV_COLUMNS = (
+    "bits", "block", "arch", "target", "tile_module", "engine_module", "macs_per_cycle",
+    "luts", "ffs", "brams", "luts_per_mac", "ffs_per_mac", "engine_luts",
+    "engine_luts_per_mac", "over_engine", "dot_accum_luts_per_mac", "over_dot_accum",
+    "fmax_mhz", "device", "tokens", "cycles_per_token", "steady_utilisation",
+    "layer_cycles", "layer_utilisation", "clock_mhz", "clock_source", "compute_tokens_s",
+    "memory_tokens_s", "weight_bytes_per_token", "tokens_s", "bound",
+)
+#: ``density_formats.csv`` (with ``--formats``): one row per format, block, target, mapping.
+FORMAT_CSV_COLUMNS = (
+    "format", "element_bits", "block", "target", "mode", "memory_density",
+    "bits_per_element", "skipped", "dot_module", "accum_module", "dot_luts", "accum_luts",
+    "luts", "ffs", "dsps", "luts_per_mac", "dot_luts_per_mac", "ffs_per_mac",
+    "dot_ffs_per_mac", "mxint_peer", "density_vs_mxint_peer", "fmax_dot_mhz",
+    "fmax_accum_mhz", "fmax_mhz",
+)
+
+
 def _fmt(value: object, digits: int = 2) -> str:
     if value is None:
         return "–"
@@ -39,14 +60,95 @@ def _fmt(value: object, digits: int = 2) -> str:
     return str(value)
 
 
-def to_csv(report: Mapping) -> str:
+def _csv(rows: Iterable[Mapping], columns: Sequence[str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in report["rows"]:
-        writer.writerow(["" if r[c] is None else (repr(r[c]) if isinstance(r[c], float)
-                                                  else r[c]) for c in CSV_COLUMNS])
+    writer.writerow(columns)
+    for r in rows:
+        writer.writerow(["" if r.get(c) is None else (repr(r[c]) if isinstance(r[c], float)
+                                                      else r[c]) for c in columns])
     return out.getvalue()
+
+
+def to_csv(report: Mapping) -> str:
+    """``density.csv``: one line per row of the density table."""
+    return _csv(report["rows"], CSV_COLUMNS)
+
+
+def tile_rows(report: Mapping) -> list[dict]:
+    """The tile section as flat rows: each target's resources with its configuration's
+    layer and roofline figures (:data:`TILE_CSV_COLUMNS`)."""
+    section = report["tile"]
+    layer = {(r["bits"], r["block"], r["arch"]): r for r in section["layer"]}
+    return [{**layer[r["bits"], r["block"], r["arch"]], **r} for r in section["resources"]]
+
+
+def _tile_markdown(section: Mapping, sweep: Mapping) -> list[str]:
+    p = section["parameters"]
+    lines = ["## Tile", "",
+             f"The weight-stationary tile (`hw.tile`, `--top tile`): an R = {p['rows']} x "
+             f"K = {p['k_len']} weight tile in block RAM, reused for T = {p['tokens']} "
+             f"tokens, P = {p['lanes']} lane(s) of dot product + accumulator, `{p['output']}` "
+             "output; synthesised LUT-only. The bare engine is `hw.linear` with rows = lanes "
+             "(the same dot products, accumulators and output stage, no buffers); dot + acc "
+             "is the density table's LUT-only row of the same format (its heap with the "
+             "family's primitives unless `--no-primitives`; the tile's is generic).", ""]
+    lines += _table(["format", "arch", "target", "LUTs", "FFs", "BRAMs", "LUTs/MAC",
+                     "FFs/MAC", "engine LUTs/MAC", "× engine", "dot + acc LUTs/MAC",
+                     "× dot + acc", "Fmax MHz", "device"],
+                    [[f"MXINT{r['bits']} k{r['block']}", r["arch"], r["target"], r["luts"],
+                      r["ffs"], r["brams"], _fmt(r["luts_per_mac"]), _fmt(r["ffs_per_mac"]),
+                      _fmt(r["engine_luts_per_mac"]), _fmt(r["over_engine"], 3),
+                      _fmt(r["dot_accum_luts_per_mac"]), _fmt(r["over_dot_accum"], 3),
+                      _fmt(r["fmax_mhz"], 1), _fmt(r["device"])]
+                     for r in section["resources"]], "lll")
+    linears = ", ".join(f"{n}x{k}" for n, k in section["linears"])
+    lines += ["", f"{section['model']} on {section['part']}, {p['bandwidth_gbs']} GB/s for "
+              f"weights; a layer is the six linears {linears} (N x K), "
+              f"{section['layers']} layers; attention scores, softmax, LayerNorm and "
+              "GELU run on the host and are not counted. Utilisation and cycles come from "
+              "the tile's cycle model (`flows.tile.linear_cycles`, equal to the Amaranth "
+              "simulator's count), the layer's tokens being T. The clock is the tile's placed "
+              "Fmax on ECP5 (nextpnr seed "
+              f"{sweep['seed']}), or `--tile-clock-mhz`.", ""]
+    lines += _table(["format", "arch", "MACs/cycle", "cycles/token/layer",
+                     "steady-state util.", f"layer util. ({p['tokens']} tokens)", "clock MHz",
+                     "compute roof tokens/s", "weight roof tokens/s", "tokens/s", "bound"],
+                    [[f"MXINT{r['bits']} k{r['block']}", r["arch"], r["macs_per_cycle"],
+                      r["cycles_per_token"], f"{100 * r['steady_utilisation']:.1f} %",
+                      f"{100 * r['layer_utilisation']:.1f} %",
+                      _fmt(r["clock_mhz"], 1) + (" (given)" if r["clock_source"] == "given"
+                                                 else ""),
+                      _fmt(r["compute_tokens_s"], 0), _fmt(r["memory_tokens_s"], 0),
+                      _fmt(r["tokens_s"], 0), _fmt(r["bound"])]
+                     for r in section["layer"]], "ll")
+    if any(r["clock_mhz"] is None for r in section["layer"]):
+        lines += ["", "No clock: the sweep placed nothing on ECP5 and no --tile-clock-mhz "
+                  "was given, so the tokens/s columns are empty."]
+    return lines + [""]
+
+
+def _formats_markdown(section: Mapping) -> list[str]:
+    lines = ["## MX formats", "",
+             "Dot product + accumulator with both operands in the format (E8M0 scale), "
+             "generic logic on every target, the MXINT of the same element bits built the "
+             "same way beside each minifloat (`× MXINT same bits`: its LUTs/MAC over the "
+             "format's). Memory density 32 / (element bits + 8/k).", ""]
+    rows = []
+    for r in section["rows"]:
+        head = [r["format"], r["block"], r["target"],
+                "LUT-only" if r["mode"] == "lut" else "DSP", _fmt(r["memory_density"])]
+        if r["skipped"]:
+            rows.append(head + [f"not generated: {r['skipped']}"] + ["–"] * 7)
+            continue
+        rows.append(head + [f"{r['dot_luts']}+{r['accum_luts']}", _fmt(r["luts_per_mac"]),
+                            _fmt(r["dot_luts_per_mac"]), _fmt(r["ffs_per_mac"]),
+                            _fmt(r["density_vs_mxint_peer"]), _fmt(r["fmax_dot_mhz"], 1),
+                            _fmt(r["fmax_accum_mhz"], 1), _fmt(r["fmax_mhz"], 1)])
+    lines += _table(["format", "k", "target", "mapping", "memory ×", "LUTs (dot+acc)",
+                     "LUTs/MAC", "dot LUTs/MAC", "FFs/MAC", "× MXINT same bits",
+                     "dot MHz", "acc MHz", "chain MHz"], rows, "lrlll")
+    return lines + [""]
 
 
 def _table(head: Sequence[str], rows: Iterable[Sequence[object]], align: str) -> list[str]:
@@ -58,6 +160,8 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[object]], align: str) ->
 
 
 def to_markdown(report: Mapping) -> str:
+    """``density.md``: the tables, notes, the tile and format sections when asked for, the
+    paper check and the definitions."""
     sweep, tools = report["sweep"], report["tools"]
     model = report["accuracy"].get("model")
     lines = ["# MXINT density report", "",
@@ -138,6 +242,11 @@ def to_markdown(report: Mapping) -> str:
               "bf16 SQNR: a round-to-nearest-even cast; int8 SQNR: per-row absmax scale "
               "(max|x|/127), nearest-even, clamped to ±127.", ""]
 
+    if "tile" in report:
+        lines += _tile_markdown(report["tile"], sweep)
+    if "formats" in report:
+        lines += _formats_markdown(report["formats"])
+
     check = report["paper_check"]
     lines += ["## Paper check", "", "Memory density, e = 8, k = 16 "
               "(*Revisiting Block-based Quantisation*, EMNLP 2023):", ""]
@@ -168,11 +277,19 @@ def to_json(report: Mapping) -> str:
 
 
 def write_reports(report: Mapping, out: Path, *, plots: bool = True) -> list[Path]:
-    """Write ``density.md``, ``density.csv``, ``density.json`` and (``plots``) the PNGs."""
+    """Write ``density.md``, ``density.csv``, ``density.json``, with a tile section
+    ``density_tile.csv``, with format rows ``density_formats.csv``, and (``plots``) the
+    PNGs."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in (("density.md", to_markdown(report)), ("density.csv", to_csv(report)),
-                       ("density.json", to_json(report))):
+    files = [("density.md", to_markdown(report)), ("density.csv", to_csv(report)),
+             ("density.json", to_json(report))]
+    if "tile" in report:
+        files.append(("density_tile.csv", _csv(tile_rows(report), TILE_CSV_COLUMNS)))
+    if "formats" in report:
+        files.append(("density_formats.csv",
+                      _csv(report["formats"]["rows"], FORMAT_CSV_COLUMNS)))
+    for name, text in files:
         written.append(write_atomic(out / name, text))
     if plots:
         from .plots import write_plots

@@ -153,6 +153,17 @@ class Sweep:
         On xc7 and ecp5, build the bit heap (of the MXINT and integer dot products) with
         the family's primitives (xc7 LUT6_2/CARRY4, ecp5 CCU2C), as ``hw.generate
         --primitives xc7`` / ``ecp5`` does.
+    tile : mapping or None
+        The "tile" section (``--tile``): the tile's ``rows``, ``lanes``, ``k_len``,
+        ``tokens``, ``output`` (:data:`flows.tile.TILE_FIELDS`, defaults
+        :data:`flows.tile.TILE_DEFAULTS`), ``bandwidth_gbs`` (external memory of the
+        roofline) and ``clock_mhz`` (the compute roof's clock when the sweep places
+        nothing on ECP5, else ``None``: the tile's placed Fmax). ``None``: no section.
+    formats : tuple of str
+        ``--format`` names (:func:`golden.parse_format`) of the format rows (``--formats``),
+        each a dot product + accumulator with both operands in the format, built from
+        generic logic; the MXINT format of the same element bits is measured beside each
+        minifloat one. Empty: no format rows.
     """
 
     bits: tuple[int, ...]
@@ -167,14 +178,22 @@ class Sweep:
     levels_per_stage: int | None = None
     archs: tuple[str, ...] = (DEFAULT_ARCH,)
     primitives: bool = True
+    tile: Mapping | None = None
+    formats: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
-        return {"bits": list(self.bits), "blocks": list(self.blocks),
-                "exp_bits": self.exp_bits, "targets": list(self.targets),
-                "modes": list(self.modes), "pnr": self.pnr, "freq_mhz": dict(self.freq),
-                "baselines": list(self.baselines),
-                "seed": self.seed, "levels_per_stage": self.levels_per_stage,
-                "archs": list(self.archs), "primitives": self.primitives}
+        out = {"bits": list(self.bits), "blocks": list(self.blocks),
+               "exp_bits": self.exp_bits, "targets": list(self.targets),
+               "modes": list(self.modes), "pnr": self.pnr, "freq_mhz": dict(self.freq),
+               "baselines": list(self.baselines),
+               "seed": self.seed, "levels_per_stage": self.levels_per_stage,
+               "archs": list(self.archs), "primitives": self.primitives}
+        # Only when asked for, so that the reports of sweeps without them stay as they were.
+        if self.tile is not None:
+            out["tile"] = dict(self.tile)
+        if self.formats:
+            out["formats"] = list(self.formats)
+        return out
 
     def primitives_for(self, target: str, arch: str) -> str:
         """The primitive set of a sum of products synthesised for the family ``target``."""

@@ -1,0 +1,319 @@
+"""flows.density's tile section (--tile) and MX format rows (--formats): the tile's cycle
+model against the Amaranth simulator, the figures from stubbed tools, the command line's
+validation, and the rendering. No synthesis: the tools are tests.test_density's fakes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+import torch
+
+import flows.jobs as jobs
+import flows.measure as measure
+import flows.tile as tile_model
+from benchmarks.goals import check_goals
+from flows.cache import ResultCache
+from flows.density import Sweep, main, run, to_markdown
+from flows.render import FORMAT_CSV_COLUMNS, TILE_CSV_COLUMNS
+from tests.test_density import FakeTools, fake_versions
+
+#: A small tile every test can generate quickly: 2-bit, k = 4, R = 8 x K = 16, P = 2, T = 2.
+TILE = {"rows": 8, "lanes": 2, "k_len": 16, "tokens": 2, "output": "fp32",
+        "bandwidth_gbs": 1.6, "clock_mhz": None}
+TILE_ARGV = ["--tile", "--tile-rows", "8", "--tile-lanes", "2", "--tile-k-len", "16",
+             "--tile-tokens", "2"]
+SMALL = ["--bits", "2", "--block", "4", "--mode", "lut", "--baseline", "none", "--quiet",
+         "--no-plots"]
+
+
+class Fakes(FakeTools):
+    """tests.test_density's fake tools, knowing the tile, its engine and the MX units."""
+
+    LUTS = {**FakeTools.LUTS, "mxint_tile": 1100, "mxint_linear": 1000, "mx_dot_ae2m1": 300,
+            "mx_accum_ae2m1": 60, "mxint_dot_a4": 400, "mxint_accum_a4": 80}
+
+    def luts(self, top):
+        return self.LUTS[max((p for p in self.LUTS if top.startswith(p)), key=len)]
+
+    def counts(self, top, target, dsp):
+        result = super().counts(top, target, dsp)
+        result["brams"] = 2 if top.startswith("mxint_tile") else 0
+        return result
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    tools = Fakes()
+    monkeypatch.setattr(jobs, "synthesize", tools.synthesize)
+    monkeypatch.setattr(jobs, "place_and_route", tools.place_and_route)
+    fake_versions(monkeypatch)
+    return tools
+
+
+@pytest.fixture(scope="module")
+def elaborations(tmp_path_factory):
+    return ResultCache(tmp_path_factory.mktemp("elaborations"))
+
+
+@pytest.fixture(autouse=True)
+def shared_elaborations(monkeypatch, elaborations):
+    """Generated designs shared by the tests of this file (the tools stay faked)."""
+    real = jobs.elaborate_unit
+    share = lambda cache, top, params, digest: real(elaborations, top, params, digest)  # noqa: E731
+    monkeypatch.setattr(measure, "elaborate_unit", share)
+    monkeypatch.setattr(tile_model, "elaborate_unit", share)
+
+
+# --- the cycle model -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("p", [
+    {"x_bits": 2, "w_bits": 2, "exp_bits": 8, "block": 8, "k_len": 24, "rows": 4,
+     "lanes": 1, "tokens": 3, "output": "fp32"},
+    {"x_bits": 2, "w_bits": 2, "exp_bits": 8, "block": 4, "k_len": 10, "rows": 8,
+     "lanes": 4, "tokens": 2, "output": "accum"},  # K not a multiple of k
+], ids=["fp32-P1", "accum-P4"])
+def test_cycle_model_equals_the_simulator(p):
+    """flows.tile.linear_cycles is the Amaranth simulator's count, from reset to the last
+    result, of a linear of several weight tiles, each serving `tokens` tokens."""
+    from hw.tile import MXIntTile
+    from sim.units import model_for
+    from tests.test_tile import measure as simulate
+
+    model = model_for({"top": "tile", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(1), 3 * p["tokens"])
+    dut = MXIntTile(**p)
+    r = simulate(dut, stim, model.expected(stim))
+    assert (r["mismatches"], r["missing"]) == (0, 0)
+    tiles = len(stim["w"]) // dut.words
+    assert r["cycles"] == tile_model.linear_cycles(
+        n=tiles * p["rows"], k_len=p["k_len"], block=p["block"], rows=p["rows"],
+        lanes=p["lanes"], tokens=p["tokens"], latency=dut.latency)
+    assert r["window"] == r["steps"]  # steady state: no bubble
+
+
+def test_layer_figures_reproduce_the_recorded_layer_run():
+    """docs/tile.md's `make layer` run (x2 w2 k32, R = 64, P = 4, T = 32): 444306 cycles
+    under Verilator, 24 per linear more than the model (the bench's start)."""
+    params = tile_model.tile_params(bits=2, exp_bits=8, block=32, choice={
+        "rows": 64, "lanes": 4, "k_len": 384, "tokens": 32, "output": "fp32"})
+    f = tile_model.layer_figures(block=32, rows=64, lanes=4, tokens=32,
+                                 latency_of=tile_model.tile_latencies(params))
+    assert f["cycles_per_token"] == 13824 and f["steady_utilisation"] == 1.0
+    assert f["layer_cycles"] == 444306 - 6 * 24
+    assert f["layer_utilisation"] == 32 * 1769472 / (128 * f["layer_cycles"])
+    with pytest.raises(ValueError, match=r"rows \(100\) must divide the linear's outputs"):
+        tile_model.linear_cycles(n=384, k_len=384, block=32, rows=100, lanes=1, tokens=1,
+                                 latency=1)
+
+
+def test_engine_is_the_tile_without_buffers():
+    p = tile_model.tile_params(bits=4, exp_bits=6, block=8, choice={"output": "mx"},
+                               arch="tree", levels_per_stage=1)
+    assert tile_model.engine_params(p) == {
+        "x_bits": 4, "w_bits": 4, "exp_bits": 6, "block": 8, "k_len": 384, "lanes": 1,
+        "arch": "tree", "levels_per_stage": 1, "rows": 1, "align": "loop", "output": "fp32"}
+
+
+# --- the report ----------------------------------------------------------------------
+
+
+def test_tile_section(fake, tmp_path):
+    sweep = Sweep(bits=(2,), blocks=(4,), targets=("xc7", "ecp5"), modes=("lut",),
+                  baselines=(), tile=TILE)
+    report = run(sweep, cache=ResultCache(tmp_path))
+    section = report["tile"]
+    assert section["parameters"] == {**{k: TILE[k] for k in tile_model.TILE_FIELDS},
+                                     "bandwidth_gbs": 1.6}
+    xc7, ecp5 = section["resources"]
+    macs = 2 * 4
+    assert xc7["target"] == "xc7" and xc7["macs_per_cycle"] == macs
+    assert (xc7["luts"], xc7["brams"], xc7["fmax_mhz"]) == (1100, 2, None)
+    assert xc7["luts_per_mac"] == 1100 / macs and xc7["engine_luts_per_mac"] == 1000 / macs
+    assert xc7["over_engine"] == 1.1
+    # Against the density table's dot + accumulator row (1000 + 200 LUTs over k = 4).
+    assert xc7["dot_accum_luts_per_mac"] == 1200 / 4
+    assert xc7["over_dot_accum"] == (1100 / macs) / (1200 / 4)
+    # ECP5: LUT4 sites (3 carry cells, two LUT4s each), the placed clock of the tile.
+    assert (ecp5["luts"], ecp5["engine_luts"], ecp5["fmax_mhz"]) == (1106, 1006, 250.0)
+    (layer,) = section["layer"]
+    assert layer["clock_mhz"] == 250.0 and layer["clock_source"] == "placed"
+    assert layer["cycles_per_token"] == tile_model.layer_cycles_per_token(block=4, lanes=2)
+    roof = tile_model.roofline(clock_mhz=250.0, block=4, lanes=2, w_bits=2, exp_bits=8,
+                               tokens=2, bandwidth_gbs=1.6)
+    assert layer["tokens_s"] == roof["tokens_s"] and layer["bound"] == roof["bound"]
+    assert 0.99 < layer["layer_utilisation"] < 1 == layer["steady_utilisation"]
+    # Only the tile's own runs were added, LUT-only: tile and engine on each target.
+    assert sorted(c for c in fake.calls if "tile" in c or "linear" in c) == sorted([
+        f"{xc7['tile_module']} xc7 False", f"{xc7['engine_module']} xc7 False",
+        f"{xc7['tile_module']} ecp5 False", f"{xc7['engine_module']} ecp5 False"])
+    text = to_markdown(report)
+    assert "## Tile" in text and "| MXINT2 k4 | heap | xc7 | 1100 | 10 | 2 | 137.50 |" in text
+    assert "LFE5U-85F" in text and "1.6 GB/s" in text
+    # Issue 18's targets are the project's goals (benchmarks.goals), not the report's.
+    goals = {g["goal"]: g for g in check_goals(report)}
+    g = goals["tile MXINT2 k4 ecp5 LUTs <= 1.25x its bare engine"]
+    assert g["met"] is True and g["value"] == 1106 / 1006
+    g = goals["tile MXINT2 k4 MiniLM layer MAC utilisation >= 0.75 at 32 tokens"]
+    assert g["met"] is None and "needs --tile-tokens 32" in g["note"]
+    assert goals["tile MXINT2 k4 steady-state MAC utilisation >= 0.9"]["met"] is True
+
+
+def test_tile_without_placement_takes_the_given_clock(fake, tmp_path):
+    base = Sweep(bits=(2,), blocks=(4,), targets=("xc7",), modes=("lut",), baselines=())
+    import dataclasses
+
+    report = run(dataclasses.replace(base, tile={**TILE, "clock_mhz": 50.0}),
+                 cache=ResultCache(tmp_path))
+    (layer,) = report["tile"]["layer"]
+    assert (layer["clock_mhz"], layer["clock_source"]) == (50.0, "given")
+    report = run(dataclasses.replace(base, tile=TILE), cache=ResultCache(tmp_path))
+    (layer,) = report["tile"]["layer"]
+    assert layer["tokens_s"] is None and "No clock" in to_markdown(report)
+
+
+def test_format_rows(fake, tmp_path):
+    sweep = Sweep(bits=(2,), blocks=(4,), targets=("xc7", "ecp5"), modes=("lut",),
+                  baselines=(), formats=("mxfp4", "mxfp8_e5m2"))
+    section = run(sweep, cache=ResultCache(tmp_path))["formats"]
+    # Each minifloat's MXINT peer is measured beside it, by element bits.
+    assert section["formats"] == ["mxfp4", "mxint4", "mxfp8_e5m2", "mxint8"]
+    rows = {(r["format"], r["target"]): r for r in section["rows"]}
+    fp4 = rows["mxfp4", "xc7"]
+    assert (fp4["luts"], fp4["luts_per_mac"], fp4["dot_luts_per_mac"]) == (360, 90, 75)
+    assert fp4["memory_density"] == 32 / (4 + 8 / 4) and fp4["mxint_peer"] == "mxint4"
+    assert fp4["density_vs_mxint_peer"] == (480 / 4) / 90
+    assert rows["mxint4", "xc7"]["density_vs_mxint_peer"] is None
+    ecp5 = rows["mxfp4", "ecp5"]
+    assert (ecp5["fmax_dot_mhz"], ecp5["fmax_accum_mhz"], ecp5["fmax_mhz"]) == (250, 100, 100)
+    # E5M2 with itself is refused by the generator: a row that says so, no tool run.
+    e5m2 = rows["mxfp8_e5m2", "xc7"]
+    assert "e5m2" in e5m2["skipped"] and "luts" not in e5m2
+    assert not any("e5m2" in call for call in fake.calls)
+    assert rows["mxint8", "xc7"]["skipped"] is None
+    goals = {g["goal"]: g for g in check_goals({"rows": [], "formats": section})}
+    g = goals["mxfp4 k4 dot product placed on ECP5 LUT-only >= 150 MHz"]
+    assert g["met"] is True and g["value"] == 250
+    assert not any("MX-for-FPGA" in name for name in goals)  # its figures are at k = 32
+
+
+def test_formats_plot(fake, tmp_path):
+    """formats.png with --formats, the same bytes twice; no such plot without."""
+    from flows.plots import write_plots
+
+    sweep = Sweep(bits=(2,), blocks=(4,), targets=("xc7",), modes=("lut",), baselines=(),
+                  formats=("mxfp4",))
+    report = run(sweep, cache=ResultCache(tmp_path / "cache"))
+    written = write_plots(report, tmp_path)
+    assert tmp_path / "formats.png" in written
+    first = (tmp_path / "formats.png").read_bytes()
+    write_plots(report, tmp_path)
+    assert (tmp_path / "formats.png").read_bytes() == first
+    del report["formats"]
+    (tmp_path / "plain").mkdir()
+    assert tmp_path / "plain" / "formats.png" not in write_plots(report, tmp_path / "plain")
+
+
+def test_cli_writes_the_sections(fake, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = SMALL + TILE_ARGV + ["--formats", "MXFP4", "--target", "xc7,ecp5", "--out",
+                                str(out), "--cache", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["density.csv", "density.json", "density.md", "density_formats.csv",
+                     "density_tile.csv"]
+    tile_csv = list(csv.reader(io.StringIO((out / "density_tile.csv").read_text())))
+    assert tuple(tile_csv[0]) == TILE_CSV_COLUMNS and len(tile_csv) == 3
+    formats_csv = list(csv.reader(io.StringIO((out / "density_formats.csv").read_text())))
+    assert tuple(formats_csv[0]) == FORMAT_CSV_COLUMNS and len(formats_csv) == 5
+    report = json.loads((out / "density.json").read_text())
+    assert report["sweep"]["formats"] == ["mxfp4"] and report["sweep"]["tile"]["rows"] == 8
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(argv) == 0  # deterministic: the same bytes again, from the cache
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+    # Without the options, no section and no key: the report is as before.
+    plain = tmp_path / "plain"
+    assert main(SMALL + ["--target", "xc7", "--out", str(plain), "--cache",
+                         str(tmp_path / "cache")]) == 0
+    report = json.loads((plain / "density.json").read_text())
+    assert "tile" not in report and "formats" not in report
+    assert "tile" not in report["sweep"] and "formats" not in report["sweep"]
+    assert "## Tile" not in (plain / "density.md").read_text()
+
+
+@pytest.fixture
+def no_tools(monkeypatch):
+    def reached(*args, **kwargs):
+        raise AssertionError("a tool ran after a mistake in the options")
+
+    for module in (jobs, measure):
+        monkeypatch.setattr(module, "yosys_version", reached)
+        monkeypatch.setattr(module, "nextpnr_version", reached)
+    monkeypatch.setattr(jobs, "run_job", reached)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--tile-rows", "8"], "--tile-rows applies only with --tile"),
+    (["--tile-bandwidth-gbs", "3"], "--tile-bandwidth-gbs applies only with --tile"),
+    (["--tile", "--tile-rows", "0"], "argument --tile-rows: 0 is not from 1 to 65536"),
+    (["--tile", "--tile-lanes", "x"], "argument --tile-lanes: 'x' is not an integer"),
+    (["--tile", "--tile-output", "fp16"], "argument --tile-output: invalid choice: 'fp16'"),
+    (["--tile", "--tile-bandwidth-gbs", "0"], "argument --tile-bandwidth-gbs: 0 is not "
+                                              "above zero"),
+    (["--tile", "--tile-rows", "100"], "--tile-rows must divide the outputs of every "
+                                       "MiniLM linear (384, 1536) for the layer figures, "
+                                       "not 100"),
+    (["--tile", "--tile-rows", "6", "--tile-lanes", "4"],
+     "--tile-rows must be a multiple of --tile-lanes (4), not 6"),
+    (["--tile", "--tile-output", "mx", "--tile-rows", "6", "--tile-lanes", "2"],
+     "--tile-rows must be a multiple of --block (4) with --tile-output 'mx', not 6"),
+    (["--tile", "--tile-clock-mhz", "100", "--target", "ecp5"],
+     "--tile-clock-mhz applies only when the sweep does not place and route on ECP5"),
+    (["--formats", "mxfp5"], "argument --formats: format must be mxint2 .. mxint24 or one "
+                             "of "),
+    (["--formats", "mxfp4,"], "argument --formats: format must be"),
+])
+def test_argument_errors(capsys, no_tools, tmp_path, argv, message):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        main(SMALL + ([] if "--target" in argv else ["--target", "xc7"]) + argv
+             + ["--out", str(out)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_benchmarks_tile_uses_the_shared_code(fake, tmp_path, capsys):
+    """python -m benchmarks.tile: the same tile, engine and figures as the report's section,
+    through the same jobs."""
+    from benchmarks.tile import main as bench
+
+    out = tmp_path / "tile.json"
+    assert bench(["--bits", "2", "--block", "4", "--rows", "8", "--lanes", "2", "--k-len", "16",
+                  "--tile-tokens", "2", "--pnr", "--no-cache", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    ecp5 = result["targets"]["ecp5"]
+    assert (ecp5["tile"]["luts"], ecp5["engine"]["luts"], ecp5["lut_ratio"]) == \
+        (1106, 1006, 1106 / 1006)
+    assert ecp5["engine"]["name"].endswith("_fp32_loop")
+    assert result["pnr"]["fmax_mhz"] == 250.0
+    assert result["roofline"] == {"part": tile_model.PART, "clock_mhz": 250.0,
+                                  "bandwidth_gbs": 1.6, **tile_model.roofline(
+                                      clock_mhz=250.0, block=4, lanes=2, w_bits=2,
+                                      exp_bits=8, tokens=2, bandwidth_gbs=1.6)}
+    assert "compute-bound" in capsys.readouterr().out
+
+
+def test_help_names_the_tile_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for option, default in (("--tile-rows", 64), ("--tile-lanes", 1), ("--tile-k-len", 384),
+                            ("--tile-tokens", 32), ("--tile-bandwidth-gbs", 1.6)):
+        assert option in text and f"(default: {default})" in text
+    assert "blocks) (default" not in text and "--formats F[,F...]" in text

@@ -25,6 +25,7 @@ from .accumulator import (
     DEFAULT_GUARD_BITS,
     accumulate,
     check_acc_widths,
+    default_guard_bits,
     resolve_acc_width,
 )
 from .dot import mx_dot_sum_range
@@ -58,15 +59,19 @@ Format = MXIntFormat | MXFPFormat
 Quantized = MXIntTensor | MXFPTensor
 
 
-def _acc_widths(weights: Format, activations: Format, *, guard_bits: int,
+def _acc_widths(weights: Format, activations: Format, *, guard_bits: int | None,
                 acc_width: int | None) -> tuple[int, int]:
     """``(guard_bits, acc_width)`` checked for the engine with these operands (the
     activations on its ``x`` side, the weights on ``w``) by the rule the hardware records
-    use, :func:`golden.accumulator.check_acc_widths`; ``acc_width`` resolved when None. A
-    pair whose dot results alone are wider than the accumulator (E5M2 x E5M2) is refused
-    there, by name."""
-    return check_acc_widths(**operand_fields(activations, "a"), **operand_fields(weights, "b"),
-                            block=weights.block, guard_bits=guard_bits, acc_width=acc_width)
+    use, :func:`golden.accumulator.check_acc_widths`; each resolved when None, as the
+    engine's record resolves it (:func:`golden.accumulator.default_guard_bits`, then the
+    default width). A pair whose dot results alone are wider than the accumulator
+    (E5M2 x E5M2) is refused there, by name."""
+    ops = {**operand_fields(activations, "a"), **operand_fields(weights, "b"),
+           "block": weights.block}
+    if guard_bits is None:
+        guard_bits = default_guard_bits(**ops)
+    return check_acc_widths(**ops, guard_bits=guard_bits, acc_width=acc_width)
 
 
 def _nan_blocks(q: Quantized) -> torch.Tensor:
@@ -372,9 +377,11 @@ class MXLinear(nn.Module):
         refused: its dot results (70 bits at k = 32) exceed the engine's accumulator.
     rounding : {"even", "away", "zero", "floor"}
         Rounding of both quantisers (:func:`golden.quantize`).
-    guard_bits : int
-        Of the accumulators (default: the engine's, 8; at most ``62 - w``, ``w`` the dot
-        result's width, :func:`golden.accumulator.check_acc_widths`: 6 for E5M2 x E4M3).
+    guard_bits : int or None
+        Of the accumulators, at most ``62 - w`` with ``w`` the dot result's width
+        (:func:`golden.accumulator.check_acc_widths`). Default: the engine's,
+        :func:`golden.accumulator.default_guard_bits`: 8, or ``62 - w`` when that is less
+        (an E5M2 operand: 6 for E5M2 x E4M3 at k = 32).
     acc_width : int or None
         Of the accumulators (default: the engine's, :func:`default_acc_width`).
 
@@ -408,7 +415,7 @@ class MXLinear(nn.Module):
     """
 
     def __init__(self, linear: nn.Module, *, weights: Format, activations: Format,
-                 rounding: str = "even", guard_bits: int = DEFAULT_GUARD_BITS,
+                 rounding: str = "even", guard_bits: int | None = None,
                  acc_width: int | None = None) -> None:
         super().__init__()
         source = _linear_kind(linear)
@@ -422,7 +429,7 @@ class MXLinear(nn.Module):
 
     def _quantize_weight(self, w: torch.Tensor, bias: torch.Tensor | None, *,
                          weights: Format, activations: Format, rounding: str,
-                         guard_bits: int, acc_width: int | None,
+                         guard_bits: int | None, acc_width: int | None,
                          shape: tuple[int, ...] | None = None) -> None:
         """Check the formats and widths, quantise the ``(out, in)`` matrix ``w`` along
         ``in`` and hold it, ``bias`` and the dequantised weight (in ``shape``, default
@@ -594,7 +601,7 @@ class MXConv(MXLinear):
     """
 
     def __init__(self, conv: nn.Module, *, weights: Format, activations: Format,
-                 rounding: str = "even", guard_bits: int = DEFAULT_GUARD_BITS,
+                 rounding: str = "even", guard_bits: int | None = None,
                  acc_width: int | None = None) -> None:
         nn.Module.__init__(self)
         kind = _conv_kind(conv)
@@ -805,7 +812,7 @@ class QuantizeReport(Sequence[str]):
 def quantize_model(model: nn.Module, *, weights: Format, activations: Format,
                    rounding: str = "even", include: str | Iterable[str] | None = None,
                    exclude: str | Iterable[str] | None = None,
-                   guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None
+                   guard_bits: int | None = None, acc_width: int | None = None
                    ) -> QuantizeReport:
     """Replace the linear layers of ``model``, in place, by :class:`MXLinear`.
 

@@ -210,3 +210,49 @@ def test_pairs_the_engine_refuses(weights, activations, kwargs, match):
         quantize_model(nn.Sequential(nn.Linear(32, 4)), weights=parse_format(weights),
                        activations=parse_format(activations), **kwargs)
 
+
+
+# --- The format-aware default of guard_bits (E5M2 operands) ------------------------------
+
+@pytest.mark.parametrize(("x", "w", "block", "guard"), [
+    ("int", "int", 32, 8), ("e4m3", "e2m1", 32, 8), ("e4m3", "e5m2", 32, 6),
+    ("e5m2", "e4m3", 16, 7), ("e5m2", "e2m1", 32, 8), ("e5m2", "e3m2", 32, 8),
+    ("e5m2", "int", 32, 8),
+])
+def test_guard_bits_default_fits_the_accumulator(x, w, block, guard):
+    from golden.accumulator import MAX_ACC_WIDTH, accum_in_width, default_guard_bits
+    from golden.minifloat import ELEMENTS
+    from hw.linear import LinearParams
+
+    ops = {"a_element": x, "b_element": w, "block": block,
+           "a_bits": 8 if x == "int" else None, "b_bits": 8 if w == "int" else None}
+    assert default_guard_bits(**ops) == guard == min(8, MAX_ACC_WIDTH - accum_in_width(**ops))
+    fields = {"x_element": x, "w_element": w, "block": block, "rows": 4,
+              **({"x_bits": 8} if x == "int" else {}), **({"w_bits": 8} if w == "int" else {})}
+    record = LinearParams(**fields)
+    assert record.guard_bits == guard and record.kwargs()["guard_bits"] == guard
+    # The default and the explicit value it equals are one design; another value is kept.
+    assert LinearParams(**fields, guard_bits=guard).name == record.name
+    assert LinearParams(**fields, guard_bits=guard - 1).guard_bits == guard - 1
+    with pytest.raises(ValueError, match=rf"guard_bits must be from 0 to "
+                                         rf"{MAX_ACC_WIDTH - accum_in_width(**ops)}, not 63"):
+        LinearParams(**fields, guard_bits=63)
+    # golden.nn's default is the engine's.
+    fmts = [parse_format("mxint8" if e == "int" else ELEMENTS[e].family, block=block)
+            for e in (w, x)]
+    mx = MXLinear(nn.Linear(block, 4), weights=fmts[0], activations=fmts[1])
+    assert (mx.guard_bits, mx.acc_width) == (record.guard_bits, record.acc_width)
+
+
+def test_e5m2_linear_from_the_command_line_without_guard_bits():
+    """``--aformat mxfp8_e4m3 --wformat mxfp8_e5m2`` needed ``--guard-bits 0..6`` before;
+    the default now fits, and an explicit value is kept."""
+    from cli.units import unit_record
+    from hw.generate import build_parser
+
+    parser = build_parser()
+    base = ["--top", "linear", "--aformat", "mxfp8_e4m3", "--wformat", "mxfp8_e5m2",
+            "--block", "32", "--rows", "4"]
+    assert unit_record(parser.parse_args(base), parser).guard_bits == 6
+    assert unit_record(parser.parse_args([*base, "--guard-bits", "3"]),
+                       parser).guard_bits == 3

@@ -3,12 +3,11 @@
 :class:`MXLinear` is the software twin of :class:`hw.linear.MXIntLinear` with
 ``output="fp32"``, on any operand formats the engine takes (MXINT or OCP MX minifloat, per
 operand: :func:`golden.parse_format`): its product equals the engine's float32 output bit
-for bit, so a model
-whose ``nn.Linear`` layers are replaced by :func:`quantize_model` computes what the FPGA
-would compute. :class:`MXConv` does the same for ``nn.Conv1d`` / ``nn.Conv2d`` on the
-unfolded input. Everything else in the model (attention softmax, LayerNorm, GELU, the
-bias addition) stays in float32. :func:`quantize_model` returns a :class:`QuantizeReport`
-of what it replaced and what it skipped, and why.
+for bit, so a model whose ``nn.Linear`` layers are replaced by :func:`quantize_model`
+computes what the FPGA would compute. :class:`MXConv` does the same for ``nn.Conv1d`` /
+``nn.Conv2d`` on the unfolded input. Everything else in the model (attention softmax,
+LayerNorm, GELU, the bias addition) stays in float32. :func:`quantize_model` returns a
+:class:`QuantizeReport` of what it replaced and what it skipped, and why.
 """
 
 from __future__ import annotations
@@ -149,7 +148,9 @@ def mx_linear_fp32(w: Quantized, x: Quantized, *, guard_bits: int, acc_width: in
       :func:`golden.accumulator.accumulate` and :func:`golden.linear.linear_fp32`.
 
     On all-MiniLM-L6-v2 with 6-bit blocks of 16 about 1 % of the pairs take the second
-    path, mostly the [CLS] token, whose activations hold outliers.
+    path, mostly the [CLS] token, whose activations hold outliers. With an E5M2 operand the
+    exact sums can exceed ``2**53``, so every pair takes it (``python -m
+    benchmarks.nn_formats`` times each pair of formats).
     """
     for name, q in (("w", w), ("x", x)):
         if not isinstance(q, MXIntTensor | MXFPTensor):

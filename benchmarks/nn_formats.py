@@ -10,8 +10,7 @@ still: :func:`tests.test_nn_mxfp.minilm_like`'s recipe, seed 3) go through
 :class:`golden.nn.MXLinear` for each (weights, activations) pair. For each the table gives
 the best of ``repeat`` forward calls (quantising the input included), and the share of
 (token, row) pairs that take the integer path of :func:`golden.nn.mx_linear_fp32` instead
-of the exact float64 product: every pair when the exact sums can exceed 2**53 (an E5M2
-operand) or the accumulator could saturate.
+of the exact float64 product (``golden.nn._integer_pairs``).
 """
 
 from __future__ import annotations
@@ -58,12 +57,8 @@ def measure(tokens: int, repeat: int) -> list[dict]:
                 start = time.perf_counter()
                 mx(x)
                 best = min(best, time.perf_counter() - start)
-        xq = mx.quantize_input(x)
-        lo, hi = gnn.mx_dot_sum_range(xq.fmt, mx.weights, block)
-        a_max = (384 // block) * max(-lo, hi) << mx.guard_bits
-        fast_ok = a_max <= (1 << (mx.acc_width - 1)) - 1 and a_max < 1 << 53
-        slow = float(gnn._lossy(mx.w_q, xq, guard_bits=mx.guard_bits).float().mean()) \
-            if fast_ok else 1.0
+        slow = float(gnn._integer_pairs(mx.w_q, mx.quantize_input(x), guard_bits=mx.guard_bits,
+                                        acc_width=mx.acc_width).float().mean())
         rows.append({"weights": mx.weights.name, "activations": mx.activations.name,
                      "guard_bits": mx.guard_bits, "ms": best * 1e3, "integer_path": slow})
     return rows

@@ -136,21 +136,21 @@ def mx_linear_fp32(w: Quantized, x: Quantized, *, guard_bits: int, acc_width: in
     * **lossless pairs.** When, for one token and one row, the largest exponent sum
       ``E_x,j + E_w,j`` over all blocks minus the smallest over blocks where both operands
       have a nonzero element is at most ``guard_bits`` (:func:`_lossy` finds it exactly for
-      every pair), no alignment drops a bit; and when (checked once per call from the
-      widths) the accumulator cannot saturate and the exact sum fits 53 bits, the
-      accumulator's result is the exact sum ``V = sum_i x_i w_i`` of the element values. A
-      float64 matrix product gives ``V`` exactly (every product and partial sum is a
-      multiple of the smallest product's unit and below ``2**53`` of it), and the IEEE
-      conversion rounds it once to float32 (nearest even, subnormals, overflow to infinity;
-      ``+0.0`` for zero).
+      every pair), no alignment drops a bit; and when the accumulator cannot saturate and
+      the exact sum fits 53 bits, the accumulator's result is the exact sum
+      ``V = sum_i x_i w_i`` of the element values. A float64 matrix product gives ``V``
+      exactly (every product and partial sum is a multiple of the smallest product's unit
+      and below ``2**53`` of it), and the IEEE conversion rounds it once to float32
+      (nearest even, subnormals, overflow to infinity; ``+0.0`` for zero). Both bounds
+      are checked once per call from the formats' widths; when that fails (an E5M2
+      operand), per pair by :func:`_too_wide`.
     * **every other pair** (alignment may drop bits, a NaN block, or the bounds above fail)
       runs the integer model itself: the block dot products ``S`` (:func:`_block_sums`),
       :func:`golden.accumulator.accumulate` and :func:`golden.linear.linear_fp32`.
 
     On all-MiniLM-L6-v2 with 6-bit blocks of 16 about 1 % of the pairs take the second
-    path, mostly the [CLS] token, whose activations hold outliers. With an E5M2 operand the
-    exact sums can exceed ``2**53``, so every pair takes it (``python -m
-    benchmarks.nn_formats`` times each pair of formats).
+    path, mostly the [CLS] token, whose activations hold outliers (``python -m
+    benchmarks.nn_formats`` times each pair of formats and counts the pairs on each path).
     """
     for name, q in (("w", w), ("x", x)):
         if not isinstance(q, MXIntTensor | MXFPTensor):
@@ -164,19 +164,11 @@ def mx_linear_fp32(w: Quantized, x: Quantized, *, guard_bits: int, acc_width: in
         raise ValueError(f"w has {w.shape[1]} columns but x has {x.shape[1]}")
     _acc_widths(fw, fx, guard_bits=guard_bits, acc_width=acc_width)
     device = x.exponent.device
-    n_rows, nb = w.exponent.shape
-    n_tok = x.exponent.shape[0]
+    n_rows, n_tok = w.exponent.shape[0], x.exponent.shape[0]
     if n_tok == 0 or n_rows == 0:
         return torch.zeros((n_tok, n_rows), dtype=torch.float32, device=device)
 
-    # Bounds that hold for every pair: |A| <= nb * 2**G * max|S| must stay in the
-    # accumulator, and the exact sum in units of the smallest product must fit 53 bits.
-    s_lo, s_hi = mx_dot_sum_range(fx, fw, fw.block)
-    a_max = nb * max(-s_lo, s_hi) << guard_bits
-    fast_ok = a_max <= (1 << (acc_width - 1)) - 1 and a_max < 1 << 53
-
-    slow = torch.nonzero(_lossy(w, x, guard_bits=guard_bits)) if fast_ok else \
-        torch.nonzero(torch.ones((n_tok, n_rows), dtype=torch.bool, device=device))
+    slow = torch.nonzero(_integer_pairs(w, x, guard_bits=guard_bits, acc_width=acc_width))
     out = torch.empty((n_tok, n_rows), dtype=torch.float32, device=device)
     if slow.shape[0] < n_tok * n_rows:
         out = (_block_values(x) @ _block_values(w).T).to(torch.float32)
@@ -188,6 +180,70 @@ def mx_linear_fp32(w: Quantized, x: Quantized, *, guard_bits: int, acc_width: in
                            acc_width=acc_width)
         out[slow[:, 0], slow[:, 1]] = _patterns_to_float(bits)
     return out
+
+
+def _integer_pairs(w: Quantized, x: Quantized, *, guard_bits: int, acc_width: int
+                   ) -> torch.Tensor:
+    """``(T, N)`` bool: the pairs :func:`mx_linear_fp32` computes by the integer model:
+    :func:`_lossy` ones, and (when the formats' widths alone do not bound the sums)
+    :func:`_too_wide` ones."""
+    # Bounds that hold for every pair: |A| <= nb * 2**G * max|S| must stay in the
+    # accumulator, and the exact sum in units of the smallest product must fit 53 bits.
+    s_lo, s_hi = mx_dot_sum_range(x.fmt, w.fmt, w.fmt.block)
+    a_max = w.exponent.shape[1] * max(-s_lo, s_hi) << guard_bits
+    lossy = _lossy(w, x, guard_bits=guard_bits)
+    if a_max <= (1 << (acc_width - 1)) - 1 and a_max < 1 << 53:
+        return lossy
+    return lossy | _too_wide(w, x, guard_bits=guard_bits, acc_width=acc_width)
+
+
+#: Largest row length :func:`_too_wide` bounds (its float64 sums' relative error stays
+#: below ``2**-23``); longer rows take the integer path for every pair.
+_MAX_BOUND_LENGTH = 1 << 30
+
+
+def _too_wide(w: Quantized, x: Quantized, *, guard_bits: int, acc_width: int
+              ) -> torch.Tensor:
+    """``(T, N)`` bool: pairs that the float64 product might not hold exactly, or whose
+    accumulator might saturate, even when lossless (:func:`_lossy`).
+
+    * **accumulator.** For a lossless pair every intermediate ``A`` is an exact partial
+      sum of the ``S_j << G`` scaled by ``2**(E_j - E_max) <= 1``, so
+      ``|A| <= 2**G * B`` with ``B = sum_i |P_x,i| |P_w,i|`` over the whole row; safe
+      when ``2**G * B < 2**(W - 1)``.
+    * **float64.** Every element value is ``P * 2**(E - bias - f)``, a multiple of
+      ``2**l`` with ``l`` its lowest set bit; with ``l_x`` the smallest over a token's
+      nonzero elements and ``l_w`` over a row's, every product and partial sum of the pair
+      is a multiple of ``2**(l_x + l_w)`` of magnitude at most ``V' = sum_i |x_i| |w_i|``:
+      exact in float64 when ``V' < 2**(53 + l_x + l_w)``.
+
+    ``B`` and ``V'`` come from float64 matrix products of the ``|P|`` and of the ``|x|``,
+    ``|w|`` (each exact: integers below ``2**33``, powers of two times them), whose results
+    are within a relative ``K * 2**-53 <= 2**-23`` of the true sums in any summation
+    order; the tests allow ``2**-19`` for it, so a pair they pass is safe."""
+    n_tok, n_rows = x.exponent.shape[0], w.exponent.shape[0]
+    k_len = w.exponent.shape[1] * w.fmt.block
+    if k_len >= _MAX_BOUND_LENGTH:
+        return torch.ones((n_tok, n_rows), dtype=torch.bool, device=x.exponent.device)
+    slack = 1 + 2.0 ** -19
+    px = x.mantissa.to(torch.int64).reshape(n_tok, k_len)
+    pw = w.mantissa.to(torch.int64).reshape(n_rows, k_len)
+    b = px.abs().to(torch.float64) @ pw.abs().to(torch.float64).T
+    wide = b >= (1 << (acc_width - 1)) / (1 << guard_bits) / slack
+    v = _block_values(x).abs() @ _block_values(w).abs().T
+    low = [_lowest_bit(q, p) for q, p in ((x, px), (w, pw))]
+    return wide | (v >= torch.exp2((low[0].unsqueeze(1) + low[1].unsqueeze(0) + 53)
+                                   .to(torch.float64)) / slack)
+
+
+def _lowest_bit(q: Quantized, p: torch.Tensor) -> torch.Tensor:
+    """Per row of ``q`` (its fixed-point integers ``p``, shape ``(rows, K)``): the exponent
+    of the lowest set bit over its nonzero element values ``P * 2**(E - bias - f)``
+    (int64; a large number for an all-zero row, whose products are all zero)."""
+    tz = torch.log2((p & -p).clamp(min=1).to(torch.float64)).to(torch.int64)  # exact: 2**n
+    e = (q.exponent.to(torch.int64) - q.fmt.bias - q.fmt.frac_bits).repeat_interleave(
+        q.fmt.block, dim=1)
+    return torch.where(p != 0, tz + e, 1 << 20).amin(dim=1)
 
 
 #: Exponent depth below a row's largest code that :func:`_lossy` resolves exactly (less

@@ -125,6 +125,63 @@ def test_injected_faults_are_caught(monkeypatch):
     assert mismatches(mx_linear_fp32(wq, xq, guard_bits=6, acc_width=acc), want) > 0
 
 
+def double_rounding_case():
+    """E5M2 activations x E4M3 weights, two blocks at scale 127: in units of the smallest
+    product the exact sum is V = 32 * 2**31 * 2**17 + 2**12 * 2**17 + 1 * 1
+    = 2**53 + 2**29 + 1, just above a float32 tie (half an ulp of 2**53 is 2**29). float64
+    holds it only as 2**53 + 2**29, which float32 then rounds down to even: the float64
+    product would be wrong by one float32 ulp, so the pair must take the integer path."""
+    fx, fw = parse_format("mxfp8_e5m2"), parse_format("mxfp8_e4m3")
+    x = torch.zeros(1, 64, dtype=torch.int32)
+    w = torch.zeros(1, 64, dtype=torch.int32)
+    x[0, :32], w[0, :32] = 0x78, 0x78        # P = 2**31 and 2**17
+    x[0, 32], w[0, 32] = 0x2C, 0x78          # P = 2**12 and 2**17
+    x[0, 33], w[0, 33] = 0x01, 0x01          # P = 1 and 1
+    assert fx.element.decode(torch.tensor([0x78, 0x2C, 0x01])).tolist() == [2**31, 2**12, 1]
+    assert fw.element.decode(torch.tensor([0x78, 0x01])).tolist() == [2**17, 1]
+
+    def tensor(codes, f):
+        return MXFPTensor(codes=codes.reshape(1, 2, 32), exponent=torch.full(
+            (1, 2), 127, dtype=torch.int32), fmt=f, shape=torch.Size((1, 64)), axis=1)
+
+    return tensor(w, fw), tensor(x, fx)
+
+
+def test_sums_beyond_float64_take_the_integer_path(monkeypatch):
+    """The pair of :func:`double_rounding_case` is lossless and within the accumulator, so
+    only the per-pair float64 bound (golden.nn._too_wide) sends it to the integer path;
+    with that bound disabled (an injected fault) the result is one ulp off."""
+    wq, xq = double_rounding_case()
+    guard, acc = gnn._acc_widths(wq.fmt, xq.fmt, guard_bits=None, acc_width=None)
+    assert (guard, acc) == (6, 62)
+    want = engine_patterns(wq, xq, guard_bits=guard, acc_width=acc)
+    assert not bool(gnn._lossy(wq, xq, guard_bits=guard).any())
+    assert bool(gnn._integer_pairs(wq, xq, guard_bits=guard, acc_width=acc).all())
+    got = mx_linear_fp32(wq, xq, guard_bits=guard, acc_width=acc)
+    assert mismatches(got, want) == 0
+    assert float(got[0, 0]) == (2.0**53 + 2.0**30) * 2.0**-25  # rounded up, as exact
+    monkeypatch.setattr(gnn, "_too_wide", lambda w, x, **kw: torch.zeros(
+        (x.exponent.shape[0], w.exponent.shape[0]), dtype=torch.bool))
+    assert mismatches(mx_linear_fp32(wq, xq, guard_bits=guard, acc_width=acc), want) == 1
+
+
+def test_e5m2_pairs_mostly_take_the_float64_path():
+    """MiniLM-like data with E5M2 activations: the per-pair bound keeps most pairs on the
+    fast path (the formats' widths alone would send every pair to the integer path), and
+    the results still equal golden.linear."""
+    w, x = minilm_like(4, tokens=16, rows=24)
+    layer = nn.Linear(w.shape[1], w.shape[0])
+    with torch.no_grad():
+        layer.weight.copy_(w)
+    mx = MXLinear(layer, weights=parse_format("mxfp8_e4m3"),
+                  activations=parse_format("mxfp8_e5m2"))
+    xq = mx.quantize_input(x)
+    integer = gnn._integer_pairs(mx.w_q, xq, guard_bits=mx.guard_bits, acc_width=mx.acc_width)
+    assert float(integer.float().mean()) < 0.5
+    with torch.no_grad():
+        assert torch.equal(patterns(mx(x)), patterns(engine_output(mx, x)))
+
+
 def test_mx_linear_attributes_and_state_dict():
     torch.manual_seed(5)
     fp4, fp8 = parse_format("mxfp4", block=32), parse_format("mxfp8_e4m3", block=32)

@@ -313,3 +313,13 @@ def test_e5m2_linear_from_the_command_line_without_guard_bits():
     assert unit_record(parser.parse_args(base), parser).guard_bits == 6
     assert unit_record(parser.parse_args([*base, "--guard-bits", "3"]),
                        parser).guard_bits == 3
+
+
+def test_tied_mxfp_weights_share_codes_and_scales():
+    a, b = nn.Linear(32, 32), nn.Linear(32, 32)
+    b.weight = a.weight
+    model = nn.Sequential(a, b)
+    quantize_model(model, weights=parse_format("mxfp4"), activations=parse_format("mxfp4"))
+    assert model[0].w_codes is model[1].w_codes
+    assert model[0].w_exponent is model[1].w_exponent
+    assert model[0].w_dequantized is model[1].w_dequantized

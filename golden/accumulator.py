@@ -84,7 +84,7 @@ from .format import check_int, operand_format
 
 __all__ = ["ACC_HEADROOM", "DEFAULT_GUARD_BITS", "MAX_ACC_WIDTH", "PARTIAL_SUMS", "AccumResult",
            "accum_in_width", "accumulate", "accumulate_stream", "check_acc_widths",
-           "default_acc_width", "resolve_acc_width"]
+           "default_acc_width", "default_guard_bits", "resolve_acc_width"]
 
 #: Widest accumulator: ``A`` and every intermediate sum stay exact in int64.
 MAX_ACC_WIDTH = 62
@@ -111,6 +111,23 @@ def accum_in_width(*, a_bits: int | None = None, b_bits: int | None = None, bloc
     fmt_a = operand_format(a_element, a_bits, block=block, side="a")
     fmt_b = operand_format(b_element, b_bits, block=block, side="b")
     return mx_dot_sum_width(fmt_a, fmt_b)
+
+
+def default_guard_bits(*, a_bits: int | None = None, b_bits: int | None = None, block: int,
+                       a_element: str = "int", b_element: str = "int") -> int:
+    """The default ``guard_bits`` for dot products of the operands (fields as
+    :func:`accum_in_width`): :data:`DEFAULT_GUARD_BITS` (8), or fewer when the dot results
+    are so wide that 8 would not fit the accumulator, ``MAX_ACC_WIDTH - w`` (``w`` the dot
+    result's width): 6 for E5M2 x E4M3 at k = 32 (``w`` = 56), 7 at k = 16. Every pair
+    whose results are at most 54 bits wide gets 8: every MXFP pair without E5M2, and MXINT
+    ``a`` x ``b`` bits with ``a + b <= 44`` even at k = 1024. A pair wider than
+    ``MAX_ACC_WIDTH`` (E5M2 x E5M2) gets 8, which :func:`check_acc_widths` then refuses by
+    name."""
+    in_width = accum_in_width(a_bits=a_bits, b_bits=b_bits, block=block, a_element=a_element,
+                              b_element=b_element)
+    if in_width > MAX_ACC_WIDTH:
+        return DEFAULT_GUARD_BITS
+    return min(DEFAULT_GUARD_BITS, MAX_ACC_WIDTH - in_width)
 
 
 def resolve_acc_width(*, a_bits: int | None = None, b_bits: int | None = None, block: int,

@@ -1,12 +1,13 @@
 """PyTorch layers that compute exactly what the ``linear`` engine computes.
 
 :class:`MXLinear` is the software twin of :class:`hw.linear.MXIntLinear` with
-``output="fp32"``: its product equals the engine's float32 output bit for bit, so a model
-whose ``nn.Linear`` layers are replaced by :func:`quantize_model` computes what the FPGA
-would compute. :class:`MXConv` does the same for ``nn.Conv1d`` / ``nn.Conv2d`` on the
-unfolded input. Everything else in the model (attention softmax, LayerNorm, GELU, the
-bias addition) stays in float32. :func:`quantize_model` returns a :class:`QuantizeReport`
-of what it replaced and what it skipped, and why.
+``output="fp32"``, on any operand formats the engine takes (MXINT or OCP MX minifloat, per
+operand: :func:`golden.parse_format`): its product equals the engine's float32 output bit
+for bit, so a model whose ``nn.Linear`` layers are replaced by :func:`quantize_model`
+computes what the FPGA would compute. :class:`MXConv` does the same for ``nn.Conv1d`` /
+``nn.Conv2d`` on the unfolded input. Everything else in the model (attention softmax,
+LayerNorm, GELU, the bias addition) stays in float32. :func:`quantize_model` returns a
+:class:`QuantizeReport` of what it replaced and what it skipped, and why.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from .accumulator import (
     DEFAULT_GUARD_BITS,
     accumulate,
     check_acc_widths,
+    default_guard_bits,
     resolve_acc_width,
 )
-from .dequant import dequant_accum
-from .dot import dot_sum_range
-from .format import MXIntFormat
-from .quantize import MXIntTensor, dequantize, quantize
+from .dot import mx_dot_sum_range
+from .format import MXFPFormat, MXIntFormat, operand_fields
+from .linear import _elements, linear_fp32
+from .quantize import MXFPTensor, MXIntTensor, dequantize, quantize
 from .rounding import check_rounding
 
 __all__ = ["DEFAULT_GUARD_BITS", "STATUSES", "LayerReport", "MXConv", "MXLinear",
@@ -43,10 +45,41 @@ _PAIRS_PER_CHUNK = 1 << 14
 
 def default_acc_width(*, w_bits: int, x_bits: int, block: int,
                       guard_bits: int = DEFAULT_GUARD_BITS) -> int:
-    """The engine's default accumulator width: the dot product's result width plus
-    ``guard_bits`` plus 8, at most 62 (:func:`golden.accumulator.resolve_acc_width`)."""
+    """The engine's default accumulator width for MXINT operands: the dot product's result
+    width plus ``guard_bits`` plus 8, at most 62
+    (:func:`golden.accumulator.resolve_acc_width`; for any formats,
+    :func:`check_acc_widths` with ``acc_width=None``)."""
     return resolve_acc_width(a_bits=x_bits, b_bits=w_bits, block=block,
                              guard_bits=guard_bits, acc_width=None)
+
+
+#: A block format (:func:`golden.parse_format`) and a tensor quantised to one.
+Format = MXIntFormat | MXFPFormat
+Quantized = MXIntTensor | MXFPTensor
+
+
+def _acc_widths(weights: Format, activations: Format, *, guard_bits: int | None,
+                acc_width: int | None) -> tuple[int, int]:
+    """``(guard_bits, acc_width)`` checked for the engine with these operands (the
+    activations on its ``x`` side, the weights on ``w``) by the rule the hardware records
+    use, :func:`golden.accumulator.check_acc_widths`; each resolved when None, as the
+    engine's record resolves it (:func:`golden.accumulator.default_guard_bits`, then the
+    default width). A pair whose dot results alone are wider than the accumulator
+    (E5M2 x E5M2) is refused there, by name."""
+    ops = {**operand_fields(activations, "a"), **operand_fields(weights, "b"),
+           "block": weights.block}
+    if guard_bits is None:
+        guard_bits = default_guard_bits(**ops)
+    return check_acc_widths(**ops, guard_bits=guard_bits, acc_width=acc_width)
+
+
+def _nan_blocks(q: Quantized) -> torch.Tensor:
+    """bool ``(*rest, nb)``: the blocks that make a dot product NaN: the NaN scale code, or
+    (MXFP) an infinity or NaN element code (:func:`golden.dot.mx_dot_product`)."""
+    nan = q.exponent == q.fmt.nan_code
+    if isinstance(q, MXFPTensor):
+        nan = nan | (q.special != 0).any(dim=-1)
+    return nan
 
 
 def _patterns_to_float(bits: torch.Tensor) -> torch.Tensor:
@@ -55,27 +88,29 @@ def _patterns_to_float(bits: torch.Tensor) -> torch.Tensor:
     return signed.to(torch.int32).view(torch.float32)
 
 
-def _block_values(q: MXIntTensor) -> torch.Tensor:
-    """float64 values ``P * 2**(E - bias - (m - 2))`` of every element, exact (the
-    exponent of any code of up to 8 bits and the mantissa of up to 24 bits fit a
-    float64), shape ``(*rest, nb * k)``."""
+def _block_values(q: Quantized) -> torch.Tensor:
+    """float64 values ``P * 2**(E - bias - f)`` of every element (``f = m - 2`` for MXINT,
+    the element's ``bias + M - 1`` for a minifloat, whose ``P`` is its fixed-point integer),
+    exact (the exponent of any code of up to 8 bits and ``P`` of up to 33 bits, E5M2's, fit
+    a float64), shape ``(*rest, nb * k)``."""
     fmt = q.fmt
     scale = (q.exponent.to(torch.float64) - fmt.bias - fmt.frac_bits).unsqueeze(-1)
     v = q.mantissa.to(torch.float64) * torch.exp2(scale)
     return v.reshape(*v.shape[:-2], v.shape[-2] * v.shape[-1])
 
 
-def mx_linear_fp32(w: MXIntTensor, x: MXIntTensor, *, guard_bits: int, acc_width: int
+def mx_linear_fp32(w: Quantized, x: Quantized, *, guard_bits: int, acc_width: int
                    ) -> torch.Tensor:
     """``x @ W.T`` as the ``linear`` engine computes it with ``output="fp32"``.
 
     Parameters
     ----------
-    w : MXIntTensor
+    w : MXIntTensor or MXFPTensor
         Weights ``W`` of shape ``(N, K)`` quantised along ``K`` (``axis=1``).
-    x : MXIntTensor
+    x : MXIntTensor or MXFPTensor
         Activations of shape ``(T, K)`` quantised along ``K`` (``axis=1``), the same
-        ``exp_bits`` and ``block``.
+        ``exp_bits`` (8 when either is a minifloat format) and ``block``; the two formats
+        are independent otherwise (MXFP4 weights with MXFP8 activations, MXINT with MXFP).
     guard_bits, acc_width : int
         Of the engine's accumulators.
 
@@ -88,52 +123,52 @@ def mx_linear_fp32(w: MXIntTensor, x: MXIntTensor, *, guard_bits: int, acc_width
 
     Notes
     -----
+    Every element is read in its fixed-point view: an integer ``P`` worth
+    ``P * 2**(E - bias - f)`` (MXINT: the mantissa, ``f = m - 2``; MXFP: the decoded code,
+    ``f`` the element's ``bias + M - 1``, :mod:`golden.minifloat`). A NaN scale code, or an
+    infinity or NaN element code (E5M2, E4M3) anywhere in a row or token, makes its results
+    NaN, as :func:`golden.dot.mx_dot_product` says.
+
     The engine's result is the exact integer recurrence of :mod:`golden.accumulator` over
-    the ``nb`` block dot products, rounded once to float32. Two paths give it:
+    the ``nb`` block dot products ``S = sum_i P_x,i P_w,i``, rounded once to float32. Two
+    paths give it:
 
     * **lossless pairs.** When, for one token and one row, the largest exponent sum
       ``E_x,j + E_w,j`` over all blocks minus the smallest over blocks where both operands
       have a nonzero element is at most ``guard_bits`` (:func:`_lossy` finds it exactly for
-      every pair), no alignment drops a bit; and when (checked once per call from the
-      widths) the accumulator cannot saturate and the exact sum fits 53 bits, the
-      accumulator's result is the exact sum ``V = sum_i x_i w_i`` of the element values. A
-      float64 matrix product gives ``V`` exactly (every product and partial sum is a
-      multiple of the smallest product's unit and below ``2**53`` of it), and the IEEE
-      conversion rounds it once to float32 (nearest even, subnormals, overflow to infinity;
-      ``+0.0`` for zero).
+      every pair), no alignment drops a bit; and when the accumulator cannot saturate and
+      the exact sum fits 53 bits, the accumulator's result is the exact sum
+      ``V = sum_i x_i w_i`` of the element values. A float64 matrix product gives ``V``
+      exactly (every product and partial sum is a multiple of the smallest product's unit
+      and below ``2**53`` of it), and the IEEE conversion rounds it once to float32
+      (nearest even, subnormals, overflow to infinity; ``+0.0`` for zero). Both bounds
+      are checked once per call from the formats' widths; when that fails (an E5M2
+      operand), per pair by :func:`_too_wide`.
     * **every other pair** (alignment may drop bits, a NaN block, or the bounds above fail)
       runs the integer model itself: the block dot products ``S`` (:func:`_block_sums`),
-      :func:`golden.accumulator.accumulate` and :func:`golden.dequant.dequant_accum`.
+      :func:`golden.accumulator.accumulate` and :func:`golden.linear.linear_fp32`.
 
     On all-MiniLM-L6-v2 with 6-bit blocks of 16 about 1 % of the pairs take the second
-    path, mostly the [CLS] token, whose activations hold outliers.
+    path, mostly the [CLS] token, whose activations hold outliers (``python -m
+    benchmarks.nn_formats`` times each pair of formats and counts the pairs on each path).
     """
-    if not isinstance(w, MXIntTensor) or not isinstance(x, MXIntTensor):
-        raise TypeError("w and x must be MXIntTensor")
-    if w.mantissa.dim() != 3 or x.mantissa.dim() != 3 or w.axis != 1 or x.axis != 1:
+    for name, q in (("w", w), ("x", x)):
+        if not isinstance(q, MXIntTensor | MXFPTensor):
+            raise TypeError(f"{name} must be an MXIntTensor or MXFPTensor, not "
+                            f"{type(q).__name__}")
+    if w.exponent.dim() != 2 or x.exponent.dim() != 2 or w.axis != 1 or x.axis != 1:
         raise ValueError("w and x must be 2-D tensors quantised along their second axis")
     fw, fx = w.fmt, x.fmt
-    if fw.exp_bits != fx.exp_bits or fw.block != fx.block:
-        raise ValueError(f"weights and activations must share exp_bits and block, not {fw} "
-                         f"and {fx}")
-    if w.mantissa.shape[1] != x.mantissa.shape[1]:
+    _check_formats(fw, fx)
+    if w.exponent.shape[1] != x.exponent.shape[1]:
         raise ValueError(f"w has {w.shape[1]} columns but x has {x.shape[1]}")
-    check_acc_widths(a_bits=fx.man_bits, b_bits=fw.man_bits, block=fw.block,
-                     guard_bits=guard_bits, acc_width=acc_width)
-    device = x.mantissa.device
-    n_rows, nb = w.mantissa.shape[0], w.mantissa.shape[1]
-    n_tok = x.mantissa.shape[0]
+    _acc_widths(fw, fx, guard_bits=guard_bits, acc_width=acc_width)
+    device = x.exponent.device
+    n_rows, n_tok = w.exponent.shape[0], x.exponent.shape[0]
     if n_tok == 0 or n_rows == 0:
         return torch.zeros((n_tok, n_rows), dtype=torch.float32, device=device)
 
-    # Bounds that hold for every pair: |A| <= nb * 2**G * max|S| must stay in the
-    # accumulator, and the exact sum in units of the smallest product must fit 53 bits.
-    s_lo, s_hi = dot_sum_range(fx.man_bits, fw.man_bits, fw.block)
-    a_max = nb * max(-s_lo, s_hi) << guard_bits
-    fast_ok = a_max <= (1 << (acc_width - 1)) - 1 and a_max < 1 << 53
-
-    slow = torch.nonzero(_lossy(w, x, guard_bits=guard_bits)) if fast_ok else \
-        torch.nonzero(torch.ones((n_tok, n_rows), dtype=torch.bool, device=device))
+    slow = torch.nonzero(_integer_pairs(w, x, guard_bits=guard_bits, acc_width=acc_width))
     out = torch.empty((n_tok, n_rows), dtype=torch.float32, device=device)
     if slow.shape[0] < n_tok * n_rows:
         out = (_block_values(x) @ _block_values(w).T).to(torch.float32)
@@ -147,14 +182,79 @@ def mx_linear_fp32(w: MXIntTensor, x: MXIntTensor, *, guard_bits: int, acc_width
     return out
 
 
+def _integer_pairs(w: Quantized, x: Quantized, *, guard_bits: int, acc_width: int
+                   ) -> torch.Tensor:
+    """``(T, N)`` bool: the pairs :func:`mx_linear_fp32` computes by the integer model:
+    :func:`_lossy` ones, and (when the formats' widths alone do not bound the sums)
+    :func:`_too_wide` ones."""
+    # Bounds that hold for every pair: |A| <= nb * 2**G * max|S| must stay in the
+    # accumulator, and the exact sum in units of the smallest product must fit 53 bits.
+    s_lo, s_hi = mx_dot_sum_range(x.fmt, w.fmt, w.fmt.block)
+    a_max = w.exponent.shape[1] * max(-s_lo, s_hi) << guard_bits
+    lossy = _lossy(w, x, guard_bits=guard_bits)
+    if a_max <= (1 << (acc_width - 1)) - 1 and a_max < 1 << 53:
+        return lossy
+    return lossy | _too_wide(w, x, guard_bits=guard_bits, acc_width=acc_width)
+
+
+#: Largest row length :func:`_too_wide` bounds (its float64 sums' relative error stays
+#: below ``2**-23``); longer rows take the integer path for every pair.
+_MAX_BOUND_LENGTH = 1 << 30
+
+
+def _too_wide(w: Quantized, x: Quantized, *, guard_bits: int, acc_width: int
+              ) -> torch.Tensor:
+    """``(T, N)`` bool: pairs that the float64 product might not hold exactly, or whose
+    accumulator might saturate, even when lossless (:func:`_lossy`).
+
+    * **accumulator.** For a lossless pair every intermediate ``A`` is an exact partial
+      sum of the ``S_j << G`` scaled by ``2**(E_j - E_max) <= 1``, so
+      ``|A| <= 2**G * B`` with ``B = sum_i |P_x,i| |P_w,i|`` over the whole row; safe
+      when ``2**G * B < 2**(W - 1)``.
+    * **float64.** Every element value is ``P * 2**(E - bias - f)``, a multiple of
+      ``2**l`` with ``l`` its lowest set bit; with ``l_x`` the smallest over a token's
+      nonzero elements and ``l_w`` over a row's, every product and partial sum of the pair
+      is a multiple of ``2**(l_x + l_w)`` of magnitude at most ``V' = sum_i |x_i| |w_i|``:
+      exact in float64 when ``V' < 2**(53 + l_x + l_w)``.
+
+    ``B`` and ``V'`` come from float64 matrix products of the ``|P|`` and of the ``|x|``,
+    ``|w|`` (each exact: integers below ``2**33``, powers of two times them), whose results
+    are within a relative ``K * 2**-53 <= 2**-23`` of the true sums in any summation
+    order; the tests allow ``2**-19`` for it, so a pair they pass is safe."""
+    n_tok, n_rows = x.exponent.shape[0], w.exponent.shape[0]
+    k_len = w.exponent.shape[1] * w.fmt.block
+    if k_len >= _MAX_BOUND_LENGTH:
+        return torch.ones((n_tok, n_rows), dtype=torch.bool, device=x.exponent.device)
+    slack = 1 + 2.0 ** -19
+    px = x.mantissa.to(torch.int64).reshape(n_tok, k_len)
+    pw = w.mantissa.to(torch.int64).reshape(n_rows, k_len)
+    b = px.abs().to(torch.float64) @ pw.abs().to(torch.float64).T
+    wide = b >= (1 << (acc_width - 1)) / (1 << guard_bits) / slack
+    v = _block_values(x).abs() @ _block_values(w).abs().T
+    low = [_lowest_bit(q, p) for q, p in ((x, px), (w, pw))]
+    return wide | (v >= torch.exp2((low[0].unsqueeze(1) + low[1].unsqueeze(0) + 53)
+                                   .to(torch.float64)) / slack)
+
+
+def _lowest_bit(q: Quantized, p: torch.Tensor) -> torch.Tensor:
+    """Per row of ``q`` (its fixed-point integers ``p``, shape ``(rows, K)``): the exponent
+    of the lowest set bit over its nonzero element values ``P * 2**(E - bias - f)``
+    (int64; a large number for an all-zero row, whose products are all zero)."""
+    tz = torch.log2((p & -p).clamp(min=1).to(torch.float64)).to(torch.int64)  # exact: 2**n
+    e = (q.exponent.to(torch.int64) - q.fmt.bias - q.fmt.frac_bits).repeat_interleave(
+        q.fmt.block, dim=1)
+    return torch.where(p != 0, tz + e, 1 << 20).amin(dim=1)
+
+
 #: Exponent depth below a row's largest code that :func:`_lossy` resolves exactly (less
 #: for very long rows, so that ``2**(2 * B * depth)`` stays in float64); a row with a
 #: nonzero block deeper than this takes the integer path for every pair.
 _DEPTH = 40
 
 
-def _lossy(w: MXIntTensor, x: MXIntTensor, *, guard_bits: int) -> torch.Tensor:
-    """``(T, N)`` bool: pairs whose accumulation may drop a bit or that hold a NaN block.
+def _lossy(w: Quantized, x: Quantized, *, guard_bits: int) -> torch.Tensor:
+    """``(T, N)`` bool: pairs whose accumulation may drop a bit or that hold a NaN block
+    (:func:`_nan_blocks`).
 
     A pair is lossless when ``M - lo <= guard_bits``, with ``M`` the largest exponent sum
     ``E_x,j + E_w,j`` over all blocks (the accumulator's final maximum) and ``lo`` the
@@ -167,17 +267,17 @@ def _lossy(w: MXIntTensor, x: MXIntTensor, *, guard_bits: int) -> torch.Tensor:
     (which can only raise it: the answer stays safe); a row or token whose nonzero blocks go
     deeper than that is marked lossy whole.
     """
-    nb = w.mantissa.shape[1]
+    nb = w.exponent.shape[1]
     if nb >= 1 << 16:
-        return torch.ones((x.mantissa.shape[0], w.mantissa.shape[0]), dtype=torch.bool,
-                          device=x.mantissa.device)
+        return torch.ones((x.exponent.shape[0], w.exponent.shape[0]), dtype=torch.bool,
+                          device=x.exponent.device)
     shift = 3 if nb < 1 << 8 else 4  # B = 2**shift
     depth = min(_DEPTH, 500 >> shift)
     x_e, w_e = x.exponent.to(torch.int64), w.exponent.to(torch.int64)
     x_nz, w_nz = (x.mantissa != 0).any(dim=-1), (w.mantissa != 0).any(dim=-1)
     x_rel, w_rel = x_e - x_e.amax(dim=1, keepdim=True), w_e - w_e.amax(dim=1, keepdim=True)
-    x_bad = (x_nz & (x_rel < -depth)).any(dim=1) | (x_e == x.fmt.nan_code).any(dim=1)
-    w_bad = (w_nz & (w_rel < -depth)).any(dim=1) | (w_e == w.fmt.nan_code).any(dim=1)
+    x_bad = (x_nz & (x_rel < -depth)).any(dim=1) | _nan_blocks(x).any(dim=1)
+    w_bad = (w_nz & (w_rel < -depth)).any(dim=1) | _nan_blocks(w).any(dim=1)
     x_rel, w_rel = x_rel.clamp(min=-depth), w_rel.clamp(min=-depth)
 
     def pow2(e: torch.Tensor) -> torch.Tensor:
@@ -199,17 +299,18 @@ def _lossy(w: MXIntTensor, x: MXIntTensor, *, guard_bits: int) -> torch.Tensor:
     return lossy
 
 
-def _block_sums(x: MXIntTensor, w: MXIntTensor, tok: torch.Tensor, row: torch.Tensor
+def _block_sums(x: Quantized, w: Quantized, tok: torch.Tensor, row: torch.Tensor
                 ) -> torch.Tensor:
-    """``S`` of :func:`golden.dot_product` for every block of the pairs
-    ``(tok[i], row[i])``: int64, shape ``(P, nb)``.
+    """``S`` of :func:`golden.dot.mx_dot_product` for every block of the pairs
+    ``(tok[i], row[i])``: int64, shape ``(P, nb)`` (specials count as 0; their rows are
+    NaN anyway).
 
     Formed in float32 when every partial sum is an integer below ``2**24`` in magnitude
     (then exact in any order), else in int64. A token paired with many rows (more than one
     in 16) gets all its rows at once from block-wise matrix products; other pairs are
     gathered and multiplied element by element.
     """
-    lo, hi = dot_sum_range(x.fmt.man_bits, w.fmt.man_bits, w.fmt.block)
+    lo, hi = mx_dot_sum_range(x.fmt, w.fmt, w.fmt.block)
     small = max(-lo, hi) < 1 << 24
     kind = torch.float32 if small else torch.int64
     x_m, w_m = x.mantissa.to(kind), w.mantissa.to(kind)
@@ -237,23 +338,20 @@ def _block_sums(x: MXIntTensor, w: MXIntTensor, tok: torch.Tensor, row: torch.Te
     return out
 
 
-def _pairs_fp32(w: MXIntTensor, x: MXIntTensor, tok: torch.Tensor, row: torch.Tensor, *,
+def _pairs_fp32(w: Quantized, x: Quantized, tok: torch.Tensor, row: torch.Tensor, *,
                 guard_bits: int, acc_width: int) -> torch.Tensor:
     """float32 patterns of the engine's result for the pairs ``(tok[i], row[i])``, by the
     integer model itself: the block dot products (:func:`_block_sums`), then
-    :func:`golden.accumulator.accumulate` and :func:`golden.dequant.dequant_accum`."""
-    fw, fx = w.fmt, x.fmt
+    :func:`golden.accumulator.accumulate` and :func:`golden.linear.linear_fp32`."""
     s = _block_sums(x, w, tok, row)
     x_e, w_e = x.exponent.to(torch.int64), w.exponent.to(torch.int64)
+    x_nan, w_nan = _nan_blocks(x), _nan_blocks(w)
     out = []
     for start in range(0, tok.shape[0], _PAIRS_PER_CHUNK * 4):
         t, n = tok[start:start + _PAIRS_PER_CHUNK * 4], row[start:start + _PAIRS_PER_CHUNK * 4]
-        nan = (x_e[t] == fx.nan_code) | (w_e[n] == fw.nan_code)
-        y = accumulate(s[start:start + _PAIRS_PER_CHUNK * 4], x_e[t] + w_e[n], nan,
-                       guard_bits=guard_bits, acc_width=acc_width)
-        out.append(dequant_accum(y.sum, y.exponent, y.nan, a_bits=fx.man_bits,
-                                 b_bits=fw.man_bits, exp_bits=fw.exp_bits,
-                                 guard_bits=guard_bits))
+        y = accumulate(s[start:start + _PAIRS_PER_CHUNK * 4], x_e[t] + w_e[n],
+                       x_nan[t] | w_nan[n], guard_bits=guard_bits, acc_width=acc_width)
+        out.append(linear_fp32(y, w.fmt, x.fmt, guard_bits=guard_bits))
     return torch.cat(out)
 
 
@@ -288,7 +386,8 @@ def _fused_kernels_off(module: nn.Module, args: tuple) -> None:
 
 
 class MXLinear(nn.Module):
-    """An ``nn.Linear`` computed as the MXINT ``linear`` engine computes it.
+    """An ``nn.Linear`` computed as the ``linear`` engine computes it, on MXINT or OCP MX
+    minifloat operands.
 
     The weights are quantised once, here, along ``in_features`` (each row of ``W`` in
     blocks of ``k``). At every call the input is quantised along its last axis with the
@@ -298,9 +397,20 @@ class MXLinear(nn.Module):
     (the engine has no bias; this addition rounds once more). The result is converted to
     the input's dtype when that is not float32.
 
+    Arithmetic: each element is an integer ``P`` in its format's fixed-point view (MXINT:
+    the mantissa, worth ``P * 2**(E - bias - (m - 2))``; MXFP: the decoded minifloat code,
+    worth ``P * 2**(X - 127 - f)``, ``f`` the element's ``bias + M - 1``); each block dot
+    product ``S = sum_i P_x,i P_w,i`` is exact, the accumulator aligns and sums the ``S``
+    with ``guard_bits`` guard bits in ``acc_width`` bits, and the sum is rounded once to
+    float32 (nearest even). A NaN scale, or an infinity or NaN element code (E5M2, E4M3),
+    in the input or in a weight row makes that output NaN. This is
+    :func:`golden.linear.linear_blocks` and :func:`golden.linear.linear_fp32`, bit for bit.
+
     It reads like an ``nn.Linear``: ``weight`` (the dequantised weight, shape
     ``(out_features, in_features)``), ``bias``, ``in_features``, ``out_features``. Its
-    ``state_dict`` holds ``w_mantissa``, ``w_exponent`` and ``bias``; it loads into an
+    ``state_dict`` holds the weight's elements (``w_mantissa``, MXINT two's complement
+    mantissas, or ``w_codes``, MXFP element codes ``0 .. 2**width - 1``), its scales
+    ``w_exponent`` (shared exponent codes; E8M0 for MXFP) and ``bias``; it loads into an
     ``MXLinear`` of the same shape and formats. ``.to(device)`` moves it; ``.to(dtype)``
     casts ``weight`` and ``bias`` as it would an ``nn.Linear``'s, while the product still
     comes from the integer mantissas and exponents (so it does not change), and the bias,
@@ -316,12 +426,19 @@ class MXLinear(nn.Module):
         The layer to replace (read, not modified). A ``Conv1D`` is a linear layer that
         stores its weight transposed, ``(in, out)``; it is quantised as the ``nn.Linear``
         with weight ``linear.weight.T``, blocks along its input features.
-    weights, activations : MXIntFormat
-        Formats of ``W`` and of the input; they may differ in ``man_bits`` only.
+    weights, activations : MXIntFormat or MXFPFormat
+        Formats of ``W`` and of the input (:func:`golden.parse_format`), each MXINT or
+        OCP MX minifloat (MXFP8 E5M2/E4M3, MXFP6 E3M2/E2M3, MXFP4), independently: MXFP4
+        weights with MXFP8 activations, MXINT with MXFP, ... They must share ``block``, and
+        ``exp_bits`` (8, the E8M0 scale, when either is a minifloat format). E5M2 x E5M2 is
+        refused: its dot results (70 bits at k = 32) exceed the engine's accumulator.
     rounding : {"even", "away", "zero", "floor"}
         Rounding of both quantisers (:func:`golden.quantize`).
-    guard_bits : int
-        Of the accumulators (default: the engine's, 8).
+    guard_bits : int or None
+        Of the accumulators, at most ``62 - w`` with ``w`` the dot result's width
+        (:func:`golden.accumulator.check_acc_widths`). Default: the engine's,
+        :func:`golden.accumulator.default_guard_bits`: 8, or ``62 - w`` when that is less
+        (an E5M2 operand: 6 for E5M2 x E4M3 at k = 32).
     acc_width : int or None
         Of the accumulators (default: the engine's, :func:`default_acc_width`).
 
@@ -332,27 +449,30 @@ class MXLinear(nn.Module):
         module's float dtype (float32 unless cast). Code that multiplies by it itself
         (``nn.MultiheadAttention`` with its ``out_proj``) gets a float product with the
         quantised weight, not the engine's arithmetic. Assigning to it raises
-        ``AttributeError``; the product reads ``w_mantissa`` and ``w_exponent``.
+        ``AttributeError``; the product reads ``w_mantissa`` (or ``w_codes``) and
+        ``w_exponent``.
     bias : torch.Tensor or None
         float32 copy of the original bias (a buffer).
     in_features, out_features : int
         As ``nn.Linear``'s.
     source : str
         ``"Linear"`` or ``"Conv1D"``: the kind of layer it was built from.
-    w_q : MXIntTensor
-        The quantised weights (rebuilt from the buffers ``w_mantissa`` / ``w_exponent``).
+    w_q : MXIntTensor or MXFPTensor
+        The quantised weights (rebuilt from the buffers ``w_mantissa`` or ``w_codes``, and
+        ``w_exponent``).
 
     Raises
     ------
     TypeError
         ``linear`` is neither an ``nn.Linear`` nor a transformers ``Conv1D``, or a format
-        is not an ``MXIntFormat``.
+        is not an ``MXIntFormat`` or ``MXFPFormat``.
     ValueError
-        The formats differ in ``exp_bits`` or ``block``, or a parameter is out of range.
+        The formats differ in ``exp_bits`` or ``block``, the pair is one the engine refuses
+        (E5M2 x E5M2), or a parameter is out of range.
     """
 
-    def __init__(self, linear: nn.Module, *, weights: MXIntFormat, activations: MXIntFormat,
-                 rounding: str = "even", guard_bits: int = DEFAULT_GUARD_BITS,
+    def __init__(self, linear: nn.Module, *, weights: Format, activations: Format,
+                 rounding: str = "even", guard_bits: int | None = None,
                  acc_width: int | None = None) -> None:
         super().__init__()
         source = _linear_kind(linear)
@@ -365,8 +485,8 @@ class MXLinear(nn.Module):
                               rounding=rounding, guard_bits=guard_bits, acc_width=acc_width)
 
     def _quantize_weight(self, w: torch.Tensor, bias: torch.Tensor | None, *,
-                         weights: MXIntFormat, activations: MXIntFormat, rounding: str,
-                         guard_bits: int, acc_width: int | None,
+                         weights: Format, activations: Format, rounding: str,
+                         guard_bits: int | None, acc_width: int | None,
                          shape: tuple[int, ...] | None = None) -> None:
         """Check the formats and widths, quantise the ``(out, in)`` matrix ``w`` along
         ``in`` and hold it, ``bias`` and the dequantised weight (in ``shape``, default
@@ -374,13 +494,13 @@ class MXLinear(nn.Module):
         _check_formats(weights, activations)
         self.rounding = check_rounding(rounding)
         # The engine's limits, from the one rule the hardware records use.
-        self.guard_bits, self.acc_width = check_acc_widths(
-            a_bits=activations.man_bits, b_bits=weights.man_bits, block=weights.block,
-            guard_bits=guard_bits, acc_width=acc_width)
+        self.guard_bits, self.acc_width = _acc_widths(weights, activations,
+                                                      guard_bits=guard_bits,
+                                                      acc_width=acc_width)
         self.out_features, self.in_features = w.shape
         self.weights, self.activations = weights, activations
         q = quantize(w, weights, axis=1, rounding=rounding)
-        self.register_buffer("w_mantissa", q.mantissa)
+        self.register_buffer(self._elements_key, _elements(q))
         self.register_buffer("w_exponent", q.exponent)
         bias = None if bias is None else bias.detach().to(torch.float32).clone()
         self.register_buffer("bias", bias)
@@ -400,29 +520,40 @@ class MXLinear(nn.Module):
         if name == "weight":
             raise AttributeError(
                 "MXLinear.weight is read-only: it is the dequantised MX weight, rebuilt from "
-                "w_mantissa and w_exponent; build a new MXLinear from a float layer to "
-                "change the weights")
+                f"{self._elements_key} and w_exponent; build a new MXLinear from a float "
+                "layer to change the weights")
         super().__setattr__(name, value)
 
     @property
-    def w_q(self) -> MXIntTensor:
+    def _elements_key(self) -> str:
+        """The buffer of the weight's elements: ``w_codes`` (MXFP) or ``w_mantissa``."""
+        return "w_codes" if isinstance(self.weights, MXFPFormat) else "w_mantissa"
+
+    @property
+    def w_q(self) -> MXIntTensor | MXFPTensor:
         """The quantised weight, blocks along ``in_features``."""
+        shape = torch.Size((self.out_features, self.in_features))
+        if isinstance(self.weights, MXFPFormat):
+            return MXFPTensor(codes=self.w_codes, exponent=self.w_exponent, fmt=self.weights,
+                              shape=shape, axis=1)
         return MXIntTensor(mantissa=self.w_mantissa, exponent=self.w_exponent,
-                           fmt=self.weights, shape=torch.Size((self.out_features,
-                                                               self.in_features)), axis=1)
+                           fmt=self.weights, shape=shape, axis=1)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs) -> None:
-        # Mantissas and exponent codes outside the format would be read as other numbers:
-        # refuse them (as load_state_dict refuses a wrong shape), then rebuild ``weight``.
+        # Mantissas, element codes and exponent codes outside the format would be read as
+        # other numbers: refuse them (as load_state_dict refuses a wrong shape), then
+        # rebuild ``weight``.
         fmt = self.weights
-        man, exp = state_dict.get(prefix + "w_mantissa"), state_dict.get(prefix + "w_exponent")
+        el_key = prefix + self._elements_key
+        man, exp = state_dict.get(el_key), state_dict.get(prefix + "w_exponent")
+        el_lo, el_hi = ((0, (1 << fmt.element_bits) - 1) if isinstance(fmt, MXFPFormat)
+                        else (-fmt.max_man, fmt.max_man))
         found = []
-        for key, t, hi in ((prefix + "w_mantissa", man, fmt.max_man),
-                           (prefix + "w_exponent", exp, fmt.nan_code)):
+        for key, t, lo, hi in ((el_key, man, el_lo, el_hi),
+                               (prefix + "w_exponent", exp, 0, fmt.nan_code)):
             if t is None or not isinstance(t, torch.Tensor):
                 continue
-            lo = -hi if t is man else 0
             if t.is_floating_point() or t.is_complex():
                 found.append(f"{key} must be an integer tensor, not {t.dtype}")
             elif t.numel() and (int(t.min()) < lo or int(t.max()) > hi):
@@ -439,7 +570,7 @@ class MXLinear(nn.Module):
             with torch.no_grad():
                 self.w_dequantized.copy_(dequantize(self.w_q).reshape(self.w_dequantized.shape))
 
-    def quantize_input(self, x: torch.Tensor) -> MXIntTensor:
+    def quantize_input(self, x: torch.Tensor) -> MXIntTensor | MXFPTensor:
         """The input as the engine receives it: quantised along the last axis, flattened to
         ``(tokens, in_features)``."""
         if not isinstance(x, torch.Tensor):
@@ -521,13 +652,13 @@ class MXConv(MXLinear):
     ------
     TypeError
         ``conv`` is not an ``nn.Conv1d`` or ``nn.Conv2d``, or a format is not an
-        ``MXIntFormat``.
+        ``MXIntFormat`` or ``MXFPFormat``.
     ValueError
         ``conv.groups`` is not 1, or as :class:`MXLinear`.
     """
 
-    def __init__(self, conv: nn.Module, *, weights: MXIntFormat, activations: MXIntFormat,
-                 rounding: str = "even", guard_bits: int = DEFAULT_GUARD_BITS,
+    def __init__(self, conv: nn.Module, *, weights: Format, activations: Format,
+                 rounding: str = "even", guard_bits: int | None = None,
                  acc_width: int | None = None) -> None:
         nn.Module.__init__(self)
         kind = _conv_kind(conv)
@@ -600,12 +731,18 @@ class MXConv(MXLinear):
 
 
 def _check_formats(weights: object, activations: object) -> None:
+    """Both are block formats the engine pairs: the same block and scale width."""
     for name, fmt in (("weights", weights), ("activations", activations)):
-        if not isinstance(fmt, MXIntFormat):
-            raise TypeError(f"{name} must be an MXIntFormat, not {fmt!r}")
-    if weights.exp_bits != activations.exp_bits or weights.block != activations.block:
-        raise ValueError(f"weights and activations must share exp_bits and block, not "
-                         f"{weights} and {activations}")
+        if not isinstance(fmt, MXIntFormat | MXFPFormat):
+            raise TypeError(f"{name} must be an MXIntFormat or MXFPFormat (golden.parse_format"
+                            f"('mxint8'), parse_format('mxfp4'), ...), not {fmt!r}")
+    if weights.block != activations.block:
+        raise ValueError(f"weights and activations must share block, not {weights.block} "
+                         f"({weights.name}) and {activations.block} ({activations.name})")
+    if weights.exp_bits != activations.exp_bits:
+        raise ValueError(f"weights and activations must share exp_bits (8, the E8M0 scale, "
+                         f"when either is a minifloat format), not {weights.exp_bits} "
+                         f"({weights.name}) and {activations.exp_bits} ({activations.name})")
 
 
 def _patterns(name: str, value: object) -> tuple[str, ...]:
@@ -677,11 +814,17 @@ class QuantizeReport(Sequence[str]):
         The rows whose status is not / is ``"skipped"``.
     notes : tuple of str
         Changes made outside the replaced layers (fused fast paths turned off).
+    arithmetic : str
+        The replaced layers' formats and accumulator, e.g. ``"weights mxfp4_k32,
+        activations mxfp8_e4m3_k32, rounding 'even', guard_bits 8, acc_width 44"``; printed
+        above the counts (empty: not printed).
     """
 
-    def __init__(self, layers: Iterable[LayerReport], notes: Iterable[str] = ()) -> None:
+    def __init__(self, layers: Iterable[LayerReport], notes: Iterable[str] = (),
+                 arithmetic: str = "") -> None:
         self.layers = tuple(layers)
         self.notes = tuple(notes)
+        self.arithmetic = arithmetic
         self.replaced = tuple(r for r in self.layers if r.status != "skipped")
         self.skipped = tuple(r for r in self.layers if r.status == "skipped")
         self._names = tuple(r.name for r in self.replaced)
@@ -694,7 +837,8 @@ class QuantizeReport(Sequence[str]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, QuantizeReport):
-            return self.layers == other.layers and self.notes == other.notes
+            return (self.layers == other.layers and self.notes == other.notes
+                    and self.arithmetic == other.arithmetic)
         if isinstance(other, list | tuple):
             return list(self._names) == list(other)
         return NotImplemented
@@ -714,16 +858,18 @@ class QuantizeReport(Sequence[str]):
         lines.insert(1, "  ".join("-" * w for w in widths) + "  ----")
         engine = sum(r.status == "engine" for r in self.layers)
         weights_only = sum(r.status == "weights only" for r in self.layers)
+        if self.arithmetic:
+            lines.append(self.arithmetic)
         lines.append(f"{engine} computed by the engine's arithmetic, {weights_only} weights "
                      f"only (MX weights, float product), {len(self.skipped)} skipped")
         lines += self.notes
         return "\n".join(line.rstrip() for line in lines)
 
 
-def quantize_model(model: nn.Module, *, weights: MXIntFormat, activations: MXIntFormat,
+def quantize_model(model: nn.Module, *, weights: Format, activations: Format,
                    rounding: str = "even", include: str | Iterable[str] | None = None,
                    exclude: str | Iterable[str] | None = None,
-                   guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None
+                   guard_bits: int | None = None, acc_width: int | None = None
                    ) -> QuantizeReport:
     """Replace the linear layers of ``model``, in place, by :class:`MXLinear`.
 
@@ -736,8 +882,9 @@ def quantize_model(model: nn.Module, *, weights: MXIntFormat, activations: MXInt
     model : torch.nn.Module
         Modified in place. It must contain the layers: a bare ``nn.Linear`` is refused
         (wrap it, ``nn.Sequential(layer)``, or build ``MXLinear(layer, ...)``).
-    weights, activations : MXIntFormat
-        As :class:`MXLinear`.
+    weights, activations : MXIntFormat or MXFPFormat
+        As :class:`MXLinear` (:func:`golden.parse_format` makes either from a name:
+        ``parse_format("mxfp4", block=32)``).
     rounding : str
         As :class:`MXLinear`.
     include, exclude : str or sequence of str, optional
@@ -801,8 +948,8 @@ def quantize_model(model: nn.Module, *, weights: MXIntFormat, activations: MXInt
                          f"for a convolution)")
     _check_formats(weights, activations)
     check_rounding(rounding)
-    check_acc_widths(a_bits=activations.man_bits, b_bits=weights.man_bits,
-                     block=weights.block, guard_bits=guard_bits, acc_width=acc_width)
+    guard_bits, acc_width = _acc_widths(weights, activations, guard_bits=guard_bits,
+                                        acc_width=acc_width)
     inc, exc = _patterns("include", include), _patterns("exclude", exclude)
 
     def why_not_selected(name: str) -> str:
@@ -867,7 +1014,7 @@ def quantize_model(model: nn.Module, *, weights: MXIntFormat, activations: MXInt
         others = [(n, m) for n, m in holders[id(layer.weight)] if m is not layer]
         tie = (id(layer.weight), kind)
         if tie in built:
-            for buffer in ("w_mantissa", "w_exponent", "w_dequantized"):
+            for buffer in (mx._elements_key, "w_exponent", "w_dequantized"):
                 setattr(mx, buffer, getattr(built[tie], buffer))
         built.setdefault(tie, mx)
         untied = [n for n, m in others if (id(m), kind) not in chosen]
@@ -889,4 +1036,6 @@ def quantize_model(model: nn.Module, *, weights: MXIntFormat, activations: MXInt
             mod.use_nested_tensor = False
             model_notes.append(f"{name or 'model'}: nested-tensor fast path turned off "
                                f"(use_nested_tensor = False), as it would bypass MXLinear")
-    return QuantizeReport(rows, model_notes)
+    arithmetic = (f"weights {weights.name}, activations {activations.name}, rounding "
+                  f"{rounding!r}, guard_bits {guard_bits}, acc_width {acc_width}")
+    return QuantizeReport(rows, model_notes, arithmetic)

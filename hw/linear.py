@@ -9,7 +9,7 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
+from golden.accumulator import DEFAULT_GUARD_BITS, default_guard_bits, resolve_acc_width
 from golden.linear import linear_blocks
 from golden.minifloat import ELEMENTS
 
@@ -36,7 +36,6 @@ from .params import (
     check_sum_fields,
     element_param,
     exp_bits_param,
-    guard_bits_param,
     levels_param,
     operands_name,
 )
@@ -142,8 +141,13 @@ class MXIntLinear(wiring.Component):
         ``N``, rows of ``W``, a multiple of ``lanes``, up to 2**20.
     lanes : int
         ``P``, rows computed in parallel, 1 to 64.
-    guard_bits, acc_width : int or None
-        Of the accumulators (defaults as :class:`~hw.accumulator.MXIntAccumulator`).
+    guard_bits : int or None
+        Of the accumulators. Default (None): :func:`golden.accumulator.default_guard_bits`,
+        8 or, when the dot results are wider than 54 bits (an E5M2 operand), 62 minus their
+        width (6 for E5M2 x E4M3 at k = 32); resolved into the record, so that an explicit
+        value and the default it equals name the same design.
+    acc_width : int or None
+        Of the accumulators (default as :class:`~hw.accumulator.MXIntAccumulator`).
     align : str
         Of the accumulators: ``"stall"`` (default), ``"loop"`` or ``"interleave"``
         (:class:`~hw.accumulator.MXIntAccumulator`); ``"interleave"`` changes the results'
@@ -177,7 +181,7 @@ class MXIntLinear(wiring.Component):
     def __init__(self, *, x_element: str = "int", w_element: str = "int",
                  x_bits: int | None = None, w_bits: int | None = None, exp_bits: int = 8,
                  block: int, k_len: int | None = None, rows: int, lanes: int = 1,
-                 guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
+                 guard_bits: int | None = None, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
                  output: str = "accum", align: str = DEFAULT_ALIGN) -> None:
         self.params = LinearParams(x_element=x_element, w_element=w_element, x_bits=x_bits,
@@ -194,7 +198,8 @@ class MXIntLinear(wiring.Component):
                                       levels_per_stage=levels_per_stage)
                       for _ in range(lanes)]
         self._accs = [MXIntAccumulator(**ops, exp_bits=exp_bits,
-                                       block=block, guard_bits=guard_bits, acc_width=acc_width,
+                                       block=block, guard_bits=self.params.guard_bits,
+                                       acc_width=acc_width,
                                        align=align)
                       for _ in range(lanes)]
         self._convs = []
@@ -327,6 +332,12 @@ def all_of(values):
     return out
 
 
+#: ``--guard-bits`` of the linear engine: its default depends on the operands.
+LINEAR_GUARD_BITS_HELP = (f"extra low bits kept when aligning exponents (default "
+                          f"{DEFAULT_GUARD_BITS}, or 62 minus the dot results' width when "
+                          f"that is less: 6 for E5M2 x E4M3 at k 32)")
+
+
 @dataclass(frozen=True, kw_only=True)
 class LinearParams(Params):
     """Parameters of :class:`MXIntLinear` (see there for their meaning)."""
@@ -341,7 +352,7 @@ class LinearParams(Params):
                               hi=MAX_LENGTH)
     rows: int = param(help="rows N of W", lo=1, hi=MAX_LENGTH)
     lanes: int = param(1, help="rows computed in parallel, P", lo=1, hi=64)
-    guard_bits: int = guard_bits_param(DEFAULT_GUARD_BITS)
+    guard_bits: int | None = param(None, help=LINEAR_GUARD_BITS_HELP)
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP)
     arch: str = arch_param()
     levels_per_stage: int = levels_param()
@@ -356,6 +367,8 @@ class LinearParams(Params):
         if self.k_len is None:
             self._set("k_len", 4 * self.block)
         check_element_scale(self, "x", "w")
+        if self.guard_bits is None:  # the format-aware default, resolved into the record
+            self._set("guard_bits", default_guard_bits(**operands(self, "x", "w")))
         check_acc_fields(self, "x", "w")
         check_sum_fields(self)
 

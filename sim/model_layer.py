@@ -31,10 +31,10 @@ compared with the float32 ``nn.Linear`` on the unquantised inputs: the largest a
 error, and the largest relative error over outputs at least 1 % of the layer's largest.
 
 With a minifloat format (``--format``, ``--aformat``/``--wformat``) the expectation is
-:func:`golden.linear.linear_blocks` / ``linear_fp32`` on the quantised blocks (golden.nn's
-layers are MXINT); with ``--weights-file`` (``--wformat mxfp4 --block 32``) the weight blocks
-are the layer's as stored in that MXFP4 file (:mod:`models.export`), read with
-:func:`golden.checkpoint.load_mxfp4` and streamed as they are.
+MXLinear with those formats too; with ``--weights-file`` (``--wformat mxfp4 --block 32``)
+the weight blocks are the layer's as stored in that MXFP4 file (:mod:`models.export`), read
+with :func:`golden.checkpoint.load_mxfp4`, loaded into the MXLinear through its
+``state_dict`` and streamed as they are.
 
 This module is also the cocotb test module of that run (:func:`layer_matches_golden`): the
 stimuli and expectations reach the simulator in a JSON file named by ``MXFORGE_HIL``.
@@ -69,19 +69,27 @@ def layer_stimuli(model: str | LoadedModel, layer: str, tokens: int, params: dic
     :func:`models.load.load_model`, or a loaded model) and turn them, with the layer or its
     first ``params["rows"]`` x ``params["k_len"]`` slice, into engine stimuli.
 
-    With MXINT operands the expectation is :class:`golden.nn.MXLinear`'s. With a minifloat
-    operand (``x_element``/``w_element``), or a ``weights_file`` (an MXFP4 file of
-    :mod:`models.export`, whose ``<layer>.weight`` the engine then takes as stored), see
-    :func:`_mx_layer_stimuli`.
+    The expectation is :class:`golden.nn.MXLinear`'s, built from the layer with the
+    engine's operand formats (MXINT or minifloat, ``x_element``/``w_element``: the same
+    :func:`golden.format.operand_format` the hardware record uses), guard bits and
+    accumulator width: the activations quantised by its ``quantize_input`` (nearest even,
+    the OCP scale), the weights by the layer's float32 weights quantised to the weight
+    format, or with a ``weights_file`` (an MXFP4 file of :mod:`models.export`) the layer's
+    ``<layer>.weight`` exactly as stored there (E2M1 codes and E8M0 scales,
+    :func:`golden.checkpoint.load_mxfp4`; the first ``rows`` rows and ``k_len / 32`` blocks
+    of a slice), loaded into the MXLinear through its ``state_dict``.
 
-    Returns a dict with ``stimuli`` (``x`` and ``w`` payload lists), ``expected`` (``o``:
-    ``{"bits": [...]}`` per token and group), ``golden_linear_mismatches`` (MXLinear against
-    :mod:`golden.linear` on the same blocks), and the float tensors ``x``, ``reference``
-    (``nn.Linear`` in float32) and ``bias`` for the error figures.
+    Returns a dict with ``stimuli`` (``x`` and ``w`` payload lists: ``mantissa`` for an
+    MXINT operand, ``codes`` for a minifloat one), ``expected`` (``o``: ``{"bits": [...]}``
+    per token and group), ``golden_linear_mismatches`` (MXLinear against
+    :mod:`golden.linear` on the same blocks), ``formats`` (the weight and activation
+    ``--format`` names), ``weights_file`` and ``weights_error`` (the largest difference
+    between the file's dequantised weights and the model's float32 weights; None without a
+    file), and the float tensors ``x``, ``reference`` (``nn.Linear`` in float32) and
+    ``bias`` for the error figures.
     """
     import torch
 
-    from golden.format import MXIntFormat
     from golden.linear import linear_blocks, linear_fp32
     from golden.nn import MXLinear
     from models.load import capture_inputs, load_model
@@ -110,127 +118,95 @@ def layer_stimuli(model: str | LoadedModel, layer: str, tokens: int, params: dic
             if whole.bias is not None:
                 module.bias.copy_(whole.bias[:rows])
         x = x[:, :k_len].contiguous()
-    if weights_file is not None or params.get("x_element", "int") != "int" or \
-            params.get("w_element", "int") != "int":
-        return _mx_layer_stimuli(module, x, layer=layer, tokens=tokens, params=params,
-                                 weights_file=weights_file, loaded=loaded,
-                                 layer_shape=layer_shape)
-    fw = MXIntFormat(params["w_bits"], params["exp_bits"], params["block"])
-    fx = MXIntFormat(params["x_bits"], params["exp_bits"], params["block"])
+    fw, fx = _formats(params)
     mx = MXLinear(module, weights=fw, activations=fx, guard_bits=params["guard_bits"],
                   acc_width=params["acc_width"])
+    weights_error = None
+    if weights_file is not None:
+        weights_error = _load_weights_file(mx, module, weights_file, layer=layer,
+                                           layer_shape=layer_shape)
     xq, wq = mx.quantize_input(x), mx.w_q
     with torch.no_grad():
         raw = mx.forward_raw(x)  # (tokens, N) float32, no bias
         reference = module(x)
     bits = raw.view(torch.int32).to(torch.int64) & 0xFFFFFFFF
-    lanes, nb = params["lanes"], xq.mantissa.shape[1]
+    (x_field, x_el), (w_field, w_el) = _elements(xq), _elements(wq)
+    lanes, nb = params["lanes"], x_el.shape[1]
     xs, ws, out = [], [], []
     golden_linear_mismatches = 0
     for t in range(tokens):
-        y = linear_blocks(wq.mantissa, wq.exponent, xq.mantissa[t], xq.exponent[t], fw, fx,
+        y = linear_blocks(w_el, wq.exponent, x_el[t], xq.exponent[t], fw, fx,
                           guard_bits=mx.guard_bits, acc_width=mx.acc_width)
         golden_linear_mismatches += int((linear_fp32(y, fw, fx, guard_bits=mx.guard_bits)
                                          != bits[t]).sum())
         for g in range(rows // lanes):
             sl = slice(g * lanes, (g + 1) * lanes)
             for j in range(nb):
-                xs.append({"mantissa": xq.mantissa[t, j].tolist(),
-                           "exponent": int(xq.exponent[t, j])})
-                ws.append({"mantissa": wq.mantissa[sl, j].reshape(-1).tolist(),
+                xs.append({x_field: x_el[t, j].tolist(), "exponent": int(xq.exponent[t, j])})
+                ws.append({w_field: w_el[sl, j].reshape(-1).tolist(),
                            "exponent": wq.exponent[sl, j].tolist()})
             out.append({"bits": bits[t, sl].tolist()})
     return {"stimuli": {"x": xs, "w": ws}, "expected": {"o": out},
             "golden_linear_mismatches": golden_linear_mismatches, "x": x,
             "reference": reference, "bias": mx.bias, "lanes": lanes, "model": loaded.name,
-            "layer_shape": layer_shape}
+            "layer_shape": layer_shape, "formats": (fw.name, fx.name),
+            "weights_file": None if weights_file is None else os.fspath(weights_file),
+            "weights_error": weights_error}
 
 
-def _mx_layer_stimuli(module, x, *, layer: str, tokens: int, params: dict,
-                      weights_file: str | os.PathLike | None, loaded, layer_shape) -> dict:
-    """Engine stimuli and expectation of a layer with MXFP (or mixed) operands.
+def _formats(params: dict):
+    """``(weights, activations)`` block formats of the engine's record fields
+    (:func:`golden.format.operand_format`, as the hardware record builds them)."""
+    from golden.format import operand_format
 
-    The weights are ``<layer>.weight`` of ``weights_file`` exactly as stored (E2M1 codes
-    and E8M0 scales, :func:`golden.checkpoint.load_mxfp4`; the first ``rows`` rows and
-    ``k_len / 32`` blocks of a slice), or without a file the layer's float32 weights
-    quantised by :func:`golden.quantize` to the weight format. The activations are
-    quantised to the activation format (:func:`golden.quantize`, nearest even, the OCP
-    scale). Each token's expectation is :func:`golden.linear.linear_blocks` and
-    :func:`golden.linear.linear_fp32` on those blocks. ``weights_error`` is the
-    largest difference between the file's weights (dequantised) and the model's float32
-    weights; the float reference stays the model's own layer."""
+    exp_bits, block = params.get("exp_bits", 8), params["block"]
+    fmts = [operand_format(params.get(f"{side}_element") or "int", params.get(f"{side}_bits"),
+                           exp_bits=exp_bits, block=block, side=side) for side in ("w", "x")]
+    return fmts[0], fmts[1]
+
+
+def _elements(q):
+    """``(payload field, elements as int64)`` of a quantised operand: ``codes`` of a
+    minifloat one, ``mantissa`` of an MXINT one."""
     import torch
 
-    from golden import dequantize, quantize
-    from golden.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
-    from golden.checkpoint import BLOCK, load_mxfp4
-    from golden.format import MXFPFormat, operand_format
-    from golden.linear import linear_blocks, linear_fp32
     from golden.quantize import MXFPTensor
 
-    k_len, rows, block = params["k_len"], params["rows"], params["block"]
-    exp_bits = params.get("exp_bits", 8)
-    ops = {f"{s}_{f}": params.get(f"{n}_{f}") for s, n in (("a", "x"), ("b", "w"))
-           for f in ("element", "bits")}
-    for side in ("a", "b"):
-        ops[f"{side}_element"] = ops[f"{side}_element"] or "int"
-    fx = operand_format(ops["a_element"], ops["a_bits"], exp_bits=exp_bits, block=block,
-                        side="x")
-    fw = operand_format(ops["b_element"], ops["b_bits"], exp_bits=exp_bits, block=block,
-                        side="w")
-    guard = params.get("guard_bits")
-    guard = DEFAULT_GUARD_BITS if guard is None else guard
-    acc_width = resolve_acc_width(block=block, guard_bits=guard,
-                                  acc_width=params.get("acc_width"), **ops)
-    weights_error = None
-    if weights_file is not None:
-        if not (isinstance(fw, MXFPFormat) and fw.element.name == "e2m1" and block == BLOCK):
-            raise ValueError(f"weights_file holds MXFP4 weights in blocks of {BLOCK}: the "
-                             f"engine's weights must be mxfp4 at block {BLOCK}, not "
-                             f"{fw.family} at block {block}")
-        if k_len % BLOCK:
-            raise ValueError(f"a slice of the weights file must end on a block: k_len must "
-                             f"be a multiple of {BLOCK}, not {k_len}")
-        stored = load_mxfp4(weights_file).get(f"{layer}.weight")
-        if not isinstance(stored, MXFPTensor):
-            raise ValueError(f"{os.fspath(weights_file)} holds no MXFP4 weight "
-                             f"{layer}.weight: write it with python -m models.export")
-        if tuple(stored.shape) != tuple(layer_shape):
-            raise ValueError(f"{os.fspath(weights_file)}: {layer}.weight has shape "
-                             f"{tuple(stored.shape)}, the model's {tuple(layer_shape)}")
-        w_codes = stored.codes[:rows, :k_len // BLOCK].to(torch.int64)
-        w_exp = stored.exponent[:rows, :k_len // BLOCK].to(torch.int64)
-        weights_error = float((dequantize(stored)[:rows, :k_len]
-                               - module.weight.detach()).abs().max())
-    else:
-        wq = quantize(module.weight.detach(), fw)
-        w_codes = (wq.codes if isinstance(wq, MXFPTensor) else wq.mantissa).to(torch.int64)
-        w_exp = wq.exponent.to(torch.int64)
-    xq = quantize(x, fx)
-    x_codes = (xq.codes if isinstance(xq, MXFPTensor) else xq.mantissa).to(torch.int64)
-    x_field = "codes" if isinstance(fx, MXFPFormat) else "mantissa"
-    w_field = "codes" if isinstance(fw, MXFPFormat) else "mantissa"
-    with torch.no_grad():
-        reference = module(x)
-    lanes, nb = params["lanes"], x_codes.shape[1]
-    xs, ws, out = [], [], []
-    for t in range(tokens):
-        y = linear_blocks(w_codes, w_exp, x_codes[t], xq.exponent[t], fw, fx,
-                          guard_bits=guard, acc_width=acc_width)
-        bits = linear_fp32(y, fw, fx, guard_bits=guard)
-        for g in range(rows // lanes):
-            sl = slice(g * lanes, (g + 1) * lanes)
-            for j in range(nb):
-                xs.append({x_field: x_codes[t, j].tolist(), "exponent": int(xq.exponent[t, j])})
-                ws.append({w_field: w_codes[sl, j].reshape(-1).tolist(),
-                           "exponent": w_exp[sl, j].tolist()})
-            out.append({"bits": bits[sl].tolist()})
-    bias = None if module.bias is None else module.bias.detach().to(torch.float32)
-    return {"stimuli": {"x": xs, "w": ws}, "expected": {"o": out}, "x": x,
-            "reference": reference, "bias": bias, "lanes": lanes, "model": loaded.name,
-            "layer_shape": layer_shape, "weights_file": None if weights_file is None else
-            os.fspath(weights_file), "weights_error": weights_error,
-            "formats": (fw.family, fx.family)}
+    if isinstance(q, MXFPTensor):
+        return "codes", q.codes.to(torch.int64)
+    return "mantissa", q.mantissa.to(torch.int64)
+
+
+def _load_weights_file(mx, module, weights_file: str | os.PathLike, *, layer: str,
+                       layer_shape: tuple[int, int]) -> float:
+    """Put ``<layer>.weight`` of the MXFP4 ``weights_file`` (its first ``rows`` rows and
+    ``k_len / 32`` blocks) into the MXLinear ``mx`` as stored, through its ``state_dict``;
+    return the largest difference between those weights dequantised and ``module``'s
+    float32 weights."""
+    from golden import dequantize
+    from golden.checkpoint import BLOCK, load_mxfp4
+    from golden.format import MXFPFormat
+    from golden.quantize import MXFPTensor
+
+    fw, (rows, k_len) = mx.weights, (mx.out_features, mx.in_features)
+    if not (isinstance(fw, MXFPFormat) and fw.element.name == "e2m1" and fw.block == BLOCK):
+        raise ValueError(f"weights_file holds MXFP4 weights in blocks of {BLOCK}: the "
+                         f"engine's weights must be mxfp4 at block {BLOCK}, not "
+                         f"{fw.family} at block {fw.block}")
+    if k_len % BLOCK:
+        raise ValueError(f"a slice of the weights file must end on a block: k_len must "
+                         f"be a multiple of {BLOCK}, not {k_len}")
+    stored = load_mxfp4(weights_file).get(f"{layer}.weight")
+    if not isinstance(stored, MXFPTensor):
+        raise ValueError(f"{os.fspath(weights_file)} holds no MXFP4 weight "
+                         f"{layer}.weight: write it with python -m models.export")
+    if tuple(stored.shape) != tuple(layer_shape):
+        raise ValueError(f"{os.fspath(weights_file)}: {layer}.weight has shape "
+                         f"{tuple(stored.shape)}, the model's {tuple(layer_shape)}")
+    mx.load_state_dict({**mx.state_dict(),
+                        "w_codes": stored.codes[:rows, :k_len // BLOCK],
+                        "w_exponent": stored.exponent[:rows, :k_len // BLOCK]})
+    return float((dequantize(stored)[:rows, :k_len] - module.weight.detach()).abs().max())
 
 
 def run_layer(params: dict, *, model: str | LoadedModel, layer: str, tokens: int,
@@ -319,14 +295,10 @@ def format_layer_summary(s: dict) -> str:
              f"layer       {s['model']}: {s['layer']}{part}, {s['tokens']} tokens captured "
              f"on real text, {s['tokens'] * p['rows']} float32 results "
              f"({p['lanes']} per output)"]
-    if "golden_linear_mismatches" in s:
-        lines.append(f"golden.nn   equals golden.linear on these blocks: "
-                     f"{'yes' if s['golden_linear_mismatches'] == 0 else 'NO'} "
-                     f"({s['golden_linear_mismatches']} mismatches)")
-    else:
-        w_format, x_format = s["formats"]
-        lines.append(f"golden      golden.linear on W {w_format}, x {x_format} blocks "
-                     "(x quantised by golden.quantize)")
+    w_format, x_format = s["formats"]
+    lines.append(f"golden.nn   MXLinear (W {w_format}, x {x_format}) equals golden.linear on "
+                 f"these blocks: {'yes' if s['golden_linear_mismatches'] == 0 else 'NO'} "
+                 f"({s['golden_linear_mismatches']} mismatches)")
     if s.get("weights_file"):
         lines.append(f"weights     {s['layer']}.weight as stored in {s['weights_file']} "
                      f"(MXFP4 codes and E8M0 scales; largest difference from the model's "

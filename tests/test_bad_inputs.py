@@ -742,8 +742,22 @@ API_CASES += [
             ValueError, ("/etc/hostname",)),
     # ---- golden.nn: MXLinear
     ApiCase("mxlinear-conv", lambda: _mxlinear(_conv_model()[0]), TypeError, ("linear",)),
-    ApiCase("mxlinear-mxfp", lambda: _mxlinear(weights=_api("parse_format", "mxfp4", block=16)),
-            TypeError, ("weights",)),
+    ApiCase("mxlinear-str-format", lambda: _mxlinear(weights="mxfp4"), TypeError,
+            ("weights", "MXFPFormat", "'mxfp4'")),
+    ApiCase("mxlinear-mxfp-exp_bits", lambda: _mxlinear(
+        weights=_api("parse_format", "mxfp4", block=16), activations=_format(6, 5, 16)),
+        ValueError, ("exp_bits", "mxfp4_k16", "mxint6e5k16")),
+    ApiCase("mxlinear-mxfp-block", lambda: _mxlinear(
+        weights=_api("parse_format", "mxfp4", block=32)), ValueError,
+        ("block", "mxfp4_k32", "mxint6e8k16")),
+    ApiCase("mxlinear-e5m2-e5m2", lambda: _mxlinear(
+        weights=_api("parse_format", "mxfp8_e5m2", block=16),
+        activations=_api("parse_format", "mxfp8_e5m2", block=16)), ValueError,
+        ("E5M2 x E5M2",)),
+    ApiCase("mxlinear-e5m2-e4m3-guard", lambda: _mxlinear(
+        weights=_api("parse_format", "mxfp8_e5m2", block=16),
+        activations=_api("parse_format", "mxfp8_e4m3", block=16), guard_bits=8), ValueError,
+        ("guard_bits", "from 0 to 7", "8")),
     ApiCase("mxlinear-acc_width-2", lambda: _mxlinear(acc_width=2), ValueError,
             ("acc_width", "2")),
     ApiCase("mxlinear-guard-neg", lambda: _mxlinear(guard_bits=-1), ValueError,
@@ -780,6 +794,13 @@ API_CASES += [
             ("rounding", "up")),
     ApiCase("quantize_model-blocks", lambda: _qmodel(activations=_format(6, 8, 32)),
             ValueError, ("block",)),
+    ApiCase("quantize_model-e5m2-e5m2", lambda: _qmodel(
+        weights=_api("parse_format", "mxfp8_e5m2", block=16),
+        activations=_api("parse_format", "mxfp8_e5m2", block=16)), ValueError,
+        ("E5M2 x E5M2",)),
+    ApiCase("quantize_model-mxfp-block", lambda: _qmodel(
+        activations=_api("parse_format", "mxfp8_e4m3", block=32)), ValueError,
+        ("block", "mxfp8_e4m3_k32")),
     ApiCase("quantize_model-meta", lambda: _qmodel(_meta_model()), ValueError, ("meta",)),
     ApiCase("quantize_model-not-module", lambda: _qmodel({"fc": _linear(16, 4)}), TypeError,
             ("model", "dict")),

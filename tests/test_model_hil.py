@@ -77,9 +77,14 @@ def test_mxfp4_checkpoint_layer_streams_as_stored(sim_build, tmp_path):
     """A slice of the layer (its first 4 rows and 64 columns), weights read from an MXFP4
     file written as ``python -m models.export`` writes it (here the layer's weight only),
     2 lanes, MXFP4 activations: the weight blocks streamed are the file's codes and scales,
-    and every float32 result equals golden.linear's. The engine is
+    and every float32 result equals golden.nn's (an MXFP4 x MXFP4 MXLinear holding the
+    file's weights), which equals golden.linear's. The engine is
     tests/test_mxfp_linear.py's MXFP4_K32, whose Verilator build it shares."""
+    import torch
+
+    from golden import parse_format
     from golden.checkpoint import load_mxfp4, save_mxfp4
+    from golden.nn import MXLinear
     from hw.linear import LinearParams
     from models.export import linear_weights
     from models.load import load_model
@@ -93,6 +98,14 @@ def test_mxfp4_checkpoint_layer_streams_as_stored(sim_build, tmp_path):
     params = LinearParams(**MXFP4_K32).kwargs()
     stored = load_mxfp4(path)[f"{LAYER}.weight"]
     data = layer_stimuli(loaded, LAYER, 2, params, weights_file=path)
+    # The expectation is golden.nn's: an MXLinear that holds the file's weights.
+    mx = MXLinear(torch.nn.Linear(64, 4), weights=parse_format("mxfp4"),
+                  activations=parse_format("mxfp4"))
+    mx.load_state_dict({**mx.state_dict(), "w_codes": stored.codes[:4, :2],
+                        "w_exponent": stored.exponent[:4, :2], "bias": data["bias"]})
+    raw = mx.forward_raw(data["x"]).contiguous().view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+    assert [o["bits"] for o in data["expected"]["o"]] == \
+        [raw[t, g * 2:g * 2 + 2].tolist() for t in range(2) for g in range(2)]
     w = data["stimuli"]["w"]
     assert [x["codes"][:32] for x in w[:2]] == stored.codes[0, :2].tolist()   # row 0
     assert [x["codes"][32:] for x in w[:2]] == stored.codes[1, :2].tolist()   # row 1
@@ -102,7 +115,10 @@ def test_mxfp4_checkpoint_layer_streams_as_stored(sim_build, tmp_path):
     print(format_layer_summary(s))
     assert (s["checked"], s["mismatches"], s["missing"], s["protocol_errors"]) == \
         (2 * 4 // 2, 0, 0, [])
+    assert s["golden_linear_mismatches"] == 0 and s["formats"] == ("mxfp4_k32", "mxfp4_k32")
     assert layer_passed(s) and "as stored in" in format_layer_summary(s)
+    assert "golden.nn   MXLinear (W mxfp4_k32, x mxfp4_k32) equals golden.linear on these " \
+        "blocks: yes (0 mismatches)" in format_layer_summary(s)
     # MXFP4 weights and activations: near the float32 layer, not equal to it.
     assert 0 < s["max_abs_error"] < 0.5 * s["max_abs_output"]
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import golden.nn as gnn
-from golden import MXIntFormat, quantize
+from golden import MXFPTensor, MXIntFormat, quantize
 from golden.linear import linear_blocks, linear_fp32
 from golden.nn import (
     DEFAULT_GUARD_BITS,
@@ -19,12 +19,18 @@ from golden.nn import (
 from hw.linear import LinearParams
 
 
+def elements(q) -> torch.Tensor:
+    """What golden.linear takes of a quantised tensor: MXFP codes or MXINT mantissas."""
+    return q.codes if isinstance(q, MXFPTensor) else q.mantissa
+
+
 def engine_patterns(wq, xq, *, guard_bits, acc_width) -> torch.Tensor:
     """The independent reference: golden.linear row by row, token by token (int64 patterns,
-    shape (T, N))."""
+    shape (T, N)); MXINT or MXFP operands."""
     rows = []
-    for t in range(xq.mantissa.shape[0]):
-        y = linear_blocks(wq.mantissa, wq.exponent, xq.mantissa[t], xq.exponent[t], wq.fmt,
+    w_el, x_el = elements(wq), elements(xq)
+    for t in range(x_el.shape[0]):
+        y = linear_blocks(w_el, wq.exponent, x_el[t], xq.exponent[t], wq.fmt,
                           xq.fmt, guard_bits=guard_bits, acc_width=acc_width)
         rows.append(linear_fp32(y, wq.fmt, xq.fmt, guard_bits=guard_bits))
     return torch.stack(rows)
@@ -146,9 +152,13 @@ def test_mx_linear_empty_input():
 
 
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [
-    ({"weights": 6}, TypeError, r"weights must be an MXIntFormat, not 6"),
+    ({"weights": 6}, TypeError, r"weights must be an MXIntFormat or MXFPFormat .*, not 6"),
     ({"activations": MXIntFormat(6, 8, 32)}, ValueError,
-     r"weights and activations must share exp_bits and block"),
+     r"weights and activations must share block, not 16 \(mxint6e8k16\) and 32 "
+     r"\(mxint6e8k32\)"),
+    ({"activations": MXIntFormat(6, 5, 16)}, ValueError,
+     r"weights and activations must share exp_bits .*, not 8 \(mxint6e8k16\) and 5 "
+     r"\(mxint6e5k16\)"),
     ({"rounding": "up"}, ValueError, r"rounding"),
     # The engine's limits (6-bit k16 dot results are 16 bits): the hardware's own rule.
     ({"guard_bits": -1}, ValueError, r"guard_bits must be from 0 to 46, not -1"),
@@ -208,7 +218,8 @@ def test_quantize_model_patterns_and_result():
      r"include matches no nn.Linear, Conv1D, Conv1d or Conv2d of the model"),
     ({"include": 3}, TypeError, r"include must be a string or a sequence of strings, not 3"),
     ({"exclude": [1]}, TypeError, r"exclude must be a string or a sequence of strings"),
-    ({"weights": None}, TypeError, r"weights must be an MXIntFormat, not None"),
+    ({"weights": None}, TypeError, r"weights must be an MXIntFormat or MXFPFormat .*, not "
+                                   r"None"),
 ])
 def test_quantize_model_bad_parameters(kwargs, exc, match):
     fmt = MXIntFormat(6, 8, 16)

@@ -276,6 +276,8 @@ def test_report_is_a_table_and_the_old_list():
         f"proj   Conv1d  skipped  {GROUPS_NOTE}",
         "fc     Linear  engine",
         "head   Linear  skipped  matches exclude pattern 'head'",
+        "weights mxint6e8k16, activations mxint6e8k16, rounding 'even', guard_bits 8, "
+        "acc_width 32",
         "2 computed by the engine's arithmetic, 0 weights only (MX weights, float product), "
         "2 skipped",
     ])

@@ -38,6 +38,7 @@ from .params import (
     exp_bits_param,
     levels_param,
     operands_name,
+    primitives_param,
 )
 from .unit import Params, Unit, expose, param
 
@@ -152,8 +153,10 @@ class MXIntLinear(wiring.Component):
         Of the accumulators: ``"stall"`` (default), ``"loop"`` or ``"interleave"``
         (:class:`~hw.accumulator.MXIntAccumulator`); ``"interleave"`` changes the results'
         low bits as :func:`golden.linear.linear_blocks` with ``partial_sums=2`` states.
-    arch, levels_per_stage
-        Of the dot products (as :class:`~hw.dot_product.MXIntDotProduct`).
+    arch, levels_per_stage, primitives
+        Of the dot products (as :class:`~hw.dot_product.MXIntDotProduct`; with
+        ``primitives`` other than ``"generic"`` a simulator needs that family's cell models,
+        :attr:`cell_library`).
     output : str
         ``"accum"`` (default): the accumulators' results; ``"fp32"``: float32 patterns.
 
@@ -183,19 +186,21 @@ class MXIntLinear(wiring.Component):
                  block: int, k_len: int | None = None, rows: int, lanes: int = 1,
                  guard_bits: int | None = None, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
-                 output: str = "accum", align: str = DEFAULT_ALIGN) -> None:
+                 output: str = "accum", align: str = DEFAULT_ALIGN,
+                 primitives: str = "generic") -> None:
         self.params = LinearParams(x_element=x_element, w_element=w_element, x_bits=x_bits,
                                    w_bits=w_bits, exp_bits=exp_bits, block=block,
                                    k_len=k_len, rows=rows, lanes=lanes, guard_bits=guard_bits,
                                    acc_width=acc_width, arch=arch,
                                    levels_per_stage=levels_per_stage, output=output,
-                                   align=align)
+                                   align=align, primitives=primitives)
         # The sub-units take the operands under their own names (a: activations, b:
         # weights); MXINT operands are passed as before, so their Verilog is unchanged.
         ops = lane_operands(self.params)
         self._dots = [MXIntDotProduct(**ops, exp_bits=exp_bits,
                                       block=block, arch=arch,
-                                      levels_per_stage=levels_per_stage)
+                                      levels_per_stage=levels_per_stage,
+                                      primitives=primitives)
                       for _ in range(lanes)]
         self._accs = [MXIntAccumulator(**ops, exp_bits=exp_bits,
                                        block=block, guard_bits=self.params.guard_bits,
@@ -223,6 +228,9 @@ class MXIntLinear(wiring.Component):
             "w": In(stream.Signature(weight_layout(self.params))),
             "o": Out(stream.Signature(out_layout)),
         })
+
+    cell_library = property(lambda self: self._dots[0].cell_library,
+                            doc="Family whose Yosys ``cells_sim.v`` a simulator needs, or None.")
 
     @property
     def blocks(self) -> int:
@@ -356,6 +364,7 @@ class LinearParams(Params):
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP)
     arch: str = arch_param()
     levels_per_stage: int = levels_param()
+    primitives: str = primitives_param(implicit=True)
     output: str = param("accum", choices=OUTPUTS,
                         help="result format, the accumulators' (sum, exponent, nan) or "
                              "float32 patterns")

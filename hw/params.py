@@ -78,9 +78,11 @@ def levels_param(help: str = LEVELS_HELP) -> Any:
     return param(2, lo=1, help=help)
 
 
-def primitives_param() -> Any:
-    """The primitive set the sum of products may instantiate, ``--primitives``."""
-    return param("generic", choices=PRIMITIVES, help=PRIMITIVES_HELP)
+def primitives_param(*, implicit: bool = False) -> Any:
+    """The primitive set the sum of products may instantiate, ``--primitives``
+    (``implicit``: left out of the manifest while ``"generic"``, for units whose manifests
+    predate the field)."""
+    return param("generic", choices=PRIMITIVES, help=PRIMITIVES_HELP, implicit=implicit)
 
 
 def check_sum_fields(p) -> None:

@@ -42,6 +42,7 @@ from .params import (
     guard_bits_param,
     levels_param,
     operands_name,
+    primitives_param,
 )
 from .unit import Params, Unit, expose, param
 
@@ -176,8 +177,10 @@ class MXIntTile(wiring.Component):
         ``T``, tokens each weight tile serves, 1 to 65536.
     guard_bits, acc_width : int or None
         Of the accumulators (defaults as :class:`~hw.accumulator.MXIntAccumulator`).
-    arch, levels_per_stage
-        Of the dot products (as :class:`~hw.dot_product.MXIntDotProduct`).
+    arch, levels_per_stage, primitives
+        Of the dot products (as :class:`~hw.dot_product.MXIntDotProduct`; with
+        ``primitives`` other than ``"generic"`` a simulator needs that family's cell models,
+        :attr:`cell_library`).
     output : str
         ``"accum"`` (default), ``"fp32"`` or ``"mx"`` (then ``rows`` must be a multiple of
         ``block``, and ``block`` a multiple of ``lanes`` or ``lanes`` of ``block``).
@@ -215,18 +218,19 @@ class MXIntTile(wiring.Component):
                  k_len: int | None = None, rows: int, lanes: int = 1, tokens: int = 1,
                  guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
-                 output: str = "accum", out_bits: int | None = None, bias: str = "none"
-                 ) -> None:
+                 output: str = "accum", out_bits: int | None = None, bias: str = "none",
+                 primitives: str = "generic") -> None:
         self.params = TileParams(x_element=x_element, w_element=w_element, x_bits=x_bits,
                                  w_bits=w_bits, exp_bits=exp_bits, block=block,
                                  k_len=k_len, rows=rows, lanes=lanes, tokens=tokens,
                                  guard_bits=guard_bits, acc_width=acc_width, arch=arch,
                                  levels_per_stage=levels_per_stage, output=output,
-                                 out_bits=out_bits, bias=bias)
+                                 out_bits=out_bits, bias=bias, primitives=primitives)
         # The lanes take the operands as in hw/linear.py (MXINT ones as they always did).
         ops = lane_operands(self.params)
         self._dots = [MXIntDotProduct(**ops, exp_bits=exp_bits, block=block, arch=arch,
-                                      levels_per_stage=levels_per_stage)
+                                      levels_per_stage=levels_per_stage,
+                                      primitives=primitives)
                       for _ in range(lanes)]
         self._accs = [MXIntAccumulator(**ops, exp_bits=exp_bits, block=block,
                                        guard_bits=self.guard_bits, acc_width=self.acc_width,
@@ -268,6 +272,9 @@ class MXIntTile(wiring.Component):
         if self._adds:
             ports["b"] = In(stream.Signature(tile_bias_layout(lanes=lanes)))
         super().__init__({**ports, "o": Out(stream.Signature(out_layout))})
+
+    cell_library = property(lambda self: self._dots[0].cell_library,
+                            doc="Family whose Yosys ``cells_sim.v`` a simulator needs, or None.")
 
     @property
     def blocks(self) -> int:
@@ -588,6 +595,7 @@ class TileParams(Params):
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP)
     arch: str = arch_param()
     levels_per_stage: int = levels_param()
+    primitives: str = primitives_param(implicit=True)
     output: str = param("accum", choices=OUTPUTS,
                         help="result format: the accumulators' (sum, exponent, nan), float32 "
                              "patterns, or MXINT blocks of out_bits along the output rows")

@@ -164,6 +164,22 @@ def test_tile_mx_output_from_the_command_line():
     assert design.manifest["parameters"]["output"] == "mx"
 
 
+@pytest.mark.parametrize("top", ["linear", "tile"])
+def test_engines_take_the_dot_products_primitives(top):
+    """linear and tile pass --primitives to their dot products: the cells are instantiated
+    and the manifest names the cell library a simulator needs; generic leaves the manifest
+    as it was (no primitives field)."""
+    args = ["--top", top, "--bits", "4", "--block", "4", "--lanes", "2", "--rows", "4"]
+    plain = _cli_design(*args)
+    for family, cell in (("xc7", "LUT6_2"), ("ecp5", "CCU2C")):
+        design = _cli_design(*args, "--primitives", family)
+        assert design.manifest["cell_library"] == family
+        assert f"{cell} " in design.verilog and f"{cell} " not in plain.verilog
+        assert design.name != plain.name and f"_{family}" in design.name
+    assert "primitives" not in plain.manifest["parameters"]
+    assert "cell_library" not in plain.manifest
+
+
 def test_generated_files_have_the_umask_mode(tmp_path):
     """0644 under umask 022, not mkstemp's 0600; no temporary left behind."""
     import os

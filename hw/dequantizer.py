@@ -133,17 +133,25 @@ class MXIntDequantizer(wiring.Component):
       ``F = j + E - c + 127`` the biased exponent of the leading one;
     * right shift ``r' = max(j, c - 126 - E)`` (clamped to ``W + 25``) of ``mag << 23``:
       ``j`` leaves 24 significant bits (normal, ``F >= 1``), ``c - 126 - E`` the multiples
-      of ``2**-149`` (subnormal, gradual underflow); the shifter is logarithmic and ORs the
-      bits each stage drops into a sticky bit, below a round bit;
+      of ``2**-149`` (subnormal, gradual underflow); the shifter is logarithmic and keeps a
+      round bit; the sticky bit, the OR of everything below the round bit, is the OR of
+      the bits ``i`` of ``mag`` with ``i + 25 <= r'`` (a mask, beside the shifter);
     * the significand ``q`` (< ``2**24``) is incremented by ``R & (S | q[0])`` and added to
       the exponent field ``max(F - 1, 0) << 23``, so a rounding carry moves into the
-      exponent by itself; a sum ``>= 0x7F800000`` is ``±inf``;
+      exponent by itself; the sum is ``>= 0x7F800000`` (``±inf``) exactly when
+      ``field + ((q + inc) >> 23) >= 255``, decided from ``field`` compared with 253, 254
+      and 255 a stage earlier and the top bits of ``q`` and ``inc``;
     * bit 31 is the sign of ``A`` (a negative value that underflows is ``-0.0``),
       ``A = 0`` gives ``+0.0``, ``nan`` gives ``0x7FC00000``.
 
-    Stage 1: ``|A|`` and the leading one; stage 2: shift amount, exponent field and the
-    sticky shifter; stage 3: rounding increment, exponent add, overflow, assembly.
-    :attr:`latency` is 3.
+    Six stages, each at most one carry chain or one tree of a few LUT levels, so that a
+    float32 output does not limit the clock of the accumulator before it: 1. ``|A|``, and
+    ``c - 126 - E`` and ``E + 126 - c`` from the exponent alone; 2. the leading one, and the
+    subnormal shift clamped to ``[0, W + 25]``; 3. the shift ``r'`` (one comparison) and
+    the exponent field (one add); 4. the shifter's low levels (``ceil(b / 2)`` of the ``b``
+    bits of ``r'``), the sticky mask and OR tree, the field comparisons; 5. the shifter's
+    high levels; 6. rounding increment, 31-bit add, overflow, zero/sign/NaN select.
+    :attr:`latency` is 6 for every width.
 
     Either source: throughput is one input per cycle; the pipeline stalls as a whole when
     the output is valid and not ready.

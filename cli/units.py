@@ -127,8 +127,9 @@ def add_unit_arguments(parser: argparse.ArgumentParser, *, interface: bool = Tru
             kwargs = {"choices": choices}
         elif _is_element(spec):  # named in the --format vocabulary
             kwargs = {"type": format_choice, "metavar": "FORMAT"}
-        elif spec.choices is not None:
-            kwargs = {"choices": spec.choices}
+        elif spec.choices is not None:  # every unit's choices (tile's --output adds mx)
+            kwargs = {"choices": list(dict.fromkeys(
+                c for s in _specs_of(option) for c in (s.choices or ())))}
         else:
             kwargs = {"type": int}
         defaults = {str(s.default) for s in _specs_of(option) if not s.required}

@@ -182,6 +182,23 @@ def test_api_and_cli_give_the_same_files(top, params, args):
     assert None not in api.manifest["parameters"].values()
 
 
+def test_a_choice_of_one_unit_is_on_the_command_line(capsys):
+    """--output takes tile's mx as well as linear's choices; the record refuses it for
+    linear with a message naming the option, the value and the allowed ones."""
+    from cli.units import unit_record
+    from hw.generate import build_parser
+
+    parser = build_parser()
+    ns = parser.parse_args(["--top", "tile", "--bits", "4", "--block", "4", "--rows", "8",
+                            "--k-len", "8", "--output", "mx"])
+    assert unit_record(ns, parser).output == "mx"
+    ns = parser.parse_args(["--top", "linear", "--bits", "4", "--block", "4",
+                            "--output", "mx"])
+    with pytest.raises(SystemExit):
+        unit_record(ns, parser)
+    assert "--output must be one of 'accum', 'fp32', not 'mx'" in capsys.readouterr().err
+
+
 def test_dot_from_the_api_without_exp_bits_simulates_its_manifest():
     """The manifest of a design made with defaults holds them: the testbench model reads it."""
     from hw.generate import elaborate

@@ -174,7 +174,7 @@ MUTANTS = (
            "dequant", ("tests/test_dequantizer.py",),
            "off by one at the subnormal boundary"),
     Mutant("dequant-accum-tie-even", "hw/dequantizer.py",
-           'inc = s2["round"] & (s2["sticky"] | s2["sig"][0])', 'inc = s2["round"]',
+           'inc.eq(s5["round"] & (s5["sticky"] | s5["sig"][0]))', 'inc.eq(s5["round"])',
            "dequant", ("tests/test_dequantizer.py",),
            "ties rounded away instead of to even"),
     Mutant("heap-gpc-next-free", "hw/bitheap.py",

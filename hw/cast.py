@@ -114,8 +114,9 @@ class MXIntCast(wiring.Component):
 
     Structure and timing: the comparator tree has a pipeline register after every
     ``levels_per_stage`` levels (at least one stage, also for ``k = 1``), then one stage
-    computes ``E`` (``X``) and the per-element shift amounts, and one stage shifts, rounds
-    and saturates. :attr:`latency` is ``tree_stages + 2`` for either kind of output.
+    computes ``E`` (``X``), one the per-element shift amounts (one add and a clamp each),
+    and one stage shifts, rounds and saturates. :attr:`latency` is ``tree_stages + 3`` for
+    either kind of output.
     Throughput is one block per cycle; the pipeline stalls as a whole when the output is
     valid and not ready.
 
@@ -190,8 +191,9 @@ class MXIntCast(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from an input transfer to the block being valid at the output:
-        :attr:`tree_stages` plus one for the exponent and one for the rounding."""
-        return self.tree_stages + 2
+        :attr:`tree_stages` plus one for the exponent, one for the shift amounts and one
+        for the rounding."""
+        return self.tree_stages + 3
 
     def elaborate(self, platform) -> Module:
         if self.element == "int":
@@ -247,40 +249,45 @@ class MXIntCast(wiring.Component):
         # normal amax, floor(log2) is its exponent field minus 127. A subnormal amax (field
         # 0) has floor(log2) = j - 149 <= -127 (j <= 22 the position of its leading one), so
         # floor(log2) + bias <= 0 for every bias <= 127 and E clamps to 0: no leading-one
-        # detector is needed, the exact value can only ever clamp to 0.
+        # detector is needed, the exact value can only ever clamp to 0. Beside E, the same
+        # clamp of E + 128 - bias (= field + 1 in range), for the shifts of stage 3.
         e_raw = Signal(signed(10), name="e_raw")
         m.d.comb += e_raw.eq(amax_field - _FBIAS + bias)
         e_code = Signal(self.exp_bits, name="e_code")
+        e_plus = Signal(9, name="e_plus")  # E + 128 - bias: 1 to 381
         with m.If((amax_field == 0) | (e_raw < 0)):
-            m.d.comb += e_code.eq(0)
+            m.d.comb += [e_code.eq(0), e_plus.eq(128 - bias)]
         with m.Elif(e_raw > nan_code - 1):
-            m.d.comb += e_code.eq(nan_code - 1)
+            m.d.comb += [e_code.eq(nan_code - 1), e_plus.eq(nan_code - 1 + 128 - bias)]
         with m.Else():
-            m.d.comb += e_code.eq(e_raw)
-        nan = amax_field == _EXP_ONES
+            m.d.comb += [e_code.eq(e_raw), e_plus.eq(amax_field + 1)]
+        nan = register(amax_field == _EXP_ONES, "nan_r")
+        e_code = register(e_code, "e_code_r")
+        e_plus = register(e_plus, "e_plus_r")
+        elems = [register(e, f"x{n}_e") for n, e in enumerate(elems)]
 
-        # Right shift of X_i = M_i << (m-1): r_i = E - bias + 151 - max(f_i, 1). Only
-        # r_i >= 23 can leave a value in range: below, a normal M_i >= 2**23 is at least
-        # 2**(22 + m - r_i) >= 2**m units and saturates, and a subnormal one always has
-        # r_i >= 23 (E - bias >= -127). So the fixed part of the shift, 23, is a slice, and
-        # only s_i = r_i - 23, clamped at m + 1 (everything shifted out), is a shifter.
+        # Stage 3: right shift of X_i = M_i << (m-1): r_i = E - bias + 151 - max(f_i, 1).
+        # Only r_i >= 23 can leave a value in range: below, a normal M_i >= 2**23 is at
+        # least 2**(22 + m - r_i) >= 2**m units and saturates, and a subnormal one always
+        # has r_i >= 23 (E - bias >= -127). So the fixed part of the shift, 23, is a slice,
+        # and only s_i = r_i - 23 = (E + 128 - bias) - max(f_i, 1), clamped at m + 1
+        # (everything shifted out), is a shifter; s_i < 0 saturates.
         span = man + 1                       # bits of M << m above its lowest 23
         shift_bits = span.bit_length()
         shifts, sats = [], []
         for n, e in enumerate(elems):
             field = e[_FRAC:31]
-            r = Signal(signed(11), name=f"r{n}")
-            m.d.comb += r.eq(e_code - bias + (_FRAC + _FBIAS + 1) -
-                             Mux(field == 0, 1, field))
+            t = Signal(signed(11), name=f"t{n}")
+            m.d.comb += t.eq(e_plus - Mux(field == 0, 1, field))
             sh = Signal(shift_bits, name=f"shift{n}")
-            m.d.comb += sh.eq(Mux(r < _FRAC, 0, Mux(r > _FRAC + span, span, r - _FRAC)))
+            m.d.comb += sh.eq(Mux(t < 0, 0, Mux(t > span, span, t)))
             shifts.append(register(sh, f"shift{n}_r"))
-            sats.append(register(r < _FRAC, f"over{n}_r"))
-        elems = [register(e, f"x{n}_e") for n, e in enumerate(elems)]
-        e_code = register(e_code, "e_code_r")
-        nan = register(nan, "nan_r")
+            sats.append(register(t < 0, f"over{n}_r"))
+        elems = [register(e, f"x{n}_s") for n, e in enumerate(elems)]
+        e_code = register(e_code, "e_code_s")
+        nan = register(nan, "nan_s")
 
-        # Stage 3: per element, shift right with round and sticky bits, round the magnitude,
+        # Stage 4: per element, shift right with round and sticky bits, round the magnitude,
         # saturate, apply the sign.
         mantissas = []
         for n, e in enumerate(elems):
@@ -393,9 +400,10 @@ class MXIntCast(wiring.Component):
         amax_field = top[1:] if rceil else top
         up = top[0] if rceil else Const(0, 1)
 
-        # Stage 2: scale X = max(F - emax + g, 0) (F <= 254, so X <= 253: no top clamp);
-        # per element, e_i = F_i - X + bias, kept as the exponent field (e_i >= 1) and the
-        # right shift of an element-subnormal result, r_i = clamp(1 - e_i, 0, Mm + 2).
+        # Stage 2: scale X = max(F - emax + g, 0) (F <= 254, so X <= 253: no top clamp)
+        # and bias - X; stage 3: per element, e_i = F_i - X + bias, kept as the exponent
+        # field (e_i >= 1) and the right shift of an element-subnormal result,
+        # r_i = clamp(1 - e_i, 0, Mm + 2).
         x_raw = Signal(signed(_EXPF + 2), name="x_raw")
         m.d.comb += x_raw.eq(amax_field - el.emax + up)
         scale = Signal(SCALE_BITS, name="scale")
@@ -406,6 +414,13 @@ class MXIntCast(wiring.Component):
         offset = Signal(signed(_EXPF + 2), name="offset")
         m.d.comb += offset.eq(Mux(amax_field + up < el.emax, ebias,
                                   ebias + el.emax - amax_field - up))
+        scale = register(scale, "scale_r")
+        nan = register(nan, "nan_r")
+        offset = register(offset, "offset_r")
+        elems = [register(e, f"n{n}_e") for n, e in enumerate(elems)]
+
+        # Stage 3: per element, e_i = F_i - X + bias (one add), the exponent field and the
+        # right shift.
         fields, shifts, rest = [], [], []
         for n, e in enumerate(elems):
             exp_i = e[1 + win:2 + win + _EXPF].as_signed()
@@ -418,10 +433,10 @@ class MXIntCast(wiring.Component):
             fields.append(register(ee, f"ee{n}_r"))
             shifts.append(register(r, f"r{n}_r"))
             rest.append(register(Cat(e[:1 + win], e[-1]), f"w{n}_r"))
-        scale = register(scale, "scale_r")
-        nan = register(nan, "nan_r")
+        scale = register(scale, "scale_s")
+        nan = register(nan, "nan_s")
 
-        # Stage 3: per element, shift the window right by r_i with a sticky bit, form the
+        # Stage 4: per element, shift the window right by r_i with a sticky bit, form the
         # code (exponent field only when the hidden bit is still in place), round, saturate.
         codes = []
         for n in range(k):

@@ -133,17 +133,25 @@ class MXIntDequantizer(wiring.Component):
       ``F = j + E - c + 127`` the biased exponent of the leading one;
     * right shift ``r' = max(j, c - 126 - E)`` (clamped to ``W + 25``) of ``mag << 23``:
       ``j`` leaves 24 significant bits (normal, ``F >= 1``), ``c - 126 - E`` the multiples
-      of ``2**-149`` (subnormal, gradual underflow); the shifter is logarithmic and ORs the
-      bits each stage drops into a sticky bit, below a round bit;
+      of ``2**-149`` (subnormal, gradual underflow); the shifter is logarithmic and keeps a
+      round bit; the sticky bit, the OR of everything below the round bit, is the OR of
+      the bits ``i`` of ``mag`` with ``i + 25 <= r'`` (a mask, beside the shifter);
     * the significand ``q`` (< ``2**24``) is incremented by ``R & (S | q[0])`` and added to
       the exponent field ``max(F - 1, 0) << 23``, so a rounding carry moves into the
-      exponent by itself; a sum ``>= 0x7F800000`` is ``±inf``;
+      exponent by itself; the sum is ``>= 0x7F800000`` (``±inf``) exactly when
+      ``field + ((q + inc) >> 23) >= 255``, decided from ``field`` compared with 253, 254
+      and 255 a stage earlier and the top bits of ``q`` and ``inc``;
     * bit 31 is the sign of ``A`` (a negative value that underflows is ``-0.0``),
       ``A = 0`` gives ``+0.0``, ``nan`` gives ``0x7FC00000``.
 
-    Stage 1: ``|A|`` and the leading one; stage 2: shift amount, exponent field and the
-    sticky shifter; stage 3: rounding increment, exponent add, overflow, assembly.
-    :attr:`latency` is 3.
+    Six stages, each at most one carry chain or one tree of a few LUT levels, so that a
+    float32 output does not limit the clock of the accumulator before it: 1. ``|A|``, and
+    ``c - 126 - E`` and ``E + 126 - c`` from the exponent alone; 2. the leading one, and the
+    subnormal shift clamped to ``[0, W + 25]``; 3. the shift ``r'`` (one comparison) and
+    the exponent field (one add); 4. the shifter's low levels (``ceil(b / 2)`` of the ``b``
+    bits of ``r'``), the sticky mask and OR tree, the field comparisons; 5. the shifter's
+    high levels; 6. rounding increment, 31-bit add, overflow, zero/sign/NaN select.
+    :attr:`latency` is 6 for every width.
 
     Either source: throughput is one input per cycle; the pipeline stalls as a whole when
     the output is valid and not ready.
@@ -226,9 +234,9 @@ class MXIntDequantizer(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from an input transfer to the result being valid: 2 for a block, 3 for
-        an accumulator result."""
-        return 2 if self.source == "block" else 3
+        """Cycles from an input transfer to the result being valid: 2 for a block, 6 for
+        an accumulator result (whatever the widths)."""
+        return 2 if self.source == "block" else 6
 
     def elaborate(self, platform) -> Module:
         if self.source == "accum":
@@ -365,81 +373,147 @@ class MXIntDequantizer(wiring.Component):
         fields = operands(self.params)
         del fields["block"]
         c = accum_scale_offset(exp_bits=self.exp_bits, guard_bits=self.guard_bits, **fields)
+        top = w + 25  # a right shift of mag << 23 by this much leaves nothing, round included
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
         register = StallPipeline(m, inputs=[self.i], output=self.o,
                                  depth=self.latency).register
 
-        # Stage 1: magnitude (W bits hold 2**(W-1) for A = -2**(W-1)) and its leading one.
+        # Every stage below holds at most one carry chain or one tree of a few LUT levels,
+        # so that the float32 output clocks as fast as the accumulator before it.
+        # Stage 1: the magnitude (W bits hold 2**(W-1) for A = -2**(W-1)), and from E alone
+        # the subnormal shift c - 126 - E and the exponent-field base E + 126 - c. Values:
+        # E < 2**9, c <= 312, so 12 signed bits hold both.
         p = self.i.payload
         mag = Signal(unsigned(w), name="mag")
         m.d.comb += mag.eq(Mux(p.sum < 0, -p.sum, p.sum))
-        nonzero, lead = leading_one(m, mag, "lead")
+        sub_shift = Signal(signed(12), name="sub_shift")
+        m.d.comb += sub_shift.eq(c - 126 - p.exponent)
+        field_base = Signal(signed(12), name="field_base")
+        m.d.comb += field_base.eq(p.exponent + (_FBIAS - 1 - c))
         s1 = {
             "sign": register(p.sum < 0, "sign_r1"),
             "nan": register(p.nan, "nan_r1"),
-            "nonzero": register(nonzero, "nonzero_r1"),
             "mag": register(mag, "mag_r1"),
-            "lead": register(lead, "lead_r1"),
-            "exponent": register(p.exponent, "exponent_r1"),
+            "sub_shift": register(sub_shift, "sub_shift_r1"),
+            "field_base": register(field_base, "field_base_r1"),
         }
 
-        # Stage 2: the right shift r' of mag << 23 keeps 24 significant bits (r' = j) or
-        # the multiples of 2**-149 (r' = c - 126 - E), whichever keeps fewer; the
-        # exponent field is max(F - 1, 0) with F = j + E - c + 127. Values: E < 2**9,
-        # c <= 312, j < 62, so 12 signed bits hold both.
-        sub_shift = Signal(signed(12), name="sub_shift")
-        m.d.comb += sub_shift.eq(c - 126 - s1["exponent"])
-        top = w + 25  # everything, round bit included, is shifted out
-        shift = Signal(range(top + 1), name="shift")
-        with m.If(sub_shift > s1["lead"]):
-            m.d.comb += shift.eq(Mux(sub_shift > top, top, sub_shift))
+        # Stage 2: the leading one j of mag (a balanced priority tree), and the subnormal
+        # shift clamped to [0, W + 25] (a negative one never wins against j >= 0 below).
+        nonzero, lead = leading_one(m, s1["mag"], "lead")
+        sub_clamped = Signal(range(top + 1), name="sub_clamped")
+        with m.If(s1["sub_shift"] < 0):
+            m.d.comb += sub_clamped.eq(0)
+        with m.Elif(s1["sub_shift"] > top):
+            m.d.comb += sub_clamped.eq(top)
         with m.Else():
-            m.d.comb += shift.eq(s1["lead"])
-        biased = Signal(signed(12), name="biased")
-        m.d.comb += biased.eq(s1["lead"] + s1["exponent"] + (_FBIAS - c))
-        field = Signal(unsigned(11), name="field")
-        m.d.comb += field.eq(Mux(biased > 0, biased - 1, 0))
-        # mag << 23, plus a round bit and a sticky position below it: width W + 25.
-        cur = Cat(Signal(_FRAC + 2), s1["mag"])
-        sticky = Signal(name="sticky_l0")
-        for b in range(len(shift)):
-            k = 1 << b
-            dropped = cur[:k].any() if k < len(cur) else cur.any()
-            shifted = cur >> k
-            nxt = Signal(len(cur), name=f"shifted_l{b + 1}")
-            nxt_sticky = Signal(name=f"sticky_l{b + 1}")
-            m.d.comb += [
-                nxt.eq(Mux(shift[b], shifted, cur)),
-                nxt_sticky.eq(sticky | (shift[b] & dropped)),
-            ]
-            cur, sticky = nxt, nxt_sticky
+            m.d.comb += sub_clamped.eq(s1["sub_shift"])
         s2 = {
             "sign": register(s1["sign"], "sign_r2"),
             "nan": register(s1["nan"], "nan_r2"),
-            "nonzero": register(s1["nonzero"], "nonzero_r2"),
-            "sig": register(cur[2:2 + _FRAC + 1], "sig_r2"),
-            "round": register(cur[1], "round_r2"),
-            "sticky": register(sticky | cur[0], "sticky_r2"),
-            "field": register(field, "field_r2"),
+            "mag": register(s1["mag"], "mag_r2"),
+            "nonzero": register(nonzero, "nonzero_r2"),
+            "lead": register(lead, "lead_r2"),
+            "sub_shift": register(sub_clamped, "sub_shift_r2"),
+            "field_base": register(s1["field_base"], "field_base_r2"),
         }
 
-        # Stage 3: round to nearest even; the carry of q + 1 and the leading one of a
-        # normal q move into the exponent field by the addition. >= 0x7F800000 is inf.
-        inc = s2["round"] & (s2["sticky"] | s2["sig"][0])
-        word = Signal(unsigned(35), name="word")
-        m.d.comb += word.eq((s2["field"] << _FRAC) + s2["sig"] + inc)
+        # Stage 3: the right shift r' of mag << 23 keeps 24 significant bits (r' = j) or
+        # the multiples of 2**-149 (r' = c - 126 - E), whichever keeps fewer: the larger,
+        # clamped to W + 25. The exponent field is max(F - 1, 0) with F = j + E - c + 127.
+        shift = Signal(range(top + 1), name="shift")
+        m.d.comb += shift.eq(Mux(s2["sub_shift"] > s2["lead"], s2["sub_shift"], s2["lead"]))
+        field_raw = Signal(signed(12), name="field_raw")
+        m.d.comb += field_raw.eq(s2["lead"] + s2["field_base"])
+        field = Signal(unsigned(11), name="field")
+        m.d.comb += field.eq(Mux(field_raw < 0, 0, field_raw))
+        s3 = {
+            "sign": register(s2["sign"], "sign_r3"),
+            "nan": register(s2["nan"], "nan_r3"),
+            "mag": register(s2["mag"], "mag_r3"),
+            "nonzero": register(s2["nonzero"], "nonzero_r3"),
+            "shift": register(shift, "shift_r3"),
+            "field": register(field, "field_r3"),
+        }
+
+        # Stages 4 and 5: mag << 23, with a round bit below it (width W + 24), shifted right
+        # by r' in a logarithmic shifter, its low levels in stage 4 and its high ones in
+        # stage 5. The sticky bit, the OR of every bit below the round bit, is the OR of
+        # mag's bits i with i + 25 <= r' (mag << 25 shifted by r' drops its r' + 1 lowest
+        # bits past the round bit): a mask from r' and an OR tree, in stage 4 beside the
+        # shifter. Stage 4 also compares the exponent field with 253, 254 and 255 for the
+        # overflow test of stage 6.
+        amount = s3["shift"]
+        split = (len(amount) + 1) // 2
+        cur = Cat(Signal(_FRAC + 1), s3["mag"])
+        cur = self._shift_right(m, cur, amount, range(split))
+        sticky = Signal(name="sticky")
+        m.d.comb += sticky.eq(Cat(s3["mag"][i] & (amount >= i + 25) for i in range(w)).any())
+        field = s3["field"]
+        s4 = {
+            "sign": register(s3["sign"], "sign_r4"),
+            "nan": register(s3["nan"], "nan_r4"),
+            "nonzero": register(s3["nonzero"], "nonzero_r4"),
+            "shifted": register(cur, "shifted_r4"),
+            "shift_high": register(amount[split:], "shift_high_r4"),
+            "sticky": register(sticky, "sticky_r4"),
+            "field": register(field[:8], "field_r4"),
+            "over255": register(field >= 255, "over255_r4"),
+            "at254": register(field == 254, "at254_r4"),
+            "at253": register(field == 253, "at253_r4"),
+        }
+        high = Cat(Const(0, split), s4["shift_high"])
+        cur = self._shift_right(m, s4["shifted"], high, range(split, len(amount)))
+        s5 = {
+            "sign": register(s4["sign"], "sign_r5"),
+            "nan": register(s4["nan"], "nan_r5"),
+            "nonzero": register(s4["nonzero"], "nonzero_r5"),
+            "sig": register(cur[1:1 + _FRAC + 1], "sig_r5"),
+            "round": register(cur[0], "round_r5"),
+            "sticky": register(s4["sticky"], "sticky_r5"),
+            "field": register(s4["field"], "field_r5"),
+            "over255": register(s4["over255"], "over255_r5"),
+            "at254": register(s4["at254"], "at254_r5"),
+            "at253": register(s4["at253"], "at253_r5"),
+        }
+
+        # Stage 6: round to nearest even; the carry of q + 1 and the leading one of a
+        # normal q move into the exponent field by the addition. The sum is >= 0x7F800000
+        # (inf) exactly when field + ((q + inc) >> 23) >= 255, and (q + inc) >> 23 is 2
+        # when q + inc = 2**24, at least 1 when q >= 2**23 or q + inc = 2**23: so the
+        # overflow test needs no second comparator after the adder, and the adder needs
+        # only the 31 bits of a finite result.
+        inc = Signal(name="inc")
+        m.d.comb += inc.eq(s5["round"] & (s5["sticky"] | s5["sig"][0]))
+        sig = s5["sig"]
+        overflow = (s5["over255"]
+                    | (s5["at254"] & (sig[_FRAC] | (sig[:_FRAC].all() & inc)))
+                    | (s5["at253"] & sig.all() & inc))
+        word = Signal(unsigned(31), name="word")
+        m.d.comb += word.eq((s5["field"] << _FRAC) + sig + inc)
         magnitude = Signal(31, name="magnitude")
-        with m.If(~s2["nonzero"]):
+        with m.If(~s5["nonzero"]):
             m.d.comb += magnitude.eq(0)
-        with m.Elif(word >= _INF):
+        with m.Elif(overflow):
             m.d.comb += magnitude.eq(_INF)
         with m.Else():
             m.d.comb += magnitude.eq(word)
         bits = Signal(unsigned(32), name="bits")
-        m.d.comb += bits.eq(Mux(s2["nan"], QUIET_NAN, Cat(magnitude, s2["sign"])))
-        m.d.comb += self.o.payload.bits.eq(register(bits, "bits_r3"))
+        m.d.comb += bits.eq(Mux(s5["nan"], QUIET_NAN, Cat(magnitude, s5["sign"])))
+        m.d.comb += self.o.payload.bits.eq(register(bits, "bits_r6"))
         return m
+
+    @staticmethod
+    def _shift_right(m: Module, value: Value, amount: Value, levels: range) -> Signal:
+        """``value`` shifted right by ``2**b`` at each level ``b`` of ``levels`` where bit
+        ``b`` of ``amount`` is set (zeros shifted in; the bits shifted out are dropped)."""
+        cur = value
+        for b in levels:
+            nxt = Signal(len(value), name=f"shifted_l{b + 1}")
+            m.d.comb += nxt.eq(Mux(amount[b], cur >> (1 << b), cur))
+            cur = nxt
+        return cur
 
 
 _ACCUM = ("source", "accum")

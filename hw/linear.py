@@ -111,7 +111,7 @@ class MXIntLinear(wiring.Component):
     each lane's result then passes through a :class:`~hw.dequantizer.MXIntDequantizer`
     (``source="accum"``): that value rounded once to float32 (nearest even, subnormals,
     overflow to ``±inf``, ``+0.0`` for a zero sum, ``0x7FC00000`` for NaN), exactly
-    :func:`golden.linear.linear_fp32`; this adds 3 cycles of latency.
+    :func:`golden.linear.linear_fp32`; this adds the converter's latency, 6 cycles.
 
     Throughput: with ``align="interleave"`` (or ``"loop"``), one activation block
     (``P * k`` multiply-accumulates) per cycle whatever the data: every lane takes one

@@ -141,7 +141,8 @@ class MXIntTile(wiring.Component):
     steady state needs ``w`` to deliver one word per ``T`` compute cycles on average, i.e.
     ``P * k`` weights per ``T`` cycles: the reuse ``T`` divides the weight bandwidth.
     :attr:`latency` cycles pass from the read of a group's last block to its result (two
-    read cycles, the dot product, the accumulator, plus 3 for ``fp32``, plus those and
+    read cycles, the dot product, the accumulator, plus the dequantiser's (6) for
+    ``fp32``, plus those and
     the cast's for ``mx``, where a block's result waits for its ``k / P`` groups; plus 6
     for the bias add). The lanes, their converters, adders and casts share one handshake and
     stall together on ``o.ready``; ``w``, ``x`` and ``b`` are independent streams.

@@ -127,3 +127,32 @@ def test_real_place_and_route(tmp_path):
     # Fixed seed: the same run gives the same result.
     again = place_and_route(source, design.name, dsp=False, freq_mhz=100)
     assert again == result
+
+
+#: The head of a critical path report as nextpnr 0.11.1 writes it in pnr.log (cut short).
+PNR_LOG = """Info: Max frequency for clock 'clk': 146.63 MHz (PASS at 200.00 MHz)
+Info: Critical path report for clock 'clk' (posedge -> posedge):
+Info:       type curr  total name
+Info:   clk-to-q  0.52  0.52 Source shift_r3_TRELLIS_FF_Q_4.Q
+Info:    routing  0.84  1.37 Net shift_r3[1] (10,6) -> (10,6)
+Info:                          Sink \\$7_LUT4_Z.B
+Info:      logic  0.45  1.82 Source \\$7_CCU2C_S1$CCU2_COMB0.FCO
+Info:    routing  0.00  1.82 Net \\$7_CCU2C_S1$CCU2_FCI_INT (11,7) -> (11,7)
+Info:                          Sink \\$7_CCU2C_S1$CCU2_COMB1.FCI
+Info:      logic  0.24  2.06 Source sticky_LUT4_Z.F
+Info:    routing  1.15  3.21 Net sticky (10,6) -> (11,7)
+Info:                          Sink sticky_r4_TRELLIS_FF_Q.M
+Info:      setup  0.12  3.33 Source sticky_r4_TRELLIS_FF_Q.M
+Info: 3.33 ns logic, 0.00 ns routing
+
+Info: Critical path report for clock 'other' (posedge -> posedge):
+"""
+
+
+def test_critical_path_of_a_log():
+    from benchmarks.placed import critical_path
+
+    assert critical_path(PNR_LOG) == {
+        "clock": "clk", "delay_ns": 3.33, "source": "shift_r3_TRELLIS_FF_Q_4.Q",
+        "sink": "sticky_r4_TRELLIS_FF_Q.M", "nets": ["shift_r3[1]", "sticky"]}
+    assert critical_path("Info: no report\n") is None

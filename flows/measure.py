@@ -210,8 +210,8 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
                     for unit in group.values():
                         all_jobs[mk(unit, target, mode)] = None
         for pair in tiles.values():  # LUT-only, whatever --mode
-            all_jobs[mk(pair["tile"], target, "lut")] = None
-            all_jobs[Job(pair["engine"], target, "lut", False, 0.0, 0)] = None
+            all_jobs[mk(pair["tile"][target], target, "lut")] = None
+            all_jobs[Job(pair["engine"][target], target, "lut", False, 0.0, 0)] = None
     results = run_jobs(list(all_jobs), cache, workers=jobs, executor=executor,
                        progress=progress, stats=stats)
 
@@ -334,9 +334,12 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
 
 
 def _tile_units(sweep: Sweep, cache: ResultCache | None, digest: str) -> dict:
-    """``{(m, k, arch): {"tile": Unit, "engine": Unit, "params": dict, "layer": dict}}``
-    of the sweep's tile section (empty without one): generated, and the layer's cycle
-    model computed, before any tool runs.
+    """``{(m, k, arch): {"tile": {target: Unit}, "engine": {target: Unit}, "params": dict,
+    "layer": dict}}`` of the sweep's tile section (empty without one): generated, and the
+    layer's cycle model computed, before any tool runs. On each target the tile and its
+    engine take the primitives the sweep's dot product takes there
+    (:meth:`flows.sweep.Sweep.primitives_for`), so that the tile is compared with the
+    density row built as it is.
 
     Raises
     ------
@@ -355,7 +358,15 @@ def _tile_units(sweep: Sweep, cache: ResultCache | None, digest: str) -> dict:
                     arch=None if arch == DEFAULT_ARCH else arch,
                     levels_per_stage=sweep.levels_per_stage)
                 try:
-                    units = tile_model.tile_units(cache, params, digest)
+                    units = {"tile": {}, "engine": {}}
+                    for target in sweep.targets:
+                        primitives = sweep.primitives_for(target, arch)
+                        built = tile_model.tile_units(
+                            cache, {**params, **({"primitives": primitives}
+                                                 if primitives != "generic" else {})},
+                            digest)
+                        units["tile"][target] = built["tile"]
+                        units["engine"][target] = built["engine"]
                     layer = tile_model.layer_figures(
                         block=k, rows=params["rows"], lanes=params["lanes"],
                         tokens=params["tokens"],
@@ -374,11 +385,12 @@ def _tile_section(sweep: Sweep, tiles: Mapping, rows: list, results: Mapping, mk
               for r in rows if r["mode"] == "lut"}
     resources, layers = [], []
     for (m, k, arch), group in sorted(tiles.items()):
-        macs = group["tile"].macs
+        macs = next(iter(group["tile"].values())).macs
         fmax = None
         for target in sweep.targets:
-            tile = lut_sites(results[mk(group["tile"], target, "lut")], target)
-            engine = lut_sites(results[Job(group["engine"], target, "lut", False, 0.0, 0)],
+            tile_unit, engine_unit = group["tile"][target], group["engine"][target]
+            tile = lut_sites(results[mk(tile_unit, target, "lut")], target)
+            engine = lut_sites(results[Job(engine_unit, target, "lut", False, 0.0, 0)],
                                target)
             figures = tile_model.compare(tile, engine, macs)
             dot_acc = lpm_of.get((m, k, arch, target))
@@ -386,7 +398,7 @@ def _tile_section(sweep: Sweep, tiles: Mapping, rows: list, results: Mapping, mk
                 fmax = tile["pnr"]["fmax"]
             resources.append({
                 "bits": m, "block": k, "arch": arch, "target": target,
-                "tile_module": group["tile"].name, "engine_module": group["engine"].name,
+                "tile_module": tile_unit.name, "engine_module": engine_unit.name,
                 "macs_per_cycle": macs,
                 "luts": tile["luts"], "ffs": tile["ffs"], "brams": tile["brams"],
                 "luts_per_mac": figures["tile_luts_per_mac"],

@@ -70,7 +70,8 @@ def engine_params(tile: Mapping) -> dict:
     ``output="mx"`` has no engine counterpart: it is compared with ``fp32``, the cast
     left out."""
     engine = {k: tile[k] for k in ("x_bits", "w_bits", "exp_bits", "block", "k_len", "lanes",
-                                   "arch", "levels_per_stage", "guard_bits", "acc_width")
+                                   "arch", "levels_per_stage", "guard_bits", "acc_width",
+                                   "primitives")
               if k in tile}
     output = tile.get("output", "accum")
     return {**engine, "rows": tile["lanes"], "align": "loop",

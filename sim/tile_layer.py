@@ -318,7 +318,7 @@ def run_cli(args, parser) -> int:
     params = {**unit_record(args, parser).kwargs(), "output": "fp32"}
     if any(params.get(f"{side}_element", "int") != "int" for side in ("x", "w")):
         parser.error("--top tile --model runs MXINT formats only (the layer program's "
-                     "golden.nn.MXLinear is MXINT): leave out --format/--aformat/--wformat")
+                     "stimuli carry MXINT mantissas): leave out --format/--aformat/--wformat")
     params.pop("k_len", None)
     params.pop("tokens", None)
     try:

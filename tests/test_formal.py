@@ -359,7 +359,7 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
     (lambda: _accum(), r"\$signed\((acc\[\d+:0\])\) >>> ", r"\1 >> ", {"group": 2}),
     # intmac: the accumulator subtracts the product
     (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_width=10),
-     r"\$signed\(acc\) \+ \$signed\(sop_sum_r\)", "$signed(acc) - $signed(sop_sum_r)",
+     r"(= \$signed\(\\\$\d+ \)) \+ (\$signed\(prod\))", r"\1 - \2",
      {"group": 2}),
     # accum, two partial sums: their combination subtracts the lower one
     (lambda: _accum(align="interleave"), r"\$signed\(comb_high_s6\) \+ ",

@@ -91,8 +91,8 @@ def _tile_markdown(section: Mapping, sweep: Mapping) -> list[str]:
              f"tokens, P = {p['lanes']} lane(s) of dot product + accumulator, `{p['output']}` "
              "output; synthesised LUT-only. The bare engine is `hw.linear` with rows = lanes "
              "(the same dot products, accumulators and output stage, no buffers); dot + acc "
-             "is the density table's LUT-only row of the same format (its heap with the "
-             "family's primitives unless `--no-primitives`; the tile's is generic).", ""]
+             "is the density table's LUT-only row of the same format; all three heaps are "
+             "built with the family's primitives unless `--no-primitives`.", ""]
     lines += _table(["format", "arch", "target", "LUTs", "FFs", "BRAMs", "LUTs/MAC",
                      "FFs/MAC", "engine LUTs/MAC", "× engine", "dot + acc LUTs/MAC",
                      "× dot + acc", "Fmax MHz", "device"],

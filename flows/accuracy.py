@@ -18,9 +18,25 @@ reports:
   activations entering the layer in the quantised model (summed over every call).
 
 ``--formats`` adds OCP MX minifloat configurations (``mxfp8_e4m3``, ``mxfp4``, or ``W:A``
-such as ``mxfp4:bf16``): weights and activations go through :func:`golden.quantize` and
-:func:`golden.dequantize` along the in-features and the product is float32 (there is no
-MXFP linear engine yet, so these rows are fake-quantised, as torchao's MX emulation is).
+such as ``mxfp4:mxfp8_e4m3``), computed like the MXINT rows: :func:`golden.nn.quantize_model`
+with the two :func:`golden.parse_format` formats, so each product is what the ``linear``
+engine computes with ``--aformat``/``--wformat`` (every minifloat element read as its
+fixed-point integer, exact block sums, the accumulator's guard bits (golden.nn's
+default, 8), one rounding to float32). Two pairings are not an engine's, and
+``--arithmetic auto`` (the default) runs them fake-quantised, with ``fake`` in the row's
+``arithmetic`` column (every row has one, the report's table too): activations in bf16
+(``mxfp4:bf16``, as gpt-oss runs; bf16 is not a block format: weights go through
+:func:`golden.quantize` and :func:`golden.dequantize`, activations are rounded to bfloat16,
+the product is float32), and MXFP8 E5M2 x E5M2 (its dot results, 70 bits at k32, exceed
+the engine's 62-bit accumulator; golden.nn refuses it by name). ``--arithmetic engine``
+refuses them, naming the pair and why (:func:`engine_refusal`); ``--arithmetic fake``
+fake-quantises every MXINT and MXFP row.
+
+``--weights-file FILE`` (an MXFP4 k32 safetensors file in gpt-oss's layout,
+:mod:`golden.checkpoint`, written by :mod:`models.export`) gives every quantised layer the
+file's element codes and E8M0 scales instead of quantising the float weights: an engine
+row loads them into its :class:`golden.nn.MXLinear` (``load_state_dict``), a fake row
+multiplies by their dequantised values.
 
 Baselines: ``int8`` (weights per output row, activations per token, symmetric absmax
 scaling to [-127, 127], nearest even) and ``bf16`` (weights and activations rounded to
@@ -35,16 +51,16 @@ scored token (each window's first token is context only), accumulated in float64
 gives its perplexity and its change against the reference row ``fp32``: the model as
 loaded (SmolLM2's Q4_1 weights dequantised to float32), unquantised.
 
-On these models MXINT rows are fake-quantised by default (``--arithmetic auto``): weights
-and activations go through golden's MXINT quantiser and back, and the product is float32,
-as for the MXFP rows. The exact engine arithmetic (``--arithmetic engine``,
+On these models MXINT and MXFP rows are fake-quantised by default (``--arithmetic auto``):
+weights and activations go through golden's quantiser and back, and the product is
+float32. The exact engine arithmetic (``--arithmetic engine``,
 :func:`golden.nn.quantize_model`) has the same quantised operands and differs in how the
 products are summed and rounded: the engine's accumulator aligns the block sums to the
 running maximum with 8 guard bits (golden.nn's default) and drops the bits below, where
 the fake path sums in float32. The engine path is 4 to 6
 times slower than a float32 matmul on the CPU, too slow for 16k tokens per
 configuration. The two perplexities differ: by 1.4 % at W6A6 k32 on SmolLM2 (one window
-of 64 tokens, the engine higher; a test keeps them within 3 %), so fake MXINT rows show
+of 64 tokens, the engine higher; a test keeps them within 3 %), so fake rows show
 the cost of the formats and leave out that of the 8 guard bits.
 
 ``--keep PATTERNS`` keeps the linear layers whose names match (:mod:`fnmatch`, e.g.
@@ -92,13 +108,14 @@ from models.text import DEFAULT_SEED, DEFAULT_TOKENS, DEFAULT_WINDOW, text_diges
 
 from .cache import DEFAULT_CACHE_DIR, ResultCache, source_digest
 
-__all__ = ["ARITHMETIC", "BASELINES", "Config", "accuracy_rows", "main", "make_report",
-           "write_reports"]
+__all__ = ["ARITHMETIC", "BASELINES", "Config", "accuracy_rows", "engine_refusal", "main",
+           "make_report", "mxfp_config", "resolve_arithmetic", "write_reports"]
 
 #: Baseline schemes, measured beside the MXINT configurations.
 BASELINES = ("int8", "bf16")
-#: How MXINT rows multiply: the engine's exact arithmetic or float32 products of the
-#: dequantised operands; ``auto`` is ``engine`` for encoders, ``fake`` for causal models.
+#: How MXINT and MXFP rows multiply: the engine's exact arithmetic or float32 products of
+#: the dequantised operands; ``auto`` is ``engine`` for encoders (MXFP pairs that
+#: :func:`engine_refusal` names: ``fake``), ``fake`` for causal models.
 ARITHMETIC = ("auto", "engine", "fake")
 #: Limits of the perplexity options: tokens per window (SmolLM2's context is 8192).
 MAX_WINDOW, MAX_TOKENS = 8192, 1 << 20
@@ -117,7 +134,8 @@ class Config:
     its weight and activation formats (``weight_format``, ``act_format``: ``--formats``
     names, the activation also ``bf16``) and block, a baseline, or ``"fp32"`` (the
     unquantised reference of a causal model). ``keep``: patterns of linear layers left in
-    float32; ``arithmetic``: ``"engine"`` or ``"fake"`` (MXINT rows; see the module).
+    float32; ``arithmetic``: ``"engine"``, ``"fake"`` or ``"auto"`` (MXINT and MXFP rows;
+    :func:`accuracy_rows` resolves ``auto``; see the module).
     ``weights_file``: an MXFP4 k32 row takes its weights from this file
     (:mod:`models.export`) instead of quantising them; ``weights_sha256`` is the file's
     digest, which keys the cache."""
@@ -157,7 +175,7 @@ class Config:
             out |= {"weight_format": self.weight_format, "act_format": self.act_format}
         if self.keep:  # only when set, so that the keys of earlier rows stay as they were
             out["keep"] = list(self.keep)
-        if self.scheme == "mxint" and self.arithmetic != "engine":
+        if self.scheme in ("mxint", "mxfp") and self.arithmetic != "engine":
             out["arithmetic"] = self.arithmetic
         if self.weights_sha256:
             out["weights_sha256"] = self.weights_sha256
@@ -172,9 +190,32 @@ MXFP_FORMATS = {"mxfp8_e5m2": 8, "mxfp8_e4m3": 8, "mxfp6_e3m2": 6, "mxfp6_e2m3":
 ACT_ONLY = {"bf16": 16}
 
 
-def mxfp_config(weight_format: str, act_format: str, block: int, rounding: str = "even"
-                ) -> Config:
-    """The ``mxfp`` :class:`Config` of a weight and an activation format, checked."""
+def engine_refusal(weight_format: str, act_format: str) -> str:
+    """Why :func:`golden.nn.quantize_model` (the ``linear`` engine's arithmetic) cannot
+    compute this pair of ``--formats`` names, or ``""`` when it can.
+
+    Two pairs are refused, at every block: bf16 activations (not a block format) and MXFP8
+    E5M2 x E5M2 (its dot results are wider than the accumulator's 62 bits:
+    :func:`golden.accumulator.check_acc_widths`; a test keeps this rule equal to golden's
+    for every pair, without importing torch here).
+    """
+    if act_format in ACT_ONLY:
+        return (f"{act_format} activations are not an MX block format, and the linear "
+                f"engine multiplies MX blocks")
+    if weight_format == act_format == "mxfp8_e5m2":
+        return ("the dot results of MXFP8 E5M2 x E5M2 (70 bits at k32) are wider than the "
+                "engine's 62-bit accumulator")
+    return ""
+
+
+def mxfp_config(weight_format: str, act_format: str, block: int, rounding: str = "even", *,
+                arithmetic: str = "auto") -> Config:
+    """The ``mxfp`` :class:`Config` of a weight and an activation format, checked.
+
+    ``arithmetic`` is ``"auto"`` (the engine's where :func:`engine_refusal` allows, on an
+    encoder; else fake), ``"engine"`` (refused for a pair the engine cannot compute) or
+    ``"fake"``.
+    """
     if weight_format not in MXFP_FORMATS:
         raise ValueError(f"weight format must be one of {', '.join(MXFP_FORMATS)}, not "
                          f"{weight_format!r}")
@@ -185,8 +226,28 @@ def mxfp_config(weight_format: str, act_format: str, block: int, rounding: str =
     if rounding not in ROUNDING_MODES:
         raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, not "
                          f"{rounding!r}")
+    if arithmetic not in ARITHMETIC:
+        raise ValueError(f"arithmetic must be one of {', '.join(ARITHMETIC)}, not "
+                         f"{arithmetic!r}")
+    why = engine_refusal(weight_format, act_format)
+    if arithmetic == "engine" and why:
+        raise ValueError(f"arithmetic 'engine' cannot compute weights {weight_format} with "
+                         f"activations {act_format}: {why}; use 'auto' or 'fake' to "
+                         f"fake-quantise this row")
     return Config("mxfp", MXFP_FORMATS[weight_format], acts[act_format], block,
-                  rounding=rounding, weight_format=weight_format, act_format=act_format)
+                  rounding=rounding, weight_format=weight_format, act_format=act_format,
+                  arithmetic=arithmetic)
+
+
+def resolve_arithmetic(config: Config, *, causal: bool) -> Config:
+    """``config`` with ``arithmetic="auto"`` resolved: ``"fake"`` on a causal model or for
+    an MXFP pair :func:`engine_refusal` names, ``"engine"`` otherwise; other configurations
+    as they are."""
+    if config.scheme not in ("mxint", "mxfp") or config.arithmetic != "auto":
+        return config
+    fake = causal or (config.scheme == "mxfp"
+                      and bool(engine_refusal(config.weight_format, config.act_format)))
+    return replace(config, arithmetic="fake" if fake else "engine")
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> int:
@@ -257,9 +318,10 @@ def _fake_quant_layer(layer, quant, act):
 
 
 def _stored_weights(config: Config, every: Iterable[str], linears: Mapping) -> dict:
-    """The float32 weights of ``config.weights_file`` (an MXFP4 file of
-    :mod:`models.export`), one per layer of ``linears``, checked against the model (whose
-    linear layers are ``every``) and the digest the command line took.
+    """The MXFP4 weights (:class:`golden.MXFPTensor`, blocks of 32 along the in-features)
+    of ``config.weights_file`` (an MXFP4 file of :mod:`models.export`), one per layer of
+    ``linears``, checked against the model (whose linear layers are ``every``) and the
+    digest the command line took.
 
     Raises
     ------
@@ -267,6 +329,7 @@ def _stored_weights(config: Config, every: Iterable[str], linears: Mapping) -> d
         The file changed since, lacks a layer, holds a tensor that is not a weight of
         ``linears`` or one of the wrong shape; the message names it.
     """
+    from golden import MXFPTensor
     from golden.checkpoint import load_mxfp4
 
     path = Path(config.weights_file)
@@ -275,7 +338,7 @@ def _stored_weights(config: Config, every: Iterable[str], linears: Mapping) -> d
         if file_sha256(path) != config.weights_sha256:
             raise ModelError(f"--weights-file {path} changed during the run")
         try:
-            _STATE.update(weights_key=key, weights=load_mxfp4(path, dequantized=True))
+            _STATE.update(weights_key=key, weights=load_mxfp4(path))
         except (OSError, ValueError) as exc:
             raise ModelError(f"--weights-file {path}: {exc}") from None
     stored = _STATE["weights"]
@@ -290,6 +353,9 @@ def _stored_weights(config: Config, every: Iterable[str], linears: Mapping) -> d
             raise ModelError(f"--weights-file {path} holds no {key_name}: write the file "
                              f"with python -m models.export, or --keep that layer")
         w = stored[key_name]
+        if not isinstance(w, MXFPTensor):
+            raise ModelError(f"--weights-file {path}: {key_name} is stored unquantised, "
+                             f"not as {key_name}_blocks and {key_name}_scales")
         if tuple(w.shape) != tuple(layer.weight.shape):
             raise ModelError(f"--weights-file {path}: {key_name} has shape "
                              f"{tuple(w.shape)}, the model's {tuple(layer.weight.shape)}")
@@ -318,7 +384,7 @@ def _quantize(model, config: Config) -> list[tuple[str, float | None, object]]:
 
     import torch
 
-    from golden import MXIntFormat, dequantize
+    from golden import MXIntFormat, dequantize, parse_format
     from golden.nn import quantize_model
 
     linears = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n}
@@ -334,13 +400,21 @@ def _quantize(model, config: Config) -> list[tuple[str, float | None, object]]:
     out = []
     if config.scheme == "fp32":
         return out
-    if config.scheme == "mxint" and config.arithmetic == "engine":
-        fw = MXIntFormat(config.weight_bits, config.exp_bits, config.block)
-        fa = MXIntFormat(config.act_bits, config.exp_bits, config.block)
+    if config.scheme in ("mxint", "mxfp") and config.arithmetic == "engine":
+        if config.scheme == "mxint":
+            fw = MXIntFormat(config.weight_bits, config.exp_bits, config.block)
+            fa = MXIntFormat(config.act_bits, config.exp_bits, config.block)
+        else:
+            fw = parse_format(config.weight_format, block=config.block)
+            fa = parse_format(config.act_format, block=config.block)
         names = quantize_model(model, weights=fw, activations=fa, rounding=config.rounding,
                                exclude=config.keep or None)
         for name in names:
             module = model.get_submodule(name)
+            if stored:  # the file's codes and scales instead of golden.quantize's
+                state = module.state_dict()
+                state |= {"w_codes": stored[name].codes, "w_exponent": stored[name].exponent}
+                module.load_state_dict(state)
             w = linears[name].weight.detach().to(torch.float32)
             err = w - dequantize(module.w_q)
             out.append((name, _sqnr(float((w * w).sum()), float((err * err).sum())), module))
@@ -357,8 +431,8 @@ def _quantize(model, config: Config) -> list[tuple[str, float | None, object]]:
         quant = act = _int8_rows if config.scheme == "int8" else _bf16
     for name, layer in linears.items():
         parent, _, child = name.rpartition(".")
-        module = _fake_quant_layer(layer, (lambda _w, w=stored[name]: w) if stored else quant,
-                                   act)
+        module = _fake_quant_layer(
+            layer, (lambda _w, q=stored[name]: dequantize(q)) if stored else quant, act)
         setattr(model.get_submodule(parent) if parent else model, child, module)
         w = layer.weight.detach().to(torch.float32)
         err = w - module.weight_q
@@ -429,8 +503,7 @@ def _measure(loaded, reference, texts: Sequence, config: Config) -> dict:
             **config.as_dict(),
             "label": config.label,
             "keep": list(config.keep),
-            "arithmetic": config.arithmetic if config.scheme == "mxint" else
-            ("none" if config.scheme == "fp32" else "fake"),
+            "arithmetic": _arithmetic(config),
             "nll": _round(nll, 8),
             "perplexity": _round(math.exp(nll), 6),
             "tokens": scored + len(texts),
@@ -448,6 +521,7 @@ def _measure(loaded, reference, texts: Sequence, config: Config) -> dict:
     return {
         **config.as_dict(),
         "label": config.label,
+        "arithmetic": _arithmetic(config),
         "cosine_mean": _round(float(cos.to(torch.float64).mean()), 6),
         "cosine_min": _round(float(cos.min()), 6),
         "top1_agreement": _round(float(top1), 6),
@@ -455,6 +529,14 @@ def _measure(loaded, reference, texts: Sequence, config: Config) -> dict:
         "act_sqnr_db_min": min(a_db) if a_db else None,
         "layers": per_layer,
     }
+
+
+def _arithmetic(config: Config) -> str:
+    """A row's ``arithmetic``: ``engine`` or ``fake`` (MXINT, MXFP), ``fake`` (the
+    baselines), ``none`` (the fp32 reference)."""
+    if config.scheme in ("mxint", "mxfp"):
+        return config.arithmetic
+    return "none" if config.scheme == "fp32" else "fake"
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -582,8 +664,10 @@ def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], 
         ``"minilm"``, ``"smollm2"``, a local Hugging Face model folder or a ``.gguf``
         file.
     configs : iterable of Config or (weight_bits, act_bits, block)
-        The MXINT and MXFP configurations; an MXINT one with ``arithmetic="auto"`` is
-        fake-quantised on a causal model and the engine's arithmetic otherwise.
+        The MXINT and MXFP configurations; one with ``arithmetic="auto"`` is
+        fake-quantised on a causal model and the engine's arithmetic otherwise, except an
+        MXFP pair :func:`engine_refusal` names (fake); ``arithmetic="engine"`` with such a
+        pair is a ``ValueError``.
     baselines : sequence of str
         From :data:`BASELINES`.
     count : int
@@ -627,12 +711,12 @@ def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], 
             if c.arithmetic not in ARITHMETIC:
                 raise ValueError(f"arithmetic must be one of {', '.join(ARITHMETIC)}, not "
                                  f"{c.arithmetic!r}")
-            if c.arithmetic == "auto":
-                c = replace(c, arithmetic="fake" if causal else "engine")
         if isinstance(c, Config) and c.scheme == "mxfp":
-            c = replace(mxfp_config(c.weight_format, c.act_format, c.block, c.rounding),
+            c = replace(mxfp_config(c.weight_format, c.act_format, c.block, c.rounding,
+                                    arithmetic=c.arithmetic),
                         keep=c.keep, weights_file=c.weights_file,
                         weights_sha256=c.weights_sha256)
+            c = resolve_arithmetic(c, causal=causal)
             _check_int("block", c.block, 1, MAX_BLOCK)
             if c.weights_file is not None:
                 if c.weight_format != "mxfp4" or c.block != 32:
@@ -645,6 +729,7 @@ def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], 
         if not isinstance(c, Config) or c.scheme != "mxint":
             raise TypeError(f"a configuration must be an mxint or mxfp Config or a "
                             f"(weight_bits, act_bits, block) tuple, not {c!r}")
+        c = resolve_arithmetic(c, causal=causal)
         _check_int("weight_bits", c.weight_bits, 2, MAX_MAN_BITS)
         _check_int("act_bits", c.act_bits, 2, MAX_MAN_BITS)
         _check_int("block", c.block, 1, MAX_BLOCK)
@@ -730,8 +815,9 @@ def accuracy_rows(model: str, configs: Iterable[Config | tuple[int, int, int]], 
 # Reports
 
 
-_COLUMNS = ("label", "scheme", "weight_bits", "act_bits", "block", "cosine_mean",
-            "cosine_min", "top1_agreement", "weight_sqnr_db_min", "act_sqnr_db_min")
+_COLUMNS = ("label", "scheme", "weight_bits", "act_bits", "block", "arithmetic",
+            "cosine_mean", "cosine_min", "top1_agreement", "weight_sqnr_db_min",
+            "act_sqnr_db_min")
 #: CSV columns of a causal model's report.
 _PPL_COLUMNS = ("label", "scheme", "weight_bits", "act_bits", "block", "keep", "arithmetic",
                 "perplexity", "perplexity_change", "nll", "tokens", "weight_sqnr_db_min",
@@ -792,19 +878,21 @@ def to_markdown(report: Mapping) -> str:
     lines = [f"# Accuracy of {report['model']} under block quantisation", "",
              f"{report['sentences']} sentences (models/sentences.py), embeddings compared with "
              "the float32 model.", "",
-             "| config | weight bits | act bits | block | cosine mean | cosine min | "
-             "top-1 agreement | min weight SQNR (dB) | min act SQNR (dB) |",
-             "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+             "| config | weight bits | act bits | block | arithmetic | cosine mean | "
+             "cosine min | top-1 agreement | min weight SQNR (dB) | min act SQNR (dB) |",
+             "|---|--:|--:|--:|---|--:|--:|--:|--:|--:|"]
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r[c]) for c in
                                        ("label", "weight_bits", "act_bits", "block",
-                                        "cosine_mean", "cosine_min", "top1_agreement",
-                                        "weight_sqnr_db_min", "act_sqnr_db_min")) + " |")
-    lines += ["", "MXINT rows: every nn.Linear computed as the linear engine computes it "
-              "(golden.nn.MXLinear, float32 output, bias added in float32). MXFP rows "
-              "(OCP MX minifloat, E8M0 scale): weights and activations quantised and "
-              "dequantised by golden, products in float32. int8: per-row absmax, bf16: "
-              "rounding; both fake-quantised with float32 products."]
+                                        "arithmetic", "cosine_mean", "cosine_min",
+                                        "top1_agreement", "weight_sqnr_db_min",
+                                        "act_sqnr_db_min")) + " |")
+    lines += ["", "Arithmetic: engine = every nn.Linear computed as the linear engine "
+              "computes it (golden.nn.MXLinear: MXINT or OCP MX minifloat operands, float32 "
+              "output, bias added in float32); fake = weights and activations quantised and "
+              "dequantised by golden along the in-features (bf16 activations: rounded), "
+              "products in float32. int8: per-row absmax, bf16: rounding; both "
+              "fake-quantised with float32 products."]
     return "\n".join(lines + _markdown_layers(rows)) + "\n"
 
 
@@ -935,12 +1023,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m flows.accuracy",
         description="Embedding accuracy of a real transformer whose linear layers compute as "
-                    "the MXINT\nlinear engine does, against the float32 model, over a sweep "
-                    "of widths and blocks;\nperplexity for a causal language model.",
+                    "the MX\nlinear engine does (MXINT widths, OCP MX minifloat formats), "
+                    "against the float32\nmodel, over a sweep of widths and blocks; "
+                    "perplexity for a causal language model.",
         epilog="example:\n  python -m flows.accuracy --model minilm --bits 4,6,8 --block 16,32 "
                "--out reports/\n  python -m flows.accuracy --model minilm --wbits 4,6 "
                "--abits 8 --block 32 --out reports/\n  python -m flows.accuracy --model "
-               "smollm2 --bits 6 --block 32 --keep none --keep lm_head --out reports/",
+               "smollm2 --bits 6 --block 32 --keep none --keep lm_head --out reports/\n"
+               "  python -m flows.accuracy --model minilm --formats mxfp4,mxfp4:mxfp8_e4m3,"
+               "mxfp4:bf16 --block 32 --out reports/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", default="minilm", metavar="minilm|smollm2|PATH",
@@ -960,9 +1051,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="OCP MX minifloat configurations: a format for weights and "
                              "activations alike (" + ", ".join(MXFP_FORMATS) + "), or "
                              "W:A for different ones, A also bf16 (mxfp4:mxfp8_e4m3, "
-                             "mxfp4:bf16 as gpt-oss runs); each at every --block. These "
-                             "rows quantise and dequantise with golden and multiply in "
-                             "float32 (no MXFP linear engine yet)")
+                             "mxfp4:bf16 as gpt-oss runs); each at every --block, computed "
+                             "as --arithmetic says; W:bf16 and mxfp8_e5m2 (E5M2 x E5M2) are "
+                             "no engine's and run fake under auto")
     parser.add_argument("--block", type=int_list(1, MAX_BLOCK), required=True,
                         metavar="K[,K...]", help=f"block sizes k (1 to {MAX_BLOCK})")
     parser.add_argument("--exp-bits", type=int_list(2, MAX_EXP_BITS), default=(8,),
@@ -996,9 +1087,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "float32 (lm_head, 'model.layers.0.*'); repeat for several "
                              "sets, 'none' for nothing kept: each set gets its own rows")
     parser.add_argument("--arithmetic", choices=ARITHMETIC, default="auto",
-                        help="MXINT rows: the engine's exact arithmetic, or fake "
-                             "quantisation with float32 products; auto: engine for "
-                             "encoders, fake for causal models (default: %(default)s)")
+                        help="MXINT and MXFP rows: the linear engine's exact arithmetic "
+                             "(golden.nn), or fake quantisation with float32 products; "
+                             "auto: engine for encoders (fake for W:bf16 and E5M2 x E5M2, "
+                             "which engine refuses), fake for causal models (default: "
+                             "%(default)s)")
     parser.add_argument("--weights-file", type=Path, default=None, metavar="FILE",
                         help="take the weights of every linear layer from this MXFP4 k32 "
                              "safetensors file (gpt-oss layout; python -m models.export "
@@ -1041,8 +1134,13 @@ def configs_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         pairs = [(w, a) for w in (args.wbits or args.bits) for a in (args.abits or args.bits)]
     configs = [Config("mxint", w, a, k, args.exp_bits[0], args.rounding,
                       arithmetic=args.arithmetic) for w, a in pairs for k in args.block]
-    configs += [mxfp_config(w, a, k, args.rounding) for w, a in args.formats
-                for k in args.block]
+    for w, a in args.formats:
+        why = engine_refusal(w, a)
+        if args.arithmetic == "engine" and why:
+            parser.error(f"--arithmetic engine cannot compute --formats {w}:{a}: {why}; "
+                         f"use --arithmetic auto (fake for this row) or fake")
+    configs += [mxfp_config(w, a, k, args.rounding, arithmetic=args.arithmetic)
+                for w, a in args.formats for k in args.block]
     keeps = list(dict.fromkeys(args.keep or [()]))
     return [replace(c, keep=keep) for keep in keeps for c in configs]
 

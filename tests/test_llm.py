@@ -167,8 +167,8 @@ def test_keep_sets_multiply_the_rows():
     args = parser.parse_args(["--model", "smollm2", "--bits", "4", "--formats", "mxfp4",
                               "--block", "32", "--keep", "none", "--keep", "lm_head"])
     got = [(c.label, c.arithmetic) for c in accuracy.configs_from_args(args, parser)]
-    assert got == [("W4A4 k32", "auto"), ("mxfp4 k32", "engine"),
-                   ("W4A4 k32 keep lm_head", "auto"), ("mxfp4 k32 keep lm_head", "engine")]
+    assert got == [("W4A4 k32", "auto"), ("mxfp4 k32", "auto"),
+                   ("W4A4 k32 keep lm_head", "auto"), ("mxfp4 k32 keep lm_head", "auto")]
 
 
 

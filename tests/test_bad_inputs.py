@@ -393,6 +393,8 @@ MXFP_CASES: list[CliCase] = [
         ("--bits 6 --block 32 --exp-bits 4,5", ("--exp-bits",)),
         ("--bits 6 --block 32 --baseline int4", ("--baseline", "int4")),
         ("--bits 6 --block 32 --arithmetic foo", ("--arithmetic", "foo")),
+        ("--formats mxfp4:bf16 --block 32 --arithmetic engine",
+         ("--arithmetic", "engine", "mxfp4:bf16")),
         ("--bits 6 --block 32 --bits 4", ("--bits", "twice")),
         ("--bits 6 --block 32 --out {dangling}", ("--out", "broken symlink")),
         ("--bits 6 --block 32 --out {out}/a --cache {dangling}", ("--cache", "broken symlink")),

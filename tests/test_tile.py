@@ -172,15 +172,6 @@ def test_blocks_per_cycle_fault_is_caught():
     assert r["mismatches"] > 0
 
 
-def test_verilator_blocks_per_cycle_2(sim_build):
-    """One small Verilator run, B = 2, 30 % idle inputs and 30 % back-pressure."""
-    from sim.run import simulate
-
-    s = simulate("tile", BLOCKS_CASES[0], seed=31, vectors=8, build_root=sim_build)
-    assert (s["mismatches"], s["missing"], s["protocol_errors"]) == (0, 0, []), s["log"]
-    assert s["checked"] > 0
-
-
 MX_CASES = [
     params(block=4, k_len=10, rows=8, lanes=2, tokens=3),          # 2 groups per block
     params(block=4, k_len=8, rows=8, lanes=4, tokens=2, out_bits=6),  # 1 group per block

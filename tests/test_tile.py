@@ -407,7 +407,9 @@ def measure(dut: MXIntTile, stimuli: dict, expected: dict, *, max_cycles: int = 
 @pytest.mark.parametrize("p", [
     params(x_bits=4, w_bits=4, block=8, k_len=32, rows=8, lanes=4, tokens=4),
     params(x_bits=4, w_bits=4, block=4, k_len=16, rows=2, lanes=2, tokens=2),  # R = P
-], ids=["R8P4T4", "R2P2T2"])
+    params(x_bits=4, w_bits=4, block=4, k_len=16, rows=4, lanes=2, tokens=2,
+           blocks_per_cycle=2),                                                    # B = 2
+], ids=["R8P4T4", "R2P2T2", "R4P2T2B2"])
 def test_steady_state_mac_utilisation(p):
     """With T >= P, inputs always valid and no back-pressure, the lanes take a block in
     every cycle from the first to the last (the loads of the next weight tile and token hide

@@ -135,14 +135,17 @@ class MXIntTile(wiring.Component):
     blocks per ``C * k`` rows).
 
     **Throughput and latency.** In steady state one block per lane per cycle (``P * k``
-    multiply-accumulates): a token takes :attr:`cycles_per_token` ``= (R/P) * nb`` cycles
-    and a tile ``T`` times that. Loading a tile takes ``D`` cycles of ``w`` and a token's
-    activations ``nb`` cycles of ``x``; both hide behind compute (``D <= T * D`` and
+    multiply-accumulates; ``B`` blocks and ``P * k * B`` with ``blocks_per_cycle=B``, whose
+    loads below hide when ``T >= B`` and ``R/P >= B``): a token takes
+    :attr:`cycles_per_token` ``= (R/P) * nb / B`` cycles and a tile ``T`` times that.
+    Loading a tile takes ``D`` cycles of ``w`` and a token's activations ``nb`` cycles of
+    ``x``; both hide behind compute (``D <= T * D`` and
     ``nb <= (R/P) * nb``), so only the first tile's load and first token are exposed. The
     steady state needs ``w`` to deliver one word per ``T`` compute cycles on average, i.e.
     ``P * k`` weights per ``T`` cycles: the reuse ``T`` divides the weight bandwidth.
     :attr:`latency` cycles pass from the read of a group's last block to its result (two
-    read cycles, the dot product, the accumulator, plus the dequantiser's (6) for
+    read cycles, the dot product, the accumulator, the merge's 3 with ``B > 1``, plus the
+    dequantiser's (6) for
     ``fp32``, plus those and
     the cast's for ``mx``, where a block's result waits for its ``k / P`` groups; plus 6
     for the bias add). The lanes, their converters, adders and casts share one handshake and
@@ -177,6 +180,17 @@ class MXIntTile(wiring.Component):
         ``P``, rows computed in parallel, 1 to 64.
     tokens : int
         ``T``, tokens each weight tile serves, 1 to 65536.
+    blocks_per_cycle : int
+        ``B``, blocks of its row each lane takes per cycle: 1 (default), 2 or 4, dividing
+        ``nb``. Lane ``p`` then has ``B`` dot products and ``B`` accumulators, partial sum
+        ``q`` taking blocks ``q, q + B, ...`` of the row, and a
+        :class:`~hw.accum_merge.MXIntAccumMerge` combining them at the row's end
+        (:func:`golden.tile.tile_blocks` with ``blocks_per_cycle=B``, i.e.
+        :func:`golden.accumulator.accumulate` with ``partial_sums=B``); the weights and
+        activations are ``B`` memories each (item ``i`` of a bank in memory ``i mod B`` at
+        ``i // B``), read together. ``acc_width`` must be at least ``in_width + G +
+        ceil(log2(nb / B))`` (no partial sum saturates). ``w`` and ``x`` still take one word
+        or block per transfer.
     guard_bits, acc_width : int or None
         Of the accumulators (defaults as :class:`~hw.accumulator.MXIntAccumulator`).
     arch, levels_per_stage, primitives

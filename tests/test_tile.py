@@ -488,3 +488,70 @@ def test_roofline_arithmetic():
     assert r["weight_bytes_per_token"] == 6 * 1769472 * (1 + 1 / 32) / 32
     assert r["tokens_s"] == min(r["compute_tokens_s"], r["memory_tokens_s"])
     assert r["bound"] == "compute"
+
+
+@pytest.mark.parametrize("parts", [2, 4])
+def test_accum_merge_is_goldens_combination(parts):
+    """hw.accum_merge alone, in the Amaranth simulator with random gaps and back-pressure:
+    B results (A_q, E_q, nan_q) merged equal golden.accumulate with partial_sums=B of B
+    inputs at G = 0 (each input is then its own partial sum, A_q = S_q), i.e. golden's
+    combination: the largest exponent, floor shifts clamped far past the width (exponents
+    0 to 31 past a 4-bit amount, W = 10), the sum's range check on both sides."""
+    from golden.accumulator import accumulate
+    from hw.accum_merge import MXIntAccumMerge
+
+    W, seed = 10, 40 + parts
+    print(f"seed {seed}")
+    gen = torch.Generator().manual_seed(seed)
+    n = 120
+    sums = torch.randint(-(1 << (W - 1)), 1 << (W - 1), (n, parts), generator=gen)
+    sums[:8] = (1 << (W - 1)) - 1            # every partial at the top: T far above
+    sums[8:16] = -(1 << (W - 1))             # and at the bottom
+    exps = torch.randint(0, 32, (n, parts), generator=gen)
+    exps[:16] = 3                            # equal exponents, so that T leaves the range
+    nans = torch.rand((n, parts), generator=gen) < 0.05
+    want = accumulate(sums, exps, nans, guard_bits=0, acc_width=W, partial_sums=parts)
+    assert int((want.sum == (1 << (W - 1)) - 1).sum()) >= 8   # the bounds are reached
+    assert int((want.sum == -(1 << (W - 1))).sum()) >= 8
+    dut = MXIntAccumMerge(parts=parts, acc_width=W, exp_bits=4)
+    got = []
+
+    async def bench(ctx):
+        sent = 0
+        for _ in range(20 * n):
+            gap = bool(torch.rand(1, generator=gen) < 0.3)
+            ctx.set(dut.o.ready, bool(torch.rand(1, generator=gen) >= 0.3))
+            if sent < n:
+                for q in range(parts):
+                    ctx.set(dut.i.payload[q].sum, int(sums[sent, q]))
+                    ctx.set(dut.i.payload[q].exponent, int(exps[sent, q]))
+                    ctx.set(dut.i.payload[q].nan, int(nans[sent, q]))
+            ctx.set(dut.i.valid, sent < n and not gap)
+            _, _, iv, ir, ov, orr, s, e, f = await ctx.tick().sample(
+                dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready, dut.o.payload.sum,
+                dut.o.payload.exponent, dut.o.payload.nan)
+            sent += bool(iv and ir)
+            if ov and orr:
+                got.append((int(s), int(e), bool(f)))
+            if len(got) == n:
+                break
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == list(zip(want.sum.tolist(), want.exponent.tolist(), want.nan.tolist(),
+                           strict=True))
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    ({"parts": 3}, ValueError, r"parts must be 2 or 4, not 3"),
+    ({"parts": True}, ValueError, r"parts must be 2 or 4, not True"),
+    ({"acc_width": 63}, ValueError, r"acc_width must be from 1 to 62, not 63"),
+    ({"exp_bits": 9}, ValueError, r"exp_bits must be from 2 to 8, not 9"),
+])
+def test_accum_merge_bad_parameters(kwargs, exc, match):
+    from hw.accum_merge import MXIntAccumMerge
+
+    with pytest.raises(exc, match=match):
+        MXIntAccumMerge(**{"parts": 2, "acc_width": 10, "exp_bits": 3, **kwargs})

@@ -10,10 +10,11 @@ and by ``python -m benchmarks.tile``.
 * :func:`linear_cycles`, :func:`layer_figures`: the tile's cycle model. With inputs always
   valid and the output always ready, one linear of ``N`` outputs and ``K`` inputs over
   ``tokens`` tokens takes, from reset to its last result,
-  ``(N / R) * tokens * (R / P) * nb + D + latency`` cycles (``nb = ceil(K / k)``, ``D =
-  (R / P) * nb`` the first weight tile's load, ``latency`` the tile's): equal to the
-  Amaranth simulator's count (``tests/test_density_tile.py``), and 24 cycles per linear
-  under the Verilator bench of ``make layer`` (its start after reset).
+  ``(N / R) * tokens * (R / P) * nb / B + D + latency`` cycles (``nb = ceil(K / k)``, ``B``
+  the blocks per lane per cycle, ``D = (R / P) * nb`` the first weight tile's load,
+  ``latency`` the tile's): equal to the Amaranth simulator's count
+  (``tests/test_density_tile.py``, B = 1 and 2), and 24 cycles per linear under the
+  Verilator bench of ``make layer`` (its start after reset, B = 1).
 * :func:`roofline`: MiniLM-L6's tokens per second, the smaller of the compute roof and the
   weight-traffic roof. The assumptions are in ``docs/tile.md`` and ``docs/density.md``.
 """
@@ -78,10 +79,11 @@ def engine_params(tile: Mapping) -> dict:
             "output": "fp32" if output == "mx" else output}
 
 
-def layer_cycles_per_token(*, block: int, lanes: int) -> int:
+def layer_cycles_per_token(*, block: int, lanes: int, blocks_per_cycle: int = 1) -> int:
     """Cycles of one MiniLM encoder layer's six linears per token on a tile of ``lanes``
-    lanes of ``block`` elements (steady state: ``sum(N * ceil(K / k)) / P``)."""
-    return sum(n * -(-k // block) // lanes for n, k in MINILM_LINEARS)
+    lanes of ``block`` elements, ``blocks_per_cycle`` B blocks per lane per cycle (steady
+    state: ``sum(N * ceil(K / k)) / (P * B)``)."""
+    return sum(n * -(-k // block) // (lanes * blocks_per_cycle) for n, k in MINILM_LINEARS)
 
 
 def weight_bytes_per_layer(*, w_bits: int, exp_bits: int, block: int) -> float:
@@ -90,27 +92,37 @@ def weight_bytes_per_layer(*, w_bits: int, exp_bits: int, block: int) -> float:
 
 
 def linear_cycles(*, n: int, k_len: int, block: int, rows: int, lanes: int, tokens: int,
-                  latency: int) -> int:
+                  latency: int, blocks_per_cycle: int = 1) -> int:
     """Cycles from reset to the last result of one ``n x k_len`` linear over ``tokens``
-    tokens on the tile (``rows`` R, ``lanes`` P, weight tiles reused for all ``tokens``),
-    inputs always valid, output always ready: ``(n / R) * tokens * (R / P) * nb`` cycles
-    of compute, plus the first weight tile's load ``D = (R / P) * nb`` and the tile's
-    ``latency``; later loads hide behind compute.
+    tokens on the tile (``rows`` R, ``lanes`` P, ``blocks_per_cycle`` B, weight tiles
+    reused for all ``tokens``), inputs always valid, output always ready: ``(n / R) *
+    tokens * (R / P) * nb / B`` cycles of compute, plus the first weight tile's load ``D =
+    (R / P) * nb`` (one word per cycle on ``w``, whatever B) and the tile's ``latency``;
+    later loads hide behind compute when ``tokens >= B`` (a tile's ``D`` words arrive in
+    ``D`` cycles behind its ``tokens * D / B`` of compute) and ``R / P >= B`` (a token's
+    ``nb`` blocks behind its ``(R / P) * nb / B``).
 
     Raises
     ------
     ValueError
-        If ``rows`` does not divide ``n`` (the layer program needs whole tiles).
+        If ``rows`` does not divide ``n`` (the layer program needs whole tiles), or, with
+        ``B > 1``, the loads do not hide (``tokens`` or ``R / P`` below ``B``: the model
+        does not cover that).
     """
     if n % rows:
         raise ValueError(f"rows ({rows}) must divide the linear's outputs, not {n}")
+    B = blocks_per_cycle
+    if B > 1 and (tokens < B or rows // lanes < B):
+        raise ValueError(f"the cycle model needs tokens ({tokens}) and rows / lanes "
+                         f"({rows // lanes}) of at least blocks_per_cycle ({B}), where the "
+                         f"loads hide behind compute")
     nb = -(-k_len // block)
     words = rows // lanes * nb
-    return n // rows * tokens * words + words + latency
+    return n // rows * tokens * words // B + words + latency
 
 
 def layer_figures(*, block: int, rows: int, lanes: int, tokens: int,
-                  latency_of: Mapping[int, int]) -> dict:
+                  latency_of: Mapping[int, int], blocks_per_cycle: int = 1) -> dict:
     """MAC utilisation and cycles of one MiniLM encoder layer on the tile, from
     :func:`linear_cycles`.
 
@@ -118,6 +130,8 @@ def layer_figures(*, block: int, rows: int, lanes: int, tokens: int,
     ----------
     block, rows, lanes : int
         The tile's ``k``, ``R``, ``P``.
+    blocks_per_cycle : int
+        The tile's ``B`` (default 1); MAC units are ``P * k * B``.
     tokens : int
         Tokens of the layer, each weight tile reused for all of them (``T = tokens``, as
         ``make layer`` runs it).
@@ -135,25 +149,26 @@ def layer_figures(*, block: int, rows: int, lanes: int, tokens: int,
         over ``P * k * layer_cycles``; below 1 by the first load and the latency per
         linear, and by padding when ``k`` does not divide ``K``).
     """
+    B = blocks_per_cycle
     cycles = sum(linear_cycles(n=n, k_len=k, block=block, rows=rows, lanes=lanes,
-                               tokens=tokens, latency=latency_of[k])
+                               tokens=tokens, latency=latency_of[k], blocks_per_cycle=B)
                  for n, k in MINILM_LINEARS)
     useful = tokens * sum(n * k for n, k in MINILM_LINEARS)
-    steady = sum(n * k for n, k in MINILM_LINEARS) / (
-        lanes * block * layer_cycles_per_token(block=block, lanes=lanes))
-    return {"tokens": tokens,
-            "cycles_per_token": layer_cycles_per_token(block=block, lanes=lanes),
+    per_token = layer_cycles_per_token(block=block, lanes=lanes, blocks_per_cycle=B)
+    steady = sum(n * k for n, k in MINILM_LINEARS) / (lanes * block * B * per_token)
+    return {"tokens": tokens, "cycles_per_token": per_token,
             "steady_utilisation": steady, "layer_cycles": cycles,
-            "layer_utilisation": useful / (lanes * block * cycles)}
+            "layer_utilisation": useful / (lanes * block * B * cycles)}
 
 
 def roofline(*, clock_mhz: float, block: int, lanes: int, w_bits: int, exp_bits: int,
-             tokens: int, bandwidth_gbs: float) -> dict:
+             tokens: int, bandwidth_gbs: float, blocks_per_cycle: int = 1) -> dict:
     """Tokens per second of MiniLM-L6 (:data:`MINILM_LAYERS` layers): the compute roof
     (``clock_mhz`` over the cycles per token of every layer), the weight-traffic roof
     (``bandwidth_gbs`` over the weight bytes per token: every layer's MX weights read once
     per ``tokens`` tokens) and the smaller of the two, with which one binds."""
-    cycles = MINILM_LAYERS * layer_cycles_per_token(block=block, lanes=lanes)
+    cycles = MINILM_LAYERS * layer_cycles_per_token(block=block, lanes=lanes,
+                                                    blocks_per_cycle=blocks_per_cycle)
     compute = clock_mhz * 1e6 / cycles
     per_token = MINILM_LAYERS * weight_bytes_per_layer(w_bits=w_bits, exp_bits=exp_bits,
                                                        block=block) / tokens

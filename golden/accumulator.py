@@ -71,6 +71,34 @@ the same ``n - 1`` units as one sum (the first, finer form trades the term of in
 one at the final maximum). Lossless under the same conditions as one sum: with
 ``G >= max_j E_j - min_j E_j`` every partial sum and the combination's shift are exact, and
 with ``W >= in_width + G + ceil(log2 n)`` neither partial sum nor ``T`` leaves the range.
+
+Four partial sums (``partial_sums=4``, the tile's ``blocks_per_cycle=4``: a lane's four
+accumulators, each taking every fourth block of a row) generalise the two above with
+``P = 4``:
+
+* input ``j`` of a group joins partial sum ``q = j mod P``, which runs the one-sum
+  recurrence on its own inputs, aligned to its own running maximum ``E_q``; saturation is
+  sticky over the group, the first excursion of any partial sum (in input order) deciding;
+* at the group's end ``E = max_q E_q`` over the partial sums that have an input (``min(n,
+  P)`` of them) and ``T = sum_q (A_q >> (E - E_q))`` (floor shifts); then the range check
+  of two partial sums: the group's bound if it saturated, else ``T``'s side's bound if ``T``
+  is out of range, else ``T``. ``P = 2`` is exactly the definition above, ``P = 1`` the
+  one-sum recurrence.
+
+Error bound of ``P`` partial sums (no saturation): with ``P' = min(n, P)`` non-empty
+partial sums of ``n_q`` inputs, partial ``q`` floors ``n_q - 1`` times (each loss below one
+unit at the group's running maximum after that input, as above) and the combination floors
+at most ``P' - 1`` times (the shift of a partial sum whose ``E_q`` is already ``E`` is
+exact, and at least one is), each losing less than ``2**(E - G)``. In all
+``sum_q (n_q - 1) + (P' - 1) = n - P' + P' - 1 = n - 1`` floors, so for every ``P``::
+
+    0 <= V - R < (n - 1) * 2**(E - G)
+
+the same ``n - 1`` units as one sum (``R == V`` for ``n == 1``), in the finer form
+``sum_{j=P'+1..n} 2**(E_max,j - G) + (P' - 1) * 2**(E - G)``. Lossless under the same
+conditions: ``G >= max_j E_j - min_j E_j`` makes every shift exact, and ``W >= in_width + G
++ ceil(log2 n)`` keeps every partial sum and ``T`` in range (``|T| <= n * 2**(in_width - 1
++ G)``).
 """
 
 from __future__ import annotations
@@ -92,8 +120,9 @@ MAX_ACC_WIDTH = 62
 ACC_HEADROOM = 8
 #: Default guard bits below the running maximum exponent.
 DEFAULT_GUARD_BITS = 8
-#: Partial sums a group may be dealt to: 1 (one running sum) or 2 (interleaved).
-PARTIAL_SUMS = (1, 2)
+#: Partial sums a group may be dealt to: 1 (one running sum), 2 (interleaved, or the tile's
+#: two blocks per cycle) or 4 (the tile's four blocks per cycle).
+PARTIAL_SUMS = (1, 2, 4)
 
 
 def default_acc_width(in_width: int, guard_bits: int) -> int:
@@ -219,7 +248,8 @@ def accumulate(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor, *,
     partial_sums : int
         1 (default): one running sum (the hardware's ``align="loop"`` and ``"stall"``);
         2: inputs dealt alternately to two partial sums combined at the group's end
-        (``align="interleave"``).
+        (``align="interleave"``, or the tile's ``blocks_per_cycle=2``); 4: dealt in turn to
+        four partial sums (the tile's ``blocks_per_cycle=4``).
 
     Returns
     -------
@@ -236,7 +266,7 @@ def accumulate(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor, *,
     _check(guard_bits, acc_width, s, e)
     if not isinstance(partial_sums, int) or isinstance(partial_sums, bool) \
             or partial_sums not in PARTIAL_SUMS:
-        raise ValueError(f"partial_sums must be 1 or 2, not {partial_sums!r}")
+        raise ValueError(f"partial_sums must be 1, 2 or 4, not {partial_sums!r}")
     if s.shape[-1] == 0:
         raise ValueError("every group needs at least one input")
     lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
@@ -265,11 +295,15 @@ def accumulate(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor, *,
         out = torch.where(out == 0, excursion(acc[q]), out)
         e_max[q] = torch.maximum(e_max[q], ej)
     total, top = acc[0], e_max[0]
-    if len(acc) == 2:
-        # The partial sum of the smaller maximum is floor-shifted to the larger one.
-        top = torch.maximum(e_max[0], e_max[1])
-        total = (acc[0] >> (top - e_max[0]).clamp(max=MAX_ACC_WIDTH)) + \
-            (acc[1] >> (top - e_max[1]).clamp(max=MAX_ACC_WIDTH))
+    if len(acc) > 1:
+        # Each partial sum is floor-shifted to the largest maximum, then they are added: up
+        # to four terms in [-2**61, 2**61), which int64 holds (a frozen saturated A may
+        # wrap here, but then `out` already decides the result).
+        for e_q in e_max[1:]:
+            top = torch.maximum(top, e_q)
+        total = acc[0] >> (top - e_max[0]).clamp(max=MAX_ACC_WIDTH)
+        for a, e_q in zip(acc[1:], e_max[1:], strict=True):
+            total = total + (a >> (top - e_q).clamp(max=MAX_ACC_WIDTH))
         out = torch.where(out == 0, excursion(total), out)
     total = torch.where(out > 0, hi, torch.where(out < 0, lo, total))
     return AccumResult(sum=total, exponent=top, nan=flag)
@@ -298,8 +332,8 @@ def accumulate_stream(sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tens
     n = max((b - a + 1 for a, b in zip(starts, ends, strict=True)), default=1)
     # Groups are padded at the end with (S = 0, E = 0, no NaN), which changes nothing: code
     # 0 never raises the maximum and adding zero to a value in range leaves it unchanged
-    # (with two partial sums, a padding input that opens partial sum 1 loads A_1 = 0 at
-    # E_1 = 0, which the combination adds as 0 without raising E).
+    # (with several partial sums, a padding input that opens partial sum q loads A_q = 0 at
+    # E_q = 0, which the combination adds as 0 without raising E).
     rows = len(ends)
     grid = {name: torch.zeros((rows, n), dtype=torch.int64) for name in ("s", "e", "f")}
     for r, (a, b) in enumerate(zip(starts, ends, strict=True)):

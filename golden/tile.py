@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from .accumulator import AccumResult
+from .accumulator import PARTIAL_SUMS, AccumResult
 from .cast import cast_blocks
 from .format import MXIntFormat
 from .fp_mac import FLOAT_FORMATS, fp_add
@@ -17,8 +17,11 @@ __all__ = ["tile_bias", "tile_blocks", "tile_mx"]
 
 def tile_blocks(w_man: torch.Tensor, w_exp: torch.Tensor, x_man: torch.Tensor,
                 x_exp: torch.Tensor, fmt_w: MXIntFormat, fmt_x: MXIntFormat, *,
-                guard_bits: int, acc_width: int) -> AccumResult:
-    """``y_t = W x_t`` for every token ``t``: :func:`golden.linear.linear_blocks` per token.
+                guard_bits: int, acc_width: int, blocks_per_cycle: int = 1) -> AccumResult:
+    """``y_t = W x_t`` for every token ``t``: :func:`golden.linear.linear_blocks` per token,
+    each row's ``nb`` block dot products accumulated in ``B = blocks_per_cycle`` partial sums
+    (block ``j`` into partial sum ``j mod B``, combined at the row's end:
+    :func:`golden.accumulator.accumulate` with ``partial_sums=B``).
 
     Parameters
     ----------
@@ -30,16 +33,34 @@ def tile_blocks(w_man: torch.Tensor, w_exp: torch.Tensor, x_man: torch.Tensor,
         Formats of weights and activations (same ``exp_bits`` and ``block``).
     guard_bits, acc_width : int
         Of the accumulators.
+    blocks_per_cycle : int
+        ``B``, the blocks of a row each lane takes per cycle: 1 (default: one running sum
+        in block order), 2 or 4; it must divide ``nb``. Each of a lane's ``B`` accumulators
+        sums every ``B``-th block; their results are combined once per row (largest
+        exponent, floor shifts, add, range check). The error stays below ``(nb - 1)``
+        units of ``2**(exponent - G)`` for every ``B``.
 
     Returns
     -------
     AccumResult
         Shape ``(T, R)``: row ``n`` of token ``t`` is the exact block dot products of
-        row ``n`` with ``x_t`` accumulated in block order, ``sum * 2**(exponent - G -
-        2*bias - (m_w - 2) - (m_x - 2))``.
+        row ``n`` with ``x_t`` accumulated in block order (in ``B`` partial sums),
+        ``sum * 2**(exponent - G - 2*bias - f_w - f_x)``.
+
+    Raises
+    ------
+    ValueError
+        If ``blocks_per_cycle`` is not 1, 2 or 4, or does not divide ``nb``.
     """
+    if isinstance(blocks_per_cycle, bool) or blocks_per_cycle not in PARTIAL_SUMS:
+        raise ValueError(f"blocks_per_cycle must be 1, 2 or 4, not {blocks_per_cycle!r}")
+    nb = w_exp.shape[-1]
+    if nb % blocks_per_cycle:
+        raise ValueError(f"blocks_per_cycle ({blocks_per_cycle}) must divide the blocks per "
+                         f"row, not {nb}")
     ys = [linear_blocks(w_man, w_exp, x_man[t], x_exp[t], fmt_w, fmt_x,
-                        guard_bits=guard_bits, acc_width=acc_width)
+                        guard_bits=guard_bits, acc_width=acc_width,
+                        partial_sums=blocks_per_cycle)
           for t in range(x_man.shape[0])]
     return AccumResult(sum=torch.stack([y.sum for y in ys]),
                        exponent=torch.stack([y.exponent for y in ys]),

@@ -11,9 +11,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
+from golden.accumulator import DEFAULT_GUARD_BITS, PARTIAL_SUMS, accum_in_width, resolve_acc_width
 from golden.tile import tile_blocks
 
+from .accum_merge import MXIntAccumMerge
 from .accumulator import ACC_WIDTH_HELP, MXIntAccumulator, check_acc_fields, operands
 from .bitheap import DEFAULT_ARCH
 from .cast import MXIntCast
@@ -134,14 +135,17 @@ class MXIntTile(wiring.Component):
     blocks per ``C * k`` rows).
 
     **Throughput and latency.** In steady state one block per lane per cycle (``P * k``
-    multiply-accumulates): a token takes :attr:`cycles_per_token` ``= (R/P) * nb`` cycles
-    and a tile ``T`` times that. Loading a tile takes ``D`` cycles of ``w`` and a token's
-    activations ``nb`` cycles of ``x``; both hide behind compute (``D <= T * D`` and
+    multiply-accumulates; ``B`` blocks and ``P * k * B`` with ``blocks_per_cycle=B``, whose
+    loads below hide when ``T >= B`` and ``R/P >= B``): a token takes
+    :attr:`cycles_per_token` ``= (R/P) * nb / B`` cycles and a tile ``T`` times that.
+    Loading a tile takes ``D`` cycles of ``w`` and a token's activations ``nb`` cycles of
+    ``x``; both hide behind compute (``D <= T * D`` and
     ``nb <= (R/P) * nb``), so only the first tile's load and first token are exposed. The
     steady state needs ``w`` to deliver one word per ``T`` compute cycles on average, i.e.
     ``P * k`` weights per ``T`` cycles: the reuse ``T`` divides the weight bandwidth.
     :attr:`latency` cycles pass from the read of a group's last block to its result (two
-    read cycles, the dot product, the accumulator, plus the dequantiser's (6) for
+    read cycles, the dot product, the accumulator, the merge's 3 with ``B > 1``, plus the
+    dequantiser's (6) for
     ``fp32``, plus those and
     the cast's for ``mx``, where a block's result waits for its ``k / P`` groups; plus 6
     for the bias add). The lanes, their converters, adders and casts share one handshake and
@@ -176,6 +180,17 @@ class MXIntTile(wiring.Component):
         ``P``, rows computed in parallel, 1 to 64.
     tokens : int
         ``T``, tokens each weight tile serves, 1 to 65536.
+    blocks_per_cycle : int
+        ``B``, blocks of its row each lane takes per cycle: 1 (default), 2 or 4, dividing
+        ``nb``. Lane ``p`` then has ``B`` dot products and ``B`` accumulators, partial sum
+        ``q`` taking blocks ``q, q + B, ...`` of the row, and a
+        :class:`~hw.accum_merge.MXIntAccumMerge` combining them at the row's end
+        (:func:`golden.tile.tile_blocks` with ``blocks_per_cycle=B``, i.e.
+        :func:`golden.accumulator.accumulate` with ``partial_sums=B``); the weights and
+        activations are ``B`` memories each (item ``i`` of a bank in memory ``i mod B`` at
+        ``i // B``), read together. ``acc_width`` must be at least ``in_width + G +
+        ceil(log2(nb / B))`` (no partial sum saturates). ``w`` and ``x`` still take one word
+        or block per transfer.
     guard_bits, acc_width : int or None
         Of the accumulators (defaults as :class:`~hw.accumulator.MXIntAccumulator`).
     arch, levels_per_stage, primitives
@@ -217,26 +232,33 @@ class MXIntTile(wiring.Component):
                  x_bits: int | None = None, w_bits: int | None = None, exp_bits: int = 8,
                  block: int,
                  k_len: int | None = None, rows: int, lanes: int = 1, tokens: int = 1,
-                 guard_bits: int = DEFAULT_GUARD_BITS, acc_width: int | None = None,
+                 blocks_per_cycle: int = 1, guard_bits: int = DEFAULT_GUARD_BITS,
+                 acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
                  output: str = "accum", out_bits: int | None = None, bias: str = "none",
                  primitives: str = "generic") -> None:
         self.params = TileParams(x_element=x_element, w_element=w_element, x_bits=x_bits,
                                  w_bits=w_bits, exp_bits=exp_bits, block=block,
                                  k_len=k_len, rows=rows, lanes=lanes, tokens=tokens,
-                                 guard_bits=guard_bits, acc_width=acc_width, arch=arch,
+                                 blocks_per_cycle=blocks_per_cycle, guard_bits=guard_bits,
+                                 acc_width=acc_width, arch=arch,
                                  levels_per_stage=levels_per_stage, output=output,
                                  out_bits=out_bits, bias=bias, primitives=primitives)
         # The lanes take the operands as in hw/linear.py (MXINT ones as they always did).
+        # B = blocks_per_cycle dot products and accumulators per lane, lane p's partial sum
+        # q at index p * B + q, and with B > 1 a merge of the B partial sums per lane.
+        B = self.blocks_per_cycle
         ops = lane_operands(self.params)
         self._dots = [MXIntDotProduct(**ops, exp_bits=exp_bits, block=block, arch=arch,
                                       levels_per_stage=levels_per_stage,
                                       primitives=primitives)
-                      for _ in range(lanes)]
+                      for _ in range(lanes * B)]
         self._accs = [MXIntAccumulator(**ops, exp_bits=exp_bits, block=block,
                                        guard_bits=self.guard_bits, acc_width=self.acc_width,
                                        align="loop")
-                      for _ in range(lanes)]
+                      for _ in range(lanes * B)]
+        self._merges = [MXIntAccumMerge(parts=B, acc_width=self.acc_width, exp_bits=exp_bits)
+                        for _ in range(lanes)] if B > 1 else []
         self._convs = []
         self._casts = []
         self._adds = [FloatAdd(exp_bits=8, man_bits=23) for _ in range(lanes)] \
@@ -299,29 +321,34 @@ class MXIntTile(wiring.Component):
 
     @property
     def cycles_per_token(self) -> int:
-        """Steady-state cycles per token, ``(R / P) * nb``."""
-        return self.words
+        """Steady-state cycles per token, ``(R / P) * nb / B``."""
+        return self.words // self.blocks_per_cycle
 
     @property
     def macs_per_cycle(self) -> int:
-        """Multiply-accumulate units, ``P * k``."""
-        return self.lanes * self.block
+        """Multiply-accumulate units, ``P * k * B``."""
+        return self.lanes * self.block * self.blocks_per_cycle
 
     @property
     def latency(self) -> int:
         """Cycles from the read of a group's last block to its result being valid (for
         ``mx``: of the last group of a block)."""
         latency = 2 + self._dots[0].latency + self._accs[0].latency
+        latency += self._merges[0].latency if self._merges else 0
         latency += self._convs[0].latency if self._convs else 0
         latency += self._adds[0].latency if self._adds else 0
         return latency + (self._casts[0].latency if self._casts else 0)
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        k, P, nb, D, T = self.block, self.lanes, self.blocks, self.words, self.tokens
-        for p, (dot, acc) in enumerate(zip(self._dots, self._accs, strict=True)):
-            m.submodules[f"dot{p}"] = dot
-            m.submodules[f"acc{p}"] = acc
+        # With B blocks per cycle, nb and D count reads (B blocks, B words each): the
+        # memories are B wide (B of each, item i in memory i mod B at address i // B).
+        B = self.blocks_per_cycle
+        k, P, nb, D, T = self.block, self.lanes, self.blocks // B, self.words // B, self.tokens
+        for i, (dot, acc) in enumerate(zip(self._dots, self._accs, strict=True)):
+            name = f"{i}" if B == 1 else f"{i // B}_{i % B}"
+            m.submodules[f"dot{name}"] = dot
+            m.submodules[f"acc{name}"] = acc
 
         # Memories: weights in two banks of D words (bank b at b*D), activations in two
         # slots of nb blocks. One write port and one synchronous read port each, no
@@ -329,10 +356,21 @@ class MXIntTile(wiring.Component):
         # only banks and slots that are not full, the compute side reads only full ones).
         w_layout = tile_weight_layout(self.params)
         x_layout = x_block_layout(self.params)
-        m.submodules.w_mem = w_mem = Memory(shape=w_layout, depth=2 * D, init=[])
-        m.submodules.x_mem = x_mem = Memory(shape=x_layout, depth=2 * nb, init=[])
-        w_wr, w_rd = w_mem.write_port(), w_mem.read_port()
-        x_wr, x_rd = x_mem.write_port(), x_mem.read_port()
+        # (Plain loops, no comprehensions over the locals: a local that a comprehension
+        # reads becomes a cell, and Amaranth then cannot name the signals assigned with it.)
+        w_wrs, w_rds, x_wrs, x_rds = [], [], [], []
+        for q in range(B):
+            w_mem = Memory(shape=w_layout, depth=2 * D, init=[])
+            x_mem = Memory(shape=x_layout, depth=2 * nb, init=[])
+            m.submodules["w_mem" if B == 1 else f"w_mem{q}"] = w_mem
+            m.submodules["x_mem" if B == 1 else f"x_mem{q}"] = x_mem
+            w_wr, w_rd = w_mem.write_port(), w_mem.read_port()
+            x_wr, x_rd = x_mem.write_port(), x_mem.read_port()
+            w_wrs.append(w_wr)
+            w_rds.append(w_rd)
+            x_wrs.append(x_wr)
+            x_rds.append(x_rd)
+        low = B.bit_length() - 1  # the memory is an item's low bits, B a power of 2
 
         # Full flags of the two weight banks and the two activation slots: set by the
         # loaders, cleared by the compute side (never the same bit in one cycle: a loader
@@ -343,30 +381,36 @@ class MXIntTile(wiring.Component):
                      x_full.eq((x_full & ~x_clr) | x_set)]
 
         # Weight loader: word `w_idx` of the bank `w_bank` being loaded.
-        w_bank, w_idx = Signal(), Signal(range(D))
-        m.d.comb += [
-            self.w.ready.eq(~w_full.bit_select(w_bank, 1)),
-            w_wr.addr.eq(Mux(w_bank, w_idx + D, w_idx)),
-            w_wr.data.eq(self.w.payload),
-            w_wr.en.eq(self.w.valid & self.w.ready),
-        ]
+        w_bank, w_idx = Signal(), Signal(range(D * B))
+        w_addr, w_sel = (w_idx, None) if B == 1 else (w_idx[low:], w_idx[:low])
+        m.d.comb += self.w.ready.eq(~w_full.bit_select(w_bank, 1))
+        for q, w_wr in enumerate(w_wrs):
+            m.d.comb += [
+                w_wr.addr.eq(Mux(w_bank, w_addr + D, w_addr)),
+                w_wr.data.eq(self.w.payload),
+                w_wr.en.eq(self.w.valid & self.w.ready if w_sel is None else
+                           self.w.valid & self.w.ready & (w_sel == q)),
+            ]
         with m.If(self.w.valid & self.w.ready):
-            with m.If(w_idx == D - 1):
+            with m.If(w_idx == D * B - 1):
                 m.d.sync += [w_idx.eq(0), w_bank.eq(~w_bank)]
                 m.d.comb += w_set.eq(Mux(w_bank, 0b10, 0b01))
             with m.Else():
                 m.d.sync += w_idx.eq(w_idx + 1)
 
         # Activation loader: block `x_idx` of the slot `x_slot` being loaded.
-        x_slot, x_idx = Signal(), Signal(range(nb))
-        m.d.comb += [
-            self.x.ready.eq(~x_full.bit_select(x_slot, 1)),
-            x_wr.addr.eq(Mux(x_slot, x_idx + nb, x_idx)),
-            x_wr.data.eq(self.x.payload),
-            x_wr.en.eq(self.x.valid & self.x.ready),
-        ]
+        x_slot, x_idx = Signal(), Signal(range(nb * B))
+        x_addr, x_sel = (x_idx, None) if B == 1 else (x_idx[low:], x_idx[:low])
+        m.d.comb += self.x.ready.eq(~x_full.bit_select(x_slot, 1))
+        for q, x_wr in enumerate(x_wrs):
+            m.d.comb += [
+                x_wr.addr.eq(Mux(x_slot, x_addr + nb, x_addr)),
+                x_wr.data.eq(self.x.payload),
+                x_wr.en.eq(self.x.valid & self.x.ready if x_sel is None else
+                           self.x.valid & self.x.ready & (x_sel == q)),
+            ]
         with m.If(self.x.valid & self.x.ready):
-            with m.If(x_idx == nb - 1):
+            with m.If(x_idx == nb * B - 1):
                 m.d.sync += [x_idx.eq(0), x_slot.eq(~x_slot)]
                 m.d.comb += x_set.eq(Mux(x_slot, 0b10, 0b01))
             with m.Else():
@@ -381,7 +425,10 @@ class MXIntTile(wiring.Component):
         r_bank, r_slot = Signal(), Signal()
         r_idx, r_blk, r_tok = Signal(range(D)), Signal(range(nb)), Signal(range(T))
         staged, held = Signal(), Signal()
-        w_data, x_data = Signal(w_layout), Signal(x_layout)
+        w_data, x_data = [], []
+        for q in range(B):  # (with B = 1 the names they always had)
+            w_data.append(Signal(w_layout, name=None if B == 1 else f"w_data{q}"))
+            x_data.append(Signal(x_layout, name="x_data" if B == 1 else f"x_data{q}"))
         take = Signal()
         advance = Signal()
         issue = Signal()
@@ -389,14 +436,17 @@ class MXIntTile(wiring.Component):
             take.eq(all_of([dot.a.ready & dot.b.ready for dot in self._dots])),
             advance.eq(~held | take),
             issue.eq(advance & w_full.bit_select(r_bank, 1) & x_full.bit_select(r_slot, 1)),
-            w_rd.addr.eq(Mux(r_bank, r_idx + D, r_idx)),
-            x_rd.addr.eq(Mux(r_slot, r_blk + nb, r_blk)),
-            w_rd.en.eq(advance),
-            x_rd.en.eq(advance),
         ]
+        for w_rd in w_rds:
+            m.d.comb += w_rd.addr.eq(Mux(r_bank, r_idx + D, r_idx))
+        for x_rd in x_rds:
+            m.d.comb += x_rd.addr.eq(Mux(r_slot, r_blk + nb, r_blk))
+        for w_rd, x_rd in zip(w_rds, x_rds, strict=True):
+            m.d.comb += [w_rd.en.eq(advance), x_rd.en.eq(advance)]
         with m.If(advance):
-            m.d.sync += [staged.eq(issue), held.eq(staged), w_data.eq(w_rd.data),
-                         x_data.eq(x_rd.data)]
+            m.d.sync += [staged.eq(issue), held.eq(staged)]
+            for w_rd, x_rd, w_reg, x_reg in zip(w_rds, x_rds, w_data, x_data, strict=True):
+                m.d.sync += [w_reg.eq(w_rd.data), x_reg.eq(x_rd.data)]
         with m.If(issue):
             m.d.sync += r_blk.eq(Mux(r_blk == nb - 1, 0, r_blk + 1))
             with m.If(r_idx == D - 1):  # the token's last read: its slot is free
@@ -411,12 +461,13 @@ class MXIntTile(wiring.Component):
                 m.d.sync += r_idx.eq(r_idx + 1)
 
         field, wbits, _ = weight_field(self.params)
-        for p, dot in enumerate(self._dots):
+        for i, dot in enumerate(self._dots):
+            p, q = divmod(i, B)  # lane p, partial sum q: block q of each read
             m.d.comb += [
-                dot.a.payload.eq(x_data),
+                dot.a.payload.eq(x_data[q]),
                 getattr(dot.b.payload, field).as_value().eq(
-                    getattr(w_data, field).as_value()[p * k * wbits:(p + 1) * k * wbits]),
-                dot.b.payload.exponent.eq(w_data.exponent[p]),
+                    getattr(w_data[q], field).as_value()[p * k * wbits:(p + 1) * k * wbits]),
+                dot.b.payload.exponent.eq(w_data[q].exponent[p]),
                 dot.a.valid.eq(held),
                 dot.b.valid.eq(held),
             ]
@@ -441,21 +492,33 @@ class MXIntTile(wiring.Component):
         with m.If(self._accs[0].i.valid & self._accs[0].i.ready):
             m.d.sync += count.eq(Mux(last, 0, count + 1))
 
+        # With B > 1 each lane's B partial sums are merged (largest exponent, floor shifts,
+        # add, range check) into its result; the merges run in lockstep too.
+        sums = [acc.o for acc in self._accs]
+        if self._merges:
+            for p, merge in enumerate(self._merges):
+                m.submodules[f"merge{p}"] = merge
+                parts = sums[p * B:(p + 1) * B]
+                for q, part in enumerate(parts):
+                    m.d.comb += merge.i.payload[q].eq(part.payload)
+                join_outputs(m, merge.i, parts)
+            sums = [merge.o for merge in self._merges]
+
         if not self._convs:
-            for p, acc in enumerate(self._accs):
+            for p, out in enumerate(sums):
                 m.d.comb += [
-                    self.o.payload.sum[p].eq(acc.o.payload.sum),
-                    self.o.payload.exponent[p].eq(acc.o.payload.exponent),
-                    self.o.payload.nan[p].eq(acc.o.payload.nan),
+                    self.o.payload.sum[p].eq(out.payload.sum),
+                    self.o.payload.exponent[p].eq(out.payload.exponent),
+                    self.o.payload.nan[p].eq(out.payload.nan),
                 ]
-            join_outputs(m, self.o, [acc.o for acc in self._accs])
+            join_outputs(m, self.o, sums)
             return m
 
         # float32: each lane's result rounded once; the converters stay in lockstep.
-        for p, (acc, conv) in enumerate(zip(self._accs, self._convs, strict=True)):
+        for p, (out, conv) in enumerate(zip(sums, self._convs, strict=True)):
             m.submodules[f"fp32_{p}"] = conv
-            m.d.comb += [conv.i.payload.eq(acc.o.payload), conv.i.valid.eq(acc.o.valid),
-                         acc.o.ready.eq(conv.i.ready)]
+            m.d.comb += [conv.i.payload.eq(out.payload), conv.i.valid.eq(out.valid),
+                         out.ready.eq(conv.i.ready)]
         # The float32 results: the converters', or with a bias the adders'.
         results = [(conv.o, conv.o.payload.bits) for conv in self._convs]
         if self._adds:
@@ -592,6 +655,11 @@ class TileParams(Params):
     lanes: int = param(1, help="rows computed in parallel, P", lo=1, hi=64)
     tokens: int = param(1, help="tokens T each weight tile serves (its reuse)", lo=1,
                         hi=MAX_TOKENS, option="--tile-tokens")
+    blocks_per_cycle: int = param(1, lo=1, hi=max(PARTIAL_SUMS), implicit=True,
+                                  help="blocks B of its row each lane takes per cycle, 1, 2 or "
+                                       "4 (dividing ceil(K / k)): B dot products and "
+                                       "accumulators per lane, block j into partial sum j "
+                                       "mod B, merged at the row's end")
     guard_bits: int = guard_bits_param(DEFAULT_GUARD_BITS)
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP)
     arch: str = arch_param()
@@ -613,6 +681,12 @@ class TileParams(Params):
             raise ValueError(f"rows must be a multiple of lanes ({self.lanes}), not {self.rows}")
         if self.k_len is None:
             self._set("k_len", 4 * self.block)
+        B, nb = self.blocks_per_cycle, -(-self.k_len // self.block)
+        if B not in PARTIAL_SUMS:
+            raise ValueError(f"blocks_per_cycle must be 1, 2 or 4, not {B}")
+        if nb % B:
+            raise ValueError(f"blocks_per_cycle ({B}) must divide the blocks per row, "
+                             f"ceil(k_len / block) = {nb}, not leave {nb % B}")
         if self.output == "mx":
             if self.out_bits is None and self.x_element != "int":
                 raise ValueError(f"out_bits must be given with output 'mx' when x_element is "
@@ -631,12 +705,24 @@ class TileParams(Params):
         check_element_scale(self, "x", "w")
         check_acc_fields(self, "x", "w")
         check_sum_fields(self)
+        if B > 1:
+            # A partial sum's result does not say when it saturated, so the merge could not
+            # tell which of two opposite excursions came first (golden's rule): the
+            # partial sums must not saturate at all, n / B inputs of in_width bits.
+            need = accum_in_width(**operands(self, "x", "w")) + self.guard_bits + \
+                (nb // B - 1).bit_length()
+            if self.acc_width < need:
+                raise ValueError(f"acc_width must be at least {need} with blocks_per_cycle "
+                                 f"{B} and {nb // B} blocks per partial sum (dot results, "
+                                 f"guard bits and ceil(log2 {nb // B}): no partial sum may "
+                                 f"saturate), not {self.acc_width}")
 
     @property
     def name(self) -> str:
         name = operands_name("tile", self, "x", "w")
         name += (f"_k{self.block}_K{self.k_len}_R{self.rows}_P{self.lanes}_T{self.tokens}"
-                 f"_g{self.guard_bits}")
+                 + (f"_B{self.blocks_per_cycle}" if self.blocks_per_cycle > 1 else "")
+                 + f"_g{self.guard_bits}")
         if self.acc_width != resolve_acc_width(guard_bits=self.guard_bits, acc_width=None,
                                                **operands(self, "x", "w")):
             name += f"_acc{self.acc_width}"
@@ -669,7 +755,7 @@ UNIT = Unit(
     component=MXIntTile,
     golden=tile_blocks,
     model="sim.units.tile:TileModel",
-    macs=lambda p: p.lanes * p.block,
+    macs=lambda p: p.lanes * p.block * p.blocks_per_cycle,
     packets=_packets,
     command_defaults={"rows": 4, "lanes": 2, "tokens": 2},
 )

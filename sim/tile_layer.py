@@ -315,6 +315,10 @@ def run_cli(args, parser) -> int:
             parser.error(f"{flag} is set by the layer with --top tile --model (K per linear, "
                          f"T = --tokens, float32 output, a float32 bias add for a linear "
                          f"with a bias, native interface): leave it out")
+    if "blocks_per_cycle" in given:
+        parser.error("--blocks-per-cycle does not apply with --top tile --model: the layer is "
+                     "compared with golden.nn, which sums each row in one running sum "
+                     "(blocks per cycle 1)")
     params = {**unit_record(args, parser).kwargs(), "output": "fp32"}
     if any(params.get(f"{side}_element", "int") != "int" for side in ("x", "w")):
         parser.error("--top tile --model runs MXINT formats only (the layer program's "

@@ -4,6 +4,8 @@ mode, Amaranth-simulator and Verilator runs against golden."""
 from __future__ import annotations
 
 import gc
+import inspect
+import types
 import warnings
 
 import pytest
@@ -181,8 +183,8 @@ def test_golden_rejects_bad_arguments():
         accumulate(one << 52, one, one == 0, guard_bits=10, acc_width=62)
     with pytest.raises(ValueError, match="at least one input"):
         accumulate(one[:, :0], one[:, :0], one[:, :0] == 0, guard_bits=0, acc_width=8)
-    for bad in (3, 0, True, "2"):
-        with pytest.raises(ValueError, match=f"partial_sums must be 1 or 2, not {bad!r}"):
+    for bad in (3, 0, 8, True, "2"):
+        with pytest.raises(ValueError, match=f"partial_sums must be 1, 2 or 4, not {bad!r}"):
             accumulate(one, one, one == 0, guard_bits=0, acc_width=8, partial_sums=bad)
 
 
@@ -295,6 +297,127 @@ def test_two_partial_sums_stream_pads_harmlessly():
                           guard_bits=1, acc_width=10, partial_sums=2)
     want = [reference_interleaved(g, 1, 10)[:3] for g in groups]
     assert list(zip(r.sum.tolist(), r.exponent.tolist(), r.nan.tolist(), strict=True)) == want
+
+
+def reference_partials(items: list[tuple[int, int, bool]], guard: int, width: int,
+                       parts: int) -> tuple[int, int, bool, list[int]]:
+    """``parts`` partial sums (golden.accumulator's notes, "Four partial sums"), on Python
+    integers: input j joins partial sum j mod parts, each aligned to its own running
+    maximum; the first excursion of any (in input order) saturates the group; at the end
+    every partial sum is floor-shifted to the largest maximum and they are added, a sum out
+    of range taking its side's bound. Returns (sum, exponent, nan, running maxima)."""
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    acc, e_max, clamp, maxima = [None] * parts, [None] * parts, None, []
+    for j, (s, e, _) in enumerate(items):
+        q, x = j % parts, s << guard
+        if e_max[q] is None:
+            acc[q], e_max[q] = x, e
+        elif e > e_max[q]:
+            acc[q], e_max[q] = (acc[q] >> (e - e_max[q])) + x, e
+        else:
+            acc[q] = acc[q] + (x >> (e_max[q] - e))
+        if clamp is None and not lo <= acc[q] <= hi:
+            clamp = hi if acc[q] > hi else lo
+        maxima.append(max(m for m in e_max if m is not None))
+    top = maxima[-1]
+    total = sum(a >> (top - m) for a, m in zip(acc, e_max, strict=True) if a is not None)
+    if clamp is None and not lo <= total <= hi:
+        clamp = hi if total > hi else lo
+    return (total if clamp is None else clamp), top, any(f for _, _, f in items), maxima
+
+
+def _random_groups(seed: int, count: int, *, wide: bool):
+    """``count`` random groups (guard, width, items), as tests' group_case draws them,
+    without hypothesis: reproducible from ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def pick(lo, hi):
+        return int(torch.randint(lo, hi + 1, (1,), generator=gen))
+
+    for _ in range(count):
+        in_width = pick(2, 40)
+        guard = pick(0, 62 - in_width) if not wide else pick(0, min(20, 62 - in_width))
+        width = pick(in_width + guard, 62) if not wide else 62
+        if wide:
+            in_width = max(min(in_width, 62 - guard - 8), 2)
+        e_hi = (6, 14, 62, 510)[pick(0, 3)]
+        n = pick(1, 40)
+        items = [(pick(-(1 << (in_width - 1)), (1 << (in_width - 1)) - 1), pick(0, e_hi),
+                  bool(pick(0, 1))) for _ in range(n)]
+        if pick(0, 3) == 0 and not wide:   # equal exponents and extreme mantissas: saturation
+            items = [(s if s == 0 else (1 << (in_width - 1)) - 1 if s > 0
+                      else -(1 << (in_width - 1)), 5, f) for s, _, f in items]
+        yield guard, width, items
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_four_partial_sums_match_integer_reference(seed):
+    """partial_sums=4 against the Python-integer reference on 300 random groups (saturating
+    ones included); partial_sums=2 against it too, equal to reference_interleaved (the
+    definition of two did not change)."""
+    print(f"seed {seed}")
+    for guard, width, items in _random_groups(seed, 300, wide=False):
+        assert run_group(items, guard, width, partial_sums=4) == \
+            reference_partials(items, guard, width, 4)[:3], (guard, width, items)
+        assert run_group(items, guard, width, partial_sums=2) == \
+            reference_partials(items, guard, width, 2)[:3] == \
+            reference_interleaved(items, guard, width)[:3]
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_four_partial_sums_error_bound(seed):
+    """Four partial sums, no saturation: 0 <= V - R < sum_{j>=5} 2**(E_max,j - G) +
+    (P' - 1) * 2**(E - G) <= (n - 1) * 2**(E - G), and R == V for one input (scaled by
+    2**G)."""
+    print(f"seed {seed}")
+    for guard, width, items in _random_groups(seed, 300, wide=True):
+        total, e_max, _ = run_group(items, guard, width, partial_sums=4)
+        err = sum(s << (e + guard) for s, e, _ in items) - (total << e_max)
+        maxima = reference_partials(items, guard, width, 4)[3]
+        assert abs(total) < (1 << (width - 1)) - 1, "case must not saturate"
+        if len(items) == 1:
+            assert err == 0
+        else:
+            nonempty = min(len(items), 4)
+            assert 0 <= err < sum(1 << m for m in maxima[nonempty:]) + \
+                ((nonempty - 1) << e_max), (guard, items)
+            assert err < (len(items) - 1) << e_max
+
+
+def test_four_partial_sums_directed():
+    """G = 0, W = 12: the combination's floors, a group shorter than four, saturation."""
+    def four(items):
+        got = run_group(items, 0, 12, partial_sums=4)
+        assert got == reference_partials(items, 0, 12, 4)[:3]
+        return got
+    # partials (3, 1), (1, 1), (1, 1), (0, 2): 1 + 0 + 0 + 0 = 1 at 2 (one sum gives 2)
+    assert four([(3, 1, 0), (1, 1, 0), (1, 1, 0), (0, 2, 0)]) == (1, 2, False)
+    assert run_group([(3, 1, 0), (1, 1, 0), (1, 1, 0), (0, 2, 0)], 0, 12) == (2, 2, False)
+    assert four([(-5, 7, 0), (3, 9, 0), (1, 8, 1)]) == (-2 + 3 + 0, 9, True)
+    assert four([(1000, 5, 0)] * 8) == (2047, 5, False)   # partials 2000 each, T = 8000
+    assert four([(-1024, 5, 0)] * 4) == (-2048, 5, False)  # T = -4096: the bound
+    assert four([(-512, 5, 0)] * 4) == (-2048, 5, False)   # T = -2048 exactly: in range
+
+
+def test_golden_four_partial_sums_fault_is_caught(monkeypatch):
+    """Injected fault: a combination that shifts every partial sum to the FIRST one's
+    maximum instead of the largest is caught by the reference comparison."""
+    import golden.accumulator as ga
+
+    items = [(7, 3, 0), (5, 9, 0), (1, 2, 0), (-6, 4, 0), (3, 1, 0)]
+    good = run_group(items, 2, 20, partial_sums=4)
+    assert good == reference_partials(items, 2, 20, 4)[:3]
+    source = inspect.getsource(ga)
+    old = "            top = torch.maximum(top, e_q)"
+    assert source.count(old) == 1
+    bad = types.ModuleType("golden.accumulator_mutant")
+    bad.__package__ = "golden"
+    exec(compile(source.replace(old, "            pass"), "<mutant>", "exec"), bad.__dict__)
+    r = bad.accumulate(torch.tensor([[s for s, _, _ in items]]),
+                       torch.tensor([[e for _, e, _ in items]]),
+                       torch.tensor([[False] * len(items)]),
+                       guard_bits=2, acc_width=20, partial_sums=4)
+    assert (int(r.sum[0]), int(r.exponent[0])) != reference_partials(items, 2, 20, 4)[:2]
 
 
 # --- golden: properties ----------------------------------------------------------------------

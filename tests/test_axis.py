@@ -29,8 +29,10 @@ SMALL = {
     "fpmac": {"exp_bits": 4, "man_bits": 3},
     "intmac": {"a_bits": 4, "b_bits": 4},
     "intdot": {"a_bits": 4, "b_bits": 4, "block": 4},
+    # two blocks per lane per cycle: this is also the tile's one Verilator run with B = 2
+    # (its B = 1 runs under Verilator in tests/test_tile_layer.py)
     "tile": {"x_bits": 4, "w_bits": 4, "exp_bits": 5, "block": 4, "k_len": 8, "rows": 4,
-             "lanes": 2, "tokens": 2},
+             "lanes": 2, "tokens": 2, "blocks_per_cycle": 2},
 }
 DOT_6_K16 = {"a_bits": 6, "b_bits": 6, "exp_bits": 8, "block": 16}
 

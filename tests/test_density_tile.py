@@ -75,7 +75,9 @@ def shared_elaborations(monkeypatch, elaborations):
      "lanes": 1, "tokens": 3, "output": "fp32"},
     {"x_bits": 2, "w_bits": 2, "exp_bits": 8, "block": 4, "k_len": 10, "rows": 8,
      "lanes": 4, "tokens": 2, "output": "accum"},  # K not a multiple of k
-], ids=["fp32-P1", "accum-P4"])
+    {"x_bits": 2, "w_bits": 2, "exp_bits": 8, "block": 4, "k_len": 16, "rows": 4,
+     "lanes": 2, "tokens": 2, "output": "accum", "blocks_per_cycle": 2},
+], ids=["fp32-P1", "accum-P4", "accum-P2-B2"])
 def test_cycle_model_equals_the_simulator(p):
     """flows.tile.linear_cycles is the Amaranth simulator's count, from reset to the last
     result, of a linear of several weight tiles, each serving `tokens` tokens."""
@@ -91,7 +93,8 @@ def test_cycle_model_equals_the_simulator(p):
     tiles = len(stim["w"]) // dut.words
     assert r["cycles"] == tile_model.linear_cycles(
         n=tiles * p["rows"], k_len=p["k_len"], block=p["block"], rows=p["rows"],
-        lanes=p["lanes"], tokens=p["tokens"], latency=dut.latency)
+        lanes=p["lanes"], tokens=p["tokens"], latency=dut.latency,
+        blocks_per_cycle=p.get("blocks_per_cycle", 1))
     assert r["window"] == r["steps"]  # steady state: no bubble
 
 

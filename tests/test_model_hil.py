@@ -60,6 +60,8 @@ def test_one_corrupted_value_is_caught(sim_build):
      "--bias is set by the layer with --top tile --model"),
     (["--top", "tile", "--model", "minilm", "--layer", "encoder.layer.0", "--wformat",
       "mxfp4"], "--top tile --model runs MXINT formats only"),
+    (["--top", "tile", "--model", "minilm", "--layer", "encoder.layer.0",
+      "--blocks-per-cycle", "2"], "--blocks-per-cycle does not apply with --top tile --model"),
     (["--top", "tile", "--model", "minilm", "--layer", "encoder.layer.0", "--rows", "6"],
      "rows must be a multiple of lanes (4), not 6"),
 ])

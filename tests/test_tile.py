@@ -64,6 +64,16 @@ def params(x_bits=4, w_bits=4, exp_bits=8, block=4, k_len=10, rows=4, lanes=2, t
      r"the MX output is MXINT"),
     ({"output": "fp32", "bias": True}, TypeError,
      r"bias must be a str, one of 'none', 'fp32'; not True"),
+    ({"blocks_per_cycle": 3, "k_len": 12}, ValueError,
+     r"blocks_per_cycle must be 1, 2 or 4, not 3"),
+    ({"blocks_per_cycle": 5}, ValueError, r"blocks_per_cycle must be from 1 to 4, not 5"),
+    ({"blocks_per_cycle": 2.0}, TypeError, r"blocks_per_cycle must be an integer, not 2.0"),
+    ({"blocks_per_cycle": 2, "k_len": 12}, ValueError,
+     r"blocks_per_cycle \(2\) must divide the blocks per row, ceil\(k_len / block\) = 3, "
+     r"not leave 1"),
+    ({"blocks_per_cycle": 4, "k_len": 64, "acc_width": 19}, ValueError,
+     r"acc_width must be at least 20 with blocks_per_cycle 4 and 4 blocks per partial sum "
+     r"\(dot results, guard bits and ceil\(log2 4\): no partial sum may saturate\), not 19"),
 ])
 def test_bad_parameters(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -87,6 +97,13 @@ def test_properties():
     assert biased.latency == fp32.latency + 6 and biased.params.name.endswith("_fp32_biasfp32")
     assert "bias" not in MXIntTile(**params(output="fp32")).params.kwargs()  # old manifests
     assert not hasattr(fp32, "b") and len(biased.b.payload.bits) == 2
+    two = MXIntTile(**params(block=4, k_len=16, rows=8, lanes=2, tokens=5, blocks_per_cycle=2))
+    assert (two.blocks, two.words, two.cycles_per_token, two.macs_per_cycle) == (4, 16, 8, 16)
+    assert len(two._dots) == len(two._accs) == 4 and len(two._merges) == 2
+    assert two.latency == 2 + two._dots[0].latency + two._accs[0].latency + 3
+    assert two.params.name.endswith("_R8_P2_T5_B2_g8")
+    assert "blocks_per_cycle" not in dut.params.kwargs()  # B = 1: the manifest as before
+    assert two.params.kwargs()["blocks_per_cycle"] == 2
 
 
 CASES = [
@@ -118,6 +135,41 @@ def test_amaranth_sim_matches_golden(p, output):
         assert (r["mismatches"], r["missing"], r["protocol_errors"], r["timed_out"]) == \
             (0, 0, [], False), f"seed {seed}: {r['reports']}"
         assert r["checked"] == len(want["o"]) > 0
+
+
+BLOCKS_CASES = [
+    # B = 2, guard bits 2 and exponents over the whole range: the partial sums' floors
+    # differ from one sum's
+    params(x_bits=5, w_bits=3, exp_bits=3, block=3, k_len=12, rows=4, lanes=2, tokens=2,
+           guard_bits=2, blocks_per_cycle=2),
+    params(block=4, k_len=16, rows=4, lanes=1, tokens=3, output="fp32", blocks_per_cycle=4),
+]
+
+
+@pytest.mark.parametrize("p", BLOCKS_CASES, ids=lambda p: "B{blocks_per_cycle}_{output}"
+                         .format(**p))
+def test_amaranth_sim_blocks_per_cycle_matches_golden(p):
+    """B blocks per lane per cycle: golden.tile_blocks with blocks_per_cycle=B (B partial
+    sums per row), random gaps and back-pressure; and the expectation of one running sum
+    would not pass (the case tells the arithmetics apart)."""
+    r, want = _run(p, 5, n=4)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"], r["timed_out"]) == \
+        (0, 0, [], False), r["reports"]
+    assert r["checked"] == len(want["o"]) > 0
+    if p["output"] == "accum":
+        model = model_for({"top": "tile", "parameters": {**p, "blocks_per_cycle": 1}})
+        assert model.expected(model.stimuli(torch.Generator().manual_seed(5), 4)) != want
+
+
+def test_blocks_per_cycle_fault_is_caught():
+    """Injected fault: every dot product of a lane fed the first block of the read (not
+    block q of B) gives mismatches."""
+    bad = _mutant("dot.a.payload.eq(x_data[q]),", "dot.a.payload.eq(x_data[0]),")
+    p = BLOCKS_CASES[0]
+    model = model_for({"top": "tile", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(5), 2)
+    r = run_stream_sim(bad.MXIntTile(**p), stim, model.expected(stim), seed=5)
+    assert r["mismatches"] > 0
 
 
 MX_CASES = [
@@ -355,7 +407,9 @@ def measure(dut: MXIntTile, stimuli: dict, expected: dict, *, max_cycles: int = 
 @pytest.mark.parametrize("p", [
     params(x_bits=4, w_bits=4, block=8, k_len=32, rows=8, lanes=4, tokens=4),
     params(x_bits=4, w_bits=4, block=4, k_len=16, rows=2, lanes=2, tokens=2),  # R = P
-], ids=["R8P4T4", "R2P2T2"])
+    params(x_bits=4, w_bits=4, block=4, k_len=16, rows=4, lanes=2, tokens=2,
+           blocks_per_cycle=2),                                                    # B = 2
+], ids=["R8P4T4", "R2P2T2", "R4P2T2B2"])
 def test_steady_state_mac_utilisation(p):
     """With T >= P, inputs always valid and no back-pressure, the lanes take a block in
     every cycle from the first to the last (the loads of the next weight tile and token hide
@@ -434,3 +488,70 @@ def test_roofline_arithmetic():
     assert r["weight_bytes_per_token"] == 6 * 1769472 * (1 + 1 / 32) / 32
     assert r["tokens_s"] == min(r["compute_tokens_s"], r["memory_tokens_s"])
     assert r["bound"] == "compute"
+
+
+@pytest.mark.parametrize("parts", [2, 4])
+def test_accum_merge_is_goldens_combination(parts):
+    """hw.accum_merge alone, in the Amaranth simulator with random gaps and back-pressure:
+    B results (A_q, E_q, nan_q) merged equal golden.accumulate with partial_sums=B of B
+    inputs at G = 0 (each input is then its own partial sum, A_q = S_q), i.e. golden's
+    combination: the largest exponent, floor shifts clamped far past the width (exponents
+    0 to 31 past a 4-bit amount, W = 10), the sum's range check on both sides."""
+    from golden.accumulator import accumulate
+    from hw.accum_merge import MXIntAccumMerge
+
+    W, seed = 10, 40 + parts
+    print(f"seed {seed}")
+    gen = torch.Generator().manual_seed(seed)
+    n = 120
+    sums = torch.randint(-(1 << (W - 1)), 1 << (W - 1), (n, parts), generator=gen)
+    sums[:8] = (1 << (W - 1)) - 1            # every partial at the top: T far above
+    sums[8:16] = -(1 << (W - 1))             # and at the bottom
+    exps = torch.randint(0, 32, (n, parts), generator=gen)
+    exps[:16] = 3                            # equal exponents, so that T leaves the range
+    nans = torch.rand((n, parts), generator=gen) < 0.05
+    want = accumulate(sums, exps, nans, guard_bits=0, acc_width=W, partial_sums=parts)
+    assert int((want.sum == (1 << (W - 1)) - 1).sum()) >= 8   # the bounds are reached
+    assert int((want.sum == -(1 << (W - 1))).sum()) >= 8
+    dut = MXIntAccumMerge(parts=parts, acc_width=W, exp_bits=4)
+    got = []
+
+    async def bench(ctx):
+        sent = 0
+        for _ in range(20 * n):
+            gap = bool(torch.rand(1, generator=gen) < 0.3)
+            ctx.set(dut.o.ready, bool(torch.rand(1, generator=gen) >= 0.3))
+            if sent < n:
+                for q in range(parts):
+                    ctx.set(dut.i.payload[q].sum, int(sums[sent, q]))
+                    ctx.set(dut.i.payload[q].exponent, int(exps[sent, q]))
+                    ctx.set(dut.i.payload[q].nan, int(nans[sent, q]))
+            ctx.set(dut.i.valid, sent < n and not gap)
+            _, _, iv, ir, ov, orr, s, e, f = await ctx.tick().sample(
+                dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready, dut.o.payload.sum,
+                dut.o.payload.exponent, dut.o.payload.nan)
+            sent += bool(iv and ir)
+            if ov and orr:
+                got.append((int(s), int(e), bool(f)))
+            if len(got) == n:
+                break
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == list(zip(want.sum.tolist(), want.exponent.tolist(), want.nan.tolist(),
+                           strict=True))
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    ({"parts": 3}, ValueError, r"parts must be 2 or 4, not 3"),
+    ({"parts": True}, ValueError, r"parts must be 2 or 4, not True"),
+    ({"acc_width": 63}, ValueError, r"acc_width must be from 1 to 62, not 63"),
+    ({"exp_bits": 9}, ValueError, r"exp_bits must be from 2 to 8, not 9"),
+])
+def test_accum_merge_bad_parameters(kwargs, exc, match):
+    from hw.accum_merge import MXIntAccumMerge
+
+    with pytest.raises(exc, match=match):
+        MXIntAccumMerge(**{"parts": 2, "acc_width": 10, "exp_bits": 3, **kwargs})

@@ -108,6 +108,9 @@ class TileModel:
     :class:`sim.units.linear.LinearModel` (finite codes of both signs, now and then an
     E4M3 NaN or an E5M2 infinity or NaN code).
 
+    With ``blocks_per_cycle`` ``B`` above 1 the expectation sums each row in ``B`` partial
+    sums (:func:`golden.tile.tile_blocks`); the stimuli do not change.
+
     With ``bias="fp32"`` each tile has ``R`` float32 biases on ``b``
     (:func:`tile_biases`) and the expectation is :func:`golden.tile.tile_bias` of the
     float32 results.
@@ -135,6 +138,7 @@ class TileModel:
         self.nb = -(-self.k_len // self.k)
         self.rows, self.lanes = params["rows"], params.get("lanes", 1)
         self.tokens = params.get("tokens", 1)
+        self.blocks_per_cycle = params.get("blocks_per_cycle", 1)
         self.output = params.get("output", "accum")
         self.bias = params.get("bias", "none")
         if self.bias != "none":
@@ -201,7 +205,8 @@ class TileModel:
     def _fp32(self, w_m, w_e, x_m, x_e) -> torch.Tensor:
         """The float32 results (before a bias) of one tile, ``(T, R)``."""
         y = tile_blocks(w_m, w_e, x_m, x_e, self.fmt_w, self.fmt_x,
-                        guard_bits=self.guard_bits, acc_width=self.acc_width)
+                        guard_bits=self.guard_bits, acc_width=self.acc_width,
+                        blocks_per_cycle=self.blocks_per_cycle)
         return linear_fp32(y, self.fmt_w, self.fmt_x, guard_bits=self.guard_bits)
 
     def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
@@ -219,7 +224,8 @@ class TileModel:
             x_m = torch.tensor([v[self.x_field] for v in x]).reshape(T, nb, k)
             x_e = torch.tensor([v["exponent"] for v in x]).reshape(T, nb)
             y = tile_blocks(w_m, w_e, x_m, x_e, self.fmt_w, self.fmt_x,
-                            guard_bits=self.guard_bits, acc_width=self.acc_width)
+                            guard_bits=self.guard_bits, acc_width=self.acc_width,
+                            blocks_per_cycle=self.blocks_per_cycle)
             bits = mx = None
             if self.output != "accum":
                 bits = linear_fp32(y, self.fmt_w, self.fmt_x, guard_bits=self.guard_bits)

@@ -474,6 +474,28 @@ def test_double_buffer_proof_fails_on_a_broken_tile(tmp_path, old, new):
         "FAILED"
 
 
+def test_bias_buffer_proved_bounded(tmp_path):
+    """Bounded proof (first 16 cycles, every valid/ready/reset pattern of the result
+    source, b and o) that each result entering the bias adder comes with its group's bias
+    of its tile; not vacuous: within the bound the adder takes results of three tiles."""
+    from sim.formal.tile_buffer import prove_tile_buffers, reach
+
+    assert prove_tile_buffers(workdir=tmp_path / "proof", bias=True) == "PROVED"
+    assert reach(taken=2 * 2 * 2, workdir=tmp_path / "reach", bias=True)
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("b_ok.eq(b_full.bit_select(nxt_bank, 1))", "b_ok.eq(1)"),  # read before loaded
+    ("b_rd.addr.eq(Mux(nxt_bank, nxt_grp + G, nxt_grp))", "b_rd.addr.eq(nxt_grp)"),
+    ("b_clr.eq(Mux(take & end_tile,", "b_clr.eq(Mux(take & end_tok,"),  # freed too early
+], ids=["before-load", "bank", "early-release"])
+def test_bias_buffer_proof_fails_on_a_broken_tile(tmp_path, old, new):
+    from sim.formal.tile_buffer import prove_tile_buffers
+
+    assert prove_tile_buffers(workdir=tmp_path, component=_mutant(old, new).MXIntTile,
+                              bias=True) == "FAILED"
+
+
 def test_roofline_arithmetic():
     """benchmarks.tile's MiniLM figures: a layer is 1769472 MACs per token, so 13824 cycles
     on 4 lanes of 32; its MXINT8 weights are 1769472 bytes plus one byte per block."""

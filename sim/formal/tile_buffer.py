@@ -1,9 +1,10 @@
-"""Bounded proof of the tile's double buffers: every block a lane computes with is the one the
-tile must use, whatever the valid/ready/reset pattern.
+"""Bounded proofs of the tile's double buffers: every block a lane computes with, and every
+bias its result is added to, is the one the tile must use, whatever the valid/ready/reset
+pattern.
 
 Usage::
 
-    python -m sim.formal.tile_buffer [--steps N] [--timeout S] [--workdir DIR]
+    python -m sim.formal.tile_buffer [--bias] [--steps N] [--timeout S] [--workdir DIR]
 
 The harness (an Amaranth module, independent of the tile's control: plain counters)
 drives a small :class:`hw.tile.MXIntTile` (``k = 1``, ``P = 1``, ``K = 2`` so ``nb = 2``,
@@ -26,6 +27,21 @@ six times). Bounded: the memories' contents and the
 counters are not related by an invariant, so induction cannot close.
 :func:`reach` shows the bound is not vacuous: some trace takes more than two tiles' blocks
 within it.
+
+``--bias`` proves the bias buffer: :class:`BiasBufferHarness` builds the tile's bias
+stage (its memory, loader, output counters and adder; ``MXIntTile._bias_add``) on
+:data:`BIAS_PARAMS` (``output="fp32"``, ``bias="fp32"``, ``R = 2`` rows on one lane, so
+``G = 2`` groups and a bias word per group, ``T = 2``) and feeds it results from a
+stream source whose ``valid`` is free (held until taken, as a stream must) instead of the
+tile's arithmetic: the bias stage sees only the results' handshake, and without the dot
+products, accumulators and float32 converters in front a bounded trace reaches many
+more tiles (the whole tile with its float32 path did not finish 28 cycles in 10
+minutes). The ``n``-th ``b`` transfer's payload is ``n`` (in its low :data:`COUNT_BITS`
+bits), and the harness asserts that the ``c``-th result entering the adder comes with
+bias word ``(c // (T * G)) * G + c mod G`` (the tile's groups in order, for each of its
+``T`` tokens). A bias bank reloaded before its tile's last result, read before it is
+full or from the wrong bank, or a group read out of turn, breaks it. :func:`reach` with
+``bias=True`` shows that a trace within the bound adds results of more than two tiles.
 """
 
 from __future__ import annotations
@@ -36,16 +52,23 @@ import tempfile
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import Assert, Elaboratable, Module, Mux, Signal
+from amaranth.hdl import Assert, Elaboratable, Module, Mux, Signal, unsigned
+from amaranth.lib import stream
 
 from .yosys import run_yosys
 
-__all__ = ["PARAMS", "TileBufferHarness", "prove_tile_buffers", "reach"]
+__all__ = ["BIAS_PARAMS", "PARAMS", "BiasBufferHarness", "TileBufferHarness",
+           "prove_tile_buffers", "reach"]
 
 #: The tile the proof runs on.
 PARAMS = {"x_bits": 2, "w_bits": 2, "exp_bits": 2, "block": 1, "k_len": 2, "rows": 1,
           "lanes": 1, "tokens": 2}
 DEFAULT_STEPS = 16
+#: The tile whose bias stage the bias proof runs on.
+BIAS_PARAMS = {**PARAMS, "rows": 2, "output": "fp32", "bias": "fp32"}
+#: Bits of the bias words' counting payloads (the rest are 0): more than the words a
+#: bounded trace can load, and the bits above fall out of the proof's cone.
+COUNT_BITS = 6
 
 
 class TileBufferHarness(Elaboratable):
@@ -59,11 +82,12 @@ class TileBufferHarness(Elaboratable):
         self.tile = component(**PARAMS)
         self.bound = bound
         self.w_valid, self.x_valid, self.o_ready = Signal(), Signal(), Signal()
+        self.ports = [self.w_valid, self.x_valid, self.o_ready]
 
     def elaborate(self, platform) -> Module:
         m = Module()
         m.submodules.tile = t = self.tile
-        T, D, nb = PARAMS["tokens"], t.words, t.blocks
+        T, D, nb = t.tokens, t.words, t.blocks
         w_bits, x_bits = len(t.w.payload.as_value()), len(t.x.payload.as_value())
         w_count, x_count = Signal(w_bits), Signal(x_bits)
         m.d.comb += [t.w.valid.eq(self.w_valid), t.w.payload.as_value().eq(w_count),
@@ -101,11 +125,64 @@ class TileBufferHarness(Elaboratable):
         return m
 
 
-def _sat(harness: TileBufferHarness, steps: int, workdir: Path, timeout: float) -> tuple:
+class BiasBufferHarness(Elaboratable):
+    """The tile's bias stage, fed by a free result source, with counting bias words and the
+    assertion (see the module notes). ``bound``: also assert that the adder takes at most
+    ``bound`` results (for :func:`reach`)."""
+
+    def __init__(self, component: type | None = None, *, bound: int | None = None) -> None:
+        if component is None:
+            from hw.tile import MXIntTile as component
+        self.tile = component(**BIAS_PARAMS)
+        # The tile's arithmetic is not elaborated here: silence Amaranth's unused warnings.
+        for part in vars(self.tile).values():
+            for unit in part if isinstance(part, list) else [part]:
+                if isinstance(unit, Elaboratable):
+                    unit._MustUse__silence = True
+        self.bound = bound
+        self.r_valid, self.b_valid, self.o_ready = Signal(), Signal(), Signal()
+        self.ports = [self.r_valid, self.b_valid, self.o_ready]
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        t = self.tile
+        T, G = t.tokens, t.groups
+        # The result source: valid is free, but held until the result is taken.
+        result = stream.Signature(unsigned(32)).create()
+        held = Signal()
+        m.d.comb += result.valid.eq(self.r_valid | held)
+        m.d.sync += held.eq(result.valid & ~result.ready)
+        (out, _), = t._bias_add(m, [(result, result.payload)])
+        m.d.comb += out.ready.eq(self.o_ready)
+
+        b = t.b.payload.as_value()
+        b_count, tile_base = Signal(COUNT_BITS), Signal(COUNT_BITS)
+        m.d.comb += [t.b.valid.eq(self.b_valid), b.eq(b_count)]
+        with m.If(t.b.valid & t.b.ready):
+            m.d.sync += b_count.eq(b_count + 1)
+        grp, tok, added = Signal(range(G)), Signal(range(T)), Signal(8)
+        add = t._adds[0].i
+        with m.If(add.valid & add.ready):
+            m.d.sync += added.eq(added + 1)
+            with m.If(grp == G - 1):
+                m.d.sync += grp.eq(0)
+                with m.If(tok == T - 1):
+                    m.d.sync += [tok.eq(0), tile_base.eq(tile_base + G)]
+                with m.Else():
+                    m.d.sync += tok.eq(tok + 1)
+            with m.Else():
+                m.d.sync += grp.eq(grp + 1)
+        with m.If(add.valid):
+            m.d.comb += Assert(add.payload.c[:COUNT_BITS] == tile_base + grp, "bias word")
+        if self.bound is not None:
+            m.d.comb += Assert(added <= self.bound, "bound")
+        return m
+
+
+def _sat(harness, steps: int, workdir: Path, timeout: float) -> tuple:
     workdir.mkdir(parents=True, exist_ok=True)
-    ports = [harness.w_valid, harness.x_valid, harness.o_ready]
-    (workdir / "tile_buffer.il").write_text(rtlil.convert(harness, ports=ports, name="top"),
-                                            encoding="utf-8")
+    (workdir / "tile_buffer.il").write_text(
+        rtlil.convert(harness, ports=harness.ports, name="top"), encoding="utf-8")
     script = "\n".join([
         "read_rtlil tile_buffer.il", "hierarchy -check -top top", "proc -norom",
         "chformal -lower", "flatten", "memory", "opt",
@@ -115,23 +192,33 @@ def _sat(harness: TileBufferHarness, steps: int, workdir: Path, timeout: float) 
     return run_yosys(workdir, "tile_buffer.ys", workdir / "tile_buffer.log", timeout)
 
 
+def _harness(component: type | None, bound: int | None, bias: bool):
+    return (BiasBufferHarness if bias else TileBufferHarness)(component, bound=bound)
+
+
 def prove_tile_buffers(*, steps: int = DEFAULT_STEPS, timeout: float = 600.0,
-                       workdir: Path, component: type | None = None) -> str:
+                       workdir: Path, component: type | None = None,
+                       bias: bool = False) -> str:
     """``"PROVED"``, ``"FAILED"`` or ``"TIMEOUT"`` for the first ``steps`` cycles
-    (``component``: a tile class other than :class:`hw.tile.MXIntTile`, e.g. a mutant)."""
-    return _sat(TileBufferHarness(component), steps, workdir, timeout)[0]
+    (``component``: a tile class other than :class:`hw.tile.MXIntTile`, e.g. a mutant;
+    ``bias``: the bias buffer's proof, :class:`BiasBufferHarness`)."""
+    return _sat(_harness(component, None, bias), steps, workdir, timeout)[0]
 
 
 def reach(*, taken: int, steps: int = DEFAULT_STEPS, timeout: float = 600.0,
-          workdir: Path) -> bool:
+          workdir: Path, bias: bool = False) -> bool:
     """Whether some trace of ``steps`` cycles has the lane take more than ``taken`` blocks
-    (the assertion ``taken <= bound`` fails)."""
-    return _sat(TileBufferHarness(bound=taken), steps, workdir, timeout)[0] == "FAILED"
+    (with ``bias``: the adder take more than ``taken`` results), i.e. the assertion
+    ``taken <= bound`` fails."""
+    return _sat(_harness(None, taken, bias), steps, workdir, timeout)[0] == "FAILED"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim.formal.tile_buffer",
                                      description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bias", action="store_true",
+                        help="prove the bias buffer (the tile's bias stage, BIAS_PARAMS) "
+                             "instead of the weight and activation buffers")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                         help="cycles from reset (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds")
@@ -140,8 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.steps <= 200:
         parser.error(f"--steps must be from 1 to 200, not {args.steps}")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="tile_buffer_"))
-    status = prove_tile_buffers(steps=args.steps, timeout=args.timeout, workdir=workdir)
-    print(f"{status} tile double buffers, first {args.steps} cycles (bounded), "
+    status = prove_tile_buffers(steps=args.steps, timeout=args.timeout, workdir=workdir,
+                                bias=args.bias)
+    what = "tile bias buffer" if args.bias else "tile double buffers"
+    print(f"{status} {what}, first {args.steps} cycles (bounded), "
           f"{workdir / 'tile_buffer.log'}")
     return 0 if status == "PROVED" else 1
 

@@ -3,6 +3,7 @@ canonical ``levels_per_stage``. One text per concept (see the glossary in docs/a
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS, SCALE_BITS
@@ -92,6 +93,16 @@ def check_sum_fields(p) -> None:
     if primitives != "generic" and p.arch != "heap":
         raise ValueError(f"primitives {primitives!r} needs arch 'heap' (the tree instantiates no "
                          f"primitives), not {p.arch!r}")
+    if primitives == "ecp5":
+        # The ECP5 heap's tiles are row pairs of integer operands (hw.bitheap); name the
+        # operands by their options, not by the record's fields.
+        minifloats = [f"{ELEMENTS[e].family} ({e})" for e in
+                      (getattr(p, f.name) for f in fields(p) if f.name.endswith("_element"))
+                      if e != "int"]
+        if minifloats:
+            raise ValueError(f"primitives 'ecp5' needs MXINT operands, not "
+                             f"{' and '.join(minifloats)} (--format/--aformat/--wformat); use "
+                             f"primitives 'generic' or 'xc7' with an MXFP operand")
     p._set("levels_per_stage", fold_sum_levels(p))
 
 

@@ -83,3 +83,13 @@ def test_booth_chains_checker_catches_a_wrong_product():
     # the product's LSB flipped whenever it is 9 (1 x 9, 3 x 3, 9 x 1)
     bad = _chains_mismatches(4, 4, pairs, fault=lambda p: p ^ (p == 9))
     assert sorted(bad) == [(1, 9, 8), (3, 3, 8), (9, 1, 8)]
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    ({"wa": 0}, ValueError, r"wa must be from 1 to 32, not 0"),
+    ({"wb": 33}, ValueError, r"wb must be from 1 to 32, not 33"),
+    ({"wa": 2.0}, TypeError, r"wa must be an integer, not 2.0"),
+])
+def test_booth_chains_bad_widths(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        BoothChains(**{"wa": 8, "wb": 8, **kwargs})

@@ -406,7 +406,7 @@ class FloatMacParams(Params):
     def name(self) -> str:
         return (f"fp_mac_e{self.exp_bits}_m{self.man_bits}"
                 + ("_ftz" if self.subnormals == "flush" else "")
-                + ("_mulgeneric" if self.multiplier == "generic" else ""))
+                + ("" if self.multiplier == "heap" else f"_mul{self.multiplier}"))
 
 
 expose(FloatMultiplyAdd, FloatMacParams)

@@ -54,6 +54,9 @@ def test_properties():
     # the Booth product's two chains of 7 and 6 rows: 8 registers, 6 more than stage 2
     assert [FloatMultiplyAdd(exp_bits=8, man_bits=m, multiplier="booth", subnormals=sub).latency
             for m in (23, 7) for sub in ("keep", "flush")] == [18, 16, 14, 12]
+    assert [FloatMultiplyAdd(exp_bits=8, man_bits=23, multiplier=mul, subnormals="flush")
+            .params.name for mul in ("heap", "generic", "booth")] == [
+        "fp_mac_e8_m23_ftz", "fp_mac_e8_m23_ftz_mulgeneric", "fp_mac_e8_m23_ftz_mulbooth"]
     assert FP32.nan == 0x7FC00000 and BF16.nan == 0x7FC0 and FP16.nan == 0x7E00
     assert E4M3.nan == 0x7C and E4M3.inf == 0x78 and E4M3.max_finite == 0x77
 

@@ -304,6 +304,24 @@ def test_amaranth_sim_matches_golden(seed, exp_bits, man_bits, multiplier, subno
     assert r["checked"] == len(stim["i"])
 
 
+def test_amaranth_sim_booth_ftz_matches_torch():
+    """The fp32 baseline as flows.sweep builds it on xc7 (Booth product, flush-to-zero)
+    against torch's own float32 ``a * b + c`` (operands, product and sum flushed by hand;
+    a NaN expected as the canonical NaN), not through golden: directed specials and random
+    patterns."""
+    p = {"exp_bits": 8, "man_bits": 23, "multiplier": "booth", "subnormals": "flush"}
+    model = FloatMacModel(p)
+    stim = model.stimuli(torch.Generator().manual_seed(17), 300)
+    a, b, c = (torch.tensor([x[k] for x in stim["i"]], dtype=torch.int64) for k in "abc")
+    ta, tb, tc = (_flush_torch(_to_torch(x, torch.float32, 32)) for x in (a, b, c))
+    want = _flush_torch(_flush_torch(ta * tb) + tc)
+    bits = torch.where(torch.isnan(want), FP32.nan, _from_torch(want, 32))
+    r = run_stream_sim(FloatMultiplyAdd(**p), stim, {"o": [{"r": int(v)} for v in bits]},
+                       seed=17)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), r["reports"]
+    assert r["checked"] == len(stim["i"]) and bool(torch.isnan(want).any())
+
+
 def test_amaranth_sim_catches_wrong_expectation():
     p = {"exp_bits": 8, "man_bits": 23}
     model = FloatMacModel(p)

@@ -157,7 +157,9 @@ class FloatMultiplyAdd(wiring.Component):
     stages 3 to 6 become two: (3) a one-bit normalisation, the exponent ``E`` and the
     nearest-even increment; (4) the packed sum as in stage 6, and below the normal range
     a signed zero, except ``E = 0`` with all ``P`` significand bits set, which IEEE rounds
-    up to the smallest normal. Stage 12 flushes a subnormal sum to a zero of its sign.
+    up to the smallest normal. Stage 10 counts the sum's leading zeros without the stopper
+    and stage 12 flushes a sum normalised below exponent 1 (subnormal, exact) to a zero of
+    its sign.
 
     Throughput is one operation per cycle. The pipeline stalls as a whole when the output
     is valid and not ready.

@@ -304,6 +304,17 @@ def test_amaranth_sim_matches_golden(seed, exp_bits, man_bits, multiplier, subno
     assert r["checked"] == len(stim["i"])
 
 
+def test_amaranth_sim_flush_exhaustive_e2m1():
+    """Every (a, b, c) of the 4-bit format e = 2, f = 1, flushed, Booth product: each
+    flush, rounding, overflow and cancellation case the format has (4,096 triples)."""
+    p = {"exp_bits": 2, "man_bits": 1, "multiplier": "booth", "subnormals": "flush"}
+    stim = {"i": [{"a": a, "b": b, "c": c} for a in range(16) for b in range(16)
+                  for c in range(16)]}
+    r = run_stream_sim(FloatMultiplyAdd(**p), stim, FloatMacModel(p).expected(stim), seed=1)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"], r["checked"]) == \
+        (0, 0, [], 4096), r["reports"]
+
+
 def test_amaranth_sim_booth_ftz_matches_torch():
     """The fp32 baseline as flows.sweep builds it on xc7 (Booth product, flush-to-zero)
     against torch's own float32 ``a * b + c`` (operands, product and sum flushed by hand;

@@ -84,13 +84,13 @@ class Baseline:
 
 #: The fp32/bf16 multiply-adds as vendors ship them: subnormals flushed to zero. On xc7 the
 #: significand product is radix-4 Booth rows subtracted in two registered carry chains
-#: (hw.booth.BoothChains), one LUT per row bit: fp32 1,026 LUTs against 1,511 with the bit
-#: heap of LUT tiles, bf16 357 against 392 (2026-12-05). On the LUT4 families the
+#: (hw.booth.BoothChains), one LUT per row bit: fp32 973 LUTs against 1,456 with the bit
+#: heap of LUT tiles, bf16 347 against 371 (2026-12-05). On the LUT4 families the
 #: multiply-adds take Yosys's generic multiplier. A family's parameters serve both modes,
-#: and on ECP5 the generic multiplier is the smaller with DSPs (fp32: 1,021 LUT4s and 12
-#: DSPs) but not LUT-only, where the Booth fp32 would be 272 LUT4 sites smaller (1,362 LUT4
-#: + 342 CCU2C = 2,046 sites, against 1,836 + 241 = 2,318; the heap 2,639 LUT4s). bf16 on
-#: ECP5: Booth 415 + 129 = 673 sites, generic 447 + 110 = 667.
+#: and on ECP5 the generic multiplier is the smaller with DSPs (fp32: 976 LUT4s and 12
+#: DSPs) but not LUT-only, where the Booth fp32 would be 273 LUT4 sites smaller (1,325 LUT4
+#: + 337 CCU2C = 1,999 sites, against 1,800 + 236 = 2,272). bf16 on ECP5, generic: 436 +
+#: 107 = 650 sites (Booth, before the flushed adder lost its stopper: 673 against 667).
 #: The int8/int4 MACs take the radix-4 Booth product (hw.booth), the smallest of the three
 #: for one product on both families.
 _FLUSHED_BOOTH = {"multiplier": "booth", "subnormals": "flush"}

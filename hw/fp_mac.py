@@ -211,7 +211,8 @@ class FloatMultiplyAdd(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from an input transfer to its result being valid: 12 with the generic
-        multiplier, 2 fewer with subnormals flushed, plus the heap's stages beyond 2."""
+        multiplier, 2 fewer with subnormals flushed, plus the heap's or the Booth product's
+        stages beyond 2 (fp32 Booth: 6)."""
         return self._latency
 
     def elaborate(self, platform) -> Module:

@@ -234,8 +234,9 @@ def to_markdown(report: Mapping) -> str:
                      "SQNR t3 dB"] + (["model cos mean"] if model else []),
                     base_rows, "lllllrrrr")
     lines += ["", "fp32 and bf16: multiply-add with subnormals flushed to zero (as vendors' "
-              "FP operators), the significand product a bit heap on xc7 and Yosys's "
-              "multiplier on ECP5 and iCE40 (smaller there); int8 and int4: the "
+              "FP operators), the significand product radix-4 Booth rows in registered "
+              "carry chains on xc7 (hw.booth.BoothChains) and Yosys's multiplier on ECP5 "
+              "and iCE40 (smaller there with DSPs); int8 and int4: the "
               "product a radix-4 Booth multiplier (hw/booth.py). fp32 generic and int8 "
               "generic: the earlier baselines, Yosys's generic multipliers, fp32 with IEEE "
               "subnormals.", "",

@@ -82,20 +82,25 @@ class Baseline:
     target_params: Mapping = dataclasses.field(default_factory=dict)
 
 
-#: The fp32/bf16 multiply-adds as vendors ship them: subnormals flushed to zero; every
-#: product (significands, integers) a bit heap of LUT tiles, as the MXINT units' are, on
-#: xc7. On the LUT4 families the fp32 significand heap is larger than Yosys's generic
-#: multiplier (ECP5 LUT-only, flush-to-zero: 2,639 against 1,836 LUT4s), so there the
-#: multiply-adds take the generic one. The int8/int4 MACs take the radix-4 Booth product
-#: (hw.booth), the smallest of the three for one product on both families.
-_FLUSHED_HEAP = {"multiplier": "heap", "subnormals": "flush"}
+#: The fp32/bf16 multiply-adds as vendors ship them: subnormals flushed to zero. On xc7 the
+#: significand product is radix-4 Booth rows subtracted in two registered carry chains
+#: (hw.booth.BoothChains), one LUT per row bit: fp32 973 LUTs against 1,456 with the bit
+#: heap of LUT tiles, bf16 347 against 371 (2026-12-05). On the LUT4 families the
+#: multiply-adds take Yosys's generic multiplier. A family's parameters serve both modes,
+#: and on ECP5 the generic multiplier is the smaller with DSPs (fp32: 976 LUT4s and 12
+#: DSPs) but not LUT-only, where the Booth fp32 would be 273 LUT4 sites smaller (1,325 LUT4
+#: + 337 CCU2C = 1,999 sites, against 1,800 + 236 = 2,272). bf16 on ECP5, generic: 436 +
+#: 107 = 650 sites (Booth, before the flushed adder lost its stopper: 673 against 667).
+#: The int8/int4 MACs take the radix-4 Booth product (hw.booth), the smallest of the three
+#: for one product on both families.
+_FLUSHED_BOOTH = {"multiplier": "booth", "subnormals": "flush"}
 _LUT4_GENERIC = {"ecp5": {"multiplier": "generic"}, "ice40": {"multiplier": "generic"}}
 
 BASELINES = (
     Baseline("fp32", "fpmac", "fp_mac",
-             ({"exp_bits": 8, "man_bits": 23, **_FLUSHED_HEAP},), 1.0, _LUT4_GENERIC),
+             ({"exp_bits": 8, "man_bits": 23, **_FLUSHED_BOOTH},), 1.0, _LUT4_GENERIC),
     Baseline("bf16", "fpmac", "fp_mac",
-             ({"exp_bits": 8, "man_bits": 7, **_FLUSHED_HEAP},), 2.0, _LUT4_GENERIC),
+             ({"exp_bits": 8, "man_bits": 7, **_FLUSHED_BOOTH},), 2.0, _LUT4_GENERIC),
     Baseline("int8", "intmac", "int_mac",
              ({"a_bits": 8, "b_bits": 8, "multiplier": "booth"},), 4.0),
     Baseline("int4", "intmac", "int_mac",

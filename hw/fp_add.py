@@ -111,7 +111,8 @@ def add_stages(m: Module, stage, fmt: FloatFormat, *, a_sign, a_mag, a_sub, a_na
        (guard, round, sticky, the lost bits ORed into the sticky);
     3. add or subtract (never negative thanks to the swap); stopper for stage 4;
     4. leading-zero count of sum | stopper: the left shift, at most down to the subnormal
-       exponent;
+       exponent (with ``flush``, no stopper: the whole count, and a sum it takes below
+       exponent 1 is a zero of its sign in stage 6);
     5. normalise: one bit right on a carry, otherwise left;
     6. round to nearest-even and pack; overflow to infinity; infinities, NaN (always
        :attr:`FloatFormat.nan`) and signed zeros (``-0`` only for ``-0 + -0``) selected.
@@ -165,15 +166,19 @@ def add_stages(m: Module, stage, fmt: FloatFormat, *, a_sign, a_mag, a_sub, a_na
     # --- Stage 3: add or subtract (never negative thanks to the swap). ----------------
     # The normalisation's left shift is min(leading zeros of the sum, E_X - 1): a stopper
     # 1 at bit P+2 - (E_X - 1) of the P + 3-bit sum (none when E_X - 1 >= P + 3) gives it.
+    # Flushed, the shift is the whole leading-zero count: a sum it takes below exponent 1
+    # is subnormal (exact, as a sum of normals below the normal range always is) and is
+    # flushed to zero in stage 6 either way.
     s = stage({
         "sum": (Mux(s["sub"], s["xs"] - s["ys"], s["xs"] + s["ys"]), unsigned(p + 4)),
-        "stop": Const(1 << (p + 2), p + 3) >> (s["ex"] - 1)[:ew],
+        **({} if flush else {"stop": Const(1 << (p + 2), p + 3) >> (s["ex"] - 1)[:ew]}),
         **{k: s[k] for k in ("ex", *flags)},
     }, n[2])
 
     # --- Stage 4: leading zeros of the sum with its stopper. --------------------------
     s = stage({
-        "shift": lzc(m, s["sum"][:p + 3] | s["stop"], "add_lz"),
+        "shift": lzc(m, s["sum"][:p + 3] if flush else s["sum"][:p + 3] | s["stop"],
+                     "add_lz"),
         "zero": s["sum"] == 0,
         **{k: s[k] for k in ("sum", "ex", *flags)},
     }, n[3])
@@ -182,9 +187,11 @@ def add_stages(m: Module, stage, fmt: FloatFormat, *, a_sign, a_mag, a_sub, a_na
     total, carry = s["sum"], s["sum"][p + 3]
     norm_l = Signal(p + 3, name="add_norm_left")
     m.d.comb += norm_l.eq(total[:p + 3] << s["shift"])
+    # flushed, E_X - shift may go down to 1 - (P + 3)
+    ef_shape = signed(max(ew, (p + 3).bit_length()) + 2) if flush else unsigned(ew + 1)
     s = stage({
         "w": (Mux(carry, Cat(total[1] | total[0], total[2:]), norm_l), unsigned(p + 3)),
-        "ef": (Mux(carry, s["ex"] + 1, s["ex"] - s["shift"]), unsigned(ew + 1)),
+        "ef": (Mux(carry, s["ex"] + 1, s["ex"] - s["shift"]), ef_shape),
         **{k: s[k] for k in ("zero", *flags)},
     }, n[4])
 
@@ -197,7 +204,8 @@ def add_stages(m: Module, stage, fmt: FloatFormat, *, a_sign, a_mag, a_sub, a_na
     ovf = at_least_inf(packed2, ew, fw)
     zero = s["zero"]
     if flush:   # a subnormal sum (exact) becomes a zero of its sign
-        zero = zero | (packed2[fw:fw + ew] == 0)
+        tiny = s["ef"] < 1
+        zero, ovf = zero | tiny, ovf & ~tiny
     mag = Mux(s["inf"] | ovf, emax << fw, Mux(zero, 0, packed2[:ew + fw]))
     rsign = Mux(s["inf"], s["inf_sign"], Mux(s["zero"], s["zsign"], s["sign"]))
     s = stage({"r": (Mux(s["nan"], fmt.nan, Cat(mag, rsign)), unsigned(fmt.width))}, n[5])

@@ -18,8 +18,8 @@ from golden.fp_mac import (
 )
 
 from .bitheap import DEFAULT_TILE, _apply_level, _chunks, _plan_levels, _Tile
+from .booth import BoothChains
 from .fp_add import PipelineStages, add_stages, at_least_inf, decode_float, leading_zeros, lzc
-from .int_mac import MULTIPLIERS
 from .pipeline import StallPipeline
 from .tables import lookup
 from .unit import Params, Preset, Unit, expose, param
@@ -29,6 +29,9 @@ __all__ = ["UNIT", "FloatMacParams", "FloatMultiplyAdd", "leading_zeros"]
 #: Pipeline registers, one per stage of :meth:`FloatMultiplyAdd.elaborate`, with the
 #: generic multiplier and subnormals kept; flushing them takes two fewer.
 LATENCY = 12
+#: The significand product: LUT-tile bit heap, Yosys's ``$mul`` per chunk, or radix-4 Booth
+#: rows in registered carry chains (:class:`hw.booth.BoothChains`).
+FP_MULTIPLIERS = ("heap", "generic", "booth")
 #: Width of the chunks of the second significand in the multiplier's partial products.
 MUL_CHUNK_BITS = 4
 
@@ -143,7 +146,10 @@ class FloatMultiplyAdd(wiring.Component):
     ``multiplier="heap"`` (default): stages 1 and 2 are replaced by the significand
     product as one bit heap (:class:`SignificandHeap`: 3 x 3-bit tiles, counters, one
     adder), :attr:`SignificandHeap.stages` registers deep, the decode's results travelling
-    beside it; ``"generic"``: as listed (Yosys's ``$mul`` per chunk).
+    beside it; ``"booth"``: likewise by :class:`hw.booth.BoothChains` (radix-4 Booth rows,
+    each subtracted from a running sum in one registered carry chain, two chains side by
+    side and one final adder; 8 registers for fp32, 4 for bf16), the fewest LUTs on xc7;
+    ``"generic"``: as listed (Yosys's ``$mul`` per chunk).
 
     ``subnormals="flush"``: flush-to-zero as :func:`golden.fp_mac.fp_mac` defines it. An
     operand with exponent field 0 is a zero (``c`` is cleared to its signed zero in stage
@@ -151,7 +157,9 @@ class FloatMultiplyAdd(wiring.Component):
     stages 3 to 6 become two: (3) a one-bit normalisation, the exponent ``E`` and the
     nearest-even increment; (4) the packed sum as in stage 6, and below the normal range
     a signed zero, except ``E = 0`` with all ``P`` significand bits set, which IEEE rounds
-    up to the smallest normal. Stage 12 flushes a subnormal sum to a zero of its sign.
+    up to the smallest normal. Stage 10 counts the sum's leading zeros without the stopper
+    and stage 12 flushes a sum normalised below exponent 1 (subnormal, exact) to a zero of
+    its sign.
 
     Throughput is one operation per cycle. The pipeline stalls as a whole when the output
     is valid and not ready.
@@ -163,7 +171,7 @@ class FloatMultiplyAdd(wiring.Component):
     man_bits : int
         Fraction field width ``f``, 1 to 23 (fp32: 23, bf16: 7, fp16: 10, E4M3: 3).
     multiplier : str
-        ``"heap"`` (default) or ``"generic"``.
+        ``"heap"`` (default), ``"generic"`` or ``"booth"``.
     subnormals : str
         ``"keep"`` (default, IEEE gradual underflow) or ``"flush"``.
 
@@ -187,7 +195,8 @@ class FloatMultiplyAdd(wiring.Component):
         self.params = FloatMacParams(exp_bits=exp_bits, man_bits=man_bits,
                                      multiplier=multiplier, subnormals=subnormals)
         self._fmt = FloatFormat(exp_bits, man_bits)
-        self._heap = SignificandHeap(man_bits + 1) if multiplier == "heap" else None
+        self._heap = (SignificandHeap(man_bits + 1) if multiplier == "heap" else
+                      BoothChains(man_bits + 1, man_bits + 1) if multiplier == "booth" else None)
         # The heap's last register is stage 2's; a one-stage heap gets stage 2 after it.
         self._heap_extra = 0 if self._heap is None else max(self._heap.stages, 2) - 2
         self._latency = LATENCY - (2 if subnormals == "flush" else 0) + self._heap_extra
@@ -202,7 +211,8 @@ class FloatMultiplyAdd(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from an input transfer to its result being valid: 12 with the generic
-        multiplier, 2 fewer with subnormals flushed, plus the heap's stages beyond 2."""
+        multiplier, 2 fewer with subnormals flushed, plus the heap's or the Booth product's
+        stages beyond 2 (fp32 Booth: 6)."""
         return self._latency
 
     def elaborate(self, platform) -> Module:
@@ -389,8 +399,9 @@ class FloatMacParams(Params):
     man_bits: int = param(help="fraction field bits, hidden bit not included", lo=1,
                           hi=MAX_FRAC_BITS, option="--frac-bits", fallback="bits")
     multiplier: str = param("heap", help="the significand product: 'heap' (LUT tiles, "
-                            "counters, one adder) or 'generic' (Yosys's $mul)",
-                            choices=MULTIPLIERS)
+                            "counters, one adder), 'generic' (Yosys's $mul) or 'booth' (radix-4 "
+                            "Booth rows subtracted in two registered carry chains; the fewest "
+                            "LUTs on xc7)", choices=FP_MULTIPLIERS)
     subnormals: str = param("keep", help="'keep' (IEEE gradual underflow) or 'flush' "
                             "(to signed zero, operands and results)", choices=SUBNORMALS)
 
@@ -398,7 +409,7 @@ class FloatMacParams(Params):
     def name(self) -> str:
         return (f"fp_mac_e{self.exp_bits}_m{self.man_bits}"
                 + ("_ftz" if self.subnormals == "flush" else "")
-                + ("_mulgeneric" if self.multiplier == "generic" else ""))
+                + ("" if self.multiplier == "heap" else f"_mul{self.multiplier}"))
 
 
 expose(FloatMultiplyAdd, FloatMacParams)

@@ -30,7 +30,7 @@ FP32, BF16, FP16, E4M3 = (FLOAT_FORMATS[k] for k in ("fp32", "bf16", "fp16", "e4
     ({"man_bits": 7.0}, TypeError, r"man_bits must be an integer, not 7.0"),
     ({"exp_bits": True}, TypeError, r"exp_bits must be an integer, not True"),
     ({"multiplier": "dsp"}, ValueError,
-     r"multiplier must be one of 'heap', 'generic', not 'dsp'"),
+     r"multiplier must be one of 'heap', 'generic', 'booth', not 'dsp'"),
     ({"subnormals": "ftz"}, ValueError, r"subnormals must be one of 'keep', 'flush', not 'ftz'"),
     ({"subnormals": 0}, TypeError, r"subnormals must be"),
 ])
@@ -51,6 +51,12 @@ def test_properties():
     # fp32's 24 x 24 heap takes three registers, one more than the generic multiplier
     assert [FloatMultiplyAdd(exp_bits=8, man_bits=23, multiplier=mul, subnormals=sub).latency
             for mul in ("heap", "generic") for sub in ("keep", "flush")] == [13, 11, 12, 10]
+    # the Booth product's two chains of 7 and 6 rows: 8 registers, 6 more than stage 2
+    assert [FloatMultiplyAdd(exp_bits=8, man_bits=m, multiplier="booth", subnormals=sub).latency
+            for m in (23, 7) for sub in ("keep", "flush")] == [18, 16, 14, 12]
+    assert [FloatMultiplyAdd(exp_bits=8, man_bits=23, multiplier=mul, subnormals="flush")
+            .params.name for mul in ("heap", "generic", "booth")] == [
+        "fp_mac_e8_m23_ftz", "fp_mac_e8_m23_ftz_mulgeneric", "fp_mac_e8_m23_ftz_mulbooth"]
     assert FP32.nan == 0x7FC00000 and BF16.nan == 0x7FC0 and FP16.nan == 0x7E00
     assert E4M3.nan == 0x7C and E4M3.inf == 0x78 and E4M3.max_finite == 0x77
 
@@ -273,13 +279,16 @@ FORMATS = [(8, 23), (8, 7), (5, 10), (4, 3), (2, 1), (3, 2), (6, 4), (2, 23), (8
 
 
 #: (seed, multiplier, subnormals, random vectors): the default twice, flush-to-zero with
-#: the heap once; the generic multiplier (unchanged) only for the formats of GENERIC.
+#: the heap once; the generic multiplier (unchanged) only for the formats of GENERIC; the
+#: Booth product (the xc7 baseline) with both subnormal modes for the formats of BOOTH.
 VARIANTS = [(1, "heap", "keep", 600), (2, "heap", "keep", 300), (3, "heap", "flush", 300)]
 GENERIC = [(8, 23), (8, 7), (2, 1)]
+BOOTH = [(8, 23), (8, 7), (4, 3), (2, 1), (2, 23)]
 
 
 SIM_CASES = [(*fmt, *v) for fmt in FORMATS for v in VARIANTS] + [
-    (*fmt, 4, "generic", sub, 300) for fmt in GENERIC for sub in ("keep", "flush")]
+    (*fmt, 4, "generic", sub, 300) for fmt in GENERIC for sub in ("keep", "flush")] + [
+    (*fmt, 5, "booth", sub, 300) for fmt in BOOTH for sub in ("keep", "flush")]
 
 
 @pytest.mark.parametrize(("exp_bits", "man_bits", "seed", "multiplier", "subnormals", "n"),
@@ -293,6 +302,35 @@ def test_amaranth_sim_matches_golden(seed, exp_bits, man_bits, multiplier, subno
     assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \
         f"seed {seed}: {r['reports']}"
     assert r["checked"] == len(stim["i"])
+
+
+def test_amaranth_sim_flush_exhaustive_e2m1():
+    """Every (a, b, c) of the 4-bit format e = 2, f = 1, flushed, Booth product: each
+    flush, rounding, overflow and cancellation case the format has (4,096 triples)."""
+    p = {"exp_bits": 2, "man_bits": 1, "multiplier": "booth", "subnormals": "flush"}
+    stim = {"i": [{"a": a, "b": b, "c": c} for a in range(16) for b in range(16)
+                  for c in range(16)]}
+    r = run_stream_sim(FloatMultiplyAdd(**p), stim, FloatMacModel(p).expected(stim), seed=1)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"], r["checked"]) == \
+        (0, 0, [], 4096), r["reports"]
+
+
+def test_amaranth_sim_booth_ftz_matches_torch():
+    """The fp32 baseline as flows.sweep builds it on xc7 (Booth product, flush-to-zero)
+    against torch's own float32 ``a * b + c`` (operands, product and sum flushed by hand;
+    a NaN expected as the canonical NaN), not through golden: directed specials and random
+    patterns."""
+    p = {"exp_bits": 8, "man_bits": 23, "multiplier": "booth", "subnormals": "flush"}
+    model = FloatMacModel(p)
+    stim = model.stimuli(torch.Generator().manual_seed(17), 300)
+    a, b, c = (torch.tensor([x[k] for x in stim["i"]], dtype=torch.int64) for k in "abc")
+    ta, tb, tc = (_flush_torch(_to_torch(x, torch.float32, 32)) for x in (a, b, c))
+    want = _flush_torch(_flush_torch(ta * tb) + tc)
+    bits = torch.where(torch.isnan(want), FP32.nan, _from_torch(want, 32))
+    r = run_stream_sim(FloatMultiplyAdd(**p), stim, {"o": [{"r": int(v)} for v in bits]},
+                       seed=17)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), r["reports"]
+    assert r["checked"] == len(stim["i"]) and bool(torch.isnan(want).any())
 
 
 def test_amaranth_sim_catches_wrong_expectation():

@@ -58,7 +58,7 @@ from golden.minifloat import ElementFormat
 from .tables import ELEMENT_VALUES
 from .tables import lookup as _lookup
 
-__all__ = ["MIN_PLACED_EXP_BITS", "TABLE_INPUTS", "Placement", "placed"]
+__all__ = ["MIN_PLACED_EXP_BITS", "TABLE_INPUTS", "Placement", "element_value", "placed"]
 
 #: Elements with at least this many exponent bits are placed by their exponent sum.
 MIN_PLACED_EXP_BITS = 3
@@ -75,6 +75,17 @@ def placed(a_element: ElementFormat | None, b_element: ElementFormat | None) -> 
         return True
     return any(e is not None and e.exp_bits >= MIN_PLACED_EXP_BITS
                for e in (a_element, b_element))
+
+
+def element_value(element: ElementFormat, code: Value) -> tuple[Value, Value]:
+    """``(P, special)`` of a minifloat ``code``: its fixed-point integer
+    ``P = (-1)**s * g << x`` (module notes; 0 for an infinity or NaN code, signed, at most
+    ``element.int_bits`` bits) and whether it is such a special code. The decomposition is
+    the one the placed products use (:meth:`_Side.split`)."""
+    side = _Side(element, element.width)
+    index, x = side.split(code)
+    mag = index[1:] << x
+    return Mux(index[0], -mag, mag), side.special(code)
 
 
 class _Side:

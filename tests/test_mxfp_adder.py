@@ -11,7 +11,7 @@ import pytest
 import torch
 from amaranth.hdl import Fragment
 
-from golden.block_adder import block_add
+from golden.block_adder import aligned_sum, block_add, sum_bits
 from golden.format import MXFPFormat, MXIntFormat
 from hw.block_adder import AdderParams, MXIntBlockAdder
 from hw.generate import main as generate
@@ -291,3 +291,15 @@ def test_verilator_scoreboard_catches_dropped_lsb(sim_build):
     s = simulate("adder", VERILATOR, seed=5, vectors=50, build_root=sim_build, fault="lsb")
     assert s["mismatches"] > 0
     assert any("mantissa" in r for r in s["reports"])
+
+
+def test_worked_example():
+    """docs/arithmetic.md, "Minifloat operands"."""
+    fa, fb = MXFPFormat("e4m3", block=4), MXFPFormat("e2m1", block=4)
+    a, b = torch.tensor([[0x3C, 0xC2, 0x06, 0x3C]]), torch.tensor([[0x3, 0x5, 0xF, 0x1]])
+    ea, eb = torch.tensor([127]), torch.tensor([129])
+    s, e_max = aligned_sum(a, ea, b, eb, fa, fb, 3)
+    assert (s.tolist(), int(e_max), sum_bits(fa, fb, 3)) == \
+        ([[7680, 9728, -24564, 3584]], 129, (12, 22))
+    r = block_add(a, ea, b, eb, fa, fb, 8)
+    assert (r.mantissa.tolist(), r.exponent.tolist()) == ([[30, 38, -96, 14]], [131])

@@ -278,12 +278,21 @@ class MXIntBlockAdder(wiring.Component):
         return m
 
 
+#: ``--aformat``/``--wformat`` of the adder: every pair of formats, E5M2 with itself too.
+ADDER_FORMAT_HELP = ("format of operand {side}: mxint<m> (MXINT of m bits, or of {bits} when "
+                     "neither is given) or an OCP MX minifloat, mxfp8_e4m3, mxfp8_e5m2, "
+                     "mxfp6_e3m2, mxfp6_e2m3 or mxfp4 (element codes under an E8M0 scale); "
+                     "the record keeps the element: int, e5m2, e4m3, e3m2, e2m3, e2m1")
+
+
 @dataclass(frozen=True, kw_only=True)
 class AdderParams(Params):
     """Parameters of :class:`MXIntBlockAdder` (see there for their meaning)."""
 
-    a_element: str = element_param("a", "activations", "--abits")
-    b_element: str = element_param("b", "weights", "--wbits")
+    a_element: str = element_param("a", "activations", "--abits",
+                                   help=ADDER_FORMAT_HELP.replace("{side}", "a"))
+    b_element: str = element_param("b", "weights", "--wbits",
+                                   help=ADDER_FORMAT_HELP.replace("{side}", "b"))
     a_bits: int = a_bits_param(applies=("a_element", "int"))
     b_bits: int = b_bits_param(applies=("b_element", "int"))
     exp_bits: int = exp_bits_param()

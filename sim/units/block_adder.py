@@ -19,10 +19,12 @@ class AdderModel:
     Two MXINT operands: the MXINT corners (:meth:`_directed`) and full-range random
     blocks. A minifloat operand: the dot product's corners role by role (all +max, all
     -max, -0, subnormals, infinity and NaN codes, scale codes 0, 254 and 255,
-    :meth:`sim.units.dot_product.DotModel._corners`), the same pairs with the scales
-    ``d = 1, 2, W - 1, W, W + 1`` apart, then every code uniformly (specials included),
-    scales uniform over 0 .. 255 with one block in twenty forced to 255. In both cases half
-    of the random pairs get scales at most ``W + 2`` apart, so that both operands matter.
+    :meth:`sim.units.dot_product.DotModel._corners`), +max against -max, -max against
+    -max at the top scale, both at scale 0, -max or subnormals far below +max, subnormals
+    against -max with the scales ``d = 1, 2, W - 1, W, W + 1`` apart either way; then
+    every code uniformly (specials included), scales uniform over 0 .. 255 with one block
+    in twenty forced to 255. In both cases half of the random pairs get scales at most
+    ``W + 2`` apart, so that both operands matter.
     """
 
     inputs = ("a", "b")
@@ -53,7 +55,7 @@ class AdderModel:
             (plus_a, 0, plus_b, 0),             # smallest scale
             (small_a, 0, small_b, 0),           # subnormals at the smallest scale
             (minus_a, 0, plus_b, top),          # shift far beyond the width, either way
-            (plus_a, top, small_b, 0),
+            (plus_a, top, small_b, 0),          # negative subnormals far below: -1 unit
         ]
         for d in (1, 2, self.width - 1, self.width, self.width + 1):
             if d <= top:

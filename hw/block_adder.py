@@ -24,7 +24,7 @@ from .params import (
     rounding_param,
 )
 from .pipeline import StallPipeline
-from .placement import element_value
+from .placement import element_fields
 from .unit import Params, Unit, expose, param
 
 __all__ = ["UNIT", "AdderParams", "MXIntBlockAdder"]
@@ -64,9 +64,10 @@ class MXIntBlockAdder(wiring.Component):
 
     See :func:`golden.block_adder.block_add`, which this unit equals bit for bit. No shift
     amount depends on ``2**exp_bits``: the alignment shift is clamped to ``W`` and the
-    renormalisation shift lies in ``[0, W]``. A minifloat element is decoded in front of
-    stage 1 by the decomposition of the dot product's placement
-    (:func:`hw.placement.element_value`: significand shifted by its exponent, negated).
+    renormalisation shift lies in ``[0, W]``. With a minifloat operand, each element's
+    decoding (the decomposition of the dot product's placement,
+    :func:`hw.placement.element_fields`: signed significand ``q`` and shift ``x``) and its
+    alignment are one left shift of ``q`` by ``x + c - d`` (see :meth:`_mx_sums`).
 
     Structure: three pipeline stages (align and add; leading one and exponent; rounding
     shift and saturation). Throughput is one block pair per cycle; :attr:`latency` is 3.
@@ -147,6 +148,66 @@ class MXIntBlockAdder(wiring.Component):
         """Cycles from an input transfer to the result being valid (3)."""
         return 3
 
+    def _mxint_sums(self, m, register, a_ge, dist, width: int, frac: int) -> list:
+        """Stage 1 of two MXINT operands: ``X = P << (W - m)``, the smaller-code block
+        shifted right arithmetically by ``dist``, ``S_i`` registered."""
+        shift_a = frac - self.params.format_a.frac_bits  # F - f_a + G = W - a_bits
+        shift_b = frac - self.params.format_b.frac_bits
+        sums = []
+        for i in range(self.block):
+            xa = Signal(signed(width), name=f"xa{i}")
+            xb = Signal(signed(width), name=f"xb{i}")
+            m.d.comb += [
+                xa.eq(self.a.payload.mantissa[i] << shift_a),
+                xb.eq(self.b.payload.mantissa[i] << shift_b),
+            ]
+            big, small = Mux(a_ge, xa, xb), Mux(a_ge, xb, xa)
+            sums.append(register(big + (small >> dist), signed(width + 1), f"sum{i}_s1"))
+        return sums
+
+    def _mx_sums(self, m, register, a_ge, dist, width: int, frac: int) -> list:
+        """Stage 1 with a minifloat operand: decoding and alignment in one shifter per
+        element and operand.
+
+        An element is ``P = q << x`` with a signed significand ``q`` (a minifloat's
+        ``(-1)**s * g``, :func:`hw.placement.element_fields`, ``x = max(e - 1, 0)``; an
+        MXINT mantissa with ``x = 0``), so ``X >> d = (P << c) >> d = floor(q * 2**(x + c -
+        d))`` with ``c = F - f + G`` and ``d = 0`` for the block with the larger code. With
+        ``q`` an ``R``-bit two's complement number, ``t = x + c + R - d`` clamped at 0
+        gives it as ``(q << t) >> R``: a left shift of the narrow ``q`` and a slice (a
+        right shift of ``q`` by ``R`` or more leaves its sign, as the floor does). No multiplexer
+        picks the larger and smaller block, and no ``W``-bit barrel shifter follows the
+        decoder (measured on E4M3 k8, xc7: 3,103 LUTs against 4,592 for decode, then align).
+        """
+        sides = []
+        for side, big in (("a", a_ge), ("b", ~a_ge)):
+            element, payload = self._elements[side], getattr(self, side).payload
+            fmt = getattr(self.params, f"format_{side}")
+            c = frac - fmt.frac_bits
+            if element is None:
+                q_bits, x_max = fmt.man_bits, 0
+            else:
+                q_bits, x_max = element.man_bits + 2, max(0, element.emax + element.bias - 1)
+            sides.append((side, big, element, payload, c, q_bits, x_max))
+        sums = []
+        for i in range(self.block):
+            xs = []
+            for side, big, element, payload, c, q_bits, x_max in sides:
+                q = Signal(signed(q_bits), name=f"q{side}{i}")
+                if element is None:
+                    m.d.comb += q.eq(payload.mantissa[i])
+                    x = 0
+                else:
+                    s, g, x, _special = element_fields(element, payload.codes[i])
+                    m.d.comb += q.eq(Mux(s, -g, g))
+                t = Signal(range(-width, x_max + c + q_bits + 1), name=f"t{side}{i}")
+                m.d.comb += t.eq(x + (c + q_bits) - Mux(big, 0, dist))
+                wide = Signal(signed(width + q_bits), name=f"x{side}{i}")
+                m.d.comb += wide.eq(q << Mux(t < 0, 0, t[:len(t) - 1]))
+                xs.append(wide[q_bits:].as_signed())
+            sums.append(register(xs[0] + xs[1], signed(width + 1), f"sum{i}_s1"))
+        return sums
+
     def elaborate(self, platform) -> Module:
         m = Module()
         k = self.block
@@ -172,36 +233,16 @@ class MXIntBlockAdder(wiring.Component):
         m.d.comb += dist.eq(Mux(diff > width, width, diff))
         e_max = register(Mux(a_ge, ea, eb), unsigned(self.exp_bits), "e_max_s1")
         nan = (ea == nan_code) | (eb == nan_code)
-        # A minifloat element is its fixed-point integer P (0 for a special code, which
-        # makes the block NaN); an MXINT mantissa is P itself.
-        values = {}
         for side in ("a", "b"):
-            payload = getattr(self, side).payload
             element = self._elements[side]
-            if element is None:
-                values[side] = [payload.mantissa[i] for i in range(k)]
-                continue
-            values[side] = []
-            for i in range(k):
-                p, special = element_value(element, payload.codes[i])
-                value = Signal(signed(element.int_bits), name=f"p{side}{i}")
-                m.d.comb += value.eq(p)
-                values[side].append(value)
-                if element.specials != "none":
-                    nan = nan | special
+            if element is not None and element.specials != "none":
+                for i in range(k):  # an infinity or NaN code makes the block NaN
+                    nan = nan | element_fields(element, getattr(self, side).payload.codes[i])[3]
         nan = register(nan, 1, "nan_s1")
-        shift_a = frac - self.params.format_a.frac_bits  # F - f_a + G (W - a_bits for MXINT)
-        shift_b = frac - self.params.format_b.frac_bits
-        sums = []
-        for i in range(k):
-            xa = Signal(signed(width), name=f"xa{i}")
-            xb = Signal(signed(width), name=f"xb{i}")
-            m.d.comb += [
-                xa.eq(values["a"][i] << shift_a),
-                xb.eq(values["b"][i] << shift_b),
-            ]
-            big, small = Mux(a_ge, xa, xb), Mux(a_ge, xb, xa)
-            sums.append(register(big + (small >> dist), signed(width + 1), f"sum{i}_s1"))
+        if self.params.mxint:
+            sums = self._mxint_sums(m, register, a_ge, dist, width, frac)
+        else:
+            sums = self._mx_sums(m, register, a_ge, dist, width, frac)
 
         # Stage 2: the leading one of max |S_i| is the leading one of the OR of all |S_i|.
         mags = []

@@ -111,15 +111,18 @@ def check_sum_fields(p) -> None:
 ELEMENT_CHOICES = ("int", *ELEMENTS)
 
 
-def element_param(side: str, role: str, bits_option: str, **kw: Any) -> Any:
+def element_param(side: str, role: str, bits_option: str, *, help: str | None = None,
+                  **kw: Any) -> Any:
     """The element format of operand ``side`` (``"a"``, ``"x"``: activations, option
     ``--aformat``; ``"b"``, ``"w"``: weights, ``--wformat``), ``int`` (MXINT of the width
     field) by default, falling back to ``--format``. ``implicit``: MXINT records keep the
-    manifests they had before the field existed."""
+    manifests they had before the field existed. ``help`` replaces :data:`FORMAT_HELP`
+    (with the same ``{side}`` and ``{bits}`` fields)."""
     option = "--aformat" if role == "activations" else "--wformat"
     return param("int", choices=ELEMENT_CHOICES, implicit=True, option=option,
                  fallback="format",
-                 help=FORMAT_HELP.format(side=f"{side} ({role})", bits=bits_option), **kw)
+                 help=(help or FORMAT_HELP).format(side=f"{side} ({role})", bits=bits_option),
+                 **kw)
 
 
 FORMAT_HELP = ("format of operand {side}: mxint<m> (MXINT of m bits, or of {bits} when "

@@ -58,7 +58,8 @@ from golden.minifloat import ElementFormat
 from .tables import ELEMENT_VALUES
 from .tables import lookup as _lookup
 
-__all__ = ["MIN_PLACED_EXP_BITS", "TABLE_INPUTS", "Placement", "placed"]
+__all__ = ["MIN_PLACED_EXP_BITS", "TABLE_INPUTS", "Placement", "element_fields",
+           "element_value", "placed"]
 
 #: Elements with at least this many exponent bits are placed by their exponent sum.
 MIN_PLACED_EXP_BITS = 3
@@ -75,6 +76,27 @@ def placed(a_element: ElementFormat | None, b_element: ElementFormat | None) -> 
         return True
     return any(e is not None and e.exp_bits >= MIN_PLACED_EXP_BITS
                for e in (a_element, b_element))
+
+
+def element_fields(element: ElementFormat, code: Value
+                   ) -> tuple[Value, Value, Value, Value]:
+    """``(s, g, x, special)`` of a minifloat ``code``: its fixed-point integer is
+    ``P = (-1)**s * g << x`` (module notes; ``g = 0`` for an infinity or NaN code, ``g``
+    ``M + 1`` bits, ``x`` at most ``emax + bias - 1``), and whether the code is such a
+    special code. The decomposition is the one the placed products use
+    (:meth:`_Side.split`)."""
+    side = _Side(element, element.width)
+    index, x = side.split(code)
+    return index[0], index[1:], x, side.special(code)
+
+
+def element_value(element: ElementFormat, code: Value) -> tuple[Value, Value]:
+    """``(P, special)`` of a minifloat ``code``: its fixed-point integer
+    ``P = (-1)**s * g << x`` (signed, at most ``element.int_bits`` bits; 0 for an infinity
+    or NaN code) and whether it is such a special code (:func:`element_fields`)."""
+    s, g, x, special = element_fields(element, code)
+    mag = g << x
+    return Mux(s, -mag, mag), special
 
 
 class _Side:

@@ -351,8 +351,10 @@ VERILATOR_MATRIX = [
     params(4, 4, 5, 2, 4, 0, "away"),
     params(2, 8, 3, 1, 6, 2, "zero"),
     params(8, 8, 8, 32, 8, 3, "floor"),
-    params(8, 4, 8, 4, 10, 5, "even"),
 ]
+# (The injected fault of this checker runs on the minifloat adder's build, in
+# tests/test_mxfp_adder.py, which took this matrix's fifth entry's time: a = 8, b = 4 bits,
+# out 10, guard 5; the Amaranth simulator keeps a wider a than b, 8 and 3 bits.)
 
 
 @pytest.mark.parametrize("p", VERILATOR_MATRIX, ids=lambda p: (
@@ -365,10 +367,3 @@ def test_verilator_matches_golden(p, sim_build):
         (0, 0, [], False), f"replay with seed {seed}: {s['reports']}"
     model = model_for({"top": "adder", "parameters": p})
     assert s["checked"] == 400 + len(model.stimuli(torch.Generator().manual_seed(0), 0)["a"])
-
-
-def test_verilator_scoreboard_catches_dropped_lsb(sim_build):
-    s = simulate("adder", VERILATOR_MATRIX[1], seed=5, vectors=100, build_root=sim_build,
-                 fault="lsb")
-    assert s["mismatches"] > 0
-    assert any("mantissa" in r for r in s["reports"])

@@ -207,6 +207,14 @@ def test_adder_streaming_proved(tmp_path, params):
     _proved(_adder(**params), "streaming", tmp_path)
 
 
+def test_mxfp_adder_streaming_proved(tmp_path):
+    """MXINT2 + MXFP8 E4M3, one element: the decoded codes (subnormals, 448, the NaN code
+    S.1111.111) against the reference's own decoder, every scale pair."""
+    _proved(elaborate("adder", a_element="int", a_bits=2, b_element="e4m3", exp_bits=8,
+                      block=1, out_bits=4, guard_bits=0, rounding="even"), "streaming",
+            tmp_path)
+
+
 def _dequant(**params) -> Design:
     return elaborate("dequant", **{"man_bits": 4, "exp_bits": 8, "block": 2, **params})
 

@@ -1,35 +1,74 @@
-"""Testbench model of the MXINT block adder (``--top adder``)."""
+"""Testbench model of the block adder (``--top adder``): MXINT, MXFP and mixed operands."""
 
 from __future__ import annotations
 
 import torch
 
-from golden.block_adder import block_add
-from golden.format import MXIntFormat
+from golden.block_adder import block_add, sum_bits
+from golden.format import MXFPFormat, MXIntFormat
 
 from .common import blocks_to_dicts, random_blocks
+from .dot_product import DotModel, _field, _format
 
 __all__ = ["AdderModel"]
 
 
 class AdderModel:
-    """Stimuli and expected results of :class:`hw.block_adder.MXIntBlockAdder`."""
+    """Stimuli and expected results of :class:`hw.block_adder.MXIntBlockAdder`.
+
+    Two MXINT operands: the MXINT corners (:meth:`_directed`) and full-range random
+    blocks. A minifloat operand: the dot product's corners role by role (all +max, all
+    -max, -0, subnormals, infinity and NaN codes, scale codes 0, 254 and 255,
+    :meth:`sim.units.dot_product.DotModel._corners`), +max against -max, -max against
+    -max at the top scale, both at scale 0, -max or subnormals far below +max, subnormals
+    against -max with the scales ``d = 1, 2, W - 1, W, W + 1`` apart either way; then
+    every code uniformly (specials included), scales uniform over 0 .. 255 with one block
+    in twenty forced to 255. In both cases half of the random pairs get scales at most
+    ``W + 2`` apart, so that both operands matter.
+    """
 
     inputs = ("a", "b")
     outputs = ("o",)
 
     def __init__(self, params: dict) -> None:
-        exp_bits, block = params.get("exp_bits", 8), params["block"]
-        self.fmt_a = MXIntFormat(params["a_bits"], exp_bits, block)
-        self.fmt_b = MXIntFormat(params["b_bits"], exp_bits, block)
+        self.fmt_a, self.fmt_b = _format(params, "a"), _format(params, "b")
+        self.mxint = isinstance(self.fmt_a, MXIntFormat) and isinstance(self.fmt_b, MXIntFormat)
         self.out_bits = params["out_bits"]
         self.guard_bits = params.get("guard_bits", 3)
         self.rounding = params.get("rounding", "even")
 
     @property
     def width(self) -> int:
-        """``M + G``: where the alignment shift reaches the sign."""
-        return max(self.fmt_a.man_bits, self.fmt_b.man_bits) + self.guard_bits
+        """``W`` (``M + G`` for MXINT): where the alignment shift reaches the sign."""
+        return sum_bits(self.fmt_a, self.fmt_b, self.guard_bits)[1]
+
+    def _directed_mx(self) -> list[tuple[list, int, list, int]]:
+        """Corner block pairs of a design with a minifloat operand."""
+        ca, cb = DotModel._corners(self.fmt_a), DotModel._corners(self.fmt_b)
+        pairs = [(a, ea, b, eb) for (a, ea), (b, eb) in zip(ca, cb, strict=True)]
+        top = self.fmt_a.max_code
+        plus_a, minus_a, small_a = ca[1][0], ca[2][0], ca[5][0]
+        plus_b, minus_b, small_b = cb[1][0], cb[2][0], cb[5][0]
+        pairs += [
+            (plus_a, top, minus_b, top),        # +max + -max: exact cancellation if equal
+            (minus_a, top, minus_b, top),       # -max + -max at the top: saturation
+            (plus_a, 0, plus_b, 0),             # smallest scale
+            (small_a, 0, small_b, 0),           # subnormals at the smallest scale
+            (minus_a, 0, plus_b, top),          # shift far beyond the width, either way
+            (plus_a, top, small_b, 0),          # negative subnormals far below: -1 unit
+        ]
+        for d in (1, 2, self.width - 1, self.width, self.width + 1):
+            if d <= top:
+                pairs.append((small_a, top, minus_b, top - d))
+                pairs.append((minus_a, top - d, small_b, top))
+        return pairs
+
+    @staticmethod
+    def _random(gen: torch.Generator, fmt: MXIntFormat | MXFPFormat, n: int
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        if isinstance(fmt, MXIntFormat):
+            return random_blocks(gen, fmt, n)
+        return DotModel._random(gen, fmt, n)
 
     def _directed(self) -> list[tuple[list, int, list, int]]:
         """Corner block pairs: (a mantissas, a exponent, b mantissas, b exponent)."""
@@ -74,9 +113,9 @@ class AdderModel:
         return cases
 
     def stimuli(self, gen: torch.Generator, n: int) -> dict[str, list[dict]]:
-        directed = self._directed()
-        a_man, a_exp = random_blocks(gen, self.fmt_a, n)
-        b_man, b_exp = random_blocks(gen, self.fmt_b, n)
+        directed = self._directed() if self.mxint else self._directed_mx()
+        a_man, a_exp = self._random(gen, self.fmt_a, n)
+        b_man, b_exp = self._random(gen, self.fmt_b, n)
         # Half of the random pairs get close exponents, so both operands matter.
         near = torch.rand((n,), generator=gen) < 0.5
         delta = torch.randint(-self.width - 2, self.width + 3, (n,), generator=gen)
@@ -86,13 +125,19 @@ class AdderModel:
         a_exp = torch.cat([torch.tensor([d[1] for d in directed]), a_exp])
         b_man = torch.cat([torch.tensor([d[2] for d in directed]), b_man])
         b_exp = torch.cat([torch.tensor([d[3] for d in directed]), b_exp])
-        return {"a": blocks_to_dicts(a_man, a_exp), "b": blocks_to_dicts(b_man, b_exp)}
+        a, b = blocks_to_dicts(a_man, a_exp), blocks_to_dicts(b_man, b_exp)
+        for items, fmt in ((a, self.fmt_a), (b, self.fmt_b)):
+            if _field(fmt) != "mantissa":
+                for item in items:
+                    item[_field(fmt)] = item.pop("mantissa")
+        return {"a": a, "b": b}
 
     def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
         a, b = stimuli["a"], stimuli["b"]
-        r = block_add(torch.tensor([x["mantissa"] for x in a]),
+        fa, fb = _field(self.fmt_a), _field(self.fmt_b)
+        r = block_add(torch.tensor([x[fa] for x in a]),
                       torch.tensor([x["exponent"] for x in a]),
-                      torch.tensor([x["mantissa"] for x in b]),
+                      torch.tensor([x[fb] for x in b]),
                       torch.tensor([x["exponent"] for x in b]), self.fmt_a, self.fmt_b,
                       self.out_bits, guard_bits=self.guard_bits, rounding=self.rounding)
         return {"o": blocks_to_dicts(r.mantissa, r.exponent)}

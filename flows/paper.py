@@ -63,7 +63,7 @@ def paper_check(report: Mapping) -> dict:
     six = find_row(report, "xc7", "lut")
     eight_mx = find_row(report, "xc7", "lut", m=8)
     comparisons = [
-        ("6-bit k16 vs fp32 flush-to-zero, heap multiplier (xc7, LUT-only)",
+        ("6-bit k16 vs fp32 flush-to-zero, Booth multiplier (xc7, LUT-only)",
          six and six["density_vs_fp32"],
          PAPER["arith_6bit_vs_fp32"]),
         ("6-bit k16 vs int8 MAC, Booth multiplier (xc7, LUT-only)",

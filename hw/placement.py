@@ -226,7 +226,8 @@ class Placement:
         self.field = self.q_shape.width + self.x_max
         # E2M1 x E2M1's table and the sign's XOR count as two levels (a register after them
         # at levels_per_stage 2: ECP5 k32 150 -> 179 MHz, xc7 LUTs 28.8 -> 27.9 per MAC);
-        # a product before a shifter as one (two: E4M3 k32 143 -> 133 MHz, 147.9 -> 155.6).
+        # a product before a shifter as one (two: E4M3 k32 143 -> 133 MHz, 147.9 -> 155.6;
+        # with the tiled product of note 6 and sign first, two was also the larger).
         self.product_levels = 2 if self.magnitude else 1
         self.levels = self.product_levels + len(self.stages)
         self.table = self.a.inputs + self.b.inputs <= TABLE_INPUTS

@@ -45,6 +45,25 @@ heap bit costs about one LUT.
    bits together (E2M1 x E2M1), ``|P_a| * |P_b|`` is one 6-input table per bit and the word
    is that product XOR ``s``, entered as in note 4 with no shifter.
 
+6. *Tiled significand product.* With the sign last, ``g_a * g_b`` (unsigned) is one table
+   when the two significands have at most six bits together (E3M2, E5M2: one 6-input LUT
+   per bit); otherwise (E2M3, E4M3: 4 x 4 bits) the wider is cut into chunks of
+   ``6 - len(g_b)`` bits, each chunk times ``g_b`` is a 6-input table, and the tables are
+   added (``g_a[0:2] * g_b + (g_a[2:4] * g_b << 2)``, one carry-chain adder): two tables of
+   6 bits and a 6-bit adder where the 8-input product took about twice as many LUTs.
+7. *Shift per operand.* When both operands have two exponent bits (E2M3 with E2M3 or
+   E2M1), ``x = max(e - 1, 0)`` takes three values, so the shifter is two stages of 3:1
+   multiplexers, the first by ``x_a`` selected by ``e_a`` itself, the second by ``x_b``
+   (with the sign and ``kill``: six inputs at most), and ``X = x_a + x_b`` is never formed.
+8. *Sign first.* When both operands are minifloats and ``X`` has an odd number of bits,
+   three or more (E4M3 with E4M3, E3M2, E2M3 or E2M1; E5M2 with E2M3 or E2M1), the first
+   stage is the 2:1 multiplexer on ``X``'s bit 0 and applies the sign and ``kill``
+   (``(q << X[0]) ^ s`` and ``~kill``: five inputs); the later stages are 4:1
+   multiplexers on two bits each whose vacated low bits and new high bits are filled
+   with ``n = s & ~kill``, so the last word is ``(x ^ s) & ~kill`` as in note 4 and enters
+   the same way. The 2:1 stage is then on the narrowest word rather than the widest
+   (E4M3: stages of 9, 15 and 36 bits against 11, 23 and 36).
+
 Measured (xc7 LUT-only generic, k = 32, ``python -m benchmarks.formats``): see
 docs/arithmetic.md.
 """
@@ -134,6 +153,11 @@ class _Side:
             return (e == top) & (m == (1 << man) - 1)
         return Value.cast(0)
 
+    def exponent(self, code: Value) -> Value:
+        """The exponent field ``e`` of a minifloat code."""
+        man, eb = self.element.man_bits, self.element.exp_bits
+        return code[man:man + eb]
+
     def significand(self, code: Value) -> Value:
         """``g``: the mantissa field with the implicit bit (``e != 0``) above it."""
         man, eb = self.element.man_bits, self.element.exp_bits
@@ -197,9 +221,26 @@ class Placement:
             # being one 6-input LUT per bit where the signed one was an 8-input table;
             # 2:1, 4:1, 2:1 measured 77.1, 159.8 MHz on ECP5 against 149.5).
             self.stages = self.stages[:-1] + [(xb - 2, 1), (xb - 1, 1)]
+        # Two minifloats of two exponent bits each (E2M3 with E2M3 or E2M1): shifted by x_a,
+        # then by x_b, each stage a 3:1 multiplexer selected by the exponent field itself
+        # (note 7): no exponent adder.
+        self.per_operand = both and not self.magnitude and \
+            a_element.exp_bits == 2 and b_element.exp_bits == 2
+        if self.per_operand:
+            self.x_bits = a_element.exp_bits + b_element.exp_bits
+            self.stages = [(0, a_element.exp_bits), (a_element.exp_bits, b_element.exp_bits)]
+        # Two minifloats whose X has an odd number of bits (3 or more): a first 2:1 stage
+        # applies the sign, then 4:1 stages fill with it (note 8).
+        self.sign_first = both and not self.magnitude and not self.per_operand and \
+            (xb >= 3 and xb % 2 == 1 or xb >= 6)
+        if self.sign_first:
+            odd = (xb - 1) % 2
+            self.stages = [(0, 1)] + [(1, 1)] * odd + \
+                [(j, 2) for j in range(1 + odd, xb, 2)]
         # Two minifloats whose last stage is a 2:1 mux: the unsigned product is shifted and
         # the sign (and a special's zero) applied in the last stage's LUTs (note 4).
-        self.sign_last = both and (self.magnitude or self.stages[-1][1] == 1)
+        self.sign_last = both and (self.magnitude or self.per_operand or self.sign_first or
+                                   self.stages[-1][1] == 1)
         if self.magnitude:
             self.q_shape = unsigned(max(a_element.max_int * b_element.max_int, 1).bit_length())
         elif self.sign_last:
@@ -207,7 +248,8 @@ class Placement:
         self.field = self.q_shape.width + self.x_max
         # E2M1 x E2M1's table and the sign's XOR count as two levels (a register after them
         # at levels_per_stage 2: ECP5 k32 150 -> 179 MHz, xc7 LUTs 28.8 -> 27.9 per MAC);
-        # a product before a shifter as one (two: E4M3 k32 143 -> 133 MHz, 147.9 -> 155.6).
+        # a product before a shifter as one (two: E4M3 k32 143 -> 133 MHz, 147.9 -> 155.6;
+        # with the tiled product of note 6 and sign first, two was also the larger).
         self.product_levels = 2 if self.magnitude else 1
         self.levels = self.product_levels + len(self.stages)
         self.table = self.a.inputs + self.b.inputs <= TABLE_INPUTS
@@ -247,7 +289,10 @@ class Placement:
             ga, gb = self.a.significand(a_code), self.b.significand(b_code)
             kill = self.a.special(a_code) | self.b.special(b_code)
             sign = a_code[-1] ^ b_code[-1]
-            m.d.comb += [q.eq(ga * gb), x.eq(Cat((xa + xb)[:self.x_bits], sign, kill))]
+            shift = Cat(self.a.exponent(a_code), self.b.exponent(b_code)) \
+                if self.per_operand else (xa + xb)[:self.x_bits]
+            m.d.comb += [q.eq(self._unsigned_product(m, ga, gb, name)),
+                         x.eq(Cat(shift, sign, kill))]
             return q, x
         if self.table:
             w = self.q_shape.width
@@ -262,6 +307,27 @@ class Placement:
         return q, x
 
     @staticmethod
+    def _unsigned_product(m, ga: Value, gb: Value, name: str) -> Value:
+        """``g_a * g_b`` of two significands (note 6): one table when they have at most
+        :data:`LUT_INPUTS` bits together, else the sum of the tables of ``g_b`` times
+        chunks of ``g_a`` of ``LUT_INPUTS - len(g_b)`` bits."""
+        if len(ga) < len(gb):
+            ga, gb = gb, ga
+        if len(ga) + len(gb) <= LUT_INPUTS:
+            return ga * gb
+        chunk = LUT_INPUTS - len(gb)
+        total = None
+        for n, lsb in enumerate(range(0, len(ga), chunk)):
+            part = ga[lsb:lsb + chunk]
+            width = (((1 << len(part)) - 1) * ((1 << len(gb)) - 1)).bit_length()
+            tile = Signal(width, name=f"{name}_g{n}")
+            m.d.comb += tile.eq(_lookup([(i & ((1 << len(part)) - 1)) * (i >> len(part))
+                                         for i in range(1 << (len(part) + len(gb)))],
+                                        Cat(part, gb), width))
+            total = tile if total is None else total + (tile << lsb)
+        return total
+
+    @staticmethod
     def _signed(index: Value, side: _Side) -> Value:
         if side.element is None:
             return index.as_signed()
@@ -272,10 +338,16 @@ class Placement:
         """One shifter stage: ``word << (x[lsb:lsb+n] << lsb)``, sign-extended, cut at the
         width the largest shift so far can reach."""
         lsb, n = self.stages[stage]
-        reach = min(self.x_max, ((1 << (lsb + n)) - 1))
+        if self.sign_first:
+            return self._shift_filled(m, word, x, stage, name)
+        if self.per_operand:  # note 7: by x = max(e - 1, 0) of operand a, then of b
+            reach = self.a.x_max if stage == 0 else self.x_max
+            options = [word << max(v - 1, 0) for v in range(1 << n)]
+        else:
+            reach = min(self.x_max, ((1 << (lsb + n)) - 1))
+            options = [(word << (v << lsb)) for v in range(1 << n)]
         shape = unsigned if self.sign_last else signed
         out = Signal(shape(self.q_shape.width + reach), name=f"{name}_s{stage}")
-        options = [(word << (v << lsb)) for v in range(1 << n)]
         sel = x[lsb:lsb + n]
         value = options[0]
         for v in range(1, 1 << n):
@@ -287,6 +359,29 @@ class Placement:
         elif stage == len(self.stages) - 1:  # the last: its sign bit complemented (note 3)
             out = Signal(unsigned(self.field), name=f"{name}_y")
             value = value ^ (1 << (self.field - 1))
+        m.d.comb += out.eq(value)
+        return out
+
+    def _shift_filled(self, m, word: Value, x: Value, stage: int, name: str) -> Value:
+        """Note 8: every stage shifts the word left by its part of ``X``, the vacated low
+        bits and the new high bits filled with ``n = s & ~kill``; the first stage's word is
+        the unsigned product, and it applies ``(. ^ s) & ~kill``."""
+        sign, kill = x[self.x_bits], x[self.x_bits + 1]
+        last = stage == len(self.stages) - 1
+        lsb, n = self.stages[stage]
+        fill = Value.cast(0) if stage == 0 else sign & ~kill
+        width = self.field if last else \
+            self.q_shape.width + min(self.x_max, (1 << (lsb + n)) - 1)
+        options = [Cat(fill.replicate(v << lsb), word,
+                       fill.replicate(max(0, width - len(word))))[:width]
+                   for v in range(1 << n)]
+        sel = x[lsb:lsb + n]
+        value = options[0]
+        for v in range(1, 1 << n):
+            value = Mux(sel == v, options[v], value)
+        if stage == 0:
+            value = (value ^ sign.replicate(width)) & (~kill).replicate(width)
+        out = Signal(unsigned(width), name=f"{name}_y" if last else f"{name}_s{stage}")
         m.d.comb += out.eq(value)
         return out
 

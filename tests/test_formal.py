@@ -238,8 +238,8 @@ def test_dot_mxfp_streaming_proved(tmp_path):
 
 @pytest.mark.parametrize(("a_element", "b_element"), [
     ("e3m2", "e3m2"),  # three shifter stages' structure, sign last
-    ("e2m3", "e2m3"),  # two exponent bits, four significand bits each
-    ("e5m2", "e2m1"),  # the widest exponent range against the narrowest element
+    ("e2m3", "e2m3"),  # a shift per operand, the 4 x 4 significand product of two tables
+    ("e5m2", "e2m1"),  # the widest exponent range against the narrowest element, sign first
 ])
 def test_dot_mxfp_k1_streaming_proved(tmp_path, a_element, b_element):
     """The other placed structures at one product per block (seconds each; E4M3 x E4M3 k1

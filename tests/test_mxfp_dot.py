@@ -268,9 +268,9 @@ E4M3_SOME = [0x01, 0x07, 0x08, 0xFE, 0x7E, 0x7F, 0xFF, 0x80]
 
 @pytest.mark.parametrize(("a", "b", "block", "b_codes"), [
     ("e3m2", "e3m2", 8, None), ("e3m2", "e2m1", 4, None), ("int", "e3m2", 4, None),
-    ("e2m1", "e2m1", 4, None), ("e2m3", "e2m3", 8, None),
+    ("e2m1", "e2m1", 4, None), ("e2m3", "e2m3", 8, None), ("e2m1", "e2m3", 4, None),
     ("e4m3", "e4m3", 4, E4M3_SOME), ("e2m3", "e4m3", 4, E4M3_SOME),
-    ("e5m2", "e4m3", 4, E4M3_SOME),
+    ("e3m2", "e4m3", 4, E4M3_SOME), ("e5m2", "e4m3", 4, E4M3_SOME),
 ])
 def test_placed_products_of_every_code_pair(a, b, block, b_codes):
     """Every pair of element codes (every b code, or ``b_codes``, against every a code: the
@@ -297,3 +297,23 @@ def test_placed_products_of_every_code_pair(a, b, block, b_codes):
     res = run_stream_sim(dut, stim, want, seed=block)
     assert (res["mismatches"], res["missing"], res["protocol_errors"]) == (0, 0, []), \
         res["reports"]
+
+
+@pytest.mark.parametrize(("a", "b", "structure", "stages"), [
+    ("e2m1", "e2m1", "magnitude", []),
+    ("e2m3", "e2m3", "per_operand", [(0, 2), (2, 2)]),   # 3:1 by x_a, then by x_b
+    ("e2m1", "e2m3", "per_operand", [(0, 2), (2, 2)]),
+    ("e3m2", "e3m2", "sign_last", [(0, 2), (2, 1), (3, 1)]),
+    ("e4m3", "e4m3", "sign_first", [(0, 1), (1, 2), (3, 2)]),
+    ("e5m2", "e4m3", "sign_first", [(0, 1), (1, 1), (2, 2), (4, 2)]),
+])
+def test_placement_structure_of_each_pair(a, b, structure, stages):
+    """Which placed structure each pair takes (hw/placement.py notes 4 to 8), as measured
+    best on xc7 (docs/arithmetic.md): the shifter stages ``(first select bit, bits)``."""
+    place = MXIntDotProduct(**params(a, b, 2)).sum_of_products.placement
+    flags = {"magnitude": place.magnitude, "per_operand": place.per_operand,
+             "sign_first": place.sign_first}
+    assert [k for k, v in flags.items() if v] == ([] if structure == "sign_last" else
+                                                  [structure])
+    assert place.sign_last
+    assert place.stages == stages

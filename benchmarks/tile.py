@@ -4,21 +4,23 @@ per token of a MiniLM encoder layer, and a tokens-per-second roofline for MiniLM
 Usage::
 
     python -m benchmarks.tile [--bits 8] [--block 32] [--lanes 1] [--rows 64] [--k-len 384]
-        [--tile-tokens 32] [--bias fp32] [--pnr] [--bandwidth-gbs 1.6] [--json FILE]
+        [--tile-tokens 32] [--blocks-per-cycle 1] [--bias fp32] [--pnr] [--bandwidth-gbs 1.6]
+        [--json FILE]
 
 1. Synthesises the tile (``hw.tile``, ``output="fp32"``) and the bare engine of the same
-   format and lanes (:func:`flows.tile.engine_params`: ``hw.linear``, ``rows = lanes``,
+   format and MACs (:func:`flows.tile.engine_params`: ``hw.linear``, ``rows = lanes = P *
+   B``,
    dot products, ``align="loop"`` accumulators, float32 rounding, no buffers) with
    :func:`flows.synth.synthesize` (LUT-only, ``-nodsp``) for ECP5 and xc7, through the
    jobs and result cache of ``flows.density`` (``build/cache``; ``--no-cache``), and
-   prints LUTs (LUT4 sites on ECP5), FFs, BRAM cells and LUTs per MAC (``P * k`` MACs) of
+   prints LUTs (LUT4 sites on ECP5), FFs, BRAM cells and LUTs per MAC (``P * k * B`` MACs) of
    each, and the tile's LUTs per MAC against the engine's. ``python -m flows.density
    --tile`` gives the same figures in its report.
 2. With ``--pnr``: places and routes the tile on ECP5 (:func:`flows.pnr.place_and_route`,
    seed 1, 200 MHz target, the smallest device that holds it) and reports its Fmax.
 3. Cycles per token of one MiniLM encoder layer on the tile: the six linears' ``N * nb /
-   P`` cycles (``nb = ceil(K / k)``), the steady state that ``tests/test_tile.py``
-   measures in simulation (one block per lane per cycle) and ``make layer`` measures over
+   (P * B)`` cycles (``nb = ceil(K / k)``), the steady state that ``tests/test_tile.py``
+   measures in simulation (``B`` blocks per lane per cycle) and ``make layer`` measures over
    a whole layer.
 4. Tokens per second for MiniLM-L6 (6 such layers; attention, softmax, LayerNorm and GELU
    on the host, not counted), the smaller of two roofs: compute, the clock (the placed
@@ -51,6 +53,7 @@ from flows.tile import (
     tile_units,
     weight_bytes_per_layer,
 )
+from golden.accumulator import PARTIAL_SUMS
 from hw.tile import BIASES
 
 __all__ = ["DEFAULT_BANDWIDTH_GBS", "MINILM_LAYERS", "MINILM_LINEARS", "PART",
@@ -95,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=64)
     parser.add_argument("--k-len", type=int, default=384)
     parser.add_argument("--tile-tokens", type=int, default=32)
+    parser.add_argument("--blocks-per-cycle", type=int, choices=PARTIAL_SUMS, default=1,
+                        help="B, blocks of its row each lane takes per cycle (hw.tile)")
     parser.add_argument("--bias", choices=BIASES, default="none",
                         help="the tile's bias add (hw.tile); the bare engine has none")
     parser.add_argument("--targets", default="ecp5,xc7")
@@ -112,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     params = {"x_bits": args.bits, "w_bits": args.bits, "exp_bits": args.exp_bits,
               "block": args.block, "k_len": args.k_len, "rows": args.rows,
               "lanes": args.lanes, "tokens": args.tile_tokens, "output": "fp32",
+              **({"blocks_per_cycle": args.blocks_per_cycle}
+                 if args.blocks_per_cycle > 1 else {}),
               **({"bias": args.bias} if args.bias != "none" else {})}
     result = {"parameters": params,
               **measure(params, targets=tuple(args.targets.split(",")), pnr=args.pnr,
@@ -122,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                           **roofline(clock_mhz=clock, block=args.block, lanes=args.lanes,
                                      w_bits=args.bits, exp_bits=args.exp_bits,
                                      tokens=args.tile_tokens,
-                                     bandwidth_gbs=args.bandwidth_gbs)}
+                                     bandwidth_gbs=args.bandwidth_gbs,
+                                     blocks_per_cycle=args.blocks_per_cycle)}
     for target, r in result["targets"].items():
         for kind in ("tile", "engine"):
             d = r[kind]

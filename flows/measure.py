@@ -348,7 +348,8 @@ def _tile_units(sweep: Sweep, cache: ResultCache | None, digest: str) -> dict:
     """
     if sweep.tile is None:
         return {}
-    choice = {k: sweep.tile[k] for k in tile_model.TILE_FIELDS}
+    choice = {k: sweep.tile.get(k, tile_model.TILE_DEFAULTS[k])
+              for k in tile_model.TILE_FIELDS}
     out = {}
     for m in sweep.bits:
         for k in sweep.blocks:
@@ -370,6 +371,7 @@ def _tile_units(sweep: Sweep, cache: ResultCache | None, digest: str) -> dict:
                     layer = tile_model.layer_figures(
                         block=k, rows=params["rows"], lanes=params["lanes"],
                         tokens=params["tokens"],
+                        blocks_per_cycle=params["blocks_per_cycle"],
                         latency_of=tile_model.tile_latencies(params))
                 except (TypeError, ValueError) as exc:
                     raise ParameterError(str(exc)) from exc
@@ -414,7 +416,8 @@ def _tile_section(sweep: Sweep, tiles: Mapping, rows: list, results: Mapping, mk
         p = group["params"]
         roof = (tile_model.roofline(clock_mhz=clock, block=k, lanes=p["lanes"], w_bits=m,
                                     exp_bits=sweep.exp_bits, tokens=p["tokens"],
-                                    bandwidth_gbs=sweep.tile["bandwidth_gbs"])
+                                    bandwidth_gbs=sweep.tile["bandwidth_gbs"],
+                                    blocks_per_cycle=p["blocks_per_cycle"])
                 if clock is not None else None)
         layers.append({
             "bits": m, "block": k, "arch": arch, "macs_per_cycle": macs, **group["layer"],
@@ -425,7 +428,8 @@ def _tile_section(sweep: Sweep, tiles: Mapping, rows: list, results: Mapping, mk
                                            "weight_bytes_per_token", "tokens_s", "bound")}
                if roof else dict.fromkeys(("compute_tokens_s", "memory_tokens_s",
                                            "weight_bytes_per_token", "tokens_s", "bound")))})
-    return {"parameters": {**{k: sweep.tile[k] for k in tile_model.TILE_FIELDS},
+    return {"parameters": {**{k: sweep.tile.get(k, tile_model.TILE_DEFAULTS[k])
+                              for k in tile_model.TILE_FIELDS},
                            "bandwidth_gbs": sweep.tile["bandwidth_gbs"]},
             "part": tile_model.PART, "model": "MiniLM-L6 (all-MiniLM-L6-v2)",
             "layers": tile_model.MINILM_LAYERS,

@@ -88,11 +88,14 @@ def _tile_markdown(section: Mapping, sweep: Mapping) -> list[str]:
     lines = ["## Tile", "",
              f"The weight-stationary tile (`hw.tile`, `--top tile`): an R = {p['rows']} x "
              f"K = {p['k_len']} weight tile in block RAM, reused for T = {p['tokens']} "
-             f"tokens, P = {p['lanes']} lane(s) of dot product + accumulator, `{p['output']}` "
-             "output; synthesised LUT-only. The bare engine is `hw.linear` with rows = lanes "
-             "(the same dot products, accumulators and output stage, no buffers); dot + acc "
-             "is the density table's LUT-only row of the same format; all three heaps are "
-             "built with the family's primitives unless `--no-primitives`.", ""]
+             f"tokens, P = {p['lanes']} lane(s) of dot product + accumulator, "
+             f"B = {p.get('blocks_per_cycle', 1)} block(s) per lane per cycle (P x k x B "
+             f"MACs per cycle), `{p['output']}` output; synthesised LUT-only. The bare "
+             "engine is `hw.linear` with rows = lanes = P x B (the same dot products, "
+             "accumulators and output stage, no buffers, no merge of partial sums); dot + acc "
+             "is the density table's LUT-only row of the same format; both ratios are of "
+             "LUTs per MAC; all three heaps are built with the family's primitives unless "
+             "`--no-primitives`.", ""]
     lines += _table(["format", "arch", "target", "LUTs", "FFs", "BRAMs", "LUTs/MAC",
                      "FFs/MAC", "engine LUTs/MAC", "× engine", "dot + acc LUTs/MAC",
                      "× dot + acc", "Fmax MHz", "device"],

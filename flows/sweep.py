@@ -160,7 +160,7 @@ class Sweep:
         --primitives xc7`` / ``ecp5`` does.
     tile : mapping or None
         The "tile" section (``--tile``): the tile's ``rows``, ``lanes``, ``k_len``,
-        ``tokens``, ``output`` (:data:`flows.tile.TILE_FIELDS`, defaults
+        ``tokens``, ``output``, ``blocks_per_cycle`` (:data:`flows.tile.TILE_FIELDS`, defaults
         :data:`flows.tile.TILE_DEFAULTS`), ``bandwidth_gbs`` (external memory of the
         roofline) and ``clock_mhz`` (the compute roof's clock when the sweep places
         nothing on ECP5, else ``None``: the tile's placed Fmax). ``None``: no section.

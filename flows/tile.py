@@ -43,8 +43,10 @@ DEFAULT_BANDWIDTH_GBS = 1.6
 
 #: The tile's fields a report chooses (``hw.tile.TileParams``), with their report
 #: defaults: an R = 64 x K = 384 weight tile (MiniLM's hidden width) on one lane, reused
-#: for 32 tokens, float32 results (what the layer program hands the host).
-TILE_DEFAULTS = {"rows": 64, "lanes": 1, "k_len": 384, "tokens": 32, "output": "fp32"}
+#: for 32 tokens, float32 results (what the layer program hands the host), one block per
+#: lane per cycle.
+TILE_DEFAULTS = {"rows": 64, "lanes": 1, "k_len": 384, "tokens": 32, "output": "fp32",
+                 "blocks_per_cycle": 1}
 TILE_FIELDS = tuple(TILE_DEFAULTS)
 
 
@@ -66,16 +68,18 @@ def tile_params(*, bits: int, exp_bits: int, block: int, choice: Mapping | None 
 
 def engine_params(tile: Mapping) -> dict:
     """The bare engine of ``tile`` (``hw.tile`` parameters): ``hw.linear`` with the same
-    format, ``K``, lanes, architecture and output, ``rows = lanes`` (one group) and
-    ``align="loop"``, the tile's accumulators; no weight or activation buffers.
-    ``output="mx"`` has no engine counterpart: it is compared with ``fp32``, the cast
-    left out."""
-    engine = {k: tile[k] for k in ("x_bits", "w_bits", "exp_bits", "block", "k_len", "lanes",
+    format, ``K``, architecture and output, ``lanes = rows = P * B`` (one group: the
+    tile's ``P * B`` dot products and ``align="loop"`` accumulators, so the same ``P * k *
+    B`` MACs per cycle), no weight or activation buffers and, with ``B > 1``, no merge of
+    the partial sums. ``output="mx"`` has no engine counterpart: it is compared with
+    ``fp32``, the cast left out."""
+    engine = {k: tile[k] for k in ("x_bits", "w_bits", "exp_bits", "block", "k_len",
                                    "arch", "levels_per_stage", "guard_bits", "acc_width",
                                    "primitives")
               if k in tile}
     output = tile.get("output", "accum")
-    return {**engine, "rows": tile["lanes"], "align": "loop",
+    lanes = tile["lanes"] * tile.get("blocks_per_cycle", 1)
+    return {**engine, "lanes": lanes, "rows": lanes, "align": "loop",
             "output": "fp32" if output == "mx" else output}
 
 
@@ -218,7 +222,8 @@ def tile_latencies(params: Mapping) -> dict[int, int]:
 def compare(tile: Mapping, engine: Mapping, macs: int) -> dict:
     """The tile's synthesis result beside its engine's: ``luts`` (LUT sites on ECP5, see
     :func:`flows.measure.lut_sites`), ``ffs``, ``brams``, ``carry`` of each, per MAC
-    (``macs`` per cycle, ``P * k``), and ``lut_ratio`` (tile LUTs over engine LUTs)."""
+    (``macs`` per cycle, ``P * k * B``, the engine's too: :func:`engine_params`), and
+    ``lut_ratio`` (tile LUTs over engine LUTs, equal to their ratio per MAC)."""
     out = {}
     for kind, r in (("tile", tile), ("engine", engine)):
         out[kind] = {key: r[key] for key in ("luts", "ffs", "brams", "carry")}

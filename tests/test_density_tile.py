@@ -22,7 +22,7 @@ from tests.test_density import FakeTools, fake_versions
 
 #: A small tile every test can generate quickly: 2-bit, k = 4, R = 8 x K = 16, P = 2, T = 2.
 TILE = {"rows": 8, "lanes": 2, "k_len": 16, "tokens": 2, "output": "fp32",
-        "bandwidth_gbs": 1.6, "clock_mhz": None}
+        "blocks_per_cycle": 1, "bandwidth_gbs": 1.6, "clock_mhz": None}
 TILE_ARGV = ["--tile", "--tile-rows", "8", "--tile-lanes", "2", "--tile-k-len", "16",
              "--tile-tokens", "2"]
 SMALL = ["--bits", "2", "--block", "4", "--mode", "lut", "--baseline", "none", "--quiet",
@@ -121,6 +121,13 @@ def test_engine_is_the_tile_without_buffers():
     assert tile_model.engine_params(p) == {
         "x_bits": 4, "w_bits": 4, "exp_bits": 6, "block": 8, "k_len": 384, "lanes": 1,
         "arch": "tree", "levels_per_stage": 1, "rows": 1, "align": "loop", "output": "fp32"}
+    # With B blocks per lane per cycle the engine has the tile's P * B dot products and
+    # accumulators: the same MACs per cycle, no buffers and no merge.
+    p = tile_model.tile_params(bits=4, exp_bits=6, block=8, choice={
+        "lanes": 2, "blocks_per_cycle": 2, "output": "accum"})
+    engine = tile_model.engine_params(p)
+    assert (engine["lanes"], engine["rows"], engine["output"]) == (4, 4, "accum")
+    assert "blocks_per_cycle" not in engine
 
 
 # --- the report ----------------------------------------------------------------------
@@ -167,6 +174,42 @@ def test_tile_section(fake, tmp_path):
     g = goals["tile MXINT2 k4 MiniLM layer MAC utilisation >= 0.75 at 32 tokens"]
     assert g["met"] is None and "needs --tile-tokens 32" in g["note"]
     assert goals["tile MXINT2 k4 steady-state MAC utilisation >= 0.9"]["met"] is True
+
+
+def test_tile_section_with_two_blocks_per_cycle(fake, tmp_path):
+    """B = 2: P * k * B MACs per cycle; the engine has P * B lanes (the same MACs), every
+    ratio is per MAC, and the layer and roofline figures take B."""
+    tile = {**TILE, "blocks_per_cycle": 2}
+    sweep = Sweep(bits=(2,), blocks=(4,), targets=("ecp5",), modes=("lut",),
+                  baselines=(), tile=tile)
+    report = run(sweep, cache=ResultCache(tmp_path))
+    section = report["tile"]
+    assert section["parameters"]["blocks_per_cycle"] == 2
+    (ecp5,) = section["resources"]
+    macs = 2 * 4 * 2
+    assert ecp5["macs_per_cycle"] == macs and "_B2_" in ecp5["tile_module"]
+    assert "_P4_" in ecp5["engine_module"]
+    assert (ecp5["luts"], ecp5["engine_luts"], ecp5["fmax_mhz"]) == (1106, 1006, 250.0)
+    assert ecp5["luts_per_mac"] == 1106 / macs and ecp5["engine_luts_per_mac"] == 1006 / macs
+    assert ecp5["over_engine"] == 1106 / 1006
+    # Against the density table's dot + accumulator row (ECP5 LUT sites over k = 4).
+    assert ecp5["over_dot_accum"] == (1106 / macs) / ecp5["dot_accum_luts_per_mac"]
+    (layer,) = section["layer"]
+    assert layer["macs_per_cycle"] == macs
+    assert layer["cycles_per_token"] == tile_model.layer_cycles_per_token(
+        block=4, lanes=2, blocks_per_cycle=2)
+    assert layer["cycles_per_token"] * 2 == tile_model.layer_cycles_per_token(block=4,
+                                                                                lanes=2)
+    roof = tile_model.roofline(clock_mhz=250.0, block=4, lanes=2, w_bits=2, exp_bits=8,
+                               tokens=2, bandwidth_gbs=1.6, blocks_per_cycle=2)
+    assert layer["tokens_s"] == roof["tokens_s"] == min(roof["compute_tokens_s"],
+                                                        roof["memory_tokens_s"])
+    assert layer["steady_utilisation"] == 1
+    assert sorted(c for c in fake.calls if "tile" in c or "linear" in c) == sorted([
+        f"{ecp5['tile_module']} ecp5 False", f"{ecp5['engine_module']} ecp5 False"])
+    text = to_markdown(report)
+    assert "B = 2 block(s) per lane per cycle" in text
+    assert f"| MXINT2 k4 | heap | ecp5 | 1106 | 10 | 2 | {1106 / macs:.2f} |" in text
 
 
 def test_tile_without_placement_takes_the_given_clock(fake, tmp_path):
@@ -277,6 +320,11 @@ def no_tools(monkeypatch):
      "--tile-rows must be a multiple of --tile-lanes (4), not 6"),
     (["--tile", "--tile-output", "mx", "--tile-rows", "6", "--tile-lanes", "2"],
      "--tile-rows must be a multiple of --block (4) with --tile-output 'mx', not 6"),
+    (["--tile-blocks-per-cycle", "2"], "--tile-blocks-per-cycle applies only with --tile"),
+    (["--tile", "--tile-blocks-per-cycle", "3"],
+     "--tile-blocks-per-cycle must be 1, 2 or 4, not 3"),
+    (["--tile", "--tile-blocks-per-cycle", "4", "--tile-k-len", "24"],
+     "--tile-blocks-per-cycle (4) must divide the blocks per row"),
     (["--tile", "--tile-clock-mhz", "100", "--target", "ecp5"],
      "--tile-clock-mhz applies only when the sweep does not place and route on ECP5"),
     (["--formats", "mxfp5"], "argument --formats: format must be mxint2 .. mxint24 or one "
@@ -313,6 +361,17 @@ def test_benchmarks_tile_uses_the_shared_code(fake, tmp_path, capsys):
                                       clock_mhz=250.0, block=4, lanes=2, w_bits=2,
                                       exp_bits=8, tokens=2, bandwidth_gbs=1.6)}
     assert "compute-bound" in capsys.readouterr().out
+    # B = 2: twice the MACs per cycle, an engine of P * B lanes, half the cycles per token.
+    assert bench(["--bits", "2", "--block", "4", "--rows", "8", "--lanes", "2", "--k-len", "16",
+                  "--tile-tokens", "2", "--blocks-per-cycle", "2", "--clock-mhz", "100",
+                  "--targets", "xc7", "--no-cache", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    xc7 = result["targets"]["xc7"]
+    assert "_B2_" in xc7["tile"]["name"] and "_P4_" in xc7["engine"]["name"]
+    assert xc7["tile_luts_per_mac"] == 1100 / 16 and xc7["lut_ratio"] == 1.1
+    assert result["roofline"]["cycles_per_token"] == tile_model.roofline(
+        clock_mhz=100.0, block=4, lanes=2, w_bits=2, exp_bits=8, tokens=2,
+        bandwidth_gbs=1.6)["cycles_per_token"] // 2
 
 
 def test_help_names_the_tile_options(capsys):
@@ -321,6 +380,7 @@ def test_help_names_the_tile_options(capsys):
     assert exc.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     for option, default in (("--tile-rows", 64), ("--tile-lanes", 1), ("--tile-k-len", 384),
-                            ("--tile-tokens", 32), ("--tile-bandwidth-gbs", 1.6)):
+                            ("--tile-tokens", 32), ("--tile-blocks-per-cycle", 1),
+                            ("--tile-bandwidth-gbs", 1.6)):
         assert option in text and f"(default: {default})" in text
     assert "blocks) (default" not in text and "--formats F[,F...]" in text

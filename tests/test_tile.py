@@ -474,6 +474,32 @@ def test_double_buffer_proof_fails_on_a_broken_tile(tmp_path, old, new):
         "FAILED"
 
 
+def test_double_buffers_proved_bounded_with_two_blocks_per_cycle(tmp_path):
+    """The same bounded proof with B = 2 (each read two blocks, one from each of the two
+    weight and two activation memories, into the lane's two partial sums); not vacuous:
+    within the bound some trace takes 5 reads, the third tile's first."""
+    from sim.formal.tile_buffer import prove_tile_buffers, reach
+
+    assert prove_tile_buffers(workdir=tmp_path / "proof", blocks_per_cycle=2) == "PROVED"
+    assert reach(taken=2 * 2, workdir=tmp_path / "reach", blocks_per_cycle=2)
+
+
+def test_two_blocks_per_cycle_proof_fails_on_swapped_memories(tmp_path):
+    """Activation block i written to memory 1 - i mod 2: each partial sum takes the other's
+    activation block with its own weight word. Refused options: B with --bias."""
+    from sim.formal.tile_buffer import prove_tile_buffers
+
+    bad = _mutant("self.x.valid & self.x.ready & (x_sel == q)),",
+                  "self.x.valid & self.x.ready & (x_sel == B - 1 - q)),")
+    assert prove_tile_buffers(workdir=tmp_path, component=bad.MXIntTile,
+                              blocks_per_cycle=2) == "FAILED"
+    from sim.formal.tile_buffer import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--bias", "--blocks-per-cycle", "2", "--workdir", str(tmp_path / "no")])
+    assert exc.value.code == 2 and not (tmp_path / "no").exists()
+
+
 def test_bias_buffer_proved_bounded(tmp_path):
     """Bounded proof (first 16 cycles, every valid/ready/reset pattern of the result
     source, b and o) that each result entering the bias adder comes with its group's bias

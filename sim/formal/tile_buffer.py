@@ -4,7 +4,8 @@ pattern.
 
 Usage::
 
-    python -m sim.formal.tile_buffer [--bias] [--steps N] [--timeout S] [--workdir DIR]
+    python -m sim.formal.tile_buffer [--bias | --blocks-per-cycle 2] [--steps N] [--timeout S]
+                                     [--workdir DIR]
 
 The harness (an Amaranth module, independent of the tile's control: plain counters)
 drives a small :class:`hw.tile.MXIntTile` (``k = 1``, ``P = 1``, ``K = 2`` so ``nb = 2``,
@@ -27,6 +28,15 @@ six times). Bounded: the memories' contents and the
 counters are not related by an invariant, so induction cannot close.
 :func:`reach` shows the bound is not vacuous: some trace takes more than two tiles' blocks
 within it.
+
+``--blocks-per-cycle 2`` runs the same proof on :data:`PARAMS_B2` (``B = 2``: the weights
+and activations in two memories each, item ``i`` in memory ``i mod 2``, read together):
+the lane's dot product ``q`` of its ``c``-th read (``B`` blocks at once) must take weight
+word ``tile * D + (c mod (D / B)) * B + q`` and activation block ``(c // (D / B)) * nb +
+(c mod (nb / B)) * B + q``. A word or block loaded into the wrong memory, besides the
+faults above, breaks it. Within 16 cycles some trace takes 5 reads (reach), the third
+tile's first: the activation loads bound it here (``R / P = 1 < B``), ``nb`` transfers per
+token of one read.
 
 ``--bias`` proves the bias buffer: :class:`BiasBufferHarness` builds the tile's bias
 stage (its memory, loader, output counters and adder; ``MXIntTile._bias_add``) on
@@ -57,12 +67,17 @@ from amaranth.lib import stream
 
 from .yosys import run_yosys
 
-__all__ = ["BIAS_PARAMS", "PARAMS", "BiasBufferHarness", "TileBufferHarness",
-           "prove_tile_buffers", "reach"]
+__all__ = ["BIAS_PARAMS", "BLOCKS_PER_CYCLE", "PARAMS", "PARAMS_B2", "BiasBufferHarness",
+           "TileBufferHarness", "prove_tile_buffers", "reach"]
 
 #: The tile the proof runs on.
 PARAMS = {"x_bits": 2, "w_bits": 2, "exp_bits": 2, "block": 1, "k_len": 2, "rows": 1,
           "lanes": 1, "tokens": 2}
+#: The tile of the proof with ``B = 2`` blocks per cycle: :data:`PARAMS`' ``nb = 2`` blocks
+#: per row are one read of two blocks (one into each partial sum), ``D = 2`` words in two
+#: memories, so a tile is ``T = 2`` reads.
+PARAMS_B2 = {**PARAMS, "blocks_per_cycle": 2}
+BLOCKS_PER_CYCLE = {1: PARAMS, 2: PARAMS_B2}
 DEFAULT_STEPS = 16
 #: The tile whose bias stage the bias proof runs on.
 BIAS_PARAMS = {**PARAMS, "rows": 2, "output": "fp32", "bias": "fp32"}
@@ -73,13 +88,18 @@ COUNT_BITS = 6
 
 class TileBufferHarness(Elaboratable):
     """The tile with counting payloads and the assertion (see the module notes).
-    ``bound``: also assert that the lane takes at most ``bound`` blocks (for
-    :func:`reach`, which expects that to fail)."""
+    ``bound``: also assert that the lane takes at most ``bound`` reads (for
+    :func:`reach`, which expects that to fail). ``blocks_per_cycle``: the tile's ``B``,
+    1 (:data:`PARAMS`) or 2 (:data:`PARAMS_B2`)."""
 
-    def __init__(self, component: type | None = None, *, bound: int | None = None) -> None:
+    def __init__(self, component: type | None = None, *, bound: int | None = None,
+                 blocks_per_cycle: int = 1) -> None:
+        if blocks_per_cycle not in BLOCKS_PER_CYCLE:
+            raise ValueError(f"blocks_per_cycle must be one of {sorted(BLOCKS_PER_CYCLE)}, "
+                             f"not {blocks_per_cycle!r}")
         if component is None:
             from hw.tile import MXIntTile as component
-        self.tile = component(**PARAMS)
+        self.tile = component(**BLOCKS_PER_CYCLE[blocks_per_cycle])
         self.bound = bound
         self.w_valid, self.x_valid, self.o_ready = Signal(), Signal(), Signal()
         self.ports = [self.w_valid, self.x_valid, self.o_ready]
@@ -98,15 +118,18 @@ class TileBufferHarness(Elaboratable):
         with m.If(t.x.valid & t.x.ready):
             m.d.sync += x_count.eq(x_count + 1)
 
-        # What the lane must take next: word w_base + rw, block x_base + blk.
-        lane_a, lane_b = t._dots[0].a, t._dots[0].b
-        rw, blk, tok = Signal(range(D)), Signal(range(nb)), Signal(range(T))
+        # What the lane must take next: in its dot product q (of B), word
+        # w_base + rw * B + q and block x_base + blk * B + q; rw and blk count reads.
+        B = t.blocks_per_cycle
+        dots = t._dots[:B]  # lane 0's
+        lane_a = dots[0].a
+        rw, blk, tok = Signal(range(D // B)), Signal(range(nb // B)), Signal(range(T))
         w_base, x_base = Signal(w_bits), Signal(x_bits)
         taken = Signal(8)
         with m.If(lane_a.valid & lane_a.ready):
             m.d.sync += taken.eq(taken + 1)
-            m.d.sync += blk.eq(Mux(blk == nb - 1, 0, blk + 1))
-            with m.If(rw == D - 1):  # a token's last block: the next token
+            m.d.sync += blk.eq(Mux(blk == nb // B - 1, 0, blk + 1))
+            with m.If(rw == D // B - 1):  # a token's last read: the next token
                 m.d.sync += [rw.eq(0), x_base.eq(x_base + nb)]
                 with m.If(tok == T - 1):
                     m.d.sync += [tok.eq(0), w_base.eq(w_base + D)]
@@ -115,11 +138,14 @@ class TileBufferHarness(Elaboratable):
             with m.Else():
                 m.d.sync += rw.eq(rw + 1)
         with m.If(lane_a.valid):
-            m.d.comb += [
-                Assert(lane_b.payload.as_value() == (w_base + rw)[:w_bits], "weight word"),
-                Assert(lane_a.payload.as_value() == (x_base + blk)[:x_bits], "activation"),
-                Assert(lane_b.valid, "lanes' inputs valid together"),
-            ]
+            for q, dot in enumerate(dots):
+                m.d.comb += [
+                    Assert(dot.b.payload.as_value() == (w_base + rw * B + q)[:w_bits],
+                           "weight word"),
+                    Assert(dot.a.payload.as_value() == (x_base + blk * B + q)[:x_bits],
+                           "activation"),
+                    Assert(dot.a.valid & dot.b.valid, "lanes' inputs valid together"),
+                ]
         if self.bound is not None:
             m.d.comb += Assert(taken <= self.bound, "bound")
         return m
@@ -192,25 +218,33 @@ def _sat(harness, steps: int, workdir: Path, timeout: float) -> tuple:
     return run_yosys(workdir, "tile_buffer.ys", workdir / "tile_buffer.log", timeout)
 
 
-def _harness(component: type | None, bound: int | None, bias: bool):
-    return (BiasBufferHarness if bias else TileBufferHarness)(component, bound=bound)
+def _harness(component: type | None, bound: int | None, bias: bool, blocks_per_cycle: int):
+    if bias:
+        if blocks_per_cycle != 1:
+            raise ValueError(f"blocks_per_cycle must be 1 with bias (the bias stage does "
+                             f"not see B), not {blocks_per_cycle!r}")
+        return BiasBufferHarness(component, bound=bound)
+    return TileBufferHarness(component, bound=bound, blocks_per_cycle=blocks_per_cycle)
 
 
 def prove_tile_buffers(*, steps: int = DEFAULT_STEPS, timeout: float = 600.0,
                        workdir: Path, component: type | None = None,
-                       bias: bool = False) -> str:
+                       bias: bool = False, blocks_per_cycle: int = 1) -> str:
     """``"PROVED"``, ``"FAILED"`` or ``"TIMEOUT"`` for the first ``steps`` cycles
     (``component``: a tile class other than :class:`hw.tile.MXIntTile`, e.g. a mutant;
-    ``bias``: the bias buffer's proof, :class:`BiasBufferHarness`)."""
-    return _sat(_harness(component, None, bias), steps, workdir, timeout)[0]
+    ``bias``: the bias buffer's proof, :class:`BiasBufferHarness`; ``blocks_per_cycle``:
+    the weight and activation buffers' proof on :data:`PARAMS_B2` with 2)."""
+    return _sat(_harness(component, None, bias, blocks_per_cycle), steps, workdir,
+                timeout)[0]
 
 
 def reach(*, taken: int, steps: int = DEFAULT_STEPS, timeout: float = 600.0,
-          workdir: Path, bias: bool = False) -> bool:
-    """Whether some trace of ``steps`` cycles has the lane take more than ``taken`` blocks
-    (with ``bias``: the adder take more than ``taken`` results), i.e. the assertion
-    ``taken <= bound`` fails."""
-    return _sat(_harness(None, taken, bias), steps, workdir, timeout)[0] == "FAILED"
+          workdir: Path, bias: bool = False, blocks_per_cycle: int = 1) -> bool:
+    """Whether some trace of ``steps`` cycles has the lane take more than ``taken`` reads
+    (``B`` blocks each; with ``bias``: the adder take more than ``taken`` results), i.e.
+    the assertion ``taken <= bound`` fails."""
+    return _sat(_harness(None, taken, bias, blocks_per_cycle), steps, workdir,
+                timeout)[0] == "FAILED"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bias", action="store_true",
                         help="prove the bias buffer (the tile's bias stage, BIAS_PARAMS) "
                              "instead of the weight and activation buffers")
+    parser.add_argument("--blocks-per-cycle", type=int, choices=sorted(BLOCKS_PER_CYCLE),
+                        default=1, help="the tile's B for the weight and activation "
+                                        "buffers' proof (PARAMS, PARAMS_B2; default: 1)")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                         help="cycles from reset (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds")
@@ -226,10 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.steps <= 200:
         parser.error(f"--steps must be from 1 to 200, not {args.steps}")
+    if args.bias and args.blocks_per_cycle != 1:
+        parser.error(f"--blocks-per-cycle {args.blocks_per_cycle} does not apply with --bias "
+                     "(the bias stage does not see B)")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="tile_buffer_"))
     status = prove_tile_buffers(steps=args.steps, timeout=args.timeout, workdir=workdir,
-                                bias=args.bias)
-    what = "tile bias buffer" if args.bias else "tile double buffers"
+                                bias=args.bias, blocks_per_cycle=args.blocks_per_cycle)
+    what = ("tile bias buffer" if args.bias else "tile double buffers"
+            + (f" with B = {args.blocks_per_cycle}" if args.blocks_per_cycle > 1 else ""))
     print(f"{status} {what}, first {args.steps} cycles (bounded), "
           f"{workdir / 'tile_buffer.log'}")
     return 0 if status == "PROVED" else 1

@@ -86,6 +86,22 @@ BIAS_PARAMS = {**PARAMS, "rows": 2, "output": "fp32", "bias": "fp32"}
 COUNT_BITS = 6
 
 
+def _count(m: Module, take, *, item: Signal, items: int, tok: Signal, tokens: int,
+           base: Signal, step: int, per_token: list = ()) -> None:
+    """The harness's own position in a tile's order, advanced on ``take``: ``item`` (of
+    ``items`` per token), then ``tok`` (of ``tokens`` per tile, with the ``per_token``
+    statements at each token's end), then the tile's first word ``base`` (by ``step``)."""
+    with m.If(take):
+        with m.If(item == items - 1):  # a token's last item: the next token
+            m.d.sync += [item.eq(0), *per_token]
+            with m.If(tok == tokens - 1):  # the tile's last token: the next tile
+                m.d.sync += [tok.eq(0), base.eq(base + step)]
+            with m.Else():
+                m.d.sync += tok.eq(tok + 1)
+        with m.Else():
+            m.d.sync += item.eq(item + 1)
+
+
 class TileBufferHarness(Elaboratable):
     """The tile with counting payloads and the assertion (see the module notes).
     ``bound``: also assert that the lane takes at most ``bound`` reads (for
@@ -126,17 +142,12 @@ class TileBufferHarness(Elaboratable):
         rw, blk, tok = Signal(range(D // B)), Signal(range(nb // B)), Signal(range(T))
         w_base, x_base = Signal(w_bits), Signal(x_bits)
         taken = Signal(8)
-        with m.If(lane_a.valid & lane_a.ready):
+        take = lane_a.valid & lane_a.ready
+        with m.If(take):
             m.d.sync += taken.eq(taken + 1)
             m.d.sync += blk.eq(Mux(blk == nb // B - 1, 0, blk + 1))
-            with m.If(rw == D // B - 1):  # a token's last read: the next token
-                m.d.sync += [rw.eq(0), x_base.eq(x_base + nb)]
-                with m.If(tok == T - 1):
-                    m.d.sync += [tok.eq(0), w_base.eq(w_base + D)]
-                with m.Else():
-                    m.d.sync += tok.eq(tok + 1)
-            with m.Else():
-                m.d.sync += rw.eq(rw + 1)
+        _count(m, take, item=rw, items=D // B, tok=tok, tokens=T, base=w_base, step=D,
+               per_token=[x_base.eq(x_base + nb)])
         with m.If(lane_a.valid):
             for q, dot in enumerate(dots):
                 m.d.comb += [
@@ -190,14 +201,8 @@ class BiasBufferHarness(Elaboratable):
         add = t._adds[0].i
         with m.If(add.valid & add.ready):
             m.d.sync += added.eq(added + 1)
-            with m.If(grp == G - 1):
-                m.d.sync += grp.eq(0)
-                with m.If(tok == T - 1):
-                    m.d.sync += [tok.eq(0), tile_base.eq(tile_base + G)]
-                with m.Else():
-                    m.d.sync += tok.eq(tok + 1)
-            with m.Else():
-                m.d.sync += grp.eq(grp + 1)
+        _count(m, add.valid & add.ready, item=grp, items=G, tok=tok, tokens=T, base=tile_base,
+               step=G)
         with m.If(add.valid):
             m.d.comb += Assert(add.payload.c[:COUNT_BITS] == tile_base + grp, "bias word")
         if self.bound is not None:

@@ -1,13 +1,16 @@
-"""Stimulus helpers shared by the unit models."""
+"""Stimulus helpers shared by the unit models: random and corner blocks of an MXINT or
+minifloat format, payload dicts."""
 
 from __future__ import annotations
 
 import torch
 
 from golden.format import MXFPFormat, MXIntFormat
+from golden.quantize import MXFPTensor, MXIntTensor
 
-__all__ = ["block_format", "blocks_to_dicts", "element_field", "pair_stimuli", "random_blocks",
-           "random_code_blocks", "random_group_ends", "signed_full_range"]
+__all__ = ["block_format", "blocks_to_dicts", "element_field", "most_negative", "pair_stimuli",
+           "plus_max", "quantized_elements", "random_blocks", "random_code_blocks",
+           "random_finite_blocks", "random_group_ends", "signed_full_range", "special_codes"]
 
 
 def signed_full_range(gen: torch.Generator, bits: int, shape: tuple[int, ...]) -> torch.Tensor:
@@ -96,3 +99,60 @@ def random_group_ends(gen: torch.Generator, n: int) -> list[int]:
         pos += size
         last[min(pos, n) - 1] = 1
     return last
+
+
+def quantized_elements(q: MXIntTensor | MXFPTensor) -> torch.Tensor:
+    """The elements of a quantised tensor: its MXINT mantissas or its minifloat codes (the
+    payload field :func:`element_field` names)."""
+    return q.codes if isinstance(q, MXFPTensor) else q.mantissa
+
+
+def plus_max(fmt: MXIntFormat | MXFPFormat) -> int:
+    """The largest positive element: ``2**(m-1) - 1``, or the code of +max normal."""
+    return fmt.element.finite_codes - 1 if isinstance(fmt, MXFPFormat) else fmt.max_man
+
+
+def most_negative(fmt: MXIntFormat | MXFPFormat) -> int:
+    """The most negative element: ``-2**(m-1)``, or the code of -max normal."""
+    if isinstance(fmt, MXFPFormat):
+        return plus_max(fmt) | (1 << (fmt.element.width - 1))
+    return -(1 << (fmt.man_bits - 1))
+
+
+def special_codes(fmt: MXIntFormat | MXFPFormat, *, every: bool = False) -> list[int]:
+    """The special codes of a minifloat format (none for MXINT, FP6 and FP4): its
+    infinities, then the first and the last NaN code (one of each sign); with ``every``,
+    every infinity and NaN code."""
+    if isinstance(fmt, MXIntFormat):
+        return []
+    e = fmt.element
+    kind = e.kind(torch.arange(1 << e.width))
+    if every:
+        return torch.nonzero(kind != 0).flatten().tolist()
+    nans = torch.nonzero(kind == 2).flatten().tolist()
+    return torch.nonzero(kind == 1).flatten().tolist() + ([nans[0], nans[-1]] if nans else [])
+
+
+def random_finite_blocks(gen: torch.Generator, fmt: MXIntFormat | MXFPFormat, n: int, *,
+                         nan_rate: float, special_rate: float = 0.04
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` random blocks of ``fmt``: MXINT as :func:`random_blocks`; minifloat codes
+    uniform over the finite codes of both signs, one element of a fraction
+    ``special_rate`` of the blocks replaced by a special code (:func:`special_codes`),
+    scales uniform over 0 .. 254 and 255 (NaN) on a fraction ``nan_rate``."""
+    if isinstance(fmt, MXIntFormat):
+        return random_blocks(gen, fmt, n, nan_rate=nan_rate)
+    e = fmt.element
+    mag = torch.randint(0, e.finite_codes, (n, fmt.block), generator=gen, dtype=torch.int64)
+    sign = torch.randint(0, 2, (n, fmt.block), generator=gen, dtype=torch.int64)
+    codes = mag | (sign << (e.width - 1))
+    specials = special_codes(fmt, every=True)
+    if specials:
+        hit = torch.rand((n,), generator=gen) < special_rate
+        pick = torch.randint(0, len(specials), (n,), generator=gen)
+        where = torch.randint(0, fmt.block, (n,), generator=gen)
+        for b in torch.nonzero(hit).flatten().tolist():
+            codes[b, where[b]] = specials[int(pick[b])]
+    exp = torch.randint(0, fmt.nan_code, (n,), generator=gen, dtype=torch.int64)
+    nan = torch.rand((n,), generator=gen) < nan_rate
+    return codes, torch.where(nan, fmt.nan_code, exp)

@@ -301,6 +301,25 @@ def test_two_partial_sums_stream_pads_harmlessly():
     assert list(zip(r.sum.tolist(), r.exponent.tolist(), r.nan.tolist(), strict=True)) == want
 
 
+def check_partials_error_bound(items, guard: int, width: int, parts: int) -> None:
+    """golden's ``parts`` partial sums on a group that does not saturate: with ``V`` the
+    exact sum and ``R`` the result, both scaled by ``2**G``, ``P'`` the partial sums the
+    group opens and ``E_max,j`` the running maximum after input ``j``: ``0 <= V - R <
+    sum_{j>P'} 2**(E_max,j - G) + (P' - 1) * 2**(E - G) <= (n - 1) * 2**(E - G)``, and
+    ``R == V`` for one input."""
+    total, e_max, _ = run_group(items, guard, width, partial_sums=parts)
+    err = sum(s << (e + guard) for s, e, _ in items) - (total << e_max)
+    maxima = reference_partials(items, guard, width, parts)[3]
+    assert abs(total) < (1 << (width - 1)) - 1, "case must not saturate"
+    if len(items) == 1:
+        assert err == 0
+    else:
+        nonempty = min(len(items), parts)
+        assert 0 <= err < sum(1 << m for m in maxima[nonempty:]) + \
+            ((nonempty - 1) << e_max), (guard, items)
+        assert err < (len(items) - 1) << e_max
+
+
 def _random_groups(seed: int, count: int, *, wide: bool):
     """``count`` random groups (guard, width, items), as tests' group_case draws them,
     without hypothesis: reproducible from ``seed``."""
@@ -344,17 +363,7 @@ def test_four_partial_sums_error_bound(seed):
     2**G)."""
     print(f"seed {seed}")
     for guard, width, items in _random_groups(seed, 300, wide=True):
-        total, e_max, _ = run_group(items, guard, width, partial_sums=4)
-        err = sum(s << (e + guard) for s, e, _ in items) - (total << e_max)
-        maxima = reference_partials(items, guard, width, 4)[3]
-        assert abs(total) < (1 << (width - 1)) - 1, "case must not saturate"
-        if len(items) == 1:
-            assert err == 0
-        else:
-            nonempty = min(len(items), 4)
-            assert 0 <= err < sum(1 << m for m in maxima[nonempty:]) + \
-                ((nonempty - 1) << e_max), (guard, items)
-            assert err < (len(items) - 1) << e_max
+        check_partials_error_bound(items, guard, width, 4)
 
 
 def test_four_partial_sums_directed():
@@ -452,15 +461,7 @@ def test_two_partial_sums_error_bound(case):
     """Two partial sums: 0 <= V - R < sum_{j>=3} 2**(E_max,j - G) + 2**(E - G)
     <= (n - 1) * 2**(E - G), and R == V for one input (scaled by 2**G)."""
     guard, width, items = case
-    total, e_max, _ = run_group(items, guard, width, partial_sums=2)
-    err = sum(s << (e + guard) for s, e, _ in items) - (total << e_max)
-    maxima = reference_partials(items, guard, width, 2)[3]
-    assert abs(total) < (1 << (width - 1)) - 1, "case must not saturate"
-    if len(items) == 1:
-        assert err == 0
-    else:
-        assert 0 <= err < sum(1 << m for m in maxima[2:]) + (1 << e_max)
-        assert err < (len(items) - 1) << e_max
+    check_partials_error_bound(items, guard, width, 2)
 
 
 @settings(max_examples=300, deadline=None)

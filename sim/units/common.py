@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import torch
 
-from golden.format import MXFPFormat, MXIntFormat
+from golden.format import MXFPFormat, MXIntFormat, operand_format
 from golden.quantize import MXFPTensor, MXIntTensor
 
 __all__ = ["block_format", "blocks_to_dicts", "element_field", "most_negative", "pair_stimuli",
            "plus_max", "quantized_elements", "random_blocks", "random_code_blocks",
-           "random_finite_blocks", "random_group_ends", "signed_full_range", "special_codes"]
+           "random_finite_blocks", "random_group_ends", "signed_full_range", "special_codes",
+           "xw_operands"]
 
 
 def signed_full_range(gen: torch.Generator, bits: int, shape: tuple[int, ...]) -> torch.Tensor:
@@ -52,6 +53,25 @@ def block_format(params: dict, side: str) -> MXIntFormat | MXFPFormat:
     if element == "int":
         return MXIntFormat(params[f"{side}_bits"], params.get("exp_bits", 8), params["block"])
     return MXFPFormat(element, block=params["block"])
+
+
+def xw_operands(params: dict) -> tuple[dict, MXIntFormat | MXFPFormat,
+                                       MXIntFormat | MXFPFormat]:
+    """The operands of a linear engine's or tile's manifest ``params`` (fields ``x_element``,
+    ``x_bits``, ``w_...``, ``exp_bits``, ``block``): ``({"a_element", "a_bits",
+    "b_element", "b_bits"}, format of x, format of w)``, the dict under the names of
+    :func:`golden.accumulator.accum_in_width` (``a`` the activations, an absent element
+    ``"int"``), the formats from :func:`golden.format.operand_format`."""
+    exp_bits = params.get("exp_bits", 8)
+    ops = {}
+    for side, name in (("a", "x"), ("b", "w")):
+        ops[f"{side}_element"] = params.get(f"{name}_element") or "int"
+        ops[f"{side}_bits"] = params.get(f"{name}_bits")
+    fmt_x = operand_format(ops["a_element"], ops["a_bits"], exp_bits=exp_bits,
+                           block=params["block"], side="x")
+    fmt_w = operand_format(ops["b_element"], ops["b_bits"], exp_bits=exp_bits,
+                           block=params["block"], side="w")
+    return ops, fmt_x, fmt_w
 
 
 def element_field(fmt: MXIntFormat | MXFPFormat) -> str:

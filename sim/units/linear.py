@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from golden.format import operand_format
 from golden.linear import linear_blocks, linear_fp32
 from golden.quantize import quantize
 
@@ -15,6 +14,7 @@ from .common import (
     quantized_elements,
     random_finite_blocks,
     special_codes,
+    xw_operands,
 )
 
 __all__ = ["LinearModel"]
@@ -46,15 +46,7 @@ class LinearModel:
 
     def __init__(self, params: dict) -> None:
         self.p = dict(params)
-        exp_bits = params.get("exp_bits", 8)
-        operands = {}
-        for side, name in (("a", "x"), ("b", "w")):
-            operands[f"{side}_element"] = params.get(f"{name}_element") or "int"
-            operands[f"{side}_bits"] = params.get(f"{name}_bits")
-        self.fmt_x = operand_format(operands["a_element"], operands["a_bits"],
-                                    exp_bits=exp_bits, block=params["block"], side="x")
-        self.fmt_w = operand_format(operands["b_element"], operands["b_bits"],
-                                    exp_bits=exp_bits, block=params["block"], side="w")
+        operands, self.fmt_x, self.fmt_w = xw_operands(params)
         self.nb = -(-params["k_len"] // params["block"])
         self.rows, self.lanes = params["rows"], params["lanes"]
         self.output = params.get("output", "accum")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from golden.format import MXIntFormat, operand_format
+from golden.format import MXIntFormat
 from golden.linear import linear_fp32
 from golden.quantize import quantize
 from golden.tile import tile_bias, tile_blocks, tile_mx
@@ -16,6 +16,7 @@ from .common import (
     quantized_elements,
     random_finite_blocks,
     special_codes,
+    xw_operands,
 )
 
 __all__ = ["BIAS_SPECIALS", "TileModel", "tile_bias_words", "tile_biases", "tile_outputs",
@@ -130,15 +131,7 @@ class TileModel:
         from hw.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
 
         self.p = dict(params)
-        exp_bits = params.get("exp_bits", 8)
-        ops = {}
-        for side, name in (("a", "x"), ("b", "w")):
-            ops[f"{side}_element"] = params.get(f"{name}_element") or "int"
-            ops[f"{side}_bits"] = params.get(f"{name}_bits")
-        self.fmt_x = operand_format(ops["a_element"], ops["a_bits"], exp_bits=exp_bits,
-                                    block=params["block"], side="x")
-        self.fmt_w = operand_format(ops["b_element"], ops["b_bits"], exp_bits=exp_bits,
-                                    block=params["block"], side="w")
+        ops, self.fmt_x, self.fmt_w = xw_operands(params)
         self.x_field, self.w_field = element_field(self.fmt_x), element_field(self.fmt_w)
         self.k = params["block"]
         self.k_len = params.get("k_len") or 4 * self.k
@@ -151,7 +144,8 @@ class TileModel:
         if self.bias != "none":
             self.inputs = ("x", "w", "b")
         self.fmt_o = MXIntFormat(params.get("out_bits") or params["x_bits"],
-                                 exp_bits, self.k) if self.output == "mx" else None
+                                 params.get("exp_bits", 8), self.k) \
+            if self.output == "mx" else None
         self.guard_bits = params.get("guard_bits", DEFAULT_GUARD_BITS)
         self.acc_width = resolve_acc_width(block=self.k, guard_bits=self.guard_bits,
                                            acc_width=params.get("acc_width"), **ops)

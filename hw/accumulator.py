@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -221,7 +222,6 @@ class MXIntAccumulator(wiring.Component):
             return self._elaborate_interleave()
         m = Module()
         w, g = self.acc_width, self.guard_bits
-        xw = self._in_width + g
         ew = self.exp_bits + 1
 
         # Whole-pipeline stall (as hw/pipeline.py, but o.valid marks `last` inputs only):
@@ -241,11 +241,7 @@ class MXIntAccumulator(wiring.Component):
             fire.eq(self.i.valid & ~busy & (~self.o.valid | self.o.ready)),
         ]
 
-        def register(value, name, shape=None):
-            reg = Signal(shape if shape is not None else value.shape(), name=name)
-            with m.If(move):
-                m.d.sync += reg.eq(value)
-            return reg
+        register = _register(m, move)
 
         # Stage 1, exponents: the running maximum E_max and the NaN flag are a short
         # recurrence of their own. E - E_max and E_max - E are each an (e+2)-bit subtraction
@@ -256,16 +252,7 @@ class MXIntAccumulator(wiring.Component):
         e_max = Signal(unsigned(ew))
         nan = Signal()
         first = Signal(init=1)
-        rise = Signal(signed(ew + 1))
-        fall = Signal(signed(ew + 1))
-        up = Signal()
-        down = Signal()
-        m.d.comb += [
-            rise.eq(p.exponent - e_max),
-            fall.eq(e_max - p.exponent),
-            up.eq(~first & fall[-1]),
-            down.eq(~first & rise[-1]),
-        ]
+        rise, fall, up, down = _compare_exponent(m, p.exponent, e_max, first)
         with m.If(fire):
             m.d.sync += [
                 e_max.eq(Mux(up | first, p.exponent, e_max)),
@@ -273,36 +260,13 @@ class MXIntAccumulator(wiring.Component):
                 first.eq(p.last),
             ]
 
-        # Shift amounts keep the bits that reach the operand width minus one (W - 1 for A,
-        # in_width + G - 1 for x) and an OR of the bits above, which stands for a shift to
-        # the sign (an arithmetic shift that far leaves 0 or -1): no compare behind the
-        # subtraction. Stage 2 completes the amount of A (saturated at all ones, 0 unless
-        # E > E_max).
-        abits = (w - 1).bit_length()
-        rise_1 = register(rise[:abits], "rise_low_s1")
-        rise_wide_1 = register(rise[abits:ew] != 0, "rise_wide_s1") if abits < ew else C(0, 1)
-        up_1 = register(up, "up_s1")
-        # The input's shift, by E_max - E when E < E_max: its low `lo` bits in stage 1
-        # (below), the next ones in stage 2; `x_wide` (any bit above) sets the latter to all
-        # ones, a shift that with any low part reaches in_width + G - 1 (xbits is chosen so).
-        lo = min(FINE_SHIFT_BITS, (xw - 1).bit_length())
-        xbits = min((xw - 2 + (1 << lo)).bit_length(), ew)
-        x_shift_1 = register(fall[lo:xbits], "x_shift_s1", unsigned(xbits - lo))
-        x_wide_1 = register(fall[xbits:ew] != 0, "x_wide_s1") if xbits < ew else C(0, 1)
-        # The low `lo` bits of E_max - E need no carry chain (each is a small function of the
-        # low bits of E_max and E), so stage 1 already shifts the input by them, on the
-        # guess that E < E_max; stage 2 shifts that by the rest, or takes the input as it is.
-        # Each shift is a multiplexer per bit (mux_shift), which maps onto wide LUTs.
-        borrow = C(0, 1)
-        fall_lo = []
-        for j in range(lo):
-            fall_lo.append(e_max[j] ^ p.exponent[j] ^ borrow)
-            borrow = (~e_max[j] & p.exponent[j]) | (~(e_max[j] ^ p.exponent[j]) & borrow)
-        x_in = Signal(signed(xw))
-        m.d.comb += x_in.eq(p.sum << g)
-        x_fine_1 = register(mux_shift(x_in, fall_lo), "x_fine_s1")
-        sum_1 = register(p.sum, "sum_s1")
-        x_down_1 = register(down, "x_down_s1")
+        # Stage 1 of the two shifts (A's by E - E_max, the input's by E_max - E), their
+        # amounts clamped without a compare, and the input's shift by the low bits of
+        # E_max - E (see _shift_amounts); the bits above the input's amount are ORed in
+        # stage 2.
+        shifts = _shift_amounts(m, register, p, e_max, rise, fall, up, down, w=w, g=g,
+                                wide_in_stage_1=False)
+        up_1 = shifts.up
         first_1 = register(first, "first_s1")
         emax_1 = register(Mux(up | first, p.exponent, e_max), "emax_s1")
         nan_1 = register((nan & ~first) | p.nan, "nan_s1")
@@ -310,13 +274,7 @@ class MXIntAccumulator(wiring.Component):
         last_1 = register(p.last, "last_s1")
 
         # Stage 2: the input aligned to the running maximum, x >> (E_max - E) or x.
-        x = Signal(signed(xw))
-        m.d.comb += x.eq(sum_1 << g)
-        x_2 = register(Mux(x_down_1, mux_shift(x_fine_1, [b | x_wide_1 for b in x_shift_1],
-                                               1 << lo), x),
-                       "x_aligned_s2", signed(xw))
-        acc_shift_2 = register(Mux(up_1, rise_1 | Mux(rise_wide_1, -1, 0), 0), "acc_shift_s2",
-                               unsigned(len(rise_1)))
+        x_2, acc_shift_2 = _align(m, register, shifts, g=g)
         first_2 = register(first_1, "first_s2")
         emax_2 = register(emax_1, "emax_s2")
         nan_2 = register(nan_1, "nan_s2")
@@ -374,8 +332,7 @@ class MXIntAccumulator(wiring.Component):
             with m.Elif(valid_1 & first_1):
                 m.d.sync += s.eq(0)
             m.d.comb += shifted.eq(Mux(use_s, s, acc[:w].as_signed()))
-        acc_out = Signal()
-        m.d.comb += acc_out.eq(acc[w] != acc[w - 1])
+        acc_out = _out_of_range(m, acc, "acc_out")
         hit = Signal()
         high = Signal()
         with m.If(move & valid_2):
@@ -387,13 +344,7 @@ class MXIntAccumulator(wiring.Component):
 
         # Output: A itself, or the bound of the side it first left the range by. The
         # registers only move on `advance`, so o holds while stalled.
-        clamp_high = Signal()
-        m.d.comb += clamp_high.eq(Mux(hit, high, ~acc[w]))
-        with m.If(hit | acc_out):
-            m.d.comb += self.o.payload.sum.eq(Mux(clamp_high, (1 << (w - 1)) - 1,
-                                                  -(1 << (w - 1))))
-        with m.Else():
-            m.d.comb += self.o.payload.sum.eq(acc[:w])
+        _saturated_output(m, self.o.payload.sum, acc, acc_out, hit, high, name="clamp_high")
         with m.If(advance):
             m.d.sync += [
                 self.o.valid.eq(valid_2 & last_2 & ~busy),
@@ -405,7 +356,6 @@ class MXIntAccumulator(wiring.Component):
     def _elaborate_interleave(self) -> Module:
         m = Module()
         w, g = self.acc_width, self.guard_bits
-        xw = self._in_width + g
         ew = self.exp_bits + 1
 
         # Whole-pipeline stall on the output only: no stall of its own, so i.ready is
@@ -418,11 +368,7 @@ class MXIntAccumulator(wiring.Component):
             fire.eq(self.i.valid & (~self.o.valid | self.o.ready)),
         ]
 
-        def register(value, name, shape=None, enable=advance):
-            reg = Signal(shape if shape is not None else value.shape(), name=name)
-            with m.If(enable):
-                m.d.sync += reg.eq(value)
-            return reg
+        register = _register(m, advance)
 
         # Stage 1, exponents. Input j of a group joins partial sum j mod 2; `e_cur` is the
         # running maximum of the partial sum the next input joins, `e_oth` the other's, and
@@ -437,19 +383,10 @@ class MXIntAccumulator(wiring.Component):
         first = Signal(init=1)
         second = Signal()
         fresh = Signal()
-        rise = Signal(signed(ew + 1))
-        fall = Signal(signed(ew + 1))
-        up = Signal()
-        down = Signal()
+        m.d.comb += fresh.eq(first | second)
+        rise, fall, up, down = _compare_exponent(m, p.exponent, e_cur, fresh)
         e_new = Signal(unsigned(ew))
-        m.d.comb += [
-            fresh.eq(first | second),
-            rise.eq(p.exponent - e_cur),
-            fall.eq(e_cur - p.exponent),
-            up.eq(~fresh & fall[-1]),
-            down.eq(~fresh & rise[-1]),
-            e_new.eq(Mux(up | fresh, p.exponent, e_cur)),
-        ]
+        m.d.comb += e_new.eq(Mux(up | fresh, p.exponent, e_cur))
         with m.If(fire):
             m.d.sync += [
                 e_cur.eq(e_oth),
@@ -460,27 +397,10 @@ class MXIntAccumulator(wiring.Component):
             ]
 
         # The shift amounts and the input's alignment to its partial sum's maximum, as with
-        # one sum (see `elaborate`).
-        abits = (w - 1).bit_length()
-        rise_1 = register(rise[:abits], "rise_low_s1")
-        rise_wide_1 = register(rise[abits:ew] != 0, "rise_wide_s1") if abits < ew else C(0, 1)
-        up_1 = register(up, "up_s1")
-        lo = min(FINE_SHIFT_BITS, (xw - 1).bit_length())
-        xbits = min((xw - 2 + (1 << lo)).bit_length(), ew)
-        # (the bits above `xbits` are ORed in here, in stage 1, to shorten stage 2)
-        x_shift_1 = register(fall[lo:xbits] | Mux(fall[xbits:ew] != 0, -1, 0)
-                             if xbits < ew else fall[lo:xbits],
-                             "x_shift_s1", unsigned(xbits - lo))
-        borrow = C(0, 1)
-        fall_lo = []
-        for j in range(lo):
-            fall_lo.append(e_cur[j] ^ p.exponent[j] ^ borrow)
-            borrow = (~e_cur[j] & p.exponent[j]) | (~(e_cur[j] ^ p.exponent[j]) & borrow)
-        x_in = Signal(signed(xw))
-        m.d.comb += x_in.eq(p.sum << g)
-        x_fine_1 = register(mux_shift(x_in, fall_lo), "x_fine_s1")
-        sum_1 = register(p.sum, "sum_s1")
-        x_down_1 = register(down, "x_down_s1")
+        # one sum (the bits above the input's shift are ORed in stage 1, to shorten stage 2).
+        shifts = _shift_amounts(m, register, p, e_cur, rise, fall, up, down, w=w, g=g,
+                                wide_in_stage_1=True)
+        abits = len(shifts.rise)
         fresh_1 = register(fresh, "fresh_s1")
         first_1 = register(first, "first_s1")
         # For the combination at the group's end: this input's partial maximum and the
@@ -493,12 +413,7 @@ class MXIntAccumulator(wiring.Component):
 
         # Stage 2: the aligned input and the shift of its partial sum, as with one sum; the
         # two partial maxima compared, both ways.
-        x = Signal(signed(xw))
-        m.d.comb += x.eq(sum_1 << g)
-        x_2 = register(Mux(x_down_1, mux_shift(x_fine_1, list(x_shift_1), 1 << lo), x),
-                       "x_aligned_s2", signed(xw))
-        acc_shift_2 = register(Mux(up_1, rise_1 | Mux(rise_wide_1, -1, 0), 0), "acc_shift_s2",
-                               unsigned(len(rise_1)))
+        x_2, acc_shift_2 = _align(m, register, shifts, g=g)
         own_minus = Signal(signed(ew + 1))
         other_minus = Signal(signed(ew + 1))
         m.d.comb += [own_minus.eq(own_1 - other_1), other_minus.eq(other_1 - own_1)]
@@ -606,15 +521,9 @@ class MXIntAccumulator(wiring.Component):
         total = register(high_6 + low_6, "comb_sum", signed(w + 1))
         hit_7 = register(hit_6, "hit_s7")
         side_7 = register(side_6, "high_s7")
-        total_out = Signal()
-        m.d.comb += total_out.eq(total[w] != total[w - 1])
-        bound_high = Signal()
-        m.d.comb += bound_high.eq(Mux(hit_7, side_7, ~total[w]))
-        highest, lowest = (1 << (w - 1)) - 1, -(1 << (w - 1))
-        with m.If(hit_7 | total_out):
-            m.d.comb += self.o.payload.sum.eq(Mux(bound_high, highest, lowest))
-        with m.Else():
-            m.d.comb += self.o.payload.sum.eq(total[:w])
+        total_out = _out_of_range(m, total, "total_out")
+        _saturated_output(m, self.o.payload.sum, total, total_out, hit_7, side_7,
+                          name="bound_high")
         with m.If(advance):
             m.d.sync += [
                 self.o.valid.eq(valid_6 & last_6),
@@ -644,6 +553,150 @@ def mux_shift(value, select: list, stride: int = 1):
             level = [Mux(sel, level[k + 1], level[k]) for k in range(0, len(level), 2)]
         out.append(level[0])
     return Cat(*out).as_signed()
+
+
+# What the one-sum (`elaborate`) and two-sum (`_elaborate_interleave`) pipelines share:
+# the registers, the exponent compare, the shift amounts, the input's alignment and the
+# saturated output. Each builds the same signals under the same names in either.
+
+def _register(m: Module, enable):
+    """``register(value, name, shape=None, enable=enable)``: a register of ``m`` named
+    ``name`` (of ``value``'s shape unless ``shape`` is given) that loads ``value`` in the
+    cycles in which ``enable`` is high."""
+    def register(value, name, shape=None, enable=enable):
+        reg = Signal(shape if shape is not None else value.shape(), name=name)
+        with m.If(enable):
+            m.d.sync += reg.eq(value)
+        return reg
+    return register
+
+
+def _compare_exponent(m: Module, exponent, e_max, fresh):
+    """``rise = E - E_max`` and ``fall = E_max - E``, each an ``(e + 2)``-bit subtraction
+    (``e + 1 = len(e_max)``) whose sign bit is the compare, and ``up`` (``E > E_max``) and
+    ``down`` (``E < E_max``) for an input that does not open its sum (``fresh`` low). Every
+    path from ``E_max`` is that carry chain and at most a LUT or two."""
+    ew = len(e_max)
+    rise = Signal(signed(ew + 1))
+    fall = Signal(signed(ew + 1))
+    up = Signal()
+    down = Signal()
+    m.d.comb += [
+        rise.eq(exponent - e_max),
+        fall.eq(e_max - exponent),
+        up.eq(~fresh & fall[-1]),
+        down.eq(~fresh & rise[-1]),
+    ]
+    return rise, fall, up, down
+
+
+class _Shifts(NamedTuple):
+    """Stage 1's registers of the two shifts (see :func:`_shift_amounts`)."""
+
+    #: Low ``abits`` bits of ``E - E_max`` and an OR of the bits above.
+    rise: Value
+    rise_wide: Value
+    #: ``E > E_max`` (the input raises its sum's maximum).
+    up: Value
+    #: ``E < E_max`` (the input is shifted).
+    down: Value
+    #: The input ``x = S << G`` shifted by the low ``lo`` bits of ``E_max - E``.
+    x_fine: Value
+    #: The input's ``sum`` as it came.
+    sum: Value
+    #: Selects of stage 2's shift of ``x_fine`` (by multiples of ``2**lo``), saturated.
+    x_select: list
+    lo: int
+
+
+def _shift_amounts(m: Module, register, p, e_max, rise, fall, up, down, *, w: int, g: int,
+                   wide_in_stage_1: bool) -> _Shifts:
+    """Stage 1 of both shifts, from :func:`_compare_exponent`'s ``rise``, ``fall``, ``up``
+    and ``down`` for input payload ``p`` against its sum's maximum ``e_max``.
+
+    Shift amounts keep the bits that reach the operand width minus one (``W - 1`` for
+    ``A``, ``xw - 1 = in_width + G - 1`` for ``x``) and an OR of the bits above, which
+    stands for a shift to the sign (an arithmetic shift that far leaves ``0`` or ``-1``): no
+    compare behind the subtraction. Stage 2 completes the amount of ``A`` (saturated at all
+    ones, ``0`` unless ``E > E_max``).
+
+    The input's shift, by ``E_max - E`` when ``E < E_max``: its low ``lo`` bits in stage 1,
+    the next ones (up to ``xbits``) in stage 2; any bit above sets the latter to all ones,
+    a shift that with any low part reaches ``xw - 1`` (``xbits`` is chosen so). That OR is
+    registered as ``x_wide_s1`` and applied in stage 2, or with ``wide_in_stage_1`` applied
+    in stage 1, to shorten stage 2. The low ``lo`` bits of ``E_max - E`` need no carry chain
+    (each is a small function of the low bits of ``E_max`` and ``E``), so stage 1 already
+    shifts the input by them, on the guess that ``E < E_max``; stage 2 shifts that by the
+    rest, or takes the input as it is. Each shift is a multiplexer per bit
+    (:func:`mux_shift`), which maps onto wide LUTs.
+    """
+    ew = len(e_max)
+    xw = len(p.sum) + g
+    abits = (w - 1).bit_length()
+    rise_1 = register(rise[:abits], "rise_low_s1")
+    rise_wide_1 = register(rise[abits:ew] != 0, "rise_wide_s1") if abits < ew else C(0, 1)
+    up_1 = register(up, "up_s1")
+    lo = min(FINE_SHIFT_BITS, (xw - 1).bit_length())
+    xbits = min((xw - 2 + (1 << lo)).bit_length(), ew)
+    if wide_in_stage_1:
+        x_shift_1 = register(fall[lo:xbits] | Mux(fall[xbits:ew] != 0, -1, 0)
+                             if xbits < ew else fall[lo:xbits],
+                             "x_shift_s1", unsigned(xbits - lo))
+        x_select = list(x_shift_1)
+    else:
+        x_shift_1 = register(fall[lo:xbits], "x_shift_s1", unsigned(xbits - lo))
+        x_wide_1 = register(fall[xbits:ew] != 0, "x_wide_s1") if xbits < ew else C(0, 1)
+        x_select = [b | x_wide_1 for b in x_shift_1]
+    borrow = C(0, 1)
+    fall_lo = []
+    for j in range(lo):
+        fall_lo.append(e_max[j] ^ p.exponent[j] ^ borrow)
+        borrow = (~e_max[j] & p.exponent[j]) | (~(e_max[j] ^ p.exponent[j]) & borrow)
+    x_in = Signal(signed(xw))
+    m.d.comb += x_in.eq(p.sum << g)
+    x_fine_1 = register(mux_shift(x_in, fall_lo), "x_fine_s1")
+    sum_1 = register(p.sum, "sum_s1")
+    x_down_1 = register(down, "x_down_s1")
+    return _Shifts(rise=rise_1, rise_wide=rise_wide_1, up=up_1, down=x_down_1,
+                   x_fine=x_fine_1, sum=sum_1, x_select=x_select, lo=lo)
+
+
+def _align(m: Module, register, s1: _Shifts, *, g: int):
+    """Stage 2: ``x_aligned_s2``, the input aligned to its sum's maximum, ``x >> (E_max -
+    E)`` or ``x``, and ``acc_shift_s2``, the shift of ``A``: ``E - E_max`` saturated at all
+    ones when ``E > E_max``, else ``0``."""
+    xw = len(s1.x_fine)
+    x = Signal(signed(xw))
+    m.d.comb += x.eq(s1.sum << g)
+    x_2 = register(Mux(s1.down, mux_shift(s1.x_fine, s1.x_select, 1 << s1.lo), x),
+                   "x_aligned_s2", signed(xw))
+    acc_shift_2 = register(Mux(s1.up, s1.rise | Mux(s1.rise_wide, -1, 0), 0), "acc_shift_s2",
+                           unsigned(len(s1.rise)))
+    return x_2, acc_shift_2
+
+
+def _out_of_range(m: Module, value, name: str) -> Signal:
+    """High when ``W + 1``-bit ``value`` is outside the ``W``-bit range (its top two bits
+    differ)."""
+    w = len(value) - 1
+    out = Signal(name=name)
+    m.d.comb += out.eq(value[w] != value[w - 1])
+    return out
+
+
+def _saturated_output(m: Module, port, value, out, hit, side, *, name: str) -> None:
+    """Drive ``port`` (``W`` bits) with ``value`` (``W + 1`` bits) or a bound: that of side
+    ``side`` (high: ``2**(W-1) - 1``, low: ``-2**(W-1)``) when ``hit`` (a sticky excursion
+    of the group), else of ``value``'s own side when ``out`` (:func:`_out_of_range`), else
+    ``value[:W]``; a multiplexer after the registers. ``name`` is that of the chosen
+    side."""
+    w = len(value) - 1
+    high = Signal(name=name)
+    m.d.comb += high.eq(Mux(hit, side, ~value[w]))
+    with m.If(hit | out):
+        m.d.comb += port.eq(Mux(high, (1 << (w - 1)) - 1, -(1 << (w - 1))))
+    with m.Else():
+        m.d.comb += port.eq(value[:w])
 
 
 ACC_WIDTH_HELP = ("accumulator width in bits (default: input width + guard bits + 8, at "

@@ -67,24 +67,26 @@ def checked_expectation(groups, p, guard, width):
     that expectation against the independent reference, group by group."""
     stim = {"i": stream_of(groups)}
     want = model_for({"top": "accum", "parameters": p}).expected(stim)
-    reference = reference_interleaved if p.get("align") == "interleave" else reference_group
+    two = p.get("align") == "interleave"
     for g, o in zip(groups, want["o"], strict=True):
-        acc, e_max, nan, _ = reference(g, guard, width)
+        acc, e_max, nan, _ = (reference_partials(g, guard, width, 2) if two
+                              else reference_group(g, guard, width))
         assert (o["sum"], o["exponent"], o["nan"]) == (acc, e_max, int(nan))
     return stim, want
 
 
-def reference_interleaved(items: list[tuple[int, int, bool]], guard: int, width: int
-                          ) -> tuple[int, int, bool, list[int]]:
-    """Two partial sums (docs/arithmetic.md, "Two interleaved partial sums"): input j joins
-    partial sum j mod 2, each with its own running maximum; the group saturates at the
-    first excursion of either, in input order; at the end the sum of the smaller maximum is
-    floor-shifted to the larger and added, and a sum out of range takes its side's bound.
-    Returns (sum, exponent, nan, the group's running maxima)."""
+def reference_partials(items: list[tuple[int, int, bool]], guard: int, width: int,
+                       parts: int) -> tuple[int, int, bool, list[int]]:
+    """``parts`` partial sums (docs/arithmetic.md, "Two interleaved partial sums", and
+    golden.accumulator's notes, "Four partial sums"): input j joins partial sum j mod parts,
+    each with its own running maximum; the group saturates at the first excursion of any,
+    in input order; at the end every partial sum is floor-shifted to the largest maximum and
+    they are added, a sum out of range taking its side's bound. Returns (sum, exponent,
+    nan, the group's running maxima)."""
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-    acc, e_max, clamp, maxima = [None, None], [None, None], None, []
+    acc, e_max, clamp, maxima = [None] * parts, [None] * parts, None, []
     for j, (s, e, _) in enumerate(items):
-        q, x = j % 2, s << guard
+        q, x = j % parts, s << guard
         if e_max[q] is None:
             acc[q], e_max[q] = x, e
         elif e > e_max[q]:
@@ -250,7 +252,7 @@ def test_two_partial_sums_directed():
     saturation of either partial sum and of their combination, NaN."""
     def both(items):
         got = run_group(items, 2, 12, partial_sums=2)
-        assert got == reference_interleaved(items, 2, 12)[:3]
+        assert got == reference_partials(items, 2, 12, 2)[:3]
         return got
     # worked example: partial 0 = (100, 10), (55, 9) -> 400 + 110 = 510 at 10;
     # partial 1 = (-37, 12), (-1, 3) -> -148 + (-4 >> 9 = -1) = -149 at 12;
@@ -260,7 +262,7 @@ def test_two_partial_sums_directed():
     # each apart, 3 >> 1 = 1 and 1 >> 1 = 0
     assert run_group([(3, 1, 0), (1, 1, 0), (0, 2, 0)], 0, 12) == (2, 2, False)
     assert run_group([(3, 1, 0), (1, 1, 0), (0, 2, 0)], 0, 12, partial_sums=2) == \
-        reference_interleaved([(3, 1, 0), (1, 1, 0), (0, 2, 0)], 0, 12)[:3] == (1, 2, False)
+        reference_partials([(3, 1, 0), (1, 1, 0), (0, 2, 0)], 0, 12, 2)[:3] == (1, 2, False)
     assert both([(-5, 7, 0)]) == (-20, 7, False)                  # one input: exact
     assert both([(-5, 7, 0), (3, 9, 0)]) == (7, 9, False)         # two: one floor, -20 >> 2
     assert both([(0, 200, 0), (-5, 0, 0)]) == (-1, 200, False)    # far below: -1
@@ -295,35 +297,27 @@ def test_two_partial_sums_stream_pads_harmlessly():
                           torch.tensor([e for _, e, _ in flat]),
                           torch.tensor([bool(f) for _, _, f in flat]), torch.tensor(last),
                           guard_bits=1, acc_width=10, partial_sums=2)
-    want = [reference_interleaved(g, 1, 10)[:3] for g in groups]
+    want = [reference_partials(g, 1, 10, 2)[:3] for g in groups]
     assert list(zip(r.sum.tolist(), r.exponent.tolist(), r.nan.tolist(), strict=True)) == want
 
 
-def reference_partials(items: list[tuple[int, int, bool]], guard: int, width: int,
-                       parts: int) -> tuple[int, int, bool, list[int]]:
-    """``parts`` partial sums (golden.accumulator's notes, "Four partial sums"), on Python
-    integers: input j joins partial sum j mod parts, each aligned to its own running
-    maximum; the first excursion of any (in input order) saturates the group; at the end
-    every partial sum is floor-shifted to the largest maximum and they are added, a sum out
-    of range taking its side's bound. Returns (sum, exponent, nan, running maxima)."""
-    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-    acc, e_max, clamp, maxima = [None] * parts, [None] * parts, None, []
-    for j, (s, e, _) in enumerate(items):
-        q, x = j % parts, s << guard
-        if e_max[q] is None:
-            acc[q], e_max[q] = x, e
-        elif e > e_max[q]:
-            acc[q], e_max[q] = (acc[q] >> (e - e_max[q])) + x, e
-        else:
-            acc[q] = acc[q] + (x >> (e_max[q] - e))
-        if clamp is None and not lo <= acc[q] <= hi:
-            clamp = hi if acc[q] > hi else lo
-        maxima.append(max(m for m in e_max if m is not None))
-    top = maxima[-1]
-    total = sum(a >> (top - m) for a, m in zip(acc, e_max, strict=True) if a is not None)
-    if clamp is None and not lo <= total <= hi:
-        clamp = hi if total > hi else lo
-    return (total if clamp is None else clamp), top, any(f for _, _, f in items), maxima
+def check_partials_error_bound(items, guard: int, width: int, parts: int) -> None:
+    """golden's ``parts`` partial sums on a group that does not saturate: with ``V`` the
+    exact sum and ``R`` the result, both scaled by ``2**G``, ``P'`` the partial sums the
+    group opens and ``E_max,j`` the running maximum after input ``j``: ``0 <= V - R <
+    sum_{j>P'} 2**(E_max,j - G) + (P' - 1) * 2**(E - G) <= (n - 1) * 2**(E - G)``, and
+    ``R == V`` for one input."""
+    total, e_max, _ = run_group(items, guard, width, partial_sums=parts)
+    err = sum(s << (e + guard) for s, e, _ in items) - (total << e_max)
+    maxima = reference_partials(items, guard, width, parts)[3]
+    assert abs(total) < (1 << (width - 1)) - 1, "case must not saturate"
+    if len(items) == 1:
+        assert err == 0
+    else:
+        nonempty = min(len(items), parts)
+        assert 0 <= err < sum(1 << m for m in maxima[nonempty:]) + \
+            ((nonempty - 1) << e_max), (guard, items)
+        assert err < (len(items) - 1) << e_max
 
 
 def _random_groups(seed: int, count: int, *, wide: bool):
@@ -353,15 +347,13 @@ def _random_groups(seed: int, count: int, *, wide: bool):
 @pytest.mark.parametrize("seed", [11, 12])
 def test_four_partial_sums_match_integer_reference(seed):
     """partial_sums=4 against the Python-integer reference on 300 random groups (saturating
-    ones included); partial_sums=2 against it too, equal to reference_interleaved (the
-    definition of two did not change)."""
+    ones included); partial_sums=2 against it too."""
     print(f"seed {seed}")
     for guard, width, items in _random_groups(seed, 300, wide=False):
         assert run_group(items, guard, width, partial_sums=4) == \
             reference_partials(items, guard, width, 4)[:3], (guard, width, items)
         assert run_group(items, guard, width, partial_sums=2) == \
-            reference_partials(items, guard, width, 2)[:3] == \
-            reference_interleaved(items, guard, width)[:3]
+            reference_partials(items, guard, width, 2)[:3], (guard, width, items)
 
 
 @pytest.mark.parametrize("seed", [21, 22])
@@ -371,17 +363,7 @@ def test_four_partial_sums_error_bound(seed):
     2**G)."""
     print(f"seed {seed}")
     for guard, width, items in _random_groups(seed, 300, wide=True):
-        total, e_max, _ = run_group(items, guard, width, partial_sums=4)
-        err = sum(s << (e + guard) for s, e, _ in items) - (total << e_max)
-        maxima = reference_partials(items, guard, width, 4)[3]
-        assert abs(total) < (1 << (width - 1)) - 1, "case must not saturate"
-        if len(items) == 1:
-            assert err == 0
-        else:
-            nonempty = min(len(items), 4)
-            assert 0 <= err < sum(1 << m for m in maxima[nonempty:]) + \
-                ((nonempty - 1) << e_max), (guard, items)
-            assert err < (len(items) - 1) << e_max
+        check_partials_error_bound(items, guard, width, 4)
 
 
 def test_four_partial_sums_directed():
@@ -470,7 +452,7 @@ def test_error_bound_without_saturation(case):
 def test_two_partial_sums_match_integer_reference(case):
     guard, width, items = case
     assert run_group(items, guard, width, partial_sums=2) == \
-        reference_interleaved(items, guard, width)[:3]
+        reference_partials(items, guard, width, 2)[:3]
 
 
 @settings(max_examples=100, deadline=None)
@@ -479,15 +461,7 @@ def test_two_partial_sums_error_bound(case):
     """Two partial sums: 0 <= V - R < sum_{j>=3} 2**(E_max,j - G) + 2**(E - G)
     <= (n - 1) * 2**(E - G), and R == V for one input (scaled by 2**G)."""
     guard, width, items = case
-    total, e_max, _ = run_group(items, guard, width, partial_sums=2)
-    err = sum(s << (e + guard) for s, e, _ in items) - (total << e_max)
-    maxima = reference_interleaved(items, guard, width)[3]
-    assert abs(total) < (1 << (width - 1)) - 1, "case must not saturate"
-    if len(items) == 1:
-        assert err == 0
-    else:
-        assert 0 <= err < sum(1 << m for m in maxima[2:]) + (1 << e_max)
-        assert err < (len(items) - 1) << e_max
+    check_partials_error_bound(items, guard, width, 2)
 
 
 @settings(max_examples=300, deadline=None)

@@ -33,25 +33,37 @@ from .ref_dot import _minifloat, sum_of_products
 __all__ = ["ACCUM", "INTDOT", "INTMAC", "LINEAR"]
 
 
-def _accumulate(p: str, s: str, sw: int, e: str, ew: int, nan: str, last: str, *, g: int,
-                w: int, ctx: Context) -> tuple[list[str], list[tuple[str, int]]]:
-    """One accumulator: the input ``(s, e, nan, last)`` (``s`` signed ``sw`` bits, ``e``
-    ``ew`` bits) against the state; returns the lines and the result nets ``{p}sum``
-    (``w`` bits), ``{p}exponent``, ``{p}nan``."""
+def _on_push(p: str, last: str, ctx: Context, updates: list[str]) -> list[str]:
+    """The clocked block of a group's state: ``{p}open`` (0 after reset) becomes
+    ``!last`` on each input transfer, together with ``updates`` (statements)."""
+    return [
+        f"  always @(posedge {ctx.clk}) begin",
+        f"    if ({ctx.rst}) {p}open <= 1'b0;",
+        f"    else if ({ctx.push}) begin",
+        f"      {p}open <= !({last});",
+        *(f"      {u}" for u in updates),
+        "    end",
+        "  end",
+    ]
+
+
+def _step(p: str, s: str, sw: int, e: str, ew: int, *, g: int, w: int, emax: str,
+          fresh: str) -> list[str]:
+    """One input ``(s, e)`` (``s`` signed ``sw`` bits, ``e`` ``ew`` bits) against the sum
+    ``{p}a`` of running maximum ``emax``, which it opens when ``fresh`` holds: ``{p}next``
+    (``W + 1`` bits) is ``x = s << g`` if it opens it, else ``(A >> (e - emax)) + x`` if
+    ``{p}up`` (``e > emax``), else ``A + (x >> (emax - e))``; ``{p}satn`` says the group
+    is saturated after it (``{p}was``, already before it, needs ``{p}open``, ``{p}sat``)
+    and ``{p}aboven`` toward which side (``{p}above``, the first excursion's)."""
     xw = sw + g
     hi, lo = (1 << (w - 1)) - 1, 1 << (w - 1)
-    lines = [
-        f"  reg {p}open;",
-        f"  reg signed [{w - 1}:0] {p}a;",
-        f"  reg [{ew - 1}:0] {p}emax;",
-        f"  reg {p}nanq;",
-        f"  reg {p}sat, {p}above;",
+    return [
         f"  wire signed [{xw - 1}:0] {p}x = $signed({s}) <<< {g};",
         f"  wire [{ew - 1}:0] {p}e = {e};",
-        f"  wire {p}up = {p}e > {p}emax;",
-        f"  wire [{ew - 1}:0] {p}rise = {p}e - {p}emax;",
-        f"  wire [{ew - 1}:0] {p}fall = {p}emax - {p}e;",
-        f"  wire signed [{w}:0] {p}next = !{p}open ? $signed({p}x) : "
+        f"  wire {p}up = {p}e > {emax};",
+        f"  wire [{ew - 1}:0] {p}rise = {p}e - {emax};",
+        f"  wire [{ew - 1}:0] {p}fall = {emax} - {p}e;",
+        f"  wire signed [{w}:0] {p}next = {fresh} ? $signed({p}x) : "
         f"{p}up ? ($signed({p}a) >>> {p}rise) + $signed({p}x) : "
         f"$signed({p}a) + ($signed({p}x) >>> {p}fall);",
         f"  wire {p}was = {p}open && {p}sat;",
@@ -59,21 +71,35 @@ def _accumulate(p: str, s: str, sw: int, e: str, ew: int, nan: str, last: str, *
         f"  wire {p}lo = {p}next < -{w + 1}'sd{lo};",
         f"  wire {p}satn = {p}was || {p}hi || {p}lo;",
         f"  wire {p}aboven = {p}was ? {p}above : {p}hi;",
+    ]
+
+
+#: The updates of the NaN flag and the sticky saturation, on every input.
+_STICKY = ("{p}nanq <= {p}nan;", "{p}sat <= {p}satn;", "{p}above <= {p}aboven;")
+
+
+def _accumulate(p: str, s: str, sw: int, e: str, ew: int, nan: str, last: str, *, g: int,
+                w: int, ctx: Context) -> tuple[list[str], list[tuple[str, int]]]:
+    """One accumulator: the input ``(s, e, nan, last)`` (``s`` signed ``sw`` bits, ``e``
+    ``ew`` bits) against the state; returns the lines and the result nets ``{p}sum``
+    (``w`` bits), ``{p}exponent``, ``{p}nan``."""
+    hi, lo = (1 << (w - 1)) - 1, 1 << (w - 1)
+    lines = [
+        f"  reg {p}open;",
+        f"  reg signed [{w - 1}:0] {p}a;",
+        f"  reg [{ew - 1}:0] {p}emax;",
+        f"  reg {p}nanq;",
+        f"  reg {p}sat, {p}above;",
+        *_step(p, s, sw, e, ew, g=g, w=w, emax=f"{p}emax", fresh=f"!{p}open"),
         f"  wire [{ew - 1}:0] {p}exponent = (!{p}open || {p}up) ? {p}e : {p}emax;",
         f"  wire {p}nan = {nan} || ({p}open && {p}nanq);",
         f"  wire [{w - 1}:0] {p}sum = !{p}satn ? {p}next[{w - 1}:0] : "
         f"{p}aboven ? {w}'d{hi} : {w}'d{lo};",
-        f"  always @(posedge {ctx.clk}) begin",
-        f"    if ({ctx.rst}) {p}open <= 1'b0;",
-        f"    else if ({ctx.push}) begin",
-        f"      {p}open <= !({last});",
-        f"      if (!{p}was) {p}a <= {p}next[{w - 1}:0];",
-        f"      {p}emax <= {p}exponent;",
-        f"      {p}nanq <= {p}nan;",
-        f"      {p}sat <= {p}satn;",
-        f"      {p}above <= {p}aboven;",
-        "    end",
-        "  end",
+        *_on_push(p, last, ctx, [
+            f"if (!{p}was) {p}a <= {p}next[{w - 1}:0];",
+            f"{p}emax <= {p}exponent;",
+            *(u.format(p=p) for u in _STICKY),
+        ]),
     ]
     return lines, [(f"{p}sum", w), (f"{p}exponent", ew), (f"{p}nan", 1)]
 
@@ -83,10 +109,10 @@ def _accumulate_interleaved(p: str, s: str, sw: int, e: str, ew: int, nan: str, 
                             ) -> tuple[list[str], list[tuple[str, int]]]:
     """As :func:`_accumulate`, with two partial sums: ``{p}odd`` says the input joins
     partial sum 1 (the group's inputs alternate, starting with 0)."""
-    xw = sw + g
     hi, lo = (1 << (w - 1)) - 1, 1 << (w - 1)
     lines = [
         f"  reg {p}open, {p}odd;",
+        f"  reg {p}second_seen;",
         f"  reg signed [{w - 1}:0] {p}a0, {p}a1;",
         f"  reg [{ew - 1}:0] {p}e0, {p}e1;",
         f"  reg {p}nanq;",
@@ -96,20 +122,8 @@ def _accumulate_interleaved(p: str, s: str, sw: int, e: str, ew: int, nan: str, 
         f"  wire signed [{w - 1}:0] {p}a = {p}q ? {p}a1 : {p}a0;",
         f"  wire [{ew - 1}:0] {p}em = {p}q ? {p}e1 : {p}e0;",
         f"  wire {p}fresh = !{p}open || ({p}q && !{p}second_seen);",
-        f"  wire signed [{xw - 1}:0] {p}x = $signed({s}) <<< {g};",
-        f"  wire [{ew - 1}:0] {p}e = {e};",
-        f"  wire {p}up = {p}e > {p}em;",
-        f"  wire [{ew - 1}:0] {p}rise = {p}e - {p}em;",
-        f"  wire [{ew - 1}:0] {p}fall = {p}em - {p}e;",
-        f"  wire signed [{w}:0] {p}next = {p}fresh ? $signed({p}x) : "
-        f"{p}up ? ($signed({p}a) >>> {p}rise) + $signed({p}x) : "
-        f"$signed({p}a) + ($signed({p}x) >>> {p}fall);",
+        *_step(p, s, sw, e, ew, g=g, w=w, emax=f"{p}em", fresh=f"{p}fresh"),
         f"  wire [{ew - 1}:0] {p}enew = ({p}fresh || {p}up) ? {p}e : {p}em;",
-        f"  wire {p}was = {p}open && {p}sat;",
-        f"  wire {p}hi = {p}next > {w + 1}'sd{hi};",
-        f"  wire {p}lo = {p}next < -{w + 1}'sd{lo};",
-        f"  wire {p}satn = {p}was || {p}hi || {p}lo;",
-        f"  wire {p}aboven = {p}was ? {p}above : {p}hi;",
         # the combination: the other partial sum exists once the group is open
         f"  wire signed [{w - 1}:0] {p}oa = {p}q ? {p}a0 : {p}a1;",
         f"  wire [{ew - 1}:0] {p}oe = {p}q ? {p}e0 : {p}e1;",
@@ -122,23 +136,21 @@ def _accumulate_interleaved(p: str, s: str, sw: int, e: str, ew: int, nan: str, 
         f"  wire {p}nan = {nan} || ({p}open && {p}nanq);",
         f"  wire [{w - 1}:0] {p}sum = {p}satn ? ({p}aboven ? {w}'d{hi} : {w}'d{lo}) : "
         f"{p}thi ? {w}'d{hi} : {p}tlo ? {w}'d{lo} : {p}t[{w - 1}:0];",
-        f"  always @(posedge {ctx.clk}) begin",
-        f"    if ({ctx.rst}) {p}open <= 1'b0;",
-        f"    else if ({ctx.push}) begin",
-        f"      {p}open <= !({last});",
-        f"      {p}odd <= !{p}q;",
-        f"      {p}second_seen <= {p}q || ({p}open && {p}second_seen);",
-        f"      if (!{p}was && {p}q) {p}a1 <= {p}own;",
-        f"      if (!{p}was && !{p}q) {p}a0 <= {p}own;",
-        f"      if ({p}q) {p}e1 <= {p}enew; else {p}e0 <= {p}enew;",
-        f"      {p}nanq <= {p}nan;",
-        f"      {p}sat <= {p}satn;",
-        f"      {p}above <= {p}aboven;",
-        "    end",
-        "  end",
+        *_on_push(p, last, ctx, [
+            f"{p}odd <= !{p}q;",
+            f"{p}second_seen <= {p}q || ({p}open && {p}second_seen);",
+            f"if (!{p}was && {p}q) {p}a1 <= {p}own;",
+            f"if (!{p}was && !{p}q) {p}a0 <= {p}own;",
+            f"if ({p}q) {p}e1 <= {p}enew; else {p}e0 <= {p}enew;",
+            *(u.format(p=p) for u in _STICKY),
+        ]),
     ]
-    lines.insert(1, f"  reg {p}second_seen;")
     return lines, [(f"{p}sum", w), (f"{p}exponent", ew), (f"{p}nan", 1)]
+
+
+def _accumulator(params: dict):
+    """:func:`_accumulate_interleaved` for ``align="interleave"``, else :func:`_accumulate`."""
+    return _accumulate_interleaved if params.get("align") == "interleave" else _accumulate
 
 
 def _wrap_sum(p: str, s: str, sw: int, last: str, *, w: int, ctx: Context
@@ -150,13 +162,7 @@ def _wrap_sum(p: str, s: str, sw: int, last: str, *, w: int, ctx: Context
         f"  reg [{w - 1}:0] {p}acc;",
         f"  wire signed [{max(w, sw) - 1}:0] {p}term = $signed({s});",
         f"  wire [{w - 1}:0] {p}sum = ({p}open ? {p}acc : {w}'d0) + {p}term[{w - 1}:0];",
-        f"  always @(posedge {ctx.clk}) begin",
-        f"    if ({ctx.rst}) {p}open <= 1'b0;",
-        f"    else if ({ctx.push}) begin",
-        f"      {p}open <= !({last});",
-        f"      {p}acc <= {p}sum;",
-        "    end",
-        "  end",
+        *_on_push(p, last, ctx, [f"{p}acc <= {p}sum;"]),
     ], [(f"{p}sum", w)]
 
 
@@ -171,11 +177,10 @@ def _accum_build(manifest: dict, ins: dict[str, str], ctx: Context):
     e = stream_field(manifest, "i", "exponent")
     last = _scalar(ins, manifest, "i", "last")
     w = stream_field(manifest, "o", "sum")["width"]
-    one = _accumulate_interleaved if params.get("align") == "interleave" else _accumulate
-    lines, refs = one("acc_", _scalar(ins, manifest, "i", "sum"), s["width"],
-                              _scalar(ins, manifest, "i", "exponent"), e["width"],
-                              _scalar(ins, manifest, "i", "nan"), last,
-                              g=params["guard_bits"], w=w, ctx=ctx)
+    lines, refs = _accumulator(params)("acc_", _scalar(ins, manifest, "i", "sum"), s["width"],
+                                       _scalar(ins, manifest, "i", "exponent"), e["width"],
+                                       _scalar(ins, manifest, "i", "nan"), last,
+                                       g=params["guard_bits"], w=w, ctx=ctx)
     return lines, refs, last
 
 
@@ -234,9 +239,9 @@ def _linear_build(manifest: dict, ins: dict[str, str], ctx: Context):
             f"  wire [{e}:0] {p}e = {{1'b0, {ex}}} + {{1'b0, {ew}}};",
             f"  wire {p}n = ({ex} == {nan}) || ({ew} == {nan}){specials};",
         ]
-        one = _accumulate_interleaved if params.get("align") == "interleave" else _accumulate
-        more, lane_refs = one(f"{p}acc_", total, width, f"{p}e", e + 1, f"{p}n",
-                                      "lin_last", g=params["guard_bits"], w=w, ctx=ctx)
+        more, lane_refs = _accumulator(params)(f"{p}acc_", total, width, f"{p}e", e + 1,
+                                               f"{p}n", "lin_last", g=params["guard_bits"],
+                                               w=w, ctx=ctx)
         lines += more
         if fp32:  # each lane's result rounded once to float32
             c = scale_offset(e, params["guard_bits"], frac_bits(params, "x"),

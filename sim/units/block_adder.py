@@ -5,10 +5,16 @@ from __future__ import annotations
 import torch
 
 from golden.block_adder import block_add, sum_bits
-from golden.format import MXFPFormat, MXIntFormat
+from golden.format import MXIntFormat
 
-from .common import blocks_to_dicts, random_blocks
-from .dot_product import DotModel, _field, _format
+from .common import (
+    block_format,
+    blocks_to_dicts,
+    element_field,
+    pair_stimuli,
+    random_code_blocks,
+)
+from .dot_product import DotModel
 
 __all__ = ["AdderModel"]
 
@@ -31,7 +37,7 @@ class AdderModel:
     outputs = ("o",)
 
     def __init__(self, params: dict) -> None:
-        self.fmt_a, self.fmt_b = _format(params, "a"), _format(params, "b")
+        self.fmt_a, self.fmt_b = block_format(params, "a"), block_format(params, "b")
         self.mxint = isinstance(self.fmt_a, MXIntFormat) and isinstance(self.fmt_b, MXIntFormat)
         self.out_bits = params["out_bits"]
         self.guard_bits = params.get("guard_bits", 3)
@@ -62,13 +68,6 @@ class AdderModel:
                 pairs.append((small_a, top, minus_b, top - d))
                 pairs.append((minus_a, top - d, small_b, top))
         return pairs
-
-    @staticmethod
-    def _random(gen: torch.Generator, fmt: MXIntFormat | MXFPFormat, n: int
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        if isinstance(fmt, MXIntFormat):
-            return random_blocks(gen, fmt, n)
-        return DotModel._random(gen, fmt, n)
 
     def _directed(self) -> list[tuple[list, int, list, int]]:
         """Corner block pairs: (a mantissas, a exponent, b mantissas, b exponent)."""
@@ -114,27 +113,18 @@ class AdderModel:
 
     def stimuli(self, gen: torch.Generator, n: int) -> dict[str, list[dict]]:
         directed = self._directed() if self.mxint else self._directed_mx()
-        a_man, a_exp = self._random(gen, self.fmt_a, n)
-        b_man, b_exp = self._random(gen, self.fmt_b, n)
+        a_man, a_exp = random_code_blocks(gen, self.fmt_a, n)
+        b_man, b_exp = random_code_blocks(gen, self.fmt_b, n)
         # Half of the random pairs get close exponents, so both operands matter.
         near = torch.rand((n,), generator=gen) < 0.5
         delta = torch.randint(-self.width - 2, self.width + 3, (n,), generator=gen)
         close = (a_exp.clamp(max=self.fmt_a.max_code) + delta).clamp(0, self.fmt_b.max_code)
         b_exp = torch.where(near & (b_exp != self.fmt_b.nan_code), close, b_exp)
-        a_man = torch.cat([torch.tensor([d[0] for d in directed]), a_man])
-        a_exp = torch.cat([torch.tensor([d[1] for d in directed]), a_exp])
-        b_man = torch.cat([torch.tensor([d[2] for d in directed]), b_man])
-        b_exp = torch.cat([torch.tensor([d[3] for d in directed]), b_exp])
-        a, b = blocks_to_dicts(a_man, a_exp), blocks_to_dicts(b_man, b_exp)
-        for items, fmt in ((a, self.fmt_a), (b, self.fmt_b)):
-            if _field(fmt) != "mantissa":
-                for item in items:
-                    item[_field(fmt)] = item.pop("mantissa")
-        return {"a": a, "b": b}
+        return pair_stimuli(directed, (a_man, a_exp), (b_man, b_exp), self.fmt_a, self.fmt_b)
 
     def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
         a, b = stimuli["a"], stimuli["b"]
-        fa, fb = _field(self.fmt_a), _field(self.fmt_b)
+        fa, fb = element_field(self.fmt_a), element_field(self.fmt_b)
         r = block_add(torch.tensor([x[fa] for x in a]),
                       torch.tensor([x["exponent"] for x in a]),
                       torch.tensor([x[fb] for x in b]),

@@ -1,12 +1,17 @@
-"""Stimulus helpers shared by the unit models."""
+"""Stimulus helpers shared by the unit models: random and corner blocks of an MXINT or
+minifloat format, payload dicts."""
 
 from __future__ import annotations
 
 import torch
 
-from golden.format import MXIntFormat
+from golden.format import MXFPFormat, MXIntFormat, operand_format
+from golden.quantize import MXFPTensor, MXIntTensor
 
-__all__ = ["blocks_to_dicts", "random_blocks", "random_group_ends", "signed_full_range"]
+__all__ = ["block_format", "blocks_to_dicts", "element_field", "most_negative", "pair_stimuli",
+           "plus_max", "quantized_elements", "random_blocks", "random_code_blocks",
+           "random_finite_blocks", "random_group_ends", "signed_full_range", "special_codes",
+           "xw_operands"]
 
 
 def signed_full_range(gen: torch.Generator, bits: int, shape: tuple[int, ...]) -> torch.Tensor:
@@ -24,6 +29,76 @@ def random_blocks(gen: torch.Generator, fmt: MXIntFormat, n: int, *,
     exp = torch.randint(0, fmt.nan_code + 1, (n,), generator=gen, dtype=torch.int64)
     nan = torch.rand((n,), generator=gen) < nan_rate
     return man, torch.where(nan, fmt.nan_code, exp)
+
+
+def random_code_blocks(gen: torch.Generator, fmt: MXIntFormat | MXFPFormat, n: int
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` random blocks of ``fmt``: MXINT as :func:`random_blocks`; a minifloat's
+    element codes uniform over every code (infinities and NaNs included), scale codes
+    uniform over 0 .. 255 with one block in twenty forced to 255 (NaN)."""
+    if isinstance(fmt, MXIntFormat):
+        return random_blocks(gen, fmt, n)
+    codes = torch.randint(0, 1 << fmt.element.width, (n, fmt.block), generator=gen,
+                          dtype=torch.int64)
+    exp = torch.randint(0, fmt.nan_code + 1, (n,), generator=gen, dtype=torch.int64)
+    nan = torch.rand((n,), generator=gen) < 0.05
+    return codes, torch.where(nan, fmt.nan_code, exp)
+
+
+def block_format(params: dict, side: str) -> MXIntFormat | MXFPFormat:
+    """The format of operand ``side`` (``"a"`` or ``"b"``) of a manifest's ``params``:
+    MXINT(``<side>_bits``, ``exp_bits``, ``block``) when ``<side>_element`` is ``"int"``
+    (or absent), else that minifloat under the E8M0 scale."""
+    element = params.get(f"{side}_element", "int")
+    if element == "int":
+        return MXIntFormat(params[f"{side}_bits"], params.get("exp_bits", 8), params["block"])
+    return MXFPFormat(element, block=params["block"])
+
+
+def xw_operands(params: dict) -> tuple[dict, MXIntFormat | MXFPFormat,
+                                       MXIntFormat | MXFPFormat]:
+    """The operands of a linear engine's or tile's manifest ``params`` (fields ``x_element``,
+    ``x_bits``, ``w_...``, ``exp_bits``, ``block``): ``({"a_element", "a_bits",
+    "b_element", "b_bits"}, format of x, format of w)``, the dict under the names of
+    :func:`golden.accumulator.accum_in_width` (``a`` the activations, an absent element
+    ``"int"``), the formats from :func:`golden.format.operand_format`."""
+    exp_bits = params.get("exp_bits", 8)
+    ops = {}
+    for side, name in (("a", "x"), ("b", "w")):
+        ops[f"{side}_element"] = params.get(f"{name}_element") or "int"
+        ops[f"{side}_bits"] = params.get(f"{name}_bits")
+    fmt_x = operand_format(ops["a_element"], ops["a_bits"], exp_bits=exp_bits,
+                           block=params["block"], side="x")
+    fmt_w = operand_format(ops["b_element"], ops["b_bits"], exp_bits=exp_bits,
+                           block=params["block"], side="w")
+    return ops, fmt_x, fmt_w
+
+
+def element_field(fmt: MXIntFormat | MXFPFormat) -> str:
+    """The payload field that carries a block's elements: ``"mantissa"`` (MXINT) or
+    ``"codes"`` (minifloat)."""
+    return "codes" if isinstance(fmt, MXFPFormat) else "mantissa"
+
+
+def pair_stimuli(directed: list[tuple[list, int, list, int]],
+                 a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor],
+                 fmt_a: MXIntFormat | MXFPFormat, fmt_b: MXIntFormat | MXFPFormat
+                 ) -> dict[str, list[dict]]:
+    """The ``a`` and ``b`` streams of a two-operand block unit: the ``directed`` pairs
+    ``(a elements, a exponent, b elements, b exponent)`` first, then the random blocks
+    ``a = (elements, exponents)`` and ``b`` (as :func:`random_code_blocks` gives them);
+    each payload ``{<element_field>: [...], "exponent": int}``."""
+    streams = {}
+    for name, (man, exp), col, fmt in (("a", a, 0, fmt_a), ("b", b, 2, fmt_b)):
+        man = torch.cat([torch.tensor([d[col] for d in directed]), man])
+        exp = torch.cat([torch.tensor([d[col + 1] for d in directed]), exp])
+        items = blocks_to_dicts(man, exp)
+        field = element_field(fmt)
+        if field != "mantissa":
+            for item in items:
+                item[field] = item.pop("mantissa")
+        streams[name] = items
+    return streams
 
 
 def blocks_to_dicts(man: torch.Tensor, exp: torch.Tensor) -> list[dict]:
@@ -44,3 +119,60 @@ def random_group_ends(gen: torch.Generator, n: int) -> list[int]:
         pos += size
         last[min(pos, n) - 1] = 1
     return last
+
+
+def quantized_elements(q: MXIntTensor | MXFPTensor) -> torch.Tensor:
+    """The elements of a quantised tensor: its MXINT mantissas or its minifloat codes (the
+    payload field :func:`element_field` names)."""
+    return q.codes if isinstance(q, MXFPTensor) else q.mantissa
+
+
+def plus_max(fmt: MXIntFormat | MXFPFormat) -> int:
+    """The largest positive element: ``2**(m-1) - 1``, or the code of +max normal."""
+    return fmt.element.finite_codes - 1 if isinstance(fmt, MXFPFormat) else fmt.max_man
+
+
+def most_negative(fmt: MXIntFormat | MXFPFormat) -> int:
+    """The most negative element: ``-2**(m-1)``, or the code of -max normal."""
+    if isinstance(fmt, MXFPFormat):
+        return plus_max(fmt) | (1 << (fmt.element.width - 1))
+    return -(1 << (fmt.man_bits - 1))
+
+
+def special_codes(fmt: MXIntFormat | MXFPFormat, *, every: bool = False) -> list[int]:
+    """The special codes of a minifloat format (none for MXINT, FP6 and FP4): its
+    infinities, then the first and the last NaN code (one of each sign); with ``every``,
+    every infinity and NaN code."""
+    if isinstance(fmt, MXIntFormat):
+        return []
+    e = fmt.element
+    kind = e.kind(torch.arange(1 << e.width))
+    if every:
+        return torch.nonzero(kind != 0).flatten().tolist()
+    nans = torch.nonzero(kind == 2).flatten().tolist()
+    return torch.nonzero(kind == 1).flatten().tolist() + ([nans[0], nans[-1]] if nans else [])
+
+
+def random_finite_blocks(gen: torch.Generator, fmt: MXIntFormat | MXFPFormat, n: int, *,
+                         nan_rate: float, special_rate: float = 0.04
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` random blocks of ``fmt``: MXINT as :func:`random_blocks`; minifloat codes
+    uniform over the finite codes of both signs, one element of a fraction
+    ``special_rate`` of the blocks replaced by a special code (:func:`special_codes`),
+    scales uniform over 0 .. 254 and 255 (NaN) on a fraction ``nan_rate``."""
+    if isinstance(fmt, MXIntFormat):
+        return random_blocks(gen, fmt, n, nan_rate=nan_rate)
+    e = fmt.element
+    mag = torch.randint(0, e.finite_codes, (n, fmt.block), generator=gen, dtype=torch.int64)
+    sign = torch.randint(0, 2, (n, fmt.block), generator=gen, dtype=torch.int64)
+    codes = mag | (sign << (e.width - 1))
+    specials = special_codes(fmt, every=True)
+    if specials:
+        hit = torch.rand((n,), generator=gen) < special_rate
+        pick = torch.randint(0, len(specials), (n,), generator=gen)
+        where = torch.randint(0, fmt.block, (n,), generator=gen)
+        for b in torch.nonzero(hit).flatten().tolist():
+            codes[b, where[b]] = specials[int(pick[b])]
+    exp = torch.randint(0, fmt.nan_code, (n,), generator=gen, dtype=torch.int64)
+    nan = torch.rand((n,), generator=gen) < nan_rate
+    return codes, torch.where(nan, fmt.nan_code, exp)

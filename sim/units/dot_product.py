@@ -7,21 +7,9 @@ import torch
 from golden.dot import dot_product, mx_dot_product
 from golden.format import MXFPFormat, MXIntFormat
 
-from .common import blocks_to_dicts, random_blocks
+from .common import block_format, element_field, pair_stimuli, random_code_blocks
 
 __all__ = ["DotModel"]
-
-
-def _format(params: dict, side: str) -> MXIntFormat | MXFPFormat:
-    element = params.get(f"{side}_element", "int")
-    if element == "int":
-        return MXIntFormat(params[f"{side}_bits"], params.get("exp_bits", 8), params["block"])
-    return MXFPFormat(element, block=params["block"])
-
-
-def _field(fmt: MXIntFormat | MXFPFormat) -> str:
-    """The payload field that carries the elements: MXINT mantissas or minifloat codes."""
-    return "codes" if isinstance(fmt, MXFPFormat) else "mantissa"
 
 
 class DotModel:
@@ -38,7 +26,7 @@ class DotModel:
     outputs = ("o",)
 
     def __init__(self, params: dict) -> None:
-        self.fmt_a, self.fmt_b = _format(params, "a"), _format(params, "b")
+        self.fmt_a, self.fmt_b = block_format(params, "a"), block_format(params, "b")
         self.mxint = isinstance(self.fmt_a, MXIntFormat) and isinstance(self.fmt_b, MXIntFormat)
 
     def _directed(self) -> tuple[list, list, list, list]:
@@ -114,35 +102,15 @@ class DotModel:
         pairs.append((ca[2][0], 254, cb[7][0], 0))            # -max x (inf or NaN) codes
         return pairs
 
-    @staticmethod
-    def _random(gen: torch.Generator, fmt: MXIntFormat | MXFPFormat, n: int
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        if isinstance(fmt, MXIntFormat):
-            return random_blocks(gen, fmt, n)
-        codes = torch.randint(0, 1 << fmt.element.width, (n, fmt.block), generator=gen,
-                              dtype=torch.int64)
-        exp = torch.randint(0, fmt.nan_code + 1, (n,), generator=gen, dtype=torch.int64)
-        nan = torch.rand((n,), generator=gen) < 0.05
-        return codes, torch.where(nan, fmt.nan_code, exp)
-
     def stimuli(self, gen: torch.Generator, n: int) -> dict[str, list[dict]]:
         directed = self._directed() if self.mxint else self._directed_mx()
-        a_man, a_exp = self._random(gen, self.fmt_a, n)
-        b_man, b_exp = self._random(gen, self.fmt_b, n)
-        a_man = torch.cat([torch.tensor([d[0] for d in directed]), a_man])
-        a_exp = torch.cat([torch.tensor([d[1] for d in directed]), a_exp])
-        b_man = torch.cat([torch.tensor([d[2] for d in directed]), b_man])
-        b_exp = torch.cat([torch.tensor([d[3] for d in directed]), b_exp])
-        a, b = blocks_to_dicts(a_man, a_exp), blocks_to_dicts(b_man, b_exp)
-        for items, fmt in ((a, self.fmt_a), (b, self.fmt_b)):
-            if _field(fmt) != "mantissa":
-                for item in items:
-                    item[_field(fmt)] = item.pop("mantissa")
-        return {"a": a, "b": b}
+        a = random_code_blocks(gen, self.fmt_a, n)
+        b = random_code_blocks(gen, self.fmt_b, n)
+        return pair_stimuli(directed, a, b, self.fmt_a, self.fmt_b)
 
     def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
         a, b = stimuli["a"], stimuli["b"]
-        fa, fb = _field(self.fmt_a), _field(self.fmt_b)
+        fa, fb = element_field(self.fmt_a), element_field(self.fmt_b)
         golden = dot_product if self.mxint else mx_dot_product
         r = golden(torch.tensor([x[fa] for x in a]), torch.tensor([x["exponent"] for x in a]),
                    torch.tensor([x[fb] for x in b]), torch.tensor([x["exponent"] for x in b]),

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import torch
 
-from golden.format import MXFPFormat, MXIntFormat, operand_format
 from golden.linear import linear_blocks, linear_fp32
-from golden.quantize import MXFPTensor, quantize
+from golden.quantize import quantize
 
-from .common import random_blocks
+from .common import (
+    element_field,
+    most_negative,
+    plus_max,
+    quantized_elements,
+    random_finite_blocks,
+    special_codes,
+    xw_operands,
+)
 
 __all__ = ["LinearModel"]
 
@@ -39,15 +46,7 @@ class LinearModel:
 
     def __init__(self, params: dict) -> None:
         self.p = dict(params)
-        exp_bits = params.get("exp_bits", 8)
-        operands = {}
-        for side, name in (("a", "x"), ("b", "w")):
-            operands[f"{side}_element"] = params.get(f"{name}_element") or "int"
-            operands[f"{side}_bits"] = params.get(f"{name}_bits")
-        self.fmt_x = operand_format(operands["a_element"], operands["a_bits"],
-                                    exp_bits=exp_bits, block=params["block"], side="x")
-        self.fmt_w = operand_format(operands["b_element"], operands["b_bits"],
-                                    exp_bits=exp_bits, block=params["block"], side="w")
+        operands, self.fmt_x, self.fmt_w = xw_operands(params)
         self.nb = -(-params["k_len"] // params["block"])
         self.rows, self.lanes = params["rows"], params["lanes"]
         self.output = params.get("output", "accum")
@@ -82,38 +81,39 @@ class LinearModel:
         fx, fw, nb, k, rows = self.fmt_x, self.fmt_w, self.nb, self.p["block"], self.rows
         out = []
         wq, xq, _ = self.torch_linear_case(int(torch.randint(1 << 30, (1,), generator=gen)))
-        out.append((_elements(wq), wq.exponent, _elements(xq), xq.exponent))
+        out.append((quantized_elements(wq), wq.exponent, quantized_elements(xq),
+                    xq.exponent))
 
         def full(shape, value):
             return torch.full(shape, value, dtype=torch.int64)
 
-        neg_x, neg_w = _most_negative(fx), _most_negative(fw)
+        neg_x, neg_w = most_negative(fx), most_negative(fw)
         out.append((full((rows, nb, k), neg_w), full((rows, nb), 0),
                     full((nb, k), neg_x), full((nb,), fx.max_code)))
-        out.append((full((rows, nb, k), _plus_max(fw)), full((rows, nb), fw.max_code),
-                    full((nb, k), _plus_max(fx)), full((nb,), fx.max_code)))
-        w_m, w_e = _random_blocks(gen, fw, rows * nb, nan_rate=0.0, special_rate=0.0)
-        x_m, x_e = _random_blocks(gen, fx, nb, nan_rate=0.0, special_rate=0.0)
+        out.append((full((rows, nb, k), plus_max(fw)), full((rows, nb), fw.max_code),
+                    full((nb, k), plus_max(fx)), full((nb,), fx.max_code)))
+        w_m, w_e = random_finite_blocks(gen, fw, rows * nb, nan_rate=0.0, special_rate=0.0)
+        x_m, x_e = random_finite_blocks(gen, fx, nb, nan_rate=0.0, special_rate=0.0)
         w_e = w_e.reshape(rows, nb).clone()
         w_e[0, -1] = fw.nan_code  # a NaN weight block in row 0
         out.append((w_m.reshape(rows, nb, k), w_e, x_m, torch.zeros_like(x_e)))
         x_e2 = x_e.clone()
         x_e2[0] = fx.nan_code  # a NaN activation block poisons every row
         out.append((w_m.reshape(rows, nb, k), torch.zeros_like(w_e), x_m, x_e2))
-        if _specials(fw):
+        if special_codes(fw):
             # The format's infinities and a NaN of each sign, one per weight row.
             w_s = w_m.reshape(rows, nb, k).clone()
-            for r, code in enumerate(_specials(fw)[:rows]):
+            for r, code in enumerate(special_codes(fw)[:rows]):
                 w_s[r, r % nb, r % k] = code
             out.append((w_s, w_e.clamp(max=fw.max_code), x_m, x_e))
-        for code in _specials(fx):
+        for code in special_codes(fx):
             # Each in the activations' last block: every row is NaN.
             x_s = x_m.clone()
             x_s[-1, 0] = code
             out.append((w_m.reshape(rows, nb, k), w_e.clamp(max=fw.max_code), x_s, x_e))
         for i in range(n):
-            w_m, w_e = _random_blocks(gen, fw, rows * nb, nan_rate=0.02)
-            x_m, x_e = _random_blocks(gen, fx, nb, nan_rate=0.02)
+            w_m, w_e = random_finite_blocks(gen, fw, rows * nb, nan_rate=0.02)
+            x_m, x_e = random_finite_blocks(gen, fx, nb, nan_rate=0.02)
             if i % 2:  # exponents close together: alignment keeps information
                 base = int(torch.randint(0, fw.max_code - 3, (1,), generator=gen))
                 w_e = base + torch.randint(0, 4, w_e.shape, generator=gen)
@@ -127,9 +127,11 @@ class LinearModel:
         for w_m, w_e, x_m, x_e in self._products(gen, n):
             for g in range(self.rows // P):
                 for j in range(self.nb):
-                    xs.append({_field(self.fmt_x): x_m[j].tolist(), "exponent": int(x_e[j])})
-                    ws.append({_field(self.fmt_w): w_m[g * P:(g + 1) * P, j].reshape(-1)
-                               .tolist(), "exponent": w_e[g * P:(g + 1) * P, j].tolist()})
+                    xs.append({element_field(self.fmt_x): x_m[j].tolist(),
+                               "exponent": int(x_e[j])})
+                    ws.append({element_field(self.fmt_w): w_m[g * P:(g + 1) * P, j]
+                               .reshape(-1).tolist(),
+                               "exponent": w_e[g * P:(g + 1) * P, j].tolist()})
         return {"x": xs, "w": ws}
 
     def expected(self, stimuli: dict[str, list[dict]]) -> dict[str, list[dict]]:
@@ -137,7 +139,7 @@ class LinearModel:
         xs, ws = stimuli["x"], stimuli["w"]
         out = []
         for start in range(0, len(xs), nb):
-            fx, fw = _field(self.fmt_x), _field(self.fmt_w)
+            fx, fw = element_field(self.fmt_x), element_field(self.fmt_w)
             x_m = torch.tensor([x[fx] for x in xs[start:start + nb]])
             x_e = torch.tensor([x["exponent"] for x in xs[start:start + nb]])
             w_m = torch.tensor([w[fw] for w in ws[start:start + nb]]) \
@@ -154,64 +156,3 @@ class LinearModel:
                             "nan": [int(f) for f in y.nan.tolist()]})
         return {"o": out}
 
-
-
-
-def _field(fmt: MXIntFormat | MXFPFormat) -> str:
-    """The payload field of an operand's elements: MXINT mantissas or minifloat codes."""
-    return "codes" if isinstance(fmt, MXFPFormat) else "mantissa"
-
-
-def _elements(q) -> torch.Tensor:
-    return q.codes if isinstance(q, MXFPTensor) else q.mantissa
-
-
-def _plus_max(fmt: MXIntFormat | MXFPFormat) -> int:
-    """The largest positive element: ``2**(m-1) - 1``, or the code of +max normal."""
-    return fmt.element.finite_codes - 1 if isinstance(fmt, MXFPFormat) else fmt.max_man
-
-
-def _most_negative(fmt: MXIntFormat | MXFPFormat) -> int:
-    """The most negative element: ``-2**(m-1)``, or the code of -max normal."""
-    if isinstance(fmt, MXFPFormat):
-        return _plus_max(fmt) | (1 << (fmt.element.width - 1))
-    return -(1 << (fmt.man_bits - 1))
-
-
-def _specials(fmt: MXIntFormat | MXFPFormat, *, every: bool = False) -> list[int]:
-    """The special codes of a minifloat format (none for MXINT, FP6 and FP4): its
-    infinities, then the first and the last NaN code (one of each sign); with ``every``,
-    every infinity and NaN code."""
-    if isinstance(fmt, MXIntFormat):
-        return []
-    e = fmt.element
-    kind = e.kind(torch.arange(1 << e.width))
-    if every:
-        return torch.nonzero(kind != 0).flatten().tolist()
-    nans = torch.nonzero(kind == 2).flatten().tolist()
-    return torch.nonzero(kind == 1).flatten().tolist() + ([nans[0], nans[-1]] if nans else [])
-
-
-def _random_blocks(gen: torch.Generator, fmt: MXIntFormat | MXFPFormat, n: int, *,
-                   nan_rate: float, special_rate: float = 0.04
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` random blocks: MXINT as :func:`random_blocks`; minifloat codes uniform over
-    the finite codes of both signs, one element of a fraction ``special_rate`` of the
-    blocks replaced by a special code, scales uniform over 0 .. 254 and 255 (NaN) on a
-    fraction ``nan_rate``."""
-    if isinstance(fmt, MXIntFormat):
-        return random_blocks(gen, fmt, n, nan_rate=nan_rate)
-    e = fmt.element
-    mag = torch.randint(0, e.finite_codes, (n, fmt.block), generator=gen, dtype=torch.int64)
-    sign = torch.randint(0, 2, (n, fmt.block), generator=gen, dtype=torch.int64)
-    codes = mag | (sign << (e.width - 1))
-    specials = _specials(fmt, every=True)
-    if specials:
-        hit = torch.rand((n,), generator=gen) < special_rate
-        pick = torch.randint(0, len(specials), (n,), generator=gen)
-        where = torch.randint(0, fmt.block, (n,), generator=gen)
-        for b in torch.nonzero(hit).flatten().tolist():
-            codes[b, where[b]] = specials[int(pick[b])]
-    exp = torch.randint(0, fmt.nan_code, (n,), generator=gen, dtype=torch.int64)
-    nan = torch.rand((n,), generator=gen) < nan_rate
-    return codes, torch.where(nan, fmt.nan_code, exp)

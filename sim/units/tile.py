@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import torch
 
-from golden.format import MXIntFormat, operand_format
+from golden.format import MXIntFormat
 from golden.linear import linear_fp32
 from golden.quantize import quantize
 from golden.tile import tile_bias, tile_blocks, tile_mx
 
-from .linear import _elements, _field, _most_negative, _plus_max, _random_blocks, _specials
+from .common import (
+    element_field,
+    most_negative,
+    plus_max,
+    quantized_elements,
+    random_finite_blocks,
+    special_codes,
+    xw_operands,
+)
 
 __all__ = ["BIAS_SPECIALS", "TileModel", "tile_bias_words", "tile_biases", "tile_outputs",
            "tile_stimuli"]
@@ -123,16 +131,8 @@ class TileModel:
         from hw.accumulator import DEFAULT_GUARD_BITS, resolve_acc_width
 
         self.p = dict(params)
-        exp_bits = params.get("exp_bits", 8)
-        ops = {}
-        for side, name in (("a", "x"), ("b", "w")):
-            ops[f"{side}_element"] = params.get(f"{name}_element") or "int"
-            ops[f"{side}_bits"] = params.get(f"{name}_bits")
-        self.fmt_x = operand_format(ops["a_element"], ops["a_bits"], exp_bits=exp_bits,
-                                    block=params["block"], side="x")
-        self.fmt_w = operand_format(ops["b_element"], ops["b_bits"], exp_bits=exp_bits,
-                                    block=params["block"], side="w")
-        self.x_field, self.w_field = _field(self.fmt_x), _field(self.fmt_w)
+        ops, self.fmt_x, self.fmt_w = xw_operands(params)
+        self.x_field, self.w_field = element_field(self.fmt_x), element_field(self.fmt_w)
         self.k = params["block"]
         self.k_len = params.get("k_len") or 4 * self.k
         self.nb = -(-self.k_len // self.k)
@@ -144,7 +144,8 @@ class TileModel:
         if self.bias != "none":
             self.inputs = ("x", "w", "b")
         self.fmt_o = MXIntFormat(params.get("out_bits") or params["x_bits"],
-                                 exp_bits, self.k) if self.output == "mx" else None
+                                 params.get("exp_bits", 8), self.k) \
+            if self.output == "mx" else None
         self.guard_bits = params.get("guard_bits", DEFAULT_GUARD_BITS)
         self.acc_width = resolve_acc_width(block=self.k, guard_bits=self.guard_bits,
                                            acc_width=params.get("acc_width"), **ops)
@@ -158,30 +159,30 @@ class TileModel:
                                / self.k_len ** 0.5)
         wq = quantize(layer.weight.detach(), fw)
         xq = quantize(torch.randn(T, self.k_len, generator=gen), fx)
-        out.append((_elements(wq), wq.exponent, _elements(xq), xq.exponent))
+        out.append((quantized_elements(wq), wq.exponent, quantized_elements(xq), xq.exponent))
 
         def full(shape, value):
             return torch.full(shape, value, dtype=torch.int64)
 
-        x_m = full((T, nb, k), _most_negative(fx))
-        x_m[1::2] = _plus_max(fx)
-        out.append((full((R, nb, k), _most_negative(fw)), full((R, nb), fw.max_code),
+        x_m = full((T, nb, k), most_negative(fx))
+        x_m[1::2] = plus_max(fx)
+        out.append((full((R, nb, k), most_negative(fw)), full((R, nb), fw.max_code),
                     x_m, full((T, nb), fx.max_code)))
-        w_m, w_e = _random_blocks(gen, fw, R * nb, nan_rate=0.0)
+        w_m, w_e = random_finite_blocks(gen, fw, R * nb, nan_rate=0.0)
         w_e = w_e.reshape(R, nb).clone()
         w_e[0, -1] = fw.nan_code
-        x_m, x_e = _random_blocks(gen, fx, T * nb, nan_rate=0.0)
+        x_m, x_e = random_finite_blocks(gen, fx, T * nb, nan_rate=0.0)
         x_e = x_e.reshape(T, nb).clone()
         x_e[-1, 0] = fx.nan_code
         w_m, x_m = w_m.reshape(R, nb, k).clone(), x_m.reshape(T, nb, k).clone()
-        if _specials(fw) and R > 1:  # a minifloat's infinity or NaN code in row 1
-            w_m[1, 0, 0] = _specials(fw)[0]
-        if _specials(fx):            # and in token 0
-            x_m[0, -1, 0] = _specials(fx)[-1]
+        if special_codes(fw) and R > 1:  # a minifloat's infinity or NaN code in row 1
+            w_m[1, 0, 0] = special_codes(fw)[0]
+        if special_codes(fx):            # and in token 0
+            x_m[0, -1, 0] = special_codes(fx)[-1]
         out.append((w_m, w_e, x_m, x_e))
         for i in range(-(-n // T)):
-            w_m, w_e = _random_blocks(gen, fw, R * nb, nan_rate=0.02)
-            x_m, x_e = _random_blocks(gen, fx, T * nb, nan_rate=0.02)
+            w_m, w_e = random_finite_blocks(gen, fw, R * nb, nan_rate=0.02)
+            x_m, x_e = random_finite_blocks(gen, fx, T * nb, nan_rate=0.02)
             if i % 2:  # exponents close together: alignment keeps information
                 base = int(torch.randint(0, fw.max_code - 3, (1,), generator=gen))
                 w_e = base + torch.randint(0, 4, w_e.shape, generator=gen)

@@ -72,12 +72,30 @@ def _model_accuracy(model: str | None, units: Mapping, exp_bits: int,
 #: LUTs that are counted already.
 CARRY_LUT_SITES = {"ecp5": 2}
 
+#: LUT sites a distributed-RAM (or LUT shift-register) cell takes, per cell type: the LUTs
+#: it is built from, which no logic can use. nextpnr packs an ECP5 TRELLIS_DPR16X4 into
+#: three slices (two of RAM, one for the write port): six LUT4 sites. On xc7 a RAM32M or
+#: RAM64M is the four LUTs of a SLICEM, RAMnX1D two, RAMnX1S one to four by depth, an SRL
+#: one. Only the tile has such cells today (its activation slots).
+LUTRAM_LUT_SITES = {
+    "ecp5": {"TRELLIS_DPR16X4": 6},
+    "xc7": {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
+            "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "SRL16E": 1,
+            "SRLC32E": 1},
+}
+
 
 def lut_sites(result: dict, target: str) -> dict:
     """``result`` (a synthesis result) with ``luts`` counted as LUT sites: the LUT cells
-    plus :data:`CARRY_LUT_SITES` per carry cell; the LUT cells alone stay in ``lut_cells``."""
+    plus :data:`CARRY_LUT_SITES` per carry cell and :data:`LUTRAM_LUT_SITES` per
+    distributed-RAM cell; the LUT cells alone stay in ``lut_cells``, the distributed RAM's
+    sites in ``lutram_sites``."""
     extra = CARRY_LUT_SITES.get(target, 0) * result["carry"]
-    return {**result, "lut_cells": result["luts"], "luts": result["luts"] + extra}
+    per_cell = LUTRAM_LUT_SITES.get(target, {})
+    ram = sum(per_cell.get(kind, 0) * count
+              for kind, count in result.get("cells", {}).items())
+    return {**result, "lut_cells": result["luts"], "lutram_sites": ram,
+            "luts": result["luts"] + extra + ram}
 
 
 def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,

@@ -130,6 +130,22 @@ def test_engine_is_the_tile_without_buffers():
     assert "blocks_per_cycle" not in engine
 
 
+@pytest.mark.parametrize(("target", "cells", "sites"), [
+    ("ecp5", {"LUT4": 100, "CCU2C": 10, "TRELLIS_DPR16X4": 3}, 100 + 2 * 10 + 6 * 3),
+    ("xc7", {"LUT6": 100, "CARRY4": 10, "RAM32M": 3, "RAM64X1D": 1}, 100 + 4 * 3 + 2),
+    ("xc7", {"LUT6": 100, "CARRY4": 10}, 100),
+])
+def test_lut_sites_count_carry_and_distributed_ram(target, cells, sites):
+    """LUT sites are the LUT cells plus what carry cells (ECP5) and distributed-RAM cells
+    take: a DPR16X4 is three slices (six LUT4 sites), a RAM32M four LUTs; a report that
+    left the RAM out (as the tile's figures did before) fails here."""
+    carry = cells.get("CCU2C", 0) + cells.get("CARRY4", 0)
+    luts = cells.get("LUT4", 0) + cells.get("LUT6", 0)
+    r = measure.lut_sites({"luts": luts, "carry": carry, "cells": cells}, target)
+    assert (r["luts"], r["lut_cells"]) == (sites, luts)
+    assert r["lutram_sites"] == sites - luts - (2 * carry if target == "ecp5" else 0)
+
+
 # --- the report ----------------------------------------------------------------------
 
 

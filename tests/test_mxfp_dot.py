@@ -317,3 +317,28 @@ def test_placement_structure_of_each_pair(a, b, structure, stages):
                                                   [structure])
     assert place.sign_last
     assert place.stages == stages
+
+
+
+@pytest.mark.parametrize(("a", "b", "counted"), [
+    ("e2m1", "e2m1", False), ("e2m3", "e2m3", False),     # one counter level would cost LUTs
+    ("e3m2", "e3m2", True), ("e4m3", "e4m3", True), ("e2m3", "e3m2", True),
+    ("e5m2", "e4m3", True),
+])
+def test_negation_bits_counted_with_three_stages(a, b, counted):
+    """hw/placement.py note 9: with three or more shifter stages the k negation bits enter
+    the heap as two levels of counts (k = 32: 18 heap bits for 64), else as two bits a MAC;
+    either way the constant makes the sum exact (the simulations above check the values)."""
+    place = MXIntDotProduct(**params(a, b, 32)).sum_of_products.placement
+    assert place.counted == counted
+    field = place.field
+    if counted:
+        assert place.sign_counts(32) == [(0, 3), (1, 3), (2, 3)]
+        assert sorted(place.sign_columns(32)) == [0, 1, 1, 2, 2, 2, 3, 3, 4] + \
+            [field, field + 1, field + 1, field + 2, field + 2, field + 2, field + 3,
+             field + 3, field + 4]
+        assert place.constant(32) == -(7 + 14 + 28) << field
+        assert place.columns_of() == list(range(field))
+    else:
+        assert place.sign_columns(32) == []
+        assert place.columns_of() == [*range(field), 0, field]

@@ -65,7 +65,7 @@ heap bit costs about one LUT.
    (E4M3: stages of 9, 15 and 36 bits against 11, 23 and 36).
 9. *Counted signs.* With the sign last, each MAC's value ``(x ^ s) + n - n 2**F`` puts
    ``n`` into the heap twice, at columns 0 and ``F``. With three or more shifter stages
-   (E3M2, E4M3 with each other and with the narrower formats), the ``n`` are instead
+   (every pair of minifloats with an E3M2, E4M3 or E5M2 operand), the ``n`` are instead
    counted beside the later stages, from the registered sign and ``kill``: 6:3 counters
    over groups of six MACs, then over the first counts' bits of each weight, and each
    count ``c`` (``b`` bits, weight ``2**w``) enters as ``c`` at column ``w`` and as ``~c``
@@ -261,11 +261,11 @@ class Placement:
         self.product_levels = 2 if self.magnitude else 1
         self.levels = self.product_levels + len(self.stages)
         self.table = self.a.inputs + self.b.inputs <= TABLE_INPUTS
-        # With the sign last and three or more shifter stages (E3M2, E4M3), the MACs'
-        # negation bits are counted beside the shifter, in two levels of 6:3 counters, and
-        # the counts enter the heap (note 9; E3M2 k32 67.8 -> 66.2 LUTs/MAC, 47.0 -> 40.8
-        # FFs; E4M3 134.3 -> 132.5; with one level, E2M3 56.2 -> 56.4 and E2M1 27.9 -> 28.4,
-        # so those keep a bit per MAC).
+        # With the sign last and three or more shifter stages (a minifloat pair with an
+        # E3M2, E4M3 or E5M2 operand), the MACs' negation bits are counted beside the
+        # shifter, in two levels of 6:3 counters, and the counts enter the heap (note 9;
+        # E3M2 k32 67.8 -> 66.2 LUTs/MAC, 47.0 -> 40.8 FFs; E4M3 134.3 -> 132.5; with one
+        # level, E2M3 56.2 -> 56.4 and E2M1 27.9 -> 28.4, so those keep a bit per MAC).
         self.counted = self.sign_last and len(self.stages) >= 3
         #: Levels of the two counter levels: after the first shifter stage's level.
         self.count_level = self.levels - len(self.stages) + 2

@@ -267,6 +267,11 @@ class Placement:
         # E3M2 k32 67.8 -> 66.2 LUTs/MAC, 47.0 -> 40.8 FFs; E4M3 134.3 -> 132.5; with one
         # level, E2M3 56.2 -> 56.4 and E2M1 27.9 -> 28.4, so those keep a bit per MAC).
         self.counted = self.sign_last and len(self.stages) >= 3
+        # MACs per first-level counter: six signs, or three signs and kills where a special
+        # code can occur (E4M3, E5M2: six inputs either way; six MACs' s and kill, twelve
+        # inputs, made E4M3 k32 115.0 MHz on ECP5, the two counter levels its critical path).
+        self.sign_group = LUT_INPUTS if not both or all(
+            e.specials == "none" for e in (a_element, b_element)) else LUT_INPUTS // 2
         #: Levels of the two counter levels: after the first shifter stage's level.
         self.count_level = self.levels - len(self.stages) + 2
 
@@ -286,10 +291,10 @@ class Placement:
 
     def sign_groups(self, block: int) -> list[int]:
         """Sizes of the groups of MACs whose negation bits ``n`` are counted together
-        (note 9): :data:`LUT_INPUTS` each, the last the remainder; none unless counted."""
+        (note 9): :attr:`sign_group` each, the last the remainder; none unless counted."""
         if not self.counted:
             return []
-        return [min(LUT_INPUTS, block - lo) for lo in range(0, block, LUT_INPUTS)]
+        return [min(self.sign_group, block - lo) for lo in range(0, block, self.sign_group)]
 
     def sign_counts(self, block: int) -> list[tuple[int, int]]:
         """``(weight, bits)`` of the counts that enter the heap after the two counter
@@ -322,7 +327,7 @@ class Placement:
         n = [x[self.x_bits] & ~x[self.x_bits + 1] for x in xs]
         counts = []
         for g, size in enumerate(self.sign_groups(len(xs))):
-            part = n[g * LUT_INPUTS:g * LUT_INPUTS + size]
+            part = n[g * self.sign_group:g * self.sign_group + size]
             width = size.bit_length()
             count = Signal(width, name=f"{name}_n{g}")
             m.d.comb += count.eq(_lookup([bin(i).count("1") for i in range(1 << size)],

@@ -66,11 +66,12 @@ heap bit costs about one LUT.
 9. *Counted signs.* With the sign last, each MAC's value ``(x ^ s) + n - n 2**F`` puts
    ``n`` into the heap twice, at columns 0 and ``F``. With three or more shifter stages
    (every pair of minifloats with an E3M2, E4M3 or E5M2 operand), the ``n`` are instead
-   counted beside the later stages, from the registered sign and ``kill``: 6:3 counters
-   over groups of six MACs, then over the first counts' bits of each weight, and each
+   counted beside the later stages, from the registered sign and ``kill``: counters over
+   groups of six MACs (their ``s``; three MACs' ``s`` and ``kill`` where a special code
+   can occur), then 6:3 counters over the first counts' bits of each weight, and each
    count ``c`` (``b`` bits, weight ``2**w``) enters as ``c`` at column ``w`` and as ``~c``
    at ``F + w`` with the constant ``-(2**b - 1) 2**(F + w)``: k = 32 puts 18 bits into the
-   heap for 64, for 26 counter LUTs.
+   heap for 64, for 26 counter LUTs (with specials 24 bits, 34 LUTs).
 
 Measured (xc7 LUT-only generic, k = 32, ``python -m benchmarks.formats``): see
 docs/arithmetic.md.
@@ -264,7 +265,7 @@ class Placement:
         # With the sign last and three or more shifter stages (a minifloat pair with an
         # E3M2, E4M3 or E5M2 operand), the MACs' negation bits are counted beside the
         # shifter, in two levels of 6:3 counters, and the counts enter the heap (note 9;
-        # E3M2 k32 67.8 -> 66.2 LUTs/MAC, 47.0 -> 40.8 FFs; E4M3 134.3 -> 132.5; with one
+        # E3M2 k32 67.8 -> 66.2 LUTs/MAC, 47.0 -> 40.8 FFs; E4M3 134.3 -> 133.5; with one
         # level, E2M3 56.2 -> 56.4 and E2M1 27.9 -> 28.4, so those keep a bit per MAC).
         self.counted = self.sign_last and len(self.stages) >= 3
         # MACs per first-level counter: six signs, or three signs and kills where a special

@@ -65,13 +65,13 @@ heap bit costs about one LUT.
    (E4M3: stages of 9, 15 and 36 bits against 11, 23 and 36).
 9. *Counted signs.* With the sign last, each MAC's value ``(x ^ s) + n - n 2**F`` puts
    ``n`` into the heap twice, at columns 0 and ``F``. With three or more shifter stages
-   (every pair of minifloats with an E3M2, E4M3 or E5M2 operand), the ``n`` are instead
-   counted beside the later stages, from the registered sign and ``kill``: counters over
-   groups of six MACs (their ``s``; three MACs' ``s`` and ``kill`` where a special code
-   can occur), then 6:3 counters over the first counts' bits of each weight, and each
-   count ``c`` (``b`` bits, weight ``2**w``) enters as ``c`` at column ``w`` and as ``~c``
-   at ``F + w`` with the constant ``-(2**b - 1) 2**(F + w)``: k = 32 puts 18 bits into the
-   heap for 64, for 26 counter LUTs (with specials 24 bits, 34 LUTs).
+   and no special codes (E3M2 with E3M2, E2M3 or E2M1, where ``n = s``), the ``n`` are
+   instead counted beside the later stages, from the registered signs: 6:3 counters over
+   groups of six MACs, then over the first counts' bits of each weight, and each count
+   ``c`` (``b`` bits, weight ``2**w``) enters as ``c`` at column ``w`` and as ``~c`` at
+   ``F + w`` with the constant ``-(2**b - 1) 2**(F + w)``: k = 32 puts 18 bits into the
+   heap for 64, for 26 counter LUTs. (E4M3 and E5M2, whose ``n = s & ~kill`` made the
+   counters' inputs twice as many, measured slower on ECP5 and keep ``n`` per MAC.)
 
 Measured (xc7 LUT-only generic, k = 32, ``python -m benchmarks.formats``): see
 docs/arithmetic.md.
@@ -262,17 +262,17 @@ class Placement:
         self.product_levels = 2 if self.magnitude else 1
         self.levels = self.product_levels + len(self.stages)
         self.table = self.a.inputs + self.b.inputs <= TABLE_INPUTS
-        # With the sign last and three or more shifter stages (a minifloat pair with an
-        # E3M2, E4M3 or E5M2 operand), the MACs' negation bits are counted beside the
-        # shifter, in two levels of 6:3 counters, and the counts enter the heap (note 9;
-        # E3M2 k32 67.8 -> 66.2 LUTs/MAC, 47.0 -> 40.8 FFs; E4M3 134.3 -> 133.5; with one
-        # level, E2M3 56.2 -> 56.4 and E2M1 27.9 -> 28.4, so those keep a bit per MAC).
-        self.counted = self.sign_last and len(self.stages) >= 3
-        # MACs per first-level counter: six signs, or three signs and kills where a special
-        # code can occur (E4M3, E5M2: six inputs either way; six MACs' s and kill, twelve
-        # inputs, made E4M3 k32 115.0 MHz on ECP5, the two counter levels its critical path).
-        self.sign_group = LUT_INPUTS if not both or all(
-            e.specials == "none" for e in (a_element, b_element)) else LUT_INPUTS // 2
+        # With the sign last, three or more shifter stages and no special codes (E3M2 with
+        # E3M2, E2M3 or E2M1), the MACs' negation bits are counted beside the shifter, in
+        # two levels of 6:3 counters, and the counts enter the heap (note 9; E3M2 k32 67.8
+        # -> 66.2 LUTs/MAC, 47.0 -> 40.8 FFs, ECP5 149.5 -> 155.5 MHz). With one level,
+        # E2M3 56.2 -> 56.4 and E2M1 27.9 -> 28.4; E4M3 (n = s & ~kill, counted over six
+        # MACs: 132.5 LUTs/MAC, 115.0 MHz; over three: 133.5, 123.3 MHz, against 134.3,
+        # 135.2) keeps a bit per MAC, as do those.
+        self.counted = self.sign_last and len(self.stages) >= 3 and \
+            all(e.specials == "none" for e in (a_element, b_element))
+        #: MACs per first-level counter (six signs, one 6-input LUT per count bit).
+        self.sign_group = LUT_INPUTS
         #: Levels of the two counter levels: after the first shifter stage's level.
         self.count_level = self.levels - len(self.stages) + 2
 

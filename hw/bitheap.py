@@ -284,6 +284,9 @@ class SumOfProducts:
             for c in self._placement.columns_of():
                 if c < self.width:
                     heights[c] += self.block
+            for c in self._placement.sign_columns(self.block):
+                if c < self.width:
+                    heights[c] += 1
         for t in self._tiles:
             for j in range(t.width):
                 if t.shift + j < self.width:
@@ -464,16 +467,24 @@ class SumOfProducts:
         place = self._placement
         pairs = [place.product(m, a[i], b[i], f"{name}_p{i}") for i in range(self.block)]
         first = place.levels - len(place.stages) + 1  # the first shifter stage's level
+        counts = []
         for level in range(1, place.levels + 1):
             if level >= first:
                 pairs = [(place.shift(m, q, x, level - first, f"{name}_p{i}"), x)
                          for i, (q, x) in enumerate(pairs)]
+            if level == place.count_level and place.counted:
+                # The negation bits counted after the first shifter stage (note 9).
+                counts = place.count_signs(m, [x for _, x in pairs], name)
+            elif level == place.count_level + 1 and place.counted:
+                counts = place.count_again(m, counts, name)
             if self._registered_after(level):
-                # X is not needed after the last stage, its sign and kill bits are.
-                last = level == place.levels and not place.sign_last
+                # X is not needed after the last stage, its sign and kill bits are unless
+                # they are counted.
+                last = level == place.levels and (place.counted or not place.sign_last)
                 pairs = [(register(q, f"{q.name}_r"),
                           x if last else register(x, f"{x.name}_r{level}"))
                          for q, x in pairs]
+                counts = [(lsb, register(c, f"{c.name}_r{level}")) for lsb, c in counts]
         for i, (q, x) in enumerate(pairs):
             bits = place.bits(q, x)
             for j, (c, bit) in enumerate(zip(place.columns_of(), bits, strict=True)):
@@ -483,6 +494,11 @@ class SumOfProducts:
                     bit = s
                 if c < len(columns):
                     columns[c].append(bit)
+        for n, (c, bit) in enumerate(place.count_bits(counts)):
+            s = Signal(name=f"{name}_n_c{c}_{n}")  # a signal of its own, as the sign bits
+            m.d.comb += s.eq(bit)
+            if c < len(columns):
+                columns[c].append(s)
 
     def _stage(self, register, columns, level, name, steps):
         if not self._registered_after(level):

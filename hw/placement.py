@@ -63,6 +63,15 @@ heap bit costs about one LUT.
    with ``n = s & ~kill``, so the last word is ``(x ^ s) & ~kill`` as in note 4 and enters
    the same way. The 2:1 stage is then on the narrowest word rather than the widest
    (E4M3: stages of 9, 15 and 36 bits against 11, 23 and 36).
+9. *Counted signs.* With the sign last, each MAC's value ``(x ^ s) + n - n 2**F`` puts
+   ``n`` into the heap twice, at columns 0 and ``F``. With three or more shifter stages
+   and no special codes (E3M2 with E3M2, E2M3 or E2M1, where ``n = s``), the ``n`` are
+   instead counted beside the later stages, from the registered signs: 6:3 counters over
+   groups of six MACs, then over the first counts' bits of each weight, and each count
+   ``c`` (``b`` bits, weight ``2**w``) enters as ``c`` at column ``w`` and as ``~c`` at
+   ``F + w`` with the constant ``-(2**b - 1) 2**(F + w)``: k = 32 puts 18 bits into the
+   heap for 64, for 26 counter LUTs. (E4M3 and E5M2, whose ``n = s & ~kill`` made the
+   counters' inputs twice as many, measured slower on ECP5 and keep ``n`` per MAC.)
 
 Measured (xc7 LUT-only generic, k = 32, ``python -m benchmarks.formats``): see
 docs/arithmetic.md.
@@ -253,16 +262,109 @@ class Placement:
         self.product_levels = 2 if self.magnitude else 1
         self.levels = self.product_levels + len(self.stages)
         self.table = self.a.inputs + self.b.inputs <= TABLE_INPUTS
+        # With the sign last, three or more shifter stages and no special codes (E3M2 with
+        # E3M2, E2M3 or E2M1), the MACs' negation bits are counted beside the shifter, in
+        # two levels of 6:3 counters, and the counts enter the heap (note 9; E3M2 k32 67.8
+        # -> 66.2 LUTs/MAC, 47.0 -> 40.8 FFs, ECP5 149.5 -> 155.5 MHz). With one level,
+        # E2M3 56.2 -> 56.4 and E2M1 27.9 -> 28.4; E4M3 (n = s & ~kill, counted over six
+        # MACs: 132.5 LUTs/MAC, 115.0 MHz; over three: 133.5, 123.3 MHz, against 134.3,
+        # 135.2) keeps a bit per MAC, as do those.
+        self.counted = self.sign_last and len(self.stages) >= 3 and \
+            all(e.specials == "none" for e in (a_element, b_element))
+        #: MACs per first-level counter (six signs, one 6-input LUT per count bit).
+        self.sign_group = LUT_INPUTS
+        #: Levels of the two counter levels: after the first shifter stage's level.
+        self.count_level = self.levels - len(self.stages) + 2
 
     def constant(self, block: int) -> int:
         """The entries' constant, ``-block * 2**(F - 1)`` (``-block * 2**F`` with the sign
-        last; unreduced)."""
+        last; with the signs counted, ``-(2**b - 1) * 2**F`` per group of ``b``-bit count;
+        unreduced)."""
+        if self.counted:
+            return -sum(((1 << w) - 1) << lsb for lsb, w in self.sign_counts(block)) \
+                << self.field
         return -block << (self.field if self.sign_last else self.field - 1)
 
     def columns_of(self) -> list[int]:
         """Columns of one MAC's heap bits (one bit each), low to high."""
-        extra = [0, self.field] if self.sign_last else []
+        extra = [0, self.field] if self.sign_last and not self.counted else []
         return list(range(self.field)) + extra
+
+    def sign_groups(self, block: int) -> list[int]:
+        """Sizes of the groups of MACs whose negation bits ``n`` are counted together
+        (note 9): :attr:`sign_group` each, the last the remainder; none unless counted."""
+        if not self.counted:
+            return []
+        return [min(self.sign_group, block - lo) for lo in range(0, block, self.sign_group)]
+
+    def sign_counts(self, block: int) -> list[tuple[int, int]]:
+        """``(weight, bits)`` of the counts that enter the heap after the two counter
+        levels (note 9): the first counts the groups of :meth:`sign_groups`, the second
+        the first's bits of each weight in groups of :data:`LUT_INPUTS` (k = 32: six
+        counts of 3, 3, 3, 3, 3 and 2 bits, then three counts of 3 bits, of the 6, 6 and 5
+        bits of weights 1, 2 and 4)."""
+        shapes = [(0, size.bit_length()) for size in self.sign_groups(block)]
+        if shapes:  # the second level
+            by_weight: dict[int, int] = {}
+            for lsb, width in shapes:
+                for j in range(width):
+                    by_weight[lsb + j] = by_weight.get(lsb + j, 0) + 1
+            shapes = [(w, min(LUT_INPUTS, n - lo).bit_length())
+                      for w, n in sorted(by_weight.items()) for lo in range(0, n, LUT_INPUTS)]
+        return shapes
+
+    def sign_columns(self, block: int) -> list[int]:
+        """Columns of the sign counts' heap bits: each count ``c`` (``b`` bits, weight
+        ``2**w``) at columns ``w .. w + b - 1`` and its complement at ``F + w ..``."""
+        columns = []
+        for lsb, bits in self.sign_counts(block):
+            columns += [lsb + j for j in range(bits)] + [self.field + lsb + j for j in range(bits)]
+        return columns
+
+    def count_signs(self, m, xs: list[Value], name: str) -> list[tuple[int, Value]]:
+        """The first counter level: ``(0, count)`` of the negation bits ``n = s & ~kill``
+        of the MACs whose shifts (with sign and kill) are ``xs``, one per group of
+        :meth:`sign_groups` (a 6:3 counter: one 6-input LUT per count bit)."""
+        n = [x[self.x_bits] & ~x[self.x_bits + 1] for x in xs]
+        counts = []
+        for g, size in enumerate(self.sign_groups(len(xs))):
+            part = n[g * self.sign_group:g * self.sign_group + size]
+            width = size.bit_length()
+            count = Signal(width, name=f"{name}_n{g}")
+            m.d.comb += count.eq(_lookup([bin(i).count("1") for i in range(1 << size)],
+                                         Cat(*part), width))
+            counts.append((0, count))
+        return counts
+
+    def count_again(self, m, counts: list[tuple[int, Value]], name: str
+                ) -> list[tuple[int, Value]]:
+        """The second counter level: the bits of the counts ``(weight, count)`` of each
+        weight counted in groups of :data:`LUT_INPUTS`, in the order of
+        :meth:`sign_counts`."""
+        by_weight: dict[int, list[Value]] = {}
+        for lsb, count in counts:
+            for j in range(len(count)):
+                by_weight.setdefault(lsb + j, []).append(count[j])
+        out = []
+        for w in sorted(by_weight):
+            bits = by_weight[w]
+            for g, lo in enumerate(range(0, len(bits), LUT_INPUTS)):
+                part = bits[lo:lo + LUT_INPUTS]
+                width = len(part).bit_length()
+                count = Signal(width, name=f"{name}_m{w}_{g}")
+                m.d.comb += count.eq(_lookup([bin(i).count("1") for i in range(1 << len(part))],
+                                             Cat(*part), width))
+                out.append((w, count))
+        return out
+
+    def count_bits(self, counts: list[tuple[int, Value]]) -> list[tuple[int, Value]]:
+        """``(column, bit)`` of the counts' heap bits: each count ``c`` of weight ``2**w``
+        and ``~c`` (``-c 2**F = ~c 2**F - (2**b - 1) 2**F``, the constant's part)."""
+        out = []
+        for lsb, count in counts:
+            out += [(lsb + j, count[j]) for j in range(len(count))]
+            out += [(self.field + lsb + j, ~count[j]) for j in range(len(count))]
+        return out
 
     def product(self, m, a_code: Value, b_code: Value, name: str) -> tuple[Value, Value]:
         """Levels 1 and 2: the significand product ``q`` and the shift ``X`` (with the sign last,
@@ -390,7 +492,7 @@ class Placement:
         the word (its sign bit already complemented); with the sign last, the word then
         ``s & ~kill`` and its complement."""
         bits = [word[j] for j in range(self.field)]
-        if self.sign_last:
+        if self.sign_last and not self.counted:
             neg = x[self.x_bits] & ~x[self.x_bits + 1]
             bits += [neg, ~neg]
         return bits

@@ -317,3 +317,31 @@ def test_placement_structure_of_each_pair(a, b, structure, stages):
                                                   [structure])
     assert place.sign_last
     assert place.stages == stages
+
+
+
+SIX = [(0, 3), (1, 3), (2, 3)]      # six signs a counter, then the bits of each weight
+
+
+@pytest.mark.parametrize(("a", "b", "counts"), [
+    ("e2m1", "e2m1", None), ("e2m3", "e2m3", None),     # one counter level would cost LUTs
+    ("e4m3", "e4m3", None), ("e5m2", "e4m3", None),     # special codes: slower on ECP5
+    ("e3m2", "e3m2", SIX), ("e2m3", "e3m2", SIX), ("e3m2", "e2m1", SIX),
+])
+def test_negation_bits_counted_with_three_stages(a, b, counts):
+    """hw/placement.py note 9: with three or more shifter stages and no special codes the
+    k negation bits enter the heap as two levels of counts (k = 32: 18 heap bits for 64),
+    else as two bits a MAC; either way the constant makes the sum exact (the simulations
+    above check the values)."""
+    place = MXIntDotProduct(**params(a, b, 32)).sum_of_products.placement
+    assert place.counted == (counts is not None)
+    field = place.field
+    if counts is not None:
+        assert place.sign_counts(32) == counts
+        low = sorted(w + j for w, bits in counts for j in range(bits))
+        assert sorted(place.sign_columns(32)) == low + [field + c for c in low]
+        assert place.constant(32) == -sum(7 << w for w, _ in counts) << field
+        assert place.columns_of() == list(range(field))
+    else:
+        assert place.sign_columns(32) == []
+        assert place.columns_of() == [*range(field), 0, field]

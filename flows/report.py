@@ -171,8 +171,8 @@ def run(*, top: str = "dot", targets: Sequence[str] = DEFAULT_TARGETS,
         result["luts_per_mac"] = result["luts"] / macs
 
     return {
-        "design": {"top": top, "name": design.name, "summary": spec.summary, "macs": macs,
-                   **record.kwargs()},
+        "design": {"top": top, "name": design.name, "summary": spec.summary_of(record),
+                   "macs": macs, **record.kwargs()},
         "memory_density": _densities(record),
         "yosys_version": yosys_version(),
         "synthesis": synthesis,

@@ -769,6 +769,8 @@ UNIT = Unit(
     key="accum",
     summary="MXINT accumulator of dot results: align to the running maximum exponent, "
             "sticky saturation",
+    summary_mx="MX accumulator of dot results (MXINT or OCP MX minifloat operands): align "
+               "to the running maximum exponent, sticky saturation",
     params=AccumParams,
     component=MXIntAccumulator,
     golden=accumulate_stream,

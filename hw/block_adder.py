@@ -412,6 +412,8 @@ UNIT = Unit(
     key="adder",
     # The summary is in every manifest: kept as it was, so MXINT designs stay byte-identical.
     summary="MXINT block adder: align to the larger shared exponent, add, renormalise",
+    summary_mx="MX block adder (MXINT or OCP MX minifloat operands): align to the larger "
+               "shared exponent, add, renormalise to MXINT",
     params=AdderParams,
     component=MXIntBlockAdder,
     golden=block_add,

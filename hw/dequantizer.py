@@ -600,6 +600,9 @@ UNIT = Unit(
     # The summary is in every manifest and core file: MXINT designs' files stay the same.
     summary="dequantiser: one MXINT block to k float32 patterns (exact), or one accumulator "
             "result to float32 (--source accum, nearest even)",
+    summary_mx="dequantiser: one MX block (MXINT or OCP MX minifloat elements) to k float32 "
+               "patterns (exact), or one accumulator result to float32 (--source accum, "
+               "nearest even)",
     params=DequantParams,
     component=MXIntDequantizer,
     golden=dequant_blocks,

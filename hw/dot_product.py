@@ -260,6 +260,8 @@ UNIT = Unit(
     key="dot",
     # The summary is in every manifest: kept as it was, so MXINT designs stay byte-identical.
     summary="MXINT block dot product: exact sum of products, exponent sum, NaN flag",
+    summary_mx="MX block dot product (MXINT or OCP MX minifloat operands): exact sum of "
+               "products, exponent sum, NaN flag",
     params=DotParams,
     component=MXIntDotProduct,
     golden=mx_dot_product,

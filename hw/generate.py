@@ -112,7 +112,7 @@ def emit(u: Unit, record: Params, *, interface: str = "native") -> Design:
         "generator": {"name": "mxforge", "version": __version__},
         "top": u.key,
         "module": name,
-        "summary": u.summary,
+        "summary": u.summary_of(record),
         "parameters": params,
         "latency": component.latency,
         "clock": "clk",

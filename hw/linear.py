@@ -402,6 +402,8 @@ UNIT = Unit(
     key="linear",
     summary="MXINT matrix-vector engine y = W x: P lanes of dot product + accumulator "
             "(+ float32 rounding with --output fp32)",
+    summary_mx="MX matrix-vector engine y = W x (MXINT or OCP MX minifloat operands): P "
+               "lanes of dot product + accumulator (+ float32 rounding with --output fp32)",
     params=LinearParams,
     component=MXIntLinear,
     golden=linear_blocks,

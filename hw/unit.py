@@ -220,7 +220,10 @@ class Unit:
     key : str
         The ``--top`` choice and the manifest's ``top``.
     summary : str
-        One line for ``--help`` and the reports.
+        One line for ``--help``, the manifests and the reports.
+    summary_mx : str or None
+        The line for a design with an OCP MX minifloat operand (a ``*_element`` field
+        other than ``"int"``), where ``summary`` names MXINT only; see :meth:`summary_of`.
     params : type
         The :class:`Params` record.
     component : type
@@ -258,6 +261,14 @@ class Unit:
     presets: tuple[Preset, ...] = ()
     command_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     baseline: bool = False
+    summary_mx: str | None = None
+
+    def summary_of(self, record: Params) -> str:
+        """The manifest's and report's line for ``record``: :attr:`summary_mx` when the
+        unit has one and an operand of ``record`` is a minifloat, else :attr:`summary`."""
+        minifloat = any(value != "int" for name, value in record.kwargs().items()
+                        if name.endswith("_element"))
+        return self.summary_mx if minifloat and self.summary_mx else self.summary
 
     def load(self, what: str) -> Any:
         """The object that ``"model"`` or ``"reference"`` names (imported on first use)."""

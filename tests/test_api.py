@@ -74,3 +74,17 @@ def test_large_designs_are_announced():
     note = size_note(dot, dot.record(a_bits=8, b_bits=8, block=1024))
     assert note == ("mxint_dot_a8_w8_e8_k1024 is a large design (1024 MACs of 8 x 8 bits); "
                     "elaborating and converting it takes about 160 s or more")
+
+
+@pytest.mark.parametrize(("top", "mxint", "minifloat"), [
+    ("dot", {"bits": 4, "block": 2}, {"aformat": "mxfp4", "wformat": "mxint4", "block": 2}),
+    ("adder", {"bits": 4, "out_bits": 4, "block": 2},
+     {"aformat": "mxint4", "wformat": "mxfp4", "out_bits": 4, "block": 2}),
+])
+def test_manifest_summary_names_the_operands(tmp_path, top, mxint, minifloat):
+    """A manifest's summary says MXINT only for an MXINT design; a design with a minifloat
+    operand gets the unit's MX line (``Unit.summary_mx``)."""
+    plain = generate(top, out=tmp_path / "mxint", **mxint).manifest["summary"]
+    mixed = generate(top, out=tmp_path / "mx", **minifloat).manifest["summary"]
+    assert plain.startswith("MXINT ") and "minifloat" not in plain
+    assert mixed.startswith("MX ") and "minifloat" in mixed

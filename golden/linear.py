@@ -11,7 +11,7 @@ from .dot import mx_dot_product
 from .format import MXFPFormat, MXIntFormat, operand_fields
 from .quantize import MXFPTensor, MXIntTensor
 
-__all__ = ["linear", "linear_blocks", "linear_fp32", "linear_value"]
+__all__ = ["element_field", "elements", "linear", "linear_blocks", "linear_fp32", "linear_value"]
 
 
 def linear_blocks(w_man: torch.Tensor, w_exp: torch.Tensor, x_man: torch.Tensor,
@@ -54,7 +54,7 @@ def linear(w: MXIntTensor | MXFPTensor, x: MXIntTensor | MXFPTensor, *, guard_bi
            acc_width: int) -> AccumResult:
     """``y = W x`` for ``w = quantize(W, fmt_w)`` (``W`` of shape ``(N, K)``, blocks along K)
     and ``x = quantize(x, fmt_x)`` (shape ``(K,)``); see :func:`linear_blocks`."""
-    w_el, x_el = _elements(w), _elements(x)
+    w_el, x_el = elements(w), elements(x)
     if w_el.dim() != 3 or x_el.dim() != 2:
         raise ValueError("w must be a quantised (N, K) matrix and x a quantised (K,) vector, "
                          "both blocked along K")
@@ -65,9 +65,16 @@ def linear(w: MXIntTensor | MXFPTensor, x: MXIntTensor | MXFPTensor, *, guard_bi
                          guard_bits=guard_bits, acc_width=acc_width)
 
 
-def _elements(q: MXIntTensor | MXFPTensor) -> torch.Tensor:
-    """The element field of a quantised tensor: MXINT mantissas or minifloat codes."""
-    return q.codes if isinstance(q, MXFPTensor) else q.mantissa
+def element_field(q: MXIntTensor | MXFPTensor) -> str:
+    """The name of a quantised tensor's element field, as the hardware's payloads name it:
+    ``"codes"`` for minifloat elements, ``"mantissa"`` for MXINT."""
+    return "codes" if isinstance(q, MXFPTensor) else "mantissa"
+
+
+def elements(q: MXIntTensor | MXFPTensor) -> torch.Tensor:
+    """The element field of a quantised tensor (:func:`element_field`): MXINT mantissas or
+    minifloat codes, as stored."""
+    return getattr(q, element_field(q))
 
 
 def linear_value(y: AccumResult, fmt_w: MXIntFormat | MXFPFormat,

@@ -29,7 +29,7 @@ from .accumulator import (
 )
 from .dot import mx_dot_sum_range
 from .format import MXFPFormat, MXIntFormat, operand_fields
-from .linear import _elements, linear_fp32
+from .linear import elements, linear_fp32
 from .quantize import MXFPTensor, MXIntTensor, dequantize, quantize
 from .rounding import check_rounding
 
@@ -500,7 +500,7 @@ class MXLinear(nn.Module):
         self.out_features, self.in_features = w.shape
         self.weights, self.activations = weights, activations
         q = quantize(w, weights, axis=1, rounding=rounding)
-        self.register_buffer(self._elements_key, _elements(q))
+        self.register_buffer(self._elements_key, elements(q))
         self.register_buffer("w_exponent", q.exponent)
         bias = None if bias is None else bias.detach().to(torch.float32).clone()
         self.register_buffer("bias", bias)

@@ -166,15 +166,13 @@ def _formats(params: dict):
 
 
 def _elements(q):
-    """``(payload field, elements as int64)`` of a quantised operand: ``codes`` of a
-    minifloat one, ``mantissa`` of an MXINT one."""
+    """``(payload field, elements as int64)`` of a quantised operand
+    (:func:`golden.linear.element_field`, :func:`golden.linear.elements`)."""
     import torch
 
-    from golden.quantize import MXFPTensor
+    from golden.linear import element_field, elements
 
-    if isinstance(q, MXFPTensor):
-        return "codes", q.codes.to(torch.int64)
-    return "mantissa", q.mantissa.to(torch.int64)
+    return element_field(q), elements(q).to(torch.int64)
 
 
 def _load_weights_file(mx, module, weights_file: str | os.PathLike, *, layer: str,

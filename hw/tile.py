@@ -370,7 +370,6 @@ class MXIntTile(wiring.Component):
             w_rds.append(w_rd)
             x_wrs.append(x_wr)
             x_rds.append(x_rd)
-        low = B.bit_length() - 1  # the memory is an item's low bits, B a power of 2
 
         # Full flags of the two weight banks and the two activation slots: set by the
         # loaders, cleared by the compute side (never the same bit in one cycle: a loader
@@ -382,39 +381,12 @@ class MXIntTile(wiring.Component):
 
         # Weight loader: word `w_idx` of the bank `w_bank` being loaded.
         w_bank, w_idx = Signal(), Signal(range(D * B))
-        w_addr, w_sel = (w_idx, None) if B == 1 else (w_idx[low:], w_idx[:low])
-        m.d.comb += self.w.ready.eq(~w_full.bit_select(w_bank, 1))
-        for q, w_wr in enumerate(w_wrs):
-            m.d.comb += [
-                w_wr.addr.eq(Mux(w_bank, w_addr + D, w_addr)),
-                w_wr.data.eq(self.w.payload),
-                w_wr.en.eq(self.w.valid & self.w.ready if w_sel is None else
-                           self.w.valid & self.w.ready & (w_sel == q)),
-            ]
-        with m.If(self.w.valid & self.w.ready):
-            with m.If(w_idx == D * B - 1):
-                m.d.sync += [w_idx.eq(0), w_bank.eq(~w_bank)]
-                m.d.comb += w_set.eq(Mux(w_bank, 0b10, 0b01))
-            with m.Else():
-                m.d.sync += w_idx.eq(w_idx + 1)
-
+        self._loader(m, self.w, w_wrs, full=w_full, loaded=w_set, bank=w_bank, index=w_idx,
+                     depth=D)
         # Activation loader: block `x_idx` of the slot `x_slot` being loaded.
         x_slot, x_idx = Signal(), Signal(range(nb * B))
-        x_addr, x_sel = (x_idx, None) if B == 1 else (x_idx[low:], x_idx[:low])
-        m.d.comb += self.x.ready.eq(~x_full.bit_select(x_slot, 1))
-        for q, x_wr in enumerate(x_wrs):
-            m.d.comb += [
-                x_wr.addr.eq(Mux(x_slot, x_addr + nb, x_addr)),
-                x_wr.data.eq(self.x.payload),
-                x_wr.en.eq(self.x.valid & self.x.ready if x_sel is None else
-                           self.x.valid & self.x.ready & (x_sel == q)),
-            ]
-        with m.If(self.x.valid & self.x.ready):
-            with m.If(x_idx == nb * B - 1):
-                m.d.sync += [x_idx.eq(0), x_slot.eq(~x_slot)]
-                m.d.comb += x_set.eq(Mux(x_slot, 0b10, 0b01))
-            with m.Else():
-                m.d.sync += x_idx.eq(x_idx + 1)
+        self._loader(m, self.x, x_wrs, full=x_full, loaded=x_set, bank=x_slot, index=x_idx,
+                     depth=nb)
 
         # Compute side: word `r_idx` of bank `r_bank` with block `r_blk` of slot `r_slot`,
         # for token `r_tok` of the tile. Two stages: the memories' read registers
@@ -574,6 +546,33 @@ class MXIntTile(wiring.Component):
         join_outputs(m, self.o, [cast.o for cast in self._casts])
         return m
 
+    @staticmethod
+    def _loader(m: Module, source, ports: list, *, full, loaded, bank, index,
+                depth: int) -> None:
+        """The loader of a double-buffered memory: item ``index`` of the bank ``bank`` that
+        ``source`` fills, taken while that bank is not ``full``; at the bank's last item
+        ``loaded`` raises its full flag and the other bank is next. One write port per
+        memory: with ``B = len(ports)`` (a power of 2) item ``i`` goes to memory
+        ``i mod B`` at address ``i // B``, bank 1 at ``depth`` and above; a bank holds
+        ``depth * B`` items."""
+        B = len(ports)
+        low = B.bit_length() - 1
+        addr, sel = (index, None) if B == 1 else (index[low:], index[:low])
+        take = source.valid & source.ready
+        m.d.comb += source.ready.eq(~full.bit_select(bank, 1))
+        for q, wr in enumerate(ports):
+            m.d.comb += [
+                wr.addr.eq(Mux(bank, addr + depth, addr)),
+                wr.data.eq(source.payload),
+                wr.en.eq(take if sel is None else take & (sel == q)),
+            ]
+        with m.If(take):
+            with m.If(index == depth * B - 1):
+                m.d.sync += [index.eq(0), bank.eq(~bank)]
+                m.d.comb += loaded.eq(Mux(bank, 0b10, 0b01))
+            with m.Else():
+                m.d.sync += index.eq(index + 1)
+
     def _bias_add(self, m: Module, results: list) -> list:
         """``round(y + b)`` of the float32 results ``[(stream, bits), ...]`` of a group with
         their rows' biases: the bias memory, its loader and the adders."""
@@ -587,18 +586,8 @@ class MXIntTile(wiring.Component):
         b_full, b_set, b_clr = Signal(2), Signal(2), Signal(2)
         m.d.sync += b_full.eq((b_full & ~b_clr) | b_set)
         b_bank, b_idx = Signal(), Signal(range(G))
-        m.d.comb += [
-            self.b.ready.eq(~b_full.bit_select(b_bank, 1)),
-            b_wr.addr.eq(Mux(b_bank, b_idx + G, b_idx)),
-            b_wr.data.eq(self.b.payload),
-            b_wr.en.eq(self.b.valid & self.b.ready),
-        ]
-        with m.If(self.b.valid & self.b.ready):
-            with m.If(b_idx == G - 1):
-                m.d.sync += [b_idx.eq(0), b_bank.eq(~b_bank)]
-                m.d.comb += b_set.eq(Mux(b_bank, 0b10, 0b01))
-            with m.Else():
-                m.d.sync += b_idx.eq(b_idx + 1)
+        self._loader(m, self.b, [b_wr], full=b_full, loaded=b_set, bank=b_bank, index=b_idx,
+                     depth=G)
 
         # Output side: the results of group `o_grp` of token `o_tok` of the tile in bank
         # `o_bank`, joined into one stream `y`. The read port is addressed with the counters'

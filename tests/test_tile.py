@@ -335,9 +335,9 @@ def _mutant(old: str, new: str) -> types.ModuleType:
 @pytest.mark.parametrize(("old", "new"), [
     ("w_rd.addr.eq(Mux(r_bank, r_idx + D, r_idx))", "w_rd.addr.eq(r_idx)"),   # one bank
     ("x_rd.addr.eq(Mux(r_slot, r_blk + nb, r_blk))", "x_rd.addr.eq(r_blk)"),  # one slot
-    ("self.w.ready.eq(~w_full.bit_select(w_bank, 1))", "self.w.ready.eq(1)"),  # overwrite
+    ("self.w, w_wrs, full=w_full,", "self.w, w_wrs, full=Signal(2),"),  # overwrite
     ("b_rd.addr.eq(Mux(nxt_bank, nxt_grp + G, nxt_grp))", "b_rd.addr.eq(nxt_grp)"),
-    ("self.b.ready.eq(~b_full.bit_select(b_bank, 1))", "self.b.ready.eq(1)"),
+    ("self.b, [b_wr], full=b_full,", "self.b, [b_wr], full=Signal(2),"),
     ("add.i.payload.c.eq(b_rd.data.bits[p])", "add.i.payload.c.eq(0)"),
 ], ids=["bank", "slot", "overwrite", "bias-bank", "bias-overwrite", "no-bias"])
 def test_broken_double_buffer_is_caught(old, new):
@@ -346,7 +346,7 @@ def test_broken_double_buffer_is_caught(old, new):
     loads biases over a bank in use, or adds none."""
     bad = _mutant(old, new)
     p = params(rows=4, lanes=2, tokens=2)
-    if "b_rd" in old or "self.b." in old or "add." in old:
+    if "b_rd" in old or "self.b" in old or "add." in old:
         p = {**p, "output": "fp32", "bias": "fp32"}
     model = model_for({"top": "tile", "parameters": p})
     stim = model.stimuli(torch.Generator().manual_seed(1), 4)
@@ -489,8 +489,7 @@ def test_two_blocks_per_cycle_proof_fails_on_swapped_memories(tmp_path):
     activation block with its own weight word. Refused options: B with --bias."""
     from sim.formal.tile_buffer import prove_tile_buffers
 
-    bad = _mutant("self.x.valid & self.x.ready & (x_sel == q)),",
-                  "self.x.valid & self.x.ready & (x_sel == B - 1 - q)),")
+    bad = _mutant("self._loader(m, self.x, x_wrs,", "self._loader(m, self.x, x_wrs[::-1],")
     assert prove_tile_buffers(workdir=tmp_path, component=bad.MXIntTile,
                               blocks_per_cycle=2) == "FAILED"
     from sim.formal.tile_buffer import main

@@ -339,8 +339,12 @@ MXFP_CASES: list[CliCase] = [
         ("--top cast --aformat mxfp4 --block 4", ("--aformat", "cast")),
         ("--top adder --format mxfp8_e5m2 --out-bits 8 --guard-bits 28 --block 4",
          ("--guard-bits", "28", "mxfp8_e5m2")),
-        ("--top dot --format mxfp8_e5m2 --block 4", ("--format", "mxfp8_e5m2")),
-        ("--top accum --format mxfp8_e5m2 --block 4", ("--format", "mxfp8_e5m2")),
+        # E5M2 x E5M2: the dot product takes it; nothing downstream of its 65- to 75-bit
+        # results does (the accumulator's 62 bits), each in one line naming the pair.
+        ("--top accum --format mxfp8_e5m2 --block 4", ("--format", "mxfp8_e5m2", "62")),
+        ("--top tile --format mxfp8_e5m2 --block 4", ("--format", "mxfp8_e5m2", "62")),
+        ("--top dequant --source accum --aformat mxfp8_e5m2 --wformat mxfp8_e5m2 --block 4",
+         ("--wformat", "mxfp8_e5m2", "62")),
         ("--top linear --aformat mxfp8_e5m2 --wformat mxfp8_e5m2 --block 4",
          ("--wformat", "mxfp8_e5m2", "62")),
         ("--top linear --format mxfp4 --exp-bits 5 --block 4", ("--exp-bits", "5")),

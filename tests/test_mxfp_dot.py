@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import pytest
 import torch
+import yaml
 
 from golden.dot import dot_product, mx_dot_product, mx_dot_sum_range, wide_sum
 from golden.format import MXFPFormat, MXIntFormat
@@ -278,13 +279,32 @@ def test_cli_says_bits_make_no_difference(argv, message, tmp_path, capsys):
     (["--format", "mxfp6_e2m3"], "mx_dot_ae2m3_we2m3_k4"),
     (["--format", "MXINT6"], "mxint_dot_a6_w6_e8_k4"),
     (["--format", "mxint6", "--wformat", "mxfp8_e4m3"], "mx_dot_ai6_we4m3_k4"),
-    (["--format", "mxfp8_e5m2"], "mx_dot_ae5m2_we5m2_k4"),
 ])
 def test_cli_generates_a_mixed_design(argv, name, tmp_path):
     """--format names both operands, --aformat/--wformat one each, in golden's vocabulary
     (golden.parse_format); an mxint<m> format sets the operand's bits."""
     assert generate(["--top", "dot", *argv, "--block", "4", "--out", str(tmp_path)]) == 0
     assert (tmp_path / f"{name}.v").read_text().count(f"module {name}(") == 1
+
+
+def test_cli_generates_e5m2_with_itself(tmp_path):
+    """``--format mxfp8_e5m2``: the module, its 67-bit ``sum`` port field at k = 4 (wider
+    than any int64; 70 at k = 32) and the manifest's parameters."""
+    name = "mx_dot_ae5m2_we5m2_k4"
+    assert generate(["--top", "dot", "--format", "mxfp8_e5m2", "--block", "4", "--out",
+                     str(tmp_path)]) == 0
+    assert (tmp_path / f"{name}.v").read_text().count(f"module {name}(") == 1
+    manifest = yaml.safe_load((tmp_path / f"{name}.yaml").read_text())
+    assert manifest["module"] == name and manifest["latency"] == 4  # 6 at k = 32
+    assert manifest["parameters"] == {"a_element": "e5m2", "b_element": "e5m2", "exp_bits": 8,
+                                      "block": 4, "arch": "heap", "levels_per_stage": 2,
+                                      "primitives": "generic"}
+    o = manifest["streams"]["o"]
+    assert o["width"] == 77 and o["fields"] == [
+        {"name": "sum", "offset": 0, "width": 67, "signed": True},
+        {"name": "exponent", "offset": 67, "width": 9, "signed": False},
+        {"name": "nan", "offset": 76, "width": 1, "signed": False}]
+    assert {"name": "o__payload", "direction": "output", "width": 77} in manifest["ports"]
 
 
 @pytest.mark.parametrize(("a", "b", "block", "width"), [

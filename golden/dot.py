@@ -55,14 +55,22 @@ class DotResult:
 
     def __init__(self, sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor,
                  sum_high: torch.Tensor | None = None) -> None:
-        self.sum_low, self.exponent, self.nan, self.sum_high = sum, exponent, nan, sum_high
+        for name, value in (("sum_low", sum), ("exponent", exponent), ("nan", nan),
+                            ("sum_high", sum_high)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"DotResult is read-only: cannot set {name}")
 
     @property
     def wide(self) -> bool:
+        """Whether ``S`` is given in two limbs (``sum_high`` is not None)."""
         return self.sum_high is not None
 
     @property
     def sum(self) -> torch.Tensor:
+        """The exact ``S`` (int64) of a result that fits int64; ``ValueError`` for a wide
+        one."""
         if self.sum_high is not None:
             raise ValueError("the exact sum S of this dot product is wider than int64 "
                              "(MXFP8 E5M2 x E5M2): read it as sum_high * 2**32 + sum_low, or "

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from .accumulator import AccumResult, accumulate
+from .accumulator import MAX_ACC_WIDTH, AccumResult, accumulate
 from .dequant import dequant_accum
-from .dot import mx_dot_product
+from .dot import mx_dot_product, mx_dot_sum_width
 from .format import MXFPFormat, MXIntFormat, operand_fields
 from .quantize import MXFPTensor, MXIntTensor
 
@@ -44,7 +44,19 @@ def linear_blocks(w_man: torch.Tensor, w_exp: torch.Tensor, x_man: torch.Tensor,
         element's ``bias + M - 1`` for a minifloat). A NaN scale code, an E4M3 NaN code
         and an E5M2 infinity or NaN code make the row NaN
         (:func:`golden.dot.mx_dot_product`).
+
+    Raises
+    ------
+    ValueError
+        If the dot results of the two formats are wider than the accumulator's
+        ``MAX_ACC_WIDTH`` (62) bits: MXFP8 E5M2 x E5M2, whose sums reach 70 bits at
+        k = 32 (the dot product alone takes it, :func:`golden.dot.mx_dot_product`).
     """
+    width = mx_dot_sum_width(fmt_x, fmt_w)
+    if width > MAX_ACC_WIDTH:
+        raise ValueError(f"the dot results of {fmt_x.name} x {fmt_w.name} are {width} bits "
+                         f"wide, beyond the accumulator's {MAX_ACC_WIDTH}: only the dot "
+                         "product takes this pair")
     d = mx_dot_product(x_man.unsqueeze(0), x_exp.unsqueeze(0), w_man, w_exp, fmt_x, fmt_w)
     return accumulate(d.sum, d.exponent, d.nan, guard_bits=guard_bits, acc_width=acc_width,
                       partial_sums=partial_sums)

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
+from amaranth.utils import bits_for
 
 __all__ = ["dot_result_layout", "mxfp_block_layout", "mxint_block_layout", "range_shape"]
 
 
 def range_shape(lo: int, hi: int) -> Shape:
-    """Smallest shape that holds every integer in ``[lo, hi]``."""
-    return Shape.cast(range(lo, hi + 1))
+    """Smallest shape that holds every integer in ``[lo, hi]`` (what
+    ``Shape.cast(range(lo, hi + 1))`` gives, also for ranges longer than ``2**63``, which
+    ``range`` cannot measure: E5M2 x E5M2 sums)."""
+    if hi < lo:
+        return Shape(0)
+    if lo == hi == 0:
+        return unsigned(0)
+    is_signed = lo < 0
+    return Shape(max(bits_for(lo, is_signed), bits_for(hi, is_signed)), is_signed)
 
 
 def mxint_block_layout(*, man_bits: int, exp_bits: int, block: int) -> data.StructLayout:

@@ -127,8 +127,9 @@ def element_param(side: str, role: str, bits_option: str, *, help: str | None = 
 
 FORMAT_HELP = ("format of operand {side}: mxint<m> (MXINT of m bits, or of {bits} when "
                "neither is given) or an OCP MX minifloat, mxfp8_e4m3, mxfp6_e3m2, mxfp6_e2m3, "
-               "mxfp4 or mxfp8_e5m2 (element codes under an E8M0 scale; E5M2 not with "
-               "itself); the record keeps the element: int, e5m2, e4m3, e3m2, e2m3, e2m1")
+               "mxfp4 or mxfp8_e5m2 (element codes under an E8M0 scale; E5M2 with itself "
+               "only in the dot product); the record keeps the element: int, e5m2, e4m3, "
+               "e3m2, e2m3, e2m1")
 
 
 def check_element_scale(p, *sides: str) -> None:

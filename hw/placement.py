@@ -56,7 +56,8 @@ heap bit costs about one LUT.
    multiplexers, the first by ``x_a`` selected by ``e_a`` itself, the second by ``x_b``
    (with the sign and ``kill``: six inputs at most), and ``X = x_a + x_b`` is never formed.
 8. *Sign first.* When both operands are minifloats and ``X`` has an odd number of bits,
-   three or more (E4M3 with E4M3, E3M2, E2M3 or E2M1; E5M2 with E2M3 or E2M1), the first
+   three or more (E4M3 with E4M3, E3M2, E2M3 or E2M1; E5M2 with E2M3 or E2M1), or six
+   (E5M2 with E5M2, E4M3 or E3M2: stages 2:1, 2:1, 4:1, 4:1), the first
    stage is the 2:1 multiplexer on ``X``'s bit 0 and applies the sign and ``kill``
    (``(q << X[0]) ^ s`` and ``~kill``: five inputs); the later stages are 4:1
    multiplexers on two bits each whose vacated low bits and new high bits are filled

@@ -339,8 +339,12 @@ MXFP_CASES: list[CliCase] = [
         ("--top cast --aformat mxfp4 --block 4", ("--aformat", "cast")),
         ("--top adder --format mxfp8_e5m2 --out-bits 8 --guard-bits 28 --block 4",
          ("--guard-bits", "28", "mxfp8_e5m2")),
-        ("--top dot --format mxfp8_e5m2 --block 4", ("--format", "mxfp8_e5m2")),
-        ("--top accum --format mxfp8_e5m2 --block 4", ("--format", "mxfp8_e5m2")),
+        # E5M2 x E5M2: the dot product takes it; nothing downstream of its 65- to 75-bit
+        # results does (the accumulator's 62 bits), each in one line naming the pair.
+        ("--top accum --format mxfp8_e5m2 --block 4", ("--format", "mxfp8_e5m2", "62")),
+        ("--top tile --format mxfp8_e5m2 --block 4", ("--format", "mxfp8_e5m2", "62")),
+        ("--top dequant --source accum --aformat mxfp8_e5m2 --wformat mxfp8_e5m2 --block 4",
+         ("--wformat", "mxfp8_e5m2", "62")),
         ("--top linear --aformat mxfp8_e5m2 --wformat mxfp8_e5m2 --block 4",
          ("--wformat", "mxfp8_e5m2", "62")),
         ("--top linear --format mxfp4 --exp-bits 5 --block 4", ("--exp-bits", "5")),
@@ -760,7 +764,7 @@ API_CASES += [
     ApiCase("mxlinear-e5m2-e5m2", lambda: _mxlinear(
         weights=_api("parse_format", "mxfp8_e5m2", block=16),
         activations=_api("parse_format", "mxfp8_e5m2", block=16)), ValueError,
-        ("E5M2 x E5M2",)),
+        ("E5M2 x E5M2", "69 bits wide, beyond the accumulator's 62")),
     ApiCase("mxlinear-e5m2-e4m3-guard", lambda: _mxlinear(
         weights=_api("parse_format", "mxfp8_e5m2", block=16),
         activations=_api("parse_format", "mxfp8_e4m3", block=16), guard_bits=8), ValueError,
@@ -804,7 +808,7 @@ API_CASES += [
     ApiCase("quantize_model-e5m2-e5m2", lambda: _qmodel(
         weights=_api("parse_format", "mxfp8_e5m2", block=16),
         activations=_api("parse_format", "mxfp8_e5m2", block=16)), ValueError,
-        ("E5M2 x E5M2",)),
+        ("E5M2 x E5M2", "69 bits wide, beyond the accumulator's 62")),
     ApiCase("quantize_model-mxfp-block", lambda: _qmodel(
         activations=_api("parse_format", "mxfp8_e4m3", block=32)), ValueError,
         ("block", "mxfp8_e4m3_k32")),

@@ -255,7 +255,8 @@ def test_format_rows(fake, tmp_path):
     assert rows["mxint4", "xc7"]["density_vs_mxint_peer"] is None
     ecp5 = rows["mxfp4", "ecp5"]
     assert (ecp5["fmax_dot_mhz"], ecp5["fmax_accum_mhz"], ecp5["fmax_mhz"]) == (250, 100, 100)
-    # E5M2 with itself is refused by the generator: a row that says so, no tool run.
+    # E5M2 with itself: the dot product takes it, the accumulator refuses it (70-bit
+    # results): a row that says so, no tool run.
     e5m2 = rows["mxfp8_e5m2", "xc7"]
     assert "e5m2" in e5m2["skipped"] and "luts" not in e5m2
     assert not any("e5m2" in call for call in fake.calls)

@@ -4,20 +4,24 @@ golden model, parameters, Amaranth simulator over every format pair, Verilator o
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 
 import pytest
 import torch
+import yaml
 
-from golden.dot import dot_product, mx_dot_product
+from golden.dot import dot_product, mx_dot_product, mx_dot_sum_range, wide_sum
 from golden.format import MXFPFormat, MXIntFormat
+from golden.linear import linear_blocks
 from golden.minifloat import ELEMENTS
 from hw.dot_product import DotParams, MXIntDotProduct
 from hw.generate import main as generate
 from sim.amaranth_bench import run_stream_sim
 from sim.run import simulate
 from sim.units import model_for
+from tests.reference_mxfp import ELEMENTS as REF_ELEMENTS
 
-#: The element formats the hardware takes (E5M2 is refused for now), and MXINT.
+#: The element formats of the every-pair matrix, and MXINT (E5M2 has tests of its own).
 FORMATS = ("int", "e4m3", "e3m2", "e2m3", "e2m1")
 
 
@@ -48,17 +52,17 @@ def _random_codes(gen, fmt, n):
 def test_golden_equals_the_values(a, b):
     """``S * 2**(E_out - 254 - f_a - f_b)`` is the sum of the decoded values' products
     (float64 is exact here: at most 53 significant bits), ``nan`` the rule of the
-    docstring; E5M2 x E5M2 is refused (its sum leaves int64)."""
+    docstring. E5M2 x E5M2, whose sum leaves int64, is checked in Python integers below."""
     fa, fb = _fmt(a, 4), _fmt(b, 4)
     gen = torch.Generator().manual_seed(3)
     ca, cb = _random_codes(gen, fa, 500), _random_codes(gen, fb, 500)
     ea, eb = torch.randint(0, 256, (500,), generator=gen), torch.randint(0, 256, (500,),
                                                                           generator=gen)
-    if a == b == "e5m2":
-        with pytest.raises(ValueError, match="beyond the int64"):
-            mx_dot_product(ca, ea, cb, eb, fa, fb)
-        return
     r = mx_dot_product(ca, ea, cb, eb, fa, fb)
+    assert r.wide == (a == b == "e5m2")
+    if r.wide:
+        return
+    assert r.sum.dtype == torch.int64 and r.sum_high is None
 
     def values(codes, fmt):
         if isinstance(fmt, MXIntFormat):
@@ -72,6 +76,132 @@ def test_golden_equals_the_values(a, b):
     assert torch.equal(r.nan, (ea == 255) | (eb == 255) | sa | sb)
     if a == b == "int":
         assert torch.equal(r.sum, dot_product(ca, ea, cb, eb, fa, fb).sum)
+
+
+# --- golden: the wide sum of E5M2 x E5M2, against Python integers ----------------------------
+
+def _reference_dot(a_codes, b_codes, a_fmt, b_fmt):
+    """``(S, any special)`` of one block pair from tests/reference_mxfp.py's values (exact
+    rationals from the OCP definition, not golden's tables): ``S = sum v_a v_b * 2**(f_a +
+    f_b)``, specials 0; an MXINT operand (``a_fmt`` an int: its bits) is its integers."""
+    def values(codes, fmt):
+        if isinstance(fmt, int):
+            return [Fraction(c) for c in codes], 0, False
+        el = REF_ELEMENTS[fmt]
+        vs = [el.value(c) for c in codes]
+        return [v or 0 for v in vs], el.frac_bits, any(v is None for v in vs)
+    (va, fa, sa), (vb, fb, sb) = values(a_codes, a_fmt), values(b_codes, b_fmt)
+    s = sum(x * y for x, y in zip(va, vb, strict=True)) * 2 ** (fa + fb)
+    assert s.denominator == 1
+    return int(s), sa or sb
+
+
+MAX, NEG_MAX, MIN_SUB, NEG_MIN_SUB = 0x7B, 0xFB, 0x01, 0x81
+INF, NEG_INF, NAN = 0x7C, 0xFC, 0x7D
+
+
+def _e5m2_blocks(k):
+    """Adversarial E5M2 block pairs, then random ones (every code, specials included)."""
+    alt = [MAX if i % 2 else NEG_MAX for i in range(k)]
+    pairs = [
+        ([MAX] * k, [MAX] * k),                                  # the largest sum
+        ([MAX] * k, [NEG_MAX] * k),                              # the most negative
+        ([NEG_MAX] * k, [NEG_MAX] * k),
+        ([MIN_SUB] * k, [MIN_SUB] * k),                          # the smallest nonzero
+        ([NEG_MIN_SUB] * k, [MIN_SUB] * k),
+        ([MAX] * k, [NEG_MIN_SUB] * k),
+        (alt, [MAX] * k),                                        # mixed signs
+        ([MAX] * (k - 1) + [MIN_SUB], [NEG_MAX] * (k - 1) + [MIN_SUB]),  # -big + 1
+        ([NEG_MAX] * (k - 1) + [NEG_MIN_SUB], [MAX] * (k - 1) + [MIN_SUB]),
+        ([MAX] * (k - 1) + [INF], [MAX] * k),                    # specials count 0, NaN
+        ([NEG_INF] + [NEG_MAX] * (k - 1), [NAN] + [MAX] * (k - 1)),
+        ([0x80] * k, [MAX] * k),                                 # -0
+    ]
+    gen = torch.Generator().manual_seed(16)
+    rand = torch.randint(0, 256, (40 if k < 1024 else 4, 2, k), generator=gen).tolist()
+    return pairs + [(a, b) for a, b in rand]
+
+
+@pytest.mark.parametrize("k", [1, 32, 1024])
+def test_golden_e5m2_wide_sum_is_exact(k):
+    """E5M2 x E5M2 (``|P| < 2**32``: sums up to about ``2**68.6`` at k = 32): ``sum_high *
+    2**32 + sum_low`` equals the sum of the exact products, ``0 <= sum_low < 2**32``, at
+    every block size up to the largest."""
+    fmt = MXFPFormat("e5m2", block=k)
+    blocks = _e5m2_blocks(k)
+    ca = torch.tensor([a for a, _ in blocks])
+    cb = torch.tensor([b for _, b in blocks])
+    e = torch.arange(len(blocks)) % 256
+    r = mx_dot_product(ca, e, cb, e.flip(0), fmt, fmt)
+    assert r.wide and r.sum_high.dtype == r.sum_low.dtype == torch.int64
+    assert bool(((r.sum_low >= 0) & (r.sum_low < 1 << 32)).all())
+    want = [_reference_dot(a, b, "e5m2", "e5m2") for a, b in blocks]
+    assert r.sum_list() == [s for s, _ in want]
+    assert r.nan.tolist() == [sp or x == 255 or y == 255
+                              for (_, sp), x, y in zip(want, e.tolist(), e.flip(0).tolist(),
+                                                       strict=True)]
+    assert torch.equal(r.exponent, e + e.flip(0))
+    if k == 32:  # the range the hardware's 70-bit sum holds
+        lo, hi = mx_dot_sum_range(fmt, fmt, k)
+        assert (want[1][0], want[0][0]) == (lo, hi) and hi == 32 * (57344 << 16) ** 2
+        assert max(hi.bit_length(), (-lo - 1).bit_length()) + 1 == 70 > 64
+
+
+def test_golden_e5m2_with_mxint24_at_k1024_is_wide_too():
+    """Every pair whose range leaves int64 takes the wide sum: E5M2 x MXINT24 at k = 1024
+    (``2**23 * 2**31.8 * 2**10``)."""
+    fa, fb = MXFPFormat("e5m2", block=1024), MXIntFormat(24, 8, 1024)
+    gen = torch.Generator().manual_seed(17)
+    cb = torch.cat([torch.full((2, 1024), -(1 << 23)),
+                    torch.randint(-(1 << 23), 1 << 23, (4, 1024), generator=gen)])
+    ca = torch.cat([torch.full((1, 1024), MAX), torch.full((1, 1024), NEG_MAX),
+                    torch.randint(0, 256, (4, 1024), generator=gen)])
+    r = mx_dot_product(ca, torch.zeros(6), cb, torch.zeros(6), fa, fb)
+    assert r.wide
+    assert r.sum_list() == [_reference_dot(a, b, "e5m2", 24)[0]
+                            for a, b in zip(ca.tolist(), cb.tolist(), strict=True)]
+    assert r.sum_list()[1] == 1024 * (57344 << 16) << 23  # beyond 2**63
+
+
+def test_golden_wide_result_refuses_to_be_read_as_int64():
+    """A wide result's ``sum`` raises (it would be the low limb only); a result that fits
+    int64 keeps its int64 ``sum`` and no ``sum_high``; ``sum_list`` nests as ``tolist``."""
+    f5, f4 = MXFPFormat("e5m2", block=2), MXFPFormat("e4m3", block=2)
+    codes = torch.tensor([[[MAX, MAX]] * 3] * 2)
+    e = torch.zeros((2, 3), dtype=torch.int64)
+    r = mx_dot_product(codes, e, codes, e, f5, f5)
+    with pytest.raises(ValueError, match=r"wider than int64 \(MXFP8 E5M2 x E5M2\): read it "
+                                         r"as sum_high \* 2\*\*32 \+ sum_low"):
+        r.sum  # noqa: B018
+    assert r.sum_list() == [[2 * (57344 << 16) ** 2] * 3] * 2
+    n = mx_dot_product(codes, e, codes, e, f5, f4)
+    assert not n.wide and n.sum_high is None and n.sum.dtype == torch.int64
+    assert n.sum_list() == n.sum.tolist() and n.sum.shape == (2, 3)
+
+
+@pytest.mark.parametrize(("pa", "pb", "match"), [
+    (torch.tensor([[(1 << 32) + 1]]), torch.tensor([[1]]),
+     r"pa must be at most 2\*\*32 in magnitude, not 4294967297"),
+    (torch.tensor([[1]]), torch.tensor([[-(1 << 33)]]),
+     r"pb must be at most 2\*\*32 in magnitude, not 8589934592"),
+    (torch.ones((1, 1025), dtype=torch.int64), torch.ones((1, 1025), dtype=torch.int64),
+     r"wide_sum takes at most 1024 products a sum, not 1025"),
+])
+def test_wide_sum_refuses_what_its_bounds_do_not_cover(pa, pb, match):
+    with pytest.raises(ValueError, match=match):
+        wide_sum(pa, pb)
+
+
+def test_linear_golden_refuses_e5m2_with_itself():
+    """Downstream of the dot product nothing takes a 70-bit result: the linear engine's
+    golden model (and the tile's, through it) says so in one line."""
+    fmt = MXFPFormat("e5m2", block=32)
+    z = torch.zeros((2, 1, 32), dtype=torch.int64)
+    with pytest.raises(ValueError, match=r"^the dot results of mxfp8_e5m2_k32 x "
+                                         r"mxfp8_e5m2_k32 are 70 bits wide, beyond the "
+                                         r"accumulator's 62: only the dot product takes "
+                                         r"this pair$"):
+        linear_blocks(z, z[..., 0], z[0], z[0, :, 0], fmt, fmt, guard_bits=0, acc_width=62)
 
 
 @pytest.mark.parametrize(("element", "code", "nan"), [
@@ -96,11 +226,6 @@ def test_golden_special_codes_make_the_block_nan(element, code, nan):
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [
     ({"a_element": "e2m1", "a_bits": 4}, ValueError,
      r"a_bits applies only with a_element='int', not a_element='e2m1': leave it out"),
-    ({"a_element": "e5m2", "b_element": "e5m2"}, ValueError,
-     r"a_element 'e5m2' with an E5M2 operand at block 4: the exact sum reaches "
-     r"\d+, beyond the 64 bits"),
-    ({"a_element": "e5m2", "b_bits": 24, "block": 1024}, ValueError,
-     r"a_element 'e5m2' with an MXINT24 operand at block 1024: the exact sum reaches"),
     ({"b_element": "e4m3", "exp_bits": 5}, ValueError,
      r"exp_bits must be 8 \(the E8M0 scale\) when b_element is a minifloat \('e4m3'\), not 5"),
     ({"a_element": "fp4"}, ValueError,
@@ -139,8 +264,6 @@ def test_mxint_records_keep_their_parameters_and_names():
     (["--format", "mxint6", "--wbits", "4"],
      "--wbits 4 conflicts with --format mxint6, which sets 6 bits; give one or the other"),
     (["--format", "mxfp5"], "argument --format: format must be mxint2 .. mxint24 or one of"),
-    (["--format", "mxfp8_e5m2"], "--format mxfp8_e5m2 with an E5M2 operand at block 4: "
-                                 "the exact sum reaches"),
     (["--format", "mxfp4", "--aformat", "mxfp4", "--wformat", "mxfp6_e2m3"],
      "--format makes no difference when --aformat and --wformat are given; drop it"),
 ])
@@ -164,11 +287,33 @@ def test_cli_generates_a_mixed_design(argv, name, tmp_path):
     assert (tmp_path / f"{name}.v").read_text().count(f"module {name}(") == 1
 
 
+def test_cli_generates_e5m2_with_itself(tmp_path):
+    """``--format mxfp8_e5m2``: the module, its 67-bit ``sum`` port field at k = 4 (wider
+    than any int64; 70 at k = 32) and the manifest's parameters."""
+    name = "mx_dot_ae5m2_we5m2_k4"
+    assert generate(["--top", "dot", "--format", "mxfp8_e5m2", "--block", "4", "--out",
+                     str(tmp_path)]) == 0
+    assert (tmp_path / f"{name}.v").read_text().count(f"module {name}(") == 1
+    manifest = yaml.safe_load((tmp_path / f"{name}.yaml").read_text())
+    assert manifest["module"] == name and manifest["latency"] == 4  # 6 at k = 32
+    assert manifest["parameters"] == {"a_element": "e5m2", "b_element": "e5m2", "exp_bits": 8,
+                                      "block": 4, "arch": "heap", "levels_per_stage": 2,
+                                      "primitives": "generic"}
+    o = manifest["streams"]["o"]
+    assert o["width"] == 77 and o["fields"] == [
+        {"name": "sum", "offset": 0, "width": 67, "signed": True},
+        {"name": "exponent", "offset": 67, "width": 9, "signed": False},
+        {"name": "nan", "offset": 76, "width": 1, "signed": False}]
+    assert {"name": "o__payload", "direction": "output", "width": 77} in manifest["ports"]
+
+
 @pytest.mark.parametrize(("a", "b", "block", "width"), [
     ("e2m1", "e2m1", 32, 14),   # 32 * 12 * 12 = 4608
     ("e2m3", "e2m3", 32, 18),   # 32 * 60 * 60
     ("e4m3", "e4m3", 32, 42),   # 32 * 229376**2
     ("e2m1", "int", 1, 12),     # 12 * -128 (b_bits 8)
+    ("e5m2", "e5m2", 32, 70),   # 32 * (57344 * 2**16)**2, beyond int64
+    ("e5m2", "e5m2", 1, 65),
 ])
 def test_sum_width_is_the_range_of_the_fixed_point_values(a, b, block, width):
     dut = MXIntDotProduct(**params(a, b, block, b_bits=8))
@@ -200,6 +345,29 @@ def test_amaranth_sim_larger_blocks(p):
 def test_amaranth_sim_e5m2_pairs(a, b):
     """E5M2 (infinities and NaNs; elements up to 2**32) with every other format."""
     _check(params(a, b, 3, b_bits=8), seed=5)
+
+
+@pytest.mark.parametrize(("block", "arch", "lps"), [(1, "heap", 1), (3, "heap", 2),
+                                                    (2, "heap", 3), (2, "tree", 1)])
+def test_amaranth_sim_e5m2_with_itself(block, arch, lps):
+    """E5M2 x E5M2: a sum of 65 + ceil(log2 k) bits, beyond int64, bit-exact against the
+    golden model's wide sum under idle cycles and back-pressure."""
+    dut = MXIntDotProduct(**params("e5m2", "e5m2", block, arch=arch, lps=lps))
+    assert dut.sum_shape.width == 65 + (block - 1).bit_length()
+    _check(params("e5m2", "e5m2", block, arch=arch, lps=lps), seed=block)
+
+
+def test_amaranth_sim_catches_a_wrong_high_bit_of_a_wide_sum():
+    """A wrong bit 66 of the expected E5M2 x E5M2 sum (above any int64) must be caught."""
+    p = params("e5m2", "e5m2", 4)
+    dut = MXIntDotProduct(**p)
+    model = model_for({"top": "dot", "parameters": dut.params.kwargs()})
+    stim = model.stimuli(torch.Generator().manual_seed(8), 4)
+    want = model.expected(stim)
+    assert want["o"][1]["sum"] == 4 * (57344 << 16) ** 2  # all +max: bit 66 set
+    want["o"][1]["sum"] ^= 1 << 66
+    r = run_stream_sim(dut, stim, want, seed=8)
+    assert r["mismatches"] == 1 and "output #1" in r["reports"][0]
 
 
 def _check(p, seed):
@@ -240,6 +408,7 @@ VERILATOR_MATRIX = [
     params("e2m3", "e3m2", 4, lps=3),
     params("e4m3", "e4m3", 2, arch="tree"),
     params("e5m2", "int", 1, b_bits=4),
+    params("e5m2", "e5m2", 4),   # a 67-bit sum: a wide port under Verilator
     params("e2m1", "e2m3", 8, primitives="xc7"),
 ]
 
@@ -264,6 +433,8 @@ def test_verilator_scoreboard_catches_dropped_lsb(sim_build):
 
 #: E4M3 codes against every code: subnormals (min, max), min normal, -max, max, both NaNs.
 E4M3_SOME = [0x01, 0x07, 0x08, 0xFE, 0x7E, 0x7F, 0xFF, 0x80]
+#: E5M2 codes against every code: subnormals (min, max), min normal, -max, max, +-inf, NaN.
+E5M2_SOME = [0x01, 0x03, 0x04, 0xFB, 0x7B, 0x7C, 0xFC, 0x7F, 0x80]
 
 
 @pytest.mark.parametrize(("a", "b", "block", "b_codes"), [
@@ -271,6 +442,7 @@ E4M3_SOME = [0x01, 0x07, 0x08, 0xFE, 0x7E, 0x7F, 0xFF, 0x80]
     ("e2m1", "e2m1", 4, None), ("e2m3", "e2m3", 8, None), ("e2m1", "e2m3", 4, None),
     ("e4m3", "e4m3", 4, E4M3_SOME), ("e2m3", "e4m3", 4, E4M3_SOME),
     ("e3m2", "e4m3", 4, E4M3_SOME), ("e5m2", "e4m3", 4, E4M3_SOME),
+    ("e5m2", "e5m2", 4, E5M2_SOME),
 ])
 def test_placed_products_of_every_code_pair(a, b, block, b_codes):
     """Every pair of element codes (every b code, or ``b_codes``, against every a code: the
@@ -293,7 +465,7 @@ def test_placed_products_of_every_code_pair(a, b, block, b_codes):
     stim = {side: [{f: x, "exponent": e} for x, e in zip(c.tolist(), ex.tolist(), strict=True)]
             for side, f, c, ex in (("a", fld, ca, ea), ("b", "codes", cb, eb))}
     want = {"o": [{"sum": s, "exponent": e, "nan": int(f)} for s, e, f in
-                  zip(r.sum.tolist(), r.exponent.tolist(), r.nan.tolist(), strict=True)]}
+                  zip(r.sum_list(), r.exponent.tolist(), r.nan.tolist(), strict=True)]}
     res = run_stream_sim(dut, stim, want, seed=block)
     assert (res["mismatches"], res["missing"], res["protocol_errors"]) == (0, 0, []), \
         res["reports"]
@@ -306,6 +478,7 @@ def test_placed_products_of_every_code_pair(a, b, block, b_codes):
     ("e3m2", "e3m2", "sign_last", [(0, 2), (2, 1), (3, 1)]),
     ("e4m3", "e4m3", "sign_first", [(0, 1), (1, 2), (3, 2)]),
     ("e5m2", "e4m3", "sign_first", [(0, 1), (1, 1), (2, 2), (4, 2)]),
+    ("e5m2", "e5m2", "sign_first", [(0, 1), (1, 1), (2, 2), (4, 2)]),   # X 0 .. 58
 ])
 def test_placement_structure_of_each_pair(a, b, structure, stages):
     """Which placed structure each pair takes (hw/placement.py notes 4 to 8), as measured

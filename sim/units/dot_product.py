@@ -116,4 +116,4 @@ class DotModel:
                    torch.tensor([x[fb] for x in b]), torch.tensor([x["exponent"] for x in b]),
                    self.fmt_a, self.fmt_b)
         return {"o": [{"sum": s, "exponent": e, "nan": int(f)} for s, e, f in
-                      zip(r.sum.tolist(), r.exponent.tolist(), r.nan.tolist(), strict=True)]}
+                      zip(r.sum_list(), r.exponent.tolist(), r.nan.tolist(), strict=True)]}

@@ -77,16 +77,17 @@ def linear(w: MXIntTensor | MXFPTensor, x: MXIntTensor | MXFPTensor, *, guard_bi
                          guard_bits=guard_bits, acc_width=acc_width)
 
 
-def element_field(q: MXIntTensor | MXFPTensor) -> str:
-    """The name of a quantised tensor's element field, as the hardware's payloads name it:
-    ``"codes"`` for minifloat elements, ``"mantissa"`` for MXINT."""
-    return "codes" if isinstance(q, MXFPTensor) else "mantissa"
+def element_field(fmt: MXIntFormat | MXFPFormat) -> str:
+    """The name of a block format's element field, in quantised tensors and in the
+    hardware's payloads alike: ``"codes"`` for minifloat elements, ``"mantissa"`` for
+    MXINT."""
+    return "codes" if isinstance(fmt, MXFPFormat) else "mantissa"
 
 
 def elements(q: MXIntTensor | MXFPTensor) -> torch.Tensor:
-    """The element field of a quantised tensor (:func:`element_field`): MXINT mantissas or
-    minifloat codes, as stored."""
-    return getattr(q, element_field(q))
+    """The elements of a quantised tensor, as stored (its :func:`element_field`): MXINT
+    mantissas or minifloat codes."""
+    return getattr(q, element_field(q.fmt))
 
 
 def linear_value(y: AccumResult, fmt_w: MXIntFormat | MXFPFormat,

@@ -172,7 +172,7 @@ def _elements(q):
 
     from golden.linear import element_field, elements
 
-    return element_field(q), elements(q).to(torch.int64)
+    return element_field(q.fmt), elements(q).to(torch.int64)
 
 
 def _load_weights_file(mx, module, weights_file: str | os.PathLike, *, layer: str,

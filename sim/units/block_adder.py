@@ -10,11 +10,11 @@ from golden.format import MXIntFormat
 from .common import (
     block_format,
     blocks_to_dicts,
+    corner_blocks,
     element_field,
     pair_stimuli,
     random_code_blocks,
 )
-from .dot_product import DotModel
 
 __all__ = ["AdderModel"]
 
@@ -25,7 +25,7 @@ class AdderModel:
     Two MXINT operands: the MXINT corners (:meth:`_directed`) and full-range random
     blocks. A minifloat operand: the dot product's corners role by role (all +max, all
     -max, -0, subnormals, infinity and NaN codes, scale codes 0, 254 and 255,
-    :meth:`sim.units.dot_product.DotModel._corners`), +max against -max, -max against
+    :func:`sim.units.common.corner_blocks`), +max against -max, -max against
     -max at the top scale, both at scale 0, -max or subnormals far below +max, subnormals
     against -max with the scales ``d = 1, 2, W - 1, W, W + 1`` apart either way; then
     every code uniformly (specials included), scales uniform over 0 .. 255 with one block
@@ -50,7 +50,7 @@ class AdderModel:
 
     def _directed_mx(self) -> list[tuple[list, int, list, int]]:
         """Corner block pairs of a design with a minifloat operand."""
-        ca, cb = DotModel._corners(self.fmt_a), DotModel._corners(self.fmt_b)
+        ca, cb = corner_blocks(self.fmt_a), corner_blocks(self.fmt_b)
         pairs = [(a, ea, b, eb) for (a, ea), (b, eb) in zip(ca, cb, strict=True)]
         top = self.fmt_a.max_code
         plus_a, minus_a, small_a = ca[1][0], ca[2][0], ca[5][0]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import torch
 
 from golden.format import MXFPFormat, MXIntFormat, operand_format
-from golden.quantize import MXFPTensor, MXIntTensor
+from golden.linear import element_field
 
-__all__ = ["block_format", "blocks_to_dicts", "element_field", "most_negative", "pair_stimuli",
-           "plus_max", "quantized_elements", "random_blocks", "random_code_blocks",
+__all__ = ["block_format", "blocks_to_dicts", "corner_blocks", "element_field",
+           "most_negative", "pair_stimuli", "plus_max", "random_blocks", "random_code_blocks",
            "random_finite_blocks", "random_group_ends", "signed_full_range", "special_codes",
            "xw_operands"]
 
@@ -74,12 +74,6 @@ def xw_operands(params: dict) -> tuple[dict, MXIntFormat | MXFPFormat,
     return ops, fmt_x, fmt_w
 
 
-def element_field(fmt: MXIntFormat | MXFPFormat) -> str:
-    """The payload field that carries a block's elements: ``"mantissa"`` (MXINT) or
-    ``"codes"`` (minifloat)."""
-    return "codes" if isinstance(fmt, MXFPFormat) else "mantissa"
-
-
 def pair_stimuli(directed: list[tuple[list, int, list, int]],
                  a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor],
                  fmt_a: MXIntFormat | MXFPFormat, fmt_b: MXIntFormat | MXFPFormat
@@ -121,10 +115,48 @@ def random_group_ends(gen: torch.Generator, n: int) -> list[int]:
     return last
 
 
-def quantized_elements(q: MXIntTensor | MXFPTensor) -> torch.Tensor:
-    """The elements of a quantised tensor: its MXINT mantissas or its minifloat codes (the
-    payload field :func:`element_field` names)."""
-    return q.codes if isinstance(q, MXFPTensor) else q.mantissa
+def corner_blocks(fmt: MXIntFormat | MXFPFormat) -> list[tuple[list[int], int]]:
+    """Corner blocks of one operand, ``(elements, scale code)``, in a fixed order of
+    roles so that the two operands' lists pair up (the dot product's and block adder's
+    directed pairs, :class:`sim.units.dot_product.DotModel`)."""
+    k = fmt.block
+    if isinstance(fmt, MXIntFormat):
+        top, neg = fmt.max_man, -(1 << (fmt.man_bits - 1))
+        plus, minus, zero = top, neg, 0
+        small = [1 if i % 2 else -1 for i in range(k)]
+        special = [top] * k
+        special2 = [neg] * k
+    else:
+        e = fmt.element
+        sign = 1 << (e.width - 1)
+        plus = e.finite_codes - 1                 # +max normal
+        minus, zero = plus | sign, sign           # -max normal, -0
+        subnormals = list(range(1, 1 << e.man_bits))
+        small = [subnormals[i % len(subnormals)] | (sign if i % 2 else 0) for i in range(k)]
+        if e.specials == "ieee":                  # +inf, and a NaN of each sign
+            inf = ((1 << e.exp_bits) - 1) << e.man_bits
+            special = [plus] * (k - 1) + [inf]
+            special2 = [minus] * (k - 1) + [(inf + 1) | sign]
+        elif e.specials == "nan":                 # S.1111.111, positive and negative
+            nan = sign - 1
+            special = [plus] * (k - 1) + [nan]
+            special2 = [nan | sign] + [minus] * (k - 1)
+        else:                                     # every code is a number
+            special, special2 = [plus] * k, [minus] * k
+    alt = [plus if i % 2 else minus for i in range(k)]
+    bias, top, nan_code = fmt.bias, fmt.max_code, fmt.nan_code
+    return [
+        ([zero] * k, bias),      # zeros (-0 for a minifloat)
+        ([plus] * k, top),       # all +max, top scale
+        ([minus] * k, 0),        # all -max (most negative), scale 0
+        ([minus] * k, 0),        # paired with +max: the most negative sum
+        (alt, 1),                # alternating signs
+        (small, bias),           # subnormals (small integers), both signs
+        ([plus] * k, nan_code),  # NaN scale
+        (special, top),          # an infinity or NaN code (else +max)
+        (special2, 0),           # a NaN code of the other sign (else -max)
+        ([minus] * k, nan_code), # NaN scale with -max
+    ]
 
 
 def plus_max(fmt: MXIntFormat | MXFPFormat) -> int:

@@ -5,9 +5,15 @@ from __future__ import annotations
 import torch
 
 from golden.dot import dot_product, mx_dot_product
-from golden.format import MXFPFormat, MXIntFormat
+from golden.format import MXIntFormat
 
-from .common import block_format, element_field, pair_stimuli, random_code_blocks
+from .common import (
+    block_format,
+    corner_blocks,
+    element_field,
+    pair_stimuli,
+    random_code_blocks,
+)
 
 __all__ = ["DotModel"]
 
@@ -49,53 +55,10 @@ class DotModel:
             ([most_neg_a] * k, nan, [most_neg_b] * k, nan),                 # NaN on both
         ]
 
-    @staticmethod
-    def _corners(fmt: MXIntFormat | MXFPFormat) -> list[tuple[list[int], int]]:
-        """Corner blocks of one operand, ``(elements, scale code)``, in a fixed order of
-        roles so that the two operands' lists pair up (see :meth:`_directed_mx`)."""
-        k = fmt.block
-        if isinstance(fmt, MXIntFormat):
-            top, neg = fmt.max_man, -(1 << (fmt.man_bits - 1))
-            plus, minus, zero = top, neg, 0
-            small = [1 if i % 2 else -1 for i in range(k)]
-            special = [top] * k
-            special2 = [neg] * k
-        else:
-            e = fmt.element
-            sign = 1 << (e.width - 1)
-            plus = e.finite_codes - 1                 # +max normal
-            minus, zero = plus | sign, sign           # -max normal, -0
-            subnormals = list(range(1, 1 << e.man_bits))
-            small = [subnormals[i % len(subnormals)] | (sign if i % 2 else 0) for i in range(k)]
-            if e.specials == "ieee":                  # +inf, and a NaN of each sign
-                inf = ((1 << e.exp_bits) - 1) << e.man_bits
-                special = [plus] * (k - 1) + [inf]
-                special2 = [minus] * (k - 1) + [(inf + 1) | sign]
-            elif e.specials == "nan":                 # S.1111.111, positive and negative
-                nan = sign - 1
-                special = [plus] * (k - 1) + [nan]
-                special2 = [nan | sign] + [minus] * (k - 1)
-            else:                                     # every code is a number
-                special, special2 = [plus] * k, [minus] * k
-        alt = [plus if i % 2 else minus for i in range(k)]
-        bias, top, nan_code = fmt.bias, fmt.max_code, fmt.nan_code
-        return [
-            ([zero] * k, bias),      # zeros (-0 for a minifloat)
-            ([plus] * k, top),       # all +max, top scale
-            ([minus] * k, 0),        # all -max (most negative), scale 0
-            ([minus] * k, 0),        # paired with +max: the most negative sum
-            (alt, 1),                # alternating signs
-            (small, bias),           # subnormals (small integers), both signs
-            ([plus] * k, nan_code),  # NaN scale
-            (special, top),          # an infinity or NaN code (else +max)
-            (special2, 0),           # a NaN code of the other sign (else -max)
-            ([minus] * k, nan_code), # NaN scale with -max
-        ]
-
     def _directed_mx(self) -> list[tuple[list, int, list, int]]:
         """Corner block pairs of a design with a minifloat operand: the two operands'
         corners role by role, then all-+max against the other's all-most-negative."""
-        ca, cb = self._corners(self.fmt_a), self._corners(self.fmt_b)
+        ca, cb = corner_blocks(self.fmt_a), corner_blocks(self.fmt_b)
         pairs = [(a, ea, b, eb) for (a, ea), (b, eb) in zip(ca, cb, strict=True)]
         pairs[3] = (ca[3][0], ca[3][1], cb[1][0], cb[1][1])   # -max x +max
         pairs.append((ca[1][0], 254, cb[2][0], 254))          # +max x -max at the top scale

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from golden.linear import linear_blocks, linear_fp32
+from golden.linear import elements, linear_blocks, linear_fp32
 from golden.quantize import quantize
 
 from .common import (
     element_field,
     most_negative,
     plus_max,
-    quantized_elements,
     random_finite_blocks,
     special_codes,
     xw_operands,
@@ -81,7 +80,7 @@ class LinearModel:
         fx, fw, nb, k, rows = self.fmt_x, self.fmt_w, self.nb, self.p["block"], self.rows
         out = []
         wq, xq, _ = self.torch_linear_case(int(torch.randint(1 << 30, (1,), generator=gen)))
-        out.append((quantized_elements(wq), wq.exponent, quantized_elements(xq),
+        out.append((elements(wq), wq.exponent, elements(xq),
                     xq.exponent))
 
         def full(shape, value):

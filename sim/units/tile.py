@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from golden.format import MXIntFormat
-from golden.linear import linear_fp32
+from golden.linear import elements, linear_fp32
 from golden.quantize import quantize
 from golden.tile import tile_bias, tile_blocks, tile_mx
 
@@ -13,7 +13,6 @@ from .common import (
     element_field,
     most_negative,
     plus_max,
-    quantized_elements,
     random_finite_blocks,
     special_codes,
     xw_operands,
@@ -159,7 +158,7 @@ class TileModel:
                                / self.k_len ** 0.5)
         wq = quantize(layer.weight.detach(), fw)
         xq = quantize(torch.randn(T, self.k_len, generator=gen), fx)
-        out.append((quantized_elements(wq), wq.exponent, quantized_elements(xq), xq.exponent))
+        out.append((elements(wq), wq.exponent, elements(xq), xq.exponent))
 
         def full(shape, value):
             return torch.full(shape, value, dtype=torch.int64)

@@ -124,6 +124,10 @@ Register = Callable[[Value, str], Value]
 #: Primitive sets the heap may instantiate: none, AMD/Xilinx 7-series LUT6_2 and CARRY4, or
 #: Lattice ECP5 CCU2C.
 PRIMITIVES = ("generic", "xc7", "ecp5")
+#: ``primitives="ecp5"`` with a register after every level: entry rows (chains) per copy
+#: of the pipeline's enable (:class:`hw.pipeline.StallPipeline`), each copy driving the
+#: registers of one subtree of the tree of chains (the first copy is the unit's own).
+ROWS_PER_ENABLE = 8
 #: Widest minifloat code that a tile reads whole (E2M1); wider codes are decoded first.
 CODE_DIGIT_BITS = 4
 #: Inputs of a tile's table when one side is a whole code: a 6-input LUT.
@@ -209,6 +213,7 @@ class SumOfProducts:
         self.levels_per_stage = check_int("levels_per_stage", levels_per_stage, 1)
         self.tile = check_int("tile", tile, 1, 3)
         self.primitives = check_choice("primitives", primitives, PRIMITIVES)
+        self.enables = 1
         if a_element is None and b_element is None:
             self.shape = range_shape(*dot_sum_range(self.a_bits, self.b_bits, block))
         else:
@@ -241,6 +246,8 @@ class SumOfProducts:
             # A register after every level: the rows are added as a tree of whole chains
             # (``_row_level``), so that every adder reads two chains and nothing else.
             self._row_tree = self.levels_per_stage == 1
+            if self._row_tree:
+                self.enables = 1 + max(1, len(self._tiles) * block // ROWS_PER_ENABLE)
             self.levels = 1 + (_row_tree_levels(len(self._tiles) * block, self._constant() != 0)
                                if self._row_tree else _binary_levels(self._heap_heights()))
             self._decode_level = 0
@@ -348,12 +355,17 @@ class SumOfProducts:
         return self._certificate
 
     def build(self, m: Module, register: Register, a: Sequence[Value], b: Sequence[Value],
-              *, name: str = "sop") -> Value:
+              *, name: str = "sop", enables: int = 1) -> Value:
         """The registered sum of ``a[i] * b[i]``, :attr:`stages` registers after ``a, b``.
 
         ``register(value, name)`` must return a register of ``value`` that loads when the
-        pipeline advances.
+        pipeline advances; with ``enables`` above 1, ``register(value, name, enable=k)``
+        one that loads on copy ``k < enables`` of that enable
+        (:class:`hw.pipeline.StallPipeline`): the heap then spreads its registers over
+        copies 1 to ``min(enables, self.enables) - 1`` and leaves copy 0 (the one that
+        also drives the pipeline's control) to the rest of the unit.
         """
+        self._enables = min(enables, self.enables)
         if self.arch == "tree":
             a = [self._decoded_value(m, "a", x, f"{name}_da{i}") for i, x in enumerate(a)]
             b = [self._decoded_value(m, "b", x, f"{name}_db{i}") for i, x in enumerate(b)]
@@ -524,13 +536,14 @@ class SumOfProducts:
         const = self._constant()
         pending = {c: Const(1, 1) for c in range(w) if const >> c & 1}
         level = 1
-        rows = _stage_rows(register, rows, f"{name}_h{level}", steps)
+        groups = self._enables - 1
+        rows = _stage_rows(register, rows, f"{name}_h{level}", steps, groups)
         while len(rows) > 1 or pending:
             level += 1
             if len(rows) % 2 and pending:
                 rows, pending = rows + [pending], {}
             rows = _row_level(m, rows, w, f"{name}_a{level}", steps)
-            rows = _stage_rows(register, rows, f"{name}_h{level}", steps)
+            rows = _stage_rows(register, rows, f"{name}_h{level}", steps, groups)
         bits = [rows[0].get(c, Const(0, 1)) for c in range(w)]
         self._certificate = {**cert, "result": [_ref(bit) for bit in bits]}
         return Cat(*bits).as_signed()
@@ -1020,16 +1033,21 @@ def _row_level(m: Module, rows: list[dict], w: int, name: str, steps: list[dict]
     return out
 
 
-def _stage_rows(register: Register, rows: list[dict], name: str, steps: list[dict]
-                ) -> list[dict]:
-    """A register per row (its signal bits, low column first; constants stay)."""
+def _stage_rows(register: Register, rows: list[dict], name: str, steps: list[dict],
+                groups: int = 0) -> list[dict]:
+    """A register per row (its signal bits, low column first; constants stay). With
+    ``groups`` of at least 1, row ``n`` of ``R`` loads on enable copy
+    ``1 + n * groups // R``: the rows of one subtree of the tree of chains share an
+    enable."""
     out = []
     registers = []
     for n, row in enumerate(rows):
         new = {c: bit for c, bit in row.items() if isinstance(bit, Const)}
         bits = [(c, bit) for c, bit in sorted(row.items()) if not isinstance(bit, Const)]
         if bits:
-            reg = register(Cat(*(bit for _, bit in bits)), f"{name}_r{n}")
+            value, reg_name = Cat(*(bit for _, bit in bits)), f"{name}_r{n}"
+            reg = register(value, reg_name) if groups < 1 else \
+                register(value, reg_name, enable=1 + n * groups // len(rows))
             registers.append({"signal": reg.name,
                               "bits": [[_ref(bit), c] for c, bit in bits]})
             new.update({c: reg[j] for j, (c, _) in enumerate(bits)})

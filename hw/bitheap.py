@@ -41,7 +41,10 @@ plain planners, not components: a unit builds one in its constructor (so that
     added as a tree of chains (``_row_level``: row pairs of one chunk and neighbouring
     products first; columns below the pair's first common column pass by the chain, and
     the constant's bits are folded into one adder), so that every adder reads two chains
-    and nothing else: the placer can put it beside them. The tile level, each counter or
+    and nothing else: the placer can put it beside them; an adder level of at most
+    :data:`RELAY_ROWS` rows (the top of the tree, whose inputs come from far apart) is
+    preceded by a relay level of registers only. Each subtree's registers load on their
+    own copy of the pipeline's enable (:data:`ROWS_PER_ENABLE`). The tile level, each counter or
     adder level and the final adder each count as one level; a register follows every
     ``levels_per_stage`` levels and the last.
 
@@ -128,6 +131,11 @@ PRIMITIVES = ("generic", "xc7", "ecp5")
 #: of the pipeline's enable (:class:`hw.pipeline.StallPipeline`), each copy driving the
 #: registers of one subtree of the tree of chains (the first copy is the unit's own).
 ROWS_PER_ENABLE = 8
+#: ``primitives="ecp5"`` with a register after every level: an adder level whose inputs
+#: are at most this many rows (sums of many chains, each spread over its subtree: the
+#: longest routes) is preceded by a level of registers only (a *relay*), which the placer
+#: puts beside the adders.
+RELAY_ROWS = 3
 #: Widest minifloat code that a tile reads whole (E2M1); wider codes are decoded first.
 CODE_DIGIT_BITS = 4
 #: Inputs of a tile's table when one side is a whole code: a 6-input LUT.
@@ -531,7 +539,9 @@ class SumOfProducts:
         each (chunk outer, product inner), are added in pairs, each pair by one CCU2C chain
         (:func:`_row_level`) whose result is again one row, until one row is left. The
         constant joins the last row of the first level with an odd number of rows (or
-        the last row), added by the same chains with its bits folded into the tables."""
+        the last row), added by the same chains with its bits folded into the tables.
+        Before an adder level of at most :data:`RELAY_ROWS` rows, a relay level registers
+        them again (no logic)."""
         w, steps = self.width, cert["steps"]
         const = self._constant()
         pending = {c: Const(1, 1) for c in range(w) if const >> c & 1}
@@ -539,6 +549,9 @@ class SumOfProducts:
         groups = self._enables - 1
         rows = _stage_rows(register, rows, f"{name}_h{level}", steps, groups)
         while len(rows) > 1 or pending:
+            if 1 < len(rows) <= RELAY_ROWS:
+                level += 1  # a relay: registers only
+                rows = _stage_rows(register, rows, f"{name}_h{level}", steps, groups)
             level += 1
             if len(rows) % 2 and pending:
                 rows, pending = rows + [pending], {}
@@ -996,9 +1009,12 @@ def _pair_half(pair: list[Value]) -> tuple[int, tuple]:
 
 def _row_tree_levels(rows: int, const: bool) -> int:
     """Levels of :func:`_row_level` until one row is left, the constant (if any) joining
-    the last row of the first level with an odd number of rows."""
+    the last row of the first level with an odd number of rows, and a relay level before
+    each one of at most :data:`RELAY_ROWS` rows."""
     levels = 0
     while rows > 1 or const:
+        if 1 < rows <= RELAY_ROWS:
+            levels += 1
         if rows % 2 and const:
             rows, const = rows + 1, False
         rows = rows // 2 + rows % 2

@@ -205,6 +205,10 @@ class SumOfProducts:
         Two's complement width of the result (the range of ``S``).
     stages : int
         Pipeline registers from the operands to the result, at least 1.
+    enables : int
+        Copies of the pipeline's stall enable the heap can use (:meth:`build`): 1, or for
+        ``primitives="ecp5"`` at one level per stage one more than the entry's chains
+        over :data:`ROWS_PER_ENABLE`.
     """
 
     def __init__(self, *, a_bits: int | None, b_bits: int | None, block: int,

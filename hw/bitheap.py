@@ -36,7 +36,15 @@ plain planners, not components: a unit builds one in its constructor (so that
     ``CCU2C`` cells whose LUT4 per column adds two partial-product bits (``_RowPairTile``);
     then chains of CCU2C cells add the rows two at a time (``_binary_level``) until one
     row is left: one LUT4 per column and bit removed, where a 6-input tile or counter
-    output bit takes four LUT4s and two muxes on ECP5. The tile level, each counter or
+    output bit takes four LUT4s and two muxes on ECP5. With a register after every level
+    (``levels_per_stage=1``) each row is kept whole, one chain's output, and the rows are
+    added as a tree of chains (``_row_level``: row pairs of one chunk and neighbouring
+    products first; columns below the pair's first common column pass by the chain, and
+    the constant's bits are folded into one adder), so that every adder reads two chains
+    and nothing else: the placer can put it beside them; an adder level of at most
+    :data:`RELAY_ROWS` rows (the top of the tree, whose inputs come from far apart) is
+    preceded by a relay level of registers only. Each subtree's registers load on their
+    own copy of the pipeline's enable (:data:`ROWS_PER_ENABLE`). The tile level, each counter or
     adder level and the final adder each count as one level; a register follows every
     ``levels_per_stage`` levels and the last.
 
@@ -119,6 +127,15 @@ Register = Callable[[Value, str], Value]
 #: Primitive sets the heap may instantiate: none, AMD/Xilinx 7-series LUT6_2 and CARRY4, or
 #: Lattice ECP5 CCU2C.
 PRIMITIVES = ("generic", "xc7", "ecp5")
+#: ``primitives="ecp5"`` with a register after every level: entry rows (chains) per copy
+#: of the pipeline's enable (:class:`hw.pipeline.StallPipeline`), each copy driving the
+#: registers of one subtree of the tree of chains (the first copy is the unit's own).
+ROWS_PER_ENABLE = 8
+#: ``primitives="ecp5"`` with a register after every level: an adder level whose inputs
+#: are at most this many rows (sums of many chains, each spread over its subtree: the
+#: longest routes) is preceded by a level of registers only (a *relay*), which the placer
+#: puts beside the adders.
+RELAY_ROWS = 3
 #: Widest minifloat code that a tile reads whole (E2M1); wider codes are decoded first.
 CODE_DIGIT_BITS = 4
 #: Inputs of a tile's table when one side is a whole code: a 6-input LUT.
@@ -188,6 +205,10 @@ class SumOfProducts:
         Two's complement width of the result (the range of ``S``).
     stages : int
         Pipeline registers from the operands to the result, at least 1.
+    enables : int
+        Copies of the pipeline's stall enable the heap can use (:meth:`build`): 1, or for
+        ``primitives="ecp5"`` at one level per stage one more than the entry's chains
+        over :data:`ROWS_PER_ENABLE`.
     """
 
     def __init__(self, *, a_bits: int | None, b_bits: int | None, block: int,
@@ -204,6 +225,7 @@ class SumOfProducts:
         self.levels_per_stage = check_int("levels_per_stage", levels_per_stage, 1)
         self.tile = check_int("tile", tile, 1, 3)
         self.primitives = check_choice("primitives", primitives, PRIMITIVES)
+        self.enables = 1
         if a_element is None and b_element is None:
             self.shape = range_shape(*dot_sum_range(self.a_bits, self.b_bits, block))
         else:
@@ -233,7 +255,13 @@ class SumOfProducts:
             # adders until one row is left.
             self._tiles = [_RowPairTile(self.a_bits, bc) for bc in _chunks(self.b_bits, 2)]
             self._plan = []
-            self.levels = 1 + _binary_levels(self._heap_heights())
+            # A register after every level: the rows are added as a tree of whole chains
+            # (``_row_level``), so that every adder reads two chains and nothing else.
+            self._row_tree = self.levels_per_stage == 1
+            if self._row_tree:
+                self.enables = 1 + max(1, len(self._tiles) * block // ROWS_PER_ENABLE)
+            self.levels = 1 + (_row_tree_levels(len(self._tiles) * block, self._constant() != 0)
+                               if self._row_tree else _binary_levels(self._heap_heights()))
             self._decode_level = 0
             self.stages = self._heap_stages()
         else:
@@ -339,12 +367,17 @@ class SumOfProducts:
         return self._certificate
 
     def build(self, m: Module, register: Register, a: Sequence[Value], b: Sequence[Value],
-              *, name: str = "sop") -> Value:
+              *, name: str = "sop", enables: int = 1) -> Value:
         """The registered sum of ``a[i] * b[i]``, :attr:`stages` registers after ``a, b``.
 
         ``register(value, name)`` must return a register of ``value`` that loads when the
-        pipeline advances.
+        pipeline advances; with ``enables`` above 1, ``register(value, name, enable=k)``
+        one that loads on copy ``k < enables`` of that enable
+        (:class:`hw.pipeline.StallPipeline`): the heap then spreads its registers over
+        copies 1 to ``min(enables, self.enables) - 1`` and leaves copy 0 (the one that
+        also drives the pipeline's control) to the rest of the unit.
         """
+        self._enables = min(enables, self.enables)
         if self.arch == "tree":
             a = [self._decoded_value(m, "a", x, f"{name}_da{i}") for i, x in enumerate(a)]
             b = [self._decoded_value(m, "b", x, f"{name}_db{i}") for i, x in enumerate(b)]
@@ -398,6 +431,7 @@ class SumOfProducts:
             self._enter_placed(m, register, a, b, name, columns)
         # ecp5: chunk outer, product inner, so that row r of the heap (bit r of each column)
         # is product r's chains from the lowest chunk up: an adder reads two products' cells.
+        rows: list[dict[int, Value]] = []  # ecp5: each chain as a row, column -> bit
         for t, tile in enumerate(self._tiles if self.primitives == "ecp5" else []):
             for i in range(self.block):
                 out = _ccu2c_chain(m, tile.halves(a[i].as_unsigned(), b[i].as_unsigned()),
@@ -409,6 +443,10 @@ class SumOfProducts:
                 for j in range(tile.width):
                     if tile.shift + j < w:
                         columns[tile.shift + j].append(out[j])
+                rows.append({tile.shift + j: out[j] for j in range(tile.width)
+                             if tile.shift + j < w})
+        if self.primitives == "ecp5" and self._row_tree:
+            return self._build_row_tree(m, register, rows, name, cert)
         for i in range(self.block if self.primitives != "ecp5" else 0):
             for t, tile in enumerate(self._tiles):
                 (alsb, aw, _), (blsb, bw, _) = tile.a, tile.b
@@ -499,6 +537,33 @@ class SumOfProducts:
             m.d.comb += s.eq(bit)
             if c < len(columns):
                 columns[c].append(s)
+
+    def _build_row_tree(self, m, register, rows, name, cert):
+        """``primitives="ecp5"``, a register after every level: the entry's chains, one row
+        each (chunk outer, product inner), are added in pairs, each pair by one CCU2C chain
+        (:func:`_row_level`) whose result is again one row, until one row is left. The
+        constant joins the last row of the first level with an odd number of rows (or
+        the last row), added by the same chains with its bits folded into the tables.
+        Before an adder level of at most :data:`RELAY_ROWS` rows, a relay level registers
+        them again (no logic)."""
+        w, steps = self.width, cert["steps"]
+        const = self._constant()
+        pending = {c: Const(1, 1) for c in range(w) if const >> c & 1}
+        level = 1
+        groups = self._enables - 1
+        rows = _stage_rows(register, rows, f"{name}_h{level}", steps, groups)
+        while len(rows) > 1 or pending:
+            if 1 < len(rows) <= RELAY_ROWS:
+                level += 1  # a relay: registers only
+                rows = _stage_rows(register, rows, f"{name}_h{level}", steps, groups)
+            level += 1
+            if len(rows) % 2 and pending:
+                rows, pending = rows + [pending], {}
+            rows = _row_level(m, rows, w, f"{name}_a{level}", steps)
+            rows = _stage_rows(register, rows, f"{name}_h{level}", steps, groups)
+        bits = [rows[0].get(c, Const(0, 1)) for c in range(w)]
+        self._certificate = {**cert, "result": [_ref(bit) for bit in bits]}
+        return Cat(*bits).as_signed()
 
     def _stage(self, register, columns, level, name, steps):
         if not self._registered_after(level):
@@ -908,28 +973,12 @@ def _binary_level(m: Module, columns: list[list[Value]], name: str, steps: list[
     rows = [{c: col[r] for c, col in enumerate(columns) if len(col) > r} for r in range(height)]
     out: list[list[Value]] = [[] for _ in range(w)]
     adders = []
-    zero, one = Const(0, 1), Const(1, 1)
     for n, t in enumerate(range(0, height - 1, 2)):
         x, y = rows[t], rows[t + 1]
         lo = min(min(x), min(y))
         top = min(max(max(x), max(y)) + 1, w - 1)
-        halves = []
-        for c in range(lo, top + 1):
-            pair = [bit for bit in (x.get(c), y.get(c)) if bit is not None]
-            consts = sum(1 for bit in pair if isinstance(bit, Const))
-            real = [bit for bit in pair if not isinstance(bit, Const)] + [zero] * 2
-            # D tied high: P = INIT[8 | C << 2 | A] = x ^ y, G = INIT[A] = x (the carry when
-            # x = y); a constant one is folded into the table.
-            init = 0
-            for av in (0, 1):
-                for cv in (0, 1):
-                    xs = [av, cv][:len(pair) - consts] + [1] * consts
-                    xs += [0] * (2 - len(xs))
-                    init |= (xs[0] ^ xs[1]) << (8 | cv << 2 | av)
-                g = ([av] + [1] * consts)[0] if len(pair) - consts >= 1 else \
-                    (1 if consts else 0)
-                init |= g << av
-            halves.append((init, (real[0], zero, real[1], one)))
+        halves = [_pair_half([bit for bit in (x.get(c), y.get(c)) if bit is not None])
+                  for c in range(lo, top + 1)]
         s = _ccu2c_chain(m, halves, f"{name}_{n}")
         for c in range(lo, top + 1):
             out[c].append(s[c - lo])
@@ -939,4 +988,89 @@ def _binary_level(m: Module, columns: list[list[Value]], name: str, steps: list[
         for c, bit in rows[-1].items():
             out[c].append(bit)
     steps.append({"kind": "adders", "adders": adders})
+    return out
+
+
+def _pair_half(pair: list[Value]) -> tuple[int, tuple]:
+    """``(INIT, (A, B, C, D))`` of the CCU2C half that adds the (up to two) bits of one
+    column of two rows, with the carry in."""
+    zero, one = Const(0, 1), Const(1, 1)
+    consts = sum(1 for bit in pair if isinstance(bit, Const))
+    real = [bit for bit in pair if not isinstance(bit, Const)] + [zero] * 2
+    # D tied high: P = INIT[8 | C << 2 | A] = x ^ y, G = INIT[A] = x (the carry when
+    # x = y); a constant one is folded into the table.
+    init = 0
+    for av in (0, 1):
+        for cv in (0, 1):
+            xs = [av, cv][:len(pair) - consts] + [1] * consts
+            xs += [0] * (2 - len(xs))
+            init |= (xs[0] ^ xs[1]) << (8 | cv << 2 | av)
+        g = ([av] + [1] * consts)[0] if len(pair) - consts >= 1 else \
+            (1 if consts else 0)
+        init |= g << av
+    return init, (real[0], zero, real[1], one)
+
+
+def _row_tree_levels(rows: int, const: bool) -> int:
+    """Levels of :func:`_row_level` until one row is left, the constant (if any) joining
+    the last row of the first level with an odd number of rows, and a relay level before
+    each one of at most :data:`RELAY_ROWS` rows."""
+    levels = 0
+    while rows > 1 or const:
+        if 1 < rows <= RELAY_ROWS:
+            levels += 1
+        if rows % 2 and const:
+            rows, const = rows + 1, False
+        rows = rows // 2 + rows % 2
+        levels += 1
+    return levels
+
+
+def _row_level(m: Module, rows: list[dict], w: int, name: str, steps: list[dict]
+               ) -> list[dict]:
+    """Rows (column -> bit) in pairs, each pair one row: the columns below the first that
+    both rows hold pass through, the rest is one CCU2C chain up to a carry-out column
+    (at most ``w - 1``; the sum is modulo ``2**w``); an odd last row passes through."""
+    out: list[dict] = []
+    adders = []
+    for t in range(0, len(rows) - 1, 2):
+        x, y = rows[t], rows[t + 1]
+        both = set(x) & set(y)
+        row = {c: bit for r in (x, y) for c, bit in r.items() if not both or c < min(both)}
+        if both:
+            lo, top = min(both), min(max(max(x), max(y)) + 1, w - 1)
+            halves = [_pair_half([bit for bit in (x.get(c), y.get(c)) if bit is not None])
+                      for c in range(lo, top + 1)]
+            s = _ccu2c_chain(m, halves, f"{name}_{len(adders)}")
+            row.update({c: s[c - lo] for c in range(lo, top + 1)})
+            adders.append({"inputs": [[_ref(bit), c] for r in (x, y) for c, bit in r.items()
+                                      if c >= lo],
+                           "outputs": [[_ref(s[c - lo]), c] for c in range(lo, top + 1)]})
+        out.append(row)
+    if len(rows) % 2:
+        out.append(rows[-1])
+    steps.append({"kind": "adders", "adders": adders})
+    return out
+
+
+def _stage_rows(register: Register, rows: list[dict], name: str, steps: list[dict],
+                groups: int = 0) -> list[dict]:
+    """A register per row (its signal bits, low column first; constants stay). With
+    ``groups`` of at least 1, row ``n`` of ``R`` loads on enable copy
+    ``1 + n * groups // R``: the rows of one subtree of the tree of chains share an
+    enable."""
+    out = []
+    registers = []
+    for n, row in enumerate(rows):
+        new = {c: bit for c, bit in row.items() if isinstance(bit, Const)}
+        bits = [(c, bit) for c, bit in sorted(row.items()) if not isinstance(bit, Const)]
+        if bits:
+            value, reg_name = Cat(*(bit for _, bit in bits)), f"{name}_r{n}"
+            reg = register(value, reg_name) if groups < 1 else \
+                register(value, reg_name, enable=1 + n * groups // len(rows))
+            registers.append({"signal": reg.name,
+                              "bits": [[_ref(bit), c] for c, bit in bits]})
+            new.update({c: reg[j] for j, (c, _) in enumerate(bits)})
+        out.append(new)
+    steps.append({"kind": "registers", "registers": registers})
     return out

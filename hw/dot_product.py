@@ -172,12 +172,14 @@ class MXIntDotProduct(wiring.Component):
         m = Module()
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
-        pipe = StallPipeline(m, inputs=[self.a, self.b], output=self.o, depth=self.latency)
+        pipe = StallPipeline(m, inputs=[self.a, self.b], output=self.o, depth=self.latency,
+                             enables=self._sop.enables)
         register = pipe.register
 
         a, b = self.a.payload, self.b.payload
         elements = {"a": self._elements_of(a, "a"), "b": self._elements_of(b, "b")}
-        total = self._sop.build(m, register, elements["a"], elements["b"], name="dot")
+        total = self._sop.build(m, register, elements["a"], elements["b"], name="dot",
+                                enables=self._sop.enables)
         # Exponent sum and NaN flag travel beside the sum, one register per stage.
         nan_code = (1 << self.exp_bits) - 1
         exponent = a.exponent + b.exponent

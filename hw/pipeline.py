@@ -26,6 +26,14 @@ class StallPipeline:
         The output stream interface.
     depth : int
         Register stages between the inputs and ``output``, at least 1.
+    enables : int
+        Copies of ``advance`` the registers may be spread over (:meth:`register`'s
+        ``enable``), at least 1 (default 1: one enable for all). Copy ``k > 0`` is
+        ``~valid_copy{k} | o.ready``, ``valid_copy{k}`` a copy of ``o.valid``'s register
+        (same input, same initial value) that loads on its own copy of ``advance``: equal
+        to ``o.valid`` in every cycle, and, enabled by itself, not merged with it by
+        synthesis. Each copy drives only its registers' enables, a shorter route than one
+        net to all of them; it costs one flip-flop and one LUT.
 
     Members
     -------
@@ -33,11 +41,19 @@ class StallPipeline:
         High when every register loads.
     fire : Signal
         High when the inputs transfer.
+
+    Raises
+    ------
+    ValueError
+        If ``depth`` or ``enables`` is less than 1.
     """
 
-    def __init__(self, m: Module, *, inputs: list, output, depth: int) -> None:
+    def __init__(self, m: Module, *, inputs: list, output, depth: int, enables: int = 1
+                 ) -> None:
         if depth < 1:
             raise ValueError(f"depth must be at least 1, not {depth}")
+        if not isinstance(enables, int) or isinstance(enables, bool) or enables < 1:
+            raise ValueError(f"enables must be an integer of at least 1, not {enables!r}")
         self._m = m
         self.advance = Signal()
         self.fire = Signal()
@@ -55,11 +71,18 @@ class StallPipeline:
         with m.If(self.advance):
             m.d.sync += valid.eq((valid << 1) | self.fire)
         m.d.comb += output.valid.eq(valid[-1])
+        self._advances = [self.advance]
+        for k in range(1, enables):
+            copy, advance = Signal(name=f"valid_copy{k}"), Signal(name=f"advance{k}")
+            m.d.comb += advance.eq(~copy | output.ready)
+            with m.If(advance):
+                m.d.sync += copy.eq(valid[-2] if depth > 1 else self.fire)
+            self._advances.append(advance)
 
-    def register(self, value, name: str, shape=None) -> Signal:
+    def register(self, value, name: str, shape=None, *, enable: int = 0) -> Signal:
         """A register of ``value`` (of ``shape``, default the value's own) that loads on
-        :attr:`advance`."""
+        :attr:`advance` (its copy number ``enable``, see ``enables``)."""
         reg = Signal(Shape.cast(shape) if shape is not None else value.shape(), name=name)
-        with self._m.If(self.advance):
+        with self._m.If(self._advances[enable]):
             self._m.d.sync += reg.eq(value)
         return reg

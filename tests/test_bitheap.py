@@ -180,6 +180,31 @@ def test_ecp5_lut4_ceiling(tmp_path):
     assert r["muxes"] <= 5
 
 
+@pytest.mark.parametrize(("a_bits", "b_bits", "block", "relays"),
+                         [(6, 6, 16, 2), (3, 7, 5, 2), (8, 8, 32, 1)])
+def test_ecp5_one_level_per_stage_adds_whole_chains(a_bits, b_bits, block, relays):
+    """``primitives="ecp5"`` with a register after every level: every CCU2C adder reads two
+    registers (or one and the constant), each one whole row (a chain of the level
+    before), so that the placer can put it beside them; the levels built, relays
+    included, are the ones planned. (Two levels per stage zip
+    the rows by column: an adder of the 6-bit k16 heap reads up to six chains.)"""
+    sop = _build(a_bits, b_bits, block, primitives="ecp5", levels_per_stage=1)
+    kinds = [step["kind"] for step in sop.certificate["steps"]]
+    for step in sop.certificate["steps"]:
+        for adder in step.get("adders", []):
+            sources = {ref[0] for ref, _ in adder["inputs"] if ref[0] is not None}
+            assert len(sources) <= 2, adder["inputs"]
+    assert kinds.count("registers") == sop.levels == sop.stages
+    # Relays (a register stage right after another) before the levels of at most three
+    # rows: 6-bit k16, the three chunk sums and the constant, then two rows.
+    assert sum(x == y == "registers" for x, y in itertools.pairwise(kinds)) == relays
+    zipped = _build(a_bits, b_bits, block, primitives="ecp5", levels_per_stage=2)
+    most = max(len({ref[0] for ref, _ in adder["inputs"] if ref[0] is not None})
+               for step in zipped.certificate["steps"] if step["kind"] == "adders"
+               for adder in step["adders"])
+    assert most > 2
+
+
 # --- the counter plan against the heap actually built -----------------------------------
 #
 # SumOfProducts plans its counter levels with a model (_plan_levels, _reduce_heights) and

@@ -26,7 +26,9 @@ def _with_verilog(design: Design, verilog: str) -> Design:
 @pytest.mark.parametrize(("bits", "block", "target", "lps"), [
     (4, 2, "generic", 2),
     (4, 2, "xc7", 2),
-    (3, 2, "ecp5", 1),  # CCU2C row pairs, a one-row signed chunk, a register per level
+    (3, 2, "ecp5", 1),  # CCU2C row pairs, a one-row signed chunk, a register per level:
+    #                     the rows added as a tree of whole chains
+    (3, 2, "ecp5", 2),  # two levels per stage: the rows zipped by column
     (3, 4, "generic", 1),  # a register after every level
     (2, 8, "generic", 2),  # one signed chunk per operand, many products
 ])

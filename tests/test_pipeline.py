@@ -1,0 +1,98 @@
+"""hw.pipeline.StallPipeline: copies of the stall enable (``enables``) load exactly when the
+one enable does, under random input and output handshakes (Amaranth simulator)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from hw.pipeline import StallPipeline
+
+
+class _Delay(wiring.Component):
+    """``depth`` registers of an 8-bit value, register ``s`` on enable copy
+    ``s % enables``."""
+
+    def __init__(self, depth: int, enables: int):
+        self.depth, self.enables = depth, enables
+        super().__init__({"i": In(stream.Signature(8)), "o": Out(stream.Signature(8))})
+
+    def elaborate(self, platform):
+        m = Module()
+        self.pipe = pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.depth,
+                                         enables=self.enables)
+        value = self.i.payload
+        for s in range(self.depth):
+            value = pipe.register(value, f"r{s}", enable=s % self.enables)
+        m.d.comb += self.o.payload.eq(value)
+        return m
+
+
+def _run(depth: int, enables: int) -> None:
+    dut = _Delay(depth, enables)
+    rng = random.Random(depth * 10 + enables)
+    sent, received = [], []
+
+    async def bench(ctx):
+        for cycle in range(300):
+            ctx.set(dut.i.valid, rng.random() < 0.7)
+            ctx.set(dut.i.payload, cycle % 256)
+            ctx.set(dut.o.ready, rng.random() < 0.6)
+            _, _, i_fire, o_fire, payload, advance, *copies = await ctx.tick().sample(
+                dut.i.valid & dut.i.ready, dut.o.valid & dut.o.ready, dut.o.payload,
+                dut.pipe.advance, *dut.pipe._advances[1:])
+            assert copies == [advance] * (enables - 1), f"cycle {cycle}"
+            if i_fire:
+                sent.append(cycle % 256)
+            if o_fire:
+                received.append(payload)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert len(received) > 100
+    assert received == sent[:len(received)]
+
+
+@pytest.mark.parametrize(("depth", "enables"), [(1, 2), (3, 3), (4, 2)])
+def test_enable_copies_load_with_the_enable(depth, enables):
+    _run(depth, enables)
+
+
+def test_a_copy_out_of_step_is_caught(monkeypatch):
+    """A copy of ``o.valid`` that starts at 1 (so its enable differs from the one enable
+    until the first result) must fail the check."""
+    import hw.pipeline
+
+    def signal(*args, name=None, **kwargs):
+        if name is not None and name.startswith("valid_copy"):
+            kwargs["init"] = 1
+        return Signal(*args, name=name, **kwargs)
+
+    monkeypatch.setattr(hw.pipeline, "Signal", signal)
+    with pytest.raises(AssertionError, match="cycle 0"):
+        _run(3, 3)
+
+
+@pytest.mark.parametrize("enables", [0, -1, 1.5, True])
+def test_enables_validated(enables):
+    m = Module()
+    i, o = stream.Signature(8).flip().create(), stream.Signature(8).create()
+    with pytest.raises(ValueError, match=rf"enables must be an integer of at least 1, not "
+                                         rf"{enables!r}"):
+        StallPipeline(m, inputs=[i], output=o, depth=2, enables=enables)
+
+
+def test_one_enable_has_no_copies():
+    m = Module()
+    i, o = stream.Signature(8).flip().create(), stream.Signature(8).create()
+    pipe = StallPipeline(m, inputs=[i], output=o, depth=2)
+    assert pipe._advances == [pipe.advance]
+    assert not any(isinstance(s, Signal) and s.name.startswith("valid_copy")
+                   for s in vars(pipe).values())

@@ -225,8 +225,9 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
                 all_jobs[mk(per_target[target], target, mode)] = None
             for group in format_units.values():
                 if isinstance(group, dict):
-                    for unit in group.values():
-                        all_jobs[mk(unit, target, mode)] = None
+                    for unit in (group["dot"], group["accum"]):
+                        if unit is not None:
+                            all_jobs[mk(unit, target, mode)] = None
         for pair in tiles.values():  # LUT-only, whatever --mode
             all_jobs[mk(pair["tile"][target], target, "lut")] = None
             all_jobs[Job(pair["engine"][target], target, "lut", False, 0.0, 0)] = None
@@ -466,19 +467,25 @@ def _format_names(sweep: Sweep) -> tuple[str, ...]:
 
 
 def _format_units(sweep: Sweep, cache: ResultCache | None, digest: str) -> dict:
-    """``{(format, k): {"dot": Unit, "accum": Unit} or the generator's reason for refusing
-    it (str)}``; empty without ``--formats``."""
+    """``{(format, k): {"dot": Unit, "accum": Unit or None} or the generator's reason for
+    refusing the dot product (str)}``; empty without ``--formats``. ``"accum"`` is None,
+    and ``"accum_refused"`` the generator's reason, when only the accumulator refuses the
+    format (MXFP8 E5M2 with itself: its dot results are wider than the accumulator)."""
     out: dict = {}
     for name in _format_names(sweep) if sweep.formats else ():
         for k in sweep.blocks:
             try:
-                out[name, k] = {
-                    "dot": elaborate_unit(cache, "dot", unit_params(
-                        "dot", name, k, sweep.levels_per_stage), digest),
-                    "accum": elaborate_unit(cache, "accum", unit_params("accum", name, k),
-                                            digest)}
-            except (TypeError, ValueError) as exc:  # mxfp8_e5m2 with itself
+                group = {"dot": elaborate_unit(cache, "dot", unit_params(
+                    "dot", name, k, sweep.levels_per_stage), digest)}
+            except (TypeError, ValueError) as exc:
                 out[name, k] = str(exc)
+                continue
+            try:
+                group["accum"] = elaborate_unit(cache, "accum", unit_params("accum", name, k),
+                                                digest)
+            except (TypeError, ValueError) as exc:  # mxfp8_e5m2 with itself
+                group["accum"], group["accum_refused"] = None, str(exc)
+            out[name, k] = group
     return out
 
 
@@ -497,25 +504,31 @@ def _format_rows(sweep: Sweep, format_units: Mapping, results: Mapping, mk) -> d
                 if isinstance(group, str):
                     rows.append({**row, "skipped": group})
                     continue
-                dot, acc = (lut_sites(results[mk(group[u], target, mode)], target)
-                            for u in ("dot", "accum"))
-                fmaxes = [dot["pnr"]["fmax"] if "pnr" in dot else None,
-                          acc["pnr"]["fmax"] if "pnr" in acc else None]
+                dot = lut_sites(results[mk(group["dot"], target, mode)], target)
+                fmax_dot = dot["pnr"]["fmax"] if "pnr" in dot else None
+                row.update({"skipped": None, "dot_module": group["dot"].name,
+                            "dot_luts": dot["luts"], "dot_luts_per_mac": dot["luts"] / k,
+                            "dot_ffs_per_mac": dot["ffs"] / k, "fmax_dot_mhz": fmax_dot,
+                            "accum_refused": group.get("accum_refused")})
+                if group["accum"] is None:  # the dot product alone: no chain figures
+                    rows.append({**row, **dict.fromkeys(
+                        ("accum_module", "accum_luts", "luts", "ffs", "dsps", "luts_per_mac",
+                         "ffs_per_mac", "fmax_accum_mhz", "fmax_mhz"))})
+                    continue
+                acc = lut_sites(results[mk(group["accum"], target, mode)], target)
+                fmaxes = [fmax_dot, acc["pnr"]["fmax"] if "pnr" in acc else None]
                 rows.append({
-                    **row, "skipped": None, "dot_module": group["dot"].name,
-                    "accum_module": group["accum"].name, "dot_luts": dot["luts"],
-                    "accum_luts": acc["luts"], "luts": dot["luts"] + acc["luts"],
-                    "ffs": dot["ffs"] + acc["ffs"], "dsps": dot["dsps"] + acc["dsps"],
+                    **row, "accum_module": group["accum"].name, "accum_luts": acc["luts"],
+                    "luts": dot["luts"] + acc["luts"], "ffs": dot["ffs"] + acc["ffs"],
+                    "dsps": dot["dsps"] + acc["dsps"],
                     "luts_per_mac": (dot["luts"] + acc["luts"]) / k,
-                    "dot_luts_per_mac": dot["luts"] / k,
                     "ffs_per_mac": (dot["ffs"] + acc["ffs"]) / k,
-                    "dot_ffs_per_mac": dot["ffs"] / k,
-                    "fmax_dot_mhz": fmaxes[0], "fmax_accum_mhz": fmaxes[1],
+                    "fmax_accum_mhz": fmaxes[1],
                     "fmax_mhz": min(fmaxes) if None not in fmaxes else None})
     lpm_of = {(r["format"], r["block"], r["target"], r["mode"]): r.get("luts_per_mac")
               for r in rows}
     for r in rows:
         peer = lpm_of.get((r["mxint_peer"], r["block"], r["target"], r["mode"]))
-        r["density_vs_mxint_peer"] = (None if r["skipped"] else
-                                      ratio(peer, r["luts_per_mac"]))
+        r["density_vs_mxint_peer"] = (None if r["skipped"] or r["luts_per_mac"] is None
+                                      else ratio(peer, r["luts_per_mac"]))
     return {"formats": list(_format_names(sweep)), "rows": rows}

@@ -127,7 +127,7 @@ def write_plots(report: Mapping, out: Path) -> list[Path]:
         save(fig, name)
 
     formats = [r for r in report.get("formats", {}).get("rows", [])
-               if r["mode"] == "lut" and not r["skipped"]]
+               if r["mode"] == "lut" and not r["skipped"] and r["luts_per_mac"] is not None]
     if formats:
         fig, ax = plt.subplots(figsize=(6, 4))
         series: dict[tuple, list] = {}

@@ -46,7 +46,7 @@ FORMAT_CSV_COLUMNS = (
     "bits_per_element", "skipped", "dot_module", "accum_module", "dot_luts", "accum_luts",
     "luts", "ffs", "dsps", "luts_per_mac", "dot_luts_per_mac", "ffs_per_mac",
     "dot_ffs_per_mac", "mxint_peer", "density_vs_mxint_peer", "fmax_dot_mhz",
-    "fmax_accum_mhz", "fmax_mhz",
+    "fmax_accum_mhz", "fmax_mhz", "accum_refused",
 )
 
 
@@ -144,6 +144,10 @@ def _formats_markdown(section: Mapping) -> list[str]:
         if r["skipped"]:
             rows.append(head + [f"not generated: {r['skipped']}"] + ["–"] * 7)
             continue
+        if r["accum_luts"] is None:  # the dot product alone (accum_refused)
+            rows.append(head + [f"{r['dot_luts']}+–", "–", _fmt(r["dot_luts_per_mac"]), "–",
+                                "–", _fmt(r["fmax_dot_mhz"], 1), "–", "–"])
+            continue
         rows.append(head + [f"{r['dot_luts']}+{r['accum_luts']}", _fmt(r["luts_per_mac"]),
                             _fmt(r["dot_luts_per_mac"]), _fmt(r["ffs_per_mac"]),
                             _fmt(r["density_vs_mxint_peer"]), _fmt(r["fmax_dot_mhz"], 1),
@@ -151,6 +155,10 @@ def _formats_markdown(section: Mapping) -> list[str]:
     lines += _table(["format", "k", "target", "mapping", "memory ×", "LUTs (dot+acc)",
                      "LUTs/MAC", "dot LUTs/MAC", "FFs/MAC", "× MXINT same bits",
                      "dot MHz", "acc MHz", "chain MHz"], rows, "lrlll")
+    refused = sorted({r["accum_refused"] for r in section["rows"] if r.get("accum_refused")})
+    if refused:
+        lines += ["", "`+–`: the dot product alone, since the accumulator refuses the format ("
+                  + "; ".join(refused) + ")."]
     return lines + [""]
 
 

@@ -33,7 +33,8 @@ class Fakes(FakeTools):
     """tests.test_density's fake tools, knowing the tile, its engine and the MX units."""
 
     LUTS = {**FakeTools.LUTS, "mxint_tile": 1100, "mxint_linear": 1000, "mx_dot_ae2m1": 300,
-            "mx_accum_ae2m1": 60, "mxint_dot_a4": 400, "mxint_accum_a4": 80}
+            "mx_accum_ae2m1": 60, "mxint_dot_a4": 400, "mxint_accum_a4": 80,
+            "mx_dot_ae5m2": 700}
 
     def luts(self, top):
         return self.LUTS[max((p for p in self.LUTS if top.startswith(p)), key=len)]
@@ -244,7 +245,8 @@ def test_tile_without_placement_takes_the_given_clock(fake, tmp_path):
 def test_format_rows(fake, tmp_path):
     sweep = Sweep(bits=(2,), blocks=(4,), targets=("xc7", "ecp5"), modes=("lut",),
                   baselines=(), formats=("mxfp4", "mxfp8_e5m2"))
-    section = run(sweep, cache=ResultCache(tmp_path))["formats"]
+    report = run(sweep, cache=ResultCache(tmp_path))
+    section = report["formats"]
     # Each minifloat's MXINT peer is measured beside it, by element bits.
     assert section["formats"] == ["mxfp4", "mxint4", "mxfp8_e5m2", "mxint8"]
     rows = {(r["format"], r["target"]): r for r in section["rows"]}
@@ -256,10 +258,16 @@ def test_format_rows(fake, tmp_path):
     ecp5 = rows["mxfp4", "ecp5"]
     assert (ecp5["fmax_dot_mhz"], ecp5["fmax_accum_mhz"], ecp5["fmax_mhz"]) == (250, 100, 100)
     # E5M2 with itself: the dot product takes it, the accumulator refuses it (70-bit
-    # results): a row that says so, no tool run.
+    # results): the dot product's figures alone, the refusal named, no accumulator run.
     e5m2 = rows["mxfp8_e5m2", "xc7"]
-    assert "e5m2" in e5m2["skipped"] and "luts" not in e5m2
-    assert not any("e5m2" in call for call in fake.calls)
+    assert e5m2["skipped"] is None and "beyond the accumulator's 62" in e5m2["accum_refused"]
+    assert (e5m2["dot_luts"], e5m2["dot_luts_per_mac"]) == (700, 700 / 4)
+    assert e5m2["luts_per_mac"] is None and e5m2["accum_luts"] is None
+    assert e5m2["density_vs_mxint_peer"] is None
+    assert any("mx_dot_ae5m2" in call for call in fake.calls)
+    assert not any("mx_accum_ae5m2" in call for call in fake.calls)
+    text = to_markdown(report)
+    assert "| 700+– | – | 175.00 |" in text and "beyond the accumulator's 62" in text
     assert rows["mxint8", "xc7"]["skipped"] is None
     goals = {g["goal"]: g for g in check_goals({"rows": [], "formats": section})}
     g = goals["mxfp4 k4 dot product placed on ECP5 LUT-only >= 150 MHz"]

@@ -37,8 +37,9 @@ __all__ = ["ALIGNS", "UNIT", "AccumParams", "MXIntAccumulator", "default_acc_wid
 LATENCY = 3
 #: Where ``A`` is shifted when an input raises the running maximum: ``"loop"``, in the
 #: accumulation loop; ``"stall"``, in stall cycles before the addition; ``"interleave"``, in
-#: the first of two loop cycles shared by two interleaved partial sums.
-ALIGNS = ("loop", "stall", "interleave")
+#: the first of two loop cycles shared by two interleaved partial sums; ``"lookahead"``,
+#: deferred: the input is shifted left instead, and ``A`` only ever by one fixed amount.
+ALIGNS = ("loop", "stall", "interleave", "lookahead")
 DEFAULT_ALIGN = "stall"
 #: ``align="stall"``: low bits of the shift of ``A`` done by the second stall cycle (0 to
 #: 7); the first shifts by the rest, a multiple of 8.
@@ -52,6 +53,13 @@ INTERLEAVE_LOW_SHIFT_BITS = 4
 #: ``align="interleave"``: register stages from ``i`` to ``o`` (exponents, alignment, the
 #: two stages of the loop, and the combination: operands, shift, addition).
 INTERLEAVE_LATENCY = 7
+#: ``align="lookahead"``: register stages from ``i`` to ``o`` (exponents, alignment, the
+#: pending shift, two stages of the input's left shift, the loop, the carry resolved, two
+#: stages of the output's right shift).
+LOOKAHEAD_LATENCY = 9
+#: ``align="lookahead"``: low bits of the input's left shift (and of the output's right
+#: shift) done in their first stage; the second does the rest, a multiple of ``2**3``.
+LOOKAHEAD_FINE_BITS = 3
 
 
 def accum_input_layout(*, in_width: int, exp_bits: int) -> data.StructLayout:
@@ -206,12 +214,14 @@ class MXIntAccumulator(wiring.Component):
     def latency(self) -> int:
         """Cycles from the transfer of a ``last`` input to its result being valid: 3 (when
         that input does not raise the running maximum, see :meth:`stall_cycles`), 7 with
-        ``align="interleave"``."""
-        return INTERLEAVE_LATENCY if self.align == "interleave" else LATENCY
+        ``align="interleave"``, 9 with ``"lookahead"``."""
+        return {"interleave": INTERLEAVE_LATENCY,
+                "lookahead": LOOKAHEAD_LATENCY}.get(self.align, LATENCY)
 
     def stall_cycles(self, rise: int) -> int:
         """Cycles an input that raises the running maximum by ``rise`` (not the first of its
-        group) costs beyond its own: 0 for ``align="loop"`` and ``"interleave"``; for
+        group) costs beyond its own: 0 for ``align="loop"``, ``"interleave"`` and
+        ``"lookahead"``; for
         ``"stall"``, 2 (1 when ``W <= 8``), whatever the size of the rise."""
         if self.align != "stall" or rise <= 0:
             return 0
@@ -220,6 +230,8 @@ class MXIntAccumulator(wiring.Component):
     def elaborate(self, platform) -> Module:
         if self.align == "interleave":
             return self._elaborate_interleave()
+        if self.align == "lookahead":
+            return self._elaborate_lookahead()
         m = Module()
         w, g = self.acc_width, self.guard_bits
         ew = self.exp_bits + 1
@@ -532,6 +544,180 @@ class MXIntAccumulator(wiring.Component):
             ]
         return m
 
+    def _elaborate_lookahead(self) -> Module:
+        m = Module()
+        w, g = self.acc_width, self.guard_bits
+        ew = self.exp_bits + 1
+        # The arithmetic (golden.accumulator, one sum): with T_i = x_i >> (M_i - E_i) and
+        # d_i = M_i - M_(i-1), A_i = (A_(i-1) >> d_i) + T_i; since floor((floor(y) + n) / m)
+        # = floor((y + n) / m) for integers n, m > 0, A_i = floor(V_i / 2**p_i) for ANY
+        # p_i >= 0 and V_i = floor(V_(i-1) / 2**s_i) + (T_i << p_i), p_i = p_(i-1) + d_i -
+        # s_i >= 0. So the loop adds the input pre-shifted LEFT by the pending shift p, and
+        # shifts right only by s = 0 or the fixed S = W - 1 (a 2-to-1 multiplexer in front
+        # of the adder), on a schedule of the narrow pipeline: s = S when p + d >= S.
+        # While A_(i-1) is in the W-bit range, A >> d is its sign for every d >= W - 1, so
+        # d is clamped at W - 1, and p stays in 0 .. P = W - 2. V has W + 1 + P bits (A
+        # with its excursion bit, the pending bits below it) plus one guard bit: 2W.
+        s_fix = w - 1
+        p_max = s_fix - 1
+        pbits = max(1, p_max.bit_length())
+        fb = min(LOOKAHEAD_FINE_BITS, pbits)
+        vw = 2 * w
+        hw_ = vw - s_fix          # the high part: W + 1 bits
+
+        # Whole-pipeline stall on the output only: no stall of its own.
+        advance = Signal()
+        fire = Signal()
+        m.d.comb += [
+            advance.eq(self.o.ready | ~self.o.valid),
+            self.i.ready.eq(advance),
+            fire.eq(self.i.valid & (~self.o.valid | self.o.ready)),
+        ]
+        register = _register(m, advance)
+
+        # Stages 1 and 2 as with one sum: the running maximum, T = x >> (E_max - E) and
+        # d = E - E_max (saturated at all ones when E > E_max, else 0).
+        p = self.i.payload
+        e_max = Signal(unsigned(ew))
+        nan = Signal()
+        first = Signal(init=1)
+        rise, fall, up, down = _compare_exponent(m, p.exponent, e_max, first)
+        with m.If(fire):
+            m.d.sync += [
+                e_max.eq(Mux(up | first, p.exponent, e_max)),
+                nan.eq((nan & ~first) | p.nan),
+                first.eq(p.last),
+            ]
+        shifts = _shift_amounts(m, register, p, e_max, rise, fall, up, down, w=w, g=g,
+                                wide_in_stage_1=True)
+        first_1 = register(first, "first_s1")
+        emax_1 = register(Mux(up | first, p.exponent, e_max), "emax_s1")
+        nan_1 = register((nan & ~first) | p.nan, "nan_s1")
+        valid_1 = register(fire, "valid_s1")
+        last_1 = register(p.last, "last_s1")
+        x_2, acc_shift_2 = _align(m, register, shifts, g=g)
+        first_2 = register(first_1, "first_s2")
+        emax_2 = register(emax_1, "emax_s2")
+        nan_2 = register(nan_1, "nan_s2")
+        valid_2 = register(valid_1, "valid_s2")
+        last_2 = register(last_1, "last_s2")
+
+        # Stage 3, the pending shift: a recurrence of pbits bits, moved by valid inputs
+        # only. A group's first input opens at p = 0 (A = x).
+        pending = Signal(unsigned(pbits), name="pending_s3")
+        d_eff = Signal(unsigned(pbits + 1))
+        total = Signal(unsigned(pbits + 2))
+        drain = Signal()
+        m.d.comb += [
+            d_eff.eq(Mux(acc_shift_2 >= s_fix, s_fix, acc_shift_2)),
+            total.eq(pending + d_eff),
+            drain.eq(~first_2 & (total >= s_fix)),
+        ]
+        with m.If(advance & valid_2):
+            m.d.sync += pending.eq(Mux(first_2, 0, Mux(drain, total - s_fix, total)))
+        drain_3 = register(drain, "drain_s3")
+        x_3 = register(x_2, "x_aligned_s3")
+        first_3 = register(first_2, "first_s3")
+        emax_3 = register(emax_2, "emax_s3")
+        nan_3 = register(nan_2, "nan_s3")
+        valid_3 = register(valid_2, "valid_s3")
+        last_3 = register(last_2, "last_s3")
+
+        # Stages 4 and 5: Y = T << p, by p mod 2**fb, then by the rest (each a multiplexer
+        # per bit); Y's bits below p are 0, so the loop never changes bits below p.
+        u_4 = register(_mux_shift_left(x_3, list(pending[:fb]), 1, len(x_3) + (1 << fb) - 1),
+                       "y_fine_s4")
+        coarse_4 = register(pending[fb:], "pending_high_s4") if pbits > fb else None
+        pend_4 = register(pending, "pending_s4")
+        drain_4 = register(drain_3, "drain_s4")
+        first_4 = register(first_3, "first_s4")
+        emax_4 = register(emax_3, "emax_s4")
+        nan_4 = register(nan_3, "nan_s4")
+        valid_4 = register(valid_3, "valid_s4")
+        last_4 = register(last_3, "last_s4")
+        y_5 = register(_mux_shift_left(u_4, list(coarse_4) if coarse_4 is not None else [],
+                                       1 << fb, vw), "y_s5")
+        pend_5 = register(pend_4, "pending_s5")
+        drain_5 = register(drain_4, "drain_s5")
+        first_5 = register(first_4, "first_s5")
+        emax_5 = register(emax_4, "emax_s5")
+        nan_5 = register(nan_4, "nan_s5")
+        valid_5 = register(valid_4, "valid_s5")
+        last_5 = register(last_4, "last_s5")
+
+        # Stage 6, the loop. V = L + 2**S * (H + c): L the low S bits, H the high W + 1
+        # (signed), c the carry out of L's adder, registered (the chain is split at S).
+        # Without a drain: L' + 2**S c' = L + Y_lo, H' = H + Y_hi + c. With a drain (V >> S
+        # = H + c, exact as L < 2**S, and H = H[:S] + 2**S (H >> S)): L' + 2**S c' = H[:S]
+        # + Y_lo + c, H' = (H >> S) + Y_hi. A group's first input reads 0. Each bit of
+        # either adder is a multiplexer of two register bits in front of its carry chain.
+        lo = Signal(unsigned(s_fix), name="acc_low")
+        hi = Signal(signed(hw_), name="acc_high")
+        carry = Signal(name="acc_carry")
+        lo_src = Signal(unsigned(s_fix))
+        hi_src = Signal(signed(hw_))
+        m.d.comb += [
+            lo_src.eq(Mux(first_5, 0, Mux(drain_5, hi[:s_fix], lo))),
+            hi_src.eq(Mux(first_5, 0, Mux(drain_5, hi >> s_fix, hi))),
+        ]
+        lo_sum = Signal(unsigned(s_fix + 1))
+        m.d.comb += lo_sum.eq(lo_src + y_5[:s_fix] + (carry & drain_5 & ~first_5))
+        with m.If(advance & valid_5):
+            m.d.sync += [
+                lo.eq(lo_sum[:s_fix]),
+                carry.eq(lo_sum[s_fix]),
+                hi.eq(hi_src + y_5[s_fix:].as_signed() + (carry & ~drain_5 & ~first_5)),
+            ]
+        pend_6 = register(pend_5, "pending_s6")
+        first_6 = register(first_5, "first_s6")
+        emax_6 = register(emax_5, "emax_s6")
+        nan_6 = register(nan_5, "nan_s6")
+        valid_6 = register(valid_5, "valid_s6")
+        last_6 = register(last_5, "last_s6")
+
+        # Stage 7: the carry resolved (H + c, in W + 1 bits while A_i is in range or has
+        # just left it); stages 8 and 9: A = V >> p, W + 1 bits, coarse then fine.
+        hres_7 = register(hi + carry, "acc_high_resolved", signed(hw_))
+        lo_7 = register(lo, "acc_low_s7")
+        pend_7 = register(pend_6, "pending_s7")
+        first_7 = register(first_6, "first_s7")
+        emax_7 = register(emax_6, "emax_s7")
+        nan_7 = register(nan_6, "nan_s7")
+        valid_7 = register(valid_6, "valid_s7")
+        last_7 = register(last_6, "last_s7")
+        value = Cat(lo_7, hres_7).as_signed()
+        keep = w + (1 << fb)
+        if pbits > fb:
+            value = mux_shift(value, list(pend_7[fb:]), 1 << fb)
+        v_8 = register(value[:keep], "acc_coarse_s8", signed(keep))
+        fine_8 = register(pend_7[:fb], "pending_low_s8")
+        first_8 = register(first_7, "first_s8")
+        emax_8 = register(emax_7, "emax_s8")
+        nan_8 = register(nan_7, "nan_s8")
+        valid_8 = register(valid_7, "valid_s8")
+        last_8 = register(last_7, "last_s8")
+
+        # Stage 9: A (W + 1 bits, exact while in range or at its first excursion) and the
+        # sticky saturation, as with one sum.
+        acc = Signal(signed(w + 1))
+        acc_out = _out_of_range(m, acc, "acc_out")
+        hit = Signal()
+        high = Signal()
+        with m.If(advance & valid_8):
+            m.d.sync += [
+                acc.eq(mux_shift(v_8, list(fine_8))[:w + 1]),
+                hit.eq(~first_8 & (hit | acc_out)),
+                high.eq(Mux(hit, high, ~acc[w])),
+            ]
+        _saturated_output(m, self.o.payload.sum, acc, acc_out, hit, high, name="clamp_high")
+        with m.If(advance):
+            m.d.sync += [
+                self.o.valid.eq(valid_8 & last_8),
+                self.o.payload.exponent.eq(emax_8),
+                self.o.payload.nan.eq(nan_8),
+            ]
+        return m
+
 
 def partial_sums(align: str) -> int:
     """The partial sums of :func:`golden.accumulator.accumulate` that ``align`` computes: 2
@@ -549,6 +735,23 @@ def mux_shift(value, select: list, stride: int = 1):
     out = []
     for i in range(width):
         level = [value[min(i + stride * k, width - 1)] for k in range(n)]
+        for sel in select:
+            level = [Mux(sel, level[k + 1], level[k]) for k in range(0, len(level), 2)]
+        out.append(level[0])
+    return Cat(*out).as_signed()
+
+
+def _mux_shift_left(value, select: list, stride: int, width: int):
+    """``value << (stride * Cat(*select))`` in ``width`` bits (``value`` sign-extended, zeros
+    shifted in), built as :func:`mux_shift`: one small multiplexer per output bit."""
+    n = 1 << len(select)
+    top = len(value) - 1
+    out = []
+    for i in range(width):
+        level = []
+        for k in range(n):
+            j = i - stride * k
+            level.append(C(0, 1) if j < 0 else value[min(j, top)])
         for sel in select:
             level = [Mux(sel, level[k + 1], level[k]) for k in range(0, len(level), 2)]
         out.append(level[0])

@@ -126,8 +126,9 @@ def run_group(items, guard, width, partial_sums=1):
     ({"acc_width": 63}, ValueError, r"acc_width must be from 24 to 62, not 63"),
     ({"acc_width": "32"}, TypeError, r"acc_width must be an integer, not '32'"),
     ({"align": "skid"}, ValueError,
-     r"align must be one of 'loop', 'stall', 'interleave', not 'skid'"),
-    ({"align": 1}, TypeError, r"align must be a str, one of 'loop', 'stall', 'interleave'; not 1"),
+     r"align must be one of 'loop', 'stall', 'interleave', 'lookahead', not 'skid'"),
+    ({"align": 1}, TypeError,
+     r"align must be a str, one of 'loop', 'stall', 'interleave', 'lookahead'; not 1"),
 ])
 def test_bad_parameters(kwargs, exc, match):
     # in_width of 6 x 6 bits over 16 elements is 16
@@ -520,12 +521,12 @@ def test_stimuli_cover_the_corners():
 # --- Amaranth simulator ----------------------------------------------------------------------
 
 
-ALIGNS = ["loop", "stall", "interleave"]
+ALIGNS = ["loop", "stall", "interleave", "lookahead"]
 
 
 #: Two seeds of the default, one of the others (which the throughput, formal and Verilator
 #: checks cover as well).
-SEEDS_ALIGNS = [(1, "loop"), (1, "stall"), (2, "stall"), (1, "interleave")]
+SEEDS_ALIGNS = [(1, "loop"), (1, "stall"), (2, "stall"), (1, "interleave"), (1, "lookahead")]
 
 
 @pytest.mark.parametrize(("seed", "align"), SEEDS_ALIGNS)

@@ -218,6 +218,10 @@ MUTANTS = (
            "excursion.eq(acc[w] ^ acc[w - 1])", "excursion.eq(acc[w] ^ acc[w - 2])",
            "interleave", ("tests/test_accumulator.py",),
            "align=interleave: a partial sum's overflow detected one bit too low"),
+    Mutant("accum-lookahead-drain-carry", "hw/accumulator.py",
+           "lo_src + y_5[:s_fix] + (carry & drain_5 & ~first_5)", "lo_src + y_5[:s_fix]",
+           "lookahead", ("tests/test_accumulator.py",),
+           "align=lookahead: a drain drops the carry pending between the loop's two adders"),
 )
 
 

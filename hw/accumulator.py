@@ -569,7 +569,7 @@ class MXIntAccumulator(wiring.Component):
         advance = Signal()
         fire = Signal()
         m.d.comb += [
-            advance.eq(self.o.ready | ~self.o.valid),
+            advance.eq(~(self.o.valid & ~self.o.ready)),
             self.i.ready.eq(advance),
             fire.eq(self.i.valid & (~self.o.valid | self.o.ready)),
         ]
@@ -589,13 +589,20 @@ class MXIntAccumulator(wiring.Component):
                 first.eq(p.last),
             ]
         shifts = _shift_amounts(m, register, p, e_max, rise, fall, up, down, w=w, g=g,
-                                wide_in_stage_1=True)
+                                wide_in_stage_1=False)
         first_1 = register(first, "first_s1")
         emax_1 = register(Mux(up | first, p.exponent, e_max), "emax_s1")
         nan_1 = register((nan & ~first) | p.nan, "nan_s1")
         valid_1 = register(fire, "valid_s1")
         last_1 = register(p.last, "last_s1")
-        x_2, acc_shift_2 = _align(m, register, shifts, g=g)
+        x_2, _ = _align(m, register, shifts, g=g)
+        # d clamped at S, and d - S, registered for stage 3's recurrence.
+        rise_1 = Signal(unsigned(len(shifts.rise)))
+        m.d.comb += rise_1.eq(Mux(shifts.up, shifts.rise | Mux(shifts.rise_wide, -1, 0), 0))
+        d_2 = register(Mux(rise_1 >= s_fix, s_fix, rise_1), "rise_clamped_s2",
+                       unsigned(pbits + 1))
+        dm_2 = register(Mux(rise_1 >= s_fix, 0, rise_1 - s_fix), "rise_minus_s2",
+                        signed(pbits + 2))
         first_2 = register(first_1, "first_s2")
         emax_2 = register(emax_1, "emax_s2")
         nan_2 = register(nan_1, "nan_s2")
@@ -603,18 +610,19 @@ class MXIntAccumulator(wiring.Component):
         last_2 = register(last_1, "last_s2")
 
         # Stage 3, the pending shift: a recurrence of pbits bits, moved by valid inputs
-        # only. A group's first input opens at p = 0 (A = x).
+        # only; p + d and p + d - S side by side, the sign of the second chooses (one short
+        # carry chain and a multiplexer). A group's first input opens at p = 0 (A = x).
         pending = Signal(unsigned(pbits), name="pending_s3")
-        d_eff = Signal(unsigned(pbits + 1))
-        total = Signal(unsigned(pbits + 2))
+        total = Signal(unsigned(pbits + 1))
+        total_m = Signal(signed(pbits + 2))
         drain = Signal()
         m.d.comb += [
-            d_eff.eq(Mux(acc_shift_2 >= s_fix, s_fix, acc_shift_2)),
-            total.eq(pending + d_eff),
-            drain.eq(~first_2 & (total >= s_fix)),
+            total.eq(pending + d_2),
+            total_m.eq(pending + dm_2),
+            drain.eq(~first_2 & ~total_m[-1]),
         ]
         with m.If(advance & valid_2):
-            m.d.sync += pending.eq(Mux(first_2, 0, Mux(drain, total - s_fix, total)))
+            m.d.sync += pending.eq(Mux(first_2, 0, Mux(drain, total_m, total)))
         drain_3 = register(drain, "drain_s3")
         x_3 = register(x_2, "x_aligned_s3")
         first_3 = register(first_2, "first_s3")

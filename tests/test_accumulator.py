@@ -659,7 +659,8 @@ def test_amaranth_sim_rises_of_the_maximum(guard, width, exp_bits, align):
     dut = MXIntAccumulator(**p)
     stalls = sum(dut.stall_cycles(d) for d in rises(stim["i"]))
     patterns = [(0, 0), (0.3, 0.3), (0, 0.8), (0.6, 0)]
-    for seed, (idle, bp) in enumerate(patterns[:2] if align == "interleave" else patterns):
+    for seed, (idle, bp) in enumerate(patterns[:2] if align in ("interleave", "lookahead")
+                                      else patterns):
         r = run_stream_sim(MXIntAccumulator(**p), stim, want, seed=seed, idle=idle,
                            backpressure=bp)
         assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \
@@ -667,6 +668,45 @@ def test_amaranth_sim_rises_of_the_maximum(guard, width, exp_bits, align):
         if idle == 0 and bp == 0:
             assert len(stim["i"]) + stalls <= r["cycles"] <= \
                 len(stim["i"]) + stalls + 3 * dut.latency + 3
+
+
+def test_amaranth_sim_lookahead_pending_shift():
+    """``align="lookahead"``: rises of every size from 1 to past W (the pending shift p
+    walks all of 0 .. W - 2 and drains by W - 1 from every value), on sums at the extremes
+    of the input range (so that the low adder carries into the high one, also in the
+    cycle of a drain, which moves that carry), both saturation sides and back-to-back
+    groups; bit-exact against golden with and without idle inputs and back-pressure."""
+    guard, width, exp_bits = 2, 12, 5
+    p = params(4, 4, exp_bits, 2, guard, width, "lookahead")   # in_width 9
+    top = (1 << (exp_bits + 1)) - 2
+    gen = torch.Generator().manual_seed(17)
+    extremes = [-256, 255, -255, 254, -1, 0, 1]
+    groups = []
+    for j in range(90):
+        n = int(torch.randint(1, 14, (), generator=gen))
+        e = int(torch.randint(0, 6, (), generator=gen))
+        items = []
+        for _ in range(n):
+            if bool(torch.rand((), generator=gen) < 0.5):
+                s = extremes[int(torch.randint(0, len(extremes), (), generator=gen))]
+            else:
+                s = int(torch.randint(-256, 256, (), generator=gen))
+            items.append((s, min(e, top), int(j % 23 == 0 and not items)))
+            # rises of 0 .. W + 2, falls now and then
+            step = int(torch.randint(-2, width + 3, (), generator=gen))
+            e = max(0, e + step)
+        groups.append(items)
+        if j % 15 == 0:   # saturation on either side, after or at a rise
+            groups += [[(255, 3, 0)] * 3 + [(255, 4 + j // 15, 0), (-256, 2, 0)],
+                       [(-256, 3, 0)] * 4 + [(-256, 5, 0), (255, 5, 0)]]
+    stim, want = checked_expectation(groups, p, guard, width)
+    outs = [o["sum"] for o in want["o"]]
+    assert (1 << (width - 1)) - 1 in outs and -(1 << (width - 1)) in outs
+    for seed, (idle, bp) in enumerate([(0, 0), (0.3, 0.4)]):
+        r = run_stream_sim(MXIntAccumulator(**p), stim, want, seed=seed, idle=idle,
+                           backpressure=bp)
+        assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \
+            f"seed {seed}: {r['reports']}"
 
 
 def test_amaranth_sim_catches_wrong_expectation():

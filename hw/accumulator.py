@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import C, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -19,6 +19,7 @@ from golden.accumulator import (
     resolve_acc_width,
 )
 
+from .bitheap import PRIMITIVES, _ccu2c_chain
 from .params import (
     a_bits_param,
     b_bits_param,
@@ -196,11 +197,17 @@ class MXIntAccumulator(wiring.Component):
     def __init__(self, *, a_element: str = "int", b_element: str = "int",
                  a_bits: int | None = None, b_bits: int | None = None, exp_bits: int = 8,
                  block: int, guard_bits: int = DEFAULT_GUARD_BITS,
-                 acc_width: int | None = None, align: str = DEFAULT_ALIGN) -> None:
+                 acc_width: int | None = None, align: str = DEFAULT_ALIGN,
+                 primitives: str = "generic") -> None:
         self.params = AccumParams(a_element=a_element, b_element=b_element, a_bits=a_bits,
                                   b_bits=b_bits, exp_bits=exp_bits, block=block,
-                                  guard_bits=guard_bits, acc_width=acc_width, align=align)
+                                  guard_bits=guard_bits, acc_width=acc_width, align=align,
+                                  primitives=primitives)
         self._in_width = accum_in_width(**operands(self.params))
+        #: Simulate the CCU2C cells of ``primitives="ecp5"`` by their definition (a model
+        #: of each cell's LUT4 and carry in plain logic), for the Amaranth simulator, which
+        #: cannot run an instance; the generated Verilog always instantiates them.
+        self.cell_models = False
         super().__init__({
             "i": In(stream.Signature(accum_input_layout(in_width=self._in_width,
                                                         exp_bits=exp_bits))),
@@ -647,6 +654,7 @@ class MXIntAccumulator(wiring.Component):
                                        1 << fb, vw), "y_s5")
         pend_5 = register(pend_4, "pending_s5")
         drain_5 = register(drain_4, "drain_s5")
+        keep_5 = register(~drain_4, "keep_s5") if self.primitives == "ecp5" else None
         first_5 = register(first_4, "first_s5")
         emax_5 = register(emax_4, "emax_s5")
         nan_5 = register(nan_4, "nan_s5")
@@ -657,25 +665,50 @@ class MXIntAccumulator(wiring.Component):
         # (signed), c the carry out of L's adder, registered (the chain is split at S).
         # Without a drain: L' + 2**S c' = L + Y_lo, H' = H + Y_hi + c. With a drain (V >> S
         # = H + c, exact as L < 2**S, and H = H[:S] + 2**S (H >> S)): L' + 2**S c' = H[:S]
-        # + Y_lo + c, H' = (H >> S) + Y_hi. A group's first input reads 0. Each bit of
-        # either adder is a multiplexer of two register bits in front of its carry chain.
+        # + Y_lo + c, H' = (H >> S) + Y_hi. Each bit of either adder is a select of two
+        # register bits in front of its carry chain.
         lo = Signal(unsigned(s_fix), name="acc_low")
         hi = Signal(signed(hw_), name="acc_high")
         carry = Signal(name="acc_carry")
-        lo_src = Signal(unsigned(s_fix))
-        hi_src = Signal(signed(hw_))
-        m.d.comb += [
-            lo_src.eq(Mux(first_5, 0, Mux(drain_5, hi[:s_fix], lo))),
-            hi_src.eq(Mux(first_5, 0, Mux(drain_5, hi >> s_fix, hi))),
-        ]
-        lo_sum = Signal(unsigned(s_fix + 1))
-        m.d.comb += lo_sum.eq(lo_src + y_5[:s_fix] + (carry & drain_5 & ~first_5))
-        with m.If(advance & valid_5):
-            m.d.sync += [
-                lo.eq(lo_sum[:s_fix]),
-                carry.eq(lo_sum[s_fix]),
-                hi.eq(hi_src + y_5[s_fix:].as_signed() + (carry & ~drain_5 & ~first_5)),
+        hi_drained = hi >> s_fix
+        add = Signal()
+        m.d.comb += add.eq(advance & valid_5)
+        if self.primitives == "ecp5":
+            # One CCU2C half per bit: its LUT4 is y_k ^ (keep ? kept bit : drained bit), its
+            # generate y_k; a first half injects the carry (c & drain, or c & keep). A group's
+            # first input must read 0, which no LUT4 input is left for: instead the group's
+            # last input clears L, H and c (a synchronous reset) while its sum is captured
+            # for the output, whose path starts from the capture.
+            lo_sum = Cat(*_ccu2c_select_add(
+                m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_5, (carry, drain_5),
+                carry_out=True, name="acc_low_add", model=self.cell_models))
+            hi_sum = Cat(*_ccu2c_select_add(
+                m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_5,
+                (carry, keep_5), carry_out=False, name="acc_high_add", model=self.cell_models))
+            with m.If(add & last_5):
+                m.d.sync += [lo.eq(0), carry.eq(0), hi.eq(0)]
+            with m.Elif(add):
+                m.d.sync += [lo.eq(lo_sum[:s_fix]), carry.eq(lo_sum[s_fix]), hi.eq(hi_sum)]
+            lo_6 = register(lo_sum[:s_fix], "acc_low_out", enable=add)
+            carry_6 = register(lo_sum[s_fix], "acc_carry_out", enable=add)
+            hi_6 = register(hi_sum, "acc_high_out", signed(hw_), enable=add)
+        else:
+            # A group's first input reads 0: a third input of each select.
+            lo_src = Signal(unsigned(s_fix))
+            hi_src = Signal(signed(hw_))
+            m.d.comb += [
+                lo_src.eq(Mux(first_5, 0, Mux(drain_5, hi[:s_fix], lo))),
+                hi_src.eq(Mux(first_5, 0, Mux(drain_5, hi_drained, hi))),
             ]
+            lo_sum = Signal(unsigned(s_fix + 1))
+            m.d.comb += lo_sum.eq(lo_src + y_5[:s_fix] + (carry & drain_5 & ~first_5))
+            with m.If(add):
+                m.d.sync += [
+                    lo.eq(lo_sum[:s_fix]),
+                    carry.eq(lo_sum[s_fix]),
+                    hi.eq(hi_src + y_5[s_fix:].as_signed() + (carry & ~drain_5 & ~first_5)),
+                ]
+            lo_6, carry_6, hi_6 = lo, carry, hi
         pend_6 = register(pend_5, "pending_s6")
         first_6 = register(first_5, "first_s6")
         emax_6 = register(emax_5, "emax_s6")
@@ -685,8 +718,8 @@ class MXIntAccumulator(wiring.Component):
 
         # Stage 7: the carry resolved (H + c, in W + 1 bits while A_i is in range or has
         # just left it); stages 8 and 9: A = V >> p, W + 1 bits, coarse then fine.
-        hres_7 = register(hi + carry, "acc_high_resolved", signed(hw_))
-        lo_7 = register(lo, "acc_low_s7")
+        hres_7 = register(hi_6 + carry_6, "acc_high_resolved", signed(hw_))
+        lo_7 = register(lo_6, "acc_low_s7")
         pend_7 = register(pend_6, "pending_s7")
         first_7 = register(first_6, "first_s7")
         emax_7 = register(emax_6, "emax_s7")
@@ -764,6 +797,56 @@ def _mux_shift_left(value, select: list, stride: int, width: int):
             level = [Mux(sel, level[k + 1], level[k]) for k in range(0, len(level), 2)]
         out.append(level[0])
     return Cat(*out).as_signed()
+
+
+#: ``P = A ^ (D ? B : C)``: the LUT4 of a CCU2C half that adds ``y`` (``A``) to a select of
+#: ``B`` (``D`` high) or ``C``. Its generate, the entries with ``C = D = 0`` read as a LUT2 of
+#: ``A, B`` (see :mod:`hw.bitheap`), is ``A``: right whenever ``P = 0`` (then the addends
+#: are equal).
+_SELECT_ADD_INIT = 0x665A
+#: A CCU2C half whose ``P`` is 0 (``C`` tied high) and generate ``A & B``: it injects
+#: ``A & B`` as the carry into the next half.
+_CARRY_IN_INIT = 0x0008
+
+
+def _ccu2c_select_add(m: Module, bits: list[tuple], keep, carry_in: tuple, *,
+                      carry_out: bool, name: str, model: bool = False) -> list[Value]:
+    """``sum_k 2**k (y_k + (keep ? b_k : c_k)) + (u & v)`` for ``bits`` ``(y_k, b_k, c_k)``,
+    low first, and ``carry_in = (u, v)``, as one chain of Lattice ECP5 CCU2C cells, one half
+    per bit (its LUT4 is the select and the sum's XOR), a first half that injects the carry
+    and, with ``carry_out``, a last half whose sum is the carry out. Returns the sum
+    bits. With ``model`` the cells are plain logic from their definition (:func:`ccu2c_model`)
+    instead of instances."""
+    halves = select_add_halves(bits, keep, carry_in, carry_out=carry_out)
+    bits_out = ccu2c_model(halves) if model else _ccu2c_chain(m, halves, name)
+    return bits_out[1:len(halves)]
+
+
+def select_add_halves(bits: list[tuple], keep, carry_in: tuple, *, carry_out: bool
+                      ) -> list[tuple[int, tuple]]:
+    """The ``(INIT, (A, B, C, D))`` halves of :func:`_ccu2c_select_add`'s chain."""
+    one = Const(1, 1)
+    zero = Const(0, 1)
+    halves = [(_CARRY_IN_INIT, (carry_in[0], carry_in[1], one, zero))]
+    halves += [(_SELECT_ADD_INIT, (y, b, c, keep)) for y, b, c in bits]
+    if carry_out:
+        halves.append((0, (zero,) * 4))
+    return halves
+
+
+def ccu2c_model(halves: list[tuple[int, tuple]]) -> list[Value]:
+    """The sum bits of a chain of CCU2C halves, carry in 0, as plain logic from the cell's
+    definition (see :mod:`hw.bitheap`): half ``h`` gives ``S = P ^ ci`` and carries ``P ?
+    ci : G``, ``P = INIT[D C B A]``, ``G = INIT[B A]``."""
+    carry: Value = C(0, 1)
+    out = []
+    for init, (a, b, c, d) in halves:
+        index = Cat(a, b, c, d)
+        p = Const(init, 16).bit_select(index, 1)
+        g = Const(init, 16).bit_select(Cat(a, b), 1)
+        out.append(p ^ carry)
+        carry = Mux(p, carry, g)
+    return out
 
 
 # What the one-sum (`elaborate`) and two-sum (`_elaborate_interleave`) pipelines share:
@@ -918,6 +1001,10 @@ ALIGN_HELP = ("where the accumulator is shifted when an input raises the running
               "shared by two interleaved partial sums (one input per cycle, the loop is "
               "one shifter or one adder per cycle)")
 
+ACC_PRIMITIVES_HELP = ("'ecp5' builds the loop of align 'lookahead' from Lattice ECP5 CCU2C "
+                       "cells, each half's LUT4 the select and the sum; 'generic' (default) "
+                       "leaves the mapping to the synthesis tool")
+
 
 def operands(p: Params, a: str = "a", b: str = "b") -> dict:
     """The operand fields of record ``p`` under the names of
@@ -962,16 +1049,24 @@ class AccumParams(Params):
     guard_bits: int = guard_bits_param(DEFAULT_GUARD_BITS)
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP)
     align: str = param(DEFAULT_ALIGN, choices=ALIGNS, help=ALIGN_HELP)
+    primitives: str = param("generic", choices=PRIMITIVES, help=ACC_PRIMITIVES_HELP,
+                            implicit=True)
 
     def resolve(self) -> None:
         check_element_scale(self, "a", "b")
         check_acc_fields(self)
+        if self.primitives != "generic" and (self.primitives, self.align) != \
+                ("ecp5", "lookahead"):
+            raise ValueError(f"primitives {self.primitives!r} with align {self.align!r}: the "
+                             f"accumulator takes only 'generic', or 'ecp5' with align "
+                             f"'lookahead' (its loop's CCU2C cells)")
 
     @property
     def name(self) -> str:
         return (f"{operands_name('accum', self)}_k{self.block}_g{self.guard_bits}"
                 f"_acc{self.acc_width}"
-                + ("" if self.align == DEFAULT_ALIGN else f"_{self.align}"))
+                + ("" if self.align == DEFAULT_ALIGN else f"_{self.align}")
+                + ("" if self.primitives == "generic" else f"_{self.primitives}"))
 
 
 expose(MXIntAccumulator, AccumParams)

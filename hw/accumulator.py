@@ -143,6 +143,15 @@ class MXIntAccumulator(wiring.Component):
       ``A = (S >> (acc_shift - acc_shift mod 16)) + x_aligned``, each partial sum moving
       every other input; three more stages combine the two sums. Throughput: one input per
       cycle whatever the data; :attr:`latency` 7.
+    * ``"lookahead"``: the one-sum arithmetic above, one input per cycle whatever the data,
+      :attr:`latency` 9. With ``T = x >> (E_max - E)`` and ``d`` the rise of ``E_max``,
+      ``A = floor(V / 2**p)`` for a wider ``V`` and a pending shift ``p`` kept by the
+      narrow pipeline: each input adds ``T << p`` (shifted LEFT before the loop), ``p``
+      grows by ``min(d, W - 1)`` and ``V`` is only ever shifted right by the fixed
+      ``W - 1`` (when ``p + d >= W - 1``), a 2-to-1 select in front of the adder; ``V``
+      has ``2W`` bits, its carry chain split at ``W - 1`` with a registered carry; ``A =
+      V >> p`` is shifted out after the loop. With ``primitives="ecp5"`` the loop's adders
+      are chains of CCU2C cells whose LUT4s hold the select (docs/arithmetic.md).
 
     Saturation is detected from the ``A`` register, out of the loop: a flag and a side
     remember an excursion of an earlier ``A`` of the group, and ``o.sum`` is ``A`` or the bound
@@ -156,7 +165,8 @@ class MXIntAccumulator(wiring.Component):
     inputs stall while an unaccepted result is held. ``valid`` never depends on ``ready``.
 
     ``"stall"`` has data-dependent input back-pressure: units that run several accumulators
-    in lockstep from one handshake (:class:`hw.linear.MXIntLinear`) need ``"loop"``.
+    in lockstep from one handshake (:class:`hw.linear.MXIntLinear`) need ``"loop"``,
+    ``"interleave"`` or ``"lookahead"``.
 
     Parameters
     ----------
@@ -180,6 +190,9 @@ class MXIntAccumulator(wiring.Component):
         ``"stall"`` (default), ``"loop"`` or ``"interleave"``: where ``A`` is shifted when an
         input raises the running maximum, and with ``"interleave"`` two partial sums (see
         above).
+    primitives : str
+        ``"generic"`` (default), or ``"ecp5"`` with ``align="lookahead"``: its loop built
+        of Lattice ECP5 CCU2C cells.
 
     Members
     -------
@@ -997,9 +1010,11 @@ ACC_WIDTH_HELP = ("accumulator width in bits (default: input width + guard bits 
                   "most 62)")
 ALIGN_HELP = ("where the accumulator is shifted when an input raises the running maximum "
               "exponent: in the loop (one input per cycle), in two stall cycles before "
-              "the addition (the loop is one adder), or in the first of two loop cycles "
+              "the addition (the loop is one adder), in the first of two loop cycles "
               "shared by two interleaved partial sums (one input per cycle, the loop is "
-              "one shifter or one adder per cycle)")
+              "one shifter or one adder per cycle), or 'lookahead': deferred, the input "
+              "shifted left instead (one input per cycle, the loop one select and one "
+              "adder)")
 
 ACC_PRIMITIVES_HELP = ("'ecp5' builds the loop of align 'lookahead' from Lattice ECP5 CCU2C "
                        "cells, each half's LUT4 the select and the sum; 'generic' (default) "

@@ -229,6 +229,9 @@ class MXIntAccumulator(wiring.Component):
         })
 
     in_width = property(lambda self: self._in_width, doc="Width of the input ``sum``.")
+    cell_library = property(
+        lambda self: None if self.primitives == "generic" else self.primitives,
+        doc="Family whose Yosys ``cells_sim.v`` a simulator needs, or None.")
 
     @property
     def latency(self) -> int:

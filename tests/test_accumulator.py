@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from golden.accumulator import accumulate, accumulate_stream
 from hw.accumulator import MXIntAccumulator, select_add_halves
+from hw.generate import elaborate
 from sim.amaranth_bench import run_stream_sim
 from sim.run import simulate
 from sim.units import model_for
@@ -771,6 +772,16 @@ def test_ecp5_select_add_halves_add():
     assert _select_add_errors() == 0
     assert _select_add_errors(1 << 9) > 0
 
+
+def test_lookahead_ecp5_manifest_names_its_cells():
+    """``primitives="ecp5"`` instantiates CCU2C cells and says so in the manifest
+    (``cell_library``, which the Verilator bench reads to add Yosys's cell models);
+    ``"generic"`` instantiates none."""
+    p = {"a_bits": 4, "b_bits": 4, "exp_bits": 3, "block": 2, "align": "lookahead"}
+    cells = elaborate("accum", **p, primitives="ecp5")
+    plain = elaborate("accum", **p)
+    assert cells.manifest["cell_library"] == "ecp5" and "CCU2C" in cells.verilog
+    assert "cell_library" not in plain.manifest and "CCU2C" not in plain.verilog
 
 def test_amaranth_sim_catches_wrong_expectation():
     p = params(4, 4, 3, 2, 2, 12)

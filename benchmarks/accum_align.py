@@ -11,7 +11,9 @@ product of the same operands (the default heap), runs the density report's jobs 
 primitives; nextpnr ECP5 LUT-only, placed and routed at ``--freq`` with ``--seed``) and
 prints, per ``align``: the accumulator's LUTs, flip-flops and ECP5 Fmax, and the chain's
 (dot product plus accumulator: LUTs and FFs per MAC summed, Fmax the lower of the two), as
-``python -m flows.density`` counts them. Results go through the density report's cache.
+``python -m flows.density`` counts them; and ECP5 alone for ``align="lookahead"`` with
+``primitives="ecp5"`` (its loop of CCU2C cells, which xc7 does not have). Results go
+through the density report's cache.
 Goals (issue 17): one input per cycle whatever the data; the chain at 250 MHz or more on
 ECP5, at most 58.9 LUTs per MAC on xc7 with the primitives (68.1 generic), at most 45 FFs
 per MAC.
@@ -46,6 +48,9 @@ def measure(*, bits: int, block: int, freq: float, seed: int, jobs: int,
            "primitives": elaborate_unit(cache, "dot", {**params, "primitives": "xc7"}, digest)}
     accs = {align: elaborate_unit(cache, "accum", {**params, "align": align}, digest)
             for align in ALIGNS}
+    # The lookahead loop of ECP5 CCU2C cells: ECP5 only (xc7 has no such cell).
+    ecp5_only = {"lookahead+ecp5": elaborate_unit(
+        cache, "accum", {**params, "align": "lookahead", "primitives": "ecp5"}, digest)}
 
     def synth(unit):
         return Job(unit, "xc7", "lut", False, 0.0, 0)
@@ -56,6 +61,7 @@ def measure(*, bits: int, block: int, freq: float, seed: int, jobs: int,
     todo = [synth(dot["generic"]), synth(dot["primitives"]), pnr(dot["generic"])]
     for unit in accs.values():
         todo += [synth(unit), pnr(unit)]
+    todo += [pnr(unit) for unit in ecp5_only.values()]
     results = run_jobs(todo, cache, workers=jobs)
     d_gen, d_prim = results[synth(dot["generic"])], results[synth(dot["primitives"])]
     d_mhz = results[pnr(dot["generic"])]["pnr"]["fmax"]
@@ -75,6 +81,11 @@ def measure(*, bits: int, block: int, freq: float, seed: int, jobs: int,
             "chain_ffs_per_mac": (d_gen["ffs"] + a["ffs"]) / block,
             "chain_mhz": min(mhz, d_mhz),
         }
+    for name, unit in ecp5_only.items():
+        p = results[pnr(unit)]
+        out["accum"][name] = {"module": unit.name, "ecp5_lut4": p["luts"],
+                              "ecp5_mhz": p["pnr"]["fmax"],
+                              "chain_mhz": min(p["pnr"]["fmax"], d_mhz)}
     return out
 
 
@@ -87,6 +98,10 @@ def render(r: dict) -> str:
              "(primitives / generic) | chain FFs/MAC | chain MHz |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for align, a in r["accum"].items():
+        if "xc7_luts" not in a:   # ECP5 cells: no xc7 figures
+            lines.append(f"| {align} | - | - | - | {a['ecp5_lut4']} | {a['ecp5_mhz']:.1f} | - | "
+                         f"- | {a['chain_mhz']:.1f} |")
+            continue
         lines.append(f"| {align} | {a['xc7_luts']} | {a['xc7_ffs']} | {a['xc7_carry']} | "
                      f"{a['ecp5_lut4']} | {a['ecp5_mhz']:.1f} | "
                      f"{a['chain_luts_per_mac_primitives']:.1f} / "

@@ -218,6 +218,16 @@ MUTANTS = (
            "excursion.eq(acc[w] ^ acc[w - 1])", "excursion.eq(acc[w] ^ acc[w - 2])",
            "interleave", ("tests/test_accumulator.py",),
            "align=interleave: a partial sum's overflow detected one bit too low"),
+    Mutant("accum-lookahead-drain-carry", "hw/accumulator.py",
+           "lo_src + y_5[:s_fix] + (carry & drain_5 & ~first_5)", "lo_src + y_5[:s_fix]",
+           "lookahead", ("tests/test_accumulator.py",),
+           "align=lookahead: a drain drops the carry pending between the loop's two adders"),
+    Mutant("accum-lookahead-ecp5-clear", "hw/accumulator.py",
+           "with m.If(add & last_5):\n                m.d.sync += [lo.eq(0), carry.eq(0), "
+           "hi.eq(0)]\n            with m.Elif(add):", "with m.If(add):",
+           "lookahead", ("tests/test_accumulator.py",),
+           "align=lookahead, primitives=ecp5: a group's first input adds to the last group's "
+           "sum"),
 )
 
 

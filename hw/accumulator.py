@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import C, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -19,6 +19,7 @@ from golden.accumulator import (
     resolve_acc_width,
 )
 
+from .bitheap import PRIMITIVES, _ccu2c_chain
 from .params import (
     a_bits_param,
     b_bits_param,
@@ -37,8 +38,9 @@ __all__ = ["ALIGNS", "UNIT", "AccumParams", "MXIntAccumulator", "default_acc_wid
 LATENCY = 3
 #: Where ``A`` is shifted when an input raises the running maximum: ``"loop"``, in the
 #: accumulation loop; ``"stall"``, in stall cycles before the addition; ``"interleave"``, in
-#: the first of two loop cycles shared by two interleaved partial sums.
-ALIGNS = ("loop", "stall", "interleave")
+#: the first of two loop cycles shared by two interleaved partial sums; ``"lookahead"``,
+#: deferred: the input is shifted left instead, and ``A`` only ever by one fixed amount.
+ALIGNS = ("loop", "stall", "interleave", "lookahead")
 DEFAULT_ALIGN = "stall"
 #: ``align="stall"``: low bits of the shift of ``A`` done by the second stall cycle (0 to
 #: 7); the first shifts by the rest, a multiple of 8.
@@ -52,6 +54,13 @@ INTERLEAVE_LOW_SHIFT_BITS = 4
 #: ``align="interleave"``: register stages from ``i`` to ``o`` (exponents, alignment, the
 #: two stages of the loop, and the combination: operands, shift, addition).
 INTERLEAVE_LATENCY = 7
+#: ``align="lookahead"``: register stages from ``i`` to ``o`` (exponents, alignment, the
+#: pending shift, two stages of the input's left shift, the loop, the carry resolved, two
+#: stages of the output's right shift).
+LOOKAHEAD_LATENCY = 9
+#: ``align="lookahead"``: low bits of the input's left shift (and of the output's right
+#: shift) done in their first stage; the second does the rest, a multiple of ``2**3``.
+LOOKAHEAD_FINE_BITS = 3
 
 
 def accum_input_layout(*, in_width: int, exp_bits: int) -> data.StructLayout:
@@ -134,6 +143,15 @@ class MXIntAccumulator(wiring.Component):
       ``A = (S >> (acc_shift - acc_shift mod 16)) + x_aligned``, each partial sum moving
       every other input; three more stages combine the two sums. Throughput: one input per
       cycle whatever the data; :attr:`latency` 7.
+    * ``"lookahead"``: the one-sum arithmetic above, one input per cycle whatever the data,
+      :attr:`latency` 9. With ``T = x >> (E_max - E)`` and ``d`` the rise of ``E_max``,
+      ``A = floor(V / 2**p)`` for a wider ``V`` and a pending shift ``p`` kept by the
+      narrow pipeline: each input adds ``T << p`` (shifted LEFT before the loop), ``p``
+      grows by ``min(d, W - 1)`` and ``V`` is only ever shifted right by the fixed
+      ``W - 1`` (when ``p + d >= W - 1``), a 2-to-1 select in front of the adder; ``V``
+      has ``2W`` bits, its carry chain split at ``W - 1`` with a registered carry; ``A =
+      V >> p`` is shifted out after the loop. With ``primitives="ecp5"`` the loop's adders
+      are chains of CCU2C cells whose LUT4s hold the select (docs/arithmetic.md).
 
     Saturation is detected from the ``A`` register, out of the loop: a flag and a side
     remember an excursion of an earlier ``A`` of the group, and ``o.sum`` is ``A`` or the bound
@@ -147,7 +165,8 @@ class MXIntAccumulator(wiring.Component):
     inputs stall while an unaccepted result is held. ``valid`` never depends on ``ready``.
 
     ``"stall"`` has data-dependent input back-pressure: units that run several accumulators
-    in lockstep from one handshake (:class:`hw.linear.MXIntLinear`) need ``"loop"``.
+    in lockstep from one handshake (:class:`hw.linear.MXIntLinear`) need ``"loop"``,
+    ``"interleave"`` or ``"lookahead"``.
 
     Parameters
     ----------
@@ -171,6 +190,9 @@ class MXIntAccumulator(wiring.Component):
         ``"stall"`` (default), ``"loop"`` or ``"interleave"``: where ``A`` is shifted when an
         input raises the running maximum, and with ``"interleave"`` two partial sums (see
         above).
+    primitives : str
+        ``"generic"`` (default), or ``"ecp5"`` with ``align="lookahead"``: its loop built
+        of Lattice ECP5 CCU2C cells.
 
     Members
     -------
@@ -188,11 +210,17 @@ class MXIntAccumulator(wiring.Component):
     def __init__(self, *, a_element: str = "int", b_element: str = "int",
                  a_bits: int | None = None, b_bits: int | None = None, exp_bits: int = 8,
                  block: int, guard_bits: int = DEFAULT_GUARD_BITS,
-                 acc_width: int | None = None, align: str = DEFAULT_ALIGN) -> None:
+                 acc_width: int | None = None, align: str = DEFAULT_ALIGN,
+                 primitives: str = "generic") -> None:
         self.params = AccumParams(a_element=a_element, b_element=b_element, a_bits=a_bits,
                                   b_bits=b_bits, exp_bits=exp_bits, block=block,
-                                  guard_bits=guard_bits, acc_width=acc_width, align=align)
+                                  guard_bits=guard_bits, acc_width=acc_width, align=align,
+                                  primitives=primitives)
         self._in_width = accum_in_width(**operands(self.params))
+        #: Simulate the CCU2C cells of ``primitives="ecp5"`` by their definition (a model
+        #: of each cell's LUT4 and carry in plain logic), for the Amaranth simulator, which
+        #: cannot run an instance; the generated Verilog always instantiates them.
+        self.cell_models = False
         super().__init__({
             "i": In(stream.Signature(accum_input_layout(in_width=self._in_width,
                                                         exp_bits=exp_bits))),
@@ -201,17 +229,22 @@ class MXIntAccumulator(wiring.Component):
         })
 
     in_width = property(lambda self: self._in_width, doc="Width of the input ``sum``.")
+    cell_library = property(
+        lambda self: None if self.primitives == "generic" else self.primitives,
+        doc="Family whose Yosys ``cells_sim.v`` a simulator needs, or None.")
 
     @property
     def latency(self) -> int:
         """Cycles from the transfer of a ``last`` input to its result being valid: 3 (when
         that input does not raise the running maximum, see :meth:`stall_cycles`), 7 with
-        ``align="interleave"``."""
-        return INTERLEAVE_LATENCY if self.align == "interleave" else LATENCY
+        ``align="interleave"``, 9 with ``"lookahead"``."""
+        return {"interleave": INTERLEAVE_LATENCY,
+                "lookahead": LOOKAHEAD_LATENCY}.get(self.align, LATENCY)
 
     def stall_cycles(self, rise: int) -> int:
         """Cycles an input that raises the running maximum by ``rise`` (not the first of its
-        group) costs beyond its own: 0 for ``align="loop"`` and ``"interleave"``; for
+        group) costs beyond its own: 0 for ``align="loop"``, ``"interleave"`` and
+        ``"lookahead"``; for
         ``"stall"``, 2 (1 when ``W <= 8``), whatever the size of the rise."""
         if self.align != "stall" or rise <= 0:
             return 0
@@ -220,6 +253,8 @@ class MXIntAccumulator(wiring.Component):
     def elaborate(self, platform) -> Module:
         if self.align == "interleave":
             return self._elaborate_interleave()
+        if self.align == "lookahead":
+            return self._elaborate_lookahead()
         m = Module()
         w, g = self.acc_width, self.guard_bits
         ew = self.exp_bits + 1
@@ -532,6 +567,214 @@ class MXIntAccumulator(wiring.Component):
             ]
         return m
 
+    def _elaborate_lookahead(self) -> Module:
+        m = Module()
+        w, g = self.acc_width, self.guard_bits
+        ew = self.exp_bits + 1
+        # The arithmetic (golden.accumulator, one sum): with T_i = x_i >> (M_i - E_i) and
+        # d_i = M_i - M_(i-1), A_i = (A_(i-1) >> d_i) + T_i; since floor((floor(y) + n) / m)
+        # = floor((y + n) / m) for integers n, m > 0, A_i = floor(V_i / 2**p_i) for ANY
+        # p_i >= 0 and V_i = floor(V_(i-1) / 2**s_i) + (T_i << p_i), p_i = p_(i-1) + d_i -
+        # s_i >= 0. So the loop adds the input pre-shifted LEFT by the pending shift p, and
+        # shifts right only by s = 0 or the fixed S = W - 1 (a 2-to-1 multiplexer in front
+        # of the adder), on a schedule of the narrow pipeline: s = S when p + d >= S.
+        # While A_(i-1) is in the W-bit range, A >> d is its sign for every d >= W - 1, so
+        # d is clamped at W - 1, and p stays in 0 .. P = W - 2. V has W + 1 + P bits (A
+        # with its excursion bit, the pending bits below it) plus one guard bit: 2W.
+        s_fix = w - 1
+        p_max = s_fix - 1
+        pbits = max(1, p_max.bit_length())
+        fb = min(LOOKAHEAD_FINE_BITS, pbits)
+        vw = 2 * w
+        hw_ = vw - s_fix          # the high part: W + 1 bits
+
+        # Whole-pipeline stall on the output only: no stall of its own.
+        advance = Signal()
+        fire = Signal()
+        m.d.comb += [
+            advance.eq(~(self.o.valid & ~self.o.ready)),
+            self.i.ready.eq(advance),
+            fire.eq(self.i.valid & (~self.o.valid | self.o.ready)),
+        ]
+        register = _register(m, advance)
+
+        # Stages 1 and 2 as with one sum: the running maximum, T = x >> (E_max - E) and
+        # d = E - E_max (saturated at all ones when E > E_max, else 0).
+        p = self.i.payload
+        e_max = Signal(unsigned(ew))
+        nan = Signal()
+        first = Signal(init=1)
+        rise, fall, up, down = _compare_exponent(m, p.exponent, e_max, first)
+        with m.If(fire):
+            m.d.sync += [
+                e_max.eq(Mux(up | first, p.exponent, e_max)),
+                nan.eq((nan & ~first) | p.nan),
+                first.eq(p.last),
+            ]
+        shifts = _shift_amounts(m, register, p, e_max, rise, fall, up, down, w=w, g=g,
+                                wide_in_stage_1=False)
+        first_1 = register(first, "first_s1")
+        emax_1 = register(Mux(up | first, p.exponent, e_max), "emax_s1")
+        nan_1 = register((nan & ~first) | p.nan, "nan_s1")
+        valid_1 = register(fire, "valid_s1")
+        last_1 = register(p.last, "last_s1")
+        x_2, _ = _align(m, register, shifts, g=g)
+        # d clamped at S, and d - S, registered for stage 3's recurrence.
+        rise_1 = Signal(unsigned(len(shifts.rise)))
+        m.d.comb += rise_1.eq(Mux(shifts.up, shifts.rise | Mux(shifts.rise_wide, -1, 0), 0))
+        d_2 = register(Mux(rise_1 >= s_fix, s_fix, rise_1), "rise_clamped_s2",
+                       unsigned(pbits + 1))
+        dm_2 = register(Mux(rise_1 >= s_fix, 0, rise_1 - s_fix), "rise_minus_s2",
+                        signed(pbits + 2))
+        first_2 = register(first_1, "first_s2")
+        emax_2 = register(emax_1, "emax_s2")
+        nan_2 = register(nan_1, "nan_s2")
+        valid_2 = register(valid_1, "valid_s2")
+        last_2 = register(last_1, "last_s2")
+
+        # Stage 3, the pending shift: a recurrence of pbits bits, moved by valid inputs
+        # only; p + d and p + d - S side by side, the sign of the second chooses (one short
+        # carry chain and a multiplexer). A group's first input opens at p = 0 (A = x).
+        pending = Signal(unsigned(pbits), name="pending_s3")
+        total = Signal(unsigned(pbits + 1))
+        total_m = Signal(signed(pbits + 2))
+        drain = Signal()
+        m.d.comb += [
+            total.eq(pending + d_2),
+            total_m.eq(pending + dm_2),
+            drain.eq(~first_2 & ~total_m[-1]),
+        ]
+        with m.If(advance & valid_2):
+            m.d.sync += pending.eq(Mux(first_2, 0, Mux(drain, total_m, total)))
+        drain_3 = register(drain, "drain_s3")
+        x_3 = register(x_2, "x_aligned_s3")
+        first_3 = register(first_2, "first_s3")
+        emax_3 = register(emax_2, "emax_s3")
+        nan_3 = register(nan_2, "nan_s3")
+        valid_3 = register(valid_2, "valid_s3")
+        last_3 = register(last_2, "last_s3")
+
+        # Stages 4 and 5: Y = T << p, by p mod 2**fb, then by the rest (each a multiplexer
+        # per bit); Y's bits below p are 0, so the loop never changes bits below p.
+        u_4 = register(_mux_shift_left(x_3, list(pending[:fb]), 1, len(x_3) + (1 << fb) - 1),
+                       "y_fine_s4")
+        coarse_4 = register(pending[fb:], "pending_high_s4") if pbits > fb else None
+        pend_4 = register(pending, "pending_s4")
+        drain_4 = register(drain_3, "drain_s4")
+        first_4 = register(first_3, "first_s4")
+        emax_4 = register(emax_3, "emax_s4")
+        nan_4 = register(nan_3, "nan_s4")
+        valid_4 = register(valid_3, "valid_s4")
+        last_4 = register(last_3, "last_s4")
+        y_5 = register(_mux_shift_left(u_4, list(coarse_4) if coarse_4 is not None else [],
+                                       1 << fb, vw), "y_s5")
+        pend_5 = register(pend_4, "pending_s5")
+        drain_5 = register(drain_4, "drain_s5")
+        keep_5 = register(~drain_4, "keep_s5") if self.primitives == "ecp5" else None
+        first_5 = register(first_4, "first_s5")
+        emax_5 = register(emax_4, "emax_s5")
+        nan_5 = register(nan_4, "nan_s5")
+        valid_5 = register(valid_4, "valid_s5")
+        last_5 = register(last_4, "last_s5")
+
+        # Stage 6, the loop. V = L + 2**S * (H + c): L the low S bits, H the high W + 1
+        # (signed), c the carry out of L's adder, registered (the chain is split at S).
+        # Without a drain: L' + 2**S c' = L + Y_lo, H' = H + Y_hi + c. With a drain (V >> S
+        # = H + c, exact as L < 2**S, and H = H[:S] + 2**S (H >> S)): L' + 2**S c' = H[:S]
+        # + Y_lo + c, H' = (H >> S) + Y_hi. Each bit of either adder is a select of two
+        # register bits in front of its carry chain.
+        lo = Signal(unsigned(s_fix), name="acc_low")
+        hi = Signal(signed(hw_), name="acc_high")
+        carry = Signal(name="acc_carry")
+        hi_drained = hi >> s_fix
+        add = Signal()
+        m.d.comb += add.eq(advance & valid_5)
+        if self.primitives == "ecp5":
+            # One CCU2C half per bit: its LUT4 is y_k ^ (keep ? kept bit : drained bit), its
+            # generate y_k; a first half injects the carry (c & drain, or c & keep). A group's
+            # first input must read 0, which no LUT4 input is left for: instead the group's
+            # last input clears L, H and c (a synchronous reset) while its sum is captured
+            # for the output, whose path starts from the capture.
+            lo_sum = Cat(*_ccu2c_select_add(
+                m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_5, (carry, drain_5),
+                carry_out=True, name="acc_low_add", model=self.cell_models))
+            hi_sum = Cat(*_ccu2c_select_add(
+                m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_5,
+                (carry, keep_5), carry_out=False, name="acc_high_add", model=self.cell_models))
+            with m.If(add & last_5):
+                m.d.sync += [lo.eq(0), carry.eq(0), hi.eq(0)]
+            with m.Elif(add):
+                m.d.sync += [lo.eq(lo_sum[:s_fix]), carry.eq(lo_sum[s_fix]), hi.eq(hi_sum)]
+            lo_6 = register(lo_sum[:s_fix], "acc_low_out", enable=add)
+            carry_6 = register(lo_sum[s_fix], "acc_carry_out", enable=add)
+            hi_6 = register(hi_sum, "acc_high_out", signed(hw_), enable=add)
+        else:
+            # A group's first input reads 0: a third input of each select.
+            lo_src = Signal(unsigned(s_fix))
+            hi_src = Signal(signed(hw_))
+            m.d.comb += [
+                lo_src.eq(Mux(first_5, 0, Mux(drain_5, hi[:s_fix], lo))),
+                hi_src.eq(Mux(first_5, 0, Mux(drain_5, hi_drained, hi))),
+            ]
+            lo_sum = Signal(unsigned(s_fix + 1))
+            m.d.comb += lo_sum.eq(lo_src + y_5[:s_fix] + (carry & drain_5 & ~first_5))
+            with m.If(add):
+                m.d.sync += [
+                    lo.eq(lo_sum[:s_fix]),
+                    carry.eq(lo_sum[s_fix]),
+                    hi.eq(hi_src + y_5[s_fix:].as_signed() + (carry & ~drain_5 & ~first_5)),
+                ]
+            lo_6, carry_6, hi_6 = lo, carry, hi
+        pend_6 = register(pend_5, "pending_s6")
+        first_6 = register(first_5, "first_s6")
+        emax_6 = register(emax_5, "emax_s6")
+        nan_6 = register(nan_5, "nan_s6")
+        valid_6 = register(valid_5, "valid_s6")
+        last_6 = register(last_5, "last_s6")
+
+        # Stage 7: the carry resolved (H + c, in W + 1 bits while A_i is in range or has
+        # just left it); stages 8 and 9: A = V >> p, W + 1 bits, coarse then fine.
+        hres_7 = register(hi_6 + carry_6, "acc_high_resolved", signed(hw_))
+        lo_7 = register(lo_6, "acc_low_s7")
+        pend_7 = register(pend_6, "pending_s7")
+        first_7 = register(first_6, "first_s7")
+        emax_7 = register(emax_6, "emax_s7")
+        nan_7 = register(nan_6, "nan_s7")
+        valid_7 = register(valid_6, "valid_s7")
+        last_7 = register(last_6, "last_s7")
+        value = Cat(lo_7, hres_7).as_signed()
+        keep = w + (1 << fb)
+        if pbits > fb:
+            value = mux_shift(value, list(pend_7[fb:]), 1 << fb)
+        v_8 = register(value[:keep], "acc_coarse_s8", signed(keep))
+        fine_8 = register(pend_7[:fb], "pending_low_s8")
+        first_8 = register(first_7, "first_s8")
+        emax_8 = register(emax_7, "emax_s8")
+        nan_8 = register(nan_7, "nan_s8")
+        valid_8 = register(valid_7, "valid_s8")
+        last_8 = register(last_7, "last_s8")
+
+        # Stage 9: A (W + 1 bits, exact while in range or at its first excursion) and the
+        # sticky saturation, as with one sum.
+        acc = Signal(signed(w + 1))
+        acc_out = _out_of_range(m, acc, "acc_out")
+        hit = Signal()
+        high = Signal()
+        with m.If(advance & valid_8):
+            m.d.sync += [
+                acc.eq(mux_shift(v_8, list(fine_8))[:w + 1]),
+                hit.eq(~first_8 & (hit | acc_out)),
+                high.eq(Mux(hit, high, ~acc[w])),
+            ]
+        _saturated_output(m, self.o.payload.sum, acc, acc_out, hit, high, name="clamp_high")
+        with m.If(advance):
+            m.d.sync += [
+                self.o.valid.eq(valid_8 & last_8),
+                self.o.payload.exponent.eq(emax_8),
+                self.o.payload.nan.eq(nan_8),
+            ]
+        return m
+
 
 def partial_sums(align: str) -> int:
     """The partial sums of :func:`golden.accumulator.accumulate` that ``align`` computes: 2
@@ -553,6 +796,73 @@ def mux_shift(value, select: list, stride: int = 1):
             level = [Mux(sel, level[k + 1], level[k]) for k in range(0, len(level), 2)]
         out.append(level[0])
     return Cat(*out).as_signed()
+
+
+def _mux_shift_left(value, select: list, stride: int, width: int):
+    """``value << (stride * Cat(*select))`` in ``width`` bits (``value`` sign-extended, zeros
+    shifted in), built as :func:`mux_shift`: one small multiplexer per output bit."""
+    n = 1 << len(select)
+    top = len(value) - 1
+    out = []
+    for i in range(width):
+        level = []
+        for k in range(n):
+            j = i - stride * k
+            level.append(C(0, 1) if j < 0 else value[min(j, top)])
+        for sel in select:
+            level = [Mux(sel, level[k + 1], level[k]) for k in range(0, len(level), 2)]
+        out.append(level[0])
+    return Cat(*out).as_signed()
+
+
+#: ``P = A ^ (D ? B : C)``: the LUT4 of a CCU2C half that adds ``y`` (``A``) to a select of
+#: ``B`` (``D`` high) or ``C``. Its generate, the entries with ``C = D = 0`` read as a LUT2 of
+#: ``A, B`` (see :mod:`hw.bitheap`), is ``A``: right whenever ``P = 0`` (then the addends
+#: are equal).
+_SELECT_ADD_INIT = 0x665A
+#: A CCU2C half whose ``P`` is 0 (``C`` tied high) and generate ``A & B``: it injects
+#: ``A & B`` as the carry into the next half.
+_CARRY_IN_INIT = 0x0008
+
+
+def _ccu2c_select_add(m: Module, bits: list[tuple], keep, carry_in: tuple, *,
+                      carry_out: bool, name: str, model: bool = False) -> list[Value]:
+    """``sum_k 2**k (y_k + (keep ? b_k : c_k)) + (u & v)`` for ``bits`` ``(y_k, b_k, c_k)``,
+    low first, and ``carry_in = (u, v)``, as one chain of Lattice ECP5 CCU2C cells, one half
+    per bit (its LUT4 is the select and the sum's XOR), a first half that injects the carry
+    and, with ``carry_out``, a last half whose sum is the carry out. Returns the sum
+    bits. With ``model`` the cells are plain logic from their definition (:func:`ccu2c_model`)
+    instead of instances."""
+    halves = select_add_halves(bits, keep, carry_in, carry_out=carry_out)
+    bits_out = ccu2c_model(halves) if model else _ccu2c_chain(m, halves, name)
+    return bits_out[1:len(halves)]
+
+
+def select_add_halves(bits: list[tuple], keep, carry_in: tuple, *, carry_out: bool
+                      ) -> list[tuple[int, tuple]]:
+    """The ``(INIT, (A, B, C, D))`` halves of :func:`_ccu2c_select_add`'s chain."""
+    one = Const(1, 1)
+    zero = Const(0, 1)
+    halves = [(_CARRY_IN_INIT, (carry_in[0], carry_in[1], one, zero))]
+    halves += [(_SELECT_ADD_INIT, (y, b, c, keep)) for y, b, c in bits]
+    if carry_out:
+        halves.append((0, (zero,) * 4))
+    return halves
+
+
+def ccu2c_model(halves: list[tuple[int, tuple]]) -> list[Value]:
+    """The sum bits of a chain of CCU2C halves, carry in 0, as plain logic from the cell's
+    definition (see :mod:`hw.bitheap`): half ``h`` gives ``S = P ^ ci`` and carries ``P ?
+    ci : G``, ``P = INIT[D C B A]``, ``G = INIT[B A]``."""
+    carry: Value = C(0, 1)
+    out = []
+    for init, (a, b, c, d) in halves:
+        index = Cat(a, b, c, d)
+        p = Const(init, 16).bit_select(index, 1)
+        g = Const(init, 16).bit_select(Cat(a, b), 1)
+        out.append(p ^ carry)
+        carry = Mux(p, carry, g)
+    return out
 
 
 # What the one-sum (`elaborate`) and two-sum (`_elaborate_interleave`) pipelines share:
@@ -703,9 +1013,15 @@ ACC_WIDTH_HELP = ("accumulator width in bits (default: input width + guard bits 
                   "most 62)")
 ALIGN_HELP = ("where the accumulator is shifted when an input raises the running maximum "
               "exponent: in the loop (one input per cycle), in two stall cycles before "
-              "the addition (the loop is one adder), or in the first of two loop cycles "
+              "the addition (the loop is one adder), in the first of two loop cycles "
               "shared by two interleaved partial sums (one input per cycle, the loop is "
-              "one shifter or one adder per cycle)")
+              "one shifter or one adder per cycle), or 'lookahead': deferred, the input "
+              "shifted left instead (one input per cycle, the loop one select and one "
+              "adder)")
+
+ACC_PRIMITIVES_HELP = ("'ecp5' builds the loop of align 'lookahead' from Lattice ECP5 CCU2C "
+                       "cells, each half's LUT4 the select and the sum; 'generic' (default) "
+                       "leaves the mapping to the synthesis tool")
 
 
 def operands(p: Params, a: str = "a", b: str = "b") -> dict:
@@ -751,16 +1067,24 @@ class AccumParams(Params):
     guard_bits: int = guard_bits_param(DEFAULT_GUARD_BITS)
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP)
     align: str = param(DEFAULT_ALIGN, choices=ALIGNS, help=ALIGN_HELP)
+    primitives: str = param("generic", choices=PRIMITIVES, help=ACC_PRIMITIVES_HELP,
+                            implicit=True)
 
     def resolve(self) -> None:
         check_element_scale(self, "a", "b")
         check_acc_fields(self)
+        if self.primitives != "generic" and (self.primitives, self.align) != \
+                ("ecp5", "lookahead"):
+            raise ValueError(f"primitives {self.primitives!r} with align {self.align!r}: the "
+                             f"accumulator takes only 'generic', or 'ecp5' with align "
+                             f"'lookahead' (its loop's CCU2C cells)")
 
     @property
     def name(self) -> str:
         return (f"{operands_name('accum', self)}_k{self.block}_g{self.guard_bits}"
                 f"_acc{self.acc_width}"
-                + ("" if self.align == DEFAULT_ALIGN else f"_{self.align}"))
+                + ("" if self.align == DEFAULT_ALIGN else f"_{self.align}")
+                + ("" if self.primitives == "generic" else f"_{self.primitives}"))
 
 
 expose(MXIntAccumulator, AccumParams)

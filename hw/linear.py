@@ -113,8 +113,8 @@ class MXIntLinear(wiring.Component):
     overflow to ``±inf``, ``+0.0`` for a zero sum, ``0x7FC00000`` for NaN), exactly
     :func:`golden.linear.linear_fp32`; this adds the converter's latency, 6 cycles.
 
-    Throughput: with ``align="interleave"`` (or ``"loop"``), one activation block
-    (``P * k`` multiply-accumulates) per cycle whatever the data: every lane takes one
+    Throughput: with ``align="interleave"``, ``"lookahead"`` (or ``"loop"``), one activation
+    block (``P * k`` multiply-accumulates) per cycle whatever the data: every lane takes one
     block per cycle and never stalls on its own (``interleave`` sums each lane's blocks
     into two interleaved partial sums, :func:`golden.accumulator.accumulate` with
     ``partial_sums=2``). With ``align="stall"`` (the default) a lane stalls 2 cycles on
@@ -150,9 +150,10 @@ class MXIntLinear(wiring.Component):
     acc_width : int or None
         Of the accumulators (default as :class:`~hw.accumulator.MXIntAccumulator`).
     align : str
-        Of the accumulators: ``"stall"`` (default), ``"loop"`` or ``"interleave"``
-        (:class:`~hw.accumulator.MXIntAccumulator`); ``"interleave"`` changes the results'
-        low bits as :func:`golden.linear.linear_blocks` with ``partial_sums=2`` states.
+        Of the accumulators: ``"stall"`` (default), ``"loop"``, ``"interleave"`` or
+        ``"lookahead"`` (:class:`~hw.accumulator.MXIntAccumulator`); ``"interleave"``
+        changes the results' low bits as :func:`golden.linear.linear_blocks` with
+        ``partial_sums=2`` states.
     arch, levels_per_stage, primitives
         Of the dot products (as :class:`~hw.dot_product.MXIntDotProduct`; with
         ``primitives`` other than ``"generic"`` a simulator needs that family's cell models,

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from golden.accumulator import accumulate, accumulate_stream
-from hw.accumulator import MXIntAccumulator
+from hw.accumulator import MXIntAccumulator, select_add_halves
+from hw.generate import elaborate
 from sim.amaranth_bench import run_stream_sim
 from sim.run import simulate
 from sim.units import model_for
@@ -125,9 +126,15 @@ def run_group(items, guard, width, partial_sums=1):
     ({"acc_width": 23}, ValueError, r"acc_width must be from 24 to 62, not 23"),
     ({"acc_width": 63}, ValueError, r"acc_width must be from 24 to 62, not 63"),
     ({"acc_width": "32"}, TypeError, r"acc_width must be an integer, not '32'"),
+    ({"primitives": "ecp5"}, ValueError,
+     r"primitives 'ecp5' with align 'stall': the accumulator takes only 'generic', or "
+     r"'ecp5' with align 'lookahead'"),
+    ({"primitives": "xc7", "align": "lookahead"}, ValueError,
+     r"primitives 'xc7' with align 'lookahead': the accumulator takes only"),
     ({"align": "skid"}, ValueError,
-     r"align must be one of 'loop', 'stall', 'interleave', not 'skid'"),
-    ({"align": 1}, TypeError, r"align must be a str, one of 'loop', 'stall', 'interleave'; not 1"),
+     r"align must be one of 'loop', 'stall', 'interleave', 'lookahead', not 'skid'"),
+    ({"align": 1}, TypeError,
+     r"align must be a str, one of 'loop', 'stall', 'interleave', 'lookahead'; not 1"),
 ])
 def test_bad_parameters(kwargs, exc, match):
     # in_width of 6 x 6 bits over 16 elements is 16
@@ -520,12 +527,12 @@ def test_stimuli_cover_the_corners():
 # --- Amaranth simulator ----------------------------------------------------------------------
 
 
-ALIGNS = ["loop", "stall", "interleave"]
+ALIGNS = ["loop", "stall", "interleave", "lookahead"]
 
 
 #: Two seeds of the default, one of the others (which the throughput, formal and Verilator
 #: checks cover as well).
-SEEDS_ALIGNS = [(1, "loop"), (1, "stall"), (2, "stall"), (1, "interleave")]
+SEEDS_ALIGNS = [(1, "loop"), (1, "stall"), (2, "stall"), (1, "interleave"), (1, "lookahead")]
 
 
 @pytest.mark.parametrize(("seed", "align"), SEEDS_ALIGNS)
@@ -658,7 +665,8 @@ def test_amaranth_sim_rises_of_the_maximum(guard, width, exp_bits, align):
     dut = MXIntAccumulator(**p)
     stalls = sum(dut.stall_cycles(d) for d in rises(stim["i"]))
     patterns = [(0, 0), (0.3, 0.3), (0, 0.8), (0.6, 0)]
-    for seed, (idle, bp) in enumerate(patterns[:2] if align == "interleave" else patterns):
+    for seed, (idle, bp) in enumerate(patterns[:2] if align in ("interleave", "lookahead")
+                                      else patterns):
         r = run_stream_sim(MXIntAccumulator(**p), stim, want, seed=seed, idle=idle,
                            backpressure=bp)
         assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \
@@ -667,6 +675,113 @@ def test_amaranth_sim_rises_of_the_maximum(guard, width, exp_bits, align):
             assert len(stim["i"]) + stalls <= r["cycles"] <= \
                 len(stim["i"]) + stalls + 3 * dut.latency + 3
 
+
+@pytest.mark.parametrize("primitives", ["generic", "ecp5"])
+def test_amaranth_sim_lookahead_pending_shift(primitives):
+    """``align="lookahead"`` (with ``primitives="ecp5"``, its CCU2C cells simulated by their
+    definition, :func:`hw.accumulator.ccu2c_model`): rises of every size from 1 to past W
+    (the pending shift p walks all of 0 .. W - 2 and drains by W - 1 from every value),
+    on sums at the extremes of the input range (so that the low adder carries into the high
+    one, also in the cycle of a drain, which moves that carry), both saturation sides and
+    back-to-back groups; bit-exact against golden with and without idle inputs and
+    back-pressure."""
+    guard, width, exp_bits = 2, 12, 5
+    p = params(4, 4, exp_bits, 2, guard, width, "lookahead")   # in_width 9
+    top = (1 << (exp_bits + 1)) - 2
+    gen = torch.Generator().manual_seed(17)
+    extremes = [-256, 255, -255, 254, -1, 0, 1]
+    groups = []
+    for j in range(90):
+        n = int(torch.randint(1, 14, (), generator=gen))
+        e = int(torch.randint(0, 6, (), generator=gen))
+        items = []
+        for _ in range(n):
+            if bool(torch.rand((), generator=gen) < 0.5):
+                s = extremes[int(torch.randint(0, len(extremes), (), generator=gen))]
+            else:
+                s = int(torch.randint(-256, 256, (), generator=gen))
+            items.append((s, min(e, top), int(j % 23 == 0 and not items)))
+            # rises of 0 .. W + 2, falls now and then
+            step = int(torch.randint(-2, width + 3, (), generator=gen))
+            e = max(0, e + step)
+        groups.append(items)
+        if j % 15 == 0:   # saturation on either side, after or at a rise
+            groups += [[(255, 3, 0)] * 3 + [(255, 4 + j // 15, 0), (-256, 2, 0)],
+                       [(-256, 3, 0)] * 4 + [(-256, 5, 0), (255, 5, 0)]]
+    stim, want = checked_expectation(groups, p, guard, width)
+    outs = [o["sum"] for o in want["o"]]
+    assert (1 << (width - 1)) - 1 in outs and -(1 << (width - 1)) in outs
+    for seed, (idle, bp) in enumerate([(0, 0), (0.3, 0.4)]):
+        dut = MXIntAccumulator(**p, primitives=primitives)
+        dut.cell_models = True
+        r = run_stream_sim(dut, stim, want, seed=seed, idle=idle, backpressure=bp)
+        assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \
+            f"seed {seed}: {r['reports']}"
+
+
+@pytest.mark.parametrize(("a_bits", "b_bits", "exp_bits", "block", "guard", "acc_width"), [
+    (2, 2, 2, 1, 0, 4),
+    (6, 6, 8, 16, 8, None),
+])
+def test_amaranth_sim_lookahead_ecp5_matches_golden(a_bits, b_bits, exp_bits, block, guard,
+                                                    acc_width):
+    """``primitives="ecp5"``: the loop of CCU2C cells (simulated by their definition) and
+    its clear on each group's last input, bit-exact against golden under idle inputs and
+    back-pressure."""
+    p = params(a_bits, b_bits, exp_bits, block, guard, acc_width, "lookahead")
+    model = model_for({"top": "accum", "parameters": p})
+    stim = model.stimuli(torch.Generator().manual_seed(4), 120)
+    want = model.expected(stim)
+    dut = MXIntAccumulator(**p, primitives="ecp5")
+    dut.cell_models = True
+    r = run_stream_sim(dut, stim, want, seed=4)
+    assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), r["reports"]
+    assert r["checked"] == len(want["o"])
+
+
+def _select_add_errors(init_fault: int = 0) -> int:
+    """Cases of 3-bit ``y``, ``b``, ``c``, ``keep`` and the carry-in pair in which the halves
+    of :func:`hw.accumulator.select_add_halves` (INIT bit ``init_fault`` of the second
+    select half flipped, if nonzero), evaluated from the CCU2C's definition, miss
+    ``y + (keep ? b : c) + (u & v)`` (4 bits)."""
+    names = {"y": 3, "b": 3, "c": 3}
+    bits = [(("y", k), ("b", k), ("c", k)) for k in range(3)]
+    halves = select_add_halves(bits, "keep", ("u", "v"), carry_out=True)
+    if init_fault:
+        halves[2] = (halves[2][0] ^ init_fault, halves[2][1])
+    wrong = 0
+    for code in range(1 << 12):
+        val = {"y": code & 7, "b": code >> 3 & 7, "c": code >> 6 & 7}
+        env = {(n, k): val[n] >> k & 1 for n in names for k in range(3)}
+        env.update(keep=code >> 9 & 1, u=code >> 10 & 1, v=code >> 11 & 1)
+        got, carry = 0, 0
+        for j, (init, ins) in enumerate(halves):
+            a, b, c, d = (x.value if hasattr(x, "value") else env[x] for x in ins)
+            pp = init >> (d << 3 | c << 2 | b << 1 | a) & 1
+            g = init >> (b << 1 | a) & 1
+            got |= (pp ^ carry) << j
+            carry = carry if pp else g
+        want = val["y"] + (val["b"] if env["keep"] else val["c"]) + (env["u"] & env["v"])
+        wrong += (got >> 1) != want
+    return wrong
+
+
+def test_ecp5_select_add_halves_add():
+    """The CCU2C halves of the ``"lookahead"`` loop add, exhaustively over 3 bits; one
+    flipped INIT bit is caught."""
+    assert _select_add_errors() == 0
+    assert _select_add_errors(1 << 9) > 0
+
+
+def test_lookahead_ecp5_manifest_names_its_cells():
+    """``primitives="ecp5"`` instantiates CCU2C cells and says so in the manifest
+    (``cell_library``, which the Verilator bench reads to add Yosys's cell models);
+    ``"generic"`` instantiates none."""
+    p = {"a_bits": 4, "b_bits": 4, "exp_bits": 3, "block": 2, "align": "lookahead"}
+    cells = elaborate("accum", **p, primitives="ecp5")
+    plain = elaborate("accum", **p)
+    assert cells.manifest["cell_library"] == "ecp5" and "CCU2C" in cells.verilog
+    assert "cell_library" not in plain.manifest and "CCU2C" not in plain.verilog
 
 def test_amaranth_sim_catches_wrong_expectation():
     p = params(4, 4, 3, 2, 2, 12)

@@ -31,7 +31,7 @@ def params(x_bits, w_bits, exp_bits, block, k_len, rows, lanes, guard_bits=8, ac
     ({"block": "4"}, TypeError, r"block must be an integer, not '4'"),
     ({"output": "fp16"}, ValueError, r"output must be one of 'accum', 'fp32', not 'fp16'"),
     ({"align": "skid"}, ValueError,
-     r"align must be one of 'loop', 'stall', 'interleave', not 'skid'"),
+     r"align must be one of 'loop', 'stall', 'interleave', 'lookahead', not 'skid'"),
 ])
 def test_bad_parameters(kwargs, exc, match):
     with pytest.raises(exc, match=match):

@@ -80,6 +80,7 @@ CASES = [
                "acc_width": 4}),                                         # 1 stall cycle
     ("accum", {"a_bits": 6, "b_bits": 6, "exp_bits": 8, "block": 16}),
     ("accum", {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 4, "align": "interleave"}),
+    ("accum", {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 4, "align": "lookahead"}),
     ("linear", {"x_bits": 4, "w_bits": 4, "exp_bits": 8, "block": 4, "k_len": 12, "rows": 4,
                 "lanes": 2}),
     ("linear", {"x_bits": 4, "w_bits": 4, "exp_bits": 8, "block": 4, "k_len": 12, "rows": 4,
@@ -325,7 +326,7 @@ def test_throughput_under_backpressure(top, params, seed, idle):
 
 
 #: Units and parameters whose rate must not depend on the data: ``accum`` and every lane of
-#: ``linear`` with ``align="interleave"``.
+#: ``linear`` with ``align="interleave"`` or ``"lookahead"``.
 RISING_CASES = [
     ("accum", {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 4}),
     ("accum", {"a_bits": 6, "b_bits": 6, "exp_bits": 8, "block": 16}),
@@ -369,12 +370,12 @@ def rising_stimuli(top: str, params: dict, dut, model, n: int) -> tuple[dict, in
 @pytest.mark.parametrize(("top", "params"), [pytest.param(t, p, id=case_id((t, p)))
                                              for t, p in RISING_CASES])
 def test_one_block_per_cycle_while_the_maximum_rises(top, params):
-    """With ``align="interleave"``, inputs that raise the running maximum at every input but
-    a group's first (in every lane of ``linear``) still move at one per cycle: with the
-    inputs always valid and ``o.ready`` high, no cycle is lost and ``N`` inputs take exactly
-    ``N + latency`` cycles, payloads bit-exact. The same stimuli cost ``align="stall"`` its
-    stall cycles, which shows that they do raise the maximum."""
-    for align in ("interleave", "stall"):
+    """With ``align="interleave"`` or ``"lookahead"``, inputs that raise the running maximum
+    at every input but a group's first (in every lane of ``linear``) still move at one per
+    cycle: with the inputs always valid and ``o.ready`` high, no cycle is lost and ``N``
+    inputs take exactly ``N + latency`` cycles, payloads bit-exact. The same stimuli cost
+    ``align="stall"`` its stall cycles, which shows that they do raise the maximum."""
+    for align in ("interleave", "lookahead", "stall"):
         p = {**params, "align": align}
         dut = make_unit(top, p)
         model = model_for({"top": top, "parameters": p})
@@ -383,7 +384,7 @@ def test_one_block_per_cycle_while_the_maximum_rises(top, params):
         assert rising >= n // 2
         r = run_backpressure(dut, stim, model.expected(stim), ready=[])
         assert r.ok and r.checked > 0, (r.reports[:2], r.protocol_errors[:2])
-        if align == "interleave":
+        if align != "stall":
             assert extra_stalls(top, p, dut, stim) == 0
             assert (r.lost, r.cycles) == (0, cycle_bound(inputs=n, latency=dut.latency,
                                                           stalls=0))

@@ -128,6 +128,40 @@ def test_mxint_records_keep_their_parameters_and_names():
         "mx_dot_ae4m3_we2m1_k2_tree"
 
 
+def test_levels_per_stage_default_follows_the_formats():
+    """Not given, ``levels_per_stage`` is 1 for a heap of two E4M3 operands (its clock on
+    ECP5, hw.params.default_sum_levels) and 2 otherwise; the name carries it only when it
+    is not that default, so the default and the same value typed are one design; the
+    linear engine and the tile build their dot products with the same value."""
+    from hw.linear import LinearParams
+    from hw.tile import TileParams
+
+    def lps(**kw):
+        p = DotParams(**{"block": 32, **kw})
+        return p.levels_per_stage, p.name
+
+    assert lps(a_element="e4m3", b_element="e4m3") == (1, "mx_dot_ae4m3_we4m3_k32")
+    assert lps(a_element="e4m3", b_element="e4m3", levels_per_stage=1) == \
+        (1, "mx_dot_ae4m3_we4m3_k32")
+    assert lps(a_element="e4m3", b_element="e4m3", levels_per_stage=2) == \
+        (2, "mx_dot_ae4m3_we4m3_k32_l2")
+    assert lps(a_element="e4m3", b_element="e4m3", arch="tree") == \
+        (2, "mx_dot_ae4m3_we4m3_k32_tree")
+    assert lps(a_element="e4m3", b_element="e2m1") == (2, "mx_dot_ae4m3_we2m1_k32")
+    assert lps(a_element="e5m2", b_element="e4m3") == (2, "mx_dot_ae5m2_we4m3_k32")
+    assert lps(a_bits=6, b_bits=6) == (2, "mxint_dot_a6_w6_e8_k32")
+    assert lps(a_bits=6, b_bits=6, levels_per_stage=1) == (1, "mxint_dot_a6_w6_e8_k32_l1")
+    for record in (LinearParams, TileParams):
+        p = record(x_element="e4m3", w_element="e4m3", block=4, rows=4)
+        assert p.levels_per_stage == 1 and p.name.endswith("_g8")
+        assert record(x_element="e4m3", w_element="e4m3", block=4, rows=4,
+                      levels_per_stage=2).name.endswith("_g8_l2")
+    dut = MXIntDotProduct(a_element="e4m3", b_element="e4m3", block=4)
+    assert dut.levels_per_stage == 1 and dut.latency == dut.levels
+    assert MXIntDotProduct(a_element="e4m3", b_element="e4m3", block=4,
+                           levels_per_stage=2).latency == -(-dut.levels // 2)
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--aformat", "mxfp4", "--abits", "4"],
      "--abits makes no difference to --top dot with --aformat mxfp4 (it applies only to an "

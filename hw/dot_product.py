@@ -94,8 +94,9 @@ class MXIntDotProduct(wiring.Component):
         ``xilinx/cells_sim.v``; see :attr:`cell_library`).
     levels_per_stage : int or None
         Logic levels between pipeline registers, at least 1. None (default): 2, or 1 for
-        a heap of two E4M3 operands (:func:`hw.params.default_sum_levels`: at 2, its two
-        counter levels between registers keep it below 150 MHz on ECP5).
+        a heap of E4M3 x E4M3 or E5M2 x E4M3 operands
+        (:func:`hw.params.default_sum_levels`: at 2, their heaps' two counter levels
+        between registers keep them below 150 MHz on ECP5).
 
     Members
     -------

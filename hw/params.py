@@ -42,9 +42,9 @@ DEFAULT_LEVELS = 2
 #: registers by default. At 2 levels, E4M3 x E4M3 at k = 32 placed at 135.2 MHz on ECP5
 #: (``python -m benchmarks.placed``, seed 1; the critical path two counter levels of the
 #: heap), at 1 level at 170.6, 169.7 and ... MHz (seeds 1 to 3); docs/arithmetic.md.
-ONE_LEVEL_PAIRS = frozenset({("e4m3", "e4m3")})
-SUM_LEVELS_HELP = (LEVELS_HELP + "; default 2, or 1 for the heap of two E4M3 operands "
-                   "(which reaches 150 MHz on ECP5 only so)")
+ONE_LEVEL_PAIRS = frozenset({("e4m3", "e4m3"), ("e5m2", "e4m3")})
+SUM_LEVELS_HELP = (LEVELS_HELP + "; default 2, or 1 for the heap of E4M3 x E4M3 or E5M2 x "
+                   "E4M3 operands (which reaches 150 MHz on ECP5 only so)")
 
 
 def default_sum_levels(a_element: str, b_element: str, arch: str) -> int:

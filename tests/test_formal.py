@@ -356,6 +356,10 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
     # MXFP dot, E3M2 k1 (negation bits counted): the count's complement at column F dropped
     (lambda: elaborate("dot", a_element="e3m2", b_element="e3m2", block=1),
      r"(assign dot_n_c18_1 = )~ dot_n_c0_0;", r"\g<1>dot_n_c0_0;", {}),
+    # MXFP dot, E5M2 k1 (specials zeroed, signs counted): an infinity's or NaN's magnitude
+    # no longer zeroed before the sign (the kill mask of the first shifter stage dropped)
+    (lambda: elaborate("dot", a_element="e5m2", b_element="e2m1", block=1),
+     r"(assign \\\$\d+\s+= \\\$\d+)\s+& \{ (?:\\\$\d+ , ){5}\\\$\d+\s+\};", r"\1 ;", {}),
     # dequant: element 0's sign bit dropped
     (lambda: _dequant(), r"\{ sign0_r, ", "{ 1'h0, ", {}),
     # dequant of MXFP blocks: F = 255 is no longer infinite (the overflow edge moves up)
@@ -373,7 +377,7 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
     (lambda: _accum(align="interleave"), r"\$signed\(comb_high_s6\) \+ ",
      "$signed(comb_high_s6) - ", {"group": 2}),
 ], ids=["cast_tie", "mxfp_cast_tie", "mxfp_cast_rceil", "adder_shift_sign", "mxfp_dot_sign",
-         "mxfp_e3m2_dot_negate", "dequant_sign",
+         "mxfp_e3m2_dot_negate", "mxfp_e5m2_dot_zeroed", "dequant_sign",
          "dequant_mxfp_overflow",
      "dequant_accum_tie", "accum_shift_sign", "intmac_sub", "accum_interleave_sub"])
 def test_corrupt_unit_fails(tmp_path, make, pattern, replacement, options):

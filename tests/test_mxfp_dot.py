@@ -148,7 +148,9 @@ def test_levels_per_stage_default_follows_the_formats():
     assert lps(a_element="e4m3", b_element="e4m3", arch="tree") == \
         (2, "mx_dot_ae4m3_we4m3_k32_tree")
     assert lps(a_element="e4m3", b_element="e2m1") == (2, "mx_dot_ae4m3_we2m1_k32")
-    assert lps(a_element="e5m2", b_element="e4m3") == (2, "mx_dot_ae5m2_we4m3_k32")
+    assert lps(a_element="e5m2", b_element="e4m3") == (1, "mx_dot_ae5m2_we4m3_k32")
+    assert lps(a_element="e4m3", b_element="e5m2") == (1, "mx_dot_ae4m3_we5m2_k32")
+    assert lps(a_element="e5m2", b_element="e3m2") == (2, "mx_dot_ae5m2_we3m2_k32")
     assert lps(a_bits=6, b_bits=6) == (2, "mxint_dot_a6_w6_e8_k32")
     assert lps(a_bits=6, b_bits=6, levels_per_stage=1) == (1, "mxint_dot_a6_w6_e8_k32_l1")
     for record in (LinearParams, TileParams):
@@ -359,16 +361,18 @@ SIX = [(0, 3), (1, 3), (2, 3)]      # six signs a counter, then the bits of each
 
 @pytest.mark.parametrize(("a", "b", "counts"), [
     ("e2m1", "e2m1", None), ("e2m3", "e2m3", None),     # one counter level would cost LUTs
-    ("e4m3", "e4m3", None), ("e5m2", "e4m3", None),     # special codes: slower on ECP5
     ("e3m2", "e3m2", SIX), ("e2m3", "e3m2", SIX), ("e3m2", "e2m1", SIX),
+    ("e4m3", "e4m3", SIX), ("e5m2", "e4m3", SIX),       # special codes zeroed (note 10)
 ])
 def test_negation_bits_counted_with_three_stages(a, b, counts):
-    """hw/placement.py note 9: with three or more shifter stages and no special codes the
-    k negation bits enter the heap as two levels of counts (k = 32: 18 heap bits for 64),
+    """hw/placement.py notes 9 and 10: with three or more shifter stages, and either no
+    special codes or a special's magnitude zeroed before the sign (sign first), the k
+    negation bits enter the heap as two levels of counts (k = 32: 18 heap bits for 64),
     else as two bits a MAC; either way the constant makes the sum exact (the simulations
-    above check the values)."""
+    above check the values, NaN codes included)."""
     place = MXIntDotProduct(**params(a, b, 32)).sum_of_products.placement
     assert place.counted == (counts is not None)
+    assert place.zeroed == (a in ("e4m3", "e5m2") or b in ("e4m3", "e5m2"))
     field = place.field
     if counts is not None:
         assert place.sign_counts(32) == counts

@@ -39,9 +39,10 @@ GUARD_BITS_HELP = "extra low bits kept when aligning exponents"
 #: Logic levels between pipeline registers when nothing else is said.
 DEFAULT_LEVELS = 2
 #: Operand element pairs (either order) whose bit heap has one logic level between
-#: registers by default. At 2 levels, E4M3 x E4M3 at k = 32 placed at 135.2 MHz on ECP5
-#: (``python -m benchmarks.placed``, seed 1; the critical path two counter levels of the
-#: heap), at 1 level at 170.6, 169.7 and ... MHz (seeds 1 to 3); docs/arithmetic.md.
+#: registers by default. At 2 levels, k = 32 placed at 135.2 MHz (E4M3 x E4M3) and 132.4
+#: MHz (E5M2 x E4M3) on ECP5 (``python -m benchmarks.placed``, seed 1; the critical path
+#: two counter levels of the heap); E4M3 x E4M3 at 1 level at 172.7, 175.2 and 171.1 MHz
+#: (seeds 1 to 3); docs/arithmetic.md.
 ONE_LEVEL_PAIRS = frozenset({("e4m3", "e4m3"), ("e5m2", "e4m3")})
 SUM_LEVELS_HELP = (LEVELS_HELP + "; default 2, or 1 for the heap of E4M3 x E4M3 or E5M2 x "
                    "E4M3 operands (which reaches 150 MHz on ECP5 only so)")

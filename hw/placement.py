@@ -66,7 +66,8 @@ heap bit costs about one LUT.
 9. *Counted signs.* With the sign last, each MAC's value ``(x ^ s) + n - n 2**F`` puts
    ``n`` into the heap twice, at columns 0 and ``F``. With three or more shifter stages
    and ``n = s`` (no special codes: E3M2 with E3M2, E2M3 or E2M1; or zeroed specials,
-   note 10: E4M3 or E5M2 with a minifloat, sign first), the ``n`` are
+   note 10: E4M3 or E5M2 with a minifloat, sign first, one level per stage), the ``n``
+   are
    instead counted beside the later stages, from the registered signs: 6:3 counters over
    groups of six MACs, then over the first counts' bits of each weight, and each count
    ``c`` (``b`` bits, weight ``2**w``) enters as ``c`` at column ``w`` and as ``~c`` at
@@ -74,13 +75,18 @@ heap bit costs about one LUT.
    heap for 64, for 26 counter LUTs. (E4M3 counted with ``n = s & ~kill``, twelve
    inputs a counter, measured slower on ECP5, 115.0 MHz against 135.2; note 10 removed
    the ``kill``.)
-10. *Zeroed specials.* Where an operand has special codes (E4M3, E5M2) and the sign comes
-    first, the first stage zeroes a special's magnitude before applying the sign,
+10. *Zeroed specials.* Where an operand has special codes (E4M3, E5M2), the sign comes
+    first and a register follows every level (``levels_per_stage`` 1, the default of
+    E4M3 x E4M3 and E5M2 x E4M3), the first stage zeroes a special's magnitude before
+    applying the sign,
     ``((q << X[0]) & ~kill) ^ s`` (five inputs still), and the later stages fill with
     ``s``: a special then enters as ``(0 ^ s) + s - s 2**F = 0`` whatever its sign, so
     ``n = s`` and the signs are counted as in note 9 (E4M3 k32 at ``levels_per_stage`` 1:
     140.1 -> 134.3 LUTs/MAC, 168.0 -> 130.2 FFs/MAC). The block's ``nan`` is the OR of
     the codes' special tests beside the heap (:class:`hw.dot_product.MXIntDotProduct`).
+    At two levels per stage the counted signs placed slower (E5M2 x E4M3 k32 100.5 MHz
+    on ECP5, seed 1, against 132.4 with ``n`` per MAC; E4M3 x E2M1 was smaller, 90.2 ->
+    85.6 LUTs/MAC on xc7, its clock not measured), so there ``n = s & ~kill`` stays.
 
 Measured (xc7 LUT-only generic, k = 32, ``python -m benchmarks.formats``): see
 docs/arithmetic.md.
@@ -220,7 +226,7 @@ class Placement:
     """
 
     def __init__(self, *, a_element: ElementFormat | None, a_bits: int,
-                 b_element: ElementFormat | None, b_bits: int):
+                 b_element: ElementFormat | None, b_bits: int, levels_per_stage: int = 2):
         self.a, self.b = _Side(a_element, a_bits), _Side(b_element, b_bits)
         products = [x * y for x in (self.a.lo, self.a.hi) for y in (self.b.lo, self.b.hi)]
         lo, hi = min(products), max(products)
@@ -260,9 +266,11 @@ class Placement:
         self.sign_last = both and (self.magnitude or self.per_operand or self.sign_first or
                                    self.stages[-1][1] == 1)
         # A special code's magnitude is zeroed before the sign is applied, so that its
-        # entry (0 ^ s) + s - s 2**F is 0 with n = s (note 10): E4M3, E5M2 with a minifloat.
-        self.zeroed = both and self.sign_first and not self.magnitude and any(
-            e.specials != "none" for e in (a_element, b_element))
+        # entry (0 ^ s) + s - s 2**F is 0 with n = s (note 10): E4M3, E5M2 with a
+        # minifloat, with a register after every level (at two levels per stage the
+        # counted signs measured slower: E5M2 x E4M3 100.5 MHz on ECP5 against 132.4).
+        self.zeroed = levels_per_stage == 1 and both and self.sign_first and \
+            not self.magnitude and any(e.specials != "none" for e in (a_element, b_element))
         if self.magnitude:
             self.q_shape = unsigned(max(a_element.max_int * b_element.max_int, 1).bit_length())
         elif self.sign_last:

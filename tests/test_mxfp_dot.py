@@ -311,9 +311,11 @@ E4M3_SOME = [0x01, 0x07, 0x08, 0xFE, 0x7E, 0x7F, 0xFF, 0x80]
 def test_placed_products_of_every_code_pair(a, b, block, b_codes):
     """Every pair of element codes (every b code, or ``b_codes``, against every a code: the
     NaN codes, subnormals, -0 and +-max included) meets in one of the ``k`` lanes, which
-    are built alike; random scale codes and back-pressure."""
-    dut = MXIntDotProduct(**params(a, b, block, a_bits=4))
+    are built alike; random scale codes and back-pressure. Each pair at its default levels
+    per stage (E4M3 x E4M3, E5M2 x E4M3: one, their specials zeroed, note 10)."""
+    dut = MXIntDotProduct(**params(a, b, block, a_bits=4, lps=None))
     assert dut.sum_of_products.placement is not None
+    assert dut.sum_of_products.placement.zeroed == (b == "e4m3" and a in ("e4m3", "e5m2"))
     fa, fb = (MXIntFormat(4, 8, block) if a == "int" else _fmt(a, block)), _fmt(b, block)
     na = 1 << (4 if a == "int" else fa.element.width)
     b_all = torch.arange(1 << fb.element.width) if b_codes is None else torch.tensor(b_codes)
@@ -362,17 +364,20 @@ SIX = [(0, 3), (1, 3), (2, 3)]      # six signs a counter, then the bits of each
 @pytest.mark.parametrize(("a", "b", "counts"), [
     ("e2m1", "e2m1", None), ("e2m3", "e2m3", None),     # one counter level would cost LUTs
     ("e3m2", "e3m2", SIX), ("e2m3", "e3m2", SIX), ("e3m2", "e2m1", SIX),
-    ("e4m3", "e4m3", SIX), ("e5m2", "e4m3", SIX),       # special codes zeroed (note 10)
+    ("e4m3", "e4m3", None), ("e5m2", "e4m3", None),     # special codes, two levels a stage
+    ("e4m3", "e4m3", (SIX, 1)), ("e5m2", "e4m3", (SIX, 1)),  # zeroed at one (note 10)
+    ("e4m3", "e2m1", (SIX, 1)),
 ])
 def test_negation_bits_counted_with_three_stages(a, b, counts):
     """hw/placement.py notes 9 and 10: with three or more shifter stages, and either no
-    special codes or a special's magnitude zeroed before the sign (sign first), the k
-    negation bits enter the heap as two levels of counts (k = 32: 18 heap bits for 64),
-    else as two bits a MAC; either way the constant makes the sum exact (the simulations
-    above check the values, NaN codes included)."""
-    place = MXIntDotProduct(**params(a, b, 32)).sum_of_products.placement
+    special codes or, at one level per stage, a special's magnitude zeroed before the sign
+    (sign first), the k negation bits enter the heap as two levels of counts (k = 32: 18
+    heap bits for 64), else as two bits a MAC; either way the constant makes the sum exact
+    (the simulations above check the values, NaN codes included)."""
+    counts, lps = counts if isinstance(counts, tuple) else (counts, 2)
+    place = MXIntDotProduct(**params(a, b, 32, lps=lps)).sum_of_products.placement
     assert place.counted == (counts is not None)
-    assert place.zeroed == (a in ("e4m3", "e5m2") or b in ("e4m3", "e5m2"))
+    assert place.zeroed == (lps == 1)
     field = place.field
     if counts is not None:
         assert place.sign_counts(32) == counts

@@ -4,7 +4,7 @@
 Usage::
 
     python -m benchmarks.formats [--top dot|accum|linear] [--block 32,16]
-                                 [--formats mxfp4,mxint8,...] [--levels-per-stage 2]
+                                 [--formats mxfp4,mxint8,...] [--levels-per-stage L]
                                  [--no-pnr] [--jobs 2] [--json FILE]
 
 For each format and block it generates the dot product (``--top dot`` with both operands
@@ -66,7 +66,7 @@ FREQ_MHZ = 200.0
 
 def measure(formats: Sequence[str], blocks: Sequence[int], *, pnr: bool = True,
             jobs: int = 2, cache: ResultCache | None = None,
-            levels_per_stage: int = 2, top: str = "dot") -> list[dict]:
+            levels_per_stage: int | None = None, top: str = "dot") -> list[dict]:
     """One row per (format, block): LUTs, FFs per MAC on xc7 LUT-only, ECP5 MHz, memory
     density, and the peer's figure where there is one (the dot product at k = 32)."""
     digest = hw_digest()
@@ -144,9 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="--format names (default: " + ",".join(FORMATS) + ")")
     parser.add_argument("--block", type=int_list(1, MAX_BLOCK), default=(32, 16),
                         metavar="K[,K...]", help="block sizes (default: 32,16)")
-    parser.add_argument("--levels-per-stage", type=int, default=2, choices=range(1, 65),
+    parser.add_argument("--levels-per-stage", type=int, default=None, choices=range(1, 65),
                         metavar="L", help="logic levels between the dot product's pipeline "
-                                          "registers, 1 to 64 (default: 2)")
+                                          "registers, 1 to 64 (default: each format's, "
+                                          "hw.params.default_sum_levels: 2, 1 for E4M3)")
     parser.add_argument("--no-pnr", action="store_true", help="skip ECP5 place and route")
     parser.add_argument("--jobs", type=int, default=2, choices=range(1, 65), metavar="N",
                         help="tool runs at once, 1 to 64 (default: 2)")

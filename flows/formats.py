@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from golden.format import MXFPFormat, parse_format
+from hw.params import default_sum_levels
 
 __all__ = ["TOPS", "check_formats", "dot_params", "element_bits", "mxint_peer", "unit_params"]
 
@@ -48,10 +49,11 @@ def mxint_peer(name: str) -> str:
 
 def dot_params(name: str, block: int, levels_per_stage: int | None = None) -> dict:
     """``hw.generate`` parameters of the dot product with both operands in format ``name``
-    (an E8M0 scale; ``levels_per_stage`` only when given and not the default, 2, so default
-    designs keep their cache keys)."""
+    (an E8M0 scale; ``levels_per_stage`` only when given and not the format's default,
+    :func:`hw.params.default_sum_levels`, so default designs keep their cache keys)."""
     fmt = parse_format(name, block=block)
-    extra = ({} if levels_per_stage in (None, 2)
+    element = fmt.element.name if isinstance(fmt, MXFPFormat) else "int"
+    extra = ({} if levels_per_stage in (None, default_sum_levels(element, element, "heap"))
              else {"levels_per_stage": levels_per_stage})
     if isinstance(fmt, MXFPFormat):
         return {"a_element": fmt.element.name, "b_element": fmt.element.name, "block": block,

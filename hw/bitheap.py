@@ -235,7 +235,8 @@ class SumOfProducts:
         self.width = self.shape.width
         # Elements with 3+ exponent bits: placed by their exponent sum (hw/placement.py).
         self._placement = Placement(a_element=a_element, a_bits=self.a_bits,
-                                    b_element=b_element, b_bits=self.b_bits) \
+                                    b_element=b_element, b_bits=self.b_bits,
+                                    levels_per_stage=self.levels_per_stage) \
             if arch == "heap" and placed(a_element, b_element) else None
         # A minifloat code too wide to be a tile's digit is decoded first: one more level.
         self._decode = {"a": _decoded(a_element), "b": _decoded(b_element)}

@@ -23,9 +23,10 @@ from .params import (
     element_of,
     element_param,
     exp_bits_param,
-    levels_param,
     operands_name,
     primitives_param,
+    sum_levels_param,
+    sum_levels_suffix,
 )
 from .pipeline import StallPipeline
 from .unit import Params, Unit, expose
@@ -91,8 +92,11 @@ class MXIntDotProduct(wiring.Component):
         ``"generic"`` (default): plain logic; ``"xc7"``: the heap's adders are ternary
         adders of AMD/Xilinx 7-series ``LUT6_2`` and ``CARRY4`` cells (simulate with Yosys'
         ``xilinx/cells_sim.v``; see :attr:`cell_library`).
-    levels_per_stage : int
-        Logic levels between pipeline registers, at least 1 (default 2).
+    levels_per_stage : int or None
+        Logic levels between pipeline registers, at least 1. None (default): 2, or 1 for
+        a heap of E4M3 x E4M3 or E5M2 x E4M3 operands
+        (:func:`hw.params.default_sum_levels`: at 2, their heaps' two counter levels
+        between registers keep them below 150 MHz on ECP5).
 
     Members
     -------
@@ -112,8 +116,8 @@ class MXIntDotProduct(wiring.Component):
 
     def __init__(self, *, a_element: str = "int", b_element: str = "int",
                  a_bits: int | None = None, b_bits: int | None = None, exp_bits: int = 8,
-                 block: int, arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
-                 primitives: str = "generic") -> None:
+                 block: int, arch: str = DEFAULT_ARCH,
+                 levels_per_stage: int | None = None, primitives: str = "generic") -> None:
         self.params = DotParams(a_element=a_element, b_element=b_element, a_bits=a_bits,
                                 b_bits=b_bits, exp_bits=exp_bits, block=block, arch=arch,
                                 levels_per_stage=levels_per_stage,
@@ -121,7 +125,7 @@ class MXIntDotProduct(wiring.Component):
         p = self.params
         self._elements = {"a": element_of(p, "a"), "b": element_of(p, "b")}
         self._sop = SumOfProducts(a_bits=p.a_bits, b_bits=p.b_bits, block=block, arch=arch,
-                                  levels_per_stage=levels_per_stage, primitives=primitives,
+                                  levels_per_stage=p.levels_per_stage, primitives=primitives,
                                   a_element=self._elements["a"],
                                   b_element=self._elements["b"])
         self._sum_shape = self._sop.shape
@@ -217,7 +221,7 @@ class DotParams(Params):
     exp_bits: int = exp_bits_param()
     block: int = block_param()
     arch: str = arch_param()
-    levels_per_stage: int = levels_param()
+    levels_per_stage: int | None = sum_levels_param()
     primitives: str = primitives_param()
 
     def resolve(self) -> None:
@@ -232,8 +236,7 @@ class DotParams(Params):
     @property
     def name(self) -> str:
         name = f"{operands_name('dot', self)}_k{self.block}" + arch_suffix(self)
-        if self.levels_per_stage != 2:
-            name += f"_l{self.levels_per_stage}"
+        name += sum_levels_suffix(self)
         return name
 
 

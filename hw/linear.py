@@ -36,9 +36,10 @@ from .params import (
     check_sum_fields,
     element_param,
     exp_bits_param,
-    levels_param,
     operands_name,
     primitives_param,
+    sum_levels_param,
+    sum_levels_suffix,
 )
 from .unit import Params, Unit, expose, param
 
@@ -186,7 +187,7 @@ class MXIntLinear(wiring.Component):
                  x_bits: int | None = None, w_bits: int | None = None, exp_bits: int = 8,
                  block: int, k_len: int | None = None, rows: int, lanes: int = 1,
                  guard_bits: int | None = None, acc_width: int | None = None,
-                 arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
+                 arch: str = DEFAULT_ARCH, levels_per_stage: int | None = None,
                  output: str = "accum", align: str = DEFAULT_ALIGN,
                  primitives: str = "generic") -> None:
         self.params = LinearParams(x_element=x_element, w_element=w_element, x_bits=x_bits,
@@ -200,7 +201,7 @@ class MXIntLinear(wiring.Component):
         ops = lane_operands(self.params)
         self._dots = [MXIntDotProduct(**ops, exp_bits=exp_bits,
                                       block=block, arch=arch,
-                                      levels_per_stage=levels_per_stage,
+                                      levels_per_stage=self.params.levels_per_stage,
                                       primitives=primitives)
                       for _ in range(lanes)]
         self._accs = [MXIntAccumulator(**ops, exp_bits=exp_bits,
@@ -364,7 +365,7 @@ class LinearParams(Params):
     guard_bits: int | None = param(None, help=LINEAR_GUARD_BITS_HELP)
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP)
     arch: str = arch_param()
-    levels_per_stage: int = levels_param()
+    levels_per_stage: int | None = sum_levels_param()
     primitives: str = primitives_param(implicit=True)
     output: str = param("accum", choices=OUTPUTS,
                         help="result format, the accumulators' (sum, exponent, nan) or "
@@ -391,8 +392,7 @@ class LinearParams(Params):
                                                **operands(self, "x", "w")):
             name += f"_acc{self.acc_width}"  # only a width other than the default
         name += arch_suffix(self)
-        if self.levels_per_stage != 2:
-            name += f"_l{self.levels_per_stage}"
+        name += sum_levels_suffix(self)
         name += "" if self.output == "accum" else f"_{self.output}"
         return name + ("" if self.align == DEFAULT_ALIGN else f"_{self.align}")
 

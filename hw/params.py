@@ -15,9 +15,10 @@ from .unit import param
 
 __all__ = ["ELEMENT_CHOICES", "a_bits_param", "arch_param", "arch_suffix", "b_bits_param",
            "block_param", "check_element_scale", "check_sum_fields", "element_of",
-           "element_param", "exp_bits_param",
+           "default_sum_levels", "element_param", "exp_bits_param",
            "fold_levels_per_stage", "fold_sum_levels", "guard_bits_param", "levels_param",
-           "operands_name", "primitives_param", "rounding_param"]
+           "operands_name", "primitives_param", "rounding_param", "sum_levels_param",
+           "sum_levels_suffix"]
 
 BLOCK_HELP = "elements per shared exponent, k (1 to 1024)"
 EXP_BITS_HELP = "shared exponent bits (2 to 8; default 8, OCP E8M0)"
@@ -34,6 +35,27 @@ LEVELS_HELP = ("logic levels (tree levels; heap: tile, counter and final-adder l
 ROUNDING_HELP = ("rounding of the bits dropped: " + ", ".join(ROUNDING_MODES)
                  + " (nearest-even, nearest-away, toward zero, toward -inf)")
 GUARD_BITS_HELP = "extra low bits kept when aligning exponents"
+
+#: Logic levels between pipeline registers when nothing else is said.
+DEFAULT_LEVELS = 2
+#: Operand element pairs (either order) whose bit heap has one logic level between
+#: registers by default. At 2 levels, k = 32 placed at 135.2 MHz (E4M3 x E4M3) and 132.4
+#: MHz (E5M2 x E4M3) on ECP5 (``python -m benchmarks.placed``, seed 1; the critical path
+#: two counter levels of the heap); at 1 level at 172.7, 175.2 and 171.1 MHz (E4M3 x
+#: E4M3) and 157.8, 158.9 and 155.3 MHz (E5M2 x E4M3), seeds 1 to 3; docs/arithmetic.md.
+ONE_LEVEL_PAIRS = frozenset({("e4m3", "e4m3"), ("e5m2", "e4m3")})
+SUM_LEVELS_HELP = (LEVELS_HELP + "; default 2, or 1 for the heap of E4M3 x E4M3 or E5M2 x "
+                   "E4M3 operands (which reaches 150 MHz on ECP5 only so)")
+
+
+def default_sum_levels(a_element: str, b_element: str, arch: str) -> int:
+    """The default logic levels between pipeline registers of a sum of products of
+    ``a_element`` by ``b_element`` operands (``"int"`` or a minifloat element name) built
+    as ``arch``: 1 for a bit heap of a pair in :data:`ONE_LEVEL_PAIRS` (either order),
+    else :data:`DEFAULT_LEVELS`."""
+    pair = (a_element, b_element)
+    one = arch == "heap" and (pair in ONE_LEVEL_PAIRS or pair[::-1] in ONE_LEVEL_PAIRS)
+    return 1 if one else DEFAULT_LEVELS
 
 
 def a_bits_param(help: str = "mantissa bits of operand a (activations), sign included", *,
@@ -76,7 +98,14 @@ def arch_param() -> Any:
 
 def levels_param(help: str = LEVELS_HELP) -> Any:
     """Logic levels between pipeline registers, default 2."""
-    return param(2, lo=1, help=help)
+    return param(DEFAULT_LEVELS, lo=1, help=help)
+
+
+def sum_levels_param() -> Any:
+    """Logic levels between pipeline registers of a unit with a sum of products; the
+    default (None) is resolved from the operand formats (:func:`default_sum_levels`)."""
+    return param(None, lo=1, help=SUM_LEVELS_HELP)
+
 
 
 def primitives_param(*, implicit: bool = False) -> Any:
@@ -103,7 +132,26 @@ def check_sum_fields(p) -> None:
             raise ValueError(f"primitives 'ecp5' needs MXINT operands, not "
                              f"{' and '.join(minifloats)} (--format/--aformat/--wformat); use "
                              f"primitives 'generic' or 'xc7' with an MXFP operand")
+    if p.levels_per_stage is None:  # the format-aware default, resolved into the record
+        p._set("levels_per_stage", default_sum_levels(*_element_names(p), p.arch))
     p._set("levels_per_stage", fold_sum_levels(p))
+
+
+def _element_names(p) -> tuple[str, str]:
+    """The element names of the two operands of a record with a sum of products (the
+    dot product's fields ``a``/``b``, the linear engine's and tile's ``x``/``w``;
+    ``"int"`` for an integer operand or a record without the field)."""
+    def name(*sides: str) -> str:
+        return next((getattr(p, f"{s}_element") for s in sides
+                     if hasattr(p, f"{s}_element")), "int")
+    return name("a", "x"), name("b", "w")
+
+
+def sum_levels_suffix(p) -> str:
+    """Name suffix of a record's ``levels_per_stage`` other than its formats' default
+    (:func:`default_sum_levels`); empty for the default."""
+    default = default_sum_levels(*_element_names(p), p.arch)
+    return "" if p.levels_per_stage == default else f"_l{p.levels_per_stage}"
 
 
 #: Element format choices of an operand: ``"int"`` (MXINT of the operand's bits) or an OCP

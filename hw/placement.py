@@ -66,13 +66,28 @@ heap bit costs about one LUT.
    (E4M3: stages of 9, 15 and 36 bits against 11, 23 and 36).
 9. *Counted signs.* With the sign last, each MAC's value ``(x ^ s) + n - n 2**F`` puts
    ``n`` into the heap twice, at columns 0 and ``F``. With three or more shifter stages
-   and no special codes (E3M2 with E3M2, E2M3 or E2M1, where ``n = s``), the ``n`` are
+   and ``n = s`` (no special codes: E3M2 with E3M2, E2M3 or E2M1; or zeroed specials,
+   note 10: E4M3 or E5M2 with a minifloat, sign first, one level per stage), the ``n``
+   are
    instead counted beside the later stages, from the registered signs: 6:3 counters over
    groups of six MACs, then over the first counts' bits of each weight, and each count
    ``c`` (``b`` bits, weight ``2**w``) enters as ``c`` at column ``w`` and as ``~c`` at
    ``F + w`` with the constant ``-(2**b - 1) 2**(F + w)``: k = 32 puts 18 bits into the
-   heap for 64, for 26 counter LUTs. (E4M3 and E5M2, whose ``n = s & ~kill`` made the
-   counters' inputs twice as many, measured slower on ECP5 and keep ``n`` per MAC.)
+   heap for 64, for 26 counter LUTs. (E4M3 counted with ``n = s & ~kill``, twelve
+   inputs a counter, measured slower on ECP5, 115.0 MHz against 135.2; note 10 removed
+   the ``kill``.)
+10. *Zeroed specials.* Where an operand has special codes (E4M3, E5M2), the sign comes
+    first and a register follows every level (``levels_per_stage`` 1, the default of
+    E4M3 x E4M3 and E5M2 x E4M3), the first stage zeroes a special's magnitude before
+    applying the sign,
+    ``((q << X[0]) & ~kill) ^ s`` (five inputs still), and the later stages fill with
+    ``s``: a special then enters as ``(0 ^ s) + s - s 2**F = 0`` whatever its sign, so
+    ``n = s`` and the signs are counted as in note 9 (E4M3 k32 at ``levels_per_stage`` 1:
+    140.1 -> 134.3 LUTs/MAC, 168.0 -> 130.2 FFs/MAC). The block's ``nan`` is the OR of
+    the codes' special tests beside the heap (:class:`hw.dot_product.MXIntDotProduct`).
+    At two levels per stage the counted signs placed slower (E5M2 x E4M3 k32 100.5 MHz
+    on ECP5, seed 1, against 132.4 with ``n`` per MAC; E4M3 x E2M1 was smaller, 90.2 ->
+    85.6 LUTs/MAC on xc7, its clock not measured), so there ``n = s & ~kill`` stays.
 
 Measured (xc7 LUT-only generic, k = 32, ``python -m benchmarks.formats``): see
 docs/arithmetic.md.
@@ -212,7 +227,7 @@ class Placement:
     """
 
     def __init__(self, *, a_element: ElementFormat | None, a_bits: int,
-                 b_element: ElementFormat | None, b_bits: int):
+                 b_element: ElementFormat | None, b_bits: int, levels_per_stage: int = 2):
         self.a, self.b = _Side(a_element, a_bits), _Side(b_element, b_bits)
         products = [x * y for x in (self.a.lo, self.a.hi) for y in (self.b.lo, self.b.hi)]
         lo, hi = min(products), max(products)
@@ -251,6 +266,12 @@ class Placement:
         # the sign (and a special's zero) applied in the last stage's LUTs (note 4).
         self.sign_last = both and (self.magnitude or self.per_operand or self.sign_first or
                                    self.stages[-1][1] == 1)
+        # A special code's magnitude is zeroed before the sign is applied, so that its
+        # entry (0 ^ s) + s - s 2**F is 0 with n = s (note 10): E4M3, E5M2 with a
+        # minifloat, with a register after every level (at two levels per stage the
+        # counted signs measured slower: E5M2 x E4M3 100.5 MHz on ECP5 against 132.4).
+        self.zeroed = levels_per_stage == 1 and both and self.sign_first and \
+            not self.magnitude and any(e.specials != "none" for e in (a_element, b_element))
         if self.magnitude:
             self.q_shape = unsigned(max(a_element.max_int * b_element.max_int, 1).bit_length())
         elif self.sign_last:
@@ -267,11 +288,12 @@ class Placement:
         # E3M2, E2M3 or E2M1), the MACs' negation bits are counted beside the shifter, in
         # two levels of 6:3 counters, and the counts enter the heap (note 9; E3M2 k32 67.8
         # -> 66.2 LUTs/MAC, 47.0 -> 40.8 FFs, ECP5 149.5 -> 155.5 MHz). With one level,
-        # E2M3 56.2 -> 56.4 and E2M1 27.9 -> 28.4; E4M3 (n = s & ~kill, counted over six
-        # MACs: 132.5 LUTs/MAC, 115.0 MHz; over three: 133.5, 123.3 MHz, against 134.3,
-        # 135.2) keeps a bit per MAC, as do those.
+        # E2M3 56.2 -> 56.4 and E2M1 27.9 -> 28.4, so those keep a bit per MAC. E4M3
+        # with n = s & ~kill, counted over six MACs, measured 132.5 LUTs/MAC, 115.0 MHz
+        # (over three: 133.5, 123.3 MHz, against 134.3, 135.2); with its specials zeroed
+        # (note 10), n = s, at levels_per_stage 1: 140.1 -> 134.3 LUTs/MAC.
         self.counted = self.sign_last and len(self.stages) >= 3 and \
-            all(e.specials == "none" for e in (a_element, b_element))
+            (self.zeroed or all(e.specials == "none" for e in (a_element, b_element)))
         #: MACs per first-level counter (six signs, one 6-input LUT per count bit).
         self.sign_group = LUT_INPUTS
         #: Levels of the two counter levels: after the first shifter stage's level.
@@ -326,7 +348,7 @@ class Placement:
         """The first counter level: ``(0, count)`` of the negation bits ``n = s & ~kill``
         of the MACs whose shifts (with sign and kill) are ``xs``, one per group of
         :meth:`sign_groups` (a 6:3 counter: one 6-input LUT per count bit)."""
-        n = [x[self.x_bits] & ~x[self.x_bits + 1] for x in xs]
+        n = [self._negation(x) for x in xs]
         counts = []
         for g, size in enumerate(self.sign_groups(len(xs))):
             part = n[g * self.sign_group:g * self.sign_group + size]
@@ -472,7 +494,7 @@ class Placement:
         sign, kill = x[self.x_bits], x[self.x_bits + 1]
         last = stage == len(self.stages) - 1
         lsb, n = self.stages[stage]
-        fill = Value.cast(0) if stage == 0 else sign & ~kill
+        fill = Value.cast(0) if stage == 0 else self._negation(x)
         width = self.field if last else \
             self.q_shape.width + min(self.x_max, (1 << (lsb + n)) - 1)
         options = [Cat(fill.replicate(v << lsb), word,
@@ -482,7 +504,9 @@ class Placement:
         value = options[0]
         for v in range(1, 1 << n):
             value = Mux(sel == v, options[v], value)
-        if stage == 0:
+        if stage == 0 and self.zeroed:  # note 10
+            value = (value & (~kill).replicate(width)) ^ sign.replicate(width)
+        elif stage == 0:
             value = (value ^ sign.replicate(width)) & (~kill).replicate(width)
         out = Signal(unsigned(width), name=f"{name}_y" if last else f"{name}_s{stage}")
         m.d.comb += out.eq(value)
@@ -494,6 +518,12 @@ class Placement:
         ``s & ~kill`` and its complement."""
         bits = [word[j] for j in range(self.field)]
         if self.sign_last and not self.counted:
-            neg = x[self.x_bits] & ~x[self.x_bits + 1]
+            neg = self._negation(x)
             bits += [neg, ~neg]
         return bits
+
+    def _negation(self, x: Value) -> Value:
+        """``n`` of a MAC whose shift (with sign and kill) is ``x``: ``s & ~kill``, or
+        ``s`` where a special's magnitude is zeroed before the sign (note 10)."""
+        sign, kill = x[self.x_bits], x[self.x_bits + 1]
+        return sign if self.zeroed else sign & ~kill

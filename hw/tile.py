@@ -41,9 +41,10 @@ from .params import (
     element_param,
     exp_bits_param,
     guard_bits_param,
-    levels_param,
     operands_name,
     primitives_param,
+    sum_levels_param,
+    sum_levels_suffix,
 )
 from .unit import Params, Unit, expose, param
 
@@ -234,7 +235,7 @@ class MXIntTile(wiring.Component):
                  k_len: int | None = None, rows: int, lanes: int = 1, tokens: int = 1,
                  blocks_per_cycle: int = 1, guard_bits: int = DEFAULT_GUARD_BITS,
                  acc_width: int | None = None,
-                 arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
+                 arch: str = DEFAULT_ARCH, levels_per_stage: int | None = None,
                  output: str = "accum", out_bits: int | None = None, bias: str = "none",
                  primitives: str = "generic") -> None:
         self.params = TileParams(x_element=x_element, w_element=w_element, x_bits=x_bits,
@@ -250,7 +251,7 @@ class MXIntTile(wiring.Component):
         B = self.blocks_per_cycle
         ops = lane_operands(self.params)
         self._dots = [MXIntDotProduct(**ops, exp_bits=exp_bits, block=block, arch=arch,
-                                      levels_per_stage=levels_per_stage,
+                                      levels_per_stage=self.params.levels_per_stage,
                                       primitives=primitives)
                       for _ in range(lanes * B)]
         self._accs = [MXIntAccumulator(**ops, exp_bits=exp_bits, block=block,
@@ -652,7 +653,7 @@ class TileParams(Params):
     guard_bits: int = guard_bits_param(DEFAULT_GUARD_BITS)
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP)
     arch: str = arch_param()
-    levels_per_stage: int = levels_param()
+    levels_per_stage: int | None = sum_levels_param()
     primitives: str = primitives_param(implicit=True)
     output: str = param("accum", choices=OUTPUTS,
                         help="result format: the accumulators' (sum, exponent, nan), float32 "
@@ -716,8 +717,7 @@ class TileParams(Params):
                                                **operands(self, "x", "w")):
             name += f"_acc{self.acc_width}"
         name += arch_suffix(self)
-        if self.levels_per_stage != 2:
-            name += f"_l{self.levels_per_stage}"
+        name += sum_levels_suffix(self)
         bias = "" if self.bias == "none" else f"_bias{self.bias}"
         if self.output == "mx":
             return name + f"_mx{self.out_bits}" + bias

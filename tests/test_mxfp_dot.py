@@ -253,6 +253,42 @@ def test_mxint_records_keep_their_parameters_and_names():
         "mx_dot_ae4m3_we2m1_k2_tree"
 
 
+def test_levels_per_stage_default_follows_the_formats():
+    """Not given, ``levels_per_stage`` is 1 for a heap of two E4M3 operands (its clock on
+    ECP5, hw.params.default_sum_levels) and 2 otherwise; the name carries it only when it
+    is not that default, so the default and the same value typed are one design; the
+    linear engine and the tile build their dot products with the same value."""
+    from hw.linear import LinearParams
+    from hw.tile import TileParams
+
+    def lps(**kw):
+        p = DotParams(**{"block": 32, **kw})
+        return p.levels_per_stage, p.name
+
+    assert lps(a_element="e4m3", b_element="e4m3") == (1, "mx_dot_ae4m3_we4m3_k32")
+    assert lps(a_element="e4m3", b_element="e4m3", levels_per_stage=1) == \
+        (1, "mx_dot_ae4m3_we4m3_k32")
+    assert lps(a_element="e4m3", b_element="e4m3", levels_per_stage=2) == \
+        (2, "mx_dot_ae4m3_we4m3_k32_l2")
+    assert lps(a_element="e4m3", b_element="e4m3", arch="tree") == \
+        (2, "mx_dot_ae4m3_we4m3_k32_tree")
+    assert lps(a_element="e4m3", b_element="e2m1") == (2, "mx_dot_ae4m3_we2m1_k32")
+    assert lps(a_element="e5m2", b_element="e4m3") == (1, "mx_dot_ae5m2_we4m3_k32")
+    assert lps(a_element="e4m3", b_element="e5m2") == (1, "mx_dot_ae4m3_we5m2_k32")
+    assert lps(a_element="e5m2", b_element="e3m2") == (2, "mx_dot_ae5m2_we3m2_k32")
+    assert lps(a_bits=6, b_bits=6) == (2, "mxint_dot_a6_w6_e8_k32")
+    assert lps(a_bits=6, b_bits=6, levels_per_stage=1) == (1, "mxint_dot_a6_w6_e8_k32_l1")
+    for record in (LinearParams, TileParams):
+        p = record(x_element="e4m3", w_element="e4m3", block=4, rows=4)
+        assert p.levels_per_stage == 1 and p.name.endswith("_g8")
+        assert record(x_element="e4m3", w_element="e4m3", block=4, rows=4,
+                      levels_per_stage=2).name.endswith("_g8_l2")
+    dut = MXIntDotProduct(a_element="e4m3", b_element="e4m3", block=4)
+    assert dut.levels_per_stage == 1 and dut.latency == dut.levels
+    assert MXIntDotProduct(a_element="e4m3", b_element="e4m3", block=4,
+                           levels_per_stage=2).latency == -(-dut.levels // 2)
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--aformat", "mxfp4", "--abits", "4"],
      "--abits makes no difference to --top dot with --aformat mxfp4 (it applies only to an "
@@ -447,9 +483,11 @@ E5M2_SOME = [0x01, 0x03, 0x04, 0xFB, 0x7B, 0x7C, 0xFC, 0x7F, 0x80]
 def test_placed_products_of_every_code_pair(a, b, block, b_codes):
     """Every pair of element codes (every b code, or ``b_codes``, against every a code: the
     NaN codes, subnormals, -0 and +-max included) meets in one of the ``k`` lanes, which
-    are built alike; random scale codes and back-pressure."""
-    dut = MXIntDotProduct(**params(a, b, block, a_bits=4))
+    are built alike; random scale codes and back-pressure. Each pair at its default levels
+    per stage (E4M3 x E4M3, E5M2 x E4M3: one, their specials zeroed, note 10)."""
+    dut = MXIntDotProduct(**params(a, b, block, a_bits=4, lps=None))
     assert dut.sum_of_products.placement is not None
+    assert dut.sum_of_products.placement.zeroed == (b == "e4m3" and a in ("e4m3", "e5m2"))
     fa, fb = (MXIntFormat(4, 8, block) if a == "int" else _fmt(a, block)), _fmt(b, block)
     na = 1 << (4 if a == "int" else fa.element.width)
     b_all = torch.arange(1 << fb.element.width) if b_codes is None else torch.tensor(b_codes)
@@ -498,16 +536,21 @@ SIX = [(0, 3), (1, 3), (2, 3)]      # six signs a counter, then the bits of each
 
 @pytest.mark.parametrize(("a", "b", "counts"), [
     ("e2m1", "e2m1", None), ("e2m3", "e2m3", None),     # one counter level would cost LUTs
-    ("e4m3", "e4m3", None), ("e5m2", "e4m3", None),     # special codes: slower on ECP5
     ("e3m2", "e3m2", SIX), ("e2m3", "e3m2", SIX), ("e3m2", "e2m1", SIX),
+    ("e4m3", "e4m3", None), ("e5m2", "e4m3", None),     # special codes, two levels a stage
+    ("e4m3", "e4m3", (SIX, 1)), ("e5m2", "e4m3", (SIX, 1)),  # zeroed at one (note 10)
+    ("e4m3", "e2m1", (SIX, 1)),
 ])
 def test_negation_bits_counted_with_three_stages(a, b, counts):
-    """hw/placement.py note 9: with three or more shifter stages and no special codes the
-    k negation bits enter the heap as two levels of counts (k = 32: 18 heap bits for 64),
-    else as two bits a MAC; either way the constant makes the sum exact (the simulations
-    above check the values)."""
-    place = MXIntDotProduct(**params(a, b, 32)).sum_of_products.placement
+    """hw/placement.py notes 9 and 10: with three or more shifter stages, and either no
+    special codes or, at one level per stage, a special's magnitude zeroed before the sign
+    (sign first), the k negation bits enter the heap as two levels of counts (k = 32: 18
+    heap bits for 64), else as two bits a MAC; either way the constant makes the sum exact
+    (the simulations above check the values, NaN codes included)."""
+    counts, lps = counts if isinstance(counts, tuple) else (counts, 2)
+    place = MXIntDotProduct(**params(a, b, 32, lps=lps)).sum_of_products.placement
     assert place.counted == (counts is not None)
+    assert place.zeroed == (lps == 1)
     field = place.field
     if counts is not None:
         assert place.sign_counts(32) == counts

@@ -281,5 +281,9 @@ def test_formats_benchmark_builds_each_unit_record(top):
     assert len(set(names.values())) == 3 and names["mxint8"].startswith("mxint_")
     assert unit_params("accum", "mxfp4", 32, levels_per_stage=3) == \
         {"a_element": "e2m1", "b_element": "e2m1", "block": 32}
+    # levels_per_stage only when it is not the format's default (E4M3: 1, others 2).
+    assert "levels_per_stage" not in unit_params("dot", "mxfp8_e4m3", 32, 1)
+    assert unit_params("dot", "mxfp8_e4m3", 32, 2)["levels_per_stage"] == 2
+    assert "levels_per_stage" not in unit_params("linear", "mxint8", 32, 2)
     with pytest.raises(ValueError, match="top must be one of dot, accum, linear, not 'adder'"):
         unit_params("adder", "mxfp4", 32)

@@ -63,7 +63,7 @@ LOOKAHEAD_LATENCY = 10
 LOOKAHEAD_FINE_BITS = 3
 #: ``align="lookahead"``: copies of the whole-pipeline enable, each driving the registers of
 #: one part of the pipeline (a shorter route than one net to all of them).
-LOOKAHEAD_ENABLES = 8
+LOOKAHEAD_ENABLES = 10
 
 
 def accum_input_layout(*, in_width: int, exp_bits: int) -> data.StructLayout:
@@ -594,9 +594,10 @@ class MXIntAccumulator(wiring.Component):
         # Whole-pipeline stall on the output only: no stall of its own. Its enable has
         # copies (see _advance_copies), each driving the registers of one part: 0 the
         # narrow control, 1 the running maximum and stage 1, 2 the input's alignment, 3
-        # and 4 the left shift, 5 and 6 the loop's L and H, 7 stages 7 to 9.
+        # and 4 the left shift, 5 and 6 the loop's L and H, 7 stages 7 to 9, 8 and 9 the
+        # capture of the loop's L and H.
         out_valid = Signal()
-        adv = _advance_copies(m, self.o, out_valid, LOOKAHEAD_ENABLES)
+        adv, held = _advance_copies(m, self.o, out_valid, LOOKAHEAD_ENABLES)
         advance = adv[0]
         fire = Signal()
         m.d.comb += [
@@ -605,7 +606,7 @@ class MXIntAccumulator(wiring.Component):
         ]
         register = _register(m, advance)
         front, align_, left, shift, loop_lo, loop_hi, back = (
-            _register(m, a) for a in adv[1:])
+            _register(m, a) for a in adv[1:8])
 
         # Stage 0 registers the input with "E > the running maximum it will meet": the
         # maximum after stage 0's own input, max(E_max, E_0) (E_0 alone when it opens its
@@ -672,8 +673,12 @@ class MXIntAccumulator(wiring.Component):
             total_m.eq(pending + dm_2),
             drain.eq(~first_2 & ~total_m[-1]),
         ]
+        # A copy of p for the left shift's multiplexers (its own enable: not merged).
+        pending_shift = Signal(unsigned(pbits), name="pending_shift_s3")
         with m.If(advance & valid_2):
             m.d.sync += pending.eq(Mux(first_2, 0, Mux(drain, total_m, total)))
+        with m.If(adv[3] & valid_2):
+            m.d.sync += pending_shift.eq(Mux(first_2, 0, Mux(drain, total_m, total)))
         drain_3 = register(drain, "drain_s3")
         x_unshifted = Signal(signed(len(x_2)))
         m.d.comb += x_unshifted.eq(sum_2 << g)
@@ -687,9 +692,9 @@ class MXIntAccumulator(wiring.Component):
 
         # Stages 4 and 5: Y = T << p, by p mod 2**fb, then by the rest (each a multiplexer
         # per bit); Y's bits below p are 0, so the loop never changes bits below p.
-        u_4 = left(_mux_shift_left(x_3, list(pending[:fb]), 1, len(x_3) + (1 << fb) - 1),
-                   "y_fine_s4")
-        coarse_4 = left(pending[fb:], "pending_high_s4") if pbits > fb else None
+        u_4 = left(_mux_shift_left(x_3, list(pending_shift[:fb]), 1,
+                                   len(x_3) + (1 << fb) - 1), "y_fine_s4")
+        coarse_4 = left(pending_shift[fb:], "pending_high_s4") if pbits > fb else None
         pend_4 = register(pending, "pending_s4")
         drain_4 = register(drain_3, "drain_s4")
         first_4 = register(first_3, "first_s4")
@@ -718,9 +723,18 @@ class MXIntAccumulator(wiring.Component):
         hi = Signal(signed(hw_), name="acc_high")
         carry = Signal(name="acc_carry")
         hi_drained = hi >> s_fix
-        add_lo = Signal()
-        add_hi = Signal()
-        m.d.comb += [add_lo.eq(adv[5] & valid_5), add_hi.eq(adv[6] & valid_5)]
+        # Each enable and clear of the loop one LUT from its copy's register (the clear,
+        # valid and last, registered at stage 5).
+        clear_5 = register(valid_4 & last_4, "clear_s5")
+        add_lo, add_hi, clear_lo, clear_hi, out_lo, out_hi = (Signal() for _ in range(6))
+        m.d.comb += [
+            add_lo.eq(~(held[5] & ~self.o.ready) & valid_5),
+            add_hi.eq(~(held[6] & ~self.o.ready) & valid_5),
+            clear_lo.eq(~(held[5] & ~self.o.ready) & clear_5),
+            clear_hi.eq(~(held[6] & ~self.o.ready) & clear_5),
+            out_lo.eq(~(held[8] & ~self.o.ready) & valid_5),
+            out_hi.eq(~(held[9] & ~self.o.ready) & valid_5),
+        ]
         if self.primitives == "ecp5":
             # One CCU2C half per bit: its LUT4 is y_k ^ (keep ? kept bit : drained bit), its
             # generate y_k; a first half injects the carry (c & drain, or c & keep). A group's
@@ -733,17 +747,17 @@ class MXIntAccumulator(wiring.Component):
             hi_sum = Cat(*_ccu2c_select_add(
                 m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_5,
                 (carry, keep_5), carry_out=False, name="acc_high_add", model=self.cell_models))
-            with m.If(add_lo & last_5):
+            with m.If(clear_lo):
                 m.d.sync += [lo.eq(0), carry.eq(0)]
             with m.Elif(add_lo):
                 m.d.sync += [lo.eq(lo_sum[:s_fix]), carry.eq(lo_sum[s_fix])]
-            with m.If(add_hi & last_5):
+            with m.If(clear_hi):
                 m.d.sync += hi.eq(0)
             with m.Elif(add_hi):
                 m.d.sync += hi.eq(hi_sum)
-            lo_6 = register(lo_sum[:s_fix], "acc_low_out", enable=add_lo)
-            carry_6 = register(lo_sum[s_fix], "acc_carry_out", enable=add_lo)
-            hi_6 = register(hi_sum, "acc_high_out", signed(hw_), enable=add_hi)
+            lo_6 = register(lo_sum[:s_fix], "acc_low_out", enable=out_lo)
+            carry_6 = register(lo_sum[s_fix], "acc_carry_out", enable=out_lo)
+            hi_6 = register(hi_sum, "acc_high_out", signed(hw_), enable=out_hi)
         else:
             # A group's first input reads 0: a third input of each select.
             lo_src = Signal(unsigned(s_fix))
@@ -1039,14 +1053,16 @@ def _align_split(m: Module, register, s1: _Shifts):
     return x_2, rest_2, down_2, sum_2, (1 << s1.lo) << max(0, len(sel) - 1)
 
 
-def _advance_copies(m: Module, o, valid_next, n: int) -> list[Signal]:
+def _advance_copies(m: Module, o, valid_next, n: int) -> tuple[list[Signal], list[Signal]]:
     """``n`` copies of the whole-pipeline enable ``~(o.valid & ~o.ready)``; ``o.valid`` is a
     register that loads ``valid_next`` in the cycles its enable (copy 0) is high (the caller
     builds it). Copy ``k > 0`` is ``~(valid_copy{k} & ~o.ready)``, ``valid_copy{k}`` a
     register of the same input and initial value loading on copy ``k``: equal to ``o.valid``
     in every cycle, and not merged with it by synthesis (see :class:`hw.pipeline.StallPipeline`'s
-    ``enables``)."""
+    ``enables``). Returns the copies of the enable and of ``o.valid`` (``o.valid`` itself
+    first)."""
     out = [Signal(name="advance")]
+    held = [o.valid]
     m.d.comb += out[0].eq(~(o.valid & ~o.ready))
     for k in range(1, n):
         copy, advance = Signal(name=f"valid_copy{k}"), Signal(name=f"advance{k}")
@@ -1054,7 +1070,8 @@ def _advance_copies(m: Module, o, valid_next, n: int) -> list[Signal]:
         with m.If(advance):
             m.d.sync += copy.eq(valid_next)
         out.append(advance)
-    return out
+        held.append(copy)
+    return out, held
 
 
 def _out_of_range(m: Module, value, name: str) -> Signal:

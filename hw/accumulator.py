@@ -608,12 +608,11 @@ class MXIntAccumulator(wiring.Component):
         front, align_, left, shift, loop_lo, loop_hi, back = (
             _register(m, a) for a in adv[1:8])
 
-        # Stage 0 registers the input with two compares against registers, E > E_max and
-        # E > E_0 (stage 0's own input). The maximum the input meets when it leaves stage
-        # 0 is max(E_max, E_0) (E_0 alone when that input opened its group, E_max when
-        # stage 0 was empty); that input is then in stage 1, so "E > it" is a LUT of the
-        # two registered compares and stage 1's valid and first. The running maximum is a
-        # select of registers (no compare in its recurrence).
+        # Stage 0 registers the input with "E > the running maximum it will meet": the
+        # maximum after stage 0's own input, max(E_max, E_0) (E_0 alone when it opens its
+        # group, E_max when stage 0 is empty), so E > it is (E > E_max) & (E > E_0), two
+        # compares of the input against registers. The running maximum is then a select
+        # of registers (no compare in its recurrence).
         pi = self.i.payload
         first_in = Signal(init=1)          # the next input opens its group
         with m.If(fire):
@@ -626,16 +625,13 @@ class MXIntAccumulator(wiring.Component):
         above_max = Signal()
         above_0 = Signal()
         m.d.comb += [above_max.eq(pi.exponent > e_max), above_0.eq(pi.exponent > p.exponent)]
-        above_max_0 = front(above_max, "above_max_s0")
-        above_0_0 = front(above_0, "above_prev_s0")
+        up_0 = front(Mux(valid_0, Mux(first_0, above_0, above_max & above_0), above_max),
+                     "up_s0")
 
         # Stages 1 and 2 as with one sum: the running maximum, T = x >> (E_max - E) and
         # d = E - E_max (saturated at all ones when E > E_max, else 0).
-        valid_1 = Signal(name="valid_s1")
-        first_1 = Signal(name="first_s1")
         up = Signal()
-        m.d.comb += up.eq(~first_0 & Mux(valid_1, above_0_0 & (first_1 | above_max_0),
-                                         above_max_0))
+        m.d.comb += up.eq(up_0 & ~first_0)
         rise, fall, _, down = _compare_exponent(m, p.exponent, e_max, first_0)
         with m.If(adv[1] & valid_0):
             m.d.sync += [
@@ -644,10 +640,10 @@ class MXIntAccumulator(wiring.Component):
             ]
         shifts = _shift_amounts(m, front, p, e_max, rise, fall, up, down, w=w, g=g,
                                 wide_in_stage_1=False)
-        with m.If(advance):
-            m.d.sync += [first_1.eq(first_0), valid_1.eq(valid_0)]
+        first_1 = register(first_0, "first_s1")
         emax_1 = register(Mux(up | first_0, p.exponent, e_max), "emax_s1")
         nan_1 = register((nan & ~first_0) | p.nan, "nan_s1")
+        valid_1 = register(valid_0, "valid_s1")
         last_1 = register(p.last, "last_s1")
         # The input's alignment in two stages (x_3 is only needed at stage 4): stage 2
         # shifts by the low selects, stage 3 by the top one and takes T or x.

@@ -54,10 +54,10 @@ INTERLEAVE_LOW_SHIFT_BITS = 4
 #: ``align="interleave"``: register stages from ``i`` to ``o`` (exponents, alignment, the
 #: two stages of the loop, and the combination: operands, shift, addition).
 INTERLEAVE_LATENCY = 7
-#: ``align="lookahead"``: register stages from ``i`` to ``o`` (the input with its exponent
-#: compare, exponents, alignment, the pending shift, two stages of the input's left shift,
-#: the loop, the carry resolved, two stages of the output's right shift).
-LOOKAHEAD_LATENCY = 10
+#: ``align="lookahead"``: register stages from ``i`` to ``o`` (exponents, alignment, the
+#: pending shift, two stages of the input's left shift, the loop, the carry resolved, two
+#: stages of the output's right shift).
+LOOKAHEAD_LATENCY = 9
 #: ``align="lookahead"``: low bits of the input's left shift (and of the output's right
 #: shift) done in their first stage; the second does the rest, a multiple of ``2**3``.
 LOOKAHEAD_FINE_BITS = 3
@@ -240,7 +240,7 @@ class MXIntAccumulator(wiring.Component):
     def latency(self) -> int:
         """Cycles from the transfer of a ``last`` input to its result being valid: 3 (when
         that input does not raise the running maximum, see :meth:`stall_cycles`), 7 with
-        ``align="interleave"``, 10 with ``"lookahead"``."""
+        ``align="interleave"``, 9 with ``"lookahead"``."""
         return {"interleave": INTERLEAVE_LATENCY,
                 "lookahead": LOOKAHEAD_LATENCY}.get(self.align, LATENCY)
 
@@ -608,42 +608,25 @@ class MXIntAccumulator(wiring.Component):
         front, align_, left, shift, loop_lo, loop_hi, back = (
             _register(m, a) for a in adv[1:8])
 
-        # Stage 0 registers the input with "E > the running maximum it will meet": the
-        # maximum after stage 0's own input, max(E_max, E_0) (E_0 alone when it opens its
-        # group, E_max when stage 0 is empty), so E > it is (E > E_max) & (E > E_0), two
-        # compares of the input against registers. The running maximum is then a select
-        # of registers (no compare in its recurrence).
-        pi = self.i.payload
-        first_in = Signal(init=1)          # the next input opens its group
-        with m.If(fire):
-            m.d.sync += first_in.eq(pi.last)
-        e_max = Signal(unsigned(ew), name="emax")
-        nan = Signal()
-        p = front(pi, "input_s0")
-        valid_0 = register(fire, "valid_s0")
-        first_0 = register(first_in, "first_s0")
-        above_max = Signal()
-        above_0 = Signal()
-        m.d.comb += [above_max.eq(pi.exponent > e_max), above_0.eq(pi.exponent > p.exponent)]
-        up_0 = front(Mux(valid_0, Mux(first_0, above_0, above_max & above_0), above_max),
-                     "up_s0")
-
         # Stages 1 and 2 as with one sum: the running maximum, T = x >> (E_max - E) and
         # d = E - E_max (saturated at all ones when E > E_max, else 0).
-        up = Signal()
-        m.d.comb += up.eq(up_0 & ~first_0)
-        rise, fall, _, down = _compare_exponent(m, p.exponent, e_max, first_0)
-        with m.If(adv[1] & valid_0):
+        p = self.i.payload
+        e_max = Signal(unsigned(ew))
+        nan = Signal()
+        first = Signal(init=1)
+        rise, fall, up, down = _compare_exponent(m, p.exponent, e_max, first)
+        with m.If(fire):
             m.d.sync += [
-                e_max.eq(Mux(up | first_0, p.exponent, e_max)),
-                nan.eq((nan & ~first_0) | p.nan),
+                e_max.eq(Mux(up | first, p.exponent, e_max)),
+                nan.eq((nan & ~first) | p.nan),
+                first.eq(p.last),
             ]
         shifts = _shift_amounts(m, front, p, e_max, rise, fall, up, down, w=w, g=g,
                                 wide_in_stage_1=False)
-        first_1 = register(first_0, "first_s1")
-        emax_1 = register(Mux(up | first_0, p.exponent, e_max), "emax_s1")
-        nan_1 = register((nan & ~first_0) | p.nan, "nan_s1")
-        valid_1 = register(valid_0, "valid_s1")
+        first_1 = register(first, "first_s1")
+        emax_1 = register(Mux(up | first, p.exponent, e_max), "emax_s1")
+        nan_1 = register((nan & ~first) | p.nan, "nan_s1")
+        valid_1 = register(fire, "valid_s1")
         last_1 = register(p.last, "last_s1")
         # The input's alignment in two stages (x_3 is only needed at stage 4): stage 2
         # shifts by the low selects, stage 3 by the top one and takes T or x.

@@ -605,8 +605,7 @@ class MXIntAccumulator(wiring.Component):
             fire.eq(self.i.valid & adv[1]),
         ]
         register = _register(m, advance)
-        front, align_, left, shift, loop_lo, loop_hi, back = (
-            _register(m, a) for a in adv[1:8])
+        front, align_, left, shift, back = (_register(m, adv[k]) for k in (1, 2, 3, 4, 7))
 
         # Stages 1 and 2 as with one sum: the running maximum, T = x >> (E_max - E) and
         # d = E - E_max (saturated at all ones when E > E_max, else 0).

@@ -228,6 +228,10 @@ MUTANTS = (
            "lookahead", ("tests/test_accumulator.py",),
            "align=lookahead, primitives=ecp5: a group's first input adds to the last group's "
            "low bits and carry"),
+    Mutant("accum-lookahead-enable-copy", "hw/accumulator.py",
+           "m.d.sync += copy.eq(valid_next)", "m.d.sync += copy.eq(0)",
+           "lookahead", ("tests/test_accumulator.py",),
+           "align=lookahead: the copies of the stall enable ignore back-pressure"),
 )
 
 

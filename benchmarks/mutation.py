@@ -223,11 +223,15 @@ MUTANTS = (
            "lookahead", ("tests/test_accumulator.py",),
            "align=lookahead: a drain drops the carry pending between the loop's two adders"),
     Mutant("accum-lookahead-ecp5-clear", "hw/accumulator.py",
-           "with m.If(add & last_5):\n                m.d.sync += [lo.eq(0), carry.eq(0), "
-           "hi.eq(0)]\n            with m.Elif(add):", "with m.If(add):",
+           "with m.If(clear_lo):\n                m.d.sync += [lo.eq(0), carry.eq(0)]"
+           "\n            with m.Elif(add_lo):", "with m.If(add_lo):",
            "lookahead", ("tests/test_accumulator.py",),
            "align=lookahead, primitives=ecp5: a group's first input adds to the last group's "
-           "sum"),
+           "low bits and carry"),
+    Mutant("accum-lookahead-enable-copy", "hw/accumulator.py",
+           "m.d.sync += copy.eq(valid_next)", "m.d.sync += copy.eq(0)",
+           "lookahead", ("tests/test_accumulator.py",),
+           "align=lookahead: the copies of the stall enable ignore back-pressure"),
 )
 
 

@@ -61,6 +61,9 @@ LOOKAHEAD_LATENCY = 9
 #: ``align="lookahead"``: low bits of the input's left shift (and of the output's right
 #: shift) done in their first stage; the second does the rest, a multiple of ``2**3``.
 LOOKAHEAD_FINE_BITS = 3
+#: ``align="lookahead"``: copies of the whole-pipeline enable, each driving the registers of
+#: one part of the pipeline (a shorter route than one net to all of them).
+LOOKAHEAD_ENABLES = 10
 
 
 def accum_input_layout(*, in_width: int, exp_bits: int) -> data.StructLayout:
@@ -588,15 +591,21 @@ class MXIntAccumulator(wiring.Component):
         vw = 2 * w
         hw_ = vw - s_fix          # the high part: W + 1 bits
 
-        # Whole-pipeline stall on the output only: no stall of its own.
-        advance = Signal()
+        # Whole-pipeline stall on the output only: no stall of its own. Its enable has
+        # copies (see _advance_copies), each driving the registers of one part: 0 the
+        # narrow control, 1 the running maximum and stage 1, 2 the input's alignment, 3
+        # and 4 the left shift, 5 and 6 the loop's L and H, 7 stages 7 to 9, 8 and 9 the
+        # capture of the loop's L and H.
+        out_valid = Signal()
+        adv, held = _advance_copies(m, self.o, out_valid, LOOKAHEAD_ENABLES)
+        advance = adv[0]
         fire = Signal()
         m.d.comb += [
-            advance.eq(~(self.o.valid & ~self.o.ready)),
             self.i.ready.eq(advance),
-            fire.eq(self.i.valid & (~self.o.valid | self.o.ready)),
+            fire.eq(self.i.valid & adv[1]),
         ]
         register = _register(m, advance)
+        front, align_, left, shift, back = (_register(m, adv[k]) for k in (1, 2, 3, 4, 7))
 
         # Stages 1 and 2 as with one sum: the running maximum, T = x >> (E_max - E) and
         # d = E - E_max (saturated at all ones when E > E_max, else 0).
@@ -611,14 +620,16 @@ class MXIntAccumulator(wiring.Component):
                 nan.eq((nan & ~first) | p.nan),
                 first.eq(p.last),
             ]
-        shifts = _shift_amounts(m, register, p, e_max, rise, fall, up, down, w=w, g=g,
+        shifts = _shift_amounts(m, front, p, e_max, rise, fall, up, down, w=w, g=g,
                                 wide_in_stage_1=False)
         first_1 = register(first, "first_s1")
         emax_1 = register(Mux(up | first, p.exponent, e_max), "emax_s1")
         nan_1 = register((nan & ~first) | p.nan, "nan_s1")
         valid_1 = register(fire, "valid_s1")
         last_1 = register(p.last, "last_s1")
-        x_2, _ = _align(m, register, shifts, g=g)
+        # The input's alignment in two stages (x_3 is only needed at stage 4): stage 2
+        # shifts by the low selects, stage 3 by the top one and takes T or x.
+        x_2, x_rest_2, down_2, sum_2, x_stride = _align_split(m, align_, shifts)
         # d clamped at S, and d - S, registered for stage 3's recurrence.
         rise_1 = Signal(unsigned(len(shifts.rise)))
         m.d.comb += rise_1.eq(Mux(shifts.up, shifts.rise | Mux(shifts.rise_wide, -1, 0), 0))
@@ -644,10 +655,17 @@ class MXIntAccumulator(wiring.Component):
             total_m.eq(pending + dm_2),
             drain.eq(~first_2 & ~total_m[-1]),
         ]
+        # A copy of p for the left shift's multiplexers (its own enable: not merged).
+        pending_shift = Signal(unsigned(pbits), name="pending_shift_s3")
         with m.If(advance & valid_2):
             m.d.sync += pending.eq(Mux(first_2, 0, Mux(drain, total_m, total)))
+        with m.If(adv[3] & valid_2):
+            m.d.sync += pending_shift.eq(Mux(first_2, 0, Mux(drain, total_m, total)))
         drain_3 = register(drain, "drain_s3")
-        x_3 = register(x_2, "x_aligned_s3")
+        x_unshifted = Signal(signed(len(x_2)))
+        m.d.comb += x_unshifted.eq(sum_2 << g)
+        x_3 = align_(Mux(down_2, mux_shift(x_2, x_rest_2, x_stride), x_unshifted),
+                     "x_aligned_s3", signed(len(x_2)))
         first_3 = register(first_2, "first_s3")
         emax_3 = register(emax_2, "emax_s3")
         nan_3 = register(nan_2, "nan_s3")
@@ -656,9 +674,9 @@ class MXIntAccumulator(wiring.Component):
 
         # Stages 4 and 5: Y = T << p, by p mod 2**fb, then by the rest (each a multiplexer
         # per bit); Y's bits below p are 0, so the loop never changes bits below p.
-        u_4 = register(_mux_shift_left(x_3, list(pending[:fb]), 1, len(x_3) + (1 << fb) - 1),
-                       "y_fine_s4")
-        coarse_4 = register(pending[fb:], "pending_high_s4") if pbits > fb else None
+        u_4 = left(_mux_shift_left(x_3, list(pending_shift[:fb]), 1,
+                                   len(x_3) + (1 << fb) - 1), "y_fine_s4")
+        coarse_4 = left(pending_shift[fb:], "pending_high_s4") if pbits > fb else None
         pend_4 = register(pending, "pending_s4")
         drain_4 = register(drain_3, "drain_s4")
         first_4 = register(first_3, "first_s4")
@@ -666,11 +684,11 @@ class MXIntAccumulator(wiring.Component):
         nan_4 = register(nan_3, "nan_s4")
         valid_4 = register(valid_3, "valid_s4")
         last_4 = register(last_3, "last_s4")
-        y_5 = register(_mux_shift_left(u_4, list(coarse_4) if coarse_4 is not None else [],
-                                       1 << fb, vw), "y_s5")
+        y_5 = shift(_mux_shift_left(u_4, list(coarse_4) if coarse_4 is not None else [],
+                                    1 << fb, vw), "y_s5")
         pend_5 = register(pend_4, "pending_s5")
-        drain_5 = register(drain_4, "drain_s5")
-        keep_5 = register(~drain_4, "keep_s5") if self.primitives == "ecp5" else None
+        drain_5 = shift(drain_4, "drain_s5")
+        keep_5 = shift(~drain_4, "keep_s5") if self.primitives == "ecp5" else None
         first_5 = register(first_4, "first_s5")
         emax_5 = register(emax_4, "emax_s5")
         nan_5 = register(nan_4, "nan_s5")
@@ -687,8 +705,18 @@ class MXIntAccumulator(wiring.Component):
         hi = Signal(signed(hw_), name="acc_high")
         carry = Signal(name="acc_carry")
         hi_drained = hi >> s_fix
-        add = Signal()
-        m.d.comb += add.eq(advance & valid_5)
+        # Each enable and clear of the loop one LUT from its copy's register (the clear,
+        # valid and last, registered at stage 5).
+        clear_5 = register(valid_4 & last_4, "clear_s5")
+        add_lo, add_hi, clear_lo, clear_hi, out_lo, out_hi = (Signal() for _ in range(6))
+        m.d.comb += [
+            add_lo.eq(~(held[5] & ~self.o.ready) & valid_5),
+            add_hi.eq(~(held[6] & ~self.o.ready) & valid_5),
+            clear_lo.eq(~(held[5] & ~self.o.ready) & clear_5),
+            clear_hi.eq(~(held[6] & ~self.o.ready) & clear_5),
+            out_lo.eq(~(held[8] & ~self.o.ready) & valid_5),
+            out_hi.eq(~(held[9] & ~self.o.ready) & valid_5),
+        ]
         if self.primitives == "ecp5":
             # One CCU2C half per bit: its LUT4 is y_k ^ (keep ? kept bit : drained bit), its
             # generate y_k; a first half injects the carry (c & drain, or c & keep). A group's
@@ -701,13 +729,17 @@ class MXIntAccumulator(wiring.Component):
             hi_sum = Cat(*_ccu2c_select_add(
                 m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_5,
                 (carry, keep_5), carry_out=False, name="acc_high_add", model=self.cell_models))
-            with m.If(add & last_5):
-                m.d.sync += [lo.eq(0), carry.eq(0), hi.eq(0)]
-            with m.Elif(add):
-                m.d.sync += [lo.eq(lo_sum[:s_fix]), carry.eq(lo_sum[s_fix]), hi.eq(hi_sum)]
-            lo_6 = register(lo_sum[:s_fix], "acc_low_out", enable=add)
-            carry_6 = register(lo_sum[s_fix], "acc_carry_out", enable=add)
-            hi_6 = register(hi_sum, "acc_high_out", signed(hw_), enable=add)
+            with m.If(clear_lo):
+                m.d.sync += [lo.eq(0), carry.eq(0)]
+            with m.Elif(add_lo):
+                m.d.sync += [lo.eq(lo_sum[:s_fix]), carry.eq(lo_sum[s_fix])]
+            with m.If(clear_hi):
+                m.d.sync += hi.eq(0)
+            with m.Elif(add_hi):
+                m.d.sync += hi.eq(hi_sum)
+            lo_6 = register(lo_sum[:s_fix], "acc_low_out", enable=out_lo)
+            carry_6 = register(lo_sum[s_fix], "acc_carry_out", enable=out_lo)
+            hi_6 = register(hi_sum, "acc_high_out", signed(hw_), enable=out_hi)
         else:
             # A group's first input reads 0: a third input of each select.
             lo_src = Signal(unsigned(s_fix))
@@ -718,12 +750,11 @@ class MXIntAccumulator(wiring.Component):
             ]
             lo_sum = Signal(unsigned(s_fix + 1))
             m.d.comb += lo_sum.eq(lo_src + y_5[:s_fix] + (carry & drain_5 & ~first_5))
-            with m.If(add):
-                m.d.sync += [
-                    lo.eq(lo_sum[:s_fix]),
-                    carry.eq(lo_sum[s_fix]),
-                    hi.eq(hi_src + y_5[s_fix:].as_signed() + (carry & ~drain_5 & ~first_5)),
-                ]
+            with m.If(add_lo):
+                m.d.sync += [lo.eq(lo_sum[:s_fix]), carry.eq(lo_sum[s_fix])]
+            with m.If(add_hi):
+                m.d.sync += hi.eq(hi_src + y_5[s_fix:].as_signed()
+                                  + (carry & ~drain_5 & ~first_5))
             lo_6, carry_6, hi_6 = lo, carry, hi
         pend_6 = register(pend_5, "pending_s6")
         first_6 = register(first_5, "first_s6")
@@ -734,8 +765,8 @@ class MXIntAccumulator(wiring.Component):
 
         # Stage 7: the carry resolved (H + c, in W + 1 bits while A_i is in range or has
         # just left it); stages 8 and 9: A = V >> p, W + 1 bits, coarse then fine.
-        hres_7 = register(hi_6 + carry_6, "acc_high_resolved", signed(hw_))
-        lo_7 = register(lo_6, "acc_low_s7")
+        hres_7 = back(hi_6 + carry_6, "acc_high_resolved", signed(hw_))
+        lo_7 = back(lo_6, "acc_low_s7")
         pend_7 = register(pend_6, "pending_s7")
         first_7 = register(first_6, "first_s7")
         emax_7 = register(emax_6, "emax_s7")
@@ -746,7 +777,7 @@ class MXIntAccumulator(wiring.Component):
         keep = w + (1 << fb)
         if pbits > fb:
             value = mux_shift(value, list(pend_7[fb:]), 1 << fb)
-        v_8 = register(value[:keep], "acc_coarse_s8", signed(keep))
+        v_8 = back(value[:keep], "acc_coarse_s8", signed(keep))
         fine_8 = register(pend_7[:fb], "pending_low_s8")
         first_8 = register(first_7, "first_s8")
         emax_8 = register(emax_7, "emax_s8")
@@ -760,16 +791,18 @@ class MXIntAccumulator(wiring.Component):
         acc_out = _out_of_range(m, acc, "acc_out")
         hit = Signal()
         high = Signal()
+        with m.If(adv[7] & valid_8):
+            m.d.sync += acc.eq(mux_shift(v_8, list(fine_8))[:w + 1])
         with m.If(advance & valid_8):
             m.d.sync += [
-                acc.eq(mux_shift(v_8, list(fine_8))[:w + 1]),
                 hit.eq(~first_8 & (hit | acc_out)),
                 high.eq(Mux(hit, high, ~acc[w])),
             ]
         _saturated_output(m, self.o.payload.sum, acc, acc_out, hit, high, name="clamp_high")
+        m.d.comb += out_valid.eq(valid_8 & last_8)
         with m.If(advance):
             m.d.sync += [
-                self.o.valid.eq(valid_8 & last_8),
+                self.o.valid.eq(out_valid),
                 self.o.payload.exponent.eq(emax_8),
                 self.o.payload.nan.eq(nan_8),
             ]
@@ -983,6 +1016,44 @@ def _align(m: Module, register, s1: _Shifts, *, g: int):
     acc_shift_2 = register(Mux(s1.up, s1.rise | Mux(s1.rise_wide, -1, 0), 0), "acc_shift_s2",
                            unsigned(len(s1.rise)))
     return x_2, acc_shift_2
+
+
+def _align_split(m: Module, register, s1: _Shifts):
+    """Stage 2 of ``align="lookahead"``'s input alignment, split in two: ``x_fine`` shifted
+    by all of stage 1's selects (``x_select``, multiples of ``2**lo``) but the top one,
+    registered with that select, ``down`` and the input's ``sum``; stage 3 shifts by the top
+    select (the returned stride, ``2**(lo + n - 1)`` for ``n`` selects) and takes that or
+    ``sum << G`` (see :func:`_align`). The two
+    arithmetic shifts compose: ``v[i] = x[min(i + a, n - 1)]`` then ``v[min(i + b, n - 1)]`` is
+    ``x[min(i + a + b, n - 1)]``."""
+    sel = s1.x_select
+    x_2 = register(mux_shift(s1.x_fine, sel[:-1], 1 << s1.lo), "x_aligned_s2",
+                   signed(len(s1.x_fine)))
+    rest_2 = [register(b, f"x_select_top_s2_{k}") for k, b in enumerate(sel[-1:])]
+    down_2 = register(s1.down, "x_down_s2")
+    sum_2 = register(s1.sum, "sum_s2")
+    return x_2, rest_2, down_2, sum_2, (1 << s1.lo) << max(0, len(sel) - 1)
+
+
+def _advance_copies(m: Module, o, valid_next, n: int) -> tuple[list[Signal], list[Signal]]:
+    """``n`` copies of the whole-pipeline enable ``~(o.valid & ~o.ready)``; ``o.valid`` is a
+    register that loads ``valid_next`` in the cycles its enable (copy 0) is high (the caller
+    builds it). Copy ``k > 0`` is ``~(valid_copy{k} & ~o.ready)``, ``valid_copy{k}`` a
+    register of the same input and initial value loading on copy ``k``: equal to ``o.valid``
+    in every cycle, and not merged with it by synthesis (see :class:`hw.pipeline.StallPipeline`'s
+    ``enables``). Returns the copies of the enable and of ``o.valid`` (``o.valid`` itself
+    first)."""
+    out = [Signal(name="advance")]
+    held = [o.valid]
+    m.d.comb += out[0].eq(~(o.valid & ~o.ready))
+    for k in range(1, n):
+        copy, advance = Signal(name=f"valid_copy{k}"), Signal(name=f"advance{k}")
+        m.d.comb += advance.eq(~(copy & ~o.ready))
+        with m.If(advance):
+            m.d.sync += copy.eq(valid_next)
+        out.append(advance)
+        held.append(copy)
+    return out, held
 
 
 def _out_of_range(m: Module, value, name: str) -> Signal:

@@ -4,8 +4,10 @@ one enable does, under random input and output handshakes (Amaranth simulator)."
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
+from amaranth.back import rtlil
 from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -89,10 +91,11 @@ def test_enables_validated(enables):
         StallPipeline(m, inputs=[i], output=o, depth=2, enables=enables)
 
 
-def test_one_enable_has_no_copies():
-    m = Module()
-    i, o = stream.Signature(8).flip().create(), stream.Signature(8).create()
-    pipe = StallPipeline(m, inputs=[i], output=o, depth=2)
-    assert pipe._advances == [pipe.advance]
-    assert not any(isinstance(s, Signal) and s.name.startswith("valid_copy")
-                   for s in vars(pipe).values())
+@pytest.mark.parametrize("enables", [1, 3])
+def test_copies_are_built_only_when_asked(enables):
+    """``enables=1`` (the default value) builds no copy; ``enables=3`` exactly two."""
+    dut = _Delay(2, enables)
+    text = rtlil.convert(dut)
+    assert len(dut.pipe._advances) == enables and dut.pipe._advances[0] is dut.pipe.advance
+    assert re.findall(r"wire .*\\(valid_copy\d+)$", text, re.M) == \
+        [f"valid_copy{k}" for k in range(1, enables)]

@@ -222,8 +222,9 @@ class Unit:
     summary : str
         One line for ``--help``, the manifests and the reports.
     summary_mx : str or None
-        The line for a design with an OCP MX minifloat operand (a ``*_element`` field
-        other than ``"int"``), where ``summary`` names MXINT only; see :meth:`summary_of`.
+        The line for a design with an OCP MX minifloat operand (an ``element`` or
+        ``*_element`` field other than None and ``"int"``), where ``summary`` names MXINT
+        only; see :meth:`summary_of`.
     params : type
         The :class:`Params` record.
     component : type
@@ -265,9 +266,11 @@ class Unit:
 
     def summary_of(self, record: Params) -> str:
         """The manifest's and report's line for ``record``: :attr:`summary_mx` when the
-        unit has one and an operand of ``record`` is a minifloat, else :attr:`summary`."""
-        minifloat = any(value != "int" for name, value in record.kwargs().items()
-                        if name.endswith("_element"))
+        unit has one and an operand of ``record`` is a minifloat (a field ``element``, as
+        the dequantiser's block, or ``*_element`` that is neither None nor ``"int"``), else
+        :attr:`summary`."""
+        minifloat = any(value not in (None, "int") for name, value in record.kwargs().items()
+                        if name == "element" or name.endswith("_element"))
         return self.summary_mx if minifloat and self.summary_mx else self.summary
 
     def load(self, what: str) -> Any:

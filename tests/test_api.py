@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hw.generate import generate, main
+from hw.unit import unit
 
 
 @pytest.mark.parametrize(("options", "argv"), [
@@ -80,11 +81,16 @@ def test_large_designs_are_announced():
     ("dot", {"bits": 4, "block": 2}, {"aformat": "mxfp4", "wformat": "mxint4", "block": 2}),
     ("adder", {"bits": 4, "out_bits": 4, "block": 2},
      {"aformat": "mxint4", "wformat": "mxfp4", "out_bits": 4, "block": 2}),
+    # the dequantiser's block format is its field ``element`` (no side prefix)
+    ("dequant", {"bits": 4, "block": 2}, {"format": "mxfp4", "block": 2}),
+    ("dequant", {"source": "accum", "bits": 4, "block": 2},
+     {"source": "accum", "aformat": "mxfp4", "wformat": "mxint4", "block": 2}),
 ])
 def test_manifest_summary_names_the_operands(tmp_path, top, mxint, minifloat):
     """A manifest's summary says MXINT only for an MXINT design; a design with a minifloat
     operand gets the unit's MX line (``Unit.summary_mx``)."""
+    spec = unit(top)
     plain = generate(top, out=tmp_path / "mxint", **mxint).manifest["summary"]
     mixed = generate(top, out=tmp_path / "mx", **minifloat).manifest["summary"]
-    assert plain.startswith("MXINT ") and "minifloat" not in plain
-    assert mixed.startswith("MX ") and "minifloat" in mixed
+    assert plain == spec.summary and "MXINT" in plain and "minifloat" not in plain
+    assert mixed == spec.summary_mx and "minifloat" in mixed

@@ -81,7 +81,17 @@ class StallPipeline:
 
     def register(self, value, name: str, shape=None, *, enable: int = 0) -> Signal:
         """A register of ``value`` (of ``shape``, default the value's own) that loads on
-        :attr:`advance` (its copy number ``enable``, see ``enables``)."""
+        :attr:`advance` (its copy number ``enable``, see ``enables``).
+
+        Raises
+        ------
+        ValueError
+            If ``enable`` is not a copy number, ``0 .. enables - 1``.
+        """
+        n = len(self._advances)
+        if not isinstance(enable, int) or isinstance(enable, bool) or not 0 <= enable < n:
+            raise ValueError(f"enable must be an integer from 0 to {n - 1} (the copies of "
+                             f"the enable), not {enable!r}")
         reg = Signal(Shape.cast(shape) if shape is not None else value.shape(), name=name)
         with self._m.If(self._advances[enable]):
             self._m.d.sync += reg.eq(value)

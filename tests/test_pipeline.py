@@ -91,6 +91,16 @@ def test_enables_validated(enables):
         StallPipeline(m, inputs=[i], output=o, depth=2, enables=enables)
 
 
+@pytest.mark.parametrize("enable", [3, -1, 1.0, True])
+def test_register_enable_validated(enable):
+    m = Module()
+    i, o = stream.Signature(8).flip().create(), stream.Signature(8).create()
+    pipe = StallPipeline(m, inputs=[i], output=o, depth=2, enables=3)
+    with pytest.raises(ValueError, match=rf"enable must be an integer from 0 to 2 \(the "
+                                         rf"copies of the enable\), not {enable!r}$"):
+        pipe.register(i.payload, "r", enable=enable)
+
+
 @pytest.mark.parametrize("enables", [1, 3])
 def test_copies_are_built_only_when_asked(enables):
     """``enables=1`` (the default value) builds no copy; ``enables=3`` exactly two."""

@@ -193,9 +193,11 @@ def value(code: int, scale: int, element: str) -> float:
 _K = 26
 
 
-def _exact(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(N, E, negative, special)`` with ``|x| = N * 2**E`` exactly (``N < 2**24``), from the
-    IEEE bits of float32, bfloat16 or float16 ``x``."""
+def _exact(x: torch.Tensor
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """``(N, E, negative, special, w)`` with ``|x| = N * 2**E`` exactly and ``N < 2**w``
+    (``w`` = 24 for float32: the significand with its hidden bit), from the IEEE bits of
+    float32, bfloat16 or float16 ``x``."""
     layout = {torch.float32: (torch.int32, 8, 23), torch.bfloat16: (torch.int16, 8, 7),
               torch.float16: (torch.int16, 5, 10)}
     int_dtype, ebits, mbits = layout[x.dtype]
@@ -207,19 +209,31 @@ def _exact(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, t
     special = e == (1 << ebits) - 1
     n = torch.where(e == 0, m, m | (1 << mbits))
     exp = torch.where(e == 0, 1, e) - bias - mbits
-    return n, exp, negative, special
+    return n, exp, negative, special, mbits + 1
 
 
-def _bit_length(n: torch.Tensor) -> torch.Tensor:
-    """Bits of each non-negative ``n < 2**62`` (0 for 0), by comparison with powers of two."""
-    powers = torch.tensor([1 << i for i in range(63)], dtype=torch.int64)
-    return torch.searchsorted(powers, n, right=True)
+def _bit_length(n: torch.Tensor, width: int) -> torch.Tensor:
+    """Bits of each non-negative ``n < 2**width`` (0 for 0): ``width`` where the top bit is
+    set (every normal significand), else by comparison with the powers of two (only the
+    subnormals and zero are searched)."""
+    out = torch.full_like(n, width)
+    short = n < (1 << (width - 1))
+    if bool(short.any()):
+        powers = torch.tensor([1 << i for i in range(width)], dtype=torch.int64)
+        out[short] = torch.searchsorted(powers, n[short], right=True)
+    return out
 
 
-def one_element_codes(x: torch.Tensor, element: str, scale_rounding: str
+#: The rounding modes of the definition, in the order golden lists them.
+ROUNDINGS = ("even", "away", "zero", "floor")
+
+
+def one_element_codes(x: torch.Tensor, element: str, scale_rounding: str,
+                      roundings: tuple[str, ...] = ROUNDINGS
                       ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Every element of ``x`` (1-D, float32/bfloat16/float16) as a one-element block:
-    ``{rounding: (codes, scale codes)}`` for the four rounding modes, ``int64``.
+    ``{rounding: (codes, scale codes)}`` for the rounding modes ``roundings`` (all four by
+    default), ``int64``.
 
     Exact integer arithmetic: with ``|x| = N * 2**E`` and scale ``2**s``, ``|x| / 2**s`` in
     units of ``2**-(f + K)`` is the integer ``T = N << (E - s + f + K)``. For a one-element
@@ -230,14 +244,17 @@ def one_element_codes(x: torch.Tensor, element: str, scale_rounding: str
     a sorted table of ``P << K`` and the midpoint test is ``2 T`` against
     ``(P_lo + P_hi) << K``.
     """
+    unknown = [r for r in roundings if r not in ROUNDINGS]
+    if unknown:
+        raise ValueError(f"roundings must be among {ROUNDINGS}, not {unknown[0]!r}")
     elem = ELEMENTS[element]
     f = elem.frac_bits
     table = torch.tensor([int(m * 2 ** f) << _K for m in elem.magnitudes], dtype=torch.int64)
-    n, exp, negative, special = _exact(x)
+    n, exp, negative, special, width = _exact(x)
     n = torch.where(special, 0, n)  # Inf and NaN give the NaN scale whatever their payload
     zero = n == 0
     # floor(log2 |x|) = E + bitlength(N) - 1
-    log2 = exp + _bit_length(n) - 1
+    log2 = exp + (_bit_length(n, width) - 1)
     if scale_rounding == "floor":
         s = log2 - elem.emax
     else:
@@ -247,31 +264,35 @@ def one_element_codes(x: torch.Tensor, element: str, scale_rounding: str
         s0 = log2 - elem.emax
         # N * 2**E <= Pmax * 2**(s0 - f)  <=>  N << (E - s0 + f + K) <= Pmax << K
         t0 = n << (exp - s0 + f + _K)
-        s = torch.where(t0 <= (pmax << _K), s0, s0 + 1)
-    scale = (s + SCALE_BIAS).clamp(0, SCALE_MAX)
+        s = s0 + (t0 > (pmax << _K))
+    scale = (s + SCALE_BIAS).clamp_(0, SCALE_MAX)
     scale = torch.where(zero, 0, scale)
     shift = exp - (scale - SCALE_BIAS) + f + _K
     # Never negative, and T < 2**(emax + 1 + f + K) <= 2**58: see the docstring.
-    shift = torch.where(zero | special, 0, shift)
+    shift = torch.where(zero, 0, shift)  # zero includes the specials (N set to 0 above)
     assert bool((shift >= 0).all()), "a shift went negative: the definition's bound is wrong"
-    t = torch.where(zero | special, 0, n << shift)
+    t = n << shift
     top = table[-1]
-    i = (torch.searchsorted(table, t, right=True) - 1).clamp(max=len(table) - 2)
+    i = (torch.searchsorted(table, t, right=True) - 1).clamp_(max=len(table) - 2)
     lo, hi = table[i], table[i + 1]
-    exact = t == lo
+    inexact = t != lo
     twice, mid = 2 * t, lo + hi
+    saturated = t >= top
+    sign = negative.to(torch.int64) << (elem.width - 1)
+    nan_scale = torch.where(special, SCALE_NAN, scale)
     out = {}
-    for rounding in ("even", "away", "zero", "floor"):
+    for rounding in roundings:
         if rounding == "zero":
-            up = torch.zeros_like(exact)
-        elif rounding == "floor":
-            up = negative & ~exact
-        elif rounding == "away":
-            up = twice >= mid
+            index = i
         else:
-            up = (twice > mid) | ((twice == mid) & (i % 2 == 1))
-        index = torch.where(up & ~exact, i + 1, i)
-        index = torch.where(t >= top, len(table) - 1, index)
-        codes = index | (negative.to(torch.int64) << (elem.width - 1))
-        out[rounding] = (torch.where(special, 0, codes), torch.where(special, SCALE_NAN, scale))
+            if rounding == "floor":
+                up = negative & inexact
+            elif rounding == "away":
+                up = (twice >= mid) & inexact
+            else:
+                up = ((twice > mid) | ((twice == mid) & (i & 1 == 1))) & inexact
+            index = i + up
+        index = torch.where(saturated, len(table) - 1, index)
+        codes = torch.where(special, 0, index | sign)
+        out[rounding] = (codes, nan_scale)
     return out

@@ -79,8 +79,7 @@ def run(fmt: MXFPFormat, rounding: str, *, start: int, stop: int, chunk: int,
         codes, scales = one_element_codes(x, fmt.element.name, fmt.scale_rounding,
                                           (rounding,))[rounding]
         q = quantize(x.reshape(-1, 1), fmt, rounding=rounding)
-        bad = (q.codes.flatten().to(torch.int64) != codes) | \
-              (q.exponent.flatten().to(torch.int64) != scales)
+        bad = (q.codes.flatten() != codes).logical_or_(q.exponent.flatten() != scales)
         count = int(bad.sum())
         if count:
             mismatches += count

@@ -202,13 +202,14 @@ def _exact(x: torch.Tensor
               torch.float16: (torch.int16, 5, 10)}
     int_dtype, ebits, mbits = layout[x.dtype]
     bits = x.view(int_dtype).to(torch.int64) & ((1 << (1 + ebits + mbits)) - 1)
-    negative = (bits >> (ebits + mbits)) == 1
+    negative = bits >= 1 << (ebits + mbits)
     e = (bits >> mbits) & ((1 << ebits) - 1)
     m = bits & ((1 << mbits) - 1)
     bias = (1 << (ebits - 1)) - 1
     special = e == (1 << ebits) - 1
-    n = torch.where(e == 0, m, m | (1 << mbits))
-    exp = torch.where(e == 0, 1, e) - bias - mbits
+    normal = e != 0
+    n = m | (normal.to(torch.int64) << mbits)  # the hidden bit of a normal number
+    exp = e.clamp_(min=1).sub_(bias + mbits)  # a subnormal has the exponent of e = 1
     return n, exp, negative, special, mbits + 1
 
 
@@ -239,19 +240,28 @@ def one_element_codes(x: torch.Tensor, element: str, scale_rounding: str,
     units of ``2**-(f + K)`` is the integer ``T = N << (E - s + f + K)``. For a one-element
     block ``|x| / 2**s < 2 * max_normal`` (also where the scale is clamped), so
     ``T < 2**(emax + 1 + f + K) <= 2**58``, and the shift is never negative because
-    ``E - s >= emax - 24`` while ``f + K >= 26``. Every
-    representable magnitude ``P * 2**-f`` is ``P << K``. The neighbours of ``T`` come from
-    a sorted table of ``P << K`` and the midpoint test is ``2 T`` against
-    ``(P_lo + P_hi) << K``.
+    ``E - s >= emax - 24`` while ``f + K >= 26``. Every representable magnitude
+    ``P * 2**-f`` is ``A = P << K``.
+
+    The rounding compares ``2 T`` with the sorted decision table ``D`` of the doubled
+    magnitudes and the midpoints between neighbours, ``2 A_0 < A_0 + A_1 < 2 A_1 < ... <
+    2 A_last``: with ``D[j] <= 2 T < D[j + 1]``, ``T`` lies between the magnitudes
+    ``i = j >> 1`` and ``i + 1``, below their midpoint for even ``j`` and at or above it for
+    odd ``j`` (a tie when ``2 T = D[j]``); it is a magnitude exactly when ``j`` is even and
+    ``2 T = D[j]``; and ``T`` past the largest magnitude gives the last ``j``, whose
+    magnitude is the saturation.
     """
     unknown = [r for r in roundings if r not in ROUNDINGS]
     if unknown:
         raise ValueError(f"roundings must be among {ROUNDINGS}, not {unknown[0]!r}")
     elem = ELEMENTS[element]
     f = elem.frac_bits
-    table = torch.tensor([int(m * 2 ** f) << _K for m in elem.magnitudes], dtype=torch.int64)
+    mags = [int(m * 2 ** f) << _K for m in elem.magnitudes]
+    decisions = [v for a, b in zip(mags, mags[1:], strict=False) for v in (2 * a, a + b)]
+    decisions = torch.tensor(decisions + [2 * mags[-1]], dtype=torch.int64)
+    last = len(mags) - 1
     n, exp, negative, special, width = _exact(x)
-    n = torch.where(special, 0, n)  # Inf and NaN give the NaN scale whatever their payload
+    n = n.masked_fill_(special, 0)  # Inf and NaN give the NaN scale whatever their payload
     zero = n == 0
     # floor(log2 |x|) = E + bitlength(N) - 1
     log2 = exp + (_bit_length(n, width) - 1)
@@ -265,34 +275,26 @@ def one_element_codes(x: torch.Tensor, element: str, scale_rounding: str,
         # N * 2**E <= Pmax * 2**(s0 - f)  <=>  N << (E - s0 + f + K) <= Pmax << K
         t0 = n << (exp - s0 + f + _K)
         s = s0 + (t0 > (pmax << _K))
-    scale = (s + SCALE_BIAS).clamp_(0, SCALE_MAX)
-    scale = torch.where(zero, 0, scale)
-    shift = exp - (scale - SCALE_BIAS) + f + _K
-    # Never negative, and T < 2**(emax + 1 + f + K) <= 2**58: see the docstring.
-    shift = torch.where(zero, 0, shift)  # zero includes the specials (N set to 0 above)
-    assert bool((shift >= 0).all()), "a shift went negative: the definition's bound is wrong"
-    t = n << shift
-    top = table[-1]
-    i = (torch.searchsorted(table, t, right=True) - 1).clamp_(max=len(table) - 2)
-    lo, hi = table[i], table[i + 1]
-    inexact = t != lo
-    twice, mid = 2 * t, lo + hi
-    saturated = t >= top
+    scale = (s + SCALE_BIAS).clamp_(0, SCALE_MAX).masked_fill_(zero, 0)
+    # shift = E - (scale - bias) + f + K; never negative, and T < 2**(emax + 1 + f + K) <=
+    # 2**58: see the docstring. Zero includes the specials (N set to 0 above).
+    shift = (exp + (SCALE_BIAS + f + _K)).sub_(scale).masked_fill_(zero, 0)
+    assert int(shift.min()) >= 0, "a shift went negative: the definition's bound is wrong"
+    twice = (n << shift).mul_(2)
+    j = torch.searchsorted(decisions, twice, right=True).sub_(1)
+    on_decision = twice == decisions[j]
+    odd = (j & 1) == 1
     sign = negative.to(torch.int64) << (elem.width - 1)
-    nan_scale = torch.where(special, SCALE_NAN, scale)
+    nan_scale = scale.masked_fill(special, SCALE_NAN)
     out = {}
     for rounding in roundings:
         if rounding == "zero":
-            index = i
-        else:
-            if rounding == "floor":
-                up = negative & inexact
-            elif rounding == "away":
-                up = (twice >= mid) & inexact
-            else:
-                up = ((twice > mid) | ((twice == mid) & (i & 1 == 1))) & inexact
-            index = i + up
-        index = torch.where(saturated, len(table) - 1, index)
-        codes = torch.where(special, 0, index | sign)
-        out[rounding] = (codes, nan_scale)
+            index = j >> 1
+        elif rounding == "floor":  # one up for a negative that is not a magnitude
+            index = ((j >> 1) + (negative & (odd | ~on_decision))).clamp_(max=last)
+        else:  # nearest: the upper magnitude from the midpoint up ...
+            index = (j + 1) >> 1
+            if rounding == "even":  # ... except a tie whose upper magnitude is odd
+                index = index - (odd & on_decision & ((index & 1) == 1)).to(torch.int64)
+        out[rounding] = ((index | sign).masked_fill_(special, 0), nan_scale)
     return out

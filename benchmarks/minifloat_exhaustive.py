@@ -8,9 +8,10 @@ Usage::
 quantises all 2**32 float32 patterns (in chunks, with a progress bar) with
 ``golden.quantize`` (block 1) and compares codes and scale codes with the independent
 vectorised definition in ``tests/reference_mxfp.py`` (exact int64 comparisons against the
-element's sorted table of magnitudes; ``tests/test_minifloat.py`` checks that definition
-against a plain ``Fraction`` one). Prints the mismatch count, the first mismatches and the
-time. ``make test`` covers every bf16 and fp16 pattern; this is the fp32 breadth.
+element's sorted table of magnitudes and the midpoints between them;
+``tests/test_minifloat.py`` checks that definition against a plain ``Fraction`` one).
+Prints the mismatch count, the first mismatches and the time. ``make test`` covers every
+bf16 and fp16 pattern; this is the fp32 breadth.
 
 Every one of the 2**32 patterns goes through ``golden.quantize`` and through the definition;
 nothing is skipped or derived by symmetry. The speed comes from the process, not from

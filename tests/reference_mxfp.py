@@ -8,7 +8,8 @@ code path. Two forms of the same definition:
 * :func:`one_element_codes`: every float of a tensor as a one-element block, vectorised over
   ``int64`` integers: the input's bits give its exact value ``N * 2**E``, the scale and the
   rounding come from exact integer comparisons against a sorted table of the element's
-  representable magnitudes (no float arithmetic, no ``frexp``, no ``round``). The test
+  representable magnitudes and the midpoints between them (no float arithmetic, no
+  ``frexp``, no ``round``). The test
   checks it against :func:`quantize_block` on a sample, then uses it exhaustively.
 
 Conventions (the ones golden documents): elements round in ``"even"`` (nearest, ties to the

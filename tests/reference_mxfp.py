@@ -8,7 +8,8 @@ code path. Two forms of the same definition:
 * :func:`one_element_codes`: every float of a tensor as a one-element block, vectorised over
   ``int64`` integers: the input's bits give its exact value ``N * 2**E``, the scale and the
   rounding come from exact integer comparisons against a sorted table of the element's
-  representable magnitudes (no float arithmetic, no ``frexp``, no ``round``). The test
+  representable magnitudes and the midpoints between them (no float arithmetic, no
+  ``frexp``, no ``round``). The test
   checks it against :func:`quantize_block` on a sample, then uses it exhaustively.
 
 Conventions (the ones golden documents): elements round in ``"even"`` (nearest, ties to the
@@ -193,51 +194,78 @@ def value(code: int, scale: int, element: str) -> float:
 _K = 26
 
 
-def _exact(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(N, E, negative, special)`` with ``|x| = N * 2**E`` exactly (``N < 2**24``), from the
-    IEEE bits of float32, bfloat16 or float16 ``x``."""
+def _exact(x: torch.Tensor
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """``(N, E, negative, special, w)`` with ``|x| = N * 2**E`` exactly and ``N < 2**w``
+    (``w`` = 24 for float32: the significand with its hidden bit), from the IEEE bits of
+    float32, bfloat16 or float16 ``x``."""
     layout = {torch.float32: (torch.int32, 8, 23), torch.bfloat16: (torch.int16, 8, 7),
               torch.float16: (torch.int16, 5, 10)}
     int_dtype, ebits, mbits = layout[x.dtype]
     bits = x.view(int_dtype).to(torch.int64) & ((1 << (1 + ebits + mbits)) - 1)
-    negative = (bits >> (ebits + mbits)) == 1
+    negative = bits >= 1 << (ebits + mbits)
     e = (bits >> mbits) & ((1 << ebits) - 1)
     m = bits & ((1 << mbits) - 1)
     bias = (1 << (ebits - 1)) - 1
     special = e == (1 << ebits) - 1
-    n = torch.where(e == 0, m, m | (1 << mbits))
-    exp = torch.where(e == 0, 1, e) - bias - mbits
-    return n, exp, negative, special
+    normal = e != 0
+    n = m | (normal.to(torch.int64) << mbits)  # the hidden bit of a normal number
+    exp = e.clamp_(min=1).sub_(bias + mbits)  # a subnormal has the exponent of e = 1
+    return n, exp, negative, special, mbits + 1
 
 
-def _bit_length(n: torch.Tensor) -> torch.Tensor:
-    """Bits of each non-negative ``n < 2**62`` (0 for 0), by comparison with powers of two."""
-    powers = torch.tensor([1 << i for i in range(63)], dtype=torch.int64)
-    return torch.searchsorted(powers, n, right=True)
+def _bit_length(n: torch.Tensor, width: int) -> torch.Tensor:
+    """Bits of each non-negative ``n < 2**width`` (0 for 0): ``width`` where the top bit is
+    set (every normal significand), else by comparison with the powers of two (only the
+    subnormals and zero are searched)."""
+    out = torch.full_like(n, width)
+    short = n < (1 << (width - 1))
+    if bool(short.any()):
+        powers = torch.tensor([1 << i for i in range(width)], dtype=torch.int64)
+        out[short] = torch.searchsorted(powers, n[short], right=True)
+    return out
 
 
-def one_element_codes(x: torch.Tensor, element: str, scale_rounding: str
+#: The rounding modes of the definition, in the order golden lists them.
+ROUNDINGS = ("even", "away", "zero", "floor")
+
+
+def one_element_codes(x: torch.Tensor, element: str, scale_rounding: str,
+                      roundings: tuple[str, ...] = ROUNDINGS
                       ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Every element of ``x`` (1-D, float32/bfloat16/float16) as a one-element block:
-    ``{rounding: (codes, scale codes)}`` for the four rounding modes, ``int64``.
+    ``{rounding: (codes, scale codes)}`` for the rounding modes ``roundings`` (all four by
+    default), ``int64``.
 
     Exact integer arithmetic: with ``|x| = N * 2**E`` and scale ``2**s``, ``|x| / 2**s`` in
     units of ``2**-(f + K)`` is the integer ``T = N << (E - s + f + K)``. For a one-element
     block ``|x| / 2**s < 2 * max_normal`` (also where the scale is clamped), so
     ``T < 2**(emax + 1 + f + K) <= 2**58``, and the shift is never negative because
-    ``E - s >= emax - 24`` while ``f + K >= 26``. Every
-    representable magnitude ``P * 2**-f`` is ``P << K``. The neighbours of ``T`` come from
-    a sorted table of ``P << K`` and the midpoint test is ``2 T`` against
-    ``(P_lo + P_hi) << K``.
+    ``E - s >= emax - 24`` while ``f + K >= 26``. Every representable magnitude
+    ``P * 2**-f`` is ``A = P << K``.
+
+    The rounding compares ``2 T`` with the sorted decision table ``D`` of the doubled
+    magnitudes and the midpoints between neighbours, ``2 A_0 < A_0 + A_1 < 2 A_1 < ... <
+    2 A_last``: with ``D[j] <= 2 T < D[j + 1]``, ``T`` lies between the magnitudes
+    ``i = j >> 1`` and ``i + 1``, below their midpoint for even ``j`` and at or above it for
+    odd ``j`` (a tie when ``2 T = D[j]``); it is a magnitude exactly when ``j`` is even and
+    ``2 T = D[j]``; and ``T`` past the largest magnitude gives the last ``j``, whose
+    magnitude is the saturation.
     """
+    unknown = [r for r in roundings if r not in ROUNDINGS]
+    if unknown:
+        raise ValueError(f"roundings must be among {ROUNDINGS}, not {unknown[0]!r}")
     elem = ELEMENTS[element]
     f = elem.frac_bits
-    table = torch.tensor([int(m * 2 ** f) << _K for m in elem.magnitudes], dtype=torch.int64)
-    n, exp, negative, special = _exact(x)
-    n = torch.where(special, 0, n)  # Inf and NaN give the NaN scale whatever their payload
+    mags = [int(m * 2 ** f) << _K for m in elem.magnitudes]
+    decisions = [v for a, b in zip(mags, mags[1:], strict=False) for v in (2 * a, a + b)]
+    decisions = torch.tensor(decisions + [2 * mags[-1]], dtype=torch.int64)
+    last = len(mags) - 1
+    n, exp, negative, special, width = _exact(x)
+    n = n.masked_fill_(special, 0)  # Inf and NaN give the NaN scale whatever their payload
     zero = n == 0
     # floor(log2 |x|) = E + bitlength(N) - 1
-    log2 = exp + _bit_length(n) - 1
+    log2 = exp + (_bit_length(n, width) - 1)
     if scale_rounding == "floor":
         s = log2 - elem.emax
     else:
@@ -247,31 +275,27 @@ def one_element_codes(x: torch.Tensor, element: str, scale_rounding: str
         s0 = log2 - elem.emax
         # N * 2**E <= Pmax * 2**(s0 - f)  <=>  N << (E - s0 + f + K) <= Pmax << K
         t0 = n << (exp - s0 + f + _K)
-        s = torch.where(t0 <= (pmax << _K), s0, s0 + 1)
-    scale = (s + SCALE_BIAS).clamp(0, SCALE_MAX)
-    scale = torch.where(zero, 0, scale)
-    shift = exp - (scale - SCALE_BIAS) + f + _K
-    # Never negative, and T < 2**(emax + 1 + f + K) <= 2**58: see the docstring.
-    shift = torch.where(zero | special, 0, shift)
-    assert bool((shift >= 0).all()), "a shift went negative: the definition's bound is wrong"
-    t = torch.where(zero | special, 0, n << shift)
-    top = table[-1]
-    i = (torch.searchsorted(table, t, right=True) - 1).clamp(max=len(table) - 2)
-    lo, hi = table[i], table[i + 1]
-    exact = t == lo
-    twice, mid = 2 * t, lo + hi
+        s = s0 + (t0 > (pmax << _K))
+    scale = (s + SCALE_BIAS).clamp_(0, SCALE_MAX).masked_fill_(zero, 0)
+    # shift = E - (scale - bias) + f + K; never negative, and T < 2**(emax + 1 + f + K) <=
+    # 2**58: see the docstring. Zero includes the specials (N set to 0 above).
+    shift = (exp + (SCALE_BIAS + f + _K)).sub_(scale).masked_fill_(zero, 0)
+    assert int(shift.min()) >= 0, "a shift went negative: the definition's bound is wrong"
+    twice = (n << shift).mul_(2)
+    j = torch.searchsorted(decisions, twice, right=True).sub_(1)
+    on_decision = twice == decisions[j]
+    odd = (j & 1) == 1
+    sign = negative.to(torch.int64) << (elem.width - 1)
+    nan_scale = scale.masked_fill(special, SCALE_NAN)
     out = {}
-    for rounding in ("even", "away", "zero", "floor"):
+    for rounding in roundings:
         if rounding == "zero":
-            up = torch.zeros_like(exact)
-        elif rounding == "floor":
-            up = negative & ~exact
-        elif rounding == "away":
-            up = twice >= mid
-        else:
-            up = (twice > mid) | ((twice == mid) & (i % 2 == 1))
-        index = torch.where(up & ~exact, i + 1, i)
-        index = torch.where(t >= top, len(table) - 1, index)
-        codes = index | (negative.to(torch.int64) << (elem.width - 1))
-        out[rounding] = (torch.where(special, 0, codes), torch.where(special, SCALE_NAN, scale))
+            index = j >> 1
+        elif rounding == "floor":  # one up for a negative that is not a magnitude
+            index = ((j >> 1) + (negative & (odd | ~on_decision))).clamp_(max=last)
+        else:  # nearest: the upper magnitude from the midpoint up ...
+            index = (j + 1) >> 1
+            if rounding == "even":  # ... except a tie whose upper magnitude is odd
+                index = index - (odd & on_decision & ((index & 1) == 1)).to(torch.int64)
+        out[rounding] = ((index | sign).masked_fill_(special, 0), nan_scale)
     return out

@@ -214,3 +214,35 @@ def test_fast_path_check_catches_a_wrong_encoding(monkeypatch):
     wrong = quantize(x, fmt)
     monkeypatch.setattr(gq, "_TORCH_FLOAT8", {})
     assert not torch.equal(wrong.codes, quantize(x, fmt).codes)
+
+
+def test_fp32_benchmark_slice_and_injected_fault(monkeypatch):
+    """``benchmarks.minifloat_exhaustive`` on slices of float32 patterns (the NaNs up to
+    2**31 and the negative zero and subnormals after it, the positive subnormals, the
+    binade edge at 1.0), in two chunks each: no mismatch; then a golden that answers one
+    pattern wrong is caught and named."""
+    exhaustive = importlib.import_module("benchmarks.minifloat_exhaustive")
+    assert torch.equal(exhaustive.patterns(0x7F7FFFFE, 0x7F800002).view(torch.int32),
+                       torch.tensor([0x7F7FFFFE, 0x7F7FFFFF, 0x7F800000, 0x7F800001]))
+    assert exhaustive.patterns(0xFFFFFFFE, 1 << 32).view(torch.int32).tolist() == [-2, -1]
+    slices = [(0x7FFFFC00, 0x80000400), (0, 0x400), (0x3F7FFC00, 0x3F800400)]
+    for element, scale_rounding, roundings in [("e2m1", "floor", ROUNDING_MODES),
+                                               ("e4m3", "rceil", ("even",))]:
+        fmt = MXFPFormat(element, block=1, scale_rounding=scale_rounding)
+        for rounding in roundings:
+            for lo, hi in slices:
+                r = exhaustive.run(fmt, rounding, start=lo, stop=hi, chunk=0x400,
+                                   progress=False)
+                assert (r["values"], r["mismatches"]) == (hi - lo, 0), r["first"]
+
+    def wrong(x, fmt, **kwargs):  # golden with code 1 where the pattern is 1.0
+        q = quantize(x, fmt, **kwargs)
+        q.codes[x == 1.0] = 1
+        return q
+
+    monkeypatch.setattr(exhaustive, "quantize", wrong)
+    r = exhaustive.run(MXFPFormat("e2m1", block=1), "even", start=0x3F7FF000,
+                       stop=0x3F801000, chunk=0x800, progress=False)
+    assert r["mismatches"] == 1
+    assert r["first"] == ["bits 0x3f800000 = 1.0: golden code 1 scale 125, definition code "
+                          "6 scale 125"]

@@ -94,9 +94,9 @@ class MXIntDotProduct(wiring.Component):
         ``xilinx/cells_sim.v``; see :attr:`cell_library`).
     levels_per_stage : int or None
         Logic levels between pipeline registers, at least 1. None (default): 2, or 1 for
-        a heap of E4M3 x E4M3 or E5M2 x E4M3 operands
+        a heap of E4M3 x E4M3, E5M2 x E4M3 or E5M2 x E5M2 operands
         (:func:`hw.params.default_sum_levels`: at 2, their heaps' two counter levels
-        between registers keep them below 150 MHz on ECP5).
+        between registers keep them well below 150 MHz on ECP5).
 
     Members
     -------

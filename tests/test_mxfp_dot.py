@@ -275,6 +275,7 @@ def test_levels_per_stage_default_follows_the_formats():
     assert lps(a_element="e4m3", b_element="e2m1") == (2, "mx_dot_ae4m3_we2m1_k32")
     assert lps(a_element="e5m2", b_element="e4m3") == (1, "mx_dot_ae5m2_we4m3_k32")
     assert lps(a_element="e4m3", b_element="e5m2") == (1, "mx_dot_ae4m3_we5m2_k32")
+    assert lps(a_element="e5m2", b_element="e5m2") == (1, "mx_dot_ae5m2_we5m2_k32")
     assert lps(a_element="e5m2", b_element="e3m2") == (2, "mx_dot_ae5m2_we3m2_k32")
     assert lps(a_bits=6, b_bits=6) == (2, "mxint_dot_a6_w6_e8_k32")
     assert lps(a_bits=6, b_bits=6, levels_per_stage=1) == (1, "mxint_dot_a6_w6_e8_k32_l1")
@@ -331,9 +332,9 @@ def test_cli_generates_e5m2_with_itself(tmp_path):
                      str(tmp_path)]) == 0
     assert (tmp_path / f"{name}.v").read_text().count(f"module {name}(") == 1
     manifest = yaml.safe_load((tmp_path / f"{name}.yaml").read_text())
-    assert manifest["module"] == name and manifest["latency"] == 4  # 6 at k = 32
+    assert manifest["module"] == name and manifest["latency"] == 8  # 10 at k = 32
     assert manifest["parameters"] == {"a_element": "e5m2", "b_element": "e5m2", "exp_bits": 8,
-                                      "block": 4, "arch": "heap", "levels_per_stage": 2,
+                                      "block": 4, "arch": "heap", "levels_per_stage": 1,
                                       "primitives": "generic"}
     o = manifest["streams"]["o"]
     assert o["width"] == 77 and o["fields"] == [
@@ -484,10 +485,12 @@ def test_placed_products_of_every_code_pair(a, b, block, b_codes):
     """Every pair of element codes (every b code, or ``b_codes``, against every a code: the
     NaN codes, subnormals, -0 and +-max included) meets in one of the ``k`` lanes, which
     are built alike; random scale codes and back-pressure. Each pair at its default levels
-    per stage (E4M3 x E4M3, E5M2 x E4M3: one, their specials zeroed, note 10)."""
+    per stage (E4M3 x E4M3, E5M2 x E4M3, E5M2 x E5M2: one, their specials zeroed, note
+    10)."""
     dut = MXIntDotProduct(**params(a, b, block, a_bits=4, lps=None))
     assert dut.sum_of_products.placement is not None
-    assert dut.sum_of_products.placement.zeroed == (b == "e4m3" and a in ("e4m3", "e5m2"))
+    assert dut.sum_of_products.placement.zeroed == (
+        (a, b) in {("e4m3", "e4m3"), ("e5m2", "e4m3"), ("e5m2", "e5m2")})
     fa, fb = (MXIntFormat(4, 8, block) if a == "int" else _fmt(a, block)), _fmt(b, block)
     na = 1 << (4 if a == "int" else fa.element.width)
     b_all = torch.arange(1 << fb.element.width) if b_codes is None else torch.tensor(b_codes)

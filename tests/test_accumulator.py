@@ -20,6 +20,7 @@ from hw.generate import elaborate
 from sim.amaranth_bench import run_stream_sim
 from sim.run import simulate
 from sim.units import model_for
+from tests.test_bitheap import ccu2c_sum
 
 
 def params(a_bits, b_bits, exp_bits, block, guard_bits=8, acc_width=None, align=None):
@@ -754,13 +755,7 @@ def _select_add_errors(init_fault: int = 0) -> int:
         val = {"y": code & 7, "b": code >> 3 & 7, "c": code >> 6 & 7}
         env = {(n, k): val[n] >> k & 1 for n in names for k in range(3)}
         env.update(keep=code >> 9 & 1, u=code >> 10 & 1, v=code >> 11 & 1)
-        got, carry = 0, 0
-        for j, (init, ins) in enumerate(halves):
-            a, b, c, d = (x.value if hasattr(x, "value") else env[x] for x in ins)
-            pp = init >> (d << 3 | c << 2 | b << 1 | a) & 1
-            g = init >> (b << 1 | a) & 1
-            got |= (pp ^ carry) << j
-            carry = carry if pp else g
+        got = ccu2c_sum(halves, env)
         want = val["y"] + (val["b"] if env["keep"] else val["c"]) + (env["u"] & env["v"])
         wrong += (got >> 1) != want
     return wrong

@@ -109,7 +109,7 @@ def test_xc7_lut_and_ff_ceilings(top, params, luts, ffs, muxes, tmp_path):
     assert r["muxes"] <= muxes  # no LUT count lowered by moving logic into wide muxes
 
 
-def _ccu2c_sum(halves, bits: dict) -> int:
+def ccu2c_sum(halves, bits: dict) -> int:
     """The sum bits of a CCU2C chain, as a number, from the cell's definition: half ``h``
     gives ``S = P ^ ci`` and carries ``P ? ci : G``, with ``P = INIT[D C B A]`` and
     ``G = INIT[B A]``; inputs are constants or keys of ``bits``."""
@@ -137,7 +137,7 @@ def test_ecp5_row_pairs_sum_to_the_product(a_bits, b_bits):
         bits.update({("b", r): b_code >> r & 1 for r in range(b_bits)})
         total = offset
         for t, h in zip(tiles, halves, strict=True):
-            value = _ccu2c_sum(h, bits)
+            value = ccu2c_sum(h, bits)
             assert value < 1 << t.width
             total += value << t.shift
         assert total == _signed(a_code, a_bits) * _signed(b_code, b_bits), (a_code, b_code)
@@ -152,7 +152,7 @@ def test_ecp5_row_pair_check_catches_a_wrong_init():
     for a_code, b_code in itertools.product(range(16), range(4)):
         bits = {("a", i): a_code >> i & 1 for i in range(4)}
         bits.update({("b", r): b_code >> r & 1 for r in range(4)})
-        wrong += _ccu2c_sum(halves, bits) + t.lo != _signed(a_code, 4) * b_code
+        wrong += ccu2c_sum(halves, bits) + t.lo != _signed(a_code, 4) * b_code
     assert wrong > 0
 
 

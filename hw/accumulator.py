@@ -287,27 +287,13 @@ class MXIntAccumulator(wiring.Component):
         # at most a LUT or two. `first` marks an input that opens a group; the state is then
         # ignored.
         p = self.i.payload
-        e_max = Signal(unsigned(ew))
-        nan = Signal()
-        first = Signal(init=1)
-        rise, fall, up, down = _compare_exponent(m, p.exponent, e_max, first)
-        with m.If(fire):
-            m.d.sync += [
-                e_max.eq(Mux(up | first, p.exponent, e_max)),
-                nan.eq((nan & ~first) | p.nan),
-                first.eq(p.last),
-            ]
-
         # Stage 1 of the two shifts (A's by E - E_max, the input's by E_max - E), their
         # amounts clamped without a compare, and the input's shift by the low bits of
         # E_max - E (see _shift_amounts); the bits above the input's amount are ORed in
         # stage 2.
-        shifts = _shift_amounts(m, register, p, e_max, rise, fall, up, down, w=w, g=g,
-                                wide_in_stage_1=False)
+        shifts, first_1, emax_1, nan_1 = _running_maximum(m, p, fire, register, register,
+                                                          ew=ew, w=w, g=g)
         up_1 = shifts.up
-        first_1 = register(first, "first_s1")
-        emax_1 = register(Mux(up | first, p.exponent, e_max), "emax_s1")
-        nan_1 = register((nan & ~first) | p.nan, "nan_s1")
         valid_1 = register(fire, "valid_s1")
         last_1 = register(p.last, "last_s1")
 
@@ -610,21 +596,8 @@ class MXIntAccumulator(wiring.Component):
         # Stages 1 and 2 as with one sum: the running maximum, T = x >> (E_max - E) and
         # d = E - E_max (saturated at all ones when E > E_max, else 0).
         p = self.i.payload
-        e_max = Signal(unsigned(ew))
-        nan = Signal()
-        first = Signal(init=1)
-        rise, fall, up, down = _compare_exponent(m, p.exponent, e_max, first)
-        with m.If(fire):
-            m.d.sync += [
-                e_max.eq(Mux(up | first, p.exponent, e_max)),
-                nan.eq((nan & ~first) | p.nan),
-                first.eq(p.last),
-            ]
-        shifts = _shift_amounts(m, front, p, e_max, rise, fall, up, down, w=w, g=g,
-                                wide_in_stage_1=False)
-        first_1 = register(first, "first_s1")
-        emax_1 = register(Mux(up | first, p.exponent, e_max), "emax_s1")
-        nan_1 = register((nan & ~first) | p.nan, "nan_s1")
+        shifts, first_1, emax_1, nan_1 = _running_maximum(m, p, fire, front, register,
+                                                          ew=ew, w=w, g=g)
         valid_1 = register(fire, "valid_s1")
         last_1 = register(p.last, "last_s1")
         # The input's alignment in two stages (x_3 is only needed at stage 4): stage 2
@@ -931,6 +904,31 @@ def _compare_exponent(m: Module, exponent, e_max, fresh):
         down.eq(~fresh & rise[-1]),
     ]
     return rise, fall, up, down
+
+
+def _running_maximum(m: Module, p, fire, shift_register, register, *, ew: int, w: int,
+                     g: int) -> tuple:
+    """The one-sum pipelines' front end for input payload ``p``: the running maximum
+    ``E_max`` of the group, its NaN flag and ``first`` (the next input opens a group), all
+    updated when ``fire``; stage 1 of both shifts (:func:`_shift_amounts`, its registers
+    made by ``shift_register``) and stage 1's ``first``, ``E_max`` after this input and NaN
+    (made by ``register``). Returns ``(shifts, first_1, emax_1, nan_1)``."""
+    e_max = Signal(unsigned(ew))
+    nan = Signal()
+    first = Signal(init=1)
+    rise, fall, up, down = _compare_exponent(m, p.exponent, e_max, first)
+    with m.If(fire):
+        m.d.sync += [
+            e_max.eq(Mux(up | first, p.exponent, e_max)),
+            nan.eq((nan & ~first) | p.nan),
+            first.eq(p.last),
+        ]
+    shifts = _shift_amounts(m, shift_register, p, e_max, rise, fall, up, down, w=w, g=g,
+                            wide_in_stage_1=False)
+    first_1 = register(first, "first_s1")
+    emax_1 = register(Mux(up | first, p.exponent, e_max), "emax_s1")
+    nan_1 = register((nan & ~first) | p.nan, "nan_s1")
+    return shifts, first_1, emax_1, nan_1
 
 
 class _Shifts(NamedTuple):

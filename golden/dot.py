@@ -31,6 +31,12 @@ class DotResult:
         None (the default) when ``S`` fits an int64; else int64, ``floor(S / 2**32)``, so
         that ``S = sum_high * 2**32 + sum_low``.
 
+    Raises
+    ------
+    ValueError
+        If ``sum_high`` is given and ``sum`` (then ``sum_low``) is outside
+        ``0 .. 2**32 - 1``.
+
     Members
     -------
     sum : torch.Tensor
@@ -55,6 +61,10 @@ class DotResult:
 
     def __init__(self, sum: torch.Tensor, exponent: torch.Tensor, nan: torch.Tensor,
                  sum_high: torch.Tensor | None = None) -> None:
+        if sum_high is not None and sum.numel() and (
+                int(sum.min()) < 0 or int(sum.max()) >= 1 << SUM_LOW_BITS):
+            raise ValueError(f"sum_low (the sum of a wide result) must be from 0 to "
+                             f"2**{SUM_LOW_BITS} - 1, not {int(sum.min())} .. {int(sum.max())}")
         for name, value in (("sum_low", sum), ("exponent", exponent), ("nan", nan),
                             ("sum_high", sum_high)):
             object.__setattr__(self, name, value)
@@ -287,6 +297,9 @@ def wide_sum(pa: torch.Tensor, pb: torch.Tensor) -> tuple[torch.Tensor, torch.Te
         If an operand is beyond ``2**32`` in magnitude or ``k`` beyond 1024 (the bounds
         above would not hold).
     """
+    if pa.shape != pb.shape:
+        raise ValueError(f"wide_sum takes pa and pb of one shape (..., k), not "
+                         f"{tuple(pa.shape)} and {tuple(pb.shape)}")
     if pa.shape[-1] > MAX_BLOCK:
         raise ValueError(f"wide_sum takes at most {MAX_BLOCK} products a sum, not "
                          f"{pa.shape[-1]}")

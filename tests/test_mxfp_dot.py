@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from golden.dot import dot_product, mx_dot_product, mx_dot_sum_range, wide_sum
+from golden.dot import DotResult, dot_product, mx_dot_product, mx_dot_sum_range, wide_sum
 from golden.format import MXFPFormat, MXIntFormat
 from golden.linear import linear_blocks
 from golden.minifloat import ELEMENTS
@@ -186,10 +186,23 @@ def test_golden_wide_result_refuses_to_be_read_as_int64():
      r"pb must be at most 2\*\*32 in magnitude, not 8589934592"),
     (torch.ones((1, 1025), dtype=torch.int64), torch.ones((1, 1025), dtype=torch.int64),
      r"wide_sum takes at most 1024 products a sum, not 1025"),
+    (torch.ones((2, 4), dtype=torch.int64), torch.ones((1, 4), dtype=torch.int64),
+     r"wide_sum takes pa and pb of one shape \(\.\.\., k\), not \(2, 4\) and \(1, 4\)"),
 ])
 def test_wide_sum_refuses_what_its_bounds_do_not_cover(pa, pb, match):
     with pytest.raises(ValueError, match=match):
         wide_sum(pa, pb)
+
+
+@pytest.mark.parametrize("low", [-1, 1 << 32])
+def test_dot_result_refuses_a_low_limb_out_of_range(low):
+    """A wide result's ``sum_low`` is ``S mod 2**32``: anything else is refused, not
+    silently misread by ``sum_list``."""
+    t = torch.tensor([low])
+    with pytest.raises(ValueError, match=r"sum_low \(the sum of a wide result\) must be "
+                                         r"from 0 to 2\*\*32 - 1, not "):
+        DotResult(t, torch.tensor([0]), torch.tensor([False]), sum_high=torch.tensor([0]))
+    assert DotResult(t, torch.tensor([0]), torch.tensor([False])).sum.tolist() == [low]
 
 
 def test_linear_golden_refuses_e5m2_with_itself():

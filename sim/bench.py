@@ -171,6 +171,7 @@ class StreamTestbench:
             "cycles": self.cycles,
             "seconds": seconds,
             "inputs_sent": {s.payload._name: s.sent for s in self.sources},
+            "inputs_expected": {s.payload._name: len(s.words) for s in self.sources},
             "checked": checked,
             "mismatches": sum(sb.mismatches for sb in self.scoreboards.values()),
             "missing": sum(sb.pending for sb in self.scoreboards.values()),

@@ -142,9 +142,10 @@ def run_test(design: Design, work: Path, runner, test_module: str, *, tag: str, 
 
 
 def passed(s: dict) -> bool:
-    """Whether the run of summary ``s`` checked every output and the protocol held."""
+    """Whether the run of summary ``s`` checked every output, took every input (where the
+    bench counts them) and the protocol held."""
     return s["mismatches"] == 0 and s["missing"] == 0 and not s["protocol_errors"] \
-        and not s["timed_out"]
+        and not s["timed_out"] and s.get("inputs_sent") == s.get("inputs_expected")
 
 
 def format_summary(s: dict) -> str:

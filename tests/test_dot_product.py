@@ -9,6 +9,7 @@ from hw.bitheap import ARCHS
 from hw.dot_product import MXIntDotProduct
 from sim.amaranth_bench import run_stream_sim
 from sim.run import simulate
+from sim.runner import passed
 from sim.units import model_for
 
 
@@ -132,6 +133,10 @@ def test_verilator_matches_golden(p, sim_build):
     assert (s["mismatches"], s["missing"], s["protocol_errors"], s["timed_out"]) == \
         (0, 0, [], False), f"replay with seed {seed}: {s['reports']}"
     assert s["checked"] == 400 + 9  # random vectors plus the directed corners
+    assert s["inputs_sent"] == s["inputs_expected"]
+    assert sorted(s["inputs_expected"].values()) == [409, 409] and passed(s)
+    one_short = {**s["inputs_sent"], "b__payload": 408}   # one input not taken
+    assert not passed({**s, "inputs_sent": one_short})
 
 
 def test_verilator_scoreboard_catches_dropped_lsb(sim_build):

@@ -77,11 +77,14 @@ class AccumModel:
             [(-1, 0, 0), (hi, 9, 0), (lo, 8, 0), (hi, 17, 1), (lo, 16, 0)],
             # align="lookahead" (docs/arithmetic.md): a rise of q sets its pending shift to
             # q, the next rise, of W - 1 - q, drains it by W - 1: a drain from every value
-            # 0 .. W - 2 (where the exponent field reaches W - 1), full-scale sums of both
-            # signs, so the carry between the loop's two adders moves in the drain.
+            # 0 .. W - 2 (every second or third past W = 32; where the exponent field reaches
+            # W - 1), on full-scale sums of both signs, so that the carry between the
+            # loop's two adders moves in the drain.
             *([(lo if q % 2 else hi, 0, 0), (hi if q % 2 else lo, q, 0),
                (lo if q % 3 else hi, self.acc_width - 1, 0)]
-              for q in range(min(self.acc_width - 1, top + 1))),
+              for q in sorted(set(range(0, self.acc_width - 1,
+                                        max(1, (self.acc_width - 1) // 16)))
+                              | {self.acc_width - 2})),
         ]
         return [[(max(lo, min(s, hi)), max(0, min(e, top)), f) for s, e, f in grp]
                 for grp in groups]

@@ -799,21 +799,59 @@ VERILATOR_MATRIX = [
     # (the rows above are align="stall", the default) two partial sums, W = 20: A's shift
     # in both loop cycles; a small design, which Verilator builds in a third of the time
     params(4, 4, 3, 2, 2, 20, "interleave"),
+    # align="lookahead": the tightest (k = 1, 2-bit operands, G = 0, W = 4: saturating,
+    # rises past W, p in 0 .. 2), and with primitives="ecp5" (its CCU2C cells simulated by
+    # Yosys' own cells_sim.v, as the dot product's primitives) W = 12, whose pending shift
+    # (0 .. 10) also takes the coarse stages of both shifts. The ecp5 loop at W = 4 is
+    # proven for all time with the same cell models (tests/test_formal.py); its Verilator
+    # build took 94 s of the loaded machine.
+    params(2, 2, 2, 1, 0, 4, "lookahead"),
+    {**params(4, 4, 3, 2, 2, 12, "lookahead"), "primitives": "ecp5"},
 ]
+
+
+def lookahead_schedule(items: list[dict], width: int) -> list[tuple[int, bool] | None]:
+    """The pending shift ``p`` of ``align="lookahead"`` (docs/arithmetic.md) before each input
+    and whether that input drains it (``p + min(d, W - 1) >= W - 1``, ``d`` its rise of the
+    running maximum); None for a group's first input, which opens at ``p = 0``."""
+    out, e_max, pending = [], None, 0
+    for x in items:
+        if e_max is None:
+            out.append(None)
+            pending, e_max = 0, x["exponent"]
+        else:
+            step = min(max(x["exponent"] - e_max, 0), width - 1)
+            drain = pending + step >= width - 1
+            out.append((pending, drain))
+            pending += step - (width - 1 if drain else 0)
+            e_max = max(e_max, x["exponent"])
+        if x["last"]:
+            e_max = None
+    return out
 
 
 @pytest.mark.parametrize("p", VERILATOR_MATRIX, ids=lambda p: (
     "a{a_bits}w{b_bits}e{exp_bits}k{block}g{guard_bits}".format(**p)
-    + f"acc{p.get('acc_width', 'def')}" + p.get("align", "")))
+    + f"acc{p.get('acc_width', 'def')}" + p.get("align", "")
+    + ("_" + p["primitives"] if "primitives" in p else "")))
 def test_verilator_matches_golden(p, sim_build):
     seed = 300 + p["a_bits"] * 10 + p["block"] % 97
-    s = simulate("accum", p, seed=seed, vectors=1000, build_root=sim_build)
+    # lookahead: the directed groups cover its schedule (asserted below); fewer random
+    # vectors keep its runs short
+    vectors = 300 if p.get("align") == "lookahead" else 1000
+    s = simulate("accum", p, seed=seed, vectors=vectors, build_root=sim_build)
     print(f"seed {seed}: {s['checked']} checked in {s['cycles']} cycles")
     assert (s["mismatches"], s["missing"], s["protocol_errors"], s["timed_out"]) == \
         (0, 0, [], False), f"replay with seed {seed}: {s['reports']}"
     model = model_for({"top": "accum", "parameters": p})
-    stim = model.stimuli(torch.Generator().manual_seed(seed), 1000)
+    stim = model.stimuli(torch.Generator().manual_seed(seed), vectors)
     assert s["checked"] == sum(x["last"] for x in stim["i"])
+    if p.get("align") == "lookahead":
+        # the stimuli drain the pending shift from every value it takes, and saturate
+        steps = [x for x in lookahead_schedule(stim["i"], p["acc_width"]) if x is not None]
+        assert {q for q, drain in steps if drain} == set(range(p["acc_width"] - 1))
+        sums = {o["sum"] for o in model.expected(stim)["o"]}
+        assert {(1 << (p["acc_width"] - 1)) - 1, -(1 << (p["acc_width"] - 1))} <= sums
 
 
 def test_verilator_scoreboard_catches_dropped_lsb(sim_build):
@@ -821,3 +859,12 @@ def test_verilator_scoreboard_catches_dropped_lsb(sim_build):
                  fault="lsb")
     assert s["mismatches"] > 0
     assert any("sum" in r for r in s["reports"])
+
+
+def test_verilator_lookahead_ecp5_catches_dropped_lsb(sim_build):
+    """The lookahead rows' check can fail: the ecp5 build of the matrix, its expectation's
+    lowest sum bit corrupted."""
+    p = VERILATOR_MATRIX[-1]
+    assert (p["align"], p["primitives"]) == ("lookahead", "ecp5")
+    s = simulate("accum", p, seed=5, vectors=50, build_root=sim_build, fault="lsb")
+    assert s["mismatches"] > 0 and any("sum" in r for r in s["reports"])

@@ -285,6 +285,51 @@ def test_accum_interleave_streaming_proved(tmp_path):
     _proved(_accum(align="interleave"), "streaming", tmp_path, group=3)
 
 
+@pytest.mark.parametrize("primitives", ["generic", "ecp5"])
+def test_accum_lookahead_streaming_proved(tmp_path, primitives):
+    """``align="lookahead"`` against the one-sum reference, for all time, groups of at most
+    3 inputs: at ``W = 4`` the pending shift ``p`` takes 0 .. 2, every rise from the
+    second input on can drain it (``p + d >= W - 1``) and a group can drain twice; the
+    low adder's carry meets a drain, a group's first input clears the loop, and sums
+    saturate. With ``primitives="ecp5"`` the loop's CCU2C cells are Yosys' own models
+    (``cells_sim.v``, read as logic): the INIT values are what is proven, whole (the cells
+    are few; the piecewise method of the bit heap is for its tiles)."""
+    _proved(_accum(align="lookahead", primitives=primitives), "streaming", tmp_path, group=3)
+
+
+def test_accum_lookahead_coarse_streaming_proved(tmp_path):
+    """``W = 12`` (``p`` in 0 .. 10: the coarse stages of the input's left shift and of the
+    output's right shift, which ``W = 4`` does not have), groups of at most 2 inputs."""
+    _proved(_accum(align="lookahead", a_bits=4, b_bits=4, block=2, exp_bits=3, guard_bits=2,
+                   acc_width=12), "streaming", tmp_path, group=2)
+
+
+def _lookahead_mutant(monkeypatch, name: str, **params) -> Design:
+    """``align="lookahead"``'s design (:func:`_accum` with ``params``) built by the code of
+    mutant ``name`` of :mod:`benchmarks.mutation`, which must change its Verilog."""
+    from hw.accumulator import MXIntAccumulator
+    from tests.mutants import mutated_module
+
+    good = _accum(align="lookahead", **params)
+    monkeypatch.setattr(MXIntAccumulator, "_elaborate_lookahead",
+                        mutated_module(name).MXIntAccumulator._elaborate_lookahead)
+    bad = _accum(align="lookahead", **params)
+    assert bad.verilog != good.verilog, name
+    return bad
+
+
+@pytest.mark.parametrize(("name", "params", "mode", "options"), [
+    # a drain drops the carry pending between the loop's two adders
+    ("accum-lookahead-drain-carry", {}, "streaming", {"group": 3}),
+    # ecp5: a group's first input adds to the last group's low bits and carry
+    ("accum-lookahead-ecp5-clear", {"primitives": "ecp5"}, "streaming", {"group": 3}),
+    # the enable copies ignore back-pressure: only a free o.ready shows it
+    ("accum-lookahead-enable-copy", {}, "stall", {"steps": 12}),
+], ids=["drain_carry", "ecp5_clear", "enable_copy"])
+def test_accum_lookahead_mutant_fails(tmp_path, monkeypatch, name, params, mode, options):
+    _fails(_lookahead_mutant(monkeypatch, name, **params), mode, tmp_path, **options)
+
+
 def test_accum_stall_align_bounded(tmp_path):
     # data-dependent input rate: results matched by order, a bounded check
     design = _accum(align="stall")
@@ -321,8 +366,12 @@ def test_linear_bounded(tmp_path, params, extra):
     (lambda: _dequant(), 2),
     (lambda: _accum(), 3),
     (lambda: _accum(align="stall"), 3),
+    # latency 9 + 3 = 12 cycles: 1.7 s; 13 take 13 s and 14 over two minutes
+    (lambda: _accum(align="lookahead"), 3),
+    (lambda: _accum(align="lookahead", primitives="ecp5"), 3),
     (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_width=10), 8),
-], ids=["cast", "adder", "dequant", "accum_loop", "accum_stall", "intmac"])
+], ids=["cast", "adder", "dequant", "accum_loop", "accum_stall", "accum_lookahead",
+         "accum_lookahead_ecp5", "intmac"])
 def test_stall_bounded_units(tmp_path, design, extra):
     unit = design()
     _proved(unit, "stall", tmp_path, steps=unit.manifest["latency"] + extra)

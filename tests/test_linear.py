@@ -179,16 +179,27 @@ def test_torch_linear_within_documented_bound(bits, block, k_len, output):
 
 LINEAR_VERILATOR = [params(6, 6, 8, 16, 64, 4, 2), params(2, 8, 5, 1, 3, 2, 2),
                     params(8, 4, 8, 32, 80, 4, 4, guard_bits=4),
-                    params(6, 4, 8, 4, 10, 4, 2, guard_bits=0, output="fp32")]
+                    params(6, 4, 8, 4, 10, 4, 2, guard_bits=0, output="fp32"),
+                    # two lanes of align="lookahead" accumulators in lockstep, W = in_width
+                    # + G = 10: the all -max product (-2 x -128 per block) saturates high
+                    {**params(2, 8, 5, 1, 3, 2, 2, guard_bits=0, acc_width=10),
+                     "align": "lookahead"}]
 
 
 @pytest.mark.parametrize("p", LINEAR_VERILATOR, ids=lambda p: (
-    "x{x_bits}w{w_bits}e{exp_bits}k{block}K{k_len}N{rows}P{lanes}_{output}".format(**p)))
+    "x{x_bits}w{w_bits}e{exp_bits}k{block}K{k_len}N{rows}P{lanes}_{output}".format(**p)
+    + (f"_{p['align']}" if "align" in p else "")))
 def test_verilator_matches_golden(p, sim_build):
     seed = 7 + p["block"]
     s = simulate("linear", p, seed=seed, vectors=30, build_root=sim_build)
+    print(f"seed {seed}: {s['checked']} checked in {s['cycles']} cycles")
     assert (s["mismatches"], s["missing"], s["protocol_errors"], s["timed_out"]) == \
         (0, 0, [], False), f"replay with seed {seed}: {s['reports']}"
+    if p.get("align") == "lookahead":
+        model = model_for({"top": "linear", "parameters": p})
+        want = model.expected(model.stimuli(torch.Generator().manual_seed(seed), 30))["o"]
+        assert s["checked"] == len(want)
+        assert want[1]["sum"] == [(1 << (p["acc_width"] - 1)) - 1] * p["lanes"]
 
 
 @pytest.mark.parametrize("p", [LINEAR_VERILATOR[0], LINEAR_VERILATOR[-1]],

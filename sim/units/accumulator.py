@@ -75,6 +75,16 @@ class AccumModel:
              (hi, 1 + 2 * self.acc_width, 0), (-1, top, 0)],
             [(hi, mid, 0)] * (n_sat - 1) + [(hi, mid + 1, 0), (lo, mid + 2, 0)],
             [(-1, 0, 0), (hi, 9, 0), (lo, 8, 0), (hi, 17, 1), (lo, 16, 0)],
+            # align="lookahead" (docs/arithmetic.md): a rise of q sets its pending shift to
+            # q, the next rise, of W - 1 - q, drains it by W - 1: a drain from every value
+            # 0 .. W - 2 (every second or third past W = 32; where the exponent field reaches
+            # W - 1), on full-scale sums of both signs, so that the carry between the
+            # loop's two adders moves in the drain.
+            *([(lo if q % 2 else hi, 0, 0), (hi if q % 2 else lo, q, 0),
+               (lo if q % 3 else hi, self.acc_width - 1, 0)]
+              for q in sorted(set(range(0, self.acc_width - 1,
+                                        max(1, (self.acc_width - 1) // 16)))
+                              | {self.acc_width - 2})),
         ]
         return [[(max(lo, min(s, hi)), max(0, min(e, top)), f) for s, e, f in grp]
                 for grp in groups]

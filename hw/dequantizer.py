@@ -19,6 +19,8 @@ from .layouts import mxfp_block_layout, mxint_block_layout
 from .params import (
     a_bits_param,
     b_bits_param,
+    backpressure_param,
+    backpressure_suffix,
     block_param,
     exp_bits_param,
     guard_bits_param,
@@ -181,6 +183,10 @@ class MXIntDequantizer(wiring.Component):
         ``source="accum"`` only: of the accumulator (same ranges and defaults as
         :class:`hw.accumulator.MXIntAccumulator`: ``G`` default 8, ``W`` default
         ``min(in_width + G + 8, 62)``).
+    backpressure : str
+        ``"direct"`` (default): ``o.ready`` reaches the register enables combinationally;
+        ``"registered"``: through a skid register at the output
+        (:func:`hw.pipeline.output_stage`), one flip-flop; same latency and rate.
 
     Members
     -------
@@ -205,11 +211,13 @@ class MXIntDequantizer(wiring.Component):
                  man_bits: int | None = None, exp_bits: int = 8, block: int,
                  a_element: str | None = None, b_element: str | None = None,
                  a_bits: int | None = None, b_bits: int | None = None,
-                 guard_bits: int | None = None, acc_width: int | None = None) -> None:
+                 guard_bits: int | None = None, acc_width: int | None = None,
+                 backpressure: str = "direct") -> None:
         self.params = DequantParams(source=source, element=element, man_bits=man_bits,
                                     exp_bits=exp_bits, block=block, a_element=a_element,
                                     b_element=b_element, a_bits=a_bits, b_bits=b_bits,
-                                    guard_bits=guard_bits, acc_width=acc_width)
+                                    guard_bits=guard_bits, acc_width=acc_width,
+                                    backpressure=backpressure)
         if self.element is not None:
             super().__init__({
                 "i": In(stream.Signature(mxfp_block_layout(
@@ -249,8 +257,9 @@ class MXIntDequantizer(wiring.Component):
         nan_code = (1 << self.exp_bits) - 1
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
-        register = StallPipeline(m, inputs=[self.i], output=self.o,
-                                 depth=self.latency).register
+        pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
+                             backpressure=self.backpressure)
+        register = pipe.register
 
         # Stage 1: s = E - bias - (m - 2) once per block; per element the magnitude, its
         # leading one j, the biased exponent F = j + s + 127 and the left shift.
@@ -292,7 +301,7 @@ class MXIntDequantizer(wiring.Component):
             m.d.comb += word.eq((f["field"] << _FRAC) + frac)
             bits = Signal(unsigned(32), name=f"bits{n}")
             m.d.comb += bits.eq(Mux(nan, QUIET_NAN, Cat(word, f["sign"])))
-            m.d.comb += self.o.payload.bits[n].eq(register(bits, f"bits{n}_r"))
+            m.d.comb += pipe.output.payload.bits[n].eq(register(bits, f"bits{n}_r"))
         return m
 
     def _elaborate_mxfp(self) -> Module:
@@ -302,8 +311,9 @@ class MXIntDequantizer(wiring.Component):
         top_e = (1 << ew) - 1
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
-        register = StallPipeline(m, inputs=[self.i], output=self.o,
-                                 depth=self.latency).register
+        pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
+                             backpressure=self.backpressure)
+        register = pipe.register
 
         # Stage 1, once per block: X - f (10 bits signed: -16 .. 255) and the NaN scale.
         x = self.i.payload.exponent
@@ -364,7 +374,7 @@ class MXIntDequantizer(wiring.Component):
             bits = Signal(unsigned(32), name=f"bits{n}")
             m.d.comb += bits.eq(Mux(nan_block | e["nan"], QUIET_NAN,
                                     Cat(magnitude, e["sign"])))
-            m.d.comb += self.o.payload.bits[n].eq(register(bits, f"bits{n}_r"))
+            m.d.comb += pipe.output.payload.bits[n].eq(register(bits, f"bits{n}_r"))
         return m
 
     def _elaborate_accum(self) -> Module:
@@ -376,8 +386,9 @@ class MXIntDequantizer(wiring.Component):
         top = w + 25  # a right shift of mag << 23 by this much leaves nothing, round included
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
-        register = StallPipeline(m, inputs=[self.i], output=self.o,
-                                 depth=self.latency).register
+        pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
+                             backpressure=self.backpressure)
+        register = pipe.register
 
         # Every stage below holds at most one carry chain or one tree of a few LUT levels,
         # so that the float32 output clocks as fast as the accumulator before it.
@@ -501,7 +512,7 @@ class MXIntDequantizer(wiring.Component):
             m.d.comb += magnitude.eq(word)
         bits = Signal(unsigned(32), name="bits")
         m.d.comb += bits.eq(Mux(s5["nan"], QUIET_NAN, Cat(magnitude, s5["sign"])))
-        m.d.comb += self.o.payload.bits.eq(register(bits, "bits_r6"))
+        m.d.comb += pipe.output.payload.bits.eq(register(bits, "bits_r6"))
         return m
 
     @staticmethod
@@ -551,6 +562,7 @@ class DequantParams(Params):
     b_bits: int | None = b_bits_param(applies=_ACCUM, default=None)
     guard_bits: int | None = guard_bits_param(None, applies=_ACCUM)
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP, applies=_ACCUM)
+    backpressure: str = backpressure_param()
 
     def resolve(self) -> None:
         if self.element == "int":  # one record per design: MXINT keeps no element field
@@ -580,6 +592,10 @@ class DequantParams(Params):
 
     @property
     def name(self) -> str:
+        return self._base_name + backpressure_suffix(self)
+
+    @property
+    def _base_name(self) -> str:
         if self.element is not None:
             return f"mxfp_dequant_{self.element}_k{self.block}"
         if self.source == "block":

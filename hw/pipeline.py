@@ -1,10 +1,66 @@
-"""Whole-pipeline stall control, shared by the streaming units."""
+"""Whole-pipeline stall control, shared by the streaming units, and the registered
+output ready (a zero-latency skid register) any unit may put in front of its output."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Shape, Signal
+from amaranth.hdl import Module, Mux, Shape, Signal
+from amaranth.lib import stream
 
-__all__ = ["StallPipeline"]
+__all__ = ["BACKPRESSURES", "StallPipeline", "output_stage"]
+
+#: How a unit's output ``ready`` reaches its registers: ``"direct"``, combinationally, to
+#: every register enable (``advance = ~o.valid | o.ready``); ``"registered"``, through one
+#: flip-flop, the valid bit of a skid register at the output (:func:`output_stage`).
+BACKPRESSURES = ("direct", "registered")
+
+
+def output_stage(m: Module, port, backpressure: str, *, name: str = "out"):
+    """The stream a unit drives in place of its output ``port``.
+
+    ``"direct"``: ``port`` itself. ``"registered"``: a new internal stream of the same
+    payload, joined to ``port`` by a zero-latency skid register (``skid``, ``skid_valid``):
+
+    * ``inner.ready = ~skid_valid``: a register, so nothing upstream of ``inner`` (the
+      unit's stall enables) depends on ``port.ready``;
+    * ``port.valid = skid_valid | inner.valid``, ``port.payload = skid_valid ? skid :
+      inner.payload``: the skid, when full, is older than what ``inner`` holds;
+    * ``skid`` loads ``inner.payload`` whenever it is empty (its enable is
+      ``~skid_valid``, no ``port.ready`` in it);
+    * ``skid_valid' = (skid_valid | inner.valid) & ~port.ready``: the only register whose
+      input reads ``port.ready``. A result ``inner`` hands over (it is valid and the skid
+      empty) while ``port`` is not ready stays in the skid; a full skid empties when
+      ``port`` is ready, and ``inner`` holds until then.
+
+    No result is lost or repeated: every ``inner`` transfer (valid and skid empty) is
+    either taken by ``port`` in the same cycle or kept in the skid, which ``port`` shows
+    next, before anything newer. The latency is unchanged (the skid is bypassed while
+    empty) and the rate stays one transfer per cycle while ``port.ready`` is high (the skid
+    then never fills); the skid holds one more result when ``port.ready`` is low. It costs
+    a payload-wide register, a payload-wide 2-to-1 multiplexer and one flip-flop.
+
+    Raises
+    ------
+    ValueError
+        If ``backpressure`` is not one of :data:`BACKPRESSURES`.
+    """
+    if backpressure not in BACKPRESSURES:
+        raise ValueError(f"backpressure must be one of {', '.join(map(repr, BACKPRESSURES))}, "
+                         f"not {backpressure!r}")
+    if backpressure == "direct":
+        return port
+    shape = port.payload.shape()
+    inner = stream.Signature(shape).create(path=(name,))
+    skid = Signal(shape, name=f"{name}_skid")
+    skid_valid = Signal(name=f"{name}_skid_valid")
+    m.d.comb += [
+        inner.ready.eq(~skid_valid),
+        port.valid.eq(skid_valid | inner.valid),
+        port.payload.eq(Mux(skid_valid, skid, inner.payload)),
+    ]
+    with m.If(~skid_valid):
+        m.d.sync += skid.eq(inner.payload)
+    m.d.sync += skid_valid.eq((skid_valid | inner.valid) & ~port.ready)
+    return inner
 
 
 class StallPipeline:
@@ -14,7 +70,10 @@ class StallPipeline:
     is not being taken. The input streams transfer together: each is ready when the
     pipeline advances and every *other* input is valid, so ``ready`` depends on ``valid``
     but never the reverse. A ``depth``-bit shift register of valid bits drives ``o.valid``.
-    There are no skid buffers; throughput is one transfer per cycle while ``o.ready`` is high.
+    Throughput is one transfer per cycle while ``o.ready`` is high. With
+    ``backpressure="registered"`` the pipeline drives :attr:`output` instead of ``output``,
+    a skid register in between (:func:`output_stage`): ``advance = ~last_valid |
+    ~skid_valid`` then reads registers only, and ``output.ready`` reaches one flip-flop.
 
     Parameters
     ----------
@@ -34,6 +93,9 @@ class StallPipeline:
         to ``o.valid`` in every cycle, and, enabled by itself, not merged with it by
         synthesis. Each copy drives only its registers' enables, a shorter route than one
         net to all of them; it costs one flip-flop and one LUT.
+    backpressure : str
+        ``"direct"`` (default): ``output.ready`` in every enable; ``"registered"``: through
+        the skid register of :func:`output_stage`.
 
     Members
     -------
@@ -41,20 +103,25 @@ class StallPipeline:
         High when every register loads.
     fire : Signal
         High when the inputs transfer.
+    output
+        The stream whose payload the unit drives: ``output`` itself, or with
+        ``backpressure="registered"`` the skid register's input.
 
     Raises
     ------
     ValueError
-        If ``depth`` or ``enables`` is less than 1.
+        If ``depth`` or ``enables`` is less than 1, or ``backpressure`` is not one of
+        :data:`BACKPRESSURES`.
     """
 
-    def __init__(self, m: Module, *, inputs: list, output, depth: int, enables: int = 1
-                 ) -> None:
+    def __init__(self, m: Module, *, inputs: list, output, depth: int, enables: int = 1,
+                 backpressure: str = "direct") -> None:
         if depth < 1:
             raise ValueError(f"depth must be at least 1, not {depth}")
         if not isinstance(enables, int) or isinstance(enables, bool) or enables < 1:
             raise ValueError(f"enables must be an integer of at least 1, not {enables!r}")
         self._m = m
+        self.output = output = output_stage(m, output, backpressure)
         self.advance = Signal()
         self.fire = Signal()
         m.d.comb += self.advance.eq(~output.valid | output.ready)

@@ -89,6 +89,17 @@ CASES = [
                 "lanes": 3}),
     ("linear", {"x_bits": 5, "w_bits": 4, "exp_bits": 6, "block": 4, "k_len": 8, "rows": 2,
                 "lanes": 1}),
+    # registered back-pressure: a skid register at the output (of every sub-unit of linear)
+    ("dot", {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 4,
+             "backpressure": "registered"}),
+    ("cast", {"man_bits": 4, "exp_bits": 8, "block": 4, "backpressure": "registered"}),
+    ("intdot", {"a_bits": 4, "b_bits": 4, "block": 4, "backpressure": "registered"}),
+    ("accum", {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 4,
+               "backpressure": "registered"}),
+    ("accum", {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 4, "align": "lookahead",
+               "backpressure": "registered"}),
+    ("linear", {"x_bits": 4, "w_bits": 4, "exp_bits": 8, "block": 4, "k_len": 12, "rows": 4,
+                "lanes": 2, "output": "fp32", "backpressure": "registered"}),
 ]
 
 

@@ -48,6 +48,11 @@ def output_stage(m: Module, port, backpressure: str, *, name: str = "out"):
                          f"not {backpressure!r}")
     if backpressure == "direct":
         return port
+    return _skid(m, port, name)[0]
+
+
+def _skid(m: Module, port, name: str):
+    """The skid register of :func:`output_stage`: the inner stream and ``skid_valid``."""
     shape = port.payload.shape()
     inner = stream.Signature(shape).create(path=(name,))
     skid = Signal(shape, name=f"{name}_skid")
@@ -60,7 +65,7 @@ def output_stage(m: Module, port, backpressure: str, *, name: str = "out"):
     with m.If(~skid_valid):
         m.d.sync += skid.eq(inner.payload)
     m.d.sync += skid_valid.eq((skid_valid | inner.valid) & ~port.ready)
-    return inner
+    return inner, skid_valid
 
 
 class StallPipeline:
@@ -72,8 +77,14 @@ class StallPipeline:
     but never the reverse. A ``depth``-bit shift register of valid bits drives ``o.valid``.
     Throughput is one transfer per cycle while ``o.ready`` is high. With
     ``backpressure="registered"`` the pipeline drives :attr:`output` instead of ``output``,
-    a skid register in between (:func:`output_stage`): ``advance = ~last_valid |
-    ~skid_valid`` then reads registers only, and ``output.ready`` reaches one flip-flop.
+    a skid register in between (:func:`output_stage`), and ``advance = ~last_valid |
+    ~skid_valid`` (``last_valid`` the pipeline's own output valid). That enable is itself
+    a register, computed a cycle ahead from the next values of both:
+    ``last_valid' = advance ? valid[-2] : last_valid`` (``fire`` for ``depth`` 1) and
+    ``skid_valid' = (skid_valid | last_valid) & ~o.ready``; it equals the expression in
+    every cycle (both start at 1 and follow the same recurrence), so the enables hang off a
+    flip-flop with no LUT in front, and ``o.ready`` reaches ``1 + enables`` flip-flops: the
+    skid's valid bit and the enable copies.
 
     Parameters
     ----------
@@ -121,24 +132,39 @@ class StallPipeline:
         if not isinstance(enables, int) or isinstance(enables, bool) or enables < 1:
             raise ValueError(f"enables must be an integer of at least 1, not {enables!r}")
         self._m = m
-        self.output = output = output_stage(m, output, backpressure)
-        self.advance = Signal()
+        port = output  # the unit's output stream
+        self.output = output = output_stage(m, port, backpressure, name="out")
+        if backpressure == "registered":
+            skid_valid = ~output.ready  # output_stage: inner.ready = ~skid_valid
+            self.advance = Signal(name="advance", init=1)
+        else:
+            self.advance = Signal()
+            m.d.comb += self.advance.eq(~output.valid | output.ready)
         self.fire = Signal()
-        m.d.comb += self.advance.eq(~output.valid | output.ready)
         all_valid = 1
-        for port in inputs:
-            all_valid = port.valid & all_valid
+        for source in inputs:
+            all_valid = source.valid & all_valid
             others = 1
             for other in inputs:
-                if other is not port:
+                if other is not source:
                     others = other.valid & others
-            m.d.comb += port.ready.eq(others & self.advance)
+            m.d.comb += source.ready.eq(others & self.advance)
         m.d.comb += self.fire.eq(all_valid & self.advance)
         valid = Signal(depth)
         with m.If(self.advance):
             m.d.sync += valid.eq((valid << 1) | self.fire)
         m.d.comb += output.valid.eq(valid[-1])
         self._advances = [self.advance]
+        if backpressure == "registered":
+            # Copy k reads its own value (so no two copies are one register to synthesis).
+            before = valid[-2] if depth > 1 else self.fire
+            skid_next = (skid_valid | valid[-1]) & ~port.ready
+            for k in range(enables):
+                advance = self.advance if k == 0 else Signal(name=f"advance{k}", init=1)
+                m.d.sync += advance.eq(~Mux(advance, before, valid[-1]) | ~skid_next)
+                if k:
+                    self._advances.append(advance)
+            return
         for k in range(1, enables):
             copy, advance = Signal(name=f"valid_copy{k}"), Signal(name=f"advance{k}")
             m.d.comb += advance.eq(~copy | output.ready)

@@ -16,6 +16,12 @@ garbage):
   and with random idle inputs too, no cycle is lost: the inputs transfer in every cycle in
   which they are valid and ``o`` is not stalled, apart from the ``extra`` cycles.
 
+With ``backpressure="registered"`` (a skid register at the output of the unit, and of
+every sub-unit of ``linear``: :func:`hw.pipeline.output_stage`) each section holds one
+result more with ``o.ready`` low (:func:`absorption` models the skid), and the cycle after
+a stall hands the skid's result over while the pipeline holds (it moved in the stall
+cycle): :attr:`~sim.throughput.ThroughputRun.lost_registered` leaves those cycles out.
+
 The last tests mutate the stall logic in-process (``advance = o.ready``, the survivor of
 mutation testing in issue 9) and show these checks fail while the payloads still match.
 """

@@ -23,14 +23,14 @@ from .bitheap import PRIMITIVES, _ccu2c_chain
 from .params import (
     a_bits_param,
     b_bits_param,
-    backpressure_param,
-    backpressure_suffix,
     block_param,
     check_element_scale,
     element_param,
     exp_bits_param,
     guard_bits_param,
     operands_name,
+    out_ready_param,
+    out_ready_suffix,
 )
 from .pipeline import output_stage
 from .unit import Params, Unit, expose, param
@@ -199,7 +199,7 @@ class MXIntAccumulator(wiring.Component):
     primitives : str
         ``"generic"`` (default), or ``"ecp5"`` with ``align="lookahead"``: its loop built
         of Lattice ECP5 CCU2C cells.
-    backpressure : str
+    out_ready : str
         ``"direct"`` (default): ``o.ready`` reaches the enables combinationally;
         ``"registered"``: through a skid register at the output
         (:func:`hw.pipeline.output_stage`), one flip-flop; same latency and rate.
@@ -221,11 +221,11 @@ class MXIntAccumulator(wiring.Component):
                  a_bits: int | None = None, b_bits: int | None = None, exp_bits: int = 8,
                  block: int, guard_bits: int = DEFAULT_GUARD_BITS,
                  acc_width: int | None = None, align: str = DEFAULT_ALIGN,
-                 primitives: str = "generic", backpressure: str = "direct") -> None:
+                 primitives: str = "generic", out_ready: str = "direct") -> None:
         self.params = AccumParams(a_element=a_element, b_element=b_element, a_bits=a_bits,
                                   b_bits=b_bits, exp_bits=exp_bits, block=block,
                                   guard_bits=guard_bits, acc_width=acc_width, align=align,
-                                  primitives=primitives, backpressure=backpressure)
+                                  primitives=primitives, out_ready=out_ready)
         self._in_width = accum_in_width(**operands(self.params))
         #: Simulate the CCU2C cells of ``primitives="ecp5"`` by their definition (a model
         #: of each cell's LUT4 and carry in plain logic), for the Amaranth simulator, which
@@ -266,7 +266,7 @@ class MXIntAccumulator(wiring.Component):
         if self.align == "lookahead":
             return self._elaborate_lookahead()
         m = Module()
-        o = output_stage(m, self.o, self.backpressure)
+        o = output_stage(m, self.o, self.out_ready)
         w, g = self.acc_width, self.guard_bits
         ew = self.exp_bits + 1
 
@@ -387,7 +387,7 @@ class MXIntAccumulator(wiring.Component):
 
     def _elaborate_interleave(self) -> Module:
         m = Module()
-        o = output_stage(m, self.o, self.backpressure)
+        o = output_stage(m, self.o, self.out_ready)
         w, g = self.acc_width, self.guard_bits
         ew = self.exp_bits + 1
 
@@ -567,7 +567,7 @@ class MXIntAccumulator(wiring.Component):
 
     def _elaborate_lookahead(self) -> Module:
         m = Module()
-        o = output_stage(m, self.o, self.backpressure)
+        o = output_stage(m, self.o, self.out_ready)
         w, g = self.acc_width, self.guard_bits
         ew = self.exp_bits + 1
         # The arithmetic (golden.accumulator, one sum): with T_i = x_i >> (M_i - E_i) and
@@ -1148,7 +1148,7 @@ class AccumParams(Params):
     align: str = param(DEFAULT_ALIGN, choices=ALIGNS, help=ALIGN_HELP)
     primitives: str = param("generic", choices=PRIMITIVES, help=ACC_PRIMITIVES_HELP,
                             implicit=True)
-    backpressure: str = backpressure_param()
+    out_ready: str = out_ready_param()
 
     def resolve(self) -> None:
         check_element_scale(self, "a", "b")
@@ -1165,7 +1165,7 @@ class AccumParams(Params):
                 f"_acc{self.acc_width}"
                 + ("" if self.align == DEFAULT_ALIGN else f"_{self.align}")
                 + ("" if self.primitives == "generic" else f"_{self.primitives}")
-                + backpressure_suffix(self))
+                + out_ready_suffix(self))
 
 
 expose(MXIntAccumulator, AccumParams)

@@ -15,14 +15,14 @@ from .layouts import mxfp_block_layout, mxint_block_layout
 from .params import (
     a_bits_param,
     b_bits_param,
-    backpressure_param,
-    backpressure_suffix,
     block_param,
     check_element_scale,
     element_of,
     element_param,
     exp_bits_param,
     guard_bits_param,
+    out_ready_param,
+    out_ready_suffix,
     rounding_param,
 )
 from .pipeline import StallPipeline
@@ -99,7 +99,7 @@ class MXIntBlockAdder(wiring.Component):
         (:data:`golden.block_adder.MAX_SUM_BITS`).
     rounding : {"even", "away", "zero", "floor"}
         Rounding of the renormalisation (default ``"even"``).
-    backpressure : str
+    out_ready : str
         ``"direct"`` (default): ``o.ready`` reaches the register enables combinationally;
         ``"registered"``: through a skid register at the output
         (:func:`hw.pipeline.output_stage`), one flip-flop; same latency and rate.
@@ -124,11 +124,11 @@ class MXIntBlockAdder(wiring.Component):
     def __init__(self, *, a_element: str = "int", b_element: str = "int",
                  a_bits: int | None = None, b_bits: int | None = None, exp_bits: int = 8,
                  block: int, out_bits: int, guard_bits: int = 3,
-                 rounding: str = "even", backpressure: str = "direct") -> None:
+                 rounding: str = "even", out_ready: str = "direct") -> None:
         self.params = AdderParams(a_element=a_element, b_element=b_element, a_bits=a_bits,
                                   b_bits=b_bits, exp_bits=exp_bits, block=block,
                                   out_bits=out_bits, guard_bits=guard_bits, rounding=rounding,
-                                  backpressure=backpressure)
+                                  out_ready=out_ready)
         self._elements = {"a": element_of(self.params, "a"), "b": element_of(self.params, "b")}
 
         def layout(side: str, bits: int | None):
@@ -247,7 +247,7 @@ class MXIntBlockAdder(wiring.Component):
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
         pipe = StallPipeline(m, inputs=[self.a, self.b], output=self.o, depth=self.latency,
-                             backpressure=self.backpressure)
+                             out_ready=self.out_ready)
 
         def register(value, shape, name):
             return pipe.register(value, name, shape)
@@ -373,7 +373,7 @@ class AdderParams(Params):
                           hi=MAX_MAN_BITS, fallback="bits")
     guard_bits: int = guard_bits_param(3, hi=MAX_GUARD_BITS)
     rounding: str = rounding_param()
-    backpressure: str = backpressure_param()
+    out_ready: str = out_ready_param()
 
     def resolve(self) -> None:
         check_element_scale(self, "a", "b")
@@ -408,7 +408,7 @@ class AdderParams(Params):
     @property
     def name(self) -> str:
         tail = f"_k{self.block}_o{self.out_bits}_g{self.guard_bits}_{self.rounding}"
-        tail += backpressure_suffix(self)
+        tail += out_ready_suffix(self)
         if self.mxint:
             return f"mxint_add_a{self.a_bits}_b{self.b_bits}_e{self.exp_bits}{tail}"
         side_a = self.a_element if self.a_element != "int" else f"i{self.a_bits}"

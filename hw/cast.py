@@ -16,12 +16,12 @@ from golden.minifloat import ELEMENTS
 
 from .layouts import mxfp_block_layout, mxint_block_layout
 from .params import (
-    backpressure_param,
-    backpressure_suffix,
     block_param,
     exp_bits_param,
     fold_levels_per_stage,
     levels_param,
+    out_ready_param,
+    out_ready_suffix,
     rounding_param,
 )
 from .pipeline import StallPipeline
@@ -142,7 +142,7 @@ class MXIntCast(wiring.Component):
         :class:`golden.format.MXFPFormat`); MXINT takes only ``"floor"``.
     levels_per_stage : int
         Comparator-tree levels between pipeline registers, at least 1 (default 2).
-    backpressure : str
+    out_ready : str
         ``"direct"`` (default): ``o.ready`` reaches the register enables combinationally;
         ``"registered"``: through a skid register at the output
         (:func:`hw.pipeline.output_stage`), one flip-flop; same latency and rate.
@@ -169,11 +169,11 @@ class MXIntCast(wiring.Component):
     def __init__(self, *, element: str = "int", man_bits: int | None = None,
                  exp_bits: int = 8, block: int, rounding: str = "even",
                  float_format: str = "fp32", scale_rounding: str = "floor",
-                 levels_per_stage: int = 2, backpressure: str = "direct") -> None:
+                 levels_per_stage: int = 2, out_ready: str = "direct") -> None:
         self.params = CastParams(element=element, man_bits=man_bits, exp_bits=exp_bits,
                                  block=block, rounding=rounding, float_format=float_format,
                                  scale_rounding=scale_rounding,
-                                 levels_per_stage=levels_per_stage, backpressure=backpressure)
+                                 levels_per_stage=levels_per_stage, out_ready=out_ready)
         if element == "int":
             out = mxint_block_layout(man_bits=man_bits, exp_bits=exp_bits, block=block)
         else:
@@ -215,7 +215,7 @@ class MXIntCast(wiring.Component):
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
         pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
-                             backpressure=self.backpressure)
+                             out_ready=self.out_ready)
         register = pipe.register
 
         # Every element as a float32 pattern; bf16 is the upper half of one.
@@ -346,7 +346,7 @@ class MXIntCast(wiring.Component):
         win = mbits + 2                     # kept significand bits: hidden, mantissa, round
 
         pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
-                             backpressure=self.backpressure)
+                             out_ready=self.out_ready)
         register = pipe.register
 
         pad = 32 - FLOAT_FORMATS[self.float_format]
@@ -519,7 +519,7 @@ class CastParams(Params):
                                      "emax) or 'rceil' (the smallest scale at which amax "
                                      "does not saturate)")
     levels_per_stage: int = levels_param("comparator-tree levels between pipeline registers")
-    backpressure: str = backpressure_param()
+    out_ready: str = out_ready_param()
 
     def resolve(self) -> None:
         if self.element != "int" and self.exp_bits != SCALE_BITS:
@@ -546,7 +546,7 @@ class CastParams(Params):
             name = (f"mxfp_cast_{self.float_format}_{self.element}_k{self.block}"
                     f"_{self.rounding}" + ("_rceil" if self.scale_rounding == "rceil" else ""))
         name += f"_l{self.levels_per_stage}" if self.levels_per_stage != 2 else ""
-        return name + backpressure_suffix(self)
+        return name + out_ready_suffix(self)
 
 
 expose(MXIntCast, CastParams)

@@ -19,11 +19,11 @@ from .layouts import mxfp_block_layout, mxint_block_layout
 from .params import (
     a_bits_param,
     b_bits_param,
-    backpressure_param,
-    backpressure_suffix,
     block_param,
     exp_bits_param,
     guard_bits_param,
+    out_ready_param,
+    out_ready_suffix,
 )
 from .pipeline import StallPipeline
 from .unit import Params, Unit, expose, param
@@ -183,7 +183,7 @@ class MXIntDequantizer(wiring.Component):
         ``source="accum"`` only: of the accumulator (same ranges and defaults as
         :class:`hw.accumulator.MXIntAccumulator`: ``G`` default 8, ``W`` default
         ``min(in_width + G + 8, 62)``).
-    backpressure : str
+    out_ready : str
         ``"direct"`` (default): ``o.ready`` reaches the register enables combinationally;
         ``"registered"``: through a skid register at the output
         (:func:`hw.pipeline.output_stage`), one flip-flop; same latency and rate.
@@ -212,12 +212,12 @@ class MXIntDequantizer(wiring.Component):
                  a_element: str | None = None, b_element: str | None = None,
                  a_bits: int | None = None, b_bits: int | None = None,
                  guard_bits: int | None = None, acc_width: int | None = None,
-                 backpressure: str = "direct") -> None:
+                 out_ready: str = "direct") -> None:
         self.params = DequantParams(source=source, element=element, man_bits=man_bits,
                                     exp_bits=exp_bits, block=block, a_element=a_element,
                                     b_element=b_element, a_bits=a_bits, b_bits=b_bits,
                                     guard_bits=guard_bits, acc_width=acc_width,
-                                    backpressure=backpressure)
+                                    out_ready=out_ready)
         if self.element is not None:
             super().__init__({
                 "i": In(stream.Signature(mxfp_block_layout(
@@ -258,7 +258,7 @@ class MXIntDequantizer(wiring.Component):
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
         pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
-                             backpressure=self.backpressure)
+                             out_ready=self.out_ready)
         register = pipe.register
 
         # Stage 1: s = E - bias - (m - 2) once per block; per element the magnitude, its
@@ -312,7 +312,7 @@ class MXIntDequantizer(wiring.Component):
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
         pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
-                             backpressure=self.backpressure)
+                             out_ready=self.out_ready)
         register = pipe.register
 
         # Stage 1, once per block: X - f (10 bits signed: -16 .. 255) and the NaN scale.
@@ -387,7 +387,7 @@ class MXIntDequantizer(wiring.Component):
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
         pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
-                             backpressure=self.backpressure)
+                             out_ready=self.out_ready)
         register = pipe.register
 
         # Every stage below holds at most one carry chain or one tree of a few LUT levels,
@@ -562,7 +562,7 @@ class DequantParams(Params):
     b_bits: int | None = b_bits_param(applies=_ACCUM, default=None)
     guard_bits: int | None = guard_bits_param(None, applies=_ACCUM)
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP, applies=_ACCUM)
-    backpressure: str = backpressure_param()
+    out_ready: str = out_ready_param()
 
     def resolve(self) -> None:
         if self.element == "int":  # one record per design: MXINT keeps no element field
@@ -592,7 +592,7 @@ class DequantParams(Params):
 
     @property
     def name(self) -> str:
-        return self._base_name + backpressure_suffix(self)
+        return self._base_name + out_ready_suffix(self)
 
     @property
     def _base_name(self) -> str:

@@ -19,11 +19,11 @@ from .params import (
     arch_param,
     arch_suffix,
     b_bits_param,
-    backpressure_param,
-    backpressure_suffix,
     block_param,
     check_sum_fields,
     levels_param,
+    out_ready_param,
+    out_ready_suffix,
     primitives_param,
 )
 from .pipeline import StallPipeline, output_stage
@@ -79,7 +79,7 @@ class IntDotProduct(wiring.Component):
         Logic levels of the sum between pipeline registers, at least 1 (default 2).
     primitives : str
         ``"generic"`` (default) or ``"xc7"``: as :class:`hw.dot_product.MXIntDotProduct`.
-    backpressure : str
+    out_ready : str
         ``"direct"`` (default): ``o.ready`` reaches the register enables combinationally;
         ``"registered"``: through a skid register at the output
         (:func:`hw.pipeline.output_stage`), one flip-flop; same latency and rate.
@@ -101,11 +101,11 @@ class IntDotProduct(wiring.Component):
 
     def __init__(self, *, a_bits: int, b_bits: int, block: int, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
-                 primitives: str = "generic", backpressure: str = "direct") -> None:
+                 primitives: str = "generic", out_ready: str = "direct") -> None:
         self.params = IntDotParams(a_bits=a_bits, b_bits=b_bits, block=block,
                                    acc_width=acc_width, arch=arch,
                                    levels_per_stage=levels_per_stage, primitives=primitives,
-                                   backpressure=backpressure)
+                                   out_ready=out_ready)
         self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
                                   levels_per_stage=levels_per_stage, primitives=primitives)
         super().__init__({
@@ -132,7 +132,7 @@ class IntDotProduct(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        o = output_stage(m, self.o, self.backpressure)
+        o = output_stage(m, self.o, self.out_ready)
 
         # Whole-pipeline stall (hw/pipeline.py). Its valid chain marks every input on its
         # way through, but only inputs with `last` reach `o`, so the pipeline sees the
@@ -183,7 +183,7 @@ class IntDotParams(Params):
     arch: str = arch_param()
     levels_per_stage: int = levels_param()
     primitives: str = primitives_param()
-    backpressure: str = backpressure_param()
+    out_ready: str = out_ready_param()
 
     def resolve(self) -> None:
         self._set("acc_width", check_int_dot(self.a_bits, self.b_bits, self.block,
@@ -196,7 +196,7 @@ class IntDotParams(Params):
         if self.acc_width != default_int_dot_acc_bits(self.a_bits, self.b_bits, self.block):
             name += f"_acc{self.acc_width}"
         name += f"_l{self.levels_per_stage}" if self.levels_per_stage != 2 else ""
-        return name + backpressure_suffix(self)
+        return name + out_ready_suffix(self)
 
 
 expose(IntDotProduct, IntDotParams)

@@ -6,15 +6,15 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Shape, Signal
 from amaranth.lib import stream
 
-__all__ = ["BACKPRESSURES", "StallPipeline", "output_stage"]
+__all__ = ["OUT_READY_MODES", "StallPipeline", "output_stage"]
 
 #: How a unit's output ``ready`` reaches its registers: ``"direct"``, combinationally, to
 #: every register enable (``advance = ~o.valid | o.ready``); ``"registered"``, through one
 #: flip-flop, the valid bit of a skid register at the output (:func:`output_stage`).
-BACKPRESSURES = ("direct", "registered")
+OUT_READY_MODES = ("direct", "registered")
 
 
-def output_stage(m: Module, port, backpressure: str, *, name: str = "out"):
+def output_stage(m: Module, port, out_ready: str, *, name: str = "out"):
     """The stream a unit drives in place of its output ``port``.
 
     ``"direct"``: ``port`` itself. ``"registered"``: a new internal stream of the same
@@ -41,12 +41,12 @@ def output_stage(m: Module, port, backpressure: str, *, name: str = "out"):
     Raises
     ------
     ValueError
-        If ``backpressure`` is not one of :data:`BACKPRESSURES`.
+        If ``out_ready`` is not one of :data:`OUT_READY_MODES`.
     """
-    if backpressure not in BACKPRESSURES:
-        raise ValueError(f"backpressure must be one of {', '.join(map(repr, BACKPRESSURES))}, "
-                         f"not {backpressure!r}")
-    if backpressure == "direct":
+    if out_ready not in OUT_READY_MODES:
+        raise ValueError(f"out_ready must be one of {', '.join(map(repr, OUT_READY_MODES))}, "
+                         f"not {out_ready!r}")
+    if out_ready == "direct":
         return port
     return _skid(m, port, name)[0]
 
@@ -76,7 +76,7 @@ class StallPipeline:
     pipeline advances and every *other* input is valid, so ``ready`` depends on ``valid``
     but never the reverse. A ``depth``-bit shift register of valid bits drives ``o.valid``.
     Throughput is one transfer per cycle while ``o.ready`` is high. With
-    ``backpressure="registered"`` the pipeline drives :attr:`output` instead of ``output``,
+    ``out_ready="registered"`` the pipeline drives :attr:`output` instead of ``output``,
     a skid register in between (:func:`output_stage`), and ``advance = ~last_valid |
     ~skid_valid`` (``last_valid`` the pipeline's own output valid). That enable is itself
     a register, computed a cycle ahead from the next values of both:
@@ -104,7 +104,7 @@ class StallPipeline:
         to ``o.valid`` in every cycle, and, enabled by itself, not merged with it by
         synthesis. Each copy drives only its registers' enables, a shorter route than one
         net to all of them; it costs one flip-flop and one LUT.
-    backpressure : str
+    out_ready : str
         ``"direct"`` (default): ``output.ready`` in every enable; ``"registered"``: through
         the skid register of :func:`output_stage`.
 
@@ -116,25 +116,25 @@ class StallPipeline:
         High when the inputs transfer.
     output
         The stream whose payload the unit drives: ``output`` itself, or with
-        ``backpressure="registered"`` the skid register's input.
+        ``out_ready="registered"`` the skid register's input.
 
     Raises
     ------
     ValueError
-        If ``depth`` or ``enables`` is less than 1, or ``backpressure`` is not one of
-        :data:`BACKPRESSURES`.
+        If ``depth`` or ``enables`` is less than 1, or ``out_ready`` is not one of
+        :data:`OUT_READY_MODES`.
     """
 
     def __init__(self, m: Module, *, inputs: list, output, depth: int, enables: int = 1,
-                 backpressure: str = "direct") -> None:
+                 out_ready: str = "direct") -> None:
         if depth < 1:
             raise ValueError(f"depth must be at least 1, not {depth}")
         if not isinstance(enables, int) or isinstance(enables, bool) or enables < 1:
             raise ValueError(f"enables must be an integer of at least 1, not {enables!r}")
         self._m = m
         port = output  # the unit's output stream
-        self.output = output = output_stage(m, port, backpressure, name="out")
-        if backpressure == "registered":
+        self.output = output = output_stage(m, port, out_ready, name="out")
+        if out_ready == "registered":
             skid_valid = ~output.ready  # output_stage: inner.ready = ~skid_valid
             self.advance = Signal(name="advance", init=1)
         else:
@@ -155,7 +155,7 @@ class StallPipeline:
             m.d.sync += valid.eq((valid << 1) | self.fire)
         m.d.comb += output.valid.eq(valid[-1])
         self._advances = [self.advance]
-        if backpressure == "registered":
+        if out_ready == "registered":
             # Copy k reads its own value (so no two copies are one register to synthesis).
             before = valid[-2] if depth > 1 else self.fire
             skid_next = (skid_valid | valid[-1]) & ~port.ready

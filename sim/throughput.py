@@ -12,7 +12,7 @@ themselves are stated here:
 * :attr:`ThroughputRun.lost`: cycles in which the inputs were valid and ``o`` was not
   stalled (not valid, or ready), yet the inputs did not transfer. Bubble absorption makes
   it 0, apart from a unit's documented stall cycles. With a skid register at the output
-  (``backpressure="registered"``, :func:`hw.pipeline.output_stage`) the pipeline moves
+  (``out_ready="registered"``, :func:`hw.pipeline.output_stage`) the pipeline moves
   in the first cycle of a stall and holds in the cycle after it, while ``o`` takes the
   skid's result: :attr:`ThroughputRun.lost_registered` leaves those cycles out.
 * :func:`cycle_bound`: ``cycles <= N + latency + stalls + idle + extra``, where ``stalls``

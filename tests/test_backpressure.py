@@ -1,4 +1,4 @@
-"""Registered back-pressure (``backpressure="registered"``, :func:`hw.pipeline.output_stage`).
+"""Registered back-pressure (``out_ready="registered"``, :func:`hw.pipeline.output_stage`).
 
 * Structure: in the netlist Yosys reads (``proc; flatten``), the flip-flops whose inputs
   (data, enable, reset) depend combinationally on the unit's ``o.ready`` port are counted.
@@ -105,7 +105,7 @@ STRUCTURE_CASES = [
                               for t, p, _ in STRUCTURE_CASES])
 def test_ready_reaches_a_fixed_few_flip_flops(top, params, most):
     u = unit(top)
-    registered = u.build(u.record(**params, backpressure="registered"))
+    registered = u.build(u.record(**params, out_ready="registered"))
     reached = ready_cone(registered, f"{top}_{len(params)}_registered")
     print(f"{top} registered: o.ready reaches {reached}")
     assert sum(reached.values()) == most and len(reached) == most, reached
@@ -172,13 +172,13 @@ def test_skid_keeps_every_item_in_order(seed):
     assert got == sent[:len(got)] and len(sent) - len(got) <= 2
 
 
-def test_bad_backpressure():
-    with pytest.raises(ValueError, match=r"backpressure must be one of 'direct', "
+def test_bad_out_ready():
+    with pytest.raises(ValueError, match=r"out_ready must be one of 'direct', "
                                          r"'registered', not 'skid'"):
         output_stage(Module(), None, "skid")
-    with pytest.raises(ValueError, match=r"backpressure must be one of 'direct', "
+    with pytest.raises(ValueError, match=r"out_ready must be one of 'direct', "
                                          r"'registered', not 'fast'"):
-        unit("dot").record(a_bits=4, b_bits=4, block=4, backpressure="fast")
+        unit("dot").record(a_bits=4, b_bits=4, block=4, out_ready="fast")
 
 
 #: Verilator runs with the option (small sizes, random idle and ready): ``linear`` with fp32
@@ -199,7 +199,7 @@ VERILATOR_CASES = [
                          ids=[t for t, _ in VERILATOR_CASES])
 def test_verilator_registered(top, params, sim_build):
     seed = 700 + len(top)
-    s = simulate(top, {**params, "backpressure": "registered"}, seed=seed, vectors=300,
+    s = simulate(top, {**params, "out_ready": "registered"}, seed=seed, vectors=300,
                  backpressure=0.4, build_root=sim_build)
     print(f"{top} seed {seed}: {s['checked']} checked in {s['cycles']} cycles")
     assert s["checked"] > 0

@@ -323,9 +323,9 @@ def test_linear_bounded(tmp_path, params, extra):
     (lambda: _accum(align="stall"), 3),
     (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_width=10), 8),
     # registered back-pressure: the skid register at the output (hw.pipeline.output_stage)
-    (lambda: elaborate("cast", man_bits=4, exp_bits=8, block=2, backpressure="registered"),
+    (lambda: elaborate("cast", man_bits=4, exp_bits=8, block=2, out_ready="registered"),
      2),
-    (lambda: _accum(backpressure="registered"), 4),
+    (lambda: _accum(out_ready="registered"), 4),
 ], ids=["cast", "adder", "dequant", "accum_loop", "accum_stall", "intmac", "cast_registered",
         "accum_loop_registered"])
 def test_stall_bounded_units(tmp_path, design, extra):
@@ -402,8 +402,8 @@ def test_corrupt_unit_fails(tmp_path, make, pattern, replacement, options):
 ], ids=["skid_bypassed", "skid_dropped"])
 def test_corrupt_skid_fails_stall_check(tmp_path, pattern, replacement):
     """The stall check (free valid, ready and reset) catches a broken skid register of
-    ``backpressure="registered"`` (hw.pipeline.output_stage)."""
-    design = elaborate("cast", man_bits=4, exp_bits=8, block=2, backpressure="registered")
+    ``out_ready="registered"`` (hw.pipeline.output_stage)."""
+    design = elaborate("cast", man_bits=4, exp_bits=8, block=2, out_ready="registered")
     _fails(_corrupt(design, pattern, replacement), "stall", tmp_path,
            steps=design.manifest["latency"] + 2)
 

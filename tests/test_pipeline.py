@@ -20,15 +20,15 @@ class _Delay(wiring.Component):
     """``depth`` registers of an 8-bit value, register ``s`` on enable copy
     ``s % enables``."""
 
-    def __init__(self, depth: int, enables: int, backpressure: str = "direct"):
-        self.depth, self.enables, self.backpressure = depth, enables, backpressure
+    def __init__(self, depth: int, enables: int, out_ready: str = "direct"):
+        self.depth, self.enables, self.out_ready = depth, enables, out_ready
         super().__init__({"i": In(stream.Signature(8)), "o": Out(stream.Signature(8))})
 
     def elaborate(self, platform):
         m = Module()
         self.pipe = pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.depth,
                                          enables=self.enables,
-                                         backpressure=self.backpressure)
+                                         out_ready=self.out_ready)
         value = self.i.payload
         for s in range(self.depth):
             value = pipe.register(value, f"r{s}", enable=s % self.enables)
@@ -36,8 +36,8 @@ class _Delay(wiring.Component):
         return m
 
 
-def _run(depth: int, enables: int, backpressure: str = "direct") -> None:
-    dut = _Delay(depth, enables, backpressure)
+def _run(depth: int, enables: int, out_ready: str = "direct") -> None:
+    dut = _Delay(depth, enables, out_ready)
     rng = random.Random(depth * 10 + enables)
     sent, received = [], []
 
@@ -72,7 +72,7 @@ def test_enable_copies_load_with_the_enable(depth, enables):
 
 @pytest.mark.parametrize(("depth", "enables"), [(1, 1), (1, 2), (3, 3), (4, 1)])
 def test_registered_enable_equals_its_expression(depth, enables):
-    """With ``backpressure="registered"`` the enable and its copies are registers computed
+    """With ``out_ready="registered"`` the enable and its copies are registers computed
     a cycle ahead: in every cycle equal to ``~last_valid | ~skid_valid``, under random
     input and output handshakes, every item once and in order."""
     _run(depth, enables, "registered")

@@ -16,7 +16,7 @@ garbage):
   and with random idle inputs too, no cycle is lost: the inputs transfer in every cycle in
   which they are valid and ``o`` is not stalled, apart from the ``extra`` cycles.
 
-With ``backpressure="registered"`` (a skid register at the output of the unit, and of
+With ``out_ready="registered"`` (a skid register at the output of the unit, and of
 every sub-unit of ``linear``: :func:`hw.pipeline.output_stage`) each section holds one
 result more with ``o.ready`` low (:func:`absorption` models the skid), and the cycle after
 a stall hands the skid's result over while the pipeline holds (it moved in the stall
@@ -97,15 +97,15 @@ CASES = [
                 "lanes": 1}),
     # registered back-pressure: a skid register at the output (of every sub-unit of linear)
     ("dot", {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 4,
-             "backpressure": "registered"}),
-    ("cast", {"man_bits": 4, "exp_bits": 8, "block": 4, "backpressure": "registered"}),
-    ("intdot", {"a_bits": 4, "b_bits": 4, "block": 4, "backpressure": "registered"}),
+             "out_ready": "registered"}),
+    ("cast", {"man_bits": 4, "exp_bits": 8, "block": 4, "out_ready": "registered"}),
+    ("intdot", {"a_bits": 4, "b_bits": 4, "block": 4, "out_ready": "registered"}),
     ("accum", {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 4,
-               "backpressure": "registered"}),
+               "out_ready": "registered"}),
     ("accum", {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 4, "align": "lookahead",
-               "backpressure": "registered"}),
+               "out_ready": "registered"}),
     ("linear", {"x_bits": 4, "w_bits": 4, "exp_bits": 8, "block": 4, "k_len": 12, "rows": 4,
-                "lanes": 2, "output": "fp32", "backpressure": "registered"}),
+                "lanes": 2, "output": "fp32", "out_ready": "registered"}),
 ]
 
 
@@ -134,7 +134,7 @@ def test_every_unit_has_cases():
 def stall_sections(top: str, params: dict, dut) -> tuple[list[tuple[int, bool, bool]], int]:
     """The unit as a chain of whole-pipeline-stall sections, input first: ``(depth,
     grouped, skid)`` each, and the group size of the stimuli of :func:`steady_stimuli`.
-    ``skid``: the section's output has a skid register (``backpressure="registered"``,
+    ``skid``: the section's output has a skid register (``out_ready="registered"``,
     :func:`hw.pipeline.output_stage`; in ``linear``, every sub-unit's).
 
     A plain unit is one section of ``latency`` registers. A unit that sums groups
@@ -144,7 +144,7 @@ def stall_sections(top: str, params: dict, dut) -> tuple[list[tuple[int, bool, b
     of ``blocks``), then with ``output="fp32"`` its float converters: each component stalls
     as a whole on its own output, so bubbles inside a later section are not squeezed out.
     """
-    skid = params.get("backpressure") == "registered"
+    skid = params.get("out_ready") == "registered"
     if top in GROUPED:
         return [(dut.latency, True, skid)], GROUP
     if top == "linear":
@@ -333,7 +333,7 @@ def throughput_failures(top: str, params: dict, seed: int, *, idle: bool,
     # the skid's result over while the pipeline holds; a grouped unit's pipeline also
     # moves on (folding inputs into the sum) while its result waits in the skid, so it
     # may finish below the bound.
-    registered = params.get("backpressure") == "registered"
+    registered = params.get("out_ready") == "registered"
     lost = r.lost_registered if registered else r.lost
     exact = extra == 0 and not idle and not (registered and top in GROUPED)
     bad = []

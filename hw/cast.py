@@ -145,7 +145,8 @@ class MXIntCast(wiring.Component):
     out_ready : str
         ``"direct"`` (default): ``o.ready`` reaches the register enables combinationally;
         ``"registered"``: through a skid register at the output
-        (:func:`hw.pipeline.output_stage`), one flip-flop; same latency and rate.
+        (:func:`hw.pipeline.output_stage`): two flip-flops, the skid's valid bit and the
+        registered enable (:class:`hw.pipeline.StallPipeline`); same latency and rate.
 
     Members
     -------

@@ -167,10 +167,10 @@ class MXIntLinear(wiring.Component):
         ``"direct"`` (default): every sub-unit stalls as a whole on its output's ``ready``,
         which reaches back through the chain to the dot products' enables combinationally;
         ``"registered"``: every dot product, accumulator and converter has a skid register
-        at its output (:func:`hw.pipeline.output_stage`), so ``o.ready`` reaches one
-        flip-flop per lane and a bubble in a later sub-unit no longer holds an earlier
-        one; same latency and rate, and with ``o.ready`` low one result more per sub-unit
-        is held.
+        at its output (:func:`hw.pipeline.output_stage`), so ``o.ready`` reaches two
+        flip-flops per lane (the last sub-unit's skid valid bit and registered enable)
+        and no sub-unit's enable reads a later one's ``ready``; same latency and rate, and
+        with ``o.ready`` low one result more per sub-unit is held.
 
     Members
     -------

@@ -38,10 +38,11 @@ ROUNDING_HELP = ("rounding of the bits dropped: " + ", ".join(ROUNDING_MODES)
                  + " (nearest-even, nearest-away, toward zero, toward -inf)")
 GUARD_BITS_HELP = "extra low bits kept when aligning exponents"
 OUT_READY_HELP = ("how the output's ready reaches the pipeline: 'direct' (combinationally, "
-                     "to every register enable) or 'registered' (through a skid register at "
-                     "the output, one flip-flop; same latency and rate, one payload-wide "
-                     "register and multiplexer more, and with ready low one result more held; "
-                     "in linear, at every sub-unit's output)")
+                  "to every register enable) or 'registered' (through a skid register at "
+                  "the output: the skid's valid bit and a registered stall enable; same "
+                  "latency and rate, one payload-wide register and multiplexer more, and "
+                  "with ready low one result more held; in linear, at every sub-unit's "
+                  "output)")
 
 #: Logic levels between pipeline registers when nothing else is said.
 DEFAULT_LEVELS = 2

@@ -9,8 +9,9 @@ from amaranth.lib import stream
 __all__ = ["OUT_READY_MODES", "StallPipeline", "output_stage"]
 
 #: How a unit's output ``ready`` reaches its registers: ``"direct"``, combinationally, to
-#: every register enable (``advance = ~o.valid | o.ready``); ``"registered"``, through one
-#: flip-flop, the valid bit of a skid register at the output (:func:`output_stage`).
+#: every register enable (``advance = ~o.valid | o.ready``); ``"registered"``, through the
+#: valid bit of a skid register at the output (:func:`output_stage`) and, in a
+#: :class:`StallPipeline`, its registered enable.
 OUT_READY_MODES = ("direct", "registered")
 
 

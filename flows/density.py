@@ -52,6 +52,7 @@ from cli.config import (
 )
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS
 from hw.bitheap import ARCHS, DEFAULT_ARCH
+from hw.pipeline import OUT_READY_MODES
 
 from . import tile as tile_model
 from .cache import DEFAULT_CACHE_DIR, ResultCache
@@ -277,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--levels-per-stage", type=_positive(int), default=None, metavar="N",
                         help="logic levels between pipeline registers of the dot "
                              "product (default: the generator's)")
+    parser.add_argument("--out-ready", choices=OUT_READY_MODES, default="direct",
+                        help="how the output's ready reaches the dot product's and the "
+                             "accumulator's pipelines: direct (default) or registered (a "
+                             "skid register at each output, hw.pipeline.output_stage)")
     parser.add_argument("--seed", type=_non_negative_int, default=None, metavar="N",
                         help="nextpnr placement seed (default: 1)")
     parser.add_argument("--weights", type=Path, default=None, metavar="FILE",
@@ -389,6 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   baselines=tuple(name for name in args.baseline if name != "none"),
                   seed=1 if args.seed is None else args.seed,
                   levels_per_stage=args.levels_per_stage, archs=args.arch,
+                  out_ready=args.out_ready,
                   primitives=not args.no_primitives, tile=_tile_choice(args),
                   formats=args.formats)
     cache = None if cache_dir is None else ResultCache(cache_dir)

@@ -160,6 +160,8 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
         for m in sweep.bits:
             for k in sweep.blocks:
                 params = {"a_bits": m, "b_bits": m, "exp_bits": sweep.exp_bits, "block": k}
+                if sweep.out_ready != "direct":
+                    params["out_ready"] = sweep.out_ready
                 accum = (None if accum_missing
                          else elaborate_unit(cache, "accum", params, digest))
                 for arch in sweep.archs:

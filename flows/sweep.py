@@ -151,6 +151,9 @@ class Sweep:
     levels_per_stage : int or None
         Logic levels per pipeline stage of the dot product; the generator's default
         if ``None``.
+    out_ready : str
+        ``out_ready`` of the dot product and the accumulator (:data:`hw.pipeline.
+        OUT_READY_MODES`): ``"direct"`` (the default) or ``"registered"``.
     archs : tuple of str
         Architectures of the dot product's sum (:data:`hw.bitheap.ARCHS`), each measured
         with the same accumulator.
@@ -181,6 +184,7 @@ class Sweep:
     freq: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_FREQ))
     seed: int = 1
     levels_per_stage: int | None = None
+    out_ready: str = "direct"
     archs: tuple[str, ...] = (DEFAULT_ARCH,)
     primitives: bool = True
     tile: Mapping | None = None
@@ -198,6 +202,8 @@ class Sweep:
             out["tile"] = dict(self.tile)
         if self.formats:
             out["formats"] = list(self.formats)
+        if self.out_ready != "direct":
+            out["out_ready"] = self.out_ready
         return out
 
     def primitives_for(self, target: str, arch: str) -> str:

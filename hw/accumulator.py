@@ -29,7 +29,10 @@ from .params import (
     exp_bits_param,
     guard_bits_param,
     operands_name,
+    out_ready_param,
+    out_ready_suffix,
 )
+from .pipeline import output_stage
 from .unit import Params, Unit, expose, param
 
 __all__ = ["ALIGNS", "UNIT", "AccumParams", "MXIntAccumulator", "default_acc_width",
@@ -196,6 +199,10 @@ class MXIntAccumulator(wiring.Component):
     primitives : str
         ``"generic"`` (default), or ``"ecp5"`` with ``align="lookahead"``: its loop built
         of Lattice ECP5 CCU2C cells.
+    out_ready : str
+        ``"direct"`` (default): ``o.ready`` reaches the enables combinationally;
+        ``"registered"``: through a skid register at the output
+        (:func:`hw.pipeline.output_stage`), one flip-flop; same latency and rate.
 
     Members
     -------
@@ -214,11 +221,11 @@ class MXIntAccumulator(wiring.Component):
                  a_bits: int | None = None, b_bits: int | None = None, exp_bits: int = 8,
                  block: int, guard_bits: int = DEFAULT_GUARD_BITS,
                  acc_width: int | None = None, align: str = DEFAULT_ALIGN,
-                 primitives: str = "generic") -> None:
+                 primitives: str = "generic", out_ready: str = "direct") -> None:
         self.params = AccumParams(a_element=a_element, b_element=b_element, a_bits=a_bits,
                                   b_bits=b_bits, exp_bits=exp_bits, block=block,
                                   guard_bits=guard_bits, acc_width=acc_width, align=align,
-                                  primitives=primitives)
+                                  primitives=primitives, out_ready=out_ready)
         self._in_width = accum_in_width(**operands(self.params))
         #: Simulate the CCU2C cells of ``primitives="ecp5"`` by their definition (a model
         #: of each cell's LUT4 and carry in plain logic), for the Amaranth simulator, which
@@ -259,6 +266,7 @@ class MXIntAccumulator(wiring.Component):
         if self.align == "lookahead":
             return self._elaborate_lookahead()
         m = Module()
+        o = output_stage(m, self.o, self.out_ready)
         w, g = self.acc_width, self.guard_bits
         ew = self.exp_bits + 1
 
@@ -273,10 +281,10 @@ class MXIntAccumulator(wiring.Component):
         # Each is written out from registers and ports rather than from one another, so
         # that each is one LUT deep (they drive every register's enable).
         m.d.comb += [
-            advance.eq(~self.o.valid | self.o.ready),
-            move.eq(~busy & (~self.o.valid | self.o.ready)),
+            advance.eq(~o.valid | o.ready),
+            move.eq(~busy & (~o.valid | o.ready)),
             self.i.ready.eq(move),
-            fire.eq(self.i.valid & ~busy & (~self.o.valid | self.o.ready)),
+            fire.eq(self.i.valid & ~busy & (~o.valid | o.ready)),
         ]
 
         register = _register(m, move)
@@ -368,17 +376,18 @@ class MXIntAccumulator(wiring.Component):
 
         # Output: A itself, or the bound of the side it first left the range by. The
         # registers only move on `advance`, so o holds while stalled.
-        _saturated_output(m, self.o.payload.sum, acc, acc_out, hit, high, name="clamp_high")
+        _saturated_output(m, o.payload.sum, acc, acc_out, hit, high, name="clamp_high")
         with m.If(advance):
             m.d.sync += [
-                self.o.valid.eq(valid_2 & last_2 & ~busy),
-                self.o.payload.exponent.eq(emax_2),
-                self.o.payload.nan.eq(nan_2),
+                o.valid.eq(valid_2 & last_2 & ~busy),
+                o.payload.exponent.eq(emax_2),
+                o.payload.nan.eq(nan_2),
             ]
         return m
 
     def _elaborate_interleave(self) -> Module:
         m = Module()
+        o = output_stage(m, self.o, self.out_ready)
         w, g = self.acc_width, self.guard_bits
         ew = self.exp_bits + 1
 
@@ -387,9 +396,9 @@ class MXIntAccumulator(wiring.Component):
         advance = Signal()
         fire = Signal()
         m.d.comb += [
-            advance.eq(self.o.ready | ~self.o.valid),
+            advance.eq(o.ready | ~o.valid),
             self.i.ready.eq(advance),
-            fire.eq(self.i.valid & (~self.o.valid | self.o.ready)),
+            fire.eq(self.i.valid & (~o.valid | o.ready)),
         ]
 
         register = _register(m, advance)
@@ -546,18 +555,19 @@ class MXIntAccumulator(wiring.Component):
         hit_7 = register(hit_6, "hit_s7")
         side_7 = register(side_6, "high_s7")
         total_out = _out_of_range(m, total, "total_out")
-        _saturated_output(m, self.o.payload.sum, total, total_out, hit_7, side_7,
+        _saturated_output(m, o.payload.sum, total, total_out, hit_7, side_7,
                           name="bound_high")
         with m.If(advance):
             m.d.sync += [
-                self.o.valid.eq(valid_6 & last_6),
-                self.o.payload.exponent.eq(e_group_6),
-                self.o.payload.nan.eq(nan_6),
+                o.valid.eq(valid_6 & last_6),
+                o.payload.exponent.eq(e_group_6),
+                o.payload.nan.eq(nan_6),
             ]
         return m
 
     def _elaborate_lookahead(self) -> Module:
         m = Module()
+        o = output_stage(m, self.o, self.out_ready)
         w, g = self.acc_width, self.guard_bits
         ew = self.exp_bits + 1
         # The arithmetic (golden.accumulator, one sum): with T_i = x_i >> (M_i - E_i) and
@@ -583,7 +593,7 @@ class MXIntAccumulator(wiring.Component):
         # and 4 the left shift, 5 and 6 the loop's L and H, 7 stages 7 to 9, 8 and 9 the
         # capture of the loop's L and H.
         out_valid = Signal()
-        adv, held = _advance_copies(m, self.o, out_valid, LOOKAHEAD_ENABLES)
+        adv, held = _advance_copies(m, o, out_valid, LOOKAHEAD_ENABLES)
         advance = adv[0]
         fire = Signal()
         m.d.comb += [
@@ -683,12 +693,12 @@ class MXIntAccumulator(wiring.Component):
         clear_5 = register(valid_4 & last_4, "clear_s5")
         add_lo, add_hi, clear_lo, clear_hi, out_lo, out_hi = (Signal() for _ in range(6))
         m.d.comb += [
-            add_lo.eq(~(held[5] & ~self.o.ready) & valid_5),
-            add_hi.eq(~(held[6] & ~self.o.ready) & valid_5),
-            clear_lo.eq(~(held[5] & ~self.o.ready) & clear_5),
-            clear_hi.eq(~(held[6] & ~self.o.ready) & clear_5),
-            out_lo.eq(~(held[8] & ~self.o.ready) & valid_5),
-            out_hi.eq(~(held[9] & ~self.o.ready) & valid_5),
+            add_lo.eq(~(held[5] & ~o.ready) & valid_5),
+            add_hi.eq(~(held[6] & ~o.ready) & valid_5),
+            clear_lo.eq(~(held[5] & ~o.ready) & clear_5),
+            clear_hi.eq(~(held[6] & ~o.ready) & clear_5),
+            out_lo.eq(~(held[8] & ~o.ready) & valid_5),
+            out_hi.eq(~(held[9] & ~o.ready) & valid_5),
         ]
         if self.primitives == "ecp5":
             # One CCU2C half per bit: its LUT4 is y_k ^ (keep ? kept bit : drained bit), its
@@ -771,13 +781,13 @@ class MXIntAccumulator(wiring.Component):
                 hit.eq(~first_8 & (hit | acc_out)),
                 high.eq(Mux(hit, high, ~acc[w])),
             ]
-        _saturated_output(m, self.o.payload.sum, acc, acc_out, hit, high, name="clamp_high")
+        _saturated_output(m, o.payload.sum, acc, acc_out, hit, high, name="clamp_high")
         m.d.comb += out_valid.eq(valid_8 & last_8)
         with m.If(advance):
             m.d.sync += [
-                self.o.valid.eq(out_valid),
-                self.o.payload.exponent.eq(emax_8),
-                self.o.payload.nan.eq(nan_8),
+                o.valid.eq(out_valid),
+                o.payload.exponent.eq(emax_8),
+                o.payload.nan.eq(nan_8),
             ]
         return m
 
@@ -1138,6 +1148,7 @@ class AccumParams(Params):
     align: str = param(DEFAULT_ALIGN, choices=ALIGNS, help=ALIGN_HELP)
     primitives: str = param("generic", choices=PRIMITIVES, help=ACC_PRIMITIVES_HELP,
                             implicit=True)
+    out_ready: str = out_ready_param()
 
     def resolve(self) -> None:
         check_element_scale(self, "a", "b")
@@ -1153,7 +1164,8 @@ class AccumParams(Params):
         return (f"{operands_name('accum', self)}_k{self.block}_g{self.guard_bits}"
                 f"_acc{self.acc_width}"
                 + ("" if self.align == DEFAULT_ALIGN else f"_{self.align}")
-                + ("" if self.primitives == "generic" else f"_{self.primitives}"))
+                + ("" if self.primitives == "generic" else f"_{self.primitives}")
+                + out_ready_suffix(self))
 
 
 expose(MXIntAccumulator, AccumParams)

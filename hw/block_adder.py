@@ -21,6 +21,8 @@ from .params import (
     element_param,
     exp_bits_param,
     guard_bits_param,
+    out_ready_param,
+    out_ready_suffix,
     rounding_param,
 )
 from .pipeline import StallPipeline
@@ -97,6 +99,11 @@ class MXIntBlockAdder(wiring.Component):
         (:data:`golden.block_adder.MAX_SUM_BITS`).
     rounding : {"even", "away", "zero", "floor"}
         Rounding of the renormalisation (default ``"even"``).
+    out_ready : str
+        ``"direct"`` (default): ``o.ready`` reaches the register enables combinationally;
+        ``"registered"``: through a skid register at the output
+        (:func:`hw.pipeline.output_stage`): two flip-flops, the skid's valid bit and the
+        registered enable (:class:`hw.pipeline.StallPipeline`); same latency and rate.
 
     Members
     -------
@@ -118,10 +125,11 @@ class MXIntBlockAdder(wiring.Component):
     def __init__(self, *, a_element: str = "int", b_element: str = "int",
                  a_bits: int | None = None, b_bits: int | None = None, exp_bits: int = 8,
                  block: int, out_bits: int, guard_bits: int = 3,
-                 rounding: str = "even") -> None:
+                 rounding: str = "even", out_ready: str = "direct") -> None:
         self.params = AdderParams(a_element=a_element, b_element=b_element, a_bits=a_bits,
                                   b_bits=b_bits, exp_bits=exp_bits, block=block,
-                                  out_bits=out_bits, guard_bits=guard_bits, rounding=rounding)
+                                  out_bits=out_bits, guard_bits=guard_bits, rounding=rounding,
+                                  out_ready=out_ready)
         self._elements = {"a": element_of(self.params, "a"), "b": element_of(self.params, "b")}
 
         def layout(side: str, bits: int | None):
@@ -239,7 +247,8 @@ class MXIntBlockAdder(wiring.Component):
         nan_code = (1 << self.exp_bits) - 1
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
-        pipe = StallPipeline(m, inputs=[self.a, self.b], output=self.o, depth=self.latency)
+        pipe = StallPipeline(m, inputs=[self.a, self.b], output=self.o, depth=self.latency,
+                             out_ready=self.out_ready)
 
         def register(value, shape, name):
             return pipe.register(value, name, shape)
@@ -336,8 +345,8 @@ class MXIntBlockAdder(wiring.Component):
             with m.Else():
                 m.d.comb += sat.eq(rounded)
             out = register(sat, signed(m_out), f"man{i}_s3")
-            m.d.comb += self.o.payload.mantissa[i].eq(out)
-        m.d.comb += self.o.payload.exponent.eq(
+            m.d.comb += pipe.output.payload.mantissa[i].eq(out)
+        m.d.comb += pipe.output.payload.exponent.eq(
             register(exponent, unsigned(self.exp_bits), "exp_s3"))
         return m
 
@@ -365,6 +374,7 @@ class AdderParams(Params):
                           hi=MAX_MAN_BITS, fallback="bits")
     guard_bits: int = guard_bits_param(3, hi=MAX_GUARD_BITS)
     rounding: str = rounding_param()
+    out_ready: str = out_ready_param()
 
     def resolve(self) -> None:
         check_element_scale(self, "a", "b")
@@ -399,6 +409,7 @@ class AdderParams(Params):
     @property
     def name(self) -> str:
         tail = f"_k{self.block}_o{self.out_bits}_g{self.guard_bits}_{self.rounding}"
+        tail += out_ready_suffix(self)
         if self.mxint:
             return f"mxint_add_a{self.a_bits}_b{self.b_bits}_e{self.exp_bits}{tail}"
         side_a = self.a_element if self.a_element != "int" else f"i{self.a_bits}"

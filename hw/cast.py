@@ -20,6 +20,8 @@ from .params import (
     exp_bits_param,
     fold_levels_per_stage,
     levels_param,
+    out_ready_param,
+    out_ready_suffix,
     rounding_param,
 )
 from .pipeline import StallPipeline
@@ -140,6 +142,11 @@ class MXIntCast(wiring.Component):
         :class:`golden.format.MXFPFormat`); MXINT takes only ``"floor"``.
     levels_per_stage : int
         Comparator-tree levels between pipeline registers, at least 1 (default 2).
+    out_ready : str
+        ``"direct"`` (default): ``o.ready`` reaches the register enables combinationally;
+        ``"registered"``: through a skid register at the output
+        (:func:`hw.pipeline.output_stage`): two flip-flops, the skid's valid bit and the
+        registered enable (:class:`hw.pipeline.StallPipeline`); same latency and rate.
 
     Members
     -------
@@ -163,11 +170,11 @@ class MXIntCast(wiring.Component):
     def __init__(self, *, element: str = "int", man_bits: int | None = None,
                  exp_bits: int = 8, block: int, rounding: str = "even",
                  float_format: str = "fp32", scale_rounding: str = "floor",
-                 levels_per_stage: int = 2) -> None:
+                 levels_per_stage: int = 2, out_ready: str = "direct") -> None:
         self.params = CastParams(element=element, man_bits=man_bits, exp_bits=exp_bits,
                                  block=block, rounding=rounding, float_format=float_format,
                                  scale_rounding=scale_rounding,
-                                 levels_per_stage=levels_per_stage)
+                                 levels_per_stage=levels_per_stage, out_ready=out_ready)
         if element == "int":
             out = mxint_block_layout(man_bits=man_bits, exp_bits=exp_bits, block=block)
         else:
@@ -208,7 +215,8 @@ class MXIntCast(wiring.Component):
         max_man = (1 << (man - 1)) - 1
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
-        pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency)
+        pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
+                             out_ready=self.out_ready)
         register = pipe.register
 
         # Every element as a float32 pattern; bf16 is the upper half of one.
@@ -321,8 +329,8 @@ class MXIntCast(wiring.Component):
         exponent = register(Mux(nan, nan_code, e_code), "exponent_r")
 
         for n, p in enumerate(mantissas):
-            m.d.comb += self.o.payload.mantissa[n].eq(p)
-        m.d.comb += self.o.payload.exponent.eq(exponent)
+            m.d.comb += pipe.output.payload.mantissa[n].eq(p)
+        m.d.comb += pipe.output.payload.exponent.eq(exponent)
         return m
 
     def _elaborate_mxfp(self) -> Module:
@@ -338,7 +346,8 @@ class MXIntCast(wiring.Component):
         frac_limit = top_frac << (_FRAC - mbits)
         win = mbits + 2                     # kept significand bits: hidden, mantissa, round
 
-        pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency)
+        pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
+                             out_ready=self.out_ready)
         register = pipe.register
 
         pad = 32 - FLOAT_FORMATS[self.float_format]
@@ -461,8 +470,8 @@ class MXIntCast(wiring.Component):
         exponent = register(Mux(nan, (1 << SCALE_BITS) - 1, scale), "exponent_r")
 
         for n, c in enumerate(codes):
-            m.d.comb += self.o.payload.codes[n].eq(c)
-        m.d.comb += self.o.payload.exponent.eq(exponent)
+            m.d.comb += pipe.output.payload.codes[n].eq(c)
+        m.d.comb += pipe.output.payload.exponent.eq(exponent)
         return m
 
 
@@ -511,6 +520,7 @@ class CastParams(Params):
                                      "emax) or 'rceil' (the smallest scale at which amax "
                                      "does not saturate)")
     levels_per_stage: int = levels_param("comparator-tree levels between pipeline registers")
+    out_ready: str = out_ready_param()
 
     def resolve(self) -> None:
         if self.element != "int" and self.exp_bits != SCALE_BITS:
@@ -536,7 +546,8 @@ class CastParams(Params):
         else:
             name = (f"mxfp_cast_{self.float_format}_{self.element}_k{self.block}"
                     f"_{self.rounding}" + ("_rceil" if self.scale_rounding == "rceil" else ""))
-        return name + (f"_l{self.levels_per_stage}" if self.levels_per_stage != 2 else "")
+        name += f"_l{self.levels_per_stage}" if self.levels_per_stage != 2 else ""
+        return name + out_ready_suffix(self)
 
 
 expose(MXIntCast, CastParams)

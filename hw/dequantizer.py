@@ -22,6 +22,8 @@ from .params import (
     block_param,
     exp_bits_param,
     guard_bits_param,
+    out_ready_param,
+    out_ready_suffix,
 )
 from .pipeline import StallPipeline
 from .unit import Params, Unit, expose, param
@@ -181,6 +183,11 @@ class MXIntDequantizer(wiring.Component):
         ``source="accum"`` only: of the accumulator (same ranges and defaults as
         :class:`hw.accumulator.MXIntAccumulator`: ``G`` default 8, ``W`` default
         ``min(in_width + G + 8, 62)``).
+    out_ready : str
+        ``"direct"`` (default): ``o.ready`` reaches the register enables combinationally;
+        ``"registered"``: through a skid register at the output
+        (:func:`hw.pipeline.output_stage`): two flip-flops, the skid's valid bit and the
+        registered enable (:class:`hw.pipeline.StallPipeline`); same latency and rate.
 
     Members
     -------
@@ -205,11 +212,13 @@ class MXIntDequantizer(wiring.Component):
                  man_bits: int | None = None, exp_bits: int = 8, block: int,
                  a_element: str | None = None, b_element: str | None = None,
                  a_bits: int | None = None, b_bits: int | None = None,
-                 guard_bits: int | None = None, acc_width: int | None = None) -> None:
+                 guard_bits: int | None = None, acc_width: int | None = None,
+                 out_ready: str = "direct") -> None:
         self.params = DequantParams(source=source, element=element, man_bits=man_bits,
                                     exp_bits=exp_bits, block=block, a_element=a_element,
                                     b_element=b_element, a_bits=a_bits, b_bits=b_bits,
-                                    guard_bits=guard_bits, acc_width=acc_width)
+                                    guard_bits=guard_bits, acc_width=acc_width,
+                                    out_ready=out_ready)
         if self.element is not None:
             super().__init__({
                 "i": In(stream.Signature(mxfp_block_layout(
@@ -249,8 +258,9 @@ class MXIntDequantizer(wiring.Component):
         nan_code = (1 << self.exp_bits) - 1
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
-        register = StallPipeline(m, inputs=[self.i], output=self.o,
-                                 depth=self.latency).register
+        pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
+                             out_ready=self.out_ready)
+        register = pipe.register
 
         # Stage 1: s = E - bias - (m - 2) once per block; per element the magnitude, its
         # leading one j, the biased exponent F = j + s + 127 and the left shift.
@@ -292,7 +302,7 @@ class MXIntDequantizer(wiring.Component):
             m.d.comb += word.eq((f["field"] << _FRAC) + frac)
             bits = Signal(unsigned(32), name=f"bits{n}")
             m.d.comb += bits.eq(Mux(nan, QUIET_NAN, Cat(word, f["sign"])))
-            m.d.comb += self.o.payload.bits[n].eq(register(bits, f"bits{n}_r"))
+            m.d.comb += pipe.output.payload.bits[n].eq(register(bits, f"bits{n}_r"))
         return m
 
     def _elaborate_mxfp(self) -> Module:
@@ -302,8 +312,9 @@ class MXIntDequantizer(wiring.Component):
         top_e = (1 << ew) - 1
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
-        register = StallPipeline(m, inputs=[self.i], output=self.o,
-                                 depth=self.latency).register
+        pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
+                             out_ready=self.out_ready)
+        register = pipe.register
 
         # Stage 1, once per block: X - f (10 bits signed: -16 .. 255) and the NaN scale.
         x = self.i.payload.exponent
@@ -364,7 +375,7 @@ class MXIntDequantizer(wiring.Component):
             bits = Signal(unsigned(32), name=f"bits{n}")
             m.d.comb += bits.eq(Mux(nan_block | e["nan"], QUIET_NAN,
                                     Cat(magnitude, e["sign"])))
-            m.d.comb += self.o.payload.bits[n].eq(register(bits, f"bits{n}_r"))
+            m.d.comb += pipe.output.payload.bits[n].eq(register(bits, f"bits{n}_r"))
         return m
 
     def _elaborate_accum(self) -> Module:
@@ -376,8 +387,9 @@ class MXIntDequantizer(wiring.Component):
         top = w + 25  # a right shift of mag << 23 by this much leaves nothing, round included
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
-        register = StallPipeline(m, inputs=[self.i], output=self.o,
-                                 depth=self.latency).register
+        pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
+                             out_ready=self.out_ready)
+        register = pipe.register
 
         # Every stage below holds at most one carry chain or one tree of a few LUT levels,
         # so that the float32 output clocks as fast as the accumulator before it.
@@ -501,7 +513,7 @@ class MXIntDequantizer(wiring.Component):
             m.d.comb += magnitude.eq(word)
         bits = Signal(unsigned(32), name="bits")
         m.d.comb += bits.eq(Mux(s5["nan"], QUIET_NAN, Cat(magnitude, s5["sign"])))
-        m.d.comb += self.o.payload.bits.eq(register(bits, "bits_r6"))
+        m.d.comb += pipe.output.payload.bits.eq(register(bits, "bits_r6"))
         return m
 
     @staticmethod
@@ -551,6 +563,7 @@ class DequantParams(Params):
     b_bits: int | None = b_bits_param(applies=_ACCUM, default=None)
     guard_bits: int | None = guard_bits_param(None, applies=_ACCUM)
     acc_width: int | None = param(None, help=ACC_WIDTH_HELP, applies=_ACCUM)
+    out_ready: str = out_ready_param()
 
     def resolve(self) -> None:
         if self.element == "int":  # one record per design: MXINT keeps no element field
@@ -580,6 +593,10 @@ class DequantParams(Params):
 
     @property
     def name(self) -> str:
+        return self._base_name + out_ready_suffix(self)
+
+    @property
+    def _base_name(self) -> str:
         if self.element is not None:
             return f"mxfp_dequant_{self.element}_k{self.block}"
         if self.source == "block":

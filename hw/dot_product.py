@@ -24,6 +24,8 @@ from .params import (
     element_param,
     exp_bits_param,
     operands_name,
+    out_ready_param,
+    out_ready_suffix,
     primitives_param,
     sum_levels_param,
     sum_levels_suffix,
@@ -97,6 +99,11 @@ class MXIntDotProduct(wiring.Component):
         a heap of E4M3 x E4M3, E5M2 x E4M3 or E5M2 x E5M2 operands
         (:func:`hw.params.default_sum_levels`: at 2, their heaps' two counter levels
         between registers keep them well below 150 MHz on ECP5).
+    out_ready : str
+        ``"direct"`` (default): ``o.ready`` reaches every register enable combinationally;
+        ``"registered"``: through a skid register at the output
+        (:func:`hw.pipeline.output_stage`): two flip-flops, the skid's valid bit and the
+        registered enable (:class:`hw.pipeline.StallPipeline`); same latency and rate.
 
     Members
     -------
@@ -117,11 +124,12 @@ class MXIntDotProduct(wiring.Component):
     def __init__(self, *, a_element: str = "int", b_element: str = "int",
                  a_bits: int | None = None, b_bits: int | None = None, exp_bits: int = 8,
                  block: int, arch: str = DEFAULT_ARCH,
-                 levels_per_stage: int | None = None, primitives: str = "generic") -> None:
+                 levels_per_stage: int | None = None, primitives: str = "generic",
+                 out_ready: str = "direct") -> None:
         self.params = DotParams(a_element=a_element, b_element=b_element, a_bits=a_bits,
                                 b_bits=b_bits, exp_bits=exp_bits, block=block, arch=arch,
                                 levels_per_stage=levels_per_stage,
-                                primitives=primitives)
+                                primitives=primitives, out_ready=out_ready)
         p = self.params
         self._elements = {"a": element_of(p, "a"), "b": element_of(p, "b")}
         self._sop = SumOfProducts(a_bits=p.a_bits, b_bits=p.b_bits, block=block, arch=arch,
@@ -177,7 +185,7 @@ class MXIntDotProduct(wiring.Component):
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
         pipe = StallPipeline(m, inputs=[self.a, self.b], output=self.o, depth=self.latency,
-                             enables=self._sop.enables)
+                             enables=self._sop.enables, out_ready=self.out_ready)
         register = pipe.register
 
         a, b = self.a.payload, self.b.payload
@@ -203,9 +211,9 @@ class MXIntDotProduct(wiring.Component):
             nan = register(nan, f"nan_s{stage}")
 
         m.d.comb += [
-            self.o.payload.sum.eq(total),
-            self.o.payload.exponent.eq(exponent),
-            self.o.payload.nan.eq(nan),
+            pipe.output.payload.sum.eq(total),
+            pipe.output.payload.exponent.eq(exponent),
+            pipe.output.payload.nan.eq(nan),
         ]
         return m
 
@@ -223,6 +231,7 @@ class DotParams(Params):
     arch: str = arch_param()
     levels_per_stage: int | None = sum_levels_param()
     primitives: str = primitives_param()
+    out_ready: str = out_ready_param()
 
     def resolve(self) -> None:
         check_element_scale(self, "a", "b")
@@ -237,7 +246,7 @@ class DotParams(Params):
     def name(self) -> str:
         name = f"{operands_name('dot', self)}_k{self.block}" + arch_suffix(self)
         name += sum_levels_suffix(self)
-        return name
+        return name + out_ready_suffix(self)
 
 
 expose(MXIntDotProduct, DotParams)

@@ -20,6 +20,7 @@ from golden.fp_mac import (
 from .bitheap import DEFAULT_TILE, _apply_level, _chunks, _plan_levels, _Tile
 from .booth import BoothChains
 from .fp_add import PipelineStages, add_stages, at_least_inf, decode_float, leading_zeros, lzc
+from .params import out_ready_param, out_ready_suffix
 from .pipeline import StallPipeline
 from .tables import lookup
 from .unit import Params, Preset, Unit, expose, param
@@ -174,6 +175,11 @@ class FloatMultiplyAdd(wiring.Component):
         ``"heap"`` (default), ``"generic"`` or ``"booth"``.
     subnormals : str
         ``"keep"`` (default, IEEE gradual underflow) or ``"flush"``.
+    out_ready : str
+        ``"direct"`` (default): ``o.ready`` reaches the register enables combinationally;
+        ``"registered"``: through a skid register at the output
+        (:func:`hw.pipeline.output_stage`): two flip-flops, the skid's valid bit and the
+        registered enable (:class:`hw.pipeline.StallPipeline`); same latency and rate.
 
     Members
     -------
@@ -191,9 +197,10 @@ class FloatMultiplyAdd(wiring.Component):
     """
 
     def __init__(self, *, exp_bits: int, man_bits: int, multiplier: str = "heap",
-                 subnormals: str = "keep") -> None:
+                 subnormals: str = "keep", out_ready: str = "direct") -> None:
         self.params = FloatMacParams(exp_bits=exp_bits, man_bits=man_bits,
-                                     multiplier=multiplier, subnormals=subnormals)
+                                     multiplier=multiplier, subnormals=subnormals,
+                                     out_ready=out_ready)
         self._fmt = FloatFormat(exp_bits, man_bits)
         self._heap = (SignificandHeap(man_bits + 1) if multiplier == "heap" else
                       BoothChains(man_bits + 1, man_bits + 1) if multiplier == "booth" else None)
@@ -223,7 +230,8 @@ class FloatMultiplyAdd(wiring.Component):
         emax = fmt.exp_max
 
         # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
-        pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self._latency)
+        pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self._latency,
+                             out_ready=self.out_ready)
         flush = self.subnormals == "flush"
         stage = PipelineStages(pipe)
 
@@ -304,7 +312,7 @@ class FloatMultiplyAdd(wiring.Component):
         r = add_stages(m, stage, fmt, a_sign=s["p_sign"], a_mag=s["pm"], a_sub=s["p_sub"],
                        a_nan=s["p_nan"], c=s["c"], c_sub=s["c_sub"], flush=flush)
         assert stage.count == self._latency
-        m.d.comb += self.o.payload.r.eq(r)
+        m.d.comb += pipe.output.payload.r.eq(r)
         return m
 
     def _product(self, m: Module, stage, s: dict, flags: tuple) -> dict:
@@ -404,12 +412,14 @@ class FloatMacParams(Params):
                             "LUTs on xc7)", choices=FP_MULTIPLIERS)
     subnormals: str = param("keep", help="'keep' (IEEE gradual underflow) or 'flush' "
                             "(to signed zero, operands and results)", choices=SUBNORMALS)
+    out_ready: str = out_ready_param()
 
     @property
     def name(self) -> str:
         return (f"fp_mac_e{self.exp_bits}_m{self.man_bits}"
                 + ("_ftz" if self.subnormals == "flush" else "")
-                + ("" if self.multiplier == "heap" else f"_mul{self.multiplier}"))
+                + ("" if self.multiplier == "heap" else f"_mul{self.multiplier}")
+                + out_ready_suffix(self))
 
 
 expose(FloatMultiplyAdd, FloatMacParams)

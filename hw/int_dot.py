@@ -22,9 +22,11 @@ from .params import (
     block_param,
     check_sum_fields,
     levels_param,
+    out_ready_param,
+    out_ready_suffix,
     primitives_param,
 )
-from .pipeline import StallPipeline
+from .pipeline import StallPipeline, output_stage
 from .unit import Params, Preset, Unit, expose, param
 
 #: Help of the integer units' wrapping accumulator width (intmac and intdot).
@@ -77,6 +79,10 @@ class IntDotProduct(wiring.Component):
         Logic levels of the sum between pipeline registers, at least 1 (default 2).
     primitives : str
         ``"generic"`` (default) or ``"xc7"``: as :class:`hw.dot_product.MXIntDotProduct`.
+    out_ready : str
+        ``"direct"`` (default): ``o.ready`` reaches the register enables combinationally;
+        ``"registered"``: through a skid register at the output
+        (:func:`hw.pipeline.output_stage`), one flip-flop; same latency and rate.
 
     Members
     -------
@@ -95,10 +101,11 @@ class IntDotProduct(wiring.Component):
 
     def __init__(self, *, a_bits: int, b_bits: int, block: int, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int = 2,
-                 primitives: str = "generic") -> None:
+                 primitives: str = "generic", out_ready: str = "direct") -> None:
         self.params = IntDotParams(a_bits=a_bits, b_bits=b_bits, block=block,
                                    acc_width=acc_width, arch=arch,
-                                   levels_per_stage=levels_per_stage, primitives=primitives)
+                                   levels_per_stage=levels_per_stage, primitives=primitives,
+                                   out_ready=out_ready)
         self._sop = SumOfProducts(a_bits=a_bits, b_bits=b_bits, block=block, arch=arch,
                                   levels_per_stage=levels_per_stage, primitives=primitives)
         super().__init__({
@@ -125,6 +132,7 @@ class IntDotProduct(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
+        o = output_stage(m, self.o, self.out_ready)
 
         # Whole-pipeline stall (hw/pipeline.py). Its valid chain marks every input on its
         # way through, but only inputs with `last` reach `o`, so the pipeline sees the
@@ -157,9 +165,9 @@ class IntDotProduct(wiring.Component):
         out_last = register(last, "out_last")
 
         m.d.comb += [
-            self.o.valid.eq(end.valid & out_last),
-            end.ready.eq(self.o.ready | ~out_last),
-            self.o.payload.sum.eq(out_sum),
+            o.valid.eq(end.valid & out_last),
+            end.ready.eq(o.ready | ~out_last),
+            o.payload.sum.eq(out_sum),
         ]
         return m
 
@@ -175,6 +183,7 @@ class IntDotParams(Params):
     arch: str = arch_param()
     levels_per_stage: int = levels_param()
     primitives: str = primitives_param()
+    out_ready: str = out_ready_param()
 
     def resolve(self) -> None:
         self._set("acc_width", check_int_dot(self.a_bits, self.b_bits, self.block,
@@ -186,7 +195,8 @@ class IntDotParams(Params):
         name = f"int_dot_a{self.a_bits}_w{self.b_bits}_k{self.block}" + arch_suffix(self)
         if self.acc_width != default_int_dot_acc_bits(self.a_bits, self.b_bits, self.block):
             name += f"_acc{self.acc_width}"
-        return name + (f"_l{self.levels_per_stage}" if self.levels_per_stage != 2 else "")
+        name += f"_l{self.levels_per_stage}" if self.levels_per_stage != 2 else ""
+        return name + out_ready_suffix(self)
 
 
 expose(IntDotProduct, IntDotParams)

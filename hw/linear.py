@@ -37,6 +37,8 @@ from .params import (
     element_param,
     exp_bits_param,
     operands_name,
+    out_ready_param,
+    out_ready_suffix,
     primitives_param,
     sum_levels_param,
     sum_levels_suffix,
@@ -161,6 +163,14 @@ class MXIntLinear(wiring.Component):
         :attr:`cell_library`).
     output : str
         ``"accum"`` (default): the accumulators' results; ``"fp32"``: float32 patterns.
+    out_ready : str
+        ``"direct"`` (default): every sub-unit stalls as a whole on its output's ``ready``,
+        which reaches back through the chain to the dot products' enables combinationally;
+        ``"registered"``: every dot product, accumulator and converter has a skid register
+        at its output (:func:`hw.pipeline.output_stage`), so ``o.ready`` reaches two
+        flip-flops per lane (the last sub-unit's skid valid bit and registered enable)
+        and no sub-unit's enable reads a later one's ``ready``; same latency and rate, and
+        with ``o.ready`` low one result more per sub-unit is held.
 
     Members
     -------
@@ -189,32 +199,34 @@ class MXIntLinear(wiring.Component):
                  guard_bits: int | None = None, acc_width: int | None = None,
                  arch: str = DEFAULT_ARCH, levels_per_stage: int | None = None,
                  output: str = "accum", align: str = DEFAULT_ALIGN,
-                 primitives: str = "generic") -> None:
+                 primitives: str = "generic", out_ready: str = "direct") -> None:
         self.params = LinearParams(x_element=x_element, w_element=w_element, x_bits=x_bits,
                                    w_bits=w_bits, exp_bits=exp_bits, block=block,
                                    k_len=k_len, rows=rows, lanes=lanes, guard_bits=guard_bits,
                                    acc_width=acc_width, arch=arch,
                                    levels_per_stage=levels_per_stage, output=output,
-                                   align=align, primitives=primitives)
+                                   align=align, primitives=primitives,
+                                   out_ready=out_ready)
         # The sub-units take the operands under their own names (a: activations, b:
         # weights); MXINT operands are passed as before, so their Verilog is unchanged.
         ops = lane_operands(self.params)
         self._dots = [MXIntDotProduct(**ops, exp_bits=exp_bits,
                                       block=block, arch=arch,
                                       levels_per_stage=self.params.levels_per_stage,
-                                      primitives=primitives)
+                                      primitives=primitives, out_ready=out_ready)
                       for _ in range(lanes)]
         self._accs = [MXIntAccumulator(**ops, exp_bits=exp_bits,
                                        block=block, guard_bits=self.params.guard_bits,
                                        acc_width=acc_width,
-                                       align=align)
+                                       align=align, out_ready=out_ready)
                       for _ in range(lanes)]
         self._convs = []
         if output == "fp32":
             self._convs = [MXIntDequantizer(source="accum", **ops,
                                             exp_bits=exp_bits, block=block,
                                             guard_bits=self.guard_bits,
-                                            acc_width=self.acc_width)
+                                            acc_width=self.acc_width,
+                                            out_ready=out_ready)
                            for _ in range(lanes)]
             out_layout = data.StructLayout({"bits": data.ArrayLayout(unsigned(32), lanes)})
         else:
@@ -371,6 +383,7 @@ class LinearParams(Params):
                         help="result format, the accumulators' (sum, exponent, nan) or "
                              "float32 patterns")
     align: str = param(DEFAULT_ALIGN, choices=ALIGNS, help=ALIGN_HELP)
+    out_ready: str = out_ready_param()
 
     def resolve(self) -> None:
         if self.rows % self.lanes:
@@ -394,7 +407,8 @@ class LinearParams(Params):
         name += arch_suffix(self)
         name += sum_levels_suffix(self)
         name += "" if self.output == "accum" else f"_{self.output}"
-        return name + ("" if self.align == DEFAULT_ALIGN else f"_{self.align}")
+        name += "" if self.align == DEFAULT_ALIGN else f"_{self.align}"
+        return name + out_ready_suffix(self)
 
 
 expose(MXIntLinear, LinearParams)

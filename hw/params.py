@@ -11,10 +11,12 @@ from golden.minifloat import ELEMENTS, ElementFormat
 from golden.rounding import ROUNDING_MODES
 
 from .bitheap import ARCHS, DEFAULT_ARCH, PRIMITIVES, SumOfProducts
+from .pipeline import OUT_READY_MODES
 from .unit import param
 
 __all__ = ["ELEMENT_CHOICES", "a_bits_param", "arch_param", "arch_suffix", "b_bits_param",
-           "block_param", "check_element_scale", "check_sum_fields", "element_of",
+           "out_ready_param", "out_ready_suffix", "block_param", "check_element_scale",
+           "check_sum_fields", "element_of",
            "default_sum_levels", "element_param", "exp_bits_param",
            "fold_levels_per_stage", "fold_sum_levels", "guard_bits_param", "levels_param",
            "operands_name", "primitives_param", "rounding_param", "sum_levels_param",
@@ -35,6 +37,12 @@ LEVELS_HELP = ("logic levels (tree levels; heap: tile, counter and final-adder l
 ROUNDING_HELP = ("rounding of the bits dropped: " + ", ".join(ROUNDING_MODES)
                  + " (nearest-even, nearest-away, toward zero, toward -inf)")
 GUARD_BITS_HELP = "extra low bits kept when aligning exponents"
+OUT_READY_HELP = ("how the output's ready reaches the pipeline: 'direct' (combinationally, "
+                  "to every register enable) or 'registered' (through a skid register at "
+                  "the output: the skid's valid bit and a registered stall enable; same "
+                  "latency and rate, one payload-wide register and multiplexer more, and "
+                  "with ready low one result more held; in linear, at every sub-unit's "
+                  "output)")
 
 #: Logic levels between pipeline registers when nothing else is said.
 DEFAULT_LEVELS = 2
@@ -110,6 +118,19 @@ def sum_levels_param() -> Any:
     default (None) is resolved from the operand formats (:func:`default_sum_levels`)."""
     return param(None, lo=1, help=SUM_LEVELS_HELP)
 
+
+
+def out_ready_param() -> Any:
+    """How the output's ``ready`` reaches the pipeline, ``--out-ready``: ``"direct"``
+    (default, left out of the manifest so the designs made before the field keep theirs) or
+    ``"registered"`` (:func:`hw.pipeline.output_stage`)."""
+    return param("direct", choices=OUT_READY_MODES, help=OUT_READY_HELP, implicit=True)
+
+
+def out_ready_suffix(p) -> str:
+    """Name suffix of a record's ``out_ready``: empty for ``"direct"``, ``_rready`` for
+    ``"registered"``."""
+    return "" if p.out_ready == "direct" else "_rready"
 
 
 def primitives_param(*, implicit: bool = False) -> Any:

@@ -1,10 +1,72 @@
-"""Whole-pipeline stall control, shared by the streaming units."""
+"""Whole-pipeline stall control, shared by the streaming units, and the registered
+output ready (a zero-latency skid register) any unit may put in front of its output."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Shape, Signal
+from amaranth.hdl import Module, Mux, Shape, Signal
+from amaranth.lib import stream
 
-__all__ = ["StallPipeline"]
+__all__ = ["OUT_READY_MODES", "StallPipeline", "output_stage"]
+
+#: How a unit's output ``ready`` reaches its registers: ``"direct"``, combinationally, to
+#: every register enable (``advance = ~o.valid | o.ready``); ``"registered"``, through the
+#: valid bit of a skid register at the output (:func:`output_stage`) and, in a
+#: :class:`StallPipeline`, its registered enable.
+OUT_READY_MODES = ("direct", "registered")
+
+
+def output_stage(m: Module, port, out_ready: str, *, name: str = "out"):
+    """The stream a unit drives in place of its output ``port``.
+
+    ``"direct"``: ``port`` itself. ``"registered"``: a new internal stream of the same
+    payload, joined to ``port`` by a zero-latency skid register (``skid``, ``skid_valid``):
+
+    * ``inner.ready = ~skid_valid``: a register, so nothing upstream of ``inner`` (the
+      unit's stall enables) depends on ``port.ready``;
+    * ``port.valid = skid_valid | inner.valid``, ``port.payload = skid_valid ? skid :
+      inner.payload``: the skid, when full, is older than what ``inner`` holds;
+    * ``skid`` loads ``inner.payload`` whenever it is empty (its enable is
+      ``~skid_valid``, no ``port.ready`` in it);
+    * ``skid_valid' = (skid_valid | inner.valid) & ~port.ready``: the only register whose
+      input reads ``port.ready``. A result ``inner`` hands over (it is valid and the skid
+      empty) while ``port`` is not ready stays in the skid; a full skid empties when
+      ``port`` is ready, and ``inner`` holds until then.
+
+    No result is lost or repeated: every ``inner`` transfer (valid and skid empty) is
+    either taken by ``port`` in the same cycle or kept in the skid, which ``port`` shows
+    next, before anything newer. The latency is unchanged (the skid is bypassed while
+    empty) and the rate stays one transfer per cycle while ``port.ready`` is high (the skid
+    then never fills); the skid holds one more result when ``port.ready`` is low. It costs
+    a payload-wide register, a payload-wide 2-to-1 multiplexer and one flip-flop.
+
+    Raises
+    ------
+    ValueError
+        If ``out_ready`` is not one of :data:`OUT_READY_MODES`.
+    """
+    if out_ready not in OUT_READY_MODES:
+        raise ValueError(f"out_ready must be one of {', '.join(map(repr, OUT_READY_MODES))}, "
+                         f"not {out_ready!r}")
+    if out_ready == "direct":
+        return port
+    return _skid(m, port, name)[0]
+
+
+def _skid(m: Module, port, name: str):
+    """The skid register of :func:`output_stage`: the inner stream and ``skid_valid``."""
+    shape = port.payload.shape()
+    inner = stream.Signature(shape).create(path=(name,))
+    skid = Signal(shape, name=f"{name}_skid")
+    skid_valid = Signal(name=f"{name}_skid_valid")
+    m.d.comb += [
+        inner.ready.eq(~skid_valid),
+        port.valid.eq(skid_valid | inner.valid),
+        port.payload.eq(Mux(skid_valid, skid, inner.payload)),
+    ]
+    with m.If(~skid_valid):
+        m.d.sync += skid.eq(inner.payload)
+    m.d.sync += skid_valid.eq((skid_valid | inner.valid) & ~port.ready)
+    return inner, skid_valid
 
 
 class StallPipeline:
@@ -14,7 +76,16 @@ class StallPipeline:
     is not being taken. The input streams transfer together: each is ready when the
     pipeline advances and every *other* input is valid, so ``ready`` depends on ``valid``
     but never the reverse. A ``depth``-bit shift register of valid bits drives ``o.valid``.
-    There are no skid buffers; throughput is one transfer per cycle while ``o.ready`` is high.
+    Throughput is one transfer per cycle while ``o.ready`` is high. With
+    ``out_ready="registered"`` the pipeline drives :attr:`output` instead of ``output``,
+    a skid register in between (:func:`output_stage`), and ``advance = ~last_valid |
+    ~skid_valid`` (``last_valid`` the pipeline's own output valid). That enable is itself
+    a register, computed a cycle ahead from the next values of both:
+    ``last_valid' = advance ? valid[-2] : last_valid`` (``fire`` for ``depth`` 1) and
+    ``skid_valid' = (skid_valid | last_valid) & ~o.ready``; it equals the expression in
+    every cycle (both start at 1 and follow the same recurrence), so the enables hang off a
+    flip-flop with no LUT in front, and ``o.ready`` reaches ``1 + enables`` flip-flops: the
+    skid's valid bit and the enable copies.
 
     Parameters
     ----------
@@ -34,6 +105,9 @@ class StallPipeline:
         to ``o.valid`` in every cycle, and, enabled by itself, not merged with it by
         synthesis. Each copy drives only its registers' enables, a shorter route than one
         net to all of them; it costs one flip-flop and one LUT.
+    out_ready : str
+        ``"direct"`` (default): ``output.ready`` in every enable; ``"registered"``: through
+        the skid register of :func:`output_stage`.
 
     Members
     -------
@@ -41,37 +115,57 @@ class StallPipeline:
         High when every register loads.
     fire : Signal
         High when the inputs transfer.
+    output
+        The stream whose payload the unit drives: ``output`` itself, or with
+        ``out_ready="registered"`` the skid register's input.
 
     Raises
     ------
     ValueError
-        If ``depth`` or ``enables`` is less than 1.
+        If ``depth`` or ``enables`` is less than 1, or ``out_ready`` is not one of
+        :data:`OUT_READY_MODES`.
     """
 
-    def __init__(self, m: Module, *, inputs: list, output, depth: int, enables: int = 1
-                 ) -> None:
+    def __init__(self, m: Module, *, inputs: list, output, depth: int, enables: int = 1,
+                 out_ready: str = "direct") -> None:
         if depth < 1:
             raise ValueError(f"depth must be at least 1, not {depth}")
         if not isinstance(enables, int) or isinstance(enables, bool) or enables < 1:
             raise ValueError(f"enables must be an integer of at least 1, not {enables!r}")
         self._m = m
-        self.advance = Signal()
+        port = output  # the unit's output stream
+        self.output = output = output_stage(m, port, out_ready, name="out")
+        if out_ready == "registered":
+            skid_valid = ~output.ready  # output_stage: inner.ready = ~skid_valid
+            self.advance = Signal(name="advance", init=1)
+        else:
+            self.advance = Signal()
+            m.d.comb += self.advance.eq(~output.valid | output.ready)
         self.fire = Signal()
-        m.d.comb += self.advance.eq(~output.valid | output.ready)
         all_valid = 1
-        for port in inputs:
-            all_valid = port.valid & all_valid
+        for source in inputs:
+            all_valid = source.valid & all_valid
             others = 1
             for other in inputs:
-                if other is not port:
+                if other is not source:
                     others = other.valid & others
-            m.d.comb += port.ready.eq(others & self.advance)
+            m.d.comb += source.ready.eq(others & self.advance)
         m.d.comb += self.fire.eq(all_valid & self.advance)
         valid = Signal(depth)
         with m.If(self.advance):
             m.d.sync += valid.eq((valid << 1) | self.fire)
         m.d.comb += output.valid.eq(valid[-1])
         self._advances = [self.advance]
+        if out_ready == "registered":
+            # Copy k reads its own value (so no two copies are one register to synthesis).
+            before = valid[-2] if depth > 1 else self.fire
+            skid_next = (skid_valid | valid[-1]) & ~port.ready
+            for k in range(enables):
+                advance = self.advance if k == 0 else Signal(name=f"advance{k}", init=1)
+                m.d.sync += advance.eq(~Mux(advance, before, valid[-1]) | ~skid_next)
+                if k:
+                    self._advances.append(advance)
+            return
         for k in range(1, enables):
             copy, advance = Signal(name=f"valid_copy{k}"), Signal(name=f"advance{k}")
             m.d.comb += advance.eq(~copy | output.ready)

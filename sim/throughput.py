@@ -11,7 +11,10 @@ themselves are stated here:
 
 * :attr:`ThroughputRun.lost`: cycles in which the inputs were valid and ``o`` was not
   stalled (not valid, or ready), yet the inputs did not transfer. Bubble absorption makes
-  it 0, apart from a unit's documented stall cycles.
+  it 0, apart from a unit's documented stall cycles. With a skid register at the output
+  (``out_ready="registered"``, :func:`hw.pipeline.output_stage`) the pipeline moves
+  in the first cycle of a stall and holds in the cycle after it, while ``o`` takes the
+  skid's result: :attr:`ThroughputRun.lost_registered` leaves those cycles out.
 * :func:`cycle_bound`: ``cycles <= N + latency + stalls + idle + extra``, where ``stalls``
   counts the cycles in which ``o`` was valid and not ready and ``idle`` those before the
   last transfer in which the inputs were not valid. Each cycle either moves the pipeline
@@ -100,6 +103,18 @@ class ThroughputRun:
         return sum(v and not a and not (ov and not r) for v, a, ov, r in zip(
             self.offered[:self.cycles], self.accepted[:self.cycles],
             self.out_valid[:self.cycles], self.out_ready[:self.cycles], strict=True))
+
+    @property
+    def lost_registered(self) -> int:
+        """:attr:`lost` without the cycles that follow a stall cycle (``o`` valid and not
+        ready), in which a unit with a skid register at its output
+        (:func:`hw.pipeline.output_stage`) hands the skid's result over and holds its
+        pipeline (which moved in the stall cycle instead): 0 for such a unit, apart from
+        its documented stall cycles."""
+        stalled = [ov and not r for ov, r in zip(self.out_valid, self.out_ready, strict=True)]
+        return sum(v and not a and not s and not (c > 0 and stalled[c - 1]) for c, (v, a, s)
+                   in enumerate(zip(self.offered[:self.cycles], self.accepted[:self.cycles],
+                                    stalled[:self.cycles], strict=True)))
 
     @property
     def ok(self) -> bool:

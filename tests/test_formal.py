@@ -370,8 +370,12 @@ def test_linear_bounded(tmp_path, params, extra):
     (lambda: _accum(align="lookahead"), 3),
     (lambda: _accum(align="lookahead", primitives="ecp5"), 3),
     (lambda: elaborate("intmac", a_bits=4, b_bits=4, acc_width=10), 8),
+    # registered back-pressure: the skid register at the output (hw.pipeline.output_stage)
+    (lambda: elaborate("cast", man_bits=4, exp_bits=8, block=2, out_ready="registered"),
+     2),
+    (lambda: _accum(out_ready="registered"), 4),
 ], ids=["cast", "adder", "dequant", "accum_loop", "accum_stall", "accum_lookahead",
-         "accum_lookahead_ecp5", "intmac"])
+        "accum_lookahead_ecp5", "intmac", "cast_registered", "accum_loop_registered"])
 def test_stall_bounded_units(tmp_path, design, extra):
     unit = design()
     _proved(unit, "stall", tmp_path, steps=unit.manifest["latency"] + extra)
@@ -435,6 +439,21 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
      "dequant_accum_tie", "accum_shift_sign", "intmac_sub", "accum_interleave_sub"])
 def test_corrupt_unit_fails(tmp_path, make, pattern, replacement, options):
     _fails(_corrupt(make(), pattern, replacement), "streaming", tmp_path, **options)
+
+
+@pytest.mark.parametrize(("pattern", "replacement"), [
+    # the skid bypassed: o shows the pipeline's newer result while the skid holds one
+    (r"assign o__payload = out_skid_valid \? out_skid : out__payload;",
+     "assign o__payload = out__payload;"),
+    # the skid's result dropped: o no longer valid while only the skid holds a result
+    (r"assign o__valid = out_skid_valid \| ", "assign o__valid = "),
+], ids=["skid_bypassed", "skid_dropped"])
+def test_corrupt_skid_fails_stall_check(tmp_path, pattern, replacement):
+    """The stall check (free valid, ready and reset) catches a broken skid register of
+    ``out_ready="registered"`` (hw.pipeline.output_stage)."""
+    design = elaborate("cast", man_bits=4, exp_bits=8, block=2, out_ready="registered")
+    _fails(_corrupt(design, pattern, replacement), "stall", tmp_path,
+           steps=design.manifest["latency"] + 2)
 
 
 def test_cli_proves_other_units(tmp_path, capsys):

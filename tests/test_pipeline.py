@@ -20,23 +20,24 @@ class _Delay(wiring.Component):
     """``depth`` registers of an 8-bit value, register ``s`` on enable copy
     ``s % enables``."""
 
-    def __init__(self, depth: int, enables: int):
-        self.depth, self.enables = depth, enables
+    def __init__(self, depth: int, enables: int, out_ready: str = "direct"):
+        self.depth, self.enables, self.out_ready = depth, enables, out_ready
         super().__init__({"i": In(stream.Signature(8)), "o": Out(stream.Signature(8))})
 
     def elaborate(self, platform):
         m = Module()
         self.pipe = pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.depth,
-                                         enables=self.enables)
+                                         enables=self.enables,
+                                         out_ready=self.out_ready)
         value = self.i.payload
         for s in range(self.depth):
             value = pipe.register(value, f"r{s}", enable=s % self.enables)
-        m.d.comb += self.o.payload.eq(value)
+        m.d.comb += pipe.output.payload.eq(value)
         return m
 
 
-def _run(depth: int, enables: int) -> None:
-    dut = _Delay(depth, enables)
+def _run(depth: int, enables: int, out_ready: str = "direct") -> None:
+    dut = _Delay(depth, enables, out_ready)
     rng = random.Random(depth * 10 + enables)
     sent, received = [], []
 
@@ -45,10 +46,12 @@ def _run(depth: int, enables: int) -> None:
             ctx.set(dut.i.valid, rng.random() < 0.7)
             ctx.set(dut.i.payload, cycle % 256)
             ctx.set(dut.o.ready, rng.random() < 0.6)
-            _, _, i_fire, o_fire, payload, advance, *copies = await ctx.tick().sample(
+            out = dut.pipe.output  # the skid's input with registered back-pressure
+            _, _, i_fire, o_fire, payload, advance, wanted, *copies = await ctx.tick().sample(
                 dut.i.valid & dut.i.ready, dut.o.valid & dut.o.ready, dut.o.payload,
-                dut.pipe.advance, *dut.pipe._advances[1:])
+                dut.pipe.advance, ~out.valid | out.ready, *dut.pipe._advances[1:])
             assert copies == [advance] * (enables - 1), f"cycle {cycle}"
+            assert advance == wanted, f"cycle {cycle}: advance {advance}, expected {wanted}"
             if i_fire:
                 sent.append(cycle % 256)
             if o_fire:
@@ -65,6 +68,28 @@ def _run(depth: int, enables: int) -> None:
 @pytest.mark.parametrize(("depth", "enables"), [(1, 2), (3, 3), (4, 2)])
 def test_enable_copies_load_with_the_enable(depth, enables):
     _run(depth, enables)
+
+
+@pytest.mark.parametrize(("depth", "enables"), [(1, 1), (1, 2), (3, 3), (4, 1)])
+def test_registered_enable_equals_its_expression(depth, enables):
+    """With ``out_ready="registered"`` the enable and its copies are registers computed
+    a cycle ahead: in every cycle equal to ``~last_valid | ~skid_valid``, under random
+    input and output handshakes, every item once and in order."""
+    _run(depth, enables, "registered")
+
+
+def test_a_registered_enable_out_of_step_is_caught(monkeypatch):
+    """A registered enable copy that starts at 0 (one cycle of stall from reset) fails."""
+    import hw.pipeline
+
+    def signal(*args, name=None, **kwargs):
+        if name is not None and name.startswith("advance"):
+            kwargs["init"] = 0
+        return Signal(*args, name=name, **kwargs)
+
+    monkeypatch.setattr(hw.pipeline, "Signal", signal)
+    with pytest.raises(AssertionError, match="cycle 0"):
+        _run(3, 1, "registered")
 
 
 def test_a_copy_out_of_step_is_caught(monkeypatch):

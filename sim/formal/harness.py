@@ -200,12 +200,26 @@ def streaming_harness(manifest: dict, *, group: int = DEFAULT_GROUP) -> str:
     return "\n".join(lines)
 
 
+def skids(manifest: dict) -> int:
+    """Skid registers between a design's input and output, each of which holds one result
+    more (:func:`hw.pipeline.output_stage`): none with ``out_ready="direct"`` (the
+    default, not in the manifest); with ``"registered"`` one, or in ``linear`` one per
+    sub-unit of a lane (dot product, accumulator, and with ``output="fp32"`` converter)."""
+    p = manifest["parameters"]
+    if p.get("out_ready", "direct") == "direct":
+        return 0
+    if manifest["top"] == "linear":
+        return 3 if p.get("output") == "fp32" else 2
+    return 1
+
+
 def stall_harness(manifest: dict, *, tied: bool = False) -> str:
     """Harness with free input valid, output ready and reset in every cycle, or, with
     ``tied``, inputs valid, output ready and reset low in every cycle (the streaming check
     of a unit whose result delay is not fixed: results are matched by order, not by time).
 
-    A queue of reference results (depth ``latency + 1``) is pushed on each input transfer
+    A queue of reference results (depth ``latency + 1``, plus one per skid register of a
+    design with ``out_ready="registered"``, :func:`skids`) is pushed on each input transfer
     that gives a result and popped on each output transfer, and emptied by reset (which
     also resets a stateful reference). Asserted in every cycle: the input streams transfer
     together; the queue never overflows; a valid output has a queued result and equals it;
@@ -218,7 +232,7 @@ def stall_harness(manifest: dict, *, tied: bool = False) -> str:
     """
     reference, ins = _check(manifest)
     streams = manifest["streams"]
-    depth = manifest["latency"] + 1
+    depth = manifest["latency"] + 1 + skids(manifest)
     drive, widths = _nets(manifest)
     payloads = {s: drive[streams[s]["payload"]] for s in ins}
     o = drive[streams["o"]["payload"]]

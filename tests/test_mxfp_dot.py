@@ -332,7 +332,7 @@ def test_cli_generates_e5m2_with_itself(tmp_path):
                      str(tmp_path)]) == 0
     assert (tmp_path / f"{name}.v").read_text().count(f"module {name}(") == 1
     manifest = yaml.safe_load((tmp_path / f"{name}.yaml").read_text())
-    assert manifest["module"] == name and manifest["latency"] == 8  # 10 at k = 32
+    assert manifest["module"] == name and manifest["latency"] == 9  # 11 at k = 32
     assert manifest["parameters"] == {"a_element": "e5m2", "b_element": "e5m2", "exp_bits": 8,
                                       "block": 4, "arch": "heap", "levels_per_stage": 1,
                                       "primitives": "generic"}
@@ -392,6 +392,44 @@ def test_amaranth_sim_e5m2_with_itself(block, arch, lps):
     dut = MXIntDotProduct(**params("e5m2", "e5m2", block, arch=arch, lps=lps))
     assert dut.sum_shape.width == 65 + (block - 1).bit_length()
     _check(params("e5m2", "e5m2", block, arch=arch, lps=lps), seed=block)
+
+
+def test_amaranth_sim_e5m2_with_itself_split_final_adder():
+    """E5M2 x E5M2 at one level per stage (its default) with a three-row final sum (k = 5):
+    the final adder in two halves, the low half's carry registered into the high half,
+    bit-exact under idle cycles and back-pressure."""
+    p = params("e5m2", "e5m2", 5, lps=1)
+    dut = MXIntDotProduct(**p)
+    assert dut.sum_shape.width == 67 and dut.latency == dut.levels
+    _check(p, seed=11)
+
+
+def _final_steps(dut):
+    """The kinds of the last steps of ``dut``'s heap, after it is built."""
+    from hw.generate import elaborate
+
+    design = elaborate("dot", **dut.params.kwargs())
+    steps = design.component.sum_of_products.certificate["steps"]
+    return [step["kind"] for step in steps[-5:]], design.component
+
+
+@pytest.mark.parametrize(("a", "b", "lps", "split"), [
+    ("e5m2", "e5m2", None, True), ("e5m2", "e5m2", 1, True), ("e5m2", "e5m2", 2, False),
+    ("e5m2", "e4m3", None, False), ("e4m3", "e4m3", None, False)])
+def test_only_a_final_adder_of_more_than_64_bits_at_one_level_is_split(a, b, lps, split):
+    """hw.bitheap.SPLIT_ADDER_BITS: the 70-bit final adder of E5M2 x E5M2 (k = 32) at one
+    level per stage is two adders, each followed by a register (one level and one cycle
+    more than one adder); at two levels per stage, or 56 bits (E5M2 x E4M3), it is one."""
+    from hw.bitheap import SPLIT_ADDER_BITS
+
+    dut = MXIntDotProduct(a_element=a, b_element=b, block=32, levels_per_stage=lps)
+    kinds, built = _final_steps(dut)
+    assert (dut.sum_shape.width > SPLIT_ADDER_BITS and dut.levels_per_stage == 1) == split
+    if split:
+        assert kinds == ["adders", "adders", "registers", "adders", "registers"]
+        assert dut.latency == 11 and built.latency == 11
+    else:
+        assert kinds[-2:] == ["sum", "registers"]
 
 
 def test_amaranth_sim_catches_a_wrong_high_bit_of_a_wide_sum():

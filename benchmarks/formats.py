@@ -199,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--levels-per-stage", type=int, default=None, choices=range(1, 65),
                         metavar="L", help="logic levels between the dot product's pipeline "
                                           "registers, 1 to 64 (default: each format's, "
-                                          "hw.params.default_sum_levels: 2, 1 for E4M3)")
+                                          "hw.params.default_sum_levels: 2, 1 for E4M3 "
+                                          "or E5M2 with a minifloat)")
     parser.add_argument("--no-pnr", action="store_true", help="skip ECP5 place and route")
     parser.add_argument("--jobs", type=int, default=2, choices=range(1, 65), metavar="N",
                         help="tool runs at once, 1 to 64 (default: 2)")

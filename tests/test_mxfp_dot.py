@@ -254,8 +254,9 @@ def test_mxint_records_keep_their_parameters_and_names():
 
 
 def test_levels_per_stage_default_follows_the_formats():
-    """Not given, ``levels_per_stage`` is 1 for a heap of two E4M3 operands (its clock on
-    ECP5, hw.params.default_sum_levels) and 2 otherwise; the name carries it only when it
+    """Not given, ``levels_per_stage`` is 1 for a heap of an 8-bit minifloat (E4M3, E5M2)
+    with any minifloat (its clock on ECP5, hw.params.default_sum_levels) and 2 otherwise
+    (MXINT, FP6 and FP4 pairs, an 8-bit format with MXINT); the name carries it only when it
     is not that default, so the default and the same value typed are one design; the
     linear engine and the tile build their dot products with the same value."""
     from hw.linear import LinearParams
@@ -272,11 +273,18 @@ def test_levels_per_stage_default_follows_the_formats():
         (2, "mx_dot_ae4m3_we4m3_k32_l2")
     assert lps(a_element="e4m3", b_element="e4m3", arch="tree") == \
         (2, "mx_dot_ae4m3_we4m3_k32_tree")
-    assert lps(a_element="e4m3", b_element="e2m1") == (2, "mx_dot_ae4m3_we2m1_k32")
+    assert lps(a_element="e4m3", b_element="e2m1") == (1, "mx_dot_ae4m3_we2m1_k32")
+    assert lps(a_element="e4m3", b_element="e2m1", levels_per_stage=2) == \
+        (2, "mx_dot_ae4m3_we2m1_k32_l2")
+    assert lps(a_element="e2m3", b_element="e5m2") == (1, "mx_dot_ae2m3_we5m2_k32")
+    assert lps(a_element="e3m2", b_element="e4m3") == (1, "mx_dot_ae3m2_we4m3_k32")
+    assert lps(a_element="e3m2", b_element="e2m1") == (2, "mx_dot_ae3m2_we2m1_k32")
+    assert lps(a_element="e4m3", a_bits=None, b_element="int", b_bits=8) == \
+        (2, "mx_dot_ae4m3_wi8_k32")
     assert lps(a_element="e5m2", b_element="e4m3") == (1, "mx_dot_ae5m2_we4m3_k32")
     assert lps(a_element="e4m3", b_element="e5m2") == (1, "mx_dot_ae4m3_we5m2_k32")
     assert lps(a_element="e5m2", b_element="e5m2") == (1, "mx_dot_ae5m2_we5m2_k32")
-    assert lps(a_element="e5m2", b_element="e3m2") == (2, "mx_dot_ae5m2_we3m2_k32")
+    assert lps(a_element="e5m2", b_element="e3m2") == (1, "mx_dot_ae5m2_we3m2_k32")
     assert lps(a_bits=6, b_bits=6) == (2, "mxint_dot_a6_w6_e8_k32")
     assert lps(a_bits=6, b_bits=6, levels_per_stage=1) == (1, "mxint_dot_a6_w6_e8_k32_l1")
     for record in (LinearParams, TileParams):
@@ -382,6 +390,18 @@ def test_amaranth_sim_larger_blocks(p):
 def test_amaranth_sim_e5m2_pairs(a, b):
     """E5M2 (infinities and NaNs; elements up to 2**32) with every other format."""
     _check(params(a, b, 3, b_bits=8), seed=5)
+
+
+@pytest.mark.parametrize(("a", "b"), [(a, b) for a in ("e4m3", "e5m2")
+                                      for b in ("e3m2", "e2m3", "e2m1")])
+def test_amaranth_sim_mixed_pairs_at_their_default_of_one_level(a, b):
+    """An 8-bit format with an FP6 or FP4 one, at its default of one level per stage
+    (specials zeroed, signs counted over groups of six MACs: k = 7 has a full group and a
+    partial one), bit-exact under idle cycles and back-pressure; b first as well."""
+    for x, y in ((a, b), (b, a)):
+        p = params(x, y, 7, lps=None)
+        assert MXIntDotProduct(**p).params.levels_per_stage == 1
+        _check(p, seed=7)
 
 
 @pytest.mark.parametrize(("block", "arch", "lps"), [(1, "heap", 1), (3, "heap", 2),

@@ -304,7 +304,9 @@ def test_formats_benchmark_builds_mixed_pairs(top):
     assert pair_params(top, "mxfp4", 32) == unit_params(top, "mxfp4", 32)
     assert pair_params("dot", "mxint8:mxfp4", 32) == \
         {"a_element": "int", "a_bits": 8, "b_element": "e2m1", "block": 32}
-    assert pair_params("dot", "mxfp8_e4m3:mxfp4", 32, 1)["levels_per_stage"] == 1
+    assert pair_params("dot", "mxfp8_e4m3:mxfp4", 32, 2)["levels_per_stage"] == 2
+    assert "levels_per_stage" not in pair_params("dot", "mxfp8_e4m3:mxfp4", 32, 1)
+    assert pair_params("dot", "mxint8:mxfp4", 32, 1)["levels_per_stage"] == 1
     assert "levels_per_stage" not in pair_params("dot", "mxfp8_e5m2:mxfp8_e4m3", 32, 1)
 
 

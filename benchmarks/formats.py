@@ -8,7 +8,8 @@ Usage::
                                  [--no-pnr] [--jobs 2] [--json FILE]
 
 For each format and block it generates the dot product (``--top dot`` with both operands
-in that format: ``--aformat``/``--wformat`` for a minifloat, ``--bits`` for MXINT; with
+in that format: ``--aformat``/``--wformat`` for a minifloat, ``--bits`` for MXINT; a name
+``A:B``, e.g. ``mxfp8_e4m3:mxfp4``, is a mixed pair, ``a`` in ``A`` and ``b`` in ``B``; with
 ``--top accum`` the accumulator of those dot products, with ``--top linear`` the engine at
 its command-line defaults, 4 rows, 2 lanes, K = 4 blocks, accumulator results) and
 measures, through the jobs and cache of ``flows.density``:
@@ -47,9 +48,10 @@ from flows.cache import DEFAULT_CACHE_DIR, ResultCache
 from flows.formats import TOPS, check_formats, dot_params, unit_params
 from flows.jobs import Job, elaborate_unit, hw_digest, run_jobs
 from golden.format import MAX_BLOCK, parse_format
+from hw.params import default_sum_levels
 
-__all__ = ["FORMATS", "PEER_LUTS_PER_MAC", "TOPS", "dot_params", "main", "measure",
-           "unit_params"]
+__all__ = ["FORMATS", "PEER_LUTS_PER_MAC", "TOPS", "check_names", "dot_params", "main",
+           "measure", "pair_params", "unit_params"]
 
 #: The formats measured by default: the OCP MX family, then MXINT at the same widths.
 FORMATS = ("mxfp8_e5m2", "mxfp8_e4m3", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4", "mxint8",
@@ -74,7 +76,7 @@ def measure(formats: Sequence[str], blocks: Sequence[int], *, pnr: bool = True,
     for name in formats:
         for k in blocks:
             try:
-                unit = elaborate_unit(cache, top, unit_params(top, name, k, levels_per_stage),
+                unit = elaborate_unit(cache, top, pair_params(top, name, k, levels_per_stage),
                                       digest)
             except (TypeError, ValueError) as exc:  # accum, linear: E5M2 x E5M2
                 rows.append({"format": name, "block": k, "skipped": str(exc)})
@@ -90,11 +92,12 @@ def measure(formats: Sequence[str], blocks: Sequence[int], *, pnr: bool = True,
         if jobs_of is None:
             continue
         xc7, ecp5 = jobs_of
-        fmt = parse_format(row["format"], block=row["block"])
         r = results[xc7]
         row.update(luts_per_mac=round(r["luts"] / row["macs"], 2),
-                   ffs_per_mac=round(r["ffs"] / row["macs"], 2),
-                   memory_density=round(fmt.memory_density, 3))
+                   ffs_per_mac=round(r["ffs"] / row["macs"], 2))
+        if ":" not in row["format"]:  # a pair's operands have two densities: none shown
+            fmt = parse_format(row["format"], block=row["block"])
+            row["memory_density"] = round(fmt.memory_density, 3)
         if ecp5 is not None:
             row["ecp5_mhz"] = results[ecp5]["pnr"]["fmax"]
         peer = PEER_LUTS_PER_MAC.get(row["format"]) \
@@ -115,17 +118,65 @@ def to_markdown(rows: Sequence[dict]) -> str:
                          "| | | | | |")
             continue
         mhz = f"{r['ecp5_mhz']:.1f}" if "ecp5_mhz" in r else "–"
+        density = f"{r['memory_density']:.2f}x" if "memory_density" in r else "–"
         peer = f"{r['peer_luts_per_mac']}" if "peer_luts_per_mac" in r else "–"
         ratio = f"{r['ratio_to_peer']:.2f}x" if "ratio_to_peer" in r else "–"
         lines.append(f"| {r['format']} | {r['block']} | {r['luts_per_mac']:.1f} | "
-                     f"{r['ffs_per_mac']:.1f} | {mhz} | {r['memory_density']:.2f}x | {peer} "
+                     f"{r['ffs_per_mac']:.1f} | {mhz} | {density} | {peer} "
                      f"| {ratio} |")
     return "\n".join(lines) + "\n"
 
 
+def check_names(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` as format names or ``A:B`` pairs of them, lower case, stripped, repeats
+    dropped, in order.
+
+    Raises
+    ------
+    ValueError
+        Naming the first name that is not a ``--format`` name or a pair of two, and what
+        is allowed.
+    """
+    out = []
+    for name in names:
+        sides = name.split(":")
+        if len(sides) > 2:
+            raise ValueError(f"a pair of formats is A:B (two --format names), not {name!r}")
+        out.append(":".join(check_formats(sides) if len(sides) == 1 else
+                            (check_formats([sides[0]]) + check_formats([sides[1]]))))
+    return tuple(dict.fromkeys(out))
+
+
+def pair_params(top: str, name: str, block: int, levels_per_stage: int | None = None
+                ) -> dict:
+    """:func:`flows.formats.unit_params` of a format name, or of a pair ``A:B`` (operand
+    ``a`` in format ``A``, ``b`` in ``B``; ``levels_per_stage`` only when given and not
+    the pair's default, :func:`hw.params.default_sum_levels`)."""
+    if ":" not in name:
+        return unit_params(top, name, block, levels_per_stage)
+    a, b = (dot_params(side, block) for side in name.split(":"))
+    p = {"a_element": a.get("a_element", "int"), "b_element": b.get("b_element", "int"),
+         "block": block}
+    p.update({k: v for k, v in (("a_bits", a.get("a_bits")), ("b_bits", b.get("b_bits")))
+              if v is not None})
+    if levels_per_stage not in (None, default_sum_levels(p["a_element"], p["b_element"],
+                                                         "heap")):
+        p["levels_per_stage"] = levels_per_stage
+    if top == "dot":
+        return p
+    if top == "accum":
+        p.pop("levels_per_stage", None)
+        return p
+    if top != "linear":
+        raise ValueError(f"top must be one of {', '.join(TOPS)}, not {top!r}")
+    renamed = {"a_element": "x_element", "b_element": "w_element", "a_bits": "x_bits",
+               "b_bits": "w_bits"}
+    return {renamed.get(k, k): v for k, v in p.items()} | {"rows": 4, "lanes": 2}
+
+
 def _format_list(text: str) -> tuple[str, ...]:
     try:
-        return check_formats(text.split(","))
+        return check_names(text.split(","))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -141,13 +192,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the unit measured: the dot product (default), its accumulator, "
                              "or the linear engine (4 rows, 2 lanes)")
     parser.add_argument("--formats", type=_format_list, default=FORMATS, metavar="F[,F...]",
-                        help="--format names (default: " + ",".join(FORMATS) + ")")
+                        help="--format names, or A:B for a (A) and b (B) in two formats "
+                             "(default: " + ",".join(FORMATS) + ")")
     parser.add_argument("--block", type=int_list(1, MAX_BLOCK), default=(32, 16),
                         metavar="K[,K...]", help="block sizes (default: 32,16)")
     parser.add_argument("--levels-per-stage", type=int, default=None, choices=range(1, 65),
                         metavar="L", help="logic levels between the dot product's pipeline "
                                           "registers, 1 to 64 (default: each format's, "
-                                          "hw.params.default_sum_levels: 2, 1 for E4M3)")
+                                          "hw.params.default_sum_levels: 2, 1 for E4M3 "
+                                          "or E5M2 with a minifloat)")
     parser.add_argument("--no-pnr", action="store_true", help="skip ECP5 place and route")
     parser.add_argument("--jobs", type=int, default=2, choices=range(1, 65), metavar="N",
                         help="tool runs at once, 1 to 64 (default: 2)")

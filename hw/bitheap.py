@@ -192,6 +192,12 @@ class _Tile:
 # by column, is written in `outputs` bits from the lowest column up.
 #: Rows left for the final carry-propagate adder.
 FINAL_ROWS = 3
+#: At one level per stage (``levels_per_stage=1``, generic primitives) a final adder of
+#: more columns is split in two halves, one stage each (``_build_split_sum``). On ECP5 the
+#: 56-bit final adder of E5M2 x E4M3 (k = 32) placed at 155.3 MHz or more (seeds 1 to 3),
+#: the 70-bit one of E5M2 x E5M2 limited it to 144.6 MHz (``benchmarks.placed``); no other
+#: sum is wider than 57 bits (MXINT24 x MXINT24, k = 1024), so only E5M2 x E5M2 is split.
+SPLIT_ADDER_BITS = 64
 _GPC_153 = ((5, 1), 3)
 _GPC_32 = ((3,), 2)
 
@@ -226,6 +232,7 @@ class SumOfProducts:
         self.tile = check_int("tile", tile, 1, 3)
         self.primitives = check_choice("primitives", primitives, PRIMITIVES)
         self.enables = 1
+        self._split_final = False
         if a_element is None and b_element is None:
             self.shape = range_shape(*dot_sum_range(self.a_bits, self.b_bits, block))
         else:
@@ -279,9 +286,13 @@ class SumOfProducts:
                 self.levels = entry + _ternary_levels(heights)
             else:
                 self._plan = _plan_levels(heights)
+                final = max(_reduce_heights(heights, self._plan), default=0) > 1
+                # A final adder too long for one stage is split in two halves (one level
+                # more): only at one level per stage, where it is alone in its stage.
+                self._split_final = final and self.levels_per_stage == 1 and \
+                    self.width > SPLIT_ADDER_BITS
                 # Levels: tiles, each counter level, the final adder (if rows remain).
-                self.levels = entry + len(self._plan) + (
-                    1 if max(_reduce_heights(heights, self._plan), default=0) > 1 else 0)
+                self.levels = entry + len(self._plan) + final + self._split_final
             self._decode_level = decode_level
             self.levels += decode_level
             self.stages = self._heap_stages()
@@ -485,7 +496,9 @@ class SumOfProducts:
             columns = self._stage(register, columns, level, name, steps)
         rows = [Cat(*(col[r] if r < len(col) else Const(0, 1) for col in columns))
                 for r in range(max(len(col) for col in columns))]
-        if len(rows) > 1:
+        if len(rows) > 1 and self._split_final:
+            bits = self._build_split_sum(m, register, columns, level, name, steps)
+        elif len(rows) > 1:
             level += 1
             total = Signal(w, name=f"{name}_sum")
             m.d.comb += total.eq(sum(rows[1:], rows[0]))
@@ -498,6 +511,60 @@ class SumOfProducts:
             bits = [col[0] if col else Const(0, 1) for col in columns]
         self._certificate = {**cert, "result": [_ref(bit) for bit in bits]}
         return Cat(*bits).as_signed()
+
+    def _build_split_sum(self, m, register, columns, level, name, steps) -> list[Value]:
+        """The final adder in two halves, two levels (each followed by a register) after
+        level ``level``; the result's bits, low column first.
+
+        Level ``level + 1``: a carry-save level over every column (a column's bits, up to
+        three, become their sum bit ``fs[c]`` at ``c`` and their carry ``fc[c]`` at
+        ``c + 1``; ``fc[w - 1]`` is dropped, the sum being modulo ``2**w``), and the low
+        ``h = ceil(w / 2)`` columns of the two rows ``fs`` and ``fc`` added into ``lo``,
+        ``h + 1`` bits (its top bit the carry into column ``h``). Level ``level + 2``: the
+        columns from ``h`` up (``fs``, ``fc`` and that carry) added into ``hi``,
+        ``w - h`` bits; ``lo`` waits in a register. The result is ``lo[:h]`` then ``hi``,
+        the sum of the columns modulo ``2**w`` as the one adder gave it.
+        """
+        w, h = self.width, (self.width + 1) // 2
+        zero = Const(0, 1)
+        fs, fc = Signal(w, name=f"{name}_fs"), Signal(w, name=f"{name}_fc")
+        csa, s_row, c_row = [], {}, {}
+        for c, col in enumerate(columns):
+            if len(col) > 3:
+                raise AssertionError(f"column {c} holds {len(col)} bits for the final adder")
+            if not col:
+                continue
+            x, y, z = (list(col) + [zero, zero])[:3]
+            m.d.comb += [fs[c].eq(x ^ y ^ z), fc[c].eq((x & y) | (x & z) | (y & z))]
+            s_row[c] = fs[c]
+            outputs = [[_ref(fs[c]), c]]
+            if len(col) > 1 and c + 1 < w:
+                c_row[c + 1] = fc[c]
+                outputs.append([_ref(fc[c]), c + 1])
+            csa.append({"inputs": [[_ref(bit), c] for bit in col], "outputs": outputs})
+        lo = Signal(h + 1, name=f"{name}_sum_lo")
+        m.d.comb += lo.eq(Cat(*(s_row.get(c, zero) for c in range(h))) +
+                          Cat(*(c_row.get(c, zero) for c in range(h))))
+        low = {"inputs": [[_ref(row[c]), c] for row in (s_row, c_row) for c in range(h)
+                          if c in row],
+               "outputs": [[_ref(lo[j]), j] for j in range(h + 1)]}
+        steps.append({"kind": "adders", "adders": csa})
+        steps.append({"kind": "adders", "adders": [low]})
+        columns = [[lo[c]] for c in range(h)] + [
+            [bit for bit in (lo[h] if c == h else None, s_row.get(c), c_row.get(c))
+             if bit is not None] for c in range(h, w)]
+        columns = self._stage(register, columns, level + 1, name, steps)
+        # Level + 2: the high half, the low carry its third row (one bit, column h).
+        rows = [Cat(*(columns[c][r] if r < len(columns[c]) else zero for c in range(h, w)))
+                for r in range(max(len(columns[c]) for c in range(h, w)))]
+        hi = Signal(w - h, name=f"{name}_sum_hi")
+        m.d.comb += hi.eq(sum(rows[1:], rows[0]))
+        steps.append({"kind": "adders", "adders": [{
+            "inputs": [[_ref(bit), c] for c in range(h, w) for bit in columns[c]],
+            "outputs": [[_ref(hi[j]), h + j] for j in range(w - h)]}]})
+        columns = columns[:h] + [[hi[j]] for j in range(w - h)]
+        columns = self._stage(register, columns, level + 2, name, steps)
+        return [col[0] for col in columns]
 
     def _enter_placed(self, m, register, a, b, name, columns) -> None:
         """Exponent-sum placement (:mod:`hw.placement`): per MAC the significand product and

@@ -96,9 +96,11 @@ class MXIntDotProduct(wiring.Component):
         ``xilinx/cells_sim.v``; see :attr:`cell_library`).
     levels_per_stage : int or None
         Logic levels between pipeline registers, at least 1. None (default): 2, or 1 for
-        a heap of E4M3 x E4M3, E5M2 x E4M3 or E5M2 x E5M2 operands
-        (:func:`hw.params.default_sum_levels`: at 2, their heaps' two counter levels
-        between registers keep them well below 150 MHz on ECP5).
+        a heap of an E4M3 or E5M2 operand with a minifloat one (any of the five;
+        :func:`hw.params.default_sum_levels`: at 2, their heaps' two counter levels
+        between registers keep them below 150 MHz on ECP5). At 1, a final adder of more
+        than 64 bits (E5M2 x E5M2) is split in two stages
+        (:data:`hw.bitheap.SPLIT_ADDER_BITS`), one level and one cycle more.
     out_ready : str
         ``"direct"`` (default): ``o.ready`` reaches every register enable combinationally;
         ``"registered"``: through a skid register at the output

@@ -52,12 +52,16 @@ DEFAULT_LEVELS = 2
 #: two counter levels of the heap); at 1 level at 172.7, 175.2 and 171.1 MHz (E4M3 x
 #: E4M3) and 157.8, 158.9 and 155.3 MHz (E5M2 x E4M3), seeds 1 to 3; E5M2 x E5M2 at 2
 #: levels 117.8 MHz (seed 1), at 1 152.3, 152.2 and 144.6 (seeds 1 to 3; the critical path
-#: its final 70-bit adder) with fewer LUTs (201.7 against 213.9 per MAC on xc7);
-#: docs/arithmetic.md.
-ONE_LEVEL_PAIRS = frozenset({("e4m3", "e4m3"), ("e5m2", "e4m3"), ("e5m2", "e5m2")})
-SUM_LEVELS_HELP = (LEVELS_HELP + "; default 2, or 1 for the heap of E4M3 x E4M3, E5M2 x "
-                   "E4M3 or E5M2 x E5M2 operands (which come near or above 150 MHz on ECP5 "
-                   "only so)")
+#: its final 70-bit adder, since split in two stages: hw.bitheap.SPLIT_ADDER_BITS) with
+#: fewer LUTs (201.7 against 213.9 per MAC on xc7); docs/arithmetic.md.
+#: The mixed pairs of an 8-bit format with an FP6 or FP4 one: at 2 levels, k = 32, 128.8 to
+#: 143.8 MHz (seed 1; the critical path two counter levels, or a counter and the final
+#: adder), at 1 level 168.1 to 192.2; see docs/arithmetic.md, "Mixed pairs".
+ONE_LEVEL_PAIRS = frozenset({("e4m3", "e4m3"), ("e5m2", "e4m3"), ("e5m2", "e5m2"),
+                             ("e4m3", "e3m2"), ("e4m3", "e2m3"), ("e4m3", "e2m1"),
+                             ("e5m2", "e3m2"), ("e5m2", "e2m3"), ("e5m2", "e2m1")})
+SUM_LEVELS_HELP = (LEVELS_HELP + "; default 2, or 1 for the heap of an E4M3 or E5M2 "
+                   "operand with a minifloat one (which come above 150 MHz on ECP5 only so)")
 
 
 def default_sum_levels(a_element: str, b_element: str, arch: str) -> int:

@@ -267,8 +267,9 @@ def test_mxint_records_keep_their_parameters_and_names():
 
 
 def test_levels_per_stage_default_follows_the_formats():
-    """Not given, ``levels_per_stage`` is 1 for a heap of two E4M3 operands (its clock on
-    ECP5, hw.params.default_sum_levels) and 2 otherwise; the name carries it only when it
+    """Not given, ``levels_per_stage`` is 1 for a heap of an 8-bit minifloat (E4M3, E5M2)
+    with any minifloat (its clock on ECP5, hw.params.default_sum_levels) and 2 otherwise
+    (MXINT, FP6 and FP4 pairs, an 8-bit format with MXINT); the name carries it only when it
     is not that default, so the default and the same value typed are one design; the
     linear engine and the tile build their dot products with the same value."""
     from hw.linear import LinearParams
@@ -285,11 +286,18 @@ def test_levels_per_stage_default_follows_the_formats():
         (2, "mx_dot_ae4m3_we4m3_k32_l2")
     assert lps(a_element="e4m3", b_element="e4m3", arch="tree") == \
         (2, "mx_dot_ae4m3_we4m3_k32_tree")
-    assert lps(a_element="e4m3", b_element="e2m1") == (2, "mx_dot_ae4m3_we2m1_k32")
+    assert lps(a_element="e4m3", b_element="e2m1") == (1, "mx_dot_ae4m3_we2m1_k32")
+    assert lps(a_element="e4m3", b_element="e2m1", levels_per_stage=2) == \
+        (2, "mx_dot_ae4m3_we2m1_k32_l2")
+    assert lps(a_element="e2m3", b_element="e5m2") == (1, "mx_dot_ae2m3_we5m2_k32")
+    assert lps(a_element="e3m2", b_element="e4m3") == (1, "mx_dot_ae3m2_we4m3_k32")
+    assert lps(a_element="e3m2", b_element="e2m1") == (2, "mx_dot_ae3m2_we2m1_k32")
+    assert lps(a_element="e4m3", a_bits=None, b_element="int", b_bits=8) == \
+        (2, "mx_dot_ae4m3_wi8_k32")
     assert lps(a_element="e5m2", b_element="e4m3") == (1, "mx_dot_ae5m2_we4m3_k32")
     assert lps(a_element="e4m3", b_element="e5m2") == (1, "mx_dot_ae4m3_we5m2_k32")
     assert lps(a_element="e5m2", b_element="e5m2") == (1, "mx_dot_ae5m2_we5m2_k32")
-    assert lps(a_element="e5m2", b_element="e3m2") == (2, "mx_dot_ae5m2_we3m2_k32")
+    assert lps(a_element="e5m2", b_element="e3m2") == (1, "mx_dot_ae5m2_we3m2_k32")
     assert lps(a_bits=6, b_bits=6) == (2, "mxint_dot_a6_w6_e8_k32")
     assert lps(a_bits=6, b_bits=6, levels_per_stage=1) == (1, "mxint_dot_a6_w6_e8_k32_l1")
     for record in (LinearParams, TileParams):
@@ -345,7 +353,7 @@ def test_cli_generates_e5m2_with_itself(tmp_path):
                      str(tmp_path)]) == 0
     assert (tmp_path / f"{name}.v").read_text().count(f"module {name}(") == 1
     manifest = yaml.safe_load((tmp_path / f"{name}.yaml").read_text())
-    assert manifest["module"] == name and manifest["latency"] == 8  # 10 at k = 32
+    assert manifest["module"] == name and manifest["latency"] == 9  # 11 at k = 32
     assert manifest["parameters"] == {"a_element": "e5m2", "b_element": "e5m2", "exp_bits": 8,
                                       "block": 4, "arch": "heap", "levels_per_stage": 1,
                                       "primitives": "generic"}
@@ -397,6 +405,18 @@ def test_amaranth_sim_e5m2_pairs(a, b):
     _check(params(a, b, 3, b_bits=8), seed=5)
 
 
+@pytest.mark.parametrize(("a", "b"), [(a, b) for a in ("e4m3", "e5m2")
+                                      for b in ("e3m2", "e2m3", "e2m1")])
+def test_amaranth_sim_mixed_pairs_at_their_default_of_one_level(a, b):
+    """An 8-bit format with an FP6 or FP4 one, at its default of one level per stage
+    (specials zeroed, signs counted over groups of six MACs: k = 7 has a full group and a
+    partial one), bit-exact under idle cycles and back-pressure; b first as well."""
+    for x, y in ((a, b), (b, a)):
+        p = params(x, y, 7, lps=None)
+        assert MXIntDotProduct(**p).params.levels_per_stage == 1
+        _check(p, seed=7)
+
+
 @pytest.mark.parametrize(("block", "arch", "lps"), [(1, "heap", 1), (3, "heap", 2),
                                                     (2, "heap", 3), (2, "tree", 1)])
 def test_amaranth_sim_e5m2_with_itself(block, arch, lps):
@@ -405,6 +425,44 @@ def test_amaranth_sim_e5m2_with_itself(block, arch, lps):
     dut = MXIntDotProduct(**params("e5m2", "e5m2", block, arch=arch, lps=lps))
     assert dut.sum_shape.width == 65 + (block - 1).bit_length()
     _check(params("e5m2", "e5m2", block, arch=arch, lps=lps), seed=block)
+
+
+def test_amaranth_sim_e5m2_with_itself_split_final_adder():
+    """E5M2 x E5M2 at one level per stage (its default) with a three-row final sum (k = 5):
+    the final adder in two halves, the low half's carry registered into the high half,
+    bit-exact under idle cycles and back-pressure."""
+    p = params("e5m2", "e5m2", 5, lps=1)
+    dut = MXIntDotProduct(**p)
+    assert dut.sum_shape.width == 67 and dut.latency == dut.levels
+    _check(p, seed=11)
+
+
+def _final_steps(dut):
+    """The kinds of the last steps of ``dut``'s heap, after it is built."""
+    from hw.generate import elaborate
+
+    design = elaborate("dot", **dut.params.kwargs())
+    steps = design.component.sum_of_products.certificate["steps"]
+    return [step["kind"] for step in steps[-5:]], design.component
+
+
+@pytest.mark.parametrize(("a", "b", "lps", "split"), [
+    ("e5m2", "e5m2", None, True), ("e5m2", "e5m2", 1, True), ("e5m2", "e5m2", 2, False),
+    ("e5m2", "e4m3", None, False), ("e4m3", "e4m3", None, False)])
+def test_only_a_final_adder_of_more_than_64_bits_at_one_level_is_split(a, b, lps, split):
+    """hw.bitheap.SPLIT_ADDER_BITS: the 70-bit final adder of E5M2 x E5M2 (k = 32) at one
+    level per stage is two adders, each followed by a register (one level and one cycle
+    more than one adder); at two levels per stage, or 56 bits (E5M2 x E4M3), it is one."""
+    from hw.bitheap import SPLIT_ADDER_BITS
+
+    dut = MXIntDotProduct(a_element=a, b_element=b, block=32, levels_per_stage=lps)
+    kinds, built = _final_steps(dut)
+    assert (dut.sum_shape.width > SPLIT_ADDER_BITS and dut.levels_per_stage == 1) == split
+    if split:
+        assert kinds == ["adders", "adders", "registers", "adders", "registers"]
+        assert dut.latency == 11 and built.latency == 11
+    else:
+        assert kinds[-2:] == ["sum", "registers"]
 
 
 def test_amaranth_sim_catches_a_wrong_high_bit_of_a_wide_sum():
@@ -492,18 +550,20 @@ E5M2_SOME = [0x01, 0x03, 0x04, 0xFB, 0x7B, 0x7C, 0xFC, 0x7F, 0x80]
     ("e2m1", "e2m1", 4, None), ("e2m3", "e2m3", 8, None), ("e2m1", "e2m3", 4, None),
     ("e4m3", "e4m3", 4, E4M3_SOME), ("e2m3", "e4m3", 4, E4M3_SOME),
     ("e3m2", "e4m3", 4, E4M3_SOME), ("e5m2", "e4m3", 4, E4M3_SOME),
-    ("e5m2", "e5m2", 4, E5M2_SOME),
+    ("e5m2", "e5m2", 4, E5M2_SOME), ("e2m1", "e5m2", 4, E5M2_SOME),
 ])
 def test_placed_products_of_every_code_pair(a, b, block, b_codes):
     """Every pair of element codes (every b code, or ``b_codes``, against every a code: the
     NaN codes, subnormals, -0 and +-max included) meets in one of the ``k`` lanes, which
     are built alike; random scale codes and back-pressure. Each pair at its default levels
-    per stage (E4M3 x E4M3, E5M2 x E4M3, E5M2 x E5M2: one, their specials zeroed, note
-    10)."""
+    per stage (E4M3 or E5M2 with a minifloat, hw.params.ONE_LEVEL_PAIRS: one, their
+    specials zeroed, note 10)."""
+    from hw.params import ONE_LEVEL_PAIRS
+
     dut = MXIntDotProduct(**params(a, b, block, a_bits=4, lps=None))
     assert dut.sum_of_products.placement is not None
     assert dut.sum_of_products.placement.zeroed == (
-        (a, b) in {("e4m3", "e4m3"), ("e5m2", "e4m3"), ("e5m2", "e5m2")})
+        (a, b) in ONE_LEVEL_PAIRS or (b, a) in ONE_LEVEL_PAIRS)
     fa, fb = (MXIntFormat(4, 8, block) if a == "int" else _fmt(a, block)), _fmt(b, block)
     na = 1 << (4 if a == "int" else fa.element.width)
     b_all = torch.arange(1 << fb.element.width) if b_codes is None else torch.tensor(b_codes)

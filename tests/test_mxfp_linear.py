@@ -287,3 +287,37 @@ def test_formats_benchmark_builds_each_unit_record(top):
     assert "levels_per_stage" not in unit_params("linear", "mxint8", 32, 2)
     with pytest.raises(ValueError, match="top must be one of dot, accum, linear, not 'adder'"):
         unit_params("adder", "mxfp4", 32)
+
+
+@pytest.mark.parametrize("top", ["dot", "accum", "linear"])
+def test_formats_benchmark_builds_mixed_pairs(top):
+    """benchmarks.formats --formats A:B: operand a in A, b in B, the pair's default levels
+    left out, each unit's record built (no synthesis here)."""
+    from benchmarks.formats import pair_params, unit_params
+    from hw.unit import unit
+
+    p = pair_params(top, "mxfp8_e4m3:mxfp4", 32, levels_per_stage=2)
+    record = unit(top).record(**p)
+    a, b = ("x", "w") if top == "linear" else ("a", "b")
+    assert (getattr(record, f"{a}_element"), getattr(record, f"{b}_element")) == \
+        ("e4m3", "e2m1")
+    assert pair_params(top, "mxfp4", 32) == unit_params(top, "mxfp4", 32)
+    assert pair_params("dot", "mxint8:mxfp4", 32) == \
+        {"a_element": "int", "a_bits": 8, "b_element": "e2m1", "block": 32}
+    assert pair_params("dot", "mxfp8_e4m3:mxfp4", 32, 2)["levels_per_stage"] == 2
+    assert "levels_per_stage" not in pair_params("dot", "mxfp8_e4m3:mxfp4", 32, 1)
+    assert pair_params("dot", "mxint8:mxfp4", 32, 1)["levels_per_stage"] == 1
+    assert "levels_per_stage" not in pair_params("dot", "mxfp8_e5m2:mxfp8_e4m3", 32, 1)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("mxfp4:fp4", "not 'fp4'"), ("mxfp4:mxfp4:mxfp4", "a pair of formats is A:B"),
+    ("mxfp8_e4m3:", "not ''")])
+def test_formats_benchmark_refuses_a_bad_pair(text, message, capsys):
+    """A bad --formats pair: exit 2, one line naming it."""
+    from benchmarks.formats import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--formats", text, "--no-pnr"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and "Traceback" not in err

@@ -111,6 +111,10 @@ MIN_PLACED_EXP_BITS = 3
 TABLE_INPUTS = 8
 #: Inputs of a LUT.
 LUT_INPUTS = 6
+#: Element pairs whose placed words are added in chains (note 11), either order.
+CHAINED_PAIRS = frozenset({("e4m3", "e4m3")})
+#: MACs per chain (note 11).
+CHAIN_MACS = 4
 
 
 def placed(a_element: ElementFormat | None, b_element: ElementFormat | None) -> bool:
@@ -298,14 +302,32 @@ class Placement:
         self.sign_group = LUT_INPUTS
         #: Levels of the two counter levels: after the first shifter stage's level.
         self.count_level = self.levels - len(self.stages) + 2
+        # Chained words (note 11): E4M3 x E4M3 with its specials zeroed, one level per
+        # stage: MACs in chains of CHAIN_MACS, each later MAC's last shifter stage folded
+        # into the carry-chain adder that adds its word to the chain's row.
+        self.chain = CHAIN_MACS if self.zeroed and self.counted and \
+            (a_element.name, b_element.name) in CHAINED_PAIRS else 1
+        self.levels += self.chain - 1
+
+    def chains(self, block: int) -> list[list[int]]:
+        """The MACs of each chain (note 11), in order: one MAC each unless chained."""
+        return [list(range(lo, min(lo + self.chain, block)))
+                for lo in range(0, block, self.chain)]
+
+    def row_width(self, macs: int) -> int:
+        """Bits of the row of a chain of ``macs`` words of :attr:`field` bits each: their
+        unsigned sum."""
+        return self.field + (macs - 1).bit_length()
 
     def constant(self, block: int) -> int:
         """The entries' constant, ``-block * 2**(F - 1)`` (``-block * 2**F`` with the sign
         last; with the signs counted, ``-(2**b - 1) * 2**F`` per group of ``b``-bit count;
         unreduced)."""
         if self.counted:
-            return -sum(((1 << w) - 1) << lsb for lsb, w in self.sign_counts(block)) \
-                << self.field
+            # Each chain adder adds one (note 11).
+            adders = sum(len(chain) - 1 for chain in self.chains(block))
+            return -(sum(((1 << w) - 1) << lsb for lsb, w in self.sign_counts(block))
+                     << self.field) - adders
         return -block << (self.field if self.sign_last else self.field - 1)
 
     def columns_of(self) -> list[int]:

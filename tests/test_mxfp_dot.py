@@ -416,6 +416,20 @@ def _check(p, seed):
     assert r["checked"] == len(stim["a"]) == 40 + 12
 
 
+@pytest.mark.parametrize("block", [2, 6, 9, 32])
+def test_amaranth_sim_e4m3_chains(block):
+    """E4M3 x E4M3 at its default of one level per stage: the placed words added in
+    chains of four MACs (hw/placement.py note 11), the last chain shorter at k = 2, 6
+    and 9 (one MAC alone at k = 9), bit-exact under idle cycles and back-pressure."""
+    p = params("e4m3", "e4m3", block, lps=None)
+    place = MXIntDotProduct(**p).sum_of_products.placement
+    assert place.chain == 4
+    assert [len(c) for c in place.chains(block)] == \
+        [4] * (block // 4) + ([block % 4] if block % 4 else [])
+    print(f"seed {block}")
+    _check(p, seed=block)
+
+
 def test_amaranth_sim_catches_a_wrong_nan_flag():
     """The NaN of an E4M3 NaN element code, expected wrong, must be caught."""
     p = params("e4m3", "e2m1", 4)

@@ -192,6 +192,8 @@ class _Tile:
 # by column, is written in `outputs` bits from the lowest column up.
 #: Rows left for the final carry-propagate adder.
 FINAL_ROWS = 3
+#: Rows left for the final adder of a heap of chained words (hw/placement.py note 11).
+CHAINED_FINAL_ROWS = 2
 _GPC_153 = ((5, 1), 3)
 _GPC_32 = ((3,), 2)
 
@@ -278,7 +280,10 @@ class SumOfProducts:
                 self._plan = []
                 self.levels = entry + _ternary_levels(heights)
             else:
-                self._plan = _plan_levels(heights)
+                # Chained words (hw/placement.py note 11): down to two rows, so that the
+                # final adder has no 3:2 level before its carry chain.
+                chained = self._placement is not None and self._placement.chain > 1
+                self._plan = _plan_levels(heights, CHAINED_FINAL_ROWS if chained else FINAL_ROWS)
                 # Levels: tiles, each counter level, the final adder (if rows remain).
                 self.levels = entry + len(self._plan) + (
                     1 if max(_reduce_heights(heights, self._plan), default=0) > 1 else 0)
@@ -317,6 +322,7 @@ class SumOfProducts:
             for c in self._placement.columns_of():
                 if c < self.width:
                     heights[c] += self.block
+        if self._placement is not None:
             for c in self._placement.sign_columns(self.block):
                 if c < self.width:
                     heights[c] += 1

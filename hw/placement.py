@@ -112,9 +112,9 @@ TABLE_INPUTS = 8
 #: Inputs of a LUT.
 LUT_INPUTS = 6
 #: Element pairs whose placed words are added in chains (note 11), either order.
-CHAINED_PAIRS = frozenset({("e4m3", "e4m3")})
+CHAINED_PAIRS = frozenset({("e4m3", "e4m3"), ("e5m2", "e4m3")})
 #: MACs per chain (note 11).
-CHAIN_MACS = 4
+CHAIN_MACS = 8
 
 
 def placed(a_element: ElementFormat | None, b_element: ElementFormat | None) -> bool:
@@ -306,7 +306,8 @@ class Placement:
         # stage: MACs in chains of CHAIN_MACS, each later MAC's last shifter stage folded
         # into the carry-chain adder that adds its word to the chain's row.
         self.chain = CHAIN_MACS if self.zeroed and self.counted and \
-            (a_element.name, b_element.name) in CHAINED_PAIRS else 1
+            ((a_element.name, b_element.name) in CHAINED_PAIRS or
+             (b_element.name, a_element.name) in CHAINED_PAIRS) else 1
         self.levels += self.chain - 1
 
     def chains(self, block: int) -> list[list[int]]:

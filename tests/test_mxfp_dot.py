@@ -16,6 +16,7 @@ from golden.linear import linear_blocks
 from golden.minifloat import ELEMENTS
 from hw.dot_product import DotParams, MXIntDotProduct
 from hw.generate import main as generate
+from hw.placement import CHAIN_MACS
 from sim.amaranth_bench import run_stream_sim
 from sim.run import simulate
 from sim.units import model_for
@@ -286,8 +287,9 @@ def test_levels_per_stage_default_follows_the_formats():
                       levels_per_stage=2).name.endswith("_g8_l2")
     dut = MXIntDotProduct(a_element="e4m3", b_element="e4m3", block=4)
     assert dut.levels_per_stage == 1 and dut.latency == dut.levels
-    assert MXIntDotProduct(a_element="e4m3", b_element="e4m3", block=4,
-                           levels_per_stage=2).latency == -(-dut.levels // 2)
+    two = MXIntDotProduct(a_element="e4m3", b_element="e4m3", block=4, levels_per_stage=2)
+    # At one level the words are chained (hw/placement.py note 11): more levels than at two.
+    assert two.latency == -(-two.levels // 2) and two.levels < dut.levels
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -416,18 +418,34 @@ def _check(p, seed):
     assert r["checked"] == len(stim["a"]) == 40 + 12
 
 
-@pytest.mark.parametrize("block", [2, 6, 9, 32])
-def test_amaranth_sim_e4m3_chains(block):
-    """E4M3 x E4M3 at its default of one level per stage: the placed words added in
-    chains of four MACs (hw/placement.py note 11), the last chain shorter at k = 2, 6
-    and 9 (one MAC alone at k = 9), bit-exact under idle cycles and back-pressure."""
-    p = params("e4m3", "e4m3", block, lps=None)
+@pytest.mark.parametrize(("a", "b", "block"), [
+    ("e4m3", "e4m3", 2), ("e4m3", "e4m3", 9), ("e4m3", "e4m3", 32),
+    ("e5m2", "e4m3", 17), ("e4m3", "e5m2", 8),
+])
+def test_amaranth_sim_chained_words(a, b, block):
+    """E4M3 x E4M3 and E5M2 x E4M3 at their default of one level per stage: the placed
+    words added in chains of eight MACs (hw/placement.py note 11), the last chain shorter
+    (one MAC alone at k = 9 and 17), bit-exact under idle cycles and back-pressure."""
+    p = params(a, b, block, lps=None)
     place = MXIntDotProduct(**p).sum_of_products.placement
-    assert place.chain == 4
+    assert place.chain == CHAIN_MACS == 8
     assert [len(c) for c in place.chains(block)] == \
-        [4] * (block // 4) + ([block % 4] if block % 4 else [])
+        [8] * (block // 8) + ([block % 8] if block % 8 else [])
     print(f"seed {block}")
     _check(p, seed=block)
+
+
+def test_chained_words_only_where_chosen():
+    """Chains only for the pairs of hw.placement.CHAINED_PAIRS at one level per stage;
+    every other pair keeps one word per MAC (its Verilog unchanged)."""
+    for a, b in PAIRS:
+        for lps in (1, 2):
+            place = MXIntDotProduct(**params(a, b, 4, b_bits=8, lps=lps)).sum_of_products \
+                .placement
+            if place is None:
+                continue
+            want = lps == 1 and {a, b} <= {"e4m3", "e5m2"} and "e4m3" in (a, b)
+            assert (place.chain > 1) == want, (a, b, lps)
 
 
 def test_amaranth_sim_catches_a_wrong_nan_flag():
@@ -573,7 +591,10 @@ def test_negation_bits_counted_with_three_stages(a, b, counts):
         assert place.sign_counts(32) == counts
         low = sorted(w + j for w, bits in counts for j in range(bits))
         assert sorted(place.sign_columns(32)) == low + [field + c for c in low]
-        assert place.constant(32) == -sum(7 << w for w, _ in counts) << field
+        # Each chain adder adds one (note 11): 28 of them at k = 32 in chains of eight.
+        adders = 32 - len(place.chains(32))
+        assert adders == (28 if place.chain == 8 else 0)
+        assert place.constant(32) == (-sum(7 << w for w, _ in counts) << field) - adders
         assert place.columns_of() == list(range(field))
     else:
         assert place.sign_columns(32) == []

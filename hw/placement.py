@@ -88,6 +88,25 @@ heap bit costs about one LUT.
     At two levels per stage the counted signs placed slower (E5M2 x E4M3 k32 100.5 MHz
     on ECP5, seed 1, against 132.4 with ``n`` per MAC; E4M3 x E2M1 was smaller, 90.2 ->
     85.6 LUTs/MAC on xc7, its clock not measured), so there ``n = s & ~kill`` stays.
+11. *Chained words.* With zeroed specials and counted signs (note 10) for the pairs of
+    :data:`CHAINED_PAIRS` (E4M3 x E4M3, E5M2 x E4M3), the MACs go in chains of
+    :data:`CHAIN_MACS`: the first MAC's word is registered as the chain's row, and the
+    MAC at position ``d`` runs its later shifter stages ``d`` levels late (its first
+    stage's word held in registers) so that its last stage meets the row: the new row is
+    ``row + y + 1``, written ``row - ~y`` (``~y`` over the row's width). The last stage
+    is a 5-input function (two candidate bits, two select bits and the fill ``s``) and a
+    carry-chain adder's LUT computes ``row_j ^ ~(~y_j)`` with the plain ``row_j`` as its
+    carry input (Yosys' xc7 map feeds the carry chain's ``DI`` from the minuend, and a
+    subtraction keeps its operands' order, where an addition's were swapped), so the
+    stage's multiplexer goes into the adder's LUTs: a chained MAC costs its last stage's
+    LUTs and no heap bits. The ``+1`` of each adder is taken off the constant. The heap
+    then holds ``k / CHAIN_MACS`` rows of ``F + log2(CHAIN_MACS)`` bits rather than ``k``
+    words of ``F``, and is reduced to two rows (the final adder then has no 3:2 level
+    before its carry chain). E4M3 x E4M3 k32 at one level per stage: 134.3 -> 104.1
+    LUTs/MAC, 130.2 -> 153.7 FFs/MAC (the held words and the rows' registers), ECP5
+    172.7 -> 170.1 MHz (seed 1; its critical path a chain adder). Chains of four were
+    108.6 LUTs/MAC and 127.0 FFs/MAC, measured while the heap's plan left the sign
+    counts out (so its final adder summed five rows: 140.1 MHz), not re-measured.
 
 Measured (xc7 LUT-only generic, k = 32, ``python -m benchmarks.formats``): see
 docs/arithmetic.md.

@@ -479,6 +479,7 @@ VERILATOR_MATRIX = [
     params("e5m2", "int", 1, b_bits=4),
     params("e5m2", "e5m2", 4),   # a 67-bit sum: a wide port under Verilator
     params("e2m1", "e2m3", 8, primitives="xc7"),
+    params("e4m3", "e4m3", 3, lps=None),   # a chain of 3 words (hw/placement.py note 11)
 ]
 
 

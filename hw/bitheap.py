@@ -238,7 +238,7 @@ class SumOfProducts:
         # Elements with 3+ exponent bits: placed by their exponent sum (hw/placement.py).
         self._placement = Placement(a_element=a_element, a_bits=self.a_bits,
                                     b_element=b_element, b_bits=self.b_bits,
-                                    levels_per_stage=self.levels_per_stage) \
+                                    levels_per_stage=self.levels_per_stage, block=block) \
             if arch == "heap" and placed(a_element, b_element) else None
         # A minifloat code too wide to be a tile's digit is decoded first: one more level.
         self._decode = {"a": _decoded(a_element), "b": _decoded(b_element)}
@@ -280,10 +280,15 @@ class SumOfProducts:
                 self._plan = []
                 self.levels = entry + _ternary_levels(heights)
             else:
-                # Chained words (hw/placement.py note 11): down to two rows, so that the
-                # final adder has no 3:2 level before its carry chain.
-                chained = self._placement is not None and self._placement.chain > 1
-                self._plan = _plan_levels(heights, CHAINED_FINAL_ROWS if chained else FINAL_ROWS)
+                self._plan = _plan_levels(heights)
+                if self._placement is not None and self._placement.chain > 1:
+                    # Chained words (hw/placement.py note 11): down to two rows, so that
+                    # the final adder has no 3:2 level before its carry chain, unless
+                    # that takes more than one more level (in short heaps the carries
+                    # of (3;2) counters ripple up a column a level).
+                    two = _plan_levels(heights, CHAINED_FINAL_ROWS)
+                    if len(two) <= len(self._plan) + 1:
+                        self._plan = two
                 # Levels: tiles, each counter level, the final adder (if rows remain).
                 self.levels = entry + len(self._plan) + (
                     1 if max(_reduce_heights(heights, self._plan), default=0) > 1 else 0)

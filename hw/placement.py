@@ -250,7 +250,8 @@ class Placement:
     """
 
     def __init__(self, *, a_element: ElementFormat | None, a_bits: int,
-                 b_element: ElementFormat | None, b_bits: int, levels_per_stage: int = 2):
+                 b_element: ElementFormat | None, b_bits: int, levels_per_stage: int = 2,
+                 block: int = 1):
         self.a, self.b = _Side(a_element, a_bits), _Side(b_element, b_bits)
         products = [x * y for x in (self.a.lo, self.a.hi) for y in (self.b.lo, self.b.hi)]
         lo, hi = min(products), max(products)
@@ -324,7 +325,7 @@ class Placement:
         # Chained words (note 11): E4M3 x E4M3 with its specials zeroed, one level per
         # stage: MACs in chains of CHAIN_MACS, each later MAC's last shifter stage folded
         # into the carry-chain adder that adds its word to the chain's row.
-        self.chain = CHAIN_MACS if self.zeroed and self.counted and \
+        self.chain = min(CHAIN_MACS, block) if self.zeroed and self.counted and \
             ((a_element.name, b_element.name) in CHAINED_PAIRS or
              (b_element.name, a_element.name) in CHAINED_PAIRS) else 1
         self.levels += self.chain - 1

@@ -428,9 +428,10 @@ def test_amaranth_sim_chained_words(a, b, block):
     (one MAC alone at k = 9 and 17), bit-exact under idle cycles and back-pressure."""
     p = params(a, b, block, lps=None)
     place = MXIntDotProduct(**p).sum_of_products.placement
-    assert place.chain == CHAIN_MACS == 8
+    n = min(CHAIN_MACS, block)
+    assert CHAIN_MACS == 8 and place.chain == n
     assert [len(c) for c in place.chains(block)] == \
-        [8] * (block // 8) + ([block % 8] if block % 8 else [])
+        [n] * (block // n) + ([block % n] if block % n else [])
     print(f"seed {block}")
     _check(p, seed=block)
 
@@ -446,6 +447,9 @@ def test_chained_words_only_where_chosen():
                 continue
             want = lps == 1 and {a, b} <= {"e4m3", "e5m2"} and "e4m3" in (a, b)
             assert (place.chain > 1) == want, (a, b, lps)
+    # One MAC: no chain, and no levels for one (the k = 1 design as before).
+    assert MXIntDotProduct(**params("e4m3", "e4m3", 1, lps=1)).sum_of_products \
+        .placement.chain == 1
 
 
 def test_amaranth_sim_catches_a_wrong_nan_flag():

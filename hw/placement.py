@@ -95,8 +95,8 @@ heap bit costs about one LUT.
     stage's word held in registers) so that its last stage meets the row: the new row is
     ``row + y + 1``, written ``row - ~y`` (``~y`` over the row's width). The last stage
     is a 5-input function (two candidate bits, two select bits and the fill ``s``) and a
-    carry-chain adder's LUT computes ``row_j ^ ~(~y_j)`` with the plain ``row_j`` as its
-    carry input (Yosys' xc7 map feeds the carry chain's ``DI`` from the minuend, and a
+    carry-chain adder's LUT computes ``row_j ^ y_j`` with the plain ``row_j`` as the
+    carry chain's ``DI`` input (Yosys' xc7 map feeds ``DI`` from the minuend, and a
     subtraction keeps its operands' order, where an addition's were swapped), so the
     stage's multiplexer goes into the adder's LUTs: a chained MAC costs its last stage's
     LUTs and no heap bits. The ``+1`` of each adder is taken off the constant. The heap
@@ -246,7 +246,11 @@ class Placement:
         Shifter stages, each ``(first select bit, select bits)``.
     levels : int
         Logic levels: the product (``product_levels``, one or two), then one per shifter
-        stage.
+        stage, then one per chained MAC after a chain's first (note 11).
+    chain : int
+        MACs per chain of chained words (note 11), 1 when the words are not chained.
+
+    ``block`` (the ``k`` products of the sum, default 1) bounds the chain's length.
     """
 
     def __init__(self, *, a_element: ElementFormat | None, a_bits: int,
@@ -322,9 +326,10 @@ class Placement:
         self.sign_group = LUT_INPUTS
         #: Levels of the two counter levels: after the first shifter stage's level.
         self.count_level = self.levels - len(self.stages) + 2
-        # Chained words (note 11): E4M3 x E4M3 with its specials zeroed, one level per
-        # stage: MACs in chains of CHAIN_MACS, each later MAC's last shifter stage folded
-        # into the carry-chain adder that adds its word to the chain's row.
+        # Chained words (note 11): the pairs of CHAINED_PAIRS with their specials zeroed,
+        # one level per stage: MACs in chains of CHAIN_MACS (at most the block), each
+        # later MAC's last shifter stage folded into the carry-chain adder that adds its
+        # word to the chain's row; one more level per MAC of a chain after the first.
         self.chain = min(CHAIN_MACS, block) if self.zeroed and self.counted and \
             ((a_element.name, b_element.name) in CHAINED_PAIRS or
              (b_element.name, a_element.name) in CHAINED_PAIRS) else 1

@@ -198,6 +198,8 @@ FINAL_ROWS = 3
 #: the 70-bit one of E5M2 x E5M2 limited it to 144.6 MHz (``benchmarks.placed``); no other
 #: sum is wider than 57 bits (MXINT24 x MXINT24, k = 1024), so only E5M2 x E5M2 is split.
 SPLIT_ADDER_BITS = 64
+#: Rows left for the final adder of a heap of chained words (hw/placement.py note 11).
+CHAINED_FINAL_ROWS = 2
 _GPC_153 = ((5, 1), 3)
 _GPC_32 = ((3,), 2)
 
@@ -243,7 +245,7 @@ class SumOfProducts:
         # Elements with 3+ exponent bits: placed by their exponent sum (hw/placement.py).
         self._placement = Placement(a_element=a_element, a_bits=self.a_bits,
                                     b_element=b_element, b_bits=self.b_bits,
-                                    levels_per_stage=self.levels_per_stage) \
+                                    levels_per_stage=self.levels_per_stage, block=block) \
             if arch == "heap" and placed(a_element, b_element) else None
         # A minifloat code too wide to be a tile's digit is decoded first: one more level.
         self._decode = {"a": _decoded(a_element), "b": _decoded(b_element)}
@@ -286,6 +288,14 @@ class SumOfProducts:
                 self.levels = entry + _ternary_levels(heights)
             else:
                 self._plan = _plan_levels(heights)
+                if self._placement is not None and self._placement.chain > 1:
+                    # Chained words (hw/placement.py note 11): down to two rows, so that
+                    # the final adder has no 3:2 level before its carry chain, unless
+                    # that takes more than one more level (in short heaps the carries
+                    # of (3;2) counters ripple up a column a level).
+                    two = _plan_levels(heights, CHAINED_FINAL_ROWS)
+                    if len(two) <= len(self._plan) + 1:
+                        self._plan = two
                 final = max(_reduce_heights(heights, self._plan), default=0) > 1
                 # A final adder too long for one stage is split in two halves (one level
                 # more): only at one level per stage, where it is alone in its stage.
@@ -320,10 +330,15 @@ class SumOfProducts:
 
     def _heap_heights(self) -> list[int]:
         heights = [0] * self.width
-        if self._placement is not None:
+        if self._placement is not None and self._placement.chain > 1:
+            for chain in self._placement.chains(self.block):
+                for c in range(min(self._placement.row_width(len(chain)), self.width)):
+                    heights[c] += 1
+        elif self._placement is not None:
             for c in self._placement.columns_of():
                 if c < self.width:
                     heights[c] += self.block
+        if self._placement is not None:
             for c in self._placement.sign_columns(self.block):
                 if c < self.width:
                     heights[c] += 1
@@ -439,7 +454,9 @@ class SumOfProducts:
                 a = [register(x, f"{name}_ra{i}") for i, x in enumerate(a)]
                 b = [register(x, f"{name}_rb{i}") for i, x in enumerate(b)]
         columns: list[list[Value]] = [[] for _ in range(w)]
-        if self._placement is not None:
+        if self._placement is not None and self._placement.chain > 1:
+            self._enter_chained(m, register, a, b, name, columns)
+        elif self._placement is not None:
             self._enter_placed(m, register, a, b, name, columns)
         # ecp5: chunk outer, product inner, so that row r of the heap (bit r of each column)
         # is product r's chains from the lowest chunk up: an adder reads two products' cells.
@@ -600,6 +617,63 @@ class SumOfProducts:
                     bit = s
                 if c < len(columns):
                     columns[c].append(bit)
+        for n, (c, bit) in enumerate(place.count_bits(counts)):
+            s = Signal(name=f"{name}_n_c{c}_{n}")  # a signal of its own, as the sign bits
+            m.d.comb += s.eq(bit)
+            if c < len(columns):
+                columns[c].append(s)
+
+    def _enter_chained(self, m, register, a, b, name, columns) -> None:
+        """Chained words (:mod:`hw.placement` note 11), a register after every level: the
+        MAC at position ``d`` of its chain runs its shifter stages after the first ``d``
+        levels late (its first stage's word held in registers), and its last stage is
+        not registered but added to the chain's row, ``row + y`` (the row the carry
+        chain's plain operand, so that the stage's multiplexer goes into the adder's
+        LUTs); the rows' bits into ``columns``."""
+        place = self._placement
+        w = self.width
+        pairs = [place.product(m, a[i], b[i], f"{name}_p{i}") for i in range(self.block)]
+        position = {i: d for chain in place.chains(self.block) for d, i in enumerate(chain)}
+        first = place.product_levels + 1  # the first shifter stage's level
+        last = place.levels  # the level of the last chain adder
+        counts = []
+        rows: dict[int, Value] = {}
+        chains = place.chains(self.block)
+        ends = {i: first + len(place.stages) - 1 + d  # the level of each MAC's last stage
+                for chain in chains for d, i in enumerate(chain)}
+        for level in range(1, last + 1):
+            for i, (q, x) in enumerate(pairs):
+                stage = 0 if level == first else level - first - position[i]
+                if level >= first and (level == first or stage >= 1) and level <= ends[i]:
+                    pairs[i] = (place.shift(m, q, x, stage, f"{name}_p{i}"), x)
+            if level == place.count_level:
+                counts = place.count_signs(m, [x for _, x in pairs], name)
+            elif level == place.count_level + 1:
+                counts = place.count_again(m, counts, name)
+            for c, chain in enumerate(chains):
+                for d, i in enumerate(chain):
+                    if level == ends[i] and d:
+                        width = min(place.row_width(d + 1), w)
+                        row = Signal(width, name=f"{name}_r{c}_{d}")
+                        # row + y + 1 as row - ~y: the row is the carry chain's plain
+                        # operand (a subtraction's operands keep their order), so the last
+                        # stage's multiplexer goes into the adder's LUTs; the +1 is in the
+                        # constant (note 11).
+                        y = pairs[i][0]
+                        inverse = Signal(width, name=f"{name}_r{c}_{d}_inv")
+                        m.d.comb += [inverse.eq(~Cat(y, Const(0, max(0, width - len(y))))),
+                                     row.eq(rows[c] - inverse)]
+                        rows[c] = row
+                    elif level == ends[i]:
+                        rows[c] = pairs[i][0]
+            pairs = [(q, x) if level >= ends[i] else
+                     (register(q, f"{q.name}_r"), register(x, f"{x.name}_r{level}"))
+                     for i, (q, x) in enumerate(pairs)]
+            rows = {c: register(r, f"{r.name}_r") for c, r in rows.items()}
+            counts = [(lsb, register(cnt, f"{cnt.name}_r{level}")) for lsb, cnt in counts]
+        for r in rows.values():
+            for j in range(min(len(r), w)):
+                columns[j].append(r[j])
         for n, (c, bit) in enumerate(place.count_bits(counts)):
             s = Signal(name=f"{name}_n_c{c}_{n}")  # a signal of its own, as the sign bits
             m.d.comb += s.eq(bit)

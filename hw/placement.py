@@ -88,6 +88,25 @@ heap bit costs about one LUT.
     At two levels per stage the counted signs placed slower (E5M2 x E4M3 k32 100.5 MHz
     on ECP5, seed 1, against 132.4 with ``n`` per MAC; E4M3 x E2M1 was smaller, 90.2 ->
     85.6 LUTs/MAC on xc7, its clock not measured), so there ``n = s & ~kill`` stays.
+11. *Chained words.* With zeroed specials and counted signs (note 10) for the pairs of
+    :data:`CHAINED_PAIRS` (E4M3 x E4M3, E5M2 x E4M3), the MACs go in chains of
+    :data:`CHAIN_MACS`: the first MAC's word is registered as the chain's row, and the
+    MAC at position ``d`` runs its later shifter stages ``d`` levels late (its first
+    stage's word held in registers) so that its last stage meets the row: the new row is
+    ``row + y + 1``, written ``row - ~y`` (``~y`` over the row's width). The last stage
+    is a 5-input function (two candidate bits, two select bits and the fill ``s``) and a
+    carry-chain adder's LUT computes ``row_j ^ y_j`` with the plain ``row_j`` as the
+    carry chain's ``DI`` input (Yosys' xc7 map feeds ``DI`` from the minuend, and a
+    subtraction keeps its operands' order, where an addition's were swapped), so the
+    stage's multiplexer goes into the adder's LUTs: a chained MAC costs its last stage's
+    LUTs and no heap bits. The ``+1`` of each adder is taken off the constant. The heap
+    then holds ``k / CHAIN_MACS`` rows of ``F + log2(CHAIN_MACS)`` bits rather than ``k``
+    words of ``F``, and is reduced to two rows (the final adder then has no 3:2 level
+    before its carry chain). E4M3 x E4M3 k32 at one level per stage: 134.3 -> 104.1
+    LUTs/MAC, 130.2 -> 153.7 FFs/MAC (the held words and the rows' registers), ECP5
+    172.7 -> 170.1 MHz (seed 1; its critical path a chain adder). Chains of four were
+    108.6 LUTs/MAC and 127.0 FFs/MAC, measured while the heap's plan left the sign
+    counts out (so its final adder summed five rows: 140.1 MHz), not re-measured.
 
 Measured (xc7 LUT-only generic, k = 32, ``python -m benchmarks.formats``): see
 docs/arithmetic.md.
@@ -111,6 +130,10 @@ MIN_PLACED_EXP_BITS = 3
 TABLE_INPUTS = 8
 #: Inputs of a LUT.
 LUT_INPUTS = 6
+#: Element pairs whose placed words are added in chains (note 11), either order.
+CHAINED_PAIRS = frozenset({("e4m3", "e4m3"), ("e5m2", "e4m3")})
+#: MACs per chain (note 11).
+CHAIN_MACS = 8
 
 
 def placed(a_element: ElementFormat | None, b_element: ElementFormat | None) -> bool:
@@ -223,11 +246,16 @@ class Placement:
         Shifter stages, each ``(first select bit, select bits)``.
     levels : int
         Logic levels: the product (``product_levels``, one or two), then one per shifter
-        stage.
+        stage, then one per chained MAC after a chain's first (note 11).
+    chain : int
+        MACs per chain of chained words (note 11), 1 when the words are not chained.
+
+    ``block`` (the ``k`` products of the sum, default 1) bounds the chain's length.
     """
 
     def __init__(self, *, a_element: ElementFormat | None, a_bits: int,
-                 b_element: ElementFormat | None, b_bits: int, levels_per_stage: int = 2):
+                 b_element: ElementFormat | None, b_bits: int, levels_per_stage: int = 2,
+                 block: int = 1):
         self.a, self.b = _Side(a_element, a_bits), _Side(b_element, b_bits)
         products = [x * y for x in (self.a.lo, self.a.hi) for y in (self.b.lo, self.b.hi)]
         lo, hi = min(products), max(products)
@@ -298,14 +326,34 @@ class Placement:
         self.sign_group = LUT_INPUTS
         #: Levels of the two counter levels: after the first shifter stage's level.
         self.count_level = self.levels - len(self.stages) + 2
+        # Chained words (note 11): the pairs of CHAINED_PAIRS with their specials zeroed,
+        # one level per stage: MACs in chains of CHAIN_MACS (at most the block), each
+        # later MAC's last shifter stage folded into the carry-chain adder that adds its
+        # word to the chain's row; one more level per MAC of a chain after the first.
+        self.chain = min(CHAIN_MACS, block) if self.zeroed and self.counted and \
+            ((a_element.name, b_element.name) in CHAINED_PAIRS or
+             (b_element.name, a_element.name) in CHAINED_PAIRS) else 1
+        self.levels += self.chain - 1
+
+    def chains(self, block: int) -> list[list[int]]:
+        """The MACs of each chain (note 11), in order: one MAC each unless chained."""
+        return [list(range(lo, min(lo + self.chain, block)))
+                for lo in range(0, block, self.chain)]
+
+    def row_width(self, macs: int) -> int:
+        """Bits of the row of a chain of ``macs`` words of :attr:`field` bits each: their
+        unsigned sum."""
+        return self.field + (macs - 1).bit_length()
 
     def constant(self, block: int) -> int:
         """The entries' constant, ``-block * 2**(F - 1)`` (``-block * 2**F`` with the sign
         last; with the signs counted, ``-(2**b - 1) * 2**F`` per group of ``b``-bit count;
         unreduced)."""
         if self.counted:
-            return -sum(((1 << w) - 1) << lsb for lsb, w in self.sign_counts(block)) \
-                << self.field
+            # Each chain adder adds one (note 11).
+            adders = sum(len(chain) - 1 for chain in self.chains(block))
+            return -(sum(((1 << w) - 1) << lsb for lsb, w in self.sign_counts(block))
+                     << self.field) - adders
         return -block << (self.field if self.sign_last else self.field - 1)
 
     def columns_of(self) -> list[int]:

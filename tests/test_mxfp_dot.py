@@ -16,6 +16,7 @@ from golden.linear import linear_blocks
 from golden.minifloat import ELEMENTS
 from hw.dot_product import DotParams, MXIntDotProduct
 from hw.generate import main as generate
+from hw.placement import CHAIN_MACS
 from sim.amaranth_bench import run_stream_sim
 from sim.run import simulate
 from sim.units import model_for
@@ -307,8 +308,9 @@ def test_levels_per_stage_default_follows_the_formats():
                       levels_per_stage=2).name.endswith("_g8_l2")
     dut = MXIntDotProduct(a_element="e4m3", b_element="e4m3", block=4)
     assert dut.levels_per_stage == 1 and dut.latency == dut.levels
-    assert MXIntDotProduct(a_element="e4m3", b_element="e4m3", block=4,
-                           levels_per_stage=2).latency == -(-dut.levels // 2)
+    two = MXIntDotProduct(a_element="e4m3", b_element="e4m3", block=4, levels_per_stage=2)
+    # At one level the words are chained (hw/placement.py note 11): more levels than at two.
+    assert two.latency == -(-two.levels // 2) and two.levels < dut.levels
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -487,6 +489,40 @@ def _check(p, seed):
     assert r["checked"] == len(stim["a"]) == 40 + 12
 
 
+@pytest.mark.parametrize(("a", "b", "block"), [
+    ("e4m3", "e4m3", 2), ("e4m3", "e4m3", 9), ("e4m3", "e4m3", 32),
+    ("e5m2", "e4m3", 17), ("e4m3", "e5m2", 8),
+])
+def test_amaranth_sim_chained_words(a, b, block):
+    """E4M3 x E4M3 and E5M2 x E4M3 at their default of one level per stage: the placed
+    words added in chains of eight MACs (hw/placement.py note 11), the last chain shorter
+    (one MAC alone at k = 9 and 17), bit-exact under idle cycles and back-pressure."""
+    p = params(a, b, block, lps=None)
+    place = MXIntDotProduct(**p).sum_of_products.placement
+    n = min(CHAIN_MACS, block)
+    assert CHAIN_MACS == 8 and place.chain == n
+    assert [len(c) for c in place.chains(block)] == \
+        [n] * (block // n) + ([block % n] if block % n else [])
+    print(f"seed {block}")
+    _check(p, seed=block)
+
+
+def test_chained_words_only_where_chosen():
+    """Chains only for the pairs of hw.placement.CHAINED_PAIRS at one level per stage;
+    every other pair keeps one word per MAC (its Verilog unchanged)."""
+    for a, b in PAIRS:
+        for lps in (1, 2):
+            place = MXIntDotProduct(**params(a, b, 4, b_bits=8, lps=lps)).sum_of_products \
+                .placement
+            if place is None:
+                continue
+            want = lps == 1 and {a, b} <= {"e4m3", "e5m2"} and "e4m3" in (a, b)
+            assert (place.chain > 1) == want, (a, b, lps)
+    # One MAC: no chain, and no levels for one (the k = 1 design as before).
+    assert MXIntDotProduct(**params("e4m3", "e4m3", 1, lps=1)).sum_of_products \
+        .placement.chain == 1
+
+
 def test_amaranth_sim_catches_a_wrong_nan_flag():
     """The NaN of an E4M3 NaN element code, expected wrong, must be caught."""
     p = params("e4m3", "e2m1", 4)
@@ -518,6 +554,7 @@ VERILATOR_MATRIX = [
     params("e5m2", "int", 1, b_bits=4),
     params("e5m2", "e5m2", 4),   # a 67-bit sum: a wide port under Verilator
     params("e2m1", "e2m3", 8, primitives="xc7"),
+    params("e4m3", "e4m3", 3, lps=None),   # a chain of 3 words (hw/placement.py note 11)
 ]
 
 
@@ -632,7 +669,10 @@ def test_negation_bits_counted_with_three_stages(a, b, counts):
         assert place.sign_counts(32) == counts
         low = sorted(w + j for w, bits in counts for j in range(bits))
         assert sorted(place.sign_columns(32)) == low + [field + c for c in low]
-        assert place.constant(32) == -sum(7 << w for w, _ in counts) << field
+        # Each chain adder adds one (note 11): 28 of them at k = 32 in chains of eight.
+        adders = 32 - len(place.chains(32))
+        assert adders == (28 if place.chain == 8 else 0)
+        assert place.constant(32) == (-sum(7 << w for w, _ in counts) << field) - adders
         assert place.columns_of() == list(range(field))
     else:
         assert place.sign_columns(32) == []

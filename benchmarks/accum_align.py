@@ -22,14 +22,11 @@ per MAC.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
+from benchmarks._tool_cli import add_tool_options, check_tool_outputs, publish
 from cli import interrupt
-from cli.config import check_outputs
-from cli.files import write_atomic
-from flows.cache import DEFAULT_CACHE_DIR, ResultCache
+from flows.cache import ResultCache
 from flows.jobs import Job, elaborate_unit, hw_digest, run_jobs
 from hw.accumulator import ALIGNS
 
@@ -119,17 +116,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="nextpnr target frequency in MHz (default: 200, as the density "
                              "report's LUT-only runs)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr seed (default: 1)")
-    parser.add_argument("--jobs", type=int, default=2, help="tool processes at once")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR,
-                        help=f"result cache (default: {DEFAULT_CACHE_DIR})")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    add_tool_options(parser, jobs_help="tool processes at once")
     args = parser.parse_args(argv)
-    check_outputs(parser, [("--json", args.json, False), ("--cache", args.cache, True)])
+    check_tool_outputs(parser, args)
     r = measure(bits=args.bits, block=args.block, freq=args.freq, seed=args.seed,
                 jobs=args.jobs, cache=ResultCache(args.cache))
-    print(render(r))
-    if args.json is not None:
-        write_atomic(args.json, json.dumps(r, indent=2, sort_keys=True) + "\n")
+    publish(render(r), r, args.json)
     return 0
 
 

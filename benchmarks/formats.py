@@ -45,7 +45,7 @@ from cli.config import (
 )
 from cli.files import write_atomic
 from flows.cache import DEFAULT_CACHE_DIR, ResultCache
-from flows.formats import TOPS, check_formats, dot_params, unit_params
+from flows.formats import TOPS, check_formats, dot_params, params_for_top, unit_params
 from flows.jobs import Job, elaborate_unit, hw_digest, run_jobs
 from golden.format import MAX_BLOCK, parse_format
 from hw.params import default_sum_levels
@@ -162,16 +162,7 @@ def pair_params(top: str, name: str, block: int, levels_per_stage: int | None = 
     if levels_per_stage not in (None, default_sum_levels(p["a_element"], p["b_element"],
                                                          "heap")):
         p["levels_per_stage"] = levels_per_stage
-    if top == "dot":
-        return p
-    if top == "accum":
-        p.pop("levels_per_stage", None)
-        return p
-    if top != "linear":
-        raise ValueError(f"top must be one of {', '.join(TOPS)}, not {top!r}")
-    renamed = {"a_element": "x_element", "b_element": "w_element", "a_bits": "x_bits",
-               "b_bits": "w_bits"}
-    return {renamed.get(k, k): v for k, v in p.items()} | {"rows": 4, "lanes": 2}
+    return params_for_top(top, p)
 
 
 def _format_list(text: str) -> tuple[str, ...]:

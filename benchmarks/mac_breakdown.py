@@ -27,14 +27,11 @@ and says which piece is furthest from its floor.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
+from benchmarks._tool_cli import add_tool_options, check_tool_outputs, publish
 from cli import interrupt
-from cli.config import check_outputs
-from cli.files import write_atomic
-from flows.cache import DEFAULT_CACHE_DIR, ResultCache
+from flows.cache import ResultCache
 from flows.jobs import Job, Unit, run_jobs
 from hw.generate import elaborate
 
@@ -109,20 +106,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="element bits of both operands, 2 to 8 (default: 6)")
     parser.add_argument("--block", type=int, default=16,
                         help="block size, 1 to 64 (default: 16)")
-    parser.add_argument("--jobs", type=int, default=2, help="Yosys processes at once")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR,
-                        help=f"result cache (default: {DEFAULT_CACHE_DIR})")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    add_tool_options(parser, jobs_help="Yosys processes at once")
     args = parser.parse_args(argv)
     for name, value, lo, hi in (("--bits", args.bits, 2, 8), ("--block", args.block, 1, 64),
                                 ("--jobs", args.jobs, 1, 64)):
         if not lo <= value <= hi:
             parser.error(f"{name} must be from {lo} to {hi}, not {value}")
-    check_outputs(parser, [("--json", args.json, False), ("--cache", args.cache, True)])
+    check_tool_outputs(parser, args)
     r = measure(bits=args.bits, block=args.block, jobs=args.jobs, cache=ResultCache(args.cache))
-    print(render(r))
-    if args.json is not None:
-        write_atomic(args.json, json.dumps(r, indent=2, sort_keys=True) + "\n")
+    publish(render(r), r, args.json)
     return 0
 
 

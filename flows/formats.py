@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from golden.format import MXFPFormat, parse_format
 from hw.params import default_sum_levels
 
-__all__ = ["TOPS", "check_formats", "dot_params", "element_bits", "mxint_peer", "unit_params"]
+__all__ = ["TOPS", "check_formats", "dot_params", "element_bits", "mxint_peer", "params_for_top",
+           "unit_params"]
 
 #: The units a format can be measured on: the dot product, its accumulator, the linear
 #: engine.
@@ -66,12 +67,23 @@ def unit_params(top: str, name: str, block: int, levels_per_stage: int | None = 
     :func:`dot_params` for the dot product and the accumulator (without its
     ``levels_per_stage``), the same operands as ``x``/``w`` for the linear engine at the
     command line's defaults (4 rows, 2 lanes)."""
-    p = dot_params(name, block, levels_per_stage)
+    return params_for_top(top, dot_params(name, block, levels_per_stage))
+
+
+def params_for_top(top: str, p: dict) -> dict:
+    """The dot product's parameters ``p`` as unit ``top`` takes them: as they are for the
+    dot product, without ``levels_per_stage`` for the accumulator, as ``x``/``w`` operands
+    at the command line's defaults (4 rows, 2 lanes) for the linear engine.
+
+    Raises
+    ------
+    ValueError
+        If ``top`` is not one of :data:`TOPS`.
+    """
     if top == "dot":
         return p
     if top == "accum":
-        p.pop("levels_per_stage", None)
-        return p
+        return {k: v for k, v in p.items() if k != "levels_per_stage"}
     if top != "linear":
         raise ValueError(f"top must be one of {', '.join(TOPS)}, not {top!r}")
     renamed = {"a_element": "x_element", "b_element": "w_element", "a_bits": "x_bits",

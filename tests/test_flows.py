@@ -277,8 +277,8 @@ def test_cli_help():
     (["--bits", "6"], "--block is required for --top dot"),
     (["--bits", "6", "--block", "16", "--rounding", "floor"],
      "--rounding does not apply to --top dot, which reads --abits, --aformat, --arch, "
-     "--bits, --block, --exp-bits, --format, --levels-per-stage, --primitives, --wbits, "
-     "--wformat"),
+     "--bits, --block, --exp-bits, --format, --levels-per-stage, --out-ready, --primitives, "
+     "--wbits, --wformat"),
 ])
 def test_cli_bad_argument(args, message):
     result = _cli(*args)

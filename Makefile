@@ -44,7 +44,7 @@ layer: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n $(JOBS) -q --durations=15
+	$(PY) -m pytest -n $(JOBS) -q --durations=30
 
 prove: $(STAMP)
 	$(PY) -m sim.formal --top dot --bits 6 --block 16 --arch tree --mode streaming

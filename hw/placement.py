@@ -131,9 +131,12 @@ TABLE_INPUTS = 8
 #: Inputs of a LUT.
 LUT_INPUTS = 6
 #: Element pairs whose placed words are added in chains (note 11), either order.
-CHAINED_PAIRS = frozenset({("e4m3", "e4m3"), ("e5m2", "e4m3")})
+CHAINED_PAIRS = frozenset({("e4m3", "e4m3"), ("e5m2", "e4m3"), ("e5m2", "e5m2")})
 #: MACs per chain (note 11).
 CHAIN_MACS = 8
+#: A chain whose row is wider than this many bits has its adders split in two halves with
+#: the carry between them saved in the row (note 12).
+CHAIN_SPLIT_BITS = 64
 
 
 def placed(a_element: ElementFormat | None, b_element: ElementFormat | None) -> bool:
@@ -339,6 +342,18 @@ class Placement:
         """The MACs of each chain (note 11), in order: one MAC each unless chained."""
         return [list(range(lo, min(lo + self.chain, block)))
                 for lo in range(0, block, self.chain)]
+
+    def split_at(self, macs: int) -> int | None:
+        """The column ``h`` at which the adders of a chain of ``macs`` words are split in
+        two halves (note 12): half its row's width, rounded up, when that row is wider than
+        :data:`CHAIN_SPLIT_BITS` (and the chain has an adder), else None."""
+        width = self.row_width(macs)
+        return (width + 1) // 2 if macs > 1 and width > CHAIN_SPLIT_BITS else None
+
+    def chain_carries(self, block: int) -> list[int]:
+        """Columns of the saved carries of the split chains (note 12), one bit each."""
+        return [h for chain in self.chains(block)
+                if (h := self.split_at(len(chain))) is not None]
 
     def row_width(self, macs: int) -> int:
         """Bits of the row of a chain of ``macs`` words of :attr:`field` bits each: their

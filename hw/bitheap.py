@@ -296,6 +296,10 @@ class SumOfProducts:
                     two = _plan_levels(heights, CHAINED_FINAL_ROWS)
                     if len(two) <= len(self._plan) + 1:
                         self._plan = two
+                if self._placement is not None and self._placement.chain_carries(block):
+                    # Split chains (hw/placement.py note 12): each chain's registers on
+                    # a copy of the stall enable of its own.
+                    self.enables = 1 + len(self._placement.chains(block))
                 final = max(_reduce_heights(heights, self._plan), default=0) > 1
                 # A final adder too long for one stage is split in two halves (one level
                 # more): only at one level per stage, where it is alone in its stage.
@@ -646,6 +650,15 @@ class SumOfProducts:
         splits = {c: place.split_at(len(chain)) for c, chain in enumerate(chains)}
         ends = {i: first + len(place.stages) - 1 + d  # the level of each MAC's last stage
                 for chain in chains for d, i in enumerate(chain)}
+        of = {i: c for c, chain in enumerate(chains) for i in chain}
+
+        def hold(value: Value, reg_name: str, c: int) -> Signal:
+            """A register of chain ``c``: on its own copy of the enable, if any."""
+            if self._enables < 2:
+                return register(value, reg_name)
+            return register(value, reg_name,
+                            enable=1 + c * (self._enables - 1) // len(chains))
+
         for level in range(1, last + 1):
             for i, (q, x) in enumerate(pairs):
                 stage = 0 if level == first else level - first - position[i]
@@ -677,10 +690,10 @@ class SumOfProducts:
                     elif level == ends[i]:
                         rows[c] = pairs[i][0]
             pairs = [(q, x) if level >= ends[i] else
-                     (register(q, f"{q.name}_r"), register(x, f"{x.name}_r{level}"))
+                     (hold(q, f"{q.name}_r", of[i]), hold(x, f"{x.name}_r{level}", of[i]))
                      for i, (q, x) in enumerate(pairs)]
-            rows = {c: register(r, f"{r.name}_r") for c, r in rows.items()}
-            carries = {c: register(k, f"{k.name}_r") for c, k in carries.items()}
+            rows = {c: hold(r, f"{r.name}_r", c) for c, r in rows.items()}
+            carries = {c: hold(k, f"{k.name}_r", c) for c, k in carries.items()}
             counts = [(lsb, register(cnt, f"{cnt.name}_r{level}")) for lsb, cnt in counts]
         for r in rows.values():
             for j in range(min(len(r), w)):

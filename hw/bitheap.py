@@ -694,7 +694,8 @@ class SumOfProducts:
                      for i, (q, x) in enumerate(pairs)]
             rows = {c: hold(r, f"{r.name}_r", c) for c, r in rows.items()}
             carries = {c: hold(k, f"{k.name}_r", c) for c, k in carries.items()}
-            counts = [(lsb, register(cnt, f"{cnt.name}_r{level}")) for lsb, cnt in counts]
+            counts = [(lsb, hold(cnt, f"{cnt.name}_r{level}", n * len(chains) // len(counts)))
+                      for n, (lsb, cnt) in enumerate(counts)]
         for r in rows.values():
             for j in range(min(len(r), w)):
                 columns[j].append(r[j])
@@ -772,7 +773,12 @@ class SumOfProducts:
         for c, col in enumerate(columns):
             bits = [bit for bit in col if not isinstance(bit, Const)]
             consts = [bit for bit in col if isinstance(bit, Const)]
-            if bits:
+            if bits and self._enables > 1 and self._placement is not None:
+                # Split chains (note 12 of hw/placement.py): the heap's columns spread
+                # over the copies of the enable, copy 0 left to the unit's control.
+                reg = register(Cat(*bits), f"{name}_h{level}_c{c}",
+                               enable=1 + c * (self._enables - 1) // len(columns))
+            elif bits:
                 reg = register(Cat(*bits), f"{name}_h{level}_c{c}")
                 registers.append({"signal": reg.name, "bits": [[_ref(bit), c] for bit in bits]})
                 bits = [reg[j] for j in range(len(bits))]

@@ -780,6 +780,7 @@ class SumOfProducts:
                                enable=1 + c * (self._enables - 1) // len(columns))
             elif bits:
                 reg = register(Cat(*bits), f"{name}_h{level}_c{c}")
+            if bits:
                 registers.append({"signal": reg.name, "bits": [[_ref(bit), c] for bit in bits]})
                 bits = [reg[j] for j in range(len(bits))]
             out.append(bits + consts)

@@ -298,8 +298,9 @@ class SumOfProducts:
                         self._plan = two
                 if self._placement is not None and self._placement.chain_carries(block):
                     # Split chains (hw/placement.py note 12): each chain's registers on
-                    # a copy of the stall enable of its own.
-                    self.enables = 1 + len(self._placement.chains(block))
+                    # a copy of the stall enable of its own,
+                    # and the heap after them (and the sign counts) on one more.
+                    self.enables = 2 + len(self._placement.chains(block))
                 final = max(_reduce_heights(heights, self._plan), default=0) > 1
                 # A final adder too long for one stage is split in two halves (one level
                 # more): only at one level per stage, where it is alone in its stage.
@@ -653,11 +654,12 @@ class SumOfProducts:
         of = {i: c for c, chain in enumerate(chains) for i in chain}
 
         def hold(value: Value, reg_name: str, c: int) -> Signal:
-            """A register of chain ``c``: on its own copy of the enable, if any."""
+            """A register of chain ``c`` (the heap's, ``len(chains)``): on its own copy of
+            the enable, if any."""
             if self._enables < 2:
                 return register(value, reg_name)
             return register(value, reg_name,
-                            enable=1 + c * (self._enables - 1) // len(chains))
+                            enable=1 + c * (self._enables - 2) // len(chains))
 
         for level in range(1, last + 1):
             for i, (q, x) in enumerate(pairs):
@@ -694,8 +696,8 @@ class SumOfProducts:
                      for i, (q, x) in enumerate(pairs)]
             rows = {c: hold(r, f"{r.name}_r", c) for c, r in rows.items()}
             carries = {c: hold(k, f"{k.name}_r", c) for c, k in carries.items()}
-            counts = [(lsb, hold(cnt, f"{cnt.name}_r{level}", n * len(chains) // len(counts)))
-                      for n, (lsb, cnt) in enumerate(counts)]
+            counts = [(lsb, hold(cnt, f"{cnt.name}_r{level}", len(chains)))
+                      for lsb, cnt in counts]
         for r in rows.values():
             for j in range(min(len(r), w)):
                 columns[j].append(r[j])
@@ -774,10 +776,9 @@ class SumOfProducts:
             bits = [bit for bit in col if not isinstance(bit, Const)]
             consts = [bit for bit in col if isinstance(bit, Const)]
             if bits and self._enables > 1 and self._placement is not None:
-                # Split chains (note 12 of hw/placement.py): the heap's columns spread
-                # over the copies of the enable, copy 0 left to the unit's control.
-                reg = register(Cat(*bits), f"{name}_h{level}_c{c}",
-                               enable=1 + c * (self._enables - 1) // len(columns))
+                # Split chains (note 12 of hw/placement.py): the heap's registers on the
+                # last copy of the enable, copy 0 left to the unit's control.
+                reg = register(Cat(*bits), f"{name}_h{level}_c{c}", enable=self._enables - 1)
             elif bits:
                 reg = register(Cat(*bits), f"{name}_h{level}_c{c}")
             if bits:

@@ -498,10 +498,11 @@ def test_amaranth_sim_chained_words(a, b, block):
     the placed words added in chains of eight MACs (hw/placement.py note 11), the last
     chain shorter (one MAC alone at k = 9 and 17), bit-exact under idle cycles and
     back-pressure. E5M2 x E5M2's rows (65 bits and more) are wider than
-    CHAIN_SPLIT_BITS: each adder in two halves, the carry between them saved (note 12);
-    the others' are not split."""
+    CHAIN_SPLIT_BITS: each adder in two halves, the carry between them saved, each chain's
+    registers on a copy of the stall enable (note 12); the others' are not split."""
     p = params(a, b, block, lps=None)
-    place = MXIntDotProduct(**p).sum_of_products.placement
+    sop = MXIntDotProduct(**p).sum_of_products
+    place = sop.placement
     n = min(CHAIN_MACS, block)
     assert CHAIN_MACS == 8 and place.chain == n
     assert [len(c) for c in place.chains(block)] == \
@@ -511,8 +512,11 @@ def test_amaranth_sim_chained_words(a, b, block):
         assert CHAIN_SPLIT_BITS == 64 and place.row_width(n) > 64
         assert splits[0] == (place.row_width(n) + 1) // 2 and place.chain_carries(block)
         assert splits[1:] == [None] * (len(splits) - 1)  # one MAC alone: no adder
+        # A copy of the stall enable per chain and one for the heap (note 12).
+        assert sop.enables == 2 + len(splits)
     else:
         assert place.row_width(n) <= CHAIN_SPLIT_BITS and set(splits) == {None}
+        assert sop.enables == 1
     print(f"seed {block}")
     _check(p, seed=block)
 

@@ -296,6 +296,11 @@ class SumOfProducts:
                     two = _plan_levels(heights, CHAINED_FINAL_ROWS)
                     if len(two) <= len(self._plan) + 1:
                         self._plan = two
+                if self._placement is not None and self._placement.chain_carries(block):
+                    # Split chains (hw/placement.py note 12): each chain's registers on
+                    # a copy of the stall enable of its own,
+                    # and the heap after them (and the sign counts) on one more.
+                    self.enables = 2 + len(self._placement.chains(block))
                 final = max(_reduce_heights(heights, self._plan), default=0) > 1
                 # A final adder too long for one stage is split in two halves (one level
                 # more): only at one level per stage, where it is alone in its stage.
@@ -333,6 +338,9 @@ class SumOfProducts:
         if self._placement is not None and self._placement.chain > 1:
             for chain in self._placement.chains(self.block):
                 for c in range(min(self._placement.row_width(len(chain)), self.width)):
+                    heights[c] += 1
+            for c in self._placement.chain_carries(self.block):
+                if c < self.width:
                     heights[c] += 1
         elif self._placement is not None:
             for c in self._placement.columns_of():
@@ -638,9 +646,21 @@ class SumOfProducts:
         last = place.levels  # the level of the last chain adder
         counts = []
         rows: dict[int, Value] = {}
+        carries: dict[int, Value] = {}  # the saved carry of each split chain (note 12)
         chains = place.chains(self.block)
+        splits = {c: place.split_at(len(chain)) for c, chain in enumerate(chains)}
         ends = {i: first + len(place.stages) - 1 + d  # the level of each MAC's last stage
                 for chain in chains for d, i in enumerate(chain)}
+        of = {i: c for c, chain in enumerate(chains) for i in chain}
+
+        def hold(value: Value, reg_name: str, c: int) -> Signal:
+            """A register of chain ``c`` (the heap's, ``len(chains)``): on its own copy of
+            the enable, if any."""
+            if self._enables < 2:
+                return register(value, reg_name)
+            return register(value, reg_name,
+                            enable=1 + c * (self._enables - 2) // len(chains))
+
         for level in range(1, last + 1):
             for i, (q, x) in enumerate(pairs):
                 stage = 0 if level == first else level - first - position[i]
@@ -660,25 +680,65 @@ class SumOfProducts:
                         # stage's multiplexer goes into the adder's LUTs; the +1 is in the
                         # constant (note 11).
                         y = pairs[i][0]
-                        inverse = Signal(width, name=f"{name}_r{c}_{d}_inv")
-                        m.d.comb += [inverse.eq(~Cat(y, Const(0, max(0, width - len(y))))),
-                                     row.eq(rows[c] - inverse)]
+                        h = splits[c]
+                        if h is None:
+                            inverse = Signal(width, name=f"{name}_r{c}_{d}_inv")
+                            m.d.comb += [inverse.eq(~Cat(y, Const(0, max(0, width - len(y))))),
+                                         row.eq(rows[c] - inverse)]
+                        else:
+                            carries[c] = self._split_chain_adder(
+                                m, row, rows[c], y, h, carries.get(c), f"{name}_r{c}_{d}")
                         rows[c] = row
                     elif level == ends[i]:
                         rows[c] = pairs[i][0]
             pairs = [(q, x) if level >= ends[i] else
-                     (register(q, f"{q.name}_r"), register(x, f"{x.name}_r{level}"))
+                     (hold(q, f"{q.name}_r", of[i]), hold(x, f"{x.name}_r{level}", of[i]))
                      for i, (q, x) in enumerate(pairs)]
-            rows = {c: register(r, f"{r.name}_r") for c, r in rows.items()}
-            counts = [(lsb, register(cnt, f"{cnt.name}_r{level}")) for lsb, cnt in counts]
+            rows = {c: hold(r, f"{r.name}_r", c) for c, r in rows.items()}
+            carries = {c: hold(k, f"{k.name}_r", c) for c, k in carries.items()}
+            counts = [(lsb, hold(cnt, f"{cnt.name}_r{level}", len(chains)))
+                      for lsb, cnt in counts]
         for r in rows.values():
             for j in range(min(len(r), w)):
                 columns[j].append(r[j])
+        for c, carry in carries.items():  # the last saved carry of each split chain
+            if splits[c] < w:
+                columns[splits[c]].append(carry)
         for n, (c, bit) in enumerate(place.count_bits(counts)):
             s = Signal(name=f"{name}_n_c{c}_{n}")  # a signal of its own, as the sign bits
             m.d.comb += s.eq(bit)
             if c < len(columns):
                 columns[c].append(s)
+
+    @staticmethod
+    def _split_chain_adder(m, row: Signal, prev: Value, y: Value, h: int,
+                           carry: Value | None, name: str) -> Signal:
+        """A chain adder in two halves (:mod:`hw.placement` note 12): ``row`` (its bits)
+        is ``prev + y + 1`` but for the carry into column ``h``, which is returned (a bit
+        of weight ``2**h`` the next adder or the heap adds), and the saved ``carry`` of
+        the adder before (weight ``2**h``, None for the chain's first adder), added in.
+
+        The low half is ``prev[:h] - ~y[:h]`` over ``h + 1`` bits (``prev + y + 1``, its
+        top bit the carry out); the high half is ``{prev[h:], carry} - {~y[h:], 1}``,
+        whose bits above the lowest are ``prev[h:] + y[h:] + carry`` (the lowest column's
+        carry is ``carry`` itself). Both keep the row as the minuend, so that the last
+        shifter stage folds into either adder's LUTs as in one adder (note 11).
+        """
+        width = len(row)
+        ext = Cat(y, Const(0, max(0, width - len(y))))[:width]
+        lo = Signal(h + 1, name=f"{name}_lo")
+        lo_inv = Signal(h + 1, name=f"{name}_lo_inv")
+        hi = Signal(width - h + 1, name=f"{name}_hi")
+        hi_inv = Signal(width - h + 1, name=f"{name}_hi_inv")
+        low = Cat(prev, Const(0, max(0, width - len(prev))))[:width]
+        m.d.comb += [lo_inv.eq(~Cat(ext[:h], Const(0, 1))),
+                     lo.eq(Cat(low[:h], Const(0, 1)) - lo_inv),
+                     hi_inv.eq(Cat(Const(1, 1), ~ext[h:])),
+                     hi.eq(Cat(Const(0, 1) if carry is None else carry, low[h:]) - hi_inv),
+                     row.eq(Cat(lo[:h], hi[1:]))]
+        out = Signal(name=f"{name}_c")
+        m.d.comb += out.eq(lo[h])
+        return out
 
     def _build_row_tree(self, m, register, rows, name, cert):
         """``primitives="ecp5"``, a register after every level: the entry's chains, one row
@@ -715,8 +775,13 @@ class SumOfProducts:
         for c, col in enumerate(columns):
             bits = [bit for bit in col if not isinstance(bit, Const)]
             consts = [bit for bit in col if isinstance(bit, Const)]
-            if bits:
+            if bits and self._enables > 1 and self._placement is not None:
+                # Split chains (note 12 of hw/placement.py): the heap's registers on the
+                # last copy of the enable, copy 0 left to the unit's control.
+                reg = register(Cat(*bits), f"{name}_h{level}_c{c}", enable=self._enables - 1)
+            elif bits:
                 reg = register(Cat(*bits), f"{name}_h{level}_c{c}")
+            if bits:
                 registers.append({"signal": reg.name, "bits": [[_ref(bit), c] for bit in bits]})
                 bits = [reg[j] for j in range(len(bits))]
             out.append(bits + consts)

@@ -89,24 +89,41 @@ heap bit costs about one LUT.
     on ECP5, seed 1, against 132.4 with ``n`` per MAC; E4M3 x E2M1 was smaller, 90.2 ->
     85.6 LUTs/MAC on xc7, its clock not measured), so there ``n = s & ~kill`` stays.
 11. *Chained words.* With zeroed specials and counted signs (note 10) for the pairs of
-    :data:`CHAINED_PAIRS` (E4M3 x E4M3, E5M2 x E4M3), the MACs go in chains of
-    :data:`CHAIN_MACS`: the first MAC's word is registered as the chain's row, and the
-    MAC at position ``d`` runs its later shifter stages ``d`` levels late (its first
-    stage's word held in registers) so that its last stage meets the row: the new row is
-    ``row + y + 1``, written ``row - ~y`` (``~y`` over the row's width). The last stage
-    is a 5-input function (two candidate bits, two select bits and the fill ``s``) and a
-    carry-chain adder's LUT computes ``row_j ^ y_j`` with the plain ``row_j`` as the
-    carry chain's ``DI`` input (Yosys' xc7 map feeds ``DI`` from the minuend, and a
-    subtraction keeps its operands' order, where an addition's were swapped), so the
-    stage's multiplexer goes into the adder's LUTs: a chained MAC costs its last stage's
-    LUTs and no heap bits. The ``+1`` of each adder is taken off the constant. The heap
-    then holds ``k / CHAIN_MACS`` rows of ``F + log2(CHAIN_MACS)`` bits rather than ``k``
-    words of ``F``, and is reduced to two rows (the final adder then has no 3:2 level
-    before its carry chain). E4M3 x E4M3 k32 at one level per stage: 134.3 -> 104.1
-    LUTs/MAC, 130.2 -> 153.7 FFs/MAC (the held words and the rows' registers), ECP5
-    172.7 -> 170.1 MHz (seed 1; its critical path a chain adder). Chains of four were
-    108.6 LUTs/MAC and 127.0 FFs/MAC, measured while the heap's plan left the sign
-    counts out (so its final adder summed five rows: 140.1 MHz), not re-measured.
+    :data:`CHAINED_PAIRS` (E4M3 x E4M3, E5M2 x E4M3, E5M2 x E5M2: its adders split, note
+    12), the MACs go in chains of :data:`CHAIN_MACS`: the first MAC's word is registered as
+    the chain's row, and the MAC at position ``d`` runs its later shifter stages ``d``
+    levels late (its first stage's word held in registers) so that its last stage meets the
+    row: the new row is ``row + y + 1``, written ``row - ~y`` (``~y`` over the row's width).
+    The last stage is a 5-input function (two candidate bits, two select bits and the fill
+    ``s``) and a carry-chain adder's LUT computes ``row_j ^ y_j`` with the plain ``row_j``
+    as the carry chain's ``DI`` input (Yosys' xc7 map feeds ``DI`` from the minuend, and a
+    subtraction keeps its operands' order, where an addition's were swapped), so the stage's
+    multiplexer goes into the adder's LUTs: a chained MAC costs its last stage's LUTs and no
+    heap bits. The ``+1`` of each adder is taken off the constant. The heap then holds ``k /
+    CHAIN_MACS`` rows of ``F + log2(CHAIN_MACS)`` bits rather than ``k`` words of ``F``, and
+    is reduced to two rows (the final adder then has no 3:2 level before its carry chain).
+    E4M3 x E4M3 k32 at one level per stage: 134.3 -> 104.1 LUTs/MAC, 130.2 -> 153.7 FFs/MAC
+    (the held words and the rows' registers), ECP5 172.7 -> 170.1 MHz (seed 1; its critical
+    path a chain adder). Chains of four were 108.6 LUTs/MAC and 127.0 FFs/MAC, measured
+    while the heap's plan left the sign counts out (so its final adder summed five rows:
+    140.1 MHz), not re-measured.
+12. *Split chain adders.* A chain whose row is wider than :data:`CHAIN_SPLIT_BITS`
+    (E5M2 x E5M2: ``F = 64``, rows of 65 to 67 bits) has each adder in two halves at
+    column ``h`` (half the chain's last row, rounded up; 34 at k = 32): the low half is
+    ``row[:h] - ~y[:h]`` over ``h + 1`` bits, its top bit the carry into column ``h``,
+    which is not propagated but registered beside the row and added as the carry into
+    the next adder's high half, written ``{row[h:], c} - {~y[h:], 1}`` (the bits above
+    the lowest are ``row[h:] + y[h:] + c``; the row stays the minuend, so the last
+    shifter stage still folds into both halves' LUTs); the chain's last carry enters the
+    heap as one bit at column ``h``. Each adder is then at most ``h + 1`` bits long, with
+    no level or register more; the constant is unchanged (each adder still adds one, at
+    column 0). The registers of each such chain load on a copy of the stall enable of
+    their own, and the heap's registers after the chains (and the sign counts') on one
+    more (:class:`hw.pipeline.StallPipeline` ``enables``), copy 0 left to the unit's
+    control: with one enable the 6,800 enabled flip-flops' net was the critical path on
+    ECP5 (``o.valid`` to ``advance``, ``b.ready``, ``fire``: 139.7 MHz, seed 1), and with
+    the heap's columns spread over the chains' copies a copy's net was (134.4 MHz).
+    Figures: docs/arithmetic.md ("E5M2 × E5M2").
 
 Measured (xc7 LUT-only generic, k = 32, ``python -m benchmarks.formats``): see
 docs/arithmetic.md.
@@ -131,9 +148,12 @@ TABLE_INPUTS = 8
 #: Inputs of a LUT.
 LUT_INPUTS = 6
 #: Element pairs whose placed words are added in chains (note 11), either order.
-CHAINED_PAIRS = frozenset({("e4m3", "e4m3"), ("e5m2", "e4m3")})
+CHAINED_PAIRS = frozenset({("e4m3", "e4m3"), ("e5m2", "e4m3"), ("e5m2", "e5m2")})
 #: MACs per chain (note 11).
 CHAIN_MACS = 8
+#: A chain whose row is wider than this many bits has its adders split in two halves with
+#: the carry between them saved in the row (note 12).
+CHAIN_SPLIT_BITS = 64
 
 
 def placed(a_element: ElementFormat | None, b_element: ElementFormat | None) -> bool:
@@ -339,6 +359,18 @@ class Placement:
         """The MACs of each chain (note 11), in order: one MAC each unless chained."""
         return [list(range(lo, min(lo + self.chain, block)))
                 for lo in range(0, block, self.chain)]
+
+    def split_at(self, macs: int) -> int | None:
+        """The column ``h`` at which the adders of a chain of ``macs`` words are split in
+        two halves (note 12): half its row's width, rounded up, when that row is wider than
+        :data:`CHAIN_SPLIT_BITS` (and the chain has an adder), else None."""
+        width = self.row_width(macs)
+        return (width + 1) // 2 if macs > 1 and width > CHAIN_SPLIT_BITS else None
+
+    def chain_carries(self, block: int) -> list[int]:
+        """Columns of the saved carries of the split chains (note 12), one bit each."""
+        return [h for chain in self.chains(block)
+                if (h := self.split_at(len(chain))) is not None]
 
     def row_width(self, macs: int) -> int:
         """Bits of the row of a chain of ``macs`` words of :attr:`field` bits each: their

@@ -16,7 +16,7 @@ from golden.linear import linear_blocks
 from golden.minifloat import ELEMENTS
 from hw.dot_product import DotParams, MXIntDotProduct
 from hw.generate import main as generate
-from hw.placement import CHAIN_MACS
+from hw.placement import CHAIN_MACS, CHAIN_SPLIT_BITS
 from sim.amaranth_bench import run_stream_sim
 from sim.run import simulate
 from sim.units import model_for
@@ -355,7 +355,7 @@ def test_cli_generates_e5m2_with_itself(tmp_path):
                      str(tmp_path)]) == 0
     assert (tmp_path / f"{name}.v").read_text().count(f"module {name}(") == 1
     manifest = yaml.safe_load((tmp_path / f"{name}.yaml").read_text())
-    assert manifest["module"] == name and manifest["latency"] == 9  # 11 at k = 32
+    assert manifest["module"] == name and manifest["latency"] == 10  # 18 at k = 32 (chained)
     assert manifest["parameters"] == {"a_element": "e5m2", "b_element": "e5m2", "exp_bits": 8,
                                       "block": 4, "arch": "heap", "levels_per_stage": 1,
                                       "primitives": "generic"}
@@ -462,7 +462,7 @@ def test_only_a_final_adder_of_more_than_64_bits_at_one_level_is_split(a, b, lps
     assert (dut.sum_shape.width > SPLIT_ADDER_BITS and dut.levels_per_stage == 1) == split
     if split:
         assert kinds == ["adders", "adders", "registers", "adders", "registers"]
-        assert dut.latency == 11 and built.latency == 11
+        assert dut.latency == 18 and built.latency == 18  # 11 + 7 chained MACs
     else:
         assert kinds[-2:] == ["sum", "registers"]
 
@@ -491,18 +491,32 @@ def _check(p, seed):
 
 @pytest.mark.parametrize(("a", "b", "block"), [
     ("e4m3", "e4m3", 2), ("e4m3", "e4m3", 9), ("e4m3", "e4m3", 32),
-    ("e5m2", "e4m3", 17), ("e4m3", "e5m2", 8),
+    ("e5m2", "e4m3", 17), ("e4m3", "e5m2", 8), ("e5m2", "e5m2", 2), ("e5m2", "e5m2", 9),
 ])
 def test_amaranth_sim_chained_words(a, b, block):
-    """E4M3 x E4M3 and E5M2 x E4M3 at their default of one level per stage: the placed
-    words added in chains of eight MACs (hw/placement.py note 11), the last chain shorter
-    (one MAC alone at k = 9 and 17), bit-exact under idle cycles and back-pressure."""
+    """E4M3 x E4M3, E5M2 x E4M3 and E5M2 x E5M2 at their default of one level per stage:
+    the placed words added in chains of eight MACs (hw/placement.py note 11), the last
+    chain shorter (one MAC alone at k = 9 and 17), bit-exact under idle cycles and
+    back-pressure. E5M2 x E5M2's rows (65 bits and more) are wider than
+    CHAIN_SPLIT_BITS: each adder in two halves, the carry between them saved, each chain's
+    registers on a copy of the stall enable (note 12); the others' are not split."""
     p = params(a, b, block, lps=None)
-    place = MXIntDotProduct(**p).sum_of_products.placement
+    sop = MXIntDotProduct(**p).sum_of_products
+    place = sop.placement
     n = min(CHAIN_MACS, block)
     assert CHAIN_MACS == 8 and place.chain == n
     assert [len(c) for c in place.chains(block)] == \
         [n] * (block // n) + ([block % n] if block % n else [])
+    splits = [place.split_at(len(c)) for c in place.chains(block)]
+    if a == b == "e5m2":
+        assert CHAIN_SPLIT_BITS == 64 and place.row_width(n) > 64
+        assert splits[0] == (place.row_width(n) + 1) // 2 and place.chain_carries(block)
+        assert splits[1:] == [None] * (len(splits) - 1)  # one MAC alone: no adder
+        # A copy of the stall enable per chain and one for the heap (note 12).
+        assert sop.enables == 2 + len(splits)
+    else:
+        assert place.row_width(n) <= CHAIN_SPLIT_BITS and set(splits) == {None}
+        assert sop.enables == 1
     print(f"seed {block}")
     _check(p, seed=block)
 
@@ -516,8 +530,12 @@ def test_chained_words_only_where_chosen():
                 .placement
             if place is None:
                 continue
-            want = lps == 1 and {a, b} <= {"e4m3", "e5m2"} and "e4m3" in (a, b)
+            want = lps == 1 and {a, b} <= {"e4m3", "e5m2"}
             assert (place.chain > 1) == want, (a, b, lps)
+    for lps in (1, 2):  # E5M2 x E5M2 (not in PAIRS) too
+        place = MXIntDotProduct(**params("e5m2", "e5m2", 4, lps=lps)).sum_of_products \
+            .placement
+        assert (place.chain > 1) == (lps == 1)
     # One MAC: no chain, and no levels for one (the k = 1 design as before).
     assert MXIntDotProduct(**params("e4m3", "e4m3", 1, lps=1)).sum_of_products \
         .placement.chain == 1
@@ -552,7 +570,8 @@ VERILATOR_MATRIX = [
     params("e2m3", "e3m2", 4, lps=3),
     params("e4m3", "e4m3", 2, arch="tree"),
     params("e5m2", "int", 1, b_bits=4),
-    params("e5m2", "e5m2", 4),   # a 67-bit sum: a wide port under Verilator
+    params("e5m2", "e5m2", 4, lps=None),   # a 67-bit sum: a wide port; a chain of four, its
+    # adders split in two halves (hw/placement.py note 12)
     params("e2m1", "e2m3", 8, primitives="xc7"),
     params("e4m3", "e4m3", 3, lps=None),   # a chain of 3 words (hw/placement.py note 11)
 ]

@@ -39,7 +39,7 @@ MATRIX: list[tuple[str, dict]] = [
     ("dot", {"abits": 4, "wbits": 8, "exp_bits": 5, "block": 3, "arch": "tree"}),
     ("dot", {"bits": 2, "block": 1, "levels_per_stage": 1}),
     ("dot", {"format": "mxfp8_e4m3", "block": 2}),
-    ("dot", {"format": "mxfp8_e5m2", "block": 2}),   # the final adder split in two stages
+    ("dot", {"format": "mxfp8_e5m2", "block": 2}),   # a chain adder split in two halves
     ("dot", {"aformat": "mxfp8_e5m2", "wformat": "mxfp4", "block": 2}),  # one level
     ("adder", {"bits": 6, "block": 4}),
     ("adder", {"abits": 4, "wbits": 6, "out_bits": 5, "exp_bits": 4, "block": 2,

@@ -60,7 +60,7 @@ INTERLEAVE_LATENCY = 7
 #: ``align="lookahead"``: register stages from ``i`` to ``o`` (exponents, alignment, the
 #: pending shift, two stages of the input's left shift, the loop, the carry resolved, two
 #: stages of the output's right shift).
-LOOKAHEAD_LATENCY = 9
+LOOKAHEAD_LATENCY = 10
 #: ``align="lookahead"``: low bits of the input's left shift (and of the output's right
 #: shift) done in their first stage; the second does the rest, a multiple of ``2**3``.
 LOOKAHEAD_FINE_BITS = 3
@@ -607,7 +607,7 @@ class MXIntAccumulator(wiring.Component):
         # d = E - E_max (saturated at all ones when E > E_max, else 0).
         p = self.i.payload
         shifts, first_1, emax_1, nan_1 = _running_maximum(m, p, fire, front, register,
-                                                          ew=ew, w=w, g=g)
+                                                          ew=ew, w=w, g=g, emax_direct=True)
         valid_1 = register(fire, "valid_s1")
         last_1 = register(p.last, "last_s1")
         # The input's alignment in two stages (x_3 is only needed at stage 4): stage 2
@@ -642,8 +642,17 @@ class MXIntAccumulator(wiring.Component):
         pending_shift = Signal(unsigned(pbits), name="pending_shift_s3")
         with m.If(advance & valid_2):
             m.d.sync += pending.eq(Mux(first_2, 0, Mux(drain, total_m, total)))
+        # Its own recurrence (not the same logic as `pending`'s, so each register's D
+        # drives that register only, and the placer packs it with its LUT).
+        total_c = Signal(unsigned(pbits + 1))
+        total_mc = Signal(signed(pbits + 2))
+        m.d.comb += [
+            total_c.eq(pending_shift + d_2),
+            total_mc.eq(pending_shift + dm_2),
+        ]
         with m.If(adv[3] & valid_2):
-            m.d.sync += pending_shift.eq(Mux(first_2, 0, Mux(drain, total_m, total)))
+            m.d.sync += pending_shift.eq(Mux(first_2, 0, Mux(~first_2 & ~total_mc[-1],
+                                                             total_mc, total_c)))
         drain_3 = register(drain, "drain_s3")
         x_unshifted = Signal(signed(len(x_2)))
         m.d.comb += x_unshifted.eq(sum_2 << g)
@@ -720,9 +729,20 @@ class MXIntAccumulator(wiring.Component):
                 m.d.sync += hi.eq(0)
             with m.Elif(add_hi):
                 m.d.sync += hi.eq(hi_sum)
-            lo_6 = register(lo_sum[:s_fix], "acc_low_out", enable=out_lo)
-            carry_6 = register(lo_sum[s_fix], "acc_carry_out", enable=out_lo)
-            hi_6 = register(hi_sum, "acc_high_out", signed(hw_), enable=out_hi)
+            # The capture's own copy of both chains (selected by copies of drain and
+            # keep, registers of their own that synthesis does not merge): every chain
+            # output then drives one register, which the placer packs into its slice.
+            drain_c = left(drain_4, "drain_copy_s5")
+            keep_c = left(~drain_4, "keep_copy_s5")
+            lo_copy = Cat(*_ccu2c_select_add(
+                m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_c, (carry, drain_c),
+                carry_out=True, name="acc_low_copy", model=self.cell_models))
+            hi_copy = Cat(*_ccu2c_select_add(
+                m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_c,
+                (carry, keep_c), carry_out=False, name="acc_high_copy", model=self.cell_models))
+            lo_6 = register(lo_copy[:s_fix], "acc_low_out", enable=out_lo)
+            carry_6 = register(lo_copy[s_fix], "acc_carry_out", enable=out_lo)
+            hi_6 = register(hi_copy, "acc_high_out", signed(hw_), enable=out_hi)
         else:
             # A group's first input reads 0: a third input of each select.
             lo_src = Signal(unsigned(s_fix))
@@ -760,13 +780,21 @@ class MXIntAccumulator(wiring.Component):
         keep = w + (1 << fb)
         if pbits > fb:
             value = mux_shift(value, list(pend_7[fb:]), 1 << fb)
-        v_8 = back(value[:keep], "acc_coarse_s8", signed(keep))
-        fine_8 = register(pend_7[:fb], "pending_low_s8")
-        first_8 = register(first_7, "first_s8")
-        emax_8 = register(emax_7, "emax_s8")
-        nan_8 = register(nan_7, "nan_s8")
-        valid_8 = register(valid_7, "valid_s8")
-        last_8 = register(last_7, "last_s8")
+        v_8a = back(value[:keep], "acc_coarse_s8", signed(keep))
+        fine_8a = register(pend_7[:fb], "pending_low_s8")
+        first_8a = register(first_7, "first_s8")
+        emax_8a = register(emax_7, "emax_s8")
+        nan_8a = register(nan_7, "nan_s8")
+        valid_8a = register(valid_7, "valid_s8")
+        last_8a = register(last_7, "last_s8")
+        # Stage 9: the shift by the fine bits but the lowest (a 4-to-1 multiplexer per bit).
+        v_8 = back(mux_shift(v_8a, list(fine_8a[1:]), 2)[:w + 2], "acc_mid_s9", signed(w + 2))
+        fine_8 = register(fine_8a[:1], "pending_bit0_s9")
+        first_8 = register(first_8a, "first_s9")
+        emax_8 = register(emax_8a, "emax_s9")
+        nan_8 = register(nan_8a, "nan_s9")
+        valid_8 = register(valid_8a, "valid_s9")
+        last_8 = register(last_8a, "last_s9")
 
         # Stage 9: A (W + 1 bits, exact while in range or at its first excursion) and the
         # sticky saturation, as with one sum.
@@ -917,7 +945,7 @@ def _compare_exponent(m: Module, exponent, e_max, fresh):
 
 
 def _running_maximum(m: Module, p, fire, shift_register, register, *, ew: int, w: int,
-                     g: int) -> tuple:
+                     g: int, emax_direct: bool = False) -> tuple:
     """The one-sum pipelines' front end for input payload ``p``: the running maximum
     ``E_max`` of the group, its NaN flag and ``first`` (the next input opens a group), all
     updated when ``fire``; stage 1 of both shifts (:func:`_shift_amounts`, its registers
@@ -936,7 +964,10 @@ def _running_maximum(m: Module, p, fire, shift_register, register, *, ew: int, w
     shifts = _shift_amounts(m, shift_register, p, e_max, rise, fall, up, down, w=w, g=g,
                             wide_in_stage_1=False)
     first_1 = register(first, "first_s1")
-    emax_1 = register(Mux(up | first, p.exponent, e_max), "emax_s1")
+    # With ``emax_direct``, E_max after this input is the register itself, read a cycle
+    # later (it changes only when the next input fires, which moves this one on): the
+    # select then drives the E_max register alone.
+    emax_1 = e_max if emax_direct else register(Mux(up | first, p.exponent, e_max), "emax_s1")
     nan_1 = register((nan & ~first) | p.nan, "nan_s1")
     return shifts, first_1, emax_1, nan_1
 

@@ -60,7 +60,7 @@ INTERLEAVE_LATENCY = 7
 #: ``align="lookahead"``: register stages from ``i`` to ``o`` (exponents, alignment, the
 #: pending shift, two stages of the input's left shift, the loop, the carry resolved, two
 #: stages of the output's right shift).
-LOOKAHEAD_LATENCY = 10
+LOOKAHEAD_LATENCY = 11
 #: ``align="lookahead"``: low bits of the input's left shift (and of the output's right
 #: shift) done in their first stage; the second does the rest, a multiple of ``2**3``.
 LOOKAHEAD_FINE_BITS = 3
@@ -664,11 +664,14 @@ class MXIntAccumulator(wiring.Component):
         valid_3 = register(valid_2, "valid_s3")
         last_3 = register(last_2, "last_s3")
 
-        # Stages 4 and 5: Y = T << p, by p mod 2**fb, then by the rest (each a multiplexer
-        # per bit); Y's bits below p are 0, so the loop never changes bits below p.
-        u_4 = left(_mux_shift_left(x_3, list(pending_shift[:fb]), 1,
-                                   len(x_3) + (1 << fb) - 1), "y_fine_s4")
-        coarse_4 = left(pending_shift[fb:], "pending_high_s4") if pbits > fb else None
+        # Stages 4, 4b and 5: Y = T << p, by p mod 4, by the next two bits of p, then by
+        # the rest (each a multiplexer of at most four inputs per bit); Y's bits below p
+        # are 0, so the loop never changes bits below p.
+        lfb = min(2, pbits)
+        u_4 = left(_mux_shift_left(x_3, list(pending_shift[:lfb]), 1,
+                                   len(x_3) + (1 << lfb) - 1), "y_fine_s4")
+        mid_4 = left(pending_shift[lfb:lfb + 2], "pending_mid_s4") if pbits > lfb else None
+        top_4 = left(pending_shift[lfb + 2:], "pending_high_s4") if pbits > lfb + 2 else None
         pend_4 = register(pending, "pending_s4")
         drain_4 = register(drain_3, "drain_s4")
         first_4 = register(first_3, "first_s4")
@@ -676,8 +679,20 @@ class MXIntAccumulator(wiring.Component):
         nan_4 = register(nan_3, "nan_s4")
         valid_4 = register(valid_3, "valid_s4")
         last_4 = register(last_3, "last_s4")
-        y_5 = shift(_mux_shift_left(u_4, list(coarse_4) if coarse_4 is not None else [],
-                                    1 << fb, vw), "y_s5")
+        mid = list(mid_4) if mid_4 is not None else []
+        u_4 = shift(_mux_shift_left(u_4, mid, 1 << lfb,
+                                    min(vw, len(u_4) + (((1 << len(mid)) - 1) << lfb))),
+                    "y_mid_s4b")
+        top_4 = shift(top_4, "pending_high_s4b") if top_4 is not None else None
+        pend_4 = register(pend_4, "pending_s4b")
+        drain_4 = register(drain_4, "drain_s4b")
+        first_4 = register(first_4, "first_s4b")
+        emax_4 = register(emax_4, "emax_s4b")
+        nan_4 = register(nan_4, "nan_s4b")
+        valid_4 = register(valid_4, "valid_s4b")
+        last_4 = register(last_4, "last_s4b")
+        y_5 = shift(_mux_shift_left(u_4, list(top_4) if top_4 is not None else [],
+                                    1 << (lfb + 2), vw), "y_s5")
         pend_5 = register(pend_4, "pending_s5")
         drain_5 = shift(drain_4, "drain_s5")
         keep_5 = shift(~drain_4, "keep_s5") if self.primitives == "ecp5" else None

@@ -60,7 +60,7 @@ INTERLEAVE_LATENCY = 7
 #: ``align="lookahead"``: register stages from ``i`` to ``o`` (exponents, alignment, the
 #: pending shift, two stages of the input's left shift, the loop, the carry resolved, two
 #: stages of the output's right shift).
-LOOKAHEAD_LATENCY = 11
+LOOKAHEAD_LATENCY = 12
 #: ``align="lookahead"``: low bits of the input's left shift (and of the output's right
 #: shift) done in their first stage; the second does the rest, a multiple of ``2**3``.
 LOOKAHEAD_FINE_BITS = 3
@@ -312,6 +312,14 @@ class MXIntAccumulator(wiring.Component):
         nan_2 = register(nan_1, "nan_s2")
         valid_2 = register(valid_1, "valid_s2")
         last_2 = register(last_1, "last_s2")
+        # Stage 2b: the narrow path waits a cycle for the input's third alignment step.
+        d_2 = register(d_2, "rise_clamped_s2b")
+        dm_2 = register(dm_2, "rise_minus_s2b")
+        first_2 = register(first_2, "first_s2b")
+        emax_2 = register(emax_2, "emax_s2b")
+        nan_2 = register(nan_2, "nan_s2b")
+        valid_2 = register(valid_2, "valid_s2b")
+        last_2 = register(last_2, "last_s2b")
 
         # Stage 3: A keeps W + 1 bits: while it is in the W-bit range both terms of the sum
         # fit W bits, so the sum is exact in W + 1 bits. Saturation is sticky
@@ -606,13 +614,21 @@ class MXIntAccumulator(wiring.Component):
         # Stages 1 and 2 as with one sum: the running maximum, T = x >> (E_max - E) and
         # d = E - E_max (saturated at all ones when E > E_max, else 0).
         p = self.i.payload
-        shifts, first_1, emax_1, nan_1 = _running_maximum(m, p, fire, front, register,
-                                                          ew=ew, w=w, g=g, emax_direct=True)
+        shifts, first_1, emax_1, nan_1, fine_1 = _running_maximum(
+            m, p, fire, front, register, ew=ew, w=w, g=g, emax_direct=True)
         valid_1 = register(fire, "valid_s1")
         last_1 = register(p.last, "last_s1")
-        # The input's alignment in two stages (x_3 is only needed at stage 4): stage 2
-        # shifts by the low selects, stage 3 by the top one and takes T or x.
-        x_2, x_rest_2, down_2, sum_2, x_stride = _align_split(m, align_, shifts)
+        # The input's alignment in three steps of at most four inputs per bit, every
+        # select zero unless E < E_max (so no choice of T or x): stage 2 shifts by the low
+        # bits of E_max - E, stage 3 by the next two selects, stage 3b by the rest.
+        lo = shifts.lo
+        sel_2 = align_(Cat(*[b & shifts.down for b in shifts.x_select]), "x_select_s2",
+                       unsigned(len(shifts.x_select)))
+        x_2 = align_(mux_shift((shifts.sum << g).as_signed(), list(fine_1)), "x_fine_s2",
+                     signed(len(shifts.sum) + g))
+        x_2b = align_(mux_shift(x_2, list(sel_2[:2]), 1 << lo), "x_mid_s3",
+                      signed(len(x_2)))
+        top_2b = align_(sel_2[2:], "x_select_top_s3") if len(sel_2) > 2 else None
         # d clamped at S, and d - S, registered for stage 3's recurrence.
         rise_1 = Signal(unsigned(len(shifts.rise)))
         m.d.comb += rise_1.eq(Mux(shifts.up, shifts.rise | Mux(shifts.rise_wide, -1, 0), 0))
@@ -625,6 +641,14 @@ class MXIntAccumulator(wiring.Component):
         nan_2 = register(nan_1, "nan_s2")
         valid_2 = register(valid_1, "valid_s2")
         last_2 = register(last_1, "last_s2")
+        # Stage 2b: the narrow path waits a cycle for the input's third alignment step.
+        d_2 = register(d_2, "rise_clamped_s2b")
+        dm_2 = register(dm_2, "rise_minus_s2b")
+        first_2 = register(first_2, "first_s2b")
+        emax_2 = register(emax_2, "emax_s2b")
+        nan_2 = register(nan_2, "nan_s2b")
+        valid_2 = register(valid_2, "valid_s2b")
+        last_2 = register(last_2, "last_s2b")
 
         # Stage 3, the pending shift: a recurrence of pbits bits, moved by valid inputs
         # only; p + d and p + d - S side by side, the sign of the second chooses (one short
@@ -654,10 +678,8 @@ class MXIntAccumulator(wiring.Component):
             m.d.sync += pending_shift.eq(Mux(first_2, 0, Mux(~first_2 & ~total_mc[-1],
                                                              total_mc, total_c)))
         drain_3 = register(drain, "drain_s3")
-        x_unshifted = Signal(signed(len(x_2)))
-        m.d.comb += x_unshifted.eq(sum_2 << g)
-        x_3 = align_(Mux(down_2, mux_shift(x_2, x_rest_2, x_stride), x_unshifted),
-                     "x_aligned_s3", signed(len(x_2)))
+        x_3 = align_(mux_shift(x_2b, list(top_2b) if top_2b is not None else [],
+                               1 << (lo + 2)), "x_aligned_s3", signed(len(x_2)))
         first_3 = register(first_2, "first_s3")
         emax_3 = register(emax_2, "emax_s3")
         nan_3 = register(nan_2, "nan_s3")
@@ -984,7 +1006,17 @@ def _running_maximum(m: Module, p, fire, shift_register, register, *, ew: int, w
     # select then drives the E_max register alone.
     emax_1 = e_max if emax_direct else register(Mux(up | first, p.exponent, e_max), "emax_s1")
     nan_1 = register((nan & ~first) | p.nan, "nan_s1")
-    return shifts, first_1, emax_1, nan_1
+    if not emax_direct:
+        return shifts, first_1, emax_1, nan_1
+    # The low bits of E_max - E, each zero unless E < E_max, registered (a LUT behind the
+    # compare chain): the selects of the first step of the input's alignment.
+    borrow = C(0, 1)
+    fine = []
+    for j in range(shifts.lo):
+        fine.append((e_max[j] ^ p.exponent[j] ^ borrow) & down)
+        borrow = (~e_max[j] & p.exponent[j]) | (~(e_max[j] ^ p.exponent[j]) & borrow)
+    fine_1 = shift_register(Cat(*fine), "x_fine_select_s1", unsigned(shifts.lo))
+    return shifts, first_1, emax_1, nan_1, fine_1
 
 
 class _Shifts(NamedTuple):

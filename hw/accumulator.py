@@ -992,9 +992,18 @@ def _running_maximum(m: Module, p, fire, shift_register, register, *, ew: int, w
     nan = Signal()
     first = Signal(init=1)
     rise, fall, up, down = _compare_exponent(m, p.exponent, e_max, first)
+    if emax_direct:
+        # The select as AND and OR, which synthesis does not turn into a clock enable of
+        # E_max (an enable is a LUT and a net to every bit after the compare; the select
+        # is one LUT per bit, packed with its register).
+        take = Signal()
+        m.d.comb += take.eq(up | first)
+        next_max = (p.exponent & take.replicate(ew)) | (e_max & ~take.replicate(ew))
+    else:
+        next_max = Mux(up | first, p.exponent, e_max)
     with m.If(fire):
         m.d.sync += [
-            e_max.eq(Mux(up | first, p.exponent, e_max)),
+            e_max.eq(next_max),
             nan.eq((nan & ~first) | p.nan),
             first.eq(p.last),
         ]

@@ -57,12 +57,13 @@ INTERLEAVE_LOW_SHIFT_BITS = 4
 #: ``align="interleave"``: register stages from ``i`` to ``o`` (exponents, alignment, the
 #: two stages of the loop, and the combination: operands, shift, addition).
 INTERLEAVE_LATENCY = 7
-#: ``align="lookahead"``: register stages from ``i`` to ``o`` (exponents, alignment, the
-#: pending shift, two stages of the input's left shift, the loop, the carry resolved, two
-#: stages of the output's right shift).
+#: ``align="lookahead"``: register stages from ``i`` to ``o`` (exponents, three of the
+#: input's alignment, the pending shift, three of its left shift, the loop, the carry
+#: resolved, three of the output's right shift): at most a four-input multiplexer, one
+#: carry chain or one select behind each register, for the ECP5 clock (docs/arithmetic.md).
 LOOKAHEAD_LATENCY = 12
-#: ``align="lookahead"``: low bits of the input's left shift (and of the output's right
-#: shift) done in their first stage; the second does the rest, a multiple of ``2**3``.
+#: ``align="lookahead"``: low bits of the output's right shift done in its last two stages
+#: (two, then one); the first does the rest, a multiple of ``2**3``.
 LOOKAHEAD_FINE_BITS = 3
 #: ``align="lookahead"``: copies of the whole-pipeline enable, each driving the registers of
 #: one part of the pipeline (a shorter route than one net to all of them).
@@ -150,7 +151,7 @@ class MXIntAccumulator(wiring.Component):
       every other input; three more stages combine the two sums. Throughput: one input per
       cycle whatever the data; :attr:`latency` 7.
     * ``"lookahead"``: the one-sum arithmetic above, one input per cycle whatever the data,
-      :attr:`latency` 9. With ``T = x >> (E_max - E)`` and ``d`` the rise of ``E_max``,
+      :attr:`latency` 12. With ``T = x >> (E_max - E)`` and ``d`` the rise of ``E_max``,
       ``A = floor(V / 2**p)`` for a wider ``V`` and a pending shift ``p`` kept by the
       narrow pipeline: each input adds ``T << p`` (shifted LEFT before the loop), ``p``
       grows by ``min(d, W - 1)`` and ``V`` is only ever shifted right by the fixed
@@ -247,7 +248,7 @@ class MXIntAccumulator(wiring.Component):
     def latency(self) -> int:
         """Cycles from the transfer of a ``last`` input to its result being valid: 3 (when
         that input does not raise the running maximum, see :meth:`stall_cycles`), 7 with
-        ``align="interleave"``, 9 with ``"lookahead"``."""
+        ``align="interleave"``, 12 with ``"lookahead"``."""
         return {"interleave": INTERLEAVE_LATENCY,
                 "lookahead": LOOKAHEAD_LATENCY}.get(self.align, LATENCY)
 
@@ -312,14 +313,6 @@ class MXIntAccumulator(wiring.Component):
         nan_2 = register(nan_1, "nan_s2")
         valid_2 = register(valid_1, "valid_s2")
         last_2 = register(last_1, "last_s2")
-        # Stage 2b: the narrow path waits a cycle for the input's third alignment step.
-        d_2 = register(d_2, "rise_clamped_s2b")
-        dm_2 = register(dm_2, "rise_minus_s2b")
-        first_2 = register(first_2, "first_s2b")
-        emax_2 = register(emax_2, "emax_s2b")
-        nan_2 = register(nan_2, "nan_s2b")
-        valid_2 = register(valid_2, "valid_s2b")
-        last_2 = register(last_2, "last_s2b")
 
         # Stage 3: A keeps W + 1 bits: while it is in the W-bit range both terms of the sum
         # fit W bits, so the sum is exact in W + 1 bits. Saturation is sticky
@@ -804,7 +797,8 @@ class MXIntAccumulator(wiring.Component):
         last_6 = register(last_5, "last_s6")
 
         # Stage 7: the carry resolved (H + c, in W + 1 bits while A_i is in range or has
-        # just left it); stages 8 and 9: A = V >> p, W + 1 bits, coarse then fine.
+        # just left it); stages 8 to 10: A = V >> p, W + 1 bits, by p's high bits, by the
+        # next two, by its lowest (stages 2b and 4b also count: latency 12).
         hres_7 = back(hi_6 + carry_6, "acc_high_resolved", signed(hw_))
         lo_7 = back(lo_6, "acc_low_s7")
         pend_7 = register(pend_6, "pending_s7")
@@ -833,7 +827,7 @@ class MXIntAccumulator(wiring.Component):
         valid_8 = register(valid_8a, "valid_s9")
         last_8 = register(last_8a, "last_s9")
 
-        # Stage 9: A (W + 1 bits, exact while in range or at its first excursion) and the
+        # Stage 10: A (W + 1 bits, exact while in range or at its first excursion) and the
         # sticky saturation, as with one sum.
         acc = Signal(signed(w + 1))
         acc_out = _out_of_range(m, acc, "acc_out")

@@ -223,8 +223,8 @@ MUTANTS = (
            "lookahead", ("tests/test_accumulator.py",),
            "align=lookahead: a drain drops the carry pending between the loop's two adders"),
     Mutant("accum-lookahead-ecp5-clear", "hw/accumulator.py",
-           "with m.If(clear_lo):\n                m.d.sync += [lo.eq(0), carry.eq(0)]"
-           "\n            with m.Elif(add_lo):", "with m.If(add_lo):",
+           "with m.If(clear_lo):\n        m.d.sync += [lo.eq(0), carry.eq(0)]"
+           "\n    with m.Elif(add_lo):", "with m.If(add_lo):",
            "lookahead", ("tests/test_accumulator.py",),
            "align=lookahead, primitives=ecp5: a group's first input adds to the last group's "
            "low bits and carry"),

@@ -61,8 +61,15 @@ INTERLEAVE_LATENCY = 7
 #: pending shift, two stages of the input's left shift, the loop, the carry resolved, two
 #: stages of the output's right shift).
 LOOKAHEAD_LATENCY = 9
+#: ``align="lookahead"`` with ``primitives="ecp5"``: register stages from ``i`` to ``o``
+#: (exponents, three of the input's alignment, the pending shift, three of its left shift,
+#: the loop, the carry resolved, three of the output's right shift): at most one carry
+#: chain, one select or a four-input multiplexer behind each register, for the ECP5 clock
+#: (docs/arithmetic.md).
+LOOKAHEAD_ECP5_LATENCY = 12
 #: ``align="lookahead"``: low bits of the input's left shift (and of the output's right
-#: shift) done in their first stage; the second does the rest, a multiple of ``2**3``.
+#: shift) done in their first stage; the second does the rest, a multiple of ``2**3``. With
+#: ``primitives="ecp5"`` the output's low bits are done in two stages (two, then one).
 LOOKAHEAD_FINE_BITS = 3
 #: ``align="lookahead"``: copies of the whole-pipeline enable, each driving the registers of
 #: one part of the pipeline (a shorter route than one net to all of them).
@@ -150,7 +157,8 @@ class MXIntAccumulator(wiring.Component):
       every other input; three more stages combine the two sums. Throughput: one input per
       cycle whatever the data; :attr:`latency` 7.
     * ``"lookahead"``: the one-sum arithmetic above, one input per cycle whatever the data,
-      :attr:`latency` 9. With ``T = x >> (E_max - E)`` and ``d`` the rise of ``E_max``,
+      :attr:`latency` 9 (12 with ``primitives="ecp5"``). With ``T = x >> (E_max - E)``
+      and ``d`` the rise of ``E_max``,
       ``A = floor(V / 2**p)`` for a wider ``V`` and a pending shift ``p`` kept by the
       narrow pipeline: each input adds ``T << p`` (shifted LEFT before the loop), ``p``
       grows by ``min(d, W - 1)`` and ``V`` is only ever shifted right by the fixed
@@ -247,7 +255,9 @@ class MXIntAccumulator(wiring.Component):
     def latency(self) -> int:
         """Cycles from the transfer of a ``last`` input to its result being valid: 3 (when
         that input does not raise the running maximum, see :meth:`stall_cycles`), 7 with
-        ``align="interleave"``, 9 with ``"lookahead"``."""
+        ``align="interleave"``, 9 with ``"lookahead"`` (12 with ``primitives="ecp5"``)."""
+        if self.align == "lookahead" and self.primitives == "ecp5":
+            return LOOKAHEAD_ECP5_LATENCY
         return {"interleave": INTERLEAVE_LATENCY,
                 "lookahead": LOOKAHEAD_LATENCY}.get(self.align, LATENCY)
 
@@ -566,6 +576,8 @@ class MXIntAccumulator(wiring.Component):
         return m
 
     def _elaborate_lookahead(self) -> Module:
+        if self.primitives == "ecp5":
+            return _lookahead_ecp5(self)
         m = Module()
         o = output_stage(m, self.o, self.out_ready)
         w, g = self.acc_width, self.guard_bits
@@ -671,7 +683,6 @@ class MXIntAccumulator(wiring.Component):
                                     1 << fb, vw), "y_s5")
         pend_5 = register(pend_4, "pending_s5")
         drain_5 = shift(drain_4, "drain_s5")
-        keep_5 = shift(~drain_4, "keep_s5") if self.primitives == "ecp5" else None
         first_5 = register(first_4, "first_s5")
         emax_5 = register(emax_4, "emax_s5")
         nan_5 = register(nan_4, "nan_s5")
@@ -700,45 +711,21 @@ class MXIntAccumulator(wiring.Component):
             out_lo.eq(~(held[8] & ~o.ready) & valid_5),
             out_hi.eq(~(held[9] & ~o.ready) & valid_5),
         ]
-        if self.primitives == "ecp5":
-            # One CCU2C half per bit: its LUT4 is y_k ^ (keep ? kept bit : drained bit), its
-            # generate y_k; a first half injects the carry (c & drain, or c & keep). A group's
-            # first input must read 0, which no LUT4 input is left for: instead the group's
-            # last input clears L, H and c (a synchronous reset) while its sum is captured
-            # for the output, whose path starts from the capture.
-            lo_sum = Cat(*_ccu2c_select_add(
-                m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_5, (carry, drain_5),
-                carry_out=True, name="acc_low_add", model=self.cell_models))
-            hi_sum = Cat(*_ccu2c_select_add(
-                m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_5,
-                (carry, keep_5), carry_out=False, name="acc_high_add", model=self.cell_models))
-            with m.If(clear_lo):
-                m.d.sync += [lo.eq(0), carry.eq(0)]
-            with m.Elif(add_lo):
-                m.d.sync += [lo.eq(lo_sum[:s_fix]), carry.eq(lo_sum[s_fix])]
-            with m.If(clear_hi):
-                m.d.sync += hi.eq(0)
-            with m.Elif(add_hi):
-                m.d.sync += hi.eq(hi_sum)
-            lo_6 = register(lo_sum[:s_fix], "acc_low_out", enable=out_lo)
-            carry_6 = register(lo_sum[s_fix], "acc_carry_out", enable=out_lo)
-            hi_6 = register(hi_sum, "acc_high_out", signed(hw_), enable=out_hi)
-        else:
-            # A group's first input reads 0: a third input of each select.
-            lo_src = Signal(unsigned(s_fix))
-            hi_src = Signal(signed(hw_))
-            m.d.comb += [
-                lo_src.eq(Mux(first_5, 0, Mux(drain_5, hi[:s_fix], lo))),
-                hi_src.eq(Mux(first_5, 0, Mux(drain_5, hi_drained, hi))),
-            ]
-            lo_sum = Signal(unsigned(s_fix + 1))
-            m.d.comb += lo_sum.eq(lo_src + y_5[:s_fix] + (carry & drain_5 & ~first_5))
-            with m.If(add_lo):
-                m.d.sync += [lo.eq(lo_sum[:s_fix]), carry.eq(lo_sum[s_fix])]
-            with m.If(add_hi):
-                m.d.sync += hi.eq(hi_src + y_5[s_fix:].as_signed()
-                                  + (carry & ~drain_5 & ~first_5))
-            lo_6, carry_6, hi_6 = lo, carry, hi
+        # A group's first input reads 0: a third input of each select.
+        lo_src = Signal(unsigned(s_fix))
+        hi_src = Signal(signed(hw_))
+        m.d.comb += [
+            lo_src.eq(Mux(first_5, 0, Mux(drain_5, hi[:s_fix], lo))),
+            hi_src.eq(Mux(first_5, 0, Mux(drain_5, hi_drained, hi))),
+        ]
+        lo_sum = Signal(unsigned(s_fix + 1))
+        m.d.comb += lo_sum.eq(lo_src + y_5[:s_fix] + (carry & drain_5 & ~first_5))
+        with m.If(add_lo):
+            m.d.sync += [lo.eq(lo_sum[:s_fix]), carry.eq(lo_sum[s_fix])]
+        with m.If(add_hi):
+            m.d.sync += hi.eq(hi_src + y_5[s_fix:].as_signed()
+                              + (carry & ~drain_5 & ~first_5))
+        lo_6, carry_6, hi_6 = lo, carry, hi
         pend_6 = register(pend_5, "pending_s6")
         first_6 = register(first_5, "first_s6")
         emax_6 = register(emax_5, "emax_s6")
@@ -790,6 +777,279 @@ class MXIntAccumulator(wiring.Component):
                 o.payload.nan.eq(nan_8),
             ]
         return m
+
+
+def _lookahead_ecp5(self) -> Module:
+    """``align="lookahead"`` with ``primitives="ecp5"`` (:attr:`latency` 12): the
+    arithmetic of :meth:`MXIntAccumulator._elaborate_lookahead`, built for the ECP5 clock
+    (docs/arithmetic.md): every register of a critical path driven by a LUT or carry
+    chain of its own, and at most one carry chain, one select or a four-input
+    multiplexer per bit behind each register."""
+    m = Module()
+    o = output_stage(m, self.o, self.out_ready)
+    w, g = self.acc_width, self.guard_bits
+    ew = self.exp_bits + 1
+    # The arithmetic (golden.accumulator, one sum): with T_i = x_i >> (M_i - E_i) and
+    # d_i = M_i - M_(i-1), A_i = (A_(i-1) >> d_i) + T_i; since floor((floor(y) + n) / m)
+    # = floor((y + n) / m) for integers n, m > 0, A_i = floor(V_i / 2**p_i) for ANY
+    # p_i >= 0 and V_i = floor(V_(i-1) / 2**s_i) + (T_i << p_i), p_i = p_(i-1) + d_i -
+    # s_i >= 0. So the loop adds the input pre-shifted LEFT by the pending shift p, and
+    # shifts right only by s = 0 or the fixed S = W - 1 (a 2-to-1 multiplexer in front
+    # of the adder), on a schedule of the narrow pipeline: s = S when p + d >= S.
+    # While A_(i-1) is in the W-bit range, A >> d is its sign for every d >= W - 1, so
+    # d is clamped at W - 1, and p stays in 0 .. P = W - 2. V has W + 1 + P bits (A
+    # with its excursion bit, the pending bits below it) plus one guard bit: 2W.
+    s_fix = w - 1
+    p_max = s_fix - 1
+    pbits = max(1, p_max.bit_length())
+    fb = min(LOOKAHEAD_FINE_BITS, pbits)
+    vw = 2 * w
+    hw_ = vw - s_fix          # the high part: W + 1 bits
+
+    # Whole-pipeline stall on the output only: no stall of its own. Its enable has
+    # copies (see _advance_copies), each driving the registers of one part: 0 the
+    # narrow control, 1 the running maximum and stage 1, 2 the input's alignment, 3
+    # and 4 the left shift, 5 and 6 the loop's L and H, 7 stages 7 to 9, 8 and 9 the
+    # capture of the loop's L and H.
+    out_valid = Signal()
+    adv, held = _advance_copies(m, o, out_valid, LOOKAHEAD_ENABLES)
+    advance = adv[0]
+    fire = Signal()
+    m.d.comb += [
+        self.i.ready.eq(advance),
+        fire.eq(self.i.valid & adv[1]),
+    ]
+    register = _register(m, advance)
+    front, align_, left, shift, back = (_register(m, adv[k]) for k in (1, 2, 3, 4, 7))
+
+    # Stages 1 and 2 as with one sum: the running maximum, T = x >> (E_max - E) and
+    # d = E - E_max (saturated at all ones when E > E_max, else 0).
+    p = self.i.payload
+    shifts, first_1, emax_1, nan_1, fine_1 = _running_maximum(
+        m, p, fire, front, register, ew=ew, w=w, g=g, emax_direct=True)
+    valid_1 = register(fire, "valid_s1")
+    last_1 = register(p.last, "last_s1")
+    # The input's alignment in three steps of at most four inputs per bit, every
+    # select zero unless E < E_max (so no choice of T or x): stage 2 shifts by the low
+    # bits of E_max - E, stage 3 by the next two selects, stage 3b by the rest.
+    lo = shifts.lo
+    sel_2 = align_(Cat(*[b & shifts.down for b in shifts.x_select]), "x_select_s2",
+                   unsigned(len(shifts.x_select)))
+    x_2 = align_(mux_shift((shifts.sum << g).as_signed(), list(fine_1)), "x_fine_s2",
+                 signed(len(shifts.sum) + g))
+    x_2b = align_(mux_shift(x_2, list(sel_2[:2]), 1 << lo), "x_mid_s3",
+                  signed(len(x_2)))
+    top_2b = align_(sel_2[2:], "x_select_top_s3") if len(sel_2) > 2 else None
+    # d clamped at S, and d - S, registered for stage 3's recurrence.
+    rise_1 = Signal(unsigned(len(shifts.rise)))
+    m.d.comb += rise_1.eq(Mux(shifts.up, shifts.rise | Mux(shifts.rise_wide, -1, 0), 0))
+    d_2 = register(Mux(rise_1 >= s_fix, s_fix, rise_1), "rise_clamped_s2",
+                   unsigned(pbits + 1))
+    dm_2 = register(Mux(rise_1 >= s_fix, 0, rise_1 - s_fix), "rise_minus_s2",
+                    signed(pbits + 2))
+    first_2 = register(first_1, "first_s2")
+    emax_2 = register(emax_1, "emax_s2")
+    nan_2 = register(nan_1, "nan_s2")
+    valid_2 = register(valid_1, "valid_s2")
+    last_2 = register(last_1, "last_s2")
+    # Stage 2b: the narrow path waits a cycle for the input's third alignment step.
+    d_2 = register(d_2, "rise_clamped_s2b")
+    dm_2 = register(dm_2, "rise_minus_s2b")
+    first_2 = register(first_2, "first_s2b")
+    emax_2 = register(emax_2, "emax_s2b")
+    nan_2 = register(nan_2, "nan_s2b")
+    valid_2 = register(valid_2, "valid_s2b")
+    last_2 = register(last_2, "last_s2b")
+
+    # Stage 3, the pending shift: a recurrence of pbits bits, moved by valid inputs
+    # only; p + d and p + d - S side by side, the sign of the second chooses (one short
+    # carry chain and a multiplexer). A group's first input opens at p = 0 (A = x).
+    pending = Signal(unsigned(pbits), name="pending_s3")
+    total = Signal(unsigned(pbits + 1))
+    total_m = Signal(signed(pbits + 2))
+    drain = Signal()
+    m.d.comb += [
+        total.eq(pending + d_2),
+        total_m.eq(pending + dm_2),
+        drain.eq(~first_2 & ~total_m[-1]),
+    ]
+    # A copy of p for the left shift's multiplexers (its own enable: not merged).
+    pending_shift = Signal(unsigned(pbits), name="pending_shift_s3")
+    with m.If(advance & valid_2):
+        m.d.sync += pending.eq(Mux(first_2, 0, Mux(drain, total_m, total)))
+    # Its own recurrence (not the same logic as `pending`'s, so each register's D
+    # drives that register only, and the placer packs it with its LUT).
+    total_c = Signal(unsigned(pbits + 1))
+    total_mc = Signal(signed(pbits + 2))
+    m.d.comb += [
+        total_c.eq(pending_shift + d_2),
+        total_mc.eq(pending_shift + dm_2),
+    ]
+    with m.If(adv[3] & valid_2):
+        m.d.sync += pending_shift.eq(Mux(first_2, 0, Mux(~first_2 & ~total_mc[-1],
+                                                         total_mc, total_c)))
+    drain_3 = register(drain, "drain_s3")
+    x_3 = align_(mux_shift(x_2b, list(top_2b) if top_2b is not None else [],
+                           1 << (lo + 2)), "x_aligned_s3", signed(len(x_2)))
+    first_3 = register(first_2, "first_s3")
+    emax_3 = register(emax_2, "emax_s3")
+    nan_3 = register(nan_2, "nan_s3")
+    valid_3 = register(valid_2, "valid_s3")
+    last_3 = register(last_2, "last_s3")
+
+    # Stages 4, 4b and 5: Y = T << p, by p mod 4, by the next two bits of p, then by
+    # the rest (each a multiplexer of at most four inputs per bit); Y's bits below p
+    # are 0, so the loop never changes bits below p.
+    lfb = min(2, pbits)
+    u_4 = left(_mux_shift_left(x_3, list(pending_shift[:lfb]), 1,
+                               len(x_3) + (1 << lfb) - 1), "y_fine_s4")
+    mid_4 = left(pending_shift[lfb:lfb + 2], "pending_mid_s4") if pbits > lfb else None
+    top_4 = left(pending_shift[lfb + 2:], "pending_high_s4") if pbits > lfb + 2 else None
+    pend_4 = register(pending, "pending_s4")
+    drain_4 = register(drain_3, "drain_s4")
+    first_4 = register(first_3, "first_s4")
+    emax_4 = register(emax_3, "emax_s4")
+    nan_4 = register(nan_3, "nan_s4")
+    valid_4 = register(valid_3, "valid_s4")
+    last_4 = register(last_3, "last_s4")
+    mid = list(mid_4) if mid_4 is not None else []
+    u_4 = shift(_mux_shift_left(u_4, mid, 1 << lfb,
+                                min(vw, len(u_4) + (((1 << len(mid)) - 1) << lfb))),
+                "y_mid_s4b")
+    top_4 = shift(top_4, "pending_high_s4b") if top_4 is not None else None
+    pend_4 = register(pend_4, "pending_s4b")
+    drain_4 = register(drain_4, "drain_s4b")
+    first_4 = register(first_4, "first_s4b")
+    emax_4 = register(emax_4, "emax_s4b")
+    nan_4 = register(nan_4, "nan_s4b")
+    valid_4 = register(valid_4, "valid_s4b")
+    last_4 = register(last_4, "last_s4b")
+    y_5 = shift(_mux_shift_left(u_4, list(top_4) if top_4 is not None else [],
+                                1 << (lfb + 2), vw), "y_s5")
+    pend_5 = register(pend_4, "pending_s5")
+    drain_5 = shift(drain_4, "drain_s5")
+    keep_5 = shift(~drain_4, "keep_s5")
+    first_5 = register(first_4, "first_s5")
+    emax_5 = register(emax_4, "emax_s5")
+    nan_5 = register(nan_4, "nan_s5")
+    valid_5 = register(valid_4, "valid_s5")
+    last_5 = register(last_4, "last_s5")
+
+    # Stage 6, the loop. V = L + 2**S * (H + c): L the low S bits, H the high W + 1
+    # (signed), c the carry out of L's adder, registered (the chain is split at S).
+    # Without a drain: L' + 2**S c' = L + Y_lo, H' = H + Y_hi + c. With a drain (V >> S
+    # = H + c, exact as L < 2**S, and H = H[:S] + 2**S (H >> S)): L' + 2**S c' = H[:S]
+    # + Y_lo + c, H' = (H >> S) + Y_hi. Each bit of either adder is a select of two
+    # register bits in front of its carry chain.
+    lo = Signal(unsigned(s_fix), name="acc_low")
+    hi = Signal(signed(hw_), name="acc_high")
+    carry = Signal(name="acc_carry")
+    hi_drained = hi >> s_fix
+    # Each enable and clear of the loop one LUT from its copy's register (the clear,
+    # valid and last, registered at stage 5).
+    clear_5 = register(valid_4 & last_4, "clear_s5")
+    add_lo, add_hi, clear_lo, clear_hi, out_lo, out_hi = (Signal() for _ in range(6))
+    m.d.comb += [
+        add_lo.eq(~(held[5] & ~o.ready) & valid_5),
+        add_hi.eq(~(held[6] & ~o.ready) & valid_5),
+        clear_lo.eq(~(held[5] & ~o.ready) & clear_5),
+        clear_hi.eq(~(held[6] & ~o.ready) & clear_5),
+        out_lo.eq(~(held[8] & ~o.ready) & valid_5),
+        out_hi.eq(~(held[9] & ~o.ready) & valid_5),
+    ]
+    # One CCU2C half per bit: its LUT4 is y_k ^ (keep ? kept bit : drained bit), its
+    # generate y_k; a first half injects the carry (c & drain, or c & keep). A group's
+    # first input must read 0, which no LUT4 input is left for: instead the group's
+    # last input clears L, H and c (a synchronous reset) while its sum is captured
+    # for the output, whose path starts from the capture.
+    lo_sum = Cat(*_ccu2c_select_add(
+        m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_5, (carry, drain_5),
+        carry_out=True, name="acc_low_add", model=self.cell_models))
+    hi_sum = Cat(*_ccu2c_select_add(
+        m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_5,
+        (carry, keep_5), carry_out=False, name="acc_high_add", model=self.cell_models))
+    with m.If(clear_lo):
+        m.d.sync += [lo.eq(0), carry.eq(0)]
+    with m.Elif(add_lo):
+        m.d.sync += [lo.eq(lo_sum[:s_fix]), carry.eq(lo_sum[s_fix])]
+    with m.If(clear_hi):
+        m.d.sync += hi.eq(0)
+    with m.Elif(add_hi):
+        m.d.sync += hi.eq(hi_sum)
+    # The capture's own copy of both chains (selected by copies of drain and
+    # keep, registers of their own that synthesis does not merge): every chain
+    # output then drives one register, which the placer packs into its slice.
+    drain_c = left(drain_4, "drain_copy_s5")
+    keep_c = left(~drain_4, "keep_copy_s5")
+    lo_copy = Cat(*_ccu2c_select_add(
+        m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_c, (carry, drain_c),
+        carry_out=True, name="acc_low_copy", model=self.cell_models))
+    hi_copy = Cat(*_ccu2c_select_add(
+        m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_c,
+        (carry, keep_c), carry_out=False, name="acc_high_copy", model=self.cell_models))
+    lo_6 = register(lo_copy[:s_fix], "acc_low_out", enable=out_lo)
+    carry_6 = register(lo_copy[s_fix], "acc_carry_out", enable=out_lo)
+    hi_6 = register(hi_copy, "acc_high_out", signed(hw_), enable=out_hi)
+    pend_6 = register(pend_5, "pending_s6")
+    first_6 = register(first_5, "first_s6")
+    emax_6 = register(emax_5, "emax_s6")
+    nan_6 = register(nan_5, "nan_s6")
+    valid_6 = register(valid_5, "valid_s6")
+    last_6 = register(last_5, "last_s6")
+
+    # Stage 7: the carry resolved (H + c, in W + 1 bits while A_i is in range or has
+    # just left it); stages 8 to 10: A = V >> p, W + 1 bits, by p's high bits, by the
+    # next two, by its lowest (stages 2b and 4b also count: latency 12).
+    hres_7 = back(hi_6 + carry_6, "acc_high_resolved", signed(hw_))
+    lo_7 = back(lo_6, "acc_low_s7")
+    pend_7 = register(pend_6, "pending_s7")
+    first_7 = register(first_6, "first_s7")
+    emax_7 = register(emax_6, "emax_s7")
+    nan_7 = register(nan_6, "nan_s7")
+    valid_7 = register(valid_6, "valid_s7")
+    last_7 = register(last_6, "last_s7")
+    value = Cat(lo_7, hres_7).as_signed()
+    keep = w + (1 << fb)
+    if pbits > fb:
+        value = mux_shift(value, list(pend_7[fb:]), 1 << fb)
+    v_8a = back(value[:keep], "acc_coarse_s8", signed(keep))
+    fine_8a = register(pend_7[:fb], "pending_low_s8")
+    first_8a = register(first_7, "first_s8")
+    emax_8a = register(emax_7, "emax_s8")
+    nan_8a = register(nan_7, "nan_s8")
+    valid_8a = register(valid_7, "valid_s8")
+    last_8a = register(last_7, "last_s8")
+    # Stage 9: the shift by the fine bits but the lowest (a 4-to-1 multiplexer per bit).
+    v_8 = back(mux_shift(v_8a, list(fine_8a[1:]), 2)[:w + 2], "acc_mid_s9", signed(w + 2))
+    fine_8 = register(fine_8a[:1], "pending_bit0_s9")
+    first_8 = register(first_8a, "first_s9")
+    emax_8 = register(emax_8a, "emax_s9")
+    nan_8 = register(nan_8a, "nan_s9")
+    valid_8 = register(valid_8a, "valid_s9")
+    last_8 = register(last_8a, "last_s9")
+
+    # Stage 10: A (W + 1 bits, exact while in range or at its first excursion) and the
+    # sticky saturation, as with one sum.
+    acc = Signal(signed(w + 1))
+    acc_out = _out_of_range(m, acc, "acc_out")
+    hit = Signal()
+    high = Signal()
+    with m.If(adv[7] & valid_8):
+        m.d.sync += acc.eq(mux_shift(v_8, list(fine_8))[:w + 1])
+    with m.If(advance & valid_8):
+        m.d.sync += [
+            hit.eq(~first_8 & (hit | acc_out)),
+            high.eq(Mux(hit, high, ~acc[w])),
+        ]
+    _saturated_output(m, o.payload.sum, acc, acc_out, hit, high, name="clamp_high")
+    m.d.comb += out_valid.eq(valid_8 & last_8)
+    with m.If(advance):
+        m.d.sync += [
+            o.valid.eq(out_valid),
+            o.payload.exponent.eq(emax_8),
+            o.payload.nan.eq(nan_8),
+        ]
+    return m
 
 
 def partial_sums(align: str) -> int:
@@ -917,7 +1177,7 @@ def _compare_exponent(m: Module, exponent, e_max, fresh):
 
 
 def _running_maximum(m: Module, p, fire, shift_register, register, *, ew: int, w: int,
-                     g: int) -> tuple:
+                     g: int, emax_direct: bool = False) -> tuple:
     """The one-sum pipelines' front end for input payload ``p``: the running maximum
     ``E_max`` of the group, its NaN flag and ``first`` (the next input opens a group), all
     updated when ``fire``; stage 1 of both shifts (:func:`_shift_amounts`, its registers
@@ -927,18 +1187,40 @@ def _running_maximum(m: Module, p, fire, shift_register, register, *, ew: int, w
     nan = Signal()
     first = Signal(init=1)
     rise, fall, up, down = _compare_exponent(m, p.exponent, e_max, first)
+    if emax_direct:
+        # The select as AND and OR, which synthesis does not turn into a clock enable of
+        # E_max (an enable is a LUT and a net to every bit after the compare; the select
+        # is one LUT per bit, packed with its register).
+        take = Signal()
+        m.d.comb += take.eq(up | first)
+        next_max = (p.exponent & take.replicate(ew)) | (e_max & ~take.replicate(ew))
+    else:
+        next_max = Mux(up | first, p.exponent, e_max)
     with m.If(fire):
         m.d.sync += [
-            e_max.eq(Mux(up | first, p.exponent, e_max)),
+            e_max.eq(next_max),
             nan.eq((nan & ~first) | p.nan),
             first.eq(p.last),
         ]
     shifts = _shift_amounts(m, shift_register, p, e_max, rise, fall, up, down, w=w, g=g,
                             wide_in_stage_1=False)
     first_1 = register(first, "first_s1")
-    emax_1 = register(Mux(up | first, p.exponent, e_max), "emax_s1")
+    # With ``emax_direct``, E_max after this input is the register itself, read a cycle
+    # later (it changes only when the next input fires, which moves this one on): the
+    # select then drives the E_max register alone.
+    emax_1 = e_max if emax_direct else register(Mux(up | first, p.exponent, e_max), "emax_s1")
     nan_1 = register((nan & ~first) | p.nan, "nan_s1")
-    return shifts, first_1, emax_1, nan_1
+    if not emax_direct:
+        return shifts, first_1, emax_1, nan_1
+    # The low bits of E_max - E, each zero unless E < E_max, registered (a LUT behind the
+    # compare chain): the selects of the first step of the input's alignment.
+    borrow = C(0, 1)
+    fine = []
+    for j in range(shifts.lo):
+        fine.append((e_max[j] ^ p.exponent[j] ^ borrow) & down)
+        borrow = (~e_max[j] & p.exponent[j]) | (~(e_max[j] ^ p.exponent[j]) & borrow)
+    fine_1 = shift_register(Cat(*fine), "x_fine_select_s1", unsigned(shifts.lo))
+    return shifts, first_1, emax_1, nan_1, fine_1
 
 
 class _Shifts(NamedTuple):

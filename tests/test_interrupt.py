@@ -101,7 +101,10 @@ def start(argv: list[str], folder: Path) -> Run:
     """``python argv`` in ``folder/cwd``, its temporary files in ``folder/tmp``."""
     for sub in ("cwd", "tmp"):
         (folder / sub).mkdir()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(folder / "tmp")}
+    # The command as a user runs it: without the suite's compiler cache (tests/conftest.py),
+    # whose server, if a build had to start it, would outlive the command's session.
+    env = {**{k: v for k, v in os.environ.items() if k != "OBJCACHE"},
+           "PYTHONPATH": str(REPO), "TMPDIR": str(folder / "tmp")}
     argv = [a.format(out=folder / "out") for a in argv]
     # Files, not pipes: a child left running would hold a pipe open.
     with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:

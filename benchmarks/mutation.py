@@ -228,6 +228,11 @@ MUTANTS = (
            "lookahead", ("tests/test_accumulator.py",),
            "align=lookahead, primitives=ecp5: a group's first input adds to the last group's "
            "low bits and carry"),
+    Mutant("accum-lookahead-ecp5-ahead", "hw/accumulator.py",
+           "take.eq(first | ((g_0 | a_0) & (h_0 | b_0)))", "take.eq(first | (g_0 & (h_0 | b_0)))",
+           "lookahead", ("tests/test_accumulator.py",),
+           "align=lookahead, primitives=ecp5: E_max's compare made a cycle ahead forgets that "
+           "the input before opened a group (compares with the last group's maximum)"),
     Mutant("accum-lookahead-enable-copy", "hw/accumulator.py",
            "m.d.sync += copy.eq(valid_next)", "m.d.sync += copy.eq(0)",
            "lookahead", ("tests/test_accumulator.py",),

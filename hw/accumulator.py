@@ -62,11 +62,12 @@ INTERLEAVE_LATENCY = 7
 #: stages of the output's right shift).
 LOOKAHEAD_LATENCY = 9
 #: ``align="lookahead"`` with ``primitives="ecp5"``: register stages from ``i`` to ``o``
-#: (exponents, three of the input's alignment, the pending shift, three of its left shift,
-#: the loop, the carry resolved, three of the output's right shift): at most one carry
+#: (the input with its running maximum's compares, exponents, three of the input's
+#: alignment, the pending shift, three of its left shift, the loop, the carry resolved,
+#: three of the output's right shift): at most one carry
 #: chain, one select or a four-input multiplexer behind each register, for the ECP5 clock
 #: (docs/arithmetic.md).
-LOOKAHEAD_ECP5_LATENCY = 12
+LOOKAHEAD_ECP5_LATENCY = 13
 #: ``align="lookahead"``: low bits of the input's left shift (and of the output's right
 #: shift) done in their first stage; the second does the rest, a multiple of ``2**3``. With
 #: ``primitives="ecp5"`` the output's low bits are done in two stages (two, then one).
@@ -780,7 +781,7 @@ class MXIntAccumulator(wiring.Component):
 
 
 def _lookahead_ecp5(self) -> Module:
-    """``align="lookahead"`` with ``primitives="ecp5"`` (:attr:`latency` 12): the
+    """``align="lookahead"`` with ``primitives="ecp5"`` (:attr:`latency` 13): the
     arithmetic of :meth:`MXIntAccumulator._elaborate_lookahead`, built for the ECP5 clock
     (docs/arithmetic.md): every register of a critical path driven by a LUT or carry
     chain of its own, and at most one carry chain, one select or a four-input
@@ -814,47 +815,64 @@ def _lookahead_ecp5(self) -> Module:
     out_valid = Signal()
     adv, held = _advance_copies(m, o, out_valid, LOOKAHEAD_ENABLES)
     advance = adv[0]
-    fire = Signal()
-    m.d.comb += [
-        self.i.ready.eq(advance),
-        fire.eq(self.i.valid & adv[1]),
-    ]
+    m.d.comb += self.i.ready.eq(advance)
     register = _register(m, advance)
     front, align_, left, shift, back = (_register(m, adv[k]) for k in (1, 2, 3, 4, 7))
 
-    # Stages 1 and 2 as with one sum: the running maximum, T = x >> (E_max - E) and
-    # d = E - E_max (saturated at all ones when E > E_max, else 0).
-    p = self.i.payload
+    # Stage 0: the input registered, beside the compares that choose E_max's next value
+    # (see _running_maximum's ``ahead``). Stages 1 and 2 as with one sum: the running
+    # maximum, T = x >> (E_max - E) and d = E - E_max (saturated at all ones when E >
+    # E_max, else 0).
+    q = Signal(self.i.payload.shape(), name="in_s0")
+    q_valid = Signal(name="valid_s0")
+    with m.If(adv[1]):
+        m.d.sync += [q.eq(self.i.payload), q_valid.eq(self.i.valid)]
+    fire = Signal(name="fire_s0")
+    m.d.comb += fire.eq(q_valid & adv[1])
+    p = q
     shifts, first_1, emax_1, nan_1, fine_1 = _running_maximum(
-        m, p, fire, front, register, ew=ew, w=w, g=g, emax_direct=True)
+        m, p, fire, front, register, ew=ew, w=w, g=g, emax_direct=True,
+        ahead=(self.i.payload.exponent, q_valid))
     valid_1 = register(fire, "valid_s1")
     last_1 = register(p.last, "last_s1")
-    # The input's alignment in three steps of at most four inputs per bit, every
-    # select zero unless E < E_max (so no choice of T or x): stage 2 shifts by the low
-    # bits of E_max - E, stage 3 by the next two selects, stage 3b by the rest.
+    # The input's alignment in three steps of at most four inputs per bit, on the guess
+    # that E < E_max (no compare behind any select): stage 2 shifts by the low bits of
+    # E_max - E, stage 3 by the next two selects, stage 3b by the rest or takes x.
     lo = shifts.lo
-    sel_2 = align_(Cat(*[b & shifts.down for b in shifts.x_select]), "x_select_s2",
+    sel_2 = align_(Cat(*shifts.x_select), "x_select_s2",
                    unsigned(len(shifts.x_select)))
     x_2 = align_(mux_shift((shifts.sum << g).as_signed(), list(fine_1)), "x_fine_s2",
                  signed(len(shifts.sum) + g))
     x_2b = align_(mux_shift(x_2, list(sel_2[:2]), 1 << lo), "x_mid_s3",
                   signed(len(x_2)))
     top_2b = align_(sel_2[2:], "x_select_top_s3") if len(sel_2) > 2 else None
-    # d clamped at S, and d - S, registered for stage 3's recurrence.
+    # The input as it came and ``down`` ride along: the last step takes x unless E < E_max.
+    sum_2b = align_(align_(shifts.sum, "sum_s2"), "sum_s3")
+    down_2b = align_(align_(shifts.down, "x_down_s2"), "x_down_s3")
+    # d clamped at S, and S - d, registered for stage 3's recurrence. When S is all ones
+    # in the width of d (W a power of two) the clamp is d itself and S - d its complement:
+    # a LUT per bit behind stage 1's registers, no carry chain.
     rise_1 = Signal(unsigned(len(shifts.rise)))
     m.d.comb += rise_1.eq(Mux(shifts.up, shifts.rise | Mux(shifts.rise_wide, -1, 0), 0))
-    d_2 = register(Mux(rise_1 >= s_fix, s_fix, rise_1), "rise_clamped_s2",
-                   unsigned(pbits + 1))
-    dm_2 = register(Mux(rise_1 >= s_fix, 0, rise_1 - s_fix), "rise_minus_s2",
-                    signed(pbits + 2))
+    if s_fix == (1 << len(rise_1)) - 1:
+        d_2 = register(rise_1, "rise_clamped_s2", unsigned(pbits + 1))
+        dm_2 = register(~rise_1, "rise_rest_s2", unsigned(len(rise_1)))
+    else:
+        d_2 = register(Mux(rise_1 >= s_fix, s_fix, rise_1), "rise_clamped_s2",
+                       unsigned(pbits + 1))
+        dm_2 = register(Mux(rise_1 >= s_fix, 0, s_fix - rise_1), "rise_rest_s2",
+                        unsigned(pbits + 1))
     first_2 = register(first_1, "first_s2")
     emax_2 = register(emax_1, "emax_s2")
     nan_2 = register(nan_1, "nan_s2")
     valid_2 = register(valid_1, "valid_s2")
     last_2 = register(last_1, "last_s2")
     # Stage 2b: the narrow path waits a cycle for the input's third alignment step.
+    # (the copy of p's recurrence reads copies of its own, on p's copy's enable)
+    d_c = left(d_2, "rise_clamped_copy_s2b")
+    dm_c = left(dm_2, "rise_rest_copy_s2b")
     d_2 = register(d_2, "rise_clamped_s2b")
-    dm_2 = register(dm_2, "rise_minus_s2b")
+    dm_2 = register(dm_2, "rise_rest_s2b")
     first_2 = register(first_2, "first_s2b")
     emax_2 = register(emax_2, "emax_s2b")
     nan_2 = register(nan_2, "nan_s2b")
@@ -862,7 +880,7 @@ def _lookahead_ecp5(self) -> Module:
     last_2 = register(last_2, "last_s2b")
 
     # Stage 3, the pending shift: a recurrence of pbits bits, moved by valid inputs
-    # only; p + d and p + d - S side by side, the sign of the second chooses (one short
+    # only; p + d and p - (S - d) side by side, the sign of the second chooses (one short
     # carry chain and a multiplexer). A group's first input opens at p = 0 (A = x).
     pending = Signal(unsigned(pbits), name="pending_s3")
     total = Signal(unsigned(pbits + 1))
@@ -870,7 +888,7 @@ def _lookahead_ecp5(self) -> Module:
     drain = Signal()
     m.d.comb += [
         total.eq(pending + d_2),
-        total_m.eq(pending + dm_2),
+        total_m.eq(pending - dm_2),
         drain.eq(~first_2 & ~total_m[-1]),
     ]
     # A copy of p for the left shift's multiplexers (its own enable: not merged).
@@ -882,15 +900,16 @@ def _lookahead_ecp5(self) -> Module:
     total_c = Signal(unsigned(pbits + 1))
     total_mc = Signal(signed(pbits + 2))
     m.d.comb += [
-        total_c.eq(pending_shift + d_2),
-        total_mc.eq(pending_shift + dm_2),
+        total_c.eq(pending_shift + d_c),
+        total_mc.eq(pending_shift - dm_c),
     ]
     with m.If(adv[3] & valid_2):
         m.d.sync += pending_shift.eq(Mux(first_2, 0, Mux(~first_2 & ~total_mc[-1],
                                                          total_mc, total_c)))
     drain_3 = register(drain, "drain_s3")
-    x_3 = align_(mux_shift(x_2b, list(top_2b) if top_2b is not None else [],
-                           1 << (lo + 2)), "x_aligned_s3", signed(len(x_2)))
+    x_3 = align_(Mux(down_2b, mux_shift(x_2b, list(top_2b) if top_2b is not None else [],
+                                        1 << (lo + 2)), (sum_2b << g).as_signed()),
+                 "x_aligned_s3", signed(len(x_2)))
     first_3 = register(first_2, "first_s3")
     emax_3 = register(emax_2, "emax_s3")
     nan_3 = register(nan_2, "nan_s3")
@@ -999,7 +1018,7 @@ def _lookahead_ecp5(self) -> Module:
 
     # Stage 7: the carry resolved (H + c, in W + 1 bits while A_i is in range or has
     # just left it); stages 8 to 10: A = V >> p, W + 1 bits, by p's high bits, by the
-    # next two, by its lowest (stages 2b and 4b also count: latency 12).
+    # next two, by its lowest (stages 0, 2b and 4b also count: latency 13).
     hres_7 = back(hi_6 + carry_6, "acc_high_resolved", signed(hw_))
     lo_7 = back(lo_6, "acc_low_s7")
     pend_7 = register(pend_6, "pending_s7")
@@ -1177,12 +1196,17 @@ def _compare_exponent(m: Module, exponent, e_max, fresh):
 
 
 def _running_maximum(m: Module, p, fire, shift_register, register, *, ew: int, w: int,
-                     g: int, emax_direct: bool = False) -> tuple:
+                     g: int, emax_direct: bool = False, ahead=None) -> tuple:
     """The one-sum pipelines' front end for input payload ``p``: the running maximum
     ``E_max`` of the group, its NaN flag and ``first`` (the next input opens a group), all
     updated when ``fire``; stage 1 of both shifts (:func:`_shift_amounts`, its registers
     made by ``shift_register``) and stage 1's ``first``, ``E_max`` after this input and NaN
-    (made by ``register``). Returns ``(shifts, first_1, emax_1, nan_1)``."""
+    (made by ``register``). Returns ``(shifts, first_1, emax_1, nan_1)``.
+
+    With ``emax_direct`` (the ECP5 ``"lookahead"`` build) also ``fine_1``, the low bits of
+    ``E_max - E``, and the compares' signs and high bits are registered raw (combined in
+    stage 2); with ``ahead``, ``(exponent, valid)`` of the input behind ``p``, ``E_max``'s
+    select is chosen by compares made a cycle early (``p`` then a registered input)."""
     e_max = Signal(unsigned(ew))
     nan = Signal()
     first = Signal(init=1)
@@ -1192,7 +1216,24 @@ def _running_maximum(m: Module, p, fire, shift_register, register, *, ew: int, w
         # E_max (an enable is a LUT and a net to every bit after the compare; the select
         # is one LUT per bit, packed with its register).
         take = Signal()
-        m.d.comb += take.eq(up | first)
+        if ahead is None:
+            m.d.comb += take.eq(up | first)
+        else:
+            # ``p`` is a registered input (stage 0) and ``ahead`` = (exponent, valid) of
+            # the port, the input that follows it: that exponent is compared a cycle
+            # early with E_max and with ``p``'s, whose fire may still raise E_max first.
+            # It raises E_max when above both, above ``p``'s alone if ``p`` opens a
+            # group, above E_max alone if ``p`` is not valid; each compare is a carry
+            # chain straight into a register, the recurrence a select behind registers.
+            e_next, p_valid = ahead
+            above_max = Signal(signed(ew + 1))
+            above_p = Signal(signed(ew + 1))
+            m.d.comb += [above_max.eq(e_max - e_next), above_p.eq(p.exponent - e_next)]
+            g_0 = shift_register(above_max[-1], "above_max_s0")
+            h_0 = shift_register(above_p[-1], "above_prev_s0")
+            a_0 = shift_register(p_valid & first, "prev_opens_s0")
+            b_0 = shift_register(~p_valid, "prev_idle_s0")
+            m.d.comb += take.eq(first | ((g_0 | a_0) & (h_0 | b_0)))
         next_max = (p.exponent & take.replicate(ew)) | (e_max & ~take.replicate(ew))
     else:
         next_max = Mux(up | first, p.exponent, e_max)
@@ -1203,7 +1244,7 @@ def _running_maximum(m: Module, p, fire, shift_register, register, *, ew: int, w
             first.eq(p.last),
         ]
     shifts = _shift_amounts(m, shift_register, p, e_max, rise, fall, up, down, w=w, g=g,
-                            wide_in_stage_1=False)
+                            wide_in_stage_1=False, wide_raw=emax_direct, fresh=first)
     first_1 = register(first, "first_s1")
     # With ``emax_direct``, E_max after this input is the register itself, read a cycle
     # later (it changes only when the next input fires, which moves this one on): the
@@ -1217,7 +1258,7 @@ def _running_maximum(m: Module, p, fire, shift_register, register, *, ew: int, w
     borrow = C(0, 1)
     fine = []
     for j in range(shifts.lo):
-        fine.append((e_max[j] ^ p.exponent[j] ^ borrow) & down)
+        fine.append(e_max[j] ^ p.exponent[j] ^ borrow)
         borrow = (~e_max[j] & p.exponent[j]) | (~(e_max[j] ^ p.exponent[j]) & borrow)
     fine_1 = shift_register(Cat(*fine), "x_fine_select_s1", unsigned(shifts.lo))
     return shifts, first_1, emax_1, nan_1, fine_1
@@ -1243,7 +1284,7 @@ class _Shifts(NamedTuple):
 
 
 def _shift_amounts(m: Module, register, p, e_max, rise, fall, up, down, *, w: int, g: int,
-                   wide_in_stage_1: bool) -> _Shifts:
+                   wide_in_stage_1: bool, wide_raw: bool = False, fresh=None) -> _Shifts:
     """Stage 1 of both shifts, from :func:`_compare_exponent`'s ``rise``, ``fall``, ``up``
     and ``down`` for input payload ``p`` against its sum's maximum ``e_max``.
 
@@ -1257,7 +1298,10 @@ def _shift_amounts(m: Module, register, p, e_max, rise, fall, up, down, *, w: in
     the next ones (up to ``xbits``) in stage 2; any bit above sets the latter to all ones,
     a shift that with any low part reaches ``xw - 1`` (``xbits`` is chosen so). That OR is
     registered as ``x_wide_s1`` and applied in stage 2, or with ``wide_in_stage_1`` applied
-    in stage 1, to shorten stage 2. The low ``lo`` bits of ``E_max - E`` need no carry chain
+    in stage 1, to shorten stage 2; with ``wide_raw`` the bits above, the signs of both
+    compares and ``fresh`` are registered as they come, and the ORs, ``up`` and ``down`` are
+    made from those registers (no LUT behind the compare chains). The low ``lo`` bits of
+    ``E_max - E`` need no carry chain
     (each is a small function of the low bits of ``E_max`` and ``E``), so stage 1 already
     shifts the input by them, on the guess that ``E < E_max``; stage 2 shifts that by the
     rest, or takes the input as it is. Each shift is a multiplexer per bit
@@ -1267,8 +1311,16 @@ def _shift_amounts(m: Module, register, p, e_max, rise, fall, up, down, *, w: in
     xw = len(p.sum) + g
     abits = (w - 1).bit_length()
     rise_1 = register(rise[:abits], "rise_low_s1")
-    rise_wide_1 = register(rise[abits:ew] != 0, "rise_wide_s1") if abits < ew else C(0, 1)
-    up_1 = register(up, "up_s1")
+    if abits >= ew:
+        rise_wide_1 = C(0, 1)
+    elif wide_raw:
+        rise_wide_1 = register(rise[abits:ew], "rise_high_s1") != 0
+    else:
+        rise_wide_1 = register(rise[abits:ew] != 0, "rise_wide_s1")
+    if wide_raw:
+        up_1 = register(fall[-1], "fall_sign_s1") & ~register(fresh, "fresh_s1")
+    else:
+        up_1 = register(up, "up_s1")
     lo = min(FINE_SHIFT_BITS, (xw - 1).bit_length())
     xbits = min((xw - 2 + (1 << lo)).bit_length(), ew)
     if wide_in_stage_1:
@@ -1278,7 +1330,12 @@ def _shift_amounts(m: Module, register, p, e_max, rise, fall, up, down, *, w: in
         x_select = list(x_shift_1)
     else:
         x_shift_1 = register(fall[lo:xbits], "x_shift_s1", unsigned(xbits - lo))
-        x_wide_1 = register(fall[xbits:ew] != 0, "x_wide_s1") if xbits < ew else C(0, 1)
+        if xbits >= ew:
+            x_wide_1 = C(0, 1)
+        elif wide_raw:
+            x_wide_1 = register(fall[xbits:ew], "x_high_s1") != 0
+        else:
+            x_wide_1 = register(fall[xbits:ew] != 0, "x_wide_s1")
         x_select = [b | x_wide_1 for b in x_shift_1]
     borrow = C(0, 1)
     fall_lo = []
@@ -1289,7 +1346,10 @@ def _shift_amounts(m: Module, register, p, e_max, rise, fall, up, down, *, w: in
     m.d.comb += x_in.eq(p.sum << g)
     x_fine_1 = register(mux_shift(x_in, fall_lo), "x_fine_s1")
     sum_1 = register(p.sum, "sum_s1")
-    x_down_1 = register(down, "x_down_s1")
+    if wide_raw:
+        x_down_1 = register(rise[-1], "rise_sign_s1") & ~register(fresh, "fresh_down_s1")
+    else:
+        x_down_1 = register(down, "x_down_s1")
     return _Shifts(rise=rise_1, rise_wide=rise_wide_1, up=up_1, down=x_down_1,
                    x_fine=x_fine_1, sum=sum_1, x_select=x_select, lo=lo)
 

@@ -22,20 +22,23 @@ os.environ.setdefault(CFLAGS_VARIABLE, "-O0")
 REPO = Path(__file__).resolve().parent.parent
 
 # Verilator's makefiles put $OBJCACHE before every compiler call. With sccache (a dev
-# dependency) Verilator's runtime (verilated.cpp, verilated_vpi.cpp, verilated_dpi.cpp,
-# verilated_threads.cpp: about half of a small model's build) is compiled once per checkout
-# rather than once per model, and an unchanged model's objects are reused (measured: the
-# block adder's four Verilator tests, one worker, 154 s -> 75 s from an empty cache). Its
-# cache lives in build/sccache; its server listens on this checkout's own socket (in the
-# temporary folder: a socket path has a length limit), is started once before the workers
-# (two compilers starting it at once race) and stopped when the session ends; it also stops
-# itself after 5 idle minutes. Without the executable the builds run uncached, as before.
+# dependency) behind tests/objcache.sh, Verilator's runtime (verilated.cpp,
+# verilated_vpi.cpp, verilated_dpi.cpp, verilated_threads.cpp: about half of a small model's
+# build) is compiled once per checkout rather than once per model (measured: the block
+# adder's four Verilator tests, one worker, 154 s -> 75 s from an empty cache); a model's
+# own files are compiled as before (they use a precompiled header, which sccache does not
+# make). The cache lives in build/sccache; its server listens on this checkout's own socket
+# (in the temporary folder: a socket path has a length limit), is started once before the
+# workers (two compilers starting it at once race) and stopped when the session ends; it
+# also stops itself after 5 idle minutes. Without sccache the builds run as before.
 SCCACHE = shutil.which("sccache", path=str(Path(sys.executable).parent)) or \
     shutil.which("sccache")
+OBJCACHE = str(REPO / "tests" / "objcache.sh")
 if SCCACHE and "OBJCACHE" not in os.environ:
     _tag = hashlib.sha256(str(REPO).encode()).hexdigest()[:12]
     os.environ.update(
-        OBJCACHE=SCCACHE,
+        OBJCACHE=OBJCACHE,
+        MXFORGE_SCCACHE=SCCACHE,
         SCCACHE_DIR=str(REPO / "build" / "sccache"),
         SCCACHE_SERVER_UDS=str(Path(tempfile.gettempdir()) / f"mxforge-sccache-{_tag}.sock"),
         SCCACHE_IDLE_TIMEOUT="300",
@@ -46,7 +49,7 @@ if SCCACHE and "OBJCACHE" not in os.environ:
 def _sccache_server(config: pytest.Config, command: str) -> None:
     """Start or stop this checkout's sccache server: in the controller (or the only
     process), never in an xdist worker, and only when the suite set ``OBJCACHE`` itself."""
-    if SCCACHE and os.environ.get("OBJCACHE") == SCCACHE and \
+    if SCCACHE and os.environ.get("OBJCACHE") == OBJCACHE and \
             not hasattr(config, "workerinput"):
         subprocess.run([SCCACHE, command], capture_output=True, check=False, timeout=60)
 

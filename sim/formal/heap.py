@@ -51,7 +51,8 @@ from .ref_common import Context, HarnessError, field_of
 from .ref_dot import DOT
 from .yosys import READ_CELL_MODELS, ProofResult, counterexample, run_yosys, write_design
 
-__all__ = ["CertificateError", "check_certificate", "control_harness", "lemma_harness",
+__all__ = ["CertificateError", "check_certificate", "control_harness", "identity_harness",
+           "lemma_harness", "prove_chained", "words_harness",
            "prove_heap"]
 
 #: Suffix of the free input that replaces a cut signal for its readers.
@@ -606,7 +607,7 @@ def words_harness(manifest: dict, words: list[dict], *, cut: bool) -> str:
         if cut:
             s_old = _delayed(lines, sign, 1, latency)
             y_old = _delayed(lines, f"{w['signal']}{CUT}", w["width"], latency - w["delay"])
-            terms.append(_word_value(y_old, s_old, w["width"], total))
+            terms.append((y_old, s_old, w["width"]))
         else:
             # The definition, delay cycles after the codes: the word's value then.
             s_old = _delayed(lines, sign, 1, w["delay"])
@@ -617,7 +618,17 @@ def words_harness(manifest: dict, words: list[dict], *, cut: bool) -> str:
     if cut:
         field_o = field_of(streams["o"]["fields"], "sum")
         o_sum = f"{o}[{field_o['offset'] + field_o['width'] - 1}:{field_o['offset']}]"
-        lines.append(f"  wire signed [{total - 1}:0] chk_total = " + " + ".join(terms) + ";")
+        # The words first, in the chains' order, then the signs: sum_i y_i + s_i - s_i 2**F
+        # (the same value in an order the solver follows more easily).
+        field = terms[0][2]
+        words_sum = " + ".join(f"{{{total - wd}'d0, {y}}}" for y, _, wd in terms)
+        signs = " + ".join(f"{{{total - 1}'d0, {sg}}}" for _, sg, _ in terms)
+        if any(wd != field for _, _, wd in terms):
+            raise HarnessError("chained words of different widths")
+        lines += [f"  wire [{total - 1}:0] chk_words = {words_sum};",
+                  f"  wire [{total - 1}:0] chk_signs = {signs};",
+                  f"  wire signed [{total - 1}:0] chk_total = chk_words + chk_signs - "
+                  f"(chk_signs << {field});"]
         asserts.append(f"$signed({o_sum}) == chk_total")
     lines += ["  always @* begin", *(f"    assert ({cond});" for cond in asserts),
               "  end", "endmodule", ""]

@@ -52,8 +52,7 @@ from .ref_dot import DOT
 from .yosys import READ_CELL_MODELS, ProofResult, counterexample, run_yosys, write_design
 
 __all__ = ["CertificateError", "check_certificate", "control_harness", "identity_harness",
-           "lemma_harness", "prove_chained", "words_harness",
-           "prove_heap"]
+           "lemma_harness", "prove_chained", "prove_heap", "words_harness"]
 
 #: Suffix of the free input that replaces a cut signal for its readers.
 CUT = "__i"
@@ -544,8 +543,8 @@ def identity_harness(manifest: dict, total: int) -> str:
     from .ref_dot import _operand
     lines, drive, a, b, o = _header(manifest, [])
     lines = [line for line in lines if not line.startswith("  wire ") or " = " in line]
-    (la, pa, wa, _), (lb, pb, wb, _) = (_operand(manifest, s, n) for s, n in
-                                        (("a", a), ("b", b)))
+    (la, pa, _, _), (lb, pb, _, _) = (_operand(manifest, s, n) for s, n in
+                                      (("a", a), ("b", b)))
     lines += la + lb
     asserts = []
     for i in range(1):
@@ -559,6 +558,7 @@ def identity_harness(manifest: dict, total: int) -> str:
 
 
 def _exp_bits(manifest: dict, side: str) -> int:
+    """Exponent bits of operand ``side``'s minifloat element."""
     from golden.minifloat import ELEMENTS
     return ELEMENTS[manifest["parameters"][f"{side}_element"]].exp_bits
 
@@ -576,9 +576,10 @@ def words_harness(manifest: dict, words: list[dict], *, cut: bool) -> str:
     """A harness around the unit with its words exposed.
 
     ``cut=False`` (the lemmas): each word ``y_i`` is compared, ``delay`` cycles after its
-    codes, with its definition: ``y_i + s_i - s_i 2**F = P_a,i * P_b,i``, the products
-    decoded by the dot reference (:mod:`.ref_dot`), ``s_i`` the XOR of the two codes' sign
-    bits. ``cut=True`` (the composition): the words' readers see free inputs, and the
+    codes, with its definition: ``y_i + s_i - s_i 2**F`` equals the factored product of
+    :func:`_factored` (which :func:`identity_harness` proves equal to ``P_a,i * P_b,i``),
+    the fields decoded by the dot reference (:mod:`.ref_dot`), ``s_i`` the XOR of the two
+    codes' sign bits. ``cut=True`` (the composition): the words' readers see free inputs, and the
     output's sum, ``latency`` cycles after the codes, must be the sum of those inputs'
     values ``y_i + s_i - s_i 2**F`` (each taken ``latency - delay`` cycles earlier), ``s_i``
     of the codes. Both asserted in the last of ``latency + 1`` cycles from any state.
@@ -593,8 +594,8 @@ def words_harness(manifest: dict, words: list[dict], *, cut: bool) -> str:
     conns += [f"    .{w['signal']}({w['signal']})" for w in words]
     conns += [f"    .{w['signal']}{CUT}({w['signal']}{CUT})" for w in words] if cut else []
     lines.append(f"  {manifest['module']} dut (\n" + ",\n".join(conns) + "\n  );")
-    (la, pa, wa, _), (lb, pb, wb, _) = (_operand(manifest, s, n) for s, n in
-                                        (("a", a), ("b", b)))
+    (la, _, _, _), (lb, _, _, _) = (_operand(manifest, s, n) for s, n in
+                                    (("a", a), ("b", b)))
     lines += la + lb
     total = _total(manifest, words)
     asserts = []
@@ -602,14 +603,14 @@ def words_harness(manifest: dict, words: list[dict], *, cut: bool) -> str:
     for w in words:
         i = w["product"]
         sign = f"chk_s{i}"
-        lines += [f"  wire {sign} = ref_a{i}_s ^ ref_b{i}_s;",
-                  *_factored(i, total)]
+        lines.append(f"  wire {sign} = ref_a{i}_s ^ ref_b{i}_s;")
         if cut:
             s_old = _delayed(lines, sign, 1, latency)
             y_old = _delayed(lines, f"{w['signal']}{CUT}", w["width"], latency - w["delay"])
             terms.append((y_old, s_old, w["width"]))
         else:
             # The definition, delay cycles after the codes: the word's value then.
+            lines += _factored(i, total)
             s_old = _delayed(lines, sign, 1, w["delay"])
             ref = _delayed(lines, f"chk_p{i}", total, w["delay"])
             lines.append(f"  wire [{total - 1}:0] chk_v{i} = "
@@ -655,12 +656,14 @@ def prove_chained(design: Design, *, timeout: float = 120.0, steps: int | None =
                   workdir: Path) -> ProofResult:
     """Prove a dot product of chained words (:mod:`hw.placement` notes 11-12) equal to its
     definition for all time (streaming), cut at each MAC's word: the control part of
-    :func:`prove_heap`, the word lemmas and the composition of :func:`words_harness`.
+    :func:`prove_heap`, the word lemmas and the composition of :func:`words_harness`,
+    and the unit-free identity of :func:`identity_harness`.
 
     Together: ``o.sum(t) = sum_i (y_i + s_i - s_i 2**F) = sum_i P_a,i * P_b,i`` of the
     codes ``latency`` cycles earlier, the first equality for every value of the words
     (the chains, their split carries, the sign counts, the heap and the final adder), the
-    second per word (the MAC's product and shifter). Parameters and result as
+    second per word (the MAC's product and shifter, against the factored product, which
+    the identity equates with ``P_a * P_b``). Parameters and result as
     :func:`prove_heap`.
     """
     manifest = design.manifest
@@ -714,4 +717,5 @@ def prove_chained(design: Design, *, timeout: float = 120.0, steps: int | None =
                                detail, cex, log_path, vcd if vcd.exists() else None)
     return ProofResult("PROVED", time.monotonic() - start, "streaming", steps,
                        f"streaming: for all time, cut at the {len(words)} MACs' words "
-                       "(word lemmas, their sum, control)", log=workdir / "compose.log")
+                       "(word lemmas, their sum, control, the factored product's identity)",
+                       log=workdir / "compose.log")

@@ -391,6 +391,10 @@ class SumOfProducts:
         (bit ``j`` of the register loads ``bits[j]``) or ``{"kind": "sum", "signal"}``
         (the final adder of all bits left); and ``result``, the bit of each column at the
         end. A ``ref`` is ``[signal name, bit]`` or ``[None, 0 or 1]`` for a constant.
+        With chained words (:mod:`hw.placement` note 11) also ``words``, each ``{"signal",
+        "product", "delay", "width"}``: MAC ``product``'s word ``y`` of ``width`` bits,
+        standing for ``y + s - s 2**width`` (``s`` the product's sign), ``delay``
+        registers after its codes (``sim.formal`` cuts the proof at these words).
 
         Raises
         ------
@@ -463,7 +467,7 @@ class SumOfProducts:
                 b = [register(x, f"{name}_rb{i}") for i, x in enumerate(b)]
         columns: list[list[Value]] = [[] for _ in range(w)]
         if self._placement is not None and self._placement.chain > 1:
-            self._enter_chained(m, register, a, b, name, columns)
+            cert["words"] = self._enter_chained(m, register, a, b, name, columns)
         elif self._placement is not None:
             self._enter_placed(m, register, a, b, name, columns)
         # ecp5: chunk outer, product inner, so that row r of the heap (bit r of each column)
@@ -631,13 +635,17 @@ class SumOfProducts:
             if c < len(columns):
                 columns[c].append(s)
 
-    def _enter_chained(self, m, register, a, b, name, columns) -> None:
+    def _enter_chained(self, m, register, a, b, name, columns) -> list[dict]:
         """Chained words (:mod:`hw.placement` note 11), a register after every level: the
         MAC at position ``d`` of its chain runs its shifter stages after the first ``d``
         levels late (its first stage's word held in registers), and its last stage is
         not registered but added to the chain's row, ``row + y`` (the row the carry
         chain's plain operand, so that the stage's multiplexer goes into the adder's
-        LUTs); the rows' bits into ``columns``."""
+        LUTs); the rows' bits into ``columns``.
+
+        Returns the certificate's ``words`` (:attr:`certificate`): per MAC its last
+        stage's word ``y`` (``F`` bits, standing for ``y + s - s 2**F``, ``s`` the
+        product's sign), by signal name, and the registers between the codes and it."""
         place = self._placement
         w = self.width
         pairs = [place.product(m, a[i], b[i], f"{name}_p{i}") for i in range(self.block)]
@@ -701,6 +709,8 @@ class SumOfProducts:
         for r in rows.values():
             for j in range(min(len(r), w)):
                 columns[j].append(r[j])
+        words = [{"signal": f"{name}_p{i}_y", "product": i, "delay": ends[i] - 1,
+                  "width": place.field} for i in range(self.block)]
         for c, carry in carries.items():  # the last saved carry of each split chain
             if splits[c] < w:
                 columns[splits[c]].append(carry)
@@ -709,6 +719,7 @@ class SumOfProducts:
             m.d.comb += s.eq(bit)
             if c < len(columns):
                 columns[c].append(s)
+        return words
 
     @staticmethod
     def _split_chain_adder(m, row: Signal, prev: Value, y: Value, h: int,

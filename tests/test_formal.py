@@ -3,6 +3,7 @@ for what each proves and the configurations too slow for the test suite."""
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
@@ -393,6 +394,72 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
     assert result.status == "FAILED", result.detail
     assert result.counterexample, result.detail
     assert result.vcd is not None and result.vcd.exists()
+
+
+#: Chained words (hw/placement.py notes 11-12), proven cut at each MAC's word
+#: (sim.formal.heap.prove_chained): E4M3 x E4M3 k4 (a chain of four MACs), E5M2 x E5M2 k2
+#: (its chain adder split in two halves, the carry saved).
+CHAINED = [("e4m3", 4), ("e5m2", 2)]
+
+
+def _chained(element: str, block: int) -> Design:
+    return elaborate("dot", a_element=element, b_element=element, block=block)
+
+
+@pytest.mark.parametrize(("element", "block"), CHAINED)
+def test_dot_chained_streaming_proved(tmp_path, element, block):
+    result = prove(_chained(element, block), mode="streaming", timeout=300,
+                   workdir=tmp_path)
+    assert result.status == "PROVED", f"{result.detail}; log {result.log}"
+    assert f"cut at the {block} MACs' words" in result.detail
+
+
+@pytest.mark.parametrize(("element", "block", "pattern", "replacement", "part"), [
+    # a chain adder's +1 dropped (row - ~y - 1 = row + y): the sum of the words fails
+    ("e4m3", 3, r"(= dot_p0_y_r - dot_r0_1_inv);", r"\1 - 1'h1;", "the sum of the cut"),
+    # a word's last shifter stage no longer fills with the sign (E4M3 k2): its lemma fails
+    ("e4m3", 2,
+     r"(assign dot_p1_y = \\\$\d+  \? \{ dot_p1_s1_r\[11:0\]), dot_p1_x_r1_r2_r3_r4\[5\]",
+     r"\1, 1'h0", "a word lemma"),
+], ids=["chain_plus_one", "word_fill"])
+def test_dot_chained_corrupt_fails(tmp_path, element, block, pattern, replacement, part):
+    result = prove(_corrupt(_chained(element, block), pattern, replacement),
+                   mode="streaming", timeout=300, workdir=tmp_path)
+    assert result.status == "FAILED", result.detail
+    assert part in result.detail, result.detail
+    assert result.counterexample and result.vcd is not None and result.vcd.exists()
+
+
+def test_dot_chained_split_carry_dropped_fails(tmp_path):
+    """E5M2 x E5M2 k2: the carry out of the chain adder's low half (the bit the row saves
+    and the heap adds at column h) replaced by 0 wherever it is read."""
+    design = _chained("e5m2", 2)
+    carry = re.search(r"assign dot_r0_1_c = (\\\$\d+ \[\d+\]);", design.verilog).group(1)
+    bad = design.verilog.replace(f"= {carry};", "= 1'h0;")
+    assert bad.count("1'h0;") >= design.verilog.count("1'h0;") + 2
+    result = prove(_with_design(design, bad), mode="streaming", timeout=300,
+                   workdir=tmp_path)
+    assert result.status == "FAILED", result.detail
+    assert "the sum of the cut" in result.detail and result.counterexample, result.detail
+
+
+@pytest.mark.parametrize("change", ["delay", "missing"])
+def test_dot_chained_wrong_certificate_fails(tmp_path, change):
+    """A word's delay off by one fails its lemma; a word missing is refused."""
+    design = _chained("e4m3", 2)
+    sop = design.component.sum_of_products
+    cert = copy.deepcopy(sop.certificate)
+    if change == "delay":
+        cert["words"][1]["delay"] -= 1
+    else:
+        del cert["words"][1]
+    sop._certificate = cert
+    result = prove(design, mode="streaming", timeout=300, workdir=tmp_path)
+    assert result.status == "FAILED", result.detail
+    if change == "delay":
+        assert "a word lemma" in result.detail and result.counterexample, result.detail
+    else:
+        assert "not each of the 2 once" in result.detail, result.detail
 
 
 @pytest.mark.parametrize(("make", "pattern", "replacement", "options"), [

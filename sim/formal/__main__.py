@@ -23,7 +23,7 @@ from hw.unit import units
 
 from ..tools import ToolError
 from .harness import HarnessError
-from .prove import MODES, is_heap_dot, prove
+from .prove import MODES, is_chained_dot, is_heap_dot, prove
 from .yosys import ProofResult
 
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if note:
         print(f"{parser.prog}: {note}", file=sys.stderr, flush=True)
     modes = MODES if args.mode == "both" else (args.mode,)
-    if args.mode == "both" and is_heap_dot(design):
+    if args.mode == "both" and (is_heap_dot(design) or is_chained_dot(design)):
         # The stall check compares the whole sum: for the heap it finishes only at small
         # sizes (docs/formal.md), so it runs only when asked for.
         modes = ("streaming",)

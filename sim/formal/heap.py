@@ -51,8 +51,8 @@ from .ref_common import Context, HarnessError, field_of
 from .ref_dot import DOT
 from .yosys import READ_CELL_MODELS, ProofResult, counterexample, run_yosys, write_design
 
-__all__ = ["CertificateError", "check_certificate", "control_harness", "lemma_harness",
-           "prove_heap"]
+__all__ = ["CertificateError", "check_certificate", "control_harness", "identity_harness",
+           "lemma_harness", "prove_chained", "prove_heap", "words_harness"]
 
 #: Suffix of the free input that replaces a cut signal for its readers.
 CUT = "__i"
@@ -488,3 +488,234 @@ def prove_heap(design: Design, *, timeout: float = 120.0, steps: int | None = No
     return ProofResult("PROVED", time.monotonic() - start, "streaming", steps,
                        f"streaming: for all time, piecewise ({pieces}; the certificate "
                        "adds up)", log=workdir / "lemmas.log")
+
+
+# Chained words (hw/placement.py notes 11-12): the proof cut at each MAC's word.
+
+
+def _word_checks(cert: dict, *, block: int, latency: int) -> list[dict]:
+    """The certificate's words, checked to be one per product, each within the latency."""
+    words = cert.get("words")
+    if not words:
+        raise CertificateError("the certificate names no words (not chained words)")
+    if sorted(w["product"] for w in words) != list(range(block)):
+        raise CertificateError(f"the words are of products {sorted(w['product'] for w in words)}"
+                               f", not each of the {block} once")
+    for w in words:
+        if not 0 <= w["delay"] <= latency:
+            raise CertificateError(f"word {w['signal']}: delay {w['delay']} outside "
+                                   f"0 .. {latency}")
+    return sorted(words, key=lambda w: w["product"])
+
+
+def _delayed(lines: list[str], net: str, width: int, cycles: int) -> str:
+    """``net`` ``cycles`` cycles earlier, through harness registers."""
+    prev = net
+    for stage in range(1, cycles + 1):
+        lines += [f"  reg [{width - 1}:0] {net}_d{stage};",
+                  f"  always @(posedge clk) {net}_d{stage} <= {prev};"]
+        prev = f"{net}_d{stage}"
+    return prev
+
+
+def _word_value(word: str, sign: str, width: int, total: int) -> str:
+    """``y + s - s 2**F`` of a word ``y`` of ``F = width`` bits, signed at ``total`` bits."""
+    return (f"($signed({{{total - width}'d0, {word}}}) + $signed({{{total - 1}'d0, {sign}}}) - "
+            f"($signed({{{total - 1}'d0, {sign}}}) <<< {width}))")
+
+
+def _factored(i: int, total: int) -> list[str]:
+    """``chk_p{i} = (-1)**(s_a ^ s_b) (g_a g_b) << (x_a + x_b)`` of product ``i``, from the
+    fields the dot reference decodes (:mod:`.ref_dot`: ``g``, ``e``, ``s``, ``sp``), 0 when
+    a code is special; :func:`identity_harness` proves it equal to ``P_a * P_b``."""
+    a, b = f"ref_a{i}", f"ref_b{i}"
+    return [f"  wire [{total - 1}:0] chk_gg{i} = {a}_g * {b}_g;",
+            f"  wire [{total - 1}:0] chk_q{i} = ({a}_sp || {b}_sp) ? {total}'d0 : "
+            f"chk_gg{i} << (({a}_e == 0 ? 0 : {a}_e - 1) + ({b}_e == 0 ? 0 : {b}_e - 1));",
+            f"  wire signed [{total - 1}:0] chk_p{i} = ({a}_s ^ {b}_s) ? "
+            f"-$signed(chk_q{i}) : $signed(chk_q{i});"]
+
+
+def identity_harness(manifest: dict, total: int) -> str:
+    """No unit: for every pair of codes, the factored product of :func:`_factored` equals
+    ``P_a * P_b`` of the dot reference's decoded codes. Product 0 only: every product's
+    lines are the same text but for the bits they slice."""
+    from .ref_dot import _operand
+    lines, drive, a, b, o = _header(manifest, [])
+    lines = [line for line in lines if not line.startswith("  wire ") or " = " in line]
+    (la, pa, _, _), (lb, pb, _, _) = (_operand(manifest, s, n) for s, n in
+                                      (("a", a), ("b", b)))
+    lines += la + lb
+    asserts = []
+    for i in range(1):
+        lines += [*_factored(i, total),
+                  f"  wire signed [{total - 1}:0] chk_r{i} = $signed({pa[i]}) * "
+                  f"$signed({pb[i]});"]
+        asserts.append(f"chk_p{i} == chk_r{i}")
+    lines += ["  always @* begin", *(f"    assert ({cond});" for cond in asserts),
+              "  end", "endmodule", ""]
+    return "\n".join(lines)
+
+
+def _exp_bits(manifest: dict, side: str) -> int:
+    """Exponent bits of operand ``side``'s minifloat element."""
+    from golden.minifloat import ELEMENTS
+    return ELEMENTS[manifest["parameters"][f"{side}_element"]].exp_bits
+
+
+def _total(manifest: dict, words: list[dict]) -> int:
+    """Bits of the harnesses' signed sums: every product and word value, and their sum."""
+    from golden.minifloat import ELEMENTS
+    params = manifest.get("parameters", {})
+    wa, wb = (ELEMENTS[params[f"{s}_element"]].int_bits for s in ("a", "b"))
+    field = max(w["width"] for w in words)
+    return max(wa + wb, field + 2) + max(1, (len(words) - 1).bit_length()) + 1
+
+
+def words_harness(manifest: dict, words: list[dict], *, cut: bool) -> str:
+    """A harness around the unit with its words exposed.
+
+    ``cut=False`` (the lemmas): each word ``y_i`` is compared, ``delay`` cycles after its
+    codes, with its definition: ``y_i + s_i - s_i 2**F`` equals the factored product of
+    :func:`_factored` (which :func:`identity_harness` proves equal to ``P_a,i * P_b,i``),
+    the fields decoded by the dot reference (:mod:`.ref_dot`), ``s_i`` the XOR of the two
+    codes' sign bits. ``cut=True`` (the composition): the words' readers see free inputs, and the
+    output's sum, ``latency`` cycles after the codes, must be the sum of those inputs'
+    values ``y_i + s_i - s_i 2**F`` (each taken ``latency - delay`` cycles earlier), ``s_i``
+    of the codes. Both asserted in the last of ``latency + 1`` cycles from any state.
+    """
+    from .ref_dot import _operand
+    latency = manifest["latency"]
+    extra = [f"  input [{w['width'] - 1}:0] {w['signal']}{CUT}" for w in words] if cut else []
+    lines, drive, a, b, o = _header(manifest, extra)
+    streams = manifest["streams"]
+    lines += [f"  wire [{w['width'] - 1}:0] {w['signal']};" for w in words]
+    conns = [f"    .{p['name']}({drive[p['name']]})" for p in manifest["ports"]]
+    conns += [f"    .{w['signal']}({w['signal']})" for w in words]
+    conns += [f"    .{w['signal']}{CUT}({w['signal']}{CUT})" for w in words] if cut else []
+    lines.append(f"  {manifest['module']} dut (\n" + ",\n".join(conns) + "\n  );")
+    (la, _, _, _), (lb, _, _, _) = (_operand(manifest, s, n) for s, n in
+                                    (("a", a), ("b", b)))
+    lines += la + lb
+    total = _total(manifest, words)
+    asserts = []
+    terms = []
+    for w in words:
+        i = w["product"]
+        sign = f"chk_s{i}"
+        lines.append(f"  wire {sign} = ref_a{i}_s ^ ref_b{i}_s;")
+        if cut:
+            s_old = _delayed(lines, sign, 1, latency)
+            y_old = _delayed(lines, f"{w['signal']}{CUT}", w["width"], latency - w["delay"])
+            terms.append((y_old, s_old, w["width"]))
+        else:
+            # The definition, delay cycles after the codes: the word's value then.
+            lines += _factored(i, total)
+            s_old = _delayed(lines, sign, 1, w["delay"])
+            ref = _delayed(lines, f"chk_p{i}", total, w["delay"])
+            lines.append(f"  wire [{total - 1}:0] chk_v{i} = "
+                         f"{_word_value(w['signal'], s_old, w['width'], total)};")
+            asserts.append(f"chk_v{i} == {ref}")
+    if cut:
+        field_o = field_of(streams["o"]["fields"], "sum")
+        o_sum = f"{o}[{field_o['offset'] + field_o['width'] - 1}:{field_o['offset']}]"
+        # The words first, in the chains' order, then the signs: sum_i y_i + s_i - s_i 2**F
+        # (the same value in an order the solver follows more easily).
+        field = terms[0][2]
+        words_sum = " + ".join(f"{{{total - wd}'d0, {y}}}" for y, _, wd in terms)
+        signs = " + ".join(f"{{{total - 1}'d0, {sg}}}" for _, sg, _ in terms)
+        if any(wd != field for _, _, wd in terms):
+            raise HarnessError("chained words of different widths")
+        lines += [f"  wire [{total - 1}:0] chk_words = {words_sum};",
+                  f"  wire [{total - 1}:0] chk_signs = {signs};",
+                  f"  wire signed [{total - 1}:0] chk_total = chk_words + chk_signs - "
+                  f"(chk_signs << {field});"]
+        asserts.append(f"$signed({o_sum}) == chk_total")
+    lines += ["  always @* begin", *(f"    assert ({cond});" for cond in asserts),
+              "  end", "endmodule", ""]
+    return "\n".join(lines)
+
+
+def _words_script(design: Design, words: list[dict], harness: str, cut: bool) -> str:
+    module = design.manifest["module"]
+    names = " ".join(f"{module}/w:{w['signal']}" for w in words)
+    cycles = design.manifest["latency"] + 1
+    return "\n".join([
+        "read_verilog dut.v", f"hierarchy -top {module}", "proc -norom", "opt_clean",
+        f"expose -cut -sep {CUT[:-1]} {names}" if cut else f"expose {names}",
+        f"read_verilog -sv -formal {harness}.v", f"hierarchy -check -top {HARNESS}",
+        "proc -norom", "chformal -lower", "flatten", "opt", "wreduce", "opt_clean",
+        # latency + 1 cycles from an arbitrary state, asserted in the last: every register
+        # of the unit and the harness has been loaded from the inputs by then.
+        f"sat -seq {cycles} -prove-skip {cycles - 1} -prove-asserts -verify -show-inputs "
+        f"-dump_vcd {harness}.vcd",
+    ]) + "\n"
+
+
+def prove_chained(design: Design, *, timeout: float = 120.0, steps: int | None = None,
+                  workdir: Path) -> ProofResult:
+    """Prove a dot product of chained words (:mod:`hw.placement` notes 11-12) equal to its
+    definition for all time (streaming), cut at each MAC's word: the control part of
+    :func:`prove_heap`, the word lemmas and the composition of :func:`words_harness`,
+    and the unit-free identity of :func:`identity_harness`.
+
+    Together: ``o.sum(t) = sum_i (y_i + s_i - s_i 2**F) = sum_i P_a,i * P_b,i`` of the
+    codes ``latency`` cycles earlier, the first equality for every value of the words
+    (the chains, their split carries, the sign counts, the heap and the final adder), the
+    second per word (the MAC's product and shifter, against the factored product, which
+    the identity equates with ``P_a * P_b``). Parameters and result as
+    :func:`prove_heap`.
+    """
+    manifest = design.manifest
+    sop = design.component.sum_of_products
+    latency = manifest["latency"]
+    steps = latency + 2 if steps is None else steps
+    workdir = Path(workdir)
+    start = time.monotonic()
+    try:
+        words = _word_checks(sop.certificate, block=sop.block, latency=latency)
+    except CertificateError as exc:
+        return ProofResult("FAILED", time.monotonic() - start, "streaming", steps,
+                           f"streaming: the certificate's words do not add up: {exc}")
+    write_design(design, workdir)
+    (workdir / "control.v").write_text(control_harness(manifest), encoding="utf-8")
+    (workdir / "control.ys").write_text(_control_script(design, steps), encoding="utf-8")
+    (workdir / "identity.v").write_text(identity_harness(manifest, _total(manifest, words)),
+                                        encoding="utf-8")
+    (workdir / "identity.ys").write_text("\n".join([
+        "read_verilog -sv -formal identity.v", f"hierarchy -check -top {HARNESS}",
+        "proc -norom", "chformal -lower", "flatten", "opt", "wreduce", "opt_clean",
+        # One proof per value of b's exponent field (its shift then a constant): 18 s for
+        # E4M3 x E4M3 where the one proof took 112 s.
+        *(f"sat -set ref_b0_e {e} -prove-asserts -verify -show-inputs"
+          for e in range(1 << _exp_bits(manifest, "b")))]) + "\n", encoding="utf-8")
+    for part, cut in (("words", False), ("compose", True)):
+        (workdir / f"{part}.v").write_text(words_harness(manifest, words, cut=cut),
+                                           encoding="utf-8")
+        (workdir / f"{part}.ys").write_text(_words_script(design, words, part, cut),
+                                            encoding="utf-8")
+    what = {"control": "valid, exponent or NaN fails", "words": "a word lemma fails",
+            "compose": "the sum of the cut words fails",
+            "identity": "the factored product is not P_a * P_b"}
+    # The identity last: it does not read the unit, and takes the longest.
+    for part in ("control", "words", "compose", "identity"):
+        left = timeout - (time.monotonic() - start)
+        log_path = workdir / f"{part}.log"
+        status, log = (run_yosys(workdir, f"{part}.ys", log_path, left) if left > 0
+                       else ("TIMEOUT", ""))
+        if status == "TIMEOUT":
+            return ProofResult("TIMEOUT", time.monotonic() - start, "streaming", steps,
+                               f"streaming: no verdict within {timeout:g} s ({part})",
+                               log=log_path)
+        if status == "FAILED":
+            vcd = workdir / f"{part}.vcd"
+            cex = counterexample(log, manifest) if "model found" in log else []
+            detail = (f"streaming: {what[part]}; counterexample in {len(cex)} cycles" if cex
+                      else f"streaming: {what[part]}; the induction did not close within "
+                      f"{steps} cycles")
+            return ProofResult("FAILED", time.monotonic() - start, "streaming", steps,
+                               detail, cex, log_path, vcd if vcd.exists() else None)
+    return ProofResult("PROVED", time.monotonic() - start, "streaming", steps,
+                       f"streaming: for all time, cut at the {len(words)} MACs' words "
+                       "(word lemmas, their sum, control, the factored product's identity)",
+                       log=workdir / "compose.log")

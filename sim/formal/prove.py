@@ -32,10 +32,10 @@ from .harness import (
     stall_harness,
     streaming_harness,
 )
-from .heap import prove_heap
+from .heap import prove_chained, prove_heap
 from .yosys import READ_CELL_MODELS, ProofResult, counterexample, run_yosys, write_design
 
-__all__ = ["MODES", "is_heap_dot", "prove"]
+__all__ = ["MODES", "is_chained_dot", "is_heap_dot", "prove"]
 
 #: Proof modes: harness, and what ``sat`` is asked.
 MODES = ("streaming", "stall")
@@ -72,6 +72,16 @@ def is_heap_dot(design: Design) -> bool:
     sop = getattr(design.component, "sum_of_products", None)
     return design.manifest.get("top") == "dot" and sop is not None and sop.arch == "heap" \
         and sop.placement is None
+
+
+def is_chained_dot(design: Design) -> bool:
+    """Whether ``design`` is a dot product of chained words (:mod:`hw.placement` notes
+    11-12), which :func:`prove` proves cut at each MAC's word (:func:`.heap.prove_chained`)
+    in streaming mode."""
+    sop = getattr(design.component, "sum_of_products", None)
+    place = getattr(sop, "placement", None)
+    return design.manifest.get("top") == "dot" and sop is not None and sop.arch == "heap" \
+        and place is not None and place.chain > 1
 
 
 def prove(design: Design, *, mode: str = "streaming", steps: int | None = None,
@@ -114,6 +124,8 @@ def prove(design: Design, *, mode: str = "streaming", steps: int | None = None,
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "streaming" and is_heap_dot(design):
         return prove_heap(design, timeout=timeout, steps=steps, workdir=workdir)
+    if mode == "streaming" and is_chained_dot(design):
+        return prove_chained(design, timeout=timeout, steps=steps, workdir=workdir)
     manifest = design.manifest
     latency = manifest["latency"]
     reason = bounded_reason(manifest) if mode == "streaming" else None

@@ -318,11 +318,8 @@ class MXIntAccumulator(wiring.Component):
 
         # Stage 2: the input aligned to the running maximum, x >> (E_max - E) or x.
         x_2, acc_shift_2 = _align(m, register, shifts, g=g)
-        first_2 = register(first_1, "first_s2")
-        emax_2 = register(emax_1, "emax_s2")
-        nan_2 = register(nan_1, "nan_s2")
-        valid_2 = register(valid_1, "valid_s2")
-        last_2 = register(last_1, "last_s2")
+        first_2, emax_2, nan_2, valid_2, last_2 = _ride(
+            register, (first_1, emax_1, nan_1, valid_1, last_1), "2")
 
         # Stage 3: A keeps W + 1 bits: while it is in the W-bit range both terms of the sum
         # fit W bits, so the sum is exact in W + 1 bits. Saturation is sticky
@@ -580,33 +577,8 @@ class MXIntAccumulator(wiring.Component):
         if self.primitives == "ecp5":
             return _lookahead_ecp5(self)
         m = Module()
-        o = output_stage(m, self.o, self.out_ready)
-        w, g = self.acc_width, self.guard_bits
-        ew = self.exp_bits + 1
-        # The arithmetic (golden.accumulator, one sum): with T_i = x_i >> (M_i - E_i) and
-        # d_i = M_i - M_(i-1), A_i = (A_(i-1) >> d_i) + T_i; since floor((floor(y) + n) / m)
-        # = floor((y + n) / m) for integers n, m > 0, A_i = floor(V_i / 2**p_i) for ANY
-        # p_i >= 0 and V_i = floor(V_(i-1) / 2**s_i) + (T_i << p_i), p_i = p_(i-1) + d_i -
-        # s_i >= 0. So the loop adds the input pre-shifted LEFT by the pending shift p, and
-        # shifts right only by s = 0 or the fixed S = W - 1 (a 2-to-1 multiplexer in front
-        # of the adder), on a schedule of the narrow pipeline: s = S when p + d >= S.
-        # While A_(i-1) is in the W-bit range, A >> d is its sign for every d >= W - 1, so
-        # d is clamped at W - 1, and p stays in 0 .. P = W - 2. V has W + 1 + P bits (A
-        # with its excursion bit, the pending bits below it) plus one guard bit: 2W.
-        s_fix = w - 1
-        p_max = s_fix - 1
-        pbits = max(1, p_max.bit_length())
-        fb = min(LOOKAHEAD_FINE_BITS, pbits)
-        vw = 2 * w
-        hw_ = vw - s_fix          # the high part: W + 1 bits
-
-        # Whole-pipeline stall on the output only: no stall of its own. Its enable has
-        # copies (see _advance_copies), each driving the registers of one part: 0 the
-        # narrow control, 1 the running maximum and stage 1, 2 the input's alignment, 3
-        # and 4 the left shift, 5 and 6 the loop's L and H, 7 stages 7 to 9, 8 and 9 the
-        # capture of the loop's L and H.
-        out_valid = Signal()
-        adv, held = _advance_copies(m, o, out_valid, LOOKAHEAD_ENABLES)
+        o, w, g, ew, s_fix, pbits, fb, vw, hw_, out_valid, adv, held = \
+            _lookahead_frame(self, m)
         advance = adv[0]
         fire = Signal()
         m.d.comb += [
@@ -633,11 +605,8 @@ class MXIntAccumulator(wiring.Component):
                        unsigned(pbits + 1))
         dm_2 = register(Mux(rise_1 >= s_fix, 0, rise_1 - s_fix), "rise_minus_s2",
                         signed(pbits + 2))
-        first_2 = register(first_1, "first_s2")
-        emax_2 = register(emax_1, "emax_s2")
-        nan_2 = register(nan_1, "nan_s2")
-        valid_2 = register(valid_1, "valid_s2")
-        last_2 = register(last_1, "last_s2")
+        first_2, emax_2, nan_2, valid_2, last_2 = _ride(
+            register, (first_1, emax_1, nan_1, valid_1, last_1), "2")
 
         # Stage 3, the pending shift: a recurrence of pbits bits, moved by valid inputs
         # only; p + d and p + d - S side by side, the sign of the second chooses (one short
@@ -662,11 +631,8 @@ class MXIntAccumulator(wiring.Component):
         m.d.comb += x_unshifted.eq(sum_2 << g)
         x_3 = align_(Mux(down_2, mux_shift(x_2, x_rest_2, x_stride), x_unshifted),
                      "x_aligned_s3", signed(len(x_2)))
-        first_3 = register(first_2, "first_s3")
-        emax_3 = register(emax_2, "emax_s3")
-        nan_3 = register(nan_2, "nan_s3")
-        valid_3 = register(valid_2, "valid_s3")
-        last_3 = register(last_2, "last_s3")
+        first_3, emax_3, nan_3, valid_3, last_3 = _ride(
+            register, (first_2, emax_2, nan_2, valid_2, last_2), "3")
 
         # Stages 4 and 5: Y = T << p, by p mod 2**fb, then by the rest (each a multiplexer
         # per bit); Y's bits below p are 0, so the loop never changes bits below p.
@@ -675,20 +641,14 @@ class MXIntAccumulator(wiring.Component):
         coarse_4 = left(pending_shift[fb:], "pending_high_s4") if pbits > fb else None
         pend_4 = register(pending, "pending_s4")
         drain_4 = register(drain_3, "drain_s4")
-        first_4 = register(first_3, "first_s4")
-        emax_4 = register(emax_3, "emax_s4")
-        nan_4 = register(nan_3, "nan_s4")
-        valid_4 = register(valid_3, "valid_s4")
-        last_4 = register(last_3, "last_s4")
+        first_4, emax_4, nan_4, valid_4, last_4 = _ride(
+            register, (first_3, emax_3, nan_3, valid_3, last_3), "4")
         y_5 = shift(_mux_shift_left(u_4, list(coarse_4) if coarse_4 is not None else [],
                                     1 << fb, vw), "y_s5")
         pend_5 = register(pend_4, "pending_s5")
         drain_5 = shift(drain_4, "drain_s5")
-        first_5 = register(first_4, "first_s5")
-        emax_5 = register(emax_4, "emax_s5")
-        nan_5 = register(nan_4, "nan_s5")
-        valid_5 = register(valid_4, "valid_s5")
-        last_5 = register(last_4, "last_s5")
+        first_5, emax_5, nan_5, valid_5, last_5 = _ride(
+            register, (first_4, emax_4, nan_4, valid_4, last_4), "5")
 
         # Stage 6, the loop. V = L + 2**S * (H + c): L the low S bits, H the high W + 1
         # (signed), c the carry out of L's adder, registered (the chain is split at S).
@@ -703,15 +663,8 @@ class MXIntAccumulator(wiring.Component):
         # Each enable and clear of the loop one LUT from its copy's register (the clear,
         # valid and last, registered at stage 5).
         clear_5 = register(valid_4 & last_4, "clear_s5")
-        add_lo, add_hi, clear_lo, clear_hi, out_lo, out_hi = (Signal() for _ in range(6))
-        m.d.comb += [
-            add_lo.eq(~(held[5] & ~o.ready) & valid_5),
-            add_hi.eq(~(held[6] & ~o.ready) & valid_5),
-            clear_lo.eq(~(held[5] & ~o.ready) & clear_5),
-            clear_hi.eq(~(held[6] & ~o.ready) & clear_5),
-            out_lo.eq(~(held[8] & ~o.ready) & valid_5),
-            out_hi.eq(~(held[9] & ~o.ready) & valid_5),
-        ]
+        add_lo, add_hi, clear_lo, clear_hi, out_lo, out_hi = _loop_enables(
+            m, held, o.ready, valid_5, clear_5)
         # A group's first input reads 0: a third input of each select.
         lo_src = Signal(unsigned(s_fix))
         hi_src = Signal(signed(hw_))
@@ -728,68 +681,54 @@ class MXIntAccumulator(wiring.Component):
                               + (carry & ~drain_5 & ~first_5))
         lo_6, carry_6, hi_6 = lo, carry, hi
         pend_6 = register(pend_5, "pending_s6")
-        first_6 = register(first_5, "first_s6")
-        emax_6 = register(emax_5, "emax_s6")
-        nan_6 = register(nan_5, "nan_s6")
-        valid_6 = register(valid_5, "valid_s6")
-        last_6 = register(last_5, "last_s6")
+        first_6, emax_6, nan_6, valid_6, last_6 = _ride(
+            register, (first_5, emax_5, nan_5, valid_5, last_5), "6")
 
         # Stage 7: the carry resolved (H + c, in W + 1 bits while A_i is in range or has
         # just left it); stages 8 and 9: A = V >> p, W + 1 bits, coarse then fine.
         hres_7 = back(hi_6 + carry_6, "acc_high_resolved", signed(hw_))
         lo_7 = back(lo_6, "acc_low_s7")
         pend_7 = register(pend_6, "pending_s7")
-        first_7 = register(first_6, "first_s7")
-        emax_7 = register(emax_6, "emax_s7")
-        nan_7 = register(nan_6, "nan_s7")
-        valid_7 = register(valid_6, "valid_s7")
-        last_7 = register(last_6, "last_s7")
+        first_7, emax_7, nan_7, valid_7, last_7 = _ride(
+            register, (first_6, emax_6, nan_6, valid_6, last_6), "7")
         value = Cat(lo_7, hres_7).as_signed()
         keep = w + (1 << fb)
         if pbits > fb:
             value = mux_shift(value, list(pend_7[fb:]), 1 << fb)
         v_8 = back(value[:keep], "acc_coarse_s8", signed(keep))
         fine_8 = register(pend_7[:fb], "pending_low_s8")
-        first_8 = register(first_7, "first_s8")
-        emax_8 = register(emax_7, "emax_s8")
-        nan_8 = register(nan_7, "nan_s8")
-        valid_8 = register(valid_7, "valid_s8")
-        last_8 = register(last_7, "last_s8")
+        first_8, emax_8, nan_8, valid_8, last_8 = _ride(
+            register, (first_7, emax_7, nan_7, valid_7, last_7), "8")
 
         # Stage 9: A (W + 1 bits, exact while in range or at its first excursion) and the
         # sticky saturation, as with one sum.
-        acc = Signal(signed(w + 1))
-        acc_out = _out_of_range(m, acc, "acc_out")
-        hit = Signal()
-        high = Signal()
-        with m.If(adv[7] & valid_8):
-            m.d.sync += acc.eq(mux_shift(v_8, list(fine_8))[:w + 1])
-        with m.If(advance & valid_8):
-            m.d.sync += [
-                hit.eq(~first_8 & (hit | acc_out)),
-                high.eq(Mux(hit, high, ~acc[w])),
-            ]
-        _saturated_output(m, o.payload.sum, acc, acc_out, hit, high, name="clamp_high")
-        m.d.comb += out_valid.eq(valid_8 & last_8)
-        with m.If(advance):
-            m.d.sync += [
-                o.valid.eq(out_valid),
-                o.payload.exponent.eq(emax_8),
-                o.payload.nan.eq(nan_8),
-            ]
+        _lookahead_result(m, o, adv, out_valid,
+                          v_8, fine_8, (first_8, emax_8, nan_8, valid_8, last_8))
         return m
 
 
-def _lookahead_ecp5(self) -> Module:
-    """``align="lookahead"`` with ``primitives="ecp5"`` (:attr:`latency` 13): the
-    arithmetic of :meth:`MXIntAccumulator._elaborate_lookahead`, built for the ECP5 clock
-    (docs/arithmetic.md): every register of a critical path driven by a LUT or carry
-    chain of its own, and at most one carry chain, one select or a four-input
-    multiplexer per bit behind each register."""
-    m = Module()
-    o = output_stage(m, self.o, self.out_ready)
-    w, g = self.acc_width, self.guard_bits
-    ew = self.exp_bits + 1
+class _LookaheadFrame(NamedTuple):
+    """What both builds of ``align="lookahead"`` share (:func:`_lookahead_frame`)."""
+
+    o: object
+    w: int
+    g: int
+    ew: int
+    s_fix: int
+    pbits: int
+    fb: int
+    vw: int
+    hw_: int
+    out_valid: Signal
+    adv: list
+    held: list
+
+
+def _lookahead_frame(unit: MXIntAccumulator, m: Module) -> _LookaheadFrame:
+    """The output stage, the widths and the enable copies of ``align="lookahead"``."""
+    o = output_stage(m, unit.o, unit.out_ready)
+    w, g = unit.acc_width, unit.guard_bits
+    ew = unit.exp_bits + 1
     # The arithmetic (golden.accumulator, one sum): with T_i = x_i >> (M_i - E_i) and
     # d_i = M_i - M_(i-1), A_i = (A_(i-1) >> d_i) + T_i; since floor((floor(y) + n) / m)
     # = floor((y + n) / m) for integers n, m > 0, A_i = floor(V_i / 2**p_i) for ANY
@@ -814,8 +753,20 @@ def _lookahead_ecp5(self) -> Module:
     # capture of the loop's L and H.
     out_valid = Signal()
     adv, held = _advance_copies(m, o, out_valid, LOOKAHEAD_ENABLES)
+    return _LookaheadFrame(o, w, g, ew, s_fix, pbits, fb, vw, hw_, out_valid, adv, held)
+
+
+def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
+    """``align="lookahead"`` with ``primitives="ecp5"`` (:attr:`latency` 13): the
+    arithmetic of :meth:`MXIntAccumulator._elaborate_lookahead`, built for the ECP5 clock
+    (docs/arithmetic.md): every register of a critical path driven by a LUT or carry
+    chain of its own, and at most one carry chain, one select or a four-input
+    multiplexer per bit behind each register."""
+    m = Module()
+    o, w, g, ew, s_fix, pbits, fb, vw, hw_, out_valid, adv, held = \
+        _lookahead_frame(unit, m)
     advance = adv[0]
-    m.d.comb += self.i.ready.eq(advance)
+    m.d.comb += unit.i.ready.eq(advance)
     register = _register(m, advance)
     front, align_, left, shift, back = (_register(m, adv[k]) for k in (1, 2, 3, 4, 7))
 
@@ -823,16 +774,16 @@ def _lookahead_ecp5(self) -> Module:
     # (see _running_maximum's ``ahead``). Stages 1 and 2 as with one sum: the running
     # maximum, T = x >> (E_max - E) and d = E - E_max (saturated at all ones when E >
     # E_max, else 0).
-    q = Signal(self.i.payload.shape(), name="in_s0")
+    q = Signal(unit.i.payload.shape(), name="in_s0")
     q_valid = Signal(name="valid_s0")
     with m.If(adv[1]):
-        m.d.sync += [q.eq(self.i.payload), q_valid.eq(self.i.valid)]
+        m.d.sync += [q.eq(unit.i.payload), q_valid.eq(unit.i.valid)]
     fire = Signal(name="fire_s0")
     m.d.comb += fire.eq(q_valid & adv[1])
     p = q
     shifts, first_1, emax_1, nan_1, fine_1 = _running_maximum(
         m, p, fire, front, register, ew=ew, w=w, g=g, emax_direct=True,
-        ahead=(self.i.payload.exponent, q_valid))
+        ahead=(unit.i.payload.exponent, q_valid))
     valid_1 = register(fire, "valid_s1")
     last_1 = register(p.last, "last_s1")
     # The input's alignment in three steps of at most four inputs per bit, on the guess
@@ -862,22 +813,16 @@ def _lookahead_ecp5(self) -> Module:
                        unsigned(pbits + 1))
         dm_2 = register(Mux(rise_1 >= s_fix, 0, s_fix - rise_1), "rise_rest_s2",
                         unsigned(pbits + 1))
-    first_2 = register(first_1, "first_s2")
-    emax_2 = register(emax_1, "emax_s2")
-    nan_2 = register(nan_1, "nan_s2")
-    valid_2 = register(valid_1, "valid_s2")
-    last_2 = register(last_1, "last_s2")
+    first_2, emax_2, nan_2, valid_2, last_2 = _ride(
+        register, (first_1, emax_1, nan_1, valid_1, last_1), "2")
     # Stage 2b: the narrow path waits a cycle for the input's third alignment step.
     # (the copy of p's recurrence reads copies of its own, on p's copy's enable)
     d_c = left(d_2, "rise_clamped_copy_s2b")
     dm_c = left(dm_2, "rise_rest_copy_s2b")
     d_2 = register(d_2, "rise_clamped_s2b")
     dm_2 = register(dm_2, "rise_rest_s2b")
-    first_2 = register(first_2, "first_s2b")
-    emax_2 = register(emax_2, "emax_s2b")
-    nan_2 = register(nan_2, "nan_s2b")
-    valid_2 = register(valid_2, "valid_s2b")
-    last_2 = register(last_2, "last_s2b")
+    first_2, emax_2, nan_2, valid_2, last_2 = _ride(
+        register, (first_2, emax_2, nan_2, valid_2, last_2), "2b")
 
     # Stage 3, the pending shift: a recurrence of pbits bits, moved by valid inputs
     # only; p + d and p - (S - d) side by side, the sign of the second chooses (one short
@@ -910,11 +855,8 @@ def _lookahead_ecp5(self) -> Module:
     x_3 = align_(Mux(down_2b, mux_shift(x_2b, list(top_2b) if top_2b is not None else [],
                                         1 << (lo + 2)), (sum_2b << g).as_signed()),
                  "x_aligned_s3", signed(len(x_2)))
-    first_3 = register(first_2, "first_s3")
-    emax_3 = register(emax_2, "emax_s3")
-    nan_3 = register(nan_2, "nan_s3")
-    valid_3 = register(valid_2, "valid_s3")
-    last_3 = register(last_2, "last_s3")
+    first_3, emax_3, nan_3, valid_3, last_3 = _ride(
+        register, (first_2, emax_2, nan_2, valid_2, last_2), "3")
 
     # Stages 4, 4b and 5: Y = T << p, by p mod 4, by the next two bits of p, then by
     # the rest (each a multiplexer of at most four inputs per bit); Y's bits below p
@@ -926,11 +868,8 @@ def _lookahead_ecp5(self) -> Module:
     top_4 = left(pending_shift[lfb + 2:], "pending_high_s4") if pbits > lfb + 2 else None
     pend_4 = register(pending, "pending_s4")
     drain_4 = register(drain_3, "drain_s4")
-    first_4 = register(first_3, "first_s4")
-    emax_4 = register(emax_3, "emax_s4")
-    nan_4 = register(nan_3, "nan_s4")
-    valid_4 = register(valid_3, "valid_s4")
-    last_4 = register(last_3, "last_s4")
+    first_4, emax_4, nan_4, valid_4, last_4 = _ride(
+        register, (first_3, emax_3, nan_3, valid_3, last_3), "4")
     mid = list(mid_4) if mid_4 is not None else []
     u_4 = shift(_mux_shift_left(u_4, mid, 1 << lfb,
                                 min(vw, len(u_4) + (((1 << len(mid)) - 1) << lfb))),
@@ -938,21 +877,15 @@ def _lookahead_ecp5(self) -> Module:
     top_4 = shift(top_4, "pending_high_s4b") if top_4 is not None else None
     pend_4 = register(pend_4, "pending_s4b")
     drain_4 = register(drain_4, "drain_s4b")
-    first_4 = register(first_4, "first_s4b")
-    emax_4 = register(emax_4, "emax_s4b")
-    nan_4 = register(nan_4, "nan_s4b")
-    valid_4 = register(valid_4, "valid_s4b")
-    last_4 = register(last_4, "last_s4b")
+    first_4, emax_4, nan_4, valid_4, last_4 = _ride(
+        register, (first_4, emax_4, nan_4, valid_4, last_4), "4b")
     y_5 = shift(_mux_shift_left(u_4, list(top_4) if top_4 is not None else [],
                                 1 << (lfb + 2), vw), "y_s5")
     pend_5 = register(pend_4, "pending_s5")
     drain_5 = shift(drain_4, "drain_s5")
     keep_5 = shift(~drain_4, "keep_s5")
-    first_5 = register(first_4, "first_s5")
-    emax_5 = register(emax_4, "emax_s5")
-    nan_5 = register(nan_4, "nan_s5")
-    valid_5 = register(valid_4, "valid_s5")
-    last_5 = register(last_4, "last_s5")
+    first_5, emax_5, nan_5, valid_5, last_5 = _ride(
+        register, (first_4, emax_4, nan_4, valid_4, last_4), "5")
 
     # Stage 6, the loop. V = L + 2**S * (H + c): L the low S bits, H the high W + 1
     # (signed), c the carry out of L's adder, registered (the chain is split at S).
@@ -967,15 +900,8 @@ def _lookahead_ecp5(self) -> Module:
     # Each enable and clear of the loop one LUT from its copy's register (the clear,
     # valid and last, registered at stage 5).
     clear_5 = register(valid_4 & last_4, "clear_s5")
-    add_lo, add_hi, clear_lo, clear_hi, out_lo, out_hi = (Signal() for _ in range(6))
-    m.d.comb += [
-        add_lo.eq(~(held[5] & ~o.ready) & valid_5),
-        add_hi.eq(~(held[6] & ~o.ready) & valid_5),
-        clear_lo.eq(~(held[5] & ~o.ready) & clear_5),
-        clear_hi.eq(~(held[6] & ~o.ready) & clear_5),
-        out_lo.eq(~(held[8] & ~o.ready) & valid_5),
-        out_hi.eq(~(held[9] & ~o.ready) & valid_5),
-    ]
+    add_lo, add_hi, clear_lo, clear_hi, out_lo, out_hi = _loop_enables(
+        m, held, o.ready, valid_5, clear_5)
     # One CCU2C half per bit: its LUT4 is y_k ^ (keep ? kept bit : drained bit), its
     # generate y_k; a first half injects the carry (c & drain, or c & keep). A group's
     # first input must read 0, which no LUT4 input is left for: instead the group's
@@ -983,10 +909,10 @@ def _lookahead_ecp5(self) -> Module:
     # for the output, whose path starts from the capture.
     lo_sum = Cat(*_ccu2c_select_add(
         m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_5, (carry, drain_5),
-        carry_out=True, name="acc_low_add", model=self.cell_models))
+        carry_out=True, name="acc_low_add", model=unit.cell_models))
     hi_sum = Cat(*_ccu2c_select_add(
         m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_5,
-        (carry, keep_5), carry_out=False, name="acc_high_add", model=self.cell_models))
+        (carry, keep_5), carry_out=False, name="acc_high_add", model=unit.cell_models))
     with m.If(clear_lo):
         m.d.sync += [lo.eq(0), carry.eq(0)]
     with m.Elif(add_lo):
@@ -1002,19 +928,16 @@ def _lookahead_ecp5(self) -> Module:
     keep_c = left(~drain_4, "keep_copy_s5")
     lo_copy = Cat(*_ccu2c_select_add(
         m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_c, (carry, drain_c),
-        carry_out=True, name="acc_low_copy", model=self.cell_models))
+        carry_out=True, name="acc_low_copy", model=unit.cell_models))
     hi_copy = Cat(*_ccu2c_select_add(
         m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_c,
-        (carry, keep_c), carry_out=False, name="acc_high_copy", model=self.cell_models))
+        (carry, keep_c), carry_out=False, name="acc_high_copy", model=unit.cell_models))
     lo_6 = register(lo_copy[:s_fix], "acc_low_out", enable=out_lo)
     carry_6 = register(lo_copy[s_fix], "acc_carry_out", enable=out_lo)
     hi_6 = register(hi_copy, "acc_high_out", signed(hw_), enable=out_hi)
     pend_6 = register(pend_5, "pending_s6")
-    first_6 = register(first_5, "first_s6")
-    emax_6 = register(emax_5, "emax_s6")
-    nan_6 = register(nan_5, "nan_s6")
-    valid_6 = register(valid_5, "valid_s6")
-    last_6 = register(last_5, "last_s6")
+    first_6, emax_6, nan_6, valid_6, last_6 = _ride(
+        register, (first_5, emax_5, nan_5, valid_5, last_5), "6")
 
     # Stage 7: the carry resolved (H + c, in W + 1 bits while A_i is in range or has
     # just left it); stages 8 to 10: A = V >> p, W + 1 bits, by p's high bits, by the
@@ -1022,52 +945,26 @@ def _lookahead_ecp5(self) -> Module:
     hres_7 = back(hi_6 + carry_6, "acc_high_resolved", signed(hw_))
     lo_7 = back(lo_6, "acc_low_s7")
     pend_7 = register(pend_6, "pending_s7")
-    first_7 = register(first_6, "first_s7")
-    emax_7 = register(emax_6, "emax_s7")
-    nan_7 = register(nan_6, "nan_s7")
-    valid_7 = register(valid_6, "valid_s7")
-    last_7 = register(last_6, "last_s7")
+    first_7, emax_7, nan_7, valid_7, last_7 = _ride(
+        register, (first_6, emax_6, nan_6, valid_6, last_6), "7")
     value = Cat(lo_7, hres_7).as_signed()
     keep = w + (1 << fb)
     if pbits > fb:
         value = mux_shift(value, list(pend_7[fb:]), 1 << fb)
     v_8a = back(value[:keep], "acc_coarse_s8", signed(keep))
     fine_8a = register(pend_7[:fb], "pending_low_s8")
-    first_8a = register(first_7, "first_s8")
-    emax_8a = register(emax_7, "emax_s8")
-    nan_8a = register(nan_7, "nan_s8")
-    valid_8a = register(valid_7, "valid_s8")
-    last_8a = register(last_7, "last_s8")
+    first_8a, emax_8a, nan_8a, valid_8a, last_8a = _ride(
+        register, (first_7, emax_7, nan_7, valid_7, last_7), "8")
     # Stage 9: the shift by the fine bits but the lowest (a 4-to-1 multiplexer per bit).
     v_8 = back(mux_shift(v_8a, list(fine_8a[1:]), 2)[:w + 2], "acc_mid_s9", signed(w + 2))
     fine_8 = register(fine_8a[:1], "pending_bit0_s9")
-    first_8 = register(first_8a, "first_s9")
-    emax_8 = register(emax_8a, "emax_s9")
-    nan_8 = register(nan_8a, "nan_s9")
-    valid_8 = register(valid_8a, "valid_s9")
-    last_8 = register(last_8a, "last_s9")
+    first_8, emax_8, nan_8, valid_8, last_8 = _ride(
+        register, (first_8a, emax_8a, nan_8a, valid_8a, last_8a), "9")
 
     # Stage 10: A (W + 1 bits, exact while in range or at its first excursion) and the
     # sticky saturation, as with one sum.
-    acc = Signal(signed(w + 1))
-    acc_out = _out_of_range(m, acc, "acc_out")
-    hit = Signal()
-    high = Signal()
-    with m.If(adv[7] & valid_8):
-        m.d.sync += acc.eq(mux_shift(v_8, list(fine_8))[:w + 1])
-    with m.If(advance & valid_8):
-        m.d.sync += [
-            hit.eq(~first_8 & (hit | acc_out)),
-            high.eq(Mux(hit, high, ~acc[w])),
-        ]
-    _saturated_output(m, o.payload.sum, acc, acc_out, hit, high, name="clamp_high")
-    m.d.comb += out_valid.eq(valid_8 & last_8)
-    with m.If(advance):
-        m.d.sync += [
-            o.valid.eq(out_valid),
-            o.payload.exponent.eq(emax_8),
-            o.payload.nan.eq(nan_8),
-        ]
+    _lookahead_result(m, o, adv, out_valid,
+                      v_8, fine_8, (first_8, emax_8, nan_8, valid_8, last_8))
     return m
 
 
@@ -1383,6 +1280,57 @@ def _align_split(m: Module, register, s1: _Shifts):
     down_2 = register(s1.down, "x_down_s2")
     sum_2 = register(s1.sum, "sum_s2")
     return x_2, rest_2, down_2, sum_2, (1 << s1.lo) << max(0, len(sel) - 1)
+
+
+def _loop_enables(m: Module, held: list, ready, valid, clear) -> tuple:
+    """The enables of ``align="lookahead"``'s loop and of its capture, each one LUT from
+    its enable copy's register: add and clear of L (copy 5) and H (6), and the output's
+    capture of L and H (8, 9)."""
+    add_lo, add_hi, clear_lo, clear_hi, out_lo, out_hi = (Signal() for _ in range(6))
+    m.d.comb += [
+        add_lo.eq(~(held[5] & ~ready) & valid),
+        add_hi.eq(~(held[6] & ~ready) & valid),
+        clear_lo.eq(~(held[5] & ~ready) & clear),
+        clear_hi.eq(~(held[6] & ~ready) & clear),
+        out_lo.eq(~(held[8] & ~ready) & valid),
+        out_hi.eq(~(held[9] & ~ready) & valid),
+    ]
+    return add_lo, add_hi, clear_lo, clear_hi, out_lo, out_hi
+
+
+def _lookahead_result(m: Module, o, adv: list, out_valid, v, fine, side: tuple) -> None:
+    """The last stage of ``align="lookahead"``: ``A = v >> fine`` (W + 1 bits, exact while
+    in range or at its first excursion) and the sticky saturation, as with one sum; the
+    output's valid, exponent and NaN beside it."""
+    first, emax, nan, valid, last = side
+    w = len(o.payload.sum)
+    advance = adv[0]
+    acc = Signal(signed(w + 1))
+    acc_out = _out_of_range(m, acc, "acc_out")
+    hit = Signal()
+    high = Signal()
+    with m.If(adv[7] & valid):
+        m.d.sync += acc.eq(mux_shift(v, list(fine))[:w + 1])
+    with m.If(advance & valid):
+        m.d.sync += [
+            hit.eq(~first & (hit | acc_out)),
+            high.eq(Mux(hit, high, ~acc[w])),
+        ]
+    _saturated_output(m, o.payload.sum, acc, acc_out, hit, high, name="clamp_high")
+    m.d.comb += out_valid.eq(valid & last)
+    with m.If(advance):
+        m.d.sync += [
+            o.valid.eq(out_valid),
+            o.payload.exponent.eq(emax),
+            o.payload.nan.eq(nan),
+        ]
+
+
+def _ride(register, side: tuple, stage: str) -> tuple:
+    """The narrow control beside a lookahead pipeline's datapath (``first``, ``emax``,
+    ``nan``, ``valid``, ``last``) registered at ``stage``, each named ``<field>_s<stage>``."""
+    return tuple(register(v, f"{n}_s{stage}")
+                 for n, v in zip(("first", "emax", "nan", "valid", "last"), side, strict=True))
 
 
 def _advance_copies(m: Module, o, valid_next, n: int) -> tuple[list[Signal], list[Signal]]:

@@ -467,7 +467,22 @@ def prove_heap(design: Design, *, timeout: float = 120.0, steps: int | None = No
     (workdir / "control.v").write_text(control_harness(manifest), encoding="utf-8")
     (workdir / "control.ys").write_text(_control_script(design, steps), encoding="utf-8")
     pieces = f"{len(lemmas)} lemmas on {len(cut)} cut signals"
-    for part in ("control", "lemmas"):
+    failed = _run_parts(workdir, {
+        "control": "valid, exponent or NaN fails", "lemmas": "a lemma fails"},
+        manifest=manifest, steps=steps, start=start, timeout=timeout)
+    if failed is not None:
+        return failed
+    return ProofResult("PROVED", time.monotonic() - start, "streaming", steps,
+                       f"streaming: for all time, piecewise ({pieces}; the certificate "
+                       "adds up)", log=workdir / "lemmas.log")
+
+
+def _run_parts(workdir: Path, parts: dict[str, str], *, manifest: dict, steps: int,
+               start: float, timeout: float) -> ProofResult | None:
+    """Run the Yosys scripts ``<part>.ys`` in order, within what is left of ``timeout``
+    since ``start``; the first that fails or times out gives the proof's result (``parts``
+    maps each part to what its failure means), None when every part holds."""
+    for part, what in parts.items():
         left = timeout - (time.monotonic() - start)
         log_path = workdir / f"{part}.log"
         status, log = (run_yosys(workdir, f"{part}.ys", log_path, left) if left > 0
@@ -479,15 +494,12 @@ def prove_heap(design: Design, *, timeout: float = 120.0, steps: int | None = No
         if status == "FAILED":
             vcd = workdir / f"{part}.vcd"
             cex = counterexample(log, manifest) if "model found" in log else []
-            what = ("a lemma fails" if part == "lemmas" else "valid, exponent or NaN fails")
             detail = (f"streaming: {what}; counterexample in {len(cex)} cycles" if cex else
                       f"streaming: {what}; the induction did not close within {steps} "
                       "cycles")
             return ProofResult("FAILED", time.monotonic() - start, "streaming", steps,
                                detail, cex, log_path, vcd if vcd.exists() else None)
-    return ProofResult("PROVED", time.monotonic() - start, "streaming", steps,
-                       f"streaming: for all time, piecewise ({pieces}; the certificate "
-                       "adds up)", log=workdir / "lemmas.log")
+    return None
 
 
 # Chained words (hw/placement.py notes 11-12): the proof cut at each MAC's word.
@@ -694,27 +706,14 @@ def prove_chained(design: Design, *, timeout: float = 120.0, steps: int | None =
                                            encoding="utf-8")
         (workdir / f"{part}.ys").write_text(_words_script(design, words, part, cut),
                                             encoding="utf-8")
-    what = {"control": "valid, exponent or NaN fails", "words": "a word lemma fails",
-            "compose": "the sum of the cut words fails",
-            "identity": "the factored product is not P_a * P_b"}
     # The identity last: it does not read the unit, and takes the longest.
-    for part in ("control", "words", "compose", "identity"):
-        left = timeout - (time.monotonic() - start)
-        log_path = workdir / f"{part}.log"
-        status, log = (run_yosys(workdir, f"{part}.ys", log_path, left) if left > 0
-                       else ("TIMEOUT", ""))
-        if status == "TIMEOUT":
-            return ProofResult("TIMEOUT", time.monotonic() - start, "streaming", steps,
-                               f"streaming: no verdict within {timeout:g} s ({part})",
-                               log=log_path)
-        if status == "FAILED":
-            vcd = workdir / f"{part}.vcd"
-            cex = counterexample(log, manifest) if "model found" in log else []
-            detail = (f"streaming: {what[part]}; counterexample in {len(cex)} cycles" if cex
-                      else f"streaming: {what[part]}; the induction did not close within "
-                      f"{steps} cycles")
-            return ProofResult("FAILED", time.monotonic() - start, "streaming", steps,
-                               detail, cex, log_path, vcd if vcd.exists() else None)
+    failed = _run_parts(workdir, {
+        "control": "valid, exponent or NaN fails", "words": "a word lemma fails",
+        "compose": "the sum of the cut words fails",
+        "identity": "the factored product is not P_a * P_b"},
+        manifest=manifest, steps=steps, start=start, timeout=timeout)
+    if failed is not None:
+        return failed
     return ProofResult("PROVED", time.monotonic() - start, "streaming", steps,
                        f"streaming: for all time, cut at the {len(words)} MACs' words "
                        "(word lemmas, their sum, control, the factored product's identity)",

@@ -58,6 +58,7 @@ prove: $(STAMP)
 	$(PY) -m sim.formal --top dot --bits 8 --block 32 --primitives xc7 --mode streaming --timeout 3600
 	$(PY) -m sim.formal --top dot --bits 3 --block 4 --mode streaming
 	$(PY) -m sim.formal --top dot --bits 3 --block 4 --primitives xc7 --mode streaming
+	$(PY) -m sim.formal --top dot --format mxfp8_e5m2 --block 2 --mode streaming
 	$(PY) -m sim.formal --top dot --bits 4 --block 3 --primitives xc7 --mode streaming
 	$(PY) -m sim.formal --top dot --format mxfp8_e4m3 --block 1 --mode streaming
 	$(PY) -m sim.formal --top dot --aformat mxfp8_e4m3 --wformat mxint4 --block 1 --mode streaming

@@ -111,7 +111,8 @@ VERILATOR_MATRIX = [
     params(6, 6, 8, 16, 1, "tree"), params(8, 8, 8, 32, 2, "tree"), params(2, 2, 8, 1, 2, "tree"),
     params(3, 7, 5, 33, 3, "tree"),
     # The heap with AMD/Xilinx LUT6_2 and CARRY4 cells, simulated with Yosys' cells_sim.v.
-    {**params(6, 6, 8, 16), "primitives": "xc7"}, {**params(8, 8, 8, 32), "primitives": "xc7"},
+    # (8-bit k32 with xc7 cells: 48 s, out of the CI budget; k33 is the large block here)
+    {**params(6, 6, 8, 16), "primitives": "xc7"},
     {**params(2, 2, 8, 1), "primitives": "xc7"}, {**params(3, 7, 5, 33, 1), "primitives": "xc7"},
     # The heap with Lattice ECP5 CCU2C row adders, simulated with Yosys' ecp5 cells_sim.v
     # (small: a Verilator build of the 6-bit k16 one takes about 3 minutes; that one is

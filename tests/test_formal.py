@@ -16,8 +16,7 @@ from sim.formal.__main__ import main
 STREAMING = [
     (4, 2, "tree", "generic"),
     (4, 3, "tree", "generic"),  # odd k: the unit's sum is narrower than the reference's
-    (6, 16, "tree", "generic"),
-    (8, 32, "tree", "generic"),
+    (6, 16, "tree", "generic"),  # 8-bit k32: `make prove` (26 s, out of the CI budget)
     (4, 2, "heap", "generic"),
     (4, 2, "heap", "xc7"),
 ]
@@ -397,9 +396,10 @@ def _fails(design: Design, mode: str, tmp_path, **options) -> None:
 
 
 #: Chained words (hw/placement.py notes 11-12), proven cut at each MAC's word
-#: (sim.formal.heap.prove_chained): E4M3 x E4M3 k4 (a chain of four MACs), E5M2 x E5M2 k2
-#: (its chain adder split in two halves, the carry saved).
-CHAINED = [("e4m3", 4), ("e5m2", 2)]
+#: (sim.formal.heap.prove_chained): E4M3 x E4M3 k4 (a chain of four MACs). E5M2 x E5M2 k2
+#: (its chain adder split in two halves, the carry saved; 45 s) is in `make prove`; here
+#: its proof must fail with the saved carry dropped (below).
+CHAINED = [("e4m3", 4)]
 
 
 def _chained(element: str, block: int) -> Design:

@@ -31,6 +31,9 @@ class AccumModel:
         self.acc_width = params.get("acc_width") or default_acc_width(self.in_width,
                                                                       self.guard_bits)
         self.partial_sums = partial_sums(params.get("align", DEFAULT_ALIGN))
+        #: The lookahead's drains are directed at align="lookahead" only (the other aligns
+        #: have no pending shift; their rises are the groups above).
+        self.lookahead = params.get("align", DEFAULT_ALIGN) == "lookahead"
 
     @property
     def max_exponent(self) -> int:
@@ -82,9 +85,9 @@ class AccumModel:
             # loop's two adders moves in the drain.
             *([(lo if q % 2 else hi, 0, 0), (hi if q % 2 else lo, q, 0),
                (lo if q % 3 else hi, self.acc_width - 1, 0)]
-              for q in sorted(set(range(0, self.acc_width - 1,
-                                        max(1, (self.acc_width - 1) // 16)))
-                              | {self.acc_width - 2})),
+              for q in (sorted(set(range(0, self.acc_width - 1,
+                                         max(1, (self.acc_width - 1) // 16)))
+                               | {self.acc_width - 2}) if self.lookahead else ())),
         ]
         return [[(max(lo, min(s, hi)), max(0, min(e, top)), f) for s, e, f in grp]
                 for grp in groups]

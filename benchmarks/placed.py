@@ -4,6 +4,9 @@ Usage::
 
     python -m benchmarks.placed --top dequant --source accum --bits 8 --block 32 \\
         [unit options] [--freq 200] [--seed 1] [--out DIR] [--json FILE]
+    python -m benchmarks.placed --top accum --chain --bits 6 --block 16 --align lookahead \\
+        --primitives ecp5 --levels-per-stage 1 --seed 1 --out DIR
+
 
 Elaborates the unit (the options of ``python -m hw.generate``), places and routes it with
 :func:`flows.pnr.place_and_route` (LUT-only, ``-nodsp``; the smallest ECP5 device that
@@ -11,10 +14,18 @@ holds it; nextpnr seed ``--seed``, target ``--freq`` MHz) and prints the achieve
 synthesised LUT4, flip-flop and carry counts, and nextpnr's critical path: its total delay,
 the register it starts from, the cell input it ends at and the nets it crosses. With
 ``--out`` the Verilog, the scripts and nextpnr's log stay in ``DIR``.
+
+With ``--chain`` (``--top accum`` only) the design placed is the chain: the dot product of
+the same operands (``--bits``, ``--block``, ``--exp-bits``; its own ``--primitives``,
+``--levels-per-stage``, ``--arch``) whose result stream feeds the accumulator directly,
+``dot.o`` to ``acc.i`` with no register between, and the group's ``last`` flag a top-level
+input. Each option goes to the units that read it; ``--primitives ecp5`` builds both from
+ECP5 cells. The counts and Fmax are then those of the two together, as one placement.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -25,9 +36,9 @@ from pathlib import Path
 from cli import interrupt
 from cli.config import add_config_arguments, command_parser, parse_args
 from cli.files import write_atomic
-from cli.units import add_unit_arguments, unit_epilog, unit_record
+from cli.units import GIVEN, add_unit_arguments, unit_epilog, unit_record
 
-__all__ = ["critical_path", "main", "measure"]
+__all__ = ["chain_design", "critical_path", "main", "measure"]
 
 _HEAD = re.compile(r"Info: Critical path report for clock '([^']*)'")
 _STEP = re.compile(r"Info:\s+(clk-to-q|routing|logic|setup)\s+([\d.]+)\s+([\d.]+)\s+"
@@ -72,13 +83,75 @@ def critical_path(log: str) -> dict | None:
     return {"clock": clock, "delay_ns": total, "source": source, "sink": sink, "nets": nets}
 
 
+def chain_design(dot: dict, accum: dict):
+    """The dot product with keyword arguments ``dot`` feeding the accumulator with
+    ``accum``, as one design (:class:`hw.generate.Design`; no manifest).
+
+    Ports: the dot product's ``a`` and ``b`` streams, ``last`` (the accumulator's
+    ``i.payload.last``, sampled with the dot product's result) and the accumulator's ``o``
+    stream. ``dot.o`` drives ``acc.i`` directly (valid, payload, ready), so the
+    accumulator's ``i.ready`` is the dot product's ``o.ready``.
+    """
+    from amaranth.back import verilog
+    from amaranth.hdl import Module
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In
+
+    from hw.accumulator import MXIntAccumulator
+    from hw.dot_product import MXIntDotProduct
+    from hw.generate import Design
+    from hw.unit import unit
+
+    dot_record, acc_record = unit("dot").record(**dot), unit("accum").record(**accum)
+
+    class Chain(wiring.Component):
+        def __init__(self):
+            self.dot = MXIntDotProduct(**dot_record.kwargs())
+            self.acc = MXIntAccumulator(**acc_record.kwargs())
+            if self.dot.o.payload.sum.shape().width != self.acc.in_width:
+                raise ValueError(f"the dot product's sum is {self.dot.o.payload.sum.shape()}"
+                                 f" wide, the accumulator takes {self.acc.in_width} bits: "
+                                 "give both the same operands")
+            ports = self.dot.signature.members
+            super().__init__({"a": ports["a"], "b": ports["b"], "last": In(1),
+                              "o": self.acc.signature.members["o"]})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.dot, m.submodules.acc = self.dot, self.acc
+            wiring.connect(m, wiring.flipped(self.a), self.dot.a)
+            wiring.connect(m, wiring.flipped(self.b), self.dot.b)
+            wiring.connect(m, self.acc.o, wiring.flipped(self.o))
+            m.d.comb += [self.acc.i.payload.sum.eq(self.dot.o.payload.sum),
+                         self.acc.i.payload.exponent.eq(self.dot.o.payload.exponent),
+                         self.acc.i.payload.nan.eq(self.dot.o.payload.nan),
+                         self.acc.i.payload.last.eq(self.last),
+                         self.acc.i.valid.eq(self.dot.o.valid),
+                         self.dot.o.ready.eq(self.acc.i.ready)]
+            return m
+
+    component = Chain()
+    name = f"chain_{dot_record.name}_{acc_record.name}"
+    text = verilog.convert(component, name=name, emit_src=False)
+    return Design(name=name, verilog=text, manifest={"module": name}, component=component)
+
+
 def measure(top: str, params: dict, *, freq_mhz: float, seed: int,
-            workdir: Path | None = None) -> dict:
-    """Place and route unit ``top`` with ``params``; the counts, Fmax and critical path."""
+            workdir: Path | None = None, chain: dict | None = None) -> dict:
+    """Place and route unit ``top`` with ``params``; the counts, Fmax and critical path.
+
+    With ``chain`` (only for ``top="accum"``), the keyword arguments of a dot product placed
+    in front of the accumulator as one design (:func:`chain_design`).
+    """
     from flows.pnr import place_and_route
     from hw.generate import elaborate
 
-    design = elaborate(top, **params)
+    if chain is not None:
+        if top != "accum":
+            raise ValueError(f"chain applies only to top 'accum', not {top!r}")
+        design = chain_design(chain, params)
+    else:
+        design = elaborate(top, **params)
     with tempfile.TemporaryDirectory(prefix="mxforge-placed-") as tmp:
         folder = Path(workdir) if workdir is not None else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -93,10 +166,41 @@ def measure(top: str, params: dict, *, freq_mhz: float, seed: int,
             "critical_path": path_report}
 
 
+def _chain_records(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple:
+    """The records of ``--chain``: (dot product, accumulator), each from the options it
+    reads (the accumulator's record refuses an option neither reads)."""
+    from cli.units import _dest
+    from hw.unit import units
+
+    if args.top != "accum":
+        parser.error(f"--chain applies only to --top accum (the dot product placed in front "
+                     f"of it), not --top {args.top}")
+    given = getattr(args, GIVEN, {})
+
+    def reads(key: str) -> set[str]:
+        return {d for s in units()[key].params.specs()
+                for d in (_dest(s.option), s.fallback) if d}
+
+    dot_reads, acc_reads = reads("dot"), reads("accum")
+    records = []
+    for key, keep in (("dot", lambda d: d in dot_reads),
+                      ("accum", lambda d: d in acc_reads or d not in dot_reads)):
+        view = argparse.Namespace(**vars(args))
+        view.top = key
+        setattr(view, GIVEN, {d: o for d, o in given.items() if keep(d)})
+        records.append(unit_record(view, parser))
+    return tuple(records)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = command_parser("python -m benchmarks.placed",
                             description=__doc__.split("\n\n")[0], epilog=unit_epilog())
     add_unit_arguments(parser, interface=False)
+    parser.add_argument("--chain", action="store_true",
+                        help="with --top accum: place the dot product of the same operands "
+                             "feeding the accumulator, as one design (its --primitives, "
+                             "--levels-per-stage and --arch go to the dot product too); "
+                             "also prints LUT4 sites and FFs per MAC")
     parser.add_argument("--freq", type=float, default=200.0,
                         help="nextpnr target clock in MHz (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1,
@@ -107,15 +211,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also write the result to FILE as JSON (sorted keys)")
     add_config_arguments(parser)
     args = parse_args(parser, argv)
-    record = unit_record(args, parser)
+    if args.chain:
+        dot, record = _chain_records(args, parser)
+        chain = dot.kwargs()
+    else:
+        record, chain = unit_record(args, parser), None
     try:
         result = measure(args.top, record.kwargs(), freq_mhz=args.freq, seed=args.seed,
-                         workdir=args.out)
+                         workdir=args.out, chain=chain)
     except (OSError, RuntimeError, ValueError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     print(f"{result['name']}: {result['fmax_mhz']:.1f} MHz on {result['device']}, "
           f"{result['luts']} LUT4, {result['ffs']} FFs, {result['carry']} carry")
+    if chain is not None:
+        from flows.measure import CARRY_LUT_SITES
+
+        k, per_carry = record.block, CARRY_LUT_SITES["ecp5"]
+        sites = result["luts"] + per_carry * result["carry"]
+        result.update(block=k, lut4_sites=sites, lut4_sites_per_mac=sites / k,
+                      ffs_per_mac=result["ffs"] / k)
+        print(f"per MAC (k = {k}): {sites / k:.1f} LUT4 sites ({sites}: LUT4 + "
+              f"{per_carry} per CCU2C), {result['ffs'] / k:.1f} FFs")
     path = result["critical_path"]
     if path is not None:
         print(f"critical path ({path['clock']}): {path['delay_ns']:.2f} ns, "

@@ -91,6 +91,12 @@ def chain_design(dot: dict, accum: dict):
     ``i.payload.last``, sampled with the dot product's result) and the accumulator's ``o``
     stream. ``dot.o`` drives ``acc.i`` directly (valid, payload, ready), so the
     accumulator's ``i.ready`` is the dot product's ``o.ready``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If either record refuses its arguments, or a field both take (operands,
+        ``out_ready``) differs between them.
     """
     from amaranth.back import verilog
     from amaranth.hdl import Module
@@ -103,15 +109,17 @@ def chain_design(dot: dict, accum: dict):
     from hw.unit import unit
 
     dot_record, acc_record = unit("dot").record(**dot), unit("accum").record(**accum)
+    dot_kw, acc_kw = dot_record.kwargs(), acc_record.kwargs()
+    for key in sorted(dot_kw.keys() & acc_kw.keys() - {"primitives"}):
+        if dot_kw[key] != acc_kw[key]:
+            raise ValueError(f"{key} is {dot_kw[key]!r} for the dot product but "
+                             f"{acc_kw[key]!r} for the accumulator: give both the same "
+                             "operands and out_ready")
 
     class Chain(wiring.Component):
         def __init__(self):
             self.dot = MXIntDotProduct(**dot_record.kwargs())
             self.acc = MXIntAccumulator(**acc_record.kwargs())
-            if self.dot.o.payload.sum.shape().width != self.acc.in_width:
-                raise ValueError(f"the dot product's sum is {self.dot.o.payload.sum.shape()}"
-                                 f" wide, the accumulator takes {self.acc.in_width} bits: "
-                                 "give both the same operands")
             ports = self.dot.signature.members
             super().__init__({"a": ports["a"], "b": ports["b"], "last": In(1),
                               "o": self.acc.signature.members["o"]})

@@ -156,3 +156,63 @@ def test_critical_path_of_a_log():
         "clock": "clk", "delay_ns": 3.33, "source": "shift_r3_TRELLIS_FF_Q_4.Q",
         "sink": "sticky_r4_TRELLIS_FF_Q.M", "nets": ["shift_r3[1]", "sticky"]}
     assert critical_path("Info: no report\n") is None
+
+
+def test_placed_chain_routes_each_option_to_its_unit(monkeypatch, capsys):
+    """``benchmarks.placed --chain``: the dot product gets --levels-per-stage, the
+    accumulator --align, both --primitives; the per-MAC figures are computed from the
+    counts (a wrong carry weight would move them)."""
+    import benchmarks.placed as placed
+
+    seen = {}
+
+    def fake(top, params, *, freq_mhz, seed, workdir=None, chain=None):
+        seen.update(top=top, params=params, chain=chain, seed=seed)
+        return {"name": "chain_x", "device": "25k", "fmax_mhz": 250.0, "luts": 100,
+                "ffs": 48, "carry": 10, "critical_path": None}
+
+    monkeypatch.setattr(placed, "measure", fake)
+    assert placed.main(["--top", "accum", "--chain", "--bits", "6", "--block", "16",
+                        "--align", "lookahead", "--primitives", "ecp5",
+                        "--levels-per-stage", "1", "--seed", "3"]) == 0
+    assert seen["top"] == "accum" and seen["seed"] == 3
+    assert seen["chain"]["levels_per_stage"] == 1 and seen["chain"]["primitives"] == "ecp5"
+    assert "align" not in seen["chain"]
+    assert seen["params"]["align"] == "lookahead" and seen["params"]["primitives"] == "ecp5"
+    assert "levels_per_stage" not in seen["params"]
+    out = capsys.readouterr().out
+    # (100 LUT4 + 2 x 10 CCU2C) / 16 = 7.5 LUT4 sites per MAC, 48 / 16 = 3.0 FFs
+    assert "per MAC (k = 16): 7.5 LUT4 sites (120: LUT4 + 2 per CCU2C), 3.0 FFs" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--top", "dot", "--chain"], "--chain applies only to --top accum"),
+    (["--top", "accum", "--chain", "--align", "lookahead", "--rows", "4"],
+     "--rows does not apply to --top accum"),
+])
+def test_placed_chain_refuses(argv, message, capsys):
+    from benchmarks.placed import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--bits", "6", "--block", "16"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_chain_design_joins_dot_and_accumulator():
+    """The chain's Verilog holds both units behind the dot product's inputs, ``last`` and
+    the accumulator's output; operands that differ are refused by name."""
+    from benchmarks.placed import chain_design
+
+    ops = {"a_bits": 2, "b_bits": 2, "block": 2}
+    design = chain_design(ops, {**ops, "align": "lookahead", "primitives": "ecp5"})
+    assert design.name == ("chain_mxint_dot_a2_w2_e8_k2_mxint_accum_a2_w2_e8_k2_g8_acc21_"
+                           "lookahead_ecp5")
+    for port in ("input [11:0] a__payload;", "input [11:0] b__payload;", "input last;",
+                 "output [30:0] o__payload;", "input o__ready;", "output a__ready;"):
+        assert port in design.verilog
+    assert f"module \\{design.name}.dot" in design.verilog
+    assert f"module \\{design.name}.acc" in design.verilog
+    with pytest.raises(ValueError, match="a_bits is 2 for the dot product but 3"):
+        chain_design(ops, {**ops, "a_bits": 3})

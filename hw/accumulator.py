@@ -765,8 +765,29 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
     m = Module()
     o, w, g, ew, s_fix, pbits, fb, vw, hw_, out_valid, adv, held = \
         _lookahead_frame(unit, m)
+    if unit.out_ready == "registered":
+        # Every enable copy, and the input's ready, a register of its own, equal in every
+        # cycle to ``~(o.valid & skid_valid)`` (o.ready is the skid's ~valid,
+        # hw.pipeline.output_stage): each computed a cycle ahead from the next values of
+        # o.valid (loaded on copy 0) and of the skid's valid bit, reading its own value
+        # (so synthesis keeps the copies apart), as hw.pipeline.StallPipeline's registered
+        # enable. No LUT then stands between an enable's flip-flop and the enables it
+        # drives, and a unit in front reads a flip-flop as this unit's ready.
+        skid_next = (~o.ready | o.valid) & ~unit.o.ready
+        # out_valid (valid & last of stage 9) as one register of its own (below).
+        out_valid_r = Signal(name="out_valid_ahead")
+
+        def ahead(name: str) -> Signal:
+            copy = Signal(name=name, init=1)
+            m.d.sync += copy.eq(~(Mux(copy, out_valid_r, o.valid) & skid_next))
+            return copy
+
+        adv = [ahead("advance_r" + (str(k) if k else "")) for k in range(len(adv))]
+        held = None
+        m.d.comb += unit.i.ready.eq(ahead("in_ready"))
+    else:
+        m.d.comb += unit.i.ready.eq(adv[0])
     advance = adv[0]
-    m.d.comb += unit.i.ready.eq(advance)
     register = _register(m, advance)
     front, align_, left, shift, back = (_register(m, adv[k]) for k in (1, 2, 3, 4, 7))
 
@@ -900,8 +921,12 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
     # Each enable and clear of the loop one LUT from its copy's register (the clear,
     # valid and last, registered at stage 5).
     clear_5 = register(valid_4 & last_4, "clear_s5")
-    add_lo, add_hi, clear_lo, clear_hi, out_lo, out_hi = _loop_enables(
-        m, held, o.ready, valid_5, clear_5)
+    if held is None:  # registered enable copies: one LUT from each copy's register
+        add_lo, add_hi, out_lo, out_hi = (adv[k] & valid_5 for k in (5, 6, 8, 9))
+        clear_lo, clear_hi = (adv[k] & clear_5 for k in (5, 6))
+    else:
+        add_lo, add_hi, clear_lo, clear_hi, out_lo, out_hi = _loop_enables(
+            m, held, o.ready, valid_5, clear_5)
     # One CCU2C half per bit: its LUT4 is y_k ^ (keep ? kept bit : drained bit), its
     # generate y_k; a first half injects the carry (c & drain, or c & keep). A group's
     # first input must read 0, which no LUT4 input is left for: instead the group's
@@ -960,6 +985,8 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
     fine_8 = register(fine_8a[:1], "pending_bit0_s9")
     first_8, emax_8, nan_8, valid_8, last_8 = _ride(
         register, (first_8a, emax_8a, nan_8a, valid_8a, last_8a), "9")
+    if held is None:
+        m.d.comb += out_valid_r.eq(register(valid_8a & last_8a, "out_valid_s9"))
 
     # Stage 10: A (W + 1 bits, exact while in range or at its first excursion) and the
     # sticky saturation, as with one sum.

@@ -211,7 +211,10 @@ class MXIntAccumulator(wiring.Component):
     out_ready : str
         ``"direct"`` (default): ``o.ready`` reaches the enables combinationally;
         ``"registered"``: through a skid register at the output
-        (:func:`hw.pipeline.output_stage`), one flip-flop; same latency and rate.
+        (:func:`hw.pipeline.output_stage`), one flip-flop; same latency and rate. With
+        ``primitives="ecp5"`` the enable copies and ``i.ready`` are then registers
+        themselves, computed a cycle ahead (as :class:`hw.pipeline.StallPipeline`'s), so
+        a unit in front reads a flip-flop as this unit's ready.
 
     Members
     -------

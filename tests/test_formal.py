@@ -323,9 +323,11 @@ def _lookahead_mutant(monkeypatch, name: str, **params) -> Design:
     ("accum-lookahead-drain-carry", {}, "streaming", {"group": 3}),
     # ecp5: a group's first input adds to the last group's low bits and carry
     ("accum-lookahead-ecp5-clear", {"primitives": "ecp5"}, "streaming", {"group": 3}),
+    # ecp5: E_max's compare, made a cycle ahead, forgets that the input before opened a group
+    ("accum-lookahead-ecp5-ahead", {"primitives": "ecp5"}, "streaming", {"group": 3}),
     # the enable copies ignore back-pressure: only a free o.ready shows it
     ("accum-lookahead-enable-copy", {}, "stall", {"steps": 12}),
-], ids=["drain_carry", "ecp5_clear", "enable_copy"])
+], ids=["drain_carry", "ecp5_clear", "ecp5_ahead", "enable_copy"])
 def test_accum_lookahead_mutant_fails(tmp_path, monkeypatch, name, params, mode, options):
     _fails(_lookahead_mutant(monkeypatch, name, **params), mode, tmp_path, **options)
 

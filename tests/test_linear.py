@@ -178,7 +178,7 @@ def test_torch_linear_within_documented_bound(bits, block, k_len, output):
 
 
 LINEAR_VERILATOR = [params(6, 6, 8, 16, 64, 4, 2), params(2, 8, 5, 1, 3, 2, 2),
-                    params(8, 4, 8, 16, 40, 4, 4, guard_bits=4),  # K: 2.5 blocks, the last padded
+                    params(8, 4, 8, 8, 20, 4, 4, guard_bits=4),  # K: 2.5 blocks, the last padded
                     # two lanes of align="lookahead" accumulators in lockstep, W = in_width
                     # + G = 10: the all -max product (-2 x -128 per block) saturates high
                     {**params(2, 8, 5, 1, 3, 2, 2, guard_bits=0, acc_width=10),

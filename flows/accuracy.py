@@ -59,9 +59,15 @@ products are summed and rounded: the engine's accumulator aligns the block sums 
 running maximum with 8 guard bits (golden.nn's default) and drops the bits below, where
 the fake path sums in float32. The engine path is 4 to 6
 times slower than a float32 matmul on the CPU, too slow for 16k tokens per
-configuration. The two perplexities differ: by 1.4 % at W6A6 k32 on SmolLM2 (one window
-of 64 tokens, the engine higher; a test keeps them within 3 %), so fake rows show
-the cost of the formats and leave out that of the 8 guard bits.
+configuration. Per layer the two differ by at most about ``1e-4`` of an output row's
+largest value (SmolLM2 W6A6 k32; with 16 guard bits the perplexities are equal), yet on a
+short text their perplexities differ by a few %, in either direction: a difference of one
+float32 unit in the last place flips some codes of the next layer's activation quantiser,
+and the flipped codes move the perplexity of 63 tokens by up to 5 % (as other float kernels
+for the unquantised attention do; a test keeps engine and fake within 5 %;
+``python -m benchmarks.llm_rounding`` measures it). Over the 16384 tokens of a table row
+it is a few tenths of a % (W6A6 k32: 0.30 % between MKL's default and ``MKL_CBWR=
+COMPATIBLE`` kernels).
 
 ``--keep PATTERNS`` keeps the linear layers whose names match (:mod:`fnmatch`, e.g.
 ``lm_head`` or ``model.layers.0.*``) in float32 in every MXINT and MXFP row (``exclude`` of

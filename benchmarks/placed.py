@@ -19,8 +19,10 @@ With ``--chain`` (``--top accum`` only) the design placed is the chain: the dot 
 the same operands (``--bits``, ``--block``, ``--exp-bits``; its own ``--primitives``,
 ``--levels-per-stage``, ``--arch``) whose result stream feeds the accumulator directly,
 ``dot.o`` to ``acc.i`` with no register between, and the group's ``last`` flag a top-level
-input. Each option goes to the units that read it; ``--primitives ecp5`` builds both from
-ECP5 cells. The counts and Fmax are then those of the two together, as one placement.
+input. Each option goes to the units that read it; ``--primitives ecp5`` builds the dot
+product from ECP5 cells, and the accumulator too with ``--align lookahead`` (the other
+aligns have no cell build: they stay generic, as in :mod:`flows.density`). The counts and
+Fmax are then those of the two together, as one placement.
 """
 
 from __future__ import annotations
@@ -190,6 +192,10 @@ def _chain_records(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
                 for d in (_dest(s.option), s.fallback) if d}
 
     dot_reads, acc_reads = reads("dot"), reads("accum")
+    # Only align="lookahead" has an accumulator built from cells (its loop's CCU2C): with
+    # the other aligns --primitives is the dot product's alone, as in flows.density.
+    if getattr(args, "align", None) != "lookahead":
+        acc_reads = acc_reads - {"primitives"}
     records = []
     for key, keep in (("dot", lambda d: d in dot_reads),
                       ("accum", lambda d: d in acc_reads or d not in dot_reads)):
@@ -206,9 +212,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_unit_arguments(parser, interface=False)
     parser.add_argument("--chain", action="store_true",
                         help="with --top accum: place the dot product of the same operands "
-                             "feeding the accumulator, as one design (its --primitives, "
-                             "--levels-per-stage and --arch go to the dot product too); "
-                             "also prints LUT4 sites and FFs per MAC")
+                             "feeding the accumulator, as one design (--levels-per-stage "
+                             "and --arch go to the dot product; --primitives to the dot "
+                             "product, and to the accumulator with --align lookahead, the "
+                             "only accumulator built from cells); also prints LUT4 sites "
+                             "and FFs per MAC")
     parser.add_argument("--freq", type=float, default=200.0,
                         help="nextpnr target clock in MHz (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1,

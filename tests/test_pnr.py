@@ -160,8 +160,9 @@ def test_critical_path_of_a_log():
 
 def test_placed_chain_routes_each_option_to_its_unit(monkeypatch, capsys):
     """``benchmarks.placed --chain``: the dot product gets --levels-per-stage, the
-    accumulator --align, both --primitives; the per-MAC figures are computed from the
-    counts (a wrong carry weight would move them)."""
+    accumulator --align, both --primitives (the accumulator only with --align lookahead);
+    the per-MAC figures are computed from the counts (a wrong carry weight would move
+    them)."""
     import benchmarks.placed as placed
 
     seen = {}
@@ -183,6 +184,11 @@ def test_placed_chain_routes_each_option_to_its_unit(monkeypatch, capsys):
     out = capsys.readouterr().out
     # (100 LUT4 + 2 x 10 CCU2C) / 16 = 7.5 LUT4 sites per MAC, 48 / 16 = 3.0 FFs
     assert "per MAC (k = 16): 7.5 LUT4 sites (120: LUT4 + 2 per CCU2C), 3.0 FFs" in out
+    # the default align (stall) has no cell build: --primitives is the dot product's alone
+    assert placed.main(["--top", "accum", "--chain", "--bits", "6", "--block", "16",
+                        "--primitives", "ecp5"]) == 0
+    assert seen["chain"]["primitives"] == "ecp5"
+    assert seen["params"].get("primitives", "generic") == "generic"
 
 
 @pytest.mark.parametrize("argv, message", [

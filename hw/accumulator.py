@@ -158,7 +158,8 @@ class MXIntAccumulator(wiring.Component):
       every other input; three more stages combine the two sums. Throughput: one input per
       cycle whatever the data; :attr:`latency` 7.
     * ``"lookahead"``: the one-sum arithmetic above, one input per cycle whatever the data,
-      :attr:`latency` 9 (12 with ``primitives="ecp5"``). With ``T = x >> (E_max - E)``
+      :attr:`latency` 9 (13 with ``primitives="ecp5"``, 14 with ``out_ready="registered"``
+      too). With ``T = x >> (E_max - E)``
       and ``d`` the rise of ``E_max``,
       ``A = floor(V / 2**p)`` for a wider ``V`` and a pending shift ``p`` kept by the
       narrow pipeline: each input adds ``T << p`` (shifted LEFT before the loop), ``p``
@@ -212,9 +213,11 @@ class MXIntAccumulator(wiring.Component):
         ``"direct"`` (default): ``o.ready`` reaches the enables combinationally;
         ``"registered"``: through a skid register at the output
         (:func:`hw.pipeline.output_stage`), one flip-flop; same latency and rate. With
-        ``primitives="ecp5"`` the enable copies and ``i.ready`` are then registers
-        themselves, computed a cycle ahead (as :class:`hw.pipeline.StallPipeline`'s), so
-        a unit in front reads a flip-flop as this unit's ready.
+        ``primitives="ecp5"`` (and ``align="lookahead"``) the enable copies and
+        ``i.ready`` are then registers themselves, computed a cycle ahead (as
+        :class:`hw.pipeline.StallPipeline`'s), so a unit in front reads a flip-flop as this
+        unit's ready, and the input passes a relay register before the exponent compares
+        (:attr:`latency` + 1), which then read no unit's skid multiplexer.
 
     Members
     -------
@@ -259,9 +262,10 @@ class MXIntAccumulator(wiring.Component):
     def latency(self) -> int:
         """Cycles from the transfer of a ``last`` input to its result being valid: 3 (when
         that input does not raise the running maximum, see :meth:`stall_cycles`), 7 with
-        ``align="interleave"``, 9 with ``"lookahead"`` (12 with ``primitives="ecp5"``)."""
+        ``align="interleave"``, 9 with ``"lookahead"`` (13 with ``primitives="ecp5"``, 14
+        with ``out_ready="registered"`` too: a relay stage ahead of stage 0)."""
         if self.align == "lookahead" and self.primitives == "ecp5":
-            return LOOKAHEAD_ECP5_LATENCY
+            return LOOKAHEAD_ECP5_LATENCY + (self.out_ready == "registered")
         return {"interleave": INTERLEAVE_LATENCY,
                 "lookahead": LOOKAHEAD_LATENCY}.get(self.align, LATENCY)
 
@@ -760,7 +764,8 @@ def _lookahead_frame(unit: MXIntAccumulator, m: Module) -> _LookaheadFrame:
 
 
 def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
-    """``align="lookahead"`` with ``primitives="ecp5"`` (:attr:`latency` 13): the
+    """``align="lookahead"`` with ``primitives="ecp5"`` (:attr:`latency` 13, 14 with
+    ``out_ready="registered"``, whose input passes a relay register first): the
     arithmetic of :meth:`MXIntAccumulator._elaborate_lookahead`, built for the ECP5 clock
     (docs/arithmetic.md): every register of a critical path driven by a LUT or carry
     chain of its own, and at most one carry chain, one select or a four-input
@@ -798,16 +803,24 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
     # (see _running_maximum's ``ahead``). Stages 1 and 2 as with one sum: the running
     # maximum, T = x >> (E_max - E) and d = E - E_max (saturated at all ones when E >
     # E_max, else 0).
+    port, port_valid = unit.i.payload, unit.i.valid
+    if unit.out_ready == "registered":
+        # A relay stage ahead of stage 0 (latency + 1): the compares read a register,
+        # not the port, which a unit in front drives from its skid multiplexer.
+        port = Signal(unit.i.payload.shape(), name="in_relay")
+        port_valid = Signal(name="valid_relay")
+        with m.If(adv[1]):
+            m.d.sync += [port.eq(unit.i.payload), port_valid.eq(unit.i.valid)]
     q = Signal(unit.i.payload.shape(), name="in_s0")
     q_valid = Signal(name="valid_s0")
     with m.If(adv[1]):
-        m.d.sync += [q.eq(unit.i.payload), q_valid.eq(unit.i.valid)]
+        m.d.sync += [q.eq(port), q_valid.eq(port_valid)]
     fire = Signal(name="fire_s0")
     m.d.comb += fire.eq(q_valid & adv[1])
     p = q
     shifts, first_1, emax_1, nan_1, fine_1 = _running_maximum(
         m, p, fire, front, register, ew=ew, w=w, g=g, emax_direct=True,
-        ahead=(unit.i.payload.exponent, q_valid))
+        ahead=(port.exponent, q_valid))
     valid_1 = register(fire, "valid_s1")
     last_1 = register(p.last, "last_s1")
     # The input's alignment in three steps of at most four inputs per bit, on the guess
@@ -938,9 +951,16 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
     lo_sum = Cat(*_ccu2c_select_add(
         m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_5, (carry, drain_5),
         carry_out=True, name="acc_low_add", model=unit.cell_models))
+    keep_h, keep_in = keep_5, keep_5
+    if held is None:
+        # Two more copies of keep (on other enable copies, so not merged): one for H's
+        # selects, one for the carry injected into H's chain, so that the chain starts
+        # from a register of its own rather than a net to every select of both chains.
+        keep_h = _register(m, adv[6])(~drain_4, "keep_high_s5")
+        keep_in = _register(m, adv[5])(~drain_4, "keep_carry_s5")
     hi_sum = Cat(*_ccu2c_select_add(
-        m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_5,
-        (carry, keep_5), carry_out=False, name="acc_high_add", model=unit.cell_models))
+        m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_h,
+        (carry, keep_in), carry_out=False, name="acc_high_add", model=unit.cell_models))
     with m.If(clear_lo):
         m.d.sync += [lo.eq(0), carry.eq(0)]
     with m.Elif(add_lo):
@@ -957,9 +977,12 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
     lo_copy = Cat(*_ccu2c_select_add(
         m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_c, (carry, drain_c),
         carry_out=True, name="acc_low_copy", model=unit.cell_models))
+    keep_cin = keep_c
+    if held is None:  # the capture copy's injected carry from a register of its own too
+        keep_cin = _register(m, adv[9])(~drain_4, "keep_copy_carry_s5")
     hi_copy = Cat(*_ccu2c_select_add(
         m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_c,
-        (carry, keep_c), carry_out=False, name="acc_high_copy", model=unit.cell_models))
+        (carry, keep_cin), carry_out=False, name="acc_high_copy", model=unit.cell_models))
     lo_6 = register(lo_copy[:s_fix], "acc_low_out", enable=out_lo)
     carry_6 = register(lo_copy[s_fix], "acc_carry_out", enable=out_lo)
     hi_6 = register(hi_copy, "acc_high_out", signed(hw_), enable=out_hi)
@@ -969,7 +992,8 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
 
     # Stage 7: the carry resolved (H + c, in W + 1 bits while A_i is in range or has
     # just left it); stages 8 to 10: A = V >> p, W + 1 bits, by p's high bits, by the
-    # next two, by its lowest (stages 0, 2b and 4b also count: latency 13).
+    # next two, by its lowest (stages 0, 2b and 4b also count: latency 13; 14 with the
+    # relay of out_ready="registered").
     hres_7 = back(hi_6 + carry_6, "acc_high_resolved", signed(hw_))
     lo_7 = back(lo_6, "acc_low_s7")
     pend_7 = register(pend_6, "pending_s7")

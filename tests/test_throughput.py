@@ -438,15 +438,17 @@ def test_one_block_per_cycle_while_the_maximum_rises(top, params):
 
 
 
-def test_lookahead_ecp5_one_block_per_cycle_while_the_maximum_rises():
-    """The ECP5 build of ``align="lookahead"`` (latency 13, its CCU2C cells simulated by
-    their definition): inputs that raise the running maximum at every input but a group's
-    first take exactly ``N + latency`` cycles, payloads bit-exact."""
+@pytest.mark.parametrize(("out_ready", "latency"), [("direct", 13), ("registered", 14)])
+def test_lookahead_ecp5_one_block_per_cycle_while_the_maximum_rises(out_ready, latency):
+    """The ECP5 build of ``align="lookahead"`` (latency 13, 14 with its relay stage of
+    ``out_ready="registered"``; its CCU2C cells simulated by their definition): inputs that
+    raise the running maximum at every input but a group's first take exactly ``N +
+    latency`` cycles, payloads bit-exact."""
     p = {"a_bits": 4, "b_bits": 4, "exp_bits": 8, "block": 4, "align": "lookahead",
-         "primitives": "ecp5"}
+         "primitives": "ecp5", "out_ready": out_ready}
     dut = make_unit("accum", p)
     dut.cell_models = True
-    assert dut.latency == 13
+    assert dut.latency == latency
     model = model_for({"top": "accum", "parameters": p})
     stim, rising = rising_stimuli("accum", p, dut, model, 60)
     n = len(next(iter(stim.values())))

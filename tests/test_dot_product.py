@@ -106,8 +106,10 @@ def test_amaranth_sim_catches_wrong_expectation():
 # The Verilator matrix of the CI budget: bits {2,4,6,8}, block {1,2,16,32}, unequal a/b,
 # exp bits {5,8}. Each configuration is one Verilator build (about 8 s), reused on reruns.
 VERILATOR_MATRIX = [
-    params(2, 2, 8, 1), params(4, 4, 5, 2), params(6, 6, 8, 16), params(8, 8, 8, 32),
-    params(2, 8, 5, 16), params(6, 4, 8, 32, 1), params(8, 2, 5, 2),
+    # (the 8-bit k32 heap, 40 s, and 2 x 8 k16, 22 s, out of the CI budget: k32 and k33
+    # stay below, unequal widths in 8 x 2, 6 x 4 and 3 x 7, 8-bit k32 with the tree)
+    params(2, 2, 8, 1), params(4, 4, 5, 2), params(6, 6, 8, 16),
+    params(6, 4, 8, 32, 1), params(8, 2, 5, 2),
     params(6, 6, 8, 16, 1, "tree"), params(8, 8, 8, 32, 2, "tree"), params(2, 2, 8, 1, 2, "tree"),
     params(3, 7, 5, 33, 3, "tree"),
     # The heap with AMD/Xilinx LUT6_2 and CARRY4 cells, simulated with Yosys' cells_sim.v.

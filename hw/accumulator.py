@@ -905,7 +905,8 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
         p_resolved = Mux(p_sign, p_plus, p_minus)
         pending = register(p_resolved, "pending_s3")
         pending_shift = left(p_resolved, "pending_shift_s3")
-        drain_3 = register(~first_2 & ~p_sign, "drain_s3")
+        # (a group's first input sets the sign: no drain)
+        drain_3 = register(~p_sign, "drain_s3")
     else:
         pending = Signal(unsigned(pbits), name="pending_s3")
         total = Signal(unsigned(pbits + 1))
@@ -1017,21 +1018,18 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
     # output then drives one register, which the placer packs into its slice.
     drain_c = left(drain_4, "drain_copy_s5")
     keep_c = left(~drain_4, "keep_copy_s5")
-    carry_c = (carry,)
+    carry_c = carry
     if held is None:
-        # The capture copy's carry: the captured carry out of its own `L` chain (loaded
-        # with every valid input, as `c` is), gated by `live`, low after a group's last
-        # input (when `c` is cleared): `c == carry_6 & live` in every cycle. The gate is
-        # the first half's third input, so `c` drives the loop's two chains only and the
-        # copy's chains start from the register at the end of the copy's `L` chain.
-        live = Signal(name="acc_carry_live")
+        # The capture copy's `L` chain reads its own captured carry out (`acc_carry_out`,
+        # loaded with every valid input) instead of `c`: the two differ only after a
+        # group's last input (`c` cleared), and the next valid input opens a group, which
+        # never drains, so the injected carry `carry & drain` is 0 either way. `c` then
+        # drives three chains rather than four, and the copy's `L` chain starts from the
+        # register at its own end.
         carry_6 = Signal(name="acc_carry_out")
-        with m.If(out_lo):
-            m.d.sync += live.eq(~clear_5)
-        carry_c = (carry_6, live)
+        carry_c = carry_6
     lo_copy = Cat(*_ccu2c_select_add(
-        m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_c,
-        (carry_c[0], drain_c, *carry_c[1:]),
+        m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_c, (carry_c, drain_c),
         carry_out=True, name="acc_low_copy", model=unit.cell_models))
     keep_cin = keep_c
     if held is None:  # the capture copy's injected carry from a register of its own too
@@ -1127,15 +1125,14 @@ def _mux_shift_left(value, select: list, stride: int, width: int):
 #: are equal).
 _SELECT_ADD_INIT = 0x665A
 #: A CCU2C half whose ``P`` is 0 (``C`` tied high) and generate ``A & B``: it injects
-#: ``A & B`` as the carry into the next half. With ``C`` an input ``w`` it injects ``A & B &
-#: w`` (``w = 0`` makes ``P = A & B``, and the carry ``P ? 0 : G`` is 0 either way).
+#: ``A & B`` as the carry into the next half.
 _CARRY_IN_INIT = 0x0008
 
 
 def _ccu2c_select_add(m: Module, bits: list[tuple], keep, carry_in: tuple, *,
                       carry_out: bool, name: str, model: bool = False) -> list[Value]:
     """``sum_k 2**k (y_k + (keep ? b_k : c_k)) + (u & v)`` for ``bits`` ``(y_k, b_k, c_k)``,
-    low first, and ``carry_in = (u, v)`` (or ``(u, v, w)``: ``+ (u & v & w)``), as one chain of Lattice ECP5 CCU2C cells, one half
+    low first, and ``carry_in = (u, v)``, as one chain of Lattice ECP5 CCU2C cells, one half
     per bit (its LUT4 is the select and the sum's XOR), a first half that injects the carry
     and, with ``carry_out``, a last half whose sum is the carry out. Returns the sum
     bits. With ``model`` the cells are plain logic from their definition (:func:`ccu2c_model`)
@@ -1150,8 +1147,7 @@ def select_add_halves(bits: list[tuple], keep, carry_in: tuple, *, carry_out: bo
     """The ``(INIT, (A, B, C, D))`` halves of :func:`_ccu2c_select_add`'s chain."""
     one = Const(1, 1)
     zero = Const(0, 1)
-    gate = carry_in[2] if len(carry_in) > 2 else one
-    halves = [(_CARRY_IN_INIT, (carry_in[0], carry_in[1], gate, zero))]
+    halves = [(_CARRY_IN_INIT, (carry_in[0], carry_in[1], one, zero))]
     halves += [(_SELECT_ADD_INIT, (y, b, c, keep)) for y, b, c in bits]
     if carry_out:
         halves.append((0, (zero,) * 4))

@@ -880,14 +880,12 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
             m, [(ndm_2[k] if k < len(ndm_2) else one, *p_bits(k)) for k in range(pbits + 2)],
             p_sign, (one, one), carry_out=False, name="pending_minus_add",
             model=unit.cell_models)
-        # The reset over the enable (not under it), so that it maps to the flip-flops'
-        # own synchronous reset rather than to a LUT between each chain and its register.
-        step = adv[3] & valid_2
-        with m.If(step & first_2):
-            m.d.sync += [p_plus.eq(0), p_minus.eq(0), p_sign.eq(1)]
-        with m.Elif(step):
-            m.d.sync += [p_plus.eq(Cat(*plus)), p_minus.eq(Cat(*minus[:pbits])),
-                         p_sign.eq(minus[pbits + 1])]
+        with m.If(adv[3] & valid_2):
+            with m.If(first_2):
+                m.d.sync += [p_plus.eq(0), p_minus.eq(0), p_sign.eq(1)]
+            with m.Else():
+                m.d.sync += [p_plus.eq(Cat(*plus)), p_minus.eq(Cat(*minus[:pbits])),
+                             p_sign.eq(minus[pbits + 1])]
     else:
         # Stage 2b: the narrow path waits a cycle for the input's third alignment step.
         # (the copy of p's recurrence reads copies of its own, on p's copy's enable)

@@ -233,6 +233,17 @@ MUTANTS = (
            "lookahead", ("tests/test_accumulator.py",),
            "align=lookahead, primitives=ecp5: E_max's compare made a cycle ahead forgets that "
            "the input before opened a group (compares with the last group's maximum)"),
+    Mutant("accum-lookahead-ecp5-early-minus", "hw/accumulator.py",
+           'p_sign, (one, one), carry_out=False, name="pending_minus_add"',
+           'p_sign, (one, zero), carry_out=False, name="pending_minus_add"',
+           "lookahead", ("tests/test_accumulator.py",),
+           "align=lookahead, primitives=ecp5, out_ready=registered: the pending shift's "
+           "early recurrence computes p - (S - d) one too low (drains one step early)"),
+    Mutant("accum-lookahead-ecp5-copy-carry", "hw/accumulator.py",
+           "keep_c, (carry_c, drain_c)", "keep_c, (Const(0, 1), drain_c)",
+           "lookahead", ("tests/test_accumulator.py",),
+           "align=lookahead, primitives=ecp5, out_ready=registered: the capture copy's low "
+           "chain drops the carry pending into a drain"),
     Mutant("accum-lookahead-enable-copy", "hw/accumulator.py",
            "m.d.sync += copy.eq(valid_next)", "m.d.sync += copy.eq(0)",
            "lookahead", ("tests/test_accumulator.py",),

@@ -843,52 +843,96 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
     rise_1 = Signal(unsigned(len(shifts.rise)))
     m.d.comb += rise_1.eq(Mux(shifts.up, shifts.rise | Mux(shifts.rise_wide, -1, 0), 0))
     if s_fix == (1 << len(rise_1)) - 1:
-        d_2 = register(rise_1, "rise_clamped_s2", unsigned(pbits + 1))
-        dm_2 = register(~rise_1, "rise_rest_s2", unsigned(len(rise_1)))
+        d_next, d_shape = rise_1, unsigned(pbits + 1)
+        dm_next, dm_shape = ~rise_1, unsigned(len(rise_1))
     else:
-        d_2 = register(Mux(rise_1 >= s_fix, s_fix, rise_1), "rise_clamped_s2",
-                       unsigned(pbits + 1))
-        dm_2 = register(Mux(rise_1 >= s_fix, 0, s_fix - rise_1), "rise_rest_s2",
-                        unsigned(pbits + 1))
+        d_next, d_shape = Mux(rise_1 >= s_fix, s_fix, rise_1), unsigned(pbits + 1)
+        dm_next, dm_shape = Mux(rise_1 >= s_fix, 0, s_fix - rise_1), unsigned(pbits + 1)
+    d_2 = register(d_next, "rise_clamped_s2", d_shape)
+    early = held is None
+    if early:
+        # With out_ready="registered" the pending shift's recurrence runs a stage early,
+        # as the input moves from stage 2 to 2b, and unresolved: its registers hold p + d
+        # and p + d - S (low bits) and the sign of p + d - S, and p is their select,
+        # made in the LUT4s of the next input's two CCU2C chains (p + d and p + ~(S - d)
+        # + 1), whose sums go straight into those registers. A group's first input
+        # clears them (a synchronous reset: p = 0). Each of the recurrence's paths is then
+        # a register, one routed hop and a short chain into a packed register; p is
+        # resolved (a LUT) into stage 3's registers, the left shift's copy among them.
+        ndm_2 = register(~dm_next, "rise_rest_inv_s2", dm_shape)
+    else:
+        dm_2 = register(dm_next, "rise_rest_s2", dm_shape)
     first_2, emax_2, nan_2, valid_2, last_2 = _ride(
         register, (first_1, emax_1, nan_1, valid_1, last_1), "2")
-    # Stage 2b: the narrow path waits a cycle for the input's third alignment step.
-    # (the copy of p's recurrence reads copies of its own, on p's copy's enable)
-    d_c = left(d_2, "rise_clamped_copy_s2b")
-    dm_c = left(dm_2, "rise_rest_copy_s2b")
-    d_2 = register(d_2, "rise_clamped_s2b")
-    dm_2 = register(dm_2, "rise_rest_s2b")
+    if early:
+        zero, one = Const(0, 1), Const(1, 1)
+        p_plus = Signal(unsigned(pbits), name="pending_plus_s2b")
+        p_minus = Signal(unsigned(pbits), name="pending_minus_s2b")
+        p_sign = Signal(name="pending_sign_s2b", init=1)   # p + d < S: p is p_plus
+
+        def p_bits(k):
+            return (p_plus[k], p_minus[k]) if k < pbits else (zero, zero)
+
+        plus = _ccu2c_select_add(
+            m, [(d_2[k], *p_bits(k)) for k in range(pbits)], p_sign, (zero, zero),
+            carry_out=False, name="pending_plus_add", model=unit.cell_models)
+        minus = _ccu2c_select_add(
+            m, [(ndm_2[k] if k < len(ndm_2) else one, *p_bits(k)) for k in range(pbits + 2)],
+            p_sign, (one, one), carry_out=False, name="pending_minus_add",
+            model=unit.cell_models)
+        with m.If(adv[3] & valid_2):
+            with m.If(first_2):
+                m.d.sync += [p_plus.eq(0), p_minus.eq(0), p_sign.eq(1)]
+            with m.Else():
+                m.d.sync += [p_plus.eq(Cat(*plus)), p_minus.eq(Cat(*minus[:pbits])),
+                             p_sign.eq(minus[pbits + 1])]
+    else:
+        # Stage 2b: the narrow path waits a cycle for the input's third alignment step.
+        # (the copy of p's recurrence reads copies of its own, on p's copy's enable)
+        d_c = left(d_2, "rise_clamped_copy_s2b")
+        dm_c = left(dm_2, "rise_rest_copy_s2b")
+        d_2 = register(d_2, "rise_clamped_s2b")
+        dm_2 = register(dm_2, "rise_rest_s2b")
     first_2, emax_2, nan_2, valid_2, last_2 = _ride(
         register, (first_2, emax_2, nan_2, valid_2, last_2), "2b")
 
     # Stage 3, the pending shift: a recurrence of pbits bits, moved by valid inputs
     # only; p + d and p - (S - d) side by side, the sign of the second chooses (one short
     # carry chain and a multiplexer). A group's first input opens at p = 0 (A = x).
-    pending = Signal(unsigned(pbits), name="pending_s3")
-    total = Signal(unsigned(pbits + 1))
-    total_m = Signal(signed(pbits + 2))
-    drain = Signal()
-    m.d.comb += [
-        total.eq(pending + d_2),
-        total_m.eq(pending - dm_2),
-        drain.eq(~first_2 & ~total_m[-1]),
-    ]
-    # A copy of p for the left shift's multiplexers (its own enable: not merged).
-    pending_shift = Signal(unsigned(pbits), name="pending_shift_s3")
-    with m.If(advance & valid_2):
-        m.d.sync += pending.eq(Mux(first_2, 0, Mux(drain, total_m, total)))
-    # Its own recurrence (not the same logic as `pending`'s, so each register's D
-    # drives that register only, and the placer packs it with its LUT).
-    total_c = Signal(unsigned(pbits + 1))
-    total_mc = Signal(signed(pbits + 2))
-    m.d.comb += [
-        total_c.eq(pending_shift + d_c),
-        total_mc.eq(pending_shift - dm_c),
-    ]
-    with m.If(adv[3] & valid_2):
-        m.d.sync += pending_shift.eq(Mux(first_2, 0, Mux(~first_2 & ~total_mc[-1],
-                                                         total_mc, total_c)))
-    drain_3 = register(drain, "drain_s3")
+    if early:
+        # p resolved (a LUT from registers) into stage 3's registers; the left shift's
+        # copy on its own enable (not merged).
+        p_resolved = Mux(p_sign, p_plus, p_minus)
+        pending = register(p_resolved, "pending_s3")
+        pending_shift = left(p_resolved, "pending_shift_s3")
+        # (a group's first input sets the sign: no drain)
+        drain_3 = register(~p_sign, "drain_s3")
+    else:
+        pending = Signal(unsigned(pbits), name="pending_s3")
+        total = Signal(unsigned(pbits + 1))
+        total_m = Signal(signed(pbits + 2))
+        drain = Signal()
+        m.d.comb += [
+            total.eq(pending + d_2),
+            total_m.eq(pending - dm_2),
+            drain.eq(~first_2 & ~total_m[-1]),
+        ]
+        # A copy of p for the left shift's multiplexers (its own enable: not merged).
+        pending_shift = Signal(unsigned(pbits), name="pending_shift_s3")
+        with m.If(advance & valid_2):
+            m.d.sync += pending.eq(Mux(first_2, 0, Mux(drain, total_m, total)))
+        # Its own recurrence (not the same logic as `pending`'s, so each register's D
+        # drives that register only, and the placer packs it with its LUT).
+        total_c = Signal(unsigned(pbits + 1))
+        total_mc = Signal(signed(pbits + 2))
+        m.d.comb += [
+            total_c.eq(pending_shift + d_c),
+            total_mc.eq(pending_shift - dm_c),
+        ]
+        with m.If(adv[3] & valid_2):
+            m.d.sync += pending_shift.eq(Mux(first_2, 0, Mux(~first_2 & ~total_mc[-1],
+                                                             total_mc, total_c)))
+        drain_3 = register(drain, "drain_s3")
     x_3 = align_(Mux(down_2b, mux_shift(x_2b, list(top_2b) if top_2b is not None else [],
                                         1 << (lo + 2)), (sum_2b << g).as_signed()),
                  "x_aligned_s3", signed(len(x_2)))
@@ -974,8 +1018,18 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
     # output then drives one register, which the placer packs into its slice.
     drain_c = left(drain_4, "drain_copy_s5")
     keep_c = left(~drain_4, "keep_copy_s5")
+    carry_c = carry
+    if held is None:
+        # The capture copy's `L` chain reads its own captured carry out (`acc_carry_out`,
+        # loaded with every valid input) instead of `c`: the two differ only after a
+        # group's last input (`c` cleared), and the next valid input opens a group, which
+        # never drains, so the injected carry `carry & drain` is 0 either way. `c` then
+        # drives three chains rather than four, and the copy's `L` chain starts from the
+        # register at its own end.
+        carry_6 = Signal(name="acc_carry_out")
+        carry_c = carry_6
     lo_copy = Cat(*_ccu2c_select_add(
-        m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_c, (carry, drain_c),
+        m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_c, (carry_c, drain_c),
         carry_out=True, name="acc_low_copy", model=unit.cell_models))
     keep_cin = keep_c
     if held is None:  # the capture copy's injected carry from a register of its own too
@@ -984,7 +1038,11 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
         m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_c,
         (carry, keep_cin), carry_out=False, name="acc_high_copy", model=unit.cell_models))
     lo_6 = register(lo_copy[:s_fix], "acc_low_out", enable=out_lo)
-    carry_6 = register(lo_copy[s_fix], "acc_carry_out", enable=out_lo)
+    if held is None:
+        with m.If(out_lo):
+            m.d.sync += carry_6.eq(lo_copy[s_fix])
+    else:
+        carry_6 = register(lo_copy[s_fix], "acc_carry_out", enable=out_lo)
     hi_6 = register(hi_copy, "acc_high_out", signed(hw_), enable=out_hi)
     pend_6 = register(pend_5, "pending_s6")
     first_6, emax_6, nan_6, valid_6, last_6 = _ride(

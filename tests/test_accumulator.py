@@ -677,10 +677,13 @@ def test_amaranth_sim_rises_of_the_maximum(guard, width, exp_bits, align):
                 len(stim["i"]) + stalls + 3 * dut.latency + 3
 
 
-@pytest.mark.parametrize("primitives", ["generic", "ecp5"])
-def test_amaranth_sim_lookahead_pending_shift(primitives):
+@pytest.mark.parametrize(("primitives", "out_ready"),
+                         [("generic", "direct"), ("ecp5", "direct"), ("ecp5", "registered")])
+def test_amaranth_sim_lookahead_pending_shift(primitives, out_ready):
     """``align="lookahead"`` (with ``primitives="ecp5"``, its CCU2C cells simulated by their
-    definition, :func:`hw.accumulator.ccu2c_model`): rises of every size from 1 to past W
+    definition, :func:`hw.accumulator.ccu2c_model`; with ``out_ready="registered"`` also
+    the pending shift's early, unresolved recurrence and the capture copy's own carry,
+    :func:`hw.accumulator._lookahead_ecp5`): rises of every size from 1 to past W
     (the pending shift p walks all of 0 .. W - 2 and drains by W - 1 from every value),
     on sums at the extremes of the input range (so that the low adder carries into the high
     one, also in the cycle of a drain, which moves that carry), both saturation sides and
@@ -713,7 +716,7 @@ def test_amaranth_sim_lookahead_pending_shift(primitives):
     outs = [o["sum"] for o in want["o"]]
     assert (1 << (width - 1)) - 1 in outs and -(1 << (width - 1)) in outs
     for seed, (idle, bp) in enumerate([(0, 0), (0.3, 0.4)]):
-        dut = MXIntAccumulator(**p, primitives=primitives)
+        dut = MXIntAccumulator(**p, primitives=primitives, out_ready=out_ready)
         dut.cell_models = True
         r = run_stream_sim(dut, stim, want, seed=seed, idle=idle, backpressure=bp)
         assert (r["mismatches"], r["missing"], r["protocol_errors"]) == (0, 0, []), \

@@ -40,7 +40,7 @@ from cli.config import add_config_arguments, command_parser, parse_args
 from cli.files import write_atomic
 from cli.units import GIVEN, add_unit_arguments, unit_epilog, unit_record
 
-__all__ = ["chain_design", "critical_path", "main", "measure"]
+__all__ = ["critical_path", "main", "measure"]
 
 _HEAD = re.compile(r"Info: Critical path report for clock '([^']*)'")
 _STEP = re.compile(r"Info:\s+(clk-to-q|routing|logic|setup)\s+([\d.]+)\s+([\d.]+)\s+"
@@ -85,74 +85,14 @@ def critical_path(log: str) -> dict | None:
     return {"clock": clock, "delay_ns": total, "source": source, "sink": sink, "nets": nets}
 
 
-def chain_design(dot: dict, accum: dict):
-    """The dot product with keyword arguments ``dot`` feeding the accumulator with
-    ``accum``, as one design (:class:`hw.generate.Design`; no manifest).
-
-    Ports: the dot product's ``a`` and ``b`` streams, ``last`` (the accumulator's
-    ``i.payload.last``, sampled with the dot product's result) and the accumulator's ``o``
-    stream. ``dot.o`` drives ``acc.i`` directly (valid, payload, ready), so the
-    accumulator's ``i.ready`` is the dot product's ``o.ready``.
-
-    Raises
-    ------
-    ValueError, TypeError
-        If either record refuses its arguments, or a field both take (operands,
-        ``out_ready``) differs between them.
-    """
-    from amaranth.back import verilog
-    from amaranth.hdl import Module
-    from amaranth.lib import wiring
-    from amaranth.lib.wiring import In
-
-    from hw.accumulator import MXIntAccumulator
-    from hw.dot_product import MXIntDotProduct
-    from hw.generate import Design
-    from hw.unit import unit
-
-    dot_record, acc_record = unit("dot").record(**dot), unit("accum").record(**accum)
-    dot_kw, acc_kw = dot_record.kwargs(), acc_record.kwargs()
-    for key in sorted(dot_kw.keys() & acc_kw.keys() - {"primitives"}):
-        if dot_kw[key] != acc_kw[key]:
-            raise ValueError(f"{key} is {dot_kw[key]!r} for the dot product but "
-                             f"{acc_kw[key]!r} for the accumulator: give both the same "
-                             "operands and out_ready")
-
-    class Chain(wiring.Component):
-        def __init__(self):
-            self.dot = MXIntDotProduct(**dot_record.kwargs())
-            self.acc = MXIntAccumulator(**acc_record.kwargs())
-            ports = self.dot.signature.members
-            super().__init__({"a": ports["a"], "b": ports["b"], "last": In(1),
-                              "o": self.acc.signature.members["o"]})
-
-        def elaborate(self, platform):
-            m = Module()
-            m.submodules.dot, m.submodules.acc = self.dot, self.acc
-            wiring.connect(m, wiring.flipped(self.a), self.dot.a)
-            wiring.connect(m, wiring.flipped(self.b), self.dot.b)
-            wiring.connect(m, self.acc.o, wiring.flipped(self.o))
-            m.d.comb += [self.acc.i.payload.sum.eq(self.dot.o.payload.sum),
-                         self.acc.i.payload.exponent.eq(self.dot.o.payload.exponent),
-                         self.acc.i.payload.nan.eq(self.dot.o.payload.nan),
-                         self.acc.i.payload.last.eq(self.last),
-                         self.acc.i.valid.eq(self.dot.o.valid),
-                         self.dot.o.ready.eq(self.acc.i.ready)]
-            return m
-
-    component = Chain()
-    name = f"chain_{dot_record.name}_{acc_record.name}"
-    text = verilog.convert(component, name=name, emit_src=False)
-    return Design(name=name, verilog=text, manifest={"module": name}, component=component)
-
-
 def measure(top: str, params: dict, *, freq_mhz: float, seed: int,
             workdir: Path | None = None, chain: dict | None = None) -> dict:
     """Place and route unit ``top`` with ``params``; the counts, Fmax and critical path.
 
     With ``chain`` (only for ``top="accum"``), the keyword arguments of a dot product placed
-    in front of the accumulator as one design (:func:`chain_design`).
+    in front of the accumulator as one design (:func:`flows.chain.chain_design`).
     """
+    from flows.chain import chain_design
     from flows.pnr import place_and_route
     from hw.generate import elaborate
 
@@ -179,17 +119,12 @@ def measure(top: str, params: dict, *, freq_mhz: float, seed: int,
 def _chain_records(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple:
     """The records of ``--chain``: (dot product, accumulator), each from the options it
     reads (the accumulator's record refuses an option neither reads)."""
-    from cli.units import _dest
-    from hw.unit import units
+    from cli.units import reads
 
     if args.top != "accum":
         parser.error(f"--chain applies only to --top accum (the dot product placed in front "
                      f"of it), not --top {args.top}")
     given = getattr(args, GIVEN, {})
-
-    def reads(key: str) -> set[str]:
-        return {d for s in units()[key].params.specs()
-                for d in (_dest(s.option), s.fallback) if d}
 
     dot_reads, acc_reads = reads("dot"), reads("accum")
     # Only align="lookahead" has an accumulator built from cells (its loop's CCU2C): with

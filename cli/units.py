@@ -21,7 +21,8 @@ from golden.format import MXFPFormat, parse_format
 from hw.unit import Params, ParamSpec, Unit, units
 
 __all__ = ["GIVEN", "INTERFACES", "OLD_SPELLINGS", "FormatChoice", "add_unit_arguments",
-           "format_choice", "option_message", "unit_epilog", "unit_record"]
+           "format_choice", "option_message", "reads", "unit_epilog",
+           "unit_record"]
 
 #: Where a parsed namespace keeps the unit options typed on the command line:
 #: ``{dest: option string as typed}``. Options left to their defaults are not in it.
@@ -85,6 +86,13 @@ class _Given(argparse.Action):
 
 def _dest(option: str) -> str:
     return option.lstrip("-").replace("-", "_")
+
+
+def reads(key: str) -> set[str]:
+    """The argparse destinations unit ``key``'s parameters are read from: each
+    parameter's option and, where it has one, the option it falls back to."""
+    return {d for s in units()[key].params.specs() for d in (_dest(s.option), s.fallback)
+            if d}
 
 
 def _options() -> dict[str, tuple[ParamSpec | None, list[tuple[str, str]]]]:

@@ -32,8 +32,9 @@ from .cache import ResultCache, result_key, source_digest
 from .pnr import nextpnr_version, place_and_route
 from .synth import synth_command, synthesize, yosys_version
 
-__all__ = ["Job", "Unit", "dask_executor", "elaborate_unit", "hw_digest", "job_key",
-           "run_job", "run_jobs", "synthesize_design", "tool_versions", "unit_available"]
+__all__ = ["Job", "Unit", "dask_executor", "elaborate_chain", "elaborate_unit", "hw_digest",
+           "job_key", "run_job", "run_jobs", "synthesize_design", "tool_versions",
+           "unit_available"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -78,6 +79,34 @@ def elaborate_unit(cache: ResultCache | None, top: str, params: dict, digest: st
     record = spec.record(**params)
     design = emit(spec, record)
     unit = Unit(design.name, design.verilog, spec.macs(record))
+    if cache is not None:
+        cache.put(key, dataclasses.asdict(unit))
+    return unit
+
+
+def elaborate_chain(cache: ResultCache | None, dot: dict, accum: dict, digest: str) -> Unit:
+    """:func:`flows.chain.chain_design` of ``dot`` feeding ``accum`` (keyword arguments of
+    the two units) as one :class:`Unit` of the dot product's MACs per cycle, through
+    ``cache`` when given (keyed by ``digest`` and by the code of :mod:`flows.chain`).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If the generator refuses the parameters, or they differ between the two units.
+    """
+    key = result_key(verilog="", flow="elaborate chain", options={"dot": dot, "accum": accum},
+                     tools={"hw": digest, "chain": source_digest(REPO / "flows" / "chain.py")})
+    if cache is not None:
+        hit = cache.get(key)
+        if hit is not None:
+            return Unit(hit["name"], hit["verilog"], hit["macs"])
+    from hw.unit import unit as registered
+
+    from .chain import chain_design
+
+    design = chain_design(dot, accum)
+    spec = registered("dot")
+    unit = Unit(design.name, design.verilog, spec.macs(spec.record(**dot)))
     if cache is not None:
         cache.put(key, dataclasses.asdict(unit))
     return unit

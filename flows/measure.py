@@ -18,7 +18,7 @@ from hw.bitheap import DEFAULT_ARCH
 from . import tile as tile_model
 from .cache import ResultCache
 from .formats import element_bits, mxint_peer, unit_params
-from .jobs import Job, Unit, elaborate_unit, hw_digest, run_jobs, unit_available
+from .jobs import Job, Unit, elaborate_chain, elaborate_unit, hw_digest, run_jobs, unit_available
 from .paper import paper_check, ratio
 from .pnr import nextpnr_version
 from .sqnr import T_DOF, T_SEED, T_SHAPE, SqnrCache, load_weights
@@ -175,6 +175,9 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
                         group = {"dot": elaborate_unit(cache, "dot", dot_params, digest)}
                         if accum is not None:
                             group["accum"] = accum
+                            if sweep.pnr and target == "ecp5":  # placed as one design
+                                group["chain"] = elaborate_chain(cache, dot_params, params,
+                                                                 digest)
                         units[m, k, arch][target] = group
     except (TypeError, ValueError) as exc:
         raise ParameterError(str(exc)) from exc
@@ -230,6 +233,8 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
                     for unit in (group["dot"], group["accum"]):
                         if unit is not None:
                             all_jobs[mk(unit, target, mode)] = None
+                    if "chain" in group and target == "ecp5":
+                        all_jobs[mk(group["chain"], target, mode)] = None
         for pair in tiles.values():  # LUT-only, whatever --mode
             all_jobs[mk(pair["tile"][target], target, "lut")] = None
             all_jobs[Job(pair["engine"][target], target, "lut", False, 0.0, 0)] = None
@@ -293,7 +298,10 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
                          for key in ("luts", "ffs", "carry", "muxes", "dsps")}
                 lpm = total["luts"] / k
                 fmaxes = [fmax(p) for p in parts]
-                chain = min(fmaxes) if all(f is not None for f in fmaxes) else None
+                # The chain's clock: the two units placed as one design, so that the
+                # back-pressure between them is timed (flows.chain), not the slower unit.
+                chain = (fmax(results[mk(group["chain"], target, mode)])
+                         if "chain" in group else None)
                 row = {
                     "bits": m, "block": k, "exp_bits": sweep.exp_bits, "format": fmt.name,
                     "arch": arch, "target": target, "mode": mode,
@@ -487,6 +495,11 @@ def _format_units(sweep: Sweep, cache: ResultCache | None, digest: str) -> dict:
                                                 digest)
             except (TypeError, ValueError) as exc:  # mxfp8_e5m2 with itself
                 group["accum"], group["accum_refused"] = None, str(exc)
+            else:
+                if sweep.pnr and "ecp5" in sweep.targets:  # placed as one design
+                    group["chain"] = elaborate_chain(
+                        cache, unit_params("dot", name, k, sweep.levels_per_stage),
+                        unit_params("accum", name, k), digest)
             out[name, k] = group
     return out
 
@@ -518,15 +531,16 @@ def _format_rows(sweep: Sweep, format_units: Mapping, results: Mapping, mk) -> d
                          "ffs_per_mac", "fmax_accum_mhz", "fmax_mhz"))})
                     continue
                 acc = lut_sites(results[mk(group["accum"], target, mode)], target)
-                fmaxes = [fmax_dot, acc["pnr"]["fmax"] if "pnr" in acc else None]
+                chain = (results[mk(group["chain"], target, mode)]
+                         if "chain" in group and target == "ecp5" else {})
                 rows.append({
                     **row, "accum_module": group["accum"].name, "accum_luts": acc["luts"],
                     "luts": dot["luts"] + acc["luts"], "ffs": dot["ffs"] + acc["ffs"],
                     "dsps": dot["dsps"] + acc["dsps"],
                     "luts_per_mac": (dot["luts"] + acc["luts"]) / k,
                     "ffs_per_mac": (dot["ffs"] + acc["ffs"]) / k,
-                    "fmax_accum_mhz": fmaxes[1],
-                    "fmax_mhz": min(fmaxes) if None not in fmaxes else None})
+                    "fmax_accum_mhz": acc["pnr"]["fmax"] if "pnr" in acc else None,
+                    "fmax_mhz": chain["pnr"]["fmax"] if "pnr" in chain else None})
     lpm_of = {(r["format"], r["block"], r["target"], r["mode"]): r.get("luts_per_mac")
               for r in rows}
     for r in rows:

@@ -215,7 +215,7 @@ def to_markdown(report: Mapping) -> str:
     ecp5 = [r for r in report["rows"] if r["fmax_dot_mhz"] is not None]
     if ecp5:
         lines += ["Fmax on ECP5 (nextpnr, out of context, speed 6, seed "
-                  f"{sweep['seed']}); the chain runs at the slower unit:", ""]
+                  f"{sweep['seed']}); the chain is the two units placed as one design:", ""]
         lines += _table(["format", "arch", "mapping", "device", "dot MHz",
                          "accumulator MHz", "chain MHz"],
                         [[r["format"], r["arch"], "LUT-only" if r["mode"] == "lut" else "DSP",

@@ -41,8 +41,10 @@ definitions:
                       ratio is given and DSP blocks per MAC are reported beside it,
                       never converted to LUTs.
   Fmax                achieved clock of nextpnr-ecp5 after placement and routing (ECP5
-                      only: xc7 has no open place-and-route). The chain runs at the
-                      slower of the dot product and the accumulator.
+                      only: xc7 has no open place-and-route). The chain's is the
+                      dot product feeding the accumulator placed as one design, so
+                      the back-pressure between them is timed; each unit's own
+                      column is that unit placed alone.
   GMAC/s per kLUT     k * Fmax / LUTs (ECP5 only).
   SQNR                10 log10(sum x^2 / sum (x - dequantize(quantize(x)))^2) in dB,
                       nearest-even rounding, blocks along the last axis; x is Student-t

@@ -209,7 +209,7 @@ def test_placed_chain_refuses(argv, message, capsys):
 def test_chain_design_joins_dot_and_accumulator():
     """The chain's Verilog holds both units behind the dot product's inputs, ``last`` and
     the accumulator's output; operands that differ are refused by name."""
-    from benchmarks.placed import chain_design
+    from flows.chain import chain_design
 
     ops = {"a_bits": 2, "b_bits": 2, "block": 2}
     design = chain_design(ops, {**ops, "align": "lookahead", "primitives": "ecp5"})
@@ -222,3 +222,16 @@ def test_chain_design_joins_dot_and_accumulator():
     assert f"module \\{design.name}.acc" in design.verilog
     with pytest.raises(ValueError, match="a_bits is 2 for the dot product but 3"):
         chain_design(ops, {**ops, "a_bits": 3})
+
+
+def test_chain_design_takes_any_format_both_units_take():
+    """An MXFP4 dot product feeds its accumulator field by field (the density report's
+    format rows place such chains); formats that differ are refused by name."""
+    from flows.chain import chain_design
+
+    fp4 = {"a_element": "e2m1", "b_element": "e2m1", "block": 2}
+    design = chain_design(fp4, fp4)
+    assert design.name == "chain_mx_dot_ae2m1_we2m1_k2_mx_accum_ae2m1_we2m1_k2_g8_acc26"
+    assert "input last;" in design.verilog and "streams: a in" in repr(design)
+    with pytest.raises(ValueError, match="b_element is 'e2m1' for the dot product but 'e4m3'"):
+        chain_design(fp4, {**fp4, "b_element": "e4m3"})

@@ -369,7 +369,7 @@ ACCUM_SIM_MATRIX = [
 ]
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1])
 @pytest.mark.parametrize("p", ACCUM_SIM_MATRIX, ids=lambda p: (
     "a{a_bits}w{b_bits}e{exp_bits}k{block}g{guard_bits}acc{acc_width}".format(**p)))
 def test_accum_amaranth_sim_matches_golden(seed, p):

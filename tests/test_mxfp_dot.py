@@ -565,7 +565,7 @@ def test_every_element_format_is_covered():
 # above covers the sizes.
 VERILATOR_MATRIX = [
     params("e2m1", "e4m3", 8),
-    params("e2m1", "e2m1", 32, lps=1),
+    # (MXFP4 x MXFP4 k32 runs under Verilator inside test_mxfp_linear's k32 linear)
     params("int", "e2m1", 8, a_bits=8),
     params("e2m3", "e3m2", 4, lps=3),
     params("e4m3", "e4m3", 2, arch="tree"),

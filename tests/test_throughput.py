@@ -359,8 +359,8 @@ def test_bubble_absorption(top, params):
     assert bad == []
 
 
-@pytest.mark.parametrize("idle", [False, True], ids=["full", "idle"])
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(("seed", "idle"), [(SEEDS[0], False), (SEEDS[1], False),
+                                            (SEEDS[2], True)], ids=["full", "full2", "idle"])
 @pytest.mark.parametrize(("top", "params"), CASE_PARAMS)
 def test_throughput_under_backpressure(top, params, seed, idle):
     bad, _ = throughput_failures(top, params, seed, idle=idle)

@@ -66,22 +66,18 @@ def elaborate_unit(cache: ResultCache | None, top: str, params: dict, digest: st
     TypeError, ValueError
         If the generator refuses the parameters.
     """
+    def build() -> Unit:
+        from hw.generate import emit
+        from hw.unit import unit as registered
+
+        spec = registered(top)
+        record = spec.record(**params)
+        design = emit(spec, record)
+        return Unit(design.name, design.verilog, spec.macs(record))
+
     key = result_key(verilog="", flow=f"elaborate {top}", options=params,
                      tools={"hw": digest})
-    if cache is not None:
-        hit = cache.get(key)
-        if hit is not None:
-            return Unit(hit["name"], hit["verilog"], hit["macs"])
-    from hw.generate import emit
-    from hw.unit import unit as registered
-
-    spec = registered(top)
-    record = spec.record(**params)
-    design = emit(spec, record)
-    unit = Unit(design.name, design.verilog, spec.macs(record))
-    if cache is not None:
-        cache.put(key, dataclasses.asdict(unit))
-    return unit
+    return _cached_unit(cache, key, build)
 
 
 def elaborate_chain(cache: ResultCache | None, dot: dict, accum: dict, digest: str) -> Unit:
@@ -94,19 +90,27 @@ def elaborate_chain(cache: ResultCache | None, dot: dict, accum: dict, digest: s
     TypeError, ValueError
         If the generator refuses the parameters, or they differ between the two units.
     """
+    def build() -> Unit:
+        from hw.unit import unit as registered
+
+        from .chain import chain_design
+
+        design = chain_design(dot, accum)
+        spec = registered("dot")
+        return Unit(design.name, design.verilog, spec.macs(spec.record(**dot)))
+
     key = result_key(verilog="", flow="elaborate chain", options={"dot": dot, "accum": accum},
                      tools={"hw": digest, "chain": source_digest(REPO / "flows" / "chain.py")})
+    return _cached_unit(cache, key, build)
+
+
+def _cached_unit(cache: ResultCache | None, key: str, build) -> Unit:
+    """The :class:`Unit` stored in ``cache`` under ``key``, or ``build()``'s, stored there."""
     if cache is not None:
         hit = cache.get(key)
         if hit is not None:
             return Unit(hit["name"], hit["verilog"], hit["macs"])
-    from hw.unit import unit as registered
-
-    from .chain import chain_design
-
-    design = chain_design(dot, accum)
-    spec = registered("dot")
-    unit = Unit(design.name, design.verilog, spec.macs(spec.record(**dot)))
+    unit = build()
     if cache is not None:
         cache.put(key, dataclasses.asdict(unit))
     return unit

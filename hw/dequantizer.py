@@ -155,8 +155,12 @@ class MXIntDequantizer(wiring.Component):
     high levels; 6. rounding increment, 31-bit add, overflow, zero/sign/NaN select.
     :attr:`latency` is 6 for every width.
 
-    Either source: throughput is one input per cycle; the pipeline stalls as a whole when
-    the output is valid and not ready.
+    Either source: throughput is one input per cycle. With ``"block"`` the pipeline stalls
+    as a whole when the output is valid and not ready. With ``"accum"`` it has an enable per
+    stage (:class:`hw.pipeline.StallPipeline` with ``elastic``): a stage loads when it is
+    empty or the stage after it loads, so the empty stages between the results of an
+    accumulator (one per group of its inputs) fill while the output is not taken, and the
+    six stages hold six results. Same latency and rate.
 
     Parameters
     ----------
@@ -386,10 +390,16 @@ class MXIntDequantizer(wiring.Component):
         c = accum_scale_offset(exp_bits=self.exp_bits, guard_bits=self.guard_bits, **fields)
         top = w + 25  # a right shift of mag << 23 by this much leaves nothing, round included
 
-        # Whole-pipeline stall: one enable, no skid buffers (hw/pipeline.py).
+        # An enable per stage (hw/pipeline.py, elastic): results arrive at most one per
+        # group of the accumulator in front, and the stages between them fill while the
+        # output is not taken.
         pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
-                             out_ready=self.out_ready)
-        register = pipe.register
+                             out_ready=self.out_ready, elastic=True)
+
+        def stage(n: int, **values) -> dict:
+            """Stage ``n``'s registers (1 the first), named ``<key>_r<n>``."""
+            return {key: pipe.register(value, f"{key}_r{n}", stage=n - 1)
+                    for key, value in values.items()}
 
         # Every stage below holds at most one carry chain or one tree of a few LUT levels,
         # so that the float32 output clocks as fast as the accumulator before it.
@@ -403,13 +413,14 @@ class MXIntDequantizer(wiring.Component):
         m.d.comb += sub_shift.eq(c - 126 - p.exponent)
         field_base = Signal(signed(12), name="field_base")
         m.d.comb += field_base.eq(p.exponent + (_FBIAS - 1 - c))
-        s1 = {
-            "sign": register(p.sum < 0, "sign_r1"),
-            "nan": register(p.nan, "nan_r1"),
-            "mag": register(mag, "mag_r1"),
-            "sub_shift": register(sub_shift, "sub_shift_r1"),
-            "field_base": register(field_base, "field_base_r1"),
-        }
+        s1 = stage(
+            1,
+            sign=p.sum < 0,
+            nan=p.nan,
+            mag=mag,
+            sub_shift=sub_shift,
+            field_base=field_base,
+        )
 
         # Stage 2: the leading one j of mag (a balanced priority tree), and the subnormal
         # shift clamped to [0, W + 25] (a negative one never wins against j >= 0 below).
@@ -421,15 +432,16 @@ class MXIntDequantizer(wiring.Component):
             m.d.comb += sub_clamped.eq(top)
         with m.Else():
             m.d.comb += sub_clamped.eq(s1["sub_shift"])
-        s2 = {
-            "sign": register(s1["sign"], "sign_r2"),
-            "nan": register(s1["nan"], "nan_r2"),
-            "mag": register(s1["mag"], "mag_r2"),
-            "nonzero": register(nonzero, "nonzero_r2"),
-            "lead": register(lead, "lead_r2"),
-            "sub_shift": register(sub_clamped, "sub_shift_r2"),
-            "field_base": register(s1["field_base"], "field_base_r2"),
-        }
+        s2 = stage(
+            2,
+            sign=s1["sign"],
+            nan=s1["nan"],
+            mag=s1["mag"],
+            nonzero=nonzero,
+            lead=lead,
+            sub_shift=sub_clamped,
+            field_base=s1["field_base"],
+        )
 
         # Stage 3: the right shift r' of mag << 23 keeps 24 significant bits (r' = j) or
         # the multiples of 2**-149 (r' = c - 126 - E), whichever keeps fewer: the larger,
@@ -440,14 +452,15 @@ class MXIntDequantizer(wiring.Component):
         m.d.comb += field_raw.eq(s2["lead"] + s2["field_base"])
         field = Signal(unsigned(11), name="field")
         m.d.comb += field.eq(Mux(field_raw < 0, 0, field_raw))
-        s3 = {
-            "sign": register(s2["sign"], "sign_r3"),
-            "nan": register(s2["nan"], "nan_r3"),
-            "mag": register(s2["mag"], "mag_r3"),
-            "nonzero": register(s2["nonzero"], "nonzero_r3"),
-            "shift": register(shift, "shift_r3"),
-            "field": register(field, "field_r3"),
-        }
+        s3 = stage(
+            3,
+            sign=s2["sign"],
+            nan=s2["nan"],
+            mag=s2["mag"],
+            nonzero=s2["nonzero"],
+            shift=shift,
+            field=field,
+        )
 
         # Stages 4 and 5: mag << 23, with a round bit below it (width W + 24), shifted right
         # by r' in a logarithmic shifter, its low levels in stage 4 and its high ones in
@@ -463,32 +476,34 @@ class MXIntDequantizer(wiring.Component):
         sticky = Signal(name="sticky")
         m.d.comb += sticky.eq(Cat(s3["mag"][i] & (amount >= i + 25) for i in range(w)).any())
         field = s3["field"]
-        s4 = {
-            "sign": register(s3["sign"], "sign_r4"),
-            "nan": register(s3["nan"], "nan_r4"),
-            "nonzero": register(s3["nonzero"], "nonzero_r4"),
-            "shifted": register(cur, "shifted_r4"),
-            "shift_high": register(amount[split:], "shift_high_r4"),
-            "sticky": register(sticky, "sticky_r4"),
-            "field": register(field[:8], "field_r4"),
-            "over255": register(field >= 255, "over255_r4"),
-            "at254": register(field == 254, "at254_r4"),
-            "at253": register(field == 253, "at253_r4"),
-        }
+        s4 = stage(
+            4,
+            sign=s3["sign"],
+            nan=s3["nan"],
+            nonzero=s3["nonzero"],
+            shifted=cur,
+            shift_high=amount[split:],
+            sticky=sticky,
+            field=field[:8],
+            over255=field >= 255,
+            at254=field == 254,
+            at253=field == 253,
+        )
         high = Cat(Const(0, split), s4["shift_high"])
         cur = self._shift_right(m, s4["shifted"], high, range(split, len(amount)))
-        s5 = {
-            "sign": register(s4["sign"], "sign_r5"),
-            "nan": register(s4["nan"], "nan_r5"),
-            "nonzero": register(s4["nonzero"], "nonzero_r5"),
-            "sig": register(cur[1:1 + _FRAC + 1], "sig_r5"),
-            "round": register(cur[0], "round_r5"),
-            "sticky": register(s4["sticky"], "sticky_r5"),
-            "field": register(s4["field"], "field_r5"),
-            "over255": register(s4["over255"], "over255_r5"),
-            "at254": register(s4["at254"], "at254_r5"),
-            "at253": register(s4["at253"], "at253_r5"),
-        }
+        s5 = stage(
+            5,
+            sign=s4["sign"],
+            nan=s4["nan"],
+            nonzero=s4["nonzero"],
+            sig=cur[1:1 + _FRAC + 1],
+            round=cur[0],
+            sticky=s4["sticky"],
+            field=s4["field"],
+            over255=s4["over255"],
+            at254=s4["at254"],
+            at253=s4["at253"],
+        )
 
         # Stage 6: round to nearest even; the carry of q + 1 and the leading one of a
         # normal q move into the exponent field by the addition. The sum is >= 0x7F800000
@@ -513,7 +528,7 @@ class MXIntDequantizer(wiring.Component):
             m.d.comb += magnitude.eq(word)
         bits = Signal(unsigned(32), name="bits")
         m.d.comb += bits.eq(Mux(s5["nan"], QUIET_NAN, Cat(magnitude, s5["sign"])))
-        m.d.comb += pipe.output.payload.bits.eq(register(bits, "bits_r6"))
+        m.d.comb += pipe.output.payload.bits.eq(stage(6, bits=bits)["bits"])
         return m
 
     @staticmethod

@@ -170,7 +170,10 @@ class MXIntLinear(wiring.Component):
         at its output (:func:`hw.pipeline.output_stage`), so ``o.ready`` reaches two
         flip-flops per lane (the last sub-unit's skid valid bit and registered enable)
         and no sub-unit's enable reads a later one's ``ready``; same latency and rate, and
-        with ``o.ready`` low one result more per sub-unit is held.
+        with ``o.ready`` low one result more per sub-unit is held. Either way the float32
+        converters have an enable per stage (:class:`~hw.dequantizer.MXIntDequantizer`),
+        so with ``o.ready`` low their stages fill with results instead of holding the
+        bubbles between them; the dot products and accumulators stall as a whole.
 
     Members
     -------

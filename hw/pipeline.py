@@ -69,6 +69,12 @@ def _skid(m: Module, port, name: str):
     return inner, skid_valid
 
 
+def _stage_enable(valid, after):
+    """The enable of an elastic stage whose valid bit is ``valid`` and whose next stage's
+    enable is ``after``: it loads when it is empty or its item moves on."""
+    return ~valid | after
+
+
 class StallPipeline:
     """One enable for every register of a fixed-depth pipeline.
 
@@ -108,11 +114,24 @@ class StallPipeline:
     out_ready : str
         ``"direct"`` (default): ``output.ready`` in every enable; ``"registered"``: through
         the skid register of :func:`output_stage`.
+    elastic : bool
+        ``False`` (default): one enable for every stage, as above. ``True``: an enable per
+        stage, so that an empty stage (a bubble) fills while the stages after it hold:
+        stage ``s`` (the registers :meth:`register` makes with ``stage=s``, and valid bit
+        ``s``) loads on ``advance_s = ~valid[s] | advance_{s+1}``, the last stage on
+        :attr:`advance` as above. Each is an OR of valid bits and :attr:`advance`
+        (``advance_s = ~valid[s] | ... | ~valid[depth - 2] | advance``), so with
+        ``out_ready="registered"`` no enable reads ``output.ready``. ``advance_s`` is
+        high whenever ``advance_{s+1}`` is, so a stage never gives its item to the next
+        without taking the one before it: nothing is lost or repeated. The latency and the
+        rate (one transfer per cycle while the output is taken) are unchanged; with
+        ``output.ready`` low the pipeline holds ``depth`` items, however sparse its input.
+        Needs ``enables=1``.
 
     Members
     -------
     advance : Signal
-        High when every register loads.
+        High when every register loads (with ``elastic``: the last stage's enable).
     fire : Signal
         High when the inputs transfer.
     output
@@ -122,17 +141,24 @@ class StallPipeline:
     Raises
     ------
     ValueError
-        If ``depth`` or ``enables`` is less than 1, or ``out_ready`` is not one of
-        :data:`OUT_READY_MODES`.
+        If ``depth`` or ``enables`` is less than 1, ``out_ready`` is not one of
+        :data:`OUT_READY_MODES`, or ``elastic`` is not a bool or is set with ``enables``
+        above 1.
     """
 
     def __init__(self, m: Module, *, inputs: list, output, depth: int, enables: int = 1,
-                 out_ready: str = "direct") -> None:
+                 out_ready: str = "direct", elastic: bool = False) -> None:
         if depth < 1:
             raise ValueError(f"depth must be at least 1, not {depth}")
         if not isinstance(enables, int) or isinstance(enables, bool) or enables < 1:
             raise ValueError(f"enables must be an integer of at least 1, not {enables!r}")
+        if not isinstance(elastic, bool):
+            raise ValueError(f"elastic must be True or False, not {elastic!r}")
+        if elastic and enables != 1:
+            raise ValueError(f"elastic needs enables=1 (one enable per stage), not "
+                             f"enables={enables}")
         self._m = m
+        self._depth = depth if elastic else None
         port = output  # the unit's output stream
         self.output = output = output_stage(m, port, out_ready, name="out")
         if out_ready == "registered":
@@ -142,6 +168,15 @@ class StallPipeline:
             self.advance = Signal()
             m.d.comb += self.advance.eq(~output.valid | output.ready)
         self.fire = Signal()
+        valid = Signal(depth)
+        # With elastic, one enable per stage, the first stage's taking the input.
+        self._stages = [self.advance]
+        if elastic:
+            for s in reversed(range(depth - 1)):
+                stage = Signal(name=f"advance_s{s}")
+                m.d.comb += stage.eq(_stage_enable(valid[s], self._stages[0]))
+                self._stages.insert(0, stage)
+        first = self._stages[0]
         all_valid = 1
         for source in inputs:
             all_valid = source.valid & all_valid
@@ -149,11 +184,15 @@ class StallPipeline:
             for other in inputs:
                 if other is not source:
                     others = other.valid & others
-            m.d.comb += source.ready.eq(others & self.advance)
-        m.d.comb += self.fire.eq(all_valid & self.advance)
-        valid = Signal(depth)
-        with m.If(self.advance):
-            m.d.sync += valid.eq((valid << 1) | self.fire)
+            m.d.comb += source.ready.eq(others & first)
+        m.d.comb += self.fire.eq(all_valid & first)
+        if elastic:
+            for s, stage in enumerate(self._stages):
+                with m.If(stage):
+                    m.d.sync += valid[s].eq(valid[s - 1] if s else self.fire)
+        else:
+            with m.If(self.advance):
+                m.d.sync += valid.eq((valid << 1) | self.fire)
         m.d.comb += output.valid.eq(valid[-1])
         self._advances = [self.advance]
         if out_ready == "registered":
@@ -173,20 +212,36 @@ class StallPipeline:
                 m.d.sync += copy.eq(valid[-2] if depth > 1 else self.fire)
             self._advances.append(advance)
 
-    def register(self, value, name: str, shape=None, *, enable: int = 0) -> Signal:
+    def register(self, value, name: str, shape=None, *, enable: int = 0,
+                 stage: int | None = None) -> Signal:
         """A register of ``value`` (of ``shape``, default the value's own) that loads on
-        :attr:`advance` (its copy number ``enable``, see ``enables``).
+        :attr:`advance` (its copy number ``enable``, see ``enables``), or, in an
+        ``elastic`` pipeline, on the enable of ``stage`` (``0`` the first stage, which
+        reads the inputs; required there, and only there).
 
         Raises
         ------
         ValueError
-            If ``enable`` is not a copy number, ``0 .. enables - 1``.
+            If ``enable`` is not a copy number, ``0 .. enables - 1``, or ``stage`` is not a
+            stage number ``0 .. depth - 1`` of an elastic pipeline (or is given to one that
+            is not elastic).
         """
         n = len(self._advances)
         if not isinstance(enable, int) or isinstance(enable, bool) or not 0 <= enable < n:
             raise ValueError(f"enable must be an integer from 0 to {n - 1} (the copies of "
                              f"the enable), not {enable!r}")
+        load = self._advances[enable]
+        if self._depth is None:
+            if stage is not None:
+                raise ValueError(f"stage is for an elastic pipeline only, not {stage!r} "
+                                 f"(this one has one enable for every stage)")
+        elif (not isinstance(stage, int) or isinstance(stage, bool)
+              or not 0 <= stage < self._depth):
+            raise ValueError(f"stage must be an integer from 0 to {self._depth - 1} in an "
+                             f"elastic pipeline, not {stage!r}")
+        else:
+            load = self._stages[stage]
         reg = Signal(Shape.cast(shape) if shape is not None else value.shape(), name=name)
-        with self._m.If(self._advances[enable]):
+        with self._m.If(load):
             self._m.d.sync += reg.eq(value)
         return reg

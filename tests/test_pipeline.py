@@ -1,5 +1,7 @@
 """hw.pipeline.StallPipeline: copies of the stall enable (``enables``) load exactly when the
-one enable does, under random input and output handshakes (Amaranth simulator)."""
+one enable does, under random input and output handshakes; an elastic pipeline (an enable
+per stage) passes every item once and in order, at one per cycle, and fills every stage
+with the output not taken, whatever the gaps of its input (Amaranth simulator)."""
 
 from __future__ import annotations
 
@@ -20,18 +22,21 @@ class _Delay(wiring.Component):
     """``depth`` registers of an 8-bit value, register ``s`` on enable copy
     ``s % enables``."""
 
-    def __init__(self, depth: int, enables: int, out_ready: str = "direct"):
+    def __init__(self, depth: int, enables: int, out_ready: str = "direct",
+                 elastic: bool = False):
         self.depth, self.enables, self.out_ready = depth, enables, out_ready
+        self.elastic = elastic
         super().__init__({"i": In(stream.Signature(8)), "o": Out(stream.Signature(8))})
 
     def elaborate(self, platform):
         m = Module()
         self.pipe = pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.depth,
                                          enables=self.enables,
-                                         out_ready=self.out_ready)
+                                         out_ready=self.out_ready, elastic=self.elastic)
         value = self.i.payload
         for s in range(self.depth):
-            value = pipe.register(value, f"r{s}", enable=s % self.enables)
+            where = {"stage": s} if self.elastic else {"enable": s % self.enables}
+            value = pipe.register(value, f"r{s}", **where)
         m.d.comb += pipe.output.payload.eq(value)
         return m
 
@@ -134,3 +139,109 @@ def test_copies_are_built_only_when_asked(enables):
     assert len(dut.pipe._advances) == enables and dut.pipe._advances[0] is dut.pipe.advance
     assert re.findall(r"wire .*\\(valid_copy\d+)$", text, re.M) == \
         [f"valid_copy{k}" for k in range(1, enables)]
+
+
+def _run_elastic(depth: int, out_ready: str, seed: int) -> None:
+    """Random input gaps and ``o.ready``, with stalls (``o.ready`` low) that last until
+    ``depth + 1`` items (one more with a skid) have been offered: every item once and in
+    order; at the end of each stall the pipeline holds ``depth`` items (one more in the
+    skid); with ``o.ready`` high, no input waits."""
+    dut = _Delay(depth, 1, out_ready, elastic=True)
+    rng = random.Random(seed)
+    print(f"elastic depth {depth} {out_ready} seed {seed}")
+    capacity = depth + (out_ready == "registered")
+    sent, received = [], []
+
+    async def bench(ctx):
+        stalled, offered, was_ready, stalls = None, 0, False, 0
+        for cycle in range(400):
+            if stalled is None and rng.random() < 0.05:
+                stalled, offered = cycle, 0
+            ready = stalled is None and rng.random() < 0.8
+            valid = rng.random() < 0.4
+            offered += valid
+            ctx.set(dut.i.valid, valid)
+            ctx.set(dut.i.payload, cycle % 256)
+            ctx.set(dut.o.ready, ready)
+            _, _, i_ready, o_fire, payload = await ctx.tick().sample(
+                dut.i.ready, dut.o.valid & dut.o.ready, dut.o.payload)
+            if valid and i_ready:
+                sent.append(cycle % 256)
+            if o_fire:
+                received.append(payload)
+            # (with a skid, a result it kept is handed over the cycle after a stall)
+            if ready and (was_ready or out_ready == "direct") and not i_ready:
+                raise AssertionError(f"cycle {cycle}: o.ready high, yet the input waits")
+            was_ready = ready
+            if stalled is not None and offered > capacity:
+                held = len(sent) - len(received)
+                assert held == capacity, \
+                    f"cycle {cycle}: {held} items held after a stall from {stalled}, " \
+                    f"{capacity} fit"
+                stalled, stalls = None, stalls + 1
+        assert stalls >= 5
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert len(received) > 60
+    assert received == sent[:len(received)]
+
+
+@pytest.mark.parametrize("out_ready", ["direct", "registered"])
+@pytest.mark.parametrize("depth", [1, 2, 5])
+def test_elastic_squeezes_bubbles(depth, out_ready):
+    _run_elastic(depth, out_ready, seed=depth)
+
+
+def test_whole_pipeline_stall_is_caught_by_the_fill_check(monkeypatch):
+    """The same checks fail for a pipeline with one enable for every stage: its bubbles
+    stay, so fewer than ``depth`` items are held after a long stall."""
+
+    class Whole(StallPipeline):
+        def __init__(self, m, **kwargs):
+            super().__init__(m, **{**kwargs, "elastic": False})
+
+        def register(self, value, name, shape=None, *, enable=0, stage=None):
+            return super().register(value, name, shape, enable=enable)
+
+    monkeypatch.setitem(globals(), "StallPipeline", Whole)
+    with pytest.raises(AssertionError, match="items held"):
+        _run_elastic(5, "direct", seed=5)
+
+
+def test_a_stage_that_ignores_the_next_is_caught(monkeypatch):
+    """A stage enable of ``~valid[s]`` alone (it loads over an item the next stage does not
+    take) loses items: the checks fail."""
+    import hw.pipeline
+
+    monkeypatch.setattr(hw.pipeline, "_stage_enable", lambda valid, after: ~valid)
+    with pytest.raises(AssertionError):
+        _run_elastic(5, "registered", seed=5)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"elastic": 1}, r"elastic must be True or False, not 1$"),
+    ({"elastic": True, "enables": 2}, r"elastic needs enables=1 \(one enable per stage\), "
+                                      r"not enables=2$"),
+])
+def test_elastic_validated(kwargs, message):
+    m = Module()
+    i, o = stream.Signature(8).flip().create(), stream.Signature(8).create()
+    with pytest.raises(ValueError, match=message):
+        StallPipeline(m, inputs=[i], output=o, depth=2, **kwargs)
+
+
+@pytest.mark.parametrize(("elastic", "stage", "message"), [
+    (True, None, r"stage must be an integer from 0 to 2 in an elastic pipeline, not None$"),
+    (True, 3, r"stage must be an integer from 0 to 2 in an elastic pipeline, not 3$"),
+    (True, True, r"stage must be an integer from 0 to 2 in an elastic pipeline, not True$"),
+    (False, 0, r"stage is for an elastic pipeline only, not 0 "),
+])
+def test_register_stage_validated(elastic, stage, message):
+    m = Module()
+    i, o = stream.Signature(8).flip().create(), stream.Signature(8).create()
+    pipe = StallPipeline(m, inputs=[i], output=o, depth=3, elastic=elastic)
+    with pytest.raises(ValueError, match=message):
+        pipe.register(i.payload, "r", stage=stage)

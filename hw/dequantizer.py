@@ -146,21 +146,23 @@ class MXIntDequantizer(wiring.Component):
     * bit 31 is the sign of ``A`` (a negative value that underflows is ``-0.0``),
       ``A = 0`` gives ``+0.0``, ``nan`` gives ``0x7FC00000``.
 
-    Six stages, each at most one carry chain or one tree of a few LUT levels, so that a
+    Seven stages, each at most one carry chain or one tree of a few LUT levels, so that a
     float32 output does not limit the clock of the accumulator before it: 1. ``|A|``, and
-    ``c - 126 - E`` and ``E + 126 - c`` from the exponent alone; 2. the leading one, and the
-    subnormal shift clamped to ``[0, W + 25]``; 3. the shift ``r'`` (one comparison) and
-    the exponent field (one add); 4. the shifter's low levels (``ceil(b / 2)`` of the ``b``
-    bits of ``r'``), the sticky mask and OR tree, the field comparisons; 5. the shifter's
-    high levels; 6. rounding increment, 31-bit add, overflow, zero/sign/NaN select.
-    :attr:`latency` is 6 for every width.
+    ``c - 126 - E``, ``E + 126 - c`` and ``u = c - 151 - E`` from the exponent alone; 2. the
+    leading one, the subnormal shift clamped to ``[0, W + 25]``, and the sticky mask (bit
+    ``i`` set when ``u >= i`` or ``mag`` has a one at ``i + 25`` or above: ``i + 25 <= r'``
+    without ``r'``); 3. the shift ``r'`` (one comparison), the exponent field (one add) and
+    the sticky bit (mask AND ``mag``, an OR tree); 4. the shifter's low levels
+    (``ceil(b / 2)`` of the ``b`` bits of ``r'``), the field comparisons; 5. the shifter's
+    high levels and the rounding increment; 6. the 31-bit add and the overflow test; 7. the
+    zero/infinity/sign/NaN select. :attr:`latency` is 7 for every width.
 
     Either source: throughput is one input per cycle. With ``"block"`` the pipeline stalls
     as a whole when the output is valid and not ready. With ``"accum"`` it has an enable per
     stage (:class:`hw.pipeline.StallPipeline` with ``elastic``): a stage loads when it is
     empty or the stage after it loads, so the empty stages between the results of an
     accumulator (one per group of its inputs) fill while the output is not taken, and the
-    six stages hold six results. Same latency and rate.
+    seven stages hold seven results. Same latency and rate.
 
     Parameters
     ----------
@@ -247,9 +249,9 @@ class MXIntDequantizer(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from an input transfer to the result being valid: 2 for a block, 6 for
+        """Cycles from an input transfer to the result being valid: 2 for a block, 7 for
         an accumulator result (whatever the widths)."""
-        return 2 if self.source == "block" else 6
+        return 2 if self.source == "block" else 7
 
     def elaborate(self, platform) -> Module:
         if self.source == "accum":
@@ -413,6 +415,9 @@ class MXIntDequantizer(wiring.Component):
         m.d.comb += sub_shift.eq(c - 126 - p.exponent)
         field_base = Signal(signed(12), name="field_base")
         m.d.comb += field_base.eq(p.exponent + (_FBIAS - 1 - c))
+        # For the sticky mask of stage 2: u = (c - 126 - E) - 25, its own register.
+        mask_shift = Signal(signed(12), name="mask_shift")
+        m.d.comb += mask_shift.eq(c - 151 - p.exponent)
         s1 = stage(
             1,
             sign=p.sum < 0,
@@ -420,6 +425,7 @@ class MXIntDequantizer(wiring.Component):
             mag=mag,
             sub_shift=sub_shift,
             field_base=field_base,
+            mask_shift=mask_shift,
         )
 
         # Stage 2: the leading one j of mag (a balanced priority tree), and the subnormal
@@ -432,6 +438,24 @@ class MXIntDequantizer(wiring.Component):
             m.d.comb += sub_clamped.eq(top)
         with m.Else():
             m.d.comb += sub_clamped.eq(s1["sub_shift"])
+        # The sticky mask: bit i set when i + 25 <= r' = max(c - 126 - E, j) (stage 3), that
+        # is when either reaches it: c - 126 - E >= i + 25 (clamping changes no such test,
+        # 1 <= i + 25 <= W + 25), or mag has a one at i + 25 or above (j >= i + 25). From
+        # stage 1's registers, beside the leading-one tree rather than behind it.
+        # With u = c - 151 - E: bit i of the first is u >= i, for 0 <= i < W: none if u < 0,
+        # all if u >= 2**b (b = ceil(log2 W)), else a thermometer code of u's low b bits,
+        # a table rather than comparisons (each bit a function of b bits).
+        u = s1["mask_shift"]
+        b = max(1, (w - 1).bit_length())
+        thermometer = Signal(w, name="sticky_thermometer")
+        with m.Switch(u[:b]):
+            for v in range(1 << b):
+                with m.Case(v):
+                    m.d.comb += thermometer.eq((1 << min(v + 1, w)) - 1)
+        above = Signal(w, name="sticky_above")
+        m.d.comb += above.eq(Mux(u[-1], 0, Mux(u[b:].any(), (1 << w) - 1, thermometer)))
+        mask = Signal(w, name="sticky_mask")
+        m.d.comb += mask.eq(above | Cat(s1["mag"][i + 25:].any() for i in range(w)))
         s2 = stage(
             2,
             sign=s1["sign"],
@@ -441,6 +465,7 @@ class MXIntDequantizer(wiring.Component):
             lead=lead,
             sub_shift=sub_clamped,
             field_base=s1["field_base"],
+            sticky_mask=mask,
         )
 
         # Stage 3: the right shift r' of mag << 23 keeps 24 significant bits (r' = j) or
@@ -452,6 +477,9 @@ class MXIntDequantizer(wiring.Component):
         m.d.comb += field_raw.eq(s2["lead"] + s2["field_base"])
         field = Signal(unsigned(11), name="field")
         m.d.comb += field.eq(Mux(field_raw < 0, 0, field_raw))
+        # The sticky bit (see stages 4 and 5), from stage 2's mask: an AND and an OR tree.
+        sticky = Signal(name="sticky")
+        m.d.comb += sticky.eq((s2["mag"] & s2["sticky_mask"]).any())
         s3 = stage(
             3,
             sign=s2["sign"],
@@ -459,6 +487,7 @@ class MXIntDequantizer(wiring.Component):
             mag=s2["mag"],
             nonzero=s2["nonzero"],
             shift=shift,
+            sticky=sticky,
             field=field,
         )
 
@@ -466,15 +495,14 @@ class MXIntDequantizer(wiring.Component):
         # by r' in a logarithmic shifter, its low levels in stage 4 and its high ones in
         # stage 5. The sticky bit, the OR of every bit below the round bit, is the OR of
         # mag's bits i with i + 25 <= r' (mag << 25 shifted by r' drops its r' + 1 lowest
-        # bits past the round bit): a mask from r' and an OR tree, in stage 4 beside the
-        # shifter. Stage 4 also compares the exponent field with 253, 254 and 255 for the
-        # overflow test of stage 6.
+        # bits past the round bit): made beside the shifter, a mask in stage 2 and its AND
+        # with mag and an OR tree in stage 3. Stage 4 also compares the exponent field with
+        # 253, 254 and 255 for the overflow test of stage 6.
         amount = s3["shift"]
         split = (len(amount) + 1) // 2
         cur = Cat(Signal(_FRAC + 1), s3["mag"])
         cur = self._shift_right(m, cur, amount, range(split))
-        sticky = Signal(name="sticky")
-        m.d.comb += sticky.eq(Cat(s3["mag"][i] & (amount >= i + 25) for i in range(w)).any())
+        sticky = s3["sticky"]
         field = s3["field"]
         s4 = stage(
             4,
@@ -489,16 +517,19 @@ class MXIntDequantizer(wiring.Component):
             at254=field == 254,
             at253=field == 253,
         )
+        # Stage 5 also decides the rounding increment (round to nearest even), so that
+        # stage 6 starts with its adder: inc = R & (S | q[0]).
         high = Cat(Const(0, split), s4["shift_high"])
         cur = self._shift_right(m, s4["shifted"], high, range(split, len(amount)))
+        inc = Signal(name="inc")
+        m.d.comb += inc.eq(cur[0] & (s4["sticky"] | cur[1]))
         s5 = stage(
             5,
             sign=s4["sign"],
             nan=s4["nan"],
             nonzero=s4["nonzero"],
             sig=cur[1:1 + _FRAC + 1],
-            round=cur[0],
-            sticky=s4["sticky"],
+            inc=inc,
             field=s4["field"],
             over255=s4["over255"],
             at254=s4["at254"],
@@ -511,24 +542,33 @@ class MXIntDequantizer(wiring.Component):
         # when q + inc = 2**24, at least 1 when q >= 2**23 or q + inc = 2**23: so the
         # overflow test needs no second comparator after the adder, and the adder needs
         # only the 31 bits of a finite result.
-        inc = Signal(name="inc")
-        m.d.comb += inc.eq(s5["round"] & (s5["sticky"] | s5["sig"][0]))
+        inc = s5["inc"]
         sig = s5["sig"]
         overflow = (s5["over255"]
                     | (s5["at254"] & (sig[_FRAC] | (sig[:_FRAC].all() & inc)))
                     | (s5["at253"] & sig.all() & inc))
         word = Signal(unsigned(31), name="word")
         m.d.comb += word.eq((s5["field"] << _FRAC) + sig + inc)
+        s6 = stage(
+            6,
+            sign=s5["sign"],
+            nan=s5["nan"],
+            nonzero=s5["nonzero"],
+            overflow=overflow,
+            word=word,
+        )
+
+        # Stage 7: zero, infinity, NaN or the sum (a select per bit).
         magnitude = Signal(31, name="magnitude")
-        with m.If(~s5["nonzero"]):
+        with m.If(~s6["nonzero"]):
             m.d.comb += magnitude.eq(0)
-        with m.Elif(overflow):
+        with m.Elif(s6["overflow"]):
             m.d.comb += magnitude.eq(_INF)
         with m.Else():
-            m.d.comb += magnitude.eq(word)
+            m.d.comb += magnitude.eq(s6["word"])
         bits = Signal(unsigned(32), name="bits")
-        m.d.comb += bits.eq(Mux(s5["nan"], QUIET_NAN, Cat(magnitude, s5["sign"])))
-        m.d.comb += pipe.output.payload.bits.eq(stage(6, bits=bits)["bits"])
+        m.d.comb += bits.eq(Mux(s6["nan"], QUIET_NAN, Cat(magnitude, s6["sign"])))
+        m.d.comb += pipe.output.payload.bits.eq(stage(7, bits=bits)["bits"])
         return m
 
     @staticmethod

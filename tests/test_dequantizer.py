@@ -229,7 +229,7 @@ def test_block_source_refuses_accum_parameters():
 
 def test_accum_latency_widths_and_defaults():
     dut = MXIntDequantizer(**accum_params(6, 6, 8, 16))
-    assert (dut.latency, dut.source, dut.guard_bits, dut.acc_width) == (6, "accum", 8, 32)
+    assert (dut.latency, dut.source, dut.guard_bits, dut.acc_width) == (7, "accum", 8, 32)
     assert dut.man_bits is None
     assert dut.i.payload.shape().size == 32 + 9 + 1
     assert dut.o.payload.shape().size == 32

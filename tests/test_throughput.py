@@ -516,7 +516,10 @@ def test_advance_without_bubble_absorption_is_caught(monkeypatch, top, params):
     pipeline sees ``o.ready | ~last`` as its output's ready, so it still absorbs bubbles that
     carry ``last = 0``), and so does every random run with idle inputs (cycles lost while
     ``o`` is empty). In ``linear`` with several lanes the mutant deadlocks the join of the
-    float converters, which the same checks report as missing outputs."""
+    float converters, which the same checks report as missing outputs. The float converter
+    alone (``dequant`` with ``source="accum"``) is elastic: there the mutant holds only its
+    last stage, which costs an input cycle only when every other stage is full, so the
+    random runs need not see it; the bubble check does."""
     bad = mutant(hw.pipeline, "self.advance.eq(~output.valid | output.ready)",
                  "self.advance.eq(output.ready)")
     monkeypatch.setattr(hw.pipeline.StallPipeline, "__init__", bad.StallPipeline.__init__)
@@ -525,6 +528,8 @@ def test_advance_without_bubble_absorption_is_caught(monkeypatch, top, params):
         assert r.ok, "the mutant should still compute the right payloads"
     if top != "intdot":
         assert any("inputs taken with o.ready low" in f for f in found), found
+    if params.get("source") == "accum":
+        return
     for seed in SEEDS:
         assert throughput_failures(top, params, seed, idle=True)[0], f"seed {seed}"
 

@@ -398,10 +398,15 @@ class MXIntDequantizer(wiring.Component):
         pipe = StallPipeline(m, inputs=[self.i], output=self.o, depth=self.latency,
                              out_ready=self.out_ready, elastic=True)
 
-        def stage(n: int, **values) -> dict:
-            """Stage ``n``'s registers (1 the first), named ``<key>_r<n>``."""
-            return {key: pipe.register(value, f"{key}_r{n}", stage=n - 1)
-                    for key, value in values.items()}
+        stages = []
+
+        def stage(n: int, *keep: str, **values) -> dict:
+            """Stage ``n``'s registers (1 the first), named ``<key>_r<n>``: the previous
+            stage's ``keep``, then ``values``."""
+            values = {**{key: stages[-1][key] for key in keep}, **values}
+            stages.append({key: pipe.register(value, f"{key}_r{n}", stage=n - 1)
+                           for key, value in values.items()})
+            return stages[-1]
 
         # Every stage below holds at most one carry chain or one tree of a few LUT levels,
         # so that the float32 output clocks as fast as the accumulator before it.
@@ -418,15 +423,8 @@ class MXIntDequantizer(wiring.Component):
         # For the sticky mask of stage 2: u = (c - 126 - E) - 25, its own register.
         mask_shift = Signal(signed(12), name="mask_shift")
         m.d.comb += mask_shift.eq(c - 151 - p.exponent)
-        s1 = stage(
-            1,
-            sign=p.sum < 0,
-            nan=p.nan,
-            mag=mag,
-            sub_shift=sub_shift,
-            field_base=field_base,
-            mask_shift=mask_shift,
-        )
+        s1 = stage(1, sign=p.sum < 0, nan=p.nan, mag=mag, sub_shift=sub_shift,
+                   field_base=field_base, mask_shift=mask_shift)
 
         # Stage 2: the leading one j of mag (a balanced priority tree), and the subnormal
         # shift clamped to [0, W + 25] (a negative one never wins against j >= 0 below).
@@ -456,17 +454,8 @@ class MXIntDequantizer(wiring.Component):
         m.d.comb += above.eq(Mux(u[-1], 0, Mux(u[b:].any(), (1 << w) - 1, thermometer)))
         mask = Signal(w, name="sticky_mask")
         m.d.comb += mask.eq(above | Cat(s1["mag"][i + 25:].any() for i in range(w)))
-        s2 = stage(
-            2,
-            sign=s1["sign"],
-            nan=s1["nan"],
-            mag=s1["mag"],
-            nonzero=nonzero,
-            lead=lead,
-            sub_shift=sub_clamped,
-            field_base=s1["field_base"],
-            sticky_mask=mask,
-        )
+        s2 = stage(2, "sign", "nan", "mag", "field_base", nonzero=nonzero, lead=lead,
+                   sub_shift=sub_clamped, sticky_mask=mask)
 
         # Stage 3: the right shift r' of mag << 23 keeps 24 significant bits (r' = j) or
         # the multiples of 2**-149 (r' = c - 126 - E), whichever keeps fewer: the larger,
@@ -480,16 +469,7 @@ class MXIntDequantizer(wiring.Component):
         # The sticky bit (see stages 4 and 5), from stage 2's mask: an AND and an OR tree.
         sticky = Signal(name="sticky")
         m.d.comb += sticky.eq((s2["mag"] & s2["sticky_mask"]).any())
-        s3 = stage(
-            3,
-            sign=s2["sign"],
-            nan=s2["nan"],
-            mag=s2["mag"],
-            nonzero=s2["nonzero"],
-            shift=shift,
-            sticky=sticky,
-            field=field,
-        )
+        s3 = stage(3, "sign", "nan", "mag", "nonzero", shift=shift, sticky=sticky, field=field)
 
         # Stages 4 and 5: mag << 23, with a round bit below it (width W + 24), shifted right
         # by r' in a logarithmic shifter, its low levels in stage 4 and its high ones in
@@ -502,39 +482,17 @@ class MXIntDequantizer(wiring.Component):
         split = (len(amount) + 1) // 2
         cur = Cat(Signal(_FRAC + 1), s3["mag"])
         cur = self._shift_right(m, cur, amount, range(split))
-        sticky = s3["sticky"]
         field = s3["field"]
-        s4 = stage(
-            4,
-            sign=s3["sign"],
-            nan=s3["nan"],
-            nonzero=s3["nonzero"],
-            shifted=cur,
-            shift_high=amount[split:],
-            sticky=sticky,
-            field=field[:8],
-            over255=field >= 255,
-            at254=field == 254,
-            at253=field == 253,
-        )
+        s4 = stage(4, "sign", "nan", "nonzero", "sticky", shifted=cur, shift_high=amount[split:],
+                   field=field[:8], over255=field >= 255, at254=field == 254, at253=field == 253)
         # Stage 5 also decides the rounding increment (round to nearest even), so that
         # stage 6 starts with its adder: inc = R & (S | q[0]).
         high = Cat(Const(0, split), s4["shift_high"])
         cur = self._shift_right(m, s4["shifted"], high, range(split, len(amount)))
         inc = Signal(name="inc")
         m.d.comb += inc.eq(cur[0] & (s4["sticky"] | cur[1]))
-        s5 = stage(
-            5,
-            sign=s4["sign"],
-            nan=s4["nan"],
-            nonzero=s4["nonzero"],
-            sig=cur[1:1 + _FRAC + 1],
-            inc=inc,
-            field=s4["field"],
-            over255=s4["over255"],
-            at254=s4["at254"],
-            at253=s4["at253"],
-        )
+        s5 = stage(5, "sign", "nan", "nonzero", "field", "over255", "at254", "at253",
+                   sig=cur[1:1 + _FRAC + 1], inc=inc)
 
         # Stage 6: round to nearest even; the carry of q + 1 and the leading one of a
         # normal q move into the exponent field by the addition. The sum is >= 0x7F800000
@@ -549,14 +507,7 @@ class MXIntDequantizer(wiring.Component):
                     | (s5["at253"] & sig.all() & inc))
         word = Signal(unsigned(31), name="word")
         m.d.comb += word.eq((s5["field"] << _FRAC) + sig + inc)
-        s6 = stage(
-            6,
-            sign=s5["sign"],
-            nan=s5["nan"],
-            nonzero=s5["nonzero"],
-            overflow=overflow,
-            word=word,
-        )
+        s6 = stage(6, "sign", "nan", "nonzero", overflow=overflow, word=word)
 
         # Stage 7: zero, infinity, NaN or the sum (a select per bit).
         magnitude = Signal(31, name="magnitude")

@@ -42,7 +42,7 @@ def test_latency_and_blocks():
     dut = MXIntLinear(**params(6, 6, 8, 16, 40, 4, 2))
     assert dut.blocks == 3 and dut.latency == dut._dots[0].latency + dut._accs[0].latency
     fp32 = MXIntLinear(**params(6, 6, 8, 16, 40, 4, 2, output="fp32"))
-    assert fp32.latency == dut.latency + fp32._convs[0].latency == dut.latency + 6
+    assert fp32.latency == dut.latency + fp32._convs[0].latency == dut.latency + 7
     assert fp32.output == "fp32"
     assert fp32.o.payload.shape().size == 2 * 32
 
@@ -111,7 +111,7 @@ def test_amaranth_sim_interleave_matches_golden(x_bits, w_bits, exp_bits, block,
     p = {**params(x_bits, w_bits, exp_bits, block, k_len, rows, lanes, output=output),
          "align": "interleave"}
     dut = MXIntLinear(**p)
-    assert dut.latency == dut._dots[0].latency + 7 + (6 if output == "fp32" else 0)
+    assert dut.latency == dut._dots[0].latency + 7 + (7 if output == "fp32" else 0)
     model = model_for({"top": "linear", "parameters": p})
     stim = model.stimuli(torch.Generator().manual_seed(3), 6)
     r = run_stream_sim(dut, stim, model.expected(stim), seed=3)

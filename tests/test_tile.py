@@ -87,7 +87,7 @@ def test_properties():
     assert dut.latency == 2 + dut._dots[0].latency + dut._accs[0].latency
     assert all(acc.align == "loop" for acc in dut._accs)
     fp32 = MXIntTile(**params(output="fp32"))
-    assert fp32.latency == dut.latency + fp32._convs[0].latency == dut.latency + 6
+    assert fp32.latency == dut.latency + fp32._convs[0].latency == dut.latency + 7
     mx = MXIntTile(**params(output="mx", rows=8))
     assert mx.out_bits == 4 and mx.casts == 1
     assert mx.latency == fp32.latency + mx._casts[0].latency

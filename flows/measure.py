@@ -485,21 +485,19 @@ def _format_units(sweep: Sweep, cache: ResultCache | None, digest: str) -> dict:
     for name in _format_names(sweep) if sweep.formats else ():
         for k in sweep.blocks:
             try:
-                group = {"dot": elaborate_unit(cache, "dot", unit_params(
-                    "dot", name, k, sweep.levels_per_stage), digest)}
+                dot_params = unit_params("dot", name, k, sweep.levels_per_stage)
+                acc_params = unit_params("accum", name, k)
+                group = {"dot": elaborate_unit(cache, "dot", dot_params, digest)}
             except (TypeError, ValueError) as exc:
                 out[name, k] = str(exc)
                 continue
             try:
-                group["accum"] = elaborate_unit(cache, "accum", unit_params("accum", name, k),
-                                                digest)
+                group["accum"] = elaborate_unit(cache, "accum", acc_params, digest)
             except (TypeError, ValueError) as exc:  # mxfp8_e5m2 with itself
                 group["accum"], group["accum_refused"] = None, str(exc)
             else:
                 if sweep.pnr and "ecp5" in sweep.targets:  # placed as one design
-                    group["chain"] = elaborate_chain(
-                        cache, unit_params("dot", name, k, sweep.levels_per_stage),
-                        unit_params("accum", name, k), digest)
+                    group["chain"] = elaborate_chain(cache, dot_params, acc_params, digest)
             out[name, k] = group
     return out
 

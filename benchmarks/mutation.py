@@ -223,8 +223,8 @@ MUTANTS = (
            "lookahead", ("tests/test_accumulator.py",),
            "align=lookahead: a drain drops the carry pending between the loop's two adders"),
     Mutant("accum-lookahead-ecp5-clear", "hw/accumulator.py",
-           "with m.If(clear_lo):\n        m.d.sync += [lo.eq(0), carry.eq(0)]"
-           "\n    with m.Elif(add_lo):", "with m.If(add_lo):",
+           "with m.If(clear_lo):\n        m.d.sync += [lo0.eq(0), lo1.eq(0), carry_l.eq(0), "
+           "carry.eq(0)]\n    with m.Elif(add_lo):", "with m.If(add_lo):",
            "lookahead", ("tests/test_accumulator.py",),
            "align=lookahead, primitives=ecp5: a group's first input adds to the last group's "
            "low bits and carry"),
@@ -240,10 +240,22 @@ MUTANTS = (
            "align=lookahead, primitives=ecp5, out_ready=registered: the pending shift's "
            "early recurrence computes p - (S - d) one too low (drains one step early)"),
     Mutant("accum-lookahead-ecp5-copy-carry", "hw/accumulator.py",
-           "keep_c, (carry_c, drain_c)", "keep_c, (Const(0, 1), drain_c)",
+           '"acc_copy", carry_c)', '"acc_copy", Const(0, 1))',
            "lookahead", ("tests/test_accumulator.py",),
            "align=lookahead, primitives=ecp5, out_ready=registered: the capture copy's low "
            "chain drops the carry pending into a drain"),
+    Mutant("accum-lookahead-ecp5-lost", "hw/accumulator.py",
+           "m.d.sync += lost.eq(lost_set | (lost & (lost_n | lost_up)))",
+           "m.d.sync += lost.eq(lost & lost_n)",
+           "lookahead", ("tests/test_accumulator.py",),
+           "align=lookahead, primitives=ecp5: a drain drops the carry out of the low bits "
+           "it drops (the loop's pending carry into L1 completing it)"),
+    Mutant("accum-lookahead-ecp5-lost-up", "hw/accumulator.py",
+           "m.d.sync += lost.eq(lost_set | (lost & (lost_n | lost_up)))",
+           "m.d.sync += lost.eq(lost_set | (lost & lost_n))",
+           "lookahead", ("tests/test_accumulator.py",),
+           "align=lookahead, primitives=ecp5: a drain drops a lost carry still pending from "
+           "the drain before (its +1 completing the carry out of the dropped bits)"),
     Mutant("accum-lookahead-enable-copy", "hw/accumulator.py",
            "m.d.sync += copy.eq(valid_next)", "m.d.sync += copy.eq(0)",
            "lookahead", ("tests/test_accumulator.py",),

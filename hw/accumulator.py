@@ -67,7 +67,7 @@ LOOKAHEAD_LATENCY = 9
 #: three of the output's right shift): at most one carry
 #: chain, one select or a four-input multiplexer behind each register, for the ECP5 clock
 #: (docs/arithmetic.md).
-LOOKAHEAD_ECP5_LATENCY = 13
+LOOKAHEAD_ECP5_LATENCY = 18
 #: ``align="lookahead"``: low bits of the input's left shift (and of the output's right
 #: shift) done in their first stage; the second does the rest, a multiple of ``2**3``. With
 #: ``primitives="ecp5"`` the output's low bits are done in two stages (two, then one).
@@ -965,18 +965,37 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
     pend_5 = register(pend_4, "pending_s5")
     drain_5 = shift(drain_4, "drain_s5")
     keep_5 = shift(~drain_4, "keep_s5")
+    takes_5 = register(~first_4 & drain_4, "lost_takes_s5")
     first_5, emax_5, nan_5, valid_5, last_5 = _ride(
         register, (first_4, emax_4, nan_4, valid_4, last_4), "5")
 
     # Stage 6, the loop. V = L + 2**S * (H + c): L the low S bits, H the high W + 1
-    # (signed), c the carry out of L's adder, registered (the chain is split at S).
-    # Without a drain: L' + 2**S c' = L + Y_lo, H' = H + Y_hi + c. With a drain (V >> S
-    # = H + c, exact as L < 2**S, and H = H[:S] + 2**S (H >> S)): L' + 2**S c' = H[:S]
-    # + Y_lo + c, H' = (H >> S) + Y_hi. Each bit of either adder is a select of two
-    # register bits in front of its carry chain.
-    lo = Signal(unsigned(s_fix), name="acc_low")
-    hi = Signal(signed(hw_), name="acc_high")
+    # (signed), c the carry from L into H, registered. Without a drain: V' = V + Y;
+    # with one (V >> S, exact as L < 2**S, and H = H[:S] + 2**S (H >> S)): the bits of H
+    # below S move to L's place, H >> S to H's, with Y added. Each of L and H is itself
+    # two chains (L0 = L[:h], L1 = L[h:], H0 = H[:h], H1 = H[h:], h = ceil(S / 2)) with
+    # their carries registered: c_l out of L0 (pending at bit h), c out of L1 (at S),
+    # c_h out of H0 (at S + h). Each chain's bit is a select of two register bits in front
+    # of its carry chain (y_k ^ (keep ? kept : drained)); the pending carries go in as
+    # the chains' injected carries:
+    #   no drain: L0 + Y, L1 + Y + c_l, H0 + Y + c, H1 + Y + c_h;
+    #   drain:    H0 + Y + c (at bit 0), H1[:S-h] + Y + c_h (at h), (H >> S)[:h] + Y,
+    #             (H >> S)[h:] + Y.
+    # A drain drops the low S bits with c_l: the carry out of them,
+    #   e' = floor((L0 + 2**h (L1 + c_l) + e) / 2**S) (0 or 1),
+    # is a +1 pending at the new bit 0 that the loop never adds: a recurrence of one bit
+    # beside it (below), added when V is resolved for the output, so that
+    # V = L0 + 2**h (L1 + c_l) + 2**S (H0 + c + 2**h (H1 + c_h)) + e.
+    h = (s_fix + 1) // 2
+    lo0 = Signal(unsigned(h), name="acc_low0")
+    lo1 = Signal(unsigned(s_fix - h), name="acc_low1")
+    hi0 = Signal(unsigned(h), name="acc_high0")
+    hi1 = Signal(signed(hw_ - h), name="acc_high1")
+    carry_l = Signal(name="acc_carry_low")
     carry = Signal(name="acc_carry")
+    carry_h = Signal(name="acc_carry_high")
+    lo = Cat(lo0, lo1)
+    hi = Cat(hi0, hi1).as_signed()
     hi_drained = hi >> s_fix
     # Each enable and clear of the loop one LUT from its copy's register (the clear,
     # valid and last, registered at stage 5).
@@ -987,77 +1006,138 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
     else:
         add_lo, add_hi, clear_lo, clear_hi, out_lo, out_hi = _loop_enables(
             m, held, o.ready, valid_5, clear_5)
-    # One CCU2C half per bit: its LUT4 is y_k ^ (keep ? kept bit : drained bit), its
-    # generate y_k; a first half injects the carry (c & drain, or c & keep). A group's
-    # first input must read 0, which no LUT4 input is left for: instead the group's
-    # last input clears L, H and c (a synchronous reset) while its sum is captured
-    # for the output, whose path starts from the capture.
-    lo_sum = Cat(*_ccu2c_select_add(
-        m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_5, (carry, drain_5),
-        carry_out=True, name="acc_low_add", model=unit.cell_models))
     keep_h, keep_in = keep_5, keep_5
     if held is None:
         # Two more copies of keep (on other enable copies, so not merged): one for H's
-        # selects, one for the carry injected into H's chain, so that the chain starts
-        # from a register of its own rather than a net to every select of both chains.
+        # selects, one for the carries injected into H's chains, so that each chain
+        # starts from a register of its own rather than a net to every select.
         keep_h = _register(m, adv[6])(~drain_4, "keep_high_s5")
         keep_in = _register(m, adv[5])(~drain_4, "keep_carry_s5")
-    hi_sum = Cat(*_ccu2c_select_add(
-        m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_h,
-        (carry, keep_in), carry_out=False, name="acc_high_add", model=unit.cell_models))
+
+    def loop_chains(keep, drain, keep_hi, keep_cin, carries, name, c_drained=None):
+        """The four chains' sums (L0, L1, H0 with their carry outs; H1) from the loop's
+        registers, selected by ``keep`` (``keep_hi`` for H), the pending carries
+        ``carries`` (c_l, c, c_h) injected as above (``c_drained`` for c into L0, if
+        given)."""
+        c_l, c, c_h = carries
+
+        def chain(part, start, stop, kept, drained, sel, cin, out, carry_or=()):
+            return Cat(*_ccu2c_select_add(
+                m, [(y_5[start + k], kept[k], drained[k]) for k in range(stop - start)],
+                sel, cin, carry_out=out, name=f"{name}_{part}", carry_or=carry_or,
+                model=unit.cell_models))
+
+        return (chain("l0", 0, h, lo, hi, keep, (c if c_drained is None else c_drained, drain),
+                      True),
+                chain("l1", h, s_fix, lo[h:], hi[h:], keep, (c_l, keep), True,
+                      ((c_h, drain),)),
+                chain("h0", s_fix, s_fix + h, hi, hi_drained, keep_hi, (c, keep_cin), True),
+                chain("h1", s_fix + h, vw, hi[h:], hi_drained[h:], keep_hi, (c_h, keep_cin),
+                      False))
+
+    l0, l1, h0, h1 = loop_chains(keep_5, drain_5, keep_h, keep_in,
+                                 (carry_l, carry, carry_h), "acc_add")
     with m.If(clear_lo):
-        m.d.sync += [lo.eq(0), carry.eq(0)]
+        m.d.sync += [lo0.eq(0), lo1.eq(0), carry_l.eq(0), carry.eq(0)]
     with m.Elif(add_lo):
-        m.d.sync += [lo.eq(lo_sum[:s_fix]), carry.eq(lo_sum[s_fix])]
+        m.d.sync += [lo0.eq(l0[:h]), carry_l.eq(l0[h]),
+                     lo1.eq(l1[:s_fix - h]), carry.eq(l1[s_fix - h])]
     with m.If(clear_hi):
-        m.d.sync += hi.eq(0)
+        m.d.sync += [hi0.eq(0), hi1.eq(0), carry_h.eq(0)]
     with m.Elif(add_hi):
-        m.d.sync += hi.eq(hi_sum)
-    # The capture's own copy of both chains (selected by copies of drain and
-    # keep, registers of their own that synthesis does not merge): every chain
-    # output then drives one register, which the placer packs into its slice.
+        m.d.sync += [hi0.eq(h0[:h]), carry_h.eq(h0[h]), hi1.eq(h1)]
+    # The capture's own copy of the chains (selected by copies of drain and keep,
+    # registers of their own that synthesis does not merge): every chain output then
+    # drives one register, which the placer packs into its slice.
     drain_c = left(drain_4, "drain_copy_s5")
     keep_c = left(~drain_4, "keep_copy_s5")
-    carry_c = carry
+    keep_cin = keep_c
+    carry_c = None
     if held is None:
-        # The capture copy's `L` chain reads its own captured carry out (`acc_carry_out`,
+        # The capture copy's L0 chain reads its own captured carry (`acc_carry_out`,
         # loaded with every valid input) instead of `c`: the two differ only after a
         # group's last input (`c` cleared), and the next valid input opens a group, which
-        # never drains, so the injected carry `carry & drain` is 0 either way. `c` then
-        # drives three chains rather than four, and the copy's `L` chain starts from the
-        # register at its own end.
+        # never drains, so the injected carry `c & drain` is 0 either way.
         carry_6 = Signal(name="acc_carry_out")
         carry_c = carry_6
-    lo_copy = Cat(*_ccu2c_select_add(
-        m, [(y_5[k], lo[k], hi[k]) for k in range(s_fix)], keep_c, (carry_c, drain_c),
-        carry_out=True, name="acc_low_copy", model=unit.cell_models))
-    keep_cin = keep_c
-    if held is None:  # the capture copy's injected carry from a register of its own too
+        # the capture copy's injected carries from a register of its own too
         keep_cin = _register(m, adv[9])(~drain_4, "keep_copy_carry_s5")
-    hi_copy = Cat(*_ccu2c_select_add(
-        m, [(y_5[s_fix + k], hi[k], hi_drained[k]) for k in range(hw_)], keep_c,
-        (carry, keep_cin), carry_out=False, name="acc_high_copy", model=unit.cell_models))
-    lo_6 = register(lo_copy[:s_fix], "acc_low_out", enable=out_lo)
+    c0, c1, c2, c3 = loop_chains(keep_c, drain_c, keep_c, keep_cin,
+                                 (carry_l, carry, carry_h), "acc_copy", carry_c)
+    lo0_6 = register(c0[:h], "acc_low0_out", enable=out_lo)
+    lo1_6 = register(c1[:s_fix - h], "acc_low1_out", enable=out_lo)
+    cl_6 = register(c0[h], "acc_carry_low_out", enable=out_lo)
     if held is None:
         with m.If(out_lo):
-            m.d.sync += carry_6.eq(lo_copy[s_fix])
+            m.d.sync += carry_6.eq(c1[s_fix - h])
     else:
-        carry_6 = register(lo_copy[s_fix], "acc_carry_out", enable=out_lo)
-    hi_6 = register(hi_copy, "acc_high_out", signed(hw_), enable=out_hi)
-    pend_6 = register(pend_5, "pending_s6")
-    first_6, emax_6, nan_6, valid_6, last_6 = _ride(
-        register, (first_5, emax_5, nan_5, valid_5, last_5), "6")
+        carry_6 = register(c1[s_fix - h], "acc_carry_out", enable=out_lo)
+    hi0_6 = register(c2[:h], "acc_high0_out", enable=out_hi)
+    ch_6 = register(c2[h], "acc_carry_high_out", enable=out_hi)
+    hi1_6 = register(c3, "acc_high1_out", signed(hw_ - h), enable=out_hi)
+    # The lost carry's recurrence, two stages behind the loop, from the loop's registers
+    # before each input, made of carry chains straight into registers. With t: the input
+    # drains and does not open a group, n: it neither drains nor opens one,
+    #   e' = t & c_l & AND(L1)  |  e & (n | t & (carry out of L + 2**h c_l + 1 over S bits));
+    # stage 6 registers the first term and the carry out of L0 + t; stage 6b the carry out
+    # of L1 + (t & c_l) + that (together the second term's carry out); e loads in stage 6c
+    # with each valid input, a LUT of four registers.
+    zero, one = Const(0, 1), Const(1, 1)
 
-    # Stage 7: the carry resolved (H + c, in W + 1 bits while A_i is in range or has
-    # just left it); stages 8 to 10: A = V >> p, W + 1 bits, by p's high bits, by the
-    # next two, by its lowest (stages 0, 2b and 4b also count: latency 13; 14 with the
+    def carry_out(ys, b0, cin, name):
+        """The carry out of ``sum_k 2**k ys[k] + b0 + (cin[0] & cin[1])``, one chain."""
+        return _ccu2c_select_add(
+            m, [(y, b0 if k == 0 else zero, zero) for k, y in enumerate(ys)], one, cin,
+            carry_out=True, name=name, model=unit.cell_models)[-1]
+
+    lost_low = register(carry_out(list(lo0), zero, (takes_5, one), "lost_low_add"),
+                        "lost_low_s6")
+    lost_set = register(carry_out(list(lo1), zero, (carry_l, takes_5), "lost_set_add"),
+                        "lost_set_s6")
+    lost_mid = register(lo1, "lost_mid_s6")
+    lost_cl = register(carry_l & takes_5, "lost_carry_s6")
+    lost_n = register(~first_5 & ~drain_5, "lost_keep_s6")
+    pend_6 = register(pend_5, "pending_s6")
+    side = _ride(register, (first_5, emax_5, nan_5, valid_5, last_5), "6")
+    lost_up = register(carry_out(list(lost_mid), lost_cl, (lost_low, one), "lost_up_add"),
+                       "lost_up_s6b")
+    lost_set = register(lost_set, "lost_set_s6b")
+    lost_n = register(lost_n, "lost_keep_s6b")
+    # Stages 6b and 6c: V's parts wait for e (which holds the input's lost carry in stage
+    # 6c). Stages 7a to 7d: V resolved from the bottom, one chain of at most h + 1 bits
+    # per stage: L0 + e, L1 + c_l, H0 + c, H1 + c_h, each with the carry out of the one
+    # below.
+    parts = [lo0_6, lo1_6, hi0_6, hi1_6]
+    cins = [zero, cl_6, carry_6, ch_6]
+    pend_7 = pend_6
+    for stage in ("6b", "6c"):
+        parts = [back(x, f"acc_part{k}_s{stage}", x.shape()) for k, x in enumerate(parts)]
+        cins = [zero] + [back(c, f"acc_pending{k}_s{stage}") for k, c in enumerate(cins)
+                         if k]
+        pend_7 = register(pend_7, f"pending_s{stage}")
+        side = _ride(register, side, stage)
+        if stage == "6b":
+            lost = Signal(name="lost_carry")
+            with m.If(adv[7] & side[3]):
+                m.d.sync += lost.eq(lost_set | (lost & (lost_n | lost_up)))
+    below = lost
+    for j, tag in enumerate("abcd"):
+        stage = "7" + tag
+        total = (Cat(Const(1, 1), parts[j]) + Cat(below, cins[j]))[1:]
+        if j < 3:
+            below = back(total[len(parts[j])], f"acc_carry{j}_s{stage}")
+        parts = [back(total[:len(x)] if k == j else x, f"acc_part{k}_s{stage}", x.shape())
+                 for k, x in enumerate(parts)]
+        cins = [c if k <= j else back(c, f"acc_pending{k}_s{stage}")
+                for k, c in enumerate(cins)]
+        pend_7 = register(pend_7, f"pending_s{stage}")
+        side = _ride(register, side, stage)
+    first_7, emax_7, nan_7, valid_7, last_7 = side
+
+    # Stages 8 to 10: A = V >> p, W + 1 bits, by p's high bits, by the next two, by its
+    # lowest (stages 0, 2b, 4b, 6b, 6c and 7a to 7d also count: latency 18; 19 with the
     # relay of out_ready="registered").
-    hres_7 = back(hi_6 + carry_6, "acc_high_resolved", signed(hw_))
-    lo_7 = back(lo_6, "acc_low_s7")
-    pend_7 = register(pend_6, "pending_s7")
-    first_7, emax_7, nan_7, valid_7, last_7 = _ride(
-        register, (first_6, emax_6, nan_6, valid_6, last_6), "7")
-    value = Cat(lo_7, hres_7).as_signed()
+    value = Cat(*parts).as_signed()
     keep = w + (1 << fb)
     if pbits > fb:
         value = mux_shift(value, list(pend_7[fb:]), 1 << fb)
@@ -1127,27 +1207,33 @@ _SELECT_ADD_INIT = 0x665A
 #: A CCU2C half whose ``P`` is 0 (``C`` tied high) and generate ``A & B``: it injects
 #: ``A & B`` as the carry into the next half.
 _CARRY_IN_INIT = 0x0008
+#: A CCU2C half (``C`` tied high) whose ``P`` is ``~(A & B)`` and generate ``A & B``: it
+#: carries ``(A & B) | ci``, ORing one more carry into the chain.
+_CARRY_OR_INIT = 0x0078
 
 
 def _ccu2c_select_add(m: Module, bits: list[tuple], keep, carry_in: tuple, *,
-                      carry_out: bool, name: str, model: bool = False) -> list[Value]:
-    """``sum_k 2**k (y_k + (keep ? b_k : c_k)) + (u & v)`` for ``bits`` ``(y_k, b_k, c_k)``,
-    low first, and ``carry_in = (u, v)``, as one chain of Lattice ECP5 CCU2C cells, one half
-    per bit (its LUT4 is the select and the sum's XOR), a first half that injects the carry
-    and, with ``carry_out``, a last half whose sum is the carry out. Returns the sum
-    bits. With ``model`` the cells are plain logic from their definition (:func:`ccu2c_model`)
-    instead of instances."""
-    halves = select_add_halves(bits, keep, carry_in, carry_out=carry_out)
+                      carry_out: bool, name: str, model: bool = False,
+                      carry_or: tuple = ()) -> list[Value]:
+    """``sum_k 2**k (y_k + (keep ? b_k : c_k)) + ((u & v) | (u2 & v2) | ...)`` for ``bits``
+    ``(y_k, b_k, c_k)``, low first, ``carry_in = (u, v)`` and ``carry_or`` more pairs
+    ``(u2, v2)``, as one chain of Lattice ECP5 CCU2C cells, one half per bit (its LUT4 is
+    the select and the sum's XOR), a first half that injects the carry, one more half per
+    pair of ``carry_or`` that ORs its AND in and, with ``carry_out``, a last half whose sum
+    is the carry out. Returns the sum bits. With ``model`` the cells are plain logic from
+    their definition (:func:`ccu2c_model`) instead of instances."""
+    halves = select_add_halves(bits, keep, carry_in, carry_out=carry_out, carry_or=carry_or)
     bits_out = ccu2c_model(halves) if model else _ccu2c_chain(m, halves, name)
-    return bits_out[1:len(halves)]
+    return bits_out[1 + len(carry_or):len(halves)]
 
 
-def select_add_halves(bits: list[tuple], keep, carry_in: tuple, *, carry_out: bool
-                      ) -> list[tuple[int, tuple]]:
+def select_add_halves(bits: list[tuple], keep, carry_in: tuple, *, carry_out: bool,
+                      carry_or: tuple = ()) -> list[tuple[int, tuple]]:
     """The ``(INIT, (A, B, C, D))`` halves of :func:`_ccu2c_select_add`'s chain."""
     one = Const(1, 1)
     zero = Const(0, 1)
     halves = [(_CARRY_IN_INIT, (carry_in[0], carry_in[1], one, zero))]
+    halves += [(_CARRY_OR_INIT, (u, v, one, zero)) for u, v in carry_or]
     halves += [(_SELECT_ADD_INIT, (y, b, c, keep)) for y, b, c in bits]
     if carry_out:
         halves.append((0, (zero,) * 4))

@@ -743,32 +743,40 @@ def test_amaranth_sim_lookahead_ecp5_matches_golden(a_bits, b_bits, exp_bits, bl
     assert r["checked"] == len(want["o"])
 
 
-def _select_add_errors(init_fault: int = 0) -> int:
-    """Cases of 3-bit ``y``, ``b``, ``c``, ``keep`` and the carry-in pair in which the halves
-    of :func:`hw.accumulator.select_add_halves` (INIT bit ``init_fault`` of the second
-    select half flipped, if nonzero), evaluated from the CCU2C's definition, miss
-    ``y + (keep ? b : c) + (u & v)`` (4 bits)."""
+def _select_add_errors(init_fault: int = 0, *, fault_half: int = 2, carry_or: bool = False
+                       ) -> int:
+    """Cases of 3-bit ``y``, ``b``, ``c``, ``keep`` and the carry-in pair (with ``carry_or``
+    a second pair ORed in) in which the halves of :func:`hw.accumulator.select_add_halves`
+    (INIT bit ``init_fault`` of half ``fault_half`` flipped, if nonzero), evaluated from the
+    CCU2C's definition, miss ``y + (keep ? b : c) + ((u & v) | (u2 & v2))`` (4 bits)."""
     names = {"y": 3, "b": 3, "c": 3}
     bits = [(("y", k), ("b", k), ("c", k)) for k in range(3)]
-    halves = select_add_halves(bits, "keep", ("u", "v"), carry_out=True)
+    more = (("u2", "v2"),) if carry_or else ()
+    halves = select_add_halves(bits, "keep", ("u", "v"), carry_out=True, carry_or=more)
     if init_fault:
-        halves[2] = (halves[2][0] ^ init_fault, halves[2][1])
+        halves[fault_half] = (halves[fault_half][0] ^ init_fault, halves[fault_half][1])
     wrong = 0
-    for code in range(1 << 12):
+    for code in range(1 << (14 if carry_or else 12)):
         val = {"y": code & 7, "b": code >> 3 & 7, "c": code >> 6 & 7}
         env = {(n, k): val[n] >> k & 1 for n in names for k in range(3)}
-        env.update(keep=code >> 9 & 1, u=code >> 10 & 1, v=code >> 11 & 1)
+        env.update(keep=code >> 9 & 1, u=code >> 10 & 1, v=code >> 11 & 1,
+                   u2=code >> 12 & 1, v2=code >> 13 & 1)
         got = ccu2c_sum(halves, env)
-        want = val["y"] + (val["b"] if env["keep"] else val["c"]) + (env["u"] & env["v"])
-        wrong += (got >> 1) != want
+        carry = (env["u"] & env["v"]) | (env["u2"] & env["v2"])
+        want = val["y"] + (val["b"] if env["keep"] else val["c"]) + carry
+        wrong += (got >> (1 + len(more))) != want
     return wrong
 
 
-def test_ecp5_select_add_halves_add():
-    """The CCU2C halves of the ``"lookahead"`` loop add, exhaustively over 3 bits; one
-    flipped INIT bit is caught."""
-    assert _select_add_errors() == 0
-    assert _select_add_errors(1 << 9) > 0
+@pytest.mark.parametrize("carry_or", [False, True])
+def test_ecp5_select_add_halves_add(carry_or):
+    """The CCU2C halves of the ``"lookahead"`` loop add, exhaustively over 3 bits, with one
+    injected carry or two ORed; one flipped INIT bit is caught (of a select half, and of
+    the OR half)."""
+    assert _select_add_errors(carry_or=carry_or) == 0
+    assert _select_add_errors(1 << 9, fault_half=2 + carry_or, carry_or=carry_or) > 0
+    if carry_or:
+        assert _select_add_errors(1 << 6, fault_half=1, carry_or=True) > 0
 
 
 def test_lookahead_ecp5_manifest_names_its_cells():

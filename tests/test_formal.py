@@ -293,8 +293,12 @@ def test_accum_lookahead_streaming_proved(tmp_path, primitives):
     low adder's carry meets a drain, a group's first input clears the loop, and sums
     saturate. With ``primitives="ecp5"`` the loop's CCU2C cells are Yosys' own models
     (``cells_sim.v``, read as logic): the INIT values are what is proven, whole (the cells
-    are few; the piecewise method of the bit heap is for its tiles)."""
-    _proved(_accum(align="lookahead", primitives=primitives), "streaming", tmp_path, group=3)
+    are few; the piecewise method of the bit heap is for its tiles), for groups of at
+    most 4 inputs: a group can then drain with the lost carry of the drain before still
+    pending (the loop's chains split, :func:`hw.accumulator._lookahead_ecp5`)."""
+    group = 4 if primitives == "ecp5" else 3
+    _proved(_accum(align="lookahead", primitives=primitives), "streaming", tmp_path,
+            group=group)
 
 
 def test_accum_lookahead_coarse_streaming_proved(tmp_path):
@@ -325,9 +329,14 @@ def _lookahead_mutant(monkeypatch, name: str, **params) -> Design:
     ("accum-lookahead-ecp5-clear", {"primitives": "ecp5"}, "streaming", {"group": 3}),
     # ecp5: E_max's compare, made a cycle ahead, forgets that the input before opened a group
     ("accum-lookahead-ecp5-ahead", {"primitives": "ecp5"}, "streaming", {"group": 3}),
+    # ecp5: a drain drops the carry out of the bits it drops
+    ("accum-lookahead-ecp5-lost", {"primitives": "ecp5"}, "streaming", {"group": 3}),
+    # ecp5: a drain drops the lost carry still pending from the drain before (groups of 4)
+    ("accum-lookahead-ecp5-lost-up", {"primitives": "ecp5"}, "streaming", {"group": 4}),
     # the enable copies ignore back-pressure: only a free o.ready shows it
     ("accum-lookahead-enable-copy", {}, "stall", {"steps": 12}),
-], ids=["drain_carry", "ecp5_clear", "ecp5_ahead", "enable_copy"])
+], ids=["drain_carry", "ecp5_clear", "ecp5_ahead", "ecp5_lost", "ecp5_lost_up",
+        "enable_copy"])
 def test_accum_lookahead_mutant_fails(tmp_path, monkeypatch, name, params, mode, options):
     _fails(_lookahead_mutant(monkeypatch, name, **params), mode, tmp_path, **options)
 

@@ -450,9 +450,9 @@ def test_one_block_per_cycle_while_the_maximum_rises(top, params):
 
 
 
-@pytest.mark.parametrize(("out_ready", "latency"), [("direct", 13), ("registered", 14)])
+@pytest.mark.parametrize(("out_ready", "latency"), [("direct", 18), ("registered", 19)])
 def test_lookahead_ecp5_one_block_per_cycle_while_the_maximum_rises(out_ready, latency):
-    """The ECP5 build of ``align="lookahead"`` (latency 13, 14 with its relay stage of
+    """The ECP5 build of ``align="lookahead"`` (latency 18, 19 with its relay stage of
     ``out_ready="registered"``; its CCU2C cells simulated by their definition): inputs that
     raise the running maximum at every input but a group's first take exactly ``N +
     latency`` cycles, payloads bit-exact."""

@@ -22,7 +22,7 @@ from hw.generate import elaborate, size_note
 from hw.unit import units
 
 from ..tools import ToolError
-from .harness import HarnessError
+from .harness import DEFAULT_GROUP, HarnessError
 from .prove import MODES, is_chained_dot, is_heap_dot, prove
 from .yosys import ProofResult
 
@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "into the SAT problem"),
                         help="streaming: largest induction length (default: latency + 2); "
                              "stall: cycles checked (default: latency + 8)")
+    parser.add_argument("--group", default=DEFAULT_GROUP,
+                        type=bounded_int(1, 16, "each input more a group may hold lengthens "
+                                                "the induction"),
+                        help="streaming, an accumulator: the longest group the proof "
+                             "covers, in inputs (default: %(default)s)")
     parser.add_argument("--timeout", default=600.0,
                         type=positive_float("give a large number of seconds for no limit"),
                         help="seconds per proof before Yosys is stopped (default: "
@@ -116,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode in modes:
             try:
                 result = prove(design, mode=mode, steps=args.steps, timeout=args.timeout,
-                               workdir=root / mode)
+                               group=args.group, workdir=root / mode)
             except (ToolError, HarnessError, OSError) as exc:
                 keep = True  # the message may name a log in it
                 print(f"{parser.prog}: error: {exc}", file=sys.stderr)

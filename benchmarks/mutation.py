@@ -253,7 +253,7 @@ MUTANTS = (
     Mutant("accum-lookahead-ecp5-lost-up", "hw/accumulator.py",
            "m.d.sync += lost.eq(lost_set | (lost & (lost_n | lost_up)))",
            "m.d.sync += lost.eq(lost_set | (lost & lost_n))",
-           "lookahead", ("tests/test_accumulator.py",),
+           "lookahead", ("tests/test_formal.py",),
            "align=lookahead, primitives=ecp5: a drain drops a lost carry still pending from "
            "the drain before (its +1 completing the carry out of the dropped bits)"),
     Mutant("accum-lookahead-enable-copy", "hw/accumulator.py",

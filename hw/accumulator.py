@@ -63,8 +63,9 @@ INTERLEAVE_LATENCY = 7
 LOOKAHEAD_LATENCY = 9
 #: ``align="lookahead"`` with ``primitives="ecp5"``: register stages from ``i`` to ``o``
 #: (the input with its running maximum's compares, exponents, three of the input's
-#: alignment, the pending shift, three of its left shift, the loop, the carry resolved,
-#: three of the output's right shift): at most one carry
+#: alignment, the pending shift, three of its left shift, the loop (four chains), two
+#: waiting for the carry its drains lose, four resolving its pending carries, three of the
+#: output's right shift): at most one carry
 #: chain, one select or a four-input multiplexer behind each register, for the ECP5 clock
 #: (docs/arithmetic.md).
 LOOKAHEAD_ECP5_LATENCY = 18
@@ -158,7 +159,7 @@ class MXIntAccumulator(wiring.Component):
       every other input; three more stages combine the two sums. Throughput: one input per
       cycle whatever the data; :attr:`latency` 7.
     * ``"lookahead"``: the one-sum arithmetic above, one input per cycle whatever the data,
-      :attr:`latency` 9 (13 with ``primitives="ecp5"``, 14 with ``out_ready="registered"``
+      :attr:`latency` 9 (18 with ``primitives="ecp5"``, 19 with ``out_ready="registered"``
       too). With ``T = x >> (E_max - E)``
       and ``d`` the rise of ``E_max``,
       ``A = floor(V / 2**p)`` for a wider ``V`` and a pending shift ``p`` kept by the
@@ -262,7 +263,7 @@ class MXIntAccumulator(wiring.Component):
     def latency(self) -> int:
         """Cycles from the transfer of a ``last`` input to its result being valid: 3 (when
         that input does not raise the running maximum, see :meth:`stall_cycles`), 7 with
-        ``align="interleave"``, 9 with ``"lookahead"`` (13 with ``primitives="ecp5"``, 14
+        ``align="interleave"``, 9 with ``"lookahead"`` (18 with ``primitives="ecp5"``, 19
         with ``out_ready="registered"`` too: a relay stage ahead of stage 0)."""
         if self.align == "lookahead" and self.primitives == "ecp5":
             return LOOKAHEAD_ECP5_LATENCY + (self.out_ready == "registered")
@@ -764,7 +765,7 @@ def _lookahead_frame(unit: MXIntAccumulator, m: Module) -> _LookaheadFrame:
 
 
 def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
-    """``align="lookahead"`` with ``primitives="ecp5"`` (:attr:`latency` 13, 14 with
+    """``align="lookahead"`` with ``primitives="ecp5"`` (:attr:`latency` 18, 19 with
     ``out_ready="registered"``, whose input passes a relay register first): the
     arithmetic of :meth:`MXIntAccumulator._elaborate_lookahead`, built for the ECP5 clock
     (docs/arithmetic.md): every register of a critical path driven by a LUT or carry
@@ -1035,6 +1036,9 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
                 chain("h1", s_fix + h, vw, hi[h:], hi_drained[h:], keep_hi, (c_h, keep_cin),
                       False))
 
+    # A group's first input must read 0, which no LUT4 input is left for: instead the
+    # group's last input clears the loop's registers (a synchronous reset) while its sum
+    # is captured for the output, whose path starts from the capture.
     l0, l1, h0, h1 = loop_chains(keep_5, drain_5, keep_h, keep_in,
                                  (carry_l, carry, carry_h), "acc_add")
     with m.If(clear_lo):

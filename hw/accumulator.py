@@ -881,12 +881,13 @@ def _lookahead_ecp5(unit: MXIntAccumulator) -> Module:
             m, [(ndm_2[k] if k < len(ndm_2) else one, *p_bits(k)) for k in range(pbits + 2)],
             p_sign, (one, one), carry_out=False, name="pending_minus_add",
             model=unit.cell_models)
-        with m.If(adv[3] & valid_2):
-            with m.If(first_2):
-                m.d.sync += [p_plus.eq(0), p_minus.eq(0), p_sign.eq(1)]
-            with m.Else():
-                m.d.sync += [p_plus.eq(Cat(*plus)), p_minus.eq(Cat(*minus[:pbits])),
-                             p_sign.eq(minus[pbits + 1])]
+        # A group's first input clears them over the enable (the flip-flop's own
+        # synchronous reset, no LUT between the chains and the registers).
+        with m.If(adv[3] & valid_2 & first_2):
+            m.d.sync += [p_plus.eq(0), p_minus.eq(0), p_sign.eq(1)]
+        with m.Elif(adv[3] & valid_2):
+            m.d.sync += [p_plus.eq(Cat(*plus)), p_minus.eq(Cat(*minus[:pbits])),
+                         p_sign.eq(minus[pbits + 1])]
     else:
         # Stage 2b: the narrow path waits a cycle for the input's third alignment step.
         # (the copy of p's recurrence reads copies of its own, on p's copy's enable)

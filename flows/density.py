@@ -51,6 +51,7 @@ from cli.config import (
     positive_float,
 )
 from golden.format import MAX_BLOCK, MAX_EXP_BITS, MAX_MAN_BITS
+from hw.accumulator import ALIGNS
 from hw.bitheap import ARCHS, DEFAULT_ARCH
 from hw.pipeline import OUT_READY_MODES
 
@@ -282,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how the output's ready reaches the dot product's and the "
                              "accumulator's pipelines: direct (default) or registered (a "
                              "skid register at each output, hw.pipeline.output_stage)")
+    parser.add_argument("--align", choices=ALIGNS, default="stall",
+                        help="the accumulator's alignment (hw.generate --align): stall "
+                             "(default; two stall cycles when an input raises the running "
+                             "maximum), loop, interleave, or lookahead (one input per cycle "
+                             "whatever the data; on ecp5 its build of CCU2C cells unless "
+                             "--no-primitives)")
     parser.add_argument("--seed", type=_non_negative_int, default=None, metavar="N",
                         help="nextpnr placement seed (default: 1)")
     parser.add_argument("--weights", type=Path, default=None, metavar="FILE",
@@ -394,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   baselines=tuple(name for name in args.baseline if name != "none"),
                   seed=1 if args.seed is None else args.seed,
                   levels_per_stage=args.levels_per_stage, archs=args.arch,
-                  out_ready=args.out_ready,
+                  out_ready=args.out_ready, align=args.align,
                   primitives=not args.no_primitives, tile=_tile_choice(args),
                   formats=args.formats)
     cache = None if cache_dir is None else ResultCache(cache_dir)

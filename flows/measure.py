@@ -162,11 +162,12 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
                 params = {"a_bits": m, "b_bits": m, "exp_bits": sweep.exp_bits, "block": k}
                 if sweep.out_ready != "direct":
                     params["out_ready"] = sweep.out_ready
-                accum = (None if accum_missing
-                         else elaborate_unit(cache, "accum", params, digest))
                 for arch in sweep.archs:
                     units[m, k, arch] = {}
                     for target in sweep.targets:
+                        acc_params = sweep.accum_params(params, target)
+                        accum = (None if accum_missing
+                                 else elaborate_unit(cache, "accum", acc_params, digest))
                         dot_params = {**params, "arch": arch}
                         if sweep.levels_per_stage is not None:
                             dot_params["levels_per_stage"] = sweep.levels_per_stage
@@ -176,8 +177,8 @@ def run(sweep: Sweep, *, cache: ResultCache | None = None, jobs: int = 1,
                         if accum is not None:
                             group["accum"] = accum
                             if sweep.pnr and target == "ecp5":  # placed as one design
-                                group["chain"] = elaborate_chain(cache, dot_params, params,
-                                                                 digest)
+                                group["chain"] = elaborate_chain(cache, dot_params,
+                                                                 acc_params, digest)
                         units[m, k, arch][target] = group
     except (TypeError, ValueError) as exc:
         raise ParameterError(str(exc)) from exc

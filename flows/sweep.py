@@ -156,6 +156,11 @@ class Sweep:
     out_ready : str
         ``out_ready`` of the dot product and the accumulator (:data:`hw.pipeline.
         OUT_READY_MODES`): ``"direct"`` (the default) or ``"registered"``.
+    align : str
+        ``align`` of the accumulator (:data:`hw.accumulator.ALIGNS`, default ``"stall"``).
+        With ``"lookahead"`` and :attr:`primitives`, the ECP5 accumulator is its ECP5 build
+        (``primitives="ecp5"``: the loop of CCU2C cells), as ``hw.generate --align
+        lookahead --primitives ecp5`` builds it.
     archs : tuple of str
         Architectures of the dot product's sum (:data:`hw.bitheap.ARCHS`), each measured
         with the same accumulator.
@@ -187,6 +192,7 @@ class Sweep:
     seed: int = 1
     levels_per_stage: int | None = None
     out_ready: str = "direct"
+    align: str = "stall"
     archs: tuple[str, ...] = (DEFAULT_ARCH,)
     primitives: bool = True
     tile: Mapping | None = None
@@ -206,6 +212,20 @@ class Sweep:
             out["formats"] = list(self.formats)
         if self.out_ready != "direct":
             out["out_ready"] = self.out_ready
+        if self.align != "stall":
+            out["align"] = self.align
+        return out
+
+    def accum_params(self, params: Mapping, target: str) -> dict:
+        """The accumulator's parameters for the family ``target``: ``params`` (widths,
+        block, ``out_ready``) with :attr:`align`, and ``primitives="ecp5"`` on ecp5 for
+        ``"lookahead"`` (the only ``align`` with an ECP5 build) unless
+        :attr:`primitives` is off."""
+        out = dict(params)
+        if self.align != "stall":
+            out["align"] = self.align
+        if self.align == "lookahead" and self.primitives and target == "ecp5":
+            out["primitives"] = "ecp5"
         return out
 
     def primitives_for(self, target: str, arch: str) -> str:

@@ -393,6 +393,27 @@ def test_changed_option_reruns_only_what_changed(fake, tmp_path):
         "int_mac_a8_b8_acc32_mulgeneric"))
 
 
+@pytest.mark.parametrize("primitives", [True, False])
+def test_lookahead_accumulator_on_each_target(fake, tmp_path, primitives):
+    """``--align lookahead``: the accumulator of every row and chain is the lookahead one,
+    on ecp5 its CCU2C build unless ``--no-primitives``; the sweep records the choice, and
+    the default sweep does not (its reports stay as they were)."""
+    sweep = Sweep(bits=(6,), blocks=(16,), targets=("xc7", "ecp5"), modes=("lut",),
+                  baselines=(), align="lookahead", out_ready="registered",
+                  primitives=primitives)
+    report = density.run(sweep, cache=ResultCache(tmp_path))
+    ecp5 = "_ecp5" if primitives else ""
+    accum = "mxint_accum_a6_w6_e8_k16_g8_acc32_lookahead"
+    assert f"{accum}_rready xc7 False" in fake.calls
+    assert f"{accum}{ecp5}_rready ecp5 False" in fake.calls
+    chains = [c for c in fake.calls if c.startswith("chain_")]
+    assert chains == [f"chain_mxint_dot_a6_w6_e8_k16{ecp5}_rready_{accum}{ecp5}_rready "
+                      "ecp5 False"], chains
+    assert report["sweep"]["align"] == "lookahead"
+    assert "align" not in SWEEP.as_dict()
+    assert SWEEP.accum_params({"block": 16}, "ecp5") == {"block": 16}
+
+
 # --- output ---------------------------------------------------------------------------
 
 
@@ -475,6 +496,8 @@ USAGE_ERRORS = [
      "--no-primitives applies only to the heap on xc7 or ecp5"),
     (["--bits", "6", "--block", "16", "--arch", "tree", "--no-primitives"],
      "--no-primitives applies only to the heap on xc7 or ecp5"),
+    (["--bits", "6", "--block", "16", "--align", "skew"],
+     "argument --align: invalid choice: 'skew'"),
     (["--bits", "6", "--block", "16", "--cache", "c", "--no-cache"],
      "--cache and --no-cache contradict each other"),
     (["--bits", "6", "--block", "16", "--executor", "slurm"],

@@ -114,7 +114,7 @@ class MXIntLinear(wiring.Component):
     each lane's result then passes through a :class:`~hw.dequantizer.MXIntDequantizer`
     (``source="accum"``): that value rounded once to float32 (nearest even, subnormals,
     overflow to ``±inf``, ``+0.0`` for a zero sum, ``0x7FC00000`` for NaN), exactly
-    :func:`golden.linear.linear_fp32`; this adds the converter's latency, 6 cycles.
+    :func:`golden.linear.linear_fp32`; this adds the converter's latency, 7 cycles.
 
     Throughput: with ``align="interleave"``, ``"lookahead"`` (or ``"loop"``), one activation
     block (``P * k`` multiply-accumulates) per cycle whatever the data: every lane takes one
@@ -160,7 +160,9 @@ class MXIntLinear(wiring.Component):
     arch, levels_per_stage, primitives
         Of the dot products (as :class:`~hw.dot_product.MXIntDotProduct`; with
         ``primitives`` other than ``"generic"`` a simulator needs that family's cell models,
-        :attr:`cell_library`).
+        :attr:`cell_library`). ``primitives="ecp5"`` with ``align="lookahead"`` also
+        builds the accumulators' loops from ECP5 cells (their ECP5 build, :attr:`latency`
+        of :class:`~hw.accumulator.MXIntAccumulator`).
     output : str
         ``"accum"`` (default): the accumulators' results; ``"fp32"``: float32 patterns.
     out_ready : str
@@ -218,10 +220,14 @@ class MXIntLinear(wiring.Component):
                                       levels_per_stage=self.params.levels_per_stage,
                                       primitives=primitives, out_ready=out_ready)
                       for _ in range(lanes)]
+        # The accumulators take the ECP5 cells too where they have a cell build
+        # (align="lookahead"), as benchmarks.placed's and flows.density's chains do.
+        acc_primitives = "ecp5" if primitives == "ecp5" and align == "lookahead" \
+            else "generic"
         self._accs = [MXIntAccumulator(**ops, exp_bits=exp_bits,
                                        block=block, guard_bits=self.params.guard_bits,
-                                       acc_width=acc_width,
-                                       align=align, out_ready=out_ready)
+                                       acc_width=acc_width, align=align,
+                                       primitives=acc_primitives, out_ready=out_ready)
                       for _ in range(lanes)]
         self._convs = []
         if output == "fp32":

@@ -184,13 +184,19 @@ LINEAR_VERILATOR = [params(2, 8, 5, 1, 3, 2, 2),
                     # + G = 10: the all -max product (-2 x -128 per block) saturates high
                     {**params(2, 8, 5, 1, 3, 2, 2, guard_bits=0, acc_width=10),
                      "align": "lookahead"},
+                    # the same with primitives="ecp5": the dot products' heaps and the
+                    # accumulators' loops from ECP5 cells (Yosys' cells_sim.v), the
+                    # accumulators' split loop (four chains, the lost carry) at W = 10
+                    {**params(2, 8, 5, 1, 3, 2, 2, guard_bits=0, acc_width=10),
+                     "align": "lookahead", "primitives": "ecp5"},
                     # last: the fp32 engine that test_llm's hardware-in-the-loop run shares
                     params(6, 4, 8, 4, 10, 4, 2, guard_bits=0, output="fp32")]
 
 
 @pytest.mark.parametrize("p", LINEAR_VERILATOR, ids=lambda p: (
     "x{x_bits}w{w_bits}e{exp_bits}k{block}K{k_len}N{rows}P{lanes}_{output}".format(**p)
-    + (f"_{p['align']}" if "align" in p else "")))
+    + (f"_{p['align']}" if "align" in p else "")
+    + (f"_{p['primitives']}" if "primitives" in p else "")))
 def test_verilator_matches_golden(p, sim_build):
     seed = 7 + p["block"]
     s = simulate("linear", p, seed=seed, vectors=30, build_root=sim_build)

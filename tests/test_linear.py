@@ -47,6 +47,18 @@ def test_latency_and_blocks():
     assert fp32.o.payload.shape().size == 2 * 32
 
 
+@pytest.mark.parametrize(("align", "primitives", "acc"), [
+    ("lookahead", "ecp5", "ecp5"), ("stall", "ecp5", "generic"),
+    ("lookahead", "xc7", "generic"), ("lookahead", "generic", "generic")])
+def test_accumulators_take_the_ecp5_cells_with_lookahead(align, primitives, acc):
+    """``primitives="ecp5"`` reaches the accumulators where they have a cell build
+    (``align="lookahead"``), and the latency is then theirs."""
+    dut = MXIntLinear(**params(2, 8, 5, 1, 3, 2, 2, guard_bits=0, acc_width=10),
+                      align=align, primitives=primitives)
+    assert {a.primitives for a in dut._accs} == {acc}
+    assert dut.latency == dut._dots[0].latency + dut._accs[0].latency
+
+
 # The largest configuration runs one seed (the slowest case of the file; the MXFP engines'
 # tests in test_mxfp_linear.py took its second seed's time).
 @pytest.mark.parametrize(("seed", "x_bits", "w_bits", "exp_bits", "block", "k_len", "rows",

@@ -135,6 +135,13 @@ def test_cli_proves(tmp_path, capsys):
      "argument --timeout: inf is not a finite number (give a large"),
     (["--bits", "4", "--block", "2", "--steps", "0"],
      "argument --steps: 0 is not from 1 to 200 (each step unrolls"),
+    (["--bits", "4", "--block", "2", "--group", "0"],
+     "argument --group: 0 is not from 1 to 16 (each input more a group"),
+    (["--bits", "4", "--block", "2", "--group", "4"],
+     "--group applies only to the streaming proof of a unit whose input closes groups "
+     "(accum), not to --top dot --mode both"),
+    (["--top", "accum", "--bits", "4", "--block", "2", "--mode", "stall", "--group", "4"],
+     "not to --top accum --mode stall"),
 ])
 def test_cli_bad_options(capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
@@ -543,7 +550,13 @@ def test_cli_proves_other_units(tmp_path, capsys):
     assert main(["--top", "accum", "--bits", "2", "--block", "1", "--exp-bits", "2",
                  "--guard-bits", "0", "--acc-width", "4", "--mode", "streaming",
                  "--steps", "6", "--workdir", str(tmp_path / "accum")]) == 0
+    # --group reaches the proof (align 'lookahead': by induction, its groups bounded)
+    assert main(["--top", "accum", "--bits", "2", "--block", "1", "--exp-bits", "2",
+                 "--guard-bits", "0", "--acc-width", "4", "--align", "lookahead",
+                 "--mode", "streaming", "--group", "2",
+                 "--workdir", str(tmp_path / "lookahead")]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out] == ["PROVED", "PROVED"]
+    assert [line.split()[0] for line in out] == ["PROVED", "PROVED", "PROVED"]
     assert "streaming: for all time" in out[0]
     assert "streaming: for the first 6 cycles (bounded: align 'stall'" in out[1]
+    assert "groups of at most 2 inputs" in out[2]

@@ -22,7 +22,7 @@ from hw.generate import elaborate, size_note
 from hw.unit import units
 
 from ..tools import ToolError
-from .harness import DEFAULT_GROUP, HarnessError
+from .harness import DEFAULT_GROUP, HarnessError, reference_of
 from .prove import MODES, is_chained_dot, is_heap_dot, prove
 from .yosys import ProofResult
 
@@ -45,11 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "into the SAT problem"),
                         help="streaming: largest induction length (default: latency + 2); "
                              "stall: cycles checked (default: latency + 8)")
-    parser.add_argument("--group", default=DEFAULT_GROUP,
+    parser.add_argument("--group", default=None,
                         type=bounded_int(1, 16, "each input more a group may hold lengthens "
                                                 "the induction"),
-                        help="streaming, an accumulator: the longest group the proof "
-                             "covers, in inputs (default: %(default)s)")
+                        help="streaming, a unit whose input closes groups (accum): the "
+                             f"longest group the proof covers, in inputs (default: "
+                             f"{DEFAULT_GROUP})")
     parser.add_argument("--timeout", default=600.0,
                         type=positive_float("give a large number of seconds for no limit"),
                         help="seconds per proof before Yosys is stopped (default: "
@@ -104,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     if note:
         print(f"{parser.prog}: {note}", file=sys.stderr, flush=True)
     design = elaborate(args.top, **record.kwargs())
+    if args.group is not None:
+        reference = reference_of(design.manifest.get("top"))
+        if args.mode == "stall" or reference is None or reference.last is None:
+            parser.error(f"--group applies only to the streaming proof of a unit whose input "
+                         f"closes groups (accum), not to --top {args.top} --mode {args.mode}")
     note = proof_note(design, args.timeout)
     if note:
         print(f"{parser.prog}: {note}", file=sys.stderr, flush=True)
@@ -121,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode in modes:
             try:
                 result = prove(design, mode=mode, steps=args.steps, timeout=args.timeout,
-                               group=args.group, workdir=root / mode)
+                               group=args.group or DEFAULT_GROUP, workdir=root / mode)
             except (ToolError, HarnessError, OSError) as exc:
                 keep = True  # the message may name a log in it
                 print(f"{parser.prog}: error: {exc}", file=sys.stderr)

@@ -79,7 +79,7 @@ prove: $(STAMP)
 	$(PY) -m sim.formal --top accum --bits 4 --block 2
 	$(PY) -m sim.formal --top accum --bits 4 --block 2 --align loop
 	$(PY) -m sim.formal --top accum --bits 4 --block 2 --align lookahead
-	$(PY) -m sim.formal --top accum --bits 4 --block 2 --align lookahead --primitives ecp5 --out-ready registered --group 4 --timeout 3600
+	$(PY) -m sim.formal --top accum --bits 4 --block 2 --align lookahead --primitives ecp5 --out-ready registered
 	$(PY) -m sim.formal --top intdot --bits 4 --block 2 --arch tree
 	$(PY) -m sim.formal --top linear --bits 4 --block 2 --k-len 6 --rows 4 --lanes 2 --arch tree --exp-bits 4 --guard-bits 2
 	$(PY) -m sim.formal.tile_buffer
